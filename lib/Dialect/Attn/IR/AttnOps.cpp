@@ -1,0 +1,273 @@
+//===- AttnOps.cpp - attn op verifiers and interfaces ---------------------===//
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+#define GET_OP_CLASSES
+#include "attn/Dialect/Attn/IR/AttnOps.cpp.inc"
+
+namespace {
+
+/// Checks the operand shapes shared by `attn.attention` and `attn.decode`.
+/// Every message names the operand and the dimension at fault.
+class ShapeChecker {
+public:
+  explicit ShapeChecker(Operation *op) : op(op) {}
+
+  LogicalResult rank4(StringRef name, Value v, StringRef layout) {
+    auto type = cast<ShapedType>(v.getType());
+    if (type.getRank() == 4)
+      return success();
+    return op->emitOpError() << "'" << name << "' must have rank 4 (" << layout
+                             << "), got rank " << type.getRank();
+  }
+
+  /// `name`'s dimension `dim` must equal `expected` (when both are static).
+  LogicalResult dimIs(StringRef name, Value v, unsigned dim, int64_t expected,
+                      StringRef what) {
+    int64_t actual = cast<ShapedType>(v.getType()).getDimSize(dim);
+    if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(expected) ||
+        actual == expected)
+      return success();
+    return op->emitOpError() << "'" << name << "' dimension " << dim << " ("
+                             << what << ") is " << actual << ", expected "
+                             << expected;
+  }
+
+  LogicalResult sameElementType(StringRef name, Value v, Value ref) {
+    Type a = cast<ShapedType>(v.getType()).getElementType();
+    Type b = cast<ShapedType>(ref.getType()).getElementType();
+    if (a == b)
+      return success();
+    return op->emitOpError() << "'" << name << "' element type " << a
+                             << " does not match 'query' element type " << b;
+  }
+
+  /// The mask broadcasts to [B, Hq, Sq, keyLen] from rank 2, 3 or 4.
+  LogicalResult mask(Value mask, ArrayRef<int64_t> full) {
+    auto type = cast<ShapedType>(mask.getType());
+    int64_t rank = type.getRank();
+    if (rank < 2 || rank > 4)
+      return op->emitOpError()
+             << "'mask' must have rank 2, 3 or 4 (broadcastable to [B, Hq, "
+                "Sq, Skv]), got rank "
+             << rank;
+    static const char *names[] = {"batch", "query heads", "query length",
+                                  "key length"};
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t fullDim = 4 - rank + d;
+      int64_t size = type.getDimSize(d);
+      int64_t expected = full[fullDim];
+      if (ShapedType::isDynamic(size) || ShapedType::isDynamic(expected) ||
+          size == expected || (size == 1 && fullDim != 3))
+        continue;
+      return op->emitOpError()
+             << "'mask' dimension " << d << " (" << names[fullDim] << ") is "
+             << size << ", expected " << expected
+             << (fullDim != 3 ? " or 1" : "");
+    }
+    return success();
+  }
+
+  /// Tensor operands give results equal to the destinations; memref operands
+  /// give none.
+  LogicalResult semantics(ValueRange shaped, ValueRange inits,
+                          TypeRange results) {
+    bool anyTensor = llvm::any_of(
+        shaped, [](Value v) { return isa<RankedTensorType>(v.getType()); });
+    bool anyMemRef = llvm::any_of(
+        shaped, [](Value v) { return isa<MemRefType>(v.getType()); });
+    if (anyTensor && anyMemRef)
+      return op->emitOpError()
+             << "operands must be all tensors or all memrefs, not a mix";
+    if (anyMemRef) {
+      if (!results.empty())
+        return op->emitOpError() << "on memrefs must have no results";
+      return success();
+    }
+    if (results.size() != inits.size())
+      return op->emitOpError() << "on tensors must have " << inits.size()
+                               << " result(s), one per destination";
+    for (auto [i, init, result] : llvm::enumerate(inits, results))
+      if (init.getType() != result)
+        return op->emitOpError() << "result " << i << " type " << result
+                                 << " does not match its destination type "
+                                 << init.getType();
+    return success();
+  }
+
+  LogicalResult attributes(int64_t qHeads, int64_t kvHeads, double scale,
+                           std::optional<double> softcap) {
+    if (qHeads <= 0 || kvHeads <= 0)
+      return op->emitOpError() << "head counts must be positive, got heads("
+                               << qHeads << ", " << kvHeads << ")";
+    if (qHeads % kvHeads != 0)
+      return op->emitOpError() << "q_heads (" << qHeads
+                               << ") must be a multiple of kv_heads ("
+                               << kvHeads << ")";
+    if (!std::isfinite(scale))
+      return op->emitOpError() << "scale must be finite";
+    if (softcap && !(*softcap > 0.0 && std::isfinite(*softcap)))
+      return op->emitOpError() << "softcap must be positive and finite";
+    return success();
+  }
+
+private:
+  Operation *op;
+};
+
+int64_t dim(Value v, unsigned d) {
+  return cast<ShapedType>(v.getType()).getDimSize(d);
+}
+
+/// Declares reads of every shaped input and read+write of every memref
+/// destination.
+void addEffects(
+    ArrayRef<OpOperand *> inputs, MutableOperandRange inits,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  for (OpOperand *input : inputs)
+    if (isa<MemRefType>(input->get().getType()))
+      effects.emplace_back(MemoryEffects::Read::get(), input,
+                           SideEffects::DefaultResource::get());
+  for (OpOperand &init : inits) {
+    if (!isa<MemRefType>(init.get().getType()))
+      continue;
+    effects.emplace_back(MemoryEffects::Read::get(), &init,
+                         SideEffects::DefaultResource::get());
+    effects.emplace_back(MemoryEffects::Write::get(), &init,
+                         SideEffects::DefaultResource::get());
+  }
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  ShapeChecker check(*this);
+  std::optional<double> softcap;
+  if (auto attr = getSoftcapAttr())
+    softcap = attr.getValueAsDouble();
+  if (failed(check.attributes(getQHeads(), getKvHeads(),
+                              getScale().convertToDouble(), softcap)))
+    return failure();
+  if (getCausalOffset() && *getCausalOffset() < 0)
+    return emitOpError() << "causal offset must be non-negative, got "
+                         << *getCausalOffset();
+  Value q = getQuery(), k = getKey(), v = getValue(), o = getInit();
+  if (failed(check.rank4("query", q, "[B, Hq, Sq, D]")) ||
+      failed(check.rank4("key", k, "[B, Hkv, Skv, D]")) ||
+      failed(check.rank4("value", v, "[B, Hkv, Skv, Dv]")) ||
+      failed(check.rank4("init", o, "[B, Hq, Sq, Dv]")))
+    return failure();
+  int64_t b = dim(q, 0), sq = dim(q, 2), d = dim(q, 3);
+  int64_t skv = dim(k, 2), dv = dim(v, 3);
+  if (failed(check.dimIs("query", q, 1, getQHeads(), "query heads")) ||
+      failed(check.dimIs("key", k, 0, b, "batch")) ||
+      failed(check.dimIs("key", k, 1, getKvHeads(), "key/value heads")) ||
+      failed(check.dimIs("key", k, 3, d, "head size")) ||
+      failed(check.dimIs("value", v, 0, b, "batch")) ||
+      failed(check.dimIs("value", v, 1, getKvHeads(), "key/value heads")) ||
+      failed(check.dimIs("value", v, 2, skv, "key length")) ||
+      failed(check.dimIs("init", o, 0, b, "batch")) ||
+      failed(check.dimIs("init", o, 1, getQHeads(), "query heads")) ||
+      failed(check.dimIs("init", o, 2, sq, "query length")) ||
+      failed(check.dimIs("init", o, 3, dv, "value head size")))
+    return failure();
+  if (failed(check.sameElementType("key", k, q)) ||
+      failed(check.sameElementType("value", v, q)) ||
+      failed(check.sameElementType("init", o, q)))
+    return failure();
+  if (Value mask = getMask())
+    if (failed(check.mask(mask, {b, getQHeads(), sq, skv})))
+      return failure();
+  if (Value lens = getKvSeqLens()) {
+    if (cast<ShapedType>(lens.getType()).getRank() != 1)
+      return emitOpError() << "'kv_seq_lens' must have rank 1 ([B])";
+    if (failed(check.dimIs("kv_seq_lens", lens, 0, b, "batch")))
+      return failure();
+  }
+  return check.semantics(getOperands(), ValueRange{o}, getResultTypes());
+}
+
+void AttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  addEffects(getDpsInputOperands(), getDpsInitsMutable(), effects);
+}
+
+//===----------------------------------------------------------------------===//
+// DecodeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DecodeOp::verify() {
+  ShapeChecker check(*this);
+  std::optional<double> softcap;
+  if (auto attr = getSoftcapAttr())
+    softcap = attr.getValueAsDouble();
+  if (failed(check.attributes(getQHeads(), getKvHeads(),
+                              getScale().convertToDouble(), softcap)))
+    return failure();
+  Value q = getQuery(), k = getKey(), v = getValue(), o = getInit();
+  Value kc = getKeyCache(), vc = getValueCache();
+  if (failed(check.rank4("query", q, "[B, Hq, Sq, D]")) ||
+      failed(check.rank4("key", k, "[B, Hkv, Sn, D]")) ||
+      failed(check.rank4("value", v, "[B, Hkv, Sn, Dv]")) ||
+      failed(check.rank4("init", o, "[B, Hq, Sq, Dv]")) ||
+      failed(check.rank4("key_cache", kc, "[B, Hkv, Smax, D]")) ||
+      failed(check.rank4("value_cache", vc, "[B, Hkv, Smax, Dv]")))
+    return failure();
+  int64_t b = dim(q, 0), sq = dim(q, 2), d = dim(q, 3);
+  int64_t sn = dim(k, 2), dv = dim(v, 3), smax = dim(kc, 2);
+  if (failed(check.dimIs("query", q, 1, getQHeads(), "query heads")) ||
+      failed(check.dimIs("key", k, 0, b, "batch")) ||
+      failed(check.dimIs("key", k, 1, getKvHeads(), "key/value heads")) ||
+      failed(check.dimIs("key", k, 3, d, "head size")) ||
+      failed(check.dimIs("value", v, 0, b, "batch")) ||
+      failed(check.dimIs("value", v, 1, getKvHeads(), "key/value heads")) ||
+      failed(check.dimIs("value", v, 2, sn, "new key count")) ||
+      failed(check.dimIs("init", o, 0, b, "batch")) ||
+      failed(check.dimIs("init", o, 1, getQHeads(), "query heads")) ||
+      failed(check.dimIs("init", o, 2, sq, "query length")) ||
+      failed(check.dimIs("init", o, 3, dv, "value head size")) ||
+      failed(check.dimIs("key_cache", kc, 0, b, "batch")) ||
+      failed(check.dimIs("key_cache", kc, 1, getKvHeads(), "key/value heads")) ||
+      failed(check.dimIs("key_cache", kc, 3, d, "head size")) ||
+      failed(check.dimIs("value_cache", vc, 0, b, "batch")) ||
+      failed(check.dimIs("value_cache", vc, 1, getKvHeads(),
+                         "key/value heads")) ||
+      failed(check.dimIs("value_cache", vc, 2, smax, "cache length")) ||
+      failed(check.dimIs("value_cache", vc, 3, dv, "value head size")))
+    return failure();
+  if (!ShapedType::isDynamic(sn) && !ShapedType::isDynamic(smax) && sn > smax)
+    return emitOpError() << "'key' appends " << sn
+                         << " positions, more than the cache holds (" << smax
+                         << ")";
+  for (auto [name, val] :
+       {std::pair<StringRef, Value>{"key", k}, {"value", v}, {"init", o},
+        {"key_cache", kc}, {"value_cache", vc}})
+    if (failed(check.sameElementType(name, val, q)))
+      return failure();
+  if (Value mask = getMask())
+    if (failed(check.mask(mask, {b, getQHeads(), sq, smax})))
+      return failure();
+  return check.semantics(getOperands().drop_front(0), getDpsInits(),
+                         getResultTypes());
+}
+
+void DecodeOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  addEffects(getDpsInputOperands(), getDpsInitsMutable(), effects);
+}

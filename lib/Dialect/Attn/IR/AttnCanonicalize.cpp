@@ -17,9 +17,9 @@ struct DropNoOpCausal : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    std::optional<int64_t> offset = op.getCausalOffset();
+    IntegerAttr offset = op.getCausalOffsetAttr();
     int64_t skv = op.getKeyType().getDimSize(2);
-    if (!offset || ShapedType::isDynamic(skv) || *offset < skv - 1)
+    if (!offset || ShapedType::isDynamic(skv) || offset.getInt() < skv - 1)
       return failure();
     rewriter.modifyOpInPlace(op, [&] { op.removeCausalOffsetAttr(); });
     return success();

@@ -162,9 +162,9 @@ LogicalResult AttentionOp::verify() {
   if (failed(check.attributes(getQHeads(), getKvHeads(),
                               getScale().convertToDouble(), softcap)))
     return failure();
-  if (getCausalOffset() && *getCausalOffset() < 0)
+  if (IntegerAttr offset = getCausalOffsetAttr(); offset && offset.getInt() < 0)
     return emitOpError() << "causal offset must be non-negative, got "
-                         << *getCausalOffset();
+                         << offset.getInt();
   Value q = getQuery(), k = getKey(), v = getValue(), o = getInit();
   if (failed(check.rank4("query", q, "[B, Hq, Sq, D]")) ||
       failed(check.rank4("key", k, "[B, Hkv, Skv, D]")) ||

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# README command 2: install what is missing, build, and run the whole test suite.
+# Ends with a plain "N passed, N failed" line; exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+build=${ATTN_BUILD_DIR:-build}
+tools/install-deps.sh
+cmake -S . -B "$build" -G Ninja >/dev/null
+cmake --build "$build"
+log=$(mktemp)
+set +e
+cmake --build "$build" --target check-attn 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+count() { grep -oE "^ *$1: *[0-9]+" "$log" | grep -oE '[0-9]+$' || echo 0; }
+passed=$(count Passed)
+failed=$(( $(count Failed) + $(count Unresolved) + $(count "Timed Out") ))
+rm -f "$log"
+echo "lit: ${passed} passed, ${failed} failed"
+[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "${passed}" -gt 0 ]

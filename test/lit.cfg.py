@@ -32,6 +32,7 @@ tools = ["attn-opt", "attn-compile", "attn-run", "attn-reference"]
 llvm_config.add_tool_substitutions(
     [ToolSubst(t, unresolved="ignore") for t in tools], tool_dirs)
 llvm_config.with_environment("PATH", config.attn_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PYTHONPATH",
                              os.path.join(config.attn_src_root, "python"),
                              append_path=True)

@@ -48,4 +48,49 @@ def AttnRaiseAttention : Pass<"attn-raise-attention", "func::FuncOp"> {
   ];
 }
 
+def AttnShareKV : Pass<"attn-share-kv", "func::FuncOp"> {
+  let summary = "Convert attention to fewer key/value heads (MHA to GQA/MQA)";
+  let description = [{
+    Rewrites every `attn.attention` with more than `kv-heads` KV heads so
+    that groups of `Hkv / kv-heads` consecutive KV heads share one, as the
+    GQA paper (Ainslie et al. 2023) converts a multi-head checkpoint: the
+    shared head is the mean of the group (`method=mean`), or the group's
+    heads when they are all identical (`method=exact`, lossless; refused
+    otherwise). Pooling is linear, so pooling the new keys and values equals
+    pooling the projection weights and biases (rotary embeddings rotate every
+    head alike, so they commute with it).
+
+    A KV cache stays at the new head count: when K or V is
+    `tensor.concat(past, new)` on the sequence dimension, only `new` is
+    pooled and a `past` function argument shrinks to `kv-heads` heads, so do
+    the `present` results that return the concatenation. The op keeps its
+    former count in the `kv_heads_before` attribute for reports.
+
+    Example (`kv-heads=1`):
+
+    ```mlir
+    %o = attn.attention heads(4, 4) scale(0.25) ins(%q, %k, %v : ...) ...
+    ```
+
+    becomes
+
+    ```mlir
+    %k1 = linalg.generic ... // mean of the 4 heads of %k
+    %v1 = linalg.generic ...
+    %o = attn.attention heads(4, 1) scale(0.25) ins(%q, %k1, %v1 : ...)
+           {kv_heads_before = 4 : i64} ...
+    ```
+  }];
+  let options = [
+    Option<"kvHeads", "kv-heads", "int64_t", /*default=*/"0",
+           "Number of key/value heads after conversion (0: leave alone)">,
+    Option<"method", "method", "std::string", /*default=*/"\"mean\"",
+           "How the shared head is made: mean | exact">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

@@ -1,0 +1,176 @@
+//===- ShareKV.cpp - convert attention to fewer key/value heads -----------===//
+//
+// Pattern: attn.attention heads(Hq, Hkv) over K, V -> heads(Hq, N) over
+// pool(K), pool(V), where pool averages groups of Hkv / N consecutive heads.
+// With a KV cache (K = concat(past, new)) only the new keys are pooled and
+// the cache argument shrinks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "HeadIdentity.h"
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNSHAREKV
+#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// [B, H, S, D] -> [B, N, S, D], each new head the mean of H / N old ones.
+Value poolHeads(OpBuilder &b, Location loc, Value x, int64_t newHeads) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t heads = type.getDimSize(1), group = heads / newHeads;
+  Type elementType = type.getElementType();
+  auto grouped = RankedTensorType::get(
+      {type.getDimSize(0), newHeads, group, type.getDimSize(2),
+       type.getDimSize(3)},
+      elementType);
+  Value five = tensor::ExpandShapeOp::create(
+      b, loc, grouped, x,
+      ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+  SmallVector<int64_t> outShape{type.getDimSize(0), newHeads,
+                                type.getDimSize(2), type.getDimSize(3)};
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+  Value empty = tensor::EmptyOp::create(b, loc, outShape, elementType);
+  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  MLIRContext *ctx = b.getContext();
+  AffineExpr bb, n, s, d, r;
+  bindDims(ctx, bb, n, s, d, r);
+  auto inMap = AffineMap::get(5, 0, {bb, n, r, s, d}, ctx);
+  auto outMap = AffineMap::get(5, 0, {bb, n, s, d}, ctx);
+  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  auto weight = FloatAttr::get(elementType, 1.0 / static_cast<double>(group));
+  auto mean = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{five}, ValueRange{init},
+      ArrayRef<AffineMap>{inMap, outMap}, iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value w = arith::ConstantOp::create(nb, nl, weight);
+        Value scaled = arith::MulFOp::create(nb, nl, args[0], w);
+        Value sum = arith::AddFOp::create(nb, nl, args[1], scaled);
+        linalg::YieldOp::create(nb, nl, sum);
+      });
+  return mean->getResult(0);
+}
+
+/// A `past` cache that can shrink in place: a function argument used only
+/// by this concatenation.
+bool isShrinkableCache(Value past, tensor::ConcatOp concat) {
+  auto arg = dyn_cast<BlockArgument>(past);
+  return arg && isa<func::FuncOp>(arg.getOwner()->getParentOp()) &&
+         llvm::all_of(arg.getUsers(),
+                      [&](Operation *user) { return user == concat; });
+}
+
+struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (kvHeads == 0)
+      return;
+    func::FuncOp func = getOperation();
+    if (method != "mean" && method != "exact") {
+      func.emitError() << "attn-share-kv: unknown method '" << method
+                       << "' (expected mean or exact)";
+      return signalPassFailure();
+    }
+    SmallVector<AttentionOp> ops;
+    func.walk([&](AttentionOp op) {
+      if (op.getNumResults() == 1)
+        ops.push_back(op);
+    });
+    bool changed = false;
+    for (AttentionOp op : ops) {
+      if (failed(convert(op, changed)))
+        return signalPassFailure();
+    }
+    if (changed) {
+      Block &entry = func.getBody().front();
+      auto ret = cast<func::ReturnOp>(entry.getParentOp()
+                                          ->getRegion(0)
+                                          .back()
+                                          .getTerminator());
+      func.setType(FunctionType::get(&getContext(), entry.getArgumentTypes(),
+                                     ret.getOperandTypes()));
+    }
+  }
+
+private:
+  LogicalResult convert(AttentionOp op, bool &changed) {
+    int64_t hq = op.getQHeads(), hkv = op.getKvHeads(), n = kvHeads;
+    if (hkv == n)
+      return success();
+    if (n > hkv)
+      return op.emitError() << "cannot share " << hkv << " KV heads as " << n
+                            << ": the target is above the current KV head count";
+    if (hq % n != 0 || hkv % n != 0)
+      return op.emitError() << "kv-heads=" << n
+                            << " must divide the query heads (" << hq
+                            << ") and the KV heads (" << hkv << ")";
+    if (!op.getKeyType().hasStaticShape() || !op.getValueType().hasStaticShape())
+      return op.emitError() << "attn-share-kv needs static K/V shapes";
+    for (OpOperand *operand : {&op.getKeyMutable(), &op.getValueMutable()}) {
+      if (method == "exact" && !headsAreIdentical(freshPart(operand->get()),
+                                                 hkv / n))
+        return op.emitError()
+               << "exact KV sharing impossible: the "
+               << (operand == &op.getKeyMutable() ? "key" : "value")
+               << " heads of a group are not provably identical (use "
+                  "method=mean)";
+    }
+    OpBuilder b(op);
+    for (OpOperand *operand : {&op.getKeyMutable(), &op.getValueMutable()})
+      operand->set(share(b, op.getLoc(), operand->get(), n));
+    if (!op->hasAttr("kv_heads_before"))
+      op->setAttr("kv_heads_before", b.getI64IntegerAttr(hkv));
+    op.setKvHeads(n);
+    changed = true;
+    return success();
+  }
+
+  /// The keys/values computed at this step: `new` of concat(past, new).
+  static Value freshPart(Value x) {
+    if (auto concat = x.getDefiningOp<tensor::ConcatOp>();
+        concat && concat.getDim() == 2 && concat.getInputs().size() == 2)
+      return concat.getInputs()[1];
+    return x;
+  }
+
+  /// `x` with `n` heads; a concat(past, new) keeps its shape of a cache.
+  Value share(OpBuilder &b, Location loc, Value x, int64_t n) {
+    auto concat = x.getDefiningOp<tensor::ConcatOp>();
+    if (!concat || concat.getDim() != 2 || concat.getInputs().size() != 2)
+      return poolHeads(b, loc, x, n);
+    Value past = concat.getInputs()[0], fresh = concat.getInputs()[1];
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(concat);
+    Value newFresh = poolHeads(b, loc, fresh, n);
+    Value newPast;
+    if (isShrinkableCache(past, concat)) {
+      auto type = cast<RankedTensorType>(past.getType());
+      SmallVector<int64_t> shape(type.getShape());
+      shape[1] = n;
+      past.setType(RankedTensorType::get(shape, type.getElementType()));
+      newPast = past;
+    } else {
+      newPast = poolHeads(b, loc, past, n);
+    }
+    Value joined = tensor::ConcatOp::create(b, concat.getLoc(), 2,
+                                            ValueRange{newPast, newFresh});
+    concat.getResult().replaceAllUsesWith(joined);
+    concat.erase();
+    return joined;
+  }
+};
+
+} // namespace

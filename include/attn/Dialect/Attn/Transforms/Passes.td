@@ -93,4 +93,46 @@ def AttnShareKV : Pass<"attn-share-kv", "func::FuncOp"> {
   ];
 }
 
+def AttnFuseDecode : Pass<"attn-fuse-decode", "func::FuncOp"> {
+  let summary = "Fuse concat(past, new) -> attention into an in-place KV-cache append";
+  let description = [{
+    In a decode-step function, attention over `tensor.concat(past, new)` on
+    the sequence dimension, where `past` is a function argument and the
+    concatenation is also returned as the `present` cache, becomes
+    `attn.decode`: the argument becomes the whole cache (`past + new`
+    positions, the `max-seq` the function was compiled for), the new keys
+    and values are appended at a runtime `position` (a new trailing
+    `tensor<i64>` argument named `cache_position`), and attention reads the
+    valid prefix `[0, position + new)`. The cache argument is marked
+    `bufferization.writable` and `attn.kv_cache = "<present name>"`, and the
+    returned cache is the op's updated destination, so after bufferisation
+    the append is a store into the caller's buffer: O(new) work per token,
+    not an O(past) copy.
+
+    ONNX's causal alignment (offset = past length) is the decode op's
+    (query row i at position `position + i` for one new token per query),
+    so `causal(past)` maps to `causal`; other offsets are left alone.
+
+    Example:
+
+    ```mlir
+    %kc = tensor.concat dim(2) %past_k, %k : (...x16x..., ...x1x...) -> ...x17x...
+    %o = attn.attention heads(8, 2) scale(0.25) causal(16) ins(%q, %kc, %vc ...)
+    return %o, %kc, %vc
+    ```
+
+    becomes
+
+    ```mlir
+    %o, %kc2, %vc2 = attn.decode heads(8, 2) scale(0.25) causal
+        ins(%q, %k, %v ...) position(%pos) outs(%init, %cache_k, %cache_v ...)
+    return %o, %kc2, %vc2
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

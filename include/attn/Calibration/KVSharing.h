@@ -1,0 +1,55 @@
+//===- KVSharing.h - calibrated key/value head sharing ---------*- C++ -*-===//
+//
+// Chooses how the KV heads of a group are combined into one shared head so
+// that attention outputs on calibration data stay close to the original.
+// Plain C++ (no MLIR): the compiler feeds it the Q, K, V of each attention
+// collected by running the model on calibration inputs.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_CALIBRATION_KVSHARING_H
+#define ATTN_CALIBRATION_KVSHARING_H
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace attn::calib {
+
+/// One attention's operands on one calibration input, row-major f32:
+/// q [B, Hq, Sq, D], k [B, Hkv, Skv, D], v [B, Hkv, Skv, Dv], and the
+/// additive bias [B, Hq, Sq, Skv] (0, or -inf where masked) that the op's
+/// mask, causal offset and KV lengths amount to.
+struct AttentionSample {
+  int64_t batch, qHeads, kvHeads, queryLength, keyLength, headDim, valueDim;
+  std::vector<float> q, k, v, bias;
+  double scale = 1.0;
+  std::optional<double> softcap;
+};
+
+/// Shared head n is sum_r key[n * group + r] * K_{n * group + r} (same for V).
+struct SharingWeights {
+  int64_t newHeads = 0, group = 0;
+  std::vector<double> key, value;
+};
+
+/// The GQA paper's mean pooling: every weight 1 / group.
+SharingWeights meanWeights(int64_t kvHeads, int64_t newHeads);
+
+/// Relative RMS error of the attention output with shared heads against the
+/// original, over all samples: ||O' - O|| / ||O||.
+double outputError(const std::vector<AttentionSample> &samples,
+                   const SharingWeights &weights);
+
+/// Calibrated weights: per group, key weights by least squares on the
+/// attention logits (Q K'^T against Q K^T), then value weights by least
+/// squares on the attention outputs given the new probabilities. Mean
+/// pooling is a feasible point of both problems; a group keeps the mean
+/// weights when least squares does not lower its output error, so the
+/// result is never worse than mean pooling on the calibration data.
+SharingWeights calibratedWeights(const std::vector<AttentionSample> &samples,
+                                 int64_t newHeads);
+
+} // namespace attn::calib
+
+#endif // ATTN_CALIBRATION_KVSHARING_H

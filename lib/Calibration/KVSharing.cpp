@@ -1,0 +1,264 @@
+//===- KVSharing.cpp - calibrated key/value head sharing ------------------===//
+
+#include "attn/Calibration/KVSharing.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+using namespace attn::calib;
+
+namespace {
+
+using Vec = std::vector<double>;
+
+/// Keys or values of one batch entry and KV head, as doubles [S, width].
+Vec headRows(const std::vector<float> &data, int64_t heads, int64_t length,
+             int64_t width, int64_t b, int64_t head) {
+  const float *src = data.data() + ((b * heads + head) * length) * width;
+  return Vec(src, src + length * width);
+}
+
+/// sum_r w[r] * rows of KV heads first .. first + group.
+Vec combine(const std::vector<float> &data, int64_t heads, int64_t length,
+            int64_t width, int64_t b, int64_t first, int64_t group,
+            const double *w) {
+  Vec out(length * width, 0.0);
+  for (int64_t r = 0; r < group; ++r) {
+    Vec rows = headRows(data, heads, length, width, b, first + r);
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] += w[r] * rows[i];
+  }
+  return out;
+}
+
+/// Softmax probabilities of query row i of head h against keys `keys`
+/// [Skv, D]; all zero when every key is masked.
+Vec probabilities(const AttentionSample &s, int64_t b, int64_t h, int64_t i,
+                  const Vec &keys) {
+  const float *q = s.q.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.headDim;
+  const float *bias =
+      s.bias.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.keyLength;
+  Vec p(s.keyLength);
+  double max = -std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < s.keyLength; ++j) {
+    double dot = 0.0;
+    for (int64_t d = 0; d < s.headDim; ++d)
+      dot += q[d] * keys[j * s.headDim + d];
+    double logit = s.scale * dot;
+    if (s.softcap)
+      logit = *s.softcap * std::tanh(logit / *s.softcap);
+    p[j] = logit + bias[j];
+    max = std::max(max, p[j]);
+  }
+  if (std::isinf(max)) {
+    std::fill(p.begin(), p.end(), 0.0);
+    return p;
+  }
+  double sum = 0.0;
+  for (double &x : p)
+    sum += (x = std::exp(x - max));
+  for (double &x : p)
+    x /= sum;
+  return p;
+}
+
+/// p [Skv] times values [Skv, Dv].
+Vec mix(const Vec &p, const Vec &values, int64_t width) {
+  Vec out(width, 0.0);
+  for (size_t j = 0; j < p.size(); ++j)
+    if (p[j] != 0.0)
+      for (int64_t e = 0; e < width; ++e)
+        out[e] += p[j] * values[j * width + e];
+  return out;
+}
+
+/// Solves the symmetric system G w = c (with a tiny ridge) by Gaussian
+/// elimination with partial pivoting; returns std::nullopt if singular.
+std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
+  size_t n = c.size();
+  double trace = 0.0;
+  for (size_t i = 0; i < n; ++i)
+    trace += g[i][i];
+  for (size_t i = 0; i < n; ++i)
+    g[i][i] += 1e-12 * (trace / n + 1e-30);
+  for (size_t col = 0; col < n; ++col) {
+    size_t pivot = col;
+    for (size_t r = col + 1; r < n; ++r)
+      if (std::abs(g[r][col]) > std::abs(g[pivot][col]))
+        pivot = r;
+    if (std::abs(g[pivot][col]) < 1e-300)
+      return std::nullopt;
+    std::swap(g[col], g[pivot]);
+    std::swap(c[col], c[pivot]);
+    for (size_t r = 0; r < n; ++r) {
+      if (r == col)
+        continue;
+      double f = g[r][col] / g[col][col];
+      for (size_t k = col; k < n; ++k)
+        g[r][k] -= f * g[col][k];
+      c[r] -= f * c[col];
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    c[i] /= g[i][i];
+  return c;
+}
+
+/// Squared output error of the query heads of group `n` with the given
+/// key/value weights, and the squared norm of the original outputs.
+std::pair<double, double> groupError(const std::vector<AttentionSample> &samples,
+                                     int64_t newHeads, int64_t n,
+                                     const double *wk, const double *wv) {
+  double err = 0.0, norm = 0.0;
+  for (const AttentionSample &s : samples) {
+    int64_t group = s.kvHeads / newHeads;
+    int64_t qPerKv = s.qHeads / s.kvHeads, qPerNew = s.qHeads / newHeads;
+    for (int64_t b = 0; b < s.batch; ++b) {
+      Vec k = combine(s.k, s.kvHeads, s.keyLength, s.headDim, b, n * group,
+                      group, wk);
+      Vec v = combine(s.v, s.kvHeads, s.keyLength, s.valueDim, b, n * group,
+                      group, wv);
+      for (int64_t h = n * qPerNew; h < (n + 1) * qPerNew; ++h) {
+        int64_t kv = h / qPerKv;
+        Vec k0 = headRows(s.k, s.kvHeads, s.keyLength, s.headDim, b, kv);
+        Vec v0 = headRows(s.v, s.kvHeads, s.keyLength, s.valueDim, b, kv);
+        for (int64_t i = 0; i < s.queryLength; ++i) {
+          Vec o = mix(probabilities(s, b, h, i, k), v, s.valueDim);
+          Vec o0 = mix(probabilities(s, b, h, i, k0), v0, s.valueDim);
+          for (int64_t e = 0; e < s.valueDim; ++e) {
+            err += (o[e] - o0[e]) * (o[e] - o0[e]);
+            norm += o0[e] * o0[e];
+          }
+        }
+      }
+    }
+  }
+  return {err, norm};
+}
+
+/// Least-squares key weights of group n: Q_h K'^T close to Q_h K_h^T on
+/// the keys that are not masked.
+Vec keyWeights(const std::vector<AttentionSample> &samples, int64_t newHeads,
+               int64_t n, int64_t group) {
+  std::vector<Vec> g(group, Vec(group, 0.0));
+  Vec c(group, 0.0);
+  for (const AttentionSample &s : samples) {
+    int64_t qPerKv = s.qHeads / s.kvHeads, qPerNew = s.qHeads / newHeads;
+    for (int64_t b = 0; b < s.batch; ++b)
+      for (int64_t h = n * qPerNew; h < (n + 1) * qPerNew; ++h)
+        for (int64_t i = 0; i < s.queryLength; ++i) {
+          const float *q = s.q.data() +
+                           ((b * s.qHeads + h) * s.queryLength + i) * s.headDim;
+          const float *bias = s.bias.data() +
+                              ((b * s.qHeads + h) * s.queryLength + i) * s.keyLength;
+          for (int64_t j = 0; j < s.keyLength; ++j) {
+            if (std::isinf(bias[j]))
+              continue;
+            Vec basis(group);
+            for (int64_t r = 0; r < group; ++r) {
+              const float *k = s.k.data() +
+                               ((b * s.kvHeads + n * group + r) * s.keyLength + j) *
+                                   s.headDim;
+              double dot = 0.0;
+              for (int64_t d = 0; d < s.headDim; ++d)
+                dot += q[d] * k[d];
+              basis[r] = dot;
+            }
+            double target = basis[h / qPerKv - n * group];
+            for (int64_t r = 0; r < group; ++r) {
+              c[r] += basis[r] * target;
+              for (int64_t t = 0; t < group; ++t)
+                g[r][t] += basis[r] * basis[t];
+            }
+          }
+        }
+  }
+  return solve(g, c).value_or(Vec(group, 1.0 / group));
+}
+
+/// Least-squares value weights of group n given shared keys from `wk`.
+Vec valueWeights(const std::vector<AttentionSample> &samples, int64_t newHeads,
+                 int64_t n, int64_t group, const double *wk) {
+  std::vector<Vec> g(group, Vec(group, 0.0));
+  Vec c(group, 0.0);
+  for (const AttentionSample &s : samples) {
+    int64_t qPerKv = s.qHeads / s.kvHeads, qPerNew = s.qHeads / newHeads;
+    for (int64_t b = 0; b < s.batch; ++b) {
+      Vec k = combine(s.k, s.kvHeads, s.keyLength, s.headDim, b, n * group,
+                      group, wk);
+      std::vector<Vec> values;
+      for (int64_t r = 0; r < group; ++r)
+        values.push_back(headRows(s.v, s.kvHeads, s.keyLength, s.valueDim, b,
+                                  n * group + r));
+      for (int64_t h = n * qPerNew; h < (n + 1) * qPerNew; ++h) {
+        int64_t kv = h / qPerKv;
+        Vec k0 = headRows(s.k, s.kvHeads, s.keyLength, s.headDim, b, kv);
+        for (int64_t i = 0; i < s.queryLength; ++i) {
+          Vec p = probabilities(s, b, h, i, k);
+          Vec target = mix(probabilities(s, b, h, i, k0), values[kv - n * group],
+                           s.valueDim);
+          std::vector<Vec> basis;
+          for (int64_t r = 0; r < group; ++r)
+            basis.push_back(mix(p, values[r], s.valueDim));
+          for (int64_t r = 0; r < group; ++r)
+            for (int64_t e = 0; e < s.valueDim; ++e) {
+              c[r] += basis[r][e] * target[e];
+              for (int64_t t = 0; t < group; ++t)
+                g[r][t] += basis[r][e] * basis[t][e];
+            }
+        }
+      }
+    }
+  }
+  return solve(g, c).value_or(Vec(group, 1.0 / group));
+}
+
+} // namespace
+
+SharingWeights attn::calib::meanWeights(int64_t kvHeads, int64_t newHeads) {
+  int64_t group = kvHeads / newHeads;
+  SharingWeights w{newHeads, group, Vec(kvHeads, 1.0 / group),
+                   Vec(kvHeads, 1.0 / group)};
+  return w;
+}
+
+double attn::calib::outputError(const std::vector<AttentionSample> &samples,
+                                const SharingWeights &weights) {
+  double err = 0.0, norm = 0.0;
+  for (int64_t n = 0; n < weights.newHeads; ++n) {
+    auto [e, o] = groupError(samples, weights.newHeads, n,
+                             weights.key.data() + n * weights.group,
+                             weights.value.data() + n * weights.group);
+    err += e;
+    norm += o;
+  }
+  return norm > 0.0 ? std::sqrt(err / norm) : std::sqrt(err);
+}
+
+SharingWeights
+attn::calib::calibratedWeights(const std::vector<AttentionSample> &samples,
+                               int64_t newHeads) {
+  if (samples.empty())
+    return {};
+  SharingWeights best = meanWeights(samples.front().kvHeads, newHeads);
+  int64_t group = best.group;
+  for (int64_t n = 0; n < newHeads; ++n) {
+    double *wk = best.key.data() + n * group;
+    double *wv = best.value.data() + n * group;
+    double bestError = groupError(samples, newHeads, n, wk, wv).first;
+    Vec meanK(wk, wk + group);
+    // Candidates: LS values over mean keys, then LS keys with LS values.
+    for (bool lsKeys : {false, true}) {
+      Vec k = lsKeys ? keyWeights(samples, newHeads, n, group) : meanK;
+      Vec v = valueWeights(samples, newHeads, n, group, k.data());
+      double error = groupError(samples, newHeads, n, k.data(), v.data()).first;
+      if (error < bestError) {
+        bestError = error;
+        std::copy(k.begin(), k.end(), wk);
+        std::copy(v.begin(), v.end(), wv);
+      }
+    }
+  }
+  return best;
+}

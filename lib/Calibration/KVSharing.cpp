@@ -33,10 +33,20 @@ Vec combine(const std::vector<float> &data, int64_t heads, int64_t length,
 }
 
 /// Softmax probabilities of query row i of head h against keys `keys`
-/// [Skv, D]; all zero when every key is masked.
+/// [Skv, D], the query first mapped by `queryMap` [D, D] when given; all
+/// zero when every key is masked.
 Vec probabilities(const AttentionSample &s, int64_t b, int64_t h, int64_t i,
-                  const Vec &keys) {
-  const float *q = s.q.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.headDim;
+                  const Vec &keys, const double *queryMap = nullptr) {
+  const float *row =
+      s.q.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.headDim;
+  Vec q(row, row + s.headDim);
+  if (queryMap) {
+    Vec mapped(s.headDim, 0.0);
+    for (int64_t d = 0; d < s.headDim; ++d)
+      for (int64_t e = 0; e < s.headDim; ++e)
+        mapped[d] += queryMap[d * s.headDim + e] * q[e];
+    q = std::move(mapped);
+  }
   const float *bias =
       s.bias.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.keyLength;
   Vec p(s.keyLength);
@@ -106,10 +116,12 @@ std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
 }
 
 /// Squared output error of the query heads of group `n` with the given
-/// key/value weights, and the squared norm of the original outputs.
+/// key/value weights (and head maps of `maps`, when it has them), and the
+/// squared norm of the original outputs.
 std::pair<double, double> groupError(const std::vector<AttentionSample> &samples,
                                      int64_t newHeads, int64_t n,
-                                     const double *wk, const double *wv) {
+                                     const double *wk, const double *wv,
+                                     const SharingWeights *maps = nullptr) {
   double err = 0.0, norm = 0.0;
   for (const AttentionSample &s : samples) {
     int64_t group = s.kvHeads / newHeads;
@@ -123,8 +135,20 @@ std::pair<double, double> groupError(const std::vector<AttentionSample> &samples
         int64_t kv = h / qPerKv;
         Vec k0 = headRows(s.k, s.kvHeads, s.keyLength, s.headDim, b, kv);
         Vec v0 = headRows(s.v, s.kvHeads, s.keyLength, s.valueDim, b, kv);
+        const double *queryMap = nullptr, *outputMap = nullptr;
+        if (maps && !maps->queryMap.empty()) {
+          queryMap = maps->queryMap.data() + h * s.headDim * s.headDim;
+          outputMap = maps->outputMap.data() + h * s.valueDim * s.valueDim;
+        }
         for (int64_t i = 0; i < s.queryLength; ++i) {
-          Vec o = mix(probabilities(s, b, h, i, k), v, s.valueDim);
+          Vec o = mix(probabilities(s, b, h, i, k, queryMap), v, s.valueDim);
+          if (outputMap) {
+            Vec mapped(s.valueDim, 0.0);
+            for (int64_t e = 0; e < s.valueDim; ++e)
+              for (int64_t d = 0; d < s.valueDim; ++d)
+                mapped[e] += outputMap[e * s.valueDim + d] * o[d];
+            o = std::move(mapped);
+          }
           Vec o0 = mix(probabilities(s, b, h, i, k0), v0, s.valueDim);
           for (int64_t e = 0; e < s.valueDim; ++e) {
             err += (o[e] - o0[e]) * (o[e] - o0[e]);
@@ -229,7 +253,7 @@ double attn::calib::outputError(const std::vector<AttentionSample> &samples,
   for (int64_t n = 0; n < weights.newHeads; ++n) {
     auto [e, o] = groupError(samples, weights.newHeads, n,
                              weights.key.data() + n * weights.group,
-                             weights.value.data() + n * weights.group);
+                             weights.value.data() + n * weights.group, &weights);
     err += e;
     norm += o;
   }
@@ -261,4 +285,66 @@ attn::calib::calibratedWeights(const std::vector<AttentionSample> &samples,
     }
   }
   return best;
+}
+
+namespace {
+
+/// The least-squares A [width, width] with rows of `target` ~ rows of
+/// `shared` times A, accumulated over `pairs` of (shared, target) blocks.
+Vec fitLinearMap(const std::vector<std::pair<Vec, Vec>> &pairs, int64_t width) {
+  std::vector<Vec> g(width, Vec(width, 0.0));
+  std::vector<Vec> rhs(width, Vec(width, 0.0));
+  for (const auto &[shared, target] : pairs) {
+    int64_t rows = shared.size() / width;
+    for (int64_t j = 0; j < rows; ++j)
+      for (int64_t d = 0; d < width; ++d) {
+        double x = shared[j * width + d];
+        for (int64_t e = 0; e < width; ++e) {
+          g[d][e] += x * shared[j * width + e];
+          rhs[e][d] += x * target[j * width + e];
+        }
+      }
+  }
+  Vec map(width * width, 0.0);
+  for (int64_t e = 0; e < width; ++e) {
+    std::optional<Vec> column = solve(g, rhs[e]);
+    for (int64_t d = 0; d < width; ++d)
+      map[d * width + e] = column ? (*column)[d] : (d == e ? 1.0 : 0.0);
+  }
+  return map;
+}
+
+} // namespace
+
+void attn::calib::fitHeadMaps(const std::vector<AttentionSample> &samples,
+                              SharingWeights &weights) {
+  if (samples.empty())
+    return;
+  const AttentionSample &first = samples.front();
+  int64_t hq = first.qHeads, hkv = first.kvHeads, group = weights.group;
+  int64_t d = first.headDim, dv = first.valueDim;
+  weights.queryMap.assign(hq * d * d, 0.0);
+  weights.outputMap.assign(hq * dv * dv, 0.0);
+  for (int64_t r = 0; r < hkv; ++r) {
+    int64_t n = r / group;
+    std::vector<std::pair<Vec, Vec>> keys, values;
+    for (const AttentionSample &s : samples)
+      for (int64_t b = 0; b < s.batch; ++b) {
+        keys.emplace_back(combine(s.k, hkv, s.keyLength, d, b, n * group, group,
+                                  weights.key.data() + n * group),
+                          headRows(s.k, hkv, s.keyLength, d, b, r));
+        values.emplace_back(combine(s.v, hkv, s.keyLength, dv, b, n * group,
+                                    group, weights.value.data() + n * group),
+                            headRows(s.v, hkv, s.keyLength, dv, b, r));
+      }
+    Vec a = fitLinearMap(keys, d);   // K_r ~ K' A: query map A
+    Vec c = fitLinearMap(values, dv); // V_r ~ V' C: output map C^T
+    int64_t qPerKv = hq / hkv;
+    for (int64_t h = r * qPerKv; h < (r + 1) * qPerKv; ++h) {
+      std::copy(a.begin(), a.end(), weights.queryMap.begin() + h * d * d);
+      for (int64_t i = 0; i < dv; ++i)
+        for (int64_t j = 0; j < dv; ++j)
+          weights.outputMap[h * dv * dv + i * dv + j] = c[j * dv + i];
+    }
+  }
 }

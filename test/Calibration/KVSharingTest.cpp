@@ -72,6 +72,10 @@ int main() {
   std::printf("mha->gqa mean_error=%.6f calibrated_error=%.6f\n", mean,
               calibrated);
   check("calibrated beats mean on scaled heads", calibrated < mean);
+  fitHeadMaps(samples, cal);
+  double mapped = outputError(samples, cal);
+  std::printf("mha->gqa with head maps error=%.6f\n", mapped);
+  check("head maps recover most of the lost accuracy", mapped < 0.5 * mean);
 
   // GQA 8 query heads over 4 KV heads -> MQA.
   samples.clear();

@@ -27,10 +27,16 @@ struct AttentionSample {
   std::optional<double> softcap;
 };
 
-/// Shared head n is sum_r key[n * group + r] * K_{n * group + r} (same for V).
+/// Shared head n is sum_r key[n * group + r] * K_{n * group + r} (same for
+/// V). With head maps, query head h reads queryMap[h] * q against the shared
+/// keys and its output is outputMap[h] * o: per-head linear maps that
+/// fold into the query and output projections and let each query head
+/// recover the part of its own KV head that the shared head lost.
 struct SharingWeights {
   int64_t newHeads = 0, group = 0;
   std::vector<double> key, value;
+  std::vector<double> queryMap;  ///< [Hq, D, D] row-major, or empty
+  std::vector<double> outputMap; ///< [Hq, Dv, Dv] row-major, or empty
 };
 
 /// The GQA paper's mean pooling: every weight 1 / group.
@@ -49,6 +55,12 @@ double outputError(const std::vector<AttentionSample> &samples,
 /// result is never worse than mean pooling on the calibration data.
 SharingWeights calibratedWeights(const std::vector<AttentionSample> &samples,
                                  int64_t newHeads);
+
+/// Adds per-head maps to `weights`: for query head h over original KV head
+/// r, the least-squares A with K_r ~ K' A (keys) gives the query map A,
+/// and C with V_r ~ V' C gives the output map C^T, fitted on the samples.
+void fitHeadMaps(const std::vector<AttentionSample> &samples,
+                 SharingWeights &weights);
 
 } // namespace attn::calib
 

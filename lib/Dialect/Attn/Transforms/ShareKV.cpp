@@ -26,8 +26,10 @@ using namespace mlir::attn;
 
 namespace {
 
-/// [B, H, S, D] -> [B, N, S, D], each new head the mean of H / N old ones.
-Value poolHeads(OpBuilder &b, Location loc, Value x, int64_t newHeads) {
+/// [B, H, S, D] -> [B, N, S, D]: new head n is sum_r w[n * g + r] * head
+/// n * g + r (g = H / N), with w = 1 / g when `weights` is empty (mean).
+Value poolHeads(OpBuilder &b, Location loc, Value x, int64_t newHeads,
+                ArrayRef<double> weights) {
   auto type = cast<RankedTensorType>(x.getType());
   int64_t heads = type.getDimSize(1), group = heads / newHeads;
   Type elementType = type.getElementType();
@@ -46,21 +48,74 @@ Value poolHeads(OpBuilder &b, Location loc, Value x, int64_t newHeads) {
   MLIRContext *ctx = b.getContext();
   AffineExpr bb, n, s, d, r;
   bindDims(ctx, bb, n, s, d, r);
-  auto inMap = AffineMap::get(5, 0, {bb, n, r, s, d}, ctx);
-  auto outMap = AffineMap::get(5, 0, {bb, n, s, d}, ctx);
+  SmallVector<Value> inputs{five};
+  SmallVector<AffineMap> maps{AffineMap::get(5, 0, {bb, n, r, s, d}, ctx)};
+  if (!weights.empty()) {
+    SmallVector<APFloat> values;
+    for (double w : weights) {
+      APFloat value(w);
+      bool lost;
+      value.convert(cast<FloatType>(elementType).getFloatSemantics(),
+                    APFloat::rmNearestTiesToEven, &lost);
+      values.push_back(value);
+    }
+    auto weightType = RankedTensorType::get({newHeads, group}, elementType);
+    inputs.push_back(arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(weightType, values)));
+    maps.push_back(AffineMap::get(5, 0, {n, r}, ctx));
+  }
+  maps.push_back(AffineMap::get(5, 0, {bb, n, s, d}, ctx));
   SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
   iterators.push_back(utils::IteratorType::reduction);
-  auto weight = FloatAttr::get(elementType, 1.0 / static_cast<double>(group));
-  auto mean = linalg::GenericOp::create(
-      b, loc, init.getType(), ValueRange{five}, ValueRange{init},
-      ArrayRef<AffineMap>{inMap, outMap}, iterators,
+  auto uniform = FloatAttr::get(elementType, 1.0 / static_cast<double>(group));
+  auto pooled = linalg::GenericOp::create(
+      b, loc, init.getType(), inputs, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value w = arith::ConstantOp::create(nb, nl, weight);
+        Value w = weights.empty() ? arith::ConstantOp::create(nb, nl, uniform)
+                                  : args[1];
         Value scaled = arith::MulFOp::create(nb, nl, args[0], w);
-        Value sum = arith::AddFOp::create(nb, nl, args[1], scaled);
+        Value sum = arith::AddFOp::create(nb, nl, args.back(), scaled);
         linalg::YieldOp::create(nb, nl, sum);
       });
-  return mean->getResult(0);
+  return pooled->getResult(0);
+}
+
+/// x [B, H, S, W] -> y with y[b, h, s, :] = maps[h] (W x W) * x[b, h, s, :].
+Value mapHeads(OpBuilder &b, Location loc, Value x, DenseElementsAttr maps) {
+  auto type = cast<RankedTensorType>(x.getType());
+  Type elementType = type.getElementType();
+  Value matrices = arith::ConstantOp::create(
+      b, loc,
+      maps.getType().getElementType() == elementType
+          ? maps
+          : cast<DenseElementsAttr>(DenseElementsAttr::get(
+                RankedTensorType::get(maps.getType().getShape(), elementType),
+                llvm::to_vector(llvm::map_range(
+                    maps.getValues<APFloat>(), [&](APFloat v) {
+                      bool lost;
+                      v.convert(cast<FloatType>(elementType).getFloatSemantics(),
+                                APFloat::rmNearestTiesToEven, &lost);
+                      return v;
+                    })))));
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(), elementType);
+  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  MLIRContext *ctx = b.getContext();
+  AffineExpr bb, h, s, d, e;
+  bindDims(ctx, bb, h, s, d, e);
+  SmallVector<AffineMap> indexing{AffineMap::get(5, 0, {bb, h, s, e}, ctx),
+                                  AffineMap::get(5, 0, {h, d, e}, ctx),
+                                  AffineMap::get(5, 0, {bb, h, s, d}, ctx)};
+  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  auto mapped = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{x, matrices}, ValueRange{init},
+      indexing, iterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value product = arith::MulFOp::create(nb, nl, args[0], args[1]);
+        Value sum = arith::AddFOp::create(nb, nl, args[2], product);
+        linalg::YieldOp::create(nb, nl, sum);
+      });
+  return mapped->getResult(0);
 }
 
 /// A `past` cache that can shrink in place: a function argument used only
@@ -79,9 +134,9 @@ struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
     if (kvHeads == 0)
       return;
     func::FuncOp func = getOperation();
-    if (method != "mean" && method != "exact") {
+    if (method != "mean" && method != "exact" && method != "calibrated") {
       func.emitError() << "attn-share-kv: unknown method '" << method
-                       << "' (expected mean or exact)";
+                       << "' (expected mean, exact or calibrated)";
       return signalPassFailure();
     }
     SmallVector<AttentionOp> ops;
@@ -128,13 +183,64 @@ private:
                << " heads of a group are not provably identical (use "
                   "method=mean)";
     }
+    SmallVector<double> keyWeights, valueWeights;
+    DenseElementsAttr queryMaps, outputMaps;
+    if (method == "calibrated" &&
+        failed(readCalibration(op, keyWeights, valueWeights, queryMaps,
+                               outputMaps)))
+      return failure();
     OpBuilder b(op);
-    for (OpOperand *operand : {&op.getKeyMutable(), &op.getValueMutable()})
-      operand->set(share(b, op.getLoc(), operand->get(), n));
+    op.getKeyMutable().set(share(b, op.getLoc(), op.getKey(), n, keyWeights));
+    op.getValueMutable().set(
+        share(b, op.getLoc(), op.getValue(), n, valueWeights));
+    if (queryMaps)
+      op.getQueryMutable().set(
+          mapHeads(b, op.getLoc(), op.getQuery(), queryMaps));
+    if (outputMaps) {
+      b.setInsertionPointAfter(op);
+      Value mapped = mapHeads(b, op.getLoc(), op.getResult(0), outputMaps);
+      op.getResult(0).replaceAllUsesExcept(mapped, mapped.getDefiningOp());
+    }
     if (!op->hasAttr("kv_heads_before"))
       op->setAttr("kv_heads_before", b.getI64IntegerAttr(hkv));
     op.setKvHeads(n);
     changed = true;
+    return success();
+  }
+
+  /// The calibration results attn-compile attaches to each op: per old KV
+  /// head pooling weights for K and V, and optional per-query-head maps.
+  LogicalResult readCalibration(AttentionOp op, SmallVector<double> &keys,
+                                SmallVector<double> &values,
+                                DenseElementsAttr &queryMaps,
+                                DenseElementsAttr &outputMaps) {
+    auto read = [&](StringRef name, SmallVector<double> &out) {
+      auto attr = op->getAttrOfType<DenseFPElementsAttr>(name);
+      if (!attr || attr.getNumElements() != op.getKvHeads())
+        return false;
+      for (APFloat v : attr.getValues<APFloat>())
+        out.push_back(v.convertToDouble());
+      return true;
+    };
+    if (!read("attn.share_key_weights", keys) ||
+        !read("attn.share_value_weights", values))
+      return op.emitError()
+             << "method=calibrated needs the calibration weights "
+                "'attn.share_key_weights' and 'attn.share_value_weights' "
+                "(one per KV head) on the op; attn-compile --calibration "
+                "computes them";
+    queryMaps = op->getAttrOfType<DenseElementsAttr>("attn.share_query_maps");
+    outputMaps = op->getAttrOfType<DenseElementsAttr>("attn.share_output_maps");
+    int64_t hq = op.getQHeads(), d = op.getQueryType().getDimSize(3);
+    int64_t dv = op.getValueType().getDimSize(3);
+    if ((queryMaps && queryMaps.getType().getShape() != ArrayRef<int64_t>{hq, d, d}) ||
+        (outputMaps &&
+         outputMaps.getType().getShape() != ArrayRef<int64_t>{hq, dv, dv}))
+      return op.emitError() << "calibration head maps must be [Hq, D, D] and "
+                               "[Hq, Dv, Dv]";
+    for (StringRef name : {"attn.share_key_weights", "attn.share_value_weights",
+                           "attn.share_query_maps", "attn.share_output_maps"})
+      op->removeAttr(name);
     return success();
   }
 
@@ -147,14 +253,15 @@ private:
   }
 
   /// `x` with `n` heads; a concat(past, new) keeps its shape of a cache.
-  Value share(OpBuilder &b, Location loc, Value x, int64_t n) {
+  Value share(OpBuilder &b, Location loc, Value x, int64_t n,
+              ArrayRef<double> weights) {
     auto concat = x.getDefiningOp<tensor::ConcatOp>();
     if (!concat || concat.getDim() != 2 || concat.getInputs().size() != 2)
-      return poolHeads(b, loc, x, n);
+      return poolHeads(b, loc, x, n, weights);
     Value past = concat.getInputs()[0], fresh = concat.getInputs()[1];
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(concat);
-    Value newFresh = poolHeads(b, loc, fresh, n);
+    Value newFresh = poolHeads(b, loc, fresh, n, weights);
     Value newPast;
     if (isShrinkableCache(past, concat)) {
       auto type = cast<RankedTensorType>(past.getType());
@@ -163,7 +270,7 @@ private:
       past.setType(RankedTensorType::get(shape, type.getElementType()));
       newPast = past;
     } else {
-      newPast = poolHeads(b, loc, past, n);
+      newPast = poolHeads(b, loc, past, n, weights);
     }
     Value joined = tensor::ConcatOp::create(b, concat.getLoc(), 2,
                                             ValueRange{newPast, newFresh});

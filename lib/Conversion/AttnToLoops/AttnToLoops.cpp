@@ -1,6 +1,16 @@
-//===- AttnToLoops.cpp - (in progress) ------------------------------------------===//
+//===- AttnToLoops.cpp - lower attn ops to flash-style loops --------------===//
 
+#include "attn/Conversion/AttnToLoops/AttnToLoops.h"
+
+#include "FlashKernel.h"
 #include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_CONVERTATTNTOLOOPS
@@ -8,10 +18,138 @@ namespace mlir::attn {
 } // namespace mlir::attn
 
 using namespace mlir;
+using namespace mlir::attn;
 
 namespace {
-struct ConvertAttnToLoopsPass : attn::impl::ConvertAttnToLoopsBase<ConvertAttnToLoopsPass> {
-  using Base::Base;
-  void runOnOperation() override {}
+
+std::optional<double> softcapOf(FloatAttr attr) {
+  if (!attr)
+    return std::nullopt;
+  return attr.getValueAsDouble();
+}
+
+/// Static head sizes are required to size the on-stack row buffers.
+LogicalResult checkStaticHeads(Operation *op, Value query, Value value,
+                               PatternRewriter &rewriter) {
+  if (ShapedType::isDynamic(cast<ShapedType>(query.getType()).getDimSize(3)) ||
+      ShapedType::isDynamic(cast<ShapedType>(value.getType()).getDimSize(3)))
+    return rewriter.notifyMatchFailure(op, "dynamic head size");
+  return success();
+}
+
+/// attn.attention on memrefs -> the flash loop nest over all keys.
+struct LowerAttention : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "expects memrefs");
+    if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    FlashAttention a;
+    a.query = op.getQuery();
+    a.key = op.getKey();
+    a.value = op.getValue();
+    a.out = op.getInit();
+    a.mask = op.getMask();
+    a.kvSeqLens = op.getKvSeqLens();
+    a.qHeads = op.getQHeads();
+    a.kvHeads = op.getKvHeads();
+    a.scale = op.getScale().convertToDouble();
+    a.softcap = softcapOf(op.getSoftcapAttr());
+    a.keyEnd = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
+    if (IntegerAttr offset = op.getCausalOffsetAttr())
+      a.causalOffset = arith::ConstantIndexOp::create(rewriter, loc, offset.getInt());
+    buildFlashAttention(rewriter, loc, a);
+    rewriter.eraseOp(op);
+    return success();
+  }
 };
+
+/// attn.decode on memrefs -> copy the new rows into the caches at
+/// `position`, then the flash loop nest over the prefix [0, position + Sn).
+struct LowerDecode : OpRewritePattern<DecodeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DecodeOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "expects memrefs");
+    if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    Value position = op.getPosition();
+    for (auto [fresh, cache] : {std::pair{op.getKey(), op.getKeyCache()},
+                                std::pair{op.getValue(), op.getValueCache()}})
+      appendRows(rewriter, loc, fresh, cache, position);
+    Value count = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
+    Value end = arith::AddIOp::create(rewriter, loc, position, count);
+    FlashAttention a;
+    a.query = op.getQuery();
+    a.key = op.getKeyCache();
+    a.value = op.getValueCache();
+    a.out = op.getInit();
+    a.mask = op.getMask();
+    a.qHeads = op.getQHeads();
+    a.kvHeads = op.getKvHeads();
+    a.scale = op.getScale().convertToDouble();
+    a.softcap = softcapOf(op.getSoftcapAttr());
+    a.keyEnd = end;
+    if (op.getCausal()) {
+      // Query row i stands at position + Sn - Sq + i.
+      Value sq = memref::DimOp::create(rewriter, loc, op.getQuery(), 2);
+      a.causalOffset = arith::SubIOp::create(rewriter, loc, end, sq);
+    }
+    buildFlashAttention(rewriter, loc, a);
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+private:
+  /// cache[b, h, position + t, :] = fresh[b, h, t, :].
+  static void appendRows(PatternRewriter &rewriter, Location loc, Value fresh,
+                         Value cache, Value position) {
+    auto type = cast<MemRefType>(fresh.getType());
+    SmallVector<OpFoldResult> offsets{rewriter.getIndexAttr(0),
+                                      rewriter.getIndexAttr(0), position,
+                                      rewriter.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d = 0; d < 4; ++d)
+      sizes.push_back(type.isDynamicDim(d)
+                          ? OpFoldResult(memref::DimOp::create(rewriter, loc,
+                                                               fresh, d)
+                                             .getResult())
+                          : rewriter.getIndexAttr(type.getDimSize(d)));
+    SmallVector<OpFoldResult> strides(4, rewriter.getIndexAttr(1));
+    Value window = memref::SubViewOp::create(rewriter, loc, cache, offsets,
+                                             sizes, strides);
+    memref::CopyOp::create(rewriter, loc, fresh, window);
+  }
+};
+
+struct ConvertAttnToLoopsPass
+    : attn::impl::ConvertAttnToLoopsBase<ConvertAttnToLoopsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateAttnToLoopsConversionPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    WalkResult leftover = getOperation().walk([](Operation *op) {
+      if (!isa<AttentionOp, DecodeOp>(op))
+        return WalkResult::advance();
+      op->emitError() << "could not be lowered to loops (it needs memref "
+                         "operands and static head sizes)";
+      return WalkResult::interrupt();
+    });
+    if (leftover.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
 } // namespace
+
+void mlir::attn::populateAttnToLoopsConversionPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerAttention, LowerDecode>(patterns.getContext());
+}

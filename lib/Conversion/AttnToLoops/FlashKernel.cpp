@@ -1,0 +1,524 @@
+//===- FlashKernel.cpp - flash-style attention loop nest ------------------===//
+//
+// One work item is (batch b, KV head g, query tile t, key split s). It
+// handles the rows of all G = Hq / Hkv query heads of KV head g for the
+// query rows of tile t, so every key and value row it reads serves G query
+// heads. Keys are visited in tiles with an online softmax; each split writes
+// (acc, max, sum) per row to a scratch buffer, and a second parallel loop
+// merges the splits. Vectors run along the head dimension.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FlashKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+constexpr int64_t kWidth = 8;           // f32 lanes of an AVX2 register
+constexpr int64_t kKeyTile = 32;        // keys per online-softmax step
+constexpr int64_t kMinKeysPerSplit = 512;
+constexpr int64_t kTargetWorkItems = 64;
+constexpr int64_t kTargetRows = 32;     // query rows (all heads) per item
+
+int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/// Builder helpers with a fixed location.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivUIOp::create(b, loc, x, y);
+  }
+  Value dim(Value memref, int64_t d) {
+    return memref::DimOp::create(b, loc, memref, d);
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value toF32(Value v) {
+    if (getElementTypeOrSelf(v.getType()).isF32())
+      return v;
+    Type t = b.getF32Type();
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), t);
+    return arith::ExtFOp::create(b, loc, t, v);
+  }
+  Value fromF32(Value v, Type element) {
+    if (element.isF32())
+      return v;
+    Type t = element;
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), element);
+    return arith::TruncFOp::create(b, loc, t, v);
+  }
+
+  /// scf.for from lb to ub, body gets the induction variable.
+  void loop(Value lb, Value ub, Value step,
+            function_ref<void(Value)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lb, ub, step);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    body(forOp.getInductionVar());
+  }
+  void loop(int64_t lb, int64_t ub, function_ref<void(Value)> body) {
+    loop(idx(lb), idx(ub), idx(1), body);
+  }
+
+  /// A vector<8xT> chunk of `memref` at `indices` (last index the chunk
+  /// start); lanes past the end of the last dimension read 0.
+  Value readChunk(Value memref, ValueRange indices, bool inBounds) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(element));
+    auto type = VectorType::get({kWidth}, element);
+    return toF32(vector::TransferReadOp::create(b, loc, type, memref, indices,
+                                                pad, ArrayRef<bool>{inBounds}));
+  }
+  void writeChunk(Value v, Value memref, ValueRange indices, bool inBounds) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    vector::TransferWriteOp::create(b, loc, fromF32(v, element), memref,
+                                    indices, ArrayRef<bool>{inBounds});
+  }
+  Value loadVec(Value memref, ValueRange indices) {
+    return vector::LoadOp::create(
+        b, loc, VectorType::get({kWidth}, b.getF32Type()), memref, indices);
+  }
+  void storeVec(Value v, Value memref, ValueRange indices) {
+    vector::StoreOp::create(b, loc, v, memref, indices);
+  }
+  Value splat(Value scalar) {
+    return vector::BroadcastOp::create(
+        b, loc, VectorType::get({kWidth}, b.getF32Type()), scalar);
+  }
+};
+
+/// The static facts of one lowering.
+struct Plan {
+  int64_t group;     // query heads per KV head
+  int64_t queryTile; // query rows per work item and head
+  int64_t rows;      // group * queryTile
+  int64_t headDim, valueDim, paddedHead, paddedValue;
+  bool headInBounds, valueInBounds;
+};
+
+class KernelBuilder {
+public:
+  KernelBuilder(OpBuilder &b, Location loc, const FlashAttention &a)
+      : e{b, loc}, a(a) {
+    auto q = cast<MemRefType>(a.query.getType());
+    auto v = cast<MemRefType>(a.value.getType());
+    plan.group = a.qHeads / a.kvHeads;
+    int64_t sq = q.getDimSize(2);
+    int64_t tile = std::max<int64_t>(1, kTargetRows / plan.group);
+    if (!ShapedType::isDynamic(sq))
+      tile = std::min(tile, sq);
+    plan.queryTile = tile;
+    plan.rows = plan.group * tile;
+    plan.headDim = q.getDimSize(3);
+    plan.valueDim = v.getDimSize(3);
+    plan.paddedHead = roundUp(plan.headDim, kWidth);
+    plan.paddedValue = roundUp(plan.valueDim, kWidth);
+    plan.headInBounds = plan.headDim % kWidth == 0;
+    plan.valueInBounds = plan.valueDim % kWidth == 0;
+  }
+
+  void build() {
+    OpBuilder &b = e.b;
+    batch = e.dim(a.query, 0);
+    queryLength = e.dim(a.query, 2);
+    Value tiles = e.ceilDiv(queryLength, e.idx(plan.queryTile));
+    // Enough key splits to keep the cores busy when (B, Hkv, tiles) is small.
+    Value items = e.mul(e.mul(batch, e.idx(a.kvHeads)), tiles);
+    Value wanted = e.ceilDiv(e.idx(kTargetWorkItems), e.max(items, e.idx(1)));
+    Value perSplit = e.max(e.idx(kMinKeysPerSplit),
+                           e.ceilDiv(a.keyEnd, wanted));
+    perSplit = e.mul(e.ceilDiv(perSplit, e.idx(kKeyTile)), e.idx(kKeyTile));
+    keysPerSplit = perSplit;
+    Value splits = e.max(e.ceilDiv(a.keyEnd, perSplit), e.idx(1));
+
+    auto scratchType = MemRefType::get(
+        {ShapedType::kDynamic, a.kvHeads, ShapedType::kDynamic,
+         ShapedType::kDynamic, plan.rows, plan.paddedValue + 2},
+        b.getF32Type());
+    scratch = memref::AllocOp::create(b, e.loc, scratchType,
+                                      ValueRange{batch, tiles, splits});
+    Value zero = e.idx(0), one = e.idx(1);
+    auto partials = scf::ParallelOp::create(
+        b, e.loc, ValueRange{zero, zero, zero, zero},
+        ValueRange{batch, e.idx(a.kvHeads), tiles, splits},
+        ValueRange{one, one, one, one});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(partials.getBody()->getTerminator());
+      auto ivs = partials.getInductionVars();
+      buildPartial(ivs[0], ivs[1], ivs[2], ivs[3]);
+    }
+    auto merge = scf::ParallelOp::create(
+        b, e.loc, ValueRange{zero, zero, zero},
+        ValueRange{batch, e.idx(a.kvHeads), tiles}, ValueRange{one, one, one});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(merge.getBody()->getTerminator());
+      auto ivs = merge.getInductionVars();
+      buildMerge(ivs[0], ivs[1], ivs[2], splits);
+    }
+    memref::DeallocOp::create(b, e.loc, scratch);
+  }
+
+private:
+  /// Query head and row of local row r of tile t for KV head g.
+  std::pair<Value, Value> headAndRow(Value g, Value t, Value r) {
+    Value local = e.div(r, e.idx(plan.queryTile));
+    Value head = e.add(e.mul(g, e.idx(plan.group)), local);
+    Value row = e.add(e.mul(t, e.idx(plan.queryTile)),
+                      e.rem(r, e.idx(plan.queryTile)));
+    return {head, row};
+  }
+
+  /// Rows past the query length are computed on zeros and never written.
+  Value rowInRange(Value row) {
+    return e.cmp(arith::CmpIPredicate::ult, row, queryLength);
+  }
+
+  void buildPartial(Value b, Value g, Value t, Value s) {
+    OpBuilder &ob = e.b;
+    Type f32 = ob.getF32Type();
+    auto stackBuffer = [&](ArrayRef<int64_t> shape) {
+      return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32))
+          .getResult();
+    };
+    Value qbuf = stackBuffer({plan.rows, plan.paddedHead});
+    Value acc = stackBuffer({plan.rows, plan.paddedValue});
+    Value scores = stackBuffer({plan.rows, kKeyTile});
+    Value runMax = stackBuffer({plan.rows});
+    Value runSum = stackBuffer({plan.rows});
+    Value negInf = e.f32(-std::numeric_limits<double>::infinity());
+    Value zeroF = e.f32(0.0);
+    Value scale = e.f32(a.scale);
+
+    // Scaled queries of the tile, running state reset.
+    e.loop(0, plan.rows, [&](Value r) {
+      auto [head, row] = headAndRow(g, t, r);
+      Value inRange = rowInRange(row);
+      Value safeRow = e.select(inRange, row, e.idx(0));
+      Value scaleOrZero = e.select(inRange, scale, zeroF);
+      e.loop(e.idx(0), e.idx(plan.paddedHead), e.idx(kWidth), [&](Value c) {
+        Value chunk = e.readChunk(a.query, {b, head, safeRow, c},
+                                  plan.headInBounds);
+        chunk = arith::MulFOp::create(ob, e.loc, chunk, e.splat(scaleOrZero));
+        e.storeVec(chunk, qbuf, {r, c});
+      });
+      e.loop(e.idx(0), e.idx(plan.paddedValue), e.idx(kWidth), [&](Value c) {
+        e.storeVec(e.splat(zeroF), acc, {r, c});
+      });
+      memref::StoreOp::create(ob, e.loc, negInf, runMax, r);
+      memref::StoreOp::create(ob, e.loc, zeroF, runSum, r);
+    });
+
+    // The keys of this split, cut by kv_seq_lens and by the causal limit of
+    // the tile's last row.
+    Value keyBegin = e.mul(s, keysPerSplit);
+    Value keyEndV = e.min(a.keyEnd, e.add(keyBegin, keysPerSplit));
+    if (a.kvSeqLens) {
+      Value len = memref::LoadOp::create(ob, e.loc, a.kvSeqLens, b);
+      len = arith::IndexCastOp::create(ob, e.loc, ob.getIndexType(), len);
+      keyEndV = e.min(keyEndV, e.max(len, e.idx(0)));
+    }
+    if (a.causalOffset) {
+      Value lastRow = e.min(e.add(e.mul(t, e.idx(plan.queryTile)),
+                                  e.idx(plan.queryTile - 1)),
+                            e.sub(queryLength, e.idx(1)));
+      keyEndV = e.min(keyEndV, e.add(e.add(lastRow, a.causalOffset), e.idx(1)));
+    }
+
+    e.loop(keyBegin, keyEndV, e.idx(kKeyTile), [&](Value kt) {
+      Value count = e.min(e.idx(kKeyTile), e.sub(keyEndV, kt));
+      buildScores(b, g, t, kt, count, qbuf, scores);
+      buildSoftmaxStep(count, scores, runMax, runSum, acc);
+      buildValueStep(b, g, kt, count, scores, acc);
+    });
+
+    // Partial results: acc, max, sum per row.
+    e.loop(0, plan.rows, [&](Value r) {
+      e.loop(e.idx(0), e.idx(plan.paddedValue), e.idx(kWidth), [&](Value c) {
+        e.storeVec(e.loadVec(acc, {r, c}), scratch, {b, g, t, s, r, c});
+      });
+      Value m = memref::LoadOp::create(ob, e.loc, runMax, r);
+      Value l = memref::LoadOp::create(ob, e.loc, runSum, r);
+      memref::StoreOp::create(ob, e.loc, m, scratch,
+                              ValueRange{b, g, t, s, r, e.idx(plan.paddedValue)});
+      memref::StoreOp::create(
+          ob, e.loc, l, scratch,
+          ValueRange{b, g, t, s, r, e.idx(plan.paddedValue + 1)});
+    });
+  }
+
+  /// scores[r, jj] = masked, capped q_r . k_(kt + jj) for jj < count.
+  void buildScores(Value b, Value g, Value t, Value kt, Value count, Value qbuf,
+                   Value scores) {
+    OpBuilder &ob = e.b;
+    Value negInf = e.f32(-std::numeric_limits<double>::infinity());
+    e.loop(e.idx(0), count, e.idx(1), [&](Value jj) {
+      Value j = e.add(kt, jj);
+      e.loop(0, plan.rows, [&](Value r) {
+        auto forOp = scf::ForOp::create(
+            ob, e.loc, e.idx(0), e.idx(plan.paddedHead), e.idx(kWidth),
+            ValueRange{e.splat(e.f32(0.0))});
+        {
+          OpBuilder::InsertionGuard guard(ob);
+          ob.setInsertionPointToStart(forOp.getBody());
+          Value c = forOp.getInductionVar();
+          Value qv = e.loadVec(qbuf, {r, c});
+          Value kv = e.readChunk(a.key, {b, g, j, c}, plan.headInBounds);
+          Value fma = vector::FMAOp::create(ob, e.loc, qv, kv,
+                                            forOp.getRegionIterArgs()[0]);
+          scf::YieldOp::create(ob, e.loc, fma);
+        }
+        Value dot = vector::ReductionOp::create(
+            ob, e.loc, vector::CombiningKind::ADD, forOp.getResult(0),
+            arith::FastMathFlags::reassoc);
+        Value score = dot;
+        if (a.softcap) {
+          Value cap = e.f32(*a.softcap);
+          Value x = arith::DivFOp::create(ob, e.loc, score, cap);
+          score = arith::MulFOp::create(
+              ob, e.loc, math::TanhOp::create(ob, e.loc, x), cap);
+        }
+        auto [head, row] = headAndRow(g, t, r);
+        if (a.mask)
+          score = applyMask(score, b, head, row, j);
+        if (a.causalOffset) {
+          Value limit = e.add(row, a.causalOffset);
+          Value hidden = e.cmp(arith::CmpIPredicate::sgt, j, limit);
+          score = e.select(hidden, negInf, score);
+        }
+        memref::StoreOp::create(ob, e.loc, score, scores, ValueRange{r, jj});
+      });
+    });
+  }
+
+  /// Adds (float) or applies (i1) the mask entry broadcast to [b, head, row, j].
+  Value applyMask(Value score, Value b, Value head, Value row, Value j) {
+    OpBuilder &ob = e.b;
+    auto type = cast<MemRefType>(a.mask.getType());
+    int64_t rank = type.getRank();
+    Value full[4] = {b, head, row, j};
+    SmallVector<Value> indices;
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t fullDim = 4 - rank + d;
+      int64_t size = type.getDimSize(d);
+      if (size == 1) {
+        indices.push_back(e.idx(0));
+      } else if (ShapedType::isDynamic(size) && fullDim != 3) {
+        Value isOne = e.cmp(arith::CmpIPredicate::eq, e.dim(a.mask, d), e.idx(1));
+        indices.push_back(e.select(isOne, e.idx(0), full[fullDim]));
+      } else {
+        indices.push_back(full[fullDim]);
+      }
+    }
+    Value entry = memref::LoadOp::create(ob, e.loc, a.mask, indices);
+    if (entry.getType().isInteger(1))
+      return e.select(entry, score,
+                      e.f32(-std::numeric_limits<double>::infinity()));
+    return arith::AddFOp::create(ob, e.loc, score, e.toF32(entry));
+  }
+
+  /// Online softmax over one key tile: new running max, probabilities in
+  /// place of the scores, rescaled sum and accumulator.
+  void buildSoftmaxStep(Value count, Value scores, Value runMax, Value runSum,
+                        Value acc) {
+    OpBuilder &ob = e.b;
+    Value negInf = e.f32(-std::numeric_limits<double>::infinity());
+    e.loop(0, plan.rows, [&](Value r) {
+      auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1),
+                                        ValueRange{negInf});
+      {
+        OpBuilder::InsertionGuard guard(ob);
+        ob.setInsertionPointToStart(maxLoop.getBody());
+        Value sc = memref::LoadOp::create(
+            ob, e.loc, scores, ValueRange{r, maxLoop.getInductionVar()});
+        Value m = arith::MaximumFOp::create(ob, e.loc, sc,
+                                            maxLoop.getRegionIterArgs()[0]);
+        scf::YieldOp::create(ob, e.loc, m);
+      }
+      Value oldMax = memref::LoadOp::create(ob, e.loc, runMax, r);
+      Value newMax =
+          arith::MaximumFOp::create(ob, e.loc, oldMax, maxLoop.getResult(0));
+      // Everything masked so far: keep the state (alpha = 1, p = 0).
+      Value allMasked = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
+      Value alpha = math::ExpOp::create(
+          ob, e.loc, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
+      alpha = e.select(allMasked, e.f32(1.0), alpha);
+      auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1),
+                                        ValueRange{e.f32(0.0)});
+      {
+        OpBuilder::InsertionGuard guard(ob);
+        ob.setInsertionPointToStart(sumLoop.getBody());
+        Value jj = sumLoop.getInductionVar();
+        Value sc = memref::LoadOp::create(ob, e.loc, scores, ValueRange{r, jj});
+        Value p = math::ExpOp::create(
+            ob, e.loc, arith::SubFOp::create(ob, e.loc, sc, newMax));
+        Value masked = e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf);
+        p = e.select(masked, e.f32(0.0), p);
+        memref::StoreOp::create(ob, e.loc, p, scores, ValueRange{r, jj});
+        scf::YieldOp::create(
+            ob, e.loc,
+            arith::AddFOp::create(ob, e.loc, sumLoop.getRegionIterArgs()[0], p)
+                .getResult());
+      }
+      Value oldSum = memref::LoadOp::create(ob, e.loc, runSum, r);
+      Value newSum = arith::AddFOp::create(
+          ob, e.loc, arith::MulFOp::create(ob, e.loc, oldSum, alpha),
+          sumLoop.getResult(0));
+      memref::StoreOp::create(ob, e.loc, newSum, runSum, r);
+      memref::StoreOp::create(ob, e.loc, newMax, runMax, r);
+      Value alphaVec = e.splat(alpha);
+      e.loop(e.idx(0), e.idx(plan.paddedValue), e.idx(kWidth), [&](Value c) {
+        Value x = e.loadVec(acc, {r, c});
+        e.storeVec(arith::MulFOp::create(ob, e.loc, x, alphaVec), acc, {r, c});
+      });
+    });
+  }
+
+  /// acc[r, :] += sum_jj p[r, jj] * v[kt + jj, :], one accumulator chunk
+  /// kept in registers across the key tile.
+  void buildValueStep(Value b, Value g, Value kt, Value count, Value probs,
+                      Value acc) {
+    OpBuilder &ob = e.b;
+    e.loop(0, plan.rows, [&](Value r) {
+      e.loop(e.idx(0), e.idx(plan.paddedValue), e.idx(kWidth), [&](Value c) {
+        auto keys = scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1),
+                                       ValueRange{e.loadVec(acc, {r, c})});
+        {
+          OpBuilder::InsertionGuard guard(ob);
+          ob.setInsertionPointToStart(keys.getBody());
+          Value jj = keys.getInductionVar();
+          Value p = memref::LoadOp::create(ob, e.loc, probs, ValueRange{r, jj});
+          Value v = e.readChunk(a.value, {b, g, e.add(kt, jj), c},
+                                plan.valueInBounds);
+          Value fma = vector::FMAOp::create(ob, e.loc, e.splat(p), v,
+                                            keys.getRegionIterArgs()[0]);
+          scf::YieldOp::create(ob, e.loc, fma);
+        }
+        e.storeVec(keys.getResult(0), acc, {r, c});
+      });
+    });
+  }
+
+  /// out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M); 0 for rows with
+  /// no visible key.
+  void buildMerge(Value b, Value g, Value t, Value splits) {
+    OpBuilder &ob = e.b;
+    Value negInf = e.f32(-std::numeric_limits<double>::infinity());
+    Value mIndex = e.idx(plan.paddedValue), lIndex = e.idx(plan.paddedValue + 1);
+    e.loop(0, plan.rows, [&](Value r) {
+      auto [head, row] = headAndRow(g, t, r);
+      auto inRange = scf::IfOp::create(ob, e.loc, rowInRange(row));
+      OpBuilder::InsertionGuard guard(ob);
+      ob.setInsertionPointToStart(inRange.thenBlock());
+      auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), splits, e.idx(1),
+                                        ValueRange{negInf});
+      {
+        OpBuilder::InsertionGuard inner(ob);
+        ob.setInsertionPointToStart(maxLoop.getBody());
+        Value m = memref::LoadOp::create(
+            ob, e.loc, scratch,
+            ValueRange{b, g, t, maxLoop.getInductionVar(), r, mIndex});
+        scf::YieldOp::create(
+            ob, e.loc,
+            arith::MaximumFOp::create(ob, e.loc, m,
+                                      maxLoop.getRegionIterArgs()[0])
+                .getResult());
+      }
+      Value globalMax = maxLoop.getResult(0);
+      Value none = e.fcmp(arith::CmpFPredicate::OEQ, globalMax, negInf);
+      // weight_s = e^(m_s - M) (0 for a split that saw no key).
+      auto weightOf = [&](Value s) {
+        Value m = memref::LoadOp::create(ob, e.loc, scratch,
+                                         ValueRange{b, g, t, s, r, mIndex});
+        Value w = math::ExpOp::create(
+            ob, e.loc, arith::SubFOp::create(ob, e.loc, m, globalMax));
+        Value empty = e.fcmp(arith::CmpFPredicate::OEQ, m, negInf);
+        return e.select(empty, e.f32(0.0), w);
+      };
+      auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), splits, e.idx(1),
+                                        ValueRange{e.f32(0.0)});
+      {
+        OpBuilder::InsertionGuard inner(ob);
+        ob.setInsertionPointToStart(sumLoop.getBody());
+        Value s = sumLoop.getInductionVar();
+        Value l = memref::LoadOp::create(ob, e.loc, scratch,
+                                         ValueRange{b, g, t, s, r, lIndex});
+        Value term = arith::MulFOp::create(ob, e.loc, l, weightOf(s));
+        scf::YieldOp::create(
+            ob, e.loc,
+            arith::AddFOp::create(ob, e.loc, sumLoop.getRegionIterArgs()[0], term)
+                .getResult());
+      }
+      Value total = sumLoop.getResult(0);
+      Value bad = arith::OrIOp::create(
+          ob, e.loc, none,
+          e.fcmp(arith::CmpFPredicate::OLE, total, e.f32(0.0)));
+      Value inv = arith::DivFOp::create(ob, e.loc, e.f32(1.0), total);
+      inv = e.select(bad, e.f32(0.0), inv);
+      e.loop(e.idx(0), e.idx(plan.paddedValue), e.idx(kWidth), [&](Value c) {
+        auto splitLoop = scf::ForOp::create(ob, e.loc, e.idx(0), splits,
+                                            e.idx(1),
+                                            ValueRange{e.splat(e.f32(0.0))});
+        {
+          OpBuilder::InsertionGuard inner(ob);
+          ob.setInsertionPointToStart(splitLoop.getBody());
+          Value s = splitLoop.getInductionVar();
+          Value part = e.loadVec(scratch, {b, g, t, s, r, c});
+          Value fma = vector::FMAOp::create(ob, e.loc, e.splat(weightOf(s)),
+                                            part,
+                                            splitLoop.getRegionIterArgs()[0]);
+          scf::YieldOp::create(ob, e.loc, fma);
+        }
+        Value result = arith::MulFOp::create(ob, e.loc, splitLoop.getResult(0),
+                                             e.splat(inv));
+        e.writeChunk(result, a.out, {b, head, row, c}, plan.valueInBounds);
+      });
+    });
+  }
+
+  Emitter e;
+  const FlashAttention &a;
+  Plan plan;
+  Value batch, queryLength, keysPerSplit, scratch;
+};
+
+} // namespace
+
+void mlir::attn::buildFlashAttention(OpBuilder &b, Location loc,
+                                     const FlashAttention &attn) {
+  KernelBuilder(b, loc, attn).build();
+}

@@ -1,0 +1,35 @@
+//===- FlashKernel.h - flash-style attention loop nest ---------*- C++ -*-===//
+//
+// Builds the loops both attn ops lower to: work items (batch, KV head,
+// query tile, key split) in an scf.parallel, each keeping a running max,
+// running sum and accumulator per query row for all query heads that share
+// the KV head, then a second scf.parallel merging the key splits.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTOLOOPS_FLASHKERNEL_H
+#define ATTN_LIB_CONVERSION_ATTNTOLOOPS_FLASHKERNEL_H
+
+#include "mlir/IR/Builders.h"
+
+#include <optional>
+
+namespace mlir::attn {
+
+struct FlashAttention {
+  Value query, key, value, out; ///< memrefs [B,Hq,Sq,D], [B,Hkv,*,D], ...
+  Value mask;                   ///< optional, rank 2-4, last dim indexes keys
+  Value kvSeqLens;              ///< optional [B] i32/i64
+  int64_t qHeads, kvHeads;
+  double scale;
+  std::optional<double> softcap;
+  Value keyEnd;       ///< index: keys [0, keyEnd) exist
+  Value causalOffset; ///< optional index: key j visible to row i iff j <= i + offset
+};
+
+/// Emits the loop nest at the builder's insertion point.
+void buildFlashAttention(OpBuilder &b, Location loc, const FlashAttention &attn);
+
+} // namespace mlir::attn
+
+#endif // ATTN_LIB_CONVERSION_ATTNTOLOOPS_FLASHKERNEL_H

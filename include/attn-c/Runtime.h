@@ -1,0 +1,110 @@
+/*===- attn-c/Runtime.h - C API of the attn-mlir runtime ----------*- C -*-===*\
+|*                                                                            *|
+|* Loads a model compiled by `attn-compile` (a shared library), describes its *|
+|* inputs and outputs, and runs it. The library that implements this API,     *|
+|* libAttnRuntime.so, depends on no LLVM/MLIR library. docs/runtime-abi.md    *|
+|* describes what a compiled model exports.                                   *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef ATTN_C_RUNTIME_H
+#define ATTN_C_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATTN_RT_API __attribute__((visibility("default")))
+
+/// Version of the contract between compiled models and this runtime: the
+/// first line of a model's signature is `attn-model <version>`.
+#define ATTN_MODEL_ABI_VERSION 1
+
+/// Where a model's tensors live. CPU models take host pointers; CUDA models
+/// (not generated yet) will take device pointers and an optional CUstream.
+typedef enum AttnDevice { ATTN_DEVICE_CPU = 0, ATTN_DEVICE_CUDA = 1 } AttnDevice;
+
+/// Element types. The order is the one of `attn::rt::DType`.
+typedef enum AttnDType {
+  ATTN_DTYPE_F32 = 0,
+  ATTN_DTYPE_F16 = 1,
+  ATTN_DTYPE_BF16 = 2,
+  ATTN_DTYPE_F64 = 3,
+  ATTN_DTYPE_I64 = 4,
+  ATTN_DTYPE_I32 = 5,
+  ATTN_DTYPE_I16 = 6,
+  ATTN_DTYPE_I8 = 7,
+  ATTN_DTYPE_U8 = 8,
+  ATTN_DTYPE_BOOL = 9 /* one byte, 0 or 1 */
+} AttnDType;
+
+/// Every function that can fail returns ATTN_OK or ATTN_ERROR; after an
+/// error, attnGetLastError() says what went wrong.
+typedef enum AttnStatus { ATTN_OK = 0, ATTN_ERROR = 1 } AttnStatus;
+
+typedef struct AttnModel AttnModel;
+
+/// One input or output of a model. The pointers stay valid until the model
+/// is freed. Tensors are dense, row-major (C order), with no padding.
+typedef struct AttnTensorInfo {
+  const char *name;     /* the graph's name, e.g. "input_ids" */
+  AttnDType dtype;
+  int32_t rank;         /* 0 for a scalar */
+  const int64_t *shape; /* `rank` sizes */
+  uint64_t num_bytes;   /* product(shape) * attnDTypeSize(dtype) */
+} AttnTensorInfo;
+
+/// Loads a compiled model (`dlopen(path, RTLD_NOW | RTLD_LOCAL)`) and reads
+/// its signature. Returns NULL on error.
+ATTN_RT_API AttnModel *attnModelLoad(const char *path);
+
+/// Unloads a model. NULL is allowed.
+ATTN_RT_API void attnModelFree(AttnModel *model);
+
+ATTN_RT_API AttnDevice attnModelGetDevice(const AttnModel *model);
+ATTN_RT_API int32_t attnModelGetNumInputs(const AttnModel *model);
+ATTN_RT_API int32_t attnModelGetNumOutputs(const AttnModel *model);
+
+/// Fills `info` for input (output) `index`, in the order of the model's
+/// signature.
+ATTN_RT_API AttnStatus attnModelGetInputInfo(const AttnModel *model,
+                                             int32_t index,
+                                             AttnTensorInfo *info);
+ATTN_RT_API AttnStatus attnModelGetOutputInfo(const AttnModel *model,
+                                              int32_t index,
+                                              AttnTensorInfo *info);
+
+/// The model's signature text as embedded in the library (docs/runtime-abi.md).
+ATTN_RT_API const char *attnModelGetSignature(const AttnModel *model);
+
+/// Runs the model once. `inputs[i]` points to the data of input i and
+/// `outputs[i]` to a buffer of `num_bytes` bytes for output i, both on the
+/// model's device (host memory for CPU models). Outputs must not overlap
+/// inputs or each other. `stream` is ignored by CPU models and may be NULL.
+/// Safe to call from several threads at once on the same model.
+ATTN_RT_API AttnStatus attnModelRun(AttnModel *model,
+                                    const void *const *inputs,
+                                    void *const *outputs, void *stream);
+
+/// The message of the last failed call on this thread ("" if none).
+ATTN_RT_API const char *attnGetLastError(void);
+
+/// Number of threads that CPU models use (the caller included). The default
+/// is $ATTN_NUM_THREADS, else the number of hardware threads. n < 1 means 1.
+ATTN_RT_API void attnSetNumThreads(int32_t n);
+ATTN_RT_API int32_t attnGetNumThreads(void);
+
+/// "f32", "f16", "bf16", "f64", "i64", "i32", "i16", "i8", "u8", "bool";
+/// NULL for a value outside the enum.
+ATTN_RT_API const char *attnDTypeName(AttnDType dtype);
+/// Size of one element in bytes (0 for a value outside the enum).
+ATTN_RT_API size_t attnDTypeSize(AttnDType dtype);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTN_C_RUNTIME_H */

@@ -1,0 +1,42 @@
+//===- ModelSignature.h - parse a compiled model's signature ----*- C++ -*-===//
+//
+// A compiled model describes its buffers in the text constant
+// `attn_model_signature`; docs/runtime-abi.md defines the format.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_RUNTIME_MODELSIGNATURE_H
+#define ATTN_LIB_RUNTIME_MODELSIGNATURE_H
+
+#include "attn-c/Runtime.h"
+
+#include <string>
+#include <vector>
+
+namespace attn::rt {
+
+struct TensorSignature {
+  std::string name;
+  AttnDType dtype = ATTN_DTYPE_F32;
+  std::vector<int64_t> shape;
+  uint64_t numBytes = 0;
+};
+
+struct ModelSignature {
+  int version = 0;
+  AttnDevice device = ATTN_DEVICE_CPU;
+  std::vector<TensorSignature> inputs, outputs;
+  /// For each argument of attn_model_run, in order: (is output, index).
+  std::vector<std::pair<bool, int>> buffers;
+};
+
+/// Parses `text`; on error returns false and sets `error`.
+bool parseModelSignature(const std::string &text, ModelSignature &signature,
+                         std::string &error);
+
+/// AttnDType of a dtype name ("f32", ...); false for an unknown name.
+bool dtypeFromName(const std::string &name, AttnDType &dtype);
+
+} // namespace attn::rt
+
+#endif // ATTN_LIB_RUNTIME_MODELSIGNATURE_H

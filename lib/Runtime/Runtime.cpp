@@ -1,0 +1,177 @@
+//===- Runtime.cpp - the C API of include/attn-c/Runtime.h ----------------===//
+
+#include "attn-c/Runtime.h"
+
+#include "ModelSignature.h"
+#include "ThreadPool.h"
+
+#include <dlfcn.h>
+
+#include <string>
+#include <vector>
+
+using namespace attn::rt;
+
+struct AttnModel {
+  void *handle = nullptr;
+  void (*run)(void **buffers) = nullptr;
+  std::string signatureText;
+  ModelSignature signature;
+};
+
+namespace {
+
+std::string &lastError() {
+  static thread_local std::string error;
+  return error;
+}
+
+AttnStatus fail(const std::string &message) {
+  lastError() = message;
+  return ATTN_ERROR;
+}
+
+AttnStatus getInfo(const AttnModel *model, int32_t index, bool output,
+                   AttnTensorInfo *info) {
+  if (!model || !info)
+    return fail("null model or info");
+  const auto &list =
+      output ? model->signature.outputs : model->signature.inputs;
+  if (index < 0 || size_t(index) >= list.size())
+    return fail(std::string(output ? "output" : "input") + " index " +
+                std::to_string(index) + " is out of range (the model has " +
+                std::to_string(list.size()) + ")");
+  const TensorSignature &t = list[size_t(index)];
+  info->name = t.name.c_str();
+  info->dtype = t.dtype;
+  info->rank = int32_t(t.shape.size());
+  info->shape = t.shape.data();
+  info->num_bytes = t.numBytes;
+  return ATTN_OK;
+}
+
+} // namespace
+
+extern "C" {
+
+AttnModel *attnModelLoad(const char *path) {
+  if (!path) {
+    fail("null path");
+    return nullptr;
+  }
+  // Without a '/', dlopen would search the library path, not the directory.
+  std::string file = path;
+  if (file.find('/') == std::string::npos)
+    file = "./" + file;
+  void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char *why = dlerror();
+    fail(std::string("cannot load model '") + path + "': " +
+         (why ? why : "unknown error"));
+    return nullptr;
+  }
+  auto *signature =
+      static_cast<const char *>(dlsym(handle, "attn_model_signature"));
+  void *run = dlsym(handle, "attn_model_run");
+  if (!signature || !run) {
+    dlclose(handle);
+    fail(std::string("'") + path +
+         "' is not a model compiled by attn-compile (it lacks "
+         "attn_model_signature or attn_model_run)");
+    return nullptr;
+  }
+  auto *model = new AttnModel();
+  model->handle = handle;
+  model->run = reinterpret_cast<void (*)(void **)>(run);
+  model->signatureText = signature;
+  std::string error;
+  if (!parseModelSignature(model->signatureText, model->signature, error)) {
+    attnModelFree(model);
+    fail(std::string("'") + path + "': " + error);
+    return nullptr;
+  }
+  return model;
+}
+
+void attnModelFree(AttnModel *model) {
+  if (!model)
+    return;
+  if (model->handle)
+    dlclose(model->handle);
+  delete model;
+}
+
+AttnDevice attnModelGetDevice(const AttnModel *model) {
+  return model ? model->signature.device : ATTN_DEVICE_CPU;
+}
+
+int32_t attnModelGetNumInputs(const AttnModel *model) {
+  return model ? int32_t(model->signature.inputs.size()) : 0;
+}
+
+int32_t attnModelGetNumOutputs(const AttnModel *model) {
+  return model ? int32_t(model->signature.outputs.size()) : 0;
+}
+
+AttnStatus attnModelGetInputInfo(const AttnModel *model, int32_t index,
+                                 AttnTensorInfo *info) {
+  return getInfo(model, index, /*output=*/false, info);
+}
+
+AttnStatus attnModelGetOutputInfo(const AttnModel *model, int32_t index,
+                                  AttnTensorInfo *info) {
+  return getInfo(model, index, /*output=*/true, info);
+}
+
+const char *attnModelGetSignature(const AttnModel *model) {
+  return model ? model->signatureText.c_str() : "";
+}
+
+AttnStatus attnModelRun(AttnModel *model, const void *const *inputs,
+                        void *const *outputs, void *stream) {
+  (void)stream; // CPU models run synchronously on the calling thread's pool
+  if (!model)
+    return fail("null model");
+  const ModelSignature &sig = model->signature;
+  if (sig.device != ATTN_DEVICE_CPU)
+    return fail("this runtime runs CPU models only; CUDA support is not "
+                "built yet");
+  if ((!inputs && !sig.inputs.empty()) || (!outputs && !sig.outputs.empty()))
+    return fail("null inputs or outputs array");
+  std::vector<void *> buffers;
+  buffers.reserve(sig.buffers.size());
+  for (auto [isOutput, index] : sig.buffers) {
+    const TensorSignature &t =
+        isOutput ? sig.outputs[size_t(index)] : sig.inputs[size_t(index)];
+    void *data = isOutput ? outputs[index] : const_cast<void *>(inputs[index]);
+    if (!data && t.numBytes != 0)
+      return fail(std::string("null data pointer for ") +
+                  (isOutput ? "output" : "input") + " '" + t.name + "'");
+    buffers.push_back(data);
+  }
+  model->run(buffers.data());
+  return ATTN_OK;
+}
+
+const char *attnGetLastError(void) { return lastError().c_str(); }
+
+void attnSetNumThreads(int32_t n) { setNumThreads(n < 1 ? 1 : n); }
+
+int32_t attnGetNumThreads(void) { return getNumThreads(); }
+
+const char *attnDTypeName(AttnDType dtype) {
+  static const char *const kNames[] = {"f32", "f16", "bf16", "f64", "i64",
+                                       "i32", "i16", "i8",   "u8",  "bool"};
+  if (dtype < ATTN_DTYPE_F32 || dtype > ATTN_DTYPE_BOOL)
+    return nullptr;
+  return kNames[dtype];
+}
+
+size_t attnDTypeSize(AttnDType dtype) {
+  static const size_t kSizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
+  if (dtype < ATTN_DTYPE_F32 || dtype > ATTN_DTYPE_BOOL)
+    return 0;
+  return kSizes[dtype];
+}
+
+} // extern "C"

@@ -1,0 +1,111 @@
+//===- CompileReport.cpp - the --report JSON of attn-compile --------------===//
+//
+// One entry per attention op, plus the KV-cache footprint: for each op,
+// kv_heads * (head_dim * sizeof(K element) + v_head_dim * sizeof(V element))
+// bytes per token (the K and V that one token adds to one sequence's cache),
+// summed over the ops. The "_before" variant uses `kv_heads_before`, which
+// `share-kv` records as the op attribute `attn.kv_heads_before`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CompileReport.h"
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+using namespace mlir;
+using namespace mlir::attn::compile;
+
+namespace {
+
+/// The op's name for people: the innermost NameLoc (an ONNX node name), else
+/// "file:line:col".
+std::string locationName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc)) {
+    for (Location inner : fused.getLocations())
+      if (isa<NameLoc>(inner))
+        return locationName(inner);
+    if (!fused.getLocations().empty())
+      return locationName(fused.getLocations().front());
+  }
+  if (auto callSite = dyn_cast<CallSiteLoc>(loc))
+    return locationName(callSite.getCallee());
+  if (auto file = dyn_cast<FileLineColLoc>(loc))
+    return (file.getFilename().str() + ":" + std::to_string(file.getLine()) +
+            ":" + std::to_string(file.getColumn()));
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  loc.print(os);
+  return text;
+}
+
+int64_t elementBytes(ShapedType type) {
+  return (type.getElementTypeBitWidth() + 7) / 8;
+}
+
+struct Entry {
+  llvm::json::Object json;
+  int64_t kvBytes = 0, kvBytesBefore = 0;
+};
+
+Entry describe(Operation *op, int64_t qHeads, int64_t kvHeads, ShapedType key,
+               ShapedType value, bool causal, bool fusedDecode) {
+  Entry e;
+  int64_t kvHeadsBefore = kvHeads;
+  if (auto before = op->getAttrOfType<IntegerAttr>("attn.kv_heads_before"))
+    kvHeadsBefore = before.getInt();
+  std::string source = "mlir";
+  if (auto src = op->getAttrOfType<StringAttr>("attn.source"))
+    source = src.str();
+  int64_t headDim = key.getRank() == 4 ? key.getDimSize(3) : -1;
+  int64_t vHeadDim = value.getRank() == 4 ? value.getDimSize(3) : -1;
+  auto dim = [](int64_t d) -> llvm::json::Value {
+    if (ShapedType::isDynamic(d) || d < 0)
+      return nullptr;
+    return d;
+  };
+  e.json = llvm::json::Object{{"name", locationName(op->getLoc())},
+                              {"op", op->getName().getStringRef()},
+                              {"q_heads", qHeads},
+                              {"kv_heads", kvHeads},
+                              {"kv_heads_before", kvHeadsBefore},
+                              {"head_dim", dim(headDim)},
+                              {"v_head_dim", dim(vHeadDim)},
+                              {"causal", causal},
+                              {"fused_decode", fusedDecode},
+                              {"source", source}};
+  if (headDim >= 0 && vHeadDim >= 0 && !ShapedType::isDynamic(headDim) &&
+      !ShapedType::isDynamic(vHeadDim)) {
+    int64_t perHead = headDim * elementBytes(key) + vHeadDim * elementBytes(value);
+    e.kvBytes = kvHeads * perHead;
+    e.kvBytesBefore = kvHeadsBefore * perHead;
+  }
+  return e;
+}
+
+} // namespace
+
+llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
+  llvm::json::Array ops;
+  int64_t kvBytes = 0, kvBytesBefore = 0;
+  module.walk([&](Operation *op) {
+    std::optional<Entry> e;
+    if (auto attention = dyn_cast<mlir::attn::AttentionOp>(op))
+      e = describe(op, attention.getQHeads(), attention.getKvHeads(),
+                   attention.getKeyType(), attention.getValueType(),
+                   attention.isCausal(), /*fusedDecode=*/false);
+    else if (auto decode = dyn_cast<mlir::attn::DecodeOp>(op))
+      e = describe(op, decode.getQHeads(), decode.getKvHeads(),
+                   decode.getKeyType(), decode.getValueType(),
+                   decode.getCausal(), /*fusedDecode=*/true);
+    if (!e)
+      return;
+    kvBytes += e->kvBytes;
+    kvBytesBefore += e->kvBytesBefore;
+    ops.push_back(std::move(e->json));
+  });
+  return llvm::json::Object{{"attention", std::move(ops)},
+                            {"kv_cache_bytes_per_token", kvBytes},
+                            {"kv_cache_bytes_per_token_before", kvBytesBefore}};
+}

@@ -1,0 +1,17 @@
+//===- CompileReport.h - the --report JSON of attn-compile ------*- C++ -*-===//
+
+#ifndef ATTN_TOOLS_ATTN_COMPILE_COMPILEREPORT_H
+#define ATTN_TOOLS_ATTN_COMPILE_COMPILEREPORT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/JSON.h"
+
+namespace mlir::attn::compile {
+
+/// Describes every attn.attention and attn.decode op of `module`
+/// (docs/attn-compile.md lists the fields).
+llvm::json::Object buildReport(mlir::ModuleOp module);
+
+} // namespace mlir::attn::compile
+
+#endif // ATTN_TOOLS_ATTN_COMPILE_COMPILEREPORT_H

@@ -1,0 +1,47 @@
+//===- ModelImport.cpp - read a model file into an MLIR module ------------===//
+
+#include "ModelImport.h"
+
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir;
+using namespace mlir::attn::compile;
+
+namespace {
+
+OwningOpRef<ModuleOp> importMlir(const std::string &path, MLIRContext &context,
+                                 llvm::SourceMgr &sourceMgr,
+                                 std::string &errorMessage) {
+  auto file = llvm::MemoryBuffer::getFileOrSTDIN(path);
+  if (std::error_code ec = file.getError()) {
+    errorMessage = "cannot read '" + path + "': " + ec.message();
+    return nullptr;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(*file), llvm::SMLoc());
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> mlir::attn::compile::importModel(const std::string &path,
+                                                 const ImportOptions &options,
+                                                 MLIRContext &context,
+                                                 llvm::SourceMgr &sourceMgr,
+                                                 std::string &errorMessage) {
+  std::string ext = llvm::sys::path::extension(path).lower();
+  if (ext == ".mlir" || path == "-")
+    return importMlir(path, context, sourceMgr, errorMessage);
+  if (ext == ".onnx") {
+    // The ONNX importer plugs in here:
+    //   return importOnnx(path, options, context, errorMessage);
+    (void)options;
+    errorMessage = "cannot compile '" + path +
+                   "': ONNX import is not built into attn-compile yet";
+    return nullptr;
+  }
+  errorMessage = "cannot compile '" + path + "': unknown input format '" +
+                 ext + "' (expected a .mlir or .onnx file)";
+  return nullptr;
+}

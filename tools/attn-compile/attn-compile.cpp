@@ -1,0 +1,317 @@
+//===- attn-compile.cpp - compile a model into a shared library -----------===//
+//
+//   attn-compile MODEL.mlir -o OUT.so [--target cpu] [--emit=mlir]
+//
+// Import -> attn pipelines -> bufferisation -> attn-export-entry-point ->
+// CPU codegen -> LLVM IR -> -O3 -> object -> `cc -shared`. Every step runs
+// in-process except the final link. docs/attn-compile.md has the details.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CompileReport.h"
+#include "ModelImport.h"
+#include "NativeLibrary.h"
+
+#include "attn/Conversion/ExportEntryPoint/ExportEntryPoint.h"
+#include "attn/Conversion/Passes.h"
+#include "attn/InitAttn.h"
+#include "attn/Pipelines/Pipelines.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::attn::compile;
+namespace cl = llvm::cl;
+
+namespace {
+
+cl::OptionCategory category("attn-compile options");
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir|.onnx>"),
+                               cl::Required, cl::cat(category));
+cl::opt<std::string> outputFile("o", cl::desc("Output shared library (or IR "
+                                              "file with --emit)"),
+                                cl::value_desc("file"), cl::cat(category));
+cl::opt<std::string> target("target", cl::desc("cpu (default) or cuda"),
+                            cl::init("cpu"), cl::cat(category));
+enum class Emit { Library, MlirImported, Mlir, LlvmIr };
+cl::opt<Emit> emit(
+    "emit", cl::desc("What to produce"), cl::init(Emit::Library),
+    cl::values(clEnumValN(Emit::Library, "library", "a shared library"),
+               clEnumValN(Emit::MlirImported, "mlir-imported",
+                          "MLIR right after import"),
+               clEnumValN(Emit::Mlir, "mlir", "MLIR after the pipeline"),
+               clEnumValN(Emit::LlvmIr, "llvm", "optimised LLVM IR")),
+    cl::cat(category));
+cl::list<std::string> dims("dim", cl::desc("Bind a symbolic dimension"),
+                           cl::value_desc("NAME=SIZE"), cl::cat(category));
+cl::list<std::string> inputShapes(
+    "input-shape", cl::desc("Shape of a graph input, to bind symbolic sizes"),
+    cl::value_desc("NAME=D0xD1..."), cl::cat(category));
+cl::opt<std::string> reportFile("report",
+                                cl::desc("Write a JSON report of the "
+                                         "attention ops"),
+                                cl::value_desc("file.json"), cl::cat(category));
+cl::opt<std::string> mcpu("mcpu",
+                          cl::desc("CPU to optimise for: native (default) or "
+                                   "an LLVM CPU name such as x86-64-v3"),
+                          cl::init("native"), cl::cat(category));
+cl::opt<std::string> entryFunction(
+    "entry-function", cl::desc("Function to export (default: the only public "
+                               "function)"),
+    cl::init(""), cl::cat(category));
+
+int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "attn-compile") << message << "\n";
+  return 1;
+}
+
+bool parseInt(StringRef text, int64_t &value) {
+  return !text.getAsInteger(10, value) && value >= 0;
+}
+
+/// Parses --dim and --input-shape.
+bool parseImportOptions(ImportOptions &options, std::string &error) {
+  for (StringRef dim : dims) {
+    auto [name, size] = dim.split('=');
+    int64_t value;
+    if (name.empty() || !parseInt(size, value)) {
+      error = "bad --dim '" + dim.str() + "' (expected NAME=SIZE)";
+      return false;
+    }
+    options.dims[name.str()] = value;
+  }
+  for (StringRef shape : inputShapes) {
+    auto [name, sizes] = shape.split('=');
+    std::vector<int64_t> parsed;
+    SmallVector<StringRef> parts;
+    if (!sizes.empty())
+      sizes.split(parts, 'x');
+    bool ok = !name.empty() && shape.contains('=');
+    for (StringRef part : parts) {
+      int64_t value;
+      ok = ok && parseInt(part, value);
+      parsed.push_back(value);
+    }
+    if (!ok) {
+      error = "bad --input-shape '" + shape.str() +
+              "' (expected NAME=D0xD1..., or NAME= for a scalar)";
+      return false;
+    }
+    options.inputShapes[name.str()] = std::move(parsed);
+  }
+  return true;
+}
+
+/// The compile pipeline: bufferisation, the entry point, CPU codegen.
+void buildPipeline(PassManager &pm) {
+  attn::buildAttnBufferizationPipeline(pm);
+  attn::AttnExportEntryPointOptions exportOptions;
+  exportOptions.entryFunction = entryFunction;
+  pm.addPass(attn::createAttnExportEntryPoint(exportOptions));
+  attn::buildAttnCpuCodegenPipeline(pm);
+}
+
+/// The runtime library that compiled models link against: next to this
+/// tool's lib/ directory, or in $ATTN_MLIR_LIB_DIR.
+std::string findRuntimeLibrary(const char *argv0) {
+  std::string exe = llvm::sys::fs::getMainExecutable(
+      argv0, reinterpret_cast<void *>(&findRuntimeLibrary));
+  SmallVector<std::string> dirs;
+  if (const char *env = std::getenv("ATTN_MLIR_LIB_DIR"))
+    dirs.push_back(env);
+  StringRef binDir = llvm::sys::path::parent_path(exe);
+  dirs.push_back((binDir + "/../lib").str());
+  dirs.push_back(binDir.str());
+  for (const std::string &dir : dirs) {
+    SmallString<256> path(dir);
+    llvm::sys::path::append(path, "libAttnRuntime.so");
+    if (llvm::sys::fs::exists(path)) {
+      llvm::sys::fs::make_absolute(path);
+      llvm::sys::path::remove_dots(path, /*remove_dot_dot=*/true);
+      return path.str().str();
+    }
+  }
+  return "";
+}
+
+/// Writes `text` to `path` (stdout for "" or "-"), atomically for files.
+LogicalResult writeText(const std::string &path, StringRef text,
+                        std::string &error) {
+  if (path.empty() || path == "-") {
+    llvm::outs() << text;
+    return success();
+  }
+  std::error_code ec;
+  llvm::ToolOutputFile out(path, ec, llvm::sys::fs::OF_Text);
+  if (ec) {
+    error = "cannot write '" + path + "': " + ec.message();
+    return failure();
+  }
+  out.os() << text;
+  out.os().close();
+  if (out.os().has_error()) {
+    error = "cannot write '" + path + "'";
+    return failure();
+  }
+  out.keep();
+  return success();
+}
+
+std::string printOp(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  op->print(os);
+  os << "\n";
+  return text;
+}
+
+int compile(const char *argv0) {
+  if (target == "cuda")
+    return fail("--target cuda is not supported yet: GPU code generation "
+                "is not built into attn-compile (use --target cpu)");
+  if (target != "cpu")
+    return fail("unknown --target '" + target + "' (expected cpu or cuda)");
+  if (emit == Emit::Library && outputFile.empty())
+    return fail("no output file: give -o OUT.so");
+  ImportOptions importOptions;
+  std::string error;
+  if (!parseImportOptions(importOptions, error))
+    return fail(error);
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  attn::registerAllAttnDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  context.printOpOnDiagnostic(false);
+
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module =
+      importModel(inputFile, importOptions, context, sourceMgr, error);
+  if (!module)
+    return fail(error.empty() ? "cannot import '" + inputFile + "'" : error);
+  if (failed(verify(*module)))
+    return fail("the imported module is invalid");
+
+  // TODO: compute the report after the attn transformation pipeline (share-kv,
+  // fuse-decode) once it runs in attn-compile.
+  std::optional<llvm::json::Object> report;
+  if (!reportFile.empty())
+    report = buildReport(*module);
+  auto writeReport = [&]() -> LogicalResult {
+    if (!report)
+      return success();
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << llvm::formatv("{0:2}", llvm::json::Value(std::move(*report)))
+       << "\n";
+    return writeText(reportFile, text, error);
+  };
+  if (emit == Emit::MlirImported) {
+    if (failed(writeText(outputFile, printOp(*module), error)) ||
+        failed(writeReport()))
+      return fail(error);
+    return 0;
+  }
+
+  FailureOr<func::FuncOp> entry =
+      attn::findEntryFunction(*module, entryFunction);
+  if (failed(entry))
+    return fail("cannot choose the function to export");
+  // Results become trailing out-parameters during bufferisation; record how
+  // many for attn-export-entry-point in case nothing else marks them.
+  if (!(*entry)->hasAttr(attn::kNumOutputsAttr))
+    (*entry)->setAttr(attn::kNumOutputsAttr,
+                      IntegerAttr::get(IntegerType::get(&context, 64),
+                                       entry->getNumResults()));
+
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return fail("bad pass manager options");
+  buildPipeline(pm);
+  if (failed(pm.run(*module)))
+    return fail("compiling '" + inputFile + "' failed");
+
+  // Outputs are written only once everything has succeeded.
+  if (emit == Emit::Mlir) {
+    if (failed(writeText(outputFile, printOp(*module), error)) ||
+        failed(writeReport()))
+      return fail(error);
+    return 0;
+  }
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext, "attn_model");
+  if (!llvmModule)
+    return fail("cannot translate the module to LLVM IR");
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createHostTargetMachine(mcpu, error);
+  if (!machine)
+    return fail(error);
+  internalizeModel(*llvmModule);
+  optimizeModule(*llvmModule, *machine);
+  if (emit == Emit::LlvmIr) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    if (failed(writeText(outputFile, text, error)) || failed(writeReport()))
+      return fail(error);
+    return 0;
+  }
+
+  std::string runtime = findRuntimeLibrary(argv0);
+  if (runtime.empty())
+    llvm::WithColor::warning(llvm::errs(), "attn-compile")
+        << "libAttnRuntime.so not found next to attn-compile or in "
+           "$ATTN_MLIR_LIB_DIR; the library will load only where the "
+           "runtime is already loaded globally\n";
+  if (!writeSharedLibrary(*llvmModule, *machine, runtime, outputFile, error) ||
+      failed(writeReport()))
+    return fail(error);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllPasses();
+  attn::registerAllAttnPasses();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerAsmPrinterCLOptions();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "attn-compile: compile an attention model (.mlir, .onnx) into a shared "
+      "library that libAttnRuntime loads\n");
+  return compile(argv[0]);
+}

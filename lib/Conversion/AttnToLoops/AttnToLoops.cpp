@@ -6,6 +6,7 @@
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -134,6 +135,12 @@ struct ConvertAttnToLoopsPass
     RewritePatternSet patterns(&getContext());
     populateAttnToLoopsConversionPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    // exp and tanh as vectorisable polynomials instead of libm calls.
+    RewritePatternSet math(&getContext());
+    populateMathPolynomialApproximationPatterns(
+        math, [](StringRef name) { return name == "exp" || name == "tanh"; });
+    if (failed(applyPatternsGreedily(getOperation(), std::move(math))))
       return signalPassFailure();
     WalkResult leftover = getOperation().walk([](Operation *op) {
       if (!isa<AttentionOp, DecodeOp>(op))

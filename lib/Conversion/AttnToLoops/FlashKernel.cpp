@@ -262,7 +262,7 @@ private:
     e.loop(keyBegin, keyEndV, e.idx(kKeyTile), [&](Value kt) {
       Value count = e.min(e.idx(kKeyTile), e.sub(keyEndV, kt));
       buildScores(b, g, t, kt, count, qbuf, scores);
-      buildSoftmaxStep(count, scores, runMax, runSum, acc);
+      buildSoftmaxStep(scores, runMax, runSum, acc);
       buildValueStep(b, g, kt, count, scores, acc);
     });
 
@@ -286,6 +286,11 @@ private:
                    Value scores) {
     OpBuilder &ob = e.b;
     Value negInf = e.f32(-std::numeric_limits<double>::infinity());
+    e.loop(0, plan.rows, [&](Value r) {
+      e.loop(e.idx(0), e.idx(kKeyTile), e.idx(kWidth), [&](Value c) {
+        e.storeVec(e.splat(negInf), scores, {r, c});
+      });
+    });
     e.loop(e.idx(0), count, e.idx(1), [&](Value jj) {
       Value j = e.add(kt, jj);
       e.loop(0, plan.rows, [&](Value r) {
@@ -351,53 +356,59 @@ private:
     return arith::AddFOp::create(ob, e.loc, score, e.toF32(entry));
   }
 
-  /// Online softmax over one key tile: new running max, probabilities in
-  /// place of the scores, rescaled sum and accumulator.
-  void buildSoftmaxStep(Value count, Value scores, Value runMax, Value runSum,
-                        Value acc) {
+  /// Online softmax over one key tile, 8 keys per vector: new running max,
+  /// probabilities in place of the scores (0 where masked or past the
+  /// tile's end), rescaled sum and accumulator.
+  void buildSoftmaxStep(Value scores, Value runMax, Value runSum, Value acc) {
     OpBuilder &ob = e.b;
     Value negInf = e.f32(-std::numeric_limits<double>::infinity());
     e.loop(0, plan.rows, [&](Value r) {
-      auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1),
-                                        ValueRange{negInf});
+      auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(kKeyTile),
+                                        e.idx(kWidth),
+                                        ValueRange{e.splat(negInf)});
       {
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(maxLoop.getBody());
-        Value sc = memref::LoadOp::create(
-            ob, e.loc, scores, ValueRange{r, maxLoop.getInductionVar()});
+        Value sc = e.loadVec(scores, {r, maxLoop.getInductionVar()});
         Value m = arith::MaximumFOp::create(ob, e.loc, sc,
                                             maxLoop.getRegionIterArgs()[0]);
         scf::YieldOp::create(ob, e.loc, m);
       }
+      Value tileMax = vector::ReductionOp::create(
+          ob, e.loc, vector::CombiningKind::MAXIMUMF, maxLoop.getResult(0));
       Value oldMax = memref::LoadOp::create(ob, e.loc, runMax, r);
-      Value newMax =
-          arith::MaximumFOp::create(ob, e.loc, oldMax, maxLoop.getResult(0));
+      Value newMax = arith::MaximumFOp::create(ob, e.loc, oldMax, tileMax);
       // Everything masked so far: keep the state (alpha = 1, p = 0).
       Value allMasked = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
       Value alpha = math::ExpOp::create(
           ob, e.loc, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
       alpha = e.select(allMasked, e.f32(1.0), alpha);
-      auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1),
-                                        ValueRange{e.f32(0.0)});
+      Value newMaxVec = e.splat(newMax);
+      Value zeroVec = e.splat(e.f32(0.0)), negInfVec = e.splat(negInf);
+      auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(kKeyTile),
+                                        e.idx(kWidth), ValueRange{zeroVec});
       {
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(sumLoop.getBody());
-        Value jj = sumLoop.getInductionVar();
-        Value sc = memref::LoadOp::create(ob, e.loc, scores, ValueRange{r, jj});
+        Value c = sumLoop.getInductionVar();
+        Value sc = e.loadVec(scores, {r, c});
         Value p = math::ExpOp::create(
-            ob, e.loc, arith::SubFOp::create(ob, e.loc, sc, newMax));
-        Value masked = e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf);
-        p = e.select(masked, e.f32(0.0), p);
-        memref::StoreOp::create(ob, e.loc, p, scores, ValueRange{r, jj});
+            ob, e.loc, arith::SubFOp::create(ob, e.loc, sc, newMaxVec));
+        Value masked = arith::CmpFOp::create(
+            ob, e.loc, arith::CmpFPredicate::OEQ, sc, negInfVec);
+        p = arith::SelectOp::create(ob, e.loc, masked, zeroVec, p);
+        e.storeVec(p, scores, {r, c});
         scf::YieldOp::create(
             ob, e.loc,
             arith::AddFOp::create(ob, e.loc, sumLoop.getRegionIterArgs()[0], p)
                 .getResult());
       }
+      Value tileSum = vector::ReductionOp::create(
+          ob, e.loc, vector::CombiningKind::ADD, sumLoop.getResult(0),
+          arith::FastMathFlags::reassoc);
       Value oldSum = memref::LoadOp::create(ob, e.loc, runSum, r);
       Value newSum = arith::AddFOp::create(
-          ob, e.loc, arith::MulFOp::create(ob, e.loc, oldSum, alpha),
-          sumLoop.getResult(0));
+          ob, e.loc, arith::MulFOp::create(ob, e.loc, oldSum, alpha), tileSum);
       memref::StoreOp::create(ob, e.loc, newSum, runSum, r);
       memref::StoreOp::create(ob, e.loc, newMax, runMax, r);
       Value alphaVec = e.splat(alpha);

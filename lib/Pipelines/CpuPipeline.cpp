@@ -13,7 +13,7 @@ namespace {
 
 /// Appends a textual pipeline; the passes are the project's and upstream's,
 /// so a parse failure is a bug in this file, not a user error.
-void append(OpPassManager &pm, StringRef pipeline) {
+void append(OpPassManager &pm, const std::string &pipeline) {
   std::string error;
   llvm::raw_string_ostream os(error);
   if (failed(parsePassPipeline(pipeline, pm, os)))
@@ -21,6 +21,15 @@ void append(OpPassManager &pm, StringRef pipeline) {
 }
 
 } // namespace
+
+void mlir::attn::buildAttnTransformPipeline(OpPassManager &pm,
+                                            const TransformOptions &options) {
+  append(pm, "func.func(attn-raise-attention),canonicalize,cse");
+  if (options.shareKVHeads > 0)
+    append(pm, "func.func(attn-share-kv{kv-heads=" +
+                   std::to_string(options.shareKVHeads) +
+                   " method=" + options.shareKVMethod + "}),canonicalize,cse");
+}
 
 void mlir::attn::buildAttnBufferizationPipeline(OpPassManager &pm) {
   append(pm, "canonicalize,"
@@ -51,6 +60,7 @@ void mlir::attn::registerAttnPipelines() {
       "attn-cpu-pipeline",
       "Lower a module of attn ops on tensors to the LLVM dialect for the CPU",
       [](OpPassManager &pm) {
+        buildAttnTransformPipeline(pm);
         buildAttnBufferizationPipeline(pm);
         buildAttnCpuCodegenPipeline(pm);
       });

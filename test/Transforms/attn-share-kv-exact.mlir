@@ -16,7 +16,7 @@ func.func @exact_function_arguments(%q: tensor<1x4x4x16xf32>, %k: tensor<1x4x6x1
 // already shares heads, so exact sharing is lossless and accepted.
 // CHECK-LABEL: func.func @exact_identical_projection
 // CHECK: attn.attention heads(4, 2)
-// CHECK-SAME: kv_heads_before = 4
+// CHECK-SAME: attn.kv_heads_before = 4
 func.func @exact_identical_projection(%x: tensor<6x3xf32>, %q: tensor<1x4x6x2xf32>) -> tensor<1x4x6x2xf32> {
   %zero = arith.constant 0.0 : f32
   %w = arith.constant dense<[[1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0], [0.5, 0.0, 0.5, 0.0, -1.0, 2.0, -1.0, 2.0], [0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]]> : tensor<3x8xf32>

@@ -8,7 +8,7 @@
 // CHECK: %[[KM:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[K5]] : tensor<1x2x2x6x16xf32>)
 // CHECK: arith.constant 5.000000e-01 : f32
 // CHECK: attn.attention heads(4, 2) scale(2.500000e-01) ins(%{{.+}}, %[[KM]], %{{.+}} : tensor<1x4x4x16xf32>, tensor<1x2x6x16xf32>, tensor<1x2x6x16xf32>)
-// CHECK-SAME: kv_heads_before = 4
+// CHECK-SAME: attn.kv_heads_before = 4
 // MQA-LABEL: func.func @mha_to_gqa
 // MQA: arith.constant 2.500000e-01 : f32
 // MQA: attn.attention heads(4, 1)

@@ -79,6 +79,14 @@ cl::opt<std::string> mcpu("mcpu",
                           cl::desc("CPU to optimise for: native (default) or "
                                    "an LLVM CPU name such as x86-64-v3"),
                           cl::init("native"), cl::cat(category));
+cl::opt<int64_t> shareKV(
+    "share-kv",
+    cl::desc("Convert attention to N key/value heads (MHA -> GQA/MQA)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+cl::opt<std::string> shareKVMethod(
+    "share-kv-method",
+    cl::desc("How --share-kv makes a shared head: mean (default) or exact"),
+    cl::init("mean"), cl::cat(category));
 cl::opt<std::string> entryFunction(
     "entry-function", cl::desc("Function to export (default: the only public "
                                "function)"),
@@ -220,8 +228,22 @@ int compile(const char *argv0) {
   if (failed(verify(*module)))
     return fail("the imported module is invalid");
 
-  // TODO: compute the report after the attn transformation pipeline (share-kv,
-  // fuse-decode) once it runs in attn-compile.
+  if (shareKVMethod != "mean" && shareKVMethod != "exact")
+    return fail("--share-kv-method=" + shareKVMethod +
+                " is not available (expected mean or exact)");
+  if (emit != Emit::MlirImported) {
+    // Graph level: raise attention, then convert the KV heads if asked.
+    PassManager transforms(&context);
+    if (failed(applyPassManagerCLOptions(transforms)))
+      return fail("bad pass manager options");
+    attn::TransformOptions transformOptions;
+    transformOptions.shareKVHeads = shareKV;
+    transformOptions.shareKVMethod = shareKVMethod;
+    attn::buildAttnTransformPipeline(transforms, transformOptions);
+    if (failed(transforms.run(*module)))
+      return fail("transforming '" + inputFile + "' failed");
+  }
+
   std::optional<llvm::json::Object> report;
   if (!reportFile.empty())
     report = buildReport(*module);

@@ -3,9 +3,23 @@
 #ifndef ATTN_PIPELINES_PIPELINES_H
 #define ATTN_PIPELINES_PIPELINES_H
 
+#include <cstdint>
+#include <string>
+
 namespace mlir {
 class OpPassManager;
 namespace attn {
+
+/// What the graph-level pipeline does besides raising attention.
+struct TransformOptions {
+  int64_t shareKVHeads = 0;         ///< 0: keep the KV heads as they are
+  std::string shareKVMethod = "mean"; ///< mean | exact | calibrated
+};
+
+/// Graph level, on tensors: raise attention (folding repeat_kv), clean up,
+/// and optionally convert to fewer KV heads.
+void buildAttnTransformPipeline(OpPassManager &pm,
+                                const TransformOptions &options = {});
 
 /// Tensors to memrefs: one-shot bufferisation across function boundaries
 /// (identity layouts), results as out-parameters, deallocations inserted.
@@ -15,7 +29,7 @@ void buildAttnBufferizationPipeline(OpPassManager &pm);
 /// loops, scf.parallel to OpenMP, vectors and memrefs to LLVM.
 void buildAttnCpuCodegenPipeline(OpPassManager &pm);
 
-/// Registers `attn-cpu-pipeline` (both of the above).
+/// Registers `attn-cpu-pipeline` (raise, bufferise, codegen).
 void registerAttnPipelines();
 
 } // namespace attn

@@ -329,6 +329,7 @@ struct RaiseAttentionPattern : OpInterfaceRewritePattern<linalg::LinalgOp> {
                            : IntegerAttr(),
         chain->softcap ? rewriter.getF64FloatAttr(*chain->softcap)
                        : FloatAttr());
+    attention->setAttr("attn.source", rewriter.getStringAttr("raised"));
     Value result = attention->getResult(0);
     if (resultType.getRank() == 3)
       result = tensor::CollapseShapeOp::create(

@@ -201,8 +201,8 @@ private:
       Value mapped = mapHeads(b, op.getLoc(), op.getResult(0), outputMaps);
       op.getResult(0).replaceAllUsesExcept(mapped, mapped.getDefiningOp());
     }
-    if (!op->hasAttr("kv_heads_before"))
-      op->setAttr("kv_heads_before", b.getI64IntegerAttr(hkv));
+    if (!op->hasAttr("attn.kv_heads_before"))
+      op->setAttr("attn.kv_heads_before", b.getI64IntegerAttr(hkv));
     op.setKvHeads(n);
     changed = true;
     return success();

@@ -64,7 +64,7 @@ def AttnShareKV : Pass<"attn-share-kv", "func::FuncOp"> {
     `tensor.concat(past, new)` on the sequence dimension, only `new` is
     pooled and a `past` function argument shrinks to `kv-heads` heads, so do
     the `present` results that return the concatenation. The op keeps its
-    former count in the `kv_heads_before` attribute for reports.
+    former count in the `attn.kv_heads_before` attribute for reports.
 
     Example (`kv-heads=1`):
 
@@ -78,7 +78,7 @@ def AttnShareKV : Pass<"attn-share-kv", "func::FuncOp"> {
     %k1 = linalg.generic ... // mean of the 4 heads of %k
     %v1 = linalg.generic ...
     %o = attn.attention heads(4, 1) scale(0.25) ins(%q, %k1, %v1 : ...)
-           {kv_heads_before = 4 : i64} ...
+           {attn.kv_heads_before = 4 : i64} ...
     ```
   }];
   let options = [

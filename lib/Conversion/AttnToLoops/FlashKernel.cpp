@@ -30,6 +30,7 @@ constexpr int64_t kKeyTile = 32;        // keys per online-softmax step
 constexpr int64_t kMinKeysPerSplit = 512;
 constexpr int64_t kTargetWorkItems = 64;
 constexpr int64_t kTargetRows = 32;     // query rows (all heads) per item
+constexpr int64_t kRowBlock = 4;        // rows sharing each K/V vector load
 
 int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -125,6 +126,8 @@ struct Plan {
   int64_t group;     // query heads per KV head
   int64_t queryTile; // query rows per work item and head
   int64_t rows;      // group * queryTile
+  int64_t rowBlock;  // rows computed together (1 or kRowBlock)
+  int64_t paddedRows; // rows rounded up to rowBlock; extra rows are dummies
   int64_t headDim, valueDim, paddedHead, paddedValue;
   bool headInBounds, valueInBounds;
 };
@@ -142,6 +145,8 @@ public:
       tile = std::min(tile, sq);
     plan.queryTile = tile;
     plan.rows = plan.group * tile;
+    plan.rowBlock = plan.rows >= kRowBlock ? kRowBlock : 1;
+    plan.paddedRows = roundUp(plan.rows, plan.rowBlock);
     plan.headDim = q.getDimSize(3);
     plan.valueDim = v.getDimSize(3);
     plan.paddedHead = roundUp(plan.headDim, kWidth);
@@ -166,7 +171,7 @@ public:
 
     auto scratchType = MemRefType::get(
         {ShapedType::kDynamic, a.kvHeads, ShapedType::kDynamic,
-         ShapedType::kDynamic, plan.rows, plan.paddedValue + 2},
+         ShapedType::kDynamic, plan.paddedRows, plan.paddedValue + 2},
         b.getF32Type());
     scratch = memref::AllocOp::create(b, e.loc, scratchType,
                                       ValueRange{batch, tiles, splits});
@@ -203,6 +208,15 @@ private:
     return {head, row};
   }
 
+  /// Like headAndRow, with dummy rows (r >= rows) mapped to a valid head;
+  /// the third value tells whether r is a real row.
+  std::tuple<Value, Value, Value> safeHeadAndRow(Value g, Value t, Value r) {
+    auto [head, row] = headAndRow(g, t, r);
+    Value real = e.cmp(arith::CmpIPredicate::ult, r, e.idx(plan.rows));
+    Value firstHead = e.mul(g, e.idx(plan.group));
+    return {e.select(real, head, firstHead), row, real};
+  }
+
   /// Rows past the query length are computed on zeros and never written.
   Value rowInRange(Value row) {
     return e.cmp(arith::CmpIPredicate::ult, row, queryLength);
@@ -215,19 +229,20 @@ private:
       return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32))
           .getResult();
     };
-    Value qbuf = stackBuffer({plan.rows, plan.paddedHead});
-    Value acc = stackBuffer({plan.rows, plan.paddedValue});
-    Value scores = stackBuffer({plan.rows, kKeyTile});
-    Value runMax = stackBuffer({plan.rows});
-    Value runSum = stackBuffer({plan.rows});
+    Value qbuf = stackBuffer({plan.paddedRows, plan.paddedHead});
+    Value acc = stackBuffer({plan.paddedRows, plan.paddedValue});
+    Value scores = stackBuffer({plan.paddedRows, kKeyTile});
+    Value runMax = stackBuffer({plan.paddedRows});
+    Value runSum = stackBuffer({plan.paddedRows});
     Value negInf = e.f32(-std::numeric_limits<double>::infinity());
     Value zeroF = e.f32(0.0);
     Value scale = e.f32(a.scale);
 
     // Scaled queries of the tile, running state reset.
-    e.loop(0, plan.rows, [&](Value r) {
-      auto [head, row] = headAndRow(g, t, r);
-      Value inRange = rowInRange(row);
+    e.loop(0, plan.paddedRows, [&](Value r) {
+      auto [head, row, realRow] = safeHeadAndRow(g, t, r);
+      Value inRange = e.b.createOrFold<arith::AndIOp>(e.loc, rowInRange(row),
+                                                       realRow);
       Value safeRow = e.select(inRange, row, e.idx(0));
       Value scaleOrZero = e.select(inRange, scale, zeroF);
       e.loop(e.idx(0), e.idx(plan.paddedHead), e.idx(kWidth), [&](Value c) {
@@ -267,7 +282,7 @@ private:
     });
 
     // Partial results: acc, max, sum per row.
-    e.loop(0, plan.rows, [&](Value r) {
+    e.loop(0, plan.paddedRows, [&](Value r) {
       e.loop(e.idx(0), e.idx(plan.paddedValue), e.idx(kWidth), [&](Value c) {
         e.storeVec(e.loadVec(acc, {r, c}), scratch, {b, g, t, s, r, c});
       });
@@ -286,46 +301,56 @@ private:
                    Value scores) {
     OpBuilder &ob = e.b;
     Value negInf = e.f32(-std::numeric_limits<double>::infinity());
-    e.loop(0, plan.rows, [&](Value r) {
+    e.loop(0, plan.paddedRows, [&](Value r) {
       e.loop(e.idx(0), e.idx(kKeyTile), e.idx(kWidth), [&](Value c) {
         e.storeVec(e.splat(negInf), scores, {r, c});
       });
     });
     e.loop(e.idx(0), count, e.idx(1), [&](Value jj) {
       Value j = e.add(kt, jj);
-      e.loop(0, plan.rows, [&](Value r) {
-        auto forOp = scf::ForOp::create(
-            ob, e.loc, e.idx(0), e.idx(plan.paddedHead), e.idx(kWidth),
-            ValueRange{e.splat(e.f32(0.0))});
+      e.loop(e.idx(0), e.idx(plan.paddedRows), e.idx(plan.rowBlock),
+             [&](Value r0) {
+        // rowBlock dot products sharing each chunk of the key row.
+        SmallVector<Value> zeros(plan.rowBlock, e.splat(e.f32(0.0)));
+        auto forOp = scf::ForOp::create(ob, e.loc, e.idx(0),
+                                        e.idx(plan.paddedHead), e.idx(kWidth),
+                                        zeros);
         {
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(forOp.getBody());
           Value c = forOp.getInductionVar();
-          Value qv = e.loadVec(qbuf, {r, c});
           Value kv = e.readChunk(a.key, {b, g, j, c}, plan.headInBounds);
-          Value fma = vector::FMAOp::create(ob, e.loc, qv, kv,
-                                            forOp.getRegionIterArgs()[0]);
-          scf::YieldOp::create(ob, e.loc, fma);
+          SmallVector<Value> sums;
+          for (int64_t i = 0; i < plan.rowBlock; ++i) {
+            Value qv = e.loadVec(qbuf, {e.add(r0, e.idx(i)), c});
+            sums.push_back(vector::FMAOp::create(ob, e.loc, qv, kv,
+                                                 forOp.getRegionIterArgs()[i]));
+          }
+          scf::YieldOp::create(ob, e.loc, sums);
         }
-        Value dot = vector::ReductionOp::create(
-            ob, e.loc, vector::CombiningKind::ADD, forOp.getResult(0),
-            arith::FastMathFlags::reassoc);
-        Value score = dot;
-        if (a.softcap) {
-          Value cap = e.f32(*a.softcap);
-          Value x = arith::DivFOp::create(ob, e.loc, score, cap);
-          score = arith::MulFOp::create(
-              ob, e.loc, math::TanhOp::create(ob, e.loc, x), cap);
+        for (int64_t i = 0; i < plan.rowBlock; ++i) {
+          Value r = e.add(r0, e.idx(i));
+          Value score = vector::ReductionOp::create(
+              ob, e.loc, vector::CombiningKind::ADD, forOp.getResult(i),
+              arith::FastMathFlags::reassoc);
+          if (a.softcap) {
+            Value cap = e.f32(*a.softcap);
+            Value x = arith::DivFOp::create(ob, e.loc, score, cap);
+            score = arith::MulFOp::create(
+                ob, e.loc, math::TanhOp::create(ob, e.loc, x), cap);
+          }
+          auto [head, row, real] = safeHeadAndRow(g, t, r);
+          if (a.mask) {
+            Value safeRow = e.select(rowInRange(row), row, e.idx(0));
+            score = applyMask(score, b, head, safeRow, j);
+          }
+          if (a.causalOffset) {
+            Value limit = e.add(row, a.causalOffset);
+            Value hidden = e.cmp(arith::CmpIPredicate::sgt, j, limit);
+            score = e.select(hidden, negInf, score);
+          }
+          memref::StoreOp::create(ob, e.loc, score, scores, ValueRange{r, jj});
         }
-        auto [head, row] = headAndRow(g, t, r);
-        if (a.mask)
-          score = applyMask(score, b, head, row, j);
-        if (a.causalOffset) {
-          Value limit = e.add(row, a.causalOffset);
-          Value hidden = e.cmp(arith::CmpIPredicate::sgt, j, limit);
-          score = e.select(hidden, negInf, score);
-        }
-        memref::StoreOp::create(ob, e.loc, score, scores, ValueRange{r, jj});
       });
     });
   }
@@ -362,7 +387,7 @@ private:
   void buildSoftmaxStep(Value scores, Value runMax, Value runSum, Value acc) {
     OpBuilder &ob = e.b;
     Value negInf = e.f32(-std::numeric_limits<double>::infinity());
-    e.loop(0, plan.rows, [&](Value r) {
+    e.loop(0, plan.paddedRows, [&](Value r) {
       auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(kKeyTile),
                                         e.idx(kWidth),
                                         ValueRange{e.splat(negInf)});
@@ -424,22 +449,31 @@ private:
   void buildValueStep(Value b, Value g, Value kt, Value count, Value probs,
                       Value acc) {
     OpBuilder &ob = e.b;
-    e.loop(0, plan.rows, [&](Value r) {
+    e.loop(e.idx(0), e.idx(plan.paddedRows), e.idx(plan.rowBlock),
+           [&](Value r0) {
       e.loop(e.idx(0), e.idx(plan.paddedValue), e.idx(kWidth), [&](Value c) {
+        SmallVector<Value> init;
+        for (int64_t i = 0; i < plan.rowBlock; ++i)
+          init.push_back(e.loadVec(acc, {e.add(r0, e.idx(i)), c}));
         auto keys = scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1),
-                                       ValueRange{e.loadVec(acc, {r, c})});
+                                       init);
         {
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(keys.getBody());
           Value jj = keys.getInductionVar();
-          Value p = memref::LoadOp::create(ob, e.loc, probs, ValueRange{r, jj});
           Value v = e.readChunk(a.value, {b, g, e.add(kt, jj), c},
                                 plan.valueInBounds);
-          Value fma = vector::FMAOp::create(ob, e.loc, e.splat(p), v,
-                                            keys.getRegionIterArgs()[0]);
-          scf::YieldOp::create(ob, e.loc, fma);
+          SmallVector<Value> sums;
+          for (int64_t i = 0; i < plan.rowBlock; ++i) {
+            Value p = memref::LoadOp::create(
+                ob, e.loc, probs, ValueRange{e.add(r0, e.idx(i)), jj});
+            sums.push_back(vector::FMAOp::create(
+                ob, e.loc, e.splat(p), v, keys.getRegionIterArgs()[i]));
+          }
+          scf::YieldOp::create(ob, e.loc, sums);
         }
-        e.storeVec(keys.getResult(0), acc, {r, c});
+        for (int64_t i = 0; i < plan.rowBlock; ++i)
+          e.storeVec(keys.getResult(i), acc, {e.add(r0, e.idx(i)), c});
       });
     });
   }

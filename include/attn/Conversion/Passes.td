@@ -42,7 +42,24 @@ def AttnExportEntryPoint : Pass<"attn-export-entry-point", "ModuleOp"> {
     compiled model: `attn_model_run(void **buffers)`, which builds a memref
     descriptor for each buffer and calls the function, and the constant
     string `attn_model_signature`, which names every input and output with
-    its dtype and shape.
+    its dtype and shape (docs/runtime-abi.md).
+
+    An argument is an output when it carries `bufferize.result` (as
+    `buffer-results-to-out-params{add-result-attr}` marks out-parameters)
+    or `attn.output`; with neither, the trailing `attn.num_outputs`
+    (a function attribute) arguments are the outputs. A buffer's name is
+    its `attn.name` attribute, else `input_N` / `output_N`.
+
+    Example:
+
+    ```mlir
+    func.func @main(%x: memref<4xf32> {attn.name = "x"},
+                    %y: memref<4xf32> {bufferize.result, attn.name = "y"}) {...}
+    ```
+
+    gains `func.func @attn_model_run(%buffers: !llvm.ptr)` calling `@main`
+    with `buffers[0]`, `buffers[1]`, and the signature
+    `attn-model 1 / device cpu / input x f32 1 4 / output y f32 1 4`.
   }];
   let options = [
     Option<"entryFunction", "entry-function", "std::string", /*default=*/"\"\"",

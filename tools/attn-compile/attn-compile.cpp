@@ -197,6 +197,67 @@ std::string printOp(Operation *op) {
   return text;
 }
 
+/// Bufferises and lowers `module` (on tensors, attention raised) into a
+/// shared library at `libraryPath` (Emit::Library), or into the text of
+/// the MLIR after the pipeline / the optimised LLVM IR (`text`).
+LogicalResult lowerModule(ModuleOp module, const char *argv0, Emit what,
+                          std::string &text, std::string &error,
+                          const std::string &libraryPath = "") {
+  MLIRContext &context = *module.getContext();
+  FailureOr<func::FuncOp> entry = attn::findEntryFunction(module, entryFunction);
+  if (failed(entry)) {
+    error = "cannot choose the function to export";
+    return failure();
+  }
+  // Results become trailing out-parameters during bufferisation; record how
+  // many for attn-export-entry-point in case nothing else marks them.
+  if (!(*entry)->hasAttr(attn::kNumOutputsAttr))
+    (*entry)->setAttr(attn::kNumOutputsAttr,
+                      IntegerAttr::get(IntegerType::get(&context, 64),
+                                       entry->getNumResults()));
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm))) {
+    error = "bad pass manager options";
+    return failure();
+  }
+  buildPipeline(pm);
+  if (failed(pm.run(module))) {
+    error = "compiling '" + inputFile + "' failed";
+    return failure();
+  }
+  if (what == Emit::Mlir) {
+    text = printOp(module);
+    return success();
+  }
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, "attn_model");
+  if (!llvmModule) {
+    error = "cannot translate the module to LLVM IR";
+    return failure();
+  }
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createHostTargetMachine(mcpu, error);
+  if (!machine)
+    return failure();
+  internalizeModel(*llvmModule);
+  optimizeModule(*llvmModule, *machine);
+  if (what == Emit::LlvmIr) {
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    return success();
+  }
+  std::string runtime = findRuntimeLibrary(argv0);
+  if (runtime.empty())
+    llvm::WithColor::warning(llvm::errs(), "attn-compile")
+        << "libAttnRuntime.so not found next to attn-compile or in "
+           "$ATTN_MLIR_LIB_DIR; the library will load only where the "
+           "runtime is already loaded globally\n";
+  if (!writeSharedLibrary(*llvmModule, *machine, runtime, libraryPath, error))
+    return failure();
+  return success();
+}
+
 int compile(const char *argv0) {
   if (target == "cuda")
     return fail("--target cuda is not supported yet: GPU code generation "
@@ -263,64 +324,20 @@ int compile(const char *argv0) {
     return 0;
   }
 
-  FailureOr<func::FuncOp> entry =
-      attn::findEntryFunction(*module, entryFunction);
-  if (failed(entry))
-    return fail("cannot choose the function to export");
-  // Results become trailing out-parameters during bufferisation; record how
-  // many for attn-export-entry-point in case nothing else marks them.
-  if (!(*entry)->hasAttr(attn::kNumOutputsAttr))
-    (*entry)->setAttr(attn::kNumOutputsAttr,
-                      IntegerAttr::get(IntegerType::get(&context, 64),
-                                       entry->getNumResults()));
-
-  PassManager pm(&context);
-  if (failed(applyPassManagerCLOptions(pm)))
-    return fail("bad pass manager options");
-  buildPipeline(pm);
-  if (failed(pm.run(*module)))
-    return fail("compiling '" + inputFile + "' failed");
-
-  // Outputs are written only once everything has succeeded.
-  if (emit == Emit::Mlir) {
-    if (failed(writeText(outputFile, printOp(*module), error)) ||
-        failed(writeReport()))
-      return fail(error);
-    return 0;
-  }
-
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(*module, llvmContext, "attn_model");
-  if (!llvmModule)
-    return fail("cannot translate the module to LLVM IR");
-  std::unique_ptr<llvm::TargetMachine> machine =
-      createHostTargetMachine(mcpu, error);
-  if (!machine)
-    return fail(error);
-  internalizeModel(*llvmModule);
-  optimizeModule(*llvmModule, *machine);
-  if (emit == Emit::LlvmIr) {
+  if (emit == Emit::Mlir || emit == Emit::LlvmIr) {
     std::string text;
-    llvm::raw_string_ostream os(text);
-    llvmModule->print(os, nullptr);
-    if (failed(writeText(outputFile, text, error)) || failed(writeReport()))
+    if (failed(lowerModule(*module, argv0, emit, text, error)) ||
+        failed(writeText(outputFile, text, error)) || failed(writeReport()))
       return fail(error);
     return 0;
   }
-
-  std::string runtime = findRuntimeLibrary(argv0);
-  if (runtime.empty())
-    llvm::WithColor::warning(llvm::errs(), "attn-compile")
-        << "libAttnRuntime.so not found next to attn-compile or in "
-           "$ATTN_MLIR_LIB_DIR; the library will load only where the "
-           "runtime is already loaded globally\n";
-  if (!writeSharedLibrary(*llvmModule, *machine, runtime, outputFile, error) ||
+  std::string unused;
+  if (failed(lowerModule(*module, argv0, Emit::Library, unused, error,
+                         outputFile)) ||
       failed(writeReport()))
     return fail(error);
   return 0;
 }
-
 } // namespace
 
 int main(int argc, char **argv) {

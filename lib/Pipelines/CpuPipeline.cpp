@@ -25,6 +25,11 @@ void append(OpPassManager &pm, const std::string &pipeline) {
 void mlir::attn::buildAttnTransformPipeline(OpPassManager &pm,
                                             const TransformOptions &options) {
   append(pm, "func.func(attn-raise-attention),canonicalize,cse");
+  buildAttnShareKVPipeline(pm, options);
+}
+
+void mlir::attn::buildAttnShareKVPipeline(OpPassManager &pm,
+                                          const TransformOptions &options) {
   if (options.shareKVHeads > 0)
     append(pm, "func.func(attn-share-kv{kv-heads=" +
                    std::to_string(options.shareKVHeads) +
@@ -48,7 +53,9 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm) {
              "canonicalize,cse,"
              "convert-scf-to-openmp,"
              "func.func(math-expand-ops),"
-             "convert-vector-to-scf,lower-affine,expand-strided-metadata,"
+             "convert-vector-to-scf,expand-strided-metadata,"
+             // expand-strided-metadata makes affine.apply for subview offsets.
+             "lower-affine,"
              // memref.alloca_scope (from scf-to-openmp) must become LLVM
              // before scf-to-cf splits its body into blocks.
              "finalize-memref-to-llvm,convert-scf-to-cf,convert-vector-to-llvm,"

@@ -17,28 +17,6 @@ using namespace mlir::attn::compile;
 
 namespace {
 
-/// The op's name for people: the innermost NameLoc (an ONNX node name), else
-/// "file:line:col".
-std::string locationName(Location loc) {
-  if (auto name = dyn_cast<NameLoc>(loc))
-    return name.getName().str();
-  if (auto fused = dyn_cast<FusedLoc>(loc)) {
-    for (Location inner : fused.getLocations())
-      if (isa<NameLoc>(inner))
-        return locationName(inner);
-    if (!fused.getLocations().empty())
-      return locationName(fused.getLocations().front());
-  }
-  if (auto callSite = dyn_cast<CallSiteLoc>(loc))
-    return locationName(callSite.getCallee());
-  if (auto file = dyn_cast<FileLineColLoc>(loc))
-    return (file.getFilename().str() + ":" + std::to_string(file.getLine()) +
-            ":" + std::to_string(file.getColumn()));
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  loc.print(os);
-  return text;
-}
 
 int64_t elementBytes(ShapedType type) {
   return (type.getElementTypeBitWidth() + 7) / 8;
@@ -108,4 +86,27 @@ llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
   return llvm::json::Object{{"attention", std::move(ops)},
                             {"kv_cache_bytes_per_token", kvBytes},
                             {"kv_cache_bytes_per_token_before", kvBytesBefore}};
+}
+
+/// The op's name for people: the innermost NameLoc (an ONNX node name), else
+/// "file:line:col".
+std::string mlir::attn::compile::locationName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc)) {
+    for (Location inner : fused.getLocations())
+      if (isa<NameLoc>(inner))
+        return locationName(inner);
+    if (!fused.getLocations().empty())
+      return locationName(fused.getLocations().front());
+  }
+  if (auto callSite = dyn_cast<CallSiteLoc>(loc))
+    return locationName(callSite.getCallee());
+  if (auto file = dyn_cast<FileLineColLoc>(loc))
+    return (file.getFilename().str() + ":" + std::to_string(file.getLine()) +
+            ":" + std::to_string(file.getColumn()));
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  loc.print(os);
+  return text;
 }

@@ -12,6 +12,10 @@ namespace mlir::attn::compile {
 /// (docs/attn-compile.md lists the fields).
 llvm::json::Object buildReport(mlir::ModuleOp module);
 
+/// The op's name for people: the innermost NameLoc (an ONNX node name), else
+/// file:line:col.
+std::string locationName(mlir::Location loc);
+
 } // namespace mlir::attn::compile
 
 #endif // ATTN_TOOLS_ATTN_COMPILE_COMPILEREPORT_H

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CompileReport.h"
+#include "KVCalibration.h"
 #include "ModelImport.h"
 #include "NativeLibrary.h"
 
@@ -85,8 +86,14 @@ cl::opt<int64_t> shareKV(
     cl::value_desc("N"), cl::init(0), cl::cat(category));
 cl::opt<std::string> shareKVMethod(
     "share-kv-method",
-    cl::desc("How --share-kv makes a shared head: mean (default) or exact"),
+    cl::desc("How --share-kv makes a shared head: mean (default), exact or "
+             "calibrated (needs --calibration)"),
     cl::init("mean"), cl::cat(category));
+cl::opt<std::string> calibrationFile(
+    "calibration",
+    cl::desc("Graph inputs (npz) on which --share-kv-method=calibrated fits "
+             "the shared heads"),
+    cl::value_desc("inputs.npz"), cl::cat(category));
 cl::opt<std::string> entryFunction(
     "entry-function", cl::desc("Function to export (default: the only public "
                                "function)"),
@@ -289,25 +296,58 @@ int compile(const char *argv0) {
   if (failed(verify(*module)))
     return fail("the imported module is invalid");
 
-  if (shareKVMethod != "mean" && shareKVMethod != "exact")
+  bool calibrated = shareKVMethod == "calibrated";
+  if (shareKVMethod != "mean" && shareKVMethod != "exact" && !calibrated)
     return fail("--share-kv-method=" + shareKVMethod +
-                " is not available (expected mean or exact)");
+                " is not available (expected mean, exact or calibrated)");
+  if (calibrated && calibrationFile.empty())
+    return fail("--share-kv-method=calibrated needs --calibration INPUTS.npz");
+  std::vector<SharingErrors> sharingErrors;
   if (emit != Emit::MlirImported) {
     // Graph level: raise attention, then convert the KV heads if asked.
     PassManager transforms(&context);
     if (failed(applyPassManagerCLOptions(transforms)))
       return fail("bad pass manager options");
     attn::TransformOptions transformOptions;
-    transformOptions.shareKVHeads = shareKV;
+    transformOptions.shareKVHeads = calibrated ? 0 : shareKV.getValue();
     transformOptions.shareKVMethod = shareKVMethod;
     attn::buildAttnTransformPipeline(transforms, transformOptions);
     if (failed(transforms.run(*module)))
       return fail("transforming '" + inputFile + "' failed");
+    if (calibrated && shareKV > 0) {
+      auto buildProbe = [&](ModuleOp probe, const std::string &path) {
+        std::string text;
+        return lowerModule(probe, argv0, Emit::Library, text, error, path);
+      };
+      if (failed(calibrateKVSharing(*module, shareKV, calibrationFile,
+                                    buildProbe, sharingErrors, error)))
+        return fail(error);
+      for (const SharingErrors &e : sharingErrors)
+        llvm::outs() << llvm::formatv(
+            "share-kv: {0}: output error mean {1:e3}, calibrated {2:e3}\n",
+            e.name, e.mean, e.calibrated);
+      PassManager share(&context);
+      attn::TransformOptions shareOptions;
+      shareOptions.shareKVHeads = shareKV;
+      shareOptions.shareKVMethod = "calibrated";
+      attn::buildAttnShareKVPipeline(share, shareOptions);
+      if (failed(share.run(*module)))
+        return fail("sharing KV heads in '" + inputFile + "' failed");
+    }
   }
 
   std::optional<llvm::json::Object> report;
-  if (!reportFile.empty())
+  if (!reportFile.empty()) {
     report = buildReport(*module);
+    if (!sharingErrors.empty()) {
+      llvm::json::Array entries;
+      for (const SharingErrors &e : sharingErrors)
+        entries.push_back(llvm::json::Object{{"name", e.name},
+                                             {"error_mean", e.mean},
+                                             {"error_calibrated", e.calibrated}});
+      (*report)["share_kv_calibration"] = std::move(entries);
+    }
+  }
   auto writeReport = [&]() -> LogicalResult {
     if (!report)
       return success();

@@ -21,6 +21,9 @@ struct TransformOptions {
 void buildAttnTransformPipeline(OpPassManager &pm,
                                 const TransformOptions &options = {});
 
+/// Only the KV-head conversion of buildAttnTransformPipeline.
+void buildAttnShareKVPipeline(OpPassManager &pm, const TransformOptions &options);
+
 /// Tensors to memrefs: one-shot bufferisation across function boundaries
 /// (identity layouts), results as out-parameters, deallocations inserted.
 void buildAttnBufferizationPipeline(OpPassManager &pm);

@@ -1,0 +1,313 @@
+//===- KVCalibration.cpp - calibrate KV sharing on sample inputs ----------===//
+//
+// Compiles a copy of the model that also returns the Q, K, V (and mask and
+// KV lengths) of every attention, runs it on the calibration inputs, fits
+// the shared heads with lib/Calibration and attaches the result to each op
+// for `attn-share-kv{method=calibrated}`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KVCalibration.h"
+
+#include "CompileReport.h"
+
+#include "attn-c/Runtime.h"
+#include "attn/Calibration/KVSharing.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Runtime/Npz.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    float f = std::ldexp(static_cast<float>(man), -24);
+    return sign ? -f : f;
+  }
+  if (exp == 31)
+    bits = sign | 0x7f800000u | (man << 13);
+  else
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// The elements of a runtime array as float (f32, f16, bf16, ints, bool).
+std::vector<float> toFloats(const ::attn::rt::Array &a) {
+  size_t n = a.numElements();
+  std::vector<float> out(n);
+  const uint8_t *d = a.data.data();
+  for (size_t i = 0; i < n; ++i) {
+    switch (a.dtype) {
+    case ::attn::rt::DType::F32:
+      std::memcpy(&out[i], d + 4 * i, 4);
+      break;
+    case ::attn::rt::DType::F16: {
+      uint16_t h;
+      std::memcpy(&h, d + 2 * i, 2);
+      out[i] = halfToFloat(h);
+      break;
+    }
+    case ::attn::rt::DType::BF16: {
+      uint16_t h;
+      std::memcpy(&h, d + 2 * i, 2);
+      uint32_t bits = static_cast<uint32_t>(h) << 16;
+      std::memcpy(&out[i], &bits, 4);
+      break;
+    }
+    case ::attn::rt::DType::I64: {
+      int64_t v;
+      std::memcpy(&v, d + 8 * i, 8);
+      out[i] = static_cast<float>(v);
+      break;
+    }
+    case ::attn::rt::DType::I32: {
+      int32_t v;
+      std::memcpy(&v, d + 4 * i, 4);
+      out[i] = static_cast<float>(v);
+      break;
+    }
+    default:
+      out[i] = d[i] ? 1.0f : 0.0f;
+    }
+  }
+  return out;
+}
+
+/// The additive bias [B, Hq, Sq, Skv] the op's mask, causal offset and KV
+/// lengths amount to.
+std::vector<float> biasOf(AttentionOp op, const ::attn::calib::AttentionSample &s,
+                          const std::vector<float> *mask, bool maskIsBool,
+                          ArrayRef<int64_t> maskShape,
+                          const std::vector<float> *lens) {
+  const float negInf = -std::numeric_limits<float>::infinity();
+  std::vector<float> bias(s.batch * s.qHeads * s.queryLength * s.keyLength, 0);
+  std::optional<int64_t> causal;
+  if (IntegerAttr offset = op.getCausalOffsetAttr())
+    causal = offset.getInt();
+  size_t rank = maskShape.size();
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.qHeads; ++h)
+      for (int64_t i = 0; i < s.queryLength; ++i)
+        for (int64_t j = 0; j < s.keyLength; ++j) {
+          float &x = bias[((b * s.qHeads + h) * s.queryLength + i) * s.keyLength + j];
+          if (causal && j > i + *causal)
+            x = negInf;
+          if (lens && j >= static_cast<int64_t>((*lens)[b]))
+            x = negInf;
+          if (mask) {
+            int64_t coords[4] = {b, h, i, j}, index = 0;
+            for (size_t d = 0; d < rank; ++d) {
+              int64_t size = maskShape[d];
+              int64_t c = size == 1 ? 0 : coords[4 - rank + d];
+              index = index * size + c;
+            }
+            float m = (*mask)[index];
+            if (maskIsBool)
+              x = m != 0.0f ? x : negInf;
+            else
+              x += m;
+          }
+        }
+  return bias;
+}
+
+DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
+                          const std::vector<double> &values) {
+  auto type = RankedTensorType::get(shape, Float64Type::get(ctx));
+  return DenseElementsAttr::get(type, ArrayRef<double>(values));
+}
+
+} // namespace
+
+LogicalResult mlir::attn::compile::calibrateKVSharing(
+    ModuleOp module, int64_t newHeads, const std::string &calibrationPath,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::vector<SharingErrors> &errors, std::string &error) {
+  SmallVector<AttentionOp> ops;
+  module.walk([&](AttentionOp op) {
+    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+      ops.push_back(op);
+  });
+  if (ops.empty())
+    return success();
+
+  // A copy that also returns every attention's operands.
+  OwningOpRef<ModuleOp> probe = module.clone();
+  SmallVector<AttentionOp> probeOps;
+  probe->walk([&](AttentionOp op) {
+    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+      probeOps.push_back(op);
+  });
+  func::FuncOp entry;
+  for (auto f : probe->getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal())
+      entry = f;
+  if (!entry || probeOps.size() != ops.size()) {
+    error = "calibration: cannot find the model function";
+    return failure();
+  }
+  auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
+  unsigned firstProbe = ret.getNumOperands();
+  SmallVector<Value> results(ret.getOperands());
+  OpBuilder b(module.getContext());
+  SmallVector<std::string> names;
+  for (auto [i, op] : llvm::enumerate(probeOps)) {
+    if (op->getParentOp() != entry.getOperation()) {
+      error = "calibration: attention inside nested regions is not supported";
+      return failure();
+    }
+    results.append({op.getQuery(), op.getKey(), op.getValue()});
+    for (const char *part : {"q", "k", "v"})
+      names.push_back(llvm::formatv("__calibration_{0}_{1}", i, part).str());
+    if (Value mask = op.getMask()) {
+      results.push_back(mask);
+      names.push_back(llvm::formatv("__calibration_{0}_mask", i).str());
+    }
+    if (Value lens = op.getKvSeqLens()) {
+      results.push_back(lens);
+      names.push_back(llvm::formatv("__calibration_{0}_lens", i).str());
+    }
+  }
+  b.setInsertionPoint(ret);
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+  SmallVector<Type> resultTypes;
+  for (Value v : results)
+    resultTypes.push_back(v.getType());
+  entry.setType(FunctionType::get(module.getContext(),
+                                  entry.getArgumentTypes(), resultTypes));
+  for (auto [i, name] : llvm::enumerate(names))
+    entry.setResultAttr(firstProbe + i, "attn.name", b.getStringAttr(name));
+  entry->removeAttr("attn.num_outputs");
+
+  SmallString<128> libraryPath;
+  if (llvm::sys::fs::createTemporaryFile("attn-calibration", "so",
+                                         libraryPath)) {
+    error = "calibration: cannot create a temporary file";
+    return failure();
+  }
+  auto cleanup = llvm::make_scope_exit(
+      [&] { llvm::sys::fs::remove(libraryPath); });
+  if (failed(buildLibrary(*probe, libraryPath.str().str())))
+    return failure();
+
+  std::vector<::attn::rt::Array> inputs;
+  if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
+    error = "calibration inputs '" + calibrationPath + "': " + error;
+    return failure();
+  }
+  AttnModel *model = attnModelLoad(libraryPath.c_str());
+  if (!model) {
+    error = std::string("calibration: ") + attnGetLastError();
+    return failure();
+  }
+  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
+  std::vector<const void *> in;
+  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetInputInfo(model, i, &info);
+    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
+      return a.name == info.name;
+    });
+    if (it == inputs.end() || it->data.size() != info.num_bytes ||
+        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
+      error = std::string("calibration inputs: '") + info.name +
+              "' is missing or has the wrong dtype or size";
+      return failure();
+    }
+    in.push_back(it->data.data());
+  }
+  std::map<std::string, ::attn::rt::Array> outputs;
+  std::vector<void *> out;
+  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetOutputInfo(model, i, &info);
+    ::attn::rt::Array &a = outputs[info.name];
+    a.name = info.name;
+    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
+    a.shape.assign(info.shape, info.shape + info.rank);
+    a.data.resize(info.num_bytes);
+    out.push_back(a.data.data());
+  }
+  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
+    error = std::string("calibration run: ") + attnGetLastError();
+    return failure();
+  }
+
+  MLIRContext *ctx = module.getContext();
+  for (auto [i, op] : llvm::enumerate(ops)) {
+    auto get = [&](const char *part) -> const ::attn::rt::Array * {
+      auto it = outputs.find(llvm::formatv("__calibration_{0}_{1}", i, part).str());
+      return it == outputs.end() ? nullptr : &it->second;
+    };
+    const ::attn::rt::Array *q = get("q"), *k = get("k"), *v = get("v");
+    if (!q || !k || !v) {
+      error = "calibration: the probe lost an operand";
+      return failure();
+    }
+    ::attn::calib::AttentionSample s;
+    s.batch = q->shape[0];
+    s.qHeads = q->shape[1];
+    s.queryLength = q->shape[2];
+    s.headDim = q->shape[3];
+    s.kvHeads = k->shape[1];
+    s.keyLength = k->shape[2];
+    s.valueDim = v->shape[3];
+    s.q = toFloats(*q);
+    s.k = toFloats(*k);
+    s.v = toFloats(*v);
+    s.scale = op.getScale().convertToDouble();
+    if (FloatAttr cap = op.getSoftcapAttr())
+      s.softcap = cap.getValueAsDouble();
+    const ::attn::rt::Array *mask = get("mask"), *lens = get("lens");
+    std::vector<float> maskValues, lensValues;
+    if (mask)
+      maskValues = toFloats(*mask);
+    if (lens)
+      lensValues = toFloats(*lens);
+    s.bias = biasOf(op, s, mask ? &maskValues : nullptr,
+                    mask && mask->dtype == ::attn::rt::DType::Bool,
+                    mask ? ArrayRef<int64_t>(mask->shape) : ArrayRef<int64_t>(),
+                    lens ? &lensValues : nullptr);
+    std::vector<::attn::calib::AttentionSample> samples{std::move(s)};
+    const ::attn::calib::AttentionSample &first = samples.front();
+    ::attn::calib::SharingWeights mean =
+        ::attn::calib::meanWeights(first.kvHeads, newHeads);
+    ::attn::calib::SharingWeights cal =
+        ::attn::calib::calibratedWeights(samples, newHeads);
+    ::attn::calib::fitHeadMaps(samples, cal);
+    SharingErrors e;
+    e.name = locationName(op.getLoc());
+    e.mean = ::attn::calib::outputError(samples, mean);
+    e.calibrated = ::attn::calib::outputError(samples, cal);
+    errors.push_back(e);
+    op->setAttr("attn.share_key_weights",
+                f64Attr(ctx, {first.kvHeads}, cal.key));
+    op->setAttr("attn.share_value_weights",
+                f64Attr(ctx, {first.kvHeads}, cal.value));
+    op->setAttr("attn.share_query_maps",
+                f64Attr(ctx, {first.qHeads, first.headDim, first.headDim},
+                        cal.queryMap));
+    op->setAttr("attn.share_output_maps",
+                f64Attr(ctx, {first.qHeads, first.valueDim, first.valueDim},
+                        cal.outputMap));
+  }
+  return success();
+}

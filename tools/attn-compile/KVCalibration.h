@@ -1,0 +1,32 @@
+//===- KVCalibration.h - calibrate KV sharing on sample inputs -*- C++ -*-===//
+
+#ifndef ATTN_TOOLS_ATTN_COMPILE_KVCALIBRATION_H
+#define ATTN_TOOLS_ATTN_COMPILE_KVCALIBRATION_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::attn::compile {
+
+/// Relative output error of one attention's sharing on the calibration data.
+struct SharingErrors {
+  std::string name;
+  double mean = 0.0, calibrated = 0.0;
+};
+
+/// Runs `module` (attention raised, not yet shared) on the inputs in
+/// `calibrationPath` (npz by graph input name) through a probe library that
+/// `buildLibrary` compiles, fits calibrated sharing to `newHeads` KV heads
+/// for every attention with more, and attaches the weights and head maps
+/// that `attn-share-kv{method=calibrated}` reads. `errors` gets mean-pooling
+/// and calibrated output errors per attention.
+LogicalResult calibrateKVSharing(
+    ModuleOp module, int64_t newHeads, const std::string &calibrationPath,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::vector<SharingErrors> &errors, std::string &error);
+
+} // namespace mlir::attn::compile
+
+#endif // ATTN_TOOLS_ATTN_COMPILE_KVCALIBRATION_H

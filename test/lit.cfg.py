@@ -25,6 +25,22 @@ config.substitutions.append(("%mlir_opt_stock",
                              os.path.join(config.llvm_tools_dir, "mlir-opt")))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+
+# A sanitizer build: every process gets the runtimes preloaded, so that
+# uninstrumented hosts (python, stock mlir-opt) can load instrumented
+# libraries. Leak checking is off: LLVM's and Python's globals live on.
+if config.attn_sanitizers.upper() in ("ON", "1", "TRUE", "YES"):
+    import subprocess
+    runtimes = []
+    for lib in ("libasan.so", "libubsan.so"):
+        path = subprocess.run([config.c_compiler, f"-print-file-name={lib}"],
+                              capture_output=True, text=True).stdout.strip()
+        if os.path.isabs(path):
+            runtimes.append(path)
+    config.environment["LD_PRELOAD"] = ":".join(runtimes)
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    config.available_features.add("sanitizers")
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.attn_tools_dir, config.llvm_tools_dir]

@@ -6,6 +6,7 @@
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -139,7 +140,8 @@ struct ConvertAttnToLoopsPass
     // exp and tanh as vectorisable polynomials instead of libm calls.
     RewritePatternSet math(&getContext());
     populateMathPolynomialApproximationPatterns(
-        math, [](StringRef name) { return name == "exp" || name == "tanh"; });
+        math, [](StringRef name) { return name == math::ExpOp::getOperationName() ||
+                     name == math::TanhOp::getOperationName(); });
     if (failed(applyPatternsGreedily(getOperation(), std::move(math))))
       return signalPassFailure();
     WalkResult leftover = getOperation().walk([](Operation *op) {

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build=${ATTN_BUILD_DIR:-build}
 tools/install-deps.sh
-cmake -S . -B "$build" -G Ninja >/dev/null
+# shellcheck disable=SC2086
+cmake -S . -B "$build" -G Ninja ${ATTN_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build"
 log=$(mktemp)
 set +e
@@ -16,5 +17,5 @@ count() { grep -oE "^ *$1: *[0-9]+" "$log" | grep -oE '[0-9]+$' || echo 0; }
 passed=$(count Passed)
 failed=$(( $(count Failed) + $(count Unresolved) + $(count "Timed Out") ))
 rm -f "$log"
-echo "lit: ${passed} passed, ${failed} failed"
+echo "lit ($build): ${passed} passed, ${failed} failed"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "${passed}" -gt 0 ]

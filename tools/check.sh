@@ -17,5 +17,5 @@ count() { grep -oE "^ *$1: *[0-9]+" "$log" | grep -oE '[0-9]+$' || echo 0; }
 passed=$(count Passed)
 failed=$(( $(count Failed) + $(count Unresolved) + $(count "Timed Out") ))
 rm -f "$log"
-echo "lit ($build): ${passed} passed, ${failed} failed"
+echo "$(basename "$build"): ${passed} passed, ${failed} failed"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "${passed}" -gt 0 ]

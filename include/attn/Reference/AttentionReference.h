@@ -1,0 +1,95 @@
+//===- AttentionReference.h - scalar oracle for attn ops --------*- C++ -*-===//
+//
+// A plain C++17 implementation (no MLIR) of the semantics of `attn.attention`
+// and `attn.decode`, accumulating in double. Integration tests compare
+// compiled code against it; it favours obvious correctness over speed.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_REFERENCE_ATTENTIONREFERENCE_H
+#define ATTN_REFERENCE_ATTENTIONREFERENCE_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attn::ref {
+
+/// A dense row-major tensor of doubles.
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<double> data;
+
+  Tensor() = default;
+  explicit Tensor(std::vector<int64_t> shape);
+  /// Product of `shape` (1 for a scalar).
+  int64_t numElements() const;
+};
+
+/// How the mask operand is read.
+enum class MaskKind {
+  None,
+  /// Nonzero keeps the key, zero removes it.
+  Boolean,
+  /// Added to the (softcapped) scaled scores.
+  Additive,
+};
+
+/// The attributes shared by both ops.
+struct AttentionParams {
+  int64_t qHeads = 0;
+  int64_t kvHeads = 0;
+  double scale = 1.0;
+  std::optional<double> softcap;
+  MaskKind maskKind = MaskKind::None;
+};
+
+/// `attn.attention`: query [B,Hq,Sq,D], key [B,Hkv,Skv,D], value
+/// [B,Hkv,Skv,Dv]; mask of rank 2, 3 or 4 broadcastable to [B,Hq,Sq,Skv]
+/// (read when params.maskKind != None); kvSeqLens of size B (optional).
+struct AttentionOperands {
+  const Tensor *query = nullptr;
+  const Tensor *key = nullptr;
+  const Tensor *value = nullptr;
+  const Tensor *mask = nullptr;
+  const std::vector<int64_t> *kvSeqLens = nullptr;
+  /// Key j is allowed for query row i iff j <= i + *causalOffset.
+  std::optional<int64_t> causalOffset;
+};
+
+/// Computes `out` [B,Hq,Sq,Dv]. Returns false and sets `error` on operands
+/// that are inconsistent with each other.
+bool computeAttention(const AttentionOperands &operands,
+                      const AttentionParams &params, Tensor &out,
+                      std::string &error);
+
+/// `attn.decode`: appends key/value [B,Hkv,Sn,*] into copies of the caches
+/// [B,Hkv,Smax,*] at `position`, then attends over [0, position + Sn) with
+/// query row i at absolute position position + Sn - Sq + i (if causal).
+struct DecodeOperands {
+  const Tensor *query = nullptr;
+  const Tensor *key = nullptr;
+  const Tensor *value = nullptr;
+  const Tensor *mask = nullptr;
+  const Tensor *keyCache = nullptr;
+  const Tensor *valueCache = nullptr;
+  int64_t position = 0;
+  bool causal = false;
+};
+
+struct DecodeResults {
+  Tensor out;
+  Tensor keyCache;
+  Tensor valueCache;
+};
+
+/// Computes the three results of `attn.decode`. Returns false and sets
+/// `error` on inconsistent operands or a position outside the cache.
+bool computeDecode(const DecodeOperands &operands,
+                   const AttentionParams &params, DecodeResults &results,
+                   std::string &error);
+
+} // namespace attn::ref
+
+#endif // ATTN_REFERENCE_ATTENTIONREFERENCE_H

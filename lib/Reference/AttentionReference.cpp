@@ -1,0 +1,225 @@
+//===- AttentionReference.cpp - scalar oracle for attn ops ----------------===//
+//
+// Straightforward loops over (b, h, i): scores in double, softmax over the
+// allowed keys, weighted sum of values. Decode is attention over the updated
+// caches with the valid prefix expressed as a per-batch key length.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Reference/AttentionReference.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+using namespace attn::ref;
+
+Tensor::Tensor(std::vector<int64_t> shape) : shape(std::move(shape)) {
+  data.assign(numElements(), 0.0);
+}
+
+int64_t Tensor::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+static std::string shapeString(const std::vector<int64_t> &shape) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    os << (i ? "x" : "") << shape[i];
+  os << "]";
+  return os.str();
+}
+
+static bool fail(std::string &error, const std::string &message) {
+  error = message;
+  return false;
+}
+
+namespace {
+/// Row-major strides of the mask broadcast to [B, Hq, Sq, Skv]: a missing
+/// leading dimension or a size-1 dimension gets stride 0.
+struct MaskIndexer {
+  int64_t strides[4] = {0, 0, 0, 0};
+
+  bool init(const Tensor &mask, const int64_t full[4], std::string &error) {
+    size_t rank = mask.shape.size();
+    if (rank < 2 || rank > 4)
+      return fail(error, "mask must have rank 2, 3 or 4, got " +
+                             shapeString(mask.shape));
+    int64_t stride = 1;
+    for (size_t r = 0; r < rank; ++r) {
+      size_t d = 4 - 1 - r, md = rank - 1 - r;
+      int64_t size = mask.shape[md];
+      if (size != 1 && size != full[d])
+        return fail(error, "mask shape " + shapeString(mask.shape) +
+                               " does not broadcast to " +
+                               shapeString({full, full + 4}));
+      strides[d] = size == 1 ? 0 : stride;
+      stride *= size;
+    }
+    return true;
+  }
+
+  int64_t offset(int64_t b, int64_t h, int64_t i, int64_t j) const {
+    return b * strides[0] + h * strides[1] + i * strides[2] + j * strides[3];
+  }
+};
+} // namespace
+
+static bool checkRank4(const Tensor *t, const char *name, std::string &error) {
+  if (!t)
+    return fail(error, std::string(name) + " is missing");
+  if (t->shape.size() != 4)
+    return fail(error, std::string(name) + " must have rank 4, got " +
+                           shapeString(t->shape));
+  if ((int64_t)t->data.size() != t->numElements())
+    return fail(error, std::string(name) + " data size does not match shape");
+  return true;
+}
+
+bool attn::ref::computeAttention(const AttentionOperands &operands,
+                                 const AttentionParams &params, Tensor &out,
+                                 std::string &error) {
+  const Tensor *q = operands.query, *k = operands.key, *v = operands.value;
+  if (!checkRank4(q, "query", error) || !checkRank4(k, "key", error) ||
+      !checkRank4(v, "value", error))
+    return false;
+  int64_t B = q->shape[0], Hq = q->shape[1], Sq = q->shape[2], D = q->shape[3];
+  int64_t Hkv = k->shape[1], Skv = k->shape[2], Dv = v->shape[3];
+  if (Hq != params.qHeads || Hkv != params.kvHeads || Hkv <= 0 || Hq % Hkv != 0)
+    return fail(error, "head counts do not match heads(" +
+                           std::to_string(params.qHeads) + ", " +
+                           std::to_string(params.kvHeads) + ")");
+  if (k->shape[0] != B || k->shape[3] != D)
+    return fail(error, "key shape " + shapeString(k->shape) +
+                           " does not match query " + shapeString(q->shape));
+  if (v->shape[0] != B || v->shape[1] != Hkv || v->shape[2] != Skv)
+    return fail(error, "value shape " + shapeString(v->shape) +
+                           " does not match key " + shapeString(k->shape));
+
+  const int64_t full[4] = {B, Hq, Sq, Skv};
+  MaskIndexer maskIndex;
+  const Tensor *mask =
+      params.maskKind == MaskKind::None ? nullptr : operands.mask;
+  if (params.maskKind != MaskKind::None && !mask)
+    return fail(error, "mask kind given without a mask");
+  if (mask && !maskIndex.init(*mask, full, error))
+    return false;
+  const std::vector<int64_t> *lens = operands.kvSeqLens;
+  if (lens && (int64_t)lens->size() != B)
+    return fail(error,
+                "kv_seq_lens must have B = " + std::to_string(B) + " elements");
+
+  out = Tensor({B, Hq, Sq, Dv});
+  const int64_t group = Hq / Hkv;
+  const double negInf = -std::numeric_limits<double>::infinity();
+  std::vector<double> scores(Skv);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t len = lens ? (*lens)[b] : Skv;
+    for (int64_t h = 0; h < Hq; ++h) {
+      int64_t g = h / group;
+      const double *kBase = &k->data[(b * Hkv + g) * Skv * D];
+      const double *vBase = &v->data[(b * Hkv + g) * Skv * Dv];
+      for (int64_t i = 0; i < Sq; ++i) {
+        const double *qRow = &q->data[((b * Hq + h) * Sq + i) * D];
+        double maxScore = negInf;
+        for (int64_t j = 0; j < Skv; ++j) {
+          double s = negInf;
+          bool allowed = j < len && (!operands.causalOffset ||
+                                     j <= i + *operands.causalOffset);
+          if (mask && params.maskKind == MaskKind::Boolean)
+            allowed &= mask->data[maskIndex.offset(b, h, i, j)] != 0.0;
+          if (allowed) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < D; ++d)
+              dot += qRow[d] * kBase[j * D + d];
+            s = params.scale * dot;
+            if (params.softcap)
+              s = *params.softcap * std::tanh(s / *params.softcap);
+            if (mask && params.maskKind == MaskKind::Additive)
+              s += mask->data[maskIndex.offset(b, h, i, j)];
+          }
+          scores[j] = s;
+          maxScore = std::max(maxScore, s);
+        }
+        double *outRow = &out.data[((b * Hq + h) * Sq + i) * Dv];
+        // A row with no finite score is fully masked: its output stays 0.
+        if (maxScore == negInf)
+          continue;
+        double sum = 0.0;
+        for (int64_t j = 0; j < Skv; ++j) {
+          if (scores[j] == negInf)
+            continue;
+          double p = std::exp(scores[j] - maxScore);
+          sum += p;
+          for (int64_t d = 0; d < Dv; ++d)
+            outRow[d] += p * vBase[j * Dv + d];
+        }
+        for (int64_t d = 0; d < Dv; ++d)
+          outRow[d] /= sum;
+      }
+    }
+  }
+  return true;
+}
+
+/// Copies `update` [B,H,Sn,E] into `cache` [B,H,Smax,E] at sequence `pos`.
+static void appendToCache(Tensor &cache, const Tensor &update, int64_t pos) {
+  int64_t BH = cache.shape[0] * cache.shape[1];
+  int64_t smax = cache.shape[2], sn = update.shape[2], e = cache.shape[3];
+  for (int64_t bh = 0; bh < BH; ++bh)
+    for (int64_t t = 0; t < sn; ++t)
+      for (int64_t d = 0; d < e; ++d)
+        cache.data[(bh * smax + pos + t) * e + d] =
+            update.data[(bh * sn + t) * e + d];
+}
+
+bool attn::ref::computeDecode(const DecodeOperands &operands,
+                              const AttentionParams &params,
+                              DecodeResults &results, std::string &error) {
+  const Tensor *k = operands.key, *v = operands.value;
+  const Tensor *kc = operands.keyCache, *vc = operands.valueCache;
+  if (!checkRank4(operands.query, "query", error) ||
+      !checkRank4(k, "key", error) || !checkRank4(v, "value", error) ||
+      !checkRank4(kc, "key cache", error) ||
+      !checkRank4(vc, "value cache", error))
+    return false;
+  int64_t sn = k->shape[2], smax = kc->shape[2];
+  for (int d : {0, 1, 3})
+    if (k->shape[d] != kc->shape[d] || v->shape[d] != vc->shape[d])
+      return fail(error,
+                  "new keys/values " + shapeString(k->shape) + ", " +
+                      shapeString(v->shape) + " do not match the caches " +
+                      shapeString(kc->shape) + ", " + shapeString(vc->shape));
+  if (v->shape[2] != sn || vc->shape[2] != smax)
+    return fail(error, "key and value sequence lengths differ");
+  int64_t pos = operands.position;
+  if (pos < 0 || pos + sn > smax)
+    return fail(error, "position " + std::to_string(pos) + " + " +
+                           std::to_string(sn) +
+                           " new entries is outside the cache of " +
+                           std::to_string(smax));
+
+  results.keyCache = *kc;
+  results.valueCache = *vc;
+  appendToCache(results.keyCache, *k, pos);
+  appendToCache(results.valueCache, *v, pos);
+
+  // The valid prefix is a key length; query row i sits at position
+  // pos + sn - sq + i, so causal allows j <= i + (pos + sn - sq).
+  int64_t valid = pos + sn;
+  std::vector<int64_t> lens(k->shape[0], valid);
+  AttentionOperands attention;
+  attention.query = operands.query;
+  attention.key = &results.keyCache;
+  attention.value = &results.valueCache;
+  attention.mask = operands.mask;
+  attention.kvSeqLens = &lens;
+  if (operands.causal)
+    attention.causalOffset = valid - operands.query->shape[2];
+  return computeAttention(attention, params, results.out, error);
+}

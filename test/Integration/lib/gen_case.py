@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Writes one seeded attn.attention / attn.decode test case.
+
+Outputs: a .mlir function (static shapes, named arguments and results), an
+.npz of random inputs keyed by those names, and (with --config) the case as
+JSON for numpy_reference.py. Values are rounded to the input dtype here, so
+every consumer sees the same numbers.
+
+  gen_case.py --q-heads 8 --kv-heads 2 --sq 3 --skv 37 --d 16 --causal 34 \
+      --mask bool --mask-shape 1x8x1x37 --mlir t.mlir --inputs t.npz
+"""
+
+import argparse
+import json
+import math
+
+import numpy as np
+
+DTYPES = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--op", choices=["attention", "decode"], default="attention")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--q-heads", type=int, required=True)
+    p.add_argument("--kv-heads", type=int, required=True)
+    p.add_argument("--sq", type=int, default=1)
+    p.add_argument("--skv", type=int, default=16, help="attention: key length")
+    p.add_argument("--smax", type=int, default=64, help="decode: cache length")
+    p.add_argument("--sn", type=int, default=1, help="decode: new keys")
+    p.add_argument("--position", type=int, default=0, help="decode: append position")
+    p.add_argument("--d", type=int, default=16)
+    p.add_argument("--dv", type=int, help="value head size (default: --d)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="f32")
+    p.add_argument("--scale", type=float, help="default 1/sqrt(d)")
+    p.add_argument("--causal", type=int, nargs="?", const=0,
+                   help="attention: the causal offset (default 0); decode: a flag")
+    p.add_argument("--softcap", type=float)
+    p.add_argument("--mask", choices=["bool", "additive"])
+    p.add_argument("--mask-shape", help="e.g. 1x8x1x37 (default: [B,Hq,Sq,Skv])")
+    p.add_argument("--mask-dtype", choices=sorted(DTYPES), default="f32",
+                   help="element type of an additive mask")
+    p.add_argument("--masked-rows", type=int, default=0,
+                   help="query rows whose mask removes every key")
+    p.add_argument("--kv-lens", choices=["i32", "i64"])
+    p.add_argument("--kv-lens-values", help="comma-separated (default: random)")
+    p.add_argument("--poison-tail", action="store_true",
+                   help="decode: NaN in the caches past position+sn")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mlir")
+    p.add_argument("--inputs")
+    p.add_argument("--config", help="also write the case as JSON")
+    return p.parse_args(argv)
+
+
+def to_dtype(x, dtype):
+    """Rounds float64 `x` to `dtype`; bf16 becomes its uint16 bits (round to nearest even)."""
+    if dtype != "bf16":
+        return x.astype(DTYPES[dtype])
+    bits = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return bits.astype(np.uint16)
+
+
+def tensor_type(shape, element):
+    return "tensor<" + "".join(f"{d}x" for d in shape) + element + ">"
+
+
+def element_type(dtype):
+    return {"f32": "f32", "f16": "f16", "bf16": "bf16", "bool": "i1",
+            "i32": "i32", "i64": "i64"}[dtype]
+
+
+def key_length(cfg):
+    return cfg["skv"] if cfg["op"] == "attention" else cfg["smax"]
+
+
+def make_mask(cfg, rng):
+    """A mask of cfg['mask_shape'] with cfg['masked_rows'] fully masked rows."""
+    shape = cfg["mask_shape"]
+    if cfg["mask"] == "bool":
+        mask = rng.random(shape) < 0.7
+    else:
+        mask = rng.standard_normal(shape) * 2.0
+        mask[rng.random(shape) < 0.2] = -np.inf
+    rows = shape[-2]
+    for i in rng.permutation(rows)[:cfg["masked_rows"]]:
+        mask[..., i, :] = False if cfg["mask"] == "bool" else -np.inf
+    return mask if cfg["mask"] == "bool" else to_dtype(mask, cfg["mask_dtype"])
+
+
+def make_inputs(cfg, rng):
+    """Named input arrays in function-argument order."""
+    b, hq, hkv, sq, d, dv = (cfg[k] for k in ("batch", "q_heads", "kv_heads", "sq", "d", "dv"))
+    dt = cfg["dtype"]
+    normal = lambda *shape: to_dtype(rng.standard_normal(shape), dt)
+    inputs = {"query": normal(b, hq, sq, d)}
+    if cfg["op"] == "attention":
+        inputs["key"] = normal(b, hkv, cfg["skv"], d)
+        inputs["value"] = normal(b, hkv, cfg["skv"], dv)
+    else:
+        inputs["key"] = normal(b, hkv, cfg["sn"], d)
+        inputs["value"] = normal(b, hkv, cfg["sn"], dv)
+        inputs["position"] = np.array(cfg["position"], dtype=np.int64)
+        for name, width in (("key_cache", d), ("value_cache", dv)):
+            cache = rng.standard_normal((b, hkv, cfg["smax"], width))
+            if cfg["poison_tail"]:
+                cache[:, :, cfg["position"] + cfg["sn"]:] = np.nan
+            inputs[name] = to_dtype(cache, dt)
+    if cfg["mask"]:
+        inputs["mask"] = make_mask(cfg, rng)
+    if cfg["kv_lens"]:
+        lens = cfg["kv_lens_values"]
+        inputs["kv_seq_lens"] = np.array(lens, dtype=np.int32 if cfg["kv_lens"] == "i32" else np.int64)
+    return inputs
+
+
+def attention_attrs(cfg):
+    attrs = f"heads({cfg['q_heads']}, {cfg['kv_heads']}) scale({cfg['scale']:.17e})"
+    if cfg["causal"] is not None:
+        attrs += " causal" if cfg["op"] == "decode" else f" causal({cfg['causal']})"
+    if cfg["softcap"] is not None:
+        attrs += f" softcap({cfg['softcap']:.17e})"
+    return attrs
+
+
+def make_mlir(cfg, inputs):
+    """The function text; argument i is inputs' i-th array."""
+    types = {}
+    for name, array in inputs.items():
+        dtype = {"bool": "bool", "int32": "i32", "int64": "i64", "float16": "f16",
+                 "float32": "f32", "uint16": "bf16"}[array.dtype.name]
+        types[name] = tensor_type(array.shape, element_type(dtype))
+    args = ", ".join(f'%{n}: {t} {{attn.name = "{n}"}}' for n, t in types.items())
+    b, hq, sq, dv = cfg["batch"], cfg["q_heads"], cfg["sq"], cfg["dv"]
+    out_t = tensor_type((b, hq, sq, dv), element_type(cfg["dtype"]))
+    ins = (f"ins(%query, %key, %value : {types['query']}, {types['key']}, "
+           f"{types['value']})")
+    mask = f" mask(%mask : {types['mask']})" if "mask" in inputs else ""
+    body = [f"  %init = tensor.empty() : {out_t}"]
+    if cfg["op"] == "attention":
+        lens = (f" kv_seq_lens(%kv_seq_lens : {types['kv_seq_lens']})"
+                if "kv_seq_lens" in inputs else "")
+        results = [("out", out_t)]
+        body.append(f"  %out = attn.attention {attention_attrs(cfg)}\n"
+                    f"      {ins}{mask}{lens}\n"
+                    f"      outs(%init : {out_t}) -> {out_t}")
+    else:
+        kc_t, vc_t = types["key_cache"], types["value_cache"]
+        results = [("out", out_t), ("new_key_cache", kc_t), ("new_value_cache", vc_t)]
+        body += ["  %pos_i64 = tensor.extract %position[] : tensor<i64>",
+                 "  %pos = arith.index_cast %pos_i64 : i64 to index",
+                 f"  %out, %new_key_cache, %new_value_cache = attn.decode {attention_attrs(cfg)}\n"
+                 f"      {ins} position(%pos){mask}\n"
+                 f"      outs(%init, %key_cache, %value_cache : {out_t}, {kc_t}, {vc_t})\n"
+                 f"      -> {out_t}, {kc_t}, {vc_t}"]
+    result_types = ", ".join(f'{t} {{attn.name = "{n}"}}' for n, t in results)
+    body.append(f"  return {', '.join('%' + n for n, _ in results)} : "
+                f"{', '.join(t for _, t in results)}")
+    return (f"// Generated by gen_case.py: {json.dumps(cfg)}\n"
+            f"func.func @{cfg['op']}({args})\n    -> ({result_types}) {{\n"
+            + "\n".join(body) + "\n}\n")
+
+
+def make_config(args):
+    """The case as a plain dict, with defaults resolved."""
+    cfg = {k: v for k, v in vars(args).items() if k not in ("mlir", "inputs", "config")}
+    cfg["dv"] = cfg["dv"] or cfg["d"]
+    if cfg["scale"] is None:
+        cfg["scale"] = 1.0 / math.sqrt(cfg["d"])
+    if cfg["mask"]:
+        full = [cfg["batch"], cfg["q_heads"], cfg["sq"], key_length(cfg)]
+        cfg["mask_shape"] = ([int(s) for s in cfg["mask_shape"].split("x")]
+                             if cfg["mask_shape"] else full)
+    if cfg["kv_lens"]:
+        rng = np.random.default_rng(cfg["seed"] + 1)
+        cfg["kv_lens_values"] = ([int(s) for s in cfg["kv_lens_values"].split(",")]
+                                 if cfg["kv_lens_values"] else
+                                 [int(x) for x in rng.integers(0, cfg["skv"] + 1, cfg["batch"])])
+    return cfg
+
+
+def write_case(cfg, mlir_path, inputs_path, config_path=None):
+    inputs = make_inputs(cfg, np.random.default_rng(cfg["seed"]))
+    with open(mlir_path, "w") as f:
+        f.write(make_mlir(cfg, inputs))
+    np.savez(inputs_path, **inputs)
+    if config_path:
+        with open(config_path, "w") as f:
+            json.dump(cfg, f)
+
+
+def main():
+    args = parse_args()
+    if not args.mlir or not args.inputs:
+        raise SystemExit("gen_case.py: --mlir and --inputs are required")
+    write_case(make_config(args), args.mlir, args.inputs, args.config)
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,12 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
     becomes an `scf.parallel` whose body loops over key tiles with
     `vector.transfer_read`s of K and V rows.
   }];
+  let options = [
+    Option<"rowLanes", "row-lanes", "int64_t", /*default=*/"0",
+           "f32 vector lanes across query rows when a work item has at least "
+           "8 of them (GQA/MQA groups, prefill): 8 (AVX2) or 16 (AVX-512); "
+           "0 picks 16 when the host CPU has AVX-512F, else 8">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",

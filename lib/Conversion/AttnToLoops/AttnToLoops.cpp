@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/TargetParser/Host.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_CONVERTATTNTOLOOPS
@@ -23,6 +24,15 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
+
+/// 16 f32 lanes where the host has AVX-512F (attn-compile targets the host
+/// CPU by default), else 8.
+int64_t resolveRowLanes(int64_t requested) {
+  if (requested == 8 || requested == 16)
+    return requested;
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  return features.lookup("avx512f") ? 16 : 8;
+}
 
 std::optional<double> softcapOf(FloatAttr attr) {
   if (!attr)
@@ -41,7 +51,8 @@ LogicalResult checkStaticHeads(Operation *op, Value query, Value value,
 
 /// attn.attention on memrefs -> the flash loop nest over all keys.
 struct LowerAttention : OpRewritePattern<AttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerAttention(MLIRContext *ctx, AttnToLoopsOptions options)
+      : OpRewritePattern(ctx), options(options) {}
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
@@ -50,6 +61,7 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
       return failure();
     Location loc = op.getLoc();
     FlashAttention a;
+    a.rowLanes = resolveRowLanes(options.rowLanes);
     a.query = op.getQuery();
     a.key = op.getKey();
     a.value = op.getValue();
@@ -67,12 +79,15 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
     rewriter.eraseOp(op);
     return success();
   }
+
+  AttnToLoopsOptions options;
 };
 
 /// attn.decode on memrefs -> copy the new rows into the caches at
 /// `position`, then the flash loop nest over the prefix [0, position + Sn).
 struct LowerDecode : OpRewritePattern<DecodeOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerDecode(MLIRContext *ctx, AttnToLoopsOptions options)
+      : OpRewritePattern(ctx), options(options) {}
   LogicalResult matchAndRewrite(DecodeOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
@@ -87,6 +102,7 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     Value count = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
     Value end = arith::AddIOp::create(rewriter, loc, position, count);
     FlashAttention a;
+    a.rowLanes = resolveRowLanes(options.rowLanes);
     a.query = op.getQuery();
     a.key = op.getKeyCache();
     a.value = op.getValueCache();
@@ -106,6 +122,8 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     rewriter.eraseOp(op);
     return success();
   }
+
+  AttnToLoopsOptions options;
 
 private:
   /// cache[b, h, position + t, :] = fresh[b, h, t, :].
@@ -134,14 +152,21 @@ struct ConvertAttnToLoopsPass
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateAttnToLoopsConversionPatterns(patterns);
+    if (rowLanes != 0 && rowLanes != 8 && rowLanes != 16) {
+      getOperation().emitError("row-lanes must be 0, 8 or 16, got ")
+          << static_cast<int64_t>(rowLanes);
+      return signalPassFailure();
+    }
+    populateAttnToLoopsConversionPatterns(patterns, {rowLanes});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.
     RewritePatternSet math(&getContext());
     populateMathPolynomialApproximationPatterns(
-        math, [](StringRef name) { return name == math::ExpOp::getOperationName() ||
-                     name == math::TanhOp::getOperationName(); });
+        math, [](StringRef name) {
+          return name == math::ExpOp::getOperationName() ||
+                 name == math::TanhOp::getOperationName();
+        });
     if (failed(applyPatternsGreedily(getOperation(), std::move(math))))
       return signalPassFailure();
     WalkResult leftover = getOperation().walk([](Operation *op) {
@@ -159,6 +184,6 @@ struct ConvertAttnToLoopsPass
 } // namespace
 
 void mlir::attn::populateAttnToLoopsConversionPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<LowerAttention, LowerDecode>(patterns.getContext());
+    RewritePatternSet &patterns, const AttnToLoopsOptions &options) {
+  patterns.add<LowerAttention, LowerDecode>(patterns.getContext(), options);
 }

@@ -5,18 +5,15 @@
 // query rows of tile t, so every key and value row it reads serves G query
 // heads. Keys are visited in tiles with an online softmax; each split writes
 // (acc, max, sum) per row to a scratch buffer, and a second parallel loop
-// merges the splits. Vectors run along the head dimension.
+// merges the splits. With 8 or more rows per work item the partial comes
+// from RowVectorKernel.cpp (rows across vector lanes); with fewer, from the
+// kernel here, whose vectors run along the head dimension.
 //
 //===----------------------------------------------------------------------===//
 
-#include "FlashKernel.h"
+#include "KernelEmitter.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/TypeUtilities.h"
 
 #include <limits>
 
@@ -25,112 +22,11 @@ using namespace mlir::attn;
 
 namespace {
 
-constexpr int64_t kWidth = 8;           // f32 lanes of an AVX2 register
 constexpr int64_t kKeyTile = 32;        // keys per online-softmax step
 constexpr int64_t kMinKeysPerSplit = 512;
 constexpr int64_t kTargetWorkItems = 64;
 constexpr int64_t kTargetRows = 32;     // query rows (all heads) per item
 constexpr int64_t kRowBlock = 4;        // rows sharing each K/V vector load
-
-int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-/// Builder helpers with a fixed location.
-struct Emitter {
-  OpBuilder &b;
-  Location loc;
-
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
-  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
-  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
-  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
-  Value ceilDiv(Value x, Value y) {
-    return arith::CeilDivUIOp::create(b, loc, x, y);
-  }
-  Value dim(Value memref, int64_t d) {
-    return memref::DimOp::create(b, loc, memref, d);
-  }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
-    return arith::CmpFOp::create(b, loc, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  Value toF32(Value v) {
-    if (getElementTypeOrSelf(v.getType()).isF32())
-      return v;
-    Type t = b.getF32Type();
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), t);
-    return arith::ExtFOp::create(b, loc, t, v);
-  }
-  Value fromF32(Value v, Type element) {
-    if (element.isF32())
-      return v;
-    Type t = element;
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), element);
-    return arith::TruncFOp::create(b, loc, t, v);
-  }
-
-  /// scf.for from lb to ub, body gets the induction variable.
-  void loop(Value lb, Value ub, Value step,
-            function_ref<void(Value)> body) {
-    auto forOp = scf::ForOp::create(b, loc, lb, ub, step);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(forOp.getBody());
-    body(forOp.getInductionVar());
-  }
-  void loop(int64_t lb, int64_t ub, function_ref<void(Value)> body) {
-    loop(idx(lb), idx(ub), idx(1), body);
-  }
-
-  /// A vector<8xT> chunk of `memref` at `indices` (last index the chunk
-  /// start); lanes past the end of the last dimension read 0.
-  Value readChunk(Value memref, ValueRange indices, bool inBounds) {
-    Type element = cast<MemRefType>(memref.getType()).getElementType();
-    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(element));
-    auto type = VectorType::get({kWidth}, element);
-    return toF32(vector::TransferReadOp::create(b, loc, type, memref, indices,
-                                                pad, ArrayRef<bool>{inBounds}));
-  }
-  void writeChunk(Value v, Value memref, ValueRange indices, bool inBounds) {
-    Type element = cast<MemRefType>(memref.getType()).getElementType();
-    vector::TransferWriteOp::create(b, loc, fromF32(v, element), memref,
-                                    indices, ArrayRef<bool>{inBounds});
-  }
-  Value loadVec(Value memref, ValueRange indices) {
-    return vector::LoadOp::create(
-        b, loc, VectorType::get({kWidth}, b.getF32Type()), memref, indices);
-  }
-  void storeVec(Value v, Value memref, ValueRange indices) {
-    vector::StoreOp::create(b, loc, v, memref, indices);
-  }
-  Value splat(Value scalar) {
-    return vector::BroadcastOp::create(
-        b, loc, VectorType::get({kWidth}, b.getF32Type()), scalar);
-  }
-};
-
-/// The static facts of one lowering.
-struct Plan {
-  int64_t group;     // query heads per KV head
-  int64_t queryTile; // query rows per work item and head
-  int64_t rows;      // group * queryTile
-  int64_t rowBlock;  // rows computed together (1 or kRowBlock)
-  int64_t paddedRows; // rows rounded up to rowBlock; extra rows are dummies
-  int64_t headDim, valueDim, paddedHead, paddedValue;
-  bool headInBounds, valueInBounds;
-};
 
 class KernelBuilder {
 public:
@@ -145,7 +41,13 @@ public:
       tile = std::min(tile, sq);
     plan.queryTile = tile;
     plan.rows = plan.group * tile;
-    plan.rowBlock = plan.rows >= kRowBlock ? kRowBlock : 1;
+    // With a vector's worth of rows, rows go across lanes and K/V elements
+    // are broadcast (RowVectorKernel.cpp); otherwise lanes run along the
+    // head dimension.
+    plan.rowVector = plan.rows >= kWidth;
+    plan.lanes = a.rowLanes == 16 && plan.rows >= 16 ? 16 : kWidth;
+    plan.rowBlock = plan.rowVector ? plan.lanes
+                    : plan.rows >= kRowBlock ? kRowBlock : 1;
     plan.paddedRows = roundUp(plan.rows, plan.rowBlock);
     plan.headDim = q.getDimSize(3);
     plan.valueDim = v.getDimSize(3);
@@ -208,13 +110,8 @@ private:
     return {head, row};
   }
 
-  /// Like headAndRow, with dummy rows (r >= rows) mapped to a valid head;
-  /// the third value tells whether r is a real row.
   std::tuple<Value, Value, Value> safeHeadAndRow(Value g, Value t, Value r) {
-    auto [head, row] = headAndRow(g, t, r);
-    Value real = e.cmp(arith::CmpIPredicate::ult, r, e.idx(plan.rows));
-    Value firstHead = e.mul(g, e.idx(plan.group));
-    return {e.select(real, head, firstHead), row, real};
+    return attn::safeHeadAndRow(e, plan, g, t, r);
   }
 
   /// Rows past the query length are computed on zeros and never written.
@@ -224,6 +121,26 @@ private:
 
   void buildPartial(Value b, Value g, Value t, Value s) {
     OpBuilder &ob = e.b;
+    // The keys of this split, cut by kv_seq_lens and by the causal limit of
+    // the tile's last row.
+    Value keyBegin = e.mul(s, keysPerSplit);
+    Value keyEndV = e.min(a.keyEnd, e.add(keyBegin, keysPerSplit));
+    if (a.kvSeqLens) {
+      Value len = memref::LoadOp::create(ob, e.loc, a.kvSeqLens, b);
+      len = arith::IndexCastOp::create(ob, e.loc, ob.getIndexType(), len);
+      keyEndV = e.min(keyEndV, e.max(len, e.idx(0)));
+    }
+    if (a.causalOffset) {
+      Value lastRow = e.min(e.add(e.mul(t, e.idx(plan.queryTile)),
+                                  e.idx(plan.queryTile - 1)),
+                            e.sub(queryLength, e.idx(1)));
+      keyEndV = e.min(keyEndV, e.add(e.add(lastRow, a.causalOffset), e.idx(1)));
+    }
+
+    if (plan.rowVector)
+      return buildRowVectorPartial(e, a, plan, {b, g, t, s}, queryLength,
+                                   keyBegin, keyEndV, scratch);
+
     Type f32 = ob.getF32Type();
     auto stackBuffer = [&](ArrayRef<int64_t> shape) {
       return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32))
@@ -257,22 +174,6 @@ private:
       memref::StoreOp::create(ob, e.loc, negInf, runMax, r);
       memref::StoreOp::create(ob, e.loc, zeroF, runSum, r);
     });
-
-    // The keys of this split, cut by kv_seq_lens and by the causal limit of
-    // the tile's last row.
-    Value keyBegin = e.mul(s, keysPerSplit);
-    Value keyEndV = e.min(a.keyEnd, e.add(keyBegin, keysPerSplit));
-    if (a.kvSeqLens) {
-      Value len = memref::LoadOp::create(ob, e.loc, a.kvSeqLens, b);
-      len = arith::IndexCastOp::create(ob, e.loc, ob.getIndexType(), len);
-      keyEndV = e.min(keyEndV, e.max(len, e.idx(0)));
-    }
-    if (a.causalOffset) {
-      Value lastRow = e.min(e.add(e.mul(t, e.idx(plan.queryTile)),
-                                  e.idx(plan.queryTile - 1)),
-                            e.sub(queryLength, e.idx(1)));
-      keyEndV = e.min(keyEndV, e.add(e.add(lastRow, a.causalOffset), e.idx(1)));
-    }
 
     e.loop(keyBegin, keyEndV, e.idx(kKeyTile), [&](Value kt) {
       Value count = e.min(e.idx(kKeyTile), e.sub(keyEndV, kt));
@@ -355,30 +256,8 @@ private:
     });
   }
 
-  /// Adds (float) or applies (i1) the mask entry broadcast to [b, head, row, j].
   Value applyMask(Value score, Value b, Value head, Value row, Value j) {
-    OpBuilder &ob = e.b;
-    auto type = cast<MemRefType>(a.mask.getType());
-    int64_t rank = type.getRank();
-    Value full[4] = {b, head, row, j};
-    SmallVector<Value> indices;
-    for (int64_t d = 0; d < rank; ++d) {
-      int64_t fullDim = 4 - rank + d;
-      int64_t size = type.getDimSize(d);
-      if (size == 1) {
-        indices.push_back(e.idx(0));
-      } else if (ShapedType::isDynamic(size) && fullDim != 3) {
-        Value isOne = e.cmp(arith::CmpIPredicate::eq, e.dim(a.mask, d), e.idx(1));
-        indices.push_back(e.select(isOne, e.idx(0), full[fullDim]));
-      } else {
-        indices.push_back(full[fullDim]);
-      }
-    }
-    Value entry = memref::LoadOp::create(ob, e.loc, a.mask, indices);
-    if (entry.getType().isInteger(1))
-      return e.select(entry, score,
-                      e.f32(-std::numeric_limits<double>::infinity()));
-    return arith::AddFOp::create(ob, e.loc, score, e.toF32(entry));
+    return attn::applyMask(e, a.mask, score, b, head, row, j);
   }
 
   /// Online softmax over one key tile, 8 keys per vector: new running max,
@@ -562,6 +441,44 @@ private:
 };
 
 } // namespace
+
+std::tuple<Value, Value, Value> mlir::attn::safeHeadAndRow(Emitter &e,
+                                                          const Plan &plan,
+                                                          Value g, Value t,
+                                                          Value r) {
+  Value local = e.div(r, e.idx(plan.queryTile));
+  Value head = e.add(e.mul(g, e.idx(plan.group)), local);
+  Value row = e.add(e.mul(t, e.idx(plan.queryTile)),
+                    e.rem(r, e.idx(plan.queryTile)));
+  Value real = e.cmp(arith::CmpIPredicate::ult, r, e.idx(plan.rows));
+  Value firstHead = e.mul(g, e.idx(plan.group));
+  return {e.select(real, head, firstHead), row, real};
+}
+
+Value mlir::attn::applyMask(Emitter &e, Value mask, Value score, Value b,
+                            Value head, Value row, Value j) {
+  auto type = cast<MemRefType>(mask.getType());
+  int64_t rank = type.getRank();
+  Value full[4] = {b, head, row, j};
+  SmallVector<Value> indices;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t fullDim = 4 - rank + d;
+    int64_t size = type.getDimSize(d);
+    if (size == 1) {
+      indices.push_back(e.idx(0));
+    } else if (ShapedType::isDynamic(size) && fullDim != 3) {
+      Value isOne = e.cmp(arith::CmpIPredicate::eq, e.dim(mask, d), e.idx(1));
+      indices.push_back(e.select(isOne, e.idx(0), full[fullDim]));
+    } else {
+      indices.push_back(full[fullDim]);
+    }
+  }
+  Value entry = memref::LoadOp::create(e.b, e.loc, mask, indices);
+  if (entry.getType().isInteger(1))
+    return e.select(entry, score,
+                    e.f32(-std::numeric_limits<double>::infinity()));
+  return arith::AddFOp::create(e.b, e.loc, score, e.toF32(entry));
+}
 
 void mlir::attn::buildFlashAttention(OpBuilder &b, Location loc,
                                      const FlashAttention &attn) {

@@ -25,6 +25,7 @@ struct FlashAttention {
   std::optional<double> softcap;
   Value keyEnd;       ///< index: keys [0, keyEnd) exist
   Value causalOffset; ///< optional index: key j visible to row i iff j <= i + offset
+  int64_t rowLanes = 8; ///< 8 or 16 f32 lanes when query rows share vectors
 };
 
 /// Emits the loop nest at the builder's insertion point.

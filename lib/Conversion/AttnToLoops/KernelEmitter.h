@@ -1,0 +1,146 @@
+//===- KernelEmitter.h - builder helpers of the flash loop nests -*- C++ -*-===//
+//
+// Shared by FlashKernel.cpp (work items, merge, the per-row kernel) and
+// RowVectorKernel.cpp (query rows across vector lanes).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTOLOOPS_KERNELEMITTER_H
+#define ATTN_LIB_CONVERSION_ATTNTOLOOPS_KERNELEMITTER_H
+
+#include "FlashKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <tuple>
+
+namespace mlir::attn {
+
+constexpr int64_t kWidth = 8; // f32 lanes of an AVX2 register
+
+inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/// Builder helpers with a fixed location.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivUIOp::create(b, loc, x, y);
+  }
+  Value dim(Value memref, int64_t d) {
+    return memref::DimOp::create(b, loc, memref, d);
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value toF32(Value v) {
+    if (getElementTypeOrSelf(v.getType()).isF32())
+      return v;
+    Type t = b.getF32Type();
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), t);
+    return arith::ExtFOp::create(b, loc, t, v);
+  }
+  Value fromF32(Value v, Type element) {
+    if (element.isF32())
+      return v;
+    Type t = element;
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), element);
+    return arith::TruncFOp::create(b, loc, t, v);
+  }
+
+  /// scf.for from lb to ub, body gets the induction variable.
+  void loop(Value lb, Value ub, Value step,
+            function_ref<void(Value)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lb, ub, step);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    body(forOp.getInductionVar());
+  }
+  void loop(int64_t lb, int64_t ub, function_ref<void(Value)> body) {
+    loop(idx(lb), idx(ub), idx(1), body);
+  }
+
+  /// A vector<8xT> chunk of `memref` at `indices` (last index the chunk
+  /// start); lanes past the end of the last dimension read 0.
+  Value readChunk(Value memref, ValueRange indices, bool inBounds) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(element));
+    auto type = VectorType::get({kWidth}, element);
+    return toF32(vector::TransferReadOp::create(b, loc, type, memref, indices,
+                                                pad, ArrayRef<bool>{inBounds}));
+  }
+  void writeChunk(Value v, Value memref, ValueRange indices, bool inBounds) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    vector::TransferWriteOp::create(b, loc, fromF32(v, element), memref,
+                                    indices, ArrayRef<bool>{inBounds});
+  }
+  Value loadVec(Value memref, ValueRange indices, int64_t lanes = kWidth) {
+    return vector::LoadOp::create(
+        b, loc, VectorType::get({lanes}, b.getF32Type()), memref, indices);
+  }
+  void storeVec(Value v, Value memref, ValueRange indices) {
+    vector::StoreOp::create(b, loc, v, memref, indices);
+  }
+  Value splat(Value scalar, int64_t lanes = kWidth) {
+    return vector::BroadcastOp::create(
+        b, loc, VectorType::get({lanes}, b.getF32Type()), scalar);
+  }
+};
+
+/// The static facts of one lowering.
+struct Plan {
+  int64_t group;     // query heads per KV head
+  int64_t queryTile; // query rows per work item and head
+  int64_t rows;      // group * queryTile
+  int64_t rowBlock;  // rows computed together (1 or kRowBlock)
+  int64_t paddedRows; // rows rounded up to rowBlock; extra rows are dummies
+  int64_t headDim, valueDim, paddedHead, paddedValue;
+  bool headInBounds, valueInBounds;
+  bool rowVector = false; // query rows across vector lanes
+  int64_t lanes = kWidth;  // vector length of the row-vector kernel
+};
+
+/// Head, query row and "is a real row" of local row r of tile t for KV head
+/// g; dummy rows (r >= plan.rows) get the group's first head.
+std::tuple<Value, Value, Value> safeHeadAndRow(Emitter &e, const Plan &plan,
+                                               Value g, Value t, Value r);
+
+/// `score` with the mask entry broadcast to [b, head, row, j] added (float
+/// mask) or applied (i1 mask: false gives -inf).
+Value applyMask(Emitter &e, Value mask, Value score, Value b, Value head,
+                Value row, Value j);
+
+/// The partial (acc, max, sum) of one work item with query rows across
+/// vector lanes (plan.rowVector): see RowVectorKernel.cpp.
+void buildRowVectorPartial(Emitter &e, const FlashAttention &a,
+                           const Plan &plan, ValueRange item,
+                           Value queryLength, Value keyBegin, Value keyEnd,
+                           Value scratch);
+
+} // namespace mlir::attn
+
+#endif // ATTN_LIB_CONVERSION_ATTNTOLOOPS_KERNELEMITTER_H

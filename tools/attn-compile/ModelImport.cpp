@@ -2,6 +2,8 @@
 
 #include "ModelImport.h"
 
+#include "attn/Import/OnnxImporter.h"
+
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -34,12 +36,17 @@ OwningOpRef<ModuleOp> mlir::attn::compile::importModel(const std::string &path,
   if (ext == ".mlir" || path == "-")
     return importMlir(path, context, sourceMgr, errorMessage);
   if (ext == ".onnx") {
-    // The ONNX importer plugs in here:
-    //   return importOnnx(path, options, context, errorMessage);
-    (void)options;
-    errorMessage = "cannot compile '" + path +
-                   "': ONNX import is not built into attn-compile yet";
-    return nullptr;
+    attn::OnnxImportOptions onnxOptions;
+    for (const auto &[name, size] : options.dims)
+      onnxOptions.dims[name] = size;
+    for (const auto &[name, shape] : options.inputShapes)
+      onnxOptions.inputShapes[name].assign(shape.begin(), shape.end());
+    auto module = attn::importOnnxModel(path, onnxOptions, &context);
+    if (failed(module)) {
+      errorMessage = "cannot import '" + path + "'";
+      return nullptr;
+    }
+    return std::move(*module);
   }
   errorMessage = "cannot compile '" + path + "': unknown input format '" +
                  ext + "' (expected a .mlir or .onnx file)";

@@ -95,6 +95,35 @@ bool leadsToContraction(Value v, int depth = 16) {
   return false;
 }
 
+/// `select(cmpf(...), 0, x)` or `select(cmpf(...), x, 0)`, the guards an
+/// importer puts around softmax steps for fully masked rows: x; else v.
+Value unguard(Value v) {
+  auto select = v.getDefiningOp<arith::SelectOp>();
+  if (!select || !select.getCondition().getDefiningOp<arith::CmpFOp>())
+    return v;
+  auto isZero = [](Value x) {
+    std::optional<double> c = splatValue(x);
+    return c && *c == 0.0;
+  };
+  if (isZero(select.getTrueValue()))
+    return select.getFalseValue();
+  if (isZero(select.getFalseValue()))
+    return select.getTrueValue();
+  return v;
+}
+
+/// The payload holds `computation`, optionally inside such a guard, plus
+/// constants.
+bool guardedComputation(linalg::LinalgOp op, ArrayRef<Operation *> allowed) {
+  for (Operation &inner : op.getBlock()->without_terminator()) {
+    if (isa<arith::ConstantOp, arith::CmpFOp, arith::SelectOp>(inner) ||
+        llvm::is_contained(allowed, &inner))
+      continue;
+    return false;
+  }
+  return true;
+}
+
 /// Loop `dim` is the last loop and only the reduced operand uses it.
 bool mapSkipsDim(AffineMap map, unsigned dim) {
   return !map.isFunctionOfDim(dim);
@@ -288,8 +317,8 @@ std::optional<Value> match::matchSoftmax(Value result) {
   linalg::LinalgOp div = tensorLinalgOp(result);
   if (!div || !isElementwise(div) || div.getNumDpsInputs() != 2)
     return std::nullopt;
-  auto divOp = yielded(div).getDefiningOp<arith::DivFOp>();
-  if (!divOp || !singleComputation(div, divOp))
+  auto divOp = unguard(yielded(div)).getDefiningOp<arith::DivFOp>();
+  if (!divOp || !guardedComputation(div, {divOp}))
     return std::nullopt;
   int eIndex = inputIndex(div, divOp.getLhs());
   int sumIndex = inputIndex(div, divOp.getRhs());
@@ -305,13 +334,13 @@ std::optional<Value> match::matchSoftmax(Value result) {
   linalg::LinalgOp exp = tensorLinalgOp(e);
   if (!exp || !isElementwise(exp))
     return std::nullopt;
-  auto expOp = yielded(exp).getDefiningOp<math::ExpOp>();
+  auto expOp = unguard(yielded(exp)).getDefiningOp<math::ExpOp>();
   if (!expOp)
     return std::nullopt;
   linalg::LinalgOp sub = exp;
   Value subValue = expOp.getOperand();
   if (int index = inputIndex(exp, subValue); index >= 0) {
-    if (!isMainInput(exp, index) || !singleComputation(exp, expOp))
+    if (!isMainInput(exp, index) || !guardedComputation(exp, {expOp}))
       return std::nullopt;
     sub = tensorLinalgOp(exp.getDpsInputOperand(index)->get());
     if (!sub || !isElementwise(sub))
@@ -323,7 +352,7 @@ std::optional<Value> match::matchSoftmax(Value result) {
     return std::nullopt;
   for (Operation &inner : sub.getBlock()->without_terminator())
     if (&inner != subOp && &inner != expOp &&
-        !isa<arith::ConstantOp>(inner))
+        !isa<arith::ConstantOp, arith::CmpFOp, arith::SelectOp>(inner))
       return std::nullopt;
   int sIndex = inputIndex(sub, subOp.getLhs());
   int maxIndex = inputIndex(sub, subOp.getRhs());

@@ -1,0 +1,68 @@
+//===- AttentionBuilder.h - attention over [B, H, S, D] tensors -*- C++ -*-===//
+//
+// The part of attention import shared by ONNX Attention and ORT's
+// GroupQueryAttention / MultiHeadAttention: the attn.attention op, and a
+// decomposed form that materialises the scores for ONNX's optional
+// qk_matmul_output.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_IMPORT_ATTENTIONBUILDER_H
+#define ATTN_LIB_IMPORT_ATTENTIONBUILDER_H
+
+#include "mlir/IR/Builders.h"
+
+#include <optional>
+
+namespace mlir::attn::onnx_import {
+
+struct AttentionSpec {
+  Value query, key, value; ///< [B, Hq, Sq, D], [B, Hkv, T, D], [B, Hkv, T, Dv]
+  int64_t qHeads = 0, kvHeads = 0;
+  double scale = 1.0;
+  /// Rank 2-4, broadcastable to [B, Hq, Sq, T]; i1 (true keeps) or float
+  /// (added to the scores). Null if none.
+  Value mask;
+  /// [B] i32/i64: keys at or past kvLens[b] are masked. Null if none.
+  Value kvLens;
+  /// Key j is masked for query row i when j > i + offset.
+  std::optional<int64_t> causalOffset;
+  /// softcap * tanh(s / softcap) when > 0.
+  double softcap = 0.0;
+};
+
+/// [B, S, H*D] -> [B, H, S, D].
+Value splitHeads(OpBuilder &b, Location loc, Value x, int64_t heads);
+/// [B, H, S, D] -> [B, S, H*D].
+Value mergeHeads(OpBuilder &b, Location loc, Value x);
+
+/// If `kv` ([B, H, T, D]) is a `repeat_kv` of exported GQA models -- the
+/// collapse of [B, Hkv, G, T, D] broadcast over G from [B, Hkv, (1,) T, D]
+/// -- returns the [B, Hkv, T, D] source and G, so attention can read the
+/// Hkv heads directly instead of their copies.
+std::optional<std::pair<Value, int64_t>> peelRepeatKV(OpBuilder &b,
+                                                      Location loc, Value kv);
+
+/// attn.attention computing [B, Hq, Sq, Dv] in the query's element type;
+/// softcap is applied before the mask (the op's semantics). `source` goes to
+/// the `attn.source` attribute read by `attn-compile --report`.
+Value buildAttentionOp(OpBuilder &b, Location loc, const AttentionSpec &spec,
+                       StringRef source);
+
+/// The scores of a decomposed attention, in f32 (f64 for f64 inputs),
+/// each [B, Hq, Sq, T]; and the output in the query's type.
+struct DecomposedAttention {
+  Value scaled;  ///< scale * Q K^T
+  Value capped;  ///< softcap(scaled) (= scaled without softcap)
+  Value biased;  ///< + mask, -inf where masked (causal, lengths, bool mask)
+  Value weights; ///< softmax(biased); rows with every key masked are 0
+  Value output;  ///< weights V, [B, Hq, Sq, Dv]
+};
+
+/// Builds every stage in the op's order: scale, softcap, mask, softmax.
+DecomposedAttention buildDecomposedAttention(OpBuilder &b, Location loc,
+                                             const AttentionSpec &spec);
+
+} // namespace mlir::attn::onnx_import
+
+#endif // ATTN_LIB_IMPORT_ATTENTIONBUILDER_H

@@ -1,0 +1,323 @@
+//===- ConstantFolder.cpp - import-time evaluation of shape subgraphs -----===//
+//
+// The host data-movement kernels used by the shape operators' folders, and
+// the operators that only ever produce constants: Constant, Shape, Size,
+// Range and ConstantOfShape (imported as a fill when too large to fold).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ConstantFolder.h"
+#include "ImportContext.h"
+#include "LinalgBuilders.h"
+#include "ModelLoader.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace mlir;
+using namespace mlir::attn::onnx_import;
+
+//===----------------------------------------------------------------------===//
+// Host kernels
+//===----------------------------------------------------------------------===//
+
+HostTensor mlir::attn::onnx_import::hostReshape(const HostTensor &x,
+                                                ArrayRef<int64_t> shape) {
+  return HostTensor(x.dtype, shape, x.bytes);
+}
+
+HostTensor mlir::attn::onnx_import::hostTranspose(const HostTensor &x,
+                                                  ArrayRef<int64_t> perm) {
+  int64_t rank = x.rank();
+  SmallVector<int64_t> outShape;
+  for (int64_t p : perm)
+    outShape.push_back(x.shape[p]);
+  HostTensor out(x.dtype, outShape);
+  SmallVector<int64_t> inStrides = stridesOf(x.shape);
+  SmallVector<int64_t> step;
+  for (int64_t p : perm)
+    step.push_back(inStrides[p]);
+  SmallVector<int64_t> index(rank, 0);
+  int64_t in = 0, w = dtypeBytes(x.dtype);
+  for (int64_t n = 0, e = out.size(); n < e; ++n) {
+    std::memcpy(out.bytes.data() + n * w, x.bytes.data() + in * w, w);
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      in += step[d];
+      if (++index[d] < outShape[d])
+        break;
+      in -= step[d] * outShape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+HostTensor mlir::attn::onnx_import::hostSlice(const HostTensor &x,
+                                              ArrayRef<SliceDim> dims) {
+  int64_t rank = x.rank();
+  SmallVector<int64_t> outShape;
+  for (const SliceDim &d : dims)
+    outShape.push_back(d.size);
+  HostTensor out(x.dtype, outShape);
+  if (out.size() == 0)
+    return out;
+  SmallVector<int64_t> inStrides = stridesOf(x.shape);
+  int64_t base = 0;
+  SmallVector<int64_t> step;
+  for (int64_t d = 0; d < rank; ++d) {
+    base += dims[d].start * inStrides[d];
+    step.push_back(dims[d].step * inStrides[d]);
+  }
+  SmallVector<int64_t> index(rank, 0);
+  int64_t in = base, w = dtypeBytes(x.dtype);
+  for (int64_t n = 0, e = out.size(); n < e; ++n) {
+    std::memcpy(out.bytes.data() + n * w, x.bytes.data() + in * w, w);
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      in += step[d];
+      if (++index[d] < outShape[d])
+        break;
+      in -= step[d] * outShape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+HostTensor
+mlir::attn::onnx_import::hostConcat(ArrayRef<const HostTensor *> inputs,
+                                    int64_t axis) {
+  SmallVector<int64_t> outShape(inputs[0]->shape);
+  outShape[axis] = 0;
+  for (const HostTensor *t : inputs)
+    outShape[axis] += t->shape[axis];
+  HostTensor out(inputs[0]->dtype, outShape);
+  int64_t outer = numElements(ArrayRef<int64_t>(outShape).take_front(axis));
+  int64_t w = dtypeBytes(out.dtype);
+  char *dst = out.bytes.data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (const HostTensor *t : inputs) {
+      int64_t chunk =
+          numElements(ArrayRef<int64_t>(t->shape).drop_front(axis)) * w;
+      std::memcpy(dst, t->bytes.data() + o * chunk, chunk);
+      dst += chunk;
+    }
+  return out;
+}
+
+HostTensor mlir::attn::onnx_import::hostGather(const HostTensor &data,
+                                               ArrayRef<int64_t> indices,
+                                               ArrayRef<int64_t> indicesShape,
+                                               int64_t axis) {
+  SmallVector<int64_t> outShape(data.shape.begin(), data.shape.begin() + axis);
+  outShape.append(indicesShape.begin(), indicesShape.end());
+  outShape.append(data.shape.begin() + axis + 1, data.shape.end());
+  HostTensor out(data.dtype, outShape);
+  int64_t outer = numElements(ArrayRef<int64_t>(data.shape).take_front(axis));
+  int64_t inner =
+      numElements(ArrayRef<int64_t>(data.shape).drop_front(axis + 1));
+  int64_t w = dtypeBytes(data.dtype), dim = data.shape[axis];
+  char *dst = out.bytes.data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t idx : indices) {
+      std::memcpy(dst, data.bytes.data() + ((o * dim + idx) * inner) * w,
+                  inner * w);
+      dst += inner * w;
+    }
+  return out;
+}
+
+HostTensor mlir::attn::onnx_import::hostBroadcast(const HostTensor &x,
+                                                  ArrayRef<int64_t> shape) {
+  HostTensor out(x.dtype, shape);
+  SmallVector<int64_t> idx = broadcastIndices(x.shape, shape);
+  for (int64_t n = 0, e = out.size(); n < e; ++n)
+    out.copyElement(n, x, idx[n]);
+  return out;
+}
+
+HostTensor mlir::attn::onnx_import::hostInts(ArrayRef<int64_t> values) {
+  HostTensor out(DType::I64, {int64_t(values.size())});
+  for (auto [i, v] : llvm::enumerate(values))
+    out.setInt(i, v);
+  return out;
+}
+
+HostTensor mlir::attn::onnx_import::hostScalarInt(int64_t value, bool rank1) {
+  HostTensor out(DType::I64,
+                 rank1 ? SmallVector<int64_t>{1} : SmallVector<int64_t>{});
+  out.setInt(0, value);
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Constant-only operators
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Constant: one of value / value_float(s) / value_int(s).
+FailureOr<bool> foldConstant(NodeContext &ctx) {
+  if (const onnx::AttributeProto *a = ctx.attr("value")) {
+    HostTensor t;
+    std::string error;
+    if (failed(readTensor(a->t(), ctx.modelDirectory(), t, error)))
+      return ctx.emitError() << "value " << error;
+    ctx.setOutput(0, std::move(t));
+    return true;
+  }
+  if (const onnx::AttributeProto *a = ctx.attr("value_float")) {
+    HostTensor t(DType::F32, {});
+    t.setDouble(0, a->f());
+    ctx.setOutput(0, std::move(t));
+    return true;
+  }
+  if (const onnx::AttributeProto *a = ctx.attr("value_floats")) {
+    HostTensor t(DType::F32, {int64_t(a->floats_size())});
+    for (int i = 0; i < a->floats_size(); ++i)
+      t.setDouble(i, a->floats(i));
+    ctx.setOutput(0, std::move(t));
+    return true;
+  }
+  if (const onnx::AttributeProto *a = ctx.attr("value_int")) {
+    ctx.setOutput(0, hostScalarInt(a->i()));
+    return true;
+  }
+  if (const onnx::AttributeProto *a = ctx.attr("value_ints")) {
+    ctx.setOutput(
+        0, hostInts(SmallVector<int64_t>(a->ints().begin(), a->ints().end())));
+    return true;
+  }
+  return ctx.emitError()
+         << "has no supported value attribute (sparse and string constants "
+            "are not supported)";
+}
+
+FailureOr<bool> foldShape(NodeContext &ctx) {
+  if (failed(ctx.checkArity(1, 1)))
+    return failure();
+  ArrayRef<int64_t> shape = ctx.input(0)->shape;
+  int64_t rank = shape.size();
+  int64_t start = ctx.attrInt("start", 0), end = ctx.attrInt("end", rank);
+  if (start < 0)
+    start += rank;
+  if (end < 0)
+    end += rank;
+  start = std::clamp<int64_t>(start, 0, rank);
+  end = std::clamp<int64_t>(end, 0, rank);
+  ctx.setOutput(
+      0, hostInts(shape.slice(start, std::max<int64_t>(end - start, 0))));
+  return true;
+}
+
+FailureOr<bool> foldSize(NodeContext &ctx) {
+  if (failed(ctx.checkArity(1, 1)))
+    return failure();
+  ctx.setOutput(0, hostScalarInt(numElements(ctx.input(0)->shape)));
+  return true;
+}
+
+FailureOr<bool> foldRange(NodeContext &ctx) {
+  if (failed(ctx.checkArity(3, 3)))
+    return failure();
+  if (!ctx.allInputsConstant())
+    return ctx.emitError()
+           << "needs start, limit and delta known at compile "
+              "time; they are computed from the values of graph inputs";
+  const HostTensor &start = *ctx.input(0)->constant,
+                   &limit = *ctx.input(1)->constant,
+                   &delta = *ctx.input(2)->constant;
+  if (start.size() != 1 || limit.size() != 1 || delta.size() != 1)
+    return ctx.emitError() << "needs scalar start, limit and delta";
+  DType dtype = start.dtype;
+  int64_t n;
+  if (isFloat(dtype)) {
+    double s = start.getDouble(0), l = limit.getDouble(0),
+           d = delta.getDouble(0);
+    if (d == 0)
+      return ctx.emitError() << "has a delta of 0";
+    n = int64_t(std::max(std::ceil((l - s) / d), 0.0));
+  } else {
+    int64_t s = start.getInt(0), l = limit.getInt(0), d = delta.getInt(0);
+    if (d == 0)
+      return ctx.emitError() << "has a delta of 0";
+    n = std::max<int64_t>(0, (l - s + d + (d > 0 ? -1 : 1)) / d);
+  }
+  if (n > kMaxCopyFoldElements)
+    return ctx.emitError() << "produces too many elements (" << n << ")";
+  HostTensor out(dtype, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    if (isFloat(dtype))
+      out.setDouble(i, start.getDouble(0) + double(i) * delta.getDouble(0));
+    else
+      out.setInt(i, start.getInt(0) + i * delta.getInt(0));
+  }
+  ctx.setOutput(0, std::move(out));
+  return true;
+}
+
+/// ConstantOfShape's shape and fill value.
+LogicalResult constantOfShapeParams(NodeContext &ctx,
+                                    SmallVector<int64_t> &shape,
+                                    HostTensor &value) {
+  if (failed(ctx.checkArity(1, 1)))
+    return failure();
+  FailureOr<SmallVector<int64_t>> dims = ctx.constantInts(0, "shape");
+  if (failed(dims))
+    return failure();
+  for (int64_t d : *dims)
+    if (d < 0)
+      return ctx.emitError() << "has a negative size in " << formatShape(*dims);
+  shape = *dims;
+  value = HostTensor(DType::F32, {1});
+  if (const onnx::AttributeProto *a = ctx.attr("value")) {
+    std::string error;
+    if (failed(readTensor(a->t(), ctx.modelDirectory(), value, error)))
+      return ctx.emitError() << "value " << error;
+    if (value.size() != 1)
+      return ctx.emitError() << "needs a one-element value";
+  }
+  return success();
+}
+
+FailureOr<bool> foldConstantOfShape(NodeContext &ctx) {
+  if (!ctx.allInputsConstant())
+    return false;
+  SmallVector<int64_t> shape;
+  HostTensor value;
+  if (failed(constantOfShapeParams(ctx, shape, value)))
+    return failure();
+  if (numElements(shape) > kMaxFoldElements)
+    return false;
+  ctx.setOutput(0, hostBroadcast(hostReshape(value, {}), shape));
+  return true;
+}
+
+LogicalResult importConstantOfShape(NodeContext &ctx) {
+  SmallVector<int64_t> shape;
+  HostTensor value;
+  if (failed(constantOfShapeParams(ctx, shape, value)))
+    return failure();
+  Type elementType = mlirElementType(value.dtype, ctx.getContext());
+  if (!elementType)
+    return ctx.emitError() << "cannot fill with " << dtypeName(value.dtype);
+  double v =
+      isFloat(value.dtype) ? value.getDouble(0) : double(value.getInt(0));
+  ctx.setOutput(0, filledTensor(ctx.builder(), ctx.loc, shape, elementType, v),
+                value.dtype);
+  return success();
+}
+
+/// For operators that always fold: reaching the importer is a bug.
+LogicalResult notFolded(NodeContext &ctx) {
+  return ctx.emitError() << "could not be evaluated at compile time";
+}
+
+} // namespace
+
+void mlir::attn::onnx_import::registerConstantFolders(OpRegistry &r) {
+  r.add("", "Constant", notFolded, foldConstant);
+  r.add("", "Shape", notFolded, foldShape);
+  r.add("", "Size", notFolded, foldSize);
+  r.add("", "Range", notFolded, foldRange);
+  r.add("", "ConstantOfShape", importConstantOfShape, foldConstantOfShape);
+}

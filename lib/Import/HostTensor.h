@@ -1,0 +1,96 @@
+//===- HostTensor.h - tensors known at import time --------------*- C++ -*-===//
+//
+// ONNX element types and a small host-side tensor: initializers, Constant
+// nodes and everything the import-time constant evaluator computes from them
+// (mostly shape arithmetic).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_IMPORT_HOSTTENSOR_H
+#define ATTN_LIB_IMPORT_HOSTTENSOR_H
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mlir::attn::onnx_import {
+
+/// ONNX element types (TensorProto.DataType codes) the importer knows.
+enum class DType : int32_t {
+  Undefined = 0,
+  F32 = 1,
+  U8 = 2,
+  I8 = 3,
+  U16 = 4,
+  I16 = 5,
+  I32 = 6,
+  I64 = 7,
+  String = 8,
+  Bool = 9,
+  F16 = 10,
+  F64 = 11,
+  U32 = 12,
+  U64 = 13,
+  BF16 = 16,
+};
+
+/// The DType for an ONNX data type code, if the importer knows it.
+std::optional<DType> dtypeFromOnnx(int64_t code);
+/// numpy's name of the type ("float32", "bool", ...).
+llvm::StringRef dtypeName(DType type);
+/// Bytes per element (strings: 0).
+int64_t dtypeBytes(DType type);
+bool isFloat(DType type);
+bool isSignedInt(DType type);
+bool isUnsignedInt(DType type);
+inline bool isInteger(DType type) {
+  return isSignedInt(type) || isUnsignedInt(type);
+}
+/// The MLIR element type compiled code uses for `type`: f32/f16/bf16/f64,
+/// signless i8..i64, i1 for bool; null for types the generated code does not
+/// handle (strings, unsigned integers).
+Type mlirElementType(DType type, MLIRContext *context);
+
+/// The product of `shape`, saturating at INT64_MAX.
+int64_t numElements(llvm::ArrayRef<int64_t> shape);
+
+/// A dense, row-major tensor in host memory, in ONNX's little-endian element
+/// layout (bool: one byte per element).
+class HostTensor {
+public:
+  HostTensor() = default;
+  /// Zero-filled.
+  HostTensor(DType dtype, llvm::ArrayRef<int64_t> shape);
+  HostTensor(DType dtype, llvm::ArrayRef<int64_t> shape, std::string bytes);
+
+  DType dtype = DType::Undefined;
+  llvm::SmallVector<int64_t> shape;
+  std::string bytes;
+
+  int64_t size() const { return numElements(shape); }
+  int64_t rank() const { return shape.size(); }
+
+  /// Element `i` converted to double / int64 (floats truncate toward zero).
+  double getDouble(int64_t i) const;
+  int64_t getInt(int64_t i) const;
+  /// Stores `v` into element `i`, rounded/converted to the dtype.
+  void setDouble(int64_t i, double v);
+  void setInt(int64_t i, int64_t v);
+  /// Copies element `j` of `src` (same dtype) into element `i`.
+  void copyElement(int64_t i, const HostTensor &src, int64_t j);
+
+  llvm::SmallVector<int64_t> toInts() const;
+
+  /// A DenseElementsAttr of `type` (whose element type matches
+  /// mlirElementType(dtype)).
+  DenseElementsAttr toAttr(RankedTensorType type) const;
+};
+
+} // namespace mlir::attn::onnx_import
+
+#endif // ATTN_LIB_IMPORT_HOSTTENSOR_H

@@ -1,0 +1,34 @@
+//===- ModelLoader.h - read ONNX protobufs and tensor data ------*- C++ -*-===//
+//
+// Parsing of the ModelProto and decoding of TensorProtos (raw bytes, typed
+// fields, external data files) into HostTensors, with checks that turn
+// malformed input into messages instead of crashes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_IMPORT_MODELLOADER_H
+#define ATTN_LIB_IMPORT_MODELLOADER_H
+
+#include "HostTensor.h"
+
+#include "mlir/Support/LogicalResult.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <string>
+
+namespace mlir::attn::onnx_import {
+
+/// Reads and parses the model file; `error` says why on failure.
+LogicalResult loadModel(llvm::StringRef path, onnx::ModelProto &model,
+                        std::string &error);
+
+/// Decodes `proto` into `tensor`. External data is read relative to
+/// `modelDir`. `error` says why on failure (without the tensor's name).
+LogicalResult readTensor(const onnx::TensorProto &proto,
+                         llvm::StringRef modelDir, HostTensor &tensor,
+                         std::string &error);
+
+} // namespace mlir::attn::onnx_import
+
+#endif // ATTN_LIB_IMPORT_MODELLOADER_H

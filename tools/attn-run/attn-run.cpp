@@ -259,14 +259,16 @@ int main(int argc, char **argv) {
     auto it = std::find_if(arrays.begin(), arrays.end(),
                            [&](const rt::Array &a) { return a.name == in.name; });
     storage.push_back(std::make_unique<Buffer>(it->data.size()));
-    std::memcpy(storage.back()->data, it->data.data(), it->data.size());
+    if (!it->data.empty()) // an empty vector's data() may be null
+      std::memcpy(storage.back()->data, it->data.data(), it->data.size());
     inputs.push_back(storage.back()->data);
   }
   arrays.clear();
   std::vector<void *> outputs;
   for (const AttnTensorInfo &out : outputInfos) {
     storage.push_back(std::make_unique<Buffer>(size_t(out.num_bytes)));
-    std::memset(storage.back()->data, 0, size_t(out.num_bytes));
+    if (out.num_bytes)
+      std::memset(storage.back()->data, 0, size_t(out.num_bytes));
     outputs.push_back(storage.back()->data);
   }
 

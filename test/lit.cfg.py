@@ -52,3 +52,8 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PYTHONPATH",
                              os.path.join(config.attn_src_root, "python"),
                              append_path=True)
+# Comparing .npz outputs against a reference (any test directory).
+config.substitutions.append(
+    ("%compare_npz", "%s %s" % (config.python_executable,
+                                os.path.join(config.attn_src_root, "test",
+                                             "Import", "lib", "compare_npz.py"))))

@@ -20,8 +20,9 @@ extern "C" {
 #define ATTN_RT_API __attribute__((visibility("default")))
 
 /// Version of the contract between compiled models and this runtime: the
-/// first line of a model's signature is `attn-model <version>`.
-#define ATTN_MODEL_ABI_VERSION 1
+/// first line of a model's signature is `attn-model <version>`. This runtime
+/// reads versions 1 and 2 (2 added inout buffers).
+#define ATTN_MODEL_ABI_VERSION 2
 
 /// Where a model's tensors live. CPU models take host pointers; CUDA models
 /// (not generated yet) will take device pointers and an optional CUstream.
@@ -67,6 +68,10 @@ ATTN_RT_API void attnModelFree(AttnModel *model);
 ATTN_RT_API AttnDevice attnModelGetDevice(const AttnModel *model);
 ATTN_RT_API int32_t attnModelGetNumInputs(const AttnModel *model);
 ATTN_RT_API int32_t attnModelGetNumOutputs(const AttnModel *model);
+/// Inout buffers are read and written in place by every run: the KV caches
+/// of a fused decode step (`attn-compile` on a model whose past length is
+/// symbolic). The caller owns them and keeps them between runs.
+ATTN_RT_API int32_t attnModelGetNumInouts(const AttnModel *model);
 
 /// Fills `info` for input (output) `index`, in the order of the model's
 /// signature.
@@ -76,6 +81,9 @@ ATTN_RT_API AttnStatus attnModelGetInputInfo(const AttnModel *model,
 ATTN_RT_API AttnStatus attnModelGetOutputInfo(const AttnModel *model,
                                               int32_t index,
                                               AttnTensorInfo *info);
+ATTN_RT_API AttnStatus attnModelGetInoutInfo(const AttnModel *model,
+                                             int32_t index,
+                                             AttnTensorInfo *info);
 
 /// The model's signature text as embedded in the library (docs/runtime-abi.md).
 ATTN_RT_API const char *attnModelGetSignature(const AttnModel *model);
@@ -84,10 +92,20 @@ ATTN_RT_API const char *attnModelGetSignature(const AttnModel *model);
 /// `outputs[i]` to a buffer of `num_bytes` bytes for output i, both on the
 /// model's device (host memory for CPU models). Outputs must not overlap
 /// inputs or each other. `stream` is ignored by CPU models and may be NULL.
-/// Safe to call from several threads at once on the same model.
+/// Safe to call from several threads at once on the same model. A model
+/// with inout buffers needs attnModelRunInPlace.
 ATTN_RT_API AttnStatus attnModelRun(AttnModel *model,
                                     const void *const *inputs,
                                     void *const *outputs, void *stream);
+
+/// attnModelRun for models with inout buffers: `inouts[i]` points to inout
+/// i, which the run reads and updates in place (it must not overlap any
+/// other buffer). Concurrent runs must use different inout buffers.
+ATTN_RT_API AttnStatus attnModelRunInPlace(AttnModel *model,
+                                           const void *const *inputs,
+                                           void *const *inouts,
+                                           void *const *outputs,
+                                           void *stream);
 
 /// The message of the last failed call on this thread ("" if none).
 ATTN_RT_API const char *attnGetLastError(void);

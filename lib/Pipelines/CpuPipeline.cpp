@@ -40,6 +40,9 @@ void mlir::attn::buildAttnBufferizationPipeline(OpPassManager &pm) {
   append(pm, "canonicalize,"
              "one-shot-bufferize{bufferize-function-boundaries "
              "function-boundary-type-conversion=identity-layout-map},"
+             // KV caches updated in place stay arguments (inout buffers)
+             // instead of being copied into out-parameters.
+             "attn-drop-tied-results,"
              "buffer-results-to-out-params{hoist-static-allocs add-result-attr "
              "modify-public-functions},"
              "func.func(buffer-hoisting),"

@@ -110,9 +110,11 @@ bool attn::rt::parseModelSignature(const std::string &text,
     if (!haveHeader) {
       if (keyword != "attn-model" || !(in >> signature.version))
         return fail("expected 'attn-model <version>'");
-      if (signature.version != ATTN_MODEL_ABI_VERSION)
+      if (signature.version < kOldestModelAbiVersion ||
+          signature.version > ATTN_MODEL_ABI_VERSION)
         return fail("model ABI version " + std::to_string(signature.version) +
-                    " is not supported by this runtime (it reads version " +
+                    " is not supported by this runtime (it reads versions " +
+                    std::to_string(kOldestModelAbiVersion) + " to " +
                     std::to_string(ATTN_MODEL_ABI_VERSION) + ")");
       haveHeader = true;
       continue;
@@ -126,13 +128,16 @@ bool attn::rt::parseModelSignature(const std::string &text,
         signature.device = ATTN_DEVICE_CUDA;
       else
         return fail("unknown device '" + device + "'");
-    } else if (keyword == "input" || keyword == "output") {
-      bool isOutput = keyword == "output";
+    } else if (keyword == "input" || keyword == "output" ||
+               (keyword == "inout" && signature.version >= 2)) {
+      BufferKind kind = keyword == "input"    ? BufferKind::Input
+                        : keyword == "output" ? BufferKind::Output
+                                              : BufferKind::Inout;
       TensorSignature tensor;
       if (!parseTensor(in, tensor, error))
         return fail(error);
-      auto &list = isOutput ? signature.outputs : signature.inputs;
-      signature.buffers.emplace_back(isOutput, int(list.size()));
+      auto &list = signature.list(kind);
+      signature.buffers.emplace_back(kind, int(list.size()));
       list.push_back(std::move(tensor));
     }
     // Other keywords are later additions that this runtime may ignore.

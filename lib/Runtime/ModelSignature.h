@@ -22,13 +22,29 @@ struct TensorSignature {
   uint64_t numBytes = 0;
 };
 
+/// The three lists a buffer of attn_model_run can belong to.
+enum class BufferKind { Input, Output, Inout };
+
 struct ModelSignature {
   int version = 0;
   AttnDevice device = ATTN_DEVICE_CPU;
-  std::vector<TensorSignature> inputs, outputs;
-  /// For each argument of attn_model_run, in order: (is output, index).
-  std::vector<std::pair<bool, int>> buffers;
+  std::vector<TensorSignature> inputs, outputs, inouts;
+  /// For each argument of attn_model_run, in order: its list and index.
+  std::vector<std::pair<BufferKind, int>> buffers;
+
+  std::vector<TensorSignature> &list(BufferKind kind) {
+    return kind == BufferKind::Input    ? inputs
+           : kind == BufferKind::Output ? outputs
+                                        : inouts;
+  }
+  const std::vector<TensorSignature> &list(BufferKind kind) const {
+    return const_cast<ModelSignature *>(this)->list(kind);
+  }
 };
+
+/// The oldest signature version this runtime reads (the newest is
+/// ATTN_MODEL_ABI_VERSION).
+constexpr int kOldestModelAbiVersion = 1;
 
 /// Parses `text`; on error returns false and sets `error`.
 bool parseModelSignature(const std::string &text, ModelSignature &signature,

@@ -31,14 +31,22 @@ AttnStatus fail(const std::string &message) {
   return ATTN_ERROR;
 }
 
-AttnStatus getInfo(const AttnModel *model, int32_t index, bool output,
+const char *kindName(BufferKind kind) {
+  switch (kind) {
+  case BufferKind::Input: return "input";
+  case BufferKind::Output: return "output";
+  case BufferKind::Inout: return "inout";
+  }
+  return "buffer";
+}
+
+AttnStatus getInfo(const AttnModel *model, int32_t index, BufferKind kind,
                    AttnTensorInfo *info) {
   if (!model || !info)
     return fail("null model or info");
-  const auto &list =
-      output ? model->signature.outputs : model->signature.inputs;
+  const auto &list = model->signature.list(kind);
   if (index < 0 || size_t(index) >= list.size())
-    return fail(std::string(output ? "output" : "input") + " index " +
+    return fail(std::string(kindName(kind)) + " index " +
                 std::to_string(index) + " is out of range (the model has " +
                 std::to_string(list.size()) + ")");
   const TensorSignature &t = list[size_t(index)];
@@ -113,14 +121,23 @@ int32_t attnModelGetNumOutputs(const AttnModel *model) {
   return model ? int32_t(model->signature.outputs.size()) : 0;
 }
 
+int32_t attnModelGetNumInouts(const AttnModel *model) {
+  return model ? int32_t(model->signature.inouts.size()) : 0;
+}
+
 AttnStatus attnModelGetInputInfo(const AttnModel *model, int32_t index,
                                  AttnTensorInfo *info) {
-  return getInfo(model, index, /*output=*/false, info);
+  return getInfo(model, index, BufferKind::Input, info);
 }
 
 AttnStatus attnModelGetOutputInfo(const AttnModel *model, int32_t index,
                                   AttnTensorInfo *info) {
-  return getInfo(model, index, /*output=*/true, info);
+  return getInfo(model, index, BufferKind::Output, info);
+}
+
+AttnStatus attnModelGetInoutInfo(const AttnModel *model, int32_t index,
+                                 AttnTensorInfo *info) {
+  return getInfo(model, index, BufferKind::Inout, info);
 }
 
 const char *attnModelGetSignature(const AttnModel *model) {
@@ -129,6 +146,18 @@ const char *attnModelGetSignature(const AttnModel *model) {
 
 AttnStatus attnModelRun(AttnModel *model, const void *const *inputs,
                         void *const *outputs, void *stream) {
+  if (model && !model->signature.inouts.empty())
+    return fail("the model updates " +
+                std::to_string(model->signature.inouts.size()) +
+                " inout buffers in place (its KV caches, e.g. '" +
+                model->signature.inouts.front().name +
+                "'); run it with attnModelRunInPlace");
+  return attnModelRunInPlace(model, inputs, nullptr, outputs, stream);
+}
+
+AttnStatus attnModelRunInPlace(AttnModel *model, const void *const *inputs,
+                               void *const *inouts, void *const *outputs,
+                               void *stream) {
   (void)stream; // CPU models run synchronously on the calling thread's pool
   if (!model)
     return fail("null model");
@@ -136,17 +165,20 @@ AttnStatus attnModelRun(AttnModel *model, const void *const *inputs,
   if (sig.device != ATTN_DEVICE_CPU)
     return fail("this runtime runs CPU models only; CUDA support is not "
                 "built yet");
-  if ((!inputs && !sig.inputs.empty()) || (!outputs && !sig.outputs.empty()))
-    return fail("null inputs or outputs array");
+  if ((!inputs && !sig.inputs.empty()) || (!outputs && !sig.outputs.empty()) ||
+      (!inouts && !sig.inouts.empty()))
+    return fail("null inputs, inouts or outputs array");
   std::vector<void *> buffers;
   buffers.reserve(sig.buffers.size());
-  for (auto [isOutput, index] : sig.buffers) {
-    const TensorSignature &t =
-        isOutput ? sig.outputs[size_t(index)] : sig.inputs[size_t(index)];
-    void *data = isOutput ? outputs[index] : const_cast<void *>(inputs[index]);
+  for (auto [kind, index] : sig.buffers) {
+    const TensorSignature &t = sig.list(kind)[size_t(index)];
+    void *data = kind == BufferKind::Input
+                     ? const_cast<void *>(inputs[index])
+                 : kind == BufferKind::Output ? outputs[index]
+                                              : inouts[index];
     if (!data && t.numBytes != 0)
-      return fail(std::string("null data pointer for ") +
-                  (isOutput ? "output" : "input") + " '" + t.name + "'");
+      return fail(std::string("null data pointer for ") + kindName(kind) +
+                  " '" + t.name + "'");
     buffers.push_back(data);
   }
   model->run(buffers.data());

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CompileReport.h"
+#include "DecodeFusion.h"
 #include "KVCalibration.h"
 #include "ModelImport.h"
 #include "NativeLibrary.h"
@@ -94,10 +95,24 @@ cl::opt<std::string> calibrationFile(
     cl::desc("Graph inputs (npz) on which --share-kv-method=calibrated fits "
              "the shared heads"),
     cl::value_desc("inputs.npz"), cl::cat(category));
+cl::opt<int64_t> maxSeq(
+    "max-seq",
+    cl::desc("KV-cache capacity (positions) of a fused decode step; default "
+             "1024"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+cl::opt<bool> noFuseDecode(
+    "no-fuse-decode",
+    cl::desc("Keep concat(past, new) of a decode-step model with a symbolic "
+             "past length instead of an in-place KV cache (bind the past "
+             "length with --dim)"),
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> entryFunction(
     "entry-function", cl::desc("Function to export (default: the only public "
                                "function)"),
     cl::init(""), cl::cat(category));
+
+/// Cache capacity when --max-seq is not given.
+constexpr int64_t kDefaultMaxSeq = 1024;
 
 int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "attn-compile") << message << "\n";
@@ -277,6 +292,8 @@ int compile(const char *argv0) {
   std::string error;
   if (!parseImportOptions(importOptions, error))
     return fail(error);
+  if (maxSeq.getNumOccurrences() && maxSeq < 2)
+    return fail("--max-seq must be at least 2, got " + llvm::Twine(maxSeq));
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -289,8 +306,26 @@ int compile(const char *argv0) {
 
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  // A decode step whose past length is symbolic gets preallocated caches.
+  std::optional<DecodeFusionPlan> decodePlan;
+  ImportOptions modelOptions = importOptions;
+  bool isOnnx = StringRef(inputFile).ends_with_insensitive(".onnx");
+  if (isOnnx && !noFuseDecode) {
+    auto plan = planDecodeFusion(inputFile, maxSeq ? maxSeq : kDefaultMaxSeq,
+                                 modelOptions, context, error);
+    if (failed(plan))
+      return fail(error);
+    decodePlan = std::move(*plan);
+  }
+  if (maxSeq.getNumOccurrences() && !decodePlan)
+    return fail("--max-seq applies to a decode-step ONNX model whose past "
+                "length is symbolic (and not bound by --dim), which '" +
+                inputFile + "' is not" +
+                (noFuseDecode ? " with --no-fuse-decode" : ""));
+
   OwningOpRef<ModuleOp> module =
-      importModel(inputFile, importOptions, context, sourceMgr, error);
+      importModel(inputFile, modelOptions, context, sourceMgr, error);
   if (!module)
     return fail(error.empty() ? "cannot import '" + inputFile + "'" : error);
   if (failed(verify(*module)))
@@ -319,8 +354,31 @@ int compile(const char *argv0) {
         std::string text;
         return lowerModule(probe, argv0, Emit::Library, text, error, path);
       };
-      if (failed(calibrateKVSharing(*module, shareKV, calibrationFile,
-                                    buildProbe, sharingErrors, error)))
+      // The calibration inputs have their own past length: calibrate a copy
+      // imported at their sizes, then carry the fitted weights over.
+      OwningOpRef<ModuleOp> sized;
+      if (decodePlan) {
+        ImportOptions sizedOptions = importOptions;
+        if (failed(addInputShapesFromNpz(calibrationFile, sizedOptions,
+                                         error)))
+          return fail(error);
+        sized = importModel(inputFile, sizedOptions, context, sourceMgr, error);
+        if (!sized)
+          return fail(error.empty() ? "cannot import '" + inputFile +
+                                          "' at the calibration sizes"
+                                    : error);
+        PassManager raise(&context);
+        attn::TransformOptions raiseOnly;
+        attn::buildAttnTransformPipeline(raise, raiseOnly);
+        if (failed(raise.run(*sized)))
+          return fail("transforming '" + inputFile + "' failed");
+      }
+      ModuleOp calibrationModule = sized ? *sized : *module;
+      if (failed(calibrateKVSharing(calibrationModule, shareKV,
+                                    calibrationFile, buildProbe,
+                                    sharingErrors, error)))
+        return fail(error);
+      if (sized && failed(copySharingAttributes(*sized, *module, error)))
         return fail(error);
       for (const SharingErrors &e : sharingErrors)
         llvm::outs() << llvm::formatv(
@@ -334,6 +392,8 @@ int compile(const char *argv0) {
       if (failed(share.run(*module)))
         return fail("sharing KV heads in '" + inputFile + "' failed");
     }
+    if (decodePlan && failed(fuseDecode(*module, *decodePlan, error)))
+      return fail(error);
   }
 
   std::optional<llvm::json::Object> report;

@@ -1,6 +1,7 @@
 //===- attn-run.cpp - run a compiled model on .npz inputs -----------------===//
 //
 //   attn-run MODEL.so --inputs IN.npz --outputs OUT.npz [--bench N]
+//   attn-run MODEL.onnx --inputs STEP.npz --generate N [--outputs OUT.npz]
 //
 // Links only libAttnRuntime (no LLVM), so it can be copied with a model to
 // a machine without LLVM. A .mlir/.onnx MODEL is compiled first by the
@@ -9,6 +10,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "CompileCache.h"
+#include "Generate.h"
+#include "RunSupport.h"
 
 #include "attn-c/Runtime.h"
 #include "attn/Runtime/Npz.h"
@@ -24,6 +27,7 @@
 #include <vector>
 
 using namespace attn;
+using namespace attn::run;
 
 namespace {
 
@@ -31,24 +35,28 @@ const char *kUsage =
     "usage: attn-run MODEL(.so|.mlir|.onnx) [--inputs IN.npz] "
     "[--outputs OUT.npz]\n"
     "                [--bench N] [--threads N] [--dim NAME=SIZE]...\n"
+    "                [--generate N [--max-seq N]]\n"
     "\n"
     "Runs a model compiled by attn-compile on the arrays of IN.npz (keys are\n"
     "the model's input names) and writes its outputs to OUT.npz.\n"
     "  --bench N      run N more times and print 'median_us: X' last\n"
     "  --threads N    threads to use (default $ATTN_NUM_THREADS or all)\n"
-    "  --dim N=S      bind a symbolic dimension when compiling .mlir/.onnx\n";
+    "  --dim N=S      bind a symbolic dimension when compiling .mlir/.onnx\n"
+    "  --generate N   greedy decoding: N steps of a decode-step model whose\n"
+    "                 past length is symbolic (in-place KV caches), starting\n"
+    "                 from input_ids, position_ids and past_* in IN.npz;\n"
+    "                 prints the tokens; OUT.npz gets tokens, logits, step_us\n"
+    "  --max-seq N    cache capacity when --generate compiles the model\n"
+    "                 (default: past length + N)\n";
 
 struct Options {
   std::string model, inputs, outputs;
   int bench = 0;
   int threads = 0;
+  int generate = 0;
+  int maxSeq = 0;
   std::vector<std::string> dims;
 };
-
-[[noreturn]] void die(const std::string &message) {
-  std::fprintf(stderr, "attn-run: error: %s\n", message.c_str());
-  std::exit(1);
-}
 
 bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() &&
@@ -93,8 +101,9 @@ Options parseOptions(int argc, char **argv) {
     else if (flag == "--dim")
       o.dims.push_back(takeValue());
     else if (flag == "--generate")
-      die("--generate is not supported yet (greedy decoding comes with the "
-          "fused decode pipeline)");
+      o.generate = parseCount(flag, takeValue());
+    else if (flag == "--max-seq")
+      o.maxSeq = parseCount(flag, takeValue());
     else if (isFlag)
       die("unknown option '" + arg + "'\n" + kUsage);
     else if (o.model.empty())
@@ -106,102 +115,73 @@ Options parseOptions(int argc, char **argv) {
     std::fputs(kUsage, stderr);
     std::exit(1);
   }
+  if (o.maxSeq && !o.generate)
+    die("--max-seq applies only with --generate");
+  if (o.generate && o.bench)
+    die("--generate times every step itself; it takes no --bench");
+  if (o.generate && o.inputs.empty())
+    die("--generate needs the first step's inputs (input_ids, position_ids, "
+        "past_*) with --inputs IN.npz");
   return o;
 }
 
-std::string shapeString(const int64_t *shape, size_t rank) {
-  std::string s = "[";
-  for (size_t i = 0; i < rank; ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-/// A 64-byte aligned host buffer.
-struct Buffer {
-  explicit Buffer(size_t size)
-      : size(size), data(static_cast<uint8_t *>(
-                        std::aligned_alloc(64, (size + 63) / 64 * 64 + 64))) {
-    if (!data)
-      die("out of memory allocating " + std::to_string(size) + " bytes");
+/// The attn-compile arguments for a .mlir/.onnx model run on `arrays`.
+std::vector<std::string> compileArguments(const Options &options,
+                                          const std::vector<rt::Array> &arrays) {
+  std::vector<std::string> args;
+  for (const std::string &dim : options.dims)
+    args.push_back("--dim=" + dim);
+  if (!endsWith(options.model, ".onnx"))
+    return args;
+  // Symbolic sizes of an ONNX graph are bound from the inputs' shapes; for
+  // --generate, the past length becomes the cache capacity instead.
+  if (options.generate) {
+    int64_t past = pastLength(arrays);
+    if (past < 0)
+      die("--generate needs the past keys and values (past_*) in '" +
+          options.inputs + "'");
+    int64_t maxSeq = options.maxSeq ? options.maxSeq : past + options.generate;
+    args.push_back("--max-seq=" + std::to_string(maxSeq));
   }
-  ~Buffer() { std::free(data); }
-  Buffer(const Buffer &) = delete;
-  Buffer &operator=(const Buffer &) = delete;
-  size_t size;
-  uint8_t *data;
-};
-
-std::vector<AttnTensorInfo> tensorInfos(AttnModel *model, bool outputs) {
-  int32_t n = outputs ? attnModelGetNumOutputs(model)
-                      : attnModelGetNumInputs(model);
-  std::vector<AttnTensorInfo> infos(static_cast<size_t>(n));
-  for (int32_t i = 0; i < n; ++i) {
-    AttnStatus st = outputs ? attnModelGetOutputInfo(model, i, &infos[i])
-                            : attnModelGetInputInfo(model, i, &infos[i]);
-    if (st != ATTN_OK)
-      die(attnGetLastError());
-  }
-  return infos;
-}
-
-/// Checks `arrays` against the model's inputs; dies listing every problem.
-void validateInputs(const std::vector<AttnTensorInfo> &inputs,
-                    const std::vector<rt::Array> &arrays,
-                    const std::string &path) {
-  std::vector<std::string> problems;
-  std::map<std::string, const rt::Array *> byName;
-  for (const rt::Array &a : arrays)
-    byName[a.name] = &a;
-  for (const AttnTensorInfo &in : inputs) {
-    auto it = byName.find(in.name);
-    std::string expected =
-        std::string(attnDTypeName(in.dtype)) + " " + shapeString(in.shape, size_t(in.rank));
-    if (it == byName.end()) {
-      problems.push_back("input '" + std::string(in.name) + "' (" + expected +
-                         ") is missing from '" + path + "'");
+  for (const rt::Array &a : arrays) {
+    if (options.generate && (isPastName(a.name) || a.name == kAttentionMask))
       continue;
-    }
-    const rt::Array &a = *it->second;
-    byName.erase(it);
-    std::string got = std::string(rt::dtypeName(a.dtype)) + " " +
-                      shapeString(a.shape.data(), a.shape.size());
-    if (int(a.dtype) != int(in.dtype))
-      problems.push_back("input '" + std::string(in.name) + "' has dtype " +
-                         rt::dtypeName(a.dtype) + ", the model expects " +
-                         attnDTypeName(in.dtype));
-    else if (a.shape.size() != size_t(in.rank))
-      problems.push_back("input '" + std::string(in.name) + "' has rank " +
-                         std::to_string(a.shape.size()) + " " + got +
-                         ", the model expects rank " +
-                         std::to_string(in.rank) + " " + expected);
-    else if (!std::equal(a.shape.begin(), a.shape.end(), in.shape))
-      problems.push_back("input '" + std::string(in.name) + "' has shape " +
-                         shapeString(a.shape.data(), a.shape.size()) +
-                         ", the model expects " +
-                         shapeString(in.shape, size_t(in.rank)));
+    std::string shape;
+    for (size_t i = 0; i < a.shape.size(); ++i)
+      shape += (i ? "x" : "") + std::to_string(a.shape[i]);
+    args.push_back("--input-shape=" + a.name + "=" + shape);
   }
-  if (!byName.empty()) {
-    std::string names, expected;
-    for (auto &[name, array] : byName)
-      names += (names.empty() ? "'" : ", '") + name + "'";
-    for (const AttnTensorInfo &in : inputs)
-      expected += (expected.empty() ? "'" : ", '") + std::string(in.name) + "'";
-    problems.push_back("'" + path + "' has arrays that are not model inputs: " +
-                       names + " (the model's inputs are " +
-                       (expected.empty() ? std::string("none") : expected) +
-                       ")");
-  }
-  if (problems.empty())
-    return;
-  for (size_t i = 0; i + 1 < problems.size(); ++i)
-    std::fprintf(stderr, "attn-run: error: %s\n", problems[i].c_str());
-  die(problems.back());
+  return args;
 }
 
-void runOnce(AttnModel *model, const std::vector<const void *> &inputs,
-             const std::vector<void *> &outputs) {
-  if (attnModelRun(model, inputs.data(), outputs.data(), nullptr) != ATTN_OK)
-    die(std::string("running the model failed: ") + attnGetLastError());
+/// Copies each array into a fresh buffer in the order of `infos`.
+std::vector<void *> loadBuffers(const std::vector<AttnTensorInfo> &infos,
+                                const std::vector<rt::Array> &arrays,
+                                std::vector<std::unique_ptr<Buffer>> &storage) {
+  std::vector<void *> data;
+  for (const AttnTensorInfo &info : infos) {
+    storage.push_back(std::make_unique<Buffer>(size_t(info.num_bytes)));
+    const rt::Array *a = findArray(arrays, info.name);
+    if (a && !a->data.empty()) // an empty vector's data() may be null
+      std::memcpy(storage.back()->data, a->data.data(), a->data.size());
+    data.push_back(storage.back()->data);
+  }
+  return data;
+}
+
+void appendResults(const std::vector<AttnTensorInfo> &infos,
+                   const std::vector<void *> &data,
+                   std::vector<rt::Array> &results) {
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const AttnTensorInfo &info = infos[i];
+    rt::Array a;
+    a.name = info.name;
+    a.dtype = rt::DType(info.dtype);
+    a.shape.assign(info.shape, info.shape + info.rank);
+    auto *bytes = static_cast<uint8_t *>(data[i]);
+    a.data.assign(bytes, bytes + info.num_bytes);
+    results.push_back(std::move(a));
+  }
 }
 
 } // namespace
@@ -220,20 +200,9 @@ int main(int argc, char **argv) {
 
   std::string library = options.model;
   if (endsWith(options.model, ".mlir") || endsWith(options.model, ".onnx")) {
-    std::vector<std::string> compileArgs;
-    for (const std::string &dim : options.dims)
-      compileArgs.push_back("--dim=" + dim);
-    // Symbolic sizes of an ONNX graph are bound from the inputs' shapes.
-    if (endsWith(options.model, ".onnx")) {
-      for (const rt::Array &a : arrays) {
-        std::string shape;
-        for (size_t i = 0; i < a.shape.size(); ++i)
-          shape += (i ? "x" : "") + std::to_string(a.shape[i]);
-        compileArgs.push_back("--input-shape=" + a.name + "=" + shape);
-      }
-    }
     std::string error;
-    library = run::compileCached(options.model, compileArgs, error);
+    library = compileCached(options.model, compileArguments(options, arrays),
+                            error);
     if (library.empty())
       die(error);
   } else if (!options.dims.empty()) {
@@ -243,72 +212,66 @@ int main(int argc, char **argv) {
   AttnModel *model = attnModelLoad(library.c_str());
   if (!model)
     die(attnGetLastError());
-  std::vector<AttnTensorInfo> inputInfos = tensorInfos(model, false);
-  std::vector<AttnTensorInfo> outputInfos = tensorInfos(model, true);
-  if (options.inputs.empty() && !inputInfos.empty()) {
+  if (options.generate) {
+    generate(model, options.model, options.generate, arrays, options.inputs,
+             options.outputs);
+    attnModelFree(model);
+    return 0;
+  }
+
+  std::vector<AttnTensorInfo> inputInfos = tensorInfos(model, TensorKind::Input);
+  std::vector<AttnTensorInfo> inoutInfos = tensorInfos(model, TensorKind::Inout);
+  std::vector<AttnTensorInfo> outputInfos =
+      tensorInfos(model, TensorKind::Output);
+  // A plain run of a model with in-place caches takes the whole caches from
+  // the file, like any input, and writes them back with the outputs.
+  std::vector<AttnTensorInfo> given = inputInfos;
+  given.insert(given.end(), inoutInfos.begin(), inoutInfos.end());
+  if (options.inputs.empty() && !given.empty()) {
     std::string names;
-    for (const AttnTensorInfo &in : inputInfos)
+    for (const AttnTensorInfo &in : given)
       names += (names.empty() ? "'" : ", '") + std::string(in.name) + "'";
     die("the model takes inputs " + names + ": give them with --inputs IN.npz");
   }
-  validateInputs(inputInfos, arrays, options.inputs);
+  validateArrays(given, arrays, options.inputs);
 
   std::vector<std::unique_ptr<Buffer>> storage;
-  std::vector<const void *> inputs;
-  for (const AttnTensorInfo &in : inputInfos) {
-    auto it = std::find_if(arrays.begin(), arrays.end(),
-                           [&](const rt::Array &a) { return a.name == in.name; });
-    storage.push_back(std::make_unique<Buffer>(it->data.size()));
-    if (!it->data.empty()) // an empty vector's data() may be null
-      std::memcpy(storage.back()->data, it->data.data(), it->data.size());
-    inputs.push_back(storage.back()->data);
-  }
+  std::vector<void *> inputData = loadBuffers(inputInfos, arrays, storage);
+  std::vector<const void *> inputs(inputData.begin(), inputData.end());
+  std::vector<void *> inouts = loadBuffers(inoutInfos, arrays, storage);
   arrays.clear();
-  std::vector<void *> outputs;
-  for (const AttnTensorInfo &out : outputInfos) {
-    storage.push_back(std::make_unique<Buffer>(size_t(out.num_bytes)));
-    if (out.num_bytes)
-      std::memset(storage.back()->data, 0, size_t(out.num_bytes));
-    outputs.push_back(storage.back()->data);
-  }
+  std::vector<void *> outputs = loadBuffers(outputInfos, {}, storage);
 
-  runOnce(model, inputs, outputs);
+  runOnce(model, inputs, inouts, outputs);
   if (options.outputs.empty())
     for (const AttnTensorInfo &out : outputInfos)
       std::printf("output %s %s %s\n", out.name, attnDTypeName(out.dtype),
                   shapeString(out.shape, size_t(out.rank)).c_str());
 
   if (options.bench > 0) {
+    // A decode step rerun at the same cache position rewrites the same
+    // cache rows with the same values, so repeated runs give the same
+    // outputs and caches.
     for (int i = 0; i < std::min(options.bench, 3); ++i)
-      runOnce(model, inputs, outputs);
+      runOnce(model, inputs, inouts, outputs);
     std::vector<double> times;
     for (int i = 0; i < options.bench; ++i) {
       auto start = std::chrono::steady_clock::now();
-      runOnce(model, inputs, outputs);
+      runOnce(model, inputs, inouts, outputs);
       auto end = std::chrono::steady_clock::now();
       times.push_back(
           std::chrono::duration<double, std::micro>(end - start).count());
     }
-    std::sort(times.begin(), times.end());
-    size_t n = times.size();
-    double median =
-        n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    double min = *std::min_element(times.begin(), times.end());
+    double med = median(times);
     std::printf("runs: %d\nthreads: %d\nmin_us: %.3f\nmedian_us: %.3f\n",
-                options.bench, attnGetNumThreads(), times.front(), median);
+                options.bench, attnGetNumThreads(), min, med);
   }
 
   if (!options.outputs.empty()) {
     std::vector<rt::Array> results;
-    for (size_t i = 0; i < outputInfos.size(); ++i) {
-      const AttnTensorInfo &out = outputInfos[i];
-      rt::Array a;
-      a.name = out.name;
-      a.dtype = rt::DType(out.dtype);
-      a.shape.assign(out.shape, out.shape + out.rank);
-      auto *data = static_cast<uint8_t *>(outputs[i]);
-      a.data.assign(data, data + out.num_bytes);
-      results.push_back(std::move(a));
-    }
+    appendResults(outputInfos, outputs, results);
+    appendResults(inoutInfos, inouts, results);
     std::string error;
     if (!rt::writeNpz(options.outputs, results, error))
       die("cannot write outputs: " + error);

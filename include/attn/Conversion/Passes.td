@@ -34,9 +34,9 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
            "0 picks 16 when the host CPU has AVX-512F, else 8">
   ];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 
@@ -53,8 +53,10 @@ def AttnExportEntryPoint : Pass<"attn-export-entry-point", "ModuleOp"> {
     An argument is an output when it carries `bufferize.result` (as
     `buffer-results-to-out-params{add-result-attr}` marks out-parameters)
     or `attn.output`; with neither, the trailing `attn.num_outputs`
-    (a function attribute) arguments are the outputs. A buffer's name is
-    its `attn.name` attribute, else `input_N` / `output_N`.
+    (a function attribute) arguments are the outputs. An argument with
+    `attn.tied_result` (a KV cache updated in place, see
+    `attn-drop-tied-results`) is an `inout` buffer. A buffer's name is
+    its `attn.name` attribute, else `input_N` / `output_N` / `inout_N`.
 
     Example:
 
@@ -65,13 +67,42 @@ def AttnExportEntryPoint : Pass<"attn-export-entry-point", "ModuleOp"> {
 
     gains `func.func @attn_model_run(%buffers: !llvm.ptr)` calling `@main`
     with `buffers[0]`, `buffers[1]`, and the signature
-    `attn-model 1 / device cpu / input x f32 1 4 / output y f32 1 4`.
+    `attn-model 1 / device cpu / input x f32 1 4 / output y f32 1 4`
+    (version 2 when the model has `inout` buffers).
   }];
   let options = [
     Option<"entryFunction", "entry-function", "std::string", /*default=*/"\"\"",
            "Function to export (default: the only public function)">
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def AttnDropTiedResults : Pass<"attn-drop-tied-results", "ModuleOp"> {
+  let summary = "Drop bufferised results that are their tied argument's buffer";
+  let description = [{
+    `attn-fuse-decode` marks each KV-cache argument with
+    `attn.tied_result = i`: the function returns the updated cache as
+    result `i`. After one-shot bufferisation that result is the argument's
+    own buffer. This pass removes such results (and lowers
+    `attn.num_outputs` by their number), so that
+    `buffer-results-to-out-params` makes no out-parameter and no copy for
+    them; `attn-export-entry-point` lists the argument as an `inout`
+    buffer. A tied result that is not the argument's buffer (the cache was
+    not updated in place) is an error.
+
+    Example:
+
+    ```mlir
+    func.func @step(%cache: memref<1x4x64x16xf32> {attn.tied_result = 1 : i64},
+                    ...) -> (memref<1x4x1x16xf32>, memref<1x4x64x16xf32>) {
+      ...
+      return %out, %cache : memref<1x4x1x16xf32>, memref<1x4x64x16xf32>
+    }
+    ```
+
+    becomes `func.func @step(%cache: ..., ...) -> memref<1x4x1x16xf32>`.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
 #endif // ATTN_CONVERSION_PASSES_TD

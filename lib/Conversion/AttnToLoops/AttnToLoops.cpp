@@ -6,6 +6,7 @@
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -14,6 +15,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/TargetParser/Host.h"
+
+#include <limits>
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_CONVERTATTNTOLOOPS
@@ -96,11 +99,31 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
       return failure();
     Location loc = op.getLoc();
     Value position = op.getPosition();
+    Value count = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
+    Value end = arith::AddIOp::create(rewriter, loc, position, count);
+    // A position outside the cache (a caller's bug) must not write out of
+    // bounds: nothing is appended and the output becomes NaN.
+    Value capacity = memref::DimOp::create(rewriter, loc, op.getKeyCache(), 2);
+    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value inRange = arith::AndIOp::create(
+        rewriter, loc,
+        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge,
+                              position, zero),
+        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, end,
+                              capacity));
+    auto guard = scf::IfOp::create(rewriter, loc, inRange,
+                                   /*withElseRegion=*/true);
+    rewriter.setInsertionPointToStart(&guard.getElseRegion().front());
+    auto outType = cast<MemRefType>(op.getInit().getType());
+    Value nan = arith::ConstantOp::create(
+        rewriter, loc,
+        rewriter.getFloatAttr(outType.getElementType(),
+                              std::numeric_limits<double>::quiet_NaN()));
+    linalg::FillOp::create(rewriter, loc, nan, op.getInit());
+    rewriter.setInsertionPointToStart(&guard.getThenRegion().front());
     for (auto [fresh, cache] : {std::pair{op.getKey(), op.getKeyCache()},
                                 std::pair{op.getValue(), op.getValueCache()}})
       appendRows(rewriter, loc, fresh, cache, position);
-    Value count = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
-    Value end = arith::AddIOp::create(rewriter, loc, position, count);
     FlashAttention a;
     a.rowLanes = resolveRowLanes(options.rowLanes);
     a.query = op.getQuery();

@@ -5,7 +5,8 @@
 // Buffer i of `attn_model_run` is argument i of the exported function; an
 // argument is an output when it carries `attn.output` or `bufferize.result`,
 // or, when no argument carries either, when it is one of the trailing
-// `attn.num_outputs` arguments.
+// `attn.num_outputs` arguments; it is an inout buffer (updated in place)
+// when it carries `attn.tied_result`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,9 +57,21 @@ FailureOr<func::FuncOp> mlir::attn::findEntryFunction(ModuleOp module,
 
 namespace {
 
+/// How the model uses a buffer: the signature line's first word.
+enum class BufferKind { Input, Output, Inout };
+
+StringRef kindName(BufferKind kind) {
+  switch (kind) {
+  case BufferKind::Input: return "input";
+  case BufferKind::Output: return "output";
+  case BufferKind::Inout: return "inout";
+  }
+  llvm_unreachable("unknown buffer kind");
+}
+
 /// One argument of the exported function as the signature lists it.
 struct Buffer {
-  bool isOutput = false;
+  BufferKind kind = BufferKind::Input;
   std::string name;
   StringRef dtype;
   MemRefType type;
@@ -107,9 +120,13 @@ std::string escapeName(StringRef name) {
 std::string signatureText(ArrayRef<Buffer> buffers) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "attn-model 1\ndevice cpu\n";
+  // Version 2 added inout lines; a model without them stays loadable by a
+  // runtime that reads version 1 only.
+  bool hasInouts = llvm::any_of(
+      buffers, [](const Buffer &b) { return b.kind == BufferKind::Inout; });
+  os << "attn-model " << (hasInouts ? 2 : 1) << "\ndevice cpu\n";
   for (const Buffer &b : buffers) {
-    os << (b.isOutput ? "output " : "input ") << escapeName(b.name) << ' '
+    os << kindName(b.kind) << ' ' << escapeName(b.name) << ' '
        << b.dtype << ' ' << b.type.getRank();
     for (int64_t size : b.type.getShape())
       os << ' ' << size;
@@ -118,19 +135,30 @@ std::string signatureText(ArrayRef<Buffer> buffers) {
   return text;
 }
 
-/// Which arguments are outputs (see the file comment); fails when nothing
-/// says.
-FailureOr<SmallVector<bool>> findOutputs(func::FuncOp func) {
+/// The kind of every argument (see the file comment); fails when nothing
+/// says which arguments are outputs.
+FailureOr<SmallVector<BufferKind>> findKinds(func::FuncOp func) {
   unsigned numArgs = func.getNumArguments();
-  SmallVector<bool> isOutput(numArgs, false);
+  SmallVector<BufferKind> kinds(numArgs, BufferKind::Input);
   bool anyMarked = false;
+  unsigned numInouts = 0;
   for (unsigned i = 0; i < numArgs; ++i) {
-    isOutput[i] = func.getArgAttr(i, kOutputAttr) ||
+    bool output = func.getArgAttr(i, kOutputAttr) ||
                   func.getArgAttr(i, kBufferizeResultAttr);
-    anyMarked |= isOutput[i];
+    bool inout = bool(func.getArgAttr(i, kTiedResultAttr));
+    if (output && inout)
+      return func.emitError("argument #")
+             << i << " is marked both as an output and as tied to a result";
+    if (output)
+      kinds[i] = BufferKind::Output;
+    if (inout) {
+      kinds[i] = BufferKind::Inout;
+      ++numInouts;
+    }
+    anyMarked |= output;
   }
   if (anyMarked)
-    return isOutput;
+    return kinds;
   auto numOutputs = func->getAttrOfType<IntegerAttr>(kNumOutputsAttr);
   if (!numOutputs)
     return func.emitError("cannot tell which arguments of @")
@@ -138,13 +166,18 @@ FailureOr<SmallVector<bool>> findOutputs(func::FuncOp func) {
            << kOutputAttr << "' or '" << kBufferizeResultAttr
            << "', or give the function '" << kNumOutputsAttr << "'";
   int64_t n = numOutputs.getInt();
-  if (n < 0 || n > int64_t(numArgs))
+  if (n < 0 || n > int64_t(numArgs - numInouts))
     return func.emitError("'")
            << kNumOutputsAttr << "' is " << n << " but @" << func.getSymName()
-           << " has " << numArgs << " arguments";
-  for (unsigned i = numArgs - unsigned(n); i < numArgs; ++i)
-    isOutput[i] = true;
-  return isOutput;
+           << " has " << numArgs - numInouts << " arguments besides inouts";
+  for (unsigned i = numArgs - unsigned(n); i < numArgs; ++i) {
+    if (kinds[i] == BufferKind::Inout)
+      return func.emitError("argument #")
+             << i << " is tied to a result but is among the trailing '"
+             << kNumOutputsAttr << "' outputs";
+    kinds[i] = BufferKind::Output;
+  }
+  return kinds;
 }
 
 FailureOr<SmallVector<Buffer>> describeArguments(func::FuncOp func) {
@@ -153,22 +186,22 @@ FailureOr<SmallVector<Buffer>> describeArguments(func::FuncOp func) {
            << func.getSymName()
            << " still returns values; results must be out-parameters (run "
               "buffer-results-to-out-params first)";
-  FailureOr<SmallVector<bool>> outputs = findOutputs(func);
-  if (failed(outputs))
+  FailureOr<SmallVector<BufferKind>> kinds = findKinds(func);
+  if (failed(kinds))
     return failure();
 
   SmallVector<Buffer> buffers;
   llvm::StringSet<> names;
-  unsigned numInputs = 0, numOutputs = 0;
+  unsigned counts[3] = {0, 0, 0};
   for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
     Buffer b;
-    b.isOutput = (*outputs)[i];
+    b.kind = (*kinds)[i];
+    unsigned &count = counts[static_cast<int>(b.kind)];
     if (auto name = func.getArgAttrOfType<StringAttr>(i, kNameAttr))
       b.name = name.str();
     else
-      b.name = (b.isOutput ? "output_" : "input_") +
-               std::to_string(b.isOutput ? numOutputs : numInputs);
-    (b.isOutput ? numOutputs : numInputs) += 1;
+      b.name = (kindName(b.kind) + "_" + std::to_string(count)).str();
+    ++count;
 
     auto describe = [&]() {
       return func.emitError("argument #")

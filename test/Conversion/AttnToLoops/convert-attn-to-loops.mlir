@@ -106,15 +106,21 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // `position` first, then the keys [0, position + Sn) are attended (a dynamic
 // bound); the split count depends on that bound. f16 is widened with
 // arith.extf on load and narrowed with arith.truncf on the final store.
+// A position outside the cache writes nothing and makes the output NaN.
 
 // CHECK-LABEL: func.func @decode_f16(
 // CHECK-SAME:    %[[POS:[^:]+]]: index
-// CHECK-SAME:    %[[KC:[^:]+]]: memref<1x2x128x16xf16>, %[[VC:[^:]+]]: memref<1x2x128x16xf16>)
+// CHECK-SAME:    %[[OUT:[^:]+]]: memref<1x8x1x16xf16>, %[[KC:[^:]+]]: memref<1x2x128x16xf16>, %[[VC:[^:]+]]: memref<1x2x128x16xf16>)
+// CHECK-DAG:     %[[NAN:.+]] = arith.constant 0x7E00 : f16
+// CHECK:         %[[END:.+]] = arith.addi %[[POS]], %c1
+// CHECK:         %[[FITS:.+]] = arith.cmpi sle, %[[END]], %c128
+// CHECK:         %[[NONNEG:.+]] = arith.cmpi sge, %[[POS]], %c0
+// CHECK:         %[[OK:.+]] = arith.andi %[[NONNEG]], %[[FITS]]
+// CHECK:         scf.if %[[OK]] {
 // CHECK:         %[[KWIN:.+]] = memref.subview %[[KC]][0, 0, %[[POS]], 0] [1, 2, 1, 16]
 // CHECK:         memref.copy %{{.+}}, %[[KWIN]]
 // CHECK:         %[[VWIN:.+]] = memref.subview %[[VC]][0, 0, %[[POS]], 0] [1, 2, 1, 16]
 // CHECK:         memref.copy %{{.+}}, %[[VWIN]]
-// CHECK:         %[[END:.+]] = arith.addi %[[POS]], %c1
 // CHECK:         scf.parallel
 // CHECK:           arith.minsi {{.*}}%[[END]]
 // CHECK:           arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
@@ -124,6 +130,8 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // CHECK:           vector.transfer_read %[[VC]]
 // CHECK:         scf.parallel
 // CHECK:           arith.truncf %{{.+}} : vector<8xf32> to vector<8xf16>
+// CHECK:         } else {
+// CHECK:           linalg.fill ins(%[[NAN]] : f16) outs(%[[OUT]] :
 // CHECK-NOT:     attn.decode
 func.func @decode_f16(%q: memref<1x8x1x16xf16>, %k: memref<1x2x1x16xf16>,
                       %v: memref<1x2x1x16xf16>, %pos: index,

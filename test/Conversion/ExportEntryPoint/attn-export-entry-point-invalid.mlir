@@ -84,3 +84,17 @@ module {
   // expected-error @+1 {{the module already defines @attn_model_signature; was attn-export-entry-point run twice?}}
   llvm.mlir.global external constant @attn_model_signature("x\00")
 }
+
+// -----
+
+// expected-error @+1 {{argument #1 is marked both as an output and as tied to a result}}
+func.func @inout_and_output(%a: memref<4xf32>, %b: memref<4xf32> {bufferize.result, attn.tied_result = 0 : i64}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #1 is tied to a result but is among the trailing 'attn.num_outputs' outputs}}
+func.func @inout_counted_as_output(%a: memref<4xf32>, %b: memref<4xf32> {attn.tied_result = 0 : i64}) attributes {attn.num_outputs = 1 : i64} {
+  return
+}

@@ -53,3 +53,27 @@ func.func @counted(%a: memref<4x5x6xf16> {attn.name = "past key%1"},
 // CHECK:         llvm.insertvalue %[[C6]], %{{.+}}[4, 1]
 // CHECK:         llvm.insertvalue %[[C30]], %{{.+}}[4, 0]
 // CHECK:       @attn_model_signature("attn-model 1\0Adevice cpu\0Ainput past%20key%251 f16 3 4 5 6\0Aoutput output_0 bf16 3 4 5 6\0A\00")
+
+// -----
+
+// A KV cache updated in place (attn.tied_result, after
+// attn-drop-tied-results) is an inout buffer: version 2 of the signature.
+// CHECK-LABEL: func.func @decode_step(
+func.func @decode_step(%ids: memref<1x1xi64> {attn.name = "input_ids"},
+                       %cache: memref<1x2x8x4xf32> {attn.name = "past_key_0", attn.tied_result = 1 : i64},
+                       %pos: memref<i64> {attn.name = "cache_position"},
+                       %logits: memref<1x16xf32> {attn.name = "logits", bufferize.result}) {
+  return
+}
+// CHECK:       llvm.mlir.global external constant @attn_model_signature("attn-model 2\0Adevice cpu\0Ainput input_ids i64 2 1 1\0Ainout past_key_0 f32 4 1 2 8 4\0Ainput cache_position i64 0\0Aoutput logits f32 2 1 16\0A\00")
+
+// -----
+
+// Without markers, the trailing attn.num_outputs arguments are outputs and
+// inouts keep their place; unnamed inouts are inout_N.
+// CHECK-LABEL: func.func @counted(
+func.func @counted(%cache: memref<4xf32> {attn.tied_result = 0 : i64},
+                   %x: memref<4xf32>, %y: memref<4xf32>) attributes {attn.num_outputs = 1 : i64} {
+  return
+}
+// CHECK:       @attn_model_signature("attn-model 2\0Adevice cpu\0Ainout inout_0 f32 1 4\0Ainput input_0 f32 1 4\0Aoutput output_0 f32 1 4\0A\00")

@@ -27,6 +27,11 @@ constexpr llvm::StringLiteral kBufferizeResultAttr = "bufferize.result";
 /// they became trailing out-parameters. Used when no argument is marked.
 constexpr llvm::StringLiteral kNumOutputsAttr = "attn.num_outputs";
 
+/// Argument attribute (integer i): this argument is a buffer that the
+/// function updates in place and returns as result i (attn-fuse-decode's KV
+/// caches). After `attn-drop-tied-results` it marks an `inout` buffer.
+constexpr llvm::StringLiteral kTiedResultAttr = "attn.tied_result";
+
 /// Names of the symbols that a compiled model exports.
 constexpr llvm::StringLiteral kRunFunctionName = "attn_model_run";
 constexpr llvm::StringLiteral kSignatureName = "attn_model_signature";

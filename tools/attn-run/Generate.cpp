@@ -1,0 +1,269 @@
+//===- Generate.cpp - greedy decoding with a fused decode step ------------===//
+
+#include "Generate.h"
+#include "RunSupport.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+using namespace attn;
+using namespace attn::run;
+
+namespace {
+
+int64_t numElements(const AttnTensorInfo &info) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < info.rank; ++i)
+    n *= info.shape[i];
+  return n;
+}
+
+/// Sets every element of an integer, float or bool tensor to `value`.
+void fill(const AttnTensorInfo &info, uint8_t *data, int64_t index,
+          int64_t value) {
+  switch (info.dtype) {
+  case ATTN_DTYPE_I64: reinterpret_cast<int64_t *>(data)[index] = value; return;
+  case ATTN_DTYPE_I32:
+    reinterpret_cast<int32_t *>(data)[index] = int32_t(value);
+    return;
+  case ATTN_DTYPE_F32:
+    reinterpret_cast<float *>(data)[index] = float(value);
+    return;
+  case ATTN_DTYPE_BOOL:
+  case ATTN_DTYPE_U8:
+  case ATTN_DTYPE_I8: data[index] = uint8_t(value); return;
+  default:
+    die("input '" + std::string(info.name) + "' has dtype " +
+        attnDTypeName(info.dtype) +
+        "; --generate feeds int64, int32, float32 or bool ids and masks");
+  }
+}
+
+int64_t readInt(const AttnTensorInfo &info, const uint8_t *data,
+                int64_t index) {
+  switch (info.dtype) {
+  case ATTN_DTYPE_I64: return reinterpret_cast<const int64_t *>(data)[index];
+  case ATTN_DTYPE_I32: return reinterpret_cast<const int32_t *>(data)[index];
+  default:
+    die("input '" + std::string(info.name) + "' has dtype " +
+        attnDTypeName(info.dtype) + "; --generate expects int64 or int32 ids");
+  }
+}
+
+/// Copies the past rows [B, H, P, D] of `past` into the cache [B, H, C, D].
+void loadCache(const AttnTensorInfo &cache, uint8_t *data,
+               const rt::Array &past) {
+  std::string name = cache.name;
+  if (int(past.dtype) != int(cache.dtype))
+    die("'" + name + "' has dtype " + rt::dtypeName(past.dtype) +
+        ", the model's cache holds " + attnDTypeName(cache.dtype));
+  size_t rank = size_t(cache.rank);
+  bool compatible = rank >= 2 && past.shape.size() == rank;
+  for (size_t d = 0; compatible && d < rank; ++d)
+    compatible = d == rank - 2 ? past.shape[d] <= cache.shape[d]
+                               : past.shape[d] == cache.shape[d];
+  if (!compatible)
+    die("'" + name + "' has shape " +
+        shapeString(past.shape.data(), past.shape.size()) +
+        ", which does not fit the model's cache " +
+        shapeString(cache.shape, rank) +
+        " (same sizes, at most as many positions)");
+  size_t rowBytes = size_t(cache.shape[rank - 1]) * attnDTypeSize(cache.dtype);
+  size_t outer = 1;
+  for (size_t d = 0; d + 2 < rank; ++d)
+    outer *= size_t(cache.shape[d]);
+  size_t pastRows = size_t(past.shape[rank - 2]);
+  size_t cacheRows = size_t(cache.shape[rank - 2]);
+  for (size_t o = 0; o < outer; ++o)
+    if (pastRows)
+      std::memcpy(data + o * cacheRows * rowBytes,
+                  past.data.data() + o * pastRows * rowBytes,
+                  pastRows * rowBytes);
+}
+
+} // namespace
+
+bool attn::run::isPastName(const std::string &name) {
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  return lower.find("past") != std::string::npos;
+}
+
+int64_t attn::run::pastLength(const std::vector<rt::Array> &arrays) {
+  int64_t length = -1;
+  std::string first;
+  for (const rt::Array &a : arrays) {
+    if (!isPastName(a.name) || a.shape.size() < 2)
+      continue;
+    int64_t p = a.shape[a.shape.size() - 2];
+    if (length >= 0 && p != length)
+      die("past arrays '" + first + "' and '" + a.name +
+          "' hold different numbers of positions (" + std::to_string(length) +
+          " and " + std::to_string(p) + ")");
+    length = p;
+    first = a.name;
+  }
+  return length;
+}
+
+void attn::run::generate(AttnModel *model, const std::string &modelName,
+                         int steps, const std::vector<rt::Array> &arrays,
+                         const std::string &inputsPath,
+                         const std::string &outputsPath) {
+  std::vector<AttnTensorInfo> inputs = tensorInfos(model, TensorKind::Input);
+  std::vector<AttnTensorInfo> inouts = tensorInfos(model, TensorKind::Inout);
+  std::vector<AttnTensorInfo> outputs = tensorInfos(model, TensorKind::Output);
+  if (inouts.empty())
+    die("--generate needs a decode-step model whose past length is symbolic, "
+        "compiled with in-place KV caches; '" + modelName +
+        "' has a static past length (its signature has no inout caches)");
+
+  auto findInfo = [](const std::vector<AttnTensorInfo> &infos,
+                     const std::string &name) -> const AttnTensorInfo * {
+    for (const AttnTensorInfo &info : infos)
+      if (name == info.name)
+        return &info;
+    return nullptr;
+  };
+  const AttnTensorInfo *ids = findInfo(inputs, kInputIds);
+  const AttnTensorInfo *position = findInfo(inputs, kCachePosition);
+  const AttnTensorInfo *logits = findInfo(outputs, kLogits);
+  if (!ids || !position || !logits)
+    die("--generate needs a model with inputs '" + std::string(kInputIds) +
+        "' and '" + kCachePosition + "' and an output '" + kLogits + "'; '" +
+        modelName + "' lacks '" +
+        (!ids ? kInputIds : !position ? kCachePosition : kLogits) + "'");
+  if (numElements(*ids) != 1)
+    die("--generate feeds one token per step: '" + std::string(kInputIds) +
+        "' must hold one id, the model's is " +
+        shapeString(ids->shape, size_t(ids->rank)));
+  if (logits->dtype != ATTN_DTYPE_F32 || logits->rank < 1)
+    die("--generate expects float32 '" + std::string(kLogits) + "'");
+  int64_t vocab = logits->shape[logits->rank - 1];
+  int64_t capacity = inouts.front().rank >= 2
+                         ? inouts.front().shape[inouts.front().rank - 2]
+                         : 0;
+
+  // The caches start with the given past; every other input comes from the
+  // file with its exact shape, except those that --generate feeds.
+  std::vector<std::unique_ptr<Buffer>> storage;
+  std::vector<void *> inoutData;
+  int64_t past = pastLength(arrays);
+  for (const AttnTensorInfo &cache : inouts) {
+    const rt::Array *given = findArray(arrays, cache.name);
+    if (!given)
+      die("the cache '" + std::string(cache.name) + "' is missing from '" +
+          inputsPath + "' (give its past, e.g. with 0 positions)");
+    storage.push_back(std::make_unique<Buffer>(size_t(cache.num_bytes)));
+    loadCache(cache, storage.back()->data, *given);
+    inoutData.push_back(storage.back()->data);
+  }
+  if (past < 0)
+    past = 0;
+  if (past + steps > capacity)
+    die("--generate " + std::to_string(steps) + " from a past of " +
+        std::to_string(past) + " positions needs a cache of " +
+        std::to_string(past + steps) + "; '" + modelName + "' holds " +
+        std::to_string(capacity) + " (compile it with --max-seq " +
+        std::to_string(past + steps) + " or more)");
+
+  std::vector<std::string> fed = {kCachePosition, kAttentionMask};
+  for (const AttnTensorInfo &cache : inouts)
+    fed.push_back(cache.name);
+  validateArrays(inputs, arrays, inputsPath, fed);
+  std::vector<const void *> inputData;
+  std::vector<uint8_t *> inputBytes;
+  for (const AttnTensorInfo &in : inputs) {
+    storage.push_back(std::make_unique<Buffer>(size_t(in.num_bytes)));
+    uint8_t *data = storage.back()->data;
+    if (const rt::Array *a = findArray(arrays, in.name);
+        a && in.name != std::string(kAttentionMask) && !a->data.empty())
+      std::memcpy(data, a->data.data(), a->data.size());
+    inputData.push_back(data);
+    inputBytes.push_back(data);
+  }
+  std::vector<void *> outputData;
+  for (const AttnTensorInfo &out : outputs) {
+    storage.push_back(std::make_unique<Buffer>(size_t(out.num_bytes)));
+    outputData.push_back(storage.back()->data);
+  }
+  auto inputIndex = [&](const char *name) -> int {
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (name == std::string(inputs[i].name))
+        return int(i);
+    return -1;
+  };
+  int idsIndex = inputIndex(kInputIds), positionIndex = inputIndex(kCachePosition);
+  int positionIdsIndex = inputIndex(kPositionIds);
+  int maskIndex = inputIndex(kAttentionMask);
+  int logitsIndex = int(logits - outputs.data());
+
+  std::vector<int64_t> tokens;
+  std::vector<float> stepLogits;
+  std::vector<double> stepTimes;
+  for (int step = 0; step < steps; ++step) {
+    int64_t at = past + step;
+    fill(inputs[size_t(positionIndex)], inputBytes[size_t(positionIndex)], 0,
+         at);
+    if (step > 0) {
+      fill(inputs[size_t(idsIndex)], inputBytes[size_t(idsIndex)], 0,
+           tokens.back());
+      if (positionIdsIndex >= 0) {
+        const AttnTensorInfo &info = inputs[size_t(positionIdsIndex)];
+        uint8_t *data = inputBytes[size_t(positionIdsIndex)];
+        for (int64_t i = 0, n = numElements(info); i < n; ++i)
+          fill(info, data, i, readInt(info, data, i) + 1);
+      }
+    }
+    if (maskIndex >= 0) {
+      // Ones over the positions written so far and the new one.
+      const AttnTensorInfo &info = inputs[size_t(maskIndex)];
+      int64_t columns = info.rank ? info.shape[info.rank - 1] : 1;
+      for (int64_t i = 0, n = numElements(info); i < n; ++i)
+        fill(info, inputBytes[size_t(maskIndex)], i, i % columns <= at);
+    }
+    auto start = std::chrono::steady_clock::now();
+    runOnce(model, inputData, inoutData, outputData);
+    auto end = std::chrono::steady_clock::now();
+    stepTimes.push_back(
+        std::chrono::duration<double, std::micro>(end - start).count());
+    const float *row = static_cast<const float *>(outputData[size_t(logitsIndex)]) +
+                       (numElements(*logits) - vocab);
+    tokens.push_back(int64_t(std::max_element(row, row + vocab) - row));
+    stepLogits.insert(stepLogits.end(), row, row + vocab);
+  }
+
+  std::printf("tokens:");
+  for (int64_t t : tokens)
+    std::printf(" %lld", static_cast<long long>(t));
+  std::vector<double> sorted = stepTimes;
+  std::printf("\nsteps: %d\nthreads: %d\nmedian_us: %.3f\n", steps,
+              attnGetNumThreads(), median(sorted));
+
+  if (outputsPath.empty())
+    return;
+  std::vector<rt::Array> results(3);
+  results[0].name = "tokens";
+  results[0].dtype = rt::DType::I64;
+  results[0].shape = {int64_t(steps)};
+  results[0].data.resize(tokens.size() * sizeof(int64_t));
+  std::memcpy(results[0].data.data(), tokens.data(), results[0].data.size());
+  results[1].name = "logits";
+  results[1].dtype = rt::DType::F32;
+  results[1].shape = {int64_t(steps), vocab};
+  results[1].data.resize(stepLogits.size() * sizeof(float));
+  std::memcpy(results[1].data.data(), stepLogits.data(),
+              results[1].data.size());
+  results[2].name = "step_us";
+  results[2].dtype = rt::DType::F64;
+  results[2].shape = {int64_t(steps)};
+  results[2].data.resize(stepTimes.size() * sizeof(double));
+  std::memcpy(results[2].data.data(), stepTimes.data(), results[2].data.size());
+  std::string error;
+  if (!rt::writeNpz(outputsPath, results, error))
+    die("cannot write outputs: " + error);
+}

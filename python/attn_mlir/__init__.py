@@ -112,11 +112,19 @@ def _runtime() -> ctypes.CDLL:
                                   [ctypes.c_void_p, ctypes.c_int32, info_p]),
         "attnModelGetOutputInfo": (ctypes.c_int,
                                    [ctypes.c_void_p, ctypes.c_int32, info_p]),
+        "attnModelGetNumInouts": (ctypes.c_int32, [ctypes.c_void_p]),
+        "attnModelGetInoutInfo": (ctypes.c_int,
+                                  [ctypes.c_void_p, ctypes.c_int32, info_p]),
         "attnModelGetSignature": (ctypes.c_char_p, [ctypes.c_void_p]),
         "attnModelRun": (ctypes.c_int, [ctypes.c_void_p,
                                         ctypes.POINTER(ctypes.c_void_p),
                                         ctypes.POINTER(ctypes.c_void_p),
                                         ctypes.c_void_p]),
+        "attnModelRunInPlace": (ctypes.c_int, [ctypes.c_void_p,
+                                               ctypes.POINTER(ctypes.c_void_p),
+                                               ctypes.POINTER(ctypes.c_void_p),
+                                               ctypes.POINTER(ctypes.c_void_p),
+                                               ctypes.c_void_p]),
         "attnGetLastError": (ctypes.c_char_p, []),
         "attnSetNumThreads": (None, [ctypes.c_int32]),
         "attnGetNumThreads": (ctypes.c_int32, []),
@@ -159,6 +167,10 @@ class Model:
                                   lib.attnModelGetInputInfo)
         self.outputs = self._specs(lib.attnModelGetNumOutputs,
                                    lib.attnModelGetOutputInfo)
+        # Buffers the model reads and updates in place on every run: the KV
+        # caches of a fused decode step.
+        self.inouts = self._specs(lib.attnModelGetNumInouts,
+                                  lib.attnModelGetInoutInfo)
 
     def _specs(self, count, get) -> List[TensorSpec]:
         specs = []
@@ -189,15 +201,32 @@ class Model:
                              f"{list(spec.shape)}")
         return np.ascontiguousarray(value)
 
+    def allocate_inouts(self) -> Dict[str, np.ndarray]:
+        """Zero-filled arrays for the model's inout buffers (its KV caches),
+        to pass to every run."""
+        return {s.name: np.zeros(s.shape, dtype=s.numpy_dtype)
+                for s in self.inouts}
+
+    def _inout(self, spec: TensorSpec, value) -> np.ndarray:
+        if not (isinstance(value, np.ndarray) and value.dtype == spec.numpy_dtype
+                and value.shape == spec.shape and value.flags.c_contiguous
+                and value.flags.writeable):
+            raise ValueError(f"inout '{spec.name}' must be a writable, "
+                             f"C-contiguous {spec.numpy_dtype} array of shape "
+                             f"{list(spec.shape)} (it is updated in place)")
+        return value
+
     def run(self, inputs: Optional[Dict[str, object]] = None,
             **kwargs) -> Dict[str, np.ndarray]:
         """Runs the model on host arrays keyed by input name; returns the
-        outputs keyed by name."""
+        outputs keyed by name. The arrays of inout buffers (see
+        `allocate_inouts`) are passed by the same names and updated in
+        place."""
         if self._handle is None:
             raise AttnError("the model has been closed")
         given = dict(inputs or {})
         given.update(kwargs)
-        names = [s.name for s in self.inputs]
+        names = [s.name for s in self.inputs] + [s.name for s in self.inouts]
         missing = [n for n in names if n not in given]
         extra = sorted(set(given) - set(names))
         if missing or extra:
@@ -209,13 +238,17 @@ class Model:
             raise ValueError("; ".join(parts) + " (the model's inputs are "
                              + ", ".join(map(repr, names)) + ")")
         arrays = [self._prepare(s, given[s.name]) for s in self.inputs]
+        inouts = [self._inout(s, given[s.name]) for s in self.inouts]
         results = [np.empty(s.shape, dtype=s.numpy_dtype)
                    for s in self.outputs]
-        in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(
-            *[a.ctypes.data for a in arrays])
-        out_ptrs = (ctypes.c_void_p * max(1, len(results)))(
-            *[r.ctypes.data for r in results])
-        if self._lib.attnModelRun(self._handle, in_ptrs, out_ptrs, None) != 0:
+
+        def pointers(items):
+            return (ctypes.c_void_p * max(1, len(items)))(
+                *[a.ctypes.data for a in items])
+
+        if self._lib.attnModelRunInPlace(self._handle, pointers(arrays),
+                                         pointers(inouts), pointers(results),
+                                         None) != 0:
             raise AttnError(_last_error())
         return {s.name: r for s, r in zip(self.outputs, results)}
 
@@ -262,10 +295,13 @@ def compile(path: str, out: str, *, target: str = "cpu",
             dims: Optional[Dict[str, int]] = None, mcpu: Optional[str] = None,
             emit: Optional[str] = None, report: Optional[str] = None,
             entry_function: Optional[str] = None,
+            max_seq: Optional[int] = None, fuse_decode: bool = True,
             extra_args: Sequence[str] = ()) -> str:
     """Compiles a .mlir/.onnx model with attn-compile into `out` (a shared
-    library, or IR with `emit`); returns `out`. Raises CompileError with the
-    compiler's messages on failure."""
+    library, or IR with `emit`); returns `out`. A decode-step ONNX model
+    whose past length is symbolic gets in-place KV caches of `max_seq`
+    positions (the model's `inouts`) unless `fuse_decode` is False. Raises
+    CompileError with the compiler's messages on failure."""
     args = [_attn_compile(), os.fspath(path), "-o", os.fspath(out),
             f"--target={target}"]
     for name, size in (dims or {}).items():
@@ -278,6 +314,10 @@ def compile(path: str, out: str, *, target: str = "cpu",
         args.append(f"--report={os.fspath(report)}")
     if entry_function:
         args.append(f"--entry-function={entry_function}")
+    if max_seq is not None:
+        args.append(f"--max-seq={int(max_seq)}")
+    if not fuse_decode:
+        args.append("--no-fuse-decode")
     args.extend(extra_args)
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -42,7 +42,7 @@ void mlir::attn::buildAttnBufferizationPipeline(OpPassManager &pm) {
              "function-boundary-type-conversion=identity-layout-map},"
              // KV caches updated in place stay arguments (inout buffers)
              // instead of being copied into out-parameters.
-             "attn-drop-tied-results,"
+             "attn-drop-tied-results,attn-unique-result-buffers,"
              "buffer-results-to-out-params{hoist-static-allocs add-result-attr "
              "modify-public-functions},"
              "func.func(buffer-hoisting),"

@@ -105,4 +105,30 @@ def AttnDropTiedResults : Pass<"attn-drop-tied-results", "ModuleOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def AttnUniqueResultBuffers : Pass<"attn-unique-result-buffers", "ModuleOp"> {
+  let summary = "Give every repeated memref result of a function its own copy";
+  let description = [{
+    When a function returns the same buffer more than once (a graph that
+    exports one value under two output names), the later occurrences are
+    replaced by a fresh `memref.alloc` holding a `memref.copy` of it, so
+    that `buffer-results-to-out-params{hoist-static-allocs}` can turn each
+    result into its own out-parameter.
+
+    Example:
+
+    ```mlir
+    return %a, %a : memref<4xf32>, memref<4xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    %copy = memref.alloc() : memref<4xf32>
+    memref.copy %a, %copy : memref<4xf32> to memref<4xf32>
+    return %a, %copy : memref<4xf32>, memref<4xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // ATTN_CONVERSION_PASSES_TD

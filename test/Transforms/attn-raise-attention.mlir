@@ -553,3 +553,109 @@ func.func @transposed_v(%q: tensor<1x4x4x16xf32>, %k: tensor<1x4x6x16xf32>, %vt:
   } -> tensor<1x4x4x16xf32>
   return %o : tensor<1x4x4x16xf32>
 }
+
+// -----
+
+#sd_id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#sd_qk_q = affine_map<(b, h, i, j, k) -> (b, h, i, k)>
+#sd_qk_k = affine_map<(b, h, i, j, k) -> (b, h, k, j)>
+#sd_qk_o = affine_map<(b, h, i, j, k) -> (b, h, i, j)>
+#sd_pv_p = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#sd_pv_v = affine_map<(b, h, i, e, j) -> (b, h, j, e)>
+#sd_pv_o = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+
+// scaled_dot_product_attention with GQA as torch.export decomposes it: K's
+// repeat_kv merged down to 3-D [B*H, S, D], transposed there and split back
+// to 4-D; softmax followed by where(isnan(p), 0, p) (isnan in an op of its
+// own). The split moves before the transpose, meets the collapse, and the
+// NaN guard is dropped (the op never makes NaN rows): heads(8, 2).
+// CHECK-LABEL: func.func @sdpa_export_gqa
+// CHECK-SAME: (%[[Q:.+]]: tensor<1x8x1x8xf32>, %[[K:.+]]: tensor<1x2x9x8xf32>, %[[V:.+]]: tensor<1x2x9x8xf32>)
+// CHECK: %[[O:.+]] = attn.attention heads(8, 2) scale(1.000000e+00)
+// CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]] :
+// CHECK-NOT: linalg
+// CHECK: return %[[O]]
+func.func @sdpa_export_gqa(%q: tensor<1x8x1x8xf32>, %k: tensor<1x2x9x8xf32>, %v: tensor<1x2x9x8xf32>) -> tensor<1x8x1x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %nanzero = arith.constant dense<0.0> : tensor<f32>
+  %e5 = tensor.empty() : tensor<1x2x4x9x8xf32>
+  %kb = linalg.broadcast ins(%k : tensor<1x2x9x8xf32>) outs(%e5 : tensor<1x2x4x9x8xf32>) dimensions = [2]
+  %k3 = tensor.collapse_shape %kb [[0, 1, 2], [3], [4]] : tensor<1x2x4x9x8xf32> into tensor<8x9x8xf32>
+  %et3 = tensor.empty() : tensor<8x8x9xf32>
+  %kt3 = linalg.transpose ins(%k3 : tensor<8x9x8xf32>) outs(%et3 : tensor<8x8x9xf32>) permutation = [0, 2, 1]
+  %kt = tensor.expand_shape %kt3 [[0, 1], [2], [3]] output_shape [1, 8, 8, 9] : tensor<8x8x9xf32> into tensor<1x8x8x9xf32>
+  %vb = linalg.broadcast ins(%v : tensor<1x2x9x8xf32>) outs(%e5 : tensor<1x2x4x9x8xf32>) dimensions = [2]
+  %vr = tensor.collapse_shape %vb [[0], [1, 2], [3], [4]] : tensor<1x2x4x9x8xf32> into tensor<1x8x9x8xf32>
+  %es = tensor.empty() : tensor<1x8x1x9xf32>
+  %fs = linalg.fill ins(%zero : f32) outs(%es : tensor<1x8x1x9xf32>) -> tensor<1x8x1x9xf32>
+  %s = linalg.generic {indexing_maps = [#sd_qk_q, #sd_qk_k, #sd_qk_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%q, %kt : tensor<1x8x1x8xf32>, tensor<1x8x8x9xf32>) outs(%fs : tensor<1x8x1x9xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x8x1x9xf32>
+  %p = linalg.softmax dimension(3) ins(%s : tensor<1x8x1x9xf32>) outs(%es : tensor<1x8x1x9xf32>) -> tensor<1x8x1x9xf32>
+  %eb = tensor.empty() : tensor<1x8x1x9xi1>
+  %isnan = linalg.generic {indexing_maps = [#sd_id, #sd_id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%p : tensor<1x8x1x9xf32>) outs(%eb : tensor<1x8x1x9xi1>) {
+  ^bb0(%a: f32, %out: i1):
+    %n = arith.cmpf uno, %a, %a : f32
+    linalg.yield %n : i1
+  } -> tensor<1x8x1x9xi1>
+  %pg = linalg.generic {indexing_maps = [#sd_id, affine_map<(d0, d1, d2, d3) -> ()>, #sd_id, #sd_id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%isnan, %nanzero, %p : tensor<1x8x1x9xi1>, tensor<f32>, tensor<1x8x1x9xf32>) outs(%es : tensor<1x8x1x9xf32>) {
+  ^bb0(%c: i1, %z: f32, %a: f32, %out: f32):
+    %r = arith.select %c, %z, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x1x9xf32>
+  %eo = tensor.empty() : tensor<1x8x1x8xf32>
+  %fo = linalg.fill ins(%zero : f32) outs(%eo : tensor<1x8x1x8xf32>) -> tensor<1x8x1x8xf32>
+  %o = linalg.generic {indexing_maps = [#sd_pv_p, #sd_pv_v, #sd_pv_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%pg, %vr : tensor<1x8x1x9xf32>, tensor<1x8x9x8xf32>) outs(%fo : tensor<1x8x1x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x8x1x8xf32>
+  return %o : tensor<1x8x1x8xf32>
+}
+
+// -----
+
+#sdn_id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#sdn_qk_q = affine_map<(b, h, i, j, k) -> (b, h, i, k)>
+#sdn_qk_k = affine_map<(b, h, i, j, k) -> (b, h, j, k)>
+#sdn_qk_o = affine_map<(b, h, i, j, k) -> (b, h, i, j)>
+#sdn_pv_p = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#sdn_pv_v = affine_map<(b, h, i, e, j) -> (b, h, j, e)>
+#sdn_pv_o = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+
+// Near miss: NaNs replaced by 1, not 0, change the result: not raised.
+// CHECK-LABEL: func.func @nan_to_one_not_raised
+// CHECK-NOT: attn.attention
+// CHECK: arith.cmpf uno
+func.func @nan_to_one_not_raised(%q: tensor<1x4x1x8xf32>, %k: tensor<1x4x9x8xf32>, %v: tensor<1x4x9x8xf32>) -> tensor<1x4x1x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %es = tensor.empty() : tensor<1x4x1x9xf32>
+  %fs = linalg.fill ins(%zero : f32) outs(%es : tensor<1x4x1x9xf32>) -> tensor<1x4x1x9xf32>
+  %s = linalg.generic {indexing_maps = [#sdn_qk_q, #sdn_qk_k, #sdn_qk_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : tensor<1x4x1x8xf32>, tensor<1x4x9x8xf32>) outs(%fs : tensor<1x4x1x9xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x4x1x9xf32>
+  %p = linalg.softmax dimension(3) ins(%s : tensor<1x4x1x9xf32>) outs(%es : tensor<1x4x1x9xf32>) -> tensor<1x4x1x9xf32>
+  %pg = linalg.generic {indexing_maps = [#sdn_id, #sdn_id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%p : tensor<1x4x1x9xf32>) outs(%es : tensor<1x4x1x9xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %n = arith.cmpf uno, %a, %a : f32
+    %r = arith.select %n, %one, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<1x4x1x9xf32>
+  %eo = tensor.empty() : tensor<1x4x1x8xf32>
+  %fo = linalg.fill ins(%zero : f32) outs(%eo : tensor<1x4x1x8xf32>) -> tensor<1x4x1x8xf32>
+  %o = linalg.generic {indexing_maps = [#sdn_pv_p, #sdn_pv_v, #sdn_pv_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%pg, %v : tensor<1x4x1x9xf32>, tensor<1x4x9x8xf32>) outs(%fo : tensor<1x4x1x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x4x1x8xf32>
+  return %o : tensor<1x4x1x8xf32>
+}

@@ -124,6 +124,45 @@ bool guardedComputation(linalg::LinalgOp op, ArrayRef<Operation *> allowed) {
   return true;
 }
 
+/// `cmpf uno, x, x` (isnan(x)) on payload value `x`.
+bool isNanTest(Value cond, Value x) {
+  auto cmp = cond.getDefiningOp<arith::CmpFOp>();
+  return cmp && cmp.getPredicate() == arith::CmpFPredicate::UNO &&
+         cmp.getLhs() == x && cmp.getRhs() == x;
+}
+
+/// `where(isnan(p), 0, p)`, the guard that exporters' SDPA decompositions put
+/// after softmax (in one elementwise op, or with isnan in an op of its own):
+/// p; else v. The attention ops never produce NaN rows (fully masked rows
+/// give 0), so the guard is redundant once softmax is raised.
+Value stripNanGuard(Value v) {
+  linalg::LinalgOp op = tensorLinalgOp(v);
+  if (!op || !isElementwise(op))
+    return v;
+  auto select = yielded(op).getDefiningOp<arith::SelectOp>();
+  if (!select)
+    return v;
+  std::optional<double> zero = payloadScalar(op, select.getTrueValue());
+  int pIndex = inputIndex(op, select.getFalseValue());
+  if (!zero || *zero != 0.0 || !isMainInput(op, pIndex))
+    return v;
+  Value p = op.getDpsInputOperand(pIndex)->get();
+  Value cond = select.getCondition();
+  bool guarded = isNanTest(cond, select.getFalseValue());
+  if (int condIndex = inputIndex(op, cond); !guarded && isMainInput(op, condIndex)) {
+    linalg::LinalgOp isNan =
+        tensorLinalgOp(op.getDpsInputOperand(condIndex)->get());
+    if (isNan && isElementwise(isNan) && isNan.getNumDpsInputs() == 1 &&
+        isMainInput(isNan, 0) && isNan.getDpsInputOperand(0)->get() == p)
+      guarded = isNanTest(yielded(isNan), isNan.getBlock()->getArgument(0));
+  }
+  for (Operation &inner : op.getBlock()->without_terminator())
+    if (&inner != select.getOperation() && &inner != cond.getDefiningOp() &&
+        !isa<arith::ConstantOp>(inner))
+      return v;
+  return guarded ? p : v;
+}
+
 /// Loop `dim` is the last loop and only the reduced operand uses it.
 bool mapSkipsDim(AffineMap map, unsigned dim) {
   return !map.isFunctionOfDim(dim);
@@ -307,6 +346,7 @@ std::optional<Step> match::matchStep(Value result) {
 }
 
 std::optional<Value> match::matchSoftmax(Value result) {
+  result = stripNanGuard(result);
   if (auto softmax = result.getDefiningOp<linalg::SoftmaxOp>()) {
     int64_t rank = cast<ShapedType>(softmax.getInput().getType()).getRank();
     if (softmax.getDimension() != static_cast<uint64_t>(rank - 1))

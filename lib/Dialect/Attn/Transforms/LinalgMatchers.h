@@ -45,7 +45,8 @@ std::optional<Step> matchStep(Value result);
 
 /// `x / sum_last(x)` style and other softmax spellings: the softmax input.
 /// Recognises linalg.softmax over the last dimension and the decomposition
-/// div(exp(s - max_last(s)), sum_last(exp(s - max_last(s)))).
+/// div(exp(s - max_last(s)), sum_last(exp(s - max_last(s)))), optionally
+/// followed by where(isnan(p), 0, p).
 std::optional<Value> matchSoftmax(Value result);
 
 /// The source of a reshape that only merges or splits the leading batch and

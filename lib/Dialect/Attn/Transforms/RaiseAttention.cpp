@@ -367,6 +367,7 @@ struct AttnRaiseAttentionPass
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
+    populateRaiseAttentionLayoutPatterns(patterns);
     populateRaiseAttentionPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();

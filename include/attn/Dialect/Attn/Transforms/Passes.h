@@ -22,6 +22,9 @@ namespace attn {
 
 /// Patterns that raise decomposed attention on linalg tensors to attn.attention.
 void populateRaiseAttentionPatterns(RewritePatternSet &patterns);
+/// Normalises batch reshapes around transposes so that attention written
+/// with 3-D matmuls is seen in 4-D (part of attn-raise-attention).
+void populateRaiseAttentionLayoutPatterns(RewritePatternSet &patterns);
 
 } // namespace attn
 } // namespace mlir

@@ -44,6 +44,7 @@ const OpRegistry &mlir::attn::onnx_import::getRegistry() {
     registerElementwiseOps(r);
     registerMatMulOps(r);
     registerShapeOps(r);
+    registerGatherNDOp(r);
     registerNormalizationOps(r);
     registerAttentionOps(r);
     registerMicrosoftAttentionOps(r);

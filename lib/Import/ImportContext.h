@@ -126,6 +126,7 @@ constexpr int64_t kMaxFoldElements = int64_t(1) << 20;
 void registerElementwiseOps(OpRegistry &registry);
 void registerMatMulOps(OpRegistry &registry);
 void registerShapeOps(OpRegistry &registry);
+void registerGatherNDOp(OpRegistry &registry);
 void registerNormalizationOps(OpRegistry &registry);
 void registerAttentionOps(OpRegistry &registry);
 void registerMicrosoftAttentionOps(OpRegistry &registry);

@@ -13,7 +13,11 @@ GPT-BigCode (MQA, single-head expand), exported with the TorchScript exporter
 (opset 17) and the dynamo exporter (opset 18); and, when `transformers` is
 installed, its GPT-2, Llama, Qwen2 and GPT-BigCode models at tiny sizes.
 
-  python3 export_decoders.py OUT_DIR
+  python3 export_decoders.py OUT_DIR [all|own|hf|masked]
+
+The `masked` set (transformers GPT-2, Llama GQA, Qwen2 MQA) also takes an
+`attention_mask` input and uses optimum's names (past_key_values.N.key ->
+present.N.key).
 """
 
 from __future__ import annotations
@@ -177,7 +181,9 @@ def references(path: str, feeds: dict, out_dir: str) -> None:
         tokens.append(int(row.argmax()))
         logits.append(row)
         for name, value in res.items():
-            if name.startswith("present"):
+            if name.startswith("present."):  # optimum: present.N.key
+                step["past_key_values." + name[len("present."):]] = value
+            elif name.startswith("present"):
                 step["past" + name[len("present"):]] = value
         step["input_ids"] = np.full_like(step["input_ids"], tokens[-1])
         if "position_ids" in step:
@@ -312,6 +318,102 @@ def hf_decoders(out: str) -> None:
                 traceback.print_exc()
 
 
+def hf_masked_decoders(out: str) -> None:
+    """transformers models with an attention_mask input and optimum-style
+    names (past_key_values.N.key -> present.N.key)."""
+    try:
+        import transformers  # noqa: F401
+        from transformers import (AutoModelForCausalLM, DynamicCache, GPT2Config,
+                                  LlamaConfig, Qwen2Config)
+    except ImportError as e:
+        log(f"masked: {e}")
+        return
+    cfgs = {
+        "hfm_gpt2": GPT2Config(n_layer=2, n_head=4, n_embd=64, vocab_size=VOCAB,
+                               n_positions=128),
+        "hfm_llama": LlamaConfig(hidden_size=64, num_attention_heads=8,
+                                 num_key_value_heads=2, num_hidden_layers=2,
+                                 intermediate_size=128, vocab_size=VOCAB,
+                                 max_position_embeddings=128),
+        "hfm_qwen2_mqa": Qwen2Config(hidden_size=64, num_attention_heads=4,
+                                     num_key_value_heads=1, num_hidden_layers=2,
+                                     intermediate_size=128, vocab_size=VOCAB,
+                                     max_position_embeddings=128),
+    }
+    for name, cfg in cfgs.items():
+        torch.manual_seed(0)
+        cfg._attn_implementation = "eager"
+        model = AutoModelForCausalLM.from_config(cfg).eval()
+        nkv = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        hd = cfg.hidden_size // cfg.num_attention_heads
+
+        class Step(nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask, position_ids, pk0, pv0, pk1, pv1):
+                cache = DynamicCache()
+                for i, (k, v) in enumerate(((pk0, pv0), (pk1, pv1))):
+                    cache.update(k, v, i)
+                out = self.m(input_ids=input_ids, attention_mask=attention_mask,
+                             position_ids=position_ids, past_key_values=cache,
+                             use_cache=True)
+                pkv = out.past_key_values
+                flat = []
+                for i in range(LAYERS):
+                    if hasattr(pkv, "layers"):
+                        flat += [pkv.layers[i].keys, pkv.layers[i].values]
+                    else:
+                        flat += [pkv.key_cache[i], pkv.value_cache[i]]
+                return (out.logits, *flat)
+
+        step = Step(model).eval()
+        base = step_inputs(LAYERS, nkv, hd)
+        feeds_t = {"input_ids": base["input_ids"],
+                   "attention_mask": torch.ones(1, PAST + 1, dtype=torch.int64),
+                   "position_ids": base["position_ids"]}
+        past_names = [f"past_key_values.{i}.{kind}" for i in range(LAYERS)
+                      for kind in ("key", "value")]
+        present_names = [f"present.{i}.{kind}" for i in range(LAYERS)
+                         for kind in ("key", "value")]
+        for old, new in zip(names(LAYERS)[0], past_names):
+            feeds_t[new] = base[old]
+        for tag, dynamo, opset in [("ts17", False, 17), ("dyn18", True, 18)]:
+            full = f"{name}_{tag}"
+            d = os.path.join(out, full)
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, "model.onnx")
+            args = tuple(feeds_t.values())
+            in_names = list(feeds_t.keys())
+            try:
+                with torch.no_grad():
+                    step(*args)
+                    if dynamo:
+                        past = torch.export.Dim("past", min=1, max=120)
+                        shapes = ((None, {1: past + 1}, None) +
+                                  tuple({2: past} for _ in past_names))
+                        torch.onnx.export(step, args, path, dynamo=True,
+                                          opset_version=opset, input_names=in_names,
+                                          output_names=["logits", *present_names],
+                                          dynamic_shapes=shapes, external_data=False)
+                    else:
+                        axes = {n: {2: "past_sequence_length"} for n in past_names}
+                        axes["attention_mask"] = {1: "past_sequence_length + 1"}
+                        axes.update({n: {2: "past_sequence_length + 1"}
+                                     for n in present_names})
+                        torch.onnx.export(step, args, path, dynamo=False,
+                                          opset_version=opset, input_names=in_names,
+                                          output_names=["logits", *present_names],
+                                          dynamic_axes=axes)
+                feeds = {k: v.numpy() for k, v in feeds_t.items()}
+                references(path, feeds, d)
+                log(f"ok {full}")
+            except Exception as e:
+                log(f"FAILED {full}: {type(e).__name__}: {str(e)[:300]}")
+                traceback.print_exc()
+
+
 def main() -> None:
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -323,8 +425,13 @@ def main() -> None:
         log(f"onnxscript {onnxscript.__version__}")
     except ImportError:
         log("onnxscript: not installed")
-    own_decoders(out)
-    hf_decoders(out)
+    only = sys.argv[2] if len(sys.argv) > 2 else "all"
+    if only in ("all", "own"):
+        own_decoders(out)
+    if only in ("all", "hf"):
+        hf_decoders(out)
+    if only in ("all", "masked"):
+        hf_masked_decoders(out)
     with open(os.path.join(out, "summary.txt"), "w") as f:
         f.write("\n".join(log_lines) + "\n")
 

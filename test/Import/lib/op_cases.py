@@ -278,6 +278,16 @@ def cases():
     yield Case("gather_scalar_const", "Gather", [("x", x),
                                                  ("i", np.array(-1, I64))],
                consts=["i"], axis=2)
+    # GatherND: whole rows, single elements with negative indices, and the
+    # batch_dims=1 form transformers' padding mask uses.
+    yield Case("gathernd_rows", "GatherND",
+               [("x", r((4, 3, 2))), ("i", np.array([[3], [0], [-1]], I64))])
+    yield Case("gathernd_elements", "GatherND",
+               [("x", r((4, 3, 2), I64)),
+                ("i", np.array([[[0, 1, 1], [3, -1, 0]]], I64))], opset=11)
+    yield Case("gathernd_batch_dims", "GatherND",
+               [("x", r((2, 5, 3))), ("i", np.array([[[4], [0]], [[1], [-2]]], I64))],
+               batch_dims=1)
     yield Case("unsqueeze13", "Unsqueeze", [("x", r((3, 4))),
                                             ("a", ints(0, -1))], opset=13,
                consts=["a"])

@@ -52,6 +52,22 @@ LogicalResult checkStaticHeads(Operation *op, Value query, Value value,
   return success();
 }
 
+/// What attn.attention and attn.decode share: queries, output, mask, heads,
+/// scale and softcap; the caller sets the keys, values and their extent.
+template <typename OpTy>
+FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
+  FlashAttention a;
+  a.rowLanes = resolveRowLanes(options.rowLanes);
+  a.query = op.getQuery();
+  a.out = op.getInit();
+  a.mask = op.getMask();
+  a.qHeads = op.getQHeads();
+  a.kvHeads = op.getKvHeads();
+  a.scale = op.getScale().convertToDouble();
+  a.softcap = softcapOf(op.getSoftcapAttr());
+  return a;
+}
+
 /// attn.attention on memrefs -> the flash loop nest over all keys.
 struct LowerAttention : OpRewritePattern<AttentionOp> {
   LowerAttention(MLIRContext *ctx, AttnToLoopsOptions options)
@@ -63,18 +79,10 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
     if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
       return failure();
     Location loc = op.getLoc();
-    FlashAttention a;
-    a.rowLanes = resolveRowLanes(options.rowLanes);
-    a.query = op.getQuery();
+    FlashAttention a = describeCommon(op, options);
     a.key = op.getKey();
     a.value = op.getValue();
-    a.out = op.getInit();
-    a.mask = op.getMask();
     a.kvSeqLens = op.getKvSeqLens();
-    a.qHeads = op.getQHeads();
-    a.kvHeads = op.getKvHeads();
-    a.scale = op.getScale().convertToDouble();
-    a.softcap = softcapOf(op.getSoftcapAttr());
     a.keyEnd = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
     if (IntegerAttr offset = op.getCausalOffsetAttr())
       a.causalOffset = arith::ConstantIndexOp::create(rewriter, loc, offset.getInt());
@@ -124,17 +132,9 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     for (auto [fresh, cache] : {std::pair{op.getKey(), op.getKeyCache()},
                                 std::pair{op.getValue(), op.getValueCache()}})
       appendRows(rewriter, loc, fresh, cache, position);
-    FlashAttention a;
-    a.rowLanes = resolveRowLanes(options.rowLanes);
-    a.query = op.getQuery();
+    FlashAttention a = describeCommon(op, options);
     a.key = op.getKeyCache();
     a.value = op.getValueCache();
-    a.out = op.getInit();
-    a.mask = op.getMask();
-    a.qHeads = op.getQHeads();
-    a.kvHeads = op.getKvHeads();
-    a.scale = op.getScale().convertToDouble();
-    a.softcap = softcapOf(op.getSoftcapAttr());
     a.keyEnd = end;
     if (op.getCausal()) {
       // Query row i stands at position + Sn - Sq + i.

@@ -11,6 +11,13 @@ Transpose; with fewer KV heads than query heads, K and V go through the repeat_k
 broadcast (Unsqueeze + Expand + Reshape) as Llama exports do. The causal mask is
 built from shapes (Shape, Gather, Range, LessOrEqual), so the past length stays a
 symbolic dimension named "past". Weights are seeded random numbers: no download.
+
+The logits come from an untied lm_head (drawn after every other weight) unless
+`tied_lm_head` is set, in which case they use the token embedding; with tied
+weights the residual stream is dominated by the input token's own embedding,
+so greedy decoding tends to repeat one token. `kv_similarity` makes the K/V
+heads partly redundant (as trained models' heads are), which is what
+converting MHA to GQA/MQA (`attn-compile --share-kv`) relies on.
 """
 
 from __future__ import annotations
@@ -32,6 +39,14 @@ class DecoderConfig:
     n_kv_head: int = 8
     n_positions: int = 1024
     seed: int = 0
+    tied_lm_head: bool = False
+    # Fraction of the K/V projection weights' variance that heads share: half
+    # of it is common to every KV head, half to the heads of one of
+    # `kv_groups` blocks of consecutive heads; the rest is each head's own.
+    # 0 (default): independent heads. Trained models' heads are partly
+    # redundant in this way, which is what converting MHA to GQA/MQA exploits.
+    kv_similarity: float = 0.0
+    kv_groups: int = 2
 
     @property
     def head_dim(self) -> int:
@@ -114,16 +129,36 @@ def _causal_mask(g: _Graph, q: str, k: str) -> str:
     return g.op("LessOrEqual", [g.op("Unsqueeze", [cols, g.i64("ax0b", [0])]), shifted])
 
 
+def _kv_weight(g: _Graph, hint: str, cfg: DecoderConfig, rows: int | None, std: float) -> str:
+    """K or V projection weight [rows, Hkv * head_dim] (or bias [Hkv * head_dim]
+    when rows is None), heads correlated as `cfg.kv_similarity` says; with
+    similarity 1 the heads of a group are identical."""
+    hd, heads = cfg.head_dim, cfg.n_kv_head
+    lead = () if rows is None else (rows,)
+    s = cfg.kv_similarity
+    if not 0 <= s <= 1:
+        raise ValueError(f"kv_similarity must be in [0, 1], got {s}")
+    if s == 0:
+        return g.weight(hint, lead + (heads * hd,), std)
+    own = g.rng.standard_normal(lead + (heads, hd))
+    common = g.rng.standard_normal(lead + (1, hd))
+    groups = max(1, min(cfg.kv_groups, heads))
+    per_group = g.rng.standard_normal(lead + (groups, hd))
+    group_of = np.arange(heads) * groups // heads
+    w = (np.sqrt(1 - s) * own + np.sqrt(s / 2) * common
+         + np.sqrt(s / 2) * per_group[..., group_of, :])
+    return g.const(hint, (w * std).reshape(lead + (heads * hd,)).astype(np.float32))
+
+
 def _attention(g: _Graph, x: str, layer: int, cfg: DecoderConfig) -> tuple[str, str, str]:
     d, hd = cfg.d_model, cfg.head_dim
-    kv = cfg.n_kv_head * hd
     std = 1.0 / np.sqrt(d)
     q = g.op("Add", [g.op("MatMul", [x, g.weight("wq", (d, d), std)]),
                      g.weight("bq", (d,), 0.02)])
-    k = g.op("Add", [g.op("MatMul", [x, g.weight("wk", (d, kv), std)]),
-                     g.weight("bk", (kv,), 0.02)])
-    v = g.op("Add", [g.op("MatMul", [x, g.weight("wv", (d, kv), std)]),
-                     g.weight("bv", (kv,), 0.02)])
+    k = g.op("Add", [g.op("MatMul", [x, _kv_weight(g, "wk", cfg, d, std)]),
+                     _kv_weight(g, "bk", cfg, None, 0.02)])
+    v = g.op("Add", [g.op("MatMul", [x, _kv_weight(g, "wv", cfg, d, std)]),
+                     _kv_weight(g, "bv", cfg, None, 0.02)])
     qh = _heads(g, q, cfg.n_head, hd)
     present_k = g.op("Concat", [f"past_key_{layer}", _heads(g, k, cfg.n_kv_head, hd)],
                      hint=f"present_key_{layer}", axis=2)
@@ -159,7 +194,11 @@ def build_tiny_decoder(cfg: DecoderConfig) -> onnx.ModelProto:
         h = g.op("MatMul", [h, g.weight("w_proj", (4 * d, d), 1 / np.sqrt(4 * d))])
         x = g.op("Add", [x, g.op("Add", [h, g.weight("b_proj", (d,), 0.02)])])
         presents += [(f"present_key_{layer}", pk), (f"present_value_{layer}", pv)]
-    logits = g.op("MatMul", [_layer_norm(g, x, d), g.op("Transpose", [wte], perm=[1, 0])])
+    if cfg.tied_lm_head:
+        lm_head = g.op("Transpose", [wte], perm=[1, 0])
+    else:
+        lm_head = g.weight("lm_head", (d, cfg.vocab), 2 / np.sqrt(d))
+    logits = g.op("MatMul", [_layer_norm(g, x, d), lm_head])
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits_out"))
     for out_name, value in presents:
         g.nodes.append(helper.make_node("Identity", [value], [out_name], name=out_name + "_out"))
@@ -207,9 +246,23 @@ def main() -> None:
     parser.add_argument("--d-model", type=int, default=128)
     parser.add_argument("--inputs", help="also write random step inputs (npz)")
     parser.add_argument("--past", type=int, default=16)
+    parser.add_argument("--vocab", type=int, default=256)
+    parser.add_argument("--positions", type=int, default=1024,
+                        help="rows of the position embedding (largest position id + 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights")
+    parser.add_argument("--tied-lm-head", action="store_true",
+                        help="logits from the token embedding instead of an untied lm_head")
+    parser.add_argument("--kv-similarity", type=float, default=0.0,
+                        help="fraction of K/V weight variance that heads share (0..1)")
+    parser.add_argument("--kv-groups", type=int, default=2,
+                        help="blocks of consecutive KV heads that share a part (with "
+                             "--kv-similarity)")
     args = parser.parse_args()
-    cfg = DecoderConfig(d_model=args.d_model, n_layer=args.layers, n_head=args.heads,
-                        n_kv_head=args.kv_heads or args.heads)
+    cfg = DecoderConfig(vocab=args.vocab, d_model=args.d_model, n_layer=args.layers,
+                        n_head=args.heads, n_kv_head=args.kv_heads or args.heads,
+                        n_positions=args.positions, seed=args.seed,
+                        tied_lm_head=args.tied_lm_head, kv_similarity=args.kv_similarity,
+                        kv_groups=args.kv_groups)
     onnx.save(build_tiny_decoder(cfg), args.output)
     if args.inputs:
         np.savez(args.inputs, **step_inputs(cfg, args.past))

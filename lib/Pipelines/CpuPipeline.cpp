@@ -52,7 +52,8 @@ void mlir::attn::buildAttnBufferizationPipeline(OpPassManager &pm) {
 }
 
 void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm) {
-  append(pm, "func.func(convert-attn-to-loops,convert-linalg-to-loops),"
+  append(pm, "func.func(convert-attn-to-loops,convert-contraction-to-vectors,"
+             "convert-linalg-to-loops),"
              "canonicalize,cse,"
              "convert-scf-to-openmp,"
              "func.func(math-expand-ops),"

@@ -40,6 +40,40 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
   ];
 }
 
+def ConvertContractionToVectors
+    : Pass<"convert-contraction-to-vectors", "func::FuncOp"> {
+  let summary = "Lower f32 matmul-like linalg contractions on memrefs to vector FMA loops";
+  let description = [{
+    For a linalg contraction on memrefs with one n and one k loop, f32
+    operands, and weights and output contiguous along n (the layout of
+    `x[.., K] x W[K, N]` matmuls in exported decoders), emits an
+    `scf.parallel` over the batch/m loops and tiles of n; each work item
+    keeps 4 vector accumulators of the output row and streams the weight
+    rows with full-width FMAs (`vector.fma` of a splat of the lhs element),
+    k outermost. Tails are masked transfers. Other contractions are left
+    alone for `convert-linalg-to-loops`.
+
+    Example:
+
+    ```mlir
+    linalg.matmul ins(%x, %w : memref<1x512xf32>, memref<512x2048xf32>)
+                  outs(%y : memref<1x2048xf32>)
+    ```
+
+    becomes an `scf.parallel` over 32 tiles of 64 columns, each an
+    `scf.for` over the 512 rows of `%w` carrying four `vector<16xf32>`.
+  }];
+  let options = [
+    Option<"vectorLanes", "vector-lanes", "int64_t", /*default=*/"0",
+           "f32 lanes per vector: 4, 8 or 16; 0 picks 16 on an AVX-512 host, "
+           "else 8">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 def AttnExportEntryPoint : Pass<"attn-export-entry-point", "ModuleOp"> {
   let summary = "Add the runtime's C entry point and signature to a bufferised module";
   let description = [{

@@ -290,12 +290,19 @@ attn::calib::calibratedWeights(const std::vector<AttentionSample> &samples,
 namespace {
 
 /// The least-squares A [width, width] with rows of `target` ~ rows of
-/// `shared` times A, accumulated over `pairs` of (shared, target) blocks.
+/// `shared` times A, accumulated over `pairs` of (shared, target) blocks,
+/// with a ridge toward the identity of weight (width / rows) * mean(diag G):
+/// strong when there are about as few rows as unknowns per column (a single
+/// decode step of a short cache), negligible for many calibration tokens.
+/// Without it the map fits the calibration rows exactly and generalises
+/// worse than mean pooling.
 Vec fitLinearMap(const std::vector<std::pair<Vec, Vec>> &pairs, int64_t width) {
   std::vector<Vec> g(width, Vec(width, 0.0));
   std::vector<Vec> rhs(width, Vec(width, 0.0));
+  int64_t totalRows = 0;
   for (const auto &[shared, target] : pairs) {
     int64_t rows = shared.size() / width;
+    totalRows += rows;
     for (int64_t j = 0; j < rows; ++j)
       for (int64_t d = 0; d < width; ++d) {
         double x = shared[j * width + d];
@@ -304,6 +311,15 @@ Vec fitLinearMap(const std::vector<std::pair<Vec, Vec>> &pairs, int64_t width) {
           rhs[e][d] += x * target[j * width + e];
         }
       }
+  }
+  double meanDiagonal = 0.0;
+  for (int64_t d = 0; d < width; ++d)
+    meanDiagonal += g[d][d] / width;
+  double ridge = meanDiagonal * double(width) /
+                 double(std::max<int64_t>(totalRows, width));
+  for (int64_t d = 0; d < width; ++d) {
+    g[d][d] += ridge;
+    rhs[d][d] += ridge;
   }
   Vec map(width * width, 0.0);
   for (int64_t e = 0; e < width; ++e) {

@@ -36,3 +36,20 @@ func.func @decode_step_cache_shrinks(%q: tensor<1x4x1x16xf32>, %k: tensor<1x4x1x
   %r = attn.attention heads(4, 4) scale(0.25) causal(5) ins(%q, %kc, %vc : tensor<1x4x1x16xf32>, tensor<1x4x6x16xf32>, tensor<1x4x6x16xf32>) outs(%o : tensor<1x4x1x16xf32>) -> tensor<1x4x1x16xf32>
   return %r, %kc, %vc : tensor<1x4x1x16xf32>, tensor<1x4x6x16xf32>, tensor<1x4x6x16xf32>
 }
+
+// -----
+
+// A step without past (prefill: the empty concat folded away) returns the
+// keys and values it attends to as the present cache: the returned cache
+// holds the shared heads as well.
+// CHECK-LABEL: func.func @present_without_past
+// CHECK-SAME: -> (tensor<1x4x3x16xf32>, tensor<1x2x3x16xf32>, tensor<1x2x3x16xf32>)
+// CHECK: %[[KM:.+]] = linalg.generic
+// CHECK: %[[VM:.+]] = linalg.generic
+// CHECK: %[[O:.+]] = attn.attention heads(4, 2) {{.+}} ins(%{{.+}}, %[[KM]], %[[VM]] :
+// CHECK: return %[[O]], %[[KM]], %[[VM]]
+func.func @present_without_past(%q: tensor<1x4x3x16xf32>, %k: tensor<1x4x3x16xf32>, %v: tensor<1x4x3x16xf32>) -> (tensor<1x4x3x16xf32>, tensor<1x4x3x16xf32>, tensor<1x4x3x16xf32>) {
+  %o = tensor.empty() : tensor<1x4x3x16xf32>
+  %r = attn.attention heads(4, 4) scale(0.25) causal(0) ins(%q, %k, %v : tensor<1x4x3x16xf32>, tensor<1x4x3x16xf32>, tensor<1x4x3x16xf32>) outs(%o : tensor<1x4x3x16xf32>) -> tensor<1x4x3x16xf32>
+  return %r, %k, %v : tensor<1x4x3x16xf32>, tensor<1x4x3x16xf32>, tensor<1x4x3x16xf32>
+}

@@ -256,8 +256,15 @@ private:
   Value share(OpBuilder &b, Location loc, Value x, int64_t n,
               ArrayRef<double> weights) {
     auto concat = x.getDefiningOp<tensor::ConcatOp>();
-    if (!concat || concat.getDim() != 2 || concat.getInputs().size() != 2)
-      return poolHeads(b, loc, x, n, weights);
+    if (!concat || concat.getDim() != 2 || concat.getInputs().size() != 2) {
+      // Returned as well, x is the present cache (a step without past, the
+      // empty concat folded away): the cache holds the shared heads too.
+      Value pooled = poolHeads(b, loc, x, n, weights);
+      x.replaceUsesWithIf(pooled, [](OpOperand &use) {
+        return isa<func::ReturnOp>(use.getOwner());
+      });
+      return pooled;
+    }
     Value past = concat.getInputs()[0], fresh = concat.getInputs()[1];
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(concat);

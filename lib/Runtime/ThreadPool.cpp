@@ -3,16 +3,25 @@
 #include "ThreadPool.h"
 
 #include <chrono>
+#include <thread>
 #include <cstdlib>
 
 using namespace attn::rt;
 
 namespace {
 
-/// How long a waiting thread spins before it sleeps: long enough to cover
-/// the gap between the parallel loops of one model run, short enough not to
-/// burn a core when the pool is idle.
-constexpr std::chrono::microseconds kSpinTime(100);
+/// How a waiting thread waits: it spins with `pause` for kPauseTime, then
+/// keeps polling but yields its core (sched_yield) until kSpinTime, then
+/// sleeps on a condition variable, so an idle pool costs no CPU.
+/// - Waking a sleeping thread took ~400 us on the 2-vCPU VM of bench/ (a
+///   3-us attention region cost 430 us when threads slept after 100 us), so
+///   threads keep polling for milliseconds between the loops of a model run
+///   and between the steps of a decode loop, as libgomp and libomp do.
+/// - Yielding matters when the machine is oversubscribed: a thread that
+///   polls without yielding holds the core that the thread it waits for
+///   needs (68 ms instead of 0.3 ms per decode step with a busy second core).
+constexpr std::chrono::microseconds kPauseTime(50);
+constexpr std::chrono::microseconds kSpinTime(2000);
 
 inline void cpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,16 +31,24 @@ inline void cpuRelax() {
 #endif
 }
 
-/// Spins until `ready()` or kSpinTime has passed; returns `ready()`.
+/// Polls until `ready()` or kSpinTime has passed; returns `ready()`.
 template <typename Ready>
 bool spinUntil(Ready ready) {
   auto start = std::chrono::steady_clock::now();
+  bool yielding = false;
   for (unsigned i = 1;; ++i) {
     if (ready())
       return true;
-    cpuRelax();
-    if ((i & 255) == 0 && std::chrono::steady_clock::now() - start > kSpinTime)
-      return ready();
+    if (yielding)
+      std::this_thread::yield();
+    else
+      cpuRelax();
+    if (yielding || (i & 255) == 0) {
+      auto waited = std::chrono::steady_clock::now() - start;
+      if (waited > kSpinTime)
+        return ready();
+      yielding = waited > kPauseTime;
+    }
   }
 }
 

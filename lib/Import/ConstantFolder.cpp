@@ -91,6 +91,8 @@ mlir::attn::onnx_import::hostConcat(ArrayRef<const HostTensor *> inputs,
   for (const HostTensor *t : inputs)
     outShape[axis] += t->shape[axis];
   HostTensor out(inputs[0]->dtype, outShape);
+  if (out.size() == 0)
+    return out; // the loops below may still count to a huge outer size
   int64_t outer = numElements(ArrayRef<int64_t>(outShape).take_front(axis));
   int64_t w = dtypeBytes(out.dtype);
   char *dst = out.bytes.data();
@@ -112,6 +114,8 @@ HostTensor mlir::attn::onnx_import::hostGather(const HostTensor &data,
   outShape.append(indicesShape.begin(), indicesShape.end());
   outShape.append(data.shape.begin() + axis + 1, data.shape.end());
   HostTensor out(data.dtype, outShape);
+  if (out.size() == 0)
+    return out; // the loops below may still count to a huge outer size
   int64_t outer = numElements(ArrayRef<int64_t>(data.shape).take_front(axis));
   int64_t inner =
       numElements(ArrayRef<int64_t>(data.shape).drop_front(axis + 1));
@@ -229,27 +233,38 @@ FailureOr<bool> foldRange(NodeContext &ctx) {
   if (start.size() != 1 || limit.size() != 1 || delta.size() != 1)
     return ctx.emitError() << "needs scalar start, limit and delta";
   DType dtype = start.dtype;
-  int64_t n;
+  // The count must not overflow (integers: exact in 128 bits) and NaN or
+  // infinite counts (floats) must fail the bound before any conversion.
+  double count;
   if (isFloat(dtype)) {
     double s = start.getDouble(0), l = limit.getDouble(0),
            d = delta.getDouble(0);
     if (d == 0)
       return ctx.emitError() << "has a delta of 0";
-    n = int64_t(std::max(std::ceil((l - s) / d), 0.0));
+    count = std::ceil((l - s) / d);
   } else {
     int64_t s = start.getInt(0), l = limit.getInt(0), d = delta.getInt(0);
     if (d == 0)
       return ctx.emitError() << "has a delta of 0";
-    n = std::max<int64_t>(0, (l - s + d + (d > 0 ? -1 : 1)) / d);
+    __int128 span = __int128(l) - s;
+    count = double((span + d + (d > 0 ? -1 : 1)) / d);
   }
-  if (n > kMaxCopyFoldElements)
-    return ctx.emitError() << "produces too many elements (" << n << ")";
+  if (std::isnan(count))
+    return ctx.emitError()
+           << "has no element count: start, limit or delta is not finite";
+  if (count > double(kMaxCopyFoldElements))
+    return ctx.emitError() << "produces too many elements (" << count << ")";
+  int64_t n = count > 0 ? int64_t(count) : 0;
   HostTensor out(dtype, {n});
   for (int64_t i = 0; i < n; ++i) {
-    if (isFloat(dtype))
+    if (isFloat(dtype)) {
       out.setDouble(i, start.getDouble(0) + double(i) * delta.getDouble(0));
-    else
-      out.setInt(i, start.getInt(0) + i * delta.getInt(0));
+    } else {
+      // start + i * delta lies between start and limit, but i * delta alone
+      // may not fit: wrap in unsigned arithmetic, where that is defined.
+      out.setInt(i, int64_t(uint64_t(start.getInt(0)) +
+                            uint64_t(i) * uint64_t(delta.getInt(0))));
+    }
   }
   ctx.setOutput(0, std::move(out));
   return true;

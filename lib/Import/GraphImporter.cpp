@@ -126,11 +126,11 @@ LogicalResult GraphImporter::checkSupported(const onnx::GraphProto &graph) {
   return failure();
 }
 
-LogicalResult GraphImporter::readInitializers(const onnx::GraphProto &graph) {
-  for (const onnx::TensorProto &proto : graph.initializer()) {
+LogicalResult GraphImporter::readInitializers(onnx::GraphProto &graph) {
+  for (onnx::TensorProto &proto : *graph.mutable_initializer()) {
     auto tensor = std::make_shared<HostTensor>();
     std::string error;
-    if (failed(readTensor(proto, modelDir, *tensor, error))) {
+    if (failed(consumeTensor(proto, modelDir, *tensor, error))) {
       emitModelError() << "initializer '" << proto.name() << "' " << error;
       return failure();
     }
@@ -268,6 +268,12 @@ GraphImporter::bindInputs(const onnx::GraphProto &graph,
         }
       }
     }
+    if (!isValidShape(v.shape)) {
+      emitModelError() << "input '" << input->name() << "' has shape "
+                       << formatShape(v.shape)
+                       << ", more than 2^40 elements or a negative size";
+      return failure();
+    }
     argValues.push_back(std::move(v));
   }
   if (!unbound.empty()) {
@@ -395,7 +401,7 @@ GraphImporter::inlineFunction(const onnx::NodeProto &call,
            << "node '" << nodeName(call) << "' (" << call.op_type()
            << "): model-local functions nest more than 32 deep (recursion?)";
   ++inlineDepth;
-  auto leave = llvm::make_scope_exit([&] { --inlineDepth; });
+  llvm::scope_exit leave([&] { --inlineDepth; });
   // Rename the body's values into a fresh namespace, binding the formal
   // inputs/outputs to the call's values and attribute references to the
   // call's attributes (or the function's defaults).
@@ -457,8 +463,11 @@ GraphImporter::inlineFunction(const onnx::NodeProto &call,
 }
 
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
-  if (const onnx::FunctionProto *function = findFunction(node))
-    return inlineFunction(node, *function);
+  if (const onnx::FunctionProto *function = findFunction(node)) {
+    if (failed(inlineFunction(node, *function)))
+      return failure();
+    return checkOutputs(node, function);
+  }
   const OpDef *def = getRegistry().lookup(node.domain(), node.op_type());
   if (!def)
     return mlir::emitError(nodeLoc(node))
@@ -484,10 +493,34 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
     if (failed(def->import(ctx)))
       return failure();
   }
-  for (const std::string &output : node.output())
-    if (!output.empty() && !values.count(output))
-      return ctx.emitError()
-             << "output '" << output << "' is not computed by the importer";
+  return checkOutputs(node, /*function=*/nullptr);
+}
+
+LogicalResult
+GraphImporter::checkOutputs(const onnx::NodeProto &node,
+                            const onnx::FunctionProto *function) {
+  for (const std::string &output : node.output()) {
+    if (output.empty())
+      continue;
+    auto error = [&]() {
+      return mlir::emitError(nodeLoc(node)) << "node '" << nodeName(node)
+                                            << "' (" << node.op_type() << "): ";
+    };
+    // Later nodes read their inputs without checking that they exist.
+    const ImportedValue *v = lookup(output);
+    if (!v && function)
+      return error() << "output '" << output
+                     << "' is not computed: the body of model-local function '"
+                     << function->name() << "' does not write it";
+    if (!v)
+      return error() << "output '" << output
+                     << "' is not computed by the importer";
+    // Shapes computed from data (Reshape, Expand, Tile...) are bounded here
+    // once for every operator, so that later nodes may multiply sizes.
+    if (!isValidShape(v->shape))
+      return error() << "output '" << output << "' has shape "
+                     << formatShape(v->shape) << ", more than 2^40 elements";
+  }
   return success();
 }
 
@@ -505,7 +538,7 @@ FailureOr<OwningOpRef<ModuleOp>> GraphImporter::run() {
                        tensor::TensorDialect, attn::AttnDialect>();
   const onnx::GraphProto &graph = model.graph();
   if (failed(collectOpsets()) || failed(checkSupported(graph)) ||
-      failed(readInitializers(graph)))
+      failed(readInitializers(*model.mutable_graph())))
     return failure();
   SmallVector<const onnx::ValueInfoProto *> args;
   SmallVector<ImportedValue> argValues;
@@ -608,6 +641,20 @@ mlir::attn::importOnnxModel(StringRef path, const OnnxImportOptions &options,
   onnx::ModelProto model;
   std::string error;
   if (failed(loadModel(path, model, error))) {
+    mlir::emitError(FileLineColLoc::get(context, path, 0, 0)) << error;
+    return failure();
+  }
+  GraphImporter importer(context, model, path, options);
+  return importer.run();
+}
+
+FailureOr<OwningOpRef<ModuleOp>>
+mlir::attn::importOnnxModelFromBuffer(StringRef bytes, StringRef path,
+                                      const OnnxImportOptions &options,
+                                      MLIRContext *context) {
+  onnx::ModelProto model;
+  std::string error;
+  if (failed(parseModel(bytes, path, model, error))) {
     mlir::emitError(FileLineColLoc::get(context, path, 0, 0)) << error;
     return failure();
   }

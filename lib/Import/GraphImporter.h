@@ -36,8 +36,8 @@ std::string nodeName(const onnx::NodeProto &node);
 /// model-local functions.
 class GraphImporter {
 public:
-  GraphImporter(MLIRContext *context, const onnx::ModelProto &model,
-                StringRef path, const OnnxImportOptions &options)
+  GraphImporter(MLIRContext *context, onnx::ModelProto &model, StringRef path,
+                const OnnxImportOptions &options)
       : context(context), builder(context), model(model), path(path.str()),
         options(options), constBuilder(context) {
     modelDir = llvm::sys::path::parent_path(path).str();
@@ -63,7 +63,8 @@ public:
   }
 
 private:
-  const onnx::ModelProto &model;
+  /// Initializers' raw data moves out of it into HostTensors.
+  onnx::ModelProto &model;
   std::string path, modelDir;
   const OnnxImportOptions &options;
   OpBuilder constBuilder;
@@ -88,7 +89,7 @@ private:
       const google::protobuf::RepeatedPtrField<onnx::NodeProto> &nodes,
       std::map<std::string, SmallVector<std::string>> &unsupported,
       llvm::StringSet<> &visitedFunctions);
-  LogicalResult readInitializers(const onnx::GraphProto &graph);
+  LogicalResult readInitializers(onnx::GraphProto &graph);
   LogicalResult bindInputs(const onnx::GraphProto &graph,
                            SmallVectorImpl<const onnx::ValueInfoProto *> &args,
                            SmallVectorImpl<ImportedValue> &argValues);
@@ -97,6 +98,9 @@ private:
             const llvm::StringSet<> &available);
   LogicalResult importNodes(ArrayRef<const onnx::NodeProto *> nodes);
   LogicalResult importNode(const onnx::NodeProto &node);
+  /// Every output `node` names is defined, with a valid shape.
+  LogicalResult checkOutputs(const onnx::NodeProto &node,
+                             const onnx::FunctionProto *function);
   LogicalResult inlineFunction(const onnx::NodeProto &call,
                                const onnx::FunctionProto &function);
   const onnx::FunctionProto *findFunction(const onnx::NodeProto &node) const;

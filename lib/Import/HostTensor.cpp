@@ -5,6 +5,7 @@
 #include "llvm/ADT/APFloat.h"
 #include "llvm/Support/ErrorHandling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -150,6 +151,18 @@ int64_t mlir::attn::onnx_import::numElements(ArrayRef<int64_t> shape) {
   return n;
 }
 
+bool mlir::attn::onnx_import::isValidShape(ArrayRef<int64_t> shape) {
+  // Zero sizes count as 1: an empty [0, 2^40, 2^40] still has strides that
+  // overflow.
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 1 && n > kMaxTensorElements / d))
+      return false;
+    n *= std::max<int64_t>(d, 1);
+  }
+  return true;
+}
+
 HostTensor::HostTensor(DType dtype, ArrayRef<int64_t> shape)
     : dtype(dtype), shape(shape),
       bytes(size_t(numElements(shape) * dtypeBytes(dtype)), '\0') {}
@@ -184,8 +197,9 @@ uint16_t doubleToHalf(double v, const llvm::fltSemantics &sem) {
   return uint16_t(f.bitcastToAPInt().getZExtValue());
 }
 
-/// double -> int64 the way a C cast would, without UB on NaN/overflow.
-int64_t saturatingToInt(double v) {
+} // namespace
+
+int64_t mlir::attn::onnx_import::saturatingToInt(double v) {
   if (std::isnan(v))
     return 0;
   if (v >= 9.2233720368547758e18)
@@ -194,8 +208,6 @@ int64_t saturatingToInt(double v) {
     return std::numeric_limits<int64_t>::min();
   return int64_t(v);
 }
-
-} // namespace
 
 double HostTensor::getDouble(int64_t i) const {
   switch (dtype) {

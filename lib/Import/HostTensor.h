@@ -56,8 +56,21 @@ inline bool isInteger(DType type) {
 /// handle (strings, unsigned integers).
 Type mlirElementType(DType type, MLIRContext *context);
 
+/// double -> int64 the way a C cast would (toward zero), but NaN gives 0 and
+/// out-of-range values (infinities included) saturate instead of being UB.
+int64_t saturatingToInt(double v);
+
 /// The product of `shape`, saturating at INT64_MAX.
 int64_t numElements(llvm::ArrayRef<int64_t> shape);
+
+/// The most elements any tensor of a model may have (2^40, 4 TiB of f32).
+/// Larger shapes come from corrupt files; refusing them keeps element
+/// counts, byte sizes and index arithmetic far from int64 overflow.
+constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
+/// Every size of `shape` is non-negative and the product of the non-zero ones
+/// is at most kMaxTensorElements (so strides fit too, even when the tensor
+/// is empty).
+bool isValidShape(llvm::ArrayRef<int64_t> shape);
 
 /// A dense, row-major tensor in host memory, in ONNX's little-endian element
 /// layout (bool: one byte per element).

@@ -36,7 +36,9 @@ Value mlir::attn::onnx_import::scalarConstant(OpBuilder &b, Location loc,
   auto intType = cast<IntegerType>(type);
   if (intType.getWidth() == 1)
     return arith::ConstantOp::create(b, loc, IntegerAttr::get(type, v != 0));
-  return arith::ConstantOp::create(b, loc, IntegerAttr::get(type, int64_t(v)));
+  // A float fill value (Pad's value, ConstantOfShape) may be out of range.
+  return arith::ConstantOp::create(
+      b, loc, IntegerAttr::get(type, saturatingToInt(v)));
 }
 
 Value mlir::attn::onnx_import::filledTensor(OpBuilder &b, Location loc,

@@ -95,6 +95,11 @@ LogicalResult importGroupQueryAttention(NodeContext &ctx) {
                          kvHeads = ctx.attrInt("kv_num_heads");
   if (!numHeads || !kvHeads || *numHeads <= 0 || *kvHeads <= 0)
     return ctx.emitError() << "needs positive num_heads and kv_num_heads";
+  // Bounded so that num_heads + 2 * kv_num_heads cannot overflow.
+  if (*numHeads > kMaxTensorElements || *kvHeads > kMaxTensorElements)
+    return ctx.emitError() << "has num_heads = " << *numHeads
+                           << " and kv_num_heads = " << *kvHeads
+                           << ", beyond 2^40";
   if (*numHeads % *kvHeads != 0)
     return ctx.emitError() << "has num_heads = " << *numHeads
                            << " and kv_num_heads = " << *kvHeads

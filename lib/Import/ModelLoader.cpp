@@ -12,10 +12,6 @@
 using namespace mlir;
 using namespace mlir::attn::onnx_import;
 
-/// Tensors larger than this many elements are rejected outright: a corrupt
-/// dims field must not turn into a huge allocation.
-static constexpr int64_t kMaxElements = int64_t(1) << 40;
-
 LogicalResult mlir::attn::onnx_import::loadModel(StringRef path,
                                                  onnx::ModelProto &model,
                                                  std::string &error) {
@@ -25,7 +21,13 @@ LogicalResult mlir::attn::onnx_import::loadModel(StringRef path,
     error = "cannot read '" + path.str() + "': " + ec.message();
     return failure();
   }
-  StringRef data = (*file)->getBuffer();
+  return parseModel((*file)->getBuffer(), path, model, error);
+}
+
+LogicalResult mlir::attn::onnx_import::parseModel(StringRef data,
+                                                  StringRef path,
+                                                  onnx::ModelProto &model,
+                                                  std::string &error) {
   if (data.empty()) {
     error = "'" + path.str() + "' is empty, not an ONNX model";
     return failure();
@@ -55,18 +57,19 @@ namespace {
 /// Checks dims and returns the element count.
 LogicalResult checkDims(const onnx::TensorProto &proto, int64_t &count,
                         std::string &error) {
-  count = 1;
-  for (int64_t d : proto.dims()) {
+  for (int64_t d : proto.dims())
     if (d < 0) {
       error = "has a negative dimension (" + std::to_string(d) + ")";
       return failure();
     }
-    if (d != 0 && count > kMaxElements / d) {
-      error = "has too many elements";
-      return failure();
-    }
-    count *= d;
+  // A corrupt dims field must not turn into a huge allocation, nor into
+  // overflowing strides of an empty tensor.
+  SmallVector<int64_t> shape(proto.dims().begin(), proto.dims().end());
+  if (!isValidShape(shape)) {
+    error = "has too many elements";
+    return failure();
   }
+  count = numElements(shape);
   return success();
 }
 
@@ -144,10 +147,9 @@ LogicalResult readExternal(const onnx::TensorProto &proto, StringRef modelDir,
 
 } // namespace
 
-LogicalResult
-mlir::attn::onnx_import::readTensor(const onnx::TensorProto &proto,
-                                    StringRef modelDir, HostTensor &tensor,
-                                    std::string &error) {
+static LogicalResult decodeTensor(const onnx::TensorProto &proto,
+                                  StringRef modelDir, HostTensor &tensor,
+                                  std::string &error, std::string *rawData) {
   std::optional<DType> dtype = dtypeFromOnnx(proto.data_type());
   if (!dtype || *dtype == DType::String) {
     error = "has an unsupported element type (ONNX data type " +
@@ -176,7 +178,10 @@ mlir::attn::onnx_import::readTensor(const onnx::TensorProto &proto,
               std::to_string(expected);
       return failure();
     }
-    tensor.bytes = proto.raw_data();
+    if (rawData)
+      tensor.bytes.swap(*rawData);
+    else
+      tensor.bytes = proto.raw_data();
     return success();
   }
 
@@ -202,6 +207,10 @@ mlir::attn::onnx_import::readTensor(const onnx::TensorProto &proto,
     return failure();
   }
   tensor.bytes.assign(size_t(expected), '\0');
+  // An empty repeated field has no storage: memcpy from its null data is
+  // undefined even for 0 bytes.
+  if (count == 0)
+    return success();
   switch (*dtype) {
   case DType::F32:
     std::memcpy(tensor.bytes.data(), proto.float_data().data(), expected);
@@ -231,4 +240,20 @@ mlir::attn::onnx_import::readTensor(const onnx::TensorProto &proto,
       tensor.setInt(i, proto.int32_data(i));
     return success();
   }
+}
+
+LogicalResult
+mlir::attn::onnx_import::readTensor(const onnx::TensorProto &proto,
+                                    StringRef modelDir, HostTensor &tensor,
+                                    std::string &error) {
+  return decodeTensor(proto, modelDir, tensor, error, /*rawData=*/nullptr);
+}
+
+LogicalResult mlir::attn::onnx_import::consumeTensor(onnx::TensorProto &proto,
+                                                     StringRef modelDir,
+                                                     HostTensor &tensor,
+                                                     std::string &error) {
+  return decodeTensor(proto, modelDir, tensor, error,
+                      proto.has_raw_data() ? proto.mutable_raw_data()
+                                           : nullptr);
 }

@@ -267,10 +267,9 @@ FailureOr<bool> foldReduce(NodeContext &ctx, ReduceKind kind) {
   HostTensor out(x.dtype, outShape);
   for (int64_t i = 0; i < out.size(); ++i) {
     double v = kind == ReduceKind::Mean ? acc[i] / double(count) : acc[i];
-    if (isFloat(x.dtype))
-      out.setDouble(i, v);
-    else
-      out.setInt(i, int64_t(v));
+    // setDouble saturates for integer types: a sum past INT64_MAX or the
+    // -inf of Max over an empty axis must not be converted with a cast.
+    out.setDouble(i, v);
   }
   ctx.setOutput(0, std::move(out));
   return true;
@@ -406,7 +405,8 @@ LogicalResult importCumSum(NodeContext &ctx) {
   FailureOr<int64_t> axis = normalizeAxis(ctx, (*axisIn)[0], x->rank());
   if (failed(axis))
     return failure();
-  bool exclusive = ctx.attrInt("exclusive", 0), reverse = ctx.attrInt("reverse", 0);
+  bool exclusive = ctx.attrInt("exclusive", 0),
+       reverse = ctx.attrInt("reverse", 0);
   OpBuilder &b = ctx.builder();
   MLIRContext *mctx = ctx.getContext();
   int64_t rank = x->rank();

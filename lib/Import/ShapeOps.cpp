@@ -426,10 +426,14 @@ LogicalResult splitParams(NodeContext &ctx, int64_t &axis,
     return failure();
   if (*split) {
     sizes = **split;
+    // Each size is checked before it is summed, so the sum cannot overflow.
     int64_t total = 0;
-    for (int64_t s : sizes)
-      total += s < 0 ? dim + 1 : s;
-    if (int64_t(sizes.size()) != n || total != dim)
+    bool inRange = true;
+    for (int64_t s : sizes) {
+      inRange &= s >= 0 && s <= dim;
+      total += inRange ? s : 0;
+    }
+    if (!inRange || int64_t(sizes.size()) != n || total != dim)
       return ctx.emitError()
              << "splits a dimension of size " << dim << " into "
              << formatShape(sizes) << " for " << n << " outputs";
@@ -653,6 +657,10 @@ LogicalResult importTile(NodeContext &ctx) {
   for (auto [d, n] : llvm::enumerate(*repeats)) {
     if (n < 0)
       return ctx.emitError() << "has a negative repeat count";
+    if (n != 0 && x->shape[d] > kMaxTensorElements / n)
+      return ctx.emitError() << "repeats dimension " << d << " of size "
+                             << x->shape[d] << " " << n
+                             << " times, more than 2^40 elements";
     outShape.push_back(x->shape[d] * n);
   }
   Value input = ctx.value(0);
@@ -795,6 +803,10 @@ LogicalResult importPad(NodeContext &ctx) {
   if (int64_t(pads.size()) != 2 * int64_t(axes.size()))
     return ctx.emitError() << "has " << pads.size() << " pads for "
                            << axes.size() << " axes";
+  // Sizes are at most 2^40, so bounded pads keep the arithmetic below exact.
+  for (int64_t p : pads)
+    if (p < -kMaxTensorElements || p > kMaxTensorElements)
+      return ctx.emitError() << "has a pad of " << p << ", beyond 2^40";
   SmallVector<int64_t> before(rank, 0), after(rank, 0);
   for (auto [i, axis] : llvm::enumerate(axes)) {
     before[axis] = pads[i];

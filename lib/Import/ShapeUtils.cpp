@@ -36,6 +36,13 @@ mlir::attn::onnx_import::broadcastShapes(NodeContext &ctx,
       return failure();
     }
   }
+  // Checked here, before folders index the result.
+  if (!isValidShape(out)) {
+    auto diag = ctx.emitError() << "broadcasting shapes";
+    for (ArrayRef<int64_t> t : shapes)
+      diag << " " << formatShape(t);
+    return diag << " gives more than 2^40 elements";
+  }
   return out;
 }
 
@@ -90,6 +97,9 @@ mlir::attn::onnx_import::inferReshape(NodeContext &ctx, ArrayRef<int64_t> input,
     if (d < 0)
       return ctx.emitError() << "reshape target " << formatShape(target)
                              << " has a negative size";
+    if (d != 0 && known > kMaxTensorElements / d)
+      return ctx.emitError() << "reshape target " << formatShape(target)
+                             << " has sizes whose product exceeds 2^40";
     out.push_back(d);
     known *= d;
   }
@@ -137,16 +147,24 @@ FailureOr<SmallVector<SliceDim>> mlir::attn::onnx_import::inferSlice(
       start = start < -dim ? -1 - dim : start + dim;
     if (end < 0)
       end = end < -dim ? -1 - dim : end + dim;
+    // Written so that no step (INT64_MIN included) overflows.
     int64_t size;
-    if (step > 0) {
+    if (dim == 0) {
+      start = 0;
+      size = 0;
+    } else if (step > 0) {
       start = std::clamp<int64_t>(start, 0, dim);
       end = std::clamp<int64_t>(end, 0, dim);
-      size = end > start ? (end - start + step - 1) / step : 0;
+      size = end > start ? 1 + (end - start - 1) / step : 0;
     } else {
       start = std::clamp<int64_t>(start, 0, dim - 1);
       end = std::clamp<int64_t>(end, -1, dim - 1);
-      size = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+      size = start > end ? 1 + (start - end - 1) / -std::max(step, -dim) : 0;
     }
+    // With at most one element the step is irrelevant; 1 keeps step *
+    // stride products small.
+    if (size <= 1)
+      step = 1;
     dims[*axis] = {size > 0 ? start : 0, step, size};
   }
   return dims;

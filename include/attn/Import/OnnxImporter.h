@@ -41,6 +41,15 @@ FailureOr<OwningOpRef<ModuleOp>>
 importOnnxModel(llvm::StringRef path, const OnnxImportOptions &options,
                 MLIRContext *context);
 
+/// Imports a model held in memory (`bytes`, a serialized ModelProto) like
+/// `importOnnxModel`. `path` names the model in messages and locations, and
+/// external data is read relative to its directory; `path` itself is not
+/// read.
+FailureOr<OwningOpRef<ModuleOp>>
+importOnnxModelFromBuffer(llvm::StringRef bytes, llvm::StringRef path,
+                          const OnnxImportOptions &options,
+                          MLIRContext *context);
+
 /// One graph input as `attn-compile --print-inputs` lists it.
 struct OnnxInputInfo {
   std::string name;

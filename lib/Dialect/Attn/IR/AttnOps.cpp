@@ -190,7 +190,7 @@ LogicalResult AttentionOp::verify() {
       failed(check.sameElementType("init", o, q)))
     return failure();
   if (Value mask = getMask())
-    if (failed(check.mask(mask, {b, getQHeads(), sq, skv})))
+    if (failed(check.mask(mask, {b, static_cast<int64_t>(getQHeads()), sq, skv})))
       return failure();
   if (Value lens = getKvSeqLens()) {
     if (cast<ShapedType>(lens.getType()).getRank() != 1)
@@ -260,7 +260,7 @@ LogicalResult DecodeOp::verify() {
     if (failed(check.sameElementType(name, val, q)))
       return failure();
   if (Value mask = getMask())
-    if (failed(check.mask(mask, {b, getQHeads(), sq, smax})))
+    if (failed(check.mask(mask, {b, static_cast<int64_t>(getQHeads()), sq, smax})))
       return failure();
   return check.semantics(getOperands().drop_front(0), getDpsInits(),
                          getResultTypes());

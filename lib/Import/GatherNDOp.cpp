@@ -66,24 +66,12 @@ LogicalResult importGatherND(NodeContext &ctx) {
           leadIdx.push_back(linalg::IndexOp::create(nb, loc, d));
         for (int64_t d = 0; d < b; ++d)
           at.push_back(leadIdx[d]);
-        Value zero = arith::ConstantIndexOp::create(nb, loc, 0);
         for (int64_t t = 0; t < k; ++t) {
           SmallVector<Value> pos = leadIdx;
           pos.push_back(arith::ConstantIndexOp::create(nb, loc, t));
-          Value i = arith::IndexCastOp::create(
-              nb, loc, nb.getIndexType(),
-              tensor::ExtractOp::create(nb, loc, idx, pos));
-          // Negative indices count from the end; out-of-range ones clamp
-          // rather than read out of bounds.
-          int64_t dim = data->shape[b + t];
-          Value size = arith::ConstantIndexOp::create(nb, loc, dim);
-          Value neg = arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::slt,
-                                            i, zero);
-          i = arith::SelectOp::create(
-              nb, loc, neg, arith::AddIOp::create(nb, loc, i, size), i);
-          i = arith::MaxSIOp::create(nb, loc, i, zero);
-          i = arith::MinSIOp::create(
-              nb, loc, i, arith::ConstantIndexOp::create(nb, loc, dim - 1));
+          Value i = gatherIndex(nb, loc,
+                                tensor::ExtractOp::create(nb, loc, idx, pos),
+                                data->shape[b + t]);
           at.push_back(i);
         }
         for (int64_t d = b + k; d < r; ++d)

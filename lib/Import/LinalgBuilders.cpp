@@ -421,3 +421,17 @@ Value mlir::attn::onnx_import::buildMatMul(OpBuilder &b, Location loc,
       });
   return buildCast(b, loc, op.getResult(0), outType);
 }
+
+Value mlir::attn::onnx_import::gatherIndex(OpBuilder &b, Location loc,
+                                           Value index, int64_t dim) {
+  Value i = arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
+  Value size = arith::ConstantIndexOp::create(b, loc, dim);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value negative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, zero);
+  i = arith::SelectOp::create(b, loc, negative,
+                              arith::AddIOp::create(b, loc, i, size), i);
+  i = arith::MaxSIOp::create(b, loc, i, zero);
+  return arith::MinSIOp::create(
+      b, loc, i, arith::ConstantIndexOp::create(b, loc, dim - 1));
+}

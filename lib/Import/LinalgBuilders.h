@@ -23,6 +23,10 @@ Type elementTypeOf(Value tensor);
 
 Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
                   Type elementType);
+/// An integer gather index as an `index` into a dimension of size `dim`:
+/// negative values count from the end, out-of-range ones clamp (ONNX leaves
+/// them undefined; reading out of bounds is not an option).
+Value gatherIndex(OpBuilder &b, Location loc, Value index, int64_t dim);
 /// A scalar arith.constant of `type` (float or integer/bool) holding `v`.
 Value scalarConstant(OpBuilder &b, Location loc, Type type, double v);
 /// A tensor of `shape` filled with `v`.

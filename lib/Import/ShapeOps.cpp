@@ -576,20 +576,7 @@ LogicalResult importGather(NodeContext &ctx) {
       b, ctx.loc, TypeRange{init.getType()}, ValueRange{ctx.value(1)},
       ValueRange{init}, maps, iterators,
       [&](OpBuilder &nb, Location loc, ValueRange args) {
-        // Negative indices count from the end; out-of-range ones clamp
-        // (ONNX leaves them undefined; reading out of bounds is not an
-        // option).
-        Value i =
-            arith::IndexCastOp::create(nb, loc, nb.getIndexType(), args[0]);
-        Value size = arith::ConstantIndexOp::create(nb, loc, dim);
-        Value zero = arith::ConstantIndexOp::create(nb, loc, 0);
-        Value neg =
-            arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::slt, i, zero);
-        i = arith::SelectOp::create(nb, loc, neg,
-                                    arith::AddIOp::create(nb, loc, i, size), i);
-        i = arith::MaxSIOp::create(nb, loc, i, zero);
-        i = arith::MinSIOp::create(
-            nb, loc, i, arith::ConstantIndexOp::create(nb, loc, dim - 1));
+        Value i = gatherIndex(nb, loc, args[0], dim);
         SmallVector<Value> at;
         for (int64_t d = 0; d < dataRank; ++d) {
           if (d < axis)

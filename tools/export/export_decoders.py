@@ -226,6 +226,17 @@ def own_decoders(out: str) -> None:
                 traceback.print_exc()
 
 
+def flat_cache(pkv) -> list:
+    """[key_0, value_0, key_1, ...] of a transformers cache (5.x or 4.x)."""
+    flat = []
+    for i in range(LAYERS):
+        if hasattr(pkv, "layers"):
+            flat += [pkv.layers[i].keys, pkv.layers[i].values]
+        else:
+            flat += [pkv.key_cache[i], pkv.value_cache[i]]
+    return flat
+
+
 def hf_decoders(out: str) -> None:
     try:
         import transformers
@@ -291,14 +302,7 @@ def hf_decoders(out: str) -> None:
                     cache.update(past[2 * i], past[2 * i + 1], i)
                 out = self.m(input_ids=input_ids, position_ids=position_ids,
                              past_key_values=cache, use_cache=True)
-                pkv = out.past_key_values
-                flat = []
-                for i in range(LAYERS):
-                    if hasattr(pkv, "layers"):
-                        flat += [pkv.layers[i].keys, pkv.layers[i].values]
-                    else:
-                        flat += [pkv.key_cache[i], pkv.value_cache[i]]
-                return (out.logits, *flat)
+                return (out.logits, *flat_cache(out.past_key_values))
 
         step = Step(model).eval()
         feeds_t = step_inputs(LAYERS, nkv, hd)
@@ -359,14 +363,7 @@ def hf_masked_decoders(out: str) -> None:
                 out = self.m(input_ids=input_ids, attention_mask=attention_mask,
                              position_ids=position_ids, past_key_values=cache,
                              use_cache=True)
-                pkv = out.past_key_values
-                flat = []
-                for i in range(LAYERS):
-                    if hasattr(pkv, "layers"):
-                        flat += [pkv.layers[i].keys, pkv.layers[i].values]
-                    else:
-                        flat += [pkv.key_cache[i], pkv.value_cache[i]]
-                return (out.logits, *flat)
+                return (out.logits, *flat_cache(out.past_key_values))
 
         step = Step(model).eval()
         base = step_inputs(LAYERS, nkv, hd)

@@ -1,78 +1,110 @@
-//===- CpuPipeline.cpp - attn compilation pipelines -----------------------===//
+//===- CpuPipeline.cpp - the stages of the attn CPU pipeline --------------===//
+//
+// Every stage is built from typed pass constructors, so a misspelt pass or
+// option is a compile error here rather than a parse failure at run time.
+//
+//===----------------------------------------------------------------------===//
 
 #include "attn/Pipelines/Pipelines.h"
 
+#include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
-#include "llvm/Support/ErrorHandling.h"
-#include "llvm/Support/raw_ostream.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
 namespace {
 
-/// Appends a textual pipeline; the passes are the project's and upstream's,
-/// so a parse failure is a bug in this file, not a user error.
-void append(OpPassManager &pm, const std::string &pipeline) {
-  std::string error;
-  llvm::raw_string_ostream os(error);
-  if (failed(parsePassPipeline(pipeline, pm, os)))
-    llvm::report_fatal_error(llvm::Twine("attn pipeline: ") + os.str());
+void addCleanup(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
 
 } // namespace
 
+void mlir::attn::buildAttnRaisePipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createAttnRaiseAttention());
+  addCleanup(pm);
+}
+
 void mlir::attn::buildAttnTransformPipeline(OpPassManager &pm,
                                             const TransformOptions &options) {
-  append(pm, "func.func(attn-raise-attention),canonicalize,cse");
+  buildAttnRaisePipeline(pm);
   buildAttnShareKVPipeline(pm, options);
 }
 
 void mlir::attn::buildAttnShareKVPipeline(OpPassManager &pm,
                                           const TransformOptions &options) {
-  if (options.shareKVHeads > 0)
-    append(pm, "func.func(attn-share-kv{kv-heads=" +
-                   std::to_string(options.shareKVHeads) +
-                   " method=" + options.shareKVMethod + "}),canonicalize,cse");
+  if (options.shareKVHeads <= 0)
+    return;
+  AttnShareKVOptions shareOptions;
+  shareOptions.kvHeads = options.shareKVHeads;
+  shareOptions.method = options.shareKVMethod;
+  pm.addNestedPass<func::FuncOp>(createAttnShareKV(shareOptions));
+  addCleanup(pm);
+}
+
+void mlir::attn::buildAttnFuseDecodePipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createAttnFuseDecode());
+  addCleanup(pm);
 }
 
 void mlir::attn::buildAttnBufferizationPipeline(OpPassManager &pm) {
-  append(pm, "canonicalize,"
-             "one-shot-bufferize{bufferize-function-boundaries "
-             "function-boundary-type-conversion=identity-layout-map},"
-             // KV caches updated in place stay arguments (inout buffers)
-             // instead of being copied into out-parameters.
-             "attn-drop-tied-results,attn-unique-result-buffers,"
-             "buffer-results-to-out-params{hoist-static-allocs add-result-attr "
-             "modify-public-functions},"
-             "func.func(buffer-hoisting),"
-             "ownership-based-buffer-deallocation,"
-             "canonicalize,buffer-deallocation-simplification,"
-             "bufferization-lower-deallocations,cse,canonicalize");
+  namespace bz = bufferization;
+  pm.addPass(createCanonicalizerPass());
+  bz::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bz::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bz::createOneShotBufferizePass(bufferize));
+  // KV caches updated in place stay arguments (inout buffers) instead of
+  // being copied into out-parameters.
+  pm.addPass(createAttnDropTiedResults());
+  pm.addPass(createAttnUniqueResultBuffers());
+  bz::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.addResultAttribute = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bz::createBufferResultsToOutParamsPass(outParams));
+  pm.addNestedPass<func::FuncOp>(bz::createBufferHoistingPass());
+  pm.addPass(bz::createOwnershipBasedBufferDeallocationPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(bz::createBufferDeallocationSimplificationPass());
+  pm.addPass(bz::createLowerDeallocationsPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
 }
 
-void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm) {
-  append(pm, "func.func(convert-attn-to-loops,convert-contraction-to-vectors,"
-             "convert-linalg-to-loops),"
-             "canonicalize,cse,"
-             "convert-scf-to-openmp,"
-             "func.func(math-expand-ops),"
-             "convert-vector-to-scf,expand-strided-metadata,"
-             // expand-strided-metadata makes affine.apply for subview offsets.
-             "lower-affine,"
-             // memref.alloca_scope (from scf-to-openmp) must become LLVM
-             // before scf-to-cf splits its body into blocks.
-             "finalize-memref-to-llvm,convert-scf-to-cf,convert-vector-to-llvm,"
-             "convert-to-llvm,reconcile-unrealized-casts,canonicalize");
-}
-
-void mlir::attn::registerAttnPipelines() {
-  PassPipelineRegistration<>(
-      "attn-cpu-pipeline",
-      "Lower a module of attn ops on tensors to the LLVM dialect for the CPU",
-      [](OpPassManager &pm) {
-        buildAttnTransformPipeline(pm);
-        buildAttnBufferizationPipeline(pm);
-        buildAttnCpuCodegenPipeline(pm);
-      });
+void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
+                                             const CodegenOptions &options) {
+  ConvertAttnToLoopsOptions loops;
+  loops.rowLanes = options.rowLanes;
+  ConvertContractionToVectorsOptions vectors;
+  vectors.vectorLanes = options.vectorLanes;
+  OpPassManager &funcPm = pm.nest<func::FuncOp>();
+  funcPm.addPass(createConvertAttnToLoops(loops));
+  funcPm.addPass(createConvertContractionToVectors(vectors));
+  funcPm.addPass(createConvertLinalgToLoopsPass());
+  addCleanup(pm);
+  pm.addPass(createConvertSCFToOpenMPPass());
+  pm.addNestedPass<func::FuncOp>(math::createMathExpandOpsPass());
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  // expand-strided-metadata makes affine.apply for subview offsets.
+  pm.addPass(createLowerAffinePass());
+  // memref.alloca_scope (from scf-to-openmp) must become LLVM before
+  // scf-to-cf splits its body into blocks.
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
 }

@@ -1,6 +1,7 @@
-"""Run models compiled by attn-compile from Python.
+"""Compile models and run them from Python.
 
-A thin ctypes wrapper over the C API of libAttnRuntime
+Thin ctypes wrappers over the C APIs of libAttnCompiler (compiling in this
+process, include/attn-c/Compiler.h) and libAttnRuntime
 (include/attn-c/Runtime.h)::
 
     import attn_mlir
@@ -9,9 +10,8 @@ A thin ctypes wrapper over the C API of libAttnRuntime
     print(model.inputs)            # [TensorSpec(name='x', dtype='f32', shape=(2, 3)), ...]
     outputs = model.run({"x": x})  # {"y": ndarray, ...}
 
-The runtime library is looked up in $ATTN_MLIR_LIB_DIR, next to this package
-(an installed layout) and in the build directories of a source checkout;
-attn-compile in the matching bin/ directory, then on PATH.
+Both libraries are looked up in $ATTN_MLIR_LIB_DIR, next to this package
+(an installed layout) and in the build directories of a source checkout.
 
 NumPy has no bfloat16: bf16 tensors are passed and returned as uint16
 arrays holding the bits (arrays whose dtype is named 'bfloat16', such as
@@ -21,14 +21,14 @@ ml_dtypes.bfloat16, are accepted too).
 import ctypes
 import glob
 import os
-import shutil
-import subprocess
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["AttnError", "CompileError", "Model", "TensorSpec", "compile",
-           "get_num_threads", "set_num_threads", "runtime_library"]
+__all__ = ["AttnError", "CompileError", "CompileResult", "Model",
+           "TensorSpec", "compile", "compile_buffer", "compile_model",
+           "compiler_library", "get_num_threads", "set_num_threads",
+           "runtime_library"]
 
 _DTYPE_NAMES = ["f32", "f16", "bf16", "f64", "i64", "i32", "i16", "i8", "u8",
                 "bool"]
@@ -45,7 +45,7 @@ class AttnError(RuntimeError):
 
 
 class CompileError(RuntimeError):
-    """attn-compile failed; the message holds its diagnostics."""
+    """Compiling failed; the message holds the compiler's diagnostics."""
 
 
 class TensorSpec(NamedTuple):
@@ -276,51 +276,158 @@ class Model:
                 f"inputs={self.inputs}, outputs={self.outputs})")
 
 
-def _attn_compile() -> str:
-    env = os.environ.get("ATTN_COMPILE")
-    if env:
-        return env
-    for d in _candidate_dirs("bin"):
-        path = os.path.join(d, "attn-compile")
-        if os.access(path, os.X_OK):
+_compiler_lib = None
+
+
+def compiler_library() -> str:
+    """Path of the libAttnCompiler.so that `compile` loads."""
+    for d in _candidate_dirs("lib"):
+        path = os.path.join(d, "libAttnCompiler.so")
+        if os.path.exists(path):
             return os.path.abspath(path)
-    found = shutil.which("attn-compile")
-    if found:
-        return found
-    raise CompileError("cannot find attn-compile: set ATTN_MLIR_LIB_DIR to "
-                       "the build's lib/ directory or put it on PATH")
+    raise CompileError("cannot find libAttnCompiler.so: set ATTN_MLIR_LIB_DIR "
+                       "to the directory that holds it (e.g. build/lib)")
 
 
-def compile(path: str, out: str, *, target: str = "cpu",
+def _compiler() -> ctypes.CDLL:
+    """libAttnCompiler.so (include/attn-c/Compiler.h), loaded once."""
+    global _compiler_lib
+    if _compiler_lib is not None:
+        return _compiler_lib
+    lib = ctypes.CDLL(compiler_library())
+    p, s, i32, cp = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int32,
+                     ctypes.c_char_p)
+    for name, res, args in [
+            ("attnCompilerSessionCreate", p, []),
+            ("attnCompilerSessionDestroy", None, [p]),
+            ("attnCompileOptionsCreate", p, []),
+            ("attnCompileOptionsDestroy", None, [p]),
+            ("attnCompileOptionsSetFlags", ctypes.c_int,
+             [p, i32, ctypes.POINTER(cp)]),
+            ("attnCompileOptionsGetError", cp, [p]),
+            ("attnCompileFile", ctypes.c_int, [p, p, cp, cp]),
+            ("attnCompileBuffer", ctypes.c_int, [p, p, p, s, cp, cp, cp]),
+            ("attnCompilerGetOutput", cp, [p]),
+            ("attnCompilerGetReport", cp, [p]),
+            ("attnCompilerGetLog", cp, [p]),
+            ("attnCompilerGetError", cp, [p])]:
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+    _compiler_lib = lib
+    return lib
+
+
+class CompileResult(NamedTuple):
+    """What `compile`/`compile_buffer` gave back."""
+    output: Optional[str]  # the library or IR file, if written
+    text: str              # the IR (emit other than "library")
+    report: str            # the JSON report of the attention ops
+    log: str               # informational lines (share-kv calibration)
+
+
+def _flags(target, dims, mcpu, mattr, emit, report, entry_function, max_seq,
+           fuse_decode, extra_args) -> List[str]:
+    flags = [f"--target={target}"]
+    for name, size in (dims or {}).items():
+        flags.append(f"--dim={name}={int(size)}")
+    if mcpu:
+        flags.append(f"--mcpu={mcpu}")
+    if mattr:
+        flags.append(f"--mattr={mattr}")
+    if emit:
+        flags.append(f"--emit={emit}")
+    if report:
+        flags.append(f"--report={os.fspath(report)}")
+    if entry_function:
+        flags.append(f"--entry-function={entry_function}")
+    if max_seq is not None:
+        flags.append(f"--max-seq={int(max_seq)}")
+    if not fuse_decode:
+        flags.append("--no-fuse-decode")
+    flags.extend(extra_args)
+    return flags
+
+
+def _compile_in_process(flags: List[str], run) -> CompileResult:
+    """Creates a session and options from `flags`, calls `run(lib, session,
+    options)` (a compile call) and collects the results."""
+    lib = _compiler()
+    session = lib.attnCompilerSessionCreate()
+    options = lib.attnCompileOptionsCreate()
+    try:
+        array = (ctypes.c_char_p * len(flags))(*[f.encode() for f in flags])
+        if lib.attnCompileOptionsSetFlags(options, len(flags), array) != 0:
+            raise CompileError(
+                "error: " + lib.attnCompileOptionsGetError(options).decode())
+        status, output = run(lib, session, options)
+        if status != 0:
+            raise CompileError(
+                lib.attnCompilerGetError(session).decode().strip())
+        return CompileResult(output,
+                             lib.attnCompilerGetOutput(session).decode(),
+                             lib.attnCompilerGetReport(session).decode(),
+                             lib.attnCompilerGetLog(session).decode())
+    finally:
+        lib.attnCompileOptionsDestroy(options)
+        lib.attnCompilerSessionDestroy(session)
+
+
+def compile(path: str, out: Optional[str], *, target: str = "cpu",
             dims: Optional[Dict[str, int]] = None, mcpu: Optional[str] = None,
+            mattr: Optional[str] = None,
             emit: Optional[str] = None, report: Optional[str] = None,
             entry_function: Optional[str] = None,
             max_seq: Optional[int] = None, fuse_decode: bool = True,
             extra_args: Sequence[str] = ()) -> str:
-    """Compiles a .mlir/.onnx model with attn-compile into `out` (a shared
-    library, or IR with `emit`); returns `out`. A decode-step ONNX model
-    whose past length is symbolic gets in-place KV caches of `max_seq`
-    positions (the model's `inouts`) unless `fuse_decode` is False. Raises
-    CompileError with the compiler's messages on failure."""
-    args = [_attn_compile(), os.fspath(path), "-o", os.fspath(out),
-            f"--target={target}"]
-    for name, size in (dims or {}).items():
-        args.append(f"--dim={name}={int(size)}")
-    if mcpu:
-        args.append(f"--mcpu={mcpu}")
-    if emit:
-        args.append(f"--emit={emit}")
-    if report:
-        args.append(f"--report={os.fspath(report)}")
-    if entry_function:
-        args.append(f"--entry-function={entry_function}")
-    if max_seq is not None:
-        args.append(f"--max-seq={int(max_seq)}")
-    if not fuse_decode:
-        args.append("--no-fuse-decode")
-    args.extend(extra_args)
-    proc = subprocess.run(args, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise CompileError(proc.stderr.strip() or
-                           f"attn-compile exited with {proc.returncode}")
-    return os.fspath(out)
+    """Compiles a .mlir/.onnx model into `out` (a shared library, or IR with
+    `emit`) in this process, through libAttnCompiler.so; returns `out` (with
+    `emit` and no `out`, the IR text). A decode-step ONNX model whose past
+    length is symbolic gets in-place KV caches of `max_seq` positions (the
+    model's `inouts`) unless `fuse_decode` is False. `extra_args` are more
+    attn-compile flags ("--share-kv=2"). Raises CompileError with the
+    compiler's diagnostics on failure."""
+    result = compile_model(path, out, target=target, dims=dims, mcpu=mcpu,
+                           mattr=mattr, emit=emit, report=report,
+                           entry_function=entry_function, max_seq=max_seq,
+                           fuse_decode=fuse_decode, extra_args=extra_args)
+    return result.output if result.output is not None else result.text
+
+
+def compile_model(path: str, out: Optional[str], **kwargs) -> CompileResult:
+    """`compile` returning everything: output path, IR text, report, log."""
+    flags = _flags(kwargs.get("target", "cpu"), kwargs.get("dims"),
+                   kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
+                   kwargs.get("report"), kwargs.get("entry_function"),
+                   kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
+                   kwargs.get("extra_args", ()))
+    out = os.fspath(out) if out is not None else None
+
+    def run(lib, session, options):
+        status = lib.attnCompileFile(session, options,
+                                     os.fspath(path).encode(),
+                                     out.encode() if out else None)
+        return status, out
+    return _compile_in_process(flags, run)
+
+
+def compile_buffer(data: bytes, format: str, out: Optional[str] = None, *,
+                   name: Optional[str] = None, **kwargs) -> CompileResult:
+    """Compiles a model held in memory (`format` "mlir" or "onnx") like
+    `compile_model`; `name` names it in diagnostics."""
+    if isinstance(data, str):
+        data = data.encode()
+    flags = _flags(kwargs.get("target", "cpu"), kwargs.get("dims"),
+                   kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
+                   kwargs.get("report"), kwargs.get("entry_function"),
+                   kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
+                   kwargs.get("extra_args", ()))
+    out = os.fspath(out) if out is not None else None
+
+    def run(lib, session, options):
+        status = lib.attnCompileBuffer(session, options, data, len(data),
+                                       format.encode(),
+                                       name.encode() if name else None,
+                                       out.encode() if out else None)
+        return status, out
+    return _compile_in_process(flags, run)

@@ -4,10 +4,13 @@
 #include "RunSupport.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <sstream>
 
 using namespace attn;
 using namespace attn::run;
@@ -84,7 +87,57 @@ void loadCache(const AttnTensorInfo &cache, uint8_t *data,
                   pastRows * rowBytes);
 }
 
+/// Undoes the %XX escapes of a signature name.
+std::string unescape(const std::string &name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '%' && i + 2 < name.size() &&
+        std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+      out.push_back(char(std::strtol(name.substr(i + 1, 2).c_str(), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(name[i]);
+    }
+  }
+  return out;
+}
+
 } // namespace
+
+DecodeRoles attn::run::readDecodeRoles(const std::string &signature) {
+  DecodeRoles roles;
+  bool any = false;
+  std::istringstream lines(signature);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string keyword, role, name;
+    if (!(fields >> keyword >> role >> name) || keyword != "role")
+      continue;
+    any = true;
+    name = unescape(name);
+    if (role == kInputIds)
+      roles.inputIds = name;
+    else if (role == kPositionIds)
+      roles.positionIds = name;
+    else if (role == kAttentionMask)
+      roles.attentionMask = name;
+    else if (role == kCachePosition)
+      roles.cachePosition = name;
+    else if (role == kLogits)
+      roles.logits = name;
+  }
+  if (!any) {
+    // Compiled before signatures had roles: the buffers have the role's name.
+    roles.inputIds = kInputIds;
+    roles.positionIds = kPositionIds;
+    roles.attentionMask = kAttentionMask;
+    roles.cachePosition = kCachePosition;
+    roles.logits = kLogits;
+  }
+  return roles;
+}
 
 bool attn::run::isPastName(const std::string &name) {
   std::string lower = name;
@@ -129,9 +182,10 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
         return &info;
     return nullptr;
   };
-  const AttnTensorInfo *ids = findInfo(inputs, kInputIds);
-  const AttnTensorInfo *position = findInfo(inputs, kCachePosition);
-  const AttnTensorInfo *logits = findInfo(outputs, kLogits);
+  DecodeRoles roles = readDecodeRoles(attnModelGetSignature(model));
+  const AttnTensorInfo *ids = findInfo(inputs, roles.inputIds);
+  const AttnTensorInfo *position = findInfo(inputs, roles.cachePosition);
+  const AttnTensorInfo *logits = findInfo(outputs, roles.logits);
   if (!ids || !position || !logits)
     die("--generate needs a model with inputs '" + std::string(kInputIds) +
         "' and '" + kCachePosition + "' and an output '" + kLogits + "'; '" +
@@ -152,12 +206,23 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
   // file with its exact shape, except those that --generate feeds.
   std::vector<std::unique_ptr<Buffer>> storage;
   std::vector<void *> inoutData;
-  int64_t past = pastLength(arrays);
+  // The past length is that of the caches' arrays (the inout buffers).
+  int64_t past = -1;
+  std::string firstPast;
   for (const AttnTensorInfo &cache : inouts) {
     const rt::Array *given = findArray(arrays, cache.name);
     if (!given)
       die("the cache '" + std::string(cache.name) + "' is missing from '" +
           inputsPath + "' (give its past, e.g. with 0 positions)");
+    if (given->shape.size() >= 2) {
+      int64_t p = given->shape[given->shape.size() - 2];
+      if (past >= 0 && p != past)
+        die("past arrays '" + firstPast + "' and '" + given->name +
+            "' hold different numbers of positions (" + std::to_string(past) +
+            " and " + std::to_string(p) + ")");
+      past = p;
+      firstPast = given->name;
+    }
     storage.push_back(std::make_unique<Buffer>(size_t(cache.num_bytes)));
     loadCache(cache, storage.back()->data, *given);
     inoutData.push_back(storage.back()->data);
@@ -171,7 +236,7 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
         std::to_string(capacity) + " (compile it with --max-seq " +
         std::to_string(past + steps) + " or more)");
 
-  std::vector<std::string> fed = {kCachePosition, kAttentionMask};
+  std::vector<std::string> fed = {roles.cachePosition, roles.attentionMask};
   for (const AttnTensorInfo &cache : inouts)
     fed.push_back(cache.name);
   validateArrays(inputs, arrays, inputsPath, fed);
@@ -181,7 +246,7 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
     storage.push_back(std::make_unique<Buffer>(size_t(in.num_bytes)));
     uint8_t *data = storage.back()->data;
     if (const rt::Array *a = findArray(arrays, in.name);
-        a && in.name != std::string(kAttentionMask) && !a->data.empty())
+        a && in.name != roles.attentionMask && !a->data.empty())
       std::memcpy(data, a->data.data(), a->data.size());
     inputData.push_back(data);
     inputBytes.push_back(data);
@@ -191,15 +256,18 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
     storage.push_back(std::make_unique<Buffer>(size_t(out.num_bytes)));
     outputData.push_back(storage.back()->data);
   }
-  auto inputIndex = [&](const char *name) -> int {
+  auto inputIndex = [&](const std::string &name) -> int {
     for (size_t i = 0; i < inputs.size(); ++i)
       if (name == std::string(inputs[i].name))
         return int(i);
     return -1;
   };
-  int idsIndex = inputIndex(kInputIds), positionIndex = inputIndex(kCachePosition);
-  int positionIdsIndex = inputIndex(kPositionIds);
-  int maskIndex = inputIndex(kAttentionMask);
+  int idsIndex = inputIndex(roles.inputIds);
+  int positionIndex = inputIndex(roles.cachePosition);
+  int positionIdsIndex =
+      roles.positionIds.empty() ? -1 : inputIndex(roles.positionIds);
+  int maskIndex =
+      roles.attentionMask.empty() ? -1 : inputIndex(roles.attentionMask);
   int logitsIndex = int(logits - outputs.data());
 
   std::vector<int64_t> tokens;

@@ -16,22 +16,34 @@
 
 namespace attn::run {
 
-/// Names that a decode-step model's inputs have by convention (DESIGN.md).
+/// The roles that a compiled decode step's signature gives its buffers
+/// (`role ROLE NAME` lines, docs/runtime-abi.md); a signature without role
+/// lines (compiled before they existed) has buffers named after the role.
 constexpr const char *kInputIds = "input_ids";
 constexpr const char *kPositionIds = "position_ids";
 constexpr const char *kAttentionMask = "attention_mask";
 constexpr const char *kCachePosition = "cache_position";
 constexpr const char *kLogits = "logits";
 
-/// True for the graph inputs that hold the past keys/values.
+/// The buffer of each role in a decode step's signature (`role` lines, or
+/// for an older signature the buffers named after the roles); "" if none.
+struct DecodeRoles {
+  std::string inputIds, positionIds, attentionMask, cachePosition, logits;
+};
+DecodeRoles readDecodeRoles(const std::string &signature);
+
+/// True for the graph inputs that hold the past keys/values, before the
+/// model is compiled (the ONNX graph's naming convention; a compiled model
+/// says which buffers are caches with its `inout` lines).
 bool isPastName(const std::string &name);
 
 /// The past length (second-to-last size) of the past arrays in `arrays`;
 /// dies if they disagree; -1 when there are none.
 int64_t pastLength(const std::vector<rt::Array> &arrays);
 
-/// Runs `steps` greedy decode steps from the state in `arrays` (input_ids,
-/// position_ids, past_*, ...). Prints the token ids; writes `tokens`,
+/// Runs `steps` greedy decode steps from the state in `arrays` (the caches'
+/// pasts by their inout names, the ids, ...), finding the buffers by the
+/// roles in the model's signature. Prints the token ids; writes `tokens`,
 /// `logits` and `step_us` (time of every step) to `outputsPath` if given.
 void generate(AttnModel *model, const std::string &modelName, int steps,
               const std::vector<rt::Array> &arrays,

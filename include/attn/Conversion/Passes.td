@@ -31,7 +31,8 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
     Option<"rowLanes", "row-lanes", "int64_t", /*default=*/"0",
            "f32 vector lanes across query rows when a work item has at least "
            "8 of them (GQA/MQA groups, prefill): 8 (AVX2) or 16 (AVX-512); "
-           "0 picks 16 when the host CPU has AVX-512F, else 8">
+           "0 means 8. The pass never looks at the host: attn-compile-pipeline "
+           "sets this from its mcpu/mattr">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
@@ -65,12 +66,47 @@ def ConvertContractionToVectors
   }];
   let options = [
     Option<"vectorLanes", "vector-lanes", "int64_t", /*default=*/"0",
-           "f32 lanes per vector: 4, 8 or 16; 0 picks 16 on an AVX-512 host, "
-           "else 8">
+           "f32 lanes per vector: 4, 8 or 16; 0 means 8. The pass never looks "
+           "at the host: attn-compile-pipeline sets this from its mcpu/mattr">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+def AttnMarkEntryPoint : Pass<"attn-mark-entry-point", "ModuleOp"> {
+  let summary = "Record, before bufferisation, what attn-export-entry-point needs";
+  let description = [{
+    Runs on tensors, before bufferisation turns results into out-parameters.
+    On the function to export (the `entry-function` option, else the only
+    public function) it sets `attn.num_outputs` to its number of results
+    unless present, so that attn-export-entry-point can tell outputs from
+    inputs whatever marks the bufferisation leaves.
+
+    For a decode step (a function with an in-place KV cache, an argument
+    carrying `attn.tied_result`), it also gives the buffers that a decoding
+    loop feeds and reads an `attn.role`, by the naming conventions of
+    exported decoders (this is the one place that knows them): the
+    arguments named `input_ids`, `position_ids`, `attention_mask` and
+    `cache_position`, and the result named `logits`. attn-export-entry-point
+    writes them as `role` lines of the model signature, which
+    `attn-run --generate` reads (docs/runtime-abi.md).
+
+    Example:
+
+    ```mlir
+    func.func @main(%ids: tensor<1x1xi64> {attn.name = "input_ids"}, ...)
+        -> (tensor<1x1x50xf32> {attn.name = "logits"}, ...)
+    ```
+
+    gains `attn.num_outputs = 3`, and, with a tied cache argument,
+    `attn.role = "input_ids"` on `%ids` and `attn.role = "logits"` on the
+    first result.
+  }];
+  let options = [
+    Option<"entryFunction", "entry-function", "std::string", /*default=*/"\"\"",
+           "Function to mark (default: the only public function)">
   ];
 }
 

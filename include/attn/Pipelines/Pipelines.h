@@ -1,7 +1,16 @@
 //===- Pipelines.h - attn compilation pipelines ----------------*- C++ -*-===//
+//
+// `attn-compile-pipeline` is what attn-compile runs on a module (import and
+// KV-sharing calibration aside, which are not passes); the finer builders
+// below are its stages, kept as building blocks. docs/compiler-library.md
+// lists them.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef ATTN_PIPELINES_PIPELINES_H
 #define ATTN_PIPELINES_PIPELINES_H
+
+#include "attn/Pipelines/CpuTarget.h"
 
 #include <cstdint>
 #include <string>
@@ -21,18 +30,65 @@ struct TransformOptions {
 void buildAttnTransformPipeline(OpPassManager &pm,
                                 const TransformOptions &options = {});
 
-/// Only the KV-head conversion of buildAttnTransformPipeline.
+/// Only the attention raising of buildAttnTransformPipeline.
+void buildAttnRaisePipeline(OpPassManager &pm);
+
+/// Only the KV-head conversion of buildAttnTransformPipeline (nothing when
+/// `options.shareKVHeads` is 0).
 void buildAttnShareKVPipeline(OpPassManager &pm, const TransformOptions &options);
+
+/// attn-fuse-decode and its clean-up: concat(past, new) -> attention of a
+/// decode step becomes an in-place KV-cache append.
+void buildAttnFuseDecodePipeline(OpPassManager &pm);
 
 /// Tensors to memrefs: one-shot bufferisation across function boundaries
 /// (identity layouts), results as out-parameters, deallocations inserted.
 void buildAttnBufferizationPipeline(OpPassManager &pm);
 
+/// Vector widths of the CPU code generation (0: each pass's own default,
+/// 8 lanes).
+struct CodegenOptions {
+  int64_t rowLanes = 0;    ///< convert-attn-to-loops{row-lanes}
+  int64_t vectorLanes = 0; ///< convert-contraction-to-vectors{vector-lanes}
+};
+
 /// Memrefs to the LLVM dialect: attn ops to flash loops, remaining linalg to
 /// loops, scf.parallel to OpenMP, vectors and memrefs to LLVM.
-void buildAttnCpuCodegenPipeline(OpPassManager &pm);
+void buildAttnCpuCodegenPipeline(OpPassManager &pm,
+                                 const CodegenOptions &options = {});
 
-/// Registers `attn-cpu-pipeline` (raise, bufferise, codegen).
+/// The options of attn-compile-pipeline, resolved (the CPU target is looked
+/// up already). attn::compile::CompileOptions fills them for attn-compile.
+struct CompilePipelineOptions {
+  std::string entryFunction;  ///< "" : the only public function
+  int64_t shareKVHeads = 0;   ///< 0: keep the KV heads
+  std::string shareKVMethod = "mean";
+  bool fuseDecode = false;    ///< run attn-fuse-decode
+  CpuTarget target;           ///< from resolveCpuTarget
+};
+
+/// The graph stage of attn-compile-pipeline: raise, share KV heads, fuse the
+/// decode step (on tensors). buildAttnRaisePipeline followed by
+/// buildAttnGraphTailPipeline.
+void buildAttnGraphPipeline(OpPassManager &pm,
+                            const CompilePipelineOptions &options);
+
+/// What follows raising in the graph stage: share-kv (with calibrated
+/// sharing the calibration attributes must be on the ops by now) and
+/// decode fusion.
+void buildAttnGraphTailPipeline(OpPassManager &pm,
+                                const CompilePipelineOptions &options);
+
+/// The lowering stage: mark the entry point, bufferise, export the runtime
+/// entry point, CPU code generation with the target's vector width.
+void buildAttnLoweringPipeline(OpPassManager &pm,
+                               const CompilePipelineOptions &options);
+
+/// attn-compile-pipeline: the graph stage, then the lowering stage.
+void buildAttnCompilePipeline(OpPassManager &pm,
+                              const CompilePipelineOptions &options);
+
+/// Registers `attn-compile-pipeline` and `attn-cpu-pipeline`.
 void registerAttnPipelines();
 
 } // namespace attn

@@ -14,7 +14,6 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
-#include "llvm/TargetParser/Host.h"
 
 #include <limits>
 
@@ -28,13 +27,10 @@ using namespace mlir::attn;
 
 namespace {
 
-/// 16 f32 lanes where the host has AVX-512F (attn-compile targets the host
-/// CPU by default), else 8.
+/// The requested width, 8 when unset (0). The pass does not look at the
+/// host: attn-compile-pipeline passes the width of the target it compiles for.
 int64_t resolveRowLanes(int64_t requested) {
-  if (requested == 8 || requested == 16)
-    return requested;
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  return features.lookup("avx512f") ? 16 : 8;
+  return requested == 16 ? 16 : 8;
 }
 
 std::optional<double> softcapOf(FloatAttr attr) {

@@ -25,7 +25,6 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
-#include "llvm/TargetParser/Host.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_CONVERTCONTRACTIONTOVECTORS
@@ -174,8 +173,10 @@ struct ConvertContractionToVectorsPass
   using Base::Base;
   void runOnOperation() override {
     int64_t lanes = vectorLanes;
+    // Unset: 256-bit vectors. The pass does not look at the host;
+    // attn-compile-pipeline passes the width of the target it compiles for.
     if (lanes == 0)
-      lanes = llvm::sys::getHostCPUFeatures().lookup("avx512f") ? 16 : 8;
+      lanes = 8;
     if (lanes != 4 && lanes != 8 && lanes != 16) {
       getOperation().emitError("vector-lanes must be 0, 4, 8 or 16, got ")
           << lanes;

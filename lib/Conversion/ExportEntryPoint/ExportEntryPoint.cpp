@@ -75,6 +75,8 @@ struct Buffer {
   std::string name;
   StringRef dtype;
   MemRefType type;
+  /// What a decoding loop uses it for (attn.role), or "".
+  std::string role;
 };
 
 /// The signature's name for an element type, or "" if it has none.
@@ -132,6 +134,10 @@ std::string signatureText(ArrayRef<Buffer> buffers) {
       os << ' ' << size;
     os << '\n';
   }
+  // Additions that a runtime which does not know them skips.
+  for (const Buffer &b : buffers)
+    if (!b.role.empty())
+      os << "role " << escapeName(b.role) << ' ' << escapeName(b.name) << '\n';
   return text;
 }
 
@@ -202,6 +208,8 @@ FailureOr<SmallVector<Buffer>> describeArguments(func::FuncOp func) {
     else
       b.name = (kindName(b.kind) + "_" + std::to_string(count)).str();
     ++count;
+    if (auto role = func.getArgAttrOfType<StringAttr>(i, kRoleAttr))
+      b.role = role.str();
 
     auto describe = [&]() {
       return func.emitError("argument #")

@@ -77,3 +77,18 @@ func.func @counted(%cache: memref<4xf32> {attn.tied_result = 0 : i64},
   return
 }
 // CHECK:       @attn_model_signature("attn-model 2\0Adevice cpu\0Ainout inout_0 f32 1 4\0Ainput input_0 f32 1 4\0Aoutput output_0 f32 1 4\0A\00")
+
+// -----
+
+// Buffers with an attn.role (attn-mark-entry-point, on a decode step) are
+// listed again in `role ROLE NAME` lines after the buffer lines, names
+// escaped like the buffer lines'.
+
+// CHECK-LABEL: func.func @roles(
+// CHECK:       llvm.mlir.global external constant @attn_model_signature("attn-model 2\0Adevice cpu\0Ainput my%20ids i64 2 1 1\0Ainout past_key_0 f32 2 4 2\0Ainput cache_position i64 0\0Aoutput logits f32 1 8\0Arole input_ids my%20ids\0Arole cache_position cache_position\0Arole logits logits\0A\00")
+func.func @roles(%ids: memref<1x1xi64> {attn.name = "my ids", attn.role = "input_ids"},
+                 %cache: memref<4x2xf32> {attn.name = "past_key_0", attn.tied_result = 1 : i64},
+                 %at: memref<i64> {attn.name = "cache_position", attn.role = "cache_position"},
+                 %logits: memref<8xf32> {attn.name = "logits", attn.role = "logits", bufferize.result}) {
+  return
+}

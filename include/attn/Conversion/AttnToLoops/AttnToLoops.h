@@ -11,7 +11,7 @@ namespace attn {
 
 struct AttnToLoopsOptions {
   /// f32 lanes across query rows in GQA/MQA/prefill work items: 8 or 16;
-  /// 0 picks 16 when the host CPU has AVX-512F, else 8.
+  /// 0 means 8 (the target's width comes from the pipeline, not the host).
   int64_t rowLanes = 0;
 };
 

@@ -32,6 +32,17 @@ constexpr llvm::StringLiteral kNumOutputsAttr = "attn.num_outputs";
 /// caches). After `attn-drop-tied-results` it marks an `inout` buffer.
 constexpr llvm::StringLiteral kTiedResultAttr = "attn.tied_result";
 
+/// Argument (or, before bufferisation, result) attribute: what a decoding
+/// loop uses the buffer for (StringAttr, one of the kRole* below).
+/// attn-mark-entry-point sets it on a decode step; attn-export-entry-point
+/// writes it as a `role ROLE NAME` line of the signature.
+constexpr llvm::StringLiteral kRoleAttr = "attn.role";
+constexpr llvm::StringLiteral kRoleInputIds = "input_ids";
+constexpr llvm::StringLiteral kRolePositionIds = "position_ids";
+constexpr llvm::StringLiteral kRoleAttentionMask = "attention_mask";
+constexpr llvm::StringLiteral kRoleCachePosition = "cache_position";
+constexpr llvm::StringLiteral kRoleLogits = "logits";
+
 /// Names of the symbols that a compiled model exports.
 constexpr llvm::StringLiteral kRunFunctionName = "attn_model_run";
 constexpr llvm::StringLiteral kSignatureName = "attn_model_signature";

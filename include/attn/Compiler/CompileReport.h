@@ -1,7 +1,7 @@
 //===- CompileReport.h - the --report JSON of attn-compile ------*- C++ -*-===//
 
-#ifndef ATTN_TOOLS_ATTN_COMPILE_COMPILEREPORT_H
-#define ATTN_TOOLS_ATTN_COMPILE_COMPILEREPORT_H
+#ifndef ATTN_COMPILER_COMPILEREPORT_H
+#define ATTN_COMPILER_COMPILEREPORT_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/JSON.h"
@@ -18,4 +18,4 @@ std::string locationName(mlir::Location loc);
 
 } // namespace mlir::attn::compile
 
-#endif // ATTN_TOOLS_ATTN_COMPILE_COMPILEREPORT_H
+#endif // ATTN_COMPILER_COMPILEREPORT_H

@@ -1,9 +1,8 @@
 //===- NativeLibrary.cpp - LLVM IR to an optimised shared library ---------===//
 
-#include "NativeLibrary.h"
+#include "attn/Compiler/NativeLibrary.h"
 
 #include "llvm/IR/LegacyPassManager.h"
-#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -13,40 +12,22 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
-#include "llvm/TargetParser/Host.h"
-#include "llvm/TargetParser/SubtargetFeature.h"
 
 using namespace llvm;
 using namespace mlir::attn::compile;
 
 std::unique_ptr<TargetMachine>
-mlir::attn::compile::createHostTargetMachine(const std::string &cpu,
-                                       std::string &error) {
+mlir::attn::compile::createTargetMachine(const CpuTarget &cpu,
+                                         std::string &error) {
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
-  Triple triple(sys::getProcessTriple());
+  Triple triple(cpu.triple);
   const Target *target = TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return nullptr;
-
-  std::string cpuName = cpu, features;
-  if (cpu.empty() || cpu == "native") {
-    cpuName = sys::getHostCPUName().str();
-    SubtargetFeatures subtarget;
-    for (const auto &feature : sys::getHostCPUFeatures())
-      subtarget.AddFeature(feature.first(), feature.second);
-    features = subtarget.getString();
-  }
-  std::unique_ptr<MCSubtargetInfo> probe(
-      target->createMCSubtargetInfo(triple, "", ""));
-  if (!probe || !probe->isCPUStringValid(cpuName)) {
-    error = "unknown CPU '" + cpuName + "' for " + triple.str() +
-            " (try 'native' or e.g. 'x86-64-v3')";
-    return nullptr;
-  }
   std::unique_ptr<TargetMachine> machine(target->createTargetMachine(
-      triple, cpuName, features, TargetOptions(), Reloc::PIC_, std::nullopt,
-      CodeGenOptLevel::Aggressive));
+      triple, cpu.cpu, cpu.features, TargetOptions(), Reloc::PIC_,
+      std::nullopt, CodeGenOptLevel::Aggressive));
   if (!machine) {
     error = "cannot create a target machine for " + triple.str();
     return nullptr;

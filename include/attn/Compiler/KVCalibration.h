@@ -1,7 +1,7 @@
 //===- KVCalibration.h - calibrate KV sharing on sample inputs -*- C++ -*-===//
 
-#ifndef ATTN_TOOLS_ATTN_COMPILE_KVCALIBRATION_H
-#define ATTN_TOOLS_ATTN_COMPILE_KVCALIBRATION_H
+#ifndef ATTN_COMPILER_KVCALIBRATION_H
+#define ATTN_COMPILER_KVCALIBRATION_H
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -29,4 +29,4 @@ LogicalResult calibrateKVSharing(
 
 } // namespace mlir::attn::compile
 
-#endif // ATTN_TOOLS_ATTN_COMPILE_KVCALIBRATION_H
+#endif // ATTN_COMPILER_KVCALIBRATION_H

@@ -1,6 +1,6 @@
-//===- DecodeFusion.cpp - fused incremental decode in attn-compile --------===//
+//===- DecodeFusion.cpp - detect and check a fused decode step ----------===//
 
-#include "DecodeFusion.h"
+#include "attn/Compiler/DecodeFusion.h"
 
 #include "attn/Conversion/ExportEntryPoint/ExportEntryPoint.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -8,8 +8,6 @@
 #include "attn/Runtime/Npz.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -66,22 +64,11 @@ mlir::attn::compile::planDecodeFusion(const std::string &path, int64_t maxSeq,
   return std::optional<DecodeFusionPlan>(std::move(plan));
 }
 
-LogicalResult mlir::attn::compile::fuseDecode(ModuleOp module,
-                                              const DecodeFusionPlan &plan,
-                                              std::string &error) {
-  PassManager pm(module.getContext());
-  std::string parseError;
-  llvm::raw_string_ostream os(parseError);
-  if (failed(parsePassPipeline("func.func(attn-fuse-decode),canonicalize,cse",
-                               pm, os))) {
-    error = "attn-fuse-decode: " + parseError;
-    return failure();
-  }
-  if (failed(pm.run(module))) {
-    error = "fusing the incremental decode failed";
-    return failure();
-  }
-  FailureOr<func::FuncOp> entry = attn::findEntryFunction(module, "");
+LogicalResult mlir::attn::compile::checkDecodeFusion(
+    ModuleOp module, const DecodeFusionPlan &plan, StringRef entryFunction,
+    std::string &error) {
+  FailureOr<func::FuncOp> entry =
+      attn::findEntryFunction(module, entryFunction);
   if (failed(entry)) {
     error = "cannot choose the function whose decode to fuse";
     return failure();

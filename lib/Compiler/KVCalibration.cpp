@@ -7,9 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KVCalibration.h"
+#include "attn/Compiler/KVCalibration.h"
 
-#include "CompileReport.h"
+#include "attn/Compiler/CompileReport.h"
 
 #include "attn-c/Runtime.h"
 #include "attn/Calibration/KVSharing.h"

@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CompileReport.h"
+#include "attn/Compiler/CompileReport.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 

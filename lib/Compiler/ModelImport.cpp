@@ -1,6 +1,6 @@
 //===- ModelImport.cpp - read a model file into an MLIR module ------------===//
 
-#include "ModelImport.h"
+#include "attn/Compiler/ModelImport.h"
 
 #include "attn/Import/OnnxImporter.h"
 
@@ -51,4 +51,12 @@ OwningOpRef<ModuleOp> mlir::attn::compile::importModel(const std::string &path,
   errorMessage = "cannot compile '" + path + "': unknown input format '" +
                  ext + "' (expected a .mlir or .onnx file)";
   return nullptr;
+}
+
+OwningOpRef<ModuleOp> mlir::attn::compile::importMlirFromBuffer(
+    StringRef bytes, StringRef name, MLIRContext &context,
+    llvm::SourceMgr &sourceMgr) {
+  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(bytes, name),
+                               llvm::SMLoc());
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
 }

@@ -1,13 +1,13 @@
 //===- ModelImport.h - read a model file into an MLIR module ----*- C++ -*-===//
 //
-// attn-compile's one place that knows input formats: it dispatches on the
+// The compiler's one place that knows input formats: it dispatches on the
 // file extension. An importer for a new format is one more entry in
 // ModelImport.cpp.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_TOOLS_ATTN_COMPILE_MODELIMPORT_H
-#define ATTN_TOOLS_ATTN_COMPILE_MODELIMPORT_H
+#ifndef ATTN_COMPILER_MODELIMPORT_H
+#define ATTN_COMPILER_MODELIMPORT_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -36,6 +36,11 @@ mlir::OwningOpRef<mlir::ModuleOp> importModel(const std::string &path,
                                               llvm::SourceMgr &sourceMgr,
                                               std::string &errorMessage);
 
+/// Parses MLIR held in memory; `name` is the buffer's name in diagnostics.
+mlir::OwningOpRef<mlir::ModuleOp>
+importMlirFromBuffer(llvm::StringRef bytes, llvm::StringRef name,
+                     mlir::MLIRContext &context, llvm::SourceMgr &sourceMgr);
+
 } // namespace mlir::attn::compile
 
-#endif // ATTN_TOOLS_ATTN_COMPILE_MODELIMPORT_H
+#endif // ATTN_COMPILER_MODELIMPORT_H

@@ -1,18 +1,19 @@
-//===- DecodeFusion.h - fused incremental decode in attn-compile -*- C++ -*-===//
+//===- DecodeFusion.h - detect and check a fused decode step -*- C++ -*-===//
 //
-// A decode-step ONNX model whose past length is a symbolic dimension is
-// compiled with its KV caches preallocated: the past dimension is bound to
-// max_seq - 1, so that concat(past, new) spans the whole cache, and
-// `attn-fuse-decode` turns every such concat + attention into an in-place
-// append (attn.decode) at a new `cache_position` input. The compiled model
-// takes the caches as inout buffers (docs/runtime-abi.md).
+// Decode-model detection. A decode-step ONNX model whose past length is a
+// symbolic dimension is compiled with its KV caches preallocated: the past
+// dimension is bound to max_seq - 1, so that concat(past, new) spans the
+// whole cache, and `attn-fuse-decode` turns every such concat + attention
+// into an in-place append (attn.decode) at a new `cache_position` input. The compiled model
+// takes the caches as inout buffers, and attn-mark-entry-point gives the
+// buffers a decoding loop drives their roles (docs/runtime-abi.md).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_TOOLS_ATTN_COMPILE_DECODEFUSION_H
-#define ATTN_TOOLS_ATTN_COMPILE_DECODEFUSION_H
+#ifndef ATTN_COMPILER_DECODEFUSION_H
+#define ATTN_COMPILER_DECODEFUSION_H
 
-#include "ModelImport.h"
+#include "attn/Compiler/ModelImport.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -44,11 +45,12 @@ planDecodeFusion(const std::string &path, int64_t maxSeq,
                  ImportOptions &options, MLIRContext &context,
                  std::string &error);
 
-/// Runs attn-fuse-decode on `module` and checks that every past input of
-/// `plan` became an in-place cache; fails with `error` naming the first
-/// that did not.
-LogicalResult fuseDecode(ModuleOp module, const DecodeFusionPlan &plan,
-                         std::string &error);
+/// Checks, after attn-fuse-decode (buildAttnFuseDecodePipeline), that every
+/// past input of `plan` became an in-place cache of `entryFunction` ("" :
+/// the only public function); fails with `error` naming the first that did
+/// not.
+LogicalResult checkDecodeFusion(ModuleOp module, const DecodeFusionPlan &plan,
+                                StringRef entryFunction, std::string &error);
 
 /// Adds the shape of every array of the .npz at `path` to
 /// `options.inputShapes` (to import a model at the sizes of its inputs).
@@ -64,4 +66,4 @@ LogicalResult copySharingAttributes(ModuleOp from, ModuleOp to,
 
 } // namespace mlir::attn::compile
 
-#endif // ATTN_TOOLS_ATTN_COMPILE_DECODEFUSION_H
+#endif // ATTN_COMPILER_DECODEFUSION_H

@@ -1,7 +1,9 @@
 //===- NativeLibrary.h - LLVM IR to an optimised shared library -*- C++ -*-===//
 
-#ifndef ATTN_TOOLS_ATTN_COMPILE_NATIVELIBRARY_H
-#define ATTN_TOOLS_ATTN_COMPILE_NATIVELIBRARY_H
+#ifndef ATTN_COMPILER_NATIVELIBRARY_H
+#define ATTN_COMPILER_NATIVELIBRARY_H
+
+#include "attn/Pipelines/CpuTarget.h"
 
 #include "llvm/IR/Module.h"
 #include "llvm/Target/TargetMachine.h"
@@ -11,11 +13,11 @@
 
 namespace mlir::attn::compile {
 
-/// A TargetMachine for the host triple and `cpu` ("native": the host CPU
-/// and its features), position-independent, at -O3. Null and `error` set
-/// for an unknown CPU.
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(
-    const std::string &cpu, std::string &error);
+/// A TargetMachine for `target` (resolveCpuTarget: the same CPU and
+/// features that chose the vector widths), position-independent, at -O3.
+/// Null and `error` set when the target cannot make one.
+std::unique_ptr<llvm::TargetMachine>
+createTargetMachine(const CpuTarget &target, std::string &error);
 
 /// Gives every definition but the runtime's entry points internal linkage,
 /// so the library exports only those and LLVM may inline everything else.
@@ -33,4 +35,4 @@ bool writeSharedLibrary(llvm::Module &module, llvm::TargetMachine &machine,
 
 } // namespace mlir::attn::compile
 
-#endif // ATTN_TOOLS_ATTN_COMPILE_NATIVELIBRARY_H
+#endif // ATTN_COMPILER_NATIVELIBRARY_H

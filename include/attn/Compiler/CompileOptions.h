@@ -1,0 +1,87 @@
+//===- CompileOptions.h - what one compilation of a model does --*- C++ -*-===//
+//
+// The typed options of attn::compile::compileModel. attn-compile fills them
+// from its flags, the C API (include/attn-c/Compiler.h) from setters or
+// `key=value` strings with the same names as the flags (setCompileOption).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_COMPILER_COMPILEOPTIONS_H
+#define ATTN_COMPILER_COMPILEOPTIONS_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::attn::compile {
+
+/// Where the compiled model runs.
+enum class Target { Cpu, Cuda };
+
+/// What a compilation produces.
+enum class OutputKind {
+  Library,      ///< a shared library that libAttnRuntime loads
+  MlirImported, ///< the MLIR right after import
+  Mlir,         ///< the MLIR after attn-compile-pipeline (LLVM dialect)
+  LlvmIr,       ///< the optimised LLVM IR
+};
+
+/// How `shareKV` makes a shared key/value head.
+enum class ShareKVMethod { Mean, Exact, Calibrated };
+
+struct CompileOptions {
+  Target target = Target::Cpu;
+  OutputKind output = OutputKind::Library;
+  /// The function to export; "" for the only public function.
+  std::string entryFunction;
+  /// Sizes of symbolic dimensions (--dim NAME=SIZE).
+  std::map<std::string, int64_t> dims;
+  /// Shapes of graph inputs, to bind symbolic sizes (--input-shape).
+  std::map<std::string, std::vector<int64_t>> inputShapes;
+  /// Convert attention to this many KV heads; 0 keeps them.
+  int64_t shareKV = 0;
+  ShareKVMethod shareKVMethod = ShareKVMethod::Mean;
+  /// Graph inputs (.npz) that ShareKVMethod::Calibrated fits on.
+  std::string calibrationFile;
+  /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.
+  /// Setting it for a model that is not a decode step is an error.
+  std::optional<int64_t> maxSeq;
+  /// Preallocate the KV caches of a decode-step ONNX model whose past
+  /// length is symbolic (attn-fuse-decode); off: keep concat(past, new).
+  bool fuseDecode = true;
+  /// CPU to generate code for: "native" (the host) or an LLVM CPU name.
+  std::string mcpu = "native";
+  /// CPU features added or removed on top of mcpu: "+avx512f,-fma".
+  std::string mattr;
+  /// Where to write the JSON report as well ("" : only in the result).
+  std::string reportPath;
+  /// libAttnRuntime.so that the library links against; "" finds it next
+  /// to the compiler library or in $ATTN_MLIR_LIB_DIR.
+  std::string runtimeLibrary;
+  /// Reserved for a parameter file that holds the weights outside the
+  /// library; must be empty for now.
+  std::string weightsFile;
+};
+
+/// Sets the option named `key` (attn-compile's flag without dashes:
+/// target, emit, entry-function, dim, input-shape, share-kv,
+/// share-kv-method, calibration, max-seq, fuse-decode, no-fuse-decode, mcpu,
+/// mattr, report, runtime-library) from its text. `dim` and `input-shape`
+/// add one binding per call. Fails with `error` naming the bad value.
+LogicalResult setCompileOption(CompileOptions &options, llvm::StringRef key,
+                               llvm::StringRef value, std::string &error);
+
+/// Applies "key=value" (or "--key=value") strings in order.
+LogicalResult setCompileOptions(CompileOptions &options,
+                                llvm::ArrayRef<std::string> flags,
+                                std::string &error);
+
+} // namespace mlir::attn::compile
+
+#endif // ATTN_COMPILER_COMPILEOPTIONS_H

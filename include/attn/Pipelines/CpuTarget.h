@@ -1,0 +1,38 @@
+//===- CpuTarget.h - the CPU a pipeline generates code for -----*- C++ -*-===//
+//
+// The one place that turns `--mcpu`/`--mattr` into what code generation
+// needs: the LLVM CPU name and feature string (for the TargetMachine) and the
+// f32 vector width (for convert-attn-to-loops and
+// convert-contraction-to-vectors). Only `mcpu=native` looks at the host.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_PIPELINES_CPUTARGET_H
+#define ATTN_PIPELINES_CPUTARGET_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+
+namespace mlir::attn {
+
+/// A resolved CPU target.
+struct CpuTarget {
+  std::string triple;   ///< the host triple (code runs in this process's ABI)
+  std::string cpu;      ///< an LLVM CPU name, never "native"
+  std::string features; ///< LLVM feature string ("+avx2,-avx512f,...")
+  int64_t f32Lanes = 8; ///< f32 lanes of the widest vector to emit: 8 or 16
+};
+
+/// Resolves `mcpu` ("native" or "": the host CPU and its features; else an
+/// LLVM CPU name such as x86-64-v3) plus `mattr` (comma-separated +feature /
+/// -feature, applied last). Fails with `error` for an unknown CPU or feature.
+FailureOr<CpuTarget> resolveCpuTarget(llvm::StringRef mcpu,
+                                      llvm::StringRef mattr,
+                                      std::string &error);
+
+} // namespace mlir::attn
+
+#endif // ATTN_PIPELINES_CPUTARGET_H

@@ -1,0 +1,165 @@
+//===- CompileOptions.cpp - options from text (flags, key=value) ----------===//
+
+#include "attn/Compiler/CompileOptions.h"
+
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace mlir::attn::compile;
+
+namespace {
+
+bool parseSize(llvm::StringRef text, int64_t &value) {
+  return !text.getAsInteger(10, value) && value >= 0;
+}
+
+bool parseBool(llvm::StringRef text, bool &value) {
+  if (text.empty() || text == "1" || text.equals_insensitive("true") ||
+      text.equals_insensitive("on")) {
+    value = true;
+    return true;
+  }
+  if (text == "0" || text.equals_insensitive("false") ||
+      text.equals_insensitive("off")) {
+    value = false;
+    return true;
+  }
+  return false;
+}
+
+LogicalResult addDim(CompileOptions &options, llvm::StringRef dim,
+                     std::string &error) {
+  auto [name, size] = dim.split('=');
+  int64_t value;
+  if (name.empty() || !parseSize(size, value)) {
+    error = "bad --dim '" + dim.str() + "' (expected NAME=SIZE)";
+    return failure();
+  }
+  options.dims[name.str()] = value;
+  return success();
+}
+
+LogicalResult addInputShape(CompileOptions &options, llvm::StringRef shape,
+                            std::string &error) {
+  auto [name, sizes] = shape.split('=');
+  std::vector<int64_t> parsed;
+  SmallVector<llvm::StringRef> parts;
+  if (!sizes.empty())
+    sizes.split(parts, 'x');
+  bool ok = !name.empty() && shape.contains('=');
+  for (llvm::StringRef part : parts) {
+    int64_t value = 0;
+    ok = ok && parseSize(part, value);
+    parsed.push_back(value);
+  }
+  if (!ok) {
+    error = "bad --input-shape '" + shape.str() +
+            "' (expected NAME=D0xD1..., or NAME= for a scalar)";
+    return failure();
+  }
+  options.inputShapes[name.str()] = std::move(parsed);
+  return success();
+}
+
+} // namespace
+
+LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
+                                                    llvm::StringRef key,
+                                                    llvm::StringRef value,
+                                                    std::string &error) {
+  key = key.ltrim('-');
+  if (key == "target") {
+    if (value == "cpu")
+      options.target = Target::Cpu;
+    else if (value == "cuda")
+      options.target = Target::Cuda;
+    else {
+      error = "unknown --target '" + value.str() + "' (expected cpu or cuda)";
+      return failure();
+    }
+    return success();
+  }
+  if (key == "emit") {
+    std::optional<OutputKind> kind =
+        llvm::StringSwitch<std::optional<OutputKind>>(value)
+            .Case("library", OutputKind::Library)
+            .Case("mlir-imported", OutputKind::MlirImported)
+            .Case("mlir", OutputKind::Mlir)
+            .Case("llvm", OutputKind::LlvmIr)
+            .Default(std::nullopt);
+    if (!kind) {
+      error = "unknown --emit '" + value.str() +
+              "' (expected library, mlir-imported, mlir or llvm)";
+      return failure();
+    }
+    options.output = *kind;
+    return success();
+  }
+  if (key == "share-kv-method") {
+    std::optional<ShareKVMethod> method =
+        llvm::StringSwitch<std::optional<ShareKVMethod>>(value)
+            .Case("mean", ShareKVMethod::Mean)
+            .Case("exact", ShareKVMethod::Exact)
+            .Case("calibrated", ShareKVMethod::Calibrated)
+            .Default(std::nullopt);
+    if (!method) {
+      error = "--share-kv-method=" + value.str() +
+              " is not available (expected mean, exact or calibrated)";
+      return failure();
+    }
+    options.shareKVMethod = *method;
+    return success();
+  }
+  if (key == "share-kv" || key == "max-seq") {
+    int64_t n;
+    if (value.getAsInteger(10, n)) {
+      error = "bad --" + key.str() + " '" + value.str() + "' (expected a number)";
+      return failure();
+    }
+    if (key == "share-kv")
+      options.shareKV = n;
+    else
+      options.maxSeq = n;
+    return success();
+  }
+  if (key == "fuse-decode" || key == "no-fuse-decode") {
+    bool on;
+    if (!parseBool(value, on)) {
+      error = "bad --" + key.str() + " '" + value.str() +
+              "' (expected true or false)";
+      return failure();
+    }
+    options.fuseDecode = key == "fuse-decode" ? on : !on;
+    return success();
+  }
+  if (key == "dim")
+    return addDim(options, value, error);
+  if (key == "input-shape")
+    return addInputShape(options, value, error);
+  std::string *text = llvm::StringSwitch<std::string *>(key)
+                          .Case("entry-function", &options.entryFunction)
+                          .Case("calibration", &options.calibrationFile)
+                          .Case("mcpu", &options.mcpu)
+                          .Case("mattr", &options.mattr)
+                          .Case("report", &options.reportPath)
+                          .Case("runtime-library", &options.runtimeLibrary)
+                          .Default(nullptr);
+  if (!text) {
+    error = "unknown compile option '" + key.str() + "'";
+    return failure();
+  }
+  *text = value.str();
+  return success();
+}
+
+LogicalResult mlir::attn::compile::setCompileOptions(
+    CompileOptions &options, llvm::ArrayRef<std::string> flags,
+    std::string &error) {
+  for (const std::string &flag : flags) {
+    auto [key, value] = llvm::StringRef(flag).split('=');
+    if (failed(setCompileOption(options, key.trim(), value, error)))
+      return failure();
+  }
+  return success();
+}

@@ -1,0 +1,422 @@
+//===- Compiler.cpp - the compiler driver as a library --------------------===//
+//
+// Import -> raise -> (calibrate) -> share KV heads, fuse the decode step ->
+// mark, bufferise, export the entry point, CPU codegen -> LLVM IR -> -O3 ->
+// object -> `cc -shared`. The pass part is attn-compile-pipeline
+// (lib/Pipelines), run in two pass managers so that calibration, the decode
+// check and the report can look at the module in between.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Compiler/Compiler.h"
+
+#include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/DecodeFusion.h"
+#include "attn/Compiler/KVCalibration.h"
+#include "attn/Compiler/ModelImport.h"
+#include "attn/Compiler/NativeLibrary.h"
+#include "attn/InitAttn.h"
+#include "attn/Pipelines/Pipelines.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+#include <dlfcn.h>
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::compile;
+
+namespace {
+
+/// Cache capacity when CompileOptions::maxSeq is not set.
+constexpr int64_t kDefaultMaxSeq = 1024;
+
+std::string methodName(ShareKVMethod method) {
+  switch (method) {
+  case ShareKVMethod::Mean: return "mean";
+  case ShareKVMethod::Exact: return "exact";
+  case ShareKVMethod::Calibrated: return "calibrated";
+  }
+  return "mean";
+}
+
+/// The runtime library that compiled models link against: in
+/// $ATTN_MLIR_LIB_DIR, else next to the binary holding this code
+/// (libAttnCompiler.so in lib/, or a tool in bin/ with lib/ beside it).
+std::string findRuntimeLibrary() {
+  SmallVector<std::string> dirs;
+  if (const char *env = std::getenv("ATTN_MLIR_LIB_DIR"))
+    dirs.push_back(env);
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&findRuntimeLibrary), &info) &&
+      info.dli_fname) {
+    std::string self = info.dli_fname;
+    if (!llvm::sys::path::is_absolute(self))
+      self = llvm::sys::fs::getMainExecutable(
+          nullptr, reinterpret_cast<void *>(&findRuntimeLibrary));
+    StringRef dir = llvm::sys::path::parent_path(self);
+    dirs.push_back(dir.str());
+    dirs.push_back((dir + "/../lib").str());
+  }
+  for (const std::string &dir : dirs) {
+    SmallString<256> path(dir);
+    llvm::sys::path::append(path, "libAttnRuntime.so");
+    if (llvm::sys::fs::exists(path)) {
+      llvm::sys::fs::make_absolute(path);
+      llvm::sys::path::remove_dots(path, /*remove_dot_dot=*/true);
+      return path.str().str();
+    }
+  }
+  return "";
+}
+
+/// Writes `text` to the file `path`, atomically.
+LogicalResult writeFile(const std::string &path, StringRef text,
+                        std::string &error) {
+  std::error_code ec;
+  llvm::ToolOutputFile out(path, ec, llvm::sys::fs::OF_Text);
+  if (ec) {
+    error = "cannot write '" + path + "': " + ec.message();
+    return failure();
+  }
+  out.os() << text;
+  out.os().close();
+  if (out.os().has_error()) {
+    error = "cannot write '" + path + "'";
+    return failure();
+  }
+  out.keep();
+  return success();
+}
+
+std::string printOp(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  op->print(os);
+  os << "\n";
+  return text;
+}
+
+/// One compilation: its context, diagnostics and the steps of the driver.
+class Compilation {
+public:
+  Compilation(DialectRegistry &registry, bool commandLinePassOptions,
+              const CompileOptions &options, CpuTarget target,
+              CompileResult &result)
+      : context(registry), commandLinePassOptions(commandLinePassOptions),
+        options(options), result(result),
+        diagnosticStream(result.diagnostics),
+        diagnostics(sourceMgr, &context, diagnosticStream) {
+    context.loadAllAvailableDialects();
+    context.printOpOnDiagnostic(false);
+    pipeline.entryFunction = options.entryFunction;
+    pipeline.shareKVHeads = options.shareKV;
+    pipeline.shareKVMethod = methodName(options.shareKVMethod);
+    pipeline.target = std::move(target);
+  }
+
+  LogicalResult run(const std::string &path, const std::string *mlirBuffer,
+                    const std::string &outputPath);
+
+private:
+  LogicalResult fail(const Twine &message) {
+    if (result.error.empty())
+      result.error = message.str();
+    return failure();
+  }
+  /// Fails with `error`, or `fallback` when it is empty.
+  LogicalResult fail(std::string &error, const Twine &fallback) {
+    return fail(error.empty() ? fallback : Twine(error));
+  }
+  OwningOpRef<ModuleOp> import(const std::string &path,
+                               const std::string *mlirBuffer,
+                               const ImportOptions &importOptions);
+  LogicalResult runPasses(ModuleOp module,
+                          function_ref<void(OpPassManager &)> build);
+  LogicalResult lowerModule(ModuleOp module, OutputKind what,
+                            const std::string &libraryPath);
+  LogicalResult calibrate(ModuleOp module, const std::string &path,
+                          const std::string *mlirBuffer,
+                          const ImportOptions &importOptions, bool decode);
+  void buildReport(ModuleOp module);
+
+  MLIRContext context;
+  bool commandLinePassOptions;
+  const CompileOptions &options;
+  CompileResult &result;
+  CompilePipelineOptions pipeline;
+  llvm::SourceMgr sourceMgr;
+  llvm::raw_string_ostream diagnosticStream;
+  SourceMgrDiagnosticHandler diagnostics;
+  std::vector<SharingErrors> sharingErrors;
+  std::string error;
+};
+
+OwningOpRef<ModuleOp> Compilation::import(const std::string &path,
+                                          const std::string *mlirBuffer,
+                                          const ImportOptions &importOptions) {
+  if (mlirBuffer)
+    return importMlirFromBuffer(*mlirBuffer, path, context, sourceMgr);
+  return importModel(path, importOptions, context, sourceMgr, error);
+}
+
+LogicalResult Compilation::runPasses(ModuleOp module,
+                                     function_ref<void(OpPassManager &)> build) {
+  PassManager pm(&context);
+  if (commandLinePassOptions && failed(applyPassManagerCLOptions(pm)))
+    return fail("bad pass manager options");
+  build(pm);
+  return pm.run(module);
+}
+
+/// Runs the lowering stage of attn-compile-pipeline on `module` (on tensors,
+/// attention raised) and produces `what`: the MLIR or LLVM IR in
+/// result.text, or a shared library at `libraryPath`.
+LogicalResult Compilation::lowerModule(ModuleOp module, OutputKind what,
+                                       const std::string &libraryPath) {
+  if (failed(runPasses(module, [&](OpPassManager &pm) {
+        buildAttnLoweringPipeline(pm, pipeline);
+      })))
+    return fail("lowering the module failed");
+  if (what == OutputKind::Mlir) {
+    result.text = printOp(module);
+    return success();
+  }
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, "attn_model");
+  if (!llvmModule)
+    return fail("cannot translate the module to LLVM IR");
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createTargetMachine(pipeline.target, error);
+  if (!machine)
+    return fail(error);
+  internalizeModel(*llvmModule);
+  optimizeModule(*llvmModule, *machine);
+  if (what == OutputKind::LlvmIr) {
+    llvm::raw_string_ostream os(result.text);
+    llvmModule->print(os, nullptr);
+    return success();
+  }
+  std::string runtime = options.runtimeLibrary.empty()
+                            ? findRuntimeLibrary()
+                            : options.runtimeLibrary;
+  if (runtime.empty())
+    result.warnings.push_back(
+        "libAttnRuntime.so not found next to the compiler or in "
+        "$ATTN_MLIR_LIB_DIR; the library will load only where the runtime "
+        "is already loaded globally");
+  if (!writeSharedLibrary(*llvmModule, *machine, runtime, libraryPath, error))
+    return fail(error);
+  return success();
+}
+
+/// Fits calibrated KV sharing (options.shareKV heads) on
+/// options.calibrationFile and attaches it to the attention ops of `module`.
+/// A decode step is calibrated on a copy imported at the sizes of the
+/// calibration inputs (they have their own past length).
+LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
+                                     const std::string *mlirBuffer,
+                                     const ImportOptions &importOptions,
+                                     bool decode) {
+  auto buildProbe = [&](ModuleOp probe, const std::string &probePath) {
+    return lowerModule(probe, OutputKind::Library, probePath);
+  };
+  OwningOpRef<ModuleOp> sized;
+  if (decode) {
+    ImportOptions sizedOptions = importOptions;
+    if (failed(addInputShapesFromNpz(options.calibrationFile, sizedOptions,
+                                     error)))
+      return fail(error);
+    sized = import(path, mlirBuffer, sizedOptions);
+    if (!sized)
+      return fail(error, "cannot import '" + path +
+                             "' at the calibration sizes");
+    if (failed(runPasses(*sized, buildAttnRaisePipeline)))
+      return fail("transforming '" + path + "' failed");
+  }
+  ModuleOp calibrationModule = sized ? *sized : module;
+  if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
+                                options.calibrationFile, buildProbe,
+                                sharingErrors, error)))
+    return fail(error);
+  if (sized && failed(copySharingAttributes(*sized, module, error)))
+    return fail(error);
+  llvm::raw_string_ostream log(result.log);
+  for (const SharingErrors &e : sharingErrors)
+    log << llvm::formatv(
+        "share-kv: {0}: output error mean {1:e3}, calibrated {2:e3}\n", e.name,
+        e.mean, e.calibrated);
+  return success();
+}
+
+void Compilation::buildReport(ModuleOp module) {
+  llvm::json::Object report = compile::buildReport(module);
+  if (!sharingErrors.empty()) {
+    llvm::json::Array entries;
+    for (const SharingErrors &e : sharingErrors)
+      entries.push_back(llvm::json::Object{{"name", e.name},
+                                           {"error_mean", e.mean},
+                                           {"error_calibrated", e.calibrated}});
+    report["share_kv_calibration"] = std::move(entries);
+  }
+  llvm::raw_string_ostream os(result.report);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(report))) << "\n";
+}
+
+LogicalResult Compilation::run(const std::string &path,
+                               const std::string *mlirBuffer,
+                               const std::string &outputPath) {
+  ImportOptions importOptions;
+  importOptions.dims = options.dims;
+  importOptions.inputShapes = options.inputShapes;
+  bool calibrated = options.shareKVMethod == ShareKVMethod::Calibrated;
+  if (calibrated && options.calibrationFile.empty())
+    return fail("--share-kv-method=calibrated needs --calibration INPUTS.npz");
+
+  // Decode-model detection: a decode step whose past length is symbolic
+  // gets preallocated caches.
+  std::optional<DecodeFusionPlan> decodePlan;
+  ImportOptions modelOptions = importOptions;
+  bool isOnnx = !mlirBuffer && StringRef(path).ends_with_insensitive(".onnx");
+  if (isOnnx && options.fuseDecode) {
+    auto plan = planDecodeFusion(path, options.maxSeq.value_or(kDefaultMaxSeq),
+                                 modelOptions, context, error);
+    if (failed(plan))
+      return fail(error);
+    decodePlan = std::move(*plan);
+  }
+  if (options.maxSeq && !decodePlan)
+    return fail("--max-seq applies to a decode-step ONNX model whose past "
+                "length is symbolic (and not bound by --dim), which '" +
+                path + "' is not" +
+                (options.fuseDecode ? "" : " with --no-fuse-decode"));
+  pipeline.fuseDecode = decodePlan.has_value();
+
+  OwningOpRef<ModuleOp> module = import(path, mlirBuffer, modelOptions);
+  if (!module)
+    return fail(error, "cannot import '" + path + "'");
+  if (failed(verify(*module)))
+    return fail("the imported module is invalid");
+
+  if (options.output != OutputKind::MlirImported) {
+    if (failed(runPasses(*module, buildAttnRaisePipeline)))
+      return fail("transforming '" + path + "' failed");
+    if (calibrated && options.shareKV > 0 &&
+        failed(calibrate(*module, path, mlirBuffer, importOptions,
+                         decodePlan.has_value())))
+      return failure();
+    if (failed(runPasses(*module, [&](OpPassManager &pm) {
+          buildAttnGraphTailPipeline(pm, pipeline);
+        })))
+      return fail("transforming '" + path + "' failed");
+    if (decodePlan && failed(checkDecodeFusion(*module, *decodePlan,
+                                               options.entryFunction, error)))
+      return fail(error);
+  }
+  buildReport(*module);
+
+  if (options.output == OutputKind::MlirImported)
+    result.text = printOp(*module);
+  else if (failed(lowerModule(*module, options.output, outputPath)))
+    return failure();
+  if (!options.reportPath.empty() &&
+      failed(writeFile(options.reportPath, result.report, error)))
+    return fail(error);
+  return success();
+}
+
+} // namespace
+
+struct Session::Impl {
+  DialectRegistry registry;
+  bool commandLinePassOptions = false;
+};
+
+Session::Session(bool commandLinePassOptions)
+    : impl(std::make_unique<Impl>()) {
+  impl->commandLinePassOptions = commandLinePassOptions;
+  registerAllDialects(impl->registry);
+  registerAllExtensions(impl->registry);
+  registerAllToLLVMIRTranslations(impl->registry);
+  attn::registerAllAttnDialects(impl->registry);
+}
+
+Session::~Session() = default;
+
+LogicalResult Session::compile(const ModelSource &source,
+                               const CompileOptions &options,
+                               const std::string &outputPath,
+                               CompileResult &result) {
+  result = CompileResult();
+  auto fail = [&](const Twine &message) {
+    result.error = message.str();
+    return failure();
+  };
+  if (options.target == Target::Cuda)
+    return fail("--target cuda is not supported yet: GPU code generation is "
+                "not built into attn-compile (use --target cpu)");
+  if (options.output == OutputKind::Library && outputPath.empty())
+    return fail("no output file: give -o OUT.so");
+  if (!options.weightsFile.empty())
+    return fail("a separate weights file is not supported yet");
+  if (options.maxSeq && *options.maxSeq < 2)
+    return fail("--max-seq must be at least 2, got " +
+                Twine(*options.maxSeq));
+  if (options.shareKV < 0)
+    return fail("--share-kv must be a number of KV heads (at least 1), got " +
+                Twine(options.shareKV));
+  if (source.buffer && source.format != "mlir" && source.format != "onnx")
+    return fail("unknown model format '" + source.format +
+                "' of a buffer (expected mlir or onnx)");
+
+  std::string error;
+  FailureOr<CpuTarget> cpu = resolveCpuTarget(options.mcpu, options.mattr, error);
+  if (failed(cpu))
+    return fail(error);
+
+  // An ONNX model in memory goes through a temporary file: the importer and
+  // decode-model detection read models by path.
+  std::string path = source.path;
+  std::optional<llvm::FileRemover> tempModel;
+  const std::string *mlirBuffer = nullptr;
+  if (source.buffer && source.format == "onnx") {
+    SmallString<128> tempPath;
+    int fd;
+    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+            "attn-model", "onnx", fd, tempPath))
+      return fail("cannot create a temporary file: " + ec.message());
+    tempModel.emplace(tempPath);
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << *source.buffer;
+    os.close();
+    if (os.has_error())
+      return fail("cannot write '" + tempPath.str() + "'");
+    path = tempPath.str().str();
+  } else if (source.buffer) {
+    mlirBuffer = source.buffer;
+    if (path.empty())
+      path = "<buffer>";
+  }
+
+  Compilation compilation(impl->registry, impl->commandLinePassOptions,
+                          options, std::move(*cpu), result);
+  return compilation.run(path, mlirBuffer, outputPath);
+}

@@ -1,0 +1,136 @@
+//===- CompilePipeline.cpp - attn-compile-pipeline and its registration ---===//
+//
+// attn-compile-pipeline is the pass sequence that attn-compile (and the C
+// API, and Python) runs on a module; attn-opt and stock mlir-opt with the
+// plugin run the same builder, so their output loads in the runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Pipelines/Pipelines.h"
+
+#include "attn/Conversion/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+void mlir::attn::buildAttnGraphTailPipeline(
+    OpPassManager &pm, const CompilePipelineOptions &options) {
+  TransformOptions share;
+  share.shareKVHeads = options.shareKVHeads;
+  share.shareKVMethod = options.shareKVMethod;
+  buildAttnShareKVPipeline(pm, share);
+  if (options.fuseDecode)
+    buildAttnFuseDecodePipeline(pm);
+}
+
+void mlir::attn::buildAttnGraphPipeline(OpPassManager &pm,
+                                        const CompilePipelineOptions &options) {
+  buildAttnRaisePipeline(pm);
+  buildAttnGraphTailPipeline(pm, options);
+}
+
+void mlir::attn::buildAttnLoweringPipeline(
+    OpPassManager &pm, const CompilePipelineOptions &options) {
+  AttnMarkEntryPointOptions mark;
+  mark.entryFunction = options.entryFunction;
+  pm.addPass(createAttnMarkEntryPoint(mark));
+  buildAttnBufferizationPipeline(pm);
+  AttnExportEntryPointOptions exportOptions;
+  exportOptions.entryFunction = options.entryFunction;
+  pm.addPass(createAttnExportEntryPoint(exportOptions));
+  CodegenOptions codegen;
+  codegen.rowLanes = options.target.f32Lanes;
+  codegen.vectorLanes = options.target.f32Lanes;
+  buildAttnCpuCodegenPipeline(pm, codegen);
+}
+
+void mlir::attn::buildAttnCompilePipeline(
+    OpPassManager &pm, const CompilePipelineOptions &options) {
+  buildAttnGraphPipeline(pm, options);
+  buildAttnLoweringPipeline(pm, options);
+}
+
+namespace {
+
+/// The textual options of attn-compile-pipeline; the names are
+/// attn-compile's flags.
+struct CompilePipelineTextOptions
+    : public PassPipelineOptions<CompilePipelineTextOptions> {
+  Option<std::string> entryFunction{
+      *this, "entry-function",
+      llvm::cl::desc("Function to export (default: the only public one)"),
+      llvm::cl::init("")};
+  Option<int64_t> shareKV{
+      *this, "share-kv",
+      llvm::cl::desc("Convert attention to N key/value heads (0: keep)"),
+      llvm::cl::init(0)};
+  Option<std::string> shareKVMethod{
+      *this, "share-kv-method",
+      llvm::cl::desc("mean, exact, or calibrated (the ops must carry the "
+                     "calibration attributes)"),
+      llvm::cl::init("mean")};
+  Option<bool> fuseDecode{
+      *this, "fuse-decode",
+      llvm::cl::desc("Turn concat(past, new) -> attention of a decode step "
+                     "into an in-place KV-cache append"),
+      llvm::cl::init(false)};
+  Option<std::string> mcpu{
+      *this, "mcpu",
+      llvm::cl::desc("CPU to generate code for: native or an LLVM CPU name"),
+      llvm::cl::init("native")};
+  Option<std::string> mattr{
+      *this, "mattr",
+      llvm::cl::desc("CPU features to add or remove: +avx512f,-fma,..."),
+      llvm::cl::init("")};
+};
+
+} // namespace
+
+void mlir::attn::registerAttnPipelines() {
+  // Registered by hand, not with PassPipelineRegistration, so that an
+  // unknown mcpu/mattr is an error of the pipeline instead of an abort.
+  registerPassPipeline(
+      "attn-compile-pipeline",
+      "What attn-compile runs: raise attention, share KV heads, fuse the "
+      "decode step, bufferise, export the runtime entry point and lower to "
+      "the LLVM dialect for a CPU",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        CompilePipelineTextOptions parsed;
+        std::string message;
+        llvm::raw_string_ostream os(message);
+        if (failed(parsed.parseFromString(text, os)))
+          return errorHandler(message);
+        CompilePipelineOptions options;
+        options.entryFunction = parsed.entryFunction;
+        options.shareKVHeads = parsed.shareKV;
+        options.shareKVMethod = parsed.shareKVMethod;
+        options.fuseDecode = parsed.fuseDecode;
+        std::string error;
+        FailureOr<CpuTarget> target =
+            resolveCpuTarget(parsed.mcpu, parsed.mattr, error);
+        if (failed(target))
+          return errorHandler("attn-compile-pipeline: " + error);
+        options.target = std::move(*target);
+        buildAttnCompilePipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+        optHandler(CompilePipelineTextOptions());
+      });
+
+  PassPipelineRegistration<>(
+      "attn-cpu-pipeline",
+      "Building block: raise attention, bufferise and lower attn ops on "
+      "tensors to the LLVM dialect (8-lane vectors; no runtime entry point: "
+      "use attn-compile-pipeline for a loadable model)",
+      [](OpPassManager &pm) {
+        buildAttnTransformPipeline(pm);
+        buildAttnBufferizationPipeline(pm);
+        buildAttnCpuCodegenPipeline(pm);
+      });
+}

@@ -1,0 +1,70 @@
+//===- CpuTarget.cpp - resolve --mcpu/--mattr through LLVM's registry -----===//
+
+#include "attn/Pipelines/CpuTarget.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/TargetParser/Triple.h"
+
+#include <memory>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
+                                                  llvm::StringRef mattr,
+                                                  std::string &error) {
+  llvm::InitializeNativeTarget();
+  CpuTarget result;
+  result.triple = llvm::sys::getProcessTriple();
+  llvm::Triple triple(result.triple);
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return failure();
+
+  llvm::SubtargetFeatures features;
+  if (mcpu.empty() || mcpu == "native") {
+    result.cpu = llvm::sys::getHostCPUName().str();
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      features.AddFeature(feature.first(), feature.second);
+  } else {
+    result.cpu = mcpu.str();
+  }
+  std::unique_ptr<llvm::MCSubtargetInfo> probe(
+      target->createMCSubtargetInfo(triple, "", ""));
+  if (!probe || !probe->isCPUStringValid(result.cpu)) {
+    error = "unknown CPU '" + result.cpu + "' for " + triple.str() +
+            " (try 'native' or e.g. 'x86-64-v3')";
+    return failure();
+  }
+  // Check the features here: MCSubtargetInfo only warns on stderr.
+  SmallVector<llvm::StringRef> requested;
+  mattr.split(requested, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  for (llvm::StringRef feature : requested) {
+    feature = feature.trim();
+    llvm::StringRef name = feature.drop_front();
+    bool known = llvm::any_of(probe->getAllProcessorFeatures(),
+                              [&](const llvm::SubtargetFeatureKV &kv) {
+                                return name == kv.Key;
+                              });
+    if ((!feature.starts_with("+") && !feature.starts_with("-")) || !known) {
+      error = "unknown CPU feature '" + feature.str() + "' in --mattr for " +
+              triple.str() + " (expected +NAME or -NAME, e.g. +avx512f)";
+      return failure();
+    }
+    features.AddFeature(feature);
+  }
+  result.features = features.getString();
+
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      target->createMCSubtargetInfo(triple, result.cpu, result.features));
+  // 512-bit f32 vectors where the target has AVX-512F; 256-bit otherwise
+  // (AVX2, and what LLVM legalises well on other targets).
+  result.f32Lanes = subtarget && subtarget->checkFeatures("+avx512f") ? 16 : 8;
+  return result;
+}

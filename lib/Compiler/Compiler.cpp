@@ -150,7 +150,9 @@ private:
                                const ImportOptions &importOptions);
   LogicalResult runPasses(ModuleOp module,
                           function_ref<void(OpPassManager &)> build);
-  LogicalResult lowerModule(ModuleOp module, OutputKind what,
+  LogicalResult lowerForTarget(ModuleOp module, const std::string &outputPath);
+  LogicalResult lowerForCpu(ModuleOp module, OutputKind what,
+                            const CompilePipelineOptions &cpuPipeline,
                             const std::string &libraryPath);
   LogicalResult calibrate(ModuleOp module, const std::string &path,
                           const std::string *mlirBuffer,
@@ -186,13 +188,28 @@ LogicalResult Compilation::runPasses(ModuleOp module,
   return pm.run(module);
 }
 
-/// Runs the lowering stage of attn-compile-pipeline on `module` (on tensors,
-/// attention raised) and produces `what`: the MLIR or LLVM IR in
+/// The one place that dispatches on the target: lowers `module` (on
+/// tensors, after the graph stage) to options.output for options.target.
+LogicalResult Compilation::lowerForTarget(ModuleOp module,
+                                          const std::string &outputPath) {
+  switch (options.target) {
+  case Target::Cpu:
+    return lowerForCpu(module, options.output, pipeline, outputPath);
+  case Target::Cuda:
+    return fail("--target cuda is not supported yet: GPU code generation is "
+                "not built into attn-compile (use --target cpu)");
+  }
+  return fail("unknown target");
+}
+
+/// Runs the lowering stage of attn-compile-pipeline for the CPU of
+/// `cpuPipeline` on `module` and produces `what`: the MLIR or LLVM IR in
 /// result.text, or a shared library at `libraryPath`.
-LogicalResult Compilation::lowerModule(ModuleOp module, OutputKind what,
+LogicalResult Compilation::lowerForCpu(ModuleOp module, OutputKind what,
+                                       const CompilePipelineOptions &cpuPipeline,
                                        const std::string &libraryPath) {
   if (failed(runPasses(module, [&](OpPassManager &pm) {
-        buildAttnLoweringPipeline(pm, pipeline);
+        buildAttnLoweringPipeline(pm, cpuPipeline);
       })))
     return fail("lowering the module failed");
   if (what == OutputKind::Mlir) {
@@ -205,7 +222,7 @@ LogicalResult Compilation::lowerModule(ModuleOp module, OutputKind what,
   if (!llvmModule)
     return fail("cannot translate the module to LLVM IR");
   std::unique_ptr<llvm::TargetMachine> machine =
-      createTargetMachine(pipeline.target, error);
+      createTargetMachine(cpuPipeline.target, error);
   if (!machine)
     return fail(error);
   internalizeModel(*llvmModule);
@@ -236,8 +253,15 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
                                      const std::string *mlirBuffer,
                                      const ImportOptions &importOptions,
                                      bool decode) {
+  // The probe runs in this process: it is compiled for the host, whatever
+  // the target of the model.
+  CompilePipelineOptions probePipeline = pipeline;
+  FailureOr<CpuTarget> host = resolveCpuTarget("native", "", error);
+  if (failed(host))
+    return fail(error);
+  probePipeline.target = std::move(*host);
   auto buildProbe = [&](ModuleOp probe, const std::string &probePath) {
-    return lowerModule(probe, OutputKind::Library, probePath);
+    return lowerForCpu(probe, OutputKind::Library, probePipeline, probePath);
   };
   OwningOpRef<ModuleOp> sized;
   if (decode) {
@@ -335,7 +359,7 @@ LogicalResult Compilation::run(const std::string &path,
 
   if (options.output == OutputKind::MlirImported)
     result.text = printOp(*module);
-  else if (failed(lowerModule(*module, options.output, outputPath)))
+  else if (failed(lowerForTarget(*module, outputPath)))
     return failure();
   if (!options.reportPath.empty() &&
       failed(writeFile(options.reportPath, result.report, error)))
@@ -370,9 +394,6 @@ LogicalResult Session::compile(const ModelSource &source,
     result.error = message.str();
     return failure();
   };
-  if (options.target == Target::Cuda)
-    return fail("--target cuda is not supported yet: GPU code generation is "
-                "not built into attn-compile (use --target cpu)");
   if (options.output == OutputKind::Library && outputPath.empty())
     return fail("no output file: give -o OUT.so");
   if (!options.weightsFile.empty())
@@ -387,10 +408,17 @@ LogicalResult Session::compile(const ModelSource &source,
     return fail("unknown model format '" + source.format +
                 "' of a buffer (expected mlir or onnx)");
 
-  std::string error;
-  FailureOr<CpuTarget> cpu = resolveCpuTarget(options.mcpu, options.mattr, error);
-  if (failed(cpu))
-    return fail(error);
+  // The CPU whose code a CPU library holds (the other targets will have
+  // their own description next to it).
+  CpuTarget cpu;
+  if (options.target == Target::Cpu) {
+    std::string error;
+    FailureOr<CpuTarget> resolved =
+        resolveCpuTarget(options.mcpu, options.mattr, error);
+    if (failed(resolved))
+      return fail(error);
+    cpu = std::move(*resolved);
+  }
 
   // An ONNX model in memory goes through a temporary file: the importer and
   // decode-model detection read models by path.
@@ -417,6 +445,6 @@ LogicalResult Session::compile(const ModelSource &source,
   }
 
   Compilation compilation(impl->registry, impl->commandLinePassOptions,
-                          options, std::move(*cpu), result);
+                          options, std::move(cpu), result);
   return compilation.run(path, mlirBuffer, outputPath);
 }

@@ -44,6 +44,19 @@ result = attn_mlir.compile_buffer(text, "mlir", os.path.join(tmp, "bytes.so"),
                                   name="add.mlir")
 print("from bytes:", attn_mlir.Model(result.output).run(feed)["sum"])
 
+# CHECK-NEXT: ONNX from bytes: [0. 2. 4. 6.]
+from onnx import TensorProto, helper
+graph = helper.make_graph(
+    [helper.make_node("Add", ["x", "x"], ["y"])], "g",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+onnx_bytes = helper.make_model(
+    graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+result = attn_mlir.compile_buffer(onnx_bytes, "onnx",
+                                  os.path.join(tmp, "onnx.so"))
+print("ONNX from bytes:",
+      attn_mlir.Model(result.output).run({"x": feed["x"]})["y"])
+
 # CHECK-NEXT: IR text: True
 ir = attn_mlir.compile(add, None, emit="mlir", mcpu="x86-64-v3")
 print("IR text:", "@attn_model_signature" in ir)

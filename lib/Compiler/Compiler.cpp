@@ -361,6 +361,10 @@ LogicalResult Compilation::run(const std::string &path,
     result.text = printOp(*module);
   else if (failed(lowerForTarget(*module, outputPath)))
     return failure();
+  bool textToFile = options.output != OutputKind::Library &&
+                    !outputPath.empty() && outputPath != "-";
+  if (textToFile && failed(writeFile(outputPath, result.text, error)))
+    return fail(error);
   if (!options.reportPath.empty() &&
       failed(writeFile(options.reportPath, result.report, error)))
     return fail(error);

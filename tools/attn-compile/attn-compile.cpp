@@ -16,9 +16,7 @@
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -96,24 +94,6 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// Writes `text` to `path` (stdout for "" or "-"), atomically for files.
-bool writeText(const std::string &path, llvm::StringRef text) {
-  if (path.empty() || path == "-") {
-    llvm::outs() << text;
-    return true;
-  }
-  std::error_code ec;
-  llvm::ToolOutputFile out(path, ec, llvm::sys::fs::OF_Text);
-  if (ec)
-    return false;
-  out.os() << text;
-  out.os().close();
-  if (out.os().has_error())
-    return false;
-  out.keep();
-  return true;
-}
-
 /// CompileOptions from the flags, through the library's parser so that the
 /// command line and the C API accept the same text.
 bool fillOptions(CompileOptions &options, std::string &error) {
@@ -169,8 +149,9 @@ int main(int argc, char **argv) {
   llvm::outs() << result.log;
   if (!ok)
     return fail(result.error);
-  if (emit != OutputKind::Library && !writeText(outputFile, result.text))
-    return fail("cannot write '" + outputFile + "'");
+  // The library wrote the IR to -o; without -o (or with -o -) it goes here.
+  if (emit != OutputKind::Library && (outputFile.empty() || outputFile == "-"))
+    llvm::outs() << result.text;
   if (reportFile == "-")
     llvm::outs() << result.report;
   return 0;

@@ -63,7 +63,8 @@ public:
 
   /// Compiles `source`. OutputKind::Library writes the library to
   /// `outputPath` (only once complete); the other kinds return the IR in
-  /// `result.text`. Writes the report to `options.reportPath` if set.
+  /// `result.text` and also write it to `outputPath` unless that is "" or
+  /// "-". Writes the report to `options.reportPath` if set.
   LogicalResult compile(const ModelSource &source,
                         const CompileOptions &options,
                         const std::string &outputPath, CompileResult &result);

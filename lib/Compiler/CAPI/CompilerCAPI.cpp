@@ -4,9 +4,6 @@
 
 #include "attn/Compiler/Compiler.h"
 
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/ToolOutputFile.h"
-
 #include <string>
 
 using namespace mlir::attn::compile;
@@ -45,26 +42,8 @@ AttnCompileStatus compile(AttnCompilerSession *s, const AttnCompileOptions *o,
                           const ModelSource &source, const char *outputPath) {
   if (!s || !o)
     return ATTN_COMPILE_ERROR;
-  std::string out = str(outputPath);
-  mlir::LogicalResult result = s->session.compile(source, o->options, out,
-                                                  s->result);
-  if (mlir::succeeded(result) && o->options.output != OutputKind::Library &&
-      !out.empty()) {
-    std::error_code ec;
-    llvm::ToolOutputFile file(out, ec, llvm::sys::fs::OF_Text);
-    bool written = !ec;
-    if (written) {
-      file.os() << s->result.text;
-      file.os().close();
-      written = !file.os().has_error();
-      if (written)
-        file.keep();
-    }
-    if (!written) {
-      s->result.error = "cannot write '" + out + "'";
-      result = mlir::failure();
-    }
-  }
+  mlir::LogicalResult result =
+      s->session.compile(source, o->options, str(outputPath), s->result);
   return finish(s, result);
 }
 

@@ -36,7 +36,8 @@ mlir::attn::compile::planDecodeFusion(const std::string &path, int64_t maxSeq,
   DecodeFusionPlan plan;
   plan.maxSeq = maxSeq;
   for (const OnnxInputInfo &in : *inputs) {
-    if (!StringRef(StringRef(in.name).lower()).contains("past") || in.dims.size() < 3 ||
+    if (!StringRef(in.name).contains_insensitive(kPastNameMarker) ||
+        in.dims.size() < 3 ||
         options.inputShapes.count(in.name))
       continue;
     const std::string &dim = in.dims[in.dims.size() - 2];
@@ -57,7 +58,7 @@ mlir::attn::compile::planDecodeFusion(const std::string &path, int64_t maxSeq,
     return std::optional<DecodeFusionPlan>();
   options.dims[plan.pastDim] = maxSeq - 1;
   for (const OnnxInputInfo &in : *inputs)
-    if (in.name == "attention_mask" && in.dims.size() == 2 &&
+    if (in.name == kRoleAttentionMask && in.dims.size() == 2 &&
         isSymbolic(in.dims[1]) && !options.dims.count(in.dims[1]) &&
         !options.inputShapes.count(in.name))
       options.dims[in.dims[1]] = maxSeq;

@@ -32,6 +32,13 @@ constexpr llvm::StringLiteral kNumOutputsAttr = "attn.num_outputs";
 /// caches). After `attn-drop-tied-results` it marks an `inout` buffer.
 constexpr llvm::StringLiteral kTiedResultAttr = "attn.tied_result";
 
+/// The decode-model conventions of exported decoders, in one place: a graph
+/// input whose name contains kPastNameMarker (any case) holds past keys or
+/// values (decode-model detection in lib/Compiler); the inputs and the
+/// output named after the kRole* values below are what a decoding loop
+/// drives (attn-mark-entry-point).
+constexpr llvm::StringLiteral kPastNameMarker = "past";
+
 /// Argument (or, before bufferisation, result) attribute: what a decoding
 /// loop uses the buffer for (StringAttr, one of the kRole* below).
 /// attn-mark-entry-point sets it on a decode step; attn-export-entry-point

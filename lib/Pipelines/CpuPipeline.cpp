@@ -31,9 +31,9 @@ void mlir::attn::buildAttnTransformPipeline(OpPassManager &pm,
 void mlir::attn::buildAttnShareKVPipeline(OpPassManager &pm,
                                           const TransformOptions &options) {
   if (options.shareKVHeads > 0)
-    append(pm, "func.func(attn-share-kv{kv-heads=" +
+    append(pm, "attn-share-kv{kv-heads=" +
                    std::to_string(options.shareKVHeads) +
-                   " method=" + options.shareKVMethod + "}),canonicalize,cse");
+                   " method=" + options.shareKVMethod + "},canonicalize,cse");
 }
 
 void mlir::attn::buildAttnBufferizationPipeline(OpPassManager &pm) {

@@ -72,7 +72,7 @@ LogicalResult mlir::attn::compile::fuseDecode(ModuleOp module,
   PassManager pm(module.getContext());
   std::string parseError;
   llvm::raw_string_ostream os(parseError);
-  if (failed(parsePassPipeline("func.func(attn-fuse-decode),canonicalize,cse",
+  if (failed(parsePassPipeline("attn-fuse-decode,canonicalize,cse",
                                pm, os))) {
     error = "attn-fuse-decode: " + parseError;
     return failure();

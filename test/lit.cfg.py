@@ -33,9 +33,16 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 # temporary files of attn-compile (objects before linking), matplotlib's
 # font cache and Python's bytecode go there too, not to $HOME, /tmp or the
 # source tree.
+# lit would otherwise point TMPDIR at a directory of its own under the
+# system's /tmp (LIT_PRESERVES_TMP is its documented switch, read after the
+# configuration is loaded); leaked temporaries stay visible in build/test/tmp.
+os.environ["LIT_PRESERVES_TMP"] = "1"
 for variable, name in [("ATTN_MLIR_CACHE_DIR", "attn-mlir-cache"),
-                       ("TMPDIR", "tmp"),
+                       ("TMPDIR", "tmp"), ("TMP", "tmp"), ("TEMP", "tmp"),
                        ("MPLCONFIGDIR", "matplotlib"),
+                       # attn-run's fallback and onnxruntime's telemetry
+                       # database follow the XDG cache directory.
+                       ("XDG_CACHE_HOME", "xdg-cache"),
                        ("PYTHONPYCACHEPREFIX", "pycache")]:
     path = os.path.join(config.test_exec_root, name)
     os.makedirs(path, exist_ok=True)

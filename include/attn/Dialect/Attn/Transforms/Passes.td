@@ -23,7 +23,9 @@ def AttnRaiseAttention : Pass<"attn-raise-attention", "func::FuncOp"> {
     Anything that is not exactly attention is left alone: a repeat in the
     wrong head order (tile instead of interleave), a contraction accumulating
     into a non-zero init, a reduction over another dimension, or a softmax of
-    something other than the scores.
+    something other than the scores. Matching is pure analysis (the reshapes
+    that peeling `repeat_kv` needs and the combined mask are only planned), so
+    a near miss found late leaves the IR exactly as it was.
 
     Example:
 

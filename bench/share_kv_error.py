@@ -22,7 +22,7 @@ Models:
   (--kv-similarity; s = 1: the heads of each half are identical); fused decode
   libraries run from an empty cache; calibration: 8 random contexts of 64
   tokens (empty past);
-- gpt2_mha_ts17dyn (../shared/fixtures, 4 heads, symbolic past): fused, from
+- gpt2_mha_ts17dyn (test/Import/fixtures, 4 heads, symbolic past): fused, from
   an empty cache; calibration: a 64-token cache that onnxruntime built from
   random tokens, plus one token;
 - gpt2_mha_ts17 (the same architecture, other weights, static past of 16): the
@@ -48,7 +48,7 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures", "exports")
+FIXTURES = os.path.join(REPO, "test", "Import", "fixtures", "exports")
 sys.path.insert(0, os.path.join(REPO, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

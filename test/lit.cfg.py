@@ -13,18 +13,40 @@ config.suffixes = [".mlir", ".test", ".py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.attn_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs",
-                   "lib"]
+                   "lib", "fixtures"]
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%attn_lib_dir", config.attn_lib_dir))
 config.substitutions.append(("%attn_src_root", config.attn_src_root))
-config.substitutions.append(("%shared_dir",
-                             os.path.join(os.path.dirname(config.attn_src_root), "shared")))
+# Model exports and ONNX conformance cases the tests share: data kept in the
+# repository, so that the suite runs from a fresh clone.
+config.substitutions.append(("%fixtures",
+                             os.path.join(config.attn_src_root, "test",
+                                          "Import", "fixtures")))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%mlir_opt_stock",
                              os.path.join(config.llvm_tools_dir, "mlir-opt")))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+
+# Tests write only inside the build tree: attn-run's compile cache, the
+# temporary files of attn-compile (objects before linking), matplotlib's
+# font cache and Python's bytecode go there too, not to $HOME, /tmp or the
+# source tree.
+# lit would otherwise point TMPDIR at a directory of its own under the
+# system's /tmp (LIT_PRESERVES_TMP is its documented switch, read after the
+# configuration is loaded); leaked temporaries stay visible in build/test/tmp.
+os.environ["LIT_PRESERVES_TMP"] = "1"
+for variable, name in [("ATTN_MLIR_CACHE_DIR", "attn-mlir-cache"),
+                       ("TMPDIR", "tmp"), ("TMP", "tmp"), ("TEMP", "tmp"),
+                       ("MPLCONFIGDIR", "matplotlib"),
+                       # attn-run's fallback and onnxruntime's telemetry
+                       # database follow the XDG cache directory.
+                       ("XDG_CACHE_HOME", "xdg-cache"),
+                       ("PYTHONPYCACHEPREFIX", "pycache")]:
+    path = os.path.join(config.test_exec_root, name)
+    os.makedirs(path, exist_ok=True)
+    config.environment[variable] = path
 
 # A sanitizer build: every process gets the runtimes preloaded, so that
 # uninstrumented hosts (python, stock mlir-opt) can load instrumented

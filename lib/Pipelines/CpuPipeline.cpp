@@ -48,12 +48,12 @@ void mlir::attn::buildAttnShareKVPipeline(OpPassManager &pm,
   AttnShareKVOptions shareOptions;
   shareOptions.kvHeads = options.shareKVHeads;
   shareOptions.method = options.shareKVMethod;
-  pm.addNestedPass<func::FuncOp>(createAttnShareKV(shareOptions));
+  pm.addPass(createAttnShareKV(shareOptions));
   addCleanup(pm);
 }
 
 void mlir::attn::buildAttnFuseDecodePipeline(OpPassManager &pm) {
-  pm.addNestedPass<func::FuncOp>(createAttnFuseDecode());
+  pm.addPass(createAttnFuseDecode());
   addCleanup(pm);
 }
 

@@ -659,3 +659,108 @@ func.func @nan_to_one_not_raised(%q: tensor<1x4x1x8xf32>, %k: tensor<1x4x9x8xf32
   } -> tensor<1x4x1x8xf32>
   return %o : tensor<1x4x1x8xf32>
 }
+
+// -----
+
+#qk_q = affine_map<(b, h, i, j, d) -> (b, h, i, d)>
+#qk_k = affine_map<(b, h, i, j, d) -> (b, h, j, d)>
+#qk_o = affine_map<(b, h, i, j, d) -> (b, h, i, j)>
+#pv_p = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#pv_v = affine_map<(b, h, i, e, j) -> (b, h, j, e)>
+#pv_o = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+
+// Near miss found late: K is one [B, S, D] head broadcast over the query
+// heads (peeling it needs a new expand_shape), but V is four real heads.
+// The match fails after K was peeled; nothing may have been built by then,
+// so the function comes out exactly as it went in.
+// CHECK-LABEL: func.func @peeled_key_unrepeated_value
+// CHECK-NOT: tensor.expand_shape
+// CHECK-NOT: attn.attention
+// CHECK: linalg.broadcast ins(%{{.+}} : tensor<1x6x16xf32>)
+// CHECK: linalg.softmax
+// CHECK: return
+func.func @peeled_key_unrepeated_value(%q: tensor<1x4x4x16xf32>, %k1: tensor<1x6x16xf32>, %v: tensor<1x4x6x16xf32>) -> tensor<1x4x4x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %eq = tensor.empty() : tensor<1x4x4x16xf32>
+  %es = tensor.empty() : tensor<1x4x4x6xf32>
+  %fs = linalg.fill ins(%zero : f32) outs(%es : tensor<1x4x4x6xf32>) -> tensor<1x4x4x6xf32>
+  %ek = tensor.empty() : tensor<1x4x6x16xf32>
+  %k = linalg.broadcast ins(%k1 : tensor<1x6x16xf32>) outs(%ek : tensor<1x4x6x16xf32>) dimensions = [1]
+  %s = linalg.generic {indexing_maps = [#qk_q, #qk_k, #qk_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : tensor<1x4x4x16xf32>, tensor<1x4x6x16xf32>) outs(%fs : tensor<1x4x4x6xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x4x4x6xf32>
+  %p = linalg.softmax dimension(3) ins(%s : tensor<1x4x4x6xf32>) outs(%es : tensor<1x4x4x6xf32>) -> tensor<1x4x4x6xf32>
+  %fo = linalg.fill ins(%zero : f32) outs(%eq : tensor<1x4x4x16xf32>) -> tensor<1x4x4x16xf32>
+  %o = linalg.generic {indexing_maps = [#pv_p, #pv_v, #pv_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%p, %v : tensor<1x4x4x6xf32>, tensor<1x4x6x16xf32>) outs(%fo : tensor<1x4x4x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x4x4x16xf32>
+  return %o : tensor<1x4x4x16xf32>
+}
+
+// -----
+
+#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#maskt = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3, d2)>
+#rep_in = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, 0, d3, d4)>
+#id5 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
+#qk_q = affine_map<(b, h, i, j, d) -> (b, h, i, d)>
+#qk_k = affine_map<(b, h, i, j, d) -> (b, h, j, d)>
+#qk_o = affine_map<(b, h, i, j, d) -> (b, h, i, j)>
+#pv_p = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#pv_v = affine_map<(b, h, i, e, j) -> (b, h, j, e)>
+#pv_o = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+
+// Near miss found late: repeat_kv from [B, Hkv, 1, S, D] (peeling K and V
+// needs new collapse_shapes) over scores with a mask read transposed, which
+// no mask operand can express. The mask is rejected after both peels; the
+// function comes out unchanged, with no collapse of the unit repeat dim.
+// CHECK-LABEL: func.func @peeled_repeat_kv_bad_mask
+// CHECK-NOT: attn.attention
+// CHECK-NOT: tensor.collapse_shape %{{.+}} {{\[\[}}0], [1, 2], [3], [4]] : tensor<1x2x1x6x16xf32>
+// CHECK: tensor.collapse_shape %{{.+}} {{\[\[}}0], [1, 2], [3], [4]] : tensor<1x2x2x6x16xf32> into tensor<1x4x6x16xf32>
+// CHECK: linalg.softmax
+// CHECK-NOT: attn.attention
+// CHECK: return
+func.func @peeled_repeat_kv_bad_mask(%q: tensor<1x4x4x16xf32>, %k5: tensor<1x2x1x6x16xf32>, %v5: tensor<1x2x1x6x16xf32>, %mask: tensor<1x4x6x4xf32>) -> tensor<1x4x4x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e5 = tensor.empty() : tensor<1x2x2x6x16xf32>
+  %kb = linalg.generic {indexing_maps = [#rep_in, #id5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} ins(%k5 : tensor<1x2x1x6x16xf32>) outs(%e5 : tensor<1x2x2x6x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<1x2x2x6x16xf32>
+  %k = tensor.collapse_shape %kb [[0], [1, 2], [3], [4]] : tensor<1x2x2x6x16xf32> into tensor<1x4x6x16xf32>
+  %vb = linalg.generic {indexing_maps = [#rep_in, #id5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} ins(%v5 : tensor<1x2x1x6x16xf32>) outs(%e5 : tensor<1x2x2x6x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<1x2x2x6x16xf32>
+  %v = tensor.collapse_shape %vb [[0], [1, 2], [3], [4]] : tensor<1x2x2x6x16xf32> into tensor<1x4x6x16xf32>
+  %eq = tensor.empty() : tensor<1x4x4x16xf32>
+  %es = tensor.empty() : tensor<1x4x4x6xf32>
+  %fs = linalg.fill ins(%zero : f32) outs(%es : tensor<1x4x4x6xf32>) -> tensor<1x4x4x6xf32>
+  %s = linalg.generic {indexing_maps = [#qk_q, #qk_k, #qk_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : tensor<1x4x4x16xf32>, tensor<1x4x6x16xf32>) outs(%fs : tensor<1x4x4x6xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x4x4x6xf32>
+  %sm = linalg.generic {indexing_maps = [#id4, #maskt, #id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%s, %mask : tensor<1x4x4x6xf32>, tensor<1x4x6x4xf32>) outs(%es : tensor<1x4x4x6xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %x = arith.addf %a, %b : f32
+    linalg.yield %x : f32
+  } -> tensor<1x4x4x6xf32>
+  %p = linalg.softmax dimension(3) ins(%sm : tensor<1x4x4x6xf32>) outs(%es : tensor<1x4x4x6xf32>) -> tensor<1x4x4x6xf32>
+  %fo = linalg.fill ins(%zero : f32) outs(%eq : tensor<1x4x4x16xf32>) -> tensor<1x4x4x16xf32>
+  %o = linalg.generic {indexing_maps = [#pv_p, #pv_v, #pv_o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%p, %v : tensor<1x4x4x6xf32>, tensor<1x4x6x16xf32>) outs(%fo : tensor<1x4x4x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %t = arith.addf %acc, %m : f32
+    linalg.yield %t : f32
+  } -> tensor<1x4x4x16xf32>
+  return %o : tensor<1x4x4x16xf32>
+}

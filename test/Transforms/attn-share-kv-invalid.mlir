@@ -1,16 +1,11 @@
 // RUN: attn-opt %s -split-input-file -attn-share-kv="kv-heads=4 method=calibrated" -verify-diagnostics
 // RUN: not attn-opt %s -attn-share-kv="kv-heads=2 method=median" 2>&1 | FileCheck %s --check-prefix=METHOD
+// RUN: not attn-opt %s -attn-share-kv="kv-heads=-2" 2>&1 | FileCheck %s --check-prefix=NEGATIVE
 
-// Sharing cannot add heads: 4 is above the 2 KV heads the layer has.
+// An unknown method and a negative head count are errors before anything
+// changes.
 // METHOD: unknown method 'median' (expected mean, exact or calibrated)
-func.func @target_above_current(%q: tensor<1x8x4x16xf32>, %k: tensor<1x2x6x16xf32>, %v: tensor<1x2x6x16xf32>) -> tensor<1x8x4x16xf32> {
-  %o = tensor.empty() : tensor<1x8x4x16xf32>
-  // expected-error @+1 {{cannot share 2 KV heads as 4: the target is above the current KV head count}}
-  %r = attn.attention heads(8, 2) scale(0.25) ins(%q, %k, %v : tensor<1x8x4x16xf32>, tensor<1x2x6x16xf32>, tensor<1x2x6x16xf32>) outs(%o : tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32>
-  return %r : tensor<1x8x4x16xf32>
-}
-
-// -----
+// NEGATIVE: attn-share-kv: kv-heads=-2 must be positive (0 leaves attention alone)
 
 // kv-heads must divide the query and KV heads: 4 does not divide 6.
 func.func @target_not_dividing(%q: tensor<1x6x4x16xf32>, %k: tensor<1x6x6x16xf32>, %v: tensor<1x6x6x16xf32>) -> tensor<1x6x4x16xf32> {

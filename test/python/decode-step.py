@@ -4,7 +4,7 @@
 # same tokens), and misuse of the inouts is refused.
 
 # RUN: rm -rf %t && mkdir -p %t
-# RUN: env ATTN_MLIR_LIB_DIR=%attn_lib_dir %python %s %shared_dir/fixtures/exports %t | FileCheck %s
+# RUN: env ATTN_MLIR_LIB_DIR=%attn_lib_dir %python %s %fixtures/exports %t | FileCheck %s
 
 import os
 import sys

@@ -6,7 +6,7 @@
 Seeds: the import tests' models (test/Import/lib: one model per operator and
 opset form, plain and with every input an initializer; the Attention and
 com.microsoft attention cases; the error-test models), a few ONNX conformance
-models and a trimmed decoder export from ../shared/fixtures, plus models made
+models and a trimmed decoder export from test/Import/fixtures, plus models made
 here for what those lack (external data in the fuzzer's data directory and
 missing, symbolic dims, typed data fields, a model-local function). Seeds
 stay under 64 KiB, the fuzzer's -max_len. Needs numpy and onnx.
@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "fixtures")
+SHARED = os.path.join(ROOT, "test", "Import", "fixtures")
 sys.path.insert(0, os.path.join(ROOT, "test", "Import", "lib"))
 
 import attention_cases  # noqa: E402

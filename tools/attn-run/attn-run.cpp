@@ -35,7 +35,7 @@ const char *kUsage =
     "usage: attn-run MODEL(.so|.mlir|.onnx) [--inputs IN.npz] "
     "[--outputs OUT.npz]\n"
     "                [--bench N] [--threads N] [--dim NAME=SIZE]...\n"
-    "                [--generate N [--max-seq N]]\n"
+    "                [--generate N [--max-seq N]] [--cache-dir DIR]\n"
     "\n"
     "Runs a model compiled by attn-compile on the arrays of IN.npz (keys are\n"
     "the model's input names) and writes its outputs to OUT.npz.\n"
@@ -47,10 +47,13 @@ const char *kUsage =
     "                 from input_ids, position_ids and past_* in IN.npz;\n"
     "                 prints the tokens; OUT.npz gets tokens, logits, step_us\n"
     "  --max-seq N    cache capacity when --generate compiles the model\n"
-    "                 (default: past length + N)\n";
+    "                 (default: past length + N)\n"
+    "  --cache-dir D  where compiled .mlir/.onnx models are kept (default\n"
+    "                 $ATTN_MLIR_CACHE_DIR, else $XDG_CACHE_HOME/attn-mlir,\n"
+    "                 else ~/.cache/attn-mlir)\n";
 
 struct Options {
-  std::string model, inputs, outputs;
+  std::string model, inputs, outputs, cacheDir;
   int bench = 0;
   int threads = 0;
   int generate = 0;
@@ -104,6 +107,8 @@ Options parseOptions(int argc, char **argv) {
       o.generate = parseCount(flag, takeValue());
     else if (flag == "--max-seq")
       o.maxSeq = parseCount(flag, takeValue());
+    else if (flag == "--cache-dir")
+      o.cacheDir = takeValue();
     else if (isFlag)
       die("unknown option '" + arg + "'\n" + kUsage);
     else if (o.model.empty())
@@ -202,7 +207,7 @@ int main(int argc, char **argv) {
   if (endsWith(options.model, ".mlir") || endsWith(options.model, ".onnx")) {
     std::string error;
     library = compileCached(options.model, compileArguments(options, arrays),
-                            error);
+                            options.cacheDir, error);
     if (library.empty())
       die(error);
   } else if (!options.dims.empty()) {

@@ -4,8 +4,12 @@
 // function argument and the concatenation returned as the present cache
 //   -> attn.decode appending %new into %past (now the whole cache) at a
 //      runtime position, the cache returned as the op's updated destination.
+// Callers pass their past as the front of a whole cache and its length as
+// the position, so they keep their meaning.
 //
 //===----------------------------------------------------------------------===//
+
+#include "CallSites.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
@@ -13,6 +17,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Dominance.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNFUSEDECODE
@@ -29,35 +34,68 @@ struct Candidate {
   AttentionOp op;
   tensor::ConcatOp keys, values;
   BlockArgument pastKeys, pastValues;
+  /// The result each cache is returned as, when it is returned.
+  std::optional<unsigned> keysResult, valuesResult;
 };
 
-/// `concat(%arg, %new)` on dim 2 whose argument feeds nothing else and
-/// whose result feeds only `op` and the return.
+/// The one result position at which every return of the function returns
+/// `concat`; std::nullopt when none returns it. Fails when the returns
+/// disagree (one returns it, another does not, or at another position),
+/// since the cache argument could not then be tied to one result.
+FailureOr<std::optional<unsigned>>
+returnedAs(tensor::ConcatOp concat, ArrayRef<func::ReturnOp> returns) {
+  std::optional<unsigned> position;
+  for (OpOperand &use : concat->getUses())
+    if (isa<func::ReturnOp>(use.getOwner())) {
+      if (position && *position != use.getOperandNumber())
+        return failure();
+      position = use.getOperandNumber();
+    }
+  if (!position)
+    return std::optional<unsigned>();
+  for (func::ReturnOp ret : returns)
+    if (ret.getOperand(*position) != concat.getResult())
+      return failure();
+  return position;
+}
+
+/// `concat(%arg, %new)` on dim 2 of an entry-block argument that feeds
+/// nothing else, whose result feeds only `op` and returns that `op`
+/// dominates (they will return the op's updated cache).
 std::optional<std::pair<tensor::ConcatOp, BlockArgument>>
-matchCacheConcat(Value v, AttentionOp op) {
+matchCacheConcat(Value v, AttentionOp op, func::FuncOp func,
+                 DominanceInfo &dominance) {
   auto concat = v.getDefiningOp<tensor::ConcatOp>();
   if (!concat || concat.getDim() != 2 || concat.getInputs().size() != 2)
     return std::nullopt;
   auto past = dyn_cast<BlockArgument>(concat.getInputs()[0]);
-  if (!past || !isa<func::FuncOp>(past.getOwner()->getParentOp()) ||
+  if (!past || past.getOwner() != &func.getBody().front() ||
       !past.hasOneUse())
     return std::nullopt;
-  for (Operation *user : concat->getUsers())
-    if (user != op.getOperation() && !isa<func::ReturnOp>(user))
+  for (Operation *user : concat->getUsers()) {
+    if (user == op.getOperation())
+      continue;
+    if (!isa<func::ReturnOp>(user) || !dominance.properlyDominates(op, user))
       return std::nullopt;
+  }
   return std::make_pair(concat, past);
 }
 
-std::optional<Candidate> matchCandidate(AttentionOp op) {
+std::optional<Candidate> matchCandidate(AttentionOp op, func::FuncOp func,
+                                        ArrayRef<func::ReturnOp> returns,
+                                        DominanceInfo &dominance) {
   if (op.getNumResults() != 1 || op.getKvSeqLens())
     return std::nullopt;
-  auto keys = matchCacheConcat(op.getKey(), op);
-  auto values = matchCacheConcat(op.getValue(), op);
+  auto keys = matchCacheConcat(op.getKey(), op, func, dominance);
+  auto values = matchCacheConcat(op.getValue(), op, func, dominance);
   if (!keys || !values || keys->second == values->second)
     return std::nullopt;
   auto pastType = cast<ShapedType>(keys->second.getType());
   auto newType = cast<ShapedType>(keys->first.getInputs()[1].getType());
-  if (!pastType.hasStaticShape() || !newType.hasStaticShape())
+  if (!pastType.hasStaticShape() || !newType.hasStaticShape() ||
+      !cast<ShapedType>(values->second.getType()).hasStaticShape() ||
+      cast<ShapedType>(values->second.getType()).getDimSize(2) !=
+          pastType.getDimSize(2))
     return std::nullopt;
   // ONNX aligns causal rows at offset past: row i at position past + i,
   // the decode op's alignment when one new key arrives per query row.
@@ -65,8 +103,19 @@ std::optional<Candidate> matchCandidate(AttentionOp op) {
       offset && (offset.getInt() != pastType.getDimSize(2) ||
                  newType.getDimSize(2) != op.getQueryType().getDimSize(2)))
     return std::nullopt;
-  return Candidate{op, keys->first, values->first, keys->second,
-                   values->second};
+  FailureOr<std::optional<unsigned>> keysResult =
+      returnedAs(keys->first, returns);
+  FailureOr<std::optional<unsigned>> valuesResult =
+      returnedAs(values->first, returns);
+  if (failed(keysResult) || failed(valuesResult))
+    return std::nullopt;
+  return Candidate{op,           keys->first,   values->first, keys->second,
+                   values->second, *keysResult, *valuesResult};
+}
+
+/// The length of the past a candidate's cache holds before this step.
+int64_t pastLength(const Candidate &c) {
+  return cast<ShapedType>(c.pastKeys.getType()).getDimSize(2);
 }
 
 struct AttnFuseDecodePass
@@ -74,18 +123,40 @@ struct AttnFuseDecodePass
   using Base::Base;
 
   void runOnOperation() override {
-    func::FuncOp func = getOperation();
-    if (func.isExternal())
-      return;
+    SmallVector<func::FuncOp> funcs;
+    getOperation().walk([&](func::FuncOp func) {
+      if (!func.isExternal())
+        funcs.push_back(func);
+    });
+    for (func::FuncOp func : funcs)
+      fuseFunction(func);
+  }
+
+private:
+  /// Fuses every candidate of `func` and updates its callers. A function
+  /// whose callers cannot all be updated is left alone, as is a candidate
+  /// whose past length differs from the others' (one position serves all).
+  void fuseFunction(func::FuncOp func) {
+    SmallVector<func::ReturnOp> returns = returnsOf(func);
+    DominanceInfo dominance(func);
     SmallVector<Candidate> candidates;
     func.walk([&](AttentionOp op) {
-      if (std::optional<Candidate> c = matchCandidate(op))
+      std::optional<Candidate> c = matchCandidate(op, func, returns, dominance);
+      if (c && (candidates.empty() ||
+                pastLength(*c) == pastLength(candidates.front())))
         candidates.push_back(*c);
     });
     if (candidates.empty())
       return;
+    Operation *blocker;
+    FailureOr<SmallVector<func::CallOp>> calls =
+        findCallSites(func, getOperation(), &blocker);
+    if (failed(calls))
+      return;
 
     MLIRContext *ctx = &getContext();
+    FunctionType before = func.getFunctionType();
+    int64_t past = pastLength(candidates.front());
     Block &entry = func.getBody().front();
     auto positionType = RankedTensorType::get({}, IntegerType::get(ctx, 64));
     unsigned positionArg = func.getNumArguments();
@@ -102,28 +173,26 @@ struct AttnFuseDecodePass
         b, func.getLoc(), entry.getArgument(positionArg), ValueRange{});
     position = arith::IndexCastOp::create(b, func.getLoc(), b.getIndexType(),
                                           position);
-
-    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
     for (Candidate &c : candidates)
-      fuse(b, c, position, ret);
+      fuse(b, func, c, position);
     func.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
-                                   ret.getOperandTypes()));
+                                   before.getResults()));
+    for (func::CallOp call : *calls)
+      updateCall(call, func, before, past);
   }
 
-private:
-  void fuse(OpBuilder &b, Candidate &c, Value position, func::ReturnOp ret) {
+  void fuse(OpBuilder &b, func::FuncOp func, Candidate &c, Value position) {
     AttentionOp op = c.op;
-    func::FuncOp func = getOperation();
-    for (auto [concat, past] : {std::pair{c.keys, c.pastKeys},
-                                std::pair{c.values, c.pastValues}}) {
+    for (auto [concat, past, result] :
+         {std::tuple{c.keys, c.pastKeys, c.keysResult},
+          std::tuple{c.values, c.pastValues, c.valuesResult}}) {
       past.setType(concat.getResult().getType());
       func.setArgAttr(past.getArgNumber(),
                       bufferization::BufferizationDialect::kWritableAttrName,
                       b.getBoolAttr(true));
-      for (OpOperand &use : concat->getUses())
-        if (use.getOwner() == ret.getOperation())
-          func.setArgAttr(past.getArgNumber(), "attn.tied_result",
-                          b.getI64IntegerAttr(use.getOperandNumber()));
+      if (result)
+        func.setArgAttr(past.getArgNumber(), "attn.tied_result",
+                        b.getI64IntegerAttr(*result));
     }
     b.setInsertionPoint(op);
     Value init = op.getInit();
@@ -143,6 +212,41 @@ private:
     op.erase();
     c.keys.erase();
     c.values.erase();
+  }
+
+  /// A caller keeps its meaning: it passes its `past` (length `past`) as the
+  /// first positions of a whole cache and the position after them; the
+  /// callee appends there and returns the present cache it used to build.
+  void updateCall(func::CallOp call, func::FuncOp callee, FunctionType before,
+                  int64_t past) {
+    OpBuilder b(call);
+    Location loc = call.getLoc();
+    FunctionType after = callee.getFunctionType();
+    SmallVector<Value> operands;
+    for (auto [i, operand] : llvm::enumerate(call.getOperands())) {
+      if (before.getInput(i) == after.getInput(i)) {
+        operands.push_back(operand);
+        continue;
+      }
+      auto cacheType = cast<RankedTensorType>(after.getInput(i));
+      auto pastType = cast<RankedTensorType>(operand.getType());
+      Value cache = tensor::EmptyOp::create(b, loc, cacheType.getShape(),
+                                            cacheType.getElementType());
+      SmallVector<OpFoldResult> offsets(4, b.getIndexAttr(0));
+      SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+      SmallVector<OpFoldResult> sizes;
+      for (int64_t size : pastType.getShape())
+        sizes.push_back(b.getIndexAttr(size));
+      operands.push_back(tensor::InsertSliceOp::create(b, loc, operand, cache,
+                                                       offsets, sizes, strides));
+    }
+    auto positionType = cast<RankedTensorType>(after.getInputs().back());
+    operands.push_back(arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(positionType, APInt(64, past))));
+    rebuildCall(call, callee, operands,
+                [](OpBuilder &, Location, unsigned, Value result, Type) {
+                  return result; // decode fusion keeps the result types
+                });
   }
 };
 

@@ -28,13 +28,28 @@ using namespace mlir::attn::match;
 
 namespace {
 
+/// How a KV tensor behind repeat_kv becomes [B, Hkv, S, D] when the
+/// broadcast's input is not already that: planned while matching, built
+/// only once the whole attention has matched.
+enum class KVReshape {
+  None,
+  DropRepeatDim, ///< [B, Hkv, 1, S, D] -> collapse of dims 1 and 2
+  AddHeadDim,    ///< [B, S, D] -> expand to [B, 1, S, D]
+};
+
 /// A tensor seen as [batch, heads, rows, cols]: logical dimension l is
-/// dimension pos[l] of `value`.
+/// dimension pos[l] of `value`, or of `value` after `reshape` (which then
+/// has type `reshaped` and an identity layout).
 struct View {
   Value value;
   SmallVector<int64_t, 4> pos;
+  KVReshape reshape = KVReshape::None;
+  RankedTensorType reshaped;
 
-  ShapedType type() const { return cast<ShapedType>(value.getType()); }
+  ShapedType type() const {
+    return reshape == KVReshape::None ? cast<ShapedType>(value.getType())
+                                      : reshaped;
+  }
   int64_t dim(unsigned l) const { return type().getDimSize(pos[l]); }
   bool isIdentity() const {
     return pos == SmallVector<int64_t, 4>{0, 1, 2, 3};
@@ -79,6 +94,9 @@ std::optional<View> operandView(const Contraction &c, OpOperand *operand,
 /// Looks through transposes (and, with `scale`, multiplications by a
 /// constant, as torch.export splits sqrt(scale) over Q and K).
 void lookThrough(View &view, double *scale) {
+  // A planned reshape has no producer to look through yet.
+  if (view.reshape != KVReshape::None)
+    return;
   while (true) {
     if (std::optional<Copy> copy = matchCopy(view.value);
         copy && copy->isPermutation()) {
@@ -98,18 +116,26 @@ void lookThrough(View &view, double *scale) {
 }
 
 /// The KV tensor behind a repeat_kv broadcast of an identity-layout
-/// [B, Hq, S, D] view, and its head count; std::nullopt when `view` is not
-/// such a broadcast. Handled spellings:
+/// [B, Hq, S, D] view, as an identity view of [B, Hkv, S, D], and Hkv;
+/// std::nullopt when `view` is not such a broadcast. Pure analysis: a
+/// reshape the KV tensor needs is planned in the view, not built. Handled
+/// spellings:
 ///   collapse([B, Hkv, R, S, D] <- broadcast over dim 2)   (Llama repeat_kv)
 ///   broadcast over dim 1 from [B, S, D] or [B, 1, S, D]   (single KV head)
 /// A repeat whose copies are outer ([R, Hkv], as Tile makes) is not
 /// repeat_kv: query head h would read KV head h % Hkv, so it stays.
-std::optional<std::pair<Value, int64_t>>
-peelRepeatKV(OpBuilder &b, Location loc, const View &view) {
-  if (!view.isIdentity())
+std::optional<std::pair<View, int64_t>> peelRepeatKV(const View &view) {
+  if (!view.isIdentity() || view.reshape != KVReshape::None)
     return std::nullopt;
   Value x = view.value;
   auto type = cast<RankedTensorType>(x.getType());
+  auto asIs = [](Value v, int64_t kvHeads) {
+    return std::make_pair(View{v, {0, 1, 2, 3}}, kvHeads);
+  };
+  auto planned = [](Value v, KVReshape reshape, RankedTensorType four,
+                    int64_t kvHeads) {
+    return std::make_pair(View{v, {0, 1, 2, 3}, reshape, four}, kvHeads);
+  };
   Value five;
   if (auto collapse = x.getDefiningOp<tensor::CollapseShapeOp>()) {
     auto groups = collapse.getReassociationIndices();
@@ -132,20 +158,18 @@ peelRepeatKV(OpBuilder &b, Location loc, const View &view) {
     const auto &d = copy->inputDimOf;
     int64_t kvHeads = cast<ShapedType>(five.getType()).getDimSize(1);
     if (in.getRank() == 4 && d == SmallVector<int64_t>{0, 1, -1, 2, 3})
-      return std::make_pair(copy->input, kvHeads);
+      return asIs(copy->input, kvHeads);
     if (in.getRank() == 5 && in.getDimSize(2) == 1 &&
         d == SmallVector<int64_t>{0, 1, -1, 3, 4}) {
       Value src = copy->input;
       if (auto expand = src.getDefiningOp<tensor::ExpandShapeOp>();
           expand && expand.getSrcType().getRank() == 4)
-        return std::make_pair(expand.getSrc(), kvHeads);
+        return asIs(expand.getSrc(), kvHeads);
       auto four = RankedTensorType::get(
           {in.getDimSize(0), in.getDimSize(1), in.getDimSize(3),
            in.getDimSize(4)},
           in.getElementType());
-      Value collapsed = tensor::CollapseShapeOp::create(
-          b, loc, four, src, ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
-      return std::make_pair(collapsed, kvHeads);
+      return planned(src, KVReshape::DropRepeatDim, four, kvHeads);
     }
     return std::nullopt;
   }
@@ -156,21 +180,31 @@ peelRepeatKV(OpBuilder &b, Location loc, const View &view) {
   const auto &d = copy->inputDimOf;
   if (in.getRank() == 4 && in.getDimSize(1) == 1 &&
       d == SmallVector<int64_t>{0, -1, 2, 3})
-    return std::make_pair(copy->input, int64_t{1});
+    return asIs(copy->input, 1);
   if (in.getRank() == 3 && d == SmallVector<int64_t>{0, -1, 1, 2}) {
     auto four = RankedTensorType::get(
         {in.getDimSize(0), 1, in.getDimSize(1), in.getDimSize(2)},
         in.getElementType());
-    Value expanded = tensor::ExpandShapeOp::create(
-        b, loc, four, copy->input,
-        ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
-    return std::make_pair(expanded, int64_t{1});
+    return planned(copy->input, KVReshape::AddHeadDim, four, 1);
   }
   return std::nullopt;
 }
 
-/// `view` as a [B, H, rows, cols] tensor, transposing when needed.
+/// `view` as a [B, H, rows, cols] tensor: the planned reshape, then a
+/// transpose when the layout needs one.
 Value materialize(OpBuilder &b, Location loc, const View &view) {
+  switch (view.reshape) {
+  case KVReshape::DropRepeatDim:
+    return tensor::CollapseShapeOp::create(
+        b, loc, view.reshaped, view.value,
+        ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+  case KVReshape::AddHeadDim:
+    return tensor::ExpandShapeOp::create(
+        b, loc, view.reshaped, view.value,
+        ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
+  case KVReshape::None:
+    break;
+  }
   if (view.isIdentity())
     return view.value;
   auto type = view.type();
@@ -221,12 +255,33 @@ std::optional<ScoreChain> parseChain(ArrayRef<Step> forward) {
   return chain;
 }
 
-/// Raises one attention rooted at its P V contraction.
+/// Everything the raised op is built from, found without creating IR.
+struct AttentionPlan {
+  View q, k, v;
+  int64_t qHeads, kvHeads;
+  double scale;
+  std::optional<double> softcap;
+  MaskPlan masks;
+  RankedTensorType attentionType; ///< [B, Hq, Sq, Dv]
+};
+
+/// Raises one attention rooted at its P V contraction. Matching is pure
+/// analysis and decides everything; the rewrite cannot fail.
 struct RaiseAttentionPattern : OpInterfaceRewritePattern<linalg::LinalgOp> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
+    FailureOr<AttentionPlan> plan = matchAttention(op, rewriter);
+    if (failed(plan))
+      return failure();
+    rewrite(op, *plan, rewriter);
+    return success();
+  }
+
+private:
+  FailureOr<AttentionPlan> matchAttention(linalg::LinalgOp op,
+                                          PatternRewriter &rewriter) const {
     if (op->getNumResults() != 1)
       return failure();
     std::optional<Contraction> pv = matchContraction(op->getResult(0));
@@ -283,18 +338,16 @@ struct RaiseAttentionPattern : OpInterfaceRewritePattern<linalg::LinalgOp> {
     lookThrough(*k, &scale);
     lookThrough(*v, nullptr);
 
-    Location loc = op.getLoc();
-    rewriter.setInsertionPoint(op);
     int64_t qHeads = q->dim(1);
     int64_t kvHeads = k->dim(1);
-    auto peeledK = peelRepeatKV(rewriter, loc, *k);
-    auto peeledV = peelRepeatKV(rewriter, loc, *v);
+    auto peeledK = peelRepeatKV(*k);
+    auto peeledV = peelRepeatKV(*v);
     if (peeledK.has_value() != peeledV.has_value() ||
         (peeledK && peeledK->second != peeledV->second))
       return rewriter.notifyMatchFailure(op, "K and V repeated differently");
     if (peeledK) {
-      k = View{peeledK->first, {0, 1, 2, 3}};
-      v = View{peeledV->first, {0, 1, 2, 3}};
+      k = peeledK->first;
+      v = peeledV->first;
       lookThrough(*k, &scale);
       lookThrough(*v, nullptr);
       kvHeads = peeledK->second;
@@ -303,45 +356,70 @@ struct RaiseAttentionPattern : OpInterfaceRewritePattern<linalg::LinalgOp> {
         v->dim(1) != kvHeads)
       return rewriter.notifyMatchFailure(op, "head counts");
 
-    Value query = materialize(rewriter, loc, *q);
-    Value key = materialize(rewriter, loc, *k);
-    Value value = materialize(rewriter, loc, *v);
-    Type elementType = cast<ShapedType>(query.getType()).getElementType();
+    Type elementType = q->type().getElementType();
     auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
-    if (cast<ShapedType>(key.getType()).getElementType() != elementType ||
-        cast<ShapedType>(value.getType()).getElementType() != elementType ||
+    if (k->type().getElementType() != elementType ||
+        v->type().getElementType() != elementType ||
         resultType.getElementType() != elementType)
       return rewriter.notifyMatchFailure(op, "mixed element types");
 
     SmallVector<int64_t> outShape{q->dim(0), qHeads, q->dim(2), v->dim(3)};
-    MaskPlan masks = planMasks(rewriter, loc, chain->masks, outShape,
-                               k->dim(2));
-    if (!masks.ok)
+    std::optional<MaskPlan> masks =
+        planMasks(chain->masks, outShape, k->dim(2));
+    if (!masks)
       return rewriter.notifyMatchFailure(op, "unsupported mask layout");
 
-    Value init = tensor::EmptyOp::create(rewriter, loc, outShape, elementType);
-    auto attention = AttentionOp::create(
-        rewriter, loc, TypeRange{init.getType()}, query, key, value,
-        masks.mask, /*kv_seq_lens=*/Value(), init,
-        rewriter.getI64IntegerAttr(qHeads), rewriter.getI64IntegerAttr(kvHeads),
-        rewriter.getF64FloatAttr(scale),
-        masks.causalOffset ? rewriter.getI64IntegerAttr(*masks.causalOffset)
-                           : IntegerAttr(),
-        chain->softcap ? rewriter.getF64FloatAttr(*chain->softcap)
-                       : FloatAttr());
-    attention->setAttr("attn.source", rewriter.getStringAttr("raised"));
-    Value result = attention->getResult(0);
-    if (resultType.getRank() == 3)
-      result = tensor::CollapseShapeOp::create(
-          rewriter, loc, resultType, result,
-          ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
-    if (result.getType() != resultType)
+    // The op's init is a tensor.empty of this shape, which needs it static.
+    auto attentionType = RankedTensorType::get(outShape, elementType);
+    if (!attentionType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "dynamic attention shape");
+    bool resultFits =
+        resultType.getRank() == 4
+            ? resultType == attentionType
+            : resultType.getRank() == 3 &&
+                  tensor::CollapseShapeOp::inferCollapsedType(
+                      attentionType, batchHeadGroups()) == resultType;
+    if (!resultFits)
       return rewriter.notifyMatchFailure(op, "result shape");
-    rewriter.replaceOp(op, result);
-    return success();
+    return AttentionPlan{*q,    *k,    *v, qHeads, kvHeads, scale,
+                         chain->softcap, std::move(*masks), attentionType};
   }
 
-private:
+  void rewrite(linalg::LinalgOp op, const AttentionPlan &plan,
+               PatternRewriter &rewriter) const {
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    Value query = materialize(rewriter, loc, plan.q);
+    Value key = materialize(rewriter, loc, plan.k);
+    Value value = materialize(rewriter, loc, plan.v);
+    Value mask = buildMask(rewriter, loc, plan.masks);
+    Value init = tensor::EmptyOp::create(rewriter, loc,
+                                         plan.attentionType.getShape(),
+                                         plan.attentionType.getElementType());
+    auto attention = AttentionOp::create(
+        rewriter, loc, TypeRange{plan.attentionType}, query, key, value, mask,
+        /*kv_seq_lens=*/Value(), init,
+        rewriter.getI64IntegerAttr(plan.qHeads),
+        rewriter.getI64IntegerAttr(plan.kvHeads),
+        rewriter.getF64FloatAttr(plan.scale),
+        plan.masks.causalOffset
+            ? rewriter.getI64IntegerAttr(*plan.masks.causalOffset)
+            : IntegerAttr(),
+        plan.softcap ? rewriter.getF64FloatAttr(*plan.softcap) : FloatAttr());
+    attention->setAttr("attn.source", rewriter.getStringAttr("raised"));
+    Value result = attention->getResult(0);
+    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    if (resultType.getRank() == 3)
+      result = tensor::CollapseShapeOp::create(rewriter, loc, resultType,
+                                               result, batchHeadGroups());
+    rewriter.replaceOp(op, result);
+  }
+
+  /// [[0, 1], [2], [3]]: (batch, heads) merged, as 3-D matmuls see them.
+  static SmallVector<ReassociationIndices> batchHeadGroups() {
+    return {{0, 1}, {2}, {3}};
+  }
+
   /// The output is (batch..., m, n) in order and, with `checkLhs`, the lhs
   /// is read as (batch..., m, k): how S flows into the softmax and P out.
   static bool hasCanonicalLayout(const Contraction &c, bool checkLhs) {

@@ -15,14 +15,6 @@ using match::Step;
 
 namespace {
 
-/// One mask seen in the [B, Hq, Sq, Skv] space.
-struct Mask4 {
-  Value value;
-  SmallVector<int64_t, 4> shape; ///< its size in each of the 4 dims, or 1
-  bool isBool;
-  bool keepWhenTrue;
-};
-
 /// Places a mask operand of the score op (3 or 4 loops) in the 4-D space.
 std::optional<Mask4> place(const Step &step, ArrayRef<int64_t> outShape,
                            int64_t keyLength) {
@@ -175,28 +167,29 @@ Value combine(OpBuilder &b, Location loc, ArrayRef<Mask4> masks) {
 
 } // namespace
 
-MaskPlan mlir::attn::planMasks(OpBuilder &b, Location loc,
-                               ArrayRef<Step> steps, ArrayRef<int64_t> outShape,
-                               int64_t keyLength) {
+std::optional<MaskPlan> mlir::attn::planMasks(ArrayRef<Step> steps,
+                                              ArrayRef<int64_t> outShape,
+                                              int64_t keyLength) {
   MaskPlan plan;
-  SmallVector<Mask4> masks;
   for (const Step &step : steps) {
     std::optional<Mask4> mask = place(step, outShape, keyLength);
     if (!mask)
-      return plan;
+      return std::nullopt;
     if (!plan.causalOffset)
       if (std::optional<int64_t> offset = causalOffsetOf(*mask, outShape[2])) {
         plan.causalOffset = offset;
         continue;
       }
-    masks.push_back(*mask);
+    plan.masks.push_back(*mask);
   }
-  plan.ok = true;
-  if (masks.empty())
-    return plan;
-  if (masks.size() == 1 && (!masks[0].isBool || masks[0].keepWhenTrue))
-    plan.mask = asOperand(b, loc, masks[0]);
-  else
-    plan.mask = combine(b, loc, masks);
   return plan;
+}
+
+Value mlir::attn::buildMask(OpBuilder &b, Location loc, const MaskPlan &plan) {
+  ArrayRef<Mask4> masks = plan.masks;
+  if (masks.empty())
+    return Value();
+  if (masks.size() == 1 && (!masks[0].isBool || masks[0].keepWhenTrue))
+    return asOperand(b, loc, masks[0]);
+  return combine(b, loc, masks);
 }

@@ -12,19 +12,33 @@
 
 namespace mlir::attn {
 
+/// One mask seen in the [B, Hq, Sq, Skv] space.
+struct Mask4 {
+  Value value;
+  SmallVector<int64_t, 4> shape; ///< its size in each of the 4 dims, or 1
+  bool isBool;
+  bool keepWhenTrue;
+};
+
+/// What the masks between Q K^T and the softmax become; deciding it creates
+/// no IR, so a pattern can still fail after planning.
 struct MaskPlan {
-  bool ok = false;
-  Value mask;                         ///< null when no mask is left
+  SmallVector<Mask4> masks;            ///< the masks left to apply
   std::optional<int64_t> causalOffset; ///< a constant causal mask, recognised
 };
 
 /// `outShape` is [B, Hq, Sq, Dv] and `keyLength` is Skv. Constant masks of
-/// causal shape become a causal offset; one mask is used as it is (reshaped
-/// to rank 4 when its dims skip one of [B, Hq, Sq, Skv]); several, or a
-/// boolean mask that keeps where false, are combined into one additive f32
-/// mask by a linalg.generic.
-MaskPlan planMasks(OpBuilder &b, Location loc, ArrayRef<match::Step> masks,
-                   ArrayRef<int64_t> outShape, int64_t keyLength);
+/// causal shape become a causal offset; std::nullopt when a mask does not
+/// fit the [B, Hq, Sq, Skv] space.
+std::optional<MaskPlan> planMasks(ArrayRef<match::Step> masks,
+                                  ArrayRef<int64_t> outShape,
+                                  int64_t keyLength);
+
+/// The mask operand of attn.attention for `plan` (null when no mask is
+/// left): one mask is used as it is (reshaped to rank 4 when its dims skip
+/// one of [B, Hq, Sq, Skv]); several, or a boolean mask that keeps where
+/// false, are combined into one additive f32 mask by a linalg.generic.
+Value buildMask(OpBuilder &b, Location loc, const MaskPlan &plan);
 
 } // namespace mlir::attn
 

@@ -1,20 +1,22 @@
 //===- ShareKV.cpp - convert attention to fewer key/value heads -----------===//
 //
-// Pattern: attn.attention heads(Hq, Hkv) over K, V -> heads(Hq, N) over
-// pool(K), pool(V), where pool averages groups of Hkv / N consecutive heads.
-// With a KV cache (K = concat(past, new)) only the new keys are pooled and
-// the cache argument shrinks.
+// Pattern: attn.attention heads(Hq, Hkv) over K, V, Hkv > N -> heads(Hq, N)
+// over pool(K), pool(V), where pool averages groups of Hkv / N consecutive
+// heads. With a KV cache (K = concat(past, new)) only the new keys are
+// pooled and the cache argument and result shrink; callers pool what they
+// pass and repeat what they get back, so they keep their types and meaning.
 //
 //===----------------------------------------------------------------------===//
 
+#include "CallSites.h"
 #include "HeadIdentity.h"
+#include "HeadPooling.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Dominance.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNSHAREKV
@@ -26,106 +28,56 @@ using namespace mlir::attn;
 
 namespace {
 
-/// [B, H, S, D] -> [B, N, S, D]: new head n is sum_r w[n * g + r] * head
-/// n * g + r (g = H / N), with w = 1 / g when `weights` is empty (mean).
-Value poolHeads(OpBuilder &b, Location loc, Value x, int64_t newHeads,
-                ArrayRef<double> weights) {
-  auto type = cast<RankedTensorType>(x.getType());
-  int64_t heads = type.getDimSize(1), group = heads / newHeads;
-  Type elementType = type.getElementType();
-  auto grouped = RankedTensorType::get(
-      {type.getDimSize(0), newHeads, group, type.getDimSize(2),
-       type.getDimSize(3)},
-      elementType);
-  Value five = tensor::ExpandShapeOp::create(
-      b, loc, grouped, x,
-      ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
-  SmallVector<int64_t> outShape{type.getDimSize(0), newHeads,
-                                type.getDimSize(2), type.getDimSize(3)};
-  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
-  Value empty = tensor::EmptyOp::create(b, loc, outShape, elementType);
-  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
-  MLIRContext *ctx = b.getContext();
-  AffineExpr bb, n, s, d, r;
-  bindDims(ctx, bb, n, s, d, r);
-  SmallVector<Value> inputs{five};
-  SmallVector<AffineMap> maps{AffineMap::get(5, 0, {bb, n, r, s, d}, ctx)};
-  if (!weights.empty()) {
-    SmallVector<APFloat> values;
-    for (double w : weights) {
-      APFloat value(w);
-      bool lost;
-      value.convert(cast<FloatType>(elementType).getFloatSemantics(),
-                    APFloat::rmNearestTiesToEven, &lost);
-      values.push_back(value);
-    }
-    auto weightType = RankedTensorType::get({newHeads, group}, elementType);
-    inputs.push_back(arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(weightType, values)));
-    maps.push_back(AffineMap::get(5, 0, {n, r}, ctx));
-  }
-  maps.push_back(AffineMap::get(5, 0, {bb, n, s, d}, ctx));
-  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
-  iterators.push_back(utils::IteratorType::reduction);
-  auto uniform = FloatAttr::get(elementType, 1.0 / static_cast<double>(group));
-  auto pooled = linalg::GenericOp::create(
-      b, loc, init.getType(), inputs, ValueRange{init}, maps, iterators,
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value w = weights.empty() ? arith::ConstantOp::create(nb, nl, uniform)
-                                  : args[1];
-        Value scaled = arith::MulFOp::create(nb, nl, args[0], w);
-        Value sum = arith::AddFOp::create(nb, nl, args.back(), scaled);
-        linalg::YieldOp::create(nb, nl, sum);
-      });
-  return pooled->getResult(0);
+/// `concat(past, new)` on the sequence dimension, or null.
+tensor::ConcatOp cacheConcat(Value x) {
+  auto concat = x.getDefiningOp<tensor::ConcatOp>();
+  if (concat && concat.getDim() == 2 && concat.getInputs().size() == 2)
+    return concat;
+  return {};
 }
 
-/// x [B, H, S, W] -> y with y[b, h, s, :] = maps[h] (W x W) * x[b, h, s, :].
-Value mapHeads(OpBuilder &b, Location loc, Value x, DenseElementsAttr maps) {
-  auto type = cast<RankedTensorType>(x.getType());
-  Type elementType = type.getElementType();
-  Value matrices = arith::ConstantOp::create(
-      b, loc,
-      maps.getType().getElementType() == elementType
-          ? maps
-          : cast<DenseElementsAttr>(DenseElementsAttr::get(
-                RankedTensorType::get(maps.getType().getShape(), elementType),
-                llvm::to_vector(llvm::map_range(
-                    maps.getValues<APFloat>(), [&](APFloat v) {
-                      bool lost;
-                      v.convert(cast<FloatType>(elementType).getFloatSemantics(),
-                                APFloat::rmNearestTiesToEven, &lost);
-                      return v;
-                    })))));
-  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
-  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(), elementType);
-  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
-  MLIRContext *ctx = b.getContext();
-  AffineExpr bb, h, s, d, e;
-  bindDims(ctx, bb, h, s, d, e);
-  SmallVector<AffineMap> indexing{AffineMap::get(5, 0, {bb, h, s, e}, ctx),
-                                  AffineMap::get(5, 0, {h, d, e}, ctx),
-                                  AffineMap::get(5, 0, {bb, h, s, d}, ctx)};
-  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
-  iterators.push_back(utils::IteratorType::reduction);
-  auto mapped = linalg::GenericOp::create(
-      b, loc, init.getType(), ValueRange{x, matrices}, ValueRange{init},
-      indexing, iterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value product = arith::MulFOp::create(nb, nl, args[0], args[1]);
-        Value sum = arith::AddFOp::create(nb, nl, args[2], product);
-        linalg::YieldOp::create(nb, nl, sum);
-      });
-  return mapped->getResult(0);
+/// The keys/values computed at this step: `new` of concat(past, new).
+Value freshPart(Value x) {
+  tensor::ConcatOp concat = cacheConcat(x);
+  return concat ? concat.getInputs()[1] : x;
 }
 
-/// A `past` cache that can shrink in place: a function argument used only
-/// by this concatenation.
-bool isShrinkableCache(Value past, tensor::ConcatOp concat) {
-  auto arg = dyn_cast<BlockArgument>(past);
-  return arg && isa<func::FuncOp>(arg.getOwner()->getParentOp()) &&
-         llvm::all_of(arg.getUsers(),
-                      [&](Operation *user) { return user == concat; });
+/// The value whose uses in func.return hold the KV heads of `x` as a
+/// present cache: the concatenation when there is one, else `x` itself
+/// (a step without past, the empty concat folded away).
+Value presentOf(Value x) {
+  tensor::ConcatOp concat = cacheConcat(x);
+  return concat ? concat.getResult() : x;
 }
+
+/// A `past` cache argument of `func` that can shrink in place: read only by
+/// its concatenation, which only `op` and the returns read (any other
+/// reader still needs the former heads).
+BlockArgument shrinkableCache(func::FuncOp func, AttentionOp op, Value x) {
+  tensor::ConcatOp concat = cacheConcat(x);
+  if (!concat)
+    return {};
+  auto arg = dyn_cast<BlockArgument>(concat.getInputs()[0]);
+  if (!arg || arg.getOwner() != &func.getBody().front() ||
+      !cast<ShapedType>(arg.getType()).hasStaticShape())
+    return {};
+  auto onlyReadBy = [](Value v, function_ref<bool(Operation *)> ok) {
+    return llvm::all_of(v.getUsers(), ok);
+  };
+  if (!onlyReadBy(arg, [&](Operation *u) { return u == concat; }) ||
+      !onlyReadBy(concat.getResult(), [&](Operation *u) {
+        return u == op.getOperation() || isa<func::ReturnOp>(u);
+      }))
+    return {};
+  return arg;
+}
+
+/// What sharing one op needs, checked before anything changes.
+struct OpPlan {
+  AttentionOp op;
+  SmallVector<double> keyWeights, valueWeights; ///< empty: mean
+  DenseElementsAttr queryMaps, outputMaps;      ///< calibrated only
+};
 
 struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
   using Base::Base;
@@ -133,41 +85,131 @@ struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
   void runOnOperation() override {
     if (kvHeads == 0)
       return;
-    func::FuncOp func = getOperation();
-    if (method != "mean" && method != "exact" && method != "calibrated") {
-      func.emitError() << "attn-share-kv: unknown method '" << method
-                       << "' (expected mean, exact or calibrated)";
+    ModuleOp module = getOperation();
+    if (kvHeads < 0) {
+      module.emitError() << "attn-share-kv: kv-heads=" << kvHeads.getValue()
+                         << " must be positive (0 leaves attention alone)";
       return signalPassFailure();
     }
-    SmallVector<AttentionOp> ops;
-    func.walk([&](AttentionOp op) {
-      if (op.getNumResults() == 1)
-        ops.push_back(op);
+    if (method != "mean" && method != "exact" && method != "calibrated") {
+      module.emitError() << "attn-share-kv: unknown method '" << method
+                         << "' (expected mean, exact or calibrated)";
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> funcs;
+    module.walk([&](func::FuncOp func) {
+      if (!func.isExternal())
+        funcs.push_back(func);
     });
-    bool changed = false;
-    for (AttentionOp op : ops) {
-      if (failed(convert(op, changed)))
+    for (func::FuncOp func : funcs)
+      if (failed(shareFunction(func)))
         return signalPassFailure();
-    }
-    if (changed) {
-      Block &entry = func.getBody().front();
-      auto ret = cast<func::ReturnOp>(entry.getParentOp()
-                                          ->getRegion(0)
-                                          .back()
-                                          .getTerminator());
-      func.setType(FunctionType::get(&getContext(), entry.getArgumentTypes(),
-                                     ret.getOperandTypes()));
-    }
   }
 
 private:
-  LogicalResult convert(AttentionOp op, bool &changed) {
-    int64_t hq = op.getQHeads(), hkv = op.getKvHeads(), n = kvHeads;
-    if (hkv == n)
+  /// Shares the KV heads of every attention in `func` that has more than
+  /// `kvHeads`, then gives `func` its new type and updates its callers.
+  /// Every refusal happens before the first change.
+  LogicalResult shareFunction(func::FuncOp func) {
+    SmallVector<OpPlan> plans;
+    WalkResult walk = func.walk([&](AttentionOp op) {
+      if (op.getNumResults() != 1 ||
+          static_cast<int64_t>(op.getKvHeads()) <= kvHeads)
+        return WalkResult::advance();
+      FailureOr<OpPlan> plan = planOp(op);
+      if (failed(plan))
+        return WalkResult::interrupt();
+      plans.push_back(std::move(*plan));
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return failure();
+    if (plans.empty())
       return success();
-    if (n > hkv)
-      return op.emitError() << "cannot share " << hkv << " KV heads as " << n
-                            << ": the target is above the current KV head count";
+
+    // The signature: past arguments that shrink (with the pooling the
+    // callers must now apply) and results that return shared heads.
+    DenseMap<unsigned, ArrayRef<double>> shrunkArgs;
+    DenseSet<Value> sharedPresents;
+    for (OpPlan &plan : plans) {
+      for (auto [x, weights] :
+           {std::pair<Value, ArrayRef<double>>{plan.op.getKey(),
+                                               plan.keyWeights},
+            std::pair<Value, ArrayRef<double>>{plan.op.getValue(),
+                                               plan.valueWeights}}) {
+        if (BlockArgument arg = shrinkableCache(func, plan.op, x))
+          shrunkArgs[arg.getArgNumber()] = weights;
+        sharedPresents.insert(presentOf(x));
+      }
+    }
+    SmallVector<func::ReturnOp> returns = returnsOf(func);
+    if (failed(checkReturns(func, returns, sharedPresents)))
+      return failure();
+    bool changesSignature =
+        !shrunkArgs.empty() ||
+        llvm::any_of(returns, [&](func::ReturnOp ret) {
+          return llvm::any_of(ret.getOperands(), [&](Value v) {
+            return sharedPresents.contains(v);
+          });
+        });
+    SmallVector<func::CallOp> calls;
+    if (changesSignature) {
+      Operation *blocker;
+      FailureOr<SmallVector<func::CallOp>> found =
+          findCallSites(func, getOperation(), &blocker);
+      if (failed(found))
+        return blocker->emitError()
+               << "attn-share-kv: cannot update this use of @"
+               << func.getSymName()
+               << ", whose signature changes when its KV heads are shared "
+                  "(only func.call sites can be updated)";
+      calls = std::move(*found);
+    }
+
+    FunctionType before = func.getFunctionType();
+    for (OpPlan &plan : plans)
+      apply(func, plan, shrunkArgs);
+    if (!changesSignature)
+      return success();
+    ArrayRef<Type> results = before.getResults();
+    SmallVector<Type> newResults;
+    if (!returns.empty()) {
+      newResults = llvm::to_vector(returns.front().getOperandTypes());
+      results = newResults;
+    }
+    func.setType(FunctionType::get(
+        &getContext(), func.getBody().front().getArgumentTypes(), results));
+    for (func::CallOp call : calls)
+      updateCall(call, func, shrunkArgs);
+    return success();
+  }
+
+  /// Every return must hold shared heads at the same result positions, or
+  /// the function could not have one result type.
+  LogicalResult checkReturns(func::FuncOp func,
+                             ArrayRef<func::ReturnOp> returns,
+                             const DenseSet<Value> &sharedPresents) {
+    if (returns.size() < 2)
+      return success();
+    auto shared = [&](func::ReturnOp ret, unsigned i) {
+      return sharedPresents.contains(ret.getOperand(i));
+    };
+    for (func::ReturnOp ret : returns.drop_front())
+      for (unsigned i = 0, e = ret.getNumOperands(); i < e; ++i)
+        if (shared(ret, i) != shared(returns.front(), i))
+          return ret.emitError()
+                 << "attn-share-kv: result #" << i << " of @"
+                 << func.getSymName()
+                 << " would hold " << kvHeads.getValue()
+                 << " shared KV heads on one return and the former heads on "
+                    "another; the function cannot have one result type";
+    return success();
+  }
+
+  /// Checks that `op` can be shared and reads its calibration, without
+  /// changing anything.
+  FailureOr<OpPlan> planOp(AttentionOp op) {
+    int64_t hq = op.getQHeads(), hkv = op.getKvHeads(), n = kvHeads;
     if (hq % n != 0 || hkv % n != 0)
       return op.emitError() << "kv-heads=" << n
                             << " must divide the query heads (" << hq
@@ -183,107 +225,140 @@ private:
                << " heads of a group are not provably identical (use "
                   "method=mean)";
     }
-    SmallVector<double> keyWeights, valueWeights;
-    DenseElementsAttr queryMaps, outputMaps;
-    if (method == "calibrated" &&
-        failed(readCalibration(op, keyWeights, valueWeights, queryMaps,
-                               outputMaps)))
+    OpPlan plan{op, {}, {}, {}, {}};
+    if (method == "calibrated" && failed(readCalibration(plan)))
       return failure();
-    OpBuilder b(op);
-    op.getKeyMutable().set(share(b, op.getLoc(), op.getKey(), n, keyWeights));
-    op.getValueMutable().set(
-        share(b, op.getLoc(), op.getValue(), n, valueWeights));
-    if (queryMaps)
-      op.getQueryMutable().set(
-          mapHeads(b, op.getLoc(), op.getQuery(), queryMaps));
-    if (outputMaps) {
-      b.setInsertionPointAfter(op);
-      Value mapped = mapHeads(b, op.getLoc(), op.getResult(0), outputMaps);
-      op.getResult(0).replaceAllUsesExcept(mapped, mapped.getDefiningOp());
-    }
-    if (!op->hasAttr("attn.kv_heads_before"))
-      op->setAttr("attn.kv_heads_before", b.getI64IntegerAttr(hkv));
-    op.setKvHeads(n);
-    changed = true;
-    return success();
+    return plan;
   }
 
   /// The calibration results attn-compile attaches to each op: per old KV
   /// head pooling weights for K and V, and optional per-query-head maps.
-  LogicalResult readCalibration(AttentionOp op, SmallVector<double> &keys,
-                                SmallVector<double> &values,
-                                DenseElementsAttr &queryMaps,
-                                DenseElementsAttr &outputMaps) {
+  LogicalResult readCalibration(OpPlan &plan) {
+    AttentionOp op = plan.op;
     auto read = [&](StringRef name, SmallVector<double> &out) {
       auto attr = op->getAttrOfType<DenseFPElementsAttr>(name);
-      if (!attr || attr.getNumElements() != op.getKvHeads())
+      if (!attr || attr.getNumElements() !=
+                        static_cast<int64_t>(op.getKvHeads()))
         return false;
       for (APFloat v : attr.getValues<APFloat>())
         out.push_back(v.convertToDouble());
       return true;
     };
-    if (!read("attn.share_key_weights", keys) ||
-        !read("attn.share_value_weights", values))
+    if (!read("attn.share_key_weights", plan.keyWeights) ||
+        !read("attn.share_value_weights", plan.valueWeights))
       return op.emitError()
              << "method=calibrated needs the calibration weights "
                 "'attn.share_key_weights' and 'attn.share_value_weights' "
                 "(one per KV head) on the op; attn-compile --calibration "
                 "computes them";
-    queryMaps = op->getAttrOfType<DenseElementsAttr>("attn.share_query_maps");
-    outputMaps = op->getAttrOfType<DenseElementsAttr>("attn.share_output_maps");
+    plan.queryMaps = op->getAttrOfType<DenseElementsAttr>("attn.share_query_maps");
+    plan.outputMaps =
+        op->getAttrOfType<DenseElementsAttr>("attn.share_output_maps");
     int64_t hq = op.getQHeads(), d = op.getQueryType().getDimSize(3);
     int64_t dv = op.getValueType().getDimSize(3);
-    if ((queryMaps && queryMaps.getType().getShape() != ArrayRef<int64_t>{hq, d, d}) ||
-        (outputMaps &&
-         outputMaps.getType().getShape() != ArrayRef<int64_t>{hq, dv, dv}))
+    if ((plan.queryMaps &&
+         plan.queryMaps.getType().getShape() != ArrayRef<int64_t>{hq, d, d}) ||
+        (plan.outputMaps &&
+         plan.outputMaps.getType().getShape() != ArrayRef<int64_t>{hq, dv, dv}))
       return op.emitError() << "calibration head maps must be [Hq, D, D] and "
                                "[Hq, Dv, Dv]";
-    for (StringRef name : {"attn.share_key_weights", "attn.share_value_weights",
-                           "attn.share_query_maps", "attn.share_output_maps"})
-      op->removeAttr(name);
     return success();
   }
 
-  /// The keys/values computed at this step: `new` of concat(past, new).
-  static Value freshPart(Value x) {
-    if (auto concat = x.getDefiningOp<tensor::ConcatOp>();
-        concat && concat.getDim() == 2 && concat.getInputs().size() == 2)
-      return concat.getInputs()[1];
-    return x;
+  /// Rewrites one planned op; cannot fail.
+  void apply(func::FuncOp func, const OpPlan &plan,
+             const DenseMap<unsigned, ArrayRef<double>> &shrunkArgs) {
+    AttentionOp op = plan.op;
+    int64_t hkv = op.getKvHeads(), n = kvHeads;
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    op.getKeyMutable().set(
+        share(b, loc, func, op, op.getKey(), plan.keyWeights, shrunkArgs));
+    op.getValueMutable().set(
+        share(b, loc, func, op, op.getValue(), plan.valueWeights, shrunkArgs));
+    b.setInsertionPoint(op);
+    if (plan.queryMaps)
+      op.getQueryMutable().set(mapHeads(b, loc, op.getQuery(), plan.queryMaps));
+    if (plan.outputMaps) {
+      b.setInsertionPointAfter(op);
+      Value mapped = mapHeads(b, loc, op.getResult(0), plan.outputMaps);
+      op.getResult(0).replaceAllUsesExcept(mapped, mapped.getDefiningOp());
+    }
+    for (StringRef name : {"attn.share_key_weights", "attn.share_value_weights",
+                           "attn.share_query_maps", "attn.share_output_maps"})
+      op->removeAttr(name);
+    if (!op->hasAttr("attn.kv_heads_before"))
+      op->setAttr("attn.kv_heads_before", b.getI64IntegerAttr(hkv));
+    op.setKvHeads(n);
   }
 
-  /// `x` with `n` heads; a concat(past, new) keeps its shape of a cache.
-  Value share(OpBuilder &b, Location loc, Value x, int64_t n,
-              ArrayRef<double> weights) {
-    auto concat = x.getDefiningOp<tensor::ConcatOp>();
-    if (!concat || concat.getDim() != 2 || concat.getInputs().size() != 2) {
-      // Returned as well, x is the present cache (a step without past, the
-      // empty concat folded away): the cache holds the shared heads too.
-      Value pooled = poolHeads(b, loc, x, n, weights);
-      x.replaceUsesWithIf(pooled, [](OpOperand &use) {
-        return isa<func::ReturnOp>(use.getOwner());
-      });
+  /// `x` with `kvHeads` heads for `op`; the returns that held `x` as the
+  /// present cache hold the shared heads too. A concat(past, new) keeps its
+  /// shape of a cache: only `new` is pooled, and `past` shrinks when it is
+  /// a shrinkable argument.
+  Value share(OpBuilder &b, Location loc, func::FuncOp func, AttentionOp op,
+              Value x, ArrayRef<double> weights,
+              const DenseMap<unsigned, ArrayRef<double>> &shrunkArgs) {
+    auto inReturn = [](OpOperand &use) {
+      return isa<func::ReturnOp>(use.getOwner());
+    };
+    OpBuilder::InsertionGuard guard(b);
+    tensor::ConcatOp concat = cacheConcat(x);
+    if (!concat) {
+      // Before the op, unless a return the op does not dominate reads x:
+      // then right after x, so that the pooled heads reach it too.
+      DominanceInfo dominance(func);
+      if (llvm::any_of(x.getUses(), [&](OpOperand &use) {
+            return inReturn(use) &&
+                   !dominance.properlyDominates(op, use.getOwner());
+          }))
+        b.setInsertionPointAfterValue(x);
+      Value pooled = poolHeads(b, loc, x, kvHeads, weights);
+      x.replaceUsesWithIf(pooled, inReturn);
       return pooled;
     }
     Value past = concat.getInputs()[0], fresh = concat.getInputs()[1];
-    OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(concat);
-    Value newFresh = poolHeads(b, loc, fresh, n, weights);
-    Value newPast;
-    if (isShrinkableCache(past, concat)) {
+    Value newFresh = poolHeads(b, loc, fresh, kvHeads, weights);
+    Value newPast = past;
+    // Planned before anything changed: the argument is read by this concat
+    // only, and its callers pool what they pass.
+    auto arg = dyn_cast<BlockArgument>(past);
+    if (arg && arg.getOwner() == &func.getBody().front() &&
+        shrunkArgs.count(arg.getArgNumber())) {
       auto type = cast<RankedTensorType>(past.getType());
       SmallVector<int64_t> shape(type.getShape());
-      shape[1] = n;
+      shape[1] = kvHeads;
       past.setType(RankedTensorType::get(shape, type.getElementType()));
-      newPast = past;
     } else {
-      newPast = poolHeads(b, loc, past, n, weights);
+      newPast = poolHeads(b, loc, past, kvHeads, weights);
     }
     Value joined = tensor::ConcatOp::create(b, concat.getLoc(), 2,
                                             ValueRange{newPast, newFresh});
-    concat.getResult().replaceAllUsesWith(joined);
-    concat.erase();
+    concat.getResult().replaceUsesWithIf(joined, [&](OpOperand &use) {
+      return use.getOwner() == op.getOperation() || inReturn(use);
+    });
+    if (concat->use_empty())
+      concat.erase();
     return joined;
+  }
+
+  /// A caller keeps its types and meaning: it pools a cache it passes to a
+  /// shrunk argument as the callee used to, and repeats each shared head of
+  /// a returned cache over its group, the heads it used to get.
+  void updateCall(func::CallOp call, func::FuncOp callee,
+                  const DenseMap<unsigned, ArrayRef<double>> &shrunkArgs) {
+    OpBuilder b(call);
+    SmallVector<Value> operands(call.getOperands());
+    for (auto [i, operand] : llvm::enumerate(operands))
+      if (auto it = shrunkArgs.find(i); it != shrunkArgs.end())
+        operand = poolHeads(b, call.getLoc(), operand, kvHeads, it->second);
+    rebuildCall(call, callee, operands,
+                [](OpBuilder &rb, Location loc, unsigned, Value result,
+                   Type oldType) {
+                  return repeatHeads(rb, loc, result,
+                                     cast<RankedTensorType>(oldType));
+                });
   }
 };
 

@@ -23,7 +23,9 @@ def AttnRaiseAttention : Pass<"attn-raise-attention", "func::FuncOp"> {
     Anything that is not exactly attention is left alone: a repeat in the
     wrong head order (tile instead of interleave), a contraction accumulating
     into a non-zero init, a reduction over another dimension, or a softmax of
-    something other than the scores.
+    something other than the scores. Matching is pure analysis (the reshapes
+    that peeling `repeat_kv` needs and the combined mask are only planned), so
+    a near miss found late leaves the IR exactly as it was.
 
     Example:
 
@@ -48,13 +50,14 @@ def AttnRaiseAttention : Pass<"attn-raise-attention", "func::FuncOp"> {
   ];
 }
 
-def AttnShareKV : Pass<"attn-share-kv", "func::FuncOp"> {
+def AttnShareKV : Pass<"attn-share-kv", "ModuleOp"> {
   let summary = "Convert attention to fewer key/value heads (MHA to GQA/MQA)";
   let description = [{
     Rewrites every `attn.attention` with more than `kv-heads` KV heads so
-    that groups of `Hkv / kv-heads` consecutive KV heads share one, as the
-    GQA paper (Ainslie et al. 2023) converts a multi-head checkpoint: the
-    shared head is the mean of the group (`method=mean`), or the group's
+    that groups of `Hkv / kv-heads` consecutive KV heads share one; an op
+    that already has `kv-heads` or fewer is left as it is (models that mix
+    MHA and GQA layers). It converts as the GQA paper (Ainslie et al. 2023)
+    converts a multi-head checkpoint: the shared head is the mean of the group (`method=mean`), or the group's
     heads when they are all identical (`method=exact`, lossless; refused
     otherwise). Pooling is linear, so pooling the new keys and values equals
     pooling the projection weights and biases (rotary embeddings rotate every
@@ -65,6 +68,14 @@ def AttnShareKV : Pass<"attn-share-kv", "func::FuncOp"> {
     pooled and a `past` function argument shrinks to `kv-heads` heads, so do
     the `present` results that return the concatenation. The op keeps its
     former count in the `attn.kv_heads_before` attribute for reports.
+
+    It is a module pass because the function's type changes: every
+    `func.call` of it is updated so that the caller keeps its types and
+    meaning (it pools the cache it passes as the callee used to, and
+    repeats each shared head of a returned cache over its group). Another
+    use of the function's symbol, or returns that would disagree on a result
+    type (one returning shared heads, another not), is an error at that op,
+    reported before anything changes.
 
     Example (`kv-heads=1`):
 
@@ -93,7 +104,7 @@ def AttnShareKV : Pass<"attn-share-kv", "func::FuncOp"> {
   ];
 }
 
-def AttnFuseDecode : Pass<"attn-fuse-decode", "func::FuncOp"> {
+def AttnFuseDecode : Pass<"attn-fuse-decode", "ModuleOp"> {
   let summary = "Fuse concat(past, new) -> attention into an in-place KV-cache append";
   let description = [{
     In a decode-step function, attention over `tensor.concat(past, new)` on
@@ -113,6 +124,15 @@ def AttnFuseDecode : Pass<"attn-fuse-decode", "func::FuncOp"> {
     (query row i at position `position + i` for one new token per query),
     so `causal(past)` maps to `causal`; other offsets are left alone.
 
+    It is a module pass because the function's type changes: each
+    `func.call` of it passes its `past` as the front of a whole cache
+    (`tensor.insert_slice` into a new tensor) and the past length as the
+    position, so the caller keeps its meaning. The function may have several
+    blocks and returns; a cache is fused only when every return gives it back
+    at the same result (or none does) and the attention dominates those
+    returns. A function whose symbol has another use than `func.call`, or a
+    candidate that does not fit these rules, is left alone.
+
     Example:
 
     ```mlir
@@ -130,7 +150,8 @@ def AttnFuseDecode : Pass<"attn-fuse-decode", "func::FuncOp"> {
     ```
   }];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::arith::ArithDialect", "::mlir::attn::AttnDialect",
+    "::mlir::bufferization::BufferizationDialect",
     "::mlir::tensor::TensorDialect"
   ];
 }

@@ -17,6 +17,7 @@
 #include "attn/Conversion/ExportEntryPoint/ExportEntryPoint.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/InitAttn.h"
+#include "attn/Pipelines/CudaPipeline.h"
 #include "attn/Pipelines/Pipelines.h"
 
 #include "mlir/IR/AsmState.h"
@@ -161,8 +162,12 @@ void buildPipeline(PassManager &pm) {
   attn::buildAttnBufferizationPipeline(pm);
   attn::AttnExportEntryPointOptions exportOptions;
   exportOptions.entryFunction = entryFunction;
+  exportOptions.device = target;
   pm.addPass(attn::createAttnExportEntryPoint(exportOptions));
-  attn::buildAttnCpuCodegenPipeline(pm);
+  if (target == "cuda")
+    attn::buildAttnCudaCodegenPipeline(pm);
+  else
+    attn::buildAttnCpuCodegenPipeline(pm);
 }
 
 /// The runtime library that compiled models link against: next to this
@@ -281,10 +286,7 @@ LogicalResult lowerModule(ModuleOp module, const char *argv0, Emit what,
 }
 
 int compile(const char *argv0) {
-  if (target == "cuda")
-    return fail("--target cuda is not supported yet: GPU code generation "
-                "is not built into attn-compile (use --target cpu)");
-  if (target != "cpu")
+  if (target != "cpu" && target != "cuda")
     return fail("unknown --target '" + target + "' (expected cpu or cuda)");
   if (emit == Emit::Library && outputFile.empty())
     return fail("no output file: give -o OUT.so");

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CompileCache.h"
+#include "DeviceBuffers.h"
 #include "Generate.h"
 #include "RunSupport.h"
 
@@ -212,6 +213,8 @@ int main(int argc, char **argv) {
   AttnModel *model = attnModelLoad(library.c_str());
   if (!model)
     die(attnGetLastError());
+  if (options.generate && attnModelGetDevice(model) == ATTN_DEVICE_CUDA)
+    die("--generate does not run CUDA models yet");
   if (options.generate) {
     generate(model, options.model, options.generate, arrays, options.inputs,
              options.outputs);
@@ -241,6 +244,8 @@ int main(int argc, char **argv) {
   std::vector<void *> inouts = loadBuffers(inoutInfos, arrays, storage);
   arrays.clear();
   std::vector<void *> outputs = loadBuffers(outputInfos, {}, storage);
+  DeviceBuffers device(model); // a CUDA model runs on device copies
+  device.toDevice(inputs, inouts, outputs);
 
   runOnce(model, inputs, inouts, outputs);
   if (options.outputs.empty())
@@ -268,6 +273,7 @@ int main(int argc, char **argv) {
                 options.bench, attnGetNumThreads(), min, med);
   }
 
+  device.toHost(inouts, outputs);
   if (!options.outputs.empty()) {
     std::vector<rt::Array> results;
     appendResults(outputInfos, outputs, results);

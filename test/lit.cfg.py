@@ -57,3 +57,8 @@ config.substitutions.append(
     ("%compare_npz", "%s %s" % (config.python_executable,
                                 os.path.join(config.attn_src_root, "test",
                                              "Import", "lib", "compare_npz.py"))))
+
+# Tests that run CUDA models (test/GPU) need an NVIDIA driver and GPU; on
+# machines without one they are reported UNSUPPORTED.
+if os.path.exists("/dev/nvidiactl") and os.path.exists("/dev/nvidia0"):
+    config.available_features.add("cuda-device")

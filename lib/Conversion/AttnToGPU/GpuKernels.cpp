@@ -107,7 +107,8 @@ struct KB {
   /// A 16-byte (at most) vector load, widened to f32.
   Value loadVec(Value memref, ValueRange indices, int64_t n) {
     Type element = cast<MemRefType>(memref.getType()).getElementType();
-    int64_t bytes = n * element.getIntOrFloatBitWidth() / 8;
+    // 16 bytes at most: wider vectors are split into 16-byte accesses.
+    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
     Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, element),
                                      memref, indices, /*nontemporal=*/false,
                                      llvm::MaybeAlign(bytes));
@@ -117,9 +118,9 @@ struct KB {
     Type element = cast<MemRefType>(memref.getType()).getElementType();
     Value narrow = fromF32(v, element);
     int64_t n = cast<VectorType>(v.getType()).getNumElements();
+    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
     vector::StoreOp::create(b, loc, narrow, memref, indices,
-                            /*nontemporal=*/false,
-                            llvm::MaybeAlign(n * element.getIntOrFloatBitWidth() / 8));
+                            /*nontemporal=*/false, llvm::MaybeAlign(bytes));
   }
   Value load(Value memref, ValueRange indices) {
     return memref::LoadOp::create(b, loc, memref, indices);
@@ -548,8 +549,10 @@ MemRefType mlir::attn::gpu_kernels::workspaceType(MLIRContext *ctx,
 gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPartialKernel(
     OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
     const AttentionPlan &plan, TypeRange argTypes, const PartialArgs &args) {
+  // Rows padded to 16 bytes so that the vector stores into them are aligned.
   auto smemType = MemRefType::get(
-      {kWarps, plan.headsPerBlock, plan.valueDim + 2}, b.getF32Type(),
+      {kWarps, plan.headsPerBlock, llvm::alignTo(plan.valueDim + 2, 4)},
+      b.getF32Type(),
       MemRefLayoutAttrInterface(),
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   gpu::GPUFuncOp func =

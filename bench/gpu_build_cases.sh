@@ -89,4 +89,10 @@ for kv in 4096 32768; do
     add_model bench-b8-h32-kv$hkv-s$kv-f16 --batch 8 --q-heads 32 --kv-heads $hkv --sq 1 --skv $kv --d 128 --dtype f16
   done
 done
+# Other batches, lengths and bf16.
+add_model bench-b1-h32-kv8-s32768-f16 --batch 1 --q-heads 32 --kv-heads 8 --sq 1 --skv 32768 --d 128 --dtype f16
+add_model bench-b64-h32-kv8-s4096-f16 --batch 64 --q-heads 32 --kv-heads 8 --sq 1 --skv 4096 --d 128 --dtype f16
+add_model bench-b8-h32-kv8-s1024-f16 --batch 8 --q-heads 32 --kv-heads 8 --sq 1 --skv 1024 --d 128 --dtype f16
+add_model bench-b8-h32-kv8-s32768-bf16 --batch 8 --q-heads 32 --kv-heads 8 --sq 1 --skv 32768 --d 128 --dtype bf16
+add_model bench-b8-h32-kv1-s32768-bf16 --batch 8 --q-heads 32 --kv-heads 1 --sq 1 --skv 32768 --d 128 --dtype bf16
 echo "bundle in $out: $(ls "$out"/cases/*.so | wc -l) cases, $(ls "$out"/models/*.so | wc -l) models"

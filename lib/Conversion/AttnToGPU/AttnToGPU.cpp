@@ -72,8 +72,6 @@ FailureOr<AttentionPlan> describe(OpTy op, Value key, Value value) {
   p.scale = op.getScale().convertToDouble();
   if (FloatAttr cap = op.getSoftcapAttr())
     p.softcap = cap.getValueAsDouble();
-  if (op.getMask())
-    p.maskType = op.getMask().getType();
   if (p.batch == 0 || p.queryLen == 0 || p.keyLen == 0 || p.headDim == 0 ||
       p.valueDim == 0)
     return op.emitError("the cuda target does not lower empty tensors");
@@ -177,8 +175,6 @@ LogicalResult OpLowering::lower(AttentionOp op) {
     return failure();
   if (IntegerAttr offset = op.getCausalOffsetAttr())
     plan->causalOffset = offset.getInt();
-  if (op.getKvSeqLens())
-    plan->kvLensType = op.getKvSeqLens().getType();
   b.setInsertionPoint(op);
   attend(op.getLoc(), *plan, {op.getQuery(), op.getKey(), op.getValue()},
          op.getMask(), op.getKvSeqLens(), Value(), op.getInit());
@@ -203,7 +199,6 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   Location loc = op.getLoc();
   b.setInsertionPoint(op);
   Value position = positionSource(op);
-  plan->positionType = position.getType();
   SmallVector<Value> appendArgs{op.getKey(), op.getValue(), op.getKeyCache(),
                                 op.getValueCache(), position};
   gpu::GPUFuncOp append = buildAppendKernel(

@@ -205,11 +205,12 @@ private:
   // Per-block values.
   Value lane, warp, sub, part, split, batch, kvHead, headChunk, row;
   Value inRange; // decode: the position fits in the cache
-  SmallVector<Value> heads, realHead; // per local head: Hq index, is real
+  SmallVector<Value> heads; // per local head: its Hq index (clamped)
   SmallVector<Value> chunkIdx, chunkOk; // per key chunk t of this lane
   SmallVector<Value> vchunkIdx, vchunkOk;
 
   Value arg(int i) { return args[i]; }
+  /// The end of the visible keys of this block's query row.
   Value keyEnd();
   Value score(Value dot, Value head, Value j, Value valid);
 };
@@ -288,7 +289,6 @@ void PartialBuilder::build(Value smem) {
     Value h = k.add(firstHead, k.idx(r));
     Value real = k.lt(k.add(k.mul(headChunk, k.idx(HB)), k.idx(r)),
                       k.idx(p.group));
-    realHead.push_back(real);
     heads.push_back(k.select(real, h, lastHead));
   }
   auto chunkOf = [&](int64_t t, int64_t chunks, SmallVector<Value> &index,

@@ -39,10 +39,6 @@ struct AttentionPlan {
   bool decode = false, decodeCausal = false;
   int64_t newKeys = 0;
 
-  Type maskType;       // memref type of the mask, or null
-  Type kvLensType;     // memref type of kv_seq_lens, or null
-  Type positionType;   // decode: memref<i64|i32> or index
-
   // Tiling.
   int64_t vec;          // elements per vector load (16 bytes at most)
   int64_t lanesPerKey;  // L: lanes sharing one key row (power of two <= 32)

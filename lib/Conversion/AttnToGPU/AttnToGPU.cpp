@@ -90,6 +90,16 @@ Value positionSource(DecodeOp op) {
   return pos;
 }
 
+/// Tiles `plan`; fails at `op` when even one head a block does not fit.
+LogicalResult tile(Operation *op, AttentionPlan &plan) {
+  chooseTiling(plan);
+  if (sharedBytes(plan.valueDim, plan.headsPerBlock) > kMaxSharedBytes)
+    return op->emitError("the cuda target supports value head sizes up to ")
+           << (kMaxSharedBytes / (4 * kWarps) - 4) << ", got "
+           << plan.valueDim;
+  return success();
+}
+
 /// Emits the kernels of one op and their launches in place of the op.
 class OpLowering {
 public:
@@ -123,7 +133,6 @@ private:
 
 void OpLowering::attend(Location loc, AttentionPlan &plan, ValueRange qkv,
                         Value mask, Value kvLens, Value position, Value out) {
-  chooseTiling(plan);
   SmallVector<Value> args(qkv.begin(), qkv.end());
   PartialArgs at;
   if (mask) {
@@ -175,6 +184,8 @@ LogicalResult OpLowering::lower(AttentionOp op) {
     return failure();
   if (IntegerAttr offset = op.getCausalOffsetAttr())
     plan->causalOffset = offset.getInt();
+  if (failed(tile(op, *plan)))
+    return failure();
   b.setInsertionPoint(op);
   attend(op.getLoc(), *plan, {op.getQuery(), op.getKey(), op.getValue()},
          op.getMask(), op.getKvSeqLens(), Value(), op.getInit());
@@ -196,6 +207,8 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   if (plan->newKeys == 0)
     return op.emitError("the cuda target does not lower a decode step "
                         "without new keys");
+  if (failed(tile(op, *plan)))
+    return failure();
   Location loc = op.getLoc();
   b.setInsertionPoint(op);
   Value position = positionSource(op);

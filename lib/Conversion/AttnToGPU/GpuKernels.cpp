@@ -507,6 +507,11 @@ void PartialBuilder::build(Value smem) {
 
 } // namespace
 
+int64_t mlir::attn::gpu_kernels::sharedBytes(int64_t valueDim,
+                                             int64_t headsPerBlock) {
+  return kWarps * headsPerBlock * llvm::alignTo(valueDim + 2, 4) * 4;
+}
+
 void mlir::attn::gpu_kernels::chooseTiling(AttentionPlan &p,
                                            int64_t multiprocessors) {
   int64_t bytes = std::max({p.queryType.getIntOrFloatBitWidth(),
@@ -529,6 +534,10 @@ void mlir::attn::gpu_kernels::chooseTiling(AttentionPlan &p,
   // halved the occupancy); larger groups are cut into balanced chunks (the
   // last one padded) whose blocks read the same keys, mostly from L2.
   int64_t maxHeads = std::max<int64_t>(1, 4 / p.keyPerLane);
+  // The block's merge buffer (4 warps x heads x Dv) stays within the 48 KiB
+  // of static shared memory.
+  while (maxHeads > 1 && sharedBytes(p.valueDim, maxHeads) > kMaxSharedBytes)
+    --maxHeads;
   p.headChunks = llvm::divideCeil(p.group, maxHeads);
   p.headsPerBlock = llvm::divideCeil(p.group, p.headChunks);
   p.unroll = 4;

@@ -52,6 +52,10 @@ struct AttentionPlan {
   int64_t keysPerIteration() const { return unroll * keysPerStep(); }
 };
 
+/// Static shared memory of a partial block, and its limit.
+int64_t sharedBytes(int64_t valueDim, int64_t headsPerBlock);
+constexpr int64_t kMaxSharedBytes = 48 * 1024;
+
 /// Fills the tiling fields of `plan` from its shapes (and 132 SMs).
 void chooseTiling(AttentionPlan &plan, int64_t multiprocessors = 132);
 

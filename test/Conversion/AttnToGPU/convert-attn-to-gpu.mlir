@@ -102,3 +102,30 @@ func.func @tensors(%q: tensor<1x1x1x8xf32>, %k: tensor<1x1x4x8xf32>,
       outs(%o : tensor<1x1x1x8xf32>) -> tensor<1x1x1x8xf32>
   return %r : tensor<1x1x1x8xf32>
 }
+
+// -----
+
+// A large value head: fewer query heads a block so that the merge buffer
+// fits in 48 KiB of shared memory (here 2 x 4 warps x 1028 floats).
+// CHECK-LABEL: func.func @wide_values
+// CHECK: gpu.func @attn_partial_0
+// CHECK-SAME: workgroup(%{{.*}} : memref<4x2x1028xf32, #gpu.address_space<workgroup>>)
+func.func @wide_values(%q: memref<1x4x1x64xf16>, %k: memref<1x1x256x64xf16>,
+                       %v: memref<1x1x256x1024xf16>, %o: memref<1x4x1x1024xf16>) {
+  attn.attention heads(4, 1) scale(0.125)
+      ins(%q, %k, %v : memref<1x4x1x64xf16>, memref<1x1x256x64xf16>, memref<1x1x256x1024xf16>)
+      outs(%o : memref<1x4x1x1024xf16>)
+  return
+}
+
+// -----
+
+// A value head too large for one head a block is refused.
+func.func @too_wide(%q: memref<1x1x1x8xf32>, %k: memref<1x1x4x8xf32>,
+                    %v: memref<1x1x4x4096xf32>, %o: memref<1x1x1x4096xf32>) {
+  // expected-error @below {{the cuda target supports value head sizes up to 3068, got 4096}}
+  attn.attention heads(1, 1) scale(1.0)
+      ins(%q, %k, %v : memref<1x1x1x8xf32>, memref<1x1x4x8xf32>, memref<1x1x4x4096xf32>)
+      outs(%o : memref<1x1x1x4096xf32>)
+  return
+}

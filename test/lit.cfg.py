@@ -79,3 +79,17 @@ config.substitutions.append(
     ("%compare_npz", "%s %s" % (config.python_executable,
                                 os.path.join(config.attn_src_root, "test",
                                              "Import", "lib", "compare_npz.py"))))
+
+# Tests that run CUDA models (test/GPU) need an NVIDIA driver and GPU; on
+# machines without one they are reported UNSUPPORTED.
+if os.path.exists("/dev/nvidiactl") and os.path.exists("/dev/nvidia0"):
+    config.available_features.add("cuda-device")
+
+# Compiling for --target cuda runs ptxas (gpu-module-to-binary), found as the
+# pipeline finds it: $CUDA_ROOT (default /usr/local/cuda), $CUDA_HOME,
+# $CUDA_PATH, then PATH.
+import shutil
+if any(os.path.exists(os.path.join(d, "bin", "ptxas")) for d in
+       [os.environ.get(v) for v in ("CUDA_ROOT", "CUDA_HOME", "CUDA_PATH")]
+       + ["/usr/local/cuda"] if d) or shutil.which("ptxas"):
+    config.available_features.add("ptxas")

@@ -25,7 +25,8 @@ extern "C" {
 #define ATTN_MODEL_ABI_VERSION 2
 
 /// Where a model's tensors live. CPU models take host pointers; CUDA models
-/// (not generated yet) will take device pointers and an optional CUstream.
+/// take device pointers (CUdeviceptr values of the primary context of
+/// device 0, e.g. torch CUDA tensors' data_ptr()) and an optional CUstream.
 typedef enum AttnDevice { ATTN_DEVICE_CPU = 0, ATTN_DEVICE_CUDA = 1 } AttnDevice;
 
 /// Element types. The order is the one of `attn::rt::DType`.
@@ -92,6 +93,11 @@ ATTN_RT_API const char *attnModelGetSignature(const AttnModel *model);
 /// `outputs[i]` to a buffer of `num_bytes` bytes for output i, both on the
 /// model's device (host memory for CPU models). Outputs must not overlap
 /// inputs or each other. `stream` is ignored by CPU models and may be NULL.
+/// A CUDA model's buffers must be 16-byte aligned (cuMemAlloc gives 256);
+/// with a `stream` (a CUstream) its kernels are enqueued there and the call
+/// returns before they finish (synchronise the stream to read the outputs);
+/// with NULL it runs on the legacy default stream and returns when done.
+/// Errors name the CUDA error (e.g. CUDA_ERROR_NO_DEVICE).
 /// Safe to call from several threads at once on the same model. A model
 /// with inout buffers needs attnModelRunInPlace.
 ATTN_RT_API AttnStatus attnModelRun(AttnModel *model,
@@ -120,6 +126,25 @@ ATTN_RT_API int32_t attnGetNumThreads(void);
 ATTN_RT_API const char *attnDTypeName(AttnDType dtype);
 /// Size of one element in bytes (0 for a value outside the enum).
 ATTN_RT_API size_t attnDTypeSize(AttnDType dtype);
+
+/*===--------------------------------------------------------------------===*\
+|* Device memory for CUDA models (tools and tests; any CUDA allocator works).*|
+|* The CUDA driver (libcuda.so.1) is loaded on first use; without it these  *|
+|* fail with a message saying so.                                          *|
+\*===--------------------------------------------------------------------===*/
+
+/// 1 when libcuda.so.1 loads and device 0 can be used, else 0.
+ATTN_RT_API int32_t attnCudaIsAvailable(void);
+/// cuMemAlloc of `num_bytes` bytes on device 0 (256-byte aligned).
+ATTN_RT_API AttnStatus attnCudaMalloc(size_t num_bytes, void **ptr);
+/// cuMemFree; NULL is allowed.
+ATTN_RT_API AttnStatus attnCudaFree(void *ptr);
+/// Copies `num_bytes` bytes host->device, device->host or device->device
+/// (cuMemcpy: the kind is inferred from the pointers); synchronous.
+ATTN_RT_API AttnStatus attnCudaMemcpy(void *dst, const void *src,
+                                      size_t num_bytes);
+/// Waits for `stream` (a CUstream), or for all work of the context (NULL).
+ATTN_RT_API AttnStatus attnCudaSynchronize(void *stream);
 
 #ifdef __cplusplus
 }

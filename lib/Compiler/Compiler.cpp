@@ -151,9 +151,9 @@ private:
   LogicalResult runPasses(ModuleOp module,
                           function_ref<void(OpPassManager &)> build);
   LogicalResult lowerForTarget(ModuleOp module, const std::string &outputPath);
-  LogicalResult lowerForCpu(ModuleOp module, OutputKind what,
-                            const CompilePipelineOptions &cpuPipeline,
-                            const std::string &libraryPath);
+  LogicalResult lowerToOutput(ModuleOp module, OutputKind what,
+                              const CompilePipelineOptions &lowering,
+                              const std::string &libraryPath);
   LogicalResult calibrate(ModuleOp module, const std::string &path,
                           const std::string *mlirBuffer,
                           const ImportOptions &importOptions, bool decode);
@@ -194,22 +194,25 @@ LogicalResult Compilation::lowerForTarget(ModuleOp module,
                                           const std::string &outputPath) {
   switch (options.target) {
   case Target::Cpu:
-    return lowerForCpu(module, options.output, pipeline, outputPath);
-  case Target::Cuda:
-    return fail("--target cuda is not supported yet: GPU code generation is "
-                "not built into attn-compile (use --target cpu)");
+    return lowerToOutput(module, options.output, pipeline, outputPath);
+  case Target::Cuda: {
+    CompilePipelineOptions cuda = pipeline;
+    cuda.cuda = true;
+    return lowerToOutput(module, options.output, cuda, outputPath);
+  }
   }
   return fail("unknown target");
 }
 
-/// Runs the lowering stage of attn-compile-pipeline for the CPU of
-/// `cpuPipeline` on `module` and produces `what`: the MLIR or LLVM IR in
-/// result.text, or a shared library at `libraryPath`.
-LogicalResult Compilation::lowerForCpu(ModuleOp module, OutputKind what,
-                                       const CompilePipelineOptions &cpuPipeline,
-                                       const std::string &libraryPath) {
+/// Runs the lowering stage of attn-compile-pipeline (`lowering` says for
+/// which target; host code is built for its CPU) on `module` and produces
+/// `what`: the MLIR or LLVM IR in result.text, or a shared library at
+/// `libraryPath`.
+LogicalResult Compilation::lowerToOutput(ModuleOp module, OutputKind what,
+                                         const CompilePipelineOptions &lowering,
+                                         const std::string &libraryPath) {
   if (failed(runPasses(module, [&](OpPassManager &pm) {
-        buildAttnLoweringPipeline(pm, cpuPipeline);
+        buildAttnLoweringPipeline(pm, lowering);
       })))
     return fail("lowering the module failed");
   if (what == OutputKind::Mlir) {
@@ -222,7 +225,7 @@ LogicalResult Compilation::lowerForCpu(ModuleOp module, OutputKind what,
   if (!llvmModule)
     return fail("cannot translate the module to LLVM IR");
   std::unique_ptr<llvm::TargetMachine> machine =
-      createTargetMachine(cpuPipeline.target, error);
+      createTargetMachine(lowering.target, error);
   if (!machine)
     return fail(error);
   internalizeModel(*llvmModule);
@@ -261,7 +264,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     return fail(error);
   probePipeline.target = std::move(*host);
   auto buildProbe = [&](ModuleOp probe, const std::string &probePath) {
-    return lowerForCpu(probe, OutputKind::Library, probePipeline, probePath);
+    return lowerToOutput(probe, OutputKind::Library, probePipeline, probePath);
   };
   OwningOpRef<ModuleOp> sized;
   if (decode) {

@@ -9,6 +9,7 @@
 #include "attn/Pipelines/Pipelines.h"
 
 #include "attn/Conversion/Passes.h"
+#include "attn/Pipelines/CudaPipeline.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
@@ -41,7 +42,12 @@ void mlir::attn::buildAttnLoweringPipeline(
   buildAttnBufferizationPipeline(pm);
   AttnExportEntryPointOptions exportOptions;
   exportOptions.entryFunction = options.entryFunction;
+  exportOptions.device = options.cuda ? "cuda" : "cpu";
   pm.addPass(createAttnExportEntryPoint(exportOptions));
+  if (options.cuda) {
+    buildAttnCudaCodegenPipeline(pm);
+    return;
+  }
   CodegenOptions codegen;
   codegen.rowLanes = options.target.f32Lanes;
   codegen.vectorLanes = options.target.f32Lanes;
@@ -78,6 +84,10 @@ struct CompilePipelineTextOptions
       llvm::cl::desc("Turn concat(past, new) -> attention of a decode step "
                      "into an in-place KV-cache append"),
       llvm::cl::init(false)};
+  Option<std::string> target{
+      *this, "target",
+      llvm::cl::desc("cpu (default) or cuda (NVIDIA sm_90a kernels)"),
+      llvm::cl::init("cpu")};
   Option<std::string> mcpu{
       *this, "mcpu",
       llvm::cl::desc("CPU to generate code for: native or an LLVM CPU name"),
@@ -110,6 +120,10 @@ void mlir::attn::registerAttnPipelines() {
         options.shareKVHeads = parsed.shareKV;
         options.shareKVMethod = parsed.shareKVMethod;
         options.fuseDecode = parsed.fuseDecode;
+        if (parsed.target != "cpu" && parsed.target != "cuda")
+          return errorHandler("attn-compile-pipeline: unknown target '" +
+                              parsed.target + "' (expected cpu or cuda)");
+        options.cuda = parsed.target == "cuda";
         std::string error;
         FailureOr<CpuTarget> target =
             resolveCpuTarget(parsed.mcpu, parsed.mattr, error);

@@ -6,6 +6,7 @@
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "attn/Dialect/Attn/Transforms/BufferizableOpInterfaceImpl.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Pipelines/CudaPipeline.h"
 #include "attn/Pipelines/Pipelines.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -18,4 +19,5 @@ void mlir::attn::registerAllAttnPasses() {
   registerAttnConversionPasses();
   registerAttnPasses();
   registerAttnPipelines();
+  registerAttnCudaPipeline();
 }

@@ -2,6 +2,7 @@
 
 #include "attn-c/Runtime.h"
 
+#include "CudaRuntime.h"
 #include "ModelSignature.h"
 #include "ThreadPool.h"
 
@@ -60,6 +61,10 @@ AttnStatus getInfo(const AttnModel *model, int32_t index, BufferKind kind,
 
 } // namespace
 
+AttnStatus attn::rt::setLastError(const std::string &message) {
+  return fail(message);
+}
+
 extern "C" {
 
 AttnModel *attnModelLoad(const char *path) {
@@ -71,6 +76,8 @@ AttnModel *attnModelLoad(const char *path) {
   std::string file = path;
   if (file.find('/') == std::string::npos)
     file = "./" + file;
+  // A CUDA model loads its kernels in its constructor (mgpuModuleLoad).
+  clearCudaError();
   void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char *why = dlerror();
@@ -93,7 +100,8 @@ AttnModel *attnModelLoad(const char *path) {
   model->run = reinterpret_cast<void (*)(void **)>(run);
   model->signatureText = signature;
   std::string error;
-  if (!parseModelSignature(model->signatureText, model->signature, error)) {
+  if (!parseModelSignature(model->signatureText, model->signature, error) ||
+      !takeCudaError(error)) {
     attnModelFree(model);
     fail(std::string("'") + path + "': " + error);
     return nullptr;
@@ -158,13 +166,11 @@ AttnStatus attnModelRun(AttnModel *model, const void *const *inputs,
 AttnStatus attnModelRunInPlace(AttnModel *model, const void *const *inputs,
                                void *const *inouts, void *const *outputs,
                                void *stream) {
-  (void)stream; // CPU models run synchronously on the calling thread's pool
+  // CPU models run synchronously on the calling thread's pool and ignore
+  // `stream`; CUDA models enqueue their work on it.
   if (!model)
     return fail("null model");
   const ModelSignature &sig = model->signature;
-  if (sig.device != ATTN_DEVICE_CPU)
-    return fail("this runtime runs CPU models only; CUDA support is not "
-                "built yet");
   if ((!inputs && !sig.inputs.empty()) || (!outputs && !sig.outputs.empty()) ||
       (!inouts && !sig.inouts.empty()))
     return fail("null inputs, inouts or outputs array");
@@ -181,7 +187,16 @@ AttnStatus attnModelRunInPlace(AttnModel *model, const void *const *inputs,
                   " '" + t.name + "'");
     buffers.push_back(data);
   }
+  if (sig.device == ATTN_DEVICE_CPU) {
+    model->run(buffers.data());
+    return ATTN_OK;
+  }
+  std::string error;
+  if (!beginCudaRun(stream, error))
+    return fail(error);
   model->run(buffers.data());
+  if (!endCudaRun(error))
+    return fail("running the CUDA model: " + error);
   return ATTN_OK;
 }
 

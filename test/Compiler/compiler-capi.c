@@ -88,8 +88,11 @@ int main(int argc, char **argv) {
   attnCompileOptionsSetCpu(o, "not-a-cpu", NULL);
   report("cpu", attnCompileFile(s, o, argv[1], NULL), s);
   attnCompileOptionsSetCpu(o, "native", NULL);
+  /* The cuda target: the attention model compiles to IR with GPU kernels. */
   attnCompileOptionsSetTarget(o, ATTN_COMPILE_TARGET_CUDA);
-  report("cuda", attnCompileFile(s, o, argv[1], NULL), s);
+  report("cuda", attnCompileFile(s, o, argv[2], NULL), s);
+  printf("gpu binary: %s\n",
+         strstr(attnCompilerGetOutput(s), "gpu.binary") ? "yes" : "no");
 
   free(model);
   attnCompileOptionsDestroy(o);

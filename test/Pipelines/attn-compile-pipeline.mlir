@@ -19,6 +19,18 @@
 // RUN: diff %t.mqa.compile.mlir %t.mqa.plugin.mlir
 // RUN: FileCheck %s --check-prefix=MQA --implicit-check-not='vector<16xf32>' < %t.mqa.plugin.mlir
 
+// target=cuda is what `attn-compile --target cuda` runs (kernels in a
+// gpu.binary, a `device cuda` signature).
+// RUN: %if ptxas %{ attn-compile %s --emit=mlir --target cuda -o %t.cuda.compile.mlir %}
+// RUN: %if ptxas %{ attn-opt %s --attn-compile-pipeline='target=cuda' -o %t.cuda.opt.mlir %}
+// RUN: %if ptxas %{ diff %t.cuda.compile.mlir %t.cuda.opt.mlir %}
+// RUN: %if ptxas %{ FileCheck %s --check-prefix=CUDA < %t.cuda.opt.mlir %}
+// CUDA-DAG: device cuda
+// CUDA-DAG: gpu.binary @attn_kernels
+// RUN: not attn-opt %s --attn-compile-pipeline='target=tpu' 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=BAD-TARGET
+// BAD-TARGET: attn-compile-pipeline: unknown target 'tpu'
+
 // An unknown CPU is an error of the pipeline, not a crash.
 // RUN: not attn-opt %s --attn-compile-pipeline='mcpu=not-a-cpu' 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=BAD-CPU

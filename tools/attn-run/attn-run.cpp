@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CompileCache.h"
+#include "DeviceBuffers.h"
 #include "Generate.h"
 #include "RunSupport.h"
 
@@ -217,6 +218,8 @@ int main(int argc, char **argv) {
   AttnModel *model = attnModelLoad(library.c_str());
   if (!model)
     die(attnGetLastError());
+  if (options.generate && attnModelGetDevice(model) == ATTN_DEVICE_CUDA)
+    die("--generate does not run CUDA models yet");
   if (options.generate) {
     generate(model, options.model, options.generate, arrays, options.inputs,
              options.outputs);
@@ -246,6 +249,8 @@ int main(int argc, char **argv) {
   std::vector<void *> inouts = loadBuffers(inoutInfos, arrays, storage);
   arrays.clear();
   std::vector<void *> outputs = loadBuffers(outputInfos, {}, storage);
+  DeviceBuffers device(model); // a CUDA model runs on device copies
+  device.toDevice(inputs, inouts, outputs);
 
   runOnce(model, inputs, inouts, outputs);
   if (options.outputs.empty())
@@ -273,6 +278,7 @@ int main(int argc, char **argv) {
                 options.bench, attnGetNumThreads(), min, med);
   }
 
+  device.toHost(inouts, outputs);
   if (!options.outputs.empty()) {
     std::vector<rt::Array> results;
     appendResults(outputInfos, outputs, results);

@@ -41,6 +41,63 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
   ];
 }
 
+def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
+  let summary = "Lower attn ops on memrefs to launches of flash-decoding GPU kernels";
+  let description = [{
+    For the `cuda` target, on a bufferised module whose buffers are device
+    memory. Each `attn.attention` and `attn.decode` becomes
+    `gpu.launch_func`s of kernels that the pass builds, specialised on the
+    op's static shapes and element types, in the `gpu.module
+    @attn_kernels`:
+
+    - `attn_append_N` (decode): writes the new keys/values into the caches
+      at `position` (read on the device when it comes from a rank-0 buffer);
+    - `attn_partial_N`: flash-decoding. A block of 128 threads takes one
+      (key split, batch, KV head, chunk of up to 8 query heads, query row)
+      and reads each key/value row of its split once for all of those heads
+      (16-byte vector loads, f32 accumulation, online softmax in log2 units
+      with `math.exp2`, lanes of a key row reduced with `gpu.shuffle xor`).
+      The number of splits is chosen so that about four blocks run per
+      multiprocessor (132 on an H100/H200);
+    - `attn_merge_N` (more than one split): combines the splits' partial
+      results, kept in a `gpu.alloc` workspace.
+
+    Scale, softcap, boolean/additive masks with broadcasting, causal
+    offsets, kv_seq_lens, Dv != D, f16/bf16/f32 and any group ratio follow
+    `attn.attention`; a fully masked row gives 0, a decode position outside
+    the cache gives NaN and appends nothing (as on the CPU).
+
+    The host side keeps only launches: `memref.copy`, `memref.alloc` and
+    `memref.dealloc` of static identity-layout buffers become `gpu.memcpy`,
+    `gpu.alloc` and `gpu.dealloc`; any other host op reading or writing a
+    buffer (which would dereference device memory on the CPU) is an error.
+
+    Example:
+
+    ```mlir
+    attn.attention heads(8, 2) scale(0.125)
+      ins(%q, %k, %v : memref<1x8x1x64xf16>, memref<1x2x4096x64xf16>,
+                       memref<1x2x4096x64xf16>)
+      outs(%o : memref<1x8x1x64xf16>)
+    ```
+
+    becomes a `gpu.alloc` of the workspace, `gpu.launch_func
+    @attn_kernels::@attn_partial_0 blocks in (%splits, 2, 1) threads in
+    (128, 1, 1)`, `gpu.launch_func @attn_kernels::@attn_merge_0` and a
+    `gpu.dealloc`.
+  }];
+  let options = [
+    Option<"hostChecks", "host-checks", "bool", /*default=*/"true",
+           "Move buffer copies/allocations to the device and reject other "
+           "host ops that touch buffers">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 def ConvertContractionToVectors
     : Pass<"convert-contraction-to-vectors", "func::FuncOp"> {
   let summary = "Lower f32 matmul-like linalg contractions on memrefs to vector FMA loops";
@@ -142,7 +199,10 @@ def AttnExportEntryPoint : Pass<"attn-export-entry-point", "ModuleOp"> {
   }];
   let options = [
     Option<"entryFunction", "entry-function", "std::string", /*default=*/"\"\"",
-           "Function to export (default: the only public function)">
+           "Function to export (default: the only public function)">,
+    Option<"device", "device", "std::string", /*default=*/"\"cpu\"",
+           "Where the buffers live, for the signature's `device` line: cpu "
+           "or cuda">
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

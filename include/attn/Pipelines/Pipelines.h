@@ -64,7 +64,8 @@ struct CompilePipelineOptions {
   int64_t shareKVHeads = 0;   ///< 0: keep the KV heads
   std::string shareKVMethod = "mean";
   bool fuseDecode = false;    ///< run attn-fuse-decode
-  CpuTarget target;           ///< from resolveCpuTarget
+  CpuTarget target;           ///< from resolveCpuTarget (the host code's CPU)
+  bool cuda = false;          ///< kernels for NVIDIA sm_90a instead of CPU loops
 };
 
 /// The graph stage of attn-compile-pipeline: raise, share KV heads, fuse the

@@ -119,14 +119,14 @@ std::string escapeName(StringRef name) {
   return out;
 }
 
-std::string signatureText(ArrayRef<Buffer> buffers) {
+std::string signatureText(ArrayRef<Buffer> buffers, StringRef device) {
   std::string text;
   llvm::raw_string_ostream os(text);
   // Version 2 added inout lines; a model without them stays loadable by a
   // runtime that reads version 1 only.
   bool hasInouts = llvm::any_of(
       buffers, [](const Buffer &b) { return b.kind == BufferKind::Inout; });
-  os << "attn-model " << (hasInouts ? 2 : 1) << "\ndevice cpu\n";
+  os << "attn-model " << (hasInouts ? 2 : 1) << "\ndevice " << device << "\n";
   for (const Buffer &b : buffers) {
     os << kindName(b.kind) << ' ' << escapeName(b.name) << ' '
        << b.dtype << ' ' << b.type.getRank();
@@ -312,6 +312,12 @@ struct AttnExportEntryPointPass
         return signalPassFailure();
       }
     }
+    if (device != "cpu" && device != "cuda") {
+      module.emitError("attn-export-entry-point: device must be cpu or cuda, "
+                       "got '")
+          << device << "'";
+      return signalPassFailure();
+    }
     FailureOr<func::FuncOp> func = findEntryFunction(module, entryFunction);
     if (failed(func))
       return signalPassFailure();
@@ -322,7 +328,7 @@ struct AttnExportEntryPointPass
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     buildRunFunction(b, *func, *buffers);
 
-    std::string text = signatureText(*buffers);
+    std::string text = signatureText(*buffers, device);
     text.push_back('\0');
     auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), text.size());
     LLVM::GlobalOp::create(b, func->getLoc(), arrayType, /*isConstant=*/true,

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds, on a machine with LLVM (no GPU needed), the bundle that
+# tools/gpu-check.sh and bench/gpu_decode.py run on a GPU machine that has
+# only the CUDA driver, Python, numpy (and torch for gpu_decode.py):
+#
+#   bench/gpu_build_cases.sh BUILD_DIR OUT_DIR [--quick]
+#
+# OUT_DIR gets bin/attn-run, lib/libAttnRuntime.so, the scripts, and
+#   cases/NAME.{so,in.npz,ref.npz,tol}: every test/Integration case (and a
+#       few large ones) compiled with --target cuda, its inputs and the
+#       double-precision reference of attn-reference;
+#   models/NAME.{so,json}: the shapes gpu_decode.py checks against PyTorch
+#       SDPA and times (gen_case.py's configs; inputs come from torch).
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$1" && pwd)
+out=$2
+quick=${3:-}
+mkdir -p "$out"/bin "$out"/lib "$out"/cases "$out"/models
+cp "$build/bin/attn-run" "$out/bin/"
+cp "$build/lib/libAttnRuntime.so" "$out/lib/"
+# gpu_decode.py loads the models and the runtime next to them (one copy).
+cp "$build/lib/libAttnRuntime.so" "$out/models/"
+cp "$src/test/Integration/lib/compare.py" "$src/tools/gpu-check.sh" \
+   "$src/bench/gpu_decode.py" "$out/"
+gen="python3 $src/test/Integration/lib/gen_case.py"
+compile="$build/bin/attn-compile"
+reference="$build/bin/attn-reference"
+
+# Tolerances of test/Integration/lit.local.cfg.
+tol_f32="--atol 1e-5 --rtol 1e-3"
+tol_f16="--atol 5e-3 --rtol 5e-3"
+tol_bf16="--atol 2e-2 --rtol 2e-2"
+
+add_case() { # NAME TOLERANCE GEN_CASE_ARGS...
+  local name=$1 tol=$2; shift 2
+  local c="$out/cases/$name"
+  $gen "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
+  "$compile" "$c.mlir" --target cuda -o "$c.so"
+  "$reference" "$c.mlir" --inputs "$c.in.npz" --outputs "$c.ref.npz"
+  echo "$tol" > "$c.tol"
+  # The device machine takes at most 64 MiB of files: big inputs stay here
+  # (gpu_decode.py covers large shapes with inputs made on the GPU).
+  if [ "$(cat "$c.in.npz" "$c.ref.npz" | wc -c)" -gt 6000000 ]; then
+    echo "skipped $name: inputs too large to carry"
+    rm -f "$c".*
+  fi
+}
+
+for t in "$src"/test/Integration/Attention/*.test "$src"/test/Integration/Decode/*.test; do
+  name=$(basename "$(dirname "$t")")-$(basename "$t" .test)
+  args=$(grep '^RUN: %gen_case' "$t" | sed 's/^RUN: %gen_case //; s/ --mlir .*//')
+  line=$(grep '^RUN: %compare' "$t")
+  tol=$(echo "$line" | grep -o '%tol_[a-z0-9]*' | sed 's/%//')
+  extra=$(echo "$line" | grep -o -- '--equal-nan' || true)
+  # shellcheck disable=SC2086
+  add_case "$name" "${!tol} $extra" $args
+done
+
+# Large shapes: split-K decode, the 9/3 and 71/1 groups, long prefill.
+add_case big-decode-gqa-f16 "$tol_f16" --op decode --batch 1 --q-heads 32 --kv-heads 8 --smax 1024 --sn 1 --sq 1 --position 1000 --d 128 --dtype f16 --causal --seed 1
+add_case big-decode-mqa71-bf16 "$tol_bf16" --op decode --batch 2 --q-heads 71 --kv-heads 1 --smax 2048 --sn 1 --sq 1 --position 1500 --d 64 --dtype bf16 --causal --seed 2
+add_case big-decode-9-3-f16-mask "$tol_f16" --op decode --batch 1 --q-heads 9 --kv-heads 3 --smax 1024 --sn 1 --sq 1 --position 700 --d 64 --dtype f16 --mask bool --mask-shape 1x1x1x1024 --seed 3
+add_case big-attn-mqa-f16 "$tol_f16" --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 4096 --d 128 --dtype f16 --seed 4
+add_case big-prefill-causal-f16 "$tol_f16" --batch 1 --q-heads 8 --kv-heads 2 --sq 64 --skv 300 --causal 236 --d 128 --dtype f16 --seed 5
+add_case big-attn-softcap-kvlens-bf16 "$tol_bf16" --batch 3 --q-heads 16 --kv-heads 4 --sq 2 --skv 700 --d 128 --dtype bf16 --softcap 30 --kv-lens i32 --seed 6
+
+add_model() { # NAME GEN_CASE_ARGS...
+  local name=$1; shift
+  local m="$out/models/$name"
+  $gen "$@" --mlir "$m.mlir" --config "$m.json" --inputs "$m.unused.npz"
+  rm -f "$m.unused.npz"
+  "$compile" "$m.mlir" --target cuda -o "$m.so"
+}
+# Numerics against SDPA (f16 and bf16, MHA/GQA/MQA, decode, masks, causal, kv lens).
+add_model num-mha-sq1-f16 --batch 2 --q-heads 16 --kv-heads 16 --sq 1 --skv 1000 --d 128 --dtype f16
+add_model num-gqa-sq1-bf16 --batch 4 --q-heads 32 --kv-heads 8 --sq 1 --skv 4096 --d 128 --dtype bf16
+add_model num-mqa-sq1-f16 --batch 3 --q-heads 71 --kv-heads 1 --sq 1 --skv 513 --d 64 --dtype f16
+add_model num-prefill-causal-f16 --batch 2 --q-heads 8 --kv-heads 2 --sq 128 --skv 128 --causal 0 --d 128 --dtype f16
+add_model num-past-causal-bf16 --batch 1 --q-heads 12 --kv-heads 4 --sq 16 --skv 300 --causal 284 --d 64 --dtype bf16
+add_model num-mask-bool-f16 --batch 2 --q-heads 8 --kv-heads 8 --sq 4 --skv 777 --mask bool --mask-shape 2x1x1x777 --d 128 --dtype f16
+add_model num-mask-add-bf16 --batch 2 --q-heads 8 --kv-heads 2 --sq 3 --skv 500 --mask additive --mask-dtype bf16 --d 128 --dtype bf16
+add_model num-kvlens-f16 --batch 4 --q-heads 16 --kv-heads 4 --sq 1 --skv 3000 --kv-lens i64 --d 128 --dtype f16
+add_model num-decode-gqa-f16 --op decode --batch 4 --q-heads 32 --kv-heads 8 --smax 4096 --sn 1 --sq 1 --position 2500 --causal --d 128 --dtype f16
+add_model num-decode-mqa-bf16 --op decode --batch 2 --q-heads 32 --kv-heads 1 --smax 8192 --sn 1 --sq 1 --position 8000 --causal --d 128 --dtype bf16
+# Timing: decode B=8, Hq=32, D=128, f16 over the whole KV (attention, Sq=1).
+for kv in 4096 32768; do
+  for hkv in 32 8 1; do
+    add_model bench-b8-h32-kv$hkv-s$kv-f16 --batch 8 --q-heads 32 --kv-heads $hkv --sq 1 --skv $kv --d 128 --dtype f16
+  done
+done
+# Other batches, lengths and bf16.
+add_model bench-b1-h32-kv8-s32768-f16 --batch 1 --q-heads 32 --kv-heads 8 --sq 1 --skv 32768 --d 128 --dtype f16
+add_model bench-b64-h32-kv8-s4096-f16 --batch 64 --q-heads 32 --kv-heads 8 --sq 1 --skv 4096 --d 128 --dtype f16
+add_model bench-b8-h32-kv8-s1024-f16 --batch 8 --q-heads 32 --kv-heads 8 --sq 1 --skv 1024 --d 128 --dtype f16
+add_model bench-b8-h32-kv8-s32768-bf16 --batch 8 --q-heads 32 --kv-heads 8 --sq 1 --skv 32768 --d 128 --dtype bf16
+add_model bench-b8-h32-kv1-s32768-bf16 --batch 8 --q-heads 32 --kv-heads 1 --sq 1 --skv 32768 --d 128 --dtype bf16
+echo "bundle in $out: $(ls "$out"/cases/*.so | wc -l) cases, $(ls "$out"/models/*.so | wc -l) models"

@@ -1,0 +1,674 @@
+//===- GpuKernels.cpp - build the attention kernels with gpu/vector ops ---===//
+//
+// Kernels are gpu.func bodies of scalar and 1-D vector ops (the NVVM
+// lowering of MLIR 22 handles no n-D vector ops). Scores and softmax are in
+// f32 and in log2 units (exp2 lowers to ex2.approx).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuKernels.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attn::gpu_kernels;
+
+namespace {
+
+constexpr double kLog2e = 1.4426950408889634;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+/// Builder helpers with a fixed location.
+struct KB {
+  OpBuilder &b;
+  Location loc;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+  }
+  Value i32(int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, int64_t y) {
+    return arith::DivUIOp::create(b, loc, x, idx(y));
+  }
+  Value rem(Value x, int64_t y) {
+    return arith::RemUIOp::create(b, loc, x, idx(y));
+  }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivSIOp::create(b, loc, x, y);
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value fmax(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value fma(Value x, Value y, Value z) {
+    return vector::FMAOp::create(b, loc, x, y, z);
+  }
+  Value exp2(Value x) {
+    return math::Exp2Op::create(b, loc, x, arith::FastMathFlags::afn);
+  }
+  Value isNegInf(Value x) {
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x,
+                                 f32(-kInf));
+  }
+  Value toF32(Value v) {
+    if (getElementTypeOrSelf(v.getType()).isF32())
+      return v;
+    Type t = b.getF32Type();
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), t);
+    return arith::ExtFOp::create(b, loc, t, v);
+  }
+  Value fromF32(Value v, Type element) {
+    if (element.isF32())
+      return v;
+    Type t = element;
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), element);
+    return arith::TruncFOp::create(b, loc, t, v);
+  }
+  Value toIndex(Value v) {
+    if (v.getType().isIndex())
+      return v;
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+  }
+  Value splat(Value scalar, int64_t n) {
+    return vector::BroadcastOp::create(
+        b, loc, VectorType::get({n}, scalar.getType()), scalar);
+  }
+  Value zeros(int64_t n) { return splat(f32(0), n); }
+  /// A 16-byte (at most) vector load, widened to f32.
+  Value loadVec(Value memref, ValueRange indices, int64_t n) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    // 16 bytes at most: wider vectors are split into 16-byte accesses.
+    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
+    Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, element),
+                                     memref, indices, /*nontemporal=*/false,
+                                     llvm::MaybeAlign(bytes));
+    return toF32(v);
+  }
+  void storeVec(Value v, Value memref, ValueRange indices) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    Value narrow = fromF32(v, element);
+    int64_t n = cast<VectorType>(v.getType()).getNumElements();
+    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
+    vector::StoreOp::create(b, loc, narrow, memref, indices,
+                            /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+  }
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(b, loc, memref, indices);
+  }
+  void store(Value v, Value memref, ValueRange indices) {
+    memref::StoreOp::create(b, loc, v, memref, indices);
+  }
+  Value reduceAdd(Value v) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
+  }
+  Value shuffleXor(Value v, int64_t offset) {
+    return gpu::ShuffleOp::create(b, loc, v, int32_t(offset), int32_t(32),
+                                  gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+  /// softcap * tanh(x / softcap), with tanh(y) = 1 - 2 / (exp(2y) + 1)
+  /// (exact at both infinities, no libdevice call).
+  Value softcap(Value x, double cap) {
+    Value t = exp2(fmul(x, f32(2.0 * kLog2e / cap)));
+    Value tanh = fsub(f32(1), fdiv(f32(2), fadd(t, f32(1))));
+    return fmul(tanh, f32(cap));
+  }
+};
+
+/// The online-softmax state (running max and sum in log2 units, and the
+/// accumulator chunks) of one query head.
+struct HeadState {
+  Value max, sum;
+  SmallVector<Value> acc;
+};
+
+/// Merges `other` into `into` (the same head's state from other keys).
+void combine(KB &k, HeadState &into, const HeadState &other) {
+  Value m = k.fmax(into.max, other.max);
+  Value safe = k.select(k.isNegInf(m), k.f32(0), m);
+  Value a = k.exp2(k.fsub(into.max, safe));
+  Value c = k.exp2(k.fsub(other.max, safe));
+  into.sum = k.fadd(k.fmul(into.sum, a), k.fmul(other.sum, c));
+  for (auto [acc, o] : llvm::zip(into.acc, other.acc)) {
+    int64_t n = cast<VectorType>(acc.getType()).getNumElements();
+    acc = k.fma(k.splat(c, n), o, k.fmul(acc, k.splat(a, n)));
+  }
+  into.max = m;
+}
+
+/// Creates a kernel `name` with `argTypes` and sets the builder in its body.
+gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
+                            StringRef name, TypeRange argTypes,
+                            TypeRange workgroup = {}) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto func = gpu::GPUFuncOp::create(b, loc, name,
+                                     b.getFunctionType(argTypes, {}), workgroup);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  return func;
+}
+
+/// The position of a decode step: a kernel argument that is an index or a
+/// rank-0 integer memref (the model's `cache_position` input, read on the
+/// device).
+Value readPosition(KB &k, Value arg) {
+  if (arg.getType().isIndex())
+    return arg;
+  return k.toIndex(k.load(arg, {}));
+}
+
+/// Builds the partial kernel's body.
+class PartialBuilder {
+public:
+  PartialBuilder(OpBuilder &b, Location loc, const AttentionPlan &plan,
+                 ValueRange args, const PartialArgs &at)
+      : k{b, loc}, p(plan), args(args), at(at) {}
+
+  void build(Value smem);
+
+private:
+  KB k;
+  const AttentionPlan &p;
+  ValueRange args;
+  const PartialArgs &at;
+
+  // Per-block values.
+  Value lane, warp, sub, part, split, batch, kvHead, headChunk, row;
+  Value inRange; // decode: the position fits in the cache
+  SmallVector<Value> heads; // per local head: its Hq index (clamped)
+  SmallVector<Value> chunkIdx, chunkOk; // per key chunk t of this lane
+  SmallVector<Value> vchunkIdx, vchunkOk;
+
+  Value arg(int i) { return args[i]; }
+  /// The end of the visible keys of this block's query row.
+  Value keyEnd();
+  Value score(Value dot, Value head, Value j, Value valid);
+};
+
+Value PartialBuilder::keyEnd() {
+  Value end;
+  if (p.decode) {
+    Value pos = readPosition(k, arg(at.position));
+    Value len = k.add(pos, k.idx(p.newKeys));
+    inRange = k.andI(k.cmp(arith::CmpIPredicate::sge, pos, k.idx(0)),
+                     k.cmp(arith::CmpIPredicate::sle, len, k.idx(p.keyLen)));
+    end = k.select(inRange, len, k.idx(0));
+    if (p.decodeCausal)
+      end = k.min(end, k.add(k.sub(len, k.idx(p.queryLen - 1)), row));
+  } else {
+    end = k.idx(p.keyLen);
+    if (p.causalOffset)
+      end = k.min(end, k.add(row, k.idx(*p.causalOffset + 1)));
+  }
+  if (at.kvLens >= 0) {
+    Value len = k.toIndex(k.load(arg(at.kvLens), {batch}));
+    end = k.min(end, len);
+  }
+  return k.max(end, k.idx(0));
+}
+
+/// The score of key j for `head` in log2 units; -inf where not visible.
+Value PartialBuilder::score(Value dot, Value head, Value j, Value valid) {
+  Value s = dot;
+  if (p.softcap)
+    s = k.softcap(s, *p.softcap);
+  if (at.mask >= 0) {
+    Value mask = arg(at.mask);
+    auto type = cast<MemRefType>(mask.getType());
+    int64_t rank = type.getRank();
+    Value full[4] = {batch, head, row, j};
+    SmallVector<Value> indices;
+    for (int64_t d = 0; d < rank; ++d)
+      indices.push_back(type.getDimSize(d) == 1 ? k.idx(0)
+                                                : full[4 - rank + d]);
+    // Keys past the end are clamped to a valid index (their score is
+    // dropped below).
+    Value jMax = k.idx(type.getDimSize(rank - 1) - 1);
+    if (type.getDimSize(rank - 1) != 1)
+      indices.back() = k.min(j, jMax);
+    Value entry = k.load(mask, indices);
+    if (entry.getType().isInteger(1))
+      valid = k.andI(valid, entry);
+    else
+      s = k.fadd(s, k.toF32(entry));
+  }
+  return k.select(valid, k.fmul(s, k.f32(kLog2e)), k.f32(-kInf));
+}
+
+void PartialBuilder::build(Value smem) {
+  const int64_t L = p.lanesPerKey, HB = p.headsPerBlock;
+  Value tid = gpu::ThreadIdOp::create(k.b, k.loc, gpu::Dimension::x);
+  lane = k.rem(tid, 32);
+  warp = k.div(tid, 32);
+  sub = k.div(lane, L);
+  part = k.rem(lane, L);
+  split = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::x);
+  Value y = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::y);
+  row = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::z);
+  headChunk = k.rem(y, p.headChunks);
+  Value bg = k.div(y, p.headChunks);
+  kvHead = k.rem(bg, p.kvHeads);
+  batch = k.div(bg, p.kvHeads);
+
+  // Local head r is query head kvHead * G + headChunk * HB + r; the padding
+  // heads of the last chunk compute the group's last head and store nothing.
+  Value firstHead = k.add(k.mul(kvHead, k.idx(p.group)),
+                          k.mul(headChunk, k.idx(HB)));
+  Value lastHead = k.add(k.mul(kvHead, k.idx(p.group)), k.idx(p.group - 1));
+  for (int64_t r = 0; r < HB; ++r) {
+    Value h = k.add(firstHead, k.idx(r));
+    Value real = k.lt(k.add(k.mul(headChunk, k.idx(HB)), k.idx(r)),
+                      k.idx(p.group));
+    heads.push_back(k.select(real, h, lastHead));
+  }
+  auto chunkOf = [&](int64_t t, int64_t chunks, SmallVector<Value> &index,
+                     SmallVector<Value> &ok) {
+    Value c = k.add(part, k.idx(t * L));
+    if (chunks % L == 0) {
+      index.push_back(c);
+      ok.push_back(nullptr);
+      return;
+    }
+    ok.push_back(k.lt(c, k.idx(chunks)));
+    index.push_back(k.min(c, k.idx(chunks - 1)));
+  };
+  for (int64_t t = 0; t < p.keyPerLane; ++t)
+    chunkOf(t, p.keyChunks, chunkIdx, chunkOk);
+  for (int64_t t = 0; t < p.valuePerLane; ++t)
+    chunkOf(t, p.valueChunks, vchunkIdx, vchunkOk);
+  Value vecSize = k.idx(p.vec);
+
+  // This lane's chunks of the queries, pre-multiplied by the scale.
+  SmallVector<SmallVector<Value>> q(HB);
+  for (int64_t r = 0; r < HB; ++r)
+    for (int64_t t = 0; t < p.keyPerLane; ++t) {
+      Value v = k.loadVec(arg(at.query),
+                          {batch, heads[r], row, k.mul(chunkIdx[t], vecSize)},
+                          p.vec);
+      v = k.fmul(v, k.splat(k.f32(p.scale), p.vec));
+      if (chunkOk[t])
+        v = k.select(k.splat(chunkOk[t], p.vec), v, k.zeros(p.vec));
+      q[r].push_back(v);
+    }
+
+  // This split's keys: [begin, end) in steps of keysPerIteration.
+  Value end = keyEnd();
+  Value perIter = k.idx(p.keysPerIteration());
+  Value chunk = k.mul(k.ceilDiv(k.ceilDiv(end, k.idx(p.splits)), perIter),
+                      perIter);
+  Value begin = k.mul(split, chunk);
+  Value stop = k.min(k.add(begin, chunk), end);
+
+  SmallVector<Value> init;
+  for (int64_t r = 0; r < HB; ++r) {
+    init.push_back(k.f32(-kInf));
+    init.push_back(k.f32(0));
+    for (int64_t t = 0; t < p.valuePerLane; ++t)
+      init.push_back(k.zeros(p.vec));
+  }
+  const int64_t stateSize = 2 + p.valuePerLane;
+  Value keyBase = k.add(k.mul(warp, k.idx(32 / L)), sub);
+  Value lastKey = k.idx(p.keyLen - 1);
+  auto loop = scf::ForOp::create(k.b, k.loc, begin, stop, perIter, init);
+  {
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(loop.getBody());
+    Value it = loop.getInductionVar();
+    ValueRange state = loop.getRegionIterArgs();
+    // All loads of the iteration first: bytes in flight.
+    SmallVector<Value> js, valid;
+    SmallVector<SmallVector<Value>> keys(p.unroll), values(p.unroll);
+    for (int64_t u = 0; u < p.unroll; ++u) {
+      Value j = k.add(it, k.add(k.idx(u * p.keysPerStep()), keyBase));
+      js.push_back(j);
+      valid.push_back(k.lt(j, stop));
+      Value jSafe = k.min(j, lastKey);
+      for (int64_t t = 0; t < p.keyPerLane; ++t)
+        keys[u].push_back(k.loadVec(
+            arg(at.key), {batch, kvHead, jSafe, k.mul(chunkIdx[t], vecSize)},
+            p.vec));
+      for (int64_t t = 0; t < p.valuePerLane; ++t)
+        values[u].push_back(k.loadVec(
+            arg(at.value),
+            {batch, kvHead, jSafe, k.mul(vchunkIdx[t], vecSize)}, p.vec));
+    }
+    // Values of keys past the end may be anything (NaN): zero them.
+    for (int64_t u = 0; u < p.unroll; ++u)
+      for (Value &v : values[u])
+        v = k.select(k.splat(valid[u], p.vec), v, k.zeros(p.vec));
+    SmallVector<Value> yields;
+    for (int64_t r = 0; r < HB; ++r) {
+      SmallVector<Value> scores;
+      for (int64_t u = 0; u < p.unroll; ++u) {
+        Value dot = k.fmul(q[r][0], keys[u][0]);
+        for (int64_t t = 1; t < p.keyPerLane; ++t)
+          dot = k.fma(q[r][t], keys[u][t], dot);
+        Value s = k.reduceAdd(dot);
+        for (int64_t off = 1; off < L; off *= 2)
+          s = k.fadd(s, k.shuffleXor(s, off));
+        scores.push_back(score(s, heads[r], js[u], valid[u]));
+      }
+      Value m = state[r * stateSize];
+      Value l = state[r * stateSize + 1];
+      Value mNew = m;
+      for (Value s : scores)
+        mNew = k.fmax(mNew, s);
+      Value safe = k.select(k.isNegInf(mNew), k.f32(0), mNew);
+      Value alpha = k.exp2(k.fsub(m, safe));
+      SmallVector<Value> probs;
+      Value lNew = k.fmul(l, alpha);
+      for (Value s : scores) {
+        probs.push_back(k.exp2(k.fsub(s, safe)));
+        lNew = k.fadd(lNew, probs.back());
+      }
+      yields.push_back(mNew);
+      yields.push_back(lNew);
+      Value alphaVec = k.splat(alpha, p.vec);
+      for (int64_t t = 0; t < p.valuePerLane; ++t) {
+        Value acc = k.fmul(state[r * stateSize + 2 + t], alphaVec);
+        for (int64_t u = 0; u < p.unroll; ++u)
+          acc = k.fma(k.splat(probs[u], p.vec), values[u][t], acc);
+        yields.push_back(acc);
+      }
+    }
+    scf::YieldOp::create(k.b, k.loc, yields);
+  }
+
+  // Merge the lanes that took other keys: first within the warp, then the
+  // warps through shared memory.
+  SmallVector<HeadState> states(HB);
+  for (int64_t r = 0; r < HB; ++r) {
+    states[r].max = loop.getResult(r * stateSize);
+    states[r].sum = loop.getResult(r * stateSize + 1);
+    for (int64_t t = 0; t < p.valuePerLane; ++t)
+      states[r].acc.push_back(loop.getResult(r * stateSize + 2 + t));
+  }
+  for (int64_t off = L; off < 32; off *= 2)
+    for (HeadState &s : states) {
+      HeadState other;
+      other.max = k.shuffleXor(s.max, off);
+      other.sum = k.shuffleXor(s.sum, off);
+      for (Value acc : s.acc) {
+        Value o = k.zeros(p.vec);
+        for (int64_t e = 0; e < p.vec; ++e) {
+          Value x = vector::ExtractOp::create(k.b, k.loc, acc, e);
+          o = vector::InsertOp::create(k.b, k.loc, k.shuffleXor(x, off), o, e);
+        }
+        other.acc.push_back(o);
+      }
+      combine(k, s, other);
+    }
+  // smem[warp][r][0..Dv) = acc, [Dv] = max, [Dv + 1] = sum; lanes of the
+  // first key of the warp write.
+  Value first = k.cmp(arith::CmpIPredicate::eq, sub, k.idx(0));
+  auto write = scf::IfOp::create(k.b, k.loc, first, /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(&write.getThenRegion().front());
+    for (int64_t r = 0; r < HB; ++r) {
+      Value rr = k.idx(r);
+      for (int64_t t = 0; t < p.valuePerLane; ++t) {
+        Value offset = k.mul(vchunkIdx[t], vecSize);
+        if (!vchunkOk[t]) {
+          k.storeVec(states[r].acc[t], smem, {warp, rr, offset});
+          continue;
+        }
+        auto guardIf = scf::IfOp::create(k.b, k.loc, vchunkOk[t], false);
+        OpBuilder::InsertionGuard g2(k.b);
+        k.b.setInsertionPointToStart(&guardIf.getThenRegion().front());
+        k.storeVec(states[r].acc[t], smem, {warp, rr, offset});
+      }
+      k.store(states[r].max, smem, {warp, rr, k.idx(p.valueDim)});
+      k.store(states[r].sum, smem, {warp, rr, k.idx(p.valueDim + 1)});
+    }
+  }
+  gpu::BarrierOp::create(k.b, k.loc);
+
+  // Every thread finishes some (head, d) pairs.
+  Value result = arg(at.result);
+  Value step = k.idx(kThreads);
+  Value total = k.idx(HB * p.valueDim);
+  Value nan = k.f32(std::numeric_limits<double>::quiet_NaN());
+  auto fin = scf::ForOp::create(k.b, k.loc, tid, total, step);
+  {
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(fin.getBody());
+    Value e = fin.getInductionVar();
+    Value r = k.div(e, p.valueDim);
+    Value d = k.rem(e, p.valueDim);
+    Value m = k.f32(-kInf);
+    SmallVector<Value> ms, ls;
+    for (int64_t w = 0; w < kWarps; ++w) {
+      ms.push_back(k.load(smem, {k.idx(w), r, k.idx(p.valueDim)}));
+      ls.push_back(k.load(smem, {k.idx(w), r, k.idx(p.valueDim + 1)}));
+      m = k.fmax(m, ms.back());
+    }
+    Value safe = k.select(k.isNegInf(m), k.f32(0), m);
+    Value l = k.f32(0), acc = k.f32(0);
+    for (int64_t w = 0; w < kWarps; ++w) {
+      Value c = k.exp2(k.fsub(ms[w], safe));
+      l = k.fadd(l, k.fmul(c, ls[w]));
+      acc = k.fadd(acc, k.fmul(c, k.load(smem, {k.idx(w), r, d})));
+    }
+    if (p.decode) // a position outside the cache gives NaN, as on the CPU
+      l = k.select(inRange, l, nan);
+    // The global head of local head r (padding heads store nothing).
+    Value head = k.add(firstHead, r);
+    Value real = k.lt(k.add(k.mul(headChunk, k.idx(HB)), r), k.idx(p.group));
+    auto store = scf::IfOp::create(k.b, k.loc, real, false);
+    OpBuilder::InsertionGuard g2(k.b);
+    k.b.setInsertionPointToStart(&store.getThenRegion().front());
+    if (p.splits == 1) {
+      Value zero = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::OEQ,
+                                         l, k.f32(0));
+      Value out = k.select(zero, k.f32(0), k.fdiv(acc, l));
+      k.store(k.fromF32(out, p.outType), result, {batch, head, row, d});
+    } else {
+      k.store(acc, result, {split, batch, head, row, d});
+      auto firstD = scf::IfOp::create(
+          k.b, k.loc, k.cmp(arith::CmpIPredicate::eq, d, k.idx(0)), false);
+      k.b.setInsertionPointToStart(&firstD.getThenRegion().front());
+      k.store(m, result, {split, batch, head, row, k.idx(p.valueDim)});
+      k.store(l, result, {split, batch, head, row, k.idx(p.valueDim + 1)});
+    }
+  }
+  gpu::ReturnOp::create(k.b, k.loc);
+}
+
+} // namespace
+
+int64_t mlir::attn::gpu_kernels::sharedBytes(int64_t valueDim,
+                                             int64_t headsPerBlock) {
+  return kWarps * headsPerBlock * llvm::alignTo(valueDim + 2, 4) * 4;
+}
+
+void mlir::attn::gpu_kernels::chooseTiling(AttentionPlan &p,
+                                           int64_t multiprocessors) {
+  int64_t bytes = std::max({p.queryType.getIntOrFloatBitWidth(),
+                            p.keyType.getIntOrFloatBitWidth(),
+                            p.valueType.getIntOrFloatBitWidth()}) / 8;
+  p.vec = 1;
+  for (int64_t v : {8, 4, 2})
+    if (v * bytes <= 16 && p.headDim % v == 0 && p.valueDim % v == 0) {
+      p.vec = v;
+      break;
+    }
+  p.keyChunks = p.headDim / p.vec;
+  p.valueChunks = p.valueDim / p.vec;
+  p.lanesPerKey = std::min<int64_t>(
+      32, llvm::PowerOf2Ceil(std::max(p.keyChunks, p.valueChunks)));
+  p.keyPerLane = llvm::divideCeil(p.keyChunks, p.lanesPerKey);
+  p.valuePerLane = llvm::divideCeil(p.valueChunks, p.lanesPerKey);
+  // Up to 4 query heads share the keys in registers (126 registers a
+  // thread on sm_90a, four blocks a multiprocessor; 8 heads took 210 and
+  // halved the occupancy); larger groups are cut into balanced chunks (the
+  // last one padded) whose blocks read the same keys, mostly from L2.
+  int64_t maxHeads = std::max<int64_t>(1, 4 / p.keyPerLane);
+  // The block's merge buffer (4 warps x heads x Dv) stays within the 48 KiB
+  // of static shared memory.
+  while (maxHeads > 1 && sharedBytes(p.valueDim, maxHeads) > kMaxSharedBytes)
+    --maxHeads;
+  p.headChunks = llvm::divideCeil(p.group, maxHeads);
+  p.headsPerBlock = llvm::divideCeil(p.group, p.headChunks);
+  p.unroll = 4;
+  // One wave of blocks at four a multiprocessor (the register cap of the
+  // partial kernel): measured on the H200, a second, partly filled wave cost
+  // more (MHA 32K: 1039 us at 5 splits, 959 us at 3) than fewer, longer
+  // splits.
+  int64_t blocks = p.batch * p.kvHeads * p.headChunks * p.queryLen;
+  int64_t wanted = std::max<int64_t>(1, 4 * multiprocessors / blocks);
+  int64_t maxSplits =
+      std::max<int64_t>(1, p.keyLen / (2 * p.keysPerIteration()));
+  p.splits = std::clamp<int64_t>(wanted, 1, maxSplits);
+}
+
+MemRefType mlir::attn::gpu_kernels::workspaceType(MLIRContext *ctx,
+                                                  const AttentionPlan &p) {
+  return MemRefType::get(
+      {p.splits, p.batch, p.qHeads, p.queryLen, p.valueDim + 2},
+      Float32Type::get(ctx));
+}
+
+gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPartialKernel(
+    OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
+    const AttentionPlan &plan, TypeRange argTypes, const PartialArgs &args) {
+  // Rows padded to 16 bytes so that the vector stores into them are aligned.
+  auto smemType = MemRefType::get(
+      {kWarps, plan.headsPerBlock, llvm::alignTo(plan.valueDim + 2, 4)},
+      b.getF32Type(),
+      MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  gpu::GPUFuncOp func =
+      createKernel(b, loc, module, name, argTypes, TypeRange{smemType});
+  // 128 threads, and registers capped so that four blocks fit on a
+  // multiprocessor (ptxas would otherwise take up to ~145 for 4 heads).
+  func.setKnownBlockSize(b.getDenseI32ArrayAttr({int32_t(kThreads), 1, 1}));
+  func->setAttr("nvvm.minctasm", b.getI32IntegerAttr(4));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&func.getBody().front());
+  PartialBuilder(b, loc, plan, func.getArguments(), args)
+      .build(func.getWorkgroupAttributions().front());
+  return func;
+}
+
+gpu::GPUFuncOp mlir::attn::gpu_kernels::buildMergeKernel(
+    OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
+    const AttentionPlan &p, TypeRange argTypes) {
+  gpu::GPUFuncOp func = createKernel(b, loc, module, name, argTypes);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&func.getBody().front());
+  KB k{b, loc};
+  Value ws = func.getArgument(0), out = func.getArgument(1);
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value row = k.rem(bid, p.queryLen);
+  Value head = k.rem(k.div(bid, p.queryLen), p.qHeads);
+  Value batch = k.div(bid, p.queryLen * p.qHeads);
+  auto loop = scf::ForOp::create(b, loc, tid, k.idx(p.valueDim),
+                                 k.idx(kThreads));
+  b.setInsertionPointToStart(loop.getBody());
+  Value d = loop.getInductionVar();
+  Value m = k.f32(-kInf);
+  auto maxLoop = scf::ForOp::create(b, loc, k.idx(0), k.idx(p.splits),
+                                    k.idx(1), ValueRange{m});
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(maxLoop.getBody());
+    Value s = maxLoop.getInductionVar();
+    Value ms = k.load(ws, {s, batch, head, row, k.idx(p.valueDim)});
+    scf::YieldOp::create(b, loc, k.fmax(maxLoop.getRegionIterArgs()[0], ms));
+  }
+  m = maxLoop.getResult(0);
+  Value safe = k.select(k.isNegInf(m), k.f32(0), m);
+  auto sumLoop = scf::ForOp::create(b, loc, k.idx(0), k.idx(p.splits),
+                                    k.idx(1), ValueRange{k.f32(0), k.f32(0)});
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(sumLoop.getBody());
+    Value s = sumLoop.getInductionVar();
+    Value ms = k.load(ws, {s, batch, head, row, k.idx(p.valueDim)});
+    Value ls = k.load(ws, {s, batch, head, row, k.idx(p.valueDim + 1)});
+    Value acc = k.load(ws, {s, batch, head, row, d});
+    Value c = k.exp2(k.fsub(ms, safe));
+    ValueRange carried = sumLoop.getRegionIterArgs();
+    scf::YieldOp::create(b, loc,
+                         ValueRange{k.fadd(carried[0], k.fmul(c, ls)),
+                                    k.fadd(carried[1], k.fmul(c, acc))});
+  }
+  Value l = sumLoop.getResult(0), acc = sumLoop.getResult(1);
+  Value zero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l,
+                                     k.f32(0));
+  Value result = k.select(zero, k.f32(0), k.fdiv(acc, l));
+  k.store(k.fromF32(result, p.outType), out, {batch, head, row, d});
+  b.setInsertionPointAfter(loop);
+  gpu::ReturnOp::create(b, loc);
+  return func;
+}
+
+gpu::GPUFuncOp mlir::attn::gpu_kernels::buildAppendKernel(
+    OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
+    const AttentionPlan &p, TypeRange argTypes) {
+  gpu::GPUFuncOp func = createKernel(b, loc, module, name, argTypes);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&func.getBody().front());
+  KB k{b, loc};
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value t = k.rem(bid, p.newKeys);
+  Value g = k.rem(k.div(bid, p.newKeys), p.kvHeads);
+  Value batch = k.div(bid, p.newKeys * p.kvHeads);
+  Value pos = readPosition(k, func.getArgument(4));
+  Value inRange =
+      k.andI(k.cmp(arith::CmpIPredicate::sge, pos, k.idx(0)),
+             k.cmp(arith::CmpIPredicate::sle, k.add(pos, k.idx(p.newKeys)),
+                   k.idx(p.keyLen)));
+  auto guardIf = scf::IfOp::create(b, loc, inRange, false);
+  b.setInsertionPointToStart(&guardIf.getThenRegion().front());
+  Value at = k.add(pos, t);
+  for (auto [fresh, cache, size] :
+       {std::tuple{0, 2, p.headDim}, std::tuple{1, 3, p.valueDim}}) {
+    auto loop = scf::ForOp::create(b, loc, tid, k.idx(size), k.idx(kThreads));
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value d = loop.getInductionVar();
+    Value x = k.load(func.getArgument(fresh), {batch, g, t, d});
+    Type cacheType =
+        cast<MemRefType>(func.getArgument(cache).getType()).getElementType();
+    if (x.getType() != cacheType)
+      x = k.fromF32(k.toF32(x), cacheType);
+    k.store(x, func.getArgument(cache), {batch, g, at, d});
+  }
+  b.setInsertionPointAfter(guardIf);
+  gpu::ReturnOp::create(b, loc);
+  return func;
+}

@@ -1,0 +1,89 @@
+//===- GpuKernels.h - the attention kernels of convert-attn-to-gpu -*- C++ -*-===//
+//
+// One attn.attention / attn.decode becomes up to three kernels, specialised
+// on its static shapes and element types:
+//   append  (decode only) writes the new keys/values into the caches;
+//   partial flash-decoding: block (split, batch * KV head * head chunk, query
+//           row) reads its share of the keys once for all the query heads of
+//           its chunk of the group, with an online softmax in f32;
+//   merge   (splits > 1) combines the splits' partial results.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTOGPU_GPUKERNELS_H
+#define ATTN_LIB_CONVERSION_ATTNTOGPU_GPUKERNELS_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+#include <optional>
+
+namespace mlir::attn::gpu_kernels {
+
+/// Threads of a partial block (warps * 32).
+constexpr int64_t kWarps = 4;
+constexpr int64_t kThreads = kWarps * 32;
+
+/// Static description of one op and how its kernels are tiled.
+struct AttentionPlan {
+  // Shapes: query [B, Hq, Sq, D], keys [B, Hkv, Skv, D] (the cache's
+  // capacity for decode), values [B, Hkv, Skv, Dv].
+  int64_t batch, qHeads, kvHeads, group, queryLen, keyLen, headDim, valueDim;
+  Type queryType, keyType, valueType, outType; // element types
+
+  double scale;
+  std::optional<double> softcap;
+  /// attn.attention: key j visible to row i iff j <= i + causalOffset.
+  std::optional<int64_t> causalOffset;
+  /// attn.decode: row i stands at position + newKeys - queryLen + i.
+  bool decode = false, decodeCausal = false;
+  int64_t newKeys = 0;
+
+  // Tiling.
+  int64_t vec;          // elements per vector load (16 bytes at most)
+  int64_t lanesPerKey;  // L: lanes sharing one key row (power of two <= 32)
+  int64_t keyChunks, valueChunks;   // D / vec, Dv / vec
+  int64_t keyPerLane, valuePerLane; // ceil(chunks / L)
+  int64_t headsPerBlock, headChunks; // query heads per block, blocks per group
+  int64_t unroll;       // keys per lane per loop iteration
+  int64_t splits;       // blocks along the keys (1: no merge kernel)
+
+  int64_t keysPerStep() const { return kWarps * (32 / lanesPerKey); }
+  int64_t keysPerIteration() const { return unroll * keysPerStep(); }
+};
+
+/// Static shared memory of a partial block, and its limit.
+int64_t sharedBytes(int64_t valueDim, int64_t headsPerBlock);
+constexpr int64_t kMaxSharedBytes = 48 * 1024;
+
+/// Fills the tiling fields of `plan` from its shapes (and 132 SMs).
+void chooseTiling(AttentionPlan &plan, int64_t multiprocessors = 132);
+
+/// Kernel argument positions of the partial kernel; -1 when absent.
+struct PartialArgs {
+  int query = 0, key = 1, value = 2, mask = -1, kvLens = -1, position = -1;
+  int result = -1; // the output (splits == 1) or the workspace
+};
+
+/// The workspace of the split results: [splits, B, Hq, Sq, Dv + 2] f32
+/// (the accumulator, then the running max and sum in log2 units).
+MemRefType workspaceType(MLIRContext *ctx, const AttentionPlan &plan);
+
+/// Adds the kernels to `module`; `argTypes` are the types of the launch
+/// arguments in the order of `args`.
+gpu::GPUFuncOp buildPartialKernel(OpBuilder &b, Location loc,
+                                  gpu::GPUModuleOp module, StringRef name,
+                                  const AttentionPlan &plan,
+                                  TypeRange argTypes, const PartialArgs &args);
+/// Arguments: workspace, out.
+gpu::GPUFuncOp buildMergeKernel(OpBuilder &b, Location loc,
+                                gpu::GPUModuleOp module, StringRef name,
+                                const AttentionPlan &plan, TypeRange argTypes);
+/// Arguments: key, value, key cache, value cache, position.
+gpu::GPUFuncOp buildAppendKernel(OpBuilder &b, Location loc,
+                                 gpu::GPUModuleOp module, StringRef name,
+                                 const AttentionPlan &plan, TypeRange argTypes);
+
+} // namespace mlir::attn::gpu_kernels
+
+#endif // ATTN_LIB_CONVERSION_ATTNTOGPU_GPUKERNELS_H

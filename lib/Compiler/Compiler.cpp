@@ -415,10 +415,10 @@ LogicalResult Session::compile(const ModelSource &source,
     return fail("unknown model format '" + source.format +
                 "' of a buffer (expected mlir or onnx)");
 
-  // The CPU whose code a CPU library holds (the other targets will have
-  // their own description next to it).
+  // The CPU whose code the library holds: all of it for the cpu target,
+  // the host side (launches, copies) for cuda.
   CpuTarget cpu;
-  if (options.target == Target::Cpu) {
+  {
     std::string error;
     FailureOr<CpuTarget> resolved =
         resolveCpuTarget(options.mcpu, options.mattr, error);

@@ -88,9 +88,22 @@ int main(int argc, char **argv) {
   attnCompileOptionsSetCpu(o, "not-a-cpu", NULL);
   report("cpu", attnCompileFile(s, o, argv[1], NULL), s);
   attnCompileOptionsSetCpu(o, "native", NULL);
-  /* The cuda target: the attention model compiles to IR with GPU kernels. */
+  /* The cuda target: an attention-only model compiles to IR with GPU
+     kernels (a gpu.binary holding the cubin). */
+  static const char gpu[] =
+      "func.func @m(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x128x64xf16>,\n"
+      "             %v: tensor<1x2x128x64xf16>) -> tensor<1x4x1x64xf16> {\n"
+      "  %e = tensor.empty() : tensor<1x4x1x64xf16>\n"
+      "  %o = attn.attention heads(4, 2) scale(0.125) ins(%q, %k, %v :\n"
+      "      tensor<1x4x1x64xf16>, tensor<1x2x128x64xf16>,\n"
+      "      tensor<1x2x128x64xf16>) outs(%e : tensor<1x4x1x64xf16>)\n"
+      "      -> tensor<1x4x1x64xf16>\n"
+      "  return %o : tensor<1x4x1x64xf16>\n"
+      "}\n";
+  attnCompileOptionsSetFlags(o, 1, (const char *[]){"--share-kv=0"});
   attnCompileOptionsSetTarget(o, ATTN_COMPILE_TARGET_CUDA);
-  report("cuda", attnCompileFile(s, o, argv[2], NULL), s);
+  report("cuda", attnCompileBuffer(s, o, gpu, strlen(gpu), "mlir", "gpu.mlir",
+                                   NULL), s);
   printf("gpu binary: %s\n",
          strstr(attnCompilerGetOutput(s), "gpu.binary") ? "yes" : "no");
 

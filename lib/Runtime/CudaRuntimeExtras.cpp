@@ -68,13 +68,14 @@ extern "C" ATTN_RT_API void
 _mlir_ciface_attnCudaConstant(ByteBuffer *result, int64_t slot, int64_t host,
                               int64_t bytes) {
   auto *deviceSlot = reinterpret_cast<void **>(slot);
-  void *device = nullptr;
-  {
+  // Every run after the first only reads the slot.
+  void *device = __atomic_load_n(deviceSlot, __ATOMIC_ACQUIRE);
+  if (!device && bytes > 0) {
     std::lock_guard<std::mutex> lock(uploadMutex());
-    device = *deviceSlot;
-    if (!device && bytes > 0) {
+    device = __atomic_load_n(deviceSlot, __ATOMIC_ACQUIRE);
+    if (!device) {
       device = upload(reinterpret_cast<const void *>(host), bytes);
-      *deviceSlot = device;
+      __atomic_store_n(deviceSlot, device, __ATOMIC_RELEASE);
     }
   }
   *result = {device, device, 0, bytes, 1};

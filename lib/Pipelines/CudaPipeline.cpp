@@ -49,6 +49,9 @@ void mlir::attn::buildAttnCudaCodegenPipeline(OpPassManager &pm,
   // host never touches device memory, for all of them).
   pm.addPass(createAttnDeviceConstants());
   pm.addNestedPass<func::FuncOp>(createAttnLinalgToGPU());
+  // Constants and index computations used by the kernels are cloned into
+  // them rather than passed as arguments.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createConvertAttnToGPU(ConvertAttnToGPUOptions{/*hostChecks=*/false}));
   pm.addPass(createAttnDeviceBuffers());

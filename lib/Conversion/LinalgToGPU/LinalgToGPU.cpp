@@ -12,6 +12,7 @@
 
 #include "attn/Conversion/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -19,6 +20,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNLINALGTOGPU
@@ -144,6 +146,70 @@ void sequentialise(IRRewriter &rewriter, scf::ParallelOp loop) {
   rewriter.eraseOp(loop);
 }
 
+/// Keeps a reduction's accumulator in a register: in a loop whose only
+/// store writes one element of `M` at indices fixed in the loop, after the
+/// only load of `M` at those indices, the element is loaded once before the
+/// loop, carried as an iter_arg and stored once after it (a decode-step
+/// projection then streams W with one FMA per element instead of a load and
+/// a store of y each k). The operands of a bufferised linalg op do not
+/// overlap the output it reduces into, so no other access can see the
+/// element in between.
+void keepAccumulatorInRegister(IRRewriter &rewriter, scf::ForOp loop) {
+  memref::StoreOp store;
+  bool otherWrites = false;
+  loop.getBody()->walk([&](Operation *op) {
+    if (auto s = dyn_cast<memref::StoreOp>(op)) {
+      otherWrites |= bool(store) || s->getBlock() != loop.getBody();
+      store = s;
+    } else if (!op->hasTrait<OpTrait::HasRecursiveMemoryEffects>() &&
+               !isMemoryEffectFree(op) && !isa<memref::LoadOp>(op)) {
+      // (Ops with regions are judged by their contents, walked too.)
+      otherWrites = true;
+    }
+  });
+  if (!store || otherWrites)
+    return;
+  Value target = store.getMemRef();
+  if (!loop.isDefinedOutsideOfLoop(target) ||
+      !llvm::all_of(store.getIndices(), [&](Value v) {
+        return loop.isDefinedOutsideOfLoop(v);
+      }))
+    return;
+  memref::LoadOp load;
+  bool otherLoads = false;
+  loop.getBody()->walk([&](memref::LoadOp l) {
+    if (l.getMemRef() != target)
+      return;
+    otherLoads |= bool(load) || l->getBlock() != loop.getBody() ||
+                  l.getIndices() != store.getIndices() ||
+                  !l->isBeforeInBlock(store);
+    load = l;
+  });
+  if (!load || otherLoads)
+    return;
+
+  Location loc = loop.getLoc();
+  rewriter.setInsertionPoint(loop);
+  Value initial = memref::LoadOp::create(rewriter, loc, target,
+                                         store.getIndices());
+  Value stored = store.getValueToStore();
+  auto result = loop.replaceWithAdditionalYields(
+      rewriter, initial, /*replaceInitOperandUsesInLoop=*/false,
+      [&](OpBuilder &, Location, ArrayRef<BlockArgument>) {
+        return SmallVector<Value>{stored};
+      });
+  if (failed(result))
+    return;
+  auto newLoop = cast<scf::ForOp>(result->getOperation());
+  rewriter.replaceAllUsesWith(load.getResult(),
+                              newLoop.getRegionIterArgs().back());
+  rewriter.eraseOp(load);
+  rewriter.setInsertionPointAfter(newLoop);
+  memref::StoreOp::create(rewriter, loc, newLoop.getResults().back(), target,
+                          store.getIndices());
+  rewriter.eraseOp(store);
+}
+
 LogicalResult lowerOntoGpu(IRRewriter &rewriter, linalg::LinalgOp op) {
   if (!op.hasPureBufferSemantics())
     return op.emitError("attn-linalg-to-gpu expects linalg ops on memrefs "
@@ -183,6 +249,18 @@ LogicalResult lowerOntoGpu(IRRewriter &rewriter, linalg::LinalgOp op) {
       [&](scf::ParallelOp loop) { nested.push_back(loop); });
   for (scf::ParallelOp loop : nested)
     sequentialise(rewriter, loop);
+
+  // Identity and constant index maps fold away, so that a load and a store
+  // of one element use the same index values.
+  RewritePatternSet patterns(launch.getContext());
+  affine::AffineApplyOp::getCanonicalizationPatterns(patterns,
+                                                     launch.getContext());
+  (void)applyPatternsGreedily(launch.getBody(), std::move(patterns));
+  SmallVector<scf::ForOp> loops;
+  launch.getBody().walk([&](scf::ForOp loop) { loops.push_back(loop); });
+  // Innermost first: an accumulator leaves the k loop, then an outer loop.
+  for (scf::ForOp loop : loops)
+    keepAccumulatorInRegister(rewriter, loop);
   return success();
 }
 

@@ -1,9 +1,10 @@
-// RUN: attn-opt %s --attn-linalg-to-gpu -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: attn-opt %s --attn-linalg-to-gpu -cse -split-input-file -verify-diagnostics | FileCheck %s
 
 // A decode-step projection y[0, n] = sum_k x[0, k] w[k, n]: 300 threads
 // (two blocks of 256, the tail guarded), thread t takes n = t; the k loop
 // runs in the thread and reads w[k, t], consecutive threads reading
-// consecutive columns.
+// consecutive columns; the accumulator y[0, n] stays in a register (loaded
+// before the loop, stored after it).
 // CHECK-LABEL: func.func @matvec
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<1x128xf32>, %[[W:[a-z0-9]+]]: memref<128x300xf32>, %[[Y:[a-z0-9]+]]: memref<1x300xf32>
 // CHECK-DAG: %[[C2:.+]] = arith.constant 2 : index
@@ -14,11 +15,14 @@
 // CHECK: %[[IN:.+]] = arith.cmpi ult, %[[ID]], %{{.+}} : index
 // CHECK: scf.if %[[IN]]
 // CHECK: %[[N:.+]] = arith.remui %[[ID]], %{{.+}} : index
-// CHECK: scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step
-// CHECK: memref.load %[[W]]
-// CHECK: arith.mulf
-// CHECK: arith.addf
-// CHECK: memref.store %{{.+}}, %[[Y]]
+// CHECK: %[[Y0:.+]] = memref.load %[[Y]][%{{.+}}, %[[N]]]
+// CHECK: %[[SUM:.+]] = scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %[[Y0]]) -> (f32)
+// CHECK: memref.load %[[X]]
+// CHECK: memref.load %[[W]][%[[K]], %[[N]]]
+// CHECK: %[[P:.+]] = arith.mulf
+// CHECK: %[[NEXT:.+]] = arith.addf %[[ACC]], %[[P]]
+// CHECK: scf.yield %[[NEXT]]
+// CHECK: memref.store %[[SUM]], %[[Y]][%{{.+}}, %[[N]]]
 // CHECK: gpu.terminator
 // CHECK-NOT: linalg.
 func.func @matvec(%x: memref<1x128xf32>, %w: memref<128x300xf32>, %y: memref<1x300xf32>) {
@@ -52,14 +56,17 @@ func.func @rowsum(%x: memref<4x64xf32>, %y: memref<4xf32>) {
 // A reduction to a scalar runs on one thread; a parallel dimension after a
 // reduction one is a sequential loop of its thread.
 // CHECK-LABEL: func.func @total
-// CHECK: %[[ONE:.+]] = arith.constant 1 : index
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]]) threads({{.*}}) in (%{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]])
-// CHECK: scf.for
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.+}} = %[[ONE:.+]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]]) threads({{.*}}) in (%{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]])
+// CHECK: scf.for {{.*}} iter_args
 // CHECK: memref.store %{{.+}}, %{{.+}}[] : memref<f32>
+// The output y[i, j] changes with the inner loop: no register accumulator.
 // CHECK-LABEL: func.func @middle_reduction
 // CHECK: gpu.launch
 // CHECK: scf.for
 // CHECK-NEXT: scf.for
+// CHECK-NOT: iter_args
+// CHECK: memref.load %arg1
+// CHECK: memref.store
 // CHECK-NOT: scf.parallel
 func.func @total(%x: memref<64xf32>, %y: memref<f32>) {
   linalg.generic {indexing_maps = [affine_map<(j) -> (j)>, affine_map<(j) -> ()>], iterator_types = ["reduction"]} ins(%x : memref<64xf32>) outs(%y : memref<f32>) {
@@ -105,8 +112,8 @@ func.func @gather(%ids: memref<1x1xi64>, %table: memref<256x16xf32>, %out: memre
 // A copy into a KV-cache row (a strided subview) becomes a copy kernel of
 // 32 threads; a copy between contiguous buffers is left for gpu.memcpy.
 // CHECK-LABEL: func.func @cache_copy
-// CHECK: %[[SV:.+]] = memref.subview
 // CHECK-DAG: %[[C32:.+]] = arith.constant 32 : index
+// CHECK-DAG: %[[SV:.+]] = memref.subview
 // CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.+}} = %[[C32]],
 // CHECK: %[[V:.+]] = memref.load %arg0
 // CHECK: memref.store %[[V]], %[[SV]]

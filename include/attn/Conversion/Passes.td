@@ -142,8 +142,10 @@ def AttnLinalgToGPU : Pass<"attn-linalg-to-gpu", "func::FuncOp"> {
     consecutive threads touch consecutive elements: a decode-step
     `y[n] = sum_k x[k] W[k, n]` reads W coalesced), blocks of up to 256
     threads, a bounds check when the threads do not divide the points.
-    Reductions stay sequential loops inside each thread; an op without
-    parallel loops runs on one thread. A `memref.copy` between buffers that
+    Reductions stay sequential loops inside each thread, their accumulator
+    in a register when the loop's only store writes one output element at
+    indices fixed in the loop (loaded before it, stored after it); an op
+    without parallel loops runs on one thread. A `memref.copy` between buffers that
     are not both contiguous (a subview of a KV cache) becomes a copy kernel
     the same way. `gpu-kernel-outlining` then makes kernels of the launches.
 
@@ -155,7 +157,8 @@ def AttnLinalgToGPU : Pass<"attn-linalg-to-gpu", "func::FuncOp"> {
     ```
 
     becomes `gpu.launch blocks(2, 1, 1) threads(256, 1, 1)` whose thread
-    `t` computes `y[t / 512, t % 512]` with an `scf.for` over k.
+    `t` computes `y[t / 512, t % 512]` with an `scf.for` over k carrying
+    the sum.
 
     Dynamic shapes and linalg ops on tensors are errors.
   }];

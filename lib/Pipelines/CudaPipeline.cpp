@@ -44,7 +44,17 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
 void mlir::attn::buildAttnCudaCodegenPipeline(OpPassManager &pm,
                                               const CudaOptions &options) {
   ensureCudaRoot();
-  pm.addPass(createConvertAttnToGPU());
+  // Weights to the device once, linalg ops to kernels, attention kernels,
+  // then host buffer ops to the device (attn-device-buffers checks the
+  // host never touches device memory, for all of them).
+  pm.addPass(createAttnDeviceConstants());
+  pm.addNestedPass<func::FuncOp>(createAttnLinalgToGPU());
+  // Constants and index computations used by the kernels are cloned into
+  // them rather than passed as arguments.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createConvertAttnToGPU(ConvertAttnToGPUOptions{/*hostChecks=*/false}));
+  pm.addPass(createAttnDeviceBuffers());
   // One stream per run: launches, copies and workspace allocations are
   // chained on it, and the run waits for it once at the end.
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());

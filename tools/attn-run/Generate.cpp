@@ -103,6 +103,75 @@ std::string unescape(const std::string &name) {
   return out;
 }
 
+/// Device copies of a CUDA model's buffers for --generate: the caches are
+/// copied once and stay on the device between steps; each step copies the
+/// fed inputs (ids, positions, mask) in and the outputs (logits) out.
+class StepBuffers {
+public:
+  StepBuffers(AttnModel *model, const std::vector<AttnTensorInfo> &inputs,
+              const std::vector<AttnTensorInfo> &inouts,
+              const std::vector<AttnTensorInfo> &outputs)
+      : cuda(attnModelGetDevice(model) == ATTN_DEVICE_CUDA), inputs(inputs),
+        inouts(inouts), outputs(outputs) {}
+  ~StepBuffers() {
+    for (void *p : allocated)
+      attnCudaFree(p);
+  }
+  StepBuffers(const StepBuffers &) = delete;
+  StepBuffers &operator=(const StepBuffers &) = delete;
+
+  /// Allocates the device buffers and uploads the caches' past.
+  void prepare(const std::vector<void *> &hostInouts) {
+    if (!cuda)
+      return;
+    for (const AttnTensorInfo &info : inputs)
+      deviceInputs.push_back(allocate(info));
+    for (size_t i = 0; i < inouts.size(); ++i) {
+      deviceInouts.push_back(allocate(inouts[i]));
+      copy(deviceInouts.back(), hostInouts[i], inouts[i], "to");
+    }
+    for (const AttnTensorInfo &info : outputs)
+      deviceOutputs.push_back(allocate(info));
+  }
+
+  /// One step: on the host buffers for a CPU model; for a CUDA model the
+  /// inputs go to the device and the outputs come back.
+  void run(AttnModel *model, const std::vector<const void *> &hostInputs,
+           const std::vector<void *> &hostInouts,
+           const std::vector<void *> &hostOutputs) {
+    if (!cuda) {
+      runOnce(model, hostInputs, hostInouts, hostOutputs);
+      return;
+    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      copy(deviceInputs[i], hostInputs[i], inputs[i], "to");
+    std::vector<const void *> in(deviceInputs.begin(), deviceInputs.end());
+    runOnce(model, in, deviceInouts, deviceOutputs);
+    for (size_t i = 0; i < outputs.size(); ++i)
+      copy(hostOutputs[i], deviceOutputs[i], outputs[i], "from");
+  }
+
+private:
+  void *allocate(const AttnTensorInfo &info) {
+    void *device = nullptr;
+    if (attnCudaMalloc(size_t(info.num_bytes), &device) != ATTN_OK)
+      die(std::string("cannot allocate '") + info.name + "' on the GPU: " +
+          attnGetLastError());
+    allocated.push_back(device);
+    return device;
+  }
+  static void copy(void *dst, const void *src, const AttnTensorInfo &info,
+                   const char *direction) {
+    if (attnCudaMemcpy(dst, src, size_t(info.num_bytes)) != ATTN_OK)
+      die(std::string("cannot copy '") + info.name + "' " + direction +
+          " the GPU: " + attnGetLastError());
+  }
+
+  bool cuda;
+  const std::vector<AttnTensorInfo> &inputs, &inouts, &outputs;
+  std::vector<void *> allocated, deviceInputs, deviceInouts, deviceOutputs;
+};
+
 } // namespace
 
 DecodeRoles attn::run::readDecodeRoles(const std::string &signature) {
@@ -270,6 +339,8 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
       roles.attentionMask.empty() ? -1 : inputIndex(roles.attentionMask);
   int logitsIndex = int(logits - outputs.data());
 
+  StepBuffers buffers(model, inputs, inouts, outputs);
+  buffers.prepare(inoutData);
   std::vector<int64_t> tokens;
   std::vector<float> stepLogits;
   std::vector<double> stepTimes;
@@ -295,7 +366,7 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
         fill(info, inputBytes[size_t(maskIndex)], i, i % columns <= at);
     }
     auto start = std::chrono::steady_clock::now();
-    runOnce(model, inputData, inoutData, outputData);
+    buffers.run(model, inputData, inoutData, outputData);
     auto end = std::chrono::steady_clock::now();
     stepTimes.push_back(
         std::chrono::duration<double, std::micro>(end - start).count());

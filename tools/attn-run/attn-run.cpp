@@ -218,8 +218,6 @@ int main(int argc, char **argv) {
   AttnModel *model = attnModelLoad(library.c_str());
   if (!model)
     die(attnGetLastError());
-  if (options.generate && attnModelGetDevice(model) == ATTN_DEVICE_CUDA)
-    die("--generate does not run CUDA models yet");
   if (options.generate) {
     generate(model, options.model, options.generate, arrays, options.inputs,
              options.outputs);

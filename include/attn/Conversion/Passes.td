@@ -98,6 +98,101 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
   ];
 }
 
+def AttnDeviceConstants : Pass<"attn-device-constants", "ModuleOp"> {
+  let summary = "Give each constant memref.global that host functions use a device copy made once";
+  let description = [{
+    For the `cuda` target, on a bufferised module. Model weights are
+    `memref.global` constants in host memory, which kernels cannot read.
+    Each `memref.get_global` of a constant in a host function becomes a call
+    of the runtime's `attnCudaConstant(slot, host, bytes)`, which returns the
+    device copy as a `memref<?xi8>` (uploaded on the first call and kept in
+    `slot`, a private mutable global of the module, so later runs reuse it),
+    and a `memref.view` of that copy with the global's type:
+
+    ```mlir
+    %w = memref.get_global @w : memref<128x32xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    %h = memref.get_global @w : memref<128x32xf32>
+    %s = memref.get_global @__attn_device_w : memref<2xi64>
+    %hp = memref.extract_aligned_pointer_as_index %h
+    %sp = memref.extract_aligned_pointer_as_index %s
+    %d = func.call @attnCudaConstant(%sp, %hp, %c16384) : (index, index, index) -> memref<?xi8>
+    %w = memref.view %d[%c0][] : memref<?xi8> to memref<128x32xf32>
+    ```
+
+    The host only takes the globals' addresses. A non-constant global, or
+    a global with a layout, is an error.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::LLVM::LLVMDialect"
+  ];
+}
+
+def AttnLinalgToGPU : Pass<"attn-linalg-to-gpu", "func::FuncOp"> {
+  let summary = "Run each linalg op on memrefs as a gpu.launch, one thread per point of its parallel loops";
+  let description = [{
+    For the `cuda` target, on a bufferised host function. Each linalg op
+    (named or generic, static shapes) is lowered to `scf.parallel` loops
+    inside a new `gpu.launch`; the outermost parallel loop nest is
+    flattened onto the launch (the last parallel dimension fastest, so
+    consecutive threads touch consecutive elements: a decode-step
+    `y[n] = sum_k x[k] W[k, n]` reads W coalesced), blocks of up to 256
+    threads, a bounds check when the threads do not divide the points.
+    Reductions stay sequential loops inside each thread, their accumulator
+    in a register when the loop's only store writes one output element at
+    indices fixed in the loop (loaded before it, stored after it); an op
+    without parallel loops runs on one thread. A `memref.copy` between buffers that
+    are not both contiguous (a subview of a KV cache) becomes a copy kernel
+    the same way. `gpu-kernel-outlining` then makes kernels of the launches.
+
+    Example:
+
+    ```mlir
+    linalg.matmul ins(%x, %w : memref<1x128xf32>, memref<128x512xf32>)
+                  outs(%y : memref<1x512xf32>)
+    ```
+
+    becomes `gpu.launch blocks(2, 1, 1) threads(256, 1, 1)` whose thread
+    `t` computes `y[t / 512, t % 512]` with an `scf.for` over k carrying
+    the sum.
+
+    Dynamic shapes and linalg ops on tensors are errors.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
+def AttnDeviceBuffers : Pass<"attn-device-buffers", "ModuleOp"> {
+  let summary = "Move host buffer operations of a cuda module to the device and reject host accesses to device memory";
+  let description = [{
+    For the `cuda` target, after the kernels are launched from the host
+    (`attn-linalg-to-gpu`, `gpu-kernel-outlining`, `convert-attn-to-gpu`).
+    In host functions `memref.alloc` / `memref.dealloc` of identity-layout
+    buffers become `gpu.alloc` / `gpu.dealloc`, `memref.copy` between
+    contiguous buffers becomes `gpu.memcpy` (device to device). Any other
+    host op that reads or writes a buffer (a `memref.load` of a shape or
+    position, a linalg op left over) would dereference device memory on the
+    CPU: it is an error naming the op.
+
+    Ops that only pass buffers or their addresses along are allowed:
+    launches, calls, returns, views (`subview`, `expand_shape`,
+    `collapse_shape`, `cast`, `reinterpret_cast`, `view`), `dim`, metadata
+    and address extraction, and `get_global` of a constant whose address is
+    all the host takes (`attn-device-constants`).
+  }];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect"
+  ];
+}
+
 def ConvertContractionToVectors
     : Pass<"convert-contraction-to-vectors", "func::FuncOp"> {
   let summary = "Lower f32 matmul-like linalg contractions on memrefs to vector FMA loops";

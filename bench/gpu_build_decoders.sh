@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds, on a machine with LLVM (no GPU needed), the bundle with which
+# tools/gpu-decoder-check.sh checks whole decoders compiled with
+# --target cuda on a GPU machine that has only the CUDA driver, Python and
+# numpy:
+#
+#   bench/gpu_build_decoders.sh BUILD_DIR OUT_DIR [--quick]
+#
+# OUT_DIR gets bin/attn-run, lib/libAttnRuntime.so, compare_npz.py,
+# gpu-decoder-check.sh and, in decoders/:
+#   NAME.step.so, NAME.in.npz, NAME.ref.npz: one decode step at the shapes of
+#       the inputs (8 cached positions; attention after the concat), against
+#       ONNX Runtime's outputs on the CPU (test/Import/decoders/*/expected.npz;
+#       for the project's tiny decoder, onnxruntime run here);
+#   NAME.fused.so, NAME.gen.npz: the fused in-place-cache form (--max-seq 32)
+#       and ORT's 16 greedy steps (generate16.npz; for the tiny decoder, the
+#       CPU build's attn-run --generate 16, itself checked against ORT by
+#       test/tools/attn-run/generate.test).
+# --quick takes four exported decoders instead of all of them.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$1" && pwd)
+out=$2
+quick=${3:-}
+mkdir -p "$out"/bin "$out"/lib "$out"/decoders
+cp "$build/bin/attn-run" "$out/bin/"
+cp "$build/lib/libAttnRuntime.so" "$out/lib/"
+cp "$src/test/Import/lib/compare_npz.py" "$src/tools/gpu-decoder-check.sh" "$out/"
+compile="$build/bin/attn-compile"
+d="$out/decoders"
+
+# --input-shape for every array of an npz (binds the symbolic past).
+shapes() {
+  python3 -c "
+import sys, numpy as np
+z = np.load(sys.argv[1])
+print(' '.join('--input-shape=%s=%s' % (k, 'x'.join(map(str, z[k].shape))) for k in z.files))" "$1"
+}
+
+add_step() { # NAME MODEL INPUTS REFERENCE
+  local name=$1 model=$2 inputs=$3 ref=$4
+  # shellcheck disable=SC2046
+  "$compile" "$model" $(shapes "$inputs") --target cuda -o "$d/$name.step.so"
+  cp "$inputs" "$d/$name.in.npz"
+  cp "$ref" "$d/$name.ref.npz"
+}
+
+add_generate() { # NAME MODEL REFERENCE (after add_step: same inputs)
+  local name=$1 model=$2 ref=$3
+  "$compile" "$model" --max-seq 32 --input-shape input_ids=1x1 \
+    --input-shape position_ids=1x1 --target cuda -o "$d/$name.fused.so"
+  cp "$ref" "$d/$name.gen.npz"
+}
+
+decoders="$src/test/Import/decoders"
+if [ "$quick" = "--quick" ]; then
+  names="gpt2_mha_ts17 hf_llama_ts17 hfm_qwen2_mqa_ts17 llama_gqa_sdpa_dyn23"
+else
+  names=$(python3 -c "import json, sys; print(' '.join(sorted(json.load(open(sys.argv[1])))))" "$decoders/heads.json")
+fi
+for name in $names; do
+  m="$decoders/$name"
+  add_step "$name" "$m/model.onnx" "$m/inputs.npz" "$m/expected.npz"
+  # Greedy decoding for the TorchScript exports (the dynamo ones are the
+  # same models; the bundle must stay small).
+  case $name in
+    *_ts17|*_dyn23) add_generate "$name" "$m/model.onnx" "$m/generate16.npz" ;;
+  esac
+  echo "added $name"
+done
+
+# The project's tiny decoder (python/attn_mlir_models/tiny_decoder.py), GQA
+# 8/2 and MQA, past 5.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export PYTHONPATH="$src/python${PYTHONPATH:+:$PYTHONPATH}"
+for kv in 2 1; do
+  name=tiny_kv$kv
+  python3 -m attn_mlir_models.tiny_decoder -o "$work/$name.onnx" --kv-heads $kv \
+    --past 5 --inputs "$work/$name.in.npz"
+  python3 "$src/test/GPU/Inputs/ort_step.py" "$work/$name.onnx" "$work/$name.in.npz" \
+    "$work/$name.ref.npz"
+  add_step "$name" "$work/$name.onnx" "$work/$name.in.npz" "$work/$name.ref.npz"
+  "$build/bin/attn-run" "$work/$name.onnx" --inputs "$work/$name.in.npz" \
+    --generate 16 --outputs "$work/$name.gen.npz" > /dev/null
+  python3 -c "
+import sys, numpy as np
+z = np.load(sys.argv[1]); np.savez(sys.argv[1], tokens=z['tokens'], logits=z['logits'])" "$work/$name.gen.npz"
+  add_generate "$name" "$work/$name.onnx" "$work/$name.gen.npz"
+  echo "added $name"
+done
+echo "bundle in $out: $(ls "$d"/*.step.so | wc -l) step models, $(ls "$d"/*.fused.so | wc -l) generate models, $(du -sh "$out" | cut -f1)"

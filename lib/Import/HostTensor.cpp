@@ -2,7 +2,10 @@
 
 #include "HostTensor.h"
 
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/ErrorHandling.h"
 
 #include <algorithm>
@@ -317,4 +320,28 @@ DenseElementsAttr HostTensor::toAttr(RankedTensorType type) const {
   }
   return DenseElementsAttr::getFromRawBuffer(
       type, ArrayRef<char>(bytes.data(), bytes.size()));
+}
+
+ElementsAttr
+mlir::attn::onnx_import::toSharedAttr(std::shared_ptr<const HostTensor> tensor,
+                                      RankedTensorType type, StringRef name) {
+  const std::string &bytes = tensor->bytes;
+  if (tensor->dtype == DType::Bool ||
+      int64_t(bytes.size()) < kResourceMinBytes)
+    return tensor->toAttr(type);
+  // Resource keys are printed bare: keep them identifier-like.
+  std::string key = name.empty() ? "constant" : name.str();
+  for (char &c : key)
+    if (!llvm::isAlnum(c) && c != '_')
+      c = '_';
+  size_t align = size_t(dtypeBytes(tensor->dtype));
+  ArrayRef<char> data(bytes.data(), bytes.size());
+  if (reinterpret_cast<uintptr_t>(data.data()) % align != 0)
+    return DenseResourceElementsAttr::get(
+        type, key, HeapAsmResourceBlob::allocateAndCopyWithAlign(data, align));
+  // The deleter owns a reference: the bytes live as long as the blob.
+  AsmResourceBlob blob(
+      data, align, [owner = std::move(tensor)](void *, size_t, size_t) {},
+      /*dataIsMutable=*/false);
+  return DenseResourceElementsAttr::get(type, key, std::move(blob));
 }

@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -103,6 +104,17 @@ public:
   /// mlirElementType(dtype)).
   DenseElementsAttr toAttr(RankedTensorType type) const;
 };
+
+/// Constants of at least this many bytes are imported as `dense_resource`
+/// blobs; smaller ones stay `dense` (shape arithmetic and folds read them).
+constexpr int64_t kResourceMinBytes = 4096;
+
+/// `tensor` as an attribute of `type`: toAttr() when small (or bool), else a
+/// DenseResourceElementsAttr whose blob is the tensor's own bytes, kept alive
+/// by the blob: weights are not copied into the MLIR context. `name` (an
+/// initializer's name) names the blob.
+ElementsAttr toSharedAttr(std::shared_ptr<const HostTensor> tensor,
+                          RankedTensorType type, llvm::StringRef name);
 
 } // namespace mlir::attn::onnx_import
 

@@ -15,6 +15,7 @@
 #include "NativeLibrary.h"
 
 #include "attn/Conversion/ExportEntryPoint/ExportEntryPoint.h"
+#include "attn/Conversion/ExternalizeWeights/ExternalizeWeights.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/InitAttn.h"
 #include "attn/Pipelines/Pipelines.h"
@@ -37,6 +38,7 @@
 #include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
@@ -243,10 +245,17 @@ LogicalResult lowerModule(ModuleOp module, const char *argv0, Emit what,
     return failure();
   }
   buildPipeline(pm);
+  if (what == Emit::Library) // weights go to OUT.so.params, mapped at load
+    pm.addPass(attn::createAttnExternalizeWeights(
+        {/*minBytes=*/4096, attn::parameterFileName(libraryPath)}));
   if (failed(pm.run(module))) {
     error = "compiling '" + inputFile + "' failed";
     return failure();
   }
+  std::string paramsPath;
+  if (failed(attn::writeParameterFile(module, libraryPath, paramsPath, error)))
+    return failure();
+  llvm::FileRemover removeParams(paramsPath); // unless the library is written
   if (what == Emit::Mlir) {
     text = printOp(module);
     return success();
@@ -277,6 +286,7 @@ LogicalResult lowerModule(ModuleOp module, const char *argv0, Emit what,
            "runtime is already loaded globally\n";
   if (!writeSharedLibrary(*llvmModule, *machine, runtime, libraryPath, error))
     return failure();
+  removeParams.releaseFile();
   return success();
 }
 

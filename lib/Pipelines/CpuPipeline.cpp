@@ -62,8 +62,13 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm) {
              "lower-affine,"
              // memref.alloca_scope (from scf-to-openmp) must become LLVM
              // before scf-to-cf splits its body into blocks.
-             "finalize-memref-to-llvm,convert-scf-to-cf,convert-vector-to-llvm,"
-             "convert-to-llvm,reconcile-unrealized-casts,canonicalize");
+             // No rollback log: each block split would record every op it
+             // moves, quadratic in a model's length (+890 MB at 30 layers).
+             "finalize-memref-to-llvm,"
+             "convert-scf-to-cf{allow-pattern-rollback=0},"
+             "convert-vector-to-llvm,"
+             "convert-to-llvm{allow-pattern-rollback=0},"
+             "reconcile-unrealized-casts,canonicalize");
 }
 
 void mlir::attn::registerAttnPipelines() {

@@ -253,7 +253,9 @@ LogicalResult lowerModule(ModuleOp module, const char *argv0, Emit what,
     return failure();
   }
   std::string paramsPath;
-  if (failed(attn::writeParameterFile(module, libraryPath, paramsPath, error)))
+  if (failed(attn::writeParameterFile(module, libraryPath, paramsPath, error,
+                                      /*releaseWeights=*/libraryPath ==
+                                          outputFile)))
     return failure();
   llvm::FileRemover removeParams(paramsPath); // unless the library is written
   if (what == Emit::Mlir) {

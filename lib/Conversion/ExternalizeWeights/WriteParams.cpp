@@ -9,6 +9,9 @@
 #include "attn/Conversion/ExternalizeWeights/ExternalizeWeights.h"
 #include "attn/Support/ConstantBytes.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -95,12 +98,31 @@ void writeEntry(llvm::raw_ostream &os, const Layout::Entry &entry) {
     os.write(chunk.data(), size_t(std::min<int64_t>(left, chunk.size())));
 }
 
+/// Frees the blobs behind the written `dense_resource` values that no global
+/// of `module` still holds (a constant the pass left in place keeps its
+/// data), so that LLVM code generation does not run with the weights in
+/// memory.
+void releaseWrittenBlobs(ModuleOp module, ArrayAttr entries) {
+  llvm::DenseSet<DialectResourceBlobManager::BlobEntry *> written;
+  for (Attribute attr : entries)
+    if (auto entry = dyn_cast<DictionaryAttr>(attr))
+      if (auto value = entry.getAs<DenseResourceElementsAttr>("value"))
+        written.insert(value.getRawHandle().getResource());
+  for (auto global : module.getOps<LLVM::GlobalOp>())
+    if (auto value =
+            dyn_cast_or_null<DenseResourceElementsAttr>(global.getValueOrNull()))
+      written.erase(value.getRawHandle().getResource());
+  for (auto *blob : written)
+    blob->setBlob(AsmResourceBlob());
+}
+
 } // namespace
 
 LogicalResult mlir::attn::writeParameterFile(ModuleOp module,
                                              StringRef libraryPath,
                                              std::string &path,
-                                             std::string &error) {
+                                             std::string &error,
+                                             bool releaseWeights) {
   path.clear();
   auto dict = module->getAttrOfType<DictionaryAttr>(kParametersAttr);
   if (!dict)
@@ -145,6 +167,8 @@ LogicalResult mlir::attn::writeParameterFile(ModuleOp module,
             "': " + llvm::toString(std::move(e));
     return failure();
   }
+  if (releaseWeights)
+    releaseWrittenBlobs(module, dict.getAs<ArrayAttr>("entries"));
   module->removeAttr(kParametersAttr);
   path = std::string(target);
   return success();

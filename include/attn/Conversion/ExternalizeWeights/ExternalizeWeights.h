@@ -39,9 +39,13 @@ std::string parameterFileName(llvm::StringRef libraryPath);
 /// Writes the parameter file that `module`'s `attn.parameters` describes
 /// into the directory of `libraryPath` (atomically), then removes the
 /// attribute; `path` receives the file's path. A module without the
-/// attribute needs no file: success with `path` empty.
+/// attribute needs no file: success with `path` empty. With
+/// `releaseWeights`, the `dense_resource` blobs written are freed afterwards
+/// (their attributes then read as unavailable): pass it only when no other
+/// module of the context still needs them (not for calibration probes).
 LogicalResult writeParameterFile(ModuleOp module, llvm::StringRef libraryPath,
-                                 std::string &path, std::string &error);
+                                 std::string &path, std::string &error,
+                                 bool releaseWeights = false);
 
 } // namespace mlir::attn
 

@@ -138,8 +138,11 @@ struct AttnExternalizeWeightsPass
         params.push_back(*p);
     if (params.empty())
       return;
-    if (paramsFile.empty() || StringRef(paramsFile).contains_insensitive(' ') ||
-        StringRef(paramsFile).contains('/')) {
+    // The runtime reads the name as one space-separated field and opens it
+    // in the library's directory.
+    StringRef name = paramsFile;
+    if (name.empty() || name == "." || name == ".." || name.contains('/') ||
+        llvm::any_of(name, [](char c) { return c <= ' ' || c >= 0x7f; })) {
       module.emitError("attn-externalize-weights needs params-file=NAME (a "
                        "file name without spaces or '/') to move ")
           << params.size() << " constants out of the module";

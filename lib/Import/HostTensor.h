@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <cstdint>
 #include <memory>
@@ -84,7 +85,17 @@ public:
 
   DType dtype = DType::Undefined;
   llvm::SmallVector<int64_t> shape;
+  /// The elements, unless `mapped` holds them.
   std::string bytes;
+  /// Read-only elements mapped from an external data file (large
+  /// initializers): weights are not copied into memory.
+  std::shared_ptr<const llvm::MemoryBuffer> mapped;
+
+  /// The elements, wherever they are. Writers (setDouble, setInt) need
+  /// `bytes`: only tensors made by the importer are written.
+  llvm::StringRef data() const {
+    return mapped ? mapped->getBuffer() : llvm::StringRef(bytes);
+  }
 
   int64_t size() const { return numElements(shape); }
   int64_t rank() const { return shape.size(); }

@@ -21,8 +21,9 @@ extern "C" {
 
 /// Version of the contract between compiled models and this runtime: the
 /// first line of a model's signature is `attn-model <version>`. This runtime
-/// reads versions 1 and 2 (2 added inout buffers).
-#define ATTN_MODEL_ABI_VERSION 2
+/// reads versions 1 to 3 (2 added inout buffers, 3 a parameter file that
+/// holds the weights, mapped at load time).
+#define ATTN_MODEL_ABI_VERSION 3
 
 /// Where a model's tensors live. CPU models take host pointers; CUDA models
 /// take device pointers (CUdeviceptr values of the primary context of
@@ -60,7 +61,9 @@ typedef struct AttnTensorInfo {
 } AttnTensorInfo;
 
 /// Loads a compiled model (`dlopen(path, RTLD_NOW | RTLD_LOCAL)`) and reads
-/// its signature. Returns NULL on error.
+/// its signature; a model with a parameter file also maps that file
+/// (read-only, not copied) from the library's directory. Returns NULL on
+/// error.
 ATTN_RT_API AttnModel *attnModelLoad(const char *path);
 
 /// Unloads a model. NULL is allowed.

@@ -15,6 +15,8 @@
 #include "attn/Compiler/KVCalibration.h"
 #include "attn/Compiler/ModelImport.h"
 #include "attn/Compiler/NativeLibrary.h"
+#include "attn/Conversion/ExternalizeWeights/ExternalizeWeights.h"
+#include "attn/Conversion/Passes.h"
 #include "attn/InitAttn.h"
 #include "attn/Pipelines/Pipelines.h"
 
@@ -153,7 +155,8 @@ private:
   LogicalResult lowerForTarget(ModuleOp module, const std::string &outputPath);
   LogicalResult lowerToOutput(ModuleOp module, OutputKind what,
                               const CompilePipelineOptions &lowering,
-                              const std::string &libraryPath);
+                              const std::string &libraryPath,
+                              bool releaseWeights);
   LogicalResult calibrate(ModuleOp module, const std::string &path,
                           const std::string *mlirBuffer,
                           const ImportOptions &importOptions, bool decode);
@@ -194,11 +197,13 @@ LogicalResult Compilation::lowerForTarget(ModuleOp module,
                                           const std::string &outputPath) {
   switch (options.target) {
   case Target::Cpu:
-    return lowerToOutput(module, options.output, pipeline, outputPath);
+    return lowerToOutput(module, options.output, pipeline, outputPath,
+                         /*releaseWeights=*/true);
   case Target::Cuda: {
     CompilePipelineOptions cuda = pipeline;
     cuda.cuda = true;
-    return lowerToOutput(module, options.output, cuda, outputPath);
+    return lowerToOutput(module, options.output, cuda, outputPath,
+                         /*releaseWeights=*/true);
   }
   }
   return fail("unknown target");
@@ -207,14 +212,26 @@ LogicalResult Compilation::lowerForTarget(ModuleOp module,
 /// Runs the lowering stage of attn-compile-pipeline (`lowering` says for
 /// which target; host code is built for its CPU) on `module` and produces
 /// `what`: the MLIR or LLVM IR in result.text, or a shared library at
-/// `libraryPath`.
+/// `libraryPath`, whose large weights go to the parameter file beside it
+/// (LIBRARY.params, mapped by the runtime at load). `releaseWeights` frees
+/// the weights once written (the module is not used again).
 LogicalResult Compilation::lowerToOutput(ModuleOp module, OutputKind what,
                                          const CompilePipelineOptions &lowering,
-                                         const std::string &libraryPath) {
+                                         const std::string &libraryPath,
+                                         bool releaseWeights) {
   if (failed(runPasses(module, [&](OpPassManager &pm) {
         buildAttnLoweringPipeline(pm, lowering);
+        if (what == OutputKind::Library)
+          pm.addPass(createAttnExternalizeWeights(
+              {/*minBytes=*/4096, parameterFileName(libraryPath)}));
       })))
     return fail("lowering the module failed");
+  std::string paramsPath;
+  if (failed(writeParameterFile(module, libraryPath, paramsPath, error,
+                                releaseWeights)))
+    return fail(error);
+  // Removed again unless the library is written too.
+  llvm::FileRemover removeParams(paramsPath);
   if (what == OutputKind::Mlir) {
     result.text = printOp(module);
     return success();
@@ -245,6 +262,7 @@ LogicalResult Compilation::lowerToOutput(ModuleOp module, OutputKind what,
         "is already loaded globally");
   if (!writeSharedLibrary(*llvmModule, *machine, runtime, libraryPath, error))
     return fail(error);
+  removeParams.releaseFile();
   return success();
 }
 
@@ -264,7 +282,9 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     return fail(error);
   probePipeline.target = std::move(*host);
   auto buildProbe = [&](ModuleOp probe, const std::string &probePath) {
-    return lowerToOutput(probe, OutputKind::Library, probePipeline, probePath);
+    // The probe's weights stay in the module: it is calibrated further.
+    return lowerToOutput(probe, OutputKind::Library, probePipeline, probePath,
+                         /*releaseWeights=*/false);
   };
   OwningOpRef<ModuleOp> sized;
   if (decode) {

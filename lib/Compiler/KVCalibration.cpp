@@ -203,8 +203,10 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     error = "calibration: cannot create a temporary file";
     return failure();
   }
-  auto cleanup = llvm::make_scope_exit(
-      [&] { llvm::sys::fs::remove(libraryPath); });
+  auto cleanup = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(libraryPath);
+    llvm::sys::fs::remove(libraryPath + ".params"); // its weights, if any
+  });
   if (failed(buildLibrary(*probe, libraryPath.str().str())))
     return failure();
 

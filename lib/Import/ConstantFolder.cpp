@@ -23,7 +23,7 @@ using namespace mlir::attn::onnx_import;
 
 HostTensor mlir::attn::onnx_import::hostReshape(const HostTensor &x,
                                                 ArrayRef<int64_t> shape) {
-  return HostTensor(x.dtype, shape, x.bytes);
+  return HostTensor(x.dtype, shape, x.data().str());
 }
 
 HostTensor mlir::attn::onnx_import::hostTranspose(const HostTensor &x,
@@ -40,7 +40,7 @@ HostTensor mlir::attn::onnx_import::hostTranspose(const HostTensor &x,
   SmallVector<int64_t> index(rank, 0);
   int64_t in = 0, w = dtypeBytes(x.dtype);
   for (int64_t n = 0, e = out.size(); n < e; ++n) {
-    std::memcpy(out.bytes.data() + n * w, x.bytes.data() + in * w, w);
+    std::memcpy(out.bytes.data() + n * w, x.data().data() + in * w, w);
     for (int64_t d = rank - 1; d >= 0; --d) {
       in += step[d];
       if (++index[d] < outShape[d])
@@ -71,7 +71,7 @@ HostTensor mlir::attn::onnx_import::hostSlice(const HostTensor &x,
   SmallVector<int64_t> index(rank, 0);
   int64_t in = base, w = dtypeBytes(x.dtype);
   for (int64_t n = 0, e = out.size(); n < e; ++n) {
-    std::memcpy(out.bytes.data() + n * w, x.bytes.data() + in * w, w);
+    std::memcpy(out.bytes.data() + n * w, x.data().data() + in * w, w);
     for (int64_t d = rank - 1; d >= 0; --d) {
       in += step[d];
       if (++index[d] < outShape[d])
@@ -100,7 +100,7 @@ mlir::attn::onnx_import::hostConcat(ArrayRef<const HostTensor *> inputs,
     for (const HostTensor *t : inputs) {
       int64_t chunk =
           numElements(ArrayRef<int64_t>(t->shape).drop_front(axis)) * w;
-      std::memcpy(dst, t->bytes.data() + o * chunk, chunk);
+      std::memcpy(dst, t->data().data() + o * chunk, chunk);
       dst += chunk;
     }
   return out;
@@ -123,7 +123,7 @@ HostTensor mlir::attn::onnx_import::hostGather(const HostTensor &data,
   char *dst = out.bytes.data();
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t idx : indices) {
-      std::memcpy(dst, data.bytes.data() + ((o * dim + idx) * inner) * w,
+      std::memcpy(dst, data.data().data() + ((o * dim + idx) * inner) * w,
                   inner * w);
       dst += inner * w;
     }

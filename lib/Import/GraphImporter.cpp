@@ -370,14 +370,20 @@ GraphImporter::sortNodes(ArrayRef<const onnx::NodeProto *> nodes,
 }
 
 Value GraphImporter::constantValue(const HostTensor &tensor, Location loc) {
-  Type elementType = mlirElementType(tensor.dtype, context);
+  return constantValue(std::make_shared<const HostTensor>(tensor), loc, "");
+}
+
+Value GraphImporter::constantValue(std::shared_ptr<const HostTensor> tensor,
+                                   Location loc, StringRef name) {
+  Type elementType = mlirElementType(tensor->dtype, context);
   if (!elementType) {
-    mlir::emitError(loc) << "a constant of type " << dtypeName(tensor.dtype)
+    mlir::emitError(loc) << "a constant of type " << dtypeName(tensor->dtype)
                          << " cannot be used by compiled code";
     return nullptr;
   }
-  auto type = RankedTensorType::get(tensor.shape, elementType);
-  auto op = arith::ConstantOp::create(constBuilder, loc, tensor.toAttr(type));
+  auto type = RankedTensorType::get(tensor->shape, elementType);
+  auto op = arith::ConstantOp::create(
+      constBuilder, loc, toSharedAttr(std::move(tensor), type, name));
   constBuilder.setInsertionPointAfter(op);
   return op;
 }
@@ -389,7 +395,8 @@ Value GraphImporter::materialize(StringRef name) {
   ImportedValue &v = it->second;
   if (!v.value && v.constant)
     v.value = constantValue(
-        *v.constant, NameLoc::get(StringAttr::get(context, name), fileLoc()));
+        v.constant, NameLoc::get(StringAttr::get(context, name), fileLoc()),
+        name);
   return v.value;
 }
 

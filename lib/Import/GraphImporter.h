@@ -56,6 +56,10 @@ public:
   }
   Value materialize(StringRef name);
   Value constantValue(const HostTensor &tensor, Location loc);
+  /// A large `tensor` becomes a blob that shares its bytes (see
+  /// toSharedAttr); `name` names the blob.
+  Value constantValue(std::shared_ptr<const HostTensor> tensor, Location loc,
+                      StringRef name);
   StringRef modelDirectory() const { return modelDir; }
   void define(StringRef name, ImportedValue value) {
     if (!name.empty())

@@ -2,7 +2,10 @@
 
 #include "HostTensor.h"
 
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/ErrorHandling.h"
 
 #include <algorithm>
@@ -172,7 +175,7 @@ HostTensor::HostTensor(DType dtype, ArrayRef<int64_t> shape, std::string bytes)
 
 namespace {
 
-template <typename T> T load(const std::string &bytes, int64_t i) {
+template <typename T> T load(StringRef bytes, int64_t i) {
   T v;
   std::memcpy(&v, bytes.data() + i * sizeof(T), sizeof(T));
   return v;
@@ -212,15 +215,15 @@ int64_t mlir::attn::onnx_import::saturatingToInt(double v) {
 double HostTensor::getDouble(int64_t i) const {
   switch (dtype) {
   case DType::F32:
-    return load<float>(bytes, i);
+    return load<float>(data(), i);
   case DType::F64:
-    return load<double>(bytes, i);
+    return load<double>(data(), i);
   case DType::F16:
-    return halfToDouble(load<uint16_t>(bytes, i), llvm::APFloat::IEEEhalf());
+    return halfToDouble(load<uint16_t>(data(), i), llvm::APFloat::IEEEhalf());
   case DType::BF16:
-    return halfToDouble(load<uint16_t>(bytes, i), llvm::APFloat::BFloat());
+    return halfToDouble(load<uint16_t>(data(), i), llvm::APFloat::BFloat());
   case DType::U64:
-    return double(load<uint64_t>(bytes, i));
+    return double(load<uint64_t>(data(), i));
   default:
     return double(getInt(i));
   }
@@ -229,23 +232,23 @@ double HostTensor::getDouble(int64_t i) const {
 int64_t HostTensor::getInt(int64_t i) const {
   switch (dtype) {
   case DType::Bool:
-    return load<uint8_t>(bytes, i) != 0;
+    return load<uint8_t>(data(), i) != 0;
   case DType::U8:
-    return load<uint8_t>(bytes, i);
+    return load<uint8_t>(data(), i);
   case DType::I8:
-    return load<int8_t>(bytes, i);
+    return load<int8_t>(data(), i);
   case DType::U16:
-    return load<uint16_t>(bytes, i);
+    return load<uint16_t>(data(), i);
   case DType::I16:
-    return load<int16_t>(bytes, i);
+    return load<int16_t>(data(), i);
   case DType::I32:
-    return load<int32_t>(bytes, i);
+    return load<int32_t>(data(), i);
   case DType::U32:
-    return load<uint32_t>(bytes, i);
+    return load<uint32_t>(data(), i);
   case DType::I64:
-    return load<int64_t>(bytes, i);
+    return load<int64_t>(data(), i);
   case DType::U64:
-    return int64_t(load<uint64_t>(bytes, i));
+    return int64_t(load<uint64_t>(data(), i));
   default:
     return saturatingToInt(getDouble(i));
   }
@@ -296,7 +299,7 @@ void HostTensor::setInt(int64_t i, int64_t v) {
 
 void HostTensor::copyElement(int64_t i, const HostTensor &src, int64_t j) {
   int64_t w = dtypeBytes(dtype);
-  std::memcpy(bytes.data() + i * w, src.bytes.data() + j * w, size_t(w));
+  std::memcpy(bytes.data() + i * w, src.data().data() + j * w, size_t(w));
 }
 
 SmallVector<int64_t> HostTensor::toInts() const {
@@ -308,13 +311,38 @@ SmallVector<int64_t> HostTensor::toInts() const {
 }
 
 DenseElementsAttr HostTensor::toAttr(RankedTensorType type) const {
+  StringRef elements = data();
   if (dtype == DType::Bool) {
     SmallVector<bool> values;
     values.reserve(size());
     for (int64_t i = 0, e = size(); i < e; ++i)
-      values.push_back(bytes[i] != 0);
+      values.push_back(elements[i] != 0);
     return DenseElementsAttr::get(type, values);
   }
   return DenseElementsAttr::getFromRawBuffer(
-      type, ArrayRef<char>(bytes.data(), bytes.size()));
+      type, ArrayRef<char>(elements.data(), elements.size()));
+}
+
+ElementsAttr
+mlir::attn::onnx_import::toSharedAttr(std::shared_ptr<const HostTensor> tensor,
+                                      RankedTensorType type, StringRef name) {
+  StringRef bytes = tensor->data();
+  if (tensor->dtype == DType::Bool ||
+      int64_t(bytes.size()) < kResourceMinBytes)
+    return tensor->toAttr(type);
+  // Resource keys are printed bare: keep them identifier-like.
+  std::string key = name.empty() ? "constant" : name.str();
+  for (char &c : key)
+    if (!llvm::isAlnum(c) && c != '_')
+      c = '_';
+  size_t align = size_t(dtypeBytes(tensor->dtype));
+  ArrayRef<char> data(bytes.data(), bytes.size());
+  if (reinterpret_cast<uintptr_t>(data.data()) % align != 0)
+    return DenseResourceElementsAttr::get(
+        type, key, HeapAsmResourceBlob::allocateAndCopyWithAlign(data, align));
+  // The deleter owns a reference: the bytes live as long as the blob.
+  AsmResourceBlob blob(
+      data, align, [owner = std::move(tensor)](void *, size_t, size_t) {},
+      /*dataIsMutable=*/false);
+  return DenseResourceElementsAttr::get(type, key, std::move(blob));
 }

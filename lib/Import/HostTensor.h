@@ -13,8 +13,10 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -83,7 +85,17 @@ public:
 
   DType dtype = DType::Undefined;
   llvm::SmallVector<int64_t> shape;
+  /// The elements, unless `mapped` holds them.
   std::string bytes;
+  /// Read-only elements mapped from an external data file (large
+  /// initializers): weights are not copied into memory.
+  std::shared_ptr<const llvm::MemoryBuffer> mapped;
+
+  /// The elements, wherever they are. Writers (setDouble, setInt) need
+  /// `bytes`: only tensors made by the importer are written.
+  llvm::StringRef data() const {
+    return mapped ? mapped->getBuffer() : llvm::StringRef(bytes);
+  }
 
   int64_t size() const { return numElements(shape); }
   int64_t rank() const { return shape.size(); }
@@ -103,6 +115,17 @@ public:
   /// mlirElementType(dtype)).
   DenseElementsAttr toAttr(RankedTensorType type) const;
 };
+
+/// Constants of at least this many bytes are imported as `dense_resource`
+/// blobs; smaller ones stay `dense` (shape arithmetic and folds read them).
+constexpr int64_t kResourceMinBytes = 4096;
+
+/// `tensor` as an attribute of `type`: toAttr() when small (or bool), else a
+/// DenseResourceElementsAttr whose blob is the tensor's own bytes, kept alive
+/// by the blob: weights are not copied into the MLIR context. `name` (an
+/// initializer's name) names the blob.
+ElementsAttr toSharedAttr(std::shared_ptr<const HostTensor> tensor,
+                          RankedTensorType type, llvm::StringRef name);
 
 } // namespace mlir::attn::onnx_import
 

@@ -73,9 +73,10 @@ LogicalResult checkDims(const onnx::TensorProto &proto, int64_t &count,
   return success();
 }
 
-/// Reads `length` bytes at `offset` of the external file into `out`.
+/// Reads `length` bytes at `offset` of the external file into `tensor`:
+/// large ones stay in the (mapped) buffer, read-only and not copied.
 LogicalResult readExternal(const onnx::TensorProto &proto, StringRef modelDir,
-                           int64_t expected, std::string &out,
+                           int64_t expected, HostTensor &tensor,
                            std::string &error) {
   std::string location;
   int64_t offset = 0, length = -1;
@@ -127,7 +128,7 @@ LogicalResult readExternal(const onnx::TensorProto &proto, StringRef modelDir,
     return failure();
   }
   if (length == 0) {
-    out.clear();
+    tensor.bytes.clear();
     return success();
   }
   auto buffer = llvm::MemoryBuffer::getFileSlice(file, length, offset,
@@ -141,7 +142,10 @@ LogicalResult readExternal(const onnx::TensorProto &proto, StringRef modelDir,
     error = "has external data in '" + std::string(file) + "' that ends early";
     return failure();
   }
-  out.assign((*buffer)->getBufferStart(), size_t(length));
+  if (length >= kResourceMinBytes)
+    tensor.mapped = std::move(*buffer);
+  else
+    tensor.bytes.assign((*buffer)->getBufferStart(), size_t(length));
   return success();
 }
 
@@ -169,7 +173,7 @@ static LogicalResult decodeTensor(const onnx::TensorProto &proto,
   int64_t expected = count * width;
 
   if (proto.data_location() == onnx::TensorProto::EXTERNAL)
-    return readExternal(proto, modelDir, expected, tensor.bytes, error);
+    return readExternal(proto, modelDir, expected, tensor, error);
 
   if (proto.has_raw_data()) {
     if (int64_t(proto.raw_data().size()) != expected) {

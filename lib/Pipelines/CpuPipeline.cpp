@@ -102,9 +102,15 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   // memref.alloca_scope (from scf-to-openmp) must become LLVM before
   // scf-to-cf splits its body into blocks.
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createSCFToControlFlowPass());
+  // No rollback log: each block split would record every op it moves,
+  // quadratic in a model's length (+890 MB at 30 layers).
+  SCFToControlFlowPassOptions scfToCf;
+  scfToCf.allowPatternRollback = false;
+  pm.addPass(createSCFToControlFlowPass(scfToCf));
   pm.addPass(createConvertVectorToLLVMPass());
-  pm.addPass(createConvertToLLVMPass());
+  ConvertToLLVMPassOptions toLlvm;
+  toLlvm.allowPatternRollback = false;
+  pm.addPass(createConvertToLLVMPass(toLlvm));
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
 }

@@ -77,6 +77,23 @@ bool parseTensor(std::istringstream &in, TensorSignature &tensor,
   return true;
 }
 
+/// `FILE SIZE HASH` of a params line.
+bool parseParams(std::istringstream &in, ParamsSignature &params,
+                 std::string &error) {
+  std::string extra;
+  if (!(in >> params.file >> params.size >> params.hash) || (in >> extra)) {
+    error = "malformed params line (expected 'params FILE SIZE HASH')";
+    return false;
+  }
+  // The file sits next to the library; a path could point anywhere.
+  if (params.file.find('/') != std::string::npos || params.file == "." ||
+      params.file == "..") {
+    error = "params file '" + params.file + "' is not a plain file name";
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
 bool attn::rt::dtypeFromName(const std::string &name, AttnDType &dtype) {
@@ -139,6 +156,13 @@ bool attn::rt::parseModelSignature(const std::string &text,
       auto &list = signature.list(kind);
       signature.buffers.emplace_back(kind, int(list.size()));
       list.push_back(std::move(tensor));
+    } else if (keyword == "params" && signature.version >= 3) {
+      if (signature.params)
+        return fail("a second params line");
+      ParamsSignature params;
+      if (!parseParams(in, params, error))
+        return fail(error);
+      signature.params = std::move(params);
     }
     // Other keywords are later additions that this runtime may ignore.
   }

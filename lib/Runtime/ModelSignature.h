@@ -10,6 +10,7 @@
 
 #include "attn-c/Runtime.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,14 @@ struct TensorSignature {
   uint64_t numBytes = 0;
 };
 
+/// The `params FILE SIZE HASH` line (version 3): the model's weights are in
+/// FILE, next to the library, which the runtime maps at load time.
+struct ParamsSignature {
+  std::string file; ///< a file name in the library's directory (no '/')
+  uint64_t size = 0;
+  uint64_t hash = 0;
+};
+
 /// The three lists a buffer of attn_model_run can belong to.
 enum class BufferKind { Input, Output, Inout };
 
@@ -29,6 +38,8 @@ struct ModelSignature {
   int version = 0;
   AttnDevice device = ATTN_DEVICE_CPU;
   std::vector<TensorSignature> inputs, outputs, inouts;
+  /// Set when the model reads its weights from a parameter file.
+  std::optional<ParamsSignature> params;
   /// For each argument of attn_model_run, in order: its list and index.
   std::vector<std::pair<BufferKind, int>> buffers;
 

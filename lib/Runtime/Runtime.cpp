@@ -4,10 +4,14 @@
 
 #include "CudaRuntime.h"
 #include "ModelSignature.h"
+#include "ParameterFile.h"
 #include "ThreadPool.h"
 
 #include <dlfcn.h>
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,9 +22,51 @@ struct AttnModel {
   void (*run)(void **buffers) = nullptr;
   std::string signatureText;
   ModelSignature signature;
+  /// The mapped weights, shared by every AttnModel of the same handle.
+  std::shared_ptr<ParameterFile> params;
 };
 
 namespace {
+
+/// dlopen gives a second load of the same library the same handle, whose
+/// one params-base global is bound already: such loads share the mapping,
+/// which is unmapped only when the last of them is freed.
+struct BoundParams {
+  std::mutex mutex;
+  std::map<void *, std::weak_ptr<ParameterFile>> byHandle;
+};
+
+BoundParams &boundParams() {
+  static BoundParams *bound = new BoundParams(); // outlives static dtors
+  return *bound;
+}
+
+/// Maps the model's parameter file (if it has one) and binds it.
+bool bindParameters(AttnModel &model, const std::string &path,
+                    std::string &error) {
+  if (!model.signature.params)
+    return true;
+  auto bind = reinterpret_cast<void (*)(const void *)>(
+      dlsym(model.handle, "attn_model_bind_params"));
+  if (!bind) {
+    error = "'" + path + "' has a params line but lacks attn_model_bind_params";
+    return false;
+  }
+  BoundParams &bound = boundParams();
+  std::lock_guard<std::mutex> lock(bound.mutex);
+  if (auto shared = bound.byHandle[model.handle].lock()) {
+    model.params = std::move(shared);
+    return true;
+  }
+  std::unique_ptr<ParameterFile> file =
+      ParameterFile::map(path, *model.signature.params, error);
+  if (!file)
+    return false;
+  bind(file->data());
+  model.params = std::move(file);
+  bound.byHandle[model.handle] = model.params;
+  return true;
+}
 
 std::string &lastError() {
   static thread_local std::string error;
@@ -106,12 +152,25 @@ AttnModel *attnModelLoad(const char *path) {
     fail(std::string("'") + path + "': " + error);
     return nullptr;
   }
+  if (!bindParameters(*model, file, error)) {
+    attnModelFree(model);
+    fail(error);
+    return nullptr;
+  }
   return model;
 }
 
 void attnModelFree(AttnModel *model) {
   if (!model)
     return;
+  if (model->params) {
+    BoundParams &bound = boundParams();
+    std::lock_guard<std::mutex> lock(bound.mutex);
+    model->params.reset(); // unmaps when this was the last user
+    auto it = bound.byHandle.find(model->handle);
+    if (it != bound.byHandle.end() && it->second.expired())
+      bound.byHandle.erase(it);
+  }
   if (model->handle)
     dlclose(model->handle);
   delete model;

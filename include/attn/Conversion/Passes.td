@@ -302,6 +302,58 @@ def AttnExportEntryPoint : Pass<"attn-export-entry-point", "ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def AttnExternalizeWeights : Pass<"attn-externalize-weights", "ModuleOp"> {
+  let summary = "Move large constant globals into a parameter file that the runtime maps";
+  let description = [{
+    Runs on the LLVM dialect (after `convert-to-llvm`). Every constant
+    `llvm.mlir.global` whose dense (or `dense_resource`) value holds at least
+    `min-bytes` bytes, and whose only uses are `llvm.mlir.addressof` inside
+    functions, loses its definition: each `addressof` becomes the parameter
+    base pointer plus the global's offset in the parameter file. The base is
+    an internal global that the exported `attn_model_bind_params(const void *)`
+    sets; the runtime calls it after mapping the file (docs/runtime-abi.md).
+
+    Offsets are 64-byte aligned (or the global's alignment, if larger) after
+    a 64-byte header. The layout and the values stay on the module as the
+    `attn.parameters` attribute, from which `attn::writeParameterFile` writes
+    the file without copying them; the signature `attn_model_signature`
+    becomes version 3 and gains the line `params FILE SIZE HASH`. A module
+    with nothing to move is left unchanged.
+
+    Example (min-bytes=64):
+
+    ```mlir
+    llvm.mlir.global private constant @w(dense<1.0> : tensor<32xf32>) : !llvm.array<32 x f32>
+    llvm.func @f() -> !llvm.ptr {
+      %0 = llvm.mlir.addressof @w : !llvm.ptr
+      llvm.return %0 : !llvm.ptr
+    }
+    ```
+
+    becomes
+
+    ```mlir
+    llvm.mlir.global internal @__attn_params_base() : !llvm.ptr
+    llvm.func @f() -> !llvm.ptr {
+      %0 = llvm.mlir.addressof @__attn_params_base : !llvm.ptr
+      %1 = llvm.load %0 : !llvm.ptr -> !llvm.ptr
+      %2 = llvm.mlir.constant(64 : i64) : i64
+      %3 = llvm.getelementptr inbounds %1[%2] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+      llvm.return %3 : !llvm.ptr
+    }
+    llvm.func @attn_model_bind_params(%arg0: !llvm.ptr) {...}
+    ```
+  }];
+  let options = [
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"4096",
+           "Move constants of at least this many bytes">,
+    Option<"paramsFile", "params-file", "std::string", /*default=*/"\"\"",
+           "The parameter file's name, relative to the library's directory "
+           "(needed when anything moves)">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def AttnDropTiedResults : Pass<"attn-drop-tied-results", "ModuleOp"> {
   let summary = "Drop bufferised results that are their tied argument's buffer";
   let description = [{

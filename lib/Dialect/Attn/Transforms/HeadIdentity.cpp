@@ -9,11 +9,15 @@
 
 #include "HeadIdentity.h"
 
+#include "attn/Support/ConstantBytes.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
+
+#include <cstring>
 
 using namespace mlir;
 
@@ -30,7 +34,7 @@ struct Prover {
     if (!type || !type.hasStaticShape() ||
         type.getDimSize(dim) % (block * group) != 0)
       return false;
-    DenseElementsAttr values;
+    ElementsAttr values;
     if (matchPattern(v, m_Constant(&values)))
       return constantIdentical(values, dim, block);
     Operation *op = v.getDefiningOp();
@@ -130,23 +134,39 @@ struct Prover {
     return false;
   }
 
-  bool constantIdentical(DenseElementsAttr values, int64_t dim, int64_t block) {
-    if (values.isSplat())
+  bool constantIdentical(ElementsAttr values, int64_t dim, int64_t block) {
+    // Weights may be `dense_resource` blobs: compare their bytes (floats
+    // compare bitwise, as attribute equality does).
+    std::optional<attn::ConstantBytes> bytes = attn::getConstantBytes(values);
+    auto dense = dyn_cast<DenseElementsAttr>(values);
+    if (!bytes && !dense)
+      return false;
+    if ((bytes && bytes->splat) || (dense && dense.isSplat()))
       return true;
     auto type = cast<ShapedType>(values.getType());
     int64_t stride = 1;
     for (int64_t d = type.getRank() - 1; d > dim; --d)
       stride *= type.getDimSize(d);
     int64_t size = type.getDimSize(dim);
-    SmallVector<Attribute> flat(values.getValues<Attribute>());
-    for (int64_t i = 0, e = flat.size(); i < e; ++i) {
+    SmallVector<Attribute> flat;
+    if (!bytes)
+      flat.assign(dense.getValues<Attribute>().begin(),
+                  dense.getValues<Attribute>().end());
+    auto equal = [&](int64_t i, int64_t j) {
+      if (!bytes)
+        return flat[i] == flat[j];
+      int64_t w = bytes->elementBytes;
+      return std::memcmp(bytes->data.data() + i * w,
+                         bytes->data.data() + j * w, size_t(w)) == 0;
+    };
+    for (int64_t i = 0, e = values.getNumElements(); i < e; ++i) {
       int64_t c = (i / stride) % size;
       int64_t head = c / block, offset = c % block;
       int64_t first = head / group * group;
       if (head == first)
         continue;
       int64_t j = i + (first * block + offset - c) * stride;
-      if (flat[i] != flat[j])
+      if (!equal(i, j))
         return false;
     }
     return true;

@@ -10,9 +10,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Compiler/Compiler.h"
+#include "attn/InitAttn.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -125,6 +127,9 @@ bool fillOptions(CompileOptions &options, std::string &error) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // Pass names, for --mlir-print-ir-after=PASS and the like.
+  mlir::registerAllPasses();
+  mlir::attn::registerAllAttnPasses();
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
   mlir::registerAsmPrinterCLOptions();

@@ -53,7 +53,7 @@ void mlir::attn::buildAttnCudaCodegenPipeline(OpPassManager &pm,
   // them rather than passed as arguments.
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
-  pm.addPass(createConvertAttnToGPU(ConvertAttnToGPUOptions{/*hostChecks=*/false}));
+  pm.addPass(createConvertAttnToGPU());
   pm.addPass(createAttnDeviceBuffers());
   // One stream per run: launches, copies and workspace allocations are
   // chained on it, and the run waits for it once at the end.

@@ -86,11 +86,6 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     (128, 1, 1)`, `gpu.launch_func @attn_kernels::@attn_merge_0` and a
     `gpu.dealloc`.
   }];
-  let options = [
-    Option<"hostChecks", "host-checks", "bool", /*default=*/"true",
-           "Move buffer copies/allocations to the device and reject other "
-           "host ops that touch buffers">
-  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",

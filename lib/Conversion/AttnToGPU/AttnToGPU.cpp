@@ -233,50 +233,8 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   return success();
 }
 
-/// Host ops over buffers that have a device form.
-void moveToDevice(func::FuncOp func) {
-  OpBuilder b(func.getContext());
-  func.walk([&](Operation *op) {
-    b.setInsertionPoint(op);
-    Location loc = op->getLoc();
-    if (auto copy = dyn_cast<memref::CopyOp>(op)) {
-      if (!isStatic(copy.getSource()) || !isStatic(copy.getTarget()))
-        return;
-      gpu::MemcpyOp::create(b, loc, /*asyncToken=*/Type(), ValueRange(),
-                            copy.getTarget(), copy.getSource());
-      copy.erase();
-    } else if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
-      if (!alloc.getSymbolOperands().empty() ||
-          !alloc.getType().getLayout().isIdentity())
-        return;
-      Value device = gpu::AllocOp::create(b, loc, alloc.getType(), Type(),
-                                          ValueRange(),
-                                          alloc.getDynamicSizes(), ValueRange())
-                         .getMemref();
-      alloc.replaceAllUsesWith(device);
-      alloc.erase();
-    } else if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
-      if (!dealloc.getMemref().getDefiningOp<gpu::AllocOp>())
-        return;
-      gpu::DeallocOp::create(b, loc, Type(), ValueRange(), dealloc.getMemref());
-      dealloc.erase();
-    }
-  });
-}
-
-/// Host ops that pass buffers along without touching their data.
-bool keepsDataOnDevice(Operation *op) {
-  return isa<gpu::LaunchFuncOp, gpu::MemcpyOp, gpu::MemsetOp, gpu::AllocOp,
-             gpu::DeallocOp, func::CallOp, func::ReturnOp, memref::DimOp,
-             memref::CastOp, memref::ReinterpretCastOp,
-             memref::ExtractStridedMetadataOp, memref::ExtractAlignedPointerAsIndexOp,
-             memref::CollapseShapeOp, memref::ExpandShapeOp,
-             memref::SubViewOp>(op);
-}
-
 struct ConvertAttnToGPUPass
     : attn::impl::ConvertAttnToGPUBase<ConvertAttnToGPUPass> {
-  using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<Operation *> ops;
@@ -309,30 +267,6 @@ struct ConvertAttnToGPUPass
       if (failed(ok))
         return signalPassFailure();
     }
-
-    if (!hostChecks)
-      return;
-    bool failedCheck = false;
-    for (auto func : module.getOps<func::FuncOp>()) {
-      moveToDevice(func);
-      func.walk([&](Operation *op) {
-        if (keepsDataOnDevice(op))
-          return;
-        bool touchesBuffer =
-            isa<memref::GetGlobalOp>(op) ||
-            llvm::any_of(op->getOperandTypes(),
-                         [](Type t) { return isa<MemRefType>(t); });
-        if (!touchesBuffer)
-          return;
-        op->emitError("the cuda target cannot run '")
-            << op->getName()
-            << "' on the host over device buffers (only attn.attention, "
-               "attn.decode and buffer copies are lowered to the GPU yet)";
-        failedCheck = true;
-      });
-    }
-    if (failedCheck)
-      signalPassFailure();
   }
 };
 

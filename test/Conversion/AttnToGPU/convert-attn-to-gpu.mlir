@@ -1,5 +1,8 @@
-// RUN: attn-opt %s --convert-attn-to-gpu -split-input-file -verify-diagnostics | FileCheck %s
-// RUN: not attn-opt %s --convert-attn-to-gpu=host-checks=false -split-input-file 2>/dev/null | FileCheck %s --check-prefix=NOCHECK
+// With attn-device-buffers after it, as in the cuda pipeline (host copies
+// become device copies; host code over buffers is refused):
+// RUN: attn-opt %s --convert-attn-to-gpu --attn-device-buffers -split-input-file -verify-diagnostics | FileCheck %s
+// The pass alone lowers the attention ops and leaves other host ops alone:
+// RUN: not attn-opt %s --convert-attn-to-gpu -split-input-file 2>/dev/null | FileCheck %s --check-prefix=NOCHECK
 
 // A GQA decode step whose position is read from a buffer: the append
 // kernel, a workspace for 64 key splits (B * Hkv = 4 blocks need them to
@@ -64,14 +67,14 @@ func.func @attention_one_split(%q: memref<1x4x3x16xf32>, %k: memref<1x2x16x16xf3
 
 // -----
 
-// Host code that would read device memory is refused (unless host-checks
-// is off).
+// Host code that would read device memory is refused by
+// attn-device-buffers; convert-attn-to-gpu alone leaves it.
 // NOCHECK-LABEL: func.func @host_fill
 // NOCHECK: linalg.fill
 func.func @host_fill(%q: memref<1x1x1x8xf32>, %k: memref<1x1x4x8xf32>,
                      %v: memref<1x1x4x8xf32>, %o: memref<1x1x1x8xf32>) {
   %c = arith.constant 1.0 : f32
-  // expected-error @below {{the cuda target cannot run 'linalg.fill' on the host over device buffers}}
+  // expected-error @below {{the cuda target cannot run 'linalg.fill' on the host: it would access device memory from the CPU}}
   linalg.fill ins(%c : f32) outs(%q : memref<1x1x1x8xf32>)
   attn.attention heads(1, 1) scale(1.0)
       ins(%q, %k, %v : memref<1x1x1x8xf32>, memref<1x1x4x8xf32>, memref<1x1x4x8xf32>)

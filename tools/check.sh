@@ -13,9 +13,13 @@ set +e
 cmake --build "$build" --target check-attn 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-count() { grep -oE "^ *$1: *[0-9]+" "$log" | grep -oE '[0-9]+$' || echo 0; }
+# lit pads the labels when several kinds are listed ("Passed     : 12").
+count() { grep -oE "^ *$1 *: *[0-9]+" "$log" | grep -oE '[0-9]+$' || echo 0; }
 passed=$(count Passed)
-failed=$(( $(count Failed) + $(count Unresolved) + $(count "Timed Out") ))
+failed=$(( $(count Failed) + $(count Unresolved) + $(count "Timed Out") + $(count "Unexpectedly Passed") ))
+# Tests that need a GPU (test/GPU, lit feature cuda-device) are UNSUPPORTED
+# on machines without one: reported as skipped, never as passed.
+skipped=$(count Unsupported)
 rm -f "$log"
-echo "$(basename "$build"): ${passed} passed, ${failed} failed"
+echo "$(basename "$build"): ${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "${passed}" -gt 0 ]

@@ -67,10 +67,9 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     `attn.attention`; a fully masked row gives 0, a decode position outside
     the cache gives NaN and appends nothing (as on the CPU).
 
-    The host side keeps only launches: `memref.copy`, `memref.alloc` and
-    `memref.dealloc` of static identity-layout buffers become `gpu.memcpy`,
-    `gpu.alloc` and `gpu.dealloc`; any other host op reading or writing a
-    buffer (which would dereference device memory on the CPU) is an error.
+    Other host code is left alone: `attn-device-buffers`, after it in the
+    cuda pipeline, moves host allocations and copies to the device and
+    refuses host ops that would touch device memory.
 
     Example:
 

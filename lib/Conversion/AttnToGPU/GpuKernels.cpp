@@ -564,7 +564,7 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPartialKernel(
     const AttentionPlan &plan, TypeRange argTypes, const PartialArgs &args) {
   // Rows padded to 16 bytes so that the vector stores into them are aligned.
   auto smemType = MemRefType::get(
-      {kWarps, plan.headsPerBlock, llvm::alignTo(plan.valueDim + 2, 4)},
+      {kWarps, plan.headsPerBlock, int64_t(llvm::alignTo(plan.valueDim + 2, 4))},
       b.getF32Type(),
       MemRefLayoutAttrInterface(),
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));

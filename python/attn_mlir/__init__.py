@@ -394,13 +394,18 @@ def compile(path: str, out: Optional[str], *, target: str = "cpu",
     return result.output if result.output is not None else result.text
 
 
+
+def _flags_of(kwargs) -> list:
+    """The compile flags of `compile_model`/`compile_buffer`'s keywords."""
+    return _flags(kwargs.get("target", "cpu"), kwargs.get("dims"),
+                  kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
+                  kwargs.get("report"), kwargs.get("entry_function"),
+                  kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
+                  kwargs.get("extra_args", ()))
+
 def compile_model(path: str, out: Optional[str], **kwargs) -> CompileResult:
     """`compile` returning everything: output path, IR text, report, log."""
-    flags = _flags(kwargs.get("target", "cpu"), kwargs.get("dims"),
-                   kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
-                   kwargs.get("report"), kwargs.get("entry_function"),
-                   kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
-                   kwargs.get("extra_args", ()))
+    flags = _flags_of(kwargs)
     out = os.fspath(out) if out is not None else None
 
     def run(lib, session, options):
@@ -417,11 +422,7 @@ def compile_buffer(data: bytes, format: str, out: Optional[str] = None, *,
     `compile_model`; `name` names it in diagnostics."""
     if isinstance(data, str):
         data = data.encode()
-    flags = _flags(kwargs.get("target", "cpu"), kwargs.get("dims"),
-                   kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
-                   kwargs.get("report"), kwargs.get("entry_function"),
-                   kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
-                   kwargs.get("extra_args", ()))
+    flags = _flags_of(kwargs)
     out = os.fspath(out) if out is not None else None
 
     def run(lib, session, options):

@@ -136,9 +136,19 @@ ATTN_RT_API size_t attnDTypeSize(AttnDType dtype);
 |* fail with a message saying so.                                          *|
 \*===--------------------------------------------------------------------===*/
 
-/// 1 when libcuda.so.1 loads and device 0 can be used, else 0.
+/// Chooses the GPU (CUDA device ordinal) that CUDA models and the helpers
+/// below use; the default is 0. The choice is fixed when the driver is
+/// first used (loading a CUDA model, or any attnCuda* call but this one and
+/// attnCudaGetDevice): call it before. Fails, naming the reason, for an
+/// ordinal the driver does not have, without the driver, and for another
+/// ordinal once the choice is fixed (the same one is accepted).
+ATTN_RT_API AttnStatus attnCudaSetDevice(int32_t ordinal);
+/// The ordinal that the runtime uses (or will use).
+ATTN_RT_API int32_t attnCudaGetDevice(void);
+/// 1 when libcuda.so.1 loads and the runtime's device can be used, else 0.
 ATTN_RT_API int32_t attnCudaIsAvailable(void);
-/// cuMemAlloc of `num_bytes` bytes on device 0 (256-byte aligned).
+/// cuMemAlloc of `num_bytes` bytes on the runtime's device (256-byte
+/// aligned).
 ATTN_RT_API AttnStatus attnCudaMalloc(size_t num_bytes, void **ptr);
 /// cuMemFree; NULL is allowed.
 ATTN_RT_API AttnStatus attnCudaFree(void *ptr);

@@ -145,8 +145,10 @@ Driver loadDriver() {
   }
   CUresult r = d.init(0);
   CUdevice device = 0;
+  // The ordinal is fixed from here on (attnCudaSetDevice, default 0).
+  int ordinal = attn::rt::cudaDeviceOrdinal();
   if (r == kSuccess)
-    r = d.deviceGet(&device, 0);
+    r = d.deviceGet(&device, ordinal);
   // The primary context is the one the CUDA runtime (and so PyTorch) uses:
   // device pointers from either side are valid in the other.
   if (r == kSuccess)
@@ -162,7 +164,8 @@ Driver loadDriver() {
     const char *name = nullptr;
     if (d.getErrorName(r, &name) != kSuccess || !name)
       name = "unknown CUDA error";
-    d.loadError = std::string("CUDA initialisation failed: ") + name;
+    d.loadError = "CUDA initialisation failed on device " +
+                  std::to_string(ordinal) + ": " + name;
   }
   return d;
 }
@@ -436,8 +439,10 @@ ATTN_RT_API void mgpuMemset16(void *dst, unsigned short value, size_t count,
 }
 
 ATTN_RT_API void mgpuSetDefaultDevice(int32_t device) {
-  if (device != 0)
-    recordError("only device 0 is supported, got device " +
+  if (device != attn::rt::cudaDeviceOrdinal())
+    recordError("the runtime uses CUDA device " +
+                std::to_string(attn::rt::cudaDeviceOrdinal()) +
+                " (attnCudaSetDevice), the model asked for device " +
                 std::to_string(device));
 }
 

@@ -35,6 +35,11 @@ void clearCudaError();
 /// was one.
 bool takeCudaError(std::string &error);
 
+/// The CUDA device ordinal that the runtime uses (attnCudaSetDevice, else
+/// 0). The first call fixes it: attnCudaSetDevice then accepts only the
+/// same ordinal. (CudaRuntimeExtras.cpp)
+int cudaDeviceOrdinal();
+
 /// Sets the message of attnGetLastError() (Runtime.cpp) and returns
 /// ATTN_ERROR.
 AttnStatus setLastError(const std::string &message);

@@ -13,35 +13,45 @@ process, include/attn-c/Compiler.h) and libAttnRuntime
 Both libraries are looked up in $ATTN_MLIR_LIB_DIR, next to this package
 (an installed layout) and in the build directories of a source checkout.
 
+CUDA models (`attn-compile --target cuda`) run on device tensors: torch
+CUDA tensors, `__cuda_array_interface__` objects, DLPack producers and this
+package's `DeviceArray`, on an optional stream; see `Model.run` and
+docs/cuda-target.md ("From Python")::
+
+    model = attn_mlir.Model("decoder-cuda.so")
+    caches = model.allocate_inouts(device=torch.device("cuda"))
+    out = model.run(input_ids=ids, position_ids=pos, cache_position=p,
+                    **caches)          # torch tensors in, torch tensors out
+
 NumPy has no bfloat16: bf16 tensors are passed and returned as uint16
 arrays holding the bits (arrays whose dtype is named 'bfloat16', such as
 ml_dtypes.bfloat16, are accepted too).
 """
 
+import contextlib
 import ctypes
-import glob
 import os
+import sys
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["AttnError", "CompileError", "CompileResult", "Model",
-           "TensorSpec", "compile", "compile_buffer", "compile_model",
-           "compiler_library", "get_num_threads", "set_num_threads",
-           "runtime_library"]
+from . import _device
+from ._device import (DeviceArray, set_cuda_device, synchronize, to_device)
+from ._lib import AttnError, candidate_dirs as _candidate_dirs
+from ._lib import last_error as _last_error, runtime as _runtime
+from ._lib import runtime_library, TensorInfo as _TensorInfo
+
+__all__ = ["AttnError", "CompileError", "CompileResult", "DeviceArray",
+           "Model", "TensorSpec", "compile", "compile_buffer",
+           "compile_model", "compiler_library", "cuda_device",
+           "cuda_is_available", "get_num_threads", "runtime_library",
+           "set_cuda_device", "set_num_threads", "synchronize", "to_device"]
 
 _DTYPE_NAMES = ["f32", "f16", "bf16", "f64", "i64", "i32", "i16", "i8", "u8",
                 "bool"]
-_NUMPY_DTYPES = {
-    "f32": np.float32, "f16": np.float16, "bf16": np.uint16,
-    "f64": np.float64, "i64": np.int64, "i32": np.int32, "i16": np.int16,
-    "i8": np.int8, "u8": np.uint8, "bool": np.bool_,
-}
+_NUMPY_DTYPES = _device.NUMPY_DTYPES
 _DEVICES = {0: "cpu", 1: "cuda"}
-
-
-class AttnError(RuntimeError):
-    """An error reported by libAttnRuntime."""
 
 
 class CompileError(RuntimeError):
@@ -58,89 +68,6 @@ class TensorSpec(NamedTuple):
         return np.dtype(_NUMPY_DTYPES[self.dtype])
 
 
-class _TensorInfo(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int),
-                ("rank", ctypes.c_int32),
-                ("shape", ctypes.POINTER(ctypes.c_int64)),
-                ("num_bytes", ctypes.c_uint64)]
-
-
-def _candidate_dirs(leaf: str) -> List[str]:
-    """Directories to search for lib/ or bin/ content, best first."""
-    dirs = []
-    env = os.environ.get("ATTN_MLIR_LIB_DIR")
-    if env:
-        dirs.append(env if leaf == "lib" else os.path.join(env, "..", leaf))
-    here = os.path.dirname(os.path.abspath(__file__))
-    dirs.append(os.path.join(here, leaf))
-    repo = os.path.dirname(os.path.dirname(here))
-    builds = [os.path.join(repo, "build")]
-    builds += sorted(glob.glob(os.path.join(repo, "build*")),
-                     key=lambda p: -os.path.getmtime(p))
-    for build in builds:
-        if os.path.join(build, leaf) not in dirs:
-            dirs.append(os.path.join(build, leaf))
-    return dirs
-
-
-def runtime_library() -> str:
-    """Path of the libAttnRuntime.so that this package uses."""
-    for d in _candidate_dirs("lib"):
-        path = os.path.join(d, "libAttnRuntime.so")
-        if os.path.exists(path):
-            return os.path.abspath(path)
-    raise AttnError("cannot find libAttnRuntime.so: set ATTN_MLIR_LIB_DIR to "
-                    "the directory that holds it (e.g. build/lib)")
-
-
-_lib = None
-
-
-def _runtime() -> ctypes.CDLL:
-    global _lib
-    if _lib is not None:
-        return _lib
-    lib = ctypes.CDLL(runtime_library())
-    info_p = ctypes.POINTER(_TensorInfo)
-    signatures = {
-        "attnModelLoad": (ctypes.c_void_p, [ctypes.c_char_p]),
-        "attnModelFree": (None, [ctypes.c_void_p]),
-        "attnModelGetDevice": (ctypes.c_int, [ctypes.c_void_p]),
-        "attnModelGetNumInputs": (ctypes.c_int32, [ctypes.c_void_p]),
-        "attnModelGetNumOutputs": (ctypes.c_int32, [ctypes.c_void_p]),
-        "attnModelGetInputInfo": (ctypes.c_int,
-                                  [ctypes.c_void_p, ctypes.c_int32, info_p]),
-        "attnModelGetOutputInfo": (ctypes.c_int,
-                                   [ctypes.c_void_p, ctypes.c_int32, info_p]),
-        "attnModelGetNumInouts": (ctypes.c_int32, [ctypes.c_void_p]),
-        "attnModelGetInoutInfo": (ctypes.c_int,
-                                  [ctypes.c_void_p, ctypes.c_int32, info_p]),
-        "attnModelGetSignature": (ctypes.c_char_p, [ctypes.c_void_p]),
-        "attnModelRun": (ctypes.c_int, [ctypes.c_void_p,
-                                        ctypes.POINTER(ctypes.c_void_p),
-                                        ctypes.POINTER(ctypes.c_void_p),
-                                        ctypes.c_void_p]),
-        "attnModelRunInPlace": (ctypes.c_int, [ctypes.c_void_p,
-                                               ctypes.POINTER(ctypes.c_void_p),
-                                               ctypes.POINTER(ctypes.c_void_p),
-                                               ctypes.POINTER(ctypes.c_void_p),
-                                               ctypes.c_void_p]),
-        "attnGetLastError": (ctypes.c_char_p, []),
-        "attnSetNumThreads": (None, [ctypes.c_int32]),
-        "attnGetNumThreads": (ctypes.c_int32, []),
-    }
-    for name, (restype, argtypes) in signatures.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
-    _lib = lib
-    return lib
-
-
-def _last_error() -> str:
-    return _runtime().attnGetLastError().decode(errors="replace")
-
-
 def set_num_threads(n: int) -> None:
     """Threads that CPU models use, the caller included."""
     _runtime().attnSetNumThreads(int(n))
@@ -150,8 +77,31 @@ def get_num_threads() -> int:
     return _runtime().attnGetNumThreads()
 
 
+def cuda_device() -> int:
+    """The CUDA device ordinal that CUDA models and DeviceArrays use."""
+    return _device.device_ordinal()
+
+
+def cuda_is_available() -> bool:
+    """True when the CUDA driver loads and the runtime's device works."""
+    return bool(_runtime().attnCudaIsAvailable())
+
+
+def _pointers(values) -> ctypes.Array:
+    return (ctypes.c_void_p * max(1, len(values)))(*values)
+
+
 class Model:
-    """A compiled model (.so) loaded into this process."""
+    """A compiled model (.so) loaded into this process.
+
+    A CPU model (`device == "cpu"`) runs on host arrays. A CUDA model runs
+    on device tensors: torch CUDA tensors, objects with
+    `__cuda_array_interface__` (CuPy, Numba, DeviceArray) or DLPack
+    producers on a CUDA device, on the runtime's device (`cuda_device()`,
+    chosen by `set_cuda_device` before loading). Host arrays given to a
+    CUDA model are copied to the device and its outputs back, so code
+    written for CPU models runs unchanged (and synchronously).
+    """
 
     def __init__(self, path: str):
         lib = _runtime()
@@ -201,10 +151,34 @@ class Model:
                              f"{list(spec.shape)}")
         return np.ascontiguousarray(value)
 
-    def allocate_inouts(self) -> Dict[str, np.ndarray]:
-        """Zero-filled arrays for the model's inout buffers (its KV caches),
-        to pass to every run."""
-        return {s.name: np.zeros(s.shape, dtype=s.numpy_dtype)
+    def allocate_inouts(self, device=None) -> Dict[str, object]:
+        """Zero-filled buffers for the model's inout buffers (its KV
+        caches), to pass to every run. `device`: None or "cpu" gives numpy
+        arrays (any model; a CUDA model then copies them to the device and
+        back on every run); for a CUDA model, "cuda" (or "cuda:N", N the
+        runtime's device) gives DeviceArrays and a torch.device gives torch
+        tensors, which stay on the device between runs."""
+        if device is None or device == "cpu":
+            return {s.name: np.zeros(s.shape, dtype=s.numpy_dtype)
+                    for s in self.inouts}
+        if self.device != "cuda":
+            raise ValueError(f"the model '{self.path}' runs on the "
+                             f"{self.device}: its inouts are host arrays "
+                             f"(device=None), not {device!r}")
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(device, torch.device):
+            if device.type != "cuda" or (device.index or 0) != cuda_device():
+                raise ValueError(f"inouts on {device}: the runtime uses "
+                                 f"cuda:{cuda_device()}")
+            return {s.name: torch.zeros(s.shape,
+                                        dtype=_device.torch_dtype(s.dtype),
+                                        device=device)
+                    for s in self.inouts}
+        if device not in ("cuda", f"cuda:{cuda_device()}"):
+            raise ValueError(f"unknown device {device!r} for inouts: None, "
+                             f"'cpu', 'cuda', 'cuda:{cuda_device()}' or a "
+                             f"torch.device")
+        return {s.name: DeviceArray.zeros(s.shape, s.dtype)
                 for s in self.inouts}
 
     def _inout(self, spec: TensorSpec, value) -> np.ndarray:
@@ -216,12 +190,7 @@ class Model:
                              f"{list(spec.shape)} (it is updated in place)")
         return value
 
-    def run(self, inputs: Optional[Dict[str, object]] = None,
-            **kwargs) -> Dict[str, np.ndarray]:
-        """Runs the model on host arrays keyed by input name; returns the
-        outputs keyed by name. The arrays of inout buffers (see
-        `allocate_inouts`) are passed by the same names and updated in
-        place."""
+    def _given(self, inputs, kwargs) -> Dict[str, object]:
         if self._handle is None:
             raise AttnError("the model has been closed")
         given = dict(inputs or {})
@@ -237,14 +206,53 @@ class Model:
                 parts.append("unknown inputs " + ", ".join(map(repr, extra)))
             raise ValueError("; ".join(parts) + " (the model's inputs are "
                              + ", ".join(map(repr, names)) + ")")
+        return given
+
+    def run(self, inputs: Optional[Dict[str, object]] = None, *,
+            stream=None, **kwargs) -> Dict[str, object]:
+        """Runs the model on tensors keyed by input name (a dict, keywords,
+        or both); returns the outputs keyed by name. Inout buffers (see
+        `allocate_inouts`) are passed by the same names and updated in
+        place. (An input named "stream" goes in the dict.)
+
+        CPU model: host arrays (numpy, anything np.asarray reads); device
+        tensors are refused. Returns numpy arrays.
+
+        CUDA model: each tensor is either on the device (torch CUDA tensor,
+        `__cuda_array_interface__`, DLPack; dense C order, the model's dtype
+        and shape, on the runtime's device, 16-byte aligned), used in
+        place, or host data, copied there. Outputs are torch tensors on the
+        inputs' device when the device tensors given are all torch's,
+        DeviceArrays when other device tensors are given, numpy arrays when
+        all were host data. `stream`: a torch.cuda.Stream, an int CUstream
+        handle, or None (torch's current stream of the inputs' device when
+        torch tensors are given, else the legacy default stream). The run is
+        enqueued on it and returns at once: synchronise the stream before
+        reading device outputs on another one (DeviceArray.numpy() and its
+        `__cuda_array_interface__` do). With host data (copied in or out),
+        or with no stream, the call waits for the run.
+        """
+        given = self._given(inputs, kwargs)
+        if self.device == "cuda":
+            return self._run_cuda(given, stream)
+        if stream is not None:
+            raise ValueError(f"stream= is for CUDA models; the model "
+                             f"'{self.path}' runs on the {self.device}")
+        for kind, specs in (("input", self.inputs), ("inout", self.inouts)):
+            for s in specs:
+                where = _device.describe_device(given[s.name])
+                if where is not None:
+                    raise ValueError(
+                        f"{kind} '{s.name}' is on {where}, but the model "
+                        f"'{self.path}' runs on the cpu: pass host arrays "
+                        f"(e.g. tensor.cpu().numpy())")
         arrays = [self._prepare(s, given[s.name]) for s in self.inputs]
         inouts = [self._inout(s, given[s.name]) for s in self.inouts]
         results = [np.empty(s.shape, dtype=s.numpy_dtype)
                    for s in self.outputs]
 
         def pointers(items):
-            return (ctypes.c_void_p * max(1, len(items)))(
-                *[a.ctypes.data for a in items])
+            return _pointers([a.ctypes.data for a in items])
 
         if self._lib.attnModelRunInPlace(self._handle, pointers(arrays),
                                          pointers(inouts), pointers(results),
@@ -253,6 +261,112 @@ class Model:
         return {s.name: r for s, r in zip(self.outputs, results)}
 
     __call__ = run
+
+    def _check_view(self, kind: str, spec: TensorSpec,
+                    view: "_device.DeviceView", ordinal: int) -> None:
+        what = f"{kind} '{spec.name}'"
+        if view.device_type != "cuda":
+            raise ValueError(f"{what} is on {view.device_type}, not on a "
+                             f"CUDA device")
+        if view.device_index != ordinal:
+            raise ValueError(f"{what} is on cuda:{view.device_index}, but "
+                             f"the runtime uses cuda:{ordinal} (choose it "
+                             f"with attn_mlir.set_cuda_device before "
+                             f"loading a CUDA model)")
+        if view.dtype != spec.dtype:
+            raise ValueError(f"{what} has dtype {view.dtype_text}, the "
+                             f"model expects {spec.dtype}")
+        if view.shape != spec.shape:
+            raise ValueError(f"{what} has shape {list(view.shape)}, the "
+                             f"model expects {list(spec.shape)}")
+        if not view.contiguous:
+            raise ValueError(f"{what} is not C-contiguous (dense, row "
+                             f"major); pass a contiguous copy")
+        if view.ptr % 16:
+            raise ValueError(f"{what} is at {view.ptr:#x}, not 16-byte "
+                             f"aligned as CUDA models need (a view at an "
+                             f"offset?); pass a copy")
+
+    def _run_cuda(self, given: Dict[str, object], stream) -> Dict[str, object]:
+        handle = _device.stream_handle(stream)
+        ordinal = cuda_device()
+        specs = ([("input", s) for s in self.inputs]
+                 + [("inout", s) for s in self.inouts])
+        torch = sys.modules.get("torch")
+        torch_tensors = [v for v in given.values()
+                         if _device.is_torch_tensor(v)
+                         and v.device.type != "cpu"]
+        torch_stream = None
+        if torch_tensors:
+            if stream is None:
+                torch_stream = torch.cuda.current_stream(
+                    torch_tensors[0].device)
+                handle = torch_stream.cuda_stream
+            elif isinstance(stream, torch.cuda.Stream):
+                torch_stream = stream
+            elif handle:
+                torch_stream = torch.cuda.ExternalStream(
+                    handle, device=torch_tensors[0].device)
+
+        # Per buffer, what the run reads: the caller's device tensor, or a
+        # device copy of host data (`temps`; inouts copied back after).
+        views, given_views, temps, copy_back = [], [], [], []
+        for kind, s in specs:
+            value = given[s.name]
+            view = _device.device_view(value, handle)
+            if view is not None:
+                self._check_view(kind, s, view, ordinal)
+                # Order the run after the producer's (coarsely: wait).
+                if view.stream and view.stream != handle:
+                    synchronize(view.stream)
+                views.append(view)
+                given_views.append(view)
+                continue
+            host = (self._prepare(s, value) if kind == "input"
+                    else self._inout(s, value))
+            temp = DeviceArray.from_numpy(host, s.dtype)
+            temps.append(temp)
+            if kind == "inout":
+                copy_back.append((host, temp))
+            views.append(temp)
+        on_host = not given_views
+        as_torch = bool(given_views) and all(v.kind == "torch"
+                                             for v in given_views)
+
+        if as_torch:
+            context = (torch.cuda.stream(torch_stream) if torch_stream
+                       is not None else contextlib.nullcontext())
+            with context:
+                outputs = [torch.empty(s.shape,
+                                       dtype=_device.torch_dtype(s.dtype),
+                                       device=torch_tensors[0].device)
+                           for s in self.outputs]
+            out_ptrs = [o.data_ptr() for o in outputs]
+        else:
+            outputs = [DeviceArray(s.shape, s.dtype) for s in self.outputs]
+            out_ptrs = [o.ptr for o in outputs]
+
+        ptrs = [v.ptr for v in views]
+        n = len(self.inputs)
+        if self._lib.attnModelRunInPlace(
+                self._handle, _pointers(ptrs[:n]), _pointers(ptrs[n:]),
+                _pointers(out_ptrs), ctypes.c_void_p(handle or None)) != 0:
+            raise AttnError(_last_error())
+        if handle and (temps or on_host):
+            # Host data goes back now, and the uploads may be freed.
+            synchronize(handle)
+            handle = 0
+        for host, temp in copy_back:
+            host[...] = temp.numpy()
+        if on_host:
+            return {s.name: o.numpy() for s, o in zip(self.outputs, outputs)}
+        # Device buffers written by a run still in flight remember its
+        # stream, so that numpy() and consumers wait for it.
+        written = [v.owner for v in given_views if v.kind == "attn"]
+        for o in outputs + written:
+            if isinstance(o, DeviceArray):
+                o.stream = handle
+        return {s.name: o for s, o in zip(self.outputs, outputs)}
 
     def close(self) -> None:
         if getattr(self, "_handle", None):

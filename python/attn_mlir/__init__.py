@@ -311,14 +311,20 @@ class Model:
         # Per buffer, what the run reads: the caller's device tensor, or a
         # device copy of host data (`temps`; inouts copied back after).
         views, given_views, temps, copy_back = [], [], [], []
+        waited = {0, handle}
         for kind, s in specs:
             value = given[s.name]
             view = _device.device_view(value, handle)
             if view is not None:
                 self._check_view(kind, s, view, ordinal)
-                # Order the run after the producer's (coarsely: wait).
-                if view.stream and view.stream != handle:
+                # Order the run after the writer's, on another stream
+                # (coarsely: wait for it).
+                if view.stream not in waited:
                     synchronize(view.stream)
+                    waited.add(view.stream)
+                if view.kind == "attn" and view.stream in waited:
+                    view.owner.stream = view.stream if view.stream == \
+                        handle else 0
                 views.append(view)
                 given_views.append(view)
                 continue
@@ -362,7 +368,9 @@ class Model:
             return {s.name: o.numpy() for s, o in zip(self.outputs, outputs)}
         # Device buffers written by a run still in flight remember its
         # stream, so that numpy() and consumers wait for it.
-        written = [v.owner for v in given_views if v.kind == "attn"]
+        n_in = len(self.inputs)
+        written = [v.owner for v in views[n_in:]
+                   if isinstance(v, _device.DeviceView) and v.kind == "attn"]
         for o in outputs + written:
             if isinstance(o, DeviceArray):
                 o.stream = handle

@@ -418,10 +418,13 @@ def _from_cai(value, iface) -> DeviceView:
 
 def _from_dlpack(value, device_type: int, index: int,
                  stream: int) -> DeviceView:
+    # The device comes from __dlpack_device__ (as the protocol intends): a
+    # tensor the run cannot use is refused before a capsule is made.
     names = {_DL_CUDA: "cuda", _DL_CUDA_MANAGED: "cuda"}
-    if device_type not in names:
-        return DeviceView(0, (), None, "?", f"DLPack device type "
-                          f"{device_type}", index, False, "dlpack", value, 0)
+    if device_type not in names or index != device_ordinal():
+        where = names.get(device_type, f"DLPack device type {device_type}")
+        return DeviceView(0, (), None, "?", where, index, False, "dlpack",
+                          value, 0)
     # The producer orders its work before `stream` (1: the legacy default
     # stream, as DLPack spells it).
     capsule = value.__dlpack__(stream=stream or 1)
@@ -442,7 +445,7 @@ def _from_dlpack(value, device_type: int, index: int,
     return DeviceView((t.data or 0) + t.byte_offset, shape, dtype,
                       f"DLPack type code {t.dtype.code} bits {t.dtype.bits}"
                       f" lanes {t.dtype.lanes}", names[device_type],
-                      t.device.device_id, contiguous, "dlpack",
+                      index, contiguous, "dlpack",
                       (value, capsule), 0)
 
 

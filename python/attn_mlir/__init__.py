@@ -282,6 +282,9 @@ class Model:
         if not view.contiguous:
             raise ValueError(f"{what} is not C-contiguous (dense, row "
                              f"major); pass a contiguous copy")
+        if kind == "inout" and view.readonly:
+            raise ValueError(f"{what} is read-only, but the run updates it "
+                             f"in place")
         if view.ptr % 16:
             raise ValueError(f"{what} is at {view.ptr:#x}, not 16-byte "
                              f"aligned as CUDA models need (a view at an "

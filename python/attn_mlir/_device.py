@@ -258,10 +258,15 @@ class DeviceArray:
         return self
 
     def free(self) -> None:
-        """Frees the memory now (an exported view must be dropped first)."""
+        """Frees the memory now, after the run that writes it (if any) has
+        finished. Views exported to other libraries must be dropped first,
+        and runs on other streams that read it must be done."""
         if self._ptr is not None:
-            ptr, self._ptr = self._ptr, None
-            rt.runtime().attnCudaFree(ctypes.c_void_p(ptr))
+            try:
+                self._wait()
+            finally:
+                ptr, self._ptr = self._ptr, None
+                rt.runtime().attnCudaFree(ctypes.c_void_p(ptr))
 
     def __del__(self):
         try:
@@ -351,6 +356,7 @@ class DeviceView(NamedTuple):
     kind: str                 # "torch", "attn", "cuda_array_interface", "dlpack"
     owner: object             # kept alive during the run
     stream: int               # the producer's stream to wait for (0: none)
+    readonly: bool = False    # the producer forbids writes
 
 
 def _c_contiguous(shape, strides, item) -> bool:
@@ -413,7 +419,8 @@ def _from_cai(value, iface) -> DeviceView:
     # It is taken to be the runtime's device (as CuPy and Numba on one GPU).
     stream = iface.get("stream") or 0
     return DeviceView(ptr, shape, dtype, typestr, "cuda", device_ordinal(),
-                      contiguous, "cuda_array_interface", value, int(stream))
+                      contiguous, "cuda_array_interface", value, int(stream),
+                      bool(iface["data"][1]))
 
 
 def _from_dlpack(value, device_type: int, index: int,

@@ -218,6 +218,9 @@ expect(ValueError, lambda: model.run(x=CAI(xd, strides=(4, 8)), pos=pos, **cache
 # CHECK-NEXT: ValueError: inout 'cache' is at {{0x[0-9a-f]+}}4, not 16-byte aligned as CUDA models need (a view at an offset?); pass a copy
 expect(ValueError, lambda: model.run(x=xd, pos=pos, cache=CAI(
     caches["cache"], data=(caches["cache"].ptr + 4, False))))
+# CHECK-NEXT: ValueError: inout 'cache' is read-only, but the run updates it in place
+expect(ValueError, lambda: model.run(x=xd, pos=pos, cache=CAI(
+    caches["cache"], data=(caches["cache"].ptr, True))))
 # Contiguity ignores the strides of sizes 1.
 model.run(x=xd, pos=attn_mlir.to_device(np.int64(0)),
           cache=CAI(caches["cache"], strides=(12, 4)))

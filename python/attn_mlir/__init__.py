@@ -36,7 +36,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _device
+from . import _device, _interop
 from ._device import (DeviceArray, set_cuda_device, synchronize, to_device)
 from ._lib import AttnError, candidate_dirs as _candidate_dirs
 from ._lib import last_error as _last_error, runtime as _runtime
@@ -171,7 +171,7 @@ class Model:
                 raise ValueError(f"inouts on {device}: the runtime uses "
                                  f"cuda:{cuda_device()}")
             return {s.name: torch.zeros(s.shape,
-                                        dtype=_device.torch_dtype(s.dtype),
+                                        dtype=_interop.torch_dtype(s.dtype),
                                         device=device)
                     for s in self.inouts}
         if device not in ("cuda", f"cuda:{cuda_device()}"):
@@ -240,7 +240,7 @@ class Model:
                              f"'{self.path}' runs on the {self.device}")
         for kind, specs in (("input", self.inputs), ("inout", self.inouts)):
             for s in specs:
-                where = _device.describe_device(given[s.name])
+                where = _interop.describe_device(given[s.name])
                 if where is not None:
                     raise ValueError(
                         f"{kind} '{s.name}' is on {where}, but the model "
@@ -263,7 +263,7 @@ class Model:
     __call__ = run
 
     def _check_view(self, kind: str, spec: TensorSpec,
-                    view: "_device.DeviceView", ordinal: int) -> None:
+                    view: "_interop.DeviceView", ordinal: int) -> None:
         what = f"{kind} '{spec.name}'"
         if view.device_type != "cuda":
             raise ValueError(f"{what} is on {view.device_type}, not on a "
@@ -291,13 +291,13 @@ class Model:
                              f"offset?); pass a copy")
 
     def _run_cuda(self, given: Dict[str, object], stream) -> Dict[str, object]:
-        handle = _device.stream_handle(stream)
+        handle = _interop.stream_handle(stream)
         ordinal = cuda_device()
         specs = ([("input", s) for s in self.inputs]
                  + [("inout", s) for s in self.inouts])
         torch = sys.modules.get("torch")
         torch_tensors = [v for v in given.values()
-                         if _device.is_torch_tensor(v)
+                         if _interop.is_torch_tensor(v)
                          and v.device.type != "cpu"]
         torch_stream = None
         if torch_tensors:
@@ -317,7 +317,7 @@ class Model:
         waited = {0, handle}
         for kind, s in specs:
             value = given[s.name]
-            view = _device.device_view(value, handle)
+            view = _interop.device_view(value, handle)
             if view is not None:
                 self._check_view(kind, s, view, ordinal)
                 # Order the run after the writer's, on another stream
@@ -347,7 +347,7 @@ class Model:
                        is not None else contextlib.nullcontext())
             with context:
                 outputs = [torch.empty(s.shape,
-                                       dtype=_device.torch_dtype(s.dtype),
+                                       dtype=_interop.torch_dtype(s.dtype),
                                        device=torch_tensors[0].device)
                            for s in self.outputs]
             out_ptrs = [o.data_ptr() for o in outputs]
@@ -373,7 +373,7 @@ class Model:
         # stream, so that numpy() and consumers wait for it.
         n_in = len(self.inputs)
         written = [v.owner for v in views[n_in:]
-                   if isinstance(v, _device.DeviceView) and v.kind == "attn"]
+                   if isinstance(v, _interop.DeviceView) and v.kind == "attn"]
         for o in outputs + written:
             if isinstance(o, DeviceArray):
                 o.stream = handle

@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 import attn_mlir
-from attn_mlir import _device
+from attn_mlir import _device, _dlpack
 
 tmp, mode = sys.argv[1], sys.argv[2]
 
@@ -249,11 +249,20 @@ out = model.run(x=dl_x, pos=DLPackOnly(pos), cache=DLPackOnly(caches["cache"]),
                 stream=0x1234)
 assert np.array_equal(out["y"].numpy(), want_y)
 # The producer was told the consumer's stream; every capsule was released.
-assert dl_x.streams == [0x1234] and not _device._exported, _device._exported
+assert dl_x.streams == [0x1234] and _dlpack.live_exports() == 0
 bf = attn_mlir.to_device(np.array([0x3f80, 0x4000], np.uint16), "bf16")
 capsule = bf.__dlpack__()
 del capsule
-assert not _device._exported
+assert _dlpack.live_exports() == 0
+# Reading a capsule's layout (numpy's host capsules: only read, not used).
+host = np.zeros((2, 3))
+t = _dlpack.read(host.__dlpack__())
+assert (t.shape, t.dtype, t.contiguous, t.ptr) == ((2, 3), "f64", True,
+                                                   host.ctypes.data)
+assert not _dlpack.read(host.T.__dlpack__()).contiguous
+assert _dlpack.read(host[:1, :].__dlpack__()).contiguous
+assert not _dlpack.read(host[:, :1].__dlpack__()).contiguous
+assert _dlpack.read(host[1:].__dlpack__()).ptr == host.ctypes.data + 24
 # CHECK-NEXT: DLPack: ok
 print("DLPack: ok")
 # CHECK-NEXT: ValueError: input 'x' is on cuda:0, but the runtime uses cuda:1 (choose it with attn_mlir.set_cuda_device before loading a CUDA model)

@@ -36,7 +36,7 @@ const char *kUsage =
     "usage: attn-run MODEL(.so|.mlir|.onnx) [--inputs IN.npz] "
     "[--outputs OUT.npz]\n"
     "                [--bench N] [--threads N] [--dim NAME=SIZE]...\n"
-    "                [--generate N [--max-seq N]] [--cache-dir DIR]\n"
+    "                [--generate N [--max-seq N]] [--cache-dir DIR] [--device N]\n"
     "\n"
     "Runs a model compiled by attn-compile on the arrays of IN.npz (keys are\n"
     "the model's input names) and writes its outputs to OUT.npz.\n"
@@ -51,7 +51,8 @@ const char *kUsage =
     "                 (default: past length + N)\n"
     "  --cache-dir D  where compiled .mlir/.onnx models are kept (default\n"
     "                 $ATTN_MLIR_CACHE_DIR, else $XDG_CACHE_HOME/attn-mlir,\n"
-    "                 else ~/.cache/attn-mlir)\n";
+    "                 else ~/.cache/attn-mlir)\n"
+    "  --device N     the CUDA device a cuda model runs on (default 0)\n";
 
 struct Options {
   std::string model, inputs, outputs, cacheDir;
@@ -59,6 +60,7 @@ struct Options {
   int threads = 0;
   int generate = 0;
   int maxSeq = 0;
+  int device = -1;
   std::vector<std::string> dims;
 };
 
@@ -72,6 +74,14 @@ int parseCount(const std::string &flag, const std::string &text) {
   long value = std::strtol(text.c_str(), &end, 10);
   if (text.empty() || *end || value < 1 || value > 1000000000)
     die(flag + " expects a positive integer, got '" + text + "'");
+  return int(value);
+}
+
+int parseOrdinal(const std::string &flag, const std::string &text) {
+  char *end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end || value < 0 || value > 1024)
+    die(flag + " expects a device ordinal (0, 1, ...), got '" + text + "'");
   return int(value);
 }
 
@@ -110,6 +120,8 @@ Options parseOptions(int argc, char **argv) {
       o.maxSeq = parseCount(flag, takeValue());
     else if (flag == "--cache-dir")
       o.cacheDir = takeValue();
+    else if (flag == "--device")
+      o.device = parseOrdinal(flag, takeValue());
     else if (isFlag)
       die("unknown option '" + arg + "'\n" + kUsage);
     else if (o.model.empty())
@@ -214,6 +226,11 @@ int main(int argc, char **argv) {
   } else if (!options.dims.empty()) {
     die("--dim applies only when attn-run compiles a .mlir or .onnx model");
   }
+
+  // The ordinal is fixed before the model loads: loading a cuda model
+  // starts the driver on the chosen device.
+  if (options.device >= 0 && attnCudaSetDevice(options.device) != ATTN_OK)
+    die(attnGetLastError());
 
   AttnModel *model = attnModelLoad(library.c_str());
   if (!model)

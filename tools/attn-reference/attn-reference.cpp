@@ -143,6 +143,8 @@ ref::AttentionParams Evaluator::paramsOf(Operation *op, Value mask,
 LogicalResult Evaluator::evaluate(mlir::attn::AttentionOp op) {
   if (op.getNumResults() != 1)
     return op.emitError("attn-reference: only the tensor form is supported");
+  if (op.getWindowLeftAttr())
+    return op.emitError("attn-reference: windows are not supported yet");
   ref::AttentionOperands operands;
   if (!(operands.query = lookup(op, op.getQuery())) ||
       !(operands.key = lookup(op, op.getKey())) ||
@@ -174,6 +176,8 @@ LogicalResult Evaluator::evaluate(mlir::attn::AttentionOp op) {
 LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
   if (op.getNumResults() != 3)
     return op.emitError("attn-reference: only the tensor form is supported");
+  if (!op.getPosition() || op.getWindowLeftAttr())
+    return op.emitError("attn-reference: serving forms are not supported yet");
   ref::DecodeOperands operands;
   const Tensor *position;
   if (!(operands.query = lookup(op, op.getQuery())) ||

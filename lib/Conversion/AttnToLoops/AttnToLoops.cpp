@@ -74,6 +74,8 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
       return rewriter.notifyMatchFailure(op, "expects memrefs");
     if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
       return failure();
+    if (op.getWindowLeftAttr())
+      return rewriter.notifyMatchFailure(op, "windows are not lowered yet");
     Location loc = op.getLoc();
     FlashAttention a = describeCommon(op, options);
     a.key = op.getKey();
@@ -101,6 +103,8 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
       return rewriter.notifyMatchFailure(op, "expects memrefs");
     if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
       return failure();
+    if (!op.getPosition() || op.getWindowLeftAttr())
+      return rewriter.notifyMatchFailure(op, "serving forms not lowered yet");
     Location loc = op.getLoc();
     Value position = op.getPosition();
     Value count = memref::DimOp::create(rewriter, loc, op.getKey(), 2);

@@ -137,14 +137,19 @@ ref::AttentionParams Evaluator::paramsOf(Operation *op, Value mask,
     params.maskKind = getElementTypeOrSelf(mask.getType()).isInteger(1)
                           ? ref::MaskKind::Boolean
                           : ref::MaskKind::Additive;
+  if (auto attention = dyn_cast<mlir::attn::AttentionOp>(op)) {
+    params.windowLeft = attention.getWindowLeftBound();
+    params.windowRight = attention.getWindowRightBound();
+  } else if (auto decode = dyn_cast<mlir::attn::DecodeOp>(op)) {
+    params.windowLeft = decode.getWindowLeftBound();
+    params.windowRight = decode.getWindowRightBound();
+  }
   return params;
 }
 
 LogicalResult Evaluator::evaluate(mlir::attn::AttentionOp op) {
   if (op.getNumResults() != 1)
     return op.emitError("attn-reference: only the tensor form is supported");
-  if (op.getWindowLeftAttr())
-    return op.emitError("attn-reference: windows are not supported yet");
   ref::AttentionOperands operands;
   if (!(operands.query = lookup(op, op.getQuery())) ||
       !(operands.key = lookup(op, op.getKey())) ||
@@ -176,8 +181,6 @@ LogicalResult Evaluator::evaluate(mlir::attn::AttentionOp op) {
 LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
   if (op.getNumResults() != 3)
     return op.emitError("attn-reference: only the tensor form is supported");
-  if (!op.getPosition() || op.getWindowLeftAttr())
-    return op.emitError("attn-reference: serving forms are not supported yet");
   ref::DecodeOperands operands;
   const Tensor *position;
   if (!(operands.query = lookup(op, op.getQuery())) ||
@@ -185,12 +188,19 @@ LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
       !(operands.value = lookup(op, op.getValue())) ||
       !(operands.keyCache = lookup(op, op.getKeyCache())) ||
       !(operands.valueCache = lookup(op, op.getValueCache())) ||
-      !(position = lookup(op, op.getPosition())))
+      !(position = lookup(op, op.getPosition() ? Value(op.getPosition())
+                                               : op.getPositions())))
     return failure();
+  std::vector<int64_t> positions;
+  if (op.getPositions()) {
+    positions.assign(position->data.begin(), position->data.end());
+    operands.positions = &positions;
+  }
   if (Value mask = op.getMask())
     if (!(operands.mask = lookup(op, mask)))
       return failure();
-  operands.position = int64_t(position->data.at(0));
+  if (!op.getPositions())
+    operands.position = int64_t(position->data.at(0));
   operands.causal = op.getCausal();
   auto params = paramsOf(op, op.getMask(), op.getQHeads(), op.getKvHeads(),
                          op.getScale(), op.getSoftcap());

@@ -101,6 +101,9 @@ ATTN_RT_API const char *attnModelGetSignature(const AttnModel *model);
 /// returns before they finish (synchronise the stream to read the outputs);
 /// with NULL it runs on the legacy default stream and returns when done.
 /// Errors name the CUDA error (e.g. CUDA_ERROR_NO_DEVICE).
+/// A run also fails when the model's code reports a bad input value: a
+/// decode step's KV-cache position past the cache (the message names the
+/// input, the batch row and the capacity; the caches are left unwritten).
 /// Safe to call from several threads at once on the same model. A model
 /// with inout buffers needs attnModelRunInPlace.
 ATTN_RT_API AttnStatus attnModelRun(AttnModel *model,

@@ -16,6 +16,16 @@
 using namespace mlir;
 using namespace mlir::attn::onnx_import;
 
+/// window(left, right) attributes of `spec` (-1 for an unbounded side), or
+/// none without a window.
+static std::pair<IntegerAttr, IntegerAttr> windowAttrs(OpBuilder &b,
+                                                       const AttentionSpec &spec) {
+  if (!spec.windowLeft && !spec.windowRight)
+    return {};
+  return {b.getI64IntegerAttr(spec.windowLeft.value_or(-1)),
+          b.getI64IntegerAttr(spec.windowRight.value_or(-1))};
+}
+
 Value mlir::attn::onnx_import::buildAttentionOp(OpBuilder &b, Location loc,
                                                 const AttentionSpec &spec,
                                                 StringRef source) {
@@ -29,13 +39,34 @@ Value mlir::attn::onnx_import::buildAttentionOp(OpBuilder &b, Location loc,
   FloatAttr softcap;
   if (spec.softcap > 0)
     softcap = b.getF64FloatAttr(spec.softcap);
+  auto [left, right] = windowAttrs(b, spec);
   auto op = attn::AttentionOp::create(
       b, loc, TypeRange{init.getType()}, spec.query, spec.key, spec.value,
       spec.mask, spec.kvLens, init, b.getI64IntegerAttr(spec.qHeads),
       b.getI64IntegerAttr(spec.kvHeads), b.getF64FloatAttr(spec.scale), causal,
-      softcap);
+      softcap, left, right);
   op->setAttr("attn.source", b.getStringAttr(source));
   return op->getResult(0);
+}
+
+SmallVector<Value> mlir::attn::onnx_import::buildDecodeOp(
+    OpBuilder &b, Location loc, const AttentionSpec &spec, Value positions,
+    Value keyCache, Value valueCache, StringRef source) {
+  ArrayRef<int64_t> q = shapeOf(spec.query), v = shapeOf(spec.value);
+  Type elementType = elementTypeOf(spec.query);
+  Value init = emptyTensor(b, loc, {q[0], q[1], q[2], v[3]}, elementType);
+  FloatAttr softcap;
+  if (spec.softcap > 0)
+    softcap = b.getF64FloatAttr(spec.softcap);
+  auto [left, right] = windowAttrs(b, spec);
+  auto op = attn::DecodeOp::create(
+      b, loc, TypeRange{init.getType(), keyCache.getType(), valueCache.getType()},
+      spec.query, spec.key, spec.value, /*position=*/Value(), positions,
+      spec.mask, init, keyCache, valueCache, b.getI64IntegerAttr(spec.qHeads),
+      b.getI64IntegerAttr(spec.kvHeads), b.getF64FloatAttr(spec.scale),
+      spec.causalOffset ? b.getUnitAttr() : UnitAttr(), softcap, left, right);
+  op->setAttr("attn.source", b.getStringAttr(source));
+  return SmallVector<Value>(op->getResults());
 }
 
 /// [B, S, H*D] -> [B, H, S, D].

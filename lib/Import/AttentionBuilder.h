@@ -29,6 +29,9 @@ struct AttentionSpec {
   std::optional<int64_t> causalOffset;
   /// softcap * tanh(s / softcap) when > 0.
   double softcap = 0.0;
+  /// Sliding window: the query at position p sees keys [p - left, p + right]
+  /// (nullopt: unbounded; attn's window(left, right)).
+  std::optional<int64_t> windowLeft, windowRight;
 };
 
 /// [B, S, H*D] -> [B, H, S, D].
@@ -48,6 +51,17 @@ std::optional<std::pair<Value, int64_t>> peelRepeatKV(OpBuilder &b,
 /// the `attn.source` attribute read by `attn-compile --report`.
 Value buildAttentionOp(OpBuilder &b, Location loc, const AttentionSpec &spec,
                        StringRef source);
+
+/// attn.decode: appends spec.key/spec.value ([B, Hkv, Sn, *]) into
+/// `keyCache`/`valueCache` ([B, Hkv, Smax, *]) at `positions` ([B] i64,
+/// one per batch row) and attends over each row's prefix [0, pos[b] + Sn),
+/// causal when spec.causalOffset is set (its value is not used: query row i
+/// stands at pos[b] + Sn - Sq + i). spec.mask spans the whole cache. Returns
+/// the output and both updated caches.
+SmallVector<Value> buildDecodeOp(OpBuilder &b, Location loc,
+                                 const AttentionSpec &spec, Value positions,
+                                 Value keyCache, Value valueCache,
+                                 StringRef source);
 
 /// The scores of a decomposed attention, in f32 (f64 for f64 inputs),
 /// each [B, Hq, Sq, T]; and the output in the query's type.

@@ -7,6 +7,9 @@
 //  * GroupQueryAttention: separate or packed QKV, a BNSH KV cache written at
 //    each sequence's position (seqlens_k), causal masking from that
 //    position, local windows, softcap, attention_bias and rotary embedding.
+//    A prompt becomes attn.attention with per-row key lengths; decode and
+//    chunks after a past become attn.decode with per-row positions
+//    (seqlens_k + 1 - S), local_window_size W becomes window(W - 1, 0).
 //    smooth_softmax, head_sink and output_qk are not supported.
 //  * MultiHeadAttention: 3-D or BNSH keys/values, packed QKV/KV, the bias
 //    input, key_padding_mask (lengths or [B, T] with mask_filter_value),
@@ -78,10 +81,6 @@ Value addBias(OpBuilder &b, Location loc, Value x, Value bias) {
       [](OpBuilder &nb, Location l, ValueRange args) -> Value {
         return arith::AddFOp::create(nb, l, args[0], args[1]);
       });
-}
-
-Value indexOf(OpBuilder &b, Location loc, Value v) {
-  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
 }
 
 //===----------------------------------------------------------------------===//
@@ -181,7 +180,8 @@ LogicalResult importGroupQueryAttention(NodeContext &ctx) {
                            << " shorter than the " << seq << " new tokens";
   const ImportedValue *seqlens = ctx.input(5);
   if (seqlens->dtype != DType::I32 && seqlens->dtype != DType::I64)
-    return ctx.emitError() << "needs integer seqlens_k";
+    return ctx.emitError() << "needs seqlens_k of type int32 or int64, got "
+                           << dtypeName(seqlens->dtype);
   if (failed(expectShape(ctx, "seqlens_k", seqlens->shape, {batch}, {"batch"})))
     return failure();
 
@@ -244,106 +244,96 @@ LogicalResult importGroupQueryAttention(NodeContext &ctx) {
     k = buildRotaryEmbedding(b, loc, spec);
   }
 
-  // present[b, h, t] = new[b, h, t - pos[b]] for t in [pos[b], pos[b] + S),
-  // else the past (or 0 past the past buffer).
-  Value pastK = ctx.hasInput(3) ? ctx.value(3) : Value();
-  Value pastV = ctx.hasInput(4) ? ctx.value(4) : Value();
-  auto buildPresent = [&](Value fresh, Value old) {
-    SmallVector<int64_t> shape = {batch, kvh, cacheLen, headSize};
-    Type elementType = elementTypeOf(fresh);
-    return buildIndexedElementwise(
-        b, loc, {}, shape, elementType,
-        [&](OpBuilder &nb, Location l, ValueRange idx) -> Value {
-          auto c = [&](int64_t x) -> Value {
-            return arith::ConstantIndexOp::create(nb, l, x);
-          };
-          Value bi = idx[0], h = idx[1], t = idx[2], d = idx[3];
-          Value p = indexOf(nb, l, tensor::ExtractOp::create(nb, l, pos, bi));
-          Value rel = arith::SubIOp::create(nb, l, t, p);
-          Value isNew = arith::AndIOp::create(
-              nb, l,
-              arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, rel,
-                                    c(0)),
-              arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, rel,
-                                    c(seq)));
-          Value relSafe = arith::MinSIOp::create(
-              nb, l, arith::MaxSIOp::create(nb, l, rel, c(0)), c(seq - 1));
-          Value fromNew = tensor::ExtractOp::create(
-              nb, l, fresh, ValueRange{bi, h, relSafe, d});
-          Value other = scalarConstant(nb, l, elementType, 0.0);
-          if (old && past > 0) {
-            Value tSafe = arith::MinSIOp::create(nb, l, t, c(past - 1));
-            Value fromOld = tensor::ExtractOp::create(
-                nb, l, old, ValueRange{bi, h, tSafe, d});
-            Value inPast = arith::CmpIOp::create(
-                nb, l, arith::CmpIPredicate::slt, t, c(past));
-            other = arith::SelectOp::create(nb, l, inPast, fromOld, other);
-          }
-          return arith::SelectOp::create(nb, l, isNew, fromNew, other);
-        });
-  };
-  Value presentK = buildPresent(k, pastK), presentV = buildPresent(v, pastV);
-
-  // Mask: key j is kept for row i iff j <= pos[b] + i, j < len[b] and, with
-  // a local window w, j > pos[b] + i - w; attention_bias adds on top.
-  int64_t window = ctx.attrInt("local_window_size", -1);
-  SmallVector<int64_t> maskShape = {batch, 1, seq, cacheLen};
-  SmallVector<Value> maskInputs = {
-      buildReshape(b, loc, pos, {batch, 1, 1, 1}),
-      buildReshape(b, loc, lens, {batch, 1, 1, 1})};
-  Type maskType = b.getI1Type();
+  // attention_bias: added to the scores of [B|1, N|1, S, cacheLen].
+  Value bias;
   if (ctx.hasInput(10)) {
-    const ImportedValue *bias = ctx.input(10);
-    if (!isFloat(bias->dtype) || bias->rank() != 4 ||
-        (bias->shape[0] != 1 && bias->shape[0] != batch) ||
-        (bias->shape[1] != 1 && bias->shape[1] != n) || bias->shape[2] != seq ||
-        bias->shape[3] != cacheLen)
+    const ImportedValue *biasIn = ctx.input(10);
+    if (!isFloat(biasIn->dtype) || biasIn->rank() != 4 ||
+        (biasIn->shape[0] != 1 && biasIn->shape[0] != batch) ||
+        (biasIn->shape[1] != 1 && biasIn->shape[1] != n) ||
+        biasIn->shape[2] != seq || biasIn->shape[3] != cacheLen)
       return ctx.emitError()
-             << "has attention_bias of shape " << formatShape(bias->shape)
+             << "has attention_bias of shape " << formatShape(biasIn->shape)
              << "; expected [batch or 1, num_heads or 1, " << seq << ", "
              << cacheLen << "]";
-    maskShape[1] = bias->shape[1];
-    maskType = elementTypeOf(q);
-    maskInputs.push_back(buildCast(b, loc, ctx.value(10), maskType));
+    bias = buildCast(b, loc, ctx.value(10), elementTypeOf(q));
   }
-  Value mask = buildIndexedElementwise(
-      b, loc, maskInputs, maskShape, maskType,
-      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        unsigned nIn = maskInputs.size();
-        Value i = args[nIn + 2], j = args[nIn + 3];
-        Value p = indexOf(nb, l, args[0]), len = indexOf(nb, l, args[1]);
-        Value abs = arith::AddIOp::create(nb, l, p, i);
-        Value keep = arith::AndIOp::create(
-            nb, l,
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sle, j, abs),
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, j, len));
-        if (window > 0) {
-          Value lo = arith::SubIOp::create(
-              nb, l, abs, arith::ConstantIndexOp::create(nb, l, window));
-          keep = arith::AndIOp::create(
-              nb, l, keep,
-              arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sgt, j, lo));
-        }
-        if (nIn == 2)
-          return keep;
-        Value ninf = scalarConstant(nb, l, maskType,
-                                    -std::numeric_limits<double>::infinity());
-        return arith::SelectOp::create(nb, l, keep, args[2], ninf);
-      });
 
   AttentionSpec spec;
   spec.query = q;
-  spec.key = presentK;
-  spec.value = presentV;
+  spec.key = k;
+  spec.value = v;
   spec.qHeads = n;
   spec.kvHeads = kvh;
   std::optional<float> scale = ctx.attrFloat("scale");
   spec.scale = scale && *scale != 0.0f ? double(*scale)
                                        : 1.0 / std::sqrt(double(headSize));
   spec.softcap = ctx.attrFloat("softcap", 0.0f);
-  spec.mask = mask;
-  spec.kvLens = lens;
-  Value y = buildAttentionOp(b, loc, spec, "onnx-gqa");
+  spec.causalOffset = 0;
+  // local_window_size W: the query at p sees the W keys [p - W + 1, p].
+  int64_t window = ctx.attrInt("local_window_size", -1);
+  if (window > 0) {
+    spec.windowLeft = window - 1;
+    spec.windowRight = 0;
+  }
+
+  // The past buffer as a cache of cacheLen positions (0 past the past).
+  Value pastK = ctx.hasInput(3) ? ctx.value(3) : Value();
+  Value pastV = ctx.hasInput(4) ? ctx.value(4) : Value();
+  auto buildCache = [&](Value fresh, Value old) {
+    if (old && past == cacheLen)
+      return old;
+    SmallVector<int64_t> shape = {batch, kvh, cacheLen, headSize};
+    Type elementType = elementTypeOf(fresh);
+    return buildIndexedElementwise(
+        b, loc, {}, shape, elementType,
+        [&](OpBuilder &nb, Location l, ValueRange idx) -> Value {
+          Value zero = scalarConstant(nb, l, elementType, 0.0);
+          if (!old || past == 0)
+            return zero;
+          Value t = idx[2];
+          Value last = arith::ConstantIndexOp::create(nb, l, past - 1);
+          Value tSafe = arith::MinSIOp::create(nb, l, t, last);
+          Value fromOld = tensor::ExtractOp::create(
+              nb, l, old, ValueRange{idx[0], idx[1], tSafe, idx[3]});
+          Value inPast = arith::CmpIOp::create(
+              nb, l, arith::CmpIPredicate::sle, t, last);
+          return arith::SelectOp::create(nb, l, inPast, fromOld, zero);
+        });
+  };
+  Value cacheK = buildCache(k, pastK), cacheV = buildCache(v, pastV);
+
+  Value y, presentK, presentV;
+  if (firstPrompt) {
+    // A (possibly right-padded) prompt: causal attention over its own keys,
+    // key j < len[b]; present = the new keys at [0, S) over the past. The
+    // append is one attn.decode at position 0 that needs no attention, so
+    // it stays a copy: insert the new rows into the cache.
+    spec.kvLens = lens;
+    if (bias)
+      spec.mask = sliceLast(b, loc, bias, 0, seq);
+    y = buildAttentionOp(b, loc, spec, "onnx-gqa");
+    auto insert = [&](Value fresh, Value cache) -> Value {
+      SmallVector<OpFoldResult> offsets(4, b.getIndexAttr(0)),
+          strides(4, b.getIndexAttr(1)), sizes;
+      for (int64_t d : shapeOf(fresh))
+        sizes.push_back(b.getIndexAttr(d));
+      return tensor::InsertSliceOp::create(b, loc, fresh, cache, offsets,
+                                           sizes, strides);
+    };
+    presentK = insert(k, cacheK);
+    presentV = insert(v, cacheV);
+  } else {
+    // Decode or a chunk after a past: each batch row appends at its own
+    // position pos[b] = len[b] - S and attends over [0, len[b]) -- one
+    // attn.decode with per-row positions, the caches updated in place.
+    spec.mask = bias;
+    SmallVector<Value> results =
+        buildDecodeOp(b, loc, spec, pos, cacheK, cacheV, "onnx-gqa");
+    y = results[0];
+    presentK = results[1];
+    presentV = results[2];
+  }
   ctx.setOutput(0, mergeHeads(b, loc, y), dtype);
   ctx.setOutput(1, presentK, dtype);
   ctx.setOutput(2, presentV, dtype);

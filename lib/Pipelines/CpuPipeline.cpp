@@ -88,8 +88,8 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   loops.rowLanes = options.rowLanes;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
+  pm.addPass(createConvertAttnToLoops(loops));
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
-  funcPm.addPass(createConvertAttnToLoops(loops));
   funcPm.addPass(createConvertContractionToVectors(vectors));
   funcPm.addPass(createConvertLinalgToLoopsPass());
   addCleanup(pm);

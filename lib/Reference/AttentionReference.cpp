@@ -118,8 +118,16 @@ bool attn::ref::computeAttention(const AttentionOperands &operands,
   const int64_t group = Hq / Hkv;
   const double negInf = -std::numeric_limits<double>::infinity();
   std::vector<double> scores(Skv);
+  const std::vector<int64_t> *rowOffsets = operands.rowOffsets;
+  if (rowOffsets && (int64_t)rowOffsets->size() != B)
+    return fail(error, "row offsets must have B = " + std::to_string(B) +
+                           " elements");
+  bool causal = operands.causalOffset.has_value() ||
+                (rowOffsets && operands.rowCausal);
   for (int64_t b = 0; b < B; ++b) {
     int64_t len = lens ? (*lens)[b] : Skv;
+    int64_t offset =
+        rowOffsets ? (*rowOffsets)[b] : operands.causalOffset.value_or(0);
     for (int64_t h = 0; h < Hq; ++h) {
       int64_t g = h / group;
       const double *kBase = &k->data[(b * Hkv + g) * Skv * D];
@@ -129,8 +137,10 @@ bool attn::ref::computeAttention(const AttentionOperands &operands,
         double maxScore = negInf;
         for (int64_t j = 0; j < Skv; ++j) {
           double s = negInf;
-          bool allowed = j < len && (!operands.causalOffset ||
-                                     j <= i + *operands.causalOffset);
+          int64_t p = i + offset; // the query's absolute position
+          bool allowed = j < len && (!causal || j <= p) &&
+                         (!params.windowLeft || j >= p - *params.windowLeft) &&
+                         (!params.windowRight || j <= p + *params.windowRight);
           if (mask && params.maskKind == MaskKind::Boolean)
             allowed &= mask->data[maskIndex.offset(b, h, i, j)] != 0.0;
           if (allowed) {
@@ -167,15 +177,18 @@ bool attn::ref::computeAttention(const AttentionOperands &operands,
   return true;
 }
 
-/// Copies `update` [B,H,Sn,E] into `cache` [B,H,Smax,E] at sequence `pos`.
-static void appendToCache(Tensor &cache, const Tensor &update, int64_t pos) {
-  int64_t BH = cache.shape[0] * cache.shape[1];
+/// Copies `update` [B,H,Sn,E] into `cache` [B,H,Smax,E] at sequence
+/// pos[b] for batch row b.
+static void appendToCache(Tensor &cache, const Tensor &update,
+                          const std::vector<int64_t> &pos) {
+  int64_t B = cache.shape[0], H = cache.shape[1];
   int64_t smax = cache.shape[2], sn = update.shape[2], e = cache.shape[3];
-  for (int64_t bh = 0; bh < BH; ++bh)
-    for (int64_t t = 0; t < sn; ++t)
-      for (int64_t d = 0; d < e; ++d)
-        cache.data[(bh * smax + pos + t) * e + d] =
-            update.data[(bh * sn + t) * e + d];
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < sn; ++t)
+        for (int64_t d = 0; d < e; ++d)
+          cache.data[((b * H + h) * smax + pos[b] + t) * e + d] =
+              update.data[((b * H + h) * sn + t) * e + d];
 }
 
 bool attn::ref::computeDecode(const DecodeOperands &operands,
@@ -188,7 +201,7 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
       !checkRank4(kc, "key cache", error) ||
       !checkRank4(vc, "value cache", error))
     return false;
-  int64_t sn = k->shape[2], smax = kc->shape[2];
+  int64_t batch = k->shape[0], sn = k->shape[2], smax = kc->shape[2];
   for (int d : {0, 1, 3})
     if (k->shape[d] != kc->shape[d] || v->shape[d] != vc->shape[d])
       return fail(error,
@@ -197,29 +210,42 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
                       shapeString(kc->shape) + ", " + shapeString(vc->shape));
   if (v->shape[2] != sn || vc->shape[2] != smax)
     return fail(error, "key and value sequence lengths differ");
-  int64_t pos = operands.position;
-  if (pos < 0 || pos + sn > smax)
-    return fail(error, "position " + std::to_string(pos) + " + " +
-                           std::to_string(sn) +
-                           " new entries is outside the cache of " +
-                           std::to_string(smax));
+  std::vector<int64_t> pos(batch, operands.position);
+  if (operands.positions) {
+    if ((int64_t)operands.positions->size() != batch)
+      return fail(error, "positions must have B = " + std::to_string(batch) +
+                             " elements");
+    pos = *operands.positions;
+  }
+  for (int64_t b = 0; b < batch; ++b)
+    if (pos[b] < 0 || pos[b] + sn > smax)
+      return fail(error, "position " + std::to_string(pos[b]) +
+                             (operands.positions
+                                  ? " of batch row " + std::to_string(b)
+                                  : std::string()) +
+                             " + " + std::to_string(sn) +
+                             " new entries is outside the cache of " +
+                             std::to_string(smax));
 
   results.keyCache = *kc;
   results.valueCache = *vc;
   appendToCache(results.keyCache, *k, pos);
   appendToCache(results.valueCache, *v, pos);
 
-  // The valid prefix is a key length; query row i sits at position
-  // pos + sn - sq + i, so causal allows j <= i + (pos + sn - sq).
-  int64_t valid = pos + sn;
-  std::vector<int64_t> lens(k->shape[0], valid);
+  // Row b's valid prefix is a key length; its query row i sits at position
+  // pos[b] + sn - sq + i.
+  std::vector<int64_t> lens(batch), offsets(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    lens[b] = pos[b] + sn;
+    offsets[b] = lens[b] - operands.query->shape[2];
+  }
   AttentionOperands attention;
   attention.query = operands.query;
   attention.key = &results.keyCache;
   attention.value = &results.valueCache;
   attention.mask = operands.mask;
   attention.kvSeqLens = &lens;
-  if (operands.causal)
-    attention.causalOffset = valid - operands.query->shape[2];
+  attention.rowOffsets = &offsets;
+  attention.rowCausal = operands.causal;
   return computeAttention(attention, params, results.out, error);
 }

@@ -9,6 +9,8 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,6 +104,42 @@ AttnStatus getInfo(const AttnModel *model, int32_t index, BufferKind kind,
   info->rank = int32_t(t.shape.size());
   info->shape = t.shape.data();
   info->num_bytes = t.numBytes;
+  return ATTN_OK;
+}
+
+/// The run in progress on this thread: compiled code reports bad inputs to
+/// it through attn_rt_report_position_error (called on the thread that runs
+/// the model, outside its parallel regions).
+struct RunState {
+  const AttnModel *model = nullptr;
+  std::string error;
+};
+
+RunState *&currentRun() {
+  static thread_local RunState *run = nullptr;
+  return run;
+}
+
+/// The name of buffer `index` of `model`, or a description if unknown.
+std::string bufferName(const AttnModel *model, int64_t index) {
+  const ModelSignature &sig = model->signature;
+  if (index < 0 || size_t(index) >= sig.buffers.size())
+    return "a computed position";
+  auto [kind, i] = sig.buffers[size_t(index)];
+  return std::string(kindName(kind)) + " '" + sig.list(kind)[size_t(i)].name +
+         "'";
+}
+
+/// Runs `model` and turns an error reported by its code into ATTN_ERROR.
+AttnStatus runReporting(AttnModel *model, void **buffers) {
+  RunState state;
+  state.model = model;
+  RunState *outer = currentRun();
+  currentRun() = &state;
+  model->run(buffers);
+  currentRun() = outer;
+  if (!state.error.empty())
+    return fail(state.error);
   return ATTN_OK;
 }
 
@@ -246,20 +284,43 @@ AttnStatus attnModelRunInPlace(AttnModel *model, const void *const *inputs,
                   " '" + t.name + "'");
     buffers.push_back(data);
   }
-  if (sig.device == ATTN_DEVICE_CPU) {
-    model->run(buffers.data());
-    return ATTN_OK;
-  }
+  if (sig.device == ATTN_DEVICE_CPU)
+    return runReporting(model, buffers.data());
   std::string error;
   if (!beginCudaRun(stream, error))
     return fail(error);
-  model->run(buffers.data());
+  AttnStatus status = runReporting(model, buffers.data());
   if (!endCudaRun(error))
     return fail("running the CUDA model: " + error);
-  return ATTN_OK;
+  return status;
 }
 
 const char *attnGetLastError(void) { return lastError().c_str(); }
+
+/// Called by compiled attn.decode when a KV-cache position does not fit:
+/// the run writes nothing into the caches and returns ATTN_ERROR with this
+/// message (the first report of a run wins).
+ATTN_RT_API void attn_rt_report_position_error(int64_t buffer, int64_t row,
+                                               int64_t position,
+                                               int64_t newEntries,
+                                               int64_t capacity) {
+  std::string message =
+      "KV-cache position out of range: " +
+      (currentRun() ? bufferName(currentRun()->model, buffer)
+                    : std::string("a position")) +
+      (row >= 0 ? " (batch row " + std::to_string(row) + ")" : "") + " is " +
+      std::to_string(position) + "; " +
+      (position < 0 ? std::string("positions must be >= 0")
+                    : "position + " + std::to_string(newEntries) +
+                          " new entries must be <= the cache capacity " +
+                          std::to_string(capacity));
+  if (!currentRun()) {
+    fprintf(stderr, "attn runtime: %s\n", message.c_str());
+    return;
+  }
+  if (currentRun()->error.empty())
+    currentRun()->error = message;
+}
 
 void attnSetNumThreads(int32_t n) { setNumThreads(n < 1 ? 1 : n); }
 

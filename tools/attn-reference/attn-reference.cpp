@@ -137,6 +137,13 @@ ref::AttentionParams Evaluator::paramsOf(Operation *op, Value mask,
     params.maskKind = getElementTypeOrSelf(mask.getType()).isInteger(1)
                           ? ref::MaskKind::Boolean
                           : ref::MaskKind::Additive;
+  if (auto attention = dyn_cast<mlir::attn::AttentionOp>(op)) {
+    params.windowLeft = attention.getWindowLeftBound();
+    params.windowRight = attention.getWindowRightBound();
+  } else if (auto decode = dyn_cast<mlir::attn::DecodeOp>(op)) {
+    params.windowLeft = decode.getWindowLeftBound();
+    params.windowRight = decode.getWindowRightBound();
+  }
   return params;
 }
 
@@ -181,12 +188,19 @@ LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
       !(operands.value = lookup(op, op.getValue())) ||
       !(operands.keyCache = lookup(op, op.getKeyCache())) ||
       !(operands.valueCache = lookup(op, op.getValueCache())) ||
-      !(position = lookup(op, op.getPosition())))
+      !(position = lookup(op, op.getPosition() ? Value(op.getPosition())
+                                               : op.getPositions())))
     return failure();
+  std::vector<int64_t> positions;
+  if (op.getPositions()) {
+    positions.assign(position->data.begin(), position->data.end());
+    operands.positions = &positions;
+  }
   if (Value mask = op.getMask())
     if (!(operands.mask = lookup(op, mask)))
       return failure();
-  operands.position = int64_t(position->data.at(0));
+  if (!op.getPositions())
+    operands.position = int64_t(position->data.at(0));
   operands.causal = op.getCausal();
   auto params = paramsOf(op, op.getMask(), op.getQHeads(), op.getKvHeads(),
                          op.getScale(), op.getSoftcap());

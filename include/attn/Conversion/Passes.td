@@ -5,7 +5,7 @@
 
 include "mlir/Pass/PassBase.td"
 
-def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
+def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
   let summary = "Lower attn ops on memrefs to tiled online-softmax loops";
   let description = [{
     Rewrites `attn.attention` and `attn.decode` on memrefs into flash-style
@@ -26,6 +26,13 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
 
     becomes an `scf.parallel` whose body loops over key tiles with
     `vector.transfer_read`s of K and V rows.
+
+    `attn.decode` first checks every position against the cache capacity;
+    a position that does not fit writes nothing and calls the runtime's
+    `attn_rt_report_position_error` (declared in the module by this pass,
+    which is why it runs on the module), so the run fails with a message
+    naming the input and the capacity. Key tiles outside a sliding window
+    are never visited.
   }];
   let options = [
     Option<"rowLanes", "row-lanes", "int64_t", /*default=*/"0",
@@ -35,9 +42,10 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "func::FuncOp"> {
            "sets this from its mcpu/mattr">
   ];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
-    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+    "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

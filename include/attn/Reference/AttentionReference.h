@@ -43,6 +43,9 @@ struct AttentionParams {
   double scale = 1.0;
   std::optional<double> softcap;
   MaskKind maskKind = MaskKind::None;
+  /// Sliding window: the query at position p sees keys [p - left, p + right];
+  /// nullopt leaves that side unbounded.
+  std::optional<int64_t> windowLeft, windowRight;
 };
 
 /// `attn.attention`: query [B,Hq,Sq,D], key [B,Hkv,Skv,D], value
@@ -56,6 +59,11 @@ struct AttentionOperands {
   const std::vector<int64_t> *kvSeqLens = nullptr;
   /// Key j is allowed for query row i iff j <= i + *causalOffset.
   std::optional<int64_t> causalOffset;
+  /// Per batch row (size B): query row i of batch b stands at position
+  /// i + rowOffsets[b] instead of i + causalOffset (or i); `rowCausal` makes
+  /// it causal there. Windows are relative to the same positions.
+  const std::vector<int64_t> *rowOffsets = nullptr;
+  bool rowCausal = false;
 };
 
 /// Computes `out` [B,Hq,Sq,Dv]. Returns false and sets `error` on operands
@@ -65,8 +73,9 @@ bool computeAttention(const AttentionOperands &operands,
                       std::string &error);
 
 /// `attn.decode`: appends key/value [B,Hkv,Sn,*] into copies of the caches
-/// [B,Hkv,Smax,*] at `position`, then attends over [0, position + Sn) with
-/// query row i at absolute position position + Sn - Sq + i (if causal).
+/// [B,Hkv,Smax,*] at `position` (or, per batch row b, at (*positions)[b]),
+/// then attends over [0, position + Sn) with query row i at absolute
+/// position position + Sn - Sq + i (for causal and the window).
 struct DecodeOperands {
   const Tensor *query = nullptr;
   const Tensor *key = nullptr;
@@ -75,6 +84,8 @@ struct DecodeOperands {
   const Tensor *keyCache = nullptr;
   const Tensor *valueCache = nullptr;
   int64_t position = 0;
+  /// One position per batch row (size B); overrides `position`.
+  const std::vector<int64_t> *positions = nullptr;
   bool causal = false;
 };
 

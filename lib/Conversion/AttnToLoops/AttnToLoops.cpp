@@ -5,7 +5,9 @@
 #include "FlashKernel.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "KernelEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -64,6 +66,13 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   return a;
 }
 
+/// The op's window attributes into `a`.
+template <typename OpTy>
+void describeWindow(OpTy op, FlashAttention &a) {
+  a.windowLeft = op.getWindowLeftBound();
+  a.windowRight = op.getWindowRightBound();
+}
+
 /// attn.attention on memrefs -> the flash loop nest over all keys.
 struct LowerAttention : OpRewritePattern<AttentionOp> {
   LowerAttention(MLIRContext *ctx, AttnToLoopsOptions options)
@@ -80,8 +89,12 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
     a.value = op.getValue();
     a.kvSeqLens = op.getKvSeqLens();
     a.keyEnd = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
-    if (IntegerAttr offset = op.getCausalOffsetAttr())
-      a.causalOffset = arith::ConstantIndexOp::create(rewriter, loc, offset.getInt());
+    if (IntegerAttr offset = op.getCausalOffsetAttr()) {
+      a.causal = true;
+      a.queryOffset =
+          arith::ConstantIndexOp::create(rewriter, loc, offset.getInt());
+    }
+    describeWindow(op, a);
     buildFlashAttention(rewriter, loc, a);
     rewriter.eraseOp(op);
     return success();
@@ -90,8 +103,30 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
   AttnToLoopsOptions options;
 };
 
-/// attn.decode on memrefs -> copy the new rows into the caches at
-/// `position`, then the flash loop nest over the prefix [0, position + Sn).
+/// The function argument that a decode position is read from (through
+/// casts and a load), or -1: the runtime names that buffer in its error.
+int64_t positionBuffer(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
+            arith::ExtUIOp, arith::TruncIOp>(def))
+      v = def->getOperand(0);
+    else if (auto load = dyn_cast<memref::LoadOp>(def))
+      v = load.getMemRef();
+    else
+      return -1;
+  }
+  auto arg = dyn_cast<BlockArgument>(v);
+  if (!arg || !isa<func::FuncOp>(arg.getOwner()->getParentOp()))
+    return -1;
+  return arg.getArgNumber();
+}
+
+/// attn.decode on memrefs -> check every row's position against the cache
+/// capacity; if all fit, copy the new rows into the caches at their
+/// positions, then the flash loop nest over each row's prefix
+/// [0, pos[b] + Sn). A position outside the cache (a caller's bug) writes
+/// nothing: the run reports it through the runtime (kPositionErrorHook, when
+/// declared) and the output becomes NaN.
 struct LowerDecode : OpRewritePattern<DecodeOp> {
   LowerDecode(MLIRContext *ctx, AttnToLoopsOptions options)
       : OpRewritePattern(ctx), options(options) {}
@@ -102,41 +137,81 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
       return failure();
     Location loc = op.getLoc();
-    Value position = op.getPosition();
-    Value count = memref::DimOp::create(rewriter, loc, op.getKey(), 2);
-    Value end = arith::AddIOp::create(rewriter, loc, position, count);
-    // A position outside the cache (a caller's bug) must not write out of
-    // bounds: nothing is appended and the output becomes NaN.
-    Value capacity = memref::DimOp::create(rewriter, loc, op.getKeyCache(), 2);
-    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-    Value inRange = arith::AndIOp::create(
-        rewriter, loc,
-        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge,
-                              position, zero),
-        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, end,
-                              capacity));
+    Emitter e{rewriter, loc};
+    Value count = e.dim(op.getKey(), 2);
+    Value capacity = e.dim(op.getKeyCache(), 2);
+    Value positions = op.getPositions();
+    auto positionAt = [&](Value b) -> Value {
+      Value p = memref::LoadOp::create(rewriter, loc, positions, b);
+      return arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(),
+                                        p);
+    };
+    // pos < 0 or end = pos + Sn > Smax.
+    auto outside = [&](Value p, Value end) {
+      return arith::OrIOp::create(
+          rewriter, loc, e.cmp(arith::CmpIPredicate::slt, p, e.idx(0)),
+          e.cmp(arith::CmpIPredicate::sgt, end, capacity));
+    };
+
+    // All rows fit; else the first bad row. The largest end pos[b] + Sn.
+    Value inRange, badRow, end;
+    if (positions) {
+      Value batch = e.dim(op.getQuery(), 0);
+      auto scan = scf::ForOp::create(rewriter, loc, e.idx(0), batch, e.idx(1),
+                                     ValueRange{e.idx(-1), e.idx(0)});
+      {
+        OpBuilder::InsertionGuard guard(rewriter);
+        rewriter.setInsertionPointToStart(scan.getBody());
+        Value b = scan.getInductionVar();
+        Value p = positionAt(b);
+        Value rowEnd = e.add(p, count);
+        Value first = scan.getRegionIterArgs()[0];
+        Value isFirst = arith::AndIOp::create(
+            rewriter, loc, outside(p, rowEnd),
+            e.cmp(arith::CmpIPredicate::slt, first, e.idx(0)));
+        scf::YieldOp::create(
+            rewriter, loc,
+            ValueRange{e.select(isFirst, b, first),
+                       e.max(scan.getRegionIterArgs()[1], rowEnd)});
+      }
+      badRow = scan.getResult(0);
+      end = scan.getResult(1);
+      inRange = e.cmp(arith::CmpIPredicate::slt, badRow, e.idx(0));
+    } else {
+      Value p = op.getPosition();
+      end = e.add(p, count);
+      inRange = arith::XOrIOp::create(
+          rewriter, loc, outside(p, end),
+          arith::ConstantOp::create(rewriter, loc, rewriter.getBoolAttr(true)));
+    }
     auto guard = scf::IfOp::create(rewriter, loc, inRange,
                                    /*withElseRegion=*/true);
     rewriter.setInsertionPointToStart(&guard.getElseRegion().front());
-    auto outType = cast<MemRefType>(op.getInit().getType());
-    Value nan = arith::ConstantOp::create(
-        rewriter, loc,
-        rewriter.getFloatAttr(outType.getElementType(),
-                              std::numeric_limits<double>::quiet_NaN()));
-    linalg::FillOp::create(rewriter, loc, nan, op.getInit());
+    reportBadPosition(op, e, badRow, count, capacity);
     rewriter.setInsertionPointToStart(&guard.getThenRegion().front());
     for (auto [fresh, cache] : {std::pair{op.getKey(), op.getKeyCache()},
-                                std::pair{op.getValue(), op.getValueCache()}})
-      appendRows(rewriter, loc, fresh, cache, position);
+                                std::pair{op.getValue(), op.getValueCache()}}) {
+      if (!positions) {
+        appendRows(rewriter, loc, fresh, cache, op.getPosition(), Value());
+        continue;
+      }
+      e.loop(e.idx(0), e.dim(op.getQuery(), 0), e.idx(1), [&](Value b) {
+        appendRows(rewriter, loc, fresh, cache, positionAt(b), b);
+      });
+    }
     FlashAttention a = describeCommon(op, options);
     a.key = op.getKeyCache();
     a.value = op.getValueCache();
     a.keyEnd = end;
-    if (op.getCausal()) {
-      // Query row i stands at position + Sn - Sq + i.
-      Value sq = memref::DimOp::create(rewriter, loc, op.getQuery(), 2);
-      a.causalOffset = arith::SubIOp::create(rewriter, loc, end, sq);
+    a.causal = op.getCausal();
+    // Query row i stands at pos[b] + Sn - Sq + i.
+    if (positions) {
+      a.rowPositions = positions;
+      a.newKeys = count;
+    } else {
+      a.queryOffset = e.sub(end, e.dim(op.getQuery(), 2));
     }
+    describeWindow(op, a);
     buildFlashAttention(rewriter, loc, a);
     rewriter.eraseOp(op);
     return success();
@@ -145,13 +220,52 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
   AttnToLoopsOptions options;
 
 private:
-  /// cache[b, h, position + t, :] = fresh[b, h, t, :].
+  /// NaN output, and a call of the runtime's hook naming the position's
+  /// buffer, the row (-1 for one position), the position, Sn and Smax.
+  static void reportBadPosition(DecodeOp op, Emitter &e, Value badRow,
+                                Value count, Value capacity) {
+    OpBuilder &b = e.b;
+    auto outType = cast<MemRefType>(op.getInit().getType());
+    Value nan = arith::ConstantOp::create(
+        b, e.loc,
+        b.getFloatAttr(outType.getElementType(),
+                       std::numeric_limits<double>::quiet_NaN()));
+    linalg::FillOp::create(b, e.loc, nan, op.getInit());
+    if (!SymbolTable::lookupNearestSymbolFrom(
+            op, b.getStringAttr(kPositionErrorHook)))
+      return;
+    Value positions = op.getPositions();
+    Value row = badRow, position;
+    int64_t buffer;
+    if (positions) {
+      position = memref::LoadOp::create(b, e.loc, positions, badRow);
+      buffer = positionBuffer(positions);
+    } else {
+      position = op.getPosition();
+      row = e.idx(-1);
+      buffer = positionBuffer(position);
+    }
+    auto i64 = [&](Value v) -> Value {
+      Type t = b.getI64Type();
+      if (v.getType() == t)
+        return v;
+      if (v.getType().isIndex())
+        return arith::IndexCastOp::create(b, e.loc, t, v);
+      return arith::ExtSIOp::create(b, e.loc, t, v);
+    };
+    Value bufferValue =
+        arith::ConstantOp::create(b, e.loc, b.getI64IntegerAttr(buffer));
+    func::CallOp::create(b, e.loc, kPositionErrorHook, TypeRange{},
+                         ValueRange{bufferValue, i64(row), i64(position),
+                                    i64(count), i64(capacity)});
+  }
+
+  /// cache[b, h, position + t, :] = fresh[b, h, t, :], for every b (`row`
+  /// null) or for b = `row`.
   static void appendRows(PatternRewriter &rewriter, Location loc, Value fresh,
-                         Value cache, Value position) {
+                         Value cache, Value position, Value row) {
     auto type = cast<MemRefType>(fresh.getType());
-    SmallVector<OpFoldResult> offsets{rewriter.getIndexAttr(0),
-                                      rewriter.getIndexAttr(0), position,
-                                      rewriter.getIndexAttr(0)};
+    OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
     SmallVector<OpFoldResult> sizes;
     for (int64_t d = 0; d < 4; ++d)
       sizes.push_back(type.isDynamicDim(d)
@@ -159,10 +273,20 @@ private:
                                                                fresh, d)
                                              .getResult())
                           : rewriter.getIndexAttr(type.getDimSize(d)));
-    SmallVector<OpFoldResult> strides(4, rewriter.getIndexAttr(1));
-    Value window = memref::SubViewOp::create(rewriter, loc, cache, offsets,
+    SmallVector<OpFoldResult> strides(4, one);
+    SmallVector<OpFoldResult> cacheOffsets{zero, zero, position, zero};
+    SmallVector<OpFoldResult> freshOffsets(4, zero);
+    Value source = fresh;
+    if (row) {
+      sizes[0] = one;
+      cacheOffsets[0] = row;
+      freshOffsets[0] = row;
+      source = memref::SubViewOp::create(rewriter, loc, fresh, freshOffsets,
+                                         sizes, strides);
+    }
+    Value window = memref::SubViewOp::create(rewriter, loc, cache, cacheOffsets,
                                              sizes, strides);
-    memref::CopyOp::create(rewriter, loc, fresh, window);
+    memref::CopyOp::create(rewriter, loc, source, window);
   }
 };
 
@@ -170,6 +294,11 @@ struct ConvertAttnToLoopsPass
     : attn::impl::ConvertAttnToLoopsBase<ConvertAttnToLoopsPass> {
   using Base::Base;
   void runOnOperation() override {
+    ModuleOp module = getOperation();
+    bool anyDecode = false;
+    module.walk([&](DecodeOp) { anyDecode = true; });
+    if (anyDecode)
+      declareAttnRuntimeHooks(module);
     RewritePatternSet patterns(&getContext());
     if (rowLanes != 0 && rowLanes != 8 && rowLanes != 16) {
       getOperation().emitError("row-lanes must be 0, 8 or 16, got ")
@@ -201,6 +330,17 @@ struct ConvertAttnToLoopsPass
 };
 
 } // namespace
+
+void mlir::attn::declareAttnRuntimeHooks(ModuleOp module) {
+  if (SymbolTable::lookupSymbolIn(module, kPositionErrorHook))
+    return;
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  Type i64 = b.getI64Type();
+  auto hook = func::FuncOp::create(
+      b, module.getLoc(), kPositionErrorHook,
+      b.getFunctionType({i64, i64, i64, i64, i64}, {}));
+  hook.setPrivate();
+}
 
 void mlir::attn::populateAttnToLoopsConversionPatterns(
     RewritePatternSet &patterns, const AttnToLoopsOptions &options) {

@@ -65,11 +65,18 @@ public:
     // Enough key splits to keep the cores busy when (B, Hkv, tiles) is small.
     Value items = e.mul(e.mul(batch, e.idx(a.kvHeads)), tiles);
     Value wanted = e.ceilDiv(e.idx(kTargetWorkItems), e.max(items, e.idx(1)));
-    Value perSplit = e.max(e.idx(kMinKeysPerSplit),
-                           e.ceilDiv(a.keyEnd, wanted));
+    // A work item reads at most `span` keys: all of them, or with a window
+    // bounded on both sides (causal bounds the right) the window plus the
+    // rows of a query tile. Splits divide that span, not the whole cache.
+    Value span = a.keyEnd;
+    if (a.windowLeft && (a.causal || a.windowRight)) {
+      int64_t right = a.causal ? 0 : *a.windowRight;
+      span = e.min(span, e.idx(*a.windowLeft + right + plan.queryTile));
+    }
+    Value perSplit = e.max(e.idx(kMinKeysPerSplit), e.ceilDiv(span, wanted));
     perSplit = e.mul(e.ceilDiv(perSplit, e.idx(kKeyTile)), e.idx(kKeyTile));
     keysPerSplit = perSplit;
-    Value splits = e.max(e.ceilDiv(a.keyEnd, perSplit), e.idx(1));
+    Value splits = e.max(e.ceilDiv(span, perSplit), e.idx(1));
 
     auto scratchType = MemRefType::get(
         {ShapedType::kDynamic, a.kvHeads, ShapedType::kDynamic,
@@ -121,24 +128,42 @@ private:
 
   void buildPartial(Value b, Value g, Value t, Value s) {
     OpBuilder &ob = e.b;
-    // The keys of this split, cut by kv_seq_lens and by the causal limit of
-    // the tile's last row.
-    Value keyBegin = e.mul(s, keysPerSplit);
-    Value keyEndV = e.min(a.keyEnd, e.add(keyBegin, keysPerSplit));
+    // The keys this work item may see: [0, rowEnd) of its batch row, cut
+    // by the causal limit and the window of the tile's first and last rows;
+    // split s takes its share of them from the first one.
+    Value rowEnd = a.keyEnd;
     if (a.kvSeqLens) {
       Value len = memref::LoadOp::create(ob, e.loc, a.kvSeqLens, b);
       len = arith::IndexCastOp::create(ob, e.loc, ob.getIndexType(), len);
-      keyEndV = e.min(keyEndV, e.max(len, e.idx(0)));
+      rowEnd = e.min(rowEnd, e.max(len, e.idx(0)));
     }
-    if (a.causalOffset) {
-      Value lastRow = e.min(e.add(e.mul(t, e.idx(plan.queryTile)),
-                                  e.idx(plan.queryTile - 1)),
-                            e.sub(queryLength, e.idx(1)));
-      keyEndV = e.min(keyEndV, e.add(e.add(lastRow, a.causalOffset), e.idx(1)));
+    FlashAttention item = a;
+    offset = a.queryOffset ? a.queryOffset : e.idx(0);
+    if (a.rowPositions) {
+      Value pos = memref::LoadOp::create(ob, e.loc, a.rowPositions, b);
+      pos = arith::IndexCastOp::create(ob, e.loc, ob.getIndexType(), pos);
+      Value end = e.add(pos, a.newKeys);
+      rowEnd = e.min(rowEnd, end);
+      offset = e.sub(end, queryLength);
     }
+    item.queryOffset = offset;
+    Value firstRow = e.mul(t, e.idx(plan.queryTile));
+    Value lastRow = e.min(e.add(firstRow, e.idx(plan.queryTile - 1)),
+                          e.sub(queryLength, e.idx(1)));
+    Value itemEnd = rowEnd, itemBegin = e.idx(0);
+    if (a.causal)
+      itemEnd = e.min(itemEnd, e.add(e.add(lastRow, offset), e.idx(1)));
+    if (a.windowRight)
+      itemEnd = e.min(itemEnd, e.add(e.add(lastRow, offset),
+                                     e.idx(*a.windowRight + 1)));
+    if (a.windowLeft)
+      itemBegin = e.max(itemBegin, e.sub(e.add(firstRow, offset),
+                                         e.idx(*a.windowLeft)));
+    Value keyBegin = e.add(itemBegin, e.mul(s, keysPerSplit));
+    Value keyEndV = e.min(itemEnd, e.add(keyBegin, keysPerSplit));
 
     if (plan.rowVector)
-      return buildRowVectorPartial(e, a, plan, {b, g, t, s}, queryLength,
+      return buildRowVectorPartial(e, item, plan, {b, g, t, s}, queryLength,
                                    keyBegin, keyEndV, scratch);
 
     Type f32 = ob.getF32Type();
@@ -245,11 +270,8 @@ private:
             Value safeRow = e.select(rowInRange(row), row, e.idx(0));
             score = applyMask(score, b, head, safeRow, j);
           }
-          if (a.causalOffset) {
-            Value limit = e.add(row, a.causalOffset);
-            Value hidden = e.cmp(arith::CmpIPredicate::sgt, j, limit);
+          if (Value hidden = hiddenByPosition(e, a, offset, row, j))
             score = e.select(hidden, negInf, score);
-          }
           memref::StoreOp::create(ob, e.loc, score, scores, ValueRange{r, jj});
         }
       });
@@ -438,6 +460,7 @@ private:
   const FlashAttention &a;
   Plan plan;
   Value batch, queryLength, keysPerSplit, scratch;
+  Value offset; ///< the current work item's query offset
 };
 
 } // namespace
@@ -453,6 +476,23 @@ std::tuple<Value, Value, Value> mlir::attn::safeHeadAndRow(Emitter &e,
   Value real = e.cmp(arith::CmpIPredicate::ult, r, e.idx(plan.rows));
   Value firstHead = e.mul(g, e.idx(plan.group));
   return {e.select(real, head, firstHead), row, real};
+}
+
+Value mlir::attn::hiddenByPosition(Emitter &e, const FlashAttention &a,
+                                   Value offset, Value row, Value j) {
+  Value p = e.add(row, offset);
+  Value hidden;
+  auto hide = [&](Value c) {
+    hidden = hidden ? arith::OrIOp::create(e.b, e.loc, hidden, c).getResult()
+                    : c;
+  };
+  if (a.causal)
+    hide(e.cmp(arith::CmpIPredicate::sgt, j, p));
+  if (a.windowRight)
+    hide(e.cmp(arith::CmpIPredicate::sgt, j, e.add(p, e.idx(*a.windowRight))));
+  if (a.windowLeft)
+    hide(e.cmp(arith::CmpIPredicate::slt, j, e.sub(p, e.idx(*a.windowLeft))));
+  return hidden;
 }
 
 Value mlir::attn::applyMask(Emitter &e, Value mask, Value score, Value b,

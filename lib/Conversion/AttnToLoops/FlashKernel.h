@@ -23,8 +23,18 @@ struct FlashAttention {
   int64_t qHeads, kvHeads;
   double scale;
   std::optional<double> softcap;
-  Value keyEnd;       ///< index: keys [0, keyEnd) exist
-  Value causalOffset; ///< optional index: key j visible to row i iff j <= i + offset
+  Value keyEnd;       ///< index: keys [0, keyEnd) exist (in every batch row)
+  /// Optional [B] i32/i64 decode positions: row b's keys are
+  /// [0, rowPositions[b] + newKeys) and its query row i stands at position
+  /// rowPositions[b] + newKeys - Sq + i (overrides queryOffset).
+  Value rowPositions;
+  Value newKeys; ///< index, with rowPositions
+  /// Optional index: query row i stands at position i + queryOffset (0 when
+  /// unset), which causal and the window are relative to.
+  Value queryOffset;
+  bool causal = false; ///< key j visible to the row at position p iff j <= p
+  /// Key j visible to the row at position p iff p - left <= j <= p + right.
+  std::optional<int64_t> windowLeft, windowRight;
   int64_t rowLanes = 8; ///< 8 or 16 f32 lanes when query rows share vectors
 };
 

@@ -129,6 +129,11 @@ struct Plan {
 std::tuple<Value, Value, Value> safeHeadAndRow(Emitter &e, const Plan &plan,
                                                Value g, Value t, Value r);
 
+/// Whether key j is hidden from query row `row` (at position row + offset)
+/// by causality or the window; null when neither applies.
+Value hiddenByPosition(Emitter &e, const FlashAttention &a, Value offset,
+                       Value row, Value j);
+
 /// `score` with the mask entry broadcast to [b, head, row, j] added (float
 /// mask) or applied (i1 mask: false gives -inf).
 Value applyMask(Emitter &e, Value mask, Value score, Value b, Value head,

@@ -72,12 +72,28 @@ public:
       buildScores(kt, count);
       if (a.mask) {
         maskScores(kt, count);
-      } else if (a.causalOffset && plan.queryTile > 1) {
-        // Only tiles that cross the diagonal hide keys from some rows.
+      } else if (plan.queryTile > 1 &&
+                 (a.causal || a.windowLeft || a.windowRight)) {
+        // Only tiles that cross the diagonal or a window edge of some row
+        // hide keys from some rows but not others.
+        Value off = a.queryOffset;
         Value lastKey = e.sub(e.add(kt, count), e.idx(1));
-        Value firstRow = e.mul(t, e.idx(plan.queryTile));
-        Value crosses = e.cmp(arith::CmpIPredicate::sgt, lastKey,
-                              e.add(firstRow, a.causalOffset));
+        Value firstPos = e.add(e.mul(t, e.idx(plan.queryTile)), off);
+        Value lastPos = e.add(firstPos, e.idx(plan.queryTile - 1));
+        Value crosses;
+        auto cross = [&](Value c) {
+          crosses = crosses
+                        ? arith::OrIOp::create(ob, e.loc, crosses, c).getResult()
+                        : c;
+        };
+        if (a.causal)
+          cross(e.cmp(arith::CmpIPredicate::sgt, lastKey, firstPos));
+        if (a.windowRight)
+          cross(e.cmp(arith::CmpIPredicate::sgt, lastKey,
+                      e.add(firstPos, e.idx(*a.windowRight))));
+        if (a.windowLeft)
+          cross(e.cmp(arith::CmpIPredicate::slt, kt,
+                      e.sub(lastPos, e.idx(*a.windowLeft))));
         auto ifOp = scf::IfOp::create(ob, e.loc, crosses);
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(ifOp.thenBlock());
@@ -193,12 +209,11 @@ private:
             memref::LoadOp::create(ob, e.loc, scores, ValueRange{k, r});
         if (a.mask)
           score = applyMask(e, a.mask, score, b, head, safeRow, j);
-        if (a.causalOffset && plan.queryTile > 1) {
-          Value hidden = e.cmp(arith::CmpIPredicate::sgt, j,
-                               e.add(row, a.causalOffset));
-          score = e.select(
-              hidden, e.f32(-std::numeric_limits<double>::infinity()), score);
-        }
+        if (plan.queryTile > 1)
+          if (Value hidden = hiddenByPosition(e, a, a.queryOffset, row, j))
+            score = e.select(
+                hidden, e.f32(-std::numeric_limits<double>::infinity()),
+                score);
         memref::StoreOp::create(ob, e.loc, score, scores, ValueRange{k, r});
       });
     });

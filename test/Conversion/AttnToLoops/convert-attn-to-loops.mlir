@@ -106,17 +106,26 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // `position` first, then the keys [0, position + Sn) are attended (a dynamic
 // bound); the split count depends on that bound. f16 is widened with
 // arith.extf on load and narrowed with arith.truncf on the final store.
-// A position outside the cache writes nothing and makes the output NaN.
+// A position outside the cache writes nothing, makes the output NaN and
+// reports the position's argument (3), the row (-1: one position), the
+// position, Sn and the capacity to the runtime.
 
+// CHECK-LABEL: func.func private @attn_rt_report_position_error(i64, i64, i64, i64, i64)
 // CHECK-LABEL: func.func @decode_f16(
 // CHECK-SAME:    %[[POS:[^:]+]]: index
 // CHECK-SAME:    %[[OUT:[^:]+]]: memref<1x8x1x16xf16>, %[[KC:[^:]+]]: memref<1x2x128x16xf16>, %[[VC:[^:]+]]: memref<1x2x128x16xf16>)
 // CHECK-DAG:     %[[NAN:.+]] = arith.constant 0x7E00 : f16
+// CHECK-DAG:     %[[ARG3:.+]] = arith.constant 3 : i64
+// CHECK-DAG:     %[[NOROW:.+]] = arith.constant -1 : i64
 // CHECK:         %[[END:.+]] = arith.addi %[[POS]], %c1
-// CHECK:         %[[FITS:.+]] = arith.cmpi sle, %[[END]], %c128
-// CHECK:         %[[NONNEG:.+]] = arith.cmpi sge, %[[POS]], %c0
-// CHECK:         %[[OK:.+]] = arith.andi %[[NONNEG]], %[[FITS]]
-// CHECK:         scf.if %[[OK]] {
+// CHECK:         %[[TOOFAR:.+]] = arith.cmpi sgt, %[[END]], %c128
+// CHECK:         %[[NEG:.+]] = arith.cmpi slt, %[[POS]], %c0
+// CHECK:         %[[BAD:.+]] = arith.ori %[[NEG]], %[[TOOFAR]]
+// CHECK:         scf.if %[[BAD]] {
+// CHECK:           linalg.fill ins(%[[NAN]] : f16) outs(%[[OUT]] :
+// CHECK:           %[[POS64:.+]] = arith.index_cast %[[POS]] : index to i64
+// CHECK:           func.call @attn_rt_report_position_error(%[[ARG3]], %[[NOROW]], %[[POS64]], %c1_i64, %c128_i64)
+// CHECK:         } else {
 // CHECK:         %[[KWIN:.+]] = memref.subview %[[KC]][0, 0, %[[POS]], 0] [1, 2, 1, 16]
 // CHECK:         memref.copy %{{.+}}, %[[KWIN]]
 // CHECK:         %[[VWIN:.+]] = memref.subview %[[VC]][0, 0, %[[POS]], 0] [1, 2, 1, 16]
@@ -130,8 +139,6 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // CHECK:           vector.transfer_read %[[VC]]
 // CHECK:         scf.parallel
 // CHECK:           arith.truncf %{{.+}} : vector<8xf32> to vector<8xf16>
-// CHECK:         } else {
-// CHECK:           linalg.fill ins(%[[NAN]] : f16) outs(%[[OUT]] :
 // CHECK-NOT:     attn.decode
 func.func @decode_f16(%q: memref<1x8x1x16xf16>, %k: memref<1x2x1x16xf16>,
                       %v: memref<1x2x1x16xf16>, %pos: index,

@@ -152,6 +152,20 @@ def cases():
     yield gqa_case("gqa_softcap", seq=4, softcap=1.5)
     yield gqa_case("gqa_bias", batch=1, seq=3, past=4, bias=True)
     yield gqa_case("gqa_f16", past=8, dtype=np.float16)
+    # Serving forms (attn.decode with per-row positions and a window): a
+    # ragged decode batch with a row at position 0 and a row at the last
+    # position of the shared buffer; windows on decode, on a chunk after a
+    # past and on a padded prompt.
+    yield gqa_case("gqa_decode_ragged_pos0_last", batch=3, past=16,
+                   seqlens=[0, 15, 6], total=16)
+    yield gqa_case("gqa_decode_ragged_window", batch=3, past=16,
+                   seqlens=[2, 15, 9], total=16, window=4)
+    yield gqa_case("gqa_chunk_window", batch=1, seq=3, past=12, seqlens=[10],
+                   total=11, window=3)
+    yield gqa_case("gqa_prompt_padded_window", seq=7, seqlens=[6, 3], window=2)
+    yield gqa_case("gqa_decode_window_f16_softcap", batch=2, past=12,
+                   seqlens=[11, 4], total=12, window=5, softcap=2.0,
+                   dtype=np.float16)
     yield mha_case("mha_self")
     yield mha_case("mha_past_causal", seq=2, kv=2, past=4, causal=True)
     yield mha_case("mha_bias", bias=True)
@@ -165,13 +179,36 @@ def cases():
     yield mha_case("mha_f16_past", kv=3, past=3, dtype=np.float16, causal=True)
 
 
+def write_malformed(directory):
+    """GroupQueryAttention models whose seqlens_k is wrong (float, [B, 1],
+    B + 1 entries) or whose decode needs a cache: attn-compile must refuse
+    them with an error naming the input."""
+    os.makedirs(directory, exist_ok=True)
+    good = gqa_case("x", past=8)[1]
+    def variant(name, dtype, shape):
+        m = onnx.ModelProto()
+        m.CopyFrom(good)
+        for vi in m.graph.input:
+            if vi.name == "seqlens_k":
+                vi.CopyFrom(helper.make_tensor_value_info("seqlens_k", dtype, shape))
+        onnx.save(m, os.path.join(directory, name + ".onnx"))
+    variant("seqlens_float", TensorProto.FLOAT, [2])
+    variant("seqlens_rank2", TensorProto.INT32, [2, 1])
+    variant("seqlens_batch", TensorProto.INT32, [3])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
+    ap.add_argument("--write-malformed", action="store_true",
+                    help="only write the malformed models into --work")
     ap.add_argument("--attn-run", default="attn-run")
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
+    if args.write_malformed:
+        write_malformed(args.work)
+        return
     failed = total = 0
     for name, m, feeds, dtype, valid, ref in cases():
         if args.only not in name:

@@ -70,6 +70,18 @@ def random_case(rng, seed):
                  "--mask-shape", mask_shape(rng, [b, hkv * group, sq, keys]),
                  "--mask-dtype", rng.choice(["f32", "f16"]),
                  "--masked-rows", rng.randint(0, min(2, sq))]
+    # Serving forms, drawn last so that the cases above keep their numbers.
+    if decode and rng.random() < 0.4:
+        at = args.index("--position")
+        del args[at:at + 2]
+        args += ["--positions", ",".join(str(rng.randint(0, smax - sn)) for _ in range(b)),
+                 "--positions-dtype", rng.choice(["i32", "i64"])]
+    if rng.random() < 0.25:
+        left, right = rng.choice([-1, 0, 3, 20]), rng.choice([-1, 0, 2])
+        if left < 0 and right < 0:
+            left = 5
+        # One token: argparse would take "-1,0" for an option.
+        args += [f"--window={left},{right}"]
     return [str(a) for a in args]
 
 

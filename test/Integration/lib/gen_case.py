@@ -31,6 +31,11 @@ def parse_args(argv=None):
     p.add_argument("--smax", type=int, default=64, help="decode: cache length")
     p.add_argument("--sn", type=int, default=1, help="decode: new keys")
     p.add_argument("--position", type=int, default=0, help="decode: append position")
+    p.add_argument("--positions",
+                   help="decode: one append position per batch row, comma-separated "
+                        "(a [B] operand instead of --position)")
+    p.add_argument("--positions-dtype", choices=["i32", "i64"], default="i64")
+    p.add_argument("--window", help="LEFT,RIGHT sliding window (-1: unbounded side)")
     p.add_argument("--d", type=int, default=16)
     p.add_argument("--dv", type=int, help="value head size (default: --d)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="f32")
@@ -91,6 +96,13 @@ def make_mask(cfg, rng):
     return mask if cfg["mask"] == "bool" else to_dtype(mask, cfg["mask_dtype"])
 
 
+def row_positions(cfg):
+    """Decode: the append position of every batch row."""
+    if cfg["positions"] is not None:
+        return cfg["positions"]
+    return [cfg["position"]] * cfg["batch"]
+
+
 def make_inputs(cfg, rng):
     """Named input arrays in function-argument order."""
     b, hq, hkv, sq, d, dv = (cfg[k] for k in ("batch", "q_heads", "kv_heads", "sq", "d", "dv"))
@@ -103,11 +115,17 @@ def make_inputs(cfg, rng):
     else:
         inputs["key"] = normal(b, hkv, cfg["sn"], d)
         inputs["value"] = normal(b, hkv, cfg["sn"], dv)
-        inputs["position"] = np.array(cfg["position"], dtype=np.int64)
+        if cfg["positions"] is not None:
+            inputs["positions"] = np.array(
+                cfg["positions"],
+                dtype=np.int32 if cfg["positions_dtype"] == "i32" else np.int64)
+        else:
+            inputs["position"] = np.array(cfg["position"], dtype=np.int64)
         for name, width in (("key_cache", d), ("value_cache", dv)):
             cache = rng.standard_normal((b, hkv, cfg["smax"], width))
             if cfg["poison_tail"]:
-                cache[:, :, cfg["position"] + cfg["sn"]:] = np.nan
+                for row, pos in enumerate(row_positions(cfg)):
+                    cache[row, :, max(pos, 0) + cfg["sn"]:] = np.nan
             inputs[name] = to_dtype(cache, dt)
     if cfg["mask"]:
         inputs["mask"] = make_mask(cfg, rng)
@@ -123,6 +141,8 @@ def attention_attrs(cfg):
         attrs += " causal" if cfg["op"] == "decode" else f" causal({cfg['causal']})"
     if cfg["softcap"] is not None:
         attrs += f" softcap({cfg['softcap']:.17e})"
+    if cfg["window"] is not None:
+        attrs += f" window({cfg['window'][0]}, {cfg['window'][1]})"
     return attrs
 
 
@@ -150,10 +170,14 @@ def make_mlir(cfg, inputs):
     else:
         kc_t, vc_t = types["key_cache"], types["value_cache"]
         results = [("out", out_t), ("new_key_cache", kc_t), ("new_value_cache", vc_t)]
-        body += ["  %pos_i64 = tensor.extract %position[] : tensor<i64>",
-                 "  %pos = arith.index_cast %pos_i64 : i64 to index",
-                 f"  %out, %new_key_cache, %new_value_cache = attn.decode {attention_attrs(cfg)}\n"
-                 f"      {ins} position(%pos){mask}\n"
+        if "positions" in inputs:
+            position = f"positions(%positions : {types['positions']})"
+        else:
+            body += ["  %pos_i64 = tensor.extract %position[] : tensor<i64>",
+                     "  %pos = arith.index_cast %pos_i64 : i64 to index"]
+            position = "position(%pos)"
+        body += [f"  %out, %new_key_cache, %new_value_cache = attn.decode {attention_attrs(cfg)}\n"
+                 f"      {ins} {position}{mask}\n"
                  f"      outs(%init, %key_cache, %value_cache : {out_t}, {kc_t}, {vc_t})\n"
                  f"      -> {out_t}, {kc_t}, {vc_t}"]
     result_types = ", ".join(f'{t} {{attn.name = "{n}"}}' for n, t in results)
@@ -174,6 +198,12 @@ def make_config(args):
         full = [cfg["batch"], cfg["q_heads"], cfg["sq"], key_length(cfg)]
         cfg["mask_shape"] = ([int(s) for s in cfg["mask_shape"].split("x")]
                              if cfg["mask_shape"] else full)
+    if cfg["positions"] is not None:
+        cfg["positions"] = [int(x) for x in cfg["positions"].split(",")]
+        if len(cfg["positions"]) != cfg["batch"]:
+            raise SystemExit("gen_case.py: --positions needs --batch values")
+    if cfg["window"] is not None:
+        cfg["window"] = [int(x) for x in cfg["window"].split(",")]
     if cfg["kv_lens"]:
         rng = np.random.default_rng(cfg["seed"] + 1)
         cfg["kv_lens_values"] = ([int(s) for s in cfg["kv_lens_values"].split(",")]

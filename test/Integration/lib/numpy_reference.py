@@ -21,7 +21,9 @@ def widen(array, dtype):
 
 
 def attention(q, k, v, scale, mask=None, mask_kind=None, kv_lens=None,
-              causal_offset=None, softcap=None):
+              causal_offset=None, softcap=None, window=None, query_offset=None):
+    """query_offset: query row i stands at i + query_offset for the window
+    (default: the causal offset, else 0)."""
     b, hq, sq, _ = q.shape
     group = hq // k.shape[1]
     k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
@@ -38,6 +40,15 @@ def attention(q, k, v, scale, mask=None, mask_kind=None, kv_lens=None,
     j = np.arange(skv)[None, :]
     if causal_offset is not None:
         keep &= j <= i + causal_offset
+    if window is not None:
+        if query_offset is None:
+            query_offset = causal_offset or 0
+        p = i + query_offset  # the query's absolute position
+        left, right = window
+        if left >= 0:
+            keep &= j >= p - left
+        if right >= 0:
+            keep &= j <= p + right
     if kv_lens is not None:
         keep &= j[None, None] < np.asarray(kv_lens).reshape(b, 1, 1, 1)
     s = np.where(keep, s, -np.inf)
@@ -48,16 +59,26 @@ def attention(q, k, v, scale, mask=None, mask_kind=None, kv_lens=None,
     return np.where(dead, 0.0, (p @ v) / denom)
 
 
-def decode(q, k, v, key_cache, value_cache, position, scale, mask=None,
-           mask_kind=None, causal=False, softcap=None):
+def decode(q, k, v, key_cache, value_cache, positions, scale, mask=None,
+           mask_kind=None, causal=False, softcap=None, window=None):
+    """Row by row: each batch row appends at its own position and attends
+    over its own prefix [0, position + Sn)."""
     sn, sq = k.shape[2], q.shape[2]
     key_cache, value_cache = key_cache.copy(), value_cache.copy()
-    key_cache[:, :, position:position + sn] = k
-    value_cache[:, :, position:position + sn] = v
-    valid = position + sn
-    out = attention(q, key_cache[:, :, :valid], value_cache[:, :, :valid], scale,
-                    mask[..., :valid] if mask is not None else None, mask_kind,
-                    causal_offset=valid - sq if causal else None, softcap=softcap)
+    out = np.zeros(q.shape[:3] + (v.shape[3],))
+    for row, position in enumerate(positions):
+        key_cache[row, :, position:position + sn] = k[row]
+        value_cache[row, :, position:position + sn] = v[row]
+        valid = position + sn
+        row_mask = None
+        if mask is not None:
+            full = np.broadcast_to(mask, q.shape[:3] + (key_cache.shape[2],))
+            row_mask = full[row:row + 1, ..., :valid]
+        out[row:row + 1] = attention(
+            q[row:row + 1], key_cache[row:row + 1, :, :valid],
+            value_cache[row:row + 1, :, :valid], scale, row_mask, mask_kind,
+            causal_offset=valid - sq if causal else None, softcap=softcap,
+            window=window, query_offset=valid - sq)
     return out, key_cache, value_cache
 
 
@@ -72,11 +93,16 @@ def evaluate(cfg, inputs):
     common = dict(mask=mask, mask_kind=cfg["mask"], softcap=cfg["softcap"])
     if cfg["op"] == "attention":
         lens = inputs["kv_seq_lens"] if cfg["kv_lens"] else None
+        window = cfg.get("window")
         return {"out": attention(x["query"], x["key"], x["value"], cfg["scale"],
-                                 kv_lens=lens, causal_offset=cfg["causal"], **common)}
+                                 kv_lens=lens, causal_offset=cfg["causal"],
+                                 window=window, **common)}
+    positions = (cfg["positions"] if cfg.get("positions") is not None
+                 else [int(inputs["position"])] * cfg["batch"])
     out, kc, vc = decode(x["query"], x["key"], x["value"], widen(inputs["key_cache"], dt),
-                         widen(inputs["value_cache"], dt), int(inputs["position"]),
-                         cfg["scale"], causal=cfg["causal"] is not None, **common)
+                         widen(inputs["value_cache"], dt), positions,
+                         cfg["scale"], causal=cfg["causal"] is not None,
+                         window=cfg.get("window"), **common)
     return {"out": out, "new_key_cache": kc, "new_value_cache": vc}
 
 

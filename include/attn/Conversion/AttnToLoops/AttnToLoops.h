@@ -6,8 +6,22 @@
 #include <cstdint>
 
 namespace mlir {
+class ModuleOp;
 class RewritePatternSet;
 namespace attn {
+
+/// The runtime function that lowered attn.decode calls when a position does
+/// not fit the cache: (buffer, row, position, new entries, capacity), all
+/// i64; `buffer` is the argument index of the position's input (-1 if not
+/// an argument), `row` the batch row (-1 for one position for the batch).
+/// libAttnRuntime.so defines it; the run then fails with a message naming
+/// that input.
+inline constexpr const char kPositionErrorHook[] =
+    "attn_rt_report_position_error";
+
+/// Declares kPositionErrorHook in `module` (once). The decode lowering
+/// calls it only where it is declared, else its output is just NaN.
+void declareAttnRuntimeHooks(ModuleOp module);
 
 struct AttnToLoopsOptions {
   /// f32 lanes across query rows in GQA/MQA/prefill work items: 8 or 16;

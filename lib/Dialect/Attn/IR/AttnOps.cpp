@@ -120,6 +120,32 @@ public:
     return success();
   }
 
+  /// `window(left, right)`: both sides given together, each -1 (unbounded)
+  /// or a non-negative key count, and at least one side bounded.
+  LogicalResult window(IntegerAttr left, IntegerAttr right) {
+    if (!left && !right)
+      return success();
+    if (!left || !right)
+      return op->emitOpError()
+             << "needs both window_left and window_right, or neither";
+    for (auto [name, attr] : {std::pair<StringRef, IntegerAttr>{"left", left},
+                              {"right", right}})
+      if (attr.getInt() < -1)
+        return op->emitOpError()
+               << "window " << name << " must be -1 (unbounded) or >= 0, got "
+               << attr.getInt();
+    if (left.getInt() < 0 && right.getInt() < 0)
+      return op->emitOpError() << "window(-1, -1) bounds nothing; drop it";
+    return success();
+  }
+
+  /// A per-batch-row operand: rank 1 with B elements.
+  LogicalResult perRow(StringRef name, Value v, int64_t batch) {
+    if (cast<ShapedType>(v.getType()).getRank() != 1)
+      return op->emitOpError() << "'" << name << "' must have rank 1 ([B])";
+    return dimIs(name, v, 0, batch, "batch");
+  }
+
 private:
   Operation *op;
 };
@@ -192,12 +218,11 @@ LogicalResult AttentionOp::verify() {
   if (Value mask = getMask())
     if (failed(check.mask(mask, {b, static_cast<int64_t>(getQHeads()), sq, skv})))
       return failure();
-  if (Value lens = getKvSeqLens()) {
-    if (cast<ShapedType>(lens.getType()).getRank() != 1)
-      return emitOpError() << "'kv_seq_lens' must have rank 1 ([B])";
-    if (failed(check.dimIs("kv_seq_lens", lens, 0, b, "batch")))
+  if (Value lens = getKvSeqLens())
+    if (failed(check.perRow("kv_seq_lens", lens, b)))
       return failure();
-  }
+  if (failed(check.window(getWindowLeftAttr(), getWindowRightAttr())))
+    return failure();
   return check.semantics(getOperands(), ValueRange{o}, getResultTypes());
 }
 
@@ -262,7 +287,15 @@ LogicalResult DecodeOp::verify() {
   if (Value mask = getMask())
     if (failed(check.mask(mask, {b, static_cast<int64_t>(getQHeads()), sq, smax})))
       return failure();
-  return check.semantics(getOperands().drop_front(0), getDpsInits(),
+  if (bool(getPosition()) == bool(getPositions()))
+    return emitOpError() << "needs exactly one of 'position' (one index for "
+                            "the batch) and 'positions' ([B], one per row)";
+  if (Value positions = getPositions())
+    if (failed(check.perRow("positions", positions, b)))
+      return failure();
+  if (failed(check.window(getWindowLeftAttr(), getWindowRightAttr())))
+    return failure();
+  return check.semantics(getOperands(), getDpsInits(),
                          getResultTypes());
 }
 

@@ -103,6 +103,10 @@ std::optional<Candidate> matchCandidate(AttentionOp op, func::FuncOp func,
       offset && (offset.getInt() != pastType.getDimSize(2) ||
                  newType.getDimSize(2) != op.getQueryType().getDimSize(2)))
     return std::nullopt;
+  // A window is relative to the query's position, which only causal
+  // attention ties to the past length.
+  if (op.getWindowLeftAttr() && !op.isCausal())
+    return std::nullopt;
   FailureOr<std::optional<unsigned>> keysResult =
       returnedAs(keys->first, returns);
   FailureOr<std::optional<unsigned>> valuesResult =
@@ -201,9 +205,11 @@ private:
         TypeRange{init.getType(), c.pastKeys.getType(),
                   c.pastValues.getType()},
         op.getQuery(), c.keys.getInputs()[1], c.values.getInputs()[1],
-        position, op.getMask(), init, c.pastKeys, c.pastValues,
+        position, /*positions=*/Value(), op.getMask(), init, c.pastKeys,
+        c.pastValues,
         op.getQHeadsAttr(), op.getKvHeadsAttr(), op.getScaleAttr(),
-        op.isCausal() ? b.getUnitAttr() : UnitAttr(), op.getSoftcapAttr());
+        op.isCausal() ? b.getUnitAttr() : UnitAttr(), op.getSoftcapAttr(),
+        op.getWindowLeftAttr(), op.getWindowRightAttr());
     for (NamedAttribute attr : op->getDiscardableAttrs())
       decode->setAttr(attr.getName(), attr.getValue());
     op.getResult(0).replaceAllUsesWith(decode.getResult(0));

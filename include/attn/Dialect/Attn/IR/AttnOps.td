@@ -34,7 +34,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     s[j]  += mask[b, h, i, j]  (additive float mask)
     s[j]   = -inf where mask[b, h, i, j] is false (boolean mask),
              where j > i + causal_offset (if causal), or
-             where j >= kv_seq_lens[b] (if given)
+             where j >= kv_seq_lens[b] (if given), or
+             where j < p - left or j > p + right (with window(left, right))
     out[b, h, i] = sum_j softmax(s)[j] * value[b, g, j]
     ```
 
@@ -45,6 +46,14 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     f16/bf16 inputs. A row whose keys are all masked gives 0, never NaN.
     `causal(N)` keeps key `j` for query row `i` when `j <= i + N`: ONNX's
     alignment puts `N` at the past sequence length (0 without a past).
+
+    `window(left, right)` is a sliding window: query row `i` stands at
+    absolute position `p = i + N` (`N` the causal offset, 0 without
+    `causal`) and sees only keys `j` with `p - left <= j <= p + right`; `-1`
+    leaves that side unbounded. ONNX Runtime's `local_window_size = W` is
+    `causal(N) window(W - 1, 0)` (W keys, the query's own included);
+    Mistral's `sliding_window = W` is the same. The lowering visits only the
+    keys inside the window, so its cost is O(window), not O(Skv).
 
     The op is in destination-passing style: it works on tensors (one result)
     or on memrefs (no result, writes `outs` in place).
@@ -70,13 +79,29 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     I64Attr:$kv_heads,
     F64Attr:$scale,
     OptionalAttr<I64Attr>:$causal_offset,
-    OptionalAttr<F64Attr>:$softcap
+    OptionalAttr<F64Attr>:$softcap,
+    OptionalAttr<I64Attr>:$window_left,
+    OptionalAttr<I64Attr>:$window_right
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
+
+  // The form without a window, as before windows existed.
+  let builders = [
+    OpBuilder<(ins "TypeRange":$results, "Value":$query, "Value":$key,
+                   "Value":$value, "Value":$mask, "Value":$kv_seq_lens,
+                   "Value":$init, "IntegerAttr":$q_heads,
+                   "IntegerAttr":$kv_heads, "FloatAttr":$scale,
+                   "IntegerAttr":$causal_offset, "FloatAttr":$softcap), [{
+      build($_builder, $_state, results, query, key, value, mask, kv_seq_lens,
+            init, q_heads, kv_heads, scale, causal_offset, softcap,
+            IntegerAttr(), IntegerAttr());
+    }]>
+  ];
 
   let assemblyFormat = [{
     `heads` `(` $q_heads `,` $kv_heads `)` `scale` `(` $scale `)`
     (`causal` `(` $causal_offset^ `)`)? (`softcap` `(` $softcap^ `)`)?
+    (`window` `(` $window_left^ `,` $window_right `)`)?
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
               type($value) `)`
     (`mask` `(` $mask^ `:` type($mask) `)`)?
@@ -88,6 +113,18 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     /// Query heads that share one key/value head.
     int64_t getGroupSize() { return getQHeads() / getKvHeads(); }
     bool isCausal() { return getCausalOffset().has_value(); }
+    /// The window's bound on each side; nullopt when unbounded (no window,
+    /// or -1).
+    std::optional<int64_t> getWindowLeftBound() {
+      if (auto a = getWindowLeftAttr(); a && a.getInt() >= 0)
+        return a.getInt();
+      return std::nullopt;
+    }
+    std::optional<int64_t> getWindowRightBound() {
+      if (auto a = getWindowRightAttr(); a && a.getInt() >= 0)
+        return a.getInt();
+      return std::nullopt;
+    }
     ShapedType getQueryType() { return ::llvm::cast<ShapedType>(getQuery().getType()); }
     ShapedType getKeyType() { return ::llvm::cast<ShapedType>(getKey().getType()); }
     ShapedType getValueType() { return ::llvm::cast<ShapedType>(getValue().getType()); }
@@ -103,6 +140,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [
 //===----------------------------------------------------------------------===//
 
 def Attn_DecodeOp : Attn_Op<"decode", [
+    AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
     DestinationStyleOpInterface]> {
   let summary = "Append new keys/values into a KV cache in place and attend over its valid prefix";
@@ -110,18 +148,31 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     The incremental-decode form of `attn.attention`. With
     `key_cache : [B, Hkv, Smax, D]`, `value_cache : [B, Hkv, Smax, Dv]` and
     `Sn` new keys/values `key : [B, Hkv, Sn, D]`, `value : [B, Hkv, Sn, Dv]`
-    at `position`, the op
+    at `pos[b]`, the op
 
-    1. writes `key_cache[:, :, position + t] = key[:, :, t]` (same for values),
+    1. writes `key_cache[b, :, pos[b] + t] = key[b, :, t]` (same for values),
        for `t < Sn`, in place;
     2. computes `attn.attention` of `query : [B, Hq, Sq, D]` over the valid
-       prefix `[0, position + Sn)` of the caches, where query row `i` stands at
-       absolute position `position + Sn - Sq + i` (for `causal`).
+       prefix `[0, pos[b] + Sn)` of row `b` of the caches, where query row `i`
+       stands at absolute position `pos[b] + Sn - Sq + i` (for `causal` and
+       `window`).
+
+    The position is either one `index` for the whole batch,
+    `position(%p)` (`pos[b] = %p`), or one per batch row,
+    `positions(%pos : tensor<Bxi64>)` (i32 or i64), so that a batch mixes
+    sequences of different lengths with no padding mask. Exactly one of the
+    two is given. A position with `pos[b] < 0` or `pos[b] + Sn > Smax` is a
+    run-time error: the compiled code reports it (naming the operand's input
+    and the capacity) and writes neither the caches nor meaningful outputs.
+
+    `window(left, right)` restricts query position `p` to the keys
+    `[p - left, p + right]` (`-1`: unbounded), as on `attn.attention`; the
+    lowering reads only those keys, so a step costs O(window).
 
     The caches are destinations: after bufferisation the append is a store
     into the cache buffer, so a decode step costs O(Sn) cache writes, not a
     copy of the whole cache. The optional mask spans the whole cache
-    (`[..., Sq, Smax]`); positions at or past `position + Sn` are never read.
+    (`[..., Sq, Smax]`); positions at or past `pos[b] + Sn` are never read.
 
     ```mlir
     %o, %kc, %vc = attn.decode heads(8, 2) scale(0.25) causal
@@ -132,13 +183,26 @@ def Attn_DecodeOp : Attn_Op<"decode", [
              tensor<1x2x128x16xf32>, tensor<1x2x128x16xf32>)
         -> tensor<1x8x1x16xf32>, tensor<1x2x128x16xf32>, tensor<1x2x128x16xf32>
     ```
+
+    A ragged batch of 4 sequences with a 4096-key sliding window:
+
+    ```mlir
+    %o, %kc, %vc = attn.decode heads(8, 2) scale(0.25) causal window(4095, 0)
+        ins(%q, %k, %v : tensor<4x8x1x16xf32>, tensor<4x2x1x16xf32>,
+                         tensor<4x2x1x16xf32>)
+        positions(%pos : tensor<4xi64>)
+        outs(%init, %kcache, %vcache : tensor<4x8x1x16xf32>,
+             tensor<4x2x8192x16xf32>, tensor<4x2x8192x16xf32>)
+        -> tensor<4x8x1x16xf32>, tensor<4x2x8192x16xf32>, tensor<4x2x8192x16xf32>
+    ```
   }];
 
   let arguments = (ins
     Attn_AnyShapedFloat:$query,
     Attn_AnyShapedFloat:$key,
     Attn_AnyShapedFloat:$value,
-    Index:$position,
+    Optional<Index>:$position,
+    Optional<Attn_AnyShapedLengths>:$positions,
     Optional<Attn_AnyShapedMask>:$mask,
     Attn_AnyShapedFloat:$init,
     Attn_AnyShapedFloat:$key_cache,
@@ -147,16 +211,34 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     I64Attr:$kv_heads,
     F64Attr:$scale,
     UnitAttr:$causal,
-    OptionalAttr<F64Attr>:$softcap
+    OptionalAttr<F64Attr>:$softcap,
+    OptionalAttr<I64Attr>:$window_left,
+    OptionalAttr<I64Attr>:$window_right
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
+
+  // One position for the whole batch and no window, as before those existed.
+  let builders = [
+    OpBuilder<(ins "TypeRange":$results, "Value":$query, "Value":$key,
+                   "Value":$value, "Value":$position, "Value":$mask,
+                   "Value":$init, "Value":$key_cache, "Value":$value_cache,
+                   "IntegerAttr":$q_heads, "IntegerAttr":$kv_heads,
+                   "FloatAttr":$scale, "UnitAttr":$causal,
+                   "FloatAttr":$softcap), [{
+      build($_builder, $_state, results, query, key, value, position,
+            Value(), mask, init, key_cache, value_cache, q_heads, kv_heads,
+            scale, causal, softcap, IntegerAttr(), IntegerAttr());
+    }]>
+  ];
 
   let assemblyFormat = [{
     `heads` `(` $q_heads `,` $kv_heads `)` `scale` `(` $scale `)`
     (`causal` $causal^)? (`softcap` `(` $softcap^ `)`)?
+    (`window` `(` $window_left^ `,` $window_right `)`)?
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
               type($value) `)`
-    `position` `(` $position `)`
+    (`position` `(` $position^ `)`)?
+    (`positions` `(` $positions^ `:` type($positions) `)`)?
     (`mask` `(` $mask^ `:` type($mask) `)`)?
     `outs` `(` $init `,` $key_cache `,` $value_cache `:` type($init) `,`
               type($key_cache) `,` type($value_cache) `)`
@@ -165,6 +247,18 @@ def Attn_DecodeOp : Attn_Op<"decode", [
 
   let extraClassDeclaration = [{
     int64_t getGroupSize() { return getQHeads() / getKvHeads(); }
+    /// The window's bound on each side; nullopt when unbounded (no window,
+    /// or -1).
+    std::optional<int64_t> getWindowLeftBound() {
+      if (auto a = getWindowLeftAttr(); a && a.getInt() >= 0)
+        return a.getInt();
+      return std::nullopt;
+    }
+    std::optional<int64_t> getWindowRightBound() {
+      if (auto a = getWindowRightAttr(); a && a.getInt() >= 0)
+        return a.getInt();
+      return std::nullopt;
+    }
     ShapedType getQueryType() { return ::llvm::cast<ShapedType>(getQuery().getType()); }
     ShapedType getKeyType() { return ::llvm::cast<ShapedType>(getKey().getType()); }
     ShapedType getValueType() { return ::llvm::cast<ShapedType>(getValue().getType()); }

@@ -23,6 +23,12 @@ namespace mlir::attn::gpu_kernels {
 /// Threads of a partial block (warps * 32).
 constexpr int64_t kWarps = 4;
 constexpr int64_t kThreads = kWarps * 32;
+/// Keys a warp takes per iteration of the tensor-core kernel (two n-tiles
+/// of the score mma, one k-step of the value mma).
+constexpr int64_t kTensorCoreKeys = 16;
+/// Blocks of the tensor-core kernel resident on a multiprocessor (its
+/// register use): the splits fill one wave of them.
+constexpr int64_t kTensorCoreBlocksPerSM = 2;
 
 /// Static description of one op and how its kernels are tiled.
 struct AttentionPlan {
@@ -47,14 +53,25 @@ struct AttentionPlan {
   int64_t headsPerBlock, headChunks; // query heads per block, blocks per group
   int64_t unroll;       // keys per lane per loop iteration
   int64_t splits;       // blocks along the keys (1: no merge kernel)
+  /// The group's query heads are the rows of mma.sync m16n8k16 (16 a
+  /// block, padded), each warp takes 16 keys an iteration
+  /// (TensorCoreDecode.cpp); the CUDA-core fields above are unused then.
+  bool tensorCores = false;
 
   int64_t keysPerStep() const { return kWarps * (32 / lanesPerKey); }
-  int64_t keysPerIteration() const { return unroll * keysPerStep(); }
+  int64_t keysPerIteration() const {
+    return tensorCores ? kWarps * kTensorCoreKeys : unroll * keysPerStep();
+  }
 };
 
 /// Static shared memory of a partial block, and its limit.
 int64_t sharedBytes(int64_t valueDim, int64_t headsPerBlock);
 constexpr int64_t kMaxSharedBytes = 48 * 1024;
+
+/// Whether the tensor-core partial kernel covers `plan`: a group of 4 or
+/// more query heads, f16 or bf16 queries/keys/values of one type, D a
+/// multiple of 32 up to 128, Dv 64 or 128.
+bool useTensorCores(const AttentionPlan &plan);
 
 /// Fills the tiling fields of `plan` from its shapes (and 132 SMs).
 void chooseTiling(AttentionPlan &plan, int64_t multiprocessors = 132);

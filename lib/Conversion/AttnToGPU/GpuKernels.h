@@ -5,7 +5,8 @@
 //   append  (decode only) writes the new keys/values into the caches;
 //   partial flash-decoding: block (split, batch * KV head * head chunk, query
 //           row) reads its share of the keys once for all the query heads of
-//           its chunk of the group, with an online softmax in f32;
+//           its chunk of the group, with an online softmax in f32; on CUDA
+//           cores, or on tensor cores for GQA/MQA (TensorCoreDecode.cpp);
 //   merge   (splits > 1) combines the splits' partial results.
 //
 //===----------------------------------------------------------------------===//
@@ -26,9 +27,6 @@ constexpr int64_t kThreads = kWarps * 32;
 /// Keys a warp takes per iteration of the tensor-core kernel (two n-tiles
 /// of the score mma, one k-step of the value mma).
 constexpr int64_t kTensorCoreKeys = 16;
-/// Blocks of the tensor-core kernel resident on a multiprocessor (its
-/// register use): the splits fill one wave of them.
-constexpr int64_t kTensorCoreBlocksPerSM = 2;
 
 /// Static description of one op and how its kernels are tiled.
 struct AttentionPlan {
@@ -53,6 +51,9 @@ struct AttentionPlan {
   int64_t headsPerBlock, headChunks; // query heads per block, blocks per group
   int64_t unroll;       // keys per lane per loop iteration
   int64_t splits;       // blocks along the keys (1: no merge kernel)
+  /// Blocks a multiprocessor holds (registers are capped for them,
+  /// `nvvm.minctasm`); the splits fill one wave of them.
+  int64_t blocksPerSM = 4;
   /// The group's query heads are the rows of mma.sync m16n8k16 (16 a
   /// block, padded), each warp takes 16 keys an iteration
   /// (TensorCoreDecode.cpp); the CUDA-core fields above are unused then.

@@ -10,7 +10,7 @@
 // dimension may be permuted freely when A and B agree, and so may the keys
 // (n of S = k of P V) and the value columns (n of P V); the permutations
 // below let every thread read whole 16-byte pieces of key and value rows
-// straight from global memory (ld.global.v4, all issued before the mmas).
+// straight from global memory (ld.global.v4; the keys one iteration ahead).
 // Lane (g = lane / 4, t = lane % 4):
 //  - S tile j in {0, 1} covers keys base + 8j .. + 8; the lane is B column
 //    g: key base + 8j + g, its 16-byte chunks t, t + 4, ... (D / 32 of
@@ -141,23 +141,36 @@ void PartialBuilder::buildTensorCores(Value smem) {
     init.push_back(k.f32(0));
   Value lastKey = k.idx(p.keyLen - 1);
   Value warpKeys = k.mul(warp, k.idx(kTensorCoreKeys));
-  auto loop = scf::ForOp::create(k.b, k.loc, begin, stop,
-                                 k.idx(p.keysPerIteration()), init);
+  // The lane's key chunks of the two score tiles from `base` on (clamped
+  // into the cache: keys past the split are masked).
+  auto loadKeys = [&](Value base) {
+    SmallVector<Value> keys;
+    for (int64_t j = 0; j < 2; ++j) {
+      Value key = k.min(k.add(base, k.add(g, k.idx(8 * j))), lastKey);
+      for (int64_t c = 0; c < kChunks; ++c)
+        keys.push_back(
+            load8(arg(at.key), {batch, kvHead, key,
+                                k.mul(k.add(t, k.idx(4 * c)), k.idx(8))}));
+    }
+    return keys;
+  };
+  // Keys are loaded one iteration ahead (software pipelining): the next
+  // tile's keys and this tile's values are in flight during the score mmas
+  // and the softmax.
+  SmallVector<Value> firstKeys = loadKeys(k.add(begin, warpKeys));
+  const int64_t keyState = init.size();
+  init.append(firstKeys);
+  Value perIteration = k.idx(p.keysPerIteration());
+  auto loop = scf::ForOp::create(k.b, k.loc, begin, stop, perIteration, init);
   {
     OpBuilder::InsertionGuard guard(k.b);
     k.b.setInsertionPointToStart(loop.getBody());
     ValueRange state = loop.getRegionIterArgs();
     Value base = k.add(loop.getInductionVar(), warpKeys);
-    // All loads of the iteration first: 512 bytes a lane in flight for
-    // D = Dv = 128.
     SmallVector<SmallVector<Value>> keys(2);
-    for (int64_t j = 0; j < 2; ++j) {
-      Value key = k.min(k.add(base, k.add(g, k.idx(8 * j))), lastKey);
+    for (int64_t j = 0; j < 2; ++j)
       for (int64_t c = 0; c < kChunks; ++c)
-        keys[j].push_back(
-            load8(arg(at.key), {batch, kvHead, key,
-                                k.mul(k.add(t, k.idx(4 * c)), k.idx(8))}));
-    }
+        keys[j].push_back(state[keyState + j * kChunks + c]);
     SmallVector<SmallVector<Value>> values(4);
     Value valueCol = k.mul(g, k.idx(nTiles));
     for (int64_t v = 0; v < 4; ++v) {
@@ -172,6 +185,8 @@ void PartialBuilder::buildTensorCores(Value smem) {
             ok, load8(arg(at.value), {batch, kvHead, safe,
                                       k.add(valueCol, k.idx(8 * c))})));
     }
+
+    SmallVector<Value> nextKeys = loadKeys(k.add(base, perIteration));
 
     // Scores s[j][h][e]: tile j, row g + 8h, key base + 8j + 2t + e.
     Value s[2][2][2];
@@ -196,6 +211,7 @@ void PartialBuilder::buildTensorCores(Value smem) {
 
     // Online softmax per row; the four lanes of a row (t) share its max.
     SmallVector<Value> yields(4 + 4 * nTiles);
+    yields.append(nextKeys);
     Value alpha[2], probs[2][2][2];
     for (int64_t h = 0; h < 2; ++h) {
       Value m = state[h];

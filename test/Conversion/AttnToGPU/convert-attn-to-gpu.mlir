@@ -5,8 +5,8 @@
 // RUN: not attn-opt %s --convert-attn-to-gpu -split-input-file 2>/dev/null | FileCheck %s --check-prefix=NOCHECK
 
 // A GQA decode step whose position is read from a buffer: the append
-// kernel, a workspace for 32 key splits (B * Hkv = 4 blocks need them to
-// fill the GPU; each split at least two iterations of 64 keys), the partial
+// kernel, a workspace for 16 key splits (B * Hkv = 4 blocks need them to
+// fill the GPU; each split at least four iterations of 64 keys), the partial
 // and merge kernels. The position buffer goes to the kernels and its host
 // load disappears. A group of 4 f16 heads takes the tensor-core kernel:
 // 16-byte loads of the queries, keys and values, mma.sync m16n8k16 for the
@@ -17,9 +17,9 @@
 // CHECK-NOT: memref.load
 // CHECK: gpu.launch_func @attn_kernels::@attn_append_0
 // CHECK-SAME: args(%[[K]] : {{.*}}, %[[V]] : {{.*}}, %[[KC]] : {{.*}}, %[[VC]] : {{.*}}, %[[POS]] : memref<i64>)
-// CHECK: %[[WS:.+]] = gpu.alloc () : memref<32x2x8x1x130xf32>
-// CHECK: gpu.launch_func @attn_kernels::@attn_partial_0 blocks in (%c32{{.*}}, %c4{{.*}}, %c1{{.*}}) threads in (%c128
-// CHECK-SAME: args(%[[Q]] : {{.*}}, %[[KC]] : {{.*}}, %[[VC]] : {{.*}}, %[[POS]] : memref<i64>, %[[WS]] : memref<32x2x8x1x130xf32>)
+// CHECK: %[[WS:.+]] = gpu.alloc () : memref<16x2x8x1x130xf32>
+// CHECK: gpu.launch_func @attn_kernels::@attn_partial_0 blocks in (%c16{{.*}}, %c4{{.*}}, %c1{{.*}}) threads in (%c128
+// CHECK-SAME: args(%[[Q]] : {{.*}}, %[[KC]] : {{.*}}, %[[VC]] : {{.*}}, %[[POS]] : memref<i64>, %[[WS]] : memref<16x2x8x1x130xf32>)
 // CHECK: gpu.launch_func @attn_kernels::@attn_merge_0
 // CHECK-SAME: args(%[[WS]] : {{.*}}, %[[O]] : memref<2x8x1x128xf16>)
 // CHECK: gpu.dealloc %[[WS]]
@@ -27,7 +27,7 @@
 // CHECK: gpu.func @attn_append_0
 // CHECK: gpu.func @attn_partial_0
 // CHECK-SAME: workgroup(%{{.*}} : memref<4x4x132xf32, #gpu.address_space<workgroup>>) kernel
-// CHECK-SAME: nvvm.minctasm = 2
+// CHECK-SAME: nvvm.minctasm = 3
 // CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<2x8x1x128xf16>, vector<8xf16>
 // CHECK: scf.for
 // CHECK-COUNT-8: vector.load %{{.*}} {alignment = 16 : i64} : memref<2x2x4096x128xf16>, vector<8xf16>

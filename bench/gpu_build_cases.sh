@@ -3,7 +3,7 @@
 # tools/gpu-check.sh and bench/gpu_decode.py run on a GPU machine that has
 # only the CUDA driver, Python, numpy (and torch for gpu_decode.py):
 #
-#   bench/gpu_build_cases.sh BUILD_DIR OUT_DIR [--quick]
+#   [MAX_CASE_BYTES=N] bench/gpu_build_cases.sh BUILD_DIR OUT_DIR [--quick]
 #
 # OUT_DIR gets bin/attn-run, lib/libAttnRuntime.so, the scripts, and
 #   cases/NAME.{so,in.npz,ref.npz,tol}: every test/Integration case (and a
@@ -16,6 +16,12 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$1" && pwd)
 out=$2
 quick=${3:-}
+# The device machine takes at most 64 MiB of files, and a helper 30: the
+# cases whose inputs and reference are larger than MAX_CASE_BYTES stay here
+# (default 4.5 MB, --quick 2.6 MB; gpu_decode.py covers large shapes with
+# inputs made on the GPU).
+max_case_bytes=${MAX_CASE_BYTES:-4500000}
+[ "$quick" = --quick ] && max_case_bytes=${MAX_CASE_BYTES:-2600000}
 mkdir -p "$out"/bin "$out"/lib "$out"/cases "$out"/models
 cp "$build/bin/attn-run" "$out/bin/"
 cp "$build/lib/libAttnRuntime.so" "$out/lib/"
@@ -39,15 +45,15 @@ add_case() { # NAME TOLERANCE GEN_CASE_ARGS...
   "$compile" "$c.mlir" --target cuda -o "$c.so"
   "$reference" "$c.mlir" --inputs "$c.in.npz" --outputs "$c.ref.npz"
   echo "$tol" > "$c.tol"
-  # The device machine takes at most 64 MiB of files: big inputs stay here
-  # (gpu_decode.py covers large shapes with inputs made on the GPU).
-  if [ "$(cat "$c.in.npz" "$c.ref.npz" | wc -c)" -gt 6000000 ]; then
+  if [ "$(cat "$c.in.npz" "$c.ref.npz" | wc -c)" -gt "$max_case_bytes" ]; then
     echo "skipped $name: inputs too large to carry"
     rm -f "$c".*
   fi
 }
 
-for t in "$src"/test/Integration/Attention/*.test "$src"/test/Integration/Decode/*.test; do
+for t in "$src"/test/Integration/Attention/*.test "$src"/test/Integration/Decode/*.test \
+         "$src"/test/GPU/*.test; do
+  grep -q '^RUN: %gen_case' "$t" || continue # the decoder tests
   name=$(basename "$(dirname "$t")")-$(basename "$t" .test)
   args=$(grep '^RUN: %gen_case' "$t" | sed 's/^RUN: %gen_case //; s/ --mlir .*//')
   line=$(grep '^RUN: %compare' "$t")
@@ -64,6 +70,13 @@ add_case big-decode-9-3-f16-mask "$tol_f16" --op decode --batch 1 --q-heads 9 --
 add_case big-attn-mqa-f16 "$tol_f16" --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 4096 --d 128 --dtype f16 --seed 4
 add_case big-prefill-causal-f16 "$tol_f16" --batch 1 --q-heads 8 --kv-heads 2 --sq 64 --skv 300 --causal 236 --d 128 --dtype f16 --seed 5
 add_case big-attn-softcap-kvlens-bf16 "$tol_bf16" --batch 3 --q-heads 16 --kv-heads 4 --sq 2 --skv 700 --d 128 --dtype bf16 --softcap 30 --kv-lens i32 --seed 6
+# The tensor-core partial kernel (groups of 4 or more, f16/bf16, D % 32 == 0,
+# Dv 64 or 128) and its fallbacks (D = 80, G = 3); test/GPU/*-tc-* has more.
+add_case big-tc-poison-tail-g4-bf16 "$tol_bf16 --equal-nan" --op decode --batch 1 --q-heads 8 --kv-heads 2 --smax 600 --sn 1 --sq 1 --position 555 --causal --poison-tail --d 128 --dtype bf16 --seed 13
+add_case big-tc-masked-rows-g8-f16 "$tol_f16" --batch 1 --q-heads 8 --kv-heads 1 --sq 2 --skv 300 --mask bool --masked-rows 1 --d 64 --dtype f16 --seed 14
+add_case big-tc-d96-dv64-g4-bf16 "$tol_bf16" --batch 1 --q-heads 8 --kv-heads 2 --sq 1 --skv 1000 --d 96 --dv 64 --dtype bf16 --seed 15
+add_case big-tc-additive-g32-f16 "$tol_f16" --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 2000 --mask additive --mask-dtype f16 --mask-shape 1x32x1x2000 --d 128 --dtype f16 --seed 16
+add_case big-g9-d80-f16 "$tol_f16" --batch 1 --q-heads 9 --kv-heads 1 --sq 1 --skv 600 --d 80 --dtype f16 --seed 17
 
 add_model() { # NAME GEN_CASE_ARGS...
   local name=$1; shift
@@ -83,16 +96,44 @@ add_model num-mask-add-bf16 --batch 2 --q-heads 8 --kv-heads 2 --sq 3 --skv 500 
 add_model num-kvlens-f16 --batch 4 --q-heads 16 --kv-heads 4 --sq 1 --skv 3000 --kv-lens i64 --d 128 --dtype f16
 add_model num-decode-gqa-f16 --op decode --batch 4 --q-heads 32 --kv-heads 8 --smax 4096 --sn 1 --sq 1 --position 2500 --causal --d 128 --dtype f16
 add_model num-decode-mqa-bf16 --op decode --batch 2 --q-heads 32 --kv-heads 1 --smax 8192 --sn 1 --sq 1 --position 8000 --causal --d 128 --dtype bf16
-# Timing: decode B=8, Hq=32, D=128, f16 over the whole KV (attention, Sq=1).
-for kv in 4096 32768; do
-  for hkv in 32 8 1; do
-    add_model bench-b8-h32-kv$hkv-s$kv-f16 --batch 8 --q-heads 32 --kv-heads $hkv --sq 1 --skv $kv --d 128 --dtype f16
+# The tensor-core kernel: G = 8 with a mask and an odd length, G = 16 at
+# D = 64, G = 32 over many splits.
+add_model num-tc-g8-mask-bool-f16 --batch 2 --q-heads 32 --kv-heads 4 --sq 1 --skv 1023 --mask bool --d 128 --dtype f16
+add_model num-tc-g16-d64-f16 --batch 8 --q-heads 16 --kv-heads 1 --sq 1 --skv 4097 --d 64 --dtype f16
+add_model num-tc-g32-b1-bf16 --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 32768 --d 128 --dtype bf16
+add_model num-tc-g4-kvlens-bf16 --batch 3 --q-heads 8 --kv-heads 2 --sq 1 --skv 5000 --kv-lens i32 --d 128 --dtype bf16
+# Timing: decode over the whole KV (attention, Sq=1), Hq=32, D=128: B=8 at
+# KV 1024..32768 with Hkv 32/8/1 in f16 and bf16, and B=1 / B=64 (f16).
+# --quick: B=8 f16 at KV 4096 and 32768 with Hkv 8 and 1 only.
+bench_model() { # B HKV KV DTYPE (written here: gen_case.py would make
+  # gigabytes of inputs that gpu_decode.py does not use)
+  local m="$out/models/bench-b$1-h32-kv$2-s$3-$4" t=$4
+  local q="tensor<$1x32x1x128x$t>" kv="tensor<$1x$2x$3x128x$t>"
+  echo "{\"op\": \"attention\", \"batch\": $1, \"q_heads\": 32, \"kv_heads\": $2, \"sq\": 1, \"skv\": $3, \"d\": 128, \"dv\": 128, \"dtype\": \"$t\", \"scale\": 0.08838834764831845}" > "$m.json"
+  cat > "$m.mlir" <<EOF
+func.func @attention(%query: $q {attn.name = "query"}, %key: $kv {attn.name = "key"}, %value: $kv {attn.name = "value"})
+    -> ($q {attn.name = "out"}) {
+  %init = tensor.empty() : $q
+  %out = attn.attention heads(32, $2) scale(0.08838834764831845)
+      ins(%query, %key, %value : $q, $kv, $kv) outs(%init : $q) -> $q
+  return %out : $q
+}
+EOF
+  "$compile" "$m.mlir" --target cuda -o "$m.so"
+}
+if [ "$quick" = --quick ]; then
+  for kv in 4096 32768; do for hkv in 8 1; do bench_model 8 $hkv $kv f16; done; done
+else
+  for dt in f16 bf16; do
+    for kv in 1024 2048 4096 8192 16384 32768; do
+      for hkv in 32 8 1; do bench_model 8 $hkv $kv $dt; done
+    done
   done
-done
-# Other batches, lengths and bf16.
-add_model bench-b1-h32-kv8-s32768-f16 --batch 1 --q-heads 32 --kv-heads 8 --sq 1 --skv 32768 --d 128 --dtype f16
-add_model bench-b64-h32-kv8-s4096-f16 --batch 64 --q-heads 32 --kv-heads 8 --sq 1 --skv 4096 --d 128 --dtype f16
-add_model bench-b8-h32-kv8-s1024-f16 --batch 8 --q-heads 32 --kv-heads 8 --sq 1 --skv 1024 --d 128 --dtype f16
-add_model bench-b8-h32-kv8-s32768-bf16 --batch 8 --q-heads 32 --kv-heads 8 --sq 1 --skv 32768 --d 128 --dtype bf16
-add_model bench-b8-h32-kv1-s32768-bf16 --batch 8 --q-heads 32 --kv-heads 1 --sq 1 --skv 32768 --d 128 --dtype bf16
+  for hkv in 32 8 1; do
+    bench_model 1 $hkv 4096 f16; bench_model 1 $hkv 32768 f16
+    bench_model 64 $hkv 4096 f16
+  done
+  # B=64 MHA at 32K is a 34 GB cache (68 GB more with repeat_kv): left out.
+  bench_model 64 8 32768 f16; bench_model 64 1 32768 f16
+fi
 echo "bundle in $out: $(ls "$out"/cases/*.so | wc -l) cases, $(ls "$out"/models/*.so | wc -l) models"

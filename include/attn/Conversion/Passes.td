@@ -61,12 +61,14 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     - `attn_append_N` (decode): writes the new keys/values into the caches
       at `position` (read on the device when it comes from a rank-0 buffer);
     - `attn_partial_N`: flash-decoding. A block of 128 threads takes one
-      (key split, batch, KV head, chunk of up to 8 query heads, query row)
-      and reads each key/value row of its split once for all of those heads
+      (key split, batch, KV head, chunk of query heads, query row) and
+      reads each key/value row of its split once for all of those heads
       (16-byte vector loads, f32 accumulation, online softmax in log2 units
-      with `math.exp2`, lanes of a key row reduced with `gpu.shuffle xor`).
-      The number of splits is chosen so that about four blocks run per
-      multiprocessor (132 on an H100/H200);
+      with `math.exp2`). On CUDA cores (up to 4 heads a block, lanes of a
+      key row reduced with `gpu.shuffle xor`), or for groups of 4 or more
+      f16/bf16 heads on tensor cores (`nvvm.mma.sync` m16n8k16, 16 heads a
+      block as the rows of the mma). The number of splits is chosen so that
+      one wave of blocks fills the multiprocessors (132 on an H100/H200);
     - `attn_merge_N` (more than one split): combines the splits' partial
       results, kept in a `gpu.alloc` workspace.
 
@@ -95,7 +97,8 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
-    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::NVVM::NVVMDialect",
     "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }

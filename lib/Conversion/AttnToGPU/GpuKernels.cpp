@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "GpuKernels.h"
+#include "KernelBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -24,148 +24,6 @@ using namespace mlir::attn::gpu_kernels;
 
 namespace {
 
-constexpr double kLog2e = 1.4426950408889634;
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-/// Builder helpers with a fixed location.
-struct KB {
-  OpBuilder &b;
-  Location loc;
-
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
-  }
-  Value i32(int64_t v) {
-    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value div(Value x, int64_t y) {
-    return arith::DivUIOp::create(b, loc, x, idx(y));
-  }
-  Value rem(Value x, int64_t y) {
-    return arith::RemUIOp::create(b, loc, x, idx(y));
-  }
-  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
-  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
-  Value ceilDiv(Value x, Value y) {
-    return arith::CeilDivSIOp::create(b, loc, x, y);
-  }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
-  Value fmax(Value x, Value y) {
-    return arith::MaximumFOp::create(b, loc, x, y);
-  }
-  Value fma(Value x, Value y, Value z) {
-    return vector::FMAOp::create(b, loc, x, y, z);
-  }
-  Value exp2(Value x) {
-    return math::Exp2Op::create(b, loc, x, arith::FastMathFlags::afn);
-  }
-  Value isNegInf(Value x) {
-    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x,
-                                 f32(-kInf));
-  }
-  Value toF32(Value v) {
-    if (getElementTypeOrSelf(v.getType()).isF32())
-      return v;
-    Type t = b.getF32Type();
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), t);
-    return arith::ExtFOp::create(b, loc, t, v);
-  }
-  Value fromF32(Value v, Type element) {
-    if (element.isF32())
-      return v;
-    Type t = element;
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), element);
-    return arith::TruncFOp::create(b, loc, t, v);
-  }
-  Value toIndex(Value v) {
-    if (v.getType().isIndex())
-      return v;
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
-  }
-  Value splat(Value scalar, int64_t n) {
-    return vector::BroadcastOp::create(
-        b, loc, VectorType::get({n}, scalar.getType()), scalar);
-  }
-  Value zeros(int64_t n) { return splat(f32(0), n); }
-  /// A 16-byte (at most) vector load, widened to f32.
-  Value loadVec(Value memref, ValueRange indices, int64_t n) {
-    Type element = cast<MemRefType>(memref.getType()).getElementType();
-    // 16 bytes at most: wider vectors are split into 16-byte accesses.
-    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
-    Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, element),
-                                     memref, indices, /*nontemporal=*/false,
-                                     llvm::MaybeAlign(bytes));
-    return toF32(v);
-  }
-  void storeVec(Value v, Value memref, ValueRange indices) {
-    Type element = cast<MemRefType>(memref.getType()).getElementType();
-    Value narrow = fromF32(v, element);
-    int64_t n = cast<VectorType>(v.getType()).getNumElements();
-    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
-    vector::StoreOp::create(b, loc, narrow, memref, indices,
-                            /*nontemporal=*/false, llvm::MaybeAlign(bytes));
-  }
-  Value load(Value memref, ValueRange indices) {
-    return memref::LoadOp::create(b, loc, memref, indices);
-  }
-  void store(Value v, Value memref, ValueRange indices) {
-    memref::StoreOp::create(b, loc, v, memref, indices);
-  }
-  Value reduceAdd(Value v) {
-    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
-  }
-  Value shuffleXor(Value v, int64_t offset) {
-    return gpu::ShuffleOp::create(b, loc, v, int32_t(offset), int32_t(32),
-                                  gpu::ShuffleMode::XOR)
-        .getShuffleResult();
-  }
-  /// softcap * tanh(x / softcap), with tanh(y) = 1 - 2 / (exp(2y) + 1)
-  /// (exact at both infinities, no libdevice call).
-  Value softcap(Value x, double cap) {
-    Value t = exp2(fmul(x, f32(2.0 * kLog2e / cap)));
-    Value tanh = fsub(f32(1), fdiv(f32(2), fadd(t, f32(1))));
-    return fmul(tanh, f32(cap));
-  }
-};
-
-/// The online-softmax state (running max and sum in log2 units, and the
-/// accumulator chunks) of one query head.
-struct HeadState {
-  Value max, sum;
-  SmallVector<Value> acc;
-};
-
-/// Merges `other` into `into` (the same head's state from other keys).
-void combine(KB &k, HeadState &into, const HeadState &other) {
-  Value m = k.fmax(into.max, other.max);
-  Value safe = k.select(k.isNegInf(m), k.f32(0), m);
-  Value a = k.exp2(k.fsub(into.max, safe));
-  Value c = k.exp2(k.fsub(other.max, safe));
-  into.sum = k.fadd(k.fmul(into.sum, a), k.fmul(other.sum, c));
-  for (auto [acc, o] : llvm::zip(into.acc, other.acc)) {
-    int64_t n = cast<VectorType>(acc.getType()).getNumElements();
-    acc = k.fma(k.splat(c, n), o, k.fmul(acc, k.splat(a, n)));
-  }
-  into.max = m;
-}
-
 /// Creates a kernel `name` with `argTypes` and sets the builder in its body.
 gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
                             StringRef name, TypeRange argTypes,
@@ -178,42 +36,7 @@ gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
   return func;
 }
 
-/// The position of a decode step: a kernel argument that is an index or a
-/// rank-0 integer memref (the model's `cache_position` input, read on the
-/// device).
-Value readPosition(KB &k, Value arg) {
-  if (arg.getType().isIndex())
-    return arg;
-  return k.toIndex(k.load(arg, {}));
-}
-
-/// Builds the partial kernel's body.
-class PartialBuilder {
-public:
-  PartialBuilder(OpBuilder &b, Location loc, const AttentionPlan &plan,
-                 ValueRange args, const PartialArgs &at)
-      : k{b, loc}, p(plan), args(args), at(at) {}
-
-  void build(Value smem);
-
-private:
-  KB k;
-  const AttentionPlan &p;
-  ValueRange args;
-  const PartialArgs &at;
-
-  // Per-block values.
-  Value lane, warp, sub, part, split, batch, kvHead, headChunk, row;
-  Value inRange; // decode: the position fits in the cache
-  SmallVector<Value> heads; // per local head: its Hq index (clamped)
-  SmallVector<Value> chunkIdx, chunkOk; // per key chunk t of this lane
-  SmallVector<Value> vchunkIdx, vchunkOk;
-
-  Value arg(int i) { return args[i]; }
-  /// The end of the visible keys of this block's query row.
-  Value keyEnd();
-  Value score(Value dot, Value head, Value j, Value valid);
-};
+} // namespace
 
 Value PartialBuilder::keyEnd() {
   Value end;
@@ -265,13 +88,11 @@ Value PartialBuilder::score(Value dot, Value head, Value j, Value valid) {
   return k.select(valid, k.fmul(s, k.f32(kLog2e)), k.f32(-kInf));
 }
 
-void PartialBuilder::build(Value smem) {
-  const int64_t L = p.lanesPerKey, HB = p.headsPerBlock;
-  Value tid = gpu::ThreadIdOp::create(k.b, k.loc, gpu::Dimension::x);
+void PartialBuilder::setup() {
+  const int64_t HB = p.headsPerBlock;
+  tid = gpu::ThreadIdOp::create(k.b, k.loc, gpu::Dimension::x);
   lane = k.rem(tid, 32);
   warp = k.div(tid, 32);
-  sub = k.div(lane, L);
-  part = k.rem(lane, L);
   split = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::x);
   Value y = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::y);
   row = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::z);
@@ -282,15 +103,31 @@ void PartialBuilder::build(Value smem) {
 
   // Local head r is query head kvHead * G + headChunk * HB + r; the padding
   // heads of the last chunk compute the group's last head and store nothing.
-  Value firstHead = k.add(k.mul(kvHead, k.idx(p.group)),
-                          k.mul(headChunk, k.idx(HB)));
-  Value lastHead = k.add(k.mul(kvHead, k.idx(p.group)), k.idx(p.group - 1));
+  firstHead = k.add(k.mul(kvHead, k.idx(p.group)), k.mul(headChunk, k.idx(HB)));
+  lastHead = k.add(k.mul(kvHead, k.idx(p.group)), k.idx(p.group - 1));
   for (int64_t r = 0; r < HB; ++r) {
     Value h = k.add(firstHead, k.idx(r));
     Value real = k.lt(k.add(k.mul(headChunk, k.idx(HB)), k.idx(r)),
                       k.idx(p.group));
     heads.push_back(k.select(real, h, lastHead));
   }
+}
+
+std::pair<Value, Value> PartialBuilder::splitRange(int64_t perIteration) {
+  Value end = keyEnd();
+  Value perIter = k.idx(perIteration);
+  Value chunk = k.mul(k.ceilDiv(k.ceilDiv(end, k.idx(p.splits)), perIter),
+                      perIter);
+  Value begin = k.mul(split, chunk);
+  return {begin, k.min(k.add(begin, chunk), end)};
+}
+
+void PartialBuilder::buildCudaCores(Value smem) {
+  const int64_t L = p.lanesPerKey, HB = p.headsPerBlock;
+  Value sub = k.div(lane, L);
+  Value part = k.rem(lane, L);
+  SmallVector<Value> chunkIdx, chunkOk; // per key chunk t of this lane
+  SmallVector<Value> vchunkIdx, vchunkOk;
   auto chunkOf = [&](int64_t t, int64_t chunks, SmallVector<Value> &index,
                      SmallVector<Value> &ok) {
     Value c = k.add(part, k.idx(t * L));
@@ -321,13 +158,9 @@ void PartialBuilder::build(Value smem) {
       q[r].push_back(v);
     }
 
-  // This split's keys: [begin, end) in steps of keysPerIteration.
-  Value end = keyEnd();
+  // This split's keys: [begin, stop) in steps of keysPerIteration.
+  auto [begin, stop] = splitRange(p.keysPerIteration());
   Value perIter = k.idx(p.keysPerIteration());
-  Value chunk = k.mul(k.ceilDiv(k.ceilDiv(end, k.idx(p.splits)), perIter),
-                      perIter);
-  Value begin = k.mul(split, chunk);
-  Value stop = k.min(k.add(begin, chunk), end);
 
   SmallVector<Value> init;
   for (int64_t r = 0; r < HB; ++r) {
@@ -452,6 +285,10 @@ void PartialBuilder::build(Value smem) {
       k.store(states[r].sum, smem, {warp, rr, k.idx(p.valueDim + 1)});
     }
   }
+}
+
+void PartialBuilder::finish(Value smem) {
+  const int64_t HB = p.headsPerBlock;
   gpu::BarrierOp::create(k.b, k.loc);
 
   // Every thread finishes some (head, d) pairs.
@@ -505,15 +342,52 @@ void PartialBuilder::build(Value smem) {
   gpu::ReturnOp::create(k.b, k.loc);
 }
 
-} // namespace
-
 int64_t mlir::attn::gpu_kernels::sharedBytes(int64_t valueDim,
                                              int64_t headsPerBlock) {
   return kWarps * headsPerBlock * llvm::alignTo(valueDim + 2, 4) * 4;
 }
 
+bool mlir::attn::gpu_kernels::useTensorCores(const AttentionPlan &p) {
+  Type t = p.keyType;
+  return p.group >= 4 && (t.isF16() || t.isBF16()) && p.queryType == t &&
+         p.valueType == t && p.headDim % 32 == 0 && p.headDim <= 128 &&
+         (p.valueDim == 64 || p.valueDim == 128);
+}
+
 void mlir::attn::gpu_kernels::chooseTiling(AttentionPlan &p,
                                            int64_t multiprocessors) {
+  if (useTensorCores(p)) {
+    p.tensorCores = true;
+    // 16 query heads a block (the rows of the mma); larger groups are cut
+    // into balanced chunks whose blocks read the same keys, mostly from L2.
+    p.headChunks = llvm::divideCeil(p.group, 16);
+    p.headsPerBlock = llvm::divideCeil(p.group, p.headChunks);
+    p.vec = 8;
+    p.lanesPerKey = 1;
+    p.keyChunks = p.keyPerLane = p.valueChunks = p.valuePerLane = 0;
+    p.unroll = 1;
+    int64_t blocks = p.batch * p.kvHeads * p.headChunks * p.queryLen;
+    // Three blocks a multiprocessor (164 registers, no spills; measured on
+    // the H200: GQA 32K 248 us against 264 at two). When the blocks alone
+    // fill more than a wave, two a multiprocessor if that wastes less of
+    // the last wave (B=64, Hkv=8: 512 blocks, 257 us at two, 286 at three).
+    auto filled = [&](int64_t perSM) {
+      int64_t wave = perSM * multiprocessors;
+      return double(blocks) / double(llvm::divideCeil(blocks, wave) * wave);
+    };
+    p.blocksPerSM = 3;
+    if (blocks > 3 * multiprocessors && filled(2) > 1.07 * filled(3))
+      p.blocksPerSM = 2;
+    // Splits fill one wave; each takes at least four iterations (the fixed
+    // cost of a block and the merge of many splits outweigh shorter ones:
+    // B=1 MQA 32K 22 us at 128 splits, 28 at 198).
+    int64_t wanted =
+        std::max<int64_t>(1, p.blocksPerSM * multiprocessors / blocks);
+    int64_t maxSplits =
+        std::max<int64_t>(1, p.keyLen / (4 * p.keysPerIteration()));
+    p.splits = std::clamp<int64_t>(wanted, 1, maxSplits);
+    return;
+  }
   int64_t bytes = std::max({p.queryType.getIntOrFloatBitWidth(),
                             p.keyType.getIntOrFloatBitWidth(),
                             p.valueType.getIntOrFloatBitWidth()}) / 8;
@@ -546,7 +420,8 @@ void mlir::attn::gpu_kernels::chooseTiling(AttentionPlan &p,
   // more (MHA 32K: 1039 us at 5 splits, 959 us at 3) than fewer, longer
   // splits.
   int64_t blocks = p.batch * p.kvHeads * p.headChunks * p.queryLen;
-  int64_t wanted = std::max<int64_t>(1, 4 * multiprocessors / blocks);
+  int64_t wanted =
+      std::max<int64_t>(1, p.blocksPerSM * multiprocessors / blocks);
   int64_t maxSplits =
       std::max<int64_t>(1, p.keyLen / (2 * p.keysPerIteration()));
   p.splits = std::clamp<int64_t>(wanted, 1, maxSplits);
@@ -573,7 +448,7 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPartialKernel(
   // 128 threads, and registers capped so that four blocks fit on a
   // multiprocessor (ptxas would otherwise take up to ~145 for 4 heads).
   func.setKnownBlockSize(b.getDenseI32ArrayAttr({int32_t(kThreads), 1, 1}));
-  func->setAttr("nvvm.minctasm", b.getI32IntegerAttr(4));
+  func->setAttr("nvvm.minctasm", b.getI32IntegerAttr(plan.blocksPerSM));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&func.getBody().front());
   PartialBuilder(b, loc, plan, func.getArguments(), args)

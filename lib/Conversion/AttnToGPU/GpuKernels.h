@@ -5,7 +5,8 @@
 //   append  (decode only) writes the new keys/values into the caches;
 //   partial flash-decoding: block (split, batch * KV head * head chunk, query
 //           row) reads its share of the keys once for all the query heads of
-//           its chunk of the group, with an online softmax in f32;
+//           its chunk of the group, with an online softmax in f32; on CUDA
+//           cores, or on tensor cores for GQA/MQA (TensorCoreDecode.cpp);
 //   merge   (splits > 1) combines the splits' partial results.
 //
 //===----------------------------------------------------------------------===//
@@ -23,6 +24,9 @@ namespace mlir::attn::gpu_kernels {
 /// Threads of a partial block (warps * 32).
 constexpr int64_t kWarps = 4;
 constexpr int64_t kThreads = kWarps * 32;
+/// Keys a warp takes per iteration of the tensor-core kernel (two n-tiles
+/// of the score mma, one k-step of the value mma).
+constexpr int64_t kTensorCoreKeys = 16;
 
 /// Static description of one op and how its kernels are tiled.
 struct AttentionPlan {
@@ -47,14 +51,28 @@ struct AttentionPlan {
   int64_t headsPerBlock, headChunks; // query heads per block, blocks per group
   int64_t unroll;       // keys per lane per loop iteration
   int64_t splits;       // blocks along the keys (1: no merge kernel)
+  /// Blocks a multiprocessor holds (registers are capped for them,
+  /// `nvvm.minctasm`); the splits fill one wave of them.
+  int64_t blocksPerSM = 4;
+  /// The group's query heads are the rows of mma.sync m16n8k16 (16 a
+  /// block, padded), each warp takes 16 keys an iteration
+  /// (TensorCoreDecode.cpp); the CUDA-core fields above are unused then.
+  bool tensorCores = false;
 
   int64_t keysPerStep() const { return kWarps * (32 / lanesPerKey); }
-  int64_t keysPerIteration() const { return unroll * keysPerStep(); }
+  int64_t keysPerIteration() const {
+    return tensorCores ? kWarps * kTensorCoreKeys : unroll * keysPerStep();
+  }
 };
 
 /// Static shared memory of a partial block, and its limit.
 int64_t sharedBytes(int64_t valueDim, int64_t headsPerBlock);
 constexpr int64_t kMaxSharedBytes = 48 * 1024;
+
+/// Whether the tensor-core partial kernel covers `plan`: a group of 4 or
+/// more query heads, f16 or bf16 queries/keys/values of one type, D a
+/// multiple of 32 up to 128, Dv 64 or 128.
+bool useTensorCores(const AttentionPlan &plan);
 
 /// Fills the tiling fields of `plan` from its shapes (and 132 SMs).
 void chooseTiling(AttentionPlan &plan, int64_t multiprocessors = 132);

@@ -1,0 +1,225 @@
+//===- KernelBuilder.h - helpers shared by the attention kernels -*- C++ -*-===//
+//
+// Private to convert-attn-to-gpu: a builder with a fixed location and short
+// names for the arith/vector/gpu ops the kernels are made of, and the
+// partial kernel's builder (GpuKernels.cpp, TensorCoreDecode.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTOGPU_KERNELBUILDER_H
+#define ATTN_LIB_CONVERSION_ATTNTOGPU_KERNELBUILDER_H
+
+#include "GpuKernels.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <limits>
+
+namespace mlir::attn::gpu_kernels {
+
+constexpr double kLog2e = 1.4426950408889634;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+/// Builder helpers with a fixed location.
+struct KB {
+  OpBuilder &b;
+  Location loc;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+  }
+  Value i32(int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, int64_t y) {
+    return arith::DivUIOp::create(b, loc, x, idx(y));
+  }
+  Value rem(Value x, int64_t y) {
+    return arith::RemUIOp::create(b, loc, x, idx(y));
+  }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivSIOp::create(b, loc, x, y);
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value fmax(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value fma(Value x, Value y, Value z) {
+    return vector::FMAOp::create(b, loc, x, y, z);
+  }
+  Value exp2(Value x) {
+    return math::Exp2Op::create(b, loc, x, arith::FastMathFlags::afn);
+  }
+  Value isNegInf(Value x) {
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x,
+                                 f32(-kInf));
+  }
+  Value toF32(Value v) {
+    if (getElementTypeOrSelf(v.getType()).isF32())
+      return v;
+    Type t = b.getF32Type();
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), t);
+    return arith::ExtFOp::create(b, loc, t, v);
+  }
+  Value fromF32(Value v, Type element) {
+    if (element.isF32())
+      return v;
+    Type t = element;
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      t = VectorType::get(vt.getShape(), element);
+    return arith::TruncFOp::create(b, loc, t, v);
+  }
+  Value toIndex(Value v) {
+    if (v.getType().isIndex())
+      return v;
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+  }
+  Value splat(Value scalar, int64_t n) {
+    return vector::BroadcastOp::create(
+        b, loc, VectorType::get({n}, scalar.getType()), scalar);
+  }
+  Value zeros(int64_t n) { return splat(f32(0), n); }
+  /// A 16-byte (at most) vector load, widened to f32.
+  Value loadVec(Value memref, ValueRange indices, int64_t n) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    // 16 bytes at most: wider vectors are split into 16-byte accesses.
+    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
+    Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, element),
+                                     memref, indices, /*nontemporal=*/false,
+                                     llvm::MaybeAlign(bytes));
+    return toF32(v);
+  }
+  void storeVec(Value v, Value memref, ValueRange indices) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    Value narrow = fromF32(v, element);
+    int64_t n = cast<VectorType>(v.getType()).getNumElements();
+    int64_t bytes = std::min<int64_t>(16, n * element.getIntOrFloatBitWidth() / 8);
+    vector::StoreOp::create(b, loc, narrow, memref, indices,
+                            /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+  }
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(b, loc, memref, indices);
+  }
+  void store(Value v, Value memref, ValueRange indices) {
+    memref::StoreOp::create(b, loc, v, memref, indices);
+  }
+  Value reduceAdd(Value v) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
+  }
+  Value shuffleXor(Value v, int64_t offset) {
+    return gpu::ShuffleOp::create(b, loc, v, int32_t(offset), int32_t(32),
+                                  gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+  /// softcap * tanh(x / softcap), with tanh(y) = 1 - 2 / (exp(2y) + 1)
+  /// (exact at both infinities, no libdevice call).
+  Value softcap(Value x, double cap) {
+    Value t = exp2(fmul(x, f32(2.0 * kLog2e / cap)));
+    Value tanh = fsub(f32(1), fdiv(f32(2), fadd(t, f32(1))));
+    return fmul(tanh, f32(cap));
+  }
+};
+
+/// The online-softmax state (running max and sum in log2 units, and the
+/// accumulator chunks) of one query head.
+struct HeadState {
+  Value max, sum;
+  SmallVector<Value> acc;
+};
+
+/// Merges `other` into `into` (the same head's state from other keys).
+inline void combine(KB &k, HeadState &into, const HeadState &other) {
+  Value m = k.fmax(into.max, other.max);
+  Value safe = k.select(k.isNegInf(m), k.f32(0), m);
+  Value a = k.exp2(k.fsub(into.max, safe));
+  Value c = k.exp2(k.fsub(other.max, safe));
+  into.sum = k.fadd(k.fmul(into.sum, a), k.fmul(other.sum, c));
+  for (auto [acc, o] : llvm::zip(into.acc, other.acc)) {
+    int64_t n = cast<VectorType>(acc.getType()).getNumElements();
+    acc = k.fma(k.splat(c, n), o, k.fmul(acc, k.splat(a, n)));
+  }
+  into.max = m;
+}
+
+/// The position of a decode step: a kernel argument that is an index or a
+/// rank-0 integer memref (the model's `cache_position` input, read on the
+/// device).
+inline Value readPosition(KB &k, Value arg) {
+  if (arg.getType().isIndex())
+    return arg;
+  return k.toIndex(k.load(arg, {}));
+}
+
+/// Builds the partial kernel's body: the block's indices and key range,
+/// the loop over its keys (CUDA cores, or tensor cores for groups of 4 or
+/// more), the merge of the warps through shared memory.
+class PartialBuilder {
+public:
+  PartialBuilder(OpBuilder &b, Location loc, const AttentionPlan &plan,
+                 ValueRange args, const PartialArgs &at)
+      : k{b, loc}, p(plan), args(args), at(at) {}
+
+  void build(Value smem) {
+    setup();
+    if (p.tensorCores)
+      buildTensorCores(smem);
+    else
+      buildCudaCores(smem);
+    finish(smem);
+  }
+
+private:
+  KB k;
+  const AttentionPlan &p;
+  ValueRange args;
+  const PartialArgs &at;
+
+  // Per-block values.
+  Value tid, lane, warp, split, batch, kvHead, headChunk, row;
+  Value firstHead, lastHead;
+  Value inRange; // decode: the position fits in the cache
+  SmallVector<Value> heads; // per local head: its Hq index (clamped)
+
+  Value arg(int i) { return args[i]; }
+  /// Block and thread indices, the block's query heads.
+  void setup();
+  /// The end of the visible keys of this block's query row.
+  Value keyEnd();
+  /// This split's keys [begin, stop), the split's length rounded up to
+  /// `perIteration`.
+  std::pair<Value, Value> splitRange(int64_t perIteration);
+  Value score(Value dot, Value head, Value j, Value valid);
+  /// Fill smem[warp][local head][0..Dv) with the warp's accumulator, [Dv]
+  /// with its running max and [Dv + 1] with its sum.
+  void buildCudaCores(Value smem);
+  void buildTensorCores(Value smem); // TensorCoreDecode.cpp
+  /// Merges the warps' states from smem and writes the output or the
+  /// workspace.
+  void finish(Value smem);
+};
+
+} // namespace mlir::attn::gpu_kernels
+
+#endif // ATTN_LIB_CONVERSION_ATTNTOGPU_KERNELBUILDER_H

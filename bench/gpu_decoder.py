@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Per-token latency of whole decoders compiled with --target cuda, next to PyTorch.
+
+Runs on a GPU machine with torch (no LLVM, no toolkit), in a bundle made by
+bench/gpu_build_decoders.sh --bench: for each NAME, NAME.bench.so (the fused
+in-place-cache decode step, --max-seq above the longest context) and
+NAME.onnx (the same model, the ONNX file the .so was compiled from).
+
+- ours: the .so loaded through the C API (ctypes), run on torch CUDA tensors
+  (data_ptr()) on torch's current stream; the KV caches stay on the device,
+  the next token is the argmax on the device (no host synchronisation inside
+  a step). Timed eagerly (one attnModelRunInPlace per step) and as a CUDA
+  graph of the step (launch overhead removed).
+- PyTorch eager: the ONNX graph's nodes executed one by one as torch ops on
+  the GPU with the file's weights (past concatenated to the new key/value,
+  as transformers' eager decoders do); shape arithmetic stays on the host.
+- tokens: 16 greedy steps from an empty cache with both; they must agree.
+- ms/token at each context (cache filled to CONTEXT positions), batch 1,
+  CUDA events, median of the repetitions.
+
+  python3 gpu_decoder.py [--contexts 512,4096] [--json OUT.json]
+"""
+
+import argparse
+import ctypes
+import glob
+import json
+import os
+import statistics
+import sys
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from gpu_decode import DTYPES, load_runtime, Model  # noqa: E402
+
+TORCH_DTYPE = {1: torch.float32, 10: torch.float16, 16: torch.bfloat16, 7: torch.int64,
+               6: torch.int32, 9: torch.bool, 11: torch.float64}
+
+
+# ----------------------------------------------------------------------------
+# The ONNX graph in eager PyTorch
+# ----------------------------------------------------------------------------
+
+def attrs(node):
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def host(t):
+    return [int(v) for v in t.reshape(-1).tolist()]
+
+
+def same_device(*ts):
+    dev = next((t.device for t in ts if t.is_cuda), None)
+    return [t.to(dev) if dev is not None and not t.is_cuda else t for t in ts]
+
+
+def slice_op(x, starts, ends, axes=None, steps=None):
+    starts, ends = host(starts), host(ends)
+    axes = host(axes) if axes is not None else list(range(len(starts)))
+    steps = host(steps) if steps is not None else [1] * len(starts)
+    idx = [slice(None)] * x.dim()
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        n = x.shape[a]
+        s = max(0, min(n, s + n if s < 0 else s))
+        e = max(0, min(n, e + n if e < 0 else e))
+        idx[a % x.dim()] = slice(s, e, st)
+    return x[tuple(idx)]
+
+
+def reshape(x, shape):
+    shape = host(shape)
+    shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x.reshape(shape)
+
+
+def binary(f):
+    return lambda a, b: f(*same_device(a, b))
+
+
+OPS = {
+    "Add": binary(torch.add), "Sub": binary(torch.sub), "Mul": binary(torch.mul),
+    "Div": lambda a, b: (lambda x, y: torch.div(x, y, rounding_mode="trunc")
+                         if not x.is_floating_point() else x / y)(*same_device(a, b)),
+    "Pow": binary(torch.pow), "MatMul": binary(torch.matmul),
+    "Equal": binary(torch.eq), "LessOrEqual": binary(torch.le), "Less": binary(torch.lt),
+    "Greater": binary(torch.gt),
+    "Sqrt": torch.sqrt, "Reciprocal": torch.reciprocal, "Neg": torch.neg, "Cos": torch.cos,
+    "Sin": torch.sin, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh, "Erf": torch.erf,
+    "Exp": torch.exp, "Identity": lambda x: x, "Not": torch.logical_not,
+    "Shape": lambda x, **a: torch.tensor(list(x.shape)[a.get("start", 0):a.get("end", None)],
+                                         dtype=torch.int64),
+    "Reshape": lambda x, s, **a: reshape(x, s),
+    "Cast": lambda x, to: x.to(TORCH_DTYPE[to]),
+    "Unsqueeze": lambda x, axes: x.reshape(
+        (lambda shp, ax: [shp.insert(a, 1) or None for a in ax] and shp)(
+            list(x.shape), sorted(a % (x.dim() + len(host(axes))) for a in host(axes)))),
+    "Squeeze": lambda x, axes=None: x.squeeze(tuple(host(axes))) if axes is not None else x.squeeze(),
+    "Transpose": lambda x, perm: x.permute(perm),
+    "Concat": lambda *xs, axis: torch.cat(same_device(*xs), dim=axis),
+    "Gather": lambda x, i, axis=0: torch.index_select(
+        x, axis, same_device(x, i)[1].reshape(-1)).reshape(
+            list(x.shape[:axis]) + list(i.shape) + list(x.shape[axis + 1:])),
+    "Slice": slice_op,
+    "Softmax": lambda x, axis=-1: torch.softmax(x, axis),
+    "Where": lambda c, a, b: torch.where(*same_device(c, a, b)),
+    "Expand": lambda x, s: x.expand(torch.broadcast_shapes(tuple(x.shape), tuple(host(s)))),
+    "Range": lambda a, b, d: torch.arange(a.item(), b.item(), d.item(), dtype=a.dtype),
+    "ConstantOfShape": lambda s, value=None: torch.full(
+        host(s), numpy_helper.to_array(value).item() if value is not None else 0.0,
+        dtype=TORCH_DTYPE[value.data_type] if value is not None else torch.float32),
+    "ReduceMean": lambda x, axes=None, keepdims=1: x.mean(
+        dim=tuple(host(axes)) if isinstance(axes, torch.Tensor) else tuple(axes),
+        keepdim=bool(keepdims)),
+    "Gelu": lambda x, approximate="none": F.gelu(x, approximate=approximate),
+    "LayerNormalization": lambda x, w, b=None, axis=-1, epsilon=1e-5: F.layer_norm(
+        x, x.shape[axis:], w, b, epsilon),
+}
+
+
+class OnnxTorch:
+    """Runs an ONNX decode step with torch ops; weights on the GPU."""
+
+    def __init__(self, path):
+        model = onnx.load(path)
+        self.graph = model.graph
+        self.values = {}
+        for init in self.graph.initializer:
+            a = numpy_helper.to_array(init)
+            t = torch.from_numpy(a.copy())
+            self.values[init.name] = t.cuda() if t.is_floating_point() else t
+        self.nodes = []
+        for n in self.graph.node:
+            if n.op_type == "Constant":
+                t = torch.from_numpy(numpy_helper.to_array(attrs(n)["value"]).copy())
+                self.values[n.output[0]] = t.cuda() if t.is_floating_point() and t.dim() > 0 else t
+                continue
+            self.nodes.append((n.op_type, list(n.input), list(n.output), attrs(n)))
+        missing = {op for op, *_ in self.nodes} - set(OPS)
+        if missing:
+            raise RuntimeError(f"no torch form for ONNX ops {sorted(missing)}")
+        self.inputs = [i.name for i in self.graph.input]
+        self.outputs = [o.name for o in self.graph.output]
+
+    @torch.no_grad()
+    def __call__(self, feeds):
+        env = dict(self.values)
+        env.update(feeds)
+        for op, ins, outs, a in self.nodes:
+            args = [env[i] if i else None for i in ins]
+            while args and args[-1] is None:
+                args.pop()
+            if op in ("Unsqueeze", "Squeeze", "ReduceMean") and "axes" in a:
+                args.append(torch.tensor(a.pop("axes")) if op != "ReduceMean" else a.pop("axes"))
+            kw = dict(a)
+            r = OPS[op](*args, **kw)
+            env[outs[0]] = r
+        return [env[o] for o in self.outputs]
+
+
+# ----------------------------------------------------------------------------
+# Benchmark
+# ----------------------------------------------------------------------------
+
+def time_ms(fn, iters):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        torch.cuda.synchronize()
+        times.append(s.elapsed_time(e))
+    return statistics.median(times)
+
+
+class Ours:
+    def __init__(self, rt, path):
+        self.model = Model(rt, path)
+        self.t = {}
+        for kind in ("Input", "Output", "Inout"):
+            for name, dtype, shape in self.model.infos[kind]:
+                self.t[name] = torch.zeros(shape, dtype=DTYPES[dtype], device="cuda")
+        self.run = self.model.bind(self.t)
+        self.ids = self.model.infos["Input"][0][0]
+        self.logits = self.model.infos["Output"][0][0]
+        self.capacity = self.model.infos["Inout"][0][2][2]
+
+    def set_position(self, pos):
+        for name, _, _ in self.model.infos["Input"]:
+            if name != self.ids:
+                self.t[name].fill_(pos)
+
+    def step(self):
+        """One greedy step: the next id is written on the device."""
+        self.run()
+        self.t[self.ids].copy_(self.t[self.logits].reshape(1, -1).argmax(-1).view_as(self.t[self.ids]))
+
+
+def torch_feeds(ref, ids, past):
+    feeds = {"input_ids": ids.view(1, 1), "position_ids": torch.tensor([[past]], device="cuda")}
+    return feeds
+
+
+def greedy_torch(ref, cfg, steps, first):
+    past = {n: torch.zeros(cfg[n], device="cuda", dtype=torch.float32) for n in cfg}
+    ids = torch.tensor([[first]], device="cuda")
+    tokens = []
+    for p in range(steps):
+        feeds = {"input_ids": ids, "position_ids": torch.tensor([[p]], device="cuda")}
+        feeds.update(past)
+        outs = ref(feeds)
+        ids = outs[0][:, -1].argmax(-1).view(1, 1)
+        tokens.append(int(ids))
+        for name, present in zip(cfg, outs[1:]):
+            past[name] = present
+    return tokens
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default=os.path.join(HERE, "decoders"))
+    ap.add_argument("--contexts", default="512,4096")
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    rt = load_runtime(os.path.join(HERE, "lib"))
+    contexts = [int(c) for c in args.contexts.split(",")]
+    results = []
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    for so in sorted(glob.glob(os.path.join(args.dir, "*.bench.so"))):
+        name = os.path.basename(so)[:-len(".bench.so")]
+        ours = Ours(rt, so)
+        ref = OnnxTorch(os.path.join(args.dir, name + ".onnx"))
+        shapes = {i.name: i.type.tensor_type.shape for i in ref.graph.input}
+        past_names = [n for n in ref.inputs if n not in ("input_ids", "position_ids")]
+        if any(n.startswith("attention_mask") for n in past_names):
+            raise RuntimeError(f"{name}: attention_mask inputs are not benched")
+        kv_shape = {n: [d.dim_value or 1 for d in shapes[n].dim] for n in past_names}
+
+        # Tokens: 16 greedy steps from an empty cache, first id 1.
+        for n, kind in ((i[0], i) for i in ours.model.infos["Inout"]):
+            ours.t[n].zero_()
+        ours.t[ours.ids].fill_(1)
+        ours_tokens = []
+        for p in range(16):
+            ours.set_position(p)
+            ours.step()
+            ours_tokens.append(int(ours.t[ours.ids].reshape(-1)[0]))
+        cfg = {n: [s if i != 2 else 0 for i, s in enumerate(kv_shape[n])] for n in past_names}
+        ref_tokens = greedy_torch(ref, cfg, 16, 1)
+        same = ours_tokens == ref_tokens
+        print(f"{name}: tokens ours {ours_tokens}")
+        print(f"{name}: tokens torch {ref_tokens} -> {'SAME' if same else 'DIFFERENT'}")
+
+        for ctx in contexts:
+            if ctx + 1 > ours.capacity:
+                continue
+            row = {"model": name, "context": ctx, "tokens_equal": same}
+            ours.set_position(ctx)
+            row["ours_eager_ms"] = time_ms(ours.step, args.iters)
+            graph = torch.cuda.CUDAGraph()
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                ours.step()
+            torch.cuda.current_stream().wait_stream(s)
+            with torch.cuda.graph(graph):
+                ours.step()
+            row["ours_graph_ms"] = time_ms(graph.replay, args.iters)
+            past = {n: torch.randn([s if i != 2 else ctx for i, s in enumerate(kv_shape[n])],
+                                   device="cuda") * 0.1 for n in past_names}
+            feeds = {"input_ids": torch.tensor([[1]], device="cuda"),
+                     "position_ids": torch.tensor([[ctx]], device="cuda")}
+            feeds.update(past)
+            try:
+                row["torch_eager_ms"] = time_ms(lambda: ref(feeds), max(5, args.iters // 5))
+            except Exception as exc:  # a position past the model's tables
+                row["torch_eager_error"] = str(exc)[:200]
+            print(json.dumps(row))
+            results.append(row)
+        del ours
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,9 @@
 # --bench builds instead the per-token benchmark of bench/gpu_decoder.py:
 #   decoders/NAME.bench.so (fused, --max-seq 4160 where the model's
 #   positions allow, else 1024) and NAME.onnx, for the tiny decoder and
-#   transformers' Llama (hf_llama_ts17), plus gpu_decoder.py.
+#   transformers' Llama (hf_llama_ts17), plus gpu_decoder.py; and
+#   matvec/mv_KxN_DT.so, one product x [1, K] by an input W [K, N], to time
+#   the matvec kernel alone (gpu_decoder.py --matvec).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$1" && pwd)
@@ -71,6 +73,26 @@ if [ "$quick" = "--bench" ]; then
   cp "$decoders/hf_llama_ts17/model.onnx" "$d/hf_llama_ts17.onnx"
   "$compile" "$d/hf_llama_ts17.onnx" --max-seq 4160 --input-shape input_ids=1x1 \
     --input-shape position_ids=1x1 --target cuda -o "$d/hf_llama_ts17.bench.so"
+  # The matvec kernel alone: y = x W with W an input (nothing to ship), at
+  # SmolLM-135M's projection shapes and at 4096-wide layers, f32 and f16.
+  mkdir -p "$out/matvec"
+  for shape in 576x576:f32 576x1536:f32 1536x576:f32 576x49152:f32 4096x4096:f32 \
+               4096x14336:f32 576x1536:f16 576x49152:f16 4096x4096:f16 4096x14336:f16; do
+    kn=${shape%:*}; dt=${shape#*:}; k=${kn%x*}; n=${kn#*x}
+    cat > "$out/matvec/mv.mlir" <<MLIR
+func.func @mv(%x: tensor<1x${k}x${dt}> {attn.name = "x"}, %w: tensor<${k}x${n}x${dt}> {attn.name = "w"})
+    -> (tensor<1x${n}x${dt}> {attn.name = "y"}) {
+  %z = arith.constant 0.0 : ${dt}
+  %e = tensor.empty() : tensor<1x${n}x${dt}>
+  %f = linalg.fill ins(%z : ${dt}) outs(%e : tensor<1x${n}x${dt}>) -> tensor<1x${n}x${dt}>
+  %y = linalg.matmul ins(%x, %w : tensor<1x${k}x${dt}>, tensor<${k}x${n}x${dt}>)
+                     outs(%f : tensor<1x${n}x${dt}>) -> tensor<1x${n}x${dt}>
+  return %y : tensor<1x${n}x${dt}>
+}
+MLIR
+    "$compile" "$out/matvec/mv.mlir" --target cuda -o "$out/matvec/mv_${kn}_${dt}.so"
+  done
+  rm "$out/matvec/mv.mlir"
   echo "bench bundle in $out: $(du -sh "$out" | cut -f1)"
   exit 0
 fi

@@ -18,7 +18,11 @@ NAME.onnx (the same model, the ONNX file the .so was compiled from).
 - ms/token at each context (cache filled to CONTEXT positions), batch 1,
   CUDA events, median of the repetitions.
 
-  python3 gpu_decoder.py [--contexts 512,4096] [--json OUT.json]
+  python3 gpu_decoder.py [--contexts 512,4096] [--json OUT.json] [--matvec DIR]
+
+--matvec DIR also times the matvec kernel alone: DIR/mv_KxN_DT.so (a
+linalg.matmul of x [1, K] by an input W [K, N], made by
+gpu_build_decoders.sh --bench) against torch.matmul, in GB/s of W.
 """
 
 import argparse
@@ -28,6 +32,7 @@ import json
 import os
 import statistics
 import sys
+import traceback
 
 import numpy as np
 import onnx
@@ -60,6 +65,31 @@ def same_device(*ts):
     return [t.to(dev) if dev is not None and not t.is_cuda else t for t in ts]
 
 
+def binary(f):
+    """Host 0-d operands stay on the host (torch takes them as scalars)."""
+    def run(a, b):
+        if a.is_cuda != b.is_cuda and (a.dim() == 0 or b.dim() == 0):
+            return f(a, b)
+        return f(*same_device(a, b))
+    return run
+
+
+def unsqueeze(x, axes):
+    axes = host(axes)
+    shape = list(x.shape)
+    for a in sorted(a % (x.dim() + len(axes)) for a in axes):
+        shape.insert(a, 1)
+    return x.reshape(shape)
+
+
+def gather(x, i, axis=0, **_):
+    x, i = same_device(x, i)
+    n = x.shape[axis]
+    i = torch.where(i < 0, i + n, i)
+    r = torch.index_select(x, axis, i.reshape(-1))
+    return r.reshape(list(x.shape[:axis]) + list(i.shape) + list(x.shape[axis + 1:]))
+
+
 def slice_op(x, starts, ends, axes=None, steps=None):
     starts, ends = host(starts), host(ends)
     axes = host(axes) if axes is not None else list(range(len(starts)))
@@ -79,10 +109,6 @@ def reshape(x, shape):
     return x.reshape(shape)
 
 
-def binary(f):
-    return lambda a, b: f(*same_device(a, b))
-
-
 OPS = {
     "Add": binary(torch.add), "Sub": binary(torch.sub), "Mul": binary(torch.mul),
     "Div": lambda a, b: (lambda x, y: torch.div(x, y, rounding_mode="trunc")
@@ -95,17 +121,13 @@ OPS = {
     "Exp": torch.exp, "Identity": lambda x: x, "Not": torch.logical_not,
     "Shape": lambda x, **a: torch.tensor(list(x.shape)[a.get("start", 0):a.get("end", None)],
                                          dtype=torch.int64),
-    "Reshape": lambda x, s, **a: reshape(x, s),
-    "Cast": lambda x, to: x.to(TORCH_DTYPE[to]),
-    "Unsqueeze": lambda x, axes: x.reshape(
-        (lambda shp, ax: [shp.insert(a, 1) or None for a in ax] and shp)(
-            list(x.shape), sorted(a % (x.dim() + len(host(axes))) for a in host(axes)))),
+    "Reshape": lambda x, s, **_: reshape(x, s),
+    "Cast": lambda x, to, **_: x.to(TORCH_DTYPE[to]),
+    "Unsqueeze": unsqueeze,
     "Squeeze": lambda x, axes=None: x.squeeze(tuple(host(axes))) if axes is not None else x.squeeze(),
     "Transpose": lambda x, perm: x.permute(perm),
     "Concat": lambda *xs, axis: torch.cat(same_device(*xs), dim=axis),
-    "Gather": lambda x, i, axis=0: torch.index_select(
-        x, axis, same_device(x, i)[1].reshape(-1)).reshape(
-            list(x.shape[:axis]) + list(i.shape) + list(x.shape[axis + 1:])),
+    "Gather": gather,
     "Slice": slice_op,
     "Softmax": lambda x, axis=-1: torch.softmax(x, axis),
     "Where": lambda c, a, b: torch.where(*same_device(c, a, b)),
@@ -114,11 +136,11 @@ OPS = {
     "ConstantOfShape": lambda s, value=None: torch.full(
         host(s), numpy_helper.to_array(value).item() if value is not None else 0.0,
         dtype=TORCH_DTYPE[value.data_type] if value is not None else torch.float32),
-    "ReduceMean": lambda x, axes=None, keepdims=1: x.mean(
+    "ReduceMean": lambda x, axes=None, keepdims=1, **_: x.mean(
         dim=tuple(host(axes)) if isinstance(axes, torch.Tensor) else tuple(axes),
         keepdim=bool(keepdims)),
     "Gelu": lambda x, approximate="none": F.gelu(x, approximate=approximate),
-    "LayerNormalization": lambda x, w, b=None, axis=-1, epsilon=1e-5: F.layer_norm(
+    "LayerNormalization": lambda x, w, b=None, axis=-1, epsilon=1e-5, **_: F.layer_norm(
         x, x.shape[axis:], w, b, epsilon),
 }
 
@@ -155,9 +177,10 @@ class OnnxTorch:
             args = [env[i] if i else None for i in ins]
             while args and args[-1] is None:
                 args.pop()
-            if op in ("Unsqueeze", "Squeeze", "ReduceMean") and "axes" in a:
-                args.append(torch.tensor(a.pop("axes")) if op != "ReduceMean" else a.pop("axes"))
             kw = dict(a)
+            if op in ("Unsqueeze", "Squeeze", "ReduceMean") and "axes" in kw:
+                axes = kw.pop("axes")
+                args.append(torch.tensor(axes) if op != "ReduceMean" else axes)
             r = OPS[op](*args, **kw)
             env[outs[0]] = r
         return [env[o] for o in self.outputs]
@@ -224,21 +247,91 @@ def greedy_torch(ref, cfg, steps, first):
     return tokens
 
 
+def bench_matvec(rt, directory, iters):
+    """Matrix-vector products y = x W (x [1, K], W [K, N] passed as an input):
+    our matvec kernel against torch.matmul (cuBLAS), checked against f32
+    torch, timed as CUDA graphs of one run; GB/s of W streamed."""
+    rows = []
+    for so in sorted(glob.glob(os.path.join(directory, "mv_*.so"))):
+        name = os.path.basename(so)[:-3]
+        try:
+            m = Model(rt, so)
+            (xn, xd, xs), (wn, wd, ws) = m.infos["Input"]
+            (yn, yd, ys), = m.infos["Output"]
+            dtype = DTYPES[wd]
+            t = {xn: torch.randn(xs, device="cuda").to(dtype),
+                 wn: (torch.randn(ws, device="cuda") * 0.05).to(dtype),
+                 yn: torch.empty(ys, device="cuda", dtype=DTYPES[yd])}
+            run = m.bind(t)
+            run()
+            torch.cuda.synchronize()
+            ref = t[xn].float() @ t[wn].float()
+            err = ((t[yn].float() - ref).abs().max() / ref.abs().max()).item()
+            bytes_w = t[wn].numel() * t[wn].element_size()
+
+            def graph_of(fn):
+                g = torch.cuda.CUDAGraph()
+                st = torch.cuda.Stream()
+                st.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(st):
+                    fn()
+                torch.cuda.current_stream().wait_stream(st)
+                with torch.cuda.graph(g):
+                    fn()
+                return g.replay
+
+            ours = time_ms(graph_of(run), iters)
+            x, w = t[xn], t[wn]
+            theirs = time_ms(graph_of(lambda: torch.matmul(x, w)), iters)
+            row = {"matvec": name, "K": ws[0], "N": ws[1], "dtype": wd,
+                   "weight_MB": round(bytes_w / 1e6, 2), "rel_err": err,
+                   "ours_us": round(ours * 1e3, 2), "torch_us": round(theirs * 1e3, 2),
+                   "ours_GBps": round(bytes_w / ours / 1e6), "torch_GBps": round(bytes_w / theirs / 1e6)}
+            print(json.dumps(row))
+            rows.append(row)
+        except Exception:
+            traceback.print_exc()
+            print(f"{name}: FAILED")
+        sys.stdout.flush()
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default=os.path.join(HERE, "decoders"))
     ap.add_argument("--contexts", default="512,4096")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--json")
+    ap.add_argument("--matvec", help="directory of mv_*.so (matvec kernel benchmark)")
     args = ap.parse_args()
     rt = load_runtime(os.path.join(HERE, "lib"))
     contexts = [int(c) for c in args.contexts.split(",")]
     results = []
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    if args.matvec:
+        results.extend(bench_matvec(rt, args.matvec, args.iters))
     for so in sorted(glob.glob(os.path.join(args.dir, "*.bench.so"))):
         name = os.path.basename(so)[:-len(".bench.so")]
+        try:
+            results.extend(bench_model(rt, so, name, args, contexts))
+        except Exception:
+            traceback.print_exc()
+            print(f"{name}: FAILED")
+        sys.stdout.flush()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+def bench_model(rt, so, name, args, contexts):
+    """Tokens and timings of one model; NAME_before (the compiler before
+    this branch) gets our timings only."""
+    results = []
+    before = name.endswith("_before")
+    base = name[:-len("_before")] if before else name
+    if True:
         ours = Ours(rt, so)
-        ref = OnnxTorch(os.path.join(args.dir, name + ".onnx"))
+        ref = OnnxTorch(os.path.join(args.dir, base + ".onnx"))
         shapes = {i.name: i.type.tensor_type.shape for i in ref.graph.input}
         past_names = [n for n in ref.inputs if n not in ("input_ids", "position_ids")]
         if any(n.startswith("attention_mask") for n in past_names):
@@ -255,10 +348,13 @@ def main():
             ours.step()
             ours_tokens.append(int(ours.t[ours.ids].reshape(-1)[0]))
         cfg = {n: [s if i != 2 else 0 for i, s in enumerate(kv_shape[n])] for n in past_names}
-        ref_tokens = greedy_torch(ref, cfg, 16, 1)
-        same = ours_tokens == ref_tokens
         print(f"{name}: tokens ours {ours_tokens}")
-        print(f"{name}: tokens torch {ref_tokens} -> {'SAME' if same else 'DIFFERENT'}")
+        same = None
+        if not before:
+            ref_tokens = greedy_torch(ref, cfg, 16, 1)
+            same = ours_tokens == ref_tokens
+            print(f"{name}: tokens torch {ref_tokens} -> {'SAME' if same else 'DIFFERENT'}")
+        sys.stdout.flush()
 
         for ctx in contexts:
             if ctx + 1 > ours.capacity:
@@ -266,15 +362,22 @@ def main():
             row = {"model": name, "context": ctx, "tokens_equal": same}
             ours.set_position(ctx)
             row["ours_eager_ms"] = time_ms(ours.step, args.iters)
-            graph = torch.cuda.CUDAGraph()
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                ours.step()
-            torch.cuda.current_stream().wait_stream(s)
-            with torch.cuda.graph(graph):
-                ours.step()
-            row["ours_graph_ms"] = time_ms(graph.replay, args.iters)
+            try:
+                graph = torch.cuda.CUDAGraph()
+                s = torch.cuda.Stream()
+                s.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(s):
+                    ours.step()
+                torch.cuda.current_stream().wait_stream(s)
+                with torch.cuda.graph(graph):
+                    ours.step()
+                row["ours_graph_ms"] = time_ms(graph.replay, args.iters)
+            except Exception as exc:
+                row["ours_graph_error"] = str(exc)[:200]
+            if before:
+                print(json.dumps(row))
+                results.append(row)
+                continue
             past = {n: torch.randn([s if i != 2 else ctx for i, s in enumerate(kv_shape[n])],
                                    device="cuda") * 0.1 for n in past_names}
             feeds = {"input_ids": torch.tensor([[1]], device="cuda"),
@@ -286,10 +389,9 @@ def main():
                 row["torch_eager_error"] = str(exc)[:200]
             print(json.dumps(row))
             results.append(row)
+            sys.stdout.flush()
         del ours
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    return results
 
 
 if __name__ == "__main__":

@@ -282,7 +282,13 @@ LogicalResult mlir::attn::linalg_gpu::lowerMatVec(RewriterBase &rewriter,
   const int64_t bytes = wType.getElementTypeBitWidth() / 8;
   const int64_t vec = 16 / bytes;           // columns per thread
   const int64_t groups = plan->n / vec;     // 16-byte column groups
-  const int64_t ct = std::min<int64_t>(16, llvm::PowerOf2Ceil(groups));
+  // 16 threads (256 bytes of a row) per column block; without atomics
+  // (non-f32 outputs) narrower blocks, down to 4 threads (64 bytes, still
+  // whole sectors), so that more blocks share the columns.
+  int64_t ct = std::min<int64_t>(16, llvm::PowerOf2Ceil(groups));
+  if (!outElement.isF32())
+    while (ct > 4 && llvm::divideCeil(groups, ct) < kTargetBlocks / 2)
+      ct /= 2;
   const int64_t slices = kThreads / ct;     // K slices of a block
   const int64_t unroll = 4;                 // rows of W in flight
   const int64_t colBlocks = llvm::divideCeil(groups, ct);

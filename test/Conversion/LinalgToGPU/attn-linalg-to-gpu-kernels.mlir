@@ -30,9 +30,12 @@ func.func @matvec_f32(%x: memref<1x128xf32>, %w: memref<128x512xf32>, %y: memref
 
 // f16 weights and output (two rows of x, as the importer's 3-D form
 // writes them): 8 columns a thread, f32 accumulation, one block along K
-// (no f16 atomics): the result is added to y in f32 and rounded once.
+// (no f16 atomics), so narrower column blocks (4 threads, 64 slices of K)
+// to make more of them: 2 blocks; the result is added to y in f32 and
+// rounded once.
 // CHECK-LABEL: func.func @matvec_f16
-// CHECK: gpu.launch {{.*}} workgroup(%[[SMEM:.+]] : memref<32x64xf32, #gpu.address_space<workgroup>>)
+// CHECK-DAG: %[[C2:.+]] = arith.constant 2 : index
+// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C2]], {{.*}} workgroup(%[[SMEM:.+]] : memref<64x32xf32, #gpu.address_space<workgroup>>)
 // CHECK: scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>)
 // CHECK: vector.load %{{.+}} {alignment = 16 : i64} : memref<256x64xf16>, vector<8xf16>
 // CHECK: arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>

@@ -14,7 +14,11 @@ NAME.onnx (the same model, the ONNX file the .so was compiled from).
 - PyTorch eager: the ONNX graph's nodes executed one by one as torch ops on
   the GPU with the file's weights (past concatenated to the new key/value,
   as transformers' eager decoders do); shape arithmetic stays on the host.
-- tokens: 16 greedy steps from an empty cache with both; they must agree.
+- PyTorch module (Llama exports): transformers' Llama step written in torch
+  (LlamaRef: RMSNorm, rotary, SDPA with enable_gqa, SwiGLU, static cache as
+  StaticCache), weights from the ONNX file; eager and, with --compile,
+  torch.compile(mode="reduce-overhead") (CUDA graphs).
+- tokens: 16 greedy steps from an empty cache with each; they must agree.
 - ms/token at each context (cache filled to CONTEXT positions), batch 1,
   CUDA events, median of the repetitions.
 
@@ -187,6 +191,106 @@ class OnnxTorch:
 
 
 # ----------------------------------------------------------------------------
+# A Llama module in PyTorch (transformers' eager Llama with a static cache)
+# ----------------------------------------------------------------------------
+
+class LlamaRef:
+    """transformers' Llama decode step (RMSNorm, rotary theta 10000, GQA
+    attention through SDPA, SwiGLU) with a static KV cache of `capacity`
+    positions, as transformers' StaticCache runs it; weights from a
+    TorchScript export: the MatMul initializers in node order (q, k, v, o,
+    gate, up, down per layer, then the LM head), the embedding table, the
+    norm weight (the export keeps one, all ones)."""
+
+    def __init__(self, path, capacity, eps=1e-6, theta=10000.0):
+        m = onnx.load(path)
+        inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()).cuda()
+                 for i in m.graph.initializer}
+        mats = [inits[n.input[1]] for n in m.graph.node
+                if n.op_type == "MatMul" and n.input[1] in inits]
+        self.emb = next(inits[n.input[0]] for n in m.graph.node
+                        if n.op_type == "Gather" and n.input[0] in inits)
+        hidden = self.emb.shape[1]
+        norms = [v for k, v in inits.items() if "layernorm" in k or k.endswith("norm.weight")]
+        self.norm = norms[0] if norms else torch.ones(hidden, device="cuda")
+        past = next(i for i in m.graph.input if i.name.startswith("past_key"))
+        self.hkv, self.d = [d.dim_value for d in past.type.tensor_type.shape.dim][1::2]
+        self.layers = [mats[7 * i:7 * i + 7] for i in range((len(mats) - 1) // 7)]
+        self.lm_head = mats[-1]
+        self.hq = self.layers[0][0].shape[1] // self.d
+        self.eps = eps
+        self.inv_freq = 1.0 / theta ** (torch.arange(0, self.d, 2, device="cuda").float() / self.d)
+        self.reset(capacity)
+
+    def reset(self, capacity):
+        shape = (len(self.layers), 1, self.hkv, capacity, self.d)
+        self.kc = torch.zeros(shape, device="cuda")
+        self.vc = torch.zeros(shape, device="cuda")
+        self.slots = torch.arange(capacity, device="cuda")
+
+    def rms(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm
+
+    @staticmethod
+    def rotate(x, cos, sin):
+        h = x.shape[-1] // 2
+        return x * cos + torch.cat((-x[..., h:], x[..., :h]), -1) * sin
+
+    @torch.no_grad()
+    def step(self, ids, pos):
+        """ids [1, 1] and pos [1] (int64, on the GPU) -> logits [1, 1, V]."""
+        x = self.emb[ids.view(-1)].view(1, 1, -1)
+        freqs = pos.float()[:, None] * self.inv_freq[None]
+        e = torch.cat((freqs, freqs), -1)
+        cos, sin = e.cos(), e.sin()
+        mask = self.slots <= pos
+        for l, (wq, wk, wv, wo, wg, wu, wd) in enumerate(self.layers):
+            h = self.rms(x)
+            q = (h @ wq).view(1, 1, self.hq, self.d).transpose(1, 2)
+            k = (h @ wk).view(1, 1, self.hkv, self.d).transpose(1, 2)
+            v = (h @ wv).view(1, 1, self.hkv, self.d).transpose(1, 2)
+            q, k = self.rotate(q, cos, sin), self.rotate(k, cos, sin)
+            self.kc[l].index_copy_(2, pos, k)
+            self.vc[l].index_copy_(2, pos, v)
+            a = F.scaled_dot_product_attention(q, self.kc[l], self.vc[l], attn_mask=mask,
+                                               enable_gqa=True)
+            x = x + a.transpose(1, 2).reshape(1, 1, -1) @ wo
+            h = self.rms(x)
+            x = x + (F.silu(h @ wg) * (h @ wu)) @ wd
+        return self.rms(x) @ self.lm_head
+
+
+def llama_rows(path, ours_tokens, contexts, iters, compile_too):
+    """Tokens of the Llama module against ours, then its step times (eager,
+    and torch.compile(mode="reduce-overhead") when asked) at each context,
+    the cache sized to the context."""
+    ref = LlamaRef(path, 16)
+    ids = torch.ones(1, 1, dtype=torch.long, device="cuda")
+    tokens = []
+    for p in range(16):
+        ids = ref.step(ids, torch.tensor([p], device="cuda")).view(1, -1).argmax(-1).view(1, 1)
+        tokens.append(int(ids))
+    same = tokens == ours_tokens
+    print(f"llama module tokens {tokens} -> {'SAME' if same else 'DIFFERENT'}")
+    rows = {}
+    for ctx in contexts:
+        ref.reset(ctx + 1)
+        pos = torch.tensor([ctx], device="cuda")
+        row = {"llama_module_tokens_equal": same,
+               "torch_module_eager_ms": time_ms(lambda: ref.step(ids, pos), iters)}
+        if compile_too:
+            try:
+                step = torch.compile(ref.step, mode="reduce-overhead", fullgraph=True)
+                for _ in range(3):
+                    step(ids, pos)
+                row["torch_compile_ms"] = time_ms(lambda: step(ids, pos), iters)
+            except Exception as exc:
+                row["torch_compile_error"] = str(exc)[:300]
+        rows[ctx] = row
+    return rows
+
+
+# ----------------------------------------------------------------------------
 # Benchmark
 # ----------------------------------------------------------------------------
 
@@ -303,6 +407,8 @@ def main():
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--json")
     ap.add_argument("--matvec", help="directory of mv_*.so (matvec kernel benchmark)")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the Llama module under torch.compile")
     args = ap.parse_args()
     rt = load_runtime(os.path.join(HERE, "lib"))
     contexts = [int(c) for c in args.contexts.split(",")]
@@ -356,10 +462,19 @@ def bench_model(rt, so, name, args, contexts):
             print(f"{name}: tokens torch {ref_tokens} -> {'SAME' if same else 'DIFFERENT'}")
         sys.stdout.flush()
 
+        module = {}
+        if not before and "llama" in name:
+            try:
+                module = llama_rows(os.path.join(args.dir, base + ".onnx"), ours_tokens,
+                                    [c for c in contexts if c + 1 <= ours.capacity],
+                                    args.iters, args.compile)
+            except Exception:
+                traceback.print_exc()
         for ctx in contexts:
             if ctx + 1 > ours.capacity:
                 continue
             row = {"model": name, "context": ctx, "tokens_equal": same}
+            row.update(module.get(ctx, {}))
             ours.set_position(ctx)
             row["ours_eager_ms"] = time_ms(ours.step, args.iters)
             try:

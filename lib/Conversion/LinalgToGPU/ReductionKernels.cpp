@@ -257,7 +257,8 @@ std::optional<MatVecPlan> matchMatVec(linalg::GenericOp op) {
         plan.rows *= extents[d];
       }
     int64_t bytes = element.getIntOrFloatBitWidth() / 8;
-    if (plan.rows > 8 || (plan.n * bytes) % 16 != 0)
+    if (plan.rows > 8 || plan.rows == 0 || plan.k == 0 || plan.n == 0 ||
+        (plan.n * bytes) % 16 != 0)
       continue;
     return plan;
   }

@@ -126,3 +126,36 @@ func.func @sumsq_f16(%x: memref<10x576xf16>, %y: memref<10xf16>) {
   }
   return
 }
+
+// -----
+
+// Near misses of the matvec kernel: 301 f32 columns are not whole 16-byte
+// groups (no vector loads of W rows), so the product is a cooperative
+// reduction (a warp per column, 301 columns in 38 blocks of 8 warps).
+// CHECK-LABEL: func.func @odd_columns
+// CHECK-DAG: %[[C38:.+]] = arith.constant 38 : index
+// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C38]],
+// CHECK-NOT: vector.load
+// CHECK: gpu.shuffle  xor
+func.func @odd_columns(%x: memref<1x128xf32>, %w: memref<128x301xf32>, %y: memref<1x301xf32>) {
+  linalg.matmul ins(%x, %w : memref<1x128xf32>, memref<128x301xf32>) outs(%y : memref<1x301xf32>)
+  return
+}
+
+// -----
+
+// Near miss of the cooperative reduction: a product (mulf) is not an
+// add/max/min combiner, so the row stays in one thread (no shuffles).
+// CHECK-LABEL: func.func @row_product
+// CHECK: gpu.launch
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: arith.mulf
+// CHECK-NOT: gpu.shuffle
+func.func @row_product(%x: memref<4x128xf32>, %y: memref<4xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>], iterator_types = ["parallel", "reduction"]} ins(%x : memref<4x128xf32>) outs(%y : memref<4xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  }
+  return
+}

@@ -33,14 +33,17 @@ generate() { # NAME
   python3 "$dir/compare_npz.py" "$work/$1.gen.npz" "$dir/decoders/$1.gen.npz" --atol 1e-3
 }
 shopt -s nullglob
-models=("$dir"/decoders/*.step.so)
+models=("$dir"/decoders/*.step.so "$dir"/decoders/*.fused.so)
 if [ ${#models[@]} -eq 0 ]; then
   echo "gpu-decoder-check: no decoders in $dir/decoders (build the bundle with bench/gpu_build_decoders.sh)"
   exit 1
 fi
-for so in "${models[@]}"; do
-  name=$(basename "$so" .step.so)
-  check "$name step" "$work/$name.step.log" step "$name"
+# A model may have a step check, a generate check or both.
+names=$(for so in "${models[@]}"; do basename "$so" | sed 's/\.\(step\|fused\)\.so$//'; done | sort -u)
+for name in $names; do
+  if [ -f "$dir/decoders/$name.step.so" ]; then
+    check "$name step" "$work/$name.step.log" step "$name"
+  fi
   if [ -f "$dir/decoders/$name.fused.so" ]; then
     check "$name generate" "$work/$name.gen.log" generate "$name"
   fi

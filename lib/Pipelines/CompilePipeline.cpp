@@ -39,6 +39,8 @@ void mlir::attn::buildAttnLoweringPipeline(
   AttnMarkEntryPointOptions mark;
   mark.entryFunction = options.entryFunction;
   pm.addPass(createAttnMarkEntryPoint(mark));
+  if (options.cuda)
+    buildAttnCudaTensorPipeline(pm);
   buildAttnBufferizationPipeline(pm);
   AttnExportEntryPointOptions exportOptions;
   exportOptions.entryFunction = options.entryFunction;

@@ -10,6 +10,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
 
 #include <cstdlib>
 
@@ -40,6 +41,11 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
 };
 
 } // namespace
+
+void mlir::attn::buildAttnCudaTensorPipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createAttnFuseElementwise());
+  pm.addPass(createCanonicalizerPass());
+}
 
 void mlir::attn::buildAttnCudaCodegenPipeline(OpPassManager &pm,
                                               const CudaOptions &options) {
@@ -73,6 +79,7 @@ void mlir::attn::registerAttnCudaPipeline() {
       "kernels for NVIDIA Hopper (sm_90a)",
       [](OpPassManager &pm, const CudaPipelineOptions &o) {
         buildAttnTransformPipeline(pm);
+        buildAttnCudaTensorPipeline(pm);
         buildAttnBufferizationPipeline(pm);
         CudaOptions options;
         options.chip = o.chip;

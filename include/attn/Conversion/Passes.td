@@ -138,22 +138,58 @@ def AttnDeviceConstants : Pass<"attn-device-constants", "ModuleOp"> {
   ];
 }
 
+def AttnFuseElementwise : Pass<"attn-fuse-elementwise", "func::FuncOp"> {
+  let summary = "Fuse element-wise linalg chains on tensors into their consumers (cuda target: fewer kernels)";
+  let description = [{
+    For the `cuda` target, on tensors before bufferisation, where every
+    linalg op becomes one kernel launch. Upstream's element-wise fusion
+    (`populateElementwiseOpsFusionPatterns`) merges a `linalg.generic`
+    producer whose result has a single use into its `linalg.generic`
+    consumer. Into an op with reduction loops a producer is fused only
+    where the reduction reads it through a permutation (each element once):
+    the sum of squares of an RMSNorm takes the squaring and the residual
+    add before it, while the vector operand of a projection (broadcast
+    along the output columns) stays a separate kernel, so the product keeps
+    the matrix-vector kernel's form and nothing is recomputed per column.
+
+    Example: `%s = x + y`, `%n = %s * %s`, `sum(%n)` (three ops, %s used
+    once) become one reduction computing `(x + y) * (x + y)` per element.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def AttnLinalgToGPU : Pass<"attn-linalg-to-gpu", "func::FuncOp"> {
-  let summary = "Run each linalg op on memrefs as a gpu.launch, one thread per point of its parallel loops";
+  let summary = "Run each linalg op on memrefs as a gpu.launch: matvec and cooperative-reduction kernels, else one thread per point";
   let description = [{
     For the `cuda` target, on a bufferised host function. Each linalg op
-    (named or generic, static shapes) is lowered to `scf.parallel` loops
-    inside a new `gpu.launch`; the outermost parallel loop nest is
-    flattened onto the launch (the last parallel dimension fastest, so
-    consecutive threads touch consecutive elements: a decode-step
-    `y[n] = sum_k x[k] W[k, n]` reads W coalesced), blocks of up to 256
-    threads, a bounds check when the threads do not divide the points.
-    Reductions stay sequential loops inside each thread, their accumulator
-    in a register when the loop's only store writes one output element at
-    indices fixed in the loop (loaded before it, stored after it); an op
-    without parallel loops runs on one thread. A `memref.copy` between buffers that
-    are not both contiguous (a subview of a KV cache) becomes a copy kernel
-    the same way. `gpu-kernel-outlining` then makes kernels of the launches.
+    (named or generic, static shapes) becomes one `gpu.launch`:
+
+    - a matrix-vector product `y[rows, n] += x[rows, k] * W[k, n]` (named
+      contractions are generalised first; W a contiguous 2-D f32/f16/bf16
+      buffer with 16-byte rows, at most 8 rows of x): blocks of 256 threads
+      = 16 column groups x 16 slices of K; a thread reads 16 bytes of a W
+      row at a time (`vector.load {alignment = 16}`, `ld.global.v4`), four
+      rows in flight, accumulates in f32; the slices are summed in shared
+      memory; with an f32 output and few column blocks K is also split over
+      the grid's y dimension, the blocks adding into the output with
+      `memref.atomic_rmw addf`;
+    - a reduction whose body yields `out <add|max|min> f(inputs)` over at
+      least 64 points: a warp per output point (a block per point from
+      2048 points), lanes strided over the reduction, a `gpu.shuffle xor`
+      tree (and shared memory across warps), f32 accumulation; this covers
+      norms, softmax, and products with a transposed (W[n, k]) weight;
+    - anything else is lowered to `scf.parallel` loops inside the launch
+      and the outermost parallel loop nest is flattened onto the threads
+      (the last parallel dimension fastest), blocks of up to 256 threads, a
+      bounds check when the threads do not divide the points; reductions
+      stay sequential loops inside each thread, their accumulator in a
+      register when the loop's only store writes one output element at
+      indices fixed in the loop; an op without parallel loops runs on one
+      thread.
+
+    A `memref.copy` between buffers that are not both contiguous (a subview
+    of a KV cache) becomes a copy kernel the generic way.
+    `gpu-kernel-outlining` then makes kernels of the launches.
 
     Example:
 
@@ -162,16 +198,17 @@ def AttnLinalgToGPU : Pass<"attn-linalg-to-gpu", "func::FuncOp"> {
                   outs(%y : memref<1x512xf32>)
     ```
 
-    becomes `gpu.launch blocks(2, 1, 1) threads(256, 1, 1)` whose thread
-    `t` computes `y[t / 512, t % 512]` with an `scf.for` over k carrying
-    the sum.
+    becomes `gpu.launch blocks(8, 2, 1) threads(256, 1, 1)` with
+    `workgroup(memref<16x64xf32, 3>)`: thread (c, s) of block (bx, by) sums
+    `x[0, k] * W[k, 4 c' .. 4 c' + 3]` (c' = 16 bx + c) over its rows k of
+    the block's half of K.
 
     Dynamic shapes and linalg ops on tensors are errors.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
     "::mlir::linalg::LinalgDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -17,6 +17,10 @@ struct CudaOptions {
   int optLevel = 3;
 };
 
+/// The cuda target's passes on tensors, before bufferisation: element-wise
+/// chains fused into their consumers (attn-fuse-elementwise), fewer kernels.
+void buildAttnCudaTensorPipeline(OpPassManager &pm);
+
 /// Bufferised module (entry point exported) to the LLVM dialect: attn ops
 /// to kernel launches (convert-attn-to-gpu), the host's GPU calls made
 /// asynchronous on one stream, kernels to NVVM and a cubin embedded in the

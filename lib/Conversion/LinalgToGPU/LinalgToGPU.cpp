@@ -12,6 +12,8 @@
 
 #include "attn/Conversion/Passes.h"
 
+#include "ReductionKernels.h"
+
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -264,6 +266,36 @@ LogicalResult lowerOntoGpu(IRRewriter &rewriter, linalg::LinalgOp op) {
   return success();
 }
 
+/// The dedicated kernels (matrix-vector products, cooperative reductions);
+/// failure() leaves `op` to the generic lowering. Named contractions are
+/// generalised first so that one matcher sees matmul, batch_matmul,
+/// matmul_transpose_b and hand-written contractions alike; `op` is then the
+/// generic.
+LogicalResult lowerFast(IRRewriter &rewriter, linalg::LinalgOp &op) {
+  if (!op.hasPureBufferSemantics() || op.getNumReductionLoops() == 0)
+    return failure();
+  for (Value operand : op->getOperands())
+    if (auto type = dyn_cast<MemRefType>(operand.getType());
+        type && !type.hasStaticShape())
+      return failure();
+  auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+  if (!generic && isa<linalg::ContractionOpInterface>(op.getOperation())) {
+    rewriter.setInsertionPoint(op);
+    FailureOr<linalg::GenericOp> generalized =
+        linalg::generalizeNamedOp(rewriter, op);
+    if (failed(generalized))
+      return failure();
+    generic = *generalized;
+    op = generic; // the named op is gone
+  }
+  if (!generic)
+    return failure();
+  if (succeeded(attn::linalg_gpu::lowerMatVec(rewriter, generic)) ||
+      succeeded(attn::linalg_gpu::lowerCooperativeReduction(rewriter, generic)))
+    return success();
+  return failure();
+}
+
 struct AttnLinalgToGPUPass
     : attn::impl::AttnLinalgToGPUBase<AttnLinalgToGPUPass> {
   void runOnOperation() override {
@@ -288,9 +320,11 @@ struct AttnLinalgToGPUPass
       if (!op->getParentOfType<gpu::LaunchOp>())
         ops.push_back(op);
     });
-    for (linalg::LinalgOp op : ops)
-      if (failed(lowerOntoGpu(rewriter, op)))
+    for (linalg::LinalgOp op : ops) {
+      // (lowerFast may replace `op` by its generic form.)
+      if (failed(lowerFast(rewriter, op)) && failed(lowerOntoGpu(rewriter, op)))
         return signalPassFailure();
+    }
   }
 };
 

@@ -1,15 +1,18 @@
 // RUN: attn-opt %s --attn-linalg-to-gpu -cse -split-input-file -verify-diagnostics | FileCheck %s
 
-// A decode-step projection y[0, n] = sum_k x[0, k] w[k, n]: 300 threads
-// (two blocks of 256, the tail guarded), thread t takes n = t; the k loop
-// runs in the thread and reads w[k, t], consecutive threads reading
-// consecutive columns; the accumulator y[0, n] stays in a register (loaded
-// before the loop, stored after it).
+// The generic form (the dedicated kernels are in
+// attn-linalg-to-gpu-kernels.mlir). A product with 64 rows of x (too many
+// for the matvec kernel, too many points for a warp each) and 301 columns:
+// 19264 threads (76 blocks of 256, the tail guarded), thread t takes
+// (m, n) = (t / 301, t % 301); the k loop runs in the thread and reads
+// w[k, n], consecutive threads reading consecutive columns; the
+// accumulator y[m, n] stays in a register (loaded before the loop, stored
+// after it).
 // CHECK-LABEL: func.func @matvec
-// CHECK-SAME: %[[X:[a-z0-9]+]]: memref<1x128xf32>, %[[W:[a-z0-9]+]]: memref<128x300xf32>, %[[Y:[a-z0-9]+]]: memref<1x300xf32>
-// CHECK-DAG: %[[C2:.+]] = arith.constant 2 : index
+// CHECK-SAME: %[[X:[a-z0-9]+]]: memref<64x128xf32>, %[[W:[a-z0-9]+]]: memref<128x301xf32>, %[[Y:[a-z0-9]+]]: memref<64x301xf32>
+// CHECK-DAG: %[[C76:.+]] = arith.constant 76 : index
 // CHECK-DAG: %[[C256:.+]] = arith.constant 256 : index
-// CHECK: gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C2]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) threads(%[[TX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C256]],
+// CHECK: gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C76]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) threads(%[[TX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C256]],
 // CHECK: %[[B0:.+]] = arith.muli %[[BX]], %{{.+}} : index
 // CHECK: %[[ID:.+]] = arith.addi %[[B0]], %[[TX]] : index
 // CHECK: %[[IN:.+]] = arith.cmpi ult, %[[ID]], %{{.+}} : index
@@ -25,15 +28,15 @@
 // CHECK: memref.store %[[SUM]], %[[Y]][%{{.+}}, %[[N]]]
 // CHECK: gpu.terminator
 // CHECK-NOT: linalg.
-func.func @matvec(%x: memref<1x128xf32>, %w: memref<128x300xf32>, %y: memref<1x300xf32>) {
-  linalg.matmul ins(%x, %w : memref<1x128xf32>, memref<128x300xf32>) outs(%y : memref<1x300xf32>)
+func.func @matvec(%x: memref<64x128xf32>, %w: memref<128x301xf32>, %y: memref<64x301xf32>) {
+  linalg.matmul ins(%x, %w : memref<64x128xf32>, memref<128x301xf32>) outs(%y : memref<64x301xf32>)
   return
 }
 
 // -----
 
-// A row reduction (a norm's sum of squares): a thread per row, no guard
-// when the threads match the rows.
+// A short row reduction (under 64 points, no warp each): a thread per
+// row, no guard when the threads match the rows.
 // CHECK-LABEL: func.func @rowsum
 // CHECK-DAG: %[[C4:.+]] = arith.constant 4 : index
 // CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.+}} = %[[C4]],
@@ -42,8 +45,8 @@ func.func @matvec(%x: memref<1x128xf32>, %w: memref<128x300xf32>, %y: memref<1x3
 // CHECK: arith.addf
 #rows = affine_map<(i, j) -> (i, j)>
 #row = affine_map<(i, j) -> (i)>
-func.func @rowsum(%x: memref<4x64xf32>, %y: memref<4xf32>) {
-  linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]} ins(%x : memref<4x64xf32>) outs(%y : memref<4xf32>) {
+func.func @rowsum(%x: memref<4x48xf32>, %y: memref<4xf32>) {
+  linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]} ins(%x : memref<4x48xf32>) outs(%y : memref<4xf32>) {
   ^bb0(%a: f32, %b: f32):
     %s = arith.addf %a, %b : f32
     linalg.yield %s : f32
@@ -53,7 +56,7 @@ func.func @rowsum(%x: memref<4x64xf32>, %y: memref<4xf32>) {
 
 // -----
 
-// A reduction to a scalar runs on one thread; a parallel dimension after a
+// A short reduction to a scalar runs on one thread; a parallel dimension after a
 // reduction one is a sequential loop of its thread.
 // CHECK-LABEL: func.func @total
 // CHECK: gpu.launch blocks({{.*}}) in (%{{.+}} = %[[ONE:.+]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]]) threads({{.*}}) in (%{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]])
@@ -68,8 +71,8 @@ func.func @rowsum(%x: memref<4x64xf32>, %y: memref<4xf32>) {
 // CHECK: memref.load %arg1
 // CHECK: memref.store
 // CHECK-NOT: scf.parallel
-func.func @total(%x: memref<64xf32>, %y: memref<f32>) {
-  linalg.generic {indexing_maps = [affine_map<(j) -> (j)>, affine_map<(j) -> ()>], iterator_types = ["reduction"]} ins(%x : memref<64xf32>) outs(%y : memref<f32>) {
+func.func @total(%x: memref<48xf32>, %y: memref<f32>) {
+  linalg.generic {indexing_maps = [affine_map<(j) -> (j)>, affine_map<(j) -> ()>], iterator_types = ["reduction"]} ins(%x : memref<48xf32>) outs(%y : memref<f32>) {
   ^bb0(%a: f32, %b: f32):
     %s = arith.addf %a, %b : f32
     linalg.yield %s : f32

@@ -59,6 +59,51 @@ func.func @three_layers(%x: tensor<1x2x1x4xf32>, %pos: index, %k0: tensor<1x1x8x
 
 // -----
 
+// Two kinds of layer, alternating (attention scale 0.5, 0.25, 0.5, 0.25):
+// two functions, each called twice, every call reading the previous call's
+// output (the outputs of one group are live-ins of the other).
+// CHECK-LABEL: func.func @alternating(
+// CHECK: %[[A0:.+]]:3 = call @alternating_repeat0(%{{[a-z0-9]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9]+}}, %{{[a-z0-9]+}}, %{{[a-z0-9]+}})
+// CHECK: %[[B1:.+]]:3 = call @alternating_repeat1(%[[A0]]#0,
+// CHECK: %[[A2:.+]]:3 = call @alternating_repeat0(%[[B1]]#0,
+// CHECK: %[[B3:.+]]:3 = call @alternating_repeat1(%[[A2]]#0,
+// CHECK: return %[[B3]]#0, %[[A0]]#1, %[[A0]]#2, %[[B1]]#1, %[[B1]]#2, %[[A2]]#1, %[[A2]]#2, %[[B3]]#1, %[[B3]]#2
+// CHECK-LABEL: func.func private @alternating_repeat0(
+// CHECK: attn.decode heads(2, 1) scale(5.000000e-01)
+// CHECK-LABEL: func.func private @alternating_repeat1(
+// CHECK: attn.decode heads(2, 1) scale(2.500000e-01)
+func.func @alternating(%x: tensor<1x2x1x4xf32>, %pos: index, %k0: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v0: tensor<1x1x8x4xf32> {bufferization.writable = true}, %k1: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v1: tensor<1x1x8x4xf32> {bufferization.writable = true}, %k2: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v2: tensor<1x1x8x4xf32> {bufferization.writable = true}, %k3: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v3: tensor<1x1x8x4xf32> {bufferization.writable = true})
+    -> (tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) {
+  %e = tensor.empty() : tensor<1x2x1x4xf32>
+  %w0 = arith.constant dense<[[[[1.0, 2.0, 3.0, 4.0]], [[5.0, 6.0, 7.0, 8.0]]]]> : tensor<1x2x1x4xf32>
+  %w1 = arith.constant dense<[[[[11.0, 12.0, 13.0, 14.0]], [[15.0, 16.0, 17.0, 18.0]]]]> : tensor<1x2x1x4xf32>
+  %w2 = arith.constant dense<[[[[21.0, 22.0, 23.0, 24.0]], [[25.0, 26.0, 27.0, 28.0]]]]> : tensor<1x2x1x4xf32>
+  %w3 = arith.constant dense<[[[[31.0, 32.0, 33.0, 34.0]], [[35.0, 36.0, 37.0, 38.0]]]]> : tensor<1x2x1x4xf32>
+  %q0 = linalg.add ins(%x, %w0 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n0 = tensor.extract_slice %q0[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o0, %k0c, %v0c = attn.decode heads(2, 1) scale(0.5) causal
+      ins(%q0, %n0, %n0 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k0, %v0 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  %q1 = linalg.add ins(%o0, %w1 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n1 = tensor.extract_slice %q1[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o1, %k1c, %v1c = attn.decode heads(2, 1) scale(0.25) causal
+      ins(%q1, %n1, %n1 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k1, %v1 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  %q2 = linalg.add ins(%o1, %w2 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n2 = tensor.extract_slice %q2[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o2, %k2c, %v2c = attn.decode heads(2, 1) scale(0.5) causal
+      ins(%q2, %n2, %n2 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k2, %v2 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  %q3 = linalg.add ins(%o2, %w3 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n3 = tensor.extract_slice %q3[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o3, %k3c, %v3c = attn.decode heads(2, 1) scale(0.25) causal
+      ins(%q3, %n3, %n3 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k3, %v3 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  return %o3, %k0c, %v0c, %k1c, %v1c, %k2c, %v2c, %k3c, %v3c : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+}
+
+// -----
+
 // Layers sharing one weight value: the weight is the same for every call,
 // so it is not an argument but a constant of the outlined function.
 // CHECK-LABEL: func.func @shared_weight(

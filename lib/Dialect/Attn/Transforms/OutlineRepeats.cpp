@@ -158,6 +158,13 @@ struct Binding {
 
 struct Group {
   SmallVector<Binding> members;
+  /// Planned before any group is outlined (outlining one group erases ops
+  /// whose results another group's live-ins may be): per live-in slot,
+  /// whether it is recomputed inside (closed and the same for all members)
+  /// rather than passed; (op index, result number) of the results returned.
+  SmallVector<bool> recompute;
+  SmallVector<Type> argTypes;
+  SmallVector<std::pair<unsigned, unsigned>> outputs;
 };
 
 class Outliner {
@@ -173,7 +180,10 @@ private:
   bool match(const Segment &rep, const Segment &other, Binding &repBinding,
              Binding &otherBinding);
   SmallVector<std::pair<unsigned, unsigned>> escapingResults(const Group &g);
+  void plan(Group &group);
   void outline(Group &group, unsigned index);
+  /// `v`, or the call result that replaced it.
+  Value current(Value v) const { return replaced.lookup_or(v, v); }
   bool isAnchor(Operation *op) const {
     return llvm::is_contained(anchors, op->getName().getStringRef());
   }
@@ -188,6 +198,7 @@ private:
   /// Outputs of outlined segments -> the calls' results: a live-in of a
   /// later segment may be one.
   DenseMap<Value, Value> replaced;
+  Operation *lastOutlined = nullptr;
 };
 
 SmallVector<Segment> Outliner::findSegments() {
@@ -292,32 +303,37 @@ Outliner::escapingResults(const Group &g) {
   return sorted;
 }
 
+void Outliner::plan(Group &group) {
+  const Binding &rep = group.members.front();
+  for (auto [s, value] : llvm::enumerate(rep.liveIns)) {
+    bool same = closed.contains(value) &&
+                llvm::all_of(group.members, [&](const Binding &m) {
+                  return sameClosedValue(value, m.liveIns[s]);
+                });
+    group.recompute.push_back(same);
+    if (!same)
+      group.argTypes.push_back(value.getType());
+  }
+  group.outputs = escapingResults(group);
+}
+
 void Outliner::outline(Group &group, unsigned index) {
   const Binding &rep = group.members.front();
   unsigned numSlots = rep.liveIns.size();
-  // A slot is recomputed inside when it is closed and the same for all.
-  SmallVector<bool> recompute(numSlots);
-  for (unsigned s = 0; s < numSlots; ++s)
-    recompute[s] = closed.contains(rep.liveIns[s]) &&
-                   llvm::all_of(group.members, [&](const Binding &m) {
-                     return sameClosedValue(rep.liveIns[s], m.liveIns[s]);
-                   });
-  SmallVector<std::pair<unsigned, unsigned>> outputs = escapingResults(group);
-
-  SmallVector<Type> argTypes, resultTypes;
-  for (unsigned s = 0; s < numSlots; ++s)
-    if (!recompute[s])
-      argTypes.push_back(rep.liveIns[s].getType());
+  ArrayRef<bool> recompute = group.recompute;
+  ArrayRef<std::pair<unsigned, unsigned>> outputs = group.outputs;
+  SmallVector<Type> resultTypes;
   for (auto [i, r] : outputs)
     resultTypes.push_back(
         ops[rep.segment.begin + i]->getResult(r).getType());
 
   MLIRContext *ctx = func.getContext();
   OpBuilder b(ctx);
-  b.setInsertionPointAfter(func);
+  // After the function and the ones outlined from it before, in order.
+  b.setInsertionPointAfter(lastOutlined ? lastOutlined : func.getOperation());
   auto callee = func::FuncOp::create(
       b, func.getLoc(), (func.getSymName() + "_repeat" + Twine(index)).str(),
-      b.getFunctionType(argTypes, resultTypes));
+      b.getFunctionType(group.argTypes, resultTypes));
   callee.setPrivate();
   callee->setAttr(kOutlinedAttr, UnitAttr::get(ctx));
   // One copy of the layer is the point: nothing may inline it back. MLIR's
@@ -327,6 +343,7 @@ void Outliner::outline(Group &group, unsigned index) {
   callee->setAttr("passthrough",
                   b.getArrayAttr({b.getStringAttr("noinline")}));
   symbols.insert(callee);
+  lastOutlined = callee;
   Block *body = callee.addEntryBlock();
   b.setInsertionPointToStart(body);
 
@@ -334,7 +351,7 @@ void Outliner::outline(Group &group, unsigned index) {
   unsigned arg = 0;
   for (unsigned s = 0; s < numSlots; ++s)
     if (!recompute[s])
-      map.map(rep.liveIns[s], body->getArgument(arg++));
+      map.map(current(rep.liveIns[s]), body->getArgument(arg++));
   // Recompute the shared closed values, operands (and values their regions
   // capture) first.
   std::function<void(Value)> recomputeValue = [&](Value v) {
@@ -363,7 +380,7 @@ void Outliner::outline(Group &group, unsigned index) {
     SmallVector<Value> operands;
     for (unsigned s = 0; s < numSlots; ++s)
       if (!recompute[s])
-        operands.push_back(replaced.lookup_or(m.liveIns[s], m.liveIns[s]));
+        operands.push_back(current(m.liveIns[s]));
     Operation *last = ops[m.segment.end - 1];
     b.setInsertionPointAfter(last);
     auto call = func::CallOp::create(b, ops[m.segment.begin]->getLoc(),
@@ -391,7 +408,7 @@ void Outliner::run() {
     if (!closed.containsOp(&op))
       ops.push_back(&op);
   SmallVector<Segment> segments = findSegments();
-  SmallVector<Group> groups;
+  SmallVector<Group, 0> groups;
   for (const Segment &s : segments) {
     if (int64_t(s.size()) < minOps)
       continue;
@@ -409,12 +426,13 @@ void Outliner::run() {
     if (!placed)
       groups.push_back({{Binding{s, {}}}});
   }
-  unsigned index = 0;
-  // Segments are disjoint and `ops` keeps pointing at live ops until their
-  // own group is outlined.
+  llvm::erase_if(groups, [](const Group &g) { return g.members.size() < 2; });
   for (Group &g : groups)
-    if (g.members.size() > 1)
-      outline(g, index++);
+    plan(g);
+  // Segments are disjoint: `ops` keeps pointing at live ops until their own
+  // group is outlined.
+  for (auto [index, g] : llvm::enumerate(groups))
+    outline(g, index);
 }
 
 struct AttnOutlineRepeatsPass

@@ -132,6 +132,42 @@ func.func @shared_weight(%x: tensor<1x2x1x4xf32>, %pos: index, %k0: tensor<1x1x8
 
 // -----
 
+// A value both layers share that is computed from constants (a product of
+// constants here, a mask in a model) is not recomputed in every call: the
+// caller computes it once and passes it; the tensor.empty is recomputed.
+// CHECK-LABEL: func.func @shared_computed(
+// CHECK: %[[M:.+]] = linalg.mul
+// CHECK: call @shared_computed_repeat0(%{{[a-z0-9]+}}, %{{[a-z0-9_]+}}, %[[M]],
+// CHECK: call @shared_computed_repeat0(%{{[a-z0-9#]+}}, %{{[a-z0-9_]+}}, %[[M]],
+// CHECK-LABEL: func.func private @shared_computed_repeat0(
+// CHECK-NOT: linalg.mul
+// CHECK: tensor.empty
+// CHECK-NOT: linalg.mul
+// CHECK: return
+func.func @shared_computed(%x: tensor<1x2x1x4xf32>, %pos: index, %k0: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v0: tensor<1x1x8x4xf32> {bufferization.writable = true}, %k1: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v1: tensor<1x1x8x4xf32> {bufferization.writable = true})
+    -> (tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) {
+  %e = tensor.empty() : tensor<1x2x1x4xf32>
+  %c = arith.constant dense<[[[[100.0, 101.0, 102.0, 103.0]], [[104.0, 105.0, 106.0, 107.0]]]]> : tensor<1x2x1x4xf32>
+  %m = linalg.mul ins(%c, %c : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %w0 = arith.constant dense<[[[[1.0, 2.0, 3.0, 4.0]], [[5.0, 6.0, 7.0, 8.0]]]]> : tensor<1x2x1x4xf32>
+  %w1 = arith.constant dense<[[[[11.0, 12.0, 13.0, 14.0]], [[15.0, 16.0, 17.0, 18.0]]]]> : tensor<1x2x1x4xf32>
+  %p0 = linalg.add ins(%x, %w0 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %q0 = linalg.add ins(%p0, %m : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n0 = tensor.extract_slice %q0[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o0, %k0c, %v0c = attn.decode heads(2, 1) scale(0.5) causal
+      ins(%q0, %n0, %n0 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k0, %v0 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  %p1 = linalg.add ins(%o0, %w1 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %q1 = linalg.add ins(%p1, %m : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n1 = tensor.extract_slice %q1[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o1, %k1c, %v1c = attn.decode heads(2, 1) scale(0.5) causal
+      ins(%q1, %n1, %n1 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k1, %v1 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  return %o1, %k0c, %v0c, %k1c, %v1c : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+}
+
+// -----
+
 // Near miss: the layers' attention scales differ (an attribute): nothing
 // is outlined.
 // CHECK-LABEL: func.func @scale_differs(

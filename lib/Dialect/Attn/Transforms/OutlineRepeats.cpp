@@ -11,6 +11,7 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OperationSupport.h"
@@ -130,6 +131,19 @@ bool sameClosedValue(Value a, Value b, unsigned depth = 0) {
   });
 }
 
+/// A closed value cheap enough to recompute in every call of an outlined
+/// function: a constant, an op without operands (tensor.empty), or a fill of
+/// such. Anything else shared by all members (say, a mask computed from
+/// constants) is computed once by the caller and passed.
+bool isCheap(Value v) {
+  Operation *def = v.getDefiningOp();
+  if (!def || def->hasTrait<OpTrait::ConstantLike>() ||
+      (def->getNumOperands() == 0 && def->getNumRegions() == 0))
+    return def != nullptr;
+  return isa<linalg::FillOp>(def) &&
+         llvm::all_of(def->getOperands(), [](Value x) { return isCheap(x); });
+}
+
 /// A constant that the generated code reads from memory anyway (a weight):
 /// a non-splat tensor. Such constants may differ between the members of a
 /// group; a scalar or splat constant folds into the code, so it may not.
@@ -160,8 +174,8 @@ struct Group {
   SmallVector<Binding> members;
   /// Planned before any group is outlined (outlining one group erases ops
   /// whose results another group's live-ins may be): per live-in slot,
-  /// whether it is recomputed inside (closed and the same for all members)
-  /// rather than passed; (op index, result number) of the results returned.
+  /// whether it is recomputed inside (cheap, closed and the same for all
+  /// members) rather than passed; (op index, result number) of the results returned.
   SmallVector<bool> recompute;
   SmallVector<Type> argTypes;
   SmallVector<std::pair<unsigned, unsigned>> outputs;
@@ -306,7 +320,7 @@ Outliner::escapingResults(const Group &g) {
 void Outliner::plan(Group &group) {
   const Binding &rep = group.members.front();
   for (auto [s, value] : llvm::enumerate(rep.liveIns)) {
-    bool same = closed.contains(value) &&
+    bool same = closed.contains(value) && isCheap(value) &&
                 llvm::all_of(group.members, [&](const Binding &m) {
                   return sameClosedValue(value, m.liveIns[s]);
                 });

@@ -172,9 +172,10 @@ def AttnOutlineRepeats : Pass<"attn-outline-repeats", "ModuleOp"> {
     then grouped by structural equivalence: the same ops with the same
     attributes and types, the same uses of each other's results, and their
     live-ins in corresponding roles. Ops computed from constants alone
-    (constants, `tensor.empty`, fills of them) are not cut: a segment
-    recomputes those that all members share, such as a zero fill, in the
-    outlined function. Live-ins that differ become arguments, which
+    (constants, `tensor.empty`, fills of them, masks built from constants)
+    are not cut: those that all members share are recomputed in the
+    outlined function when cheap (constants, `tensor.empty`, a zero fill),
+    else computed once by the caller and passed. Live-ins that differ become arguments, which
     includes weights: non-splat tensor constants may differ between members.
     Any other difference (a scalar or splat constant, an attribute, a type,
     the way values flow) keeps the segments apart. A group of two or more

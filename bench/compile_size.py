@@ -8,10 +8,10 @@ external data, compiles it with attn-compile under /usr/bin/time -v, reports
 seconds, peak RSS, the .so size and the parameter file's size, then runs one
 decode step with attn-run and compares its logits with onnxruntime's.
 
-  bench/compile_size.py --bin-dir build/bin [--work DIR] [--layers 30] [--append]
+  bench/compile_size.py --bin-dir build/bin [--work DIR] [--layers 30] [--append [--note TEXT]]
 
---append adds the figures to bench/RESULTS.md. Fewer --layers (and a smaller
---vocab) make a quick check.
+--append adds the figures to bench/RESULTS.md (--note says what was
+measured). Fewer --layers (and a smaller --vocab) make a quick check.
 """
 
 from __future__ import annotations
@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=49152)
     ap.add_argument("--past", type=int, default=8)
     ap.add_argument("--append", action="store_true", help="append to bench/RESULTS.md")
+    ap.add_argument("--note", default="",
+                    help="what was measured (e.g. the build), written with --append")
     args = ap.parse_args()
 
     cfg = DecoderConfig(vocab=args.vocab, d_model=576, n_layer=args.layers, n_head=9,
@@ -214,7 +216,8 @@ def main() -> None:
             f.write(f"\n- date: {datetime.datetime.now().isoformat(timespec='seconds')}; "
                     f"machine: {machine()}\n"
                     f"- command: `bench/compile_size.py --bin-dir {args.bin_dir} "
-                    f"--layers {args.layers} --vocab {args.vocab}`\n\n"
+                    f"--layers {args.layers} --vocab {args.vocab}`\n"
+                    + (f"- build: {args.note}\n" if args.note else "") + "\n"
                     + header + "\n" + row + "\n")
 
 

@@ -9,6 +9,7 @@
 #include "attn/Pipelines/Pipelines.h"
 
 #include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Pipelines/CudaPipeline.h"
 
 #include "mlir/Pass/PassManager.h"
@@ -39,8 +40,17 @@ void mlir::attn::buildAttnLoweringPipeline(
   AttnMarkEntryPointOptions mark;
   mark.entryFunction = options.entryFunction;
   pm.addPass(createAttnMarkEntryPoint(mark));
+  // One function per repeated layer, on tensors: bufferisation, OpenMP
+  // outlining and LLVM then handle one copy of a layer instead of one per
+  // layer (on memrefs, after bufferisation, the layers would be cut at
+  // their allocations and deallocations and bufferisation itself would
+  // still see them all). Outlined functions take the KV caches as arguments
+  // and bufferisation keeps them in place across the call. CPU only: the
+  // cuda pipeline moves host buffers to the device per function.
   if (options.cuda)
     buildAttnCudaTensorPipeline(pm);
+  else
+    pm.addPass(createAttnOutlineRepeats());
   buildAttnBufferizationPipeline(pm);
   AttnExportEntryPointOptions exportOptions;
   exportOptions.entryFunction = options.entryFunction;

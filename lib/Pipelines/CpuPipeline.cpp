@@ -64,6 +64,8 @@ void mlir::attn::buildAttnBufferizationPipeline(OpPassManager &pm) {
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion = bz::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bz::createOneShotBufferizePass(bufferize));
+  // Caches that an outlined layer updated in place are not its results.
+  pm.addPass(createAttnDropOutlinedResults());
   // KV caches updated in place stay arguments (inout buffers) instead of
   // being copied into out-parameters.
   pm.addPass(createAttnDropTiedResults());

@@ -2,11 +2,14 @@
 
 #include "RaiseAttentionMasks.h"
 
+#include "attn/Support/ConstantBytes.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 
+#include <cstring>
 #include <limits>
 
 using namespace mlir;
@@ -56,31 +59,79 @@ std::optional<Mask4> place(const Step &step, ArrayRef<int64_t> outShape,
   return mask;
 }
 
+/// Whether an additive mask value keeps (0) or masks (-inf, or a large
+/// negative number as exporters write it) a score; std::nullopt otherwise.
+std::optional<bool> additiveKeeps(const APFloat &v) {
+  if (v.isZero())
+    return true;
+  if (v.isNegative() &&
+      (v.isInfinity() || v.convertToDouble() <= -1.0e4))
+    return false;
+  return std::nullopt;
+}
+
+/// The keep flags of a constant mask, row-major: from a DenseElementsAttr,
+/// or from the blob of a dense_resource (the importer keeps initializers of
+/// 4 KiB or more as such blobs).
+std::optional<SmallVector<bool>> keepFlags(const Mask4 &mask) {
+  ElementsAttr attr;
+  if (!matchPattern(mask.value, m_Constant(&attr)))
+    return std::nullopt;
+  SmallVector<bool> keep;
+  keep.reserve(attr.getNumElements());
+  if (auto values = dyn_cast<DenseElementsAttr>(attr)) {
+    if (mask.isBool) {
+      for (bool v : values.getValues<bool>())
+        keep.push_back(v == mask.keepWhenTrue);
+      return keep;
+    }
+    for (APFloat v : values.getValues<APFloat>()) {
+      std::optional<bool> k = additiveKeeps(v);
+      if (!k)
+        return std::nullopt;
+      keep.push_back(*k);
+    }
+    return keep;
+  }
+  std::optional<ConstantBytes> bytes = getConstantBytes(attr);
+  if (!bytes || bytes->splat)
+    return std::nullopt;
+  Type element = attr.getElementType();
+  unsigned bits = bytes->elementBytes * 8;
+  for (int64_t i = 0, e = attr.getNumElements(); i < e; ++i) {
+    uint64_t raw = 0;
+    std::memcpy(&raw, bytes->data.data() + i * bytes->elementBytes,
+                bytes->elementBytes);
+    if (mask.isBool) {
+      // A boolean stored a byte per element: nonzero is true.
+      if (!element.isInteger(8))
+        return std::nullopt;
+      keep.push_back((raw != 0) == mask.keepWhenTrue);
+      continue;
+    }
+    auto floatType = dyn_cast<FloatType>(element);
+    if (!floatType)
+      return std::nullopt;
+    std::optional<bool> k =
+        additiveKeeps(APFloat(floatType.getFloatSemantics(), APInt(bits, raw)));
+    if (!k)
+      return std::nullopt;
+    keep.push_back(*k);
+  }
+  return keep;
+}
+
 /// The offset o with keep(i, j) == (j <= i + o), if the mask is a constant
 /// that depends only on (i, j) and has that shape.
 std::optional<int64_t> causalOffsetOf(const Mask4 &mask, int64_t queryLength) {
-  DenseElementsAttr values;
   if (mask.shape[0] != 1 || mask.shape[1] != 1 ||
-      mask.shape[2] != queryLength ||
-      !matchPattern(mask.value, m_Constant(&values)))
+      mask.shape[2] != queryLength)
     return std::nullopt;
   int64_t rows = mask.shape[2], cols = mask.shape[3];
-  SmallVector<bool> keep;
-  keep.reserve(rows * cols);
-  if (mask.isBool) {
-    for (bool v : values.getValues<bool>())
-      keep.push_back(v == mask.keepWhenTrue);
-  } else {
-    for (APFloat v : values.getValues<APFloat>()) {
-      if (v.isZero())
-        keep.push_back(true);
-      else if (v.isNegative() && (v.isInfinity() ||
-                                  v.convertToDouble() <= -1.0e4))
-        keep.push_back(false);
-      else
-        return std::nullopt;
-    }
-  }
+  std::optional<SmallVector<bool>> flags = keepFlags(mask);
+  if (!flags || int64_t(flags->size()) != rows * cols)
+    return std::nullopt;
+  ArrayRef<bool> keep = *flags;
   int64_t offset = llvm::count(ArrayRef(keep).take_front(cols), true) - 1;
   if (offset < 0)
     return std::nullopt;

@@ -156,4 +156,97 @@ def AttnFuseDecode : Pass<"attn-fuse-decode", "ModuleOp"> {
   ];
 }
 
+def AttnOutlineRepeats : Pass<"attn-outline-repeats", "ModuleOp"> {
+  let summary = "Outline repeated segments of a function (a model's layers) into one function each";
+  let description = [{
+    A transformer's layers are the same code over different weights. This
+    pass finds such repetition in the body of every function and replaces
+    each repetition by a `func.call` of one private function, so that
+    everything after it (bufferisation, OpenMP outlining, LLVM) compiles one
+    copy of a layer instead of one per layer.
+
+    The body is cut at its anchor ops (`anchor-ops`, by default
+    `attn.decode` and `attn.attention`: one per layer). The segments between
+    consecutive anchors are shifted back as far as the ops in front of every
+    anchor agree, so that a segment starts where a layer does. Segments are
+    then grouped by structural equivalence: the same ops with the same
+    attributes and types, the same uses of each other's results, and their
+    live-ins in corresponding roles. Ops computed from constants alone
+    (constants, `tensor.empty`, fills of them, masks built from constants)
+    are not cut: those that all members share are recomputed in the
+    outlined function when cheap (constants, `tensor.empty`, a zero fill),
+    else computed once by the caller and passed. Live-ins that differ become arguments, which
+    includes weights: non-splat tensor constants may differ between members.
+    Any other difference (a scalar or splat constant, an attribute, a type,
+    the way values flow) keeps the segments apart. A group of two or more
+    segments of at least `min-ops` ops becomes `@<function>_repeat<N>`,
+    marked `attn.outlined`, taking the live-ins that are not recomputed and
+    returning the values used after the segment.
+
+    Where nothing repeats the module is left as it is. On tensors, a KV
+    cache that `attn.decode` updates is an argument of the outlined
+    function and its updated value a result; after bufferisation
+    `attn-drop-outlined-results` removes such results, so the cache stays
+    updated in place.
+
+    Example (two layers; `%w0`, `%w1` are different weights):
+
+    ```mlir
+    %a = linalg.matmul ins(%x, %w0 ...) ...   // layer 0
+    %d0:3 = attn.decode ... outs(..., %k0, %v0 ...)
+    %b = linalg.matmul ins(%a, %w1 ...) ...   // layer 1
+    %d1:3 = attn.decode ... outs(..., %k1, %v1 ...)
+    ```
+
+    becomes
+
+    ```mlir
+    %r0:3 = call @main_repeat0(%x, %w0, %k0, %v0 ...)
+    %r1:3 = call @main_repeat0(%r0#0, %w1, %k1, %v1 ...)
+    func.func private @main_repeat0(...) attributes {attn.outlined, no_inline}
+    ```
+  }];
+  let options = [
+    ListOption<"anchorOps", "anchor-ops", "std::string",
+               "Ops that occur once per repeated segment (default: "
+               "attn.decode,attn.attention)">,
+    Option<"minOps", "min-ops", "int64_t", /*default=*/"8",
+           "Fewest ops (not counting those recomputed from constants) that "
+           "a segment must have to be outlined">
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
+def AttnDropOutlinedResults : Pass<"attn-drop-outlined-results", "ModuleOp"> {
+  let summary = "Drop results of outlined functions that are their argument's buffer";
+  let description = [{
+    After bufferisation, a function made by `attn-outline-repeats` returns
+    each buffer it updated in place (a KV cache) as well as taking it: the
+    result is the argument itself. This pass removes such results from the
+    functions marked `attn.outlined` and has each call site use the buffer
+    it passed, so that the caller returns its own argument (the cache stays
+    in place for `attn-drop-tied-results`) and no copy into an
+    out-parameter is made. Other functions are left alone: their results
+    are the model's outputs.
+
+    Example:
+
+    ```mlir
+    func.func private @f(%c: memref<4xf32>) -> memref<4xf32> attributes {attn.outlined} {
+      ... writes %c ...
+      return %c : memref<4xf32>
+    }
+    %r = call @f(%cache) : (memref<4xf32>) -> memref<4xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    func.func private @f(%c: memref<4xf32>) attributes {attn.outlined} { ... return }
+    call @f(%cache) : (memref<4xf32>) -> ()   // uses of %r read %cache
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

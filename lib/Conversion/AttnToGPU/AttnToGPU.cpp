@@ -178,7 +178,20 @@ void OpLowering::attend(Location loc, AttentionPlan &plan, ValueRange qkv,
                          workspace);
 }
 
+/// Refuses the serving forms the kernels do not implement yet: an error at
+/// the op rather than a crash or a silently ignored attribute.
+template <typename OpTy>
+LogicalResult checkServingForms(OpTy op) {
+  if (op.getWindowLeftAttr() || op.getWindowRightAttr())
+    return op.emitError("the cuda target does not lower window(")
+           << op.getWindowLeftAttr().getInt() << ", "
+           << op.getWindowRightAttr().getInt() << ") yet";
+  return success();
+}
+
 LogicalResult OpLowering::lower(AttentionOp op) {
+  if (failed(checkServingForms(op)))
+    return failure();
   if (op.getKvSeqLens() && !isStatic(op.getKvSeqLens()))
     return op.emitError("the cuda target needs a static kv_seq_lens shape");
   FailureOr<AttentionPlan> plan = describe(op, op.getKey(), op.getValue());
@@ -196,6 +209,11 @@ LogicalResult OpLowering::lower(AttentionOp op) {
 }
 
 LogicalResult OpLowering::lower(DecodeOp op) {
+  if (failed(checkServingForms(op)))
+    return failure();
+  if (op.getPositions())
+    return op.emitError("the cuda target does not lower per-row positions "
+                        "(positions(...)) yet");
   for (Value v : {op.getKeyCache(), op.getValueCache()})
     if (!isStatic(v))
       return op.emitError("the cuda target needs static cache shapes");

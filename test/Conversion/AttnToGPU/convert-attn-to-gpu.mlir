@@ -185,27 +185,3 @@ func.func @cuda_cores(%q: memref<1x9x1x128xf16>, %k: memref<1x3x512x128xf16>,
 }
 
 // -----
-
-// Serving forms the kernels do not implement are refused at the op.
-func.func @positions(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
-                     %v: memref<2x2x1x8xf32>, %pos: memref<2xi64>,
-                     %o: memref<2x4x1x8xf32>, %kc: memref<2x2x16x8xf32>,
-                     %vc: memref<2x2x16x8xf32>) {
-  // expected-error @below {{the cuda target does not lower per-row positions (positions(...)) yet}}
-  attn.decode heads(4, 2) scale(0.25) causal
-      ins(%q, %k, %v : memref<2x4x1x8xf32>, memref<2x2x1x8xf32>, memref<2x2x1x8xf32>)
-      positions(%pos : memref<2xi64>)
-      outs(%o, %kc, %vc : memref<2x4x1x8xf32>, memref<2x2x16x8xf32>, memref<2x2x16x8xf32>)
-  return
-}
-
-// -----
-
-func.func @window(%q: memref<1x1x4x8xf32>, %k: memref<1x1x4x8xf32>,
-                  %v: memref<1x1x4x8xf32>, %o: memref<1x1x4x8xf32>) {
-  // expected-error @below {{the cuda target does not lower window(1, 0) yet}}
-  attn.attention heads(1, 1) scale(1.0) causal(0) window(1, 0)
-      ins(%q, %k, %v : memref<1x1x4x8xf32>, memref<1x1x4x8xf32>, memref<1x1x4x8xf32>)
-      outs(%o : memref<1x1x4x8xf32>)
-  return
-}

@@ -11,6 +11,8 @@
 #   cases/NAME.{so,in.npz,ref.npz,tol}: every test/Integration case (and a
 #       few large ones) compiled with --target cuda, its inputs and the
 #       double-precision reference of attn-reference;
+#   cases/ORT-NAME.*: ONNX Runtime's GroupQueryAttention cases (the CPU
+#       run's outputs, checked against onnxruntime, as the reference);
 #   errors/NAME.{so,in.npz}: decode steps at positions outside the cache
 #       (gpu_check_position_errors.py);
 #   models/NAME.{so,json}: the shapes gpu_decode.py checks against PyTorch
@@ -110,6 +112,28 @@ add_case big-tc-masked-rows-g8-f16 "$tol_f16" --batch 1 --q-heads 8 --kv-heads 1
 add_case big-tc-d96-dv64-g4-bf16 "$tol_bf16" --batch 1 --q-heads 8 --kv-heads 2 --sq 1 --skv 1000 --d 96 --dv 64 --dtype bf16 --seed 15
 add_case big-tc-additive-g32-f16 "$tol_f16" --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 2000 --mask additive --mask-dtype f16 --mask-shape 1x32x1x2000 --d 128 --dtype f16 --seed 16
 add_case big-g9-d80-f16 "$tol_f16" --batch 1 --q-heads 9 --kv-heads 1 --sq 1 --skv 600 --d 80 --dtype f16 --seed 17
+
+# ONNX Runtime's GroupQueryAttention cases (test/Import/lib/
+# contrib_attention_cases.py: prompts, ragged decode with per-row
+# positions, windows, rotary, softcap, f16) compiled for cuda; the
+# reference is the CPU run's output, which that script has just checked
+# against onnxruntime (cases it fails are left out). Needs onnxruntime.
+ort_cases=${ORT_CASES_DIR:-$out/cases}
+if python3 -c "import onnxruntime" 2>/dev/null; then
+  ort=$(mktemp -d)
+  mkdir -p "$ort_cases"
+  for name in $(python3 "$src/test/Import/lib/contrib_attention_cases.py" --work "$ort" \
+                  --attn-run "$build/bin/attn-run" --only gqa | sed -n 's/^PASS \([a-z0-9_]*\):.*/\1/p'); do
+    c="$ort_cases/ORT-$name"
+    "$compile" "$ort/$name.onnx" --target cuda -o "$c.so"
+    cp "$ort/$name.in.npz" "$c.in.npz"
+    cp "$ort/$name.out.npz" "$c.ref.npz"
+    case $name in *f16*) echo "$tol_f16" > "$c.tol" ;; *) echo "$tol_f32" > "$c.tol" ;; esac
+  done
+  rm -rf "$ort"
+else
+  echo "no onnxruntime: the GroupQueryAttention cases are left out"
+fi
 
 if [ "$quick" = --cases ]; then
   echo "bundle in $out: $(ls "$out"/cases/*.so | wc -l) cases, $(ls "$out"/errors/*.so | wc -l) position-error cases"

@@ -3,12 +3,18 @@
 # tools/gpu-check.sh and bench/gpu_decode.py run on a GPU machine that has
 # only the CUDA driver, Python, numpy (and torch for gpu_decode.py):
 #
-#   [MAX_CASE_BYTES=N] bench/gpu_build_cases.sh BUILD_DIR OUT_DIR [--quick]
+#   [MAX_CASE_BYTES=N] bench/gpu_build_cases.sh BUILD_DIR OUT_DIR [--quick|--cases]
+#
+# --cases: the checked cases only (2.6 MB cut, no models for gpu_decode.py).
 #
 # OUT_DIR gets bin/attn-run, lib/libAttnRuntime.so, the scripts, and
 #   cases/NAME.{so,in.npz,ref.npz,tol}: every test/Integration case (and a
 #       few large ones) compiled with --target cuda, its inputs and the
 #       double-precision reference of attn-reference;
+#   cases/ORT-NAME.*: ONNX Runtime's GroupQueryAttention cases (the CPU
+#       run's outputs, checked against onnxruntime, as the reference);
+#   errors/NAME.{so,in.npz}: decode steps at positions outside the cache
+#       (gpu_check_position_errors.py);
 #   models/NAME.{so,json}: the shapes gpu_decode.py checks against PyTorch
 #       SDPA and times (gen_case.py's configs; inputs come from torch).
 set -euo pipefail
@@ -21,7 +27,8 @@ quick=${3:-}
 # (default 4.5 MB, --quick 2.6 MB; gpu_decode.py covers large shapes with
 # inputs made on the GPU).
 max_case_bytes=${MAX_CASE_BYTES:-4500000}
-[ "$quick" = --quick ] && max_case_bytes=${MAX_CASE_BYTES:-2600000}
+[ "$quick" = --quick ] || [ "$quick" = --cases ] &&
+  max_case_bytes=${MAX_CASE_BYTES:-2600000}
 mkdir -p "$out"/bin "$out"/lib "$out"/cases "$out"/models
 cp "$build/bin/attn-run" "$out/bin/"
 cp "$build/lib/libAttnRuntime.so" "$out/lib/"
@@ -51,17 +58,45 @@ add_case() { # NAME TOLERANCE GEN_CASE_ARGS...
   fi
 }
 
+# Every case of a test (the n-th %gen_case with the n-th %compare; tests
+# with several cases give NAME, NAME-2, ...); a case met twice (test/GPU
+# repeats some Integration cases) is built once. Tests that expect an error
+# (no %compare) are left to the position-error cases below.
+declare -A seen=()
 for t in "$src"/test/Integration/Attention/*.test "$src"/test/Integration/Decode/*.test \
-         "$src"/test/GPU/*.test; do
+         "$src"/test/Integration/Serving/*.test "$src"/test/GPU/*.test; do
   grep -q '^RUN: %gen_case' "$t" || continue # the decoder tests
-  name=$(basename "$(dirname "$t")")-$(basename "$t" .test)
-  args=$(grep '^RUN: %gen_case' "$t" | sed 's/^RUN: %gen_case //; s/ --mlir .*//')
-  line=$(grep '^RUN: %compare' "$t")
-  tol=$(echo "$line" | grep -o '%tol_[a-z0-9]*' | sed 's/%//')
-  extra=$(echo "$line" | grep -o -- '--equal-nan' || true)
-  # shellcheck disable=SC2086
-  add_case "$name" "${!tol} $extra" $args
+  mapfile -t gens < <(grep '^RUN: %gen_case' "$t" | sed 's/^RUN: %gen_case //; s/ --mlir .*//')
+  mapfile -t cmps < <(grep '^RUN: %compare' "$t")
+  [ "${#gens[@]}" -eq "${#cmps[@]}" ] || continue
+  base=$(basename "$(dirname "$t")")-$(basename "$t" .test)
+  for i in "${!gens[@]}"; do
+    args=${gens[$i]}
+    [ -n "${seen[$args]:-}" ] && continue
+    seen[$args]=1
+    name=$base; [ "$i" -gt 0 ] && name=$base-$((i + 1))
+    tol=$(echo "${cmps[$i]}" | grep -o '%tol_[a-z0-9]*' | sed 's/%//')
+    extra=$(echo "${cmps[$i]}" | grep -o -- '--equal-nan' || true)
+    # shellcheck disable=SC2086
+    add_case "$name" "${!tol} $extra" $args
+  done
 done
+
+# Out-of-range positions (test/Integration/Serving/position-out-of-range):
+# on the GPU the step writes no cache entry and the output is NaN;
+# gpu_check_position_errors.py checks both.
+mkdir -p "$out/errors"
+cp "$src/bench/gpu_check_position_errors.py" "$out/"
+add_error_case() { # NAME GEN_CASE_ARGS...
+  local c="$out/errors/$1"; shift
+  $gen "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
+  "$compile" "$c.mlir" --target cuda -o "$c.so"
+  rm -f "$c.mlir"
+}
+add_error_case rows-past-capacity --op decode --batch 3 --q-heads 4 --kv-heads 2 --smax 32 --sn 2 --sq 2 --positions 3,31,0 --causal --seed 304
+add_error_case row-negative --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 32 --positions 4,-1 --seed 305
+add_error_case scalar-at-capacity --op decode --q-heads 4 --kv-heads 2 --smax 32 --position 32 --seed 306
+add_error_case tc-rows-past-capacity --op decode --batch 2 --q-heads 8 --kv-heads 2 --smax 256 --positions 10,256 --causal --d 128 --dtype f16 --seed 307
 
 # Large shapes: split-K decode, the 9/3 and 71/1 groups, long prefill.
 add_case big-decode-gqa-f16 "$tol_f16" --op decode --batch 1 --q-heads 32 --kv-heads 8 --smax 1024 --sn 1 --sq 1 --position 1000 --d 128 --dtype f16 --causal --seed 1
@@ -77,6 +112,33 @@ add_case big-tc-masked-rows-g8-f16 "$tol_f16" --batch 1 --q-heads 8 --kv-heads 1
 add_case big-tc-d96-dv64-g4-bf16 "$tol_bf16" --batch 1 --q-heads 8 --kv-heads 2 --sq 1 --skv 1000 --d 96 --dv 64 --dtype bf16 --seed 15
 add_case big-tc-additive-g32-f16 "$tol_f16" --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 2000 --mask additive --mask-dtype f16 --mask-shape 1x32x1x2000 --d 128 --dtype f16 --seed 16
 add_case big-g9-d80-f16 "$tol_f16" --batch 1 --q-heads 9 --kv-heads 1 --sq 1 --skv 600 --d 80 --dtype f16 --seed 17
+
+# ONNX Runtime's GroupQueryAttention cases (test/Import/lib/
+# contrib_attention_cases.py: prompts, ragged decode with per-row
+# positions, windows, rotary, softcap, f16) compiled for cuda; the
+# reference is the CPU run's output, which that script has just checked
+# against onnxruntime (cases it fails are left out). Needs onnxruntime.
+ort_cases=${ORT_CASES_DIR:-$out/cases}
+if python3 -c "import onnxruntime" 2>/dev/null; then
+  ort=$(mktemp -d)
+  mkdir -p "$ort_cases"
+  for name in $(python3 "$src/test/Import/lib/contrib_attention_cases.py" --work "$ort" \
+                  --attn-run "$build/bin/attn-run" --only gqa | sed -n 's/^PASS \([a-z0-9_]*\):.*/\1/p'); do
+    c="$ort_cases/ORT-$name"
+    "$compile" "$ort/$name.onnx" --target cuda -o "$c.so"
+    cp "$ort/$name.in.npz" "$c.in.npz"
+    cp "$ort/$name.out.npz" "$c.ref.npz"
+    case $name in *f16*) echo "$tol_f16" > "$c.tol" ;; *) echo "$tol_f32" > "$c.tol" ;; esac
+  done
+  rm -rf "$ort"
+else
+  echo "no onnxruntime: the GroupQueryAttention cases are left out"
+fi
+
+if [ "$quick" = --cases ]; then
+  echo "bundle in $out: $(ls "$out"/cases/*.so | wc -l) cases, $(ls "$out"/errors/*.so | wc -l) position-error cases"
+  exit 0
+fi
 
 add_model() { # NAME GEN_CASE_ARGS...
   local name=$1; shift

@@ -74,16 +74,21 @@ FailureOr<AttentionPlan> describe(OpTy op, Value key, Value value) {
   p.scale = op.getScale().convertToDouble();
   if (FloatAttr cap = op.getSoftcapAttr())
     p.softcap = cap.getValueAsDouble();
+  p.windowLeft = op.getWindowLeftBound();
+  p.windowRight = op.getWindowRightBound();
   if (p.batch == 0 || p.queryLen == 0 || p.keyLen == 0 || p.headDim == 0 ||
       p.valueDim == 0)
     return op.emitError("the cuda target does not lower empty tensors");
   return p;
 }
 
-/// The position of a decode step as the kernels read it: the rank-0
-/// integer buffer it was loaded from on the host (the model's
-/// `cache_position`, device memory in a CUDA model), else the index itself.
+/// The position of a decode step as the kernels read it: the per-row
+/// positions buffer, or the rank-0 integer buffer the one position was
+/// loaded from on the host (the model's `cache_position`, device memory in
+/// a CUDA model), else the index itself.
 Value positionSource(DecodeOp op) {
+  if (Value rows = op.getPositions())
+    return rows;
   Value pos = op.getPosition();
   if (auto indexCast = pos.getDefiningOp<arith::IndexCastOp>())
     if (auto load = indexCast.getIn().getDefiningOp<memref::LoadOp>())
@@ -199,12 +204,15 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   for (Value v : {op.getKeyCache(), op.getValueCache()})
     if (!isStatic(v))
       return op.emitError("the cuda target needs static cache shapes");
+  if (op.getPositions() && !isStatic(op.getPositions()))
+    return op.emitError("the cuda target needs a static positions shape");
   FailureOr<AttentionPlan> plan =
       describe(op, op.getKeyCache(), op.getValueCache());
   if (failed(plan))
     return failure();
   plan->decode = true;
   plan->decodeCausal = op.getCausal();
+  plan->rowPositions = bool(op.getPositions());
   plan->newKeys = dimOf(op.getKey(), 2);
   if (plan->newKeys == 0)
     return op.emitError("the cuda target does not lower a decode step "
@@ -225,6 +233,8 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   Value oldPosition = op.getPosition();
   op.erase();
   // The host load of the position is dead when the kernels read it.
+  if (!oldPosition)
+    return success();
   if (auto indexCast = oldPosition.getDefiningOp<arith::IndexCastOp>())
     if (indexCast->use_empty()) {
       auto load = indexCast.getIn().getDefiningOp<memref::LoadOp>();

@@ -38,26 +38,54 @@ gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
 
 } // namespace
 
-Value PartialBuilder::keyEnd() {
-  Value end;
+Value mlir::attn::gpu_kernels::allPositionsFit(KB &k, Value arg,
+                                               const AttentionPlan &p) {
+  auto fits = [&](Value pos) {
+    return k.andI(k.cmp(arith::CmpIPredicate::sge, pos, k.idx(0)),
+                  k.cmp(arith::CmpIPredicate::sle,
+                        k.add(pos, k.idx(p.newKeys)), k.idx(p.keyLen)));
+  };
+  if (!p.rowPositions)
+    return fits(readPosition(k, arg, Value()));
+  Value ok = arith::ConstantOp::create(k.b, k.loc, k.b.getBoolAttr(true));
+  auto scan = scf::ForOp::create(k.b, k.loc, k.idx(0), k.idx(p.batch),
+                                 k.idx(1), ValueRange{ok});
+  OpBuilder::InsertionGuard guard(k.b);
+  k.b.setInsertionPointToStart(scan.getBody());
+  Value pos = readPosition(k, arg, scan.getInductionVar());
+  scf::YieldOp::create(k.b, k.loc,
+                       k.andI(scan.getRegionIterArgs()[0], fits(pos)));
+  return scan.getResult(0);
+}
+
+std::pair<Value, Value> PartialBuilder::keyRange() {
+  // The end of the row's keys and the row's absolute position (for causal
+  // and the window).
+  Value end, qpos;
   if (p.decode) {
-    Value pos = readPosition(k, arg(at.position));
+    Value pos = readPosition(k, arg(at.position), batch);
     Value len = k.add(pos, k.idx(p.newKeys));
-    inRange = k.andI(k.cmp(arith::CmpIPredicate::sge, pos, k.idx(0)),
-                     k.cmp(arith::CmpIPredicate::sle, len, k.idx(p.keyLen)));
+    inRange = allPositionsFit(k, arg(at.position), p);
     end = k.select(inRange, len, k.idx(0));
+    qpos = k.add(k.sub(len, k.idx(p.queryLen)), row);
     if (p.decodeCausal)
-      end = k.min(end, k.add(k.sub(len, k.idx(p.queryLen - 1)), row));
+      end = k.min(end, k.add(qpos, k.idx(1)));
   } else {
     end = k.idx(p.keyLen);
+    qpos = p.causalOffset ? k.add(row, k.idx(*p.causalOffset)) : row;
     if (p.causalOffset)
-      end = k.min(end, k.add(row, k.idx(*p.causalOffset + 1)));
+      end = k.min(end, k.add(qpos, k.idx(1)));
   }
   if (at.kvLens >= 0) {
     Value len = k.toIndex(k.load(arg(at.kvLens), {batch}));
     end = k.min(end, len);
   }
-  return k.max(end, k.idx(0));
+  if (p.windowRight)
+    end = k.min(end, k.add(qpos, k.idx(*p.windowRight + 1)));
+  Value begin = k.idx(0);
+  if (p.windowLeft)
+    begin = k.max(begin, k.sub(qpos, k.idx(*p.windowLeft)));
+  return {begin, k.max(end, begin)};
 }
 
 /// The score of key j for `head` in log2 units; -inf where not visible.
@@ -114,11 +142,12 @@ void PartialBuilder::setup() {
 }
 
 std::pair<Value, Value> PartialBuilder::splitRange(int64_t perIteration) {
-  Value end = keyEnd();
+  auto [first, end] = keyRange();
   Value perIter = k.idx(perIteration);
-  Value chunk = k.mul(k.ceilDiv(k.ceilDiv(end, k.idx(p.splits)), perIter),
+  Value span = k.sub(end, first);
+  Value chunk = k.mul(k.ceilDiv(k.ceilDiv(span, k.idx(p.splits)), perIter),
                       perIter);
-  Value begin = k.mul(split, chunk);
+  Value begin = k.add(first, k.mul(split, chunk));
   return {begin, k.min(k.add(begin, chunk), end)};
 }
 
@@ -384,7 +413,7 @@ void mlir::attn::gpu_kernels::chooseTiling(AttentionPlan &p,
     int64_t wanted =
         std::max<int64_t>(1, p.blocksPerSM * multiprocessors / blocks);
     int64_t maxSplits =
-        std::max<int64_t>(1, p.keyLen / (4 * p.keysPerIteration()));
+        std::max<int64_t>(1, p.keySpan() / (4 * p.keysPerIteration()));
     p.splits = std::clamp<int64_t>(wanted, 1, maxSplits);
     return;
   }
@@ -423,7 +452,7 @@ void mlir::attn::gpu_kernels::chooseTiling(AttentionPlan &p,
   int64_t wanted =
       std::max<int64_t>(1, p.blocksPerSM * multiprocessors / blocks);
   int64_t maxSplits =
-      std::max<int64_t>(1, p.keyLen / (2 * p.keysPerIteration()));
+      std::max<int64_t>(1, p.keySpan() / (2 * p.keysPerIteration()));
   p.splits = std::clamp<int64_t>(wanted, 1, maxSplits);
 }
 
@@ -522,11 +551,9 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildAppendKernel(
   Value t = k.rem(bid, p.newKeys);
   Value g = k.rem(k.div(bid, p.newKeys), p.kvHeads);
   Value batch = k.div(bid, p.newKeys * p.kvHeads);
-  Value pos = readPosition(k, func.getArgument(4));
-  Value inRange =
-      k.andI(k.cmp(arith::CmpIPredicate::sge, pos, k.idx(0)),
-             k.cmp(arith::CmpIPredicate::sle, k.add(pos, k.idx(p.newKeys)),
-                   k.idx(p.keyLen)));
+  // One bad row writes nothing anywhere (as on the CPU).
+  Value inRange = allPositionsFit(k, func.getArgument(4), p);
+  Value pos = readPosition(k, func.getArgument(4), batch);
   auto guardIf = scf::IfOp::create(b, loc, inRange, false);
   b.setInsertionPointToStart(&guardIf.getThenRegion().front());
   Value at = k.add(pos, t);

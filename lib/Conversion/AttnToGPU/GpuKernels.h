@@ -39,9 +39,14 @@ struct AttentionPlan {
   std::optional<double> softcap;
   /// attn.attention: key j visible to row i iff j <= i + causalOffset.
   std::optional<int64_t> causalOffset;
-  /// attn.decode: row i stands at position + newKeys - queryLen + i.
-  bool decode = false, decodeCausal = false;
+  /// attn.decode: row i of batch row b stands at pos[b] + newKeys -
+  /// queryLen + i; `rowPositions`: pos is a [B] integer buffer (one
+  /// position per batch row), else one position for the batch.
+  bool decode = false, decodeCausal = false, rowPositions = false;
   int64_t newKeys = 0;
+  /// window(left, right): the query at position p sees keys
+  /// [p - left, p + right]; nullopt: that side is unbounded.
+  std::optional<int64_t> windowLeft, windowRight;
 
   // Tiling.
   int64_t vec;          // elements per vector load (16 bytes at most)
@@ -59,6 +64,16 @@ struct AttentionPlan {
   /// (TensorCoreDecode.cpp); the CUDA-core fields above are unused then.
   bool tensorCores = false;
 
+  /// The most keys one block (one query row) can see.
+  int64_t keySpan() const {
+    bool rightBounded = windowRight || decodeCausal || causalOffset;
+    if (!windowLeft || !rightBounded)
+      return keyLen;
+    int64_t right = windowRight ? *windowRight : 0;
+    if (decodeCausal || causalOffset)
+      right = std::min<int64_t>(right, 0);
+    return std::min(keyLen, *windowLeft + right + 1);
+  }
   int64_t keysPerStep() const { return kWarps * (32 / lanesPerKey); }
   int64_t keysPerIteration() const {
     return tensorCores ? kWarps * kTensorCoreKeys : unroll * keysPerStep();
@@ -97,7 +112,8 @@ gpu::GPUFuncOp buildPartialKernel(OpBuilder &b, Location loc,
 gpu::GPUFuncOp buildMergeKernel(OpBuilder &b, Location loc,
                                 gpu::GPUModuleOp module, StringRef name,
                                 const AttentionPlan &plan, TypeRange argTypes);
-/// Arguments: key, value, key cache, value cache, position.
+/// Arguments: key, value, key cache, value cache, position (an index, a
+/// rank-0 or, with `rowPositions`, a [B] integer buffer).
 gpu::GPUFuncOp buildAppendKernel(OpBuilder &b, Location loc,
                                  gpu::GPUModuleOp module, StringRef name,
                                  const AttentionPlan &plan, TypeRange argTypes);

@@ -163,14 +163,21 @@ inline void combine(KB &k, HeadState &into, const HeadState &other) {
   into.max = m;
 }
 
-/// The position of a decode step: a kernel argument that is an index or a
-/// rank-0 integer memref (the model's `cache_position` input, read on the
-/// device).
-inline Value readPosition(KB &k, Value arg) {
+/// The position of batch row `batch` in a decode step: a kernel argument
+/// that is an index, a rank-0 integer memref (the model's `cache_position`)
+/// or a [B] integer memref (per-row positions), read on the device.
+inline Value readPosition(KB &k, Value arg, Value batch) {
   if (arg.getType().isIndex())
     return arg;
-  return k.toIndex(k.load(arg, {}));
+  if (cast<MemRefType>(arg.getType()).getRank() == 0)
+    return k.toIndex(k.load(arg, {}));
+  return k.toIndex(k.load(arg, {batch}));
 }
+
+/// Whether every batch row's position fits: 0 <= pos[b] and pos[b] +
+/// newKeys <= keyLen. As on the CPU, one bad row makes the whole step write
+/// no cache entry and give NaN (every block checks all rows: B loads).
+Value allPositionsFit(KB &k, Value arg, const AttentionPlan &p);
 
 /// Builds the partial kernel's body: the block's indices and key range,
 /// the loop over its keys (CUDA cores, or tensor cores for groups of 4 or
@@ -199,16 +206,17 @@ private:
   // Per-block values.
   Value tid, lane, warp, split, batch, kvHead, headChunk, row;
   Value firstHead, lastHead;
-  Value inRange; // decode: the position fits in the cache
+  Value inRange; // decode: every row's position fits in the cache
   SmallVector<Value> heads; // per local head: its Hq index (clamped)
 
   Value arg(int i) { return args[i]; }
   /// Block and thread indices, the block's query heads.
   void setup();
-  /// The end of the visible keys of this block's query row.
-  Value keyEnd();
-  /// This split's keys [begin, stop), the split's length rounded up to
-  /// `perIteration`.
+  /// The keys [begin, end) visible to this block's query row: causal
+  /// limit, key lengths, window, the row's own prefix of the cache.
+  std::pair<Value, Value> keyRange();
+  /// This split's keys [begin, stop): keyRange() cut into `splits` pieces,
+  /// each a multiple of `perIteration` long (so a window costs O(window)).
   std::pair<Value, Value> splitRange(int64_t perIteration);
   Value score(Value dot, Value head, Value j, Value valid);
   /// Fill smem[warp][local head][0..Dv) with the warp's accumulator, [Dv]

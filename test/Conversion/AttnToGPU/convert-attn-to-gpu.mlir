@@ -183,3 +183,5 @@ func.func @cuda_cores(%q: memref<1x9x1x128xf16>, %k: memref<1x3x512x128xf16>,
       outs(%o64 : memref<1x8x1x64xbf16>)
   return
 }
+
+// -----

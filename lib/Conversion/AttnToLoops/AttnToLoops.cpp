@@ -3,6 +3,7 @@
 #include "attn/Conversion/AttnToLoops/AttnToLoops.h"
 
 #include "FlashKernel.h"
+#include "PagedDecode.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "KernelEmitter.h"
@@ -103,9 +104,10 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
   AttnToLoopsOptions options;
 };
 
-/// The function argument that a decode position is read from (through
-/// casts and a load), or -1: the runtime names that buffer in its error.
-int64_t positionBuffer(Value v) {
+} // namespace
+
+/// See PagedDecode.h.
+int64_t mlir::attn::argumentBuffer(Value v) {
   while (Operation *def = v.getDefiningOp()) {
     if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
             arith::ExtUIOp, arith::TruncIOp>(def))
@@ -120,6 +122,8 @@ int64_t positionBuffer(Value v) {
     return -1;
   return arg.getArgNumber();
 }
+
+namespace {
 
 /// attn.decode on memrefs -> check every row's position against the cache
 /// capacity; if all fit, copy the new rows into the caches at their
@@ -137,6 +141,13 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
       return failure();
     Location loc = op.getLoc();
+    if (op.isPaged()) {
+      FlashAttention a = describeCommon(op, options);
+      describeWindow(op, a);
+      buildPagedDecode(rewriter, op, a);
+      rewriter.eraseOp(op);
+      return success();
+    }
     Emitter e{rewriter, loc};
     Value count = e.dim(op.getKey(), 2);
     Value capacity = e.dim(op.getKeyCache(), 2);
@@ -239,11 +250,11 @@ private:
     int64_t buffer;
     if (positions) {
       position = memref::LoadOp::create(b, e.loc, positions, badRow);
-      buffer = positionBuffer(positions);
+      buffer = argumentBuffer(positions);
     } else {
       position = op.getPosition();
       row = e.idx(-1);
-      buffer = positionBuffer(position);
+      buffer = argumentBuffer(position);
     }
     auto i64 = [&](Value v) -> Value {
       Type t = b.getI64Type();

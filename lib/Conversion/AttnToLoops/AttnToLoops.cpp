@@ -104,10 +104,9 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
   AttnToLoopsOptions options;
 };
 
-} // namespace
-
-/// See PagedDecode.h.
-int64_t mlir::attn::argumentBuffer(Value v) {
+/// The function argument that a decode position is read from (through
+/// casts and a load), or -1: the runtime names that buffer in its error.
+int64_t positionBuffer(Value v) {
   while (Operation *def = v.getDefiningOp()) {
     if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
             arith::ExtUIOp, arith::TruncIOp>(def))
@@ -122,8 +121,6 @@ int64_t mlir::attn::argumentBuffer(Value v) {
     return -1;
   return arg.getArgNumber();
 }
-
-namespace {
 
 /// attn.decode on memrefs -> check every row's position against the cache
 /// capacity; if all fit, copy the new rows into the caches at their
@@ -250,11 +247,11 @@ private:
     int64_t buffer;
     if (positions) {
       position = memref::LoadOp::create(b, e.loc, positions, badRow);
-      buffer = argumentBuffer(positions);
+      buffer = positionBuffer(positions);
     } else {
       position = op.getPosition();
       row = e.idx(-1);
-      buffer = argumentBuffer(position);
+      buffer = positionBuffer(position);
     }
     auto i64 = [&](Value v) -> Value {
       Type t = b.getI64Type();
@@ -341,6 +338,8 @@ struct ConvertAttnToLoopsPass
 };
 
 } // namespace
+
+int64_t mlir::attn::argumentBuffer(Value v) { return positionBuffer(v); }
 
 void mlir::attn::declareAttnRuntimeHooks(ModuleOp module) {
   if (SymbolTable::lookupSymbolIn(module, kPositionErrorHook))

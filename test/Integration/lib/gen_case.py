@@ -42,6 +42,8 @@ def parse_args(argv=None):
                    help="paged: pages in the pool (default: every row's pages + 3)")
     p.add_argument("--table-dtype", choices=["i32", "i64"], default="i32")
     p.add_argument("--bad-table-entry", help="paged: ROW,COLUMN,VALUE written into the table")
+    p.add_argument("--shared-prefix-pages", type=int, default=0,
+                   help="paged: every row reads row 0's first N pages (a shared prefix)")
     p.add_argument("--d", type=int, default=16)
     p.add_argument("--dv", type=int, help="value head size (default: --d)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="f32")
@@ -123,6 +125,8 @@ def make_paged_caches(cfg, rng):
         for col in range(-(-(max(pos, 0) + cfg["sn"]) // ps)):
             if col < max_pages and order:
                 table[row, col] = order.pop()
+    shared = cfg["shared_prefix_pages"]
+    table[1:, :shared] = table[0, :shared]
     if cfg["bad_table_entry"]:
         row, col, value = cfg["bad_table_entry"]
         table[row, col] = value

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 using namespace attn::ref;
 
@@ -191,9 +192,120 @@ static void appendToCache(Tensor &cache, const Tensor &update,
               update.data[((b * H + h) * sn + t) * e + d];
 }
 
+/// Row b's valid prefix is a key length; its query row i sits at position
+/// pos[b] + sn - sq + i. Attends over `keys` / `values` [B,Hkv,*,*].
+static bool attendOverPrefix(const DecodeOperands &operands,
+                             const AttentionParams &params,
+                             const std::vector<int64_t> &pos, int64_t sn,
+                             const Tensor &keys, const Tensor &values,
+                             Tensor &out, std::string &error) {
+  int64_t batch = (int64_t)pos.size();
+  std::vector<int64_t> lens(batch), offsets(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    lens[b] = pos[b] + sn;
+    offsets[b] = lens[b] - operands.query->shape[2];
+  }
+  AttentionOperands attention;
+  attention.query = operands.query;
+  attention.key = &keys;
+  attention.value = &values;
+  attention.mask = operands.mask;
+  attention.kvSeqLens = &lens;
+  attention.rowOffsets = &offsets;
+  attention.rowCausal = operands.causal;
+  return computeAttention(attention, params, out, error);
+}
+
+/// The paged form: checks the positions against max_pages * page_size and
+/// the table entries each row reaches against the pool, appends into the
+/// pools through the table, then attends over each row's positions read
+/// back through the table (gathered here: the oracle favours clarity).
+static bool computePagedDecode(const DecodeOperands &operands,
+                               const AttentionParams &params,
+                               DecodeResults &results, std::string &error) {
+  const Tensor *k = operands.key, *v = operands.value;
+  const Tensor *kc = operands.keyCache, *vc = operands.valueCache;
+  const Tensor *table = operands.blockTable;
+  if (!checkRank4(operands.query, "query", error) ||
+      !checkRank4(k, "key", error) || !checkRank4(v, "value", error) ||
+      !checkRank4(kc, "key page pool", error) ||
+      !checkRank4(vc, "value page pool", error))
+    return false;
+  int64_t batch = k->shape[0], heads = k->shape[1], sn = k->shape[2];
+  int64_t pages = kc->shape[0], pageSize = kc->shape[2];
+  if (table->shape.size() != 2 || table->shape[0] != batch)
+    return fail(error, "the block table " + shapeString(table->shape) +
+                           " must be [B = " + std::to_string(batch) +
+                           ", max_pages]");
+  if (!operands.positions || (int64_t)operands.positions->size() != batch)
+    return fail(error, "a paged decode needs B = " + std::to_string(batch) +
+                           " positions");
+  if (kc->shape[1] != heads || vc->shape[1] != heads ||
+      kc->shape[3] != k->shape[3] || vc->shape[3] != v->shape[3] ||
+      vc->shape[0] != pages || vc->shape[2] != pageSize ||
+      v->shape[0] != batch || v->shape[2] != sn || pageSize <= 0)
+    return fail(error, "new keys/values " + shapeString(k->shape) + ", " +
+                           shapeString(v->shape) +
+                           " do not match the page pools " +
+                           shapeString(kc->shape) + ", " +
+                           shapeString(vc->shape));
+  int64_t maxPages = table->shape[1], capacity = maxPages * pageSize;
+  const std::vector<int64_t> &pos = *operands.positions;
+  for (int64_t b = 0; b < batch; ++b)
+    if (pos[b] < 0 || pos[b] + sn > capacity)
+      return fail(error, "position " + std::to_string(pos[b]) +
+                             " of batch row " + std::to_string(b) + " + " +
+                             std::to_string(sn) +
+                             " new entries is outside the cache of " +
+                             std::to_string(capacity));
+  auto pageOf = [&](int64_t b, int64_t t) {
+    return (int64_t)table->data[b * maxPages + t / pageSize];
+  };
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t c = 0; c * pageSize < pos[b] + sn; ++c) {
+      int64_t page = pageOf(b, c * pageSize);
+      if (page < 0 || page >= pages)
+        return fail(error, "block table entry [" + std::to_string(b) + ", " +
+                               std::to_string(c) + "] is " +
+                               std::to_string(page) +
+                               ", not a page of the pool of " +
+                               std::to_string(pages));
+    }
+
+  results.keyCache = *kc;
+  results.valueCache = *vc;
+  // Slot (page, h, slot) of a pool [pages, heads, pageSize, width].
+  auto slot = [&](int64_t b, int64_t h, int64_t t, int64_t width) {
+    return ((pageOf(b, t) * heads + h) * pageSize + t % pageSize) * width;
+  };
+  Tensor keys({batch, heads, capacity, k->shape[3]});
+  Tensor values({batch, heads, capacity, v->shape[3]});
+  for (auto [pool, update, logical] :
+       {std::tuple{&results.keyCache, k, &keys},
+        std::tuple{&results.valueCache, v, &values}}) {
+    int64_t width = update->shape[3];
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t t = 0; t < sn; ++t)
+          for (int64_t d = 0; d < width; ++d)
+            pool->data[slot(b, h, pos[b] + t, width) + d] =
+                update->data[((b * heads + h) * sn + t) * width + d];
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t t = 0; t < pos[b] + sn; ++t)
+          for (int64_t d = 0; d < width; ++d)
+            logical->data[((b * heads + h) * capacity + t) * width + d] =
+                pool->data[slot(b, h, t, width) + d];
+  }
+  return attendOverPrefix(operands, params, pos, sn, keys, values,
+                          results.out, error);
+}
+
 bool attn::ref::computeDecode(const DecodeOperands &operands,
                               const AttentionParams &params,
                               DecodeResults &results, std::string &error) {
+  if (operands.blockTable)
+    return computePagedDecode(operands, params, results, error);
   const Tensor *k = operands.key, *v = operands.value;
   const Tensor *kc = operands.keyCache, *vc = operands.valueCache;
   if (!checkRank4(operands.query, "query", error) ||
@@ -232,20 +344,6 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
   appendToCache(results.keyCache, *k, pos);
   appendToCache(results.valueCache, *v, pos);
 
-  // Row b's valid prefix is a key length; its query row i sits at position
-  // pos[b] + sn - sq + i.
-  std::vector<int64_t> lens(batch), offsets(batch);
-  for (int64_t b = 0; b < batch; ++b) {
-    lens[b] = pos[b] + sn;
-    offsets[b] = lens[b] - operands.query->shape[2];
-  }
-  AttentionOperands attention;
-  attention.query = operands.query;
-  attention.key = &results.keyCache;
-  attention.value = &results.valueCache;
-  attention.mask = operands.mask;
-  attention.kvSeqLens = &lens;
-  attention.rowOffsets = &offsets;
-  attention.rowCausal = operands.causal;
-  return computeAttention(attention, params, results.out, error);
+  return attendOverPrefix(operands, params, pos, sn, results.keyCache,
+                          results.valueCache, results.out, error);
 }

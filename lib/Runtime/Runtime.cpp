@@ -299,21 +299,31 @@ const char *attnGetLastError(void) { return lastError().c_str(); }
 
 /// Called by compiled attn.decode when a KV-cache position does not fit:
 /// the run writes nothing into the caches and returns ATTN_ERROR with this
-/// message (the first report of a run wins).
+/// message (the first report of a run wins). A paged decode also reports a
+/// block-table entry that is not a page of the pool: `newEntries` is then
+/// -(column + 1), `position` the entry and `capacity` the pool's pages.
 ATTN_RT_API void attn_rt_report_position_error(int64_t buffer, int64_t row,
                                                int64_t position,
                                                int64_t newEntries,
                                                int64_t capacity) {
-  std::string message =
-      "KV-cache position out of range: " +
-      (currentRun() ? bufferName(currentRun()->model, buffer)
-                    : std::string("a position")) +
-      (row >= 0 ? " (batch row " + std::to_string(row) + ")" : "") + " is " +
-      std::to_string(position) + "; " +
-      (position < 0 ? std::string("positions must be >= 0")
-                    : "position + " + std::to_string(newEntries) +
-                          " new entries must be <= the cache capacity " +
-                          std::to_string(capacity));
+  std::string input = currentRun() ? bufferName(currentRun()->model, buffer)
+                                   : std::string("a position");
+  std::string message;
+  if (newEntries < 0)
+    message = "KV-cache block table entry out of range: " + input +
+              " (batch row " + std::to_string(row) + ", page " +
+              std::to_string(-newEntries - 1) + ") is " +
+              std::to_string(position) + "; page indices must be in [0, " +
+              std::to_string(capacity) + "), the pages of the cache pool";
+  else
+    message =
+        "KV-cache position out of range: " + input +
+        (row >= 0 ? " (batch row " + std::to_string(row) + ")" : "") +
+        " is " + std::to_string(position) + "; " +
+        (position < 0 ? std::string("positions must be >= 0")
+                      : "position + " + std::to_string(newEntries) +
+                            " new entries must be <= the cache capacity " +
+                            std::to_string(capacity));
   if (!currentRun()) {
     fprintf(stderr, "attn runtime: %s\n", message.c_str());
     return;

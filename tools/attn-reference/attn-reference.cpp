@@ -199,6 +199,9 @@ LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
   if (Value mask = op.getMask())
     if (!(operands.mask = lookup(op, mask)))
       return failure();
+  if (Value table = op.getBlockTable())
+    if (!(operands.blockTable = lookup(op, table)))
+      return failure();
   if (!op.getPositions())
     operands.position = int64_t(position->data.at(0));
   operands.causal = op.getCausal();

@@ -87,6 +87,12 @@ struct DecodeOperands {
   /// One position per batch row (size B); overrides `position`.
   const std::vector<int64_t> *positions = nullptr;
   bool causal = false;
+  /// Paged caches (needs `positions`): the caches are page pools
+  /// [num_pages,Hkv,page_size,*] and position t of row b is slot
+  /// t % page_size of page (*blockTable)[b, t / page_size]; the table is
+  /// [B, max_pages] and the capacity max_pages * page_size. Entries of the
+  /// pages covering [0, positions[b] + Sn) must be pages of the pool.
+  const Tensor *blockTable = nullptr;
 };
 
 struct DecodeResults {
@@ -95,8 +101,9 @@ struct DecodeResults {
   Tensor valueCache;
 };
 
-/// Computes the three results of `attn.decode`. Returns false and sets
-/// `error` on inconsistent operands or a position outside the cache.
+/// Computes the three results of `attn.decode` (with a block table: the
+/// updated pools). Returns false and sets `error` on inconsistent operands,
+/// a position outside the cache or a table entry outside the pool.
 bool computeDecode(const DecodeOperands &operands,
                    const AttentionParams &params, DecodeResults &results,
                    std::string &error);

@@ -3,6 +3,7 @@
 #include "attn/Conversion/AttnToLoops/AttnToLoops.h"
 
 #include "FlashKernel.h"
+#include "PagedDecode.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "KernelEmitter.h"
@@ -137,6 +138,13 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
       return failure();
     Location loc = op.getLoc();
+    if (op.isPaged()) {
+      FlashAttention a = describeCommon(op, options);
+      describeWindow(op, a);
+      buildPagedDecode(rewriter, op, a);
+      rewriter.eraseOp(op);
+      return success();
+    }
     Emitter e{rewriter, loc};
     Value count = e.dim(op.getKey(), 2);
     Value capacity = e.dim(op.getKeyCache(), 2);
@@ -330,6 +338,8 @@ struct ConvertAttnToLoopsPass
 };
 
 } // namespace
+
+int64_t mlir::attn::argumentBuffer(Value v) { return positionBuffer(v); }
 
 void mlir::attn::declareAttnRuntimeHooks(ModuleOp module) {
   if (SymbolTable::lookupSymbolIn(module, kPositionErrorHook))

@@ -234,6 +234,7 @@ private:
     });
     e.loop(e.idx(0), count, e.idx(1), [&](Value jj) {
       Value j = e.add(kt, jj);
+      auto [kb, kj] = keyAddress(e, a, b, j);
       e.loop(e.idx(0), e.idx(plan.paddedRows), e.idx(plan.rowBlock),
              [&](Value r0) {
         // rowBlock dot products sharing each chunk of the key row.
@@ -245,7 +246,7 @@ private:
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(forOp.getBody());
           Value c = forOp.getInductionVar();
-          Value kv = e.readChunk(a.key, {b, g, j, c}, plan.headInBounds);
+          Value kv = e.readChunk(a.key, {kb, g, kj, c}, plan.headInBounds);
           SmallVector<Value> sums;
           for (int64_t i = 0; i < plan.rowBlock; ++i) {
             Value qv = e.loadVec(qbuf, {e.add(r0, e.idx(i)), c});
@@ -362,8 +363,8 @@ private:
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(keys.getBody());
           Value jj = keys.getInductionVar();
-          Value v = e.readChunk(a.value, {b, g, e.add(kt, jj), c},
-                                plan.valueInBounds);
+          auto [vb, vj] = keyAddress(e, a, b, e.add(kt, jj));
+          Value v = e.readChunk(a.value, {vb, g, vj, c}, plan.valueInBounds);
           SmallVector<Value> sums;
           for (int64_t i = 0; i < plan.rowBlock; ++i) {
             Value p = memref::LoadOp::create(

@@ -36,6 +36,13 @@ struct FlashAttention {
   /// Key j visible to the row at position p iff p - left <= j <= p + right.
   std::optional<int64_t> windowLeft, windowRight;
   int64_t rowLanes = 8; ///< 8 or 16 f32 lanes when query rows share vectors
+  /// Optional [B, max_pages] i32/i64 block table: key and value are then
+  /// page pools [num_pages, Hkv, pageSize, *] and key j of batch row b is
+  /// row j % pageSize of page blockTable[b, j / pageSize] (see keyAddress).
+  /// Every entry the keys in [0, keyEnd) of a row reach must be checked
+  /// before the loop nest runs.
+  Value blockTable;
+  Value pageSize; ///< index, with blockTable
 };
 
 /// Emits the loop nest at the builder's insertion point.

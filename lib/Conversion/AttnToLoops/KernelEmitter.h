@@ -111,6 +111,19 @@ struct Emitter {
   }
 };
 
+/// The first and third indices of key j of batch row b in a.key / a.value:
+/// (b, j), or through the block table of a paged cache (page, slot).
+inline std::pair<Value, Value> keyAddress(Emitter &e, const FlashAttention &a,
+                                          Value b, Value j) {
+  if (!a.blockTable)
+    return {b, j};
+  Value entry = memref::LoadOp::create(e.b, e.loc, a.blockTable,
+                                       ValueRange{b, e.div(j, a.pageSize)});
+  Value page =
+      arith::IndexCastOp::create(e.b, e.loc, e.b.getIndexType(), entry);
+  return {page, e.rem(j, a.pageSize)};
+}
+
 /// The static facts of one lowering.
 struct Plan {
   int64_t group;     // query heads per KV head

@@ -112,9 +112,9 @@ private:
   }
 
   /// An element of K or V, widened to f32 and broadcast across the lanes.
-  Value broadcastElement(Value memref, Value key, Value d) {
+  Value broadcastElement(Value memref, std::pair<Value, Value> key, Value d) {
     Value x = memref::LoadOp::create(ob, e.loc, memref,
-                                     ValueRange{b, g, key, d});
+                                     ValueRange{key.first, g, key.second, d});
     return e.splat(e.toF32(x), lanes);
   }
 
@@ -150,9 +150,10 @@ private:
     Value last = e.sub(e.add(kt, count), e.idx(1));
     e.loop(e.idx(0), e.idx(chunks), e.idx(chunkBlock), [&](Value c0) {
       e.loop(e.idx(0), e.idx(tileKeys), e.idx(keyBlock), [&](Value k0) {
-        SmallVector<Value> keys;
+        SmallVector<std::pair<Value, Value>> keys;
         for (int64_t k = 0; k < keyBlock; ++k)
-          keys.push_back(e.min(e.add(kt, e.add(k0, e.idx(k))), last));
+          keys.push_back(keyAddress(
+              e, a, b, e.min(e.add(kt, e.add(k0, e.idx(k))), last)));
         SmallVector<Value> init(keyBlock * chunkBlock, zero);
         auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(0),
                                         e.idx(plan.headDim), e.idx(1), init);
@@ -305,7 +306,7 @@ private:
       OpBuilder::InsertionGuard guard(ob);
       ob.setInsertionPointToStart(keyLoop.getBody());
       Value k = keyLoop.getInductionVar();
-      Value key = e.add(kt, k);
+      std::pair<Value, Value> key = keyAddress(e, a, b, e.add(kt, k));
       SmallVector<Value> p;
       for (int64_t c = 0; c < chunkBlock; ++c)
         p.push_back(e.loadVec(scores, {k, chunkOffset(c0, c)}, lanes));

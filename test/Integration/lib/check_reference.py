@@ -82,6 +82,10 @@ def random_case(rng, seed):
             left = 5
         # One token: argparse would take "-1,0" for an option.
         args += [f"--window={left},{right}"]
+    # Paged caches (with per-row positions): shuffled pages dividing smax.
+    if "--positions" in args and rng.random() < 0.5:
+        args += ["--page-size", rng.choice([p for p in (1, 2, 4, 8, 16) if smax % p == 0]),
+                 "--table-dtype", rng.choice(["i32", "i64"])]
     return [str(a) for a in args]
 
 

@@ -36,6 +36,14 @@ def parse_args(argv=None):
                         "(a [B] operand instead of --position)")
     p.add_argument("--positions-dtype", choices=["i32", "i64"], default="i64")
     p.add_argument("--window", help="LEFT,RIGHT sliding window (-1: unbounded side)")
+    p.add_argument("--page-size", type=int,
+                   help="decode: paged caches, --smax / PAGE_SIZE pages per row")
+    p.add_argument("--pool-pages", type=int,
+                   help="paged: pages in the pool (default: every row's pages + 3)")
+    p.add_argument("--table-dtype", choices=["i32", "i64"], default="i32")
+    p.add_argument("--bad-table-entry", help="paged: ROW,COLUMN,VALUE written into the table")
+    p.add_argument("--shared-prefix-pages", type=int, default=0,
+                   help="paged: every row reads row 0's first N pages (a shared prefix)")
     p.add_argument("--d", type=int, default=16)
     p.add_argument("--dv", type=int, help="value head size (default: --d)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="f32")
@@ -103,6 +111,39 @@ def row_positions(cfg):
     return [cfg["position"]] * cfg["batch"]
 
 
+def make_paged_caches(cfg, rng):
+    """Block table and page pools (vLLM's layout): the pool's pages are
+    shuffled and dealt to the rows, which share none; table entries past the
+    pages a row reaches are -1 (never read). With --poison-tail every slot
+    outside a row's valid prefix [0, pos) is NaN."""
+    b, hkv, ps = cfg["batch"], cfg["kv_heads"], cfg["page_size"]
+    max_pages = cfg["smax"] // ps
+    pool = cfg["pool_pages"]
+    order = [int(x) for x in rng.permutation(pool)]
+    table = np.full((b, max_pages), -1, dtype=np.int64)
+    for row, pos in enumerate(row_positions(cfg)):
+        for col in range(-(-(max(pos, 0) + cfg["sn"]) // ps)):
+            if col < max_pages and order:
+                table[row, col] = order.pop()
+    shared = cfg["shared_prefix_pages"]
+    table[1:, :shared] = table[0, :shared]
+    if cfg["bad_table_entry"]:
+        row, col, value = cfg["bad_table_entry"]
+        table[row, col] = value
+    out = {"block_table": table.astype(np.int32 if cfg["table_dtype"] == "i32" else np.int64)}
+    for name, width in (("key_cache", cfg["d"]), ("value_cache", cfg["dv"])):
+        cache = rng.standard_normal((pool, hkv, ps, width))
+        if cfg["poison_tail"]:
+            valid = np.zeros((pool, ps), dtype=bool)
+            for row, pos in enumerate(row_positions(cfg)):
+                for j in range(max(pos, 0)):
+                    if j // ps < max_pages and 0 <= table[row, j // ps] < pool:
+                        valid[table[row, j // ps], j % ps] = True
+            cache[~valid[:, None, :, None].repeat(hkv, 1).repeat(width, 3)] = np.nan
+        out[name] = to_dtype(cache, cfg["dtype"])
+    return out
+
+
 def make_inputs(cfg, rng):
     """Named input arrays in function-argument order."""
     b, hq, hkv, sq, d, dv = (cfg[k] for k in ("batch", "q_heads", "kv_heads", "sq", "d", "dv"))
@@ -121,7 +162,11 @@ def make_inputs(cfg, rng):
                 dtype=np.int32 if cfg["positions_dtype"] == "i32" else np.int64)
         else:
             inputs["position"] = np.array(cfg["position"], dtype=np.int64)
+        if cfg["page_size"]:
+            inputs.update(make_paged_caches(cfg, rng))
         for name, width in (("key_cache", d), ("value_cache", dv)):
+            if cfg["page_size"]:
+                break
             cache = rng.standard_normal((b, hkv, cfg["smax"], width))
             if cfg["poison_tail"]:
                 for row, pos in enumerate(row_positions(cfg)):
@@ -172,6 +217,8 @@ def make_mlir(cfg, inputs):
         results = [("out", out_t), ("new_key_cache", kc_t), ("new_value_cache", vc_t)]
         if "positions" in inputs:
             position = f"positions(%positions : {types['positions']})"
+            if "block_table" in inputs:
+                position += f" block_table(%block_table : {types['block_table']})"
         else:
             body += ["  %pos_i64 = tensor.extract %position[] : tensor<i64>",
                      "  %pos = arith.index_cast %pos_i64 : i64 to index"]
@@ -204,6 +251,14 @@ def make_config(args):
             raise SystemExit("gen_case.py: --positions needs --batch values")
     if cfg["window"] is not None:
         cfg["window"] = [int(x) for x in cfg["window"].split(",")]
+    if cfg["page_size"]:
+        if cfg["positions"] is None or cfg["smax"] % cfg["page_size"]:
+            raise SystemExit("gen_case.py: --page-size needs --positions and "
+                             "divides --smax")
+        if cfg["pool_pages"] is None:
+            cfg["pool_pages"] = cfg["batch"] * (cfg["smax"] // cfg["page_size"]) + 3
+        if cfg["bad_table_entry"]:
+            cfg["bad_table_entry"] = [int(x) for x in cfg["bad_table_entry"].split(",")]
     if cfg["kv_lens"]:
         rng = np.random.default_rng(cfg["seed"] + 1)
         cfg["kv_lens_values"] = ([int(s) for s in cfg["kv_lens_values"].split(",")]

@@ -82,6 +82,33 @@ def decode(q, k, v, key_cache, value_cache, positions, scale, mask=None,
     return out, key_cache, value_cache
 
 
+def paged_decode(q, k, v, key_pool, value_pool, table, positions, scale, **common):
+    """Decode over page pools [pages, Hkv, page_size, *] addressed through
+    `table` [B, max_pages]: the rows' prefixes gathered into contiguous
+    caches, decode() on those, the appended rows scattered back."""
+    page_size, sn = key_pool.shape[2], k.shape[2]
+    capacity = table.shape[1] * page_size
+    where = lambda row, t: (int(table[row, t // page_size]), t % page_size)
+    caches = []
+    for pool in (key_pool, value_pool):
+        cache = np.zeros((q.shape[0], pool.shape[1], capacity, pool.shape[3]))
+        for row, position in enumerate(positions):
+            for t in range(position):
+                page, slot = where(row, t)
+                cache[row, :, t] = pool[page, :, slot]
+        caches.append(cache)
+    out, kc, vc = decode(q, k, v, caches[0], caches[1], positions, scale, **common)
+    pools = []
+    for pool, cache in ((key_pool, kc), (value_pool, vc)):
+        pool = pool.copy()
+        for row, position in enumerate(positions):
+            for t in range(position, position + sn):
+                page, slot = where(row, t)
+                pool[page, :, slot] = cache[row, :, t]
+        pools.append(pool)
+    return out, pools[0], pools[1]
+
+
 def evaluate(cfg, inputs):
     """Output arrays (float64) of the case `cfg` keyed like the generated function's results."""
     dt = cfg["dtype"]
@@ -99,6 +126,13 @@ def evaluate(cfg, inputs):
                                  window=window, **common)}
     positions = (cfg["positions"] if cfg.get("positions") is not None
                  else [int(inputs["position"])] * cfg["batch"])
+    if cfg.get("page_size"):
+        out, kc, vc = paged_decode(x["query"], x["key"], x["value"],
+                                   widen(inputs["key_cache"], dt),
+                                   widen(inputs["value_cache"], dt), inputs["block_table"],
+                                   positions, cfg["scale"], causal=cfg["causal"] is not None,
+                                   window=cfg.get("window"), **common)
+        return {"out": out, "new_key_cache": kc, "new_value_cache": vc}
     out, kc, vc = decode(x["query"], x["key"], x["value"], widen(inputs["key_cache"], dt),
                          widen(inputs["value_cache"], dt), positions,
                          cfg["scale"], causal=cfg["causal"] is not None,

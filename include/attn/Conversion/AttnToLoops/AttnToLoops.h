@@ -14,6 +14,9 @@ namespace attn {
 /// not fit the cache: (buffer, row, position, new entries, capacity), all
 /// i64; `buffer` is the argument index of the position's input (-1 if not
 /// an argument), `row` the batch row (-1 for one position for the batch).
+/// A paged decode reports a bad block-table entry through it too: buffer
+/// the table, the entry as position, -(column + 1) new entries and the
+/// pool's page count as capacity.
 /// libAttnRuntime.so defines it; the run then fails with a message naming
 /// that input.
 inline constexpr const char kPositionErrorHook[] =

@@ -236,6 +236,42 @@ void AttentionOp::getEffects(
 // DecodeOp
 //===----------------------------------------------------------------------===//
 
+/// The rules a block table adds: the page pools agree with each other
+/// (num_pages, page_size), the table is [B, max_pages], and the positions are
+/// per row.
+static LogicalResult verifyPagedCaches(DecodeOp op, ShapeChecker &check,
+                                       int64_t batch) {
+  Value table = op.getBlockTable(), kc = op.getKeyCache();
+  Value vc = op.getValueCache();
+  if (!op.getPositions())
+    return op.emitOpError() << "with a 'block_table' needs per-row "
+                               "'positions' ([B]), not one 'position'";
+  if (cast<ShapedType>(table.getType()).getRank() != 2)
+    return op.emitOpError() << "'block_table' must have rank 2 ([B, "
+                               "max_pages]), got rank "
+                            << cast<ShapedType>(table.getType()).getRank();
+  if (failed(check.dimIs("block_table", table, 0, batch, "batch")) ||
+      failed(check.dimIs("value_cache", vc, 0, dim(kc, 0),
+                         "number of pages, as in 'key_cache'")) ||
+      failed(check.dimIs("value_cache", vc, 2, dim(kc, 2),
+                         "page size, as in 'key_cache'")))
+    return failure();
+  if (dim(kc, 2) == 0)
+    return op.emitOpError() << "page size ('key_cache' dimension 2) must be "
+                               "positive";
+  return success();
+}
+
+int64_t DecodeOp::getCacheCapacity() {
+  int64_t length = getKeyCacheType().getDimSize(2);
+  if (!isPaged())
+    return length;
+  int64_t pages = cast<ShapedType>(getBlockTable().getType()).getDimSize(1);
+  if (ShapedType::isDynamic(pages) || ShapedType::isDynamic(length))
+    return ShapedType::kDynamic;
+  return pages * length;
+}
+
 LogicalResult DecodeOp::verify() {
   ShapeChecker check(*this);
   std::optional<double> softcap;
@@ -250,11 +286,18 @@ LogicalResult DecodeOp::verify() {
       failed(check.rank4("key", k, "[B, Hkv, Sn, D]")) ||
       failed(check.rank4("value", v, "[B, Hkv, Sn, Dv]")) ||
       failed(check.rank4("init", o, "[B, Hq, Sq, Dv]")) ||
-      failed(check.rank4("key_cache", kc, "[B, Hkv, Smax, D]")) ||
-      failed(check.rank4("value_cache", vc, "[B, Hkv, Smax, Dv]")))
+      failed(check.rank4("key_cache", kc,
+                         isPaged() ? "[num_pages, Hkv, page_size, D]"
+                                   : "[B, Hkv, Smax, D]")) ||
+      failed(check.rank4("value_cache", vc,
+                         isPaged() ? "[num_pages, Hkv, page_size, Dv]"
+                                   : "[B, Hkv, Smax, Dv]")))
     return failure();
   int64_t b = dim(q, 0), sq = dim(q, 2), d = dim(q, 3);
-  int64_t sn = dim(k, 2), dv = dim(v, 3), smax = dim(kc, 2);
+  int64_t sn = dim(k, 2), dv = dim(v, 3);
+  if (isPaged() && failed(verifyPagedCaches(*this, check, b)))
+    return failure();
+  int64_t smax = getCacheCapacity();
   if (failed(check.dimIs("query", q, 1, getQHeads(), "query heads")) ||
       failed(check.dimIs("key", k, 0, b, "batch")) ||
       failed(check.dimIs("key", k, 1, getKvHeads(), "key/value heads")) ||
@@ -266,14 +309,16 @@ LogicalResult DecodeOp::verify() {
       failed(check.dimIs("init", o, 1, getQHeads(), "query heads")) ||
       failed(check.dimIs("init", o, 2, sq, "query length")) ||
       failed(check.dimIs("init", o, 3, dv, "value head size")) ||
-      failed(check.dimIs("key_cache", kc, 0, b, "batch")) ||
       failed(check.dimIs("key_cache", kc, 1, getKvHeads(), "key/value heads")) ||
       failed(check.dimIs("key_cache", kc, 3, d, "head size")) ||
-      failed(check.dimIs("value_cache", vc, 0, b, "batch")) ||
       failed(check.dimIs("value_cache", vc, 1, getKvHeads(),
                          "key/value heads")) ||
-      failed(check.dimIs("value_cache", vc, 2, smax, "cache length")) ||
       failed(check.dimIs("value_cache", vc, 3, dv, "value head size")))
+    return failure();
+  if (!isPaged() &&
+      (failed(check.dimIs("key_cache", kc, 0, b, "batch")) ||
+       failed(check.dimIs("value_cache", vc, 0, b, "batch")) ||
+       failed(check.dimIs("value_cache", vc, 2, smax, "cache length"))))
     return failure();
   if (!ShapedType::isDynamic(sn) && !ShapedType::isDynamic(smax) && sn > smax)
     return emitOpError() << "'key' appends " << sn

@@ -169,6 +169,23 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     `[p - left, p + right]` (`-1`: unbounded), as on `attn.attention`; the
     lowering reads only those keys, so a step costs O(window).
 
+    **Paged caches.** With `block_table(%table : tensor<BxMxi32>)` (i32 or
+    i64, `M` = max_pages) the caches are page pools shared by the batch,
+    `key_cache : [num_pages, Hkv, page_size, D]` and
+    `value_cache : [num_pages, Hkv, page_size, Dv]` (vLLM's layout): logical
+    position `t` of row `b` lives in page `table[b, t / page_size]` at slot
+    `t % page_size`. Row `b`'s capacity is `M * page_size`, and everything
+    above holds with `key_cache[b, :, t]` read as that slot. A paged decode
+    takes `positions` (per-row state is what paging is for). The append
+    writes each new entry into the page that holds its position; the
+    lowering reads keys and values through the table in place, never
+    gathering them into a contiguous copy. The table entries of the pages
+    covering `[0, pos[b] + Sn)` must lie in `[0, num_pages)`; another entry
+    there, like a position past the capacity, is a run-time error reported
+    the same way (entries past those pages are never read). Rows must not
+    append into the same slot of a shared page (which write wins is
+    unspecified); sharing read-only prefix pages is fine.
+
     The caches are destinations: after bufferisation the append is a store
     into the cache buffer, so a decode step costs O(Sn) cache writes, not a
     copy of the whole cache. The optional mask spans the whole cache
@@ -195,6 +212,20 @@ def Attn_DecodeOp : Attn_Op<"decode", [
              tensor<4x2x8192x16xf32>, tensor<4x2x8192x16xf32>)
         -> tensor<4x8x1x16xf32>, tensor<4x2x8192x16xf32>, tensor<4x2x8192x16xf32>
     ```
+
+    Four sequences over a pool of 64 pages of 16 positions, up to 8 pages
+    (128 positions) each:
+
+    ```mlir
+    %o, %kp, %vp = attn.decode heads(8, 2) scale(0.25) causal
+        ins(%q, %k, %v : tensor<4x8x1x16xf32>, tensor<4x2x1x16xf32>,
+                         tensor<4x2x1x16xf32>)
+        positions(%pos : tensor<4xi32>)
+        block_table(%table : tensor<4x8xi32>)
+        outs(%init, %kpool, %vpool : tensor<4x8x1x16xf32>,
+             tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>)
+        -> tensor<4x8x1x16xf32>, tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>
+    ```
   }];
 
   let arguments = (ins
@@ -203,6 +234,7 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     Attn_AnyShapedFloat:$value,
     Optional<Index>:$position,
     Optional<Attn_AnyShapedLengths>:$positions,
+    Optional<Attn_AnyShapedLengths>:$block_table,
     Optional<Attn_AnyShapedMask>:$mask,
     Attn_AnyShapedFloat:$init,
     Attn_AnyShapedFloat:$key_cache,
@@ -226,8 +258,20 @@ def Attn_DecodeOp : Attn_Op<"decode", [
                    "FloatAttr":$scale, "UnitAttr":$causal,
                    "FloatAttr":$softcap), [{
       build($_builder, $_state, results, query, key, value, position,
-            Value(), mask, init, key_cache, value_cache, q_heads, kv_heads,
-            scale, causal, softcap, IntegerAttr(), IntegerAttr());
+            Value(), Value(), mask, init, key_cache, value_cache, q_heads,
+            kv_heads, scale, causal, softcap, IntegerAttr(), IntegerAttr());
+    }]>,
+    // Contiguous caches (no block table), as before paged caches existed.
+    OpBuilder<(ins "TypeRange":$results, "Value":$query, "Value":$key,
+                   "Value":$value, "Value":$position, "Value":$positions,
+                   "Value":$mask, "Value":$init, "Value":$key_cache,
+                   "Value":$value_cache, "IntegerAttr":$q_heads,
+                   "IntegerAttr":$kv_heads, "FloatAttr":$scale,
+                   "UnitAttr":$causal, "FloatAttr":$softcap,
+                   "IntegerAttr":$window_left, "IntegerAttr":$window_right), [{
+      build($_builder, $_state, results, query, key, value, position,
+            positions, Value(), mask, init, key_cache, value_cache, q_heads,
+            kv_heads, scale, causal, softcap, window_left, window_right);
     }]>
   ];
 
@@ -239,6 +283,7 @@ def Attn_DecodeOp : Attn_Op<"decode", [
               type($value) `)`
     (`position` `(` $position^ `)`)?
     (`positions` `(` $positions^ `:` type($positions) `)`)?
+    (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
     (`mask` `(` $mask^ `:` type($mask) `)`)?
     `outs` `(` $init `,` $key_cache `,` $value_cache `:` type($init) `,`
               type($key_cache) `,` type($value_cache) `)`
@@ -265,6 +310,11 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     ShapedType getInitType() { return ::llvm::cast<ShapedType>(getInit().getType()); }
     ShapedType getKeyCacheType() { return ::llvm::cast<ShapedType>(getKeyCache().getType()); }
     ShapedType getValueCacheType() { return ::llvm::cast<ShapedType>(getValueCache().getType()); }
+    /// Whether the caches are page pools read through `block_table`.
+    bool isPaged() { return static_cast<bool>(getBlockTable()); }
+    /// Positions each batch row can hold: Smax, or max_pages * page_size
+    /// when paged (dynamic when either is).
+    int64_t getCacheCapacity();
     MutableOperandRange getDpsInitsMutable() {
       return MutableOperandRange(getOperation(), getInitMutable().getOperandNumber(), 3);
     }

@@ -201,6 +201,11 @@ LogicalResult OpLowering::lower(AttentionOp op) {
 }
 
 LogicalResult OpLowering::lower(DecodeOp op) {
+  // Page pools are not contiguous caches: lowering them as such would read
+  // and write the wrong slots.
+  if (op.isPaged())
+    return op.emitError("the cuda target does not lower a paged attn.decode "
+                        "(block_table) yet");
   for (Value v : {op.getKeyCache(), op.getValueCache()})
     if (!isStatic(v))
       return op.emitError("the cuda target needs static cache shapes");

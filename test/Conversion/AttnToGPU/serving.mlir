@@ -128,3 +128,19 @@ func.func @dynamic_positions(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
       outs(%o, %kc, %vc : memref<2x4x1x8xf32>, memref<2x2x16x8xf32>, memref<2x2x16x8xf32>)
   return
 }
+
+// -----
+
+// Paged caches (a block table over page pools) are refused, not lowered as
+// contiguous caches.
+func.func @paged(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
+                 %v: memref<2x2x1x8xf32>, %pos: memref<2xi32>,
+                 %table: memref<2x4xi32>, %o: memref<2x4x1x8xf32>,
+                 %kp: memref<16x2x4x8xf32>, %vp: memref<16x2x4x8xf32>) {
+  // expected-error @below {{the cuda target does not lower a paged attn.decode (block_table) yet}}
+  attn.decode heads(4, 2) scale(0.25) causal
+      ins(%q, %k, %v : memref<2x4x1x8xf32>, memref<2x2x1x8xf32>, memref<2x2x1x8xf32>)
+      positions(%pos : memref<2xi32>) block_table(%table : memref<2x4xi32>)
+      outs(%o, %kp, %vp : memref<2x4x1x8xf32>, memref<16x2x4x8xf32>, memref<16x2x4x8xf32>)
+  return
+}

@@ -131,6 +131,7 @@ public:
     pipeline.entryFunction = options.entryFunction;
     pipeline.shareKVHeads = options.shareKV;
     pipeline.shareKVMethod = methodName(options.shareKVMethod);
+    pipeline.kvCacheType = options.kvCacheType;
     pipeline.target = std::move(target);
   }
 

@@ -245,7 +245,9 @@ private:
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(forOp.getBody());
           Value c = forOp.getInductionVar();
-          Value kv = e.readChunk(a.key, {b, g, j, c}, plan.headInBounds);
+          Value kv = applyCacheScale(
+              e, e.readChunk(a.key, {b, g, j, c}, plan.headInBounds),
+              a.keyScale, b, g);
           SmallVector<Value> sums;
           for (int64_t i = 0; i < plan.rowBlock; ++i) {
             Value qv = e.loadVec(qbuf, {e.add(r0, e.idx(i)), c});
@@ -362,8 +364,11 @@ private:
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(keys.getBody());
           Value jj = keys.getInductionVar();
-          Value v = e.readChunk(a.value, {b, g, e.add(kt, jj), c},
-                                plan.valueInBounds);
+          Value v = applyCacheScale(
+              e,
+              e.readChunk(a.value, {b, g, e.add(kt, jj), c},
+                          plan.valueInBounds),
+              a.valueScale, b, g);
           SmallVector<Value> sums;
           for (int64_t i = 0; i < plan.rowBlock; ++i) {
             Value p = memref::LoadOp::create(

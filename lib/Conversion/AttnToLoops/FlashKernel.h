@@ -36,6 +36,9 @@ struct FlashAttention {
   /// Key j visible to the row at position p iff p - left <= j <= p + right.
   std::optional<int64_t> windowLeft, windowRight;
   int64_t rowLanes = 8; ///< 8 or 16 f32 lanes when query rows share vectors
+  /// Optional f32 [B, Hkv] scales of 8-bit caches: key/value element
+  /// (b, g, j, d) reads as code * scale[b, g].
+  Value keyScale, valueScale;
 };
 
 /// Emits the loop nest at the builder's insertion point.

@@ -135,13 +135,15 @@ class Decoder:
         sys.exit(f"kv_cache_quant.py: no value cache pairs with {key_cache}")
 
 
-def accuracy(args, name, onnx_path, prompt, first, workdir, compile_, expected=None):
+def accuracy(args, name, onnx_path, prompt, first, workdir, compile_, expected=None,
+             flags=()):
     capacity = next(iter(prompt.values())).shape[2] + args.steps + 1
     libs = {}
     for kind in ["f32"] + TYPES:
-        lib = os.path.join(workdir, f"{name}-{kind}.so")
-        flags = [] if kind == "f32" else [f"--kv-cache-type={kind}"]
-        run([compile_, onnx_path, "-o", lib, "--max-seq", str(capacity)] + flags)
+        lib = os.path.join(workdir, f"{re.sub(r'[^A-Za-z0-9_]', '_', name)}-{kind}.so")
+        kind_flags = [] if kind == "f32" else [f"--kv-cache-type={kind}"]
+        run([compile_, onnx_path, "-o", lib, "--max-seq", str(capacity)] + list(flags)
+            + kind_flags)
         libs[kind] = lib
     # Teacher-forced on the f32 tokens.
     decs = {k: Decoder(lib, prompt, k) for k, lib in libs.items()}
@@ -252,7 +254,9 @@ def main():
     feeds = step_inputs(cfg, 64, seed=3)
     rows.append(accuracy(args, "tiny_decoder (GQA 8/2, hd 32, 64-token prompt)", tiny,
                          {k: v for k, v in feeds.items() if k.startswith("past")},
-                         int(feeds["input_ids"][0, 0]), workdir, compile_))
+                         int(feeds["input_ids"][0, 0]), workdir, compile_,
+                         flags=["--input-shape", "input_ids=1x1",
+                                "--input-shape", "position_ids=1x1"]))
     print(rows[-1], flush=True)
     speed_rows, speed_cfg = ([], None) if args.no_speed else speed(args, workdir, compile_, attn_run)
     shutil.rmtree(workdir)

@@ -1,7 +1,7 @@
 """Runs one decode step of a fused f32 library and of its 8-bit-cache twin
 from the same prompt (a step_inputs .npz) and checks the logits agree.
 
-  kv_quant_step.py F32.so QUANT.so int8|fp8 INPUTS.npz MAX_REL_ERR
+  kv_quant_step.py F32.so QUANT.so int8|fp8|f16|bf16 INPUTS.npz MAX_REL_ERR
 
 The 8-bit caches are prefilled with the prompt quantised at per (row, KV
 head) scales absmax/127 (int8) or absmax/448 (fp8), as docs/AttnDialect.md
@@ -25,6 +25,10 @@ def prefill(model, feeds, kind):
         t = past.shape[2]
         if kind == "f32":
             cache[:, :, :t] = past
+            continue
+        if kind in ("f16", "bf16"):  # narrower float caches: no scales
+            dtype = np.float16 if kind == "f16" else ml_dtypes.bfloat16
+            cache[:, :, :t] = past.astype(dtype).view(cache.dtype)
             continue
         limit = 127.0 if kind == "int8" else 448.0
         scale = (np.abs(past).max(axis=(2, 3)) / limit).astype(np.float32)

@@ -133,6 +133,15 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.fuseDecode = key == "fuse-decode" ? on : !on;
     return success();
   }
+  if (key == "kv-cache-type") {
+    if (!llvm::is_contained({"f32", "f16", "bf16", "int8", "fp8"}, value)) {
+      error = "unknown --kv-cache-type '" + value.str() +
+              "' (expected f32, f16, bf16, int8 or fp8)";
+      return failure();
+    }
+    options.kvCacheType = value.str();
+    return success();
+  }
   if (key == "dim")
     return addDim(options, value, error);
   if (key == "input-shape")

@@ -73,10 +73,18 @@ llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
       e = describe(op, attention.getQHeads(), attention.getKvHeads(),
                    attention.getKeyType(), attention.getValueType(),
                    attention.isCausal(), /*fusedDecode=*/false);
-    else if (auto decode = dyn_cast<mlir::attn::DecodeOp>(op))
+    else if (auto decode = dyn_cast<mlir::attn::DecodeOp>(op)) {
+      // The bytes a token costs are the caches' (8-bit with --kv-cache-type).
       e = describe(op, decode.getQHeads(), decode.getKvHeads(),
-                   decode.getKeyType(), decode.getValueType(),
+                   decode.getKeyCacheType(), decode.getValueCacheType(),
                    decode.getCausal(), /*fusedDecode=*/true);
+      std::string type;
+      llvm::raw_string_ostream os(type);
+      os << decode.getKeyCacheType().getElementType();
+      e->json["cache_type"] = type;
+      if (decode.hasQuantizedCache())
+        e->json["cache_scales"] = "f32 per (batch row, KV head)";
+    }
     if (!e)
       return;
     kvBytes += e->kvBytes;

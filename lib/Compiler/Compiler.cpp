@@ -131,6 +131,7 @@ public:
     pipeline.entryFunction = options.entryFunction;
     pipeline.shareKVHeads = options.shareKV;
     pipeline.shareKVMethod = methodName(options.shareKVMethod);
+    pipeline.kvCacheType = options.kvCacheType;
     pipeline.target = std::move(target);
   }
 
@@ -428,6 +429,12 @@ LogicalResult Session::compile(const ModelSource &source,
   if (options.maxSeq && *options.maxSeq < 2)
     return fail("--max-seq must be at least 2, got " +
                 Twine(*options.maxSeq));
+  // The cuda kernels read caches of the queries' float type only.
+  if (options.target == Target::Cuda && !options.kvCacheType.empty() &&
+      options.kvCacheType != "f32")
+    return fail("--kv-cache-type=" + options.kvCacheType +
+                " is not supported by the cuda target yet (its kernels read "
+                "f32 caches); use --target=cpu");
   if (options.shareKV < 0)
     return fail("--share-kv must be a number of KV heads (at least 1), got " +
                 Twine(options.shareKV));

@@ -27,6 +27,11 @@ void mlir::attn::buildAttnGraphTailPipeline(
   buildAttnShareKVPipeline(pm, share);
   if (options.fuseDecode)
     buildAttnFuseDecodePipeline(pm);
+  if (!options.kvCacheType.empty()) {
+    AttnKVCacheTypeOptions cacheType;
+    cacheType.cacheType = options.kvCacheType;
+    pm.addPass(createAttnKVCacheType(cacheType));
+  }
 }
 
 void mlir::attn::buildAttnGraphPipeline(OpPassManager &pm,
@@ -96,6 +101,11 @@ struct CompilePipelineTextOptions
       llvm::cl::desc("Turn concat(past, new) -> attention of a decode step "
                      "into an in-place KV-cache append"),
       llvm::cl::init(false)};
+  Option<std::string> kvCacheType{
+      *this, "kv-cache-type",
+      llvm::cl::desc("Store decode KV caches as f32, f16, bf16, int8 or fp8 "
+                     "(\"\": keep)"),
+      llvm::cl::init("")};
   Option<std::string> target{
       *this, "target",
       llvm::cl::desc("cpu (default) or cuda (NVIDIA sm_90a kernels)"),
@@ -132,6 +142,7 @@ void mlir::attn::registerAttnPipelines() {
         options.shareKVHeads = parsed.shareKV;
         options.shareKVMethod = parsed.shareKVMethod;
         options.fuseDecode = parsed.fuseDecode;
+        options.kvCacheType = parsed.kvCacheType;
         if (parsed.target != "cpu" && parsed.target != "cuda")
           return errorHandler("attn-compile-pipeline: unknown target '" +
                               parsed.target + "' (expected cpu or cuda)");

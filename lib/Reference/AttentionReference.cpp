@@ -8,6 +8,7 @@
 
 #include "attn/Reference/AttentionReference.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -192,6 +193,63 @@ static void appendToCache(Tensor &cache, const Tensor &update,
               update.data[((b * H + h) * sn + t) * e + d];
 }
 
+double attn::ref::decodeE4M3(int code) {
+  int sign = code & 0x80, e = (code >> 3) & 0xf, m = code & 7;
+  double magnitude;
+  if (e == 15 && m == 7)
+    magnitude = NAN;
+  else if (e == 0)
+    magnitude = std::ldexp(m, -9);
+  else
+    magnitude = std::ldexp(8 + m, e - 10);
+  return sign ? -magnitude : magnitude;
+}
+
+int attn::ref::encodeE4M3(float x) {
+  int sign = std::signbit(x) ? 0x80 : 0;
+  double a = std::min(std::fabs(double(x)), 448.0);
+  if (a < std::ldexp(1.0, -6))
+    return sign | int(std::nearbyint(a * 512.0)); // 8 is the smallest normal
+  int exponent;
+  std::frexp(a, &exponent); // a = f * 2^exponent, f in [0.5, 1)
+  int e = exponent - 1;
+  int m = int(std::nearbyint((std::ldexp(a, -e) - 1.0) * 8.0));
+  if (m == 8) {
+    m = 0;
+    ++e;
+  }
+  return sign | ((e + 7) << 3) | m;
+}
+
+/// The cache codes of `update` [B,H,Sn,E] / scale[b, h] (an f32 division).
+static Tensor quantize(const Tensor &update, const Tensor &scale,
+                       CacheKind kind) {
+  Tensor codes = update;
+  int64_t per = update.shape[2] * update.shape[3];
+  for (int64_t i = 0; i < codes.numElements(); ++i) {
+    float x = float(update.data[i]) / float(scale.data[i / per]);
+    codes.data[i] =
+        kind == CacheKind::Int8
+            ? std::min(127.0, std::max(-127.0, std::nearbyint(double(x))))
+            : double(encodeE4M3(x));
+  }
+  return codes;
+}
+
+/// The values of the codes in `cache` [B,H,Smax,E]: code * scale[b, h].
+static Tensor dequantize(const Tensor &cache, const Tensor &scale,
+                         CacheKind kind) {
+  Tensor values = cache;
+  int64_t per = cache.shape[2] * cache.shape[3];
+  for (int64_t i = 0; i < values.numElements(); ++i) {
+    double q = cache.data[i];
+    if (kind == CacheKind::Fp8E4M3)
+      q = decodeE4M3(int(q));
+    values.data[i] = q * double(float(scale.data[i / per]));
+  }
+  return values;
+}
+
 /// Row b's valid prefix is a key length; its query row i sits at position
 /// pos[b] + sn - sq + i. Attends over `keys` / `values` [B,Hkv,*,*].
 static bool attendOverPrefix(const DecodeOperands &operands,
@@ -226,6 +284,8 @@ static bool computePagedDecode(const DecodeOperands &operands,
   const Tensor *k = operands.key, *v = operands.value;
   const Tensor *kc = operands.keyCache, *vc = operands.valueCache;
   const Tensor *table = operands.blockTable;
+  if (operands.cacheKind != CacheKind::Float)
+    return fail(error, "8-bit caches are not supported with a block table");
   if (!checkRank4(operands.query, "query", error) ||
       !checkRank4(k, "key", error) || !checkRank4(v, "value", error) ||
       !checkRank4(kc, "key page pool", error) ||
@@ -339,11 +399,39 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
                              " new entries is outside the cache of " +
                              std::to_string(smax));
 
+  bool quantized = operands.cacheKind != CacheKind::Float;
+  if (quantized != (operands.keyScale && operands.valueScale))
+    return fail(error, "8-bit caches need key and value scales, float "
+                       "caches none");
+  if (quantized)
+    for (const Tensor *scale : {operands.keyScale, operands.valueScale})
+      if (scale->shape != std::vector<int64_t>{batch, kc->shape[1]})
+        return fail(error, "cache scales must be [B, Hkv] = " +
+                               shapeString({batch, kc->shape[1]}) + ", got " +
+                               shapeString(scale->shape));
   results.keyCache = *kc;
   results.valueCache = *vc;
-  appendToCache(results.keyCache, *k, pos);
-  appendToCache(results.valueCache, *v, pos);
+  appendToCache(results.keyCache,
+                quantized ? quantize(*k, *operands.keyScale,
+                                     operands.cacheKind)
+                          : *k,
+                pos);
+  appendToCache(results.valueCache,
+                quantized ? quantize(*v, *operands.valueScale,
+                                     operands.cacheKind)
+                          : *v,
+                pos);
+  // The attention reads code * scale; the results keep the codes.
+  Tensor keyValues, valueValues;
+  if (quantized) {
+    keyValues = dequantize(results.keyCache, *operands.keyScale,
+                           operands.cacheKind);
+    valueValues = dequantize(results.valueCache, *operands.valueScale,
+                             operands.cacheKind);
+  }
 
-  return attendOverPrefix(operands, params, pos, sn, results.keyCache,
-                          results.valueCache, results.out, error);
+  return attendOverPrefix(operands, params, pos, sn,
+                          quantized ? keyValues : results.keyCache,
+                          quantized ? valueValues : results.valueCache,
+                          results.out, error);
 }

@@ -452,7 +452,7 @@ class CompileResult(NamedTuple):
 
 
 def _flags(target, dims, mcpu, mattr, emit, report, entry_function, max_seq,
-           fuse_decode, extra_args) -> List[str]:
+           fuse_decode, extra_args, kv_cache_type=None) -> List[str]:
     flags = [f"--target={target}"]
     for name, size in (dims or {}).items():
         flags.append(f"--dim={name}={int(size)}")
@@ -470,6 +470,8 @@ def _flags(target, dims, mcpu, mattr, emit, report, entry_function, max_seq,
         flags.append(f"--max-seq={int(max_seq)}")
     if not fuse_decode:
         flags.append("--no-fuse-decode")
+    if kv_cache_type:
+        flags.append(f"--kv-cache-type={kv_cache_type}")
     flags.extend(extra_args)
     return flags
 
@@ -504,18 +506,22 @@ def compile(path: str, out: Optional[str], *, target: str = "cpu",
             emit: Optional[str] = None, report: Optional[str] = None,
             entry_function: Optional[str] = None,
             max_seq: Optional[int] = None, fuse_decode: bool = True,
+            kv_cache_type: Optional[str] = None,
             extra_args: Sequence[str] = ()) -> str:
     """Compiles a .mlir/.onnx model into `out` (a shared library, or IR with
     `emit`) in this process, through libAttnCompiler.so; returns `out` (with
     `emit` and no `out`, the IR text). A decode-step ONNX model whose past
     length is symbolic gets in-place KV caches of `max_seq` positions (the
-    model's `inouts`) unless `fuse_decode` is False. `extra_args` are more
+    model's `inouts`) unless `fuse_decode` is False; `kv_cache_type` (f16,
+    bf16, int8, fp8) stores those caches in that type, int8/fp8 with f32
+    scale inputs `<cache>.key_scale`/`<cache>.value_scale`. `extra_args` are more
     attn-compile flags ("--share-kv=2"). Raises CompileError with the
     compiler's diagnostics on failure."""
     result = compile_model(path, out, target=target, dims=dims, mcpu=mcpu,
                            mattr=mattr, emit=emit, report=report,
                            entry_function=entry_function, max_seq=max_seq,
-                           fuse_decode=fuse_decode, extra_args=extra_args)
+                           fuse_decode=fuse_decode,
+                           kv_cache_type=kv_cache_type, extra_args=extra_args)
     return result.output if result.output is not None else result.text
 
 
@@ -526,7 +532,7 @@ def _flags_of(kwargs) -> list:
                   kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
                   kwargs.get("report"), kwargs.get("entry_function"),
                   kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
-                  kwargs.get("extra_args", ()))
+                  kwargs.get("extra_args", ()), kwargs.get("kv_cache_type"))
 
 def compile_model(path: str, out: Optional[str], **kwargs) -> CompileResult:
     """`compile` returning everything: output path, IR text, report, log."""

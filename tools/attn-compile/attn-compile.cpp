@@ -86,6 +86,11 @@ cl::opt<bool> noFuseDecode(
              "past length instead of an in-place KV cache (bind the past "
              "length with --dim)"),
     cl::init(false), cl::cat(category));
+cl::opt<std::string> kvCacheType(
+    "kv-cache-type",
+    cl::desc("Store a decode step's KV caches as f32, f16, bf16, int8 or fp8 "
+             "(E4M3); int8/fp8 add f32 [B, Hkv] scale inputs per cache"),
+    cl::value_desc("TYPE"), cl::cat(category));
 cl::opt<std::string> entryFunction(
     "entry-function", cl::desc("Function to export (default: the only public "
                                "function)"),
@@ -113,6 +118,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"input-shape", shape});
   if (maxSeq.getNumOccurrences())
     flags.push_back({"max-seq", maxSeq});
+  if (kvCacheType.getNumOccurrences())
+    flags.push_back({"kv-cache-type", kvCacheType});
   for (const auto &[key, value] : flags)
     if (failed(setCompileOption(options, key, value, error)))
       return false;

@@ -82,7 +82,8 @@ ref::Tensor reftool::toTensor(const rt::Array &array) {
 rt::Array reftool::fromTensor(const std::string &name,
                               const ref::Tensor &tensor, rt::DType dtype) {
   if (dtype != rt::DType::F64 && dtype != rt::DType::I64 &&
-      dtype != rt::DType::I32 && dtype != rt::DType::Bool)
+      dtype != rt::DType::I32 && dtype != rt::DType::I8 &&
+      dtype != rt::DType::U8 && dtype != rt::DType::Bool)
     dtype = rt::DType::F32;
   rt::Array array;
   array.name = name;
@@ -102,6 +103,12 @@ rt::Array reftool::fromTensor(const std::string &name,
       break;
     case rt::DType::I32:
       store<int32_t>(p, int32_t(x));
+      break;
+    case rt::DType::I8: // int8 cache codes
+      store<int8_t>(p, int8_t(x));
+      break;
+    case rt::DType::U8: // fp8 cache bytes
+      store<uint8_t>(p, uint8_t(x));
       break;
     case rt::DType::Bool:
       *p = x != 0;

@@ -79,6 +79,9 @@ static std::optional<rt::DType> dtypeOf(Type type) {
     return DType::Bool;
   if (type.isInteger(8))
     return DType::I8;
+  // An fp8 E4M3 cache travels as its bytes (the runtime's u8).
+  if (isa<Float8E4M3FNType>(type))
+    return DType::U8;
   if (type.isInteger(16))
     return DType::I16;
   if (type.isInteger(32))
@@ -205,6 +208,15 @@ LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
   if (!op.getPositions())
     operands.position = int64_t(position->data.at(0));
   operands.causal = op.getCausal();
+  Type cacheElement = op.getKeyCacheType().getElementType();
+  if (cacheElement.isInteger(8))
+    operands.cacheKind = ref::CacheKind::Int8;
+  else if (isa<Float8E4M3FNType>(cacheElement))
+    operands.cacheKind = ref::CacheKind::Fp8E4M3;
+  if (Value scale = op.getKeyScale())
+    if (!(operands.keyScale = lookup(op, scale)) ||
+        !(operands.valueScale = lookup(op, op.getValueScale())))
+      return failure();
   auto params = paramsOf(op, op.getMask(), op.getQHeads(), op.getKvHeads(),
                          op.getScale(), op.getSoftcap());
   std::string error;

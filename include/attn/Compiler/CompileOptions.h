@@ -55,6 +55,9 @@ struct CompileOptions {
   /// Preallocate the KV caches of a decode-step ONNX model whose past
   /// length is symbolic (attn-fuse-decode); off: keep concat(past, new).
   bool fuseDecode = true;
+  /// Element type of a decode step's KV caches: "" (keep), f32, f16, bf16,
+  /// int8 or fp8 (E4M3); int8/fp8 add f32 scale inputs (attn-kv-cache-type).
+  std::string kvCacheType;
   /// CPU to generate code for: "native" (the host) or an LLVM CPU name.
   std::string mcpu = "native";
   /// CPU features added or removed on top of mcpu: "+avx512f,-fma".
@@ -71,7 +74,8 @@ struct CompileOptions {
 
 /// Sets the option named `key` (attn-compile's flag without dashes:
 /// target, emit, entry-function, dim, input-shape, share-kv,
-/// share-kv-method, calibration, max-seq, fuse-decode, no-fuse-decode, mcpu,
+/// share-kv-method, calibration, max-seq, fuse-decode, no-fuse-decode,
+/// kv-cache-type, mcpu,
 /// mattr, report, runtime-library) from its text. `dim` and `input-shape`
 /// add one binding per call. Fails with `error` naming the bad value.
 LogicalResult setCompileOption(CompileOptions &options, llvm::StringRef key,

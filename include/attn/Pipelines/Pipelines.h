@@ -64,6 +64,8 @@ struct CompilePipelineOptions {
   int64_t shareKVHeads = 0;   ///< 0: keep the KV heads
   std::string shareKVMethod = "mean";
   bool fuseDecode = false;    ///< run attn-fuse-decode
+  /// attn-kv-cache-type{type=...} after decode fusion; "" keeps the caches.
+  std::string kvCacheType;
   CpuTarget target;           ///< from resolveCpuTarget (the host code's CPU)
   bool cuda = false;          ///< kernels for NVIDIA sm_90a instead of CPU loops
 };

@@ -72,6 +72,25 @@ bool computeAttention(const AttentionOperands &operands,
                       const AttentionParams &params, Tensor &out,
                       std::string &error);
 
+/// What a decode cache holds.
+enum class CacheKind {
+  /// Float values (the append rounds nothing here: the tool's arrays are
+  /// already of the cache's type).
+  Float,
+  /// int8 codes q: the value is q * scale; the append writes
+  /// clamp(roundeven(x / scale), -127, 127).
+  Int8,
+  /// fp8 E4M3FN codes as their byte (0..255): the value is E4M3(byte) *
+  /// scale; the append writes x / scale rounded to nearest even E4M3,
+  /// saturated to +-448.
+  Fp8E4M3,
+};
+
+/// The E4M3FN number of byte `code` (0x7f / 0xff are NaN).
+double decodeE4M3(int code);
+/// The E4M3FN byte nearest to `x` (ties to even), saturating at +-448.
+int encodeE4M3(float x);
+
 /// `attn.decode`: appends key/value [B,Hkv,Sn,*] into copies of the caches
 /// [B,Hkv,Smax,*] at `position` (or, per batch row b, at (*positions)[b]),
 /// then attends over [0, position + Sn) with query row i at absolute
@@ -93,6 +112,11 @@ struct DecodeOperands {
   /// [B, max_pages] and the capacity max_pages * page_size. Entries of the
   /// pages covering [0, positions[b] + Sn) must be pages of the pool.
   const Tensor *blockTable = nullptr;
+  /// 8-bit caches: their kind and f32 [B, Hkv] scales (both set iff
+  /// cacheKind != Float). The x / scale of the append is an f32 division.
+  CacheKind cacheKind = CacheKind::Float;
+  const Tensor *keyScale = nullptr;
+  const Tensor *valueScale = nullptr;
 };
 
 struct DecodeResults {

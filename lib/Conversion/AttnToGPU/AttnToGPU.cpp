@@ -206,6 +206,11 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   if (op.isPaged())
     return op.emitError("the cuda target does not lower a paged attn.decode "
                         "(block_table) yet");
+  if (op.hasQuantizedCache() ||
+      op.getKeyCacheType().getElementType() !=
+          op.getQueryType().getElementType())
+    return op.emitError("the cuda target does not lower 8-bit or mixed-type "
+                        "KV caches yet");
   for (Value v : {op.getKeyCache(), op.getValueCache()})
     if (!isStatic(v))
       return op.emitError("the cuda target needs static cache shapes");

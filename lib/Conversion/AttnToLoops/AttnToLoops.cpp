@@ -197,8 +197,22 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     rewriter.setInsertionPointToStart(&guard.getElseRegion().front());
     reportBadPosition(op, e, badRow, count, capacity);
     rewriter.setInsertionPointToStart(&guard.getThenRegion().front());
-    for (auto [fresh, cache] : {std::pair{op.getKey(), op.getKeyCache()},
-                                std::pair{op.getValue(), op.getValueCache()}}) {
+    for (auto [fresh, cache, scale] :
+         {std::tuple{op.getKey(), op.getKeyCache(), op.getKeyScale()},
+          std::tuple{op.getValue(), op.getValueCache(), op.getValueScale()}}) {
+      // A cache of another element type (8-bit codes, a narrower float)
+      // is written element by element through the encoder.
+      if (getElementTypeOrSelf(cache.getType()) !=
+          getElementTypeOrSelf(fresh.getType())) {
+        if (!positions) {
+          appendConverted(e, fresh, cache, scale, op.getPosition(), Value());
+          continue;
+        }
+        e.loop(e.idx(0), e.dim(op.getQuery(), 0), e.idx(1), [&](Value b) {
+          appendConverted(e, fresh, cache, scale, positionAt(b), b);
+        });
+        continue;
+      }
       if (!positions) {
         appendRows(rewriter, loc, fresh, cache, op.getPosition(), Value());
         continue;
@@ -211,6 +225,8 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     a.key = op.getKeyCache();
     a.value = op.getValueCache();
     a.keyEnd = end;
+    a.keyScale = op.getKeyScale();
+    a.valueScale = op.getValueScale();
     a.causal = op.getCausal();
     // Query row i stands at pos[b] + Sn - Sq + i.
     if (positions) {

@@ -246,7 +246,9 @@ private:
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(forOp.getBody());
           Value c = forOp.getInductionVar();
-          Value kv = e.readChunk(a.key, {kb, g, kj, c}, plan.headInBounds);
+          Value kv = applyCacheScale(
+              e, e.readChunk(a.key, {kb, g, kj, c}, plan.headInBounds),
+              a.keyScale, b, g);
           SmallVector<Value> sums;
           for (int64_t i = 0; i < plan.rowBlock; ++i) {
             Value qv = e.loadVec(qbuf, {e.add(r0, e.idx(i)), c});
@@ -364,7 +366,9 @@ private:
           ob.setInsertionPointToStart(keys.getBody());
           Value jj = keys.getInductionVar();
           auto [vb, vj] = keyAddress(e, a, b, e.add(kt, jj));
-          Value v = e.readChunk(a.value, {vb, g, vj, c}, plan.valueInBounds);
+          Value v = applyCacheScale(
+              e, e.readChunk(a.value, {vb, g, vj, c}, plan.valueInBounds),
+              a.valueScale, b, g);
           SmallVector<Value> sums;
           for (int64_t i = 0; i < plan.rowBlock; ++i) {
             Value p = memref::LoadOp::create(

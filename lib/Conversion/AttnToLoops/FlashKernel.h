@@ -43,6 +43,9 @@ struct FlashAttention {
   /// before the loop nest runs.
   Value blockTable;
   Value pageSize; ///< index, with blockTable
+  /// Optional f32 [B, Hkv] scales of 8-bit caches: key/value element
+  /// (b, g, j, d) reads as code * scale[b, g].
+  Value keyScale, valueScale;
 };
 
 /// Emits the loop nest at the builder's insertion point.

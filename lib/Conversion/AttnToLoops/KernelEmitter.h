@@ -9,7 +9,9 @@
 #define ATTN_LIB_CONVERSION_ATTNTOLOOPS_KERNELEMITTER_H
 
 #include "FlashKernel.h"
+#include "QuantizedCache.h"
 
+#include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -56,8 +58,11 @@ struct Emitter {
     return arith::SelectOp::create(b, loc, c, x, y);
   }
   Value toF32(Value v) {
-    if (getElementTypeOrSelf(v.getType()).isF32())
+    Type element = getElementTypeOrSelf(v.getType());
+    if (element.isF32())
       return v;
+    if (isQuantizedCacheType(element))
+      return decodeCacheCodes(*this, v);
     Type t = b.getF32Type();
     if (auto vt = dyn_cast<VectorType>(v.getType()))
       t = VectorType::get(vt.getShape(), t);

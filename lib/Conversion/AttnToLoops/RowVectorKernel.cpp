@@ -115,7 +115,8 @@ private:
   Value broadcastElement(Value memref, std::pair<Value, Value> key, Value d) {
     Value x = memref::LoadOp::create(ob, e.loc, memref,
                                      ValueRange{key.first, g, key.second, d});
-    return e.splat(e.toF32(x), lanes);
+    Value scale = memref == a.key ? a.keyScale : a.valueScale;
+    return e.splat(applyCacheScale(e, e.toF32(x), scale, b, g), lanes);
   }
 
   /// Q^T[d, r] = scale * Q[b, head(r), row(r), d] (0 for rows that do not

@@ -89,6 +89,9 @@ StringRef dtypeName(Type type) {
     return "bf16";
   if (type.isF64())
     return "f64";
+  // An fp8 E4M3 KV cache is passed as its bytes.
+  if (isa<Float8E4M3FNType>(type))
+    return "u8";
   if (auto intType = dyn_cast<IntegerType>(type)) {
     unsigned width = intType.getWidth();
     if (width == 1)

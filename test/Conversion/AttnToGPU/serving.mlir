@@ -144,3 +144,20 @@ func.func @paged(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
       outs(%o, %kp, %vp : memref<2x4x1x8xf32>, memref<16x2x4x8xf32>, memref<16x2x4x8xf32>)
   return
 }
+
+// -----
+
+// 8-bit caches (with their scales) are refused.
+func.func @int8_cache(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
+                      %v: memref<2x2x1x8xf32>, %p: index,
+                      %o: memref<2x4x1x8xf32>, %kc: memref<2x2x16x8xi8>,
+                      %vc: memref<2x2x16x8xi8>, %ks: memref<2x2xf32>,
+                      %vs: memref<2x2xf32>) {
+  // expected-error @below {{the cuda target does not lower 8-bit or mixed-type KV caches yet}}
+  attn.decode heads(4, 2) scale(0.25) causal
+      ins(%q, %k, %v : memref<2x4x1x8xf32>, memref<2x2x1x8xf32>, memref<2x2x1x8xf32>)
+      position(%p)
+      outs(%o, %kc, %vc : memref<2x4x1x8xf32>, memref<2x2x16x8xi8>, memref<2x2x16x8xi8>)
+      cache_scales(%ks, %vs : memref<2x2xf32>, memref<2x2xf32>)
+  return
+}

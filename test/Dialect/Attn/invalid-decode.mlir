@@ -67,8 +67,10 @@ func.func @append_overflows_cache(%q: memref<1x8x1x16xf32>, %k: memref<1x2x8x16x
 
 // -----
 
+// The caches may be narrower than the queries (docs/AttnDialect.md,
+// "Quantised KV caches"), but both caches have one type.
 func.func @cache_element_type(%q: memref<1x8x1x16xf32>, %k: memref<1x2x1x16xf32>, %v: memref<1x2x1x16xf32>, %o: memref<1x8x1x16xf32>, %kc: memref<1x2x64x16xf16>, %vc: memref<1x2x64x16xf32>, %p: index) {
-  // expected-error @+1 {{'key_cache' element type 'f16' does not match 'query' element type 'f32'}}
+  // expected-error @+1 {{key_cache and value_cache must have one element type, got 'f16' and 'f32'}}
   attn.decode heads(8, 2) scale(0.25) ins(%q, %k, %v : memref<1x8x1x16xf32>, memref<1x2x1x16xf32>, memref<1x2x1x16xf32>) position(%p) outs(%o, %kc, %vc : memref<1x8x1x16xf32>, memref<1x2x64x16xf16>, memref<1x2x64x16xf32>)
   return
 }

@@ -106,3 +106,19 @@ func.func @mask_length(%q: memref<2x4x1x8xf32>, %k: memref<2x4x1x8xf32>, %v: mem
   attn.decode heads(4, 4) scale(0.5) ins(%q, %k, %v : memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2x4x1x8xf32>) positions(%pos : memref<2xi32>) block_table(%t : memref<2x2xi32>) mask(%m : memref<2x4x1x4xi1>) outs(%o, %kp, %vp : memref<2x4x1x8xf32>, memref<16x4x4x8xf32>, memref<16x4x4x8xf32>)
   return
 }
+
+// -----
+
+func.func @paged_int8(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
+                      %v: memref<2x2x1x8xf32>, %pos: memref<2xi32>,
+                      %table: memref<2x4xi32>, %o: memref<2x4x1x8xf32>,
+                      %kp: memref<16x2x4x8xi8>, %vp: memref<16x2x4x8xi8>,
+                      %ks: memref<2x2xf32>, %vs: memref<2x2xf32>) {
+  // expected-error @below {{8-bit caches are not supported with a 'block_table' yet}}
+  attn.decode heads(4, 2) scale(0.25) causal
+      ins(%q, %k, %v : memref<2x4x1x8xf32>, memref<2x2x1x8xf32>, memref<2x2x1x8xf32>)
+      positions(%pos : memref<2xi32>) block_table(%table : memref<2x4xi32>)
+      outs(%o, %kp, %vp : memref<2x4x1x8xf32>, memref<16x2x4x8xi8>, memref<16x2x4x8xi8>)
+      cache_scales(%ks, %vs : memref<2x2xf32>, memref<2x2xf32>)
+  return
+}

@@ -272,6 +272,48 @@ int64_t DecodeOp::getCacheCapacity() {
   return pages * length;
 }
 
+/// The caches' element types and scales: both caches of one type; 8-bit
+/// caches (int8 / fp8 E4M3) need `cache_scales`, two f32 [B, Hkv] tensors,
+/// and float caches take none.
+static LogicalResult verifyCacheTypes(DecodeOp op) {
+  Type kt = op.getKeyCacheType().getElementType();
+  Type vt = op.getValueCacheType().getElementType();
+  if (kt != vt)
+    return op.emitOpError() << "key_cache and value_cache must have one "
+                               "element type, got "
+                            << kt << " and " << vt;
+  bool quantized = isQuantizedCacheType(kt);
+  Value ks = op.getKeyScale(), vs = op.getValueScale();
+  if (bool(ks) != bool(vs))
+    return op.emitOpError() << "needs both 'key_scale' and 'value_scale' or "
+                               "neither";
+  if (quantized && !ks)
+    return op.emitOpError() << "has " << kt
+                            << " caches, which need 'cache_scales' (f32 "
+                               "[B, Hkv])";
+  if (!quantized && ks)
+    return op.emitOpError() << "has " << kt
+                            << " caches: 'cache_scales' are only for i8 or "
+                               "f8E4M3FN caches";
+  if (!ks)
+    return success();
+  int64_t b = dim(op.getQuery(), 0), h = op.getKvHeads();
+  for (auto [name, scale] : {std::pair<StringRef, Value>{"key_scale", ks},
+                             {"value_scale", vs}}) {
+    auto type = cast<ShapedType>(scale.getType());
+    auto fits = [](int64_t have, int64_t want) {
+      return ShapedType::isDynamic(have) || ShapedType::isDynamic(want) ||
+             have == want;
+    };
+    if (type.getRank() != 2 || !fits(type.getDimSize(0), b) ||
+        !fits(type.getDimSize(1), h))
+      return op.emitOpError()
+             << "'" << name << "' must be [B, Hkv] = [" << b << ", " << h
+             << "] (one scale per batch row and KV head), got " << type;
+  }
+  return success();
+}
+
 LogicalResult DecodeOp::verify() {
   ShapeChecker check(*this);
   std::optional<double> softcap;
@@ -325,10 +367,15 @@ LogicalResult DecodeOp::verify() {
                          << " positions, more than the cache holds (" << smax
                          << ")";
   for (auto [name, val] :
-       {std::pair<StringRef, Value>{"key", k}, {"value", v}, {"init", o},
-        {"key_cache", kc}, {"value_cache", vc}})
+       {std::pair<StringRef, Value>{"key", k}, {"value", v}, {"init", o}})
     if (failed(check.sameElementType(name, val, q)))
       return failure();
+  if (failed(verifyCacheTypes(*this)))
+    return failure();
+  // The paged append and reads do not quantise yet.
+  if (isPaged() && getKeyScale())
+    return emitOpError() << "8-bit caches are not supported with a "
+                            "'block_table' yet";
   if (Value mask = getMask())
     if (failed(check.mask(mask, {b, static_cast<int64_t>(getQHeads()), sq, smax})))
       return failure();

@@ -10,6 +10,14 @@
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace mlir::attn {
+/// Whether a decode cache of element type `type` holds 8-bit codes (i8 or
+/// f8E4M3FN) that need scales.
+inline bool isQuantizedCacheType(Type type) {
+  return type.isInteger(8) || isa<Float8E4M3FNType>(type);
+}
+} // namespace mlir::attn
+
 #define GET_OP_CLASSES
 #include "attn/Dialect/Attn/IR/AttnOps.h.inc"
 

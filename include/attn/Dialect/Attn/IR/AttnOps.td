@@ -14,6 +14,11 @@ def Attn_AnyShapedMask : AnyTypeOf<[
     RankedTensorOf<[I1, F16, BF16, F32]>, MemRefOf<[I1, F16, BF16, F32]>]>;
 def Attn_AnyShapedLengths : AnyTypeOf<[
     RankedTensorOf<[I32, I64]>, MemRefOf<[I32, I64]>]>;
+// A decode cache: a float type, or 8 bits (int8 / fp8 E4M3) with f32 scales.
+def Attn_AnyShapedCache : AnyTypeOf<[
+    RankedTensorOf<[F16, BF16, F32, I8, F8E4M3FN]>,
+    MemRefOf<[F16, BF16, F32, I8, F8E4M3FN]>]>;
+def Attn_AnyShapedScales : AnyTypeOf<[RankedTensorOf<[F32]>, MemRefOf<[F32]>]>;
 
 //===----------------------------------------------------------------------===//
 // AttentionOp
@@ -201,6 +206,16 @@ def Attn_DecodeOp : Attn_Op<"decode", [
         -> tensor<1x8x1x16xf32>, tensor<1x2x128x16xf32>, tensor<1x2x128x16xf32>
     ```
 
+    Quantised caches: `key_cache`/`value_cache` may hold 8-bit codes, `i8`
+    (int8) or `f8E4M3FN` (fp8 E4M3), with `cache_scales(%ks, %vs)`, two f32
+    `[B, Hkv]` tensors: one scale per batch row and KV head. The append
+    writes `q = clamp(roundeven(x / s), -127, 127)` (int8) or `x / s`
+    rounded to nearest-even E4M3 and saturated to +-448 (fp8); the
+    attention reads `q * s`, accumulating in f32. Scales are given iff the
+    caches are 8-bit; otherwise a cache may be any float type (it is
+    converted on append and widened to f32 on read). Queries, new
+    keys/values and the output stay float.
+
     A ragged batch of 4 sequences with a 4096-key sliding window:
 
     ```mlir
@@ -237,8 +252,10 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     Optional<Attn_AnyShapedLengths>:$block_table,
     Optional<Attn_AnyShapedMask>:$mask,
     Attn_AnyShapedFloat:$init,
-    Attn_AnyShapedFloat:$key_cache,
-    Attn_AnyShapedFloat:$value_cache,
+    Attn_AnyShapedCache:$key_cache,
+    Attn_AnyShapedCache:$value_cache,
+    Optional<Attn_AnyShapedScales>:$key_scale,
+    Optional<Attn_AnyShapedScales>:$value_scale,
     I64Attr:$q_heads,
     I64Attr:$kv_heads,
     F64Attr:$scale,
@@ -258,10 +275,12 @@ def Attn_DecodeOp : Attn_Op<"decode", [
                    "FloatAttr":$scale, "UnitAttr":$causal,
                    "FloatAttr":$softcap), [{
       build($_builder, $_state, results, query, key, value, position,
-            Value(), Value(), mask, init, key_cache, value_cache, q_heads,
-            kv_heads, scale, causal, softcap, IntegerAttr(), IntegerAttr());
+            Value(), Value(), mask, init, key_cache, value_cache, Value(),
+            Value(), q_heads, kv_heads, scale, causal, softcap, IntegerAttr(),
+            IntegerAttr());
     }]>,
-    // Contiguous caches (no block table), as before paged caches existed.
+    // Contiguous float caches (no block table, no cache_scales), every
+    // other operand and attribute.
     OpBuilder<(ins "TypeRange":$results, "Value":$query, "Value":$key,
                    "Value":$value, "Value":$position, "Value":$positions,
                    "Value":$mask, "Value":$init, "Value":$key_cache,
@@ -270,8 +289,9 @@ def Attn_DecodeOp : Attn_Op<"decode", [
                    "UnitAttr":$causal, "FloatAttr":$softcap,
                    "IntegerAttr":$window_left, "IntegerAttr":$window_right), [{
       build($_builder, $_state, results, query, key, value, position,
-            positions, Value(), mask, init, key_cache, value_cache, q_heads,
-            kv_heads, scale, causal, softcap, window_left, window_right);
+            positions, Value(), mask, init, key_cache, value_cache, Value(),
+            Value(), q_heads, kv_heads, scale, causal, softcap, window_left,
+            window_right);
     }]>
   ];
 
@@ -287,11 +307,18 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     (`mask` `(` $mask^ `:` type($mask) `)`)?
     `outs` `(` $init `,` $key_cache `,` $value_cache `:` type($init) `,`
               type($key_cache) `,` type($value_cache) `)`
+    (`cache_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
+                    type($value_scale) `)`)?
     attr-dict (`->` type($results)^)?
   }];
 
   let extraClassDeclaration = [{
     int64_t getGroupSize() { return getQHeads() / getKvHeads(); }
+    /// Whether the caches hold 8-bit codes (int8 or fp8 E4M3) dequantised
+    /// with key_scale / value_scale.
+    bool hasQuantizedCache() {
+      return ::mlir::attn::isQuantizedCacheType(getKeyCacheType().getElementType());
+    }
     /// The window's bound on each side; nullopt when unbounded (no window,
     /// or -1).
     std::optional<int64_t> getWindowLeftBound() {

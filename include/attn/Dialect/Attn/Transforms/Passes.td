@@ -249,4 +249,39 @@ def AttnDropOutlinedResults : Pass<"attn-drop-outlined-results", "ModuleOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def AttnKVCacheType : Pass<"attn-kv-cache-type", "ModuleOp"> {
+  let summary = "Store the KV caches of a decode step in another element type (f16, bf16, int8, fp8)";
+  let description = [{
+    Rewrites every `attn.decode` whose caches are float arguments of a
+    function with no callers (a fused decode step: the caches are its
+    inout buffers, `attn.tied_result`) so that both caches hold `type`:
+    `f32`, `f16`, `bf16`, `int8` (i8 codes) or `fp8` (f8E4M3FN codes). The
+    argument, the op's cache results and the function's tied results change
+    type together. For `int8`/`fp8` the function gains two f32 `[B, Hkv]`
+    arguments per op, named after the key cache (`<name>.key_scale`,
+    `<name>.value_scale`), that become the op's `cache_scales`: the caller
+    chooses them, typically from the prompt's keys/values when it fills
+    the cache (absmax / 127 for int8, absmax / 448 for fp8) and keeps them
+    for the sequence. It is an error when the module has no such decode
+    op, or a cache already holds 8-bit codes.
+
+    ```mlir
+    func.func @step(%q: ..., %kc: tensor<1x2x64x16xf32> {attn.tied_result = 1 : i64}, ...)
+    ```
+
+    with `type=int8` becomes
+
+    ```mlir
+    func.func @step(%q: ..., %kc: tensor<1x2x64x16xi8> {attn.tied_result = 1 : i64}, ...,
+                    %ks: tensor<1x2xf32> {attn.name = "kc.key_scale"},
+                    %vs: tensor<1x2xf32> {attn.name = "kc.value_scale"})
+    ```
+  }];
+  let options = [
+    Option<"cacheType", "type", "std::string", /*default=*/"\"\"",
+           "Cache element type: f32, f16, bf16, int8 or fp8">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

@@ -452,8 +452,10 @@ class CompileResult(NamedTuple):
 
 
 def _flags(target, dims, mcpu, mattr, emit, report, entry_function, max_seq,
-           fuse_decode, extra_args) -> List[str]:
+           fuse_decode, extra_args, params=None) -> List[str]:
     flags = [f"--target={target}"]
+    if params:
+        flags.append(f"--params={params}")
     for name, size in (dims or {}).items():
         flags.append(f"--dim={name}={int(size)}")
     if mcpu:
@@ -504,18 +506,22 @@ def compile(path: str, out: Optional[str], *, target: str = "cpu",
             emit: Optional[str] = None, report: Optional[str] = None,
             entry_function: Optional[str] = None,
             max_seq: Optional[int] = None, fuse_decode: bool = True,
+            params: Optional[str] = None,
             extra_args: Sequence[str] = ()) -> str:
     """Compiles a .mlir/.onnx model into `out` (a shared library, or IR with
     `emit`) in this process, through libAttnCompiler.so; returns `out` (with
     `emit` and no `out`, the IR text). A decode-step ONNX model whose past
     length is symbolic gets in-place KV caches of `max_seq` positions (the
-    model's `inouts`) unless `fuse_decode` is False. `extra_args` are more
+    model's `inouts`) unless `fuse_decode` is False. `params="external"`
+    reads weights from the ONNX model's external data files in place of
+    OUT.params ("copy", the default). `extra_args` are more
     attn-compile flags ("--share-kv=2"). Raises CompileError with the
     compiler's diagnostics on failure."""
     result = compile_model(path, out, target=target, dims=dims, mcpu=mcpu,
                            mattr=mattr, emit=emit, report=report,
                            entry_function=entry_function, max_seq=max_seq,
-                           fuse_decode=fuse_decode, extra_args=extra_args)
+                           fuse_decode=fuse_decode, params=params,
+                           extra_args=extra_args)
     return result.output if result.output is not None else result.text
 
 
@@ -526,7 +532,7 @@ def _flags_of(kwargs) -> list:
                   kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
                   kwargs.get("report"), kwargs.get("entry_function"),
                   kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
-                  kwargs.get("extra_args", ()))
+                  kwargs.get("extra_args", ()), kwargs.get("params"))
 
 def compile_model(path: str, out: Optional[str], **kwargs) -> CompileResult:
     """`compile` returning everything: output path, IR text, report, log."""

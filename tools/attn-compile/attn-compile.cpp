@@ -86,6 +86,12 @@ cl::opt<bool> noFuseDecode(
              "past length instead of an in-place KV cache (bind the past "
              "length with --dim)"),
     cl::init(false), cl::cat(category));
+cl::opt<std::string> params(
+    "params",
+    cl::desc("Where a library's weights live: copy (default: LIBRARY.params "
+             "beside it) or external (the ONNX model's external data files, "
+             "referenced in place; the rest still goes to LIBRARY.params)"),
+    cl::init("copy"), cl::cat(category));
 cl::opt<std::string> entryFunction(
     "entry-function", cl::desc("Function to export (default: the only public "
                                "function)"),
@@ -106,7 +112,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
       {"calibration", calibrationFile},
       {"mcpu", mcpu},
       {"mattr", mattr},
-      {"entry-function", entryFunction}};
+      {"entry-function", entryFunction},
+      {"params", params}};
   for (const std::string &dim : dims)
     flags.push_back({"dim", dim});
   for (const std::string &shape : inputShapes)

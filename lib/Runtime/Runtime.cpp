@@ -56,7 +56,9 @@ bool bindParameters(AttnModel &model, const std::string &path,
       several ? "attn_model_bind_param_files" : "attn_model_bind_params";
   void *bind = dlsym(model.handle, symbol);
   if (!bind) {
-    error = "'" + path + "' has params lines but lacks " + symbol;
+    error = "'" + path + "' has " +
+            (several ? "params-external lines" : "a params line") +
+            " but lacks " + symbol;
     return false;
   }
   BoundParams &bound = boundParams();

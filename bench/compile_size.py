@@ -9,6 +9,14 @@ seconds, peak RSS, the .so size and the parameter file's size, then runs one
 decode step with attn-run and compares its logits with onnxruntime's.
 
   bench/compile_size.py --bin-dir build/bin [--work DIR] [--layers 30] [--append [--note TEXT]]
+      [--params copy|external] [--max-pos N] [--data-only]
+
+--params=external compiles with attn-compile --params=external (the library
+reads model.onnx.data in place). The external data file is written by this
+script in its own layout (each tensor of 1 KiB or more at the next 64-byte
+boundary, in initializer order), not by onnx.save, so that its bytes do not
+depend on the onnx version: --data-only regenerates just that file (on a GPU
+machine, for a library compiled elsewhere) and prints its sha256.
 
 --append adds the figures to bench/RESULTS.md (--note says what was
 measured). Fewer --layers (and a smaller --vocab) make a quick check.
@@ -33,7 +41,42 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 from attn_mlir_models.tiny_decoder import (  # noqa: E402
     DecoderConfig, _causal_mask, _Graph, _heads, _repeat_kv)
 
+import hashlib  # noqa: E402
+import math  # noqa: E402
+
 MLP, ROPE_THETA, EPS, MAX_POS = 1536, 10000.0, 1e-5, 2048
+DATA_ALIGN, DATA_MIN = 64, 1024
+
+
+def save_external(model: onnx.ModelProto, onnx_path: str, data_only: bool) -> str:
+    """Moves every initializer of DATA_MIN bytes or more into
+    model.onnx.data beside onnx_path (offsets aligned to DATA_ALIGN) and
+    saves the model (unless data_only); returns the data file's sha256."""
+    data_name = "model.onnx.data"
+    digest = hashlib.sha256()
+    with open(os.path.join(os.path.dirname(onnx_path), data_name), "wb") as f:
+        at = 0
+        for t in model.graph.initializer:
+            raw = t.raw_data
+            if len(raw) < DATA_MIN:
+                continue
+            pad = (-at) % DATA_ALIGN
+            f.write(b"\0" * pad)
+            digest.update(b"\0" * pad)
+            at += pad
+            f.write(raw)
+            digest.update(raw)
+            del t.external_data[:]
+            for key, value in (("location", data_name), ("offset", str(at)),
+                               ("length", str(len(raw)))):
+                entry = t.external_data.add()
+                entry.key, entry.value = key, value
+            t.data_location = TensorProto.EXTERNAL
+            t.ClearField("raw_data")
+            at += len(raw)
+    if not data_only:
+        onnx.save(model, onnx_path)
+    return digest.hexdigest()
 
 
 def named(g: _Graph, op_type: str, inputs: list[str], output: str, **attrs) -> None:
@@ -60,17 +103,20 @@ def rotate(g: _Graph, x: str, cos: str, sin: str, hd: int) -> str:
     return g.op("Add", [g.op("Mul", [x, cos]), g.op("Mul", [rot, sin])])
 
 
-def build(cfg: DecoderConfig) -> onnx.ModelProto:
+def build(cfg: DecoderConfig, max_pos: int = MAX_POS) -> onnx.ModelProto:
     g = _Graph(np.random.default_rng(cfg.seed))
     d, hd, hkv = cfg.d_model, cfg.head_dim, cfg.n_kv_head
     wte = g.weight("wte", (cfg.vocab, d), 0.02)
     x = g.op("Gather", [wte, "input_ids"], axis=0)
     inv_freq = 1.0 / ROPE_THETA ** (np.arange(0, hd, 2) / hd)
-    angles = np.outer(np.arange(MAX_POS), inv_freq)
+    angles = np.outer(np.arange(max_pos), inv_freq)
     angles = np.concatenate([angles, angles], axis=1)
     tables = {}
-    for name, fn in (("cos", np.cos), ("sin", np.sin)):
-        t = g.const(name + "_table", fn(angles).astype(np.float32))
+    # math.cos/sin (libm), not numpy's: numpy may use SIMD approximations
+    # that differ between machines, and the data file must not.
+    for name, fn in (("cos", math.cos), ("sin", math.sin)):
+        values = np.array([fn(a) for a in angles.reshape(-1).tolist()])
+        t = g.const(name + "_table", values.reshape(angles.shape).astype(np.float32))
         # [B, S, hd] -> [B, 1, S, hd], broadcast over heads.
         tables[name] = g.op("Unsqueeze", [g.op("Gather", [t, "position_ids"], axis=0),
                                           g.i64("ax1", [1])])
@@ -144,6 +190,11 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=30)
     ap.add_argument("--vocab", type=int, default=49152)
     ap.add_argument("--past", type=int, default=8)
+    ap.add_argument("--params", default="copy", choices=("copy", "external"))
+    ap.add_argument("--max-pos", type=int, default=MAX_POS,
+                    help="rotary table positions (the longest context + 1)")
+    ap.add_argument("--data-only", action="store_true",
+                    help="only write model.onnx.data and print its sha256")
     ap.add_argument("--append", action="store_true", help="append to bench/RESULTS.md")
     ap.add_argument("--note", default="",
                     help="what was measured (e.g. the build), written with --append")
@@ -153,17 +204,20 @@ def main() -> None:
                         n_kv_head=3, n_positions=MAX_POS, seed=0)
     os.makedirs(args.work, exist_ok=True)
     onnx_path = os.path.join(args.work, "model.onnx")
-    model = build(cfg)
+    model = build(cfg, args.max_pos)
     params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    onnx.save(model, onnx_path, save_as_external_data=True, all_tensors_to_one_file=True,
-              location="model.onnx.data", size_threshold=1024)
-    print(f"model: {params / 1e6:.1f}M parameters, {onnx_path}", flush=True)
+    sha = save_external(model, onnx_path, args.data_only)
+    print(f"model: {params / 1e6:.1f}M parameters, {onnx_path}, "
+          f"model.onnx.data sha256 {sha}", flush=True)
+    if args.data_only:
+        return
 
     lib = os.path.join(args.work, "model.so")
     for stale in (lib, lib + ".params"):
         if os.path.exists(stale):
             os.remove(stale)
-    compile_cmd = [os.path.join(args.bin_dir, "attn-compile"), onnx_path, "-o", lib]
+    compile_cmd = [os.path.join(args.bin_dir, "attn-compile"), onnx_path, "-o", lib,
+                   f"--params={args.params}"]
     proc = subprocess.run(["/usr/bin/time", "-v"] + compile_cmd, capture_output=True,
                           text=True)
     if proc.returncode != 0:
@@ -216,7 +270,7 @@ def main() -> None:
             f.write(f"\n- date: {datetime.datetime.now().isoformat(timespec='seconds')}; "
                     f"machine: {machine()}\n"
                     f"- command: `bench/compile_size.py --bin-dir {args.bin_dir} "
-                    f"--layers {args.layers} --vocab {args.vocab}`\n"
+                    f"--layers {args.layers} --vocab {args.vocab} --params {args.params}`\n"
                     + (f"- build: {args.note}\n" if args.note else "") + "\n"
                     + header + "\n" + row + "\n")
 

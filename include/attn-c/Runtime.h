@@ -21,9 +21,10 @@ extern "C" {
 
 /// Version of the contract between compiled models and this runtime: the
 /// first line of a model's signature is `attn-model <version>`. This runtime
-/// reads versions 1 to 3 (2 added inout buffers, 3 a parameter file that
-/// holds the weights, mapped at load time).
-#define ATTN_MODEL_ABI_VERSION 3
+/// reads versions 1 to 4 (2 added inout buffers, 3 a parameter file that
+/// holds the weights, mapped at load time, 4 weights read in place from
+/// external data files: `params-external` lines).
+#define ATTN_MODEL_ABI_VERSION 4
 
 /// Where a model's tensors live. CPU models take host pointers; CUDA models
 /// take device pointers (CUdeviceptr values of the primary context of

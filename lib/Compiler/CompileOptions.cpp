@@ -142,6 +142,15 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.kvCacheType = value.str();
     return success();
   }
+  if (key == "params") {
+    if (value != "copy" && value != "external") {
+      error = "--params=" + value.str() +
+              " is not available (expected copy or external)";
+      return failure();
+    }
+    options.externalParams = value == "external";
+    return success();
+  }
   if (key == "dim")
     return addDim(options, value, error);
   if (key == "input-shape")

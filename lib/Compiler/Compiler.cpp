@@ -210,6 +210,13 @@ LogicalResult Compilation::lowerForTarget(ModuleOp module,
   return fail("unknown target");
 }
 
+/// The directory of `libraryPath` ("." for a bare name), which external
+/// data paths are recorded relative to.
+static std::string libraryDirectory(StringRef libraryPath) {
+  StringRef dir = llvm::sys::path::parent_path(libraryPath);
+  return dir.empty() ? "." : dir.str();
+}
+
 /// Runs the lowering stage of attn-compile-pipeline (`lowering` says for
 /// which target; host code is built for its CPU) on `module` and produces
 /// `what`: the MLIR or LLVM IR in result.text, or a shared library at
@@ -224,7 +231,8 @@ LogicalResult Compilation::lowerToOutput(ModuleOp module, OutputKind what,
         buildAttnLoweringPipeline(pm, lowering);
         if (what == OutputKind::Library)
           pm.addPass(createAttnExternalizeWeights(
-              {/*minBytes=*/4096, parameterFileName(libraryPath)}));
+              {/*minBytes=*/4096, parameterFileName(libraryPath),
+               options.externalParams, libraryDirectory(libraryPath)}));
       })))
     return fail("lowering the module failed");
   std::string paramsPath;

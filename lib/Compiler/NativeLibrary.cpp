@@ -38,7 +38,8 @@ mlir::attn::compile::createTargetMachine(const CpuTarget &cpu,
 void mlir::attn::compile::internalizeModel(Module &module) {
   auto exported = [](StringRef name) {
     return name == "attn_model_run" || name == "attn_model_signature" ||
-           name == "attn_model_bind_params";
+           name == "attn_model_bind_params" ||
+           name == "attn_model_bind_param_files";
   };
   for (Function &f : module)
     if (!f.isDeclaration() && !exported(f.getName()))

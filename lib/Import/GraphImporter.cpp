@@ -22,6 +22,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Verifier.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -382,8 +383,14 @@ Value GraphImporter::constantValue(std::shared_ptr<const HostTensor> tensor,
     return nullptr;
   }
   auto type = RankedTensorType::get(tensor->shape, elementType);
-  auto op = arith::ConstantOp::create(
-      constBuilder, loc, toSharedAttr(std::move(tensor), type, name));
+  std::string file = tensor->externalFile;
+  int64_t offset = tensor->externalOffset;
+  ElementsAttr value = toSharedAttr(std::move(tensor), type, name);
+  // The blob's key may differ from `name` (made unique, or sanitized).
+  if (auto blob = dyn_cast<DenseResourceElementsAttr>(value);
+      blob && !file.empty() && offset >= 0)
+    externalData[blob.getRawHandle().getKey()] = {file, offset};
+  auto op = arith::ConstantOp::create(constBuilder, loc, value);
   constBuilder.setInsertionPointAfter(op);
   return op;
 }
@@ -633,6 +640,21 @@ FailureOr<OwningOpRef<ModuleOp>> GraphImporter::run() {
   func.setType(builder.getFunctionType(argTypes, resultTypes));
   for (auto [i, output] : llvm::enumerate(graph.output()))
     func.setResultAttr(i, "attn.name", builder.getStringAttr(output.name()));
+  // Where large weights came from: attn-externalize-weights with
+  // external-data=true references these byte ranges instead of copying.
+  if (!externalData.empty()) {
+    SmallVector<NamedAttribute> ranges;
+    for (auto &entry : externalData)
+      ranges.push_back(builder.getNamedAttr(
+          entry.getKey(),
+          builder.getDictionaryAttr(
+              {builder.getNamedAttr("file",
+                                    builder.getStringAttr(entry.second.first)),
+               builder.getNamedAttr(
+                   "offset", builder.getI64IntegerAttr(entry.second.second))})));
+    (*module)->setAttr("attn.external_data",
+                       builder.getDictionaryAttr(ranges));
+  }
   if (failed(mlir::verify(*module)))
     return failure();
   return module;

@@ -73,6 +73,9 @@ private:
   const OnnxImportOptions &options;
   OpBuilder constBuilder;
   llvm::StringMap<ImportedValue> values;
+  /// Blob key -> {file, offset} of each constant whose bytes are a range of
+  /// an external data file; becomes the module's `attn.external_data`.
+  llvm::StringMap<std::pair<std::string, int64_t>> externalData;
   /// Opset version per domain ("" for the default domain).
   llvm::StringMap<int64_t> opsets;
   /// Model-local functions by "domain::name".

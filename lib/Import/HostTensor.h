@@ -90,6 +90,11 @@ public:
   /// Read-only elements mapped from an external data file (large
   /// initializers): weights are not copied into memory.
   std::shared_ptr<const llvm::MemoryBuffer> mapped;
+  /// For `mapped` bytes: the external data file (an absolute path) and the
+  /// offset they start at, which attn-compile --params=external references
+  /// instead of copying the bytes.
+  std::string externalFile;
+  int64_t externalOffset = -1;
 
   /// The elements, wherever they are. Writers (setDouble, setInt) need
   /// `bytes`: only tensors made by the importer are written.

@@ -142,8 +142,15 @@ LogicalResult readExternal(const onnx::TensorProto &proto, StringRef modelDir,
     error = "has external data in '" + std::string(file) + "' that ends early";
     return failure();
   }
-  if (length >= kResourceMinBytes)
+  if (length >= kResourceMinBytes) {
     tensor.mapped = std::move(*buffer);
+    SmallString<256> absolute(file);
+    if (!llvm::sys::fs::make_absolute(absolute)) {
+      llvm::sys::path::remove_dots(absolute, /*remove_dot_dot=*/true);
+      tensor.externalFile = std::string(absolute);
+      tensor.externalOffset = offset;
+    }
+  }
   else
     tensor.bytes.assign((*buffer)->getBufferStart(), size_t(length));
   return success();

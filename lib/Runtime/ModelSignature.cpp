@@ -94,6 +94,19 @@ bool parseParams(std::istringstream &in, ParamsSignature &params,
   return true;
 }
 
+/// `PATH SIZE FINGERPRINT` of a params-external line.
+bool parseExternal(std::istringstream &in, ExternalParamsSignature &external,
+                   std::string &error) {
+  std::string extra;
+  if (!(in >> external.path >> external.size >> external.fingerprint) ||
+      (in >> extra)) {
+    error = "malformed params-external line (expected 'params-external PATH "
+            "SIZE FINGERPRINT')";
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
 bool attn::rt::dtypeFromName(const std::string &name, AttnDType &dtype) {
@@ -163,6 +176,11 @@ bool attn::rt::parseModelSignature(const std::string &text,
       if (!parseParams(in, params, error))
         return fail(error);
       signature.params = std::move(params);
+    } else if (keyword == "params-external" && signature.version >= 4) {
+      ExternalParamsSignature external;
+      if (!parseExternal(in, external, error))
+        return fail(error);
+      signature.externals.push_back(std::move(external));
     }
     // Other keywords are later additions that this runtime may ignore.
   }

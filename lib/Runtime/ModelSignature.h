@@ -31,6 +31,15 @@ struct ParamsSignature {
   uint64_t hash = 0;
 };
 
+/// A `params-external PATH SIZE FINGERPRINT` line (version 4): weights read
+/// in place from a file of SIZE bytes (an ONNX model's external data), PATH
+/// relative to the library's directory unless absolute.
+struct ExternalParamsSignature {
+  std::string path;
+  uint64_t size = 0;
+  uint64_t fingerprint = 0; ///< attn::externalFingerprint of the file
+};
+
 /// The three lists a buffer of attn_model_run can belong to.
 enum class BufferKind { Input, Output, Inout };
 
@@ -40,6 +49,8 @@ struct ModelSignature {
   std::vector<TensorSignature> inputs, outputs, inouts;
   /// Set when the model reads its weights from a parameter file.
   std::optional<ParamsSignature> params;
+  /// The external data files, in the order of their lines.
+  std::vector<ExternalParamsSignature> externals;
   /// For each argument of attn_model_run, in order: its list and index.
   std::vector<std::pair<BufferKind, int>> buffers;
 

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace attn::rt {
 
@@ -29,6 +30,13 @@ public:
                                             const ParamsSignature &params,
                                             std::string &error);
 
+  /// Maps the external data file `external` names (relative to the
+  /// directory of `libraryPath` unless absolute; with $ATTN_PARAMS_DIR set,
+  /// its file name in that directory) and checks its size and fingerprint.
+  static std::unique_ptr<ParameterFile>
+  mapExternal(const std::string &libraryPath,
+              const ExternalParamsSignature &external, std::string &error);
+
   const void *data() const { return data_; }
 
 private:
@@ -36,6 +44,17 @@ private:
   void *data_;
   size_t size_;
 };
+
+/// Every file a model reads weights from, in the order of the signature's
+/// lines: the parameter file (if any), then each external data file.
+struct ParameterFiles {
+  std::vector<std::unique_ptr<ParameterFile>> files;
+};
+
+/// Maps every file `signature` names; null with `error` if one fails.
+std::unique_ptr<ParameterFiles>
+mapParameterFiles(const std::string &libraryPath,
+                  const ModelSignature &signature, std::string &error);
 
 } // namespace attn::rt
 

@@ -25,7 +25,7 @@ struct AttnModel {
   std::string signatureText;
   ModelSignature signature;
   /// The mapped weights, shared by every AttnModel of the same handle.
-  std::shared_ptr<ParameterFile> params;
+  std::shared_ptr<ParameterFiles> params;
 };
 
 namespace {
@@ -35,7 +35,7 @@ namespace {
 /// which is unmapped only when the last of them is freed.
 struct BoundParams {
   std::mutex mutex;
-  std::map<void *, std::weak_ptr<ParameterFile>> byHandle;
+  std::map<void *, std::weak_ptr<ParameterFiles>> byHandle;
 };
 
 BoundParams &boundParams() {
@@ -43,15 +43,22 @@ BoundParams &boundParams() {
   return *bound;
 }
 
-/// Maps the model's parameter file (if it has one) and binds it.
+/// Maps the model's parameter and external data files (if it has any) and
+/// binds them: attn_model_bind_params(base) for one parameter file (version
+/// 3), attn_model_bind_param_files(bases) when there are external files.
 bool bindParameters(AttnModel &model, const std::string &path,
                     std::string &error) {
-  if (!model.signature.params)
+  const ModelSignature &signature = model.signature;
+  if (!signature.params && signature.externals.empty())
     return true;
-  auto bind = reinterpret_cast<void (*)(const void *)>(
-      dlsym(model.handle, "attn_model_bind_params"));
+  bool several = !signature.externals.empty();
+  const char *symbol =
+      several ? "attn_model_bind_param_files" : "attn_model_bind_params";
+  void *bind = dlsym(model.handle, symbol);
   if (!bind) {
-    error = "'" + path + "' has a params line but lacks attn_model_bind_params";
+    error = "'" + path + "' has " +
+            (several ? "params-external lines" : "a params line") +
+            " but lacks " + symbol;
     return false;
   }
   BoundParams &bound = boundParams();
@@ -60,12 +67,19 @@ bool bindParameters(AttnModel &model, const std::string &path,
     model.params = std::move(shared);
     return true;
   }
-  std::unique_ptr<ParameterFile> file =
-      ParameterFile::map(path, *model.signature.params, error);
-  if (!file)
+  std::unique_ptr<ParameterFiles> files =
+      mapParameterFiles(path, signature, error);
+  if (!files)
     return false;
-  bind(file->data());
-  model.params = std::move(file);
+  if (several) {
+    std::vector<const void *> bases;
+    for (const auto &file : files->files)
+      bases.push_back(file->data());
+    reinterpret_cast<void (*)(const void *const *)>(bind)(bases.data());
+  } else {
+    reinterpret_cast<void (*)(const void *)>(bind)(files->files[0]->data());
+  }
+  model.params = std::move(files);
   bound.byHandle[model.handle] = model.params;
   return true;
 }

@@ -452,8 +452,11 @@ class CompileResult(NamedTuple):
 
 
 def _flags(target, dims, mcpu, mattr, emit, report, entry_function, max_seq,
-           fuse_decode, extra_args, kv_cache_type=None) -> List[str]:
+           fuse_decode, extra_args, kv_cache_type=None,
+           params=None) -> List[str]:
     flags = [f"--target={target}"]
+    if params:
+        flags.append(f"--params={params}")
     for name, size in (dims or {}).items():
         flags.append(f"--dim={name}={int(size)}")
     if mcpu:
@@ -507,6 +510,7 @@ def compile(path: str, out: Optional[str], *, target: str = "cpu",
             entry_function: Optional[str] = None,
             max_seq: Optional[int] = None, fuse_decode: bool = True,
             kv_cache_type: Optional[str] = None,
+            params: Optional[str] = None,
             extra_args: Sequence[str] = ()) -> str:
     """Compiles a .mlir/.onnx model into `out` (a shared library, or IR with
     `emit`) in this process, through libAttnCompiler.so; returns `out` (with
@@ -514,14 +518,17 @@ def compile(path: str, out: Optional[str], *, target: str = "cpu",
     length is symbolic gets in-place KV caches of `max_seq` positions (the
     model's `inouts`) unless `fuse_decode` is False; `kv_cache_type` (f16,
     bf16, int8, fp8) stores those caches in that type, int8/fp8 with f32
-    scale inputs `<cache>.key_scale`/`<cache>.value_scale`. `extra_args` are more
+    scale inputs `<cache>.key_scale`/`<cache>.value_scale`. `params="external"`
+    reads weights from the ONNX model's external data files in place of
+    OUT.params ("copy", the default). `extra_args` are more
     attn-compile flags ("--share-kv=2"). Raises CompileError with the
     compiler's diagnostics on failure."""
     result = compile_model(path, out, target=target, dims=dims, mcpu=mcpu,
                            mattr=mattr, emit=emit, report=report,
                            entry_function=entry_function, max_seq=max_seq,
                            fuse_decode=fuse_decode,
-                           kv_cache_type=kv_cache_type, extra_args=extra_args)
+                           kv_cache_type=kv_cache_type, params=params,
+                           extra_args=extra_args)
     return result.output if result.output is not None else result.text
 
 
@@ -532,7 +539,8 @@ def _flags_of(kwargs) -> list:
                   kwargs.get("mcpu"), kwargs.get("mattr"), kwargs.get("emit"),
                   kwargs.get("report"), kwargs.get("entry_function"),
                   kwargs.get("max_seq"), kwargs.get("fuse_decode", True),
-                  kwargs.get("extra_args", ()), kwargs.get("kv_cache_type"))
+                  kwargs.get("extra_args", ()), kwargs.get("kv_cache_type"),
+                  kwargs.get("params"))
 
 def compile_model(path: str, out: Optional[str], **kwargs) -> CompileResult:
     """`compile` returning everything: output path, IR text, report, log."""

@@ -91,6 +91,12 @@ cl::opt<std::string> kvCacheType(
     cl::desc("Store a decode step's KV caches as f32, f16, bf16, int8 or fp8 "
              "(E4M3); int8/fp8 add f32 [B, Hkv] scale inputs per cache"),
     cl::value_desc("TYPE"), cl::cat(category));
+cl::opt<std::string> params(
+    "params",
+    cl::desc("Where a library's weights live: copy (default: LIBRARY.params "
+             "beside it) or external (the ONNX model's external data files, "
+             "referenced in place; the rest still goes to LIBRARY.params)"),
+    cl::init("copy"), cl::cat(category));
 cl::opt<std::string> entryFunction(
     "entry-function", cl::desc("Function to export (default: the only public "
                                "function)"),
@@ -111,7 +117,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
       {"calibration", calibrationFile},
       {"mcpu", mcpu},
       {"mattr", mattr},
-      {"entry-function", entryFunction}};
+      {"entry-function", entryFunction},
+      {"params", params}};
   for (const std::string &dim : dims)
     flags.push_back({"dim", dim});
   for (const std::string &shape : inputShapes)

@@ -67,6 +67,10 @@ struct CompileOptions {
   /// libAttnRuntime.so that the library links against; "" finds it next
   /// to the compiler library or in $ATTN_MLIR_LIB_DIR.
   std::string runtimeLibrary;
+  /// --params=external: constants that are byte ranges of the ONNX model's
+  /// external data files are read from those files at load (signature
+  /// version 4) instead of being copied into LIBRARY.params.
+  bool externalParams = false;
   /// Reserved for a parameter file that holds the weights outside the
   /// library; must be empty for now.
   std::string weightsFile;
@@ -75,8 +79,8 @@ struct CompileOptions {
 /// Sets the option named `key` (attn-compile's flag without dashes:
 /// target, emit, entry-function, dim, input-shape, share-kv,
 /// share-kv-method, calibration, max-seq, fuse-decode, no-fuse-decode,
-/// kv-cache-type, mcpu,
-/// mattr, report, runtime-library) from its text. `dim` and `input-shape`
+/// kv-cache-type, mcpu, mattr, report, runtime-library, params) from its
+/// text. `dim` and `input-shape`
 /// add one binding per call. Fails with `error` naming the bad value.
 LogicalResult setCompileOption(CompileOptions &options, llvm::StringRef key,
                                llvm::StringRef value, std::string &error);

@@ -362,6 +362,15 @@ def AttnExternalizeWeights : Pass<"attn-externalize-weights", "ModuleOp"> {
     becomes version 3 and gains the line `params FILE SIZE HASH`. A module
     with nothing to move is left unchanged.
 
+    With `external-data=true`, a constant whose value is a `dense_resource`
+    blob that the importer recorded in the module's `attn.external_data`
+    (blob key -> {file, offset}) and whose bytes equal that range of the file
+    (checked here), at an offset that keeps its element type's alignment, is
+    read from that file instead: one base global per file, bound by the
+    exported `attn_model_bind_param_files(const void *const *bases)`, one
+    `params-external PATH SIZE FINGERPRINT` line per file and signature
+    version 4. Other constants still go to the parameter file.
+
     Example (min-bytes=64):
 
     ```mlir
@@ -391,7 +400,14 @@ def AttnExternalizeWeights : Pass<"attn-externalize-weights", "ModuleOp"> {
            "Move constants of at least this many bytes">,
     Option<"paramsFile", "params-file", "std::string", /*default=*/"\"\"",
            "The parameter file's name, relative to the library's directory "
-           "(needed when anything moves)">
+           "(needed when anything moves)">,
+    Option<"externalData", "external-data", "bool", /*default=*/"false",
+           "Reference the byte ranges of ONNX external data files that the "
+           "module's `attn.external_data` records (`params-external` lines, "
+           "signature version 4) instead of copying those constants">,
+    Option<"libraryDir", "library-dir", "std::string", /*default=*/"\"\"",
+           "With external-data: the library's directory, which external "
+           "file paths are recorded relative to (absolute when empty)">
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

@@ -22,6 +22,15 @@ namespace mlir::attn {
 constexpr llvm::StringLiteral kParametersAttr = "attn.parameters";
 /// The exported `void attn_model_bind_params(const void *base)`.
 constexpr llvm::StringLiteral kBindParamsName = "attn_model_bind_params";
+/// The exported `void attn_model_bind_param_files(const void *const *bases)`
+/// of a model with external data files (signature version 4): one base per
+/// params line, in the signature's order.
+constexpr llvm::StringLiteral kBindParamFilesName =
+    "attn_model_bind_param_files";
+/// Module attribute set by the ONNX importer: blob key -> {file (absolute
+/// path), offset} for constants whose bytes are a range of an external data
+/// file. attn-externalize-weights reads and removes it.
+constexpr llvm::StringLiteral kExternalDataAttr = "attn.external_data";
 /// The internal global that holds the bound base address.
 constexpr llvm::StringLiteral kParamsBaseName = "__attn_params_base";
 

@@ -49,7 +49,18 @@ add_case() { # NAME TOLERANCE GEN_CASE_ARGS...
   local name=$1 tol=$2; shift 2
   local c="$out/cases/$name"
   $gen "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
-  "$compile" "$c.mlir" --target cuda -o "$c.so"
+  # Forms the cuda target refuses by design (paged and 8-bit caches, for
+  # now) stay CPU-only; any other compile error stops the bundle.
+  local why
+  if ! why=$("$compile" "$c.mlir" --target cuda -o "$c.so" 2>&1); then
+    if grep -q "the cuda target does not lower" <<<"$why"; then
+      echo "skipped $name: $(grep -o 'the cuda target does not lower[^$]*' <<<"$why" | head -1)"
+      rm -f "$c".*
+      return
+    fi
+    echo "$why" >&2
+    return 1
+  fi
   "$reference" "$c.mlir" --inputs "$c.in.npz" --outputs "$c.ref.npz"
   echo "$tol" > "$c.tol"
   if [ "$(cat "$c.in.npz" "$c.ref.npz" | wc -c)" -gt "$max_case_bytes" ]; then

@@ -11,6 +11,7 @@
 
 #include "GpuKernels.h"
 
+#include "attn/Conversion/FloatWidening.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -75,21 +76,9 @@ struct KB {
     return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x,
                                  f32(-kInf));
   }
-  Value toF32(Value v) {
-    if (getElementTypeOrSelf(v.getType()).isF32())
-      return v;
-    Type t = b.getF32Type();
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), t);
-    return arith::ExtFOp::create(b, loc, t, v);
-  }
+  Value toF32(Value v) { return extendToF32(b, loc, v); }
   Value fromF32(Value v, Type element) {
-    if (element.isF32())
-      return v;
-    Type t = element;
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), element);
-    return arith::TruncFOp::create(b, loc, t, v);
+    return truncateFromF32(b, loc, v, element);
   }
   Value toIndex(Value v) {
     if (v.getType().isIndex())

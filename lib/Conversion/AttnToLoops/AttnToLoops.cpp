@@ -269,19 +269,7 @@ private:
       row = e.idx(-1);
       buffer = positionBuffer(position);
     }
-    auto i64 = [&](Value v) -> Value {
-      Type t = b.getI64Type();
-      if (v.getType() == t)
-        return v;
-      if (v.getType().isIndex())
-        return arith::IndexCastOp::create(b, e.loc, t, v);
-      return arith::ExtSIOp::create(b, e.loc, t, v);
-    };
-    Value bufferValue =
-        arith::ConstantOp::create(b, e.loc, b.getI64IntegerAttr(buffer));
-    func::CallOp::create(b, e.loc, kPositionErrorHook, TypeRange{},
-                         ValueRange{bufferValue, i64(row), i64(position),
-                                    i64(count), i64(capacity)});
+    callPositionErrorHook(b, e.loc, buffer, row, position, count, capacity);
   }
 
   /// cache[b, h, position + t, :] = fresh[b, h, t, :], for every b (`row`
@@ -356,6 +344,24 @@ struct ConvertAttnToLoopsPass
 } // namespace
 
 int64_t mlir::attn::argumentBuffer(Value v) { return positionBuffer(v); }
+
+void mlir::attn::callPositionErrorHook(OpBuilder &b, Location loc,
+                                       int64_t buffer, Value row, Value value,
+                                       Value entries, Value limit) {
+  auto i64 = [&](Value v) -> Value {
+    Type t = b.getI64Type();
+    if (v.getType() == t)
+      return v;
+    if (v.getType().isIndex())
+      return arith::IndexCastOp::create(b, loc, t, v);
+    return arith::ExtSIOp::create(b, loc, t, v);
+  };
+  Value bufferValue =
+      arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(buffer));
+  func::CallOp::create(b, loc, kPositionErrorHook, TypeRange{},
+                       ValueRange{bufferValue, i64(row), i64(value),
+                                  i64(entries), i64(limit)});
+}
 
 void mlir::attn::declareAttnRuntimeHooks(ModuleOp module) {
   if (SymbolTable::lookupSymbolIn(module, kPositionErrorHook))

@@ -11,6 +11,7 @@
 #include "FlashKernel.h"
 #include "QuantizedCache.h"
 
+#include "attn/Conversion/FloatWidening.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -63,18 +64,10 @@ struct Emitter {
       return v;
     if (isQuantizedCacheType(element))
       return decodeCacheCodes(*this, v);
-    Type t = b.getF32Type();
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), t);
-    return arith::ExtFOp::create(b, loc, t, v);
+    return extendToF32(b, loc, v);
   }
   Value fromF32(Value v, Type element) {
-    if (element.isF32())
-      return v;
-    Type t = element;
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      t = VectorType::get(vt.getShape(), element);
-    return arith::TruncFOp::create(b, loc, t, v);
+    return truncateFromF32(b, loc, v, element);
   }
 
   /// scf.for from lb to ub, body gets the induction variable.

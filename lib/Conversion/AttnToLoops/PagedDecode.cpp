@@ -184,19 +184,7 @@ private:
     if (!SymbolTable::lookupNearestSymbolFrom(
             op, b.getStringAttr(kPositionErrorHook)))
       return;
-    auto i64 = [&](Value v) -> Value {
-      Type t = b.getI64Type();
-      if (v.getType() == t)
-        return v;
-      if (v.getType().isIndex())
-        return arith::IndexCastOp::create(b, e.loc, t, v);
-      return arith::ExtSIOp::create(b, e.loc, t, v);
-    };
-    Value bufferValue =
-        arith::ConstantOp::create(b, e.loc, b.getI64IntegerAttr(buffer));
-    func::CallOp::create(b, e.loc, kPositionErrorHook, TypeRange{},
-                         ValueRange{bufferValue, i64(row), i64(value),
-                                    i64(entries), i64(limit)});
+    callPositionErrorHook(b, e.loc, buffer, row, value, entries, limit);
   }
 
   Emitter e;

@@ -249,15 +249,6 @@ private:
   static void reportBadPosition(DecodeOp op, Emitter &e, Value badRow,
                                 Value count, Value capacity) {
     OpBuilder &b = e.b;
-    auto outType = cast<MemRefType>(op.getInit().getType());
-    Value nan = arith::ConstantOp::create(
-        b, e.loc,
-        b.getFloatAttr(outType.getElementType(),
-                       std::numeric_limits<double>::quiet_NaN()));
-    linalg::FillOp::create(b, e.loc, nan, op.getInit());
-    if (!SymbolTable::lookupNearestSymbolFrom(
-            op, b.getStringAttr(kPositionErrorHook)))
-      return;
     Value positions = op.getPositions();
     Value row = badRow, position;
     int64_t buffer;
@@ -269,7 +260,7 @@ private:
       row = e.idx(-1);
       buffer = positionBuffer(position);
     }
-    callPositionErrorHook(b, e.loc, buffer, row, position, count, capacity);
+    reportDecodeError(b, op, buffer, row, position, count, capacity);
   }
 
   /// cache[b, h, position + t, :] = fresh[b, h, t, :], for every b (`row`
@@ -345,9 +336,19 @@ struct ConvertAttnToLoopsPass
 
 int64_t mlir::attn::argumentBuffer(Value v) { return positionBuffer(v); }
 
-void mlir::attn::callPositionErrorHook(OpBuilder &b, Location loc,
-                                       int64_t buffer, Value row, Value value,
-                                       Value entries, Value limit) {
+void mlir::attn::reportDecodeError(OpBuilder &b, DecodeOp op, int64_t buffer,
+                                   Value row, Value value, Value entries,
+                                   Value limit) {
+  Location loc = op.getLoc();
+  auto outType = cast<MemRefType>(op.getInit().getType());
+  Value nan = arith::ConstantOp::create(
+      b, loc,
+      b.getFloatAttr(outType.getElementType(),
+                     std::numeric_limits<double>::quiet_NaN()));
+  linalg::FillOp::create(b, loc, nan, op.getInit());
+  if (!SymbolTable::lookupNearestSymbolFrom(
+          op, b.getStringAttr(kPositionErrorHook)))
+    return;
   auto i64 = [&](Value v) -> Value {
     Type t = b.getI64Type();
     if (v.getType() == t)

@@ -174,17 +174,7 @@ private:
   /// buffer, the row and the offending value.
   void report(int64_t buffer, Value row, Value value, Value entries,
               Value limit) {
-    OpBuilder &b = e.b;
-    auto outType = cast<MemRefType>(op.getInit().getType());
-    Value nan = arith::ConstantOp::create(
-        b, e.loc,
-        b.getFloatAttr(outType.getElementType(),
-                       std::numeric_limits<double>::quiet_NaN()));
-    linalg::FillOp::create(b, e.loc, nan, op.getInit());
-    if (!SymbolTable::lookupNearestSymbolFrom(
-            op, b.getStringAttr(kPositionErrorHook)))
-      return;
-    callPositionErrorHook(b, e.loc, buffer, row, value, entries, limit);
+    reportDecodeError(e.b, op, buffer, row, value, entries, limit);
   }
 
   Emitter e;

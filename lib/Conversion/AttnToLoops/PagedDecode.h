@@ -13,11 +13,12 @@ class DecodeOp;
 /// or -1: the runtime names that buffer in its errors. In AttnToLoops.cpp.
 int64_t argumentBuffer(Value v);
 
-/// Calls the runtime's position-error hook (kPositionErrorHook) with the
-/// buffer index and row, the offending value, the new entries (or a
-/// negative code) and the limit, each widened to i64. In AttnToLoops.cpp.
-void callPositionErrorHook(OpBuilder &b, Location loc, int64_t buffer,
-                           Value row, Value value, Value entries, Value limit);
+/// A decode that must not run: fills the output with NaN and, when the
+/// module declares the runtime's hook (kPositionErrorHook), calls it with the
+/// buffer index and row, the offending value, the new entries (or a negative
+/// code) and the limit, widened to i64. In AttnToLoops.cpp.
+void reportDecodeError(OpBuilder &b, DecodeOp op, int64_t buffer, Value row,
+                       Value value, Value entries, Value limit);
 
 /// Lowers a paged attn.decode on memrefs (op.isPaged()) at the builder's
 /// insertion point; `common` holds what every decode shares (queries,

@@ -5,10 +5,13 @@ process, include/attn-c/Compiler.h) and libAttnRuntime
 (include/attn-c/Runtime.h)::
 
     import attn_mlir
-    attn_mlir.compile("model.mlir", "model.so")
-    model = attn_mlir.Model("model.so")
-    print(model.inputs)            # [TensorSpec(name='x', dtype='f32', shape=(2, 3)), ...]
-    outputs = model.run({"x": x})  # {"y": ndarray, ...}
+    module = attn_mlir.compile("model.onnx", dims={"batch": 1})
+    print(module.signature.inputs)  # [TensorSpec(name='x', dtype='f32', shape=(2, 3)), ...]
+    outputs = module(x=x)           # {"y": ndarray, ...}
+    module.report                   # the attention ops found (JSON)
+    module.generate(prompt_ids, 16) # greedy decoding of a decode step
+
+    model = attn_mlir.Model("model.so")  # a library compiled earlier
 
 Both libraries are looked up in $ATTN_MLIR_LIB_DIR, next to this package
 (an installed layout) and in the build directories of a source checkout.
@@ -28,22 +31,26 @@ arrays holding the bits (arrays whose dtype is named 'bfloat16', such as
 ml_dtypes.bfloat16, are accepted too).
 """
 
+__version__ = "0.1.0"
+
 import contextlib
 import ctypes
 import os
 import sys
+import tempfile
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _device, _interop
+from . import _device, _interop, _module
+from ._module import Diagnostic, Module, Signature
 from ._device import (DeviceArray, set_cuda_device, synchronize, to_device)
 from ._lib import AttnError, candidate_dirs as _candidate_dirs
 from ._lib import last_error as _last_error, runtime as _runtime
 from ._lib import runtime_library, TensorInfo as _TensorInfo
 
 __all__ = ["AttnError", "CompileError", "CompileResult", "DeviceArray",
-           "Model", "TensorSpec", "compile", "compile_buffer",
+           "Diagnostic", "Model", "Module", "Signature", "TensorSpec", "compile", "compile_buffer",
            "compile_model", "compiler_library", "cuda_device",
            "cuda_is_available", "get_num_threads", "runtime_library",
            "set_cuda_device", "set_num_threads", "synchronize", "to_device"]
@@ -55,7 +62,15 @@ _DEVICES = {0: "cpu", 1: "cuda"}
 
 
 class CompileError(RuntimeError):
-    """Compiling failed; the message holds the compiler's diagnostics."""
+    """Compiling failed. `str(e)` is the compiler's full diagnostics text
+    (`FILE:LINE:COL: error: ...` with the source line, then `error: WHAT
+    FAILED`); `e.diagnostics` holds the located messages as `Diagnostic`s
+    (file, line, column, severity, message)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+        self.diagnostics = _module.parse_diagnostics(text)
 
 
 class TensorSpec(NamedTuple):
@@ -435,6 +450,7 @@ def _compiler() -> ctypes.CDLL:
             ("attnCompilerGetOutput", cp, [p]),
             ("attnCompilerGetReport", cp, [p]),
             ("attnCompilerGetLog", cp, [p]),
+            ("attnCompilerGetDiagnostics", cp, [p]),
             ("attnCompilerGetError", cp, [p])]:
         fn = getattr(lib, name)
         fn.restype = res
@@ -449,6 +465,7 @@ class CompileResult(NamedTuple):
     text: str              # the IR (emit other than "library")
     report: str            # the JSON report of the attention ops
     log: str               # informational lines (share-kv calibration)
+    diagnostics: str = ""  # warnings of a compilation that succeeded
 
 
 def _flags(target, dims, mcpu, mattr, emit, report, entry_function, max_seq,
@@ -497,40 +514,98 @@ def _compile_in_process(flags: List[str], run) -> CompileResult:
         return CompileResult(output,
                              lib.attnCompilerGetOutput(session).decode(),
                              lib.attnCompilerGetReport(session).decode(),
-                             lib.attnCompilerGetLog(session).decode())
+                             lib.attnCompilerGetLog(session).decode(),
+                             lib.attnCompilerGetDiagnostics(session).decode())
     finally:
         lib.attnCompileOptionsDestroy(options)
         lib.attnCompilerSessionDestroy(session)
 
 
-def compile(path: str, out: Optional[str], *, target: str = "cpu",
-            dims: Optional[Dict[str, int]] = None, mcpu: Optional[str] = None,
-            mattr: Optional[str] = None,
+def _model_source(model):
+    """(path, None, None) for a file, or (None, bytes, format) for a model
+    in memory: an onnx.ModelProto, ONNX bytes, or MLIR text."""
+    if isinstance(model, (str, os.PathLike)) and not (
+            isinstance(model, str) and "\n" in model):
+        return os.fspath(model), None, None
+    if hasattr(model, "SerializeToString"):
+        return None, model.SerializeToString(), "onnx"
+    if isinstance(model, str):
+        return None, model.encode(), "mlir"
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+        head = data.lstrip()[:64]
+        text = head.startswith((b"module", b"func.func", b"//", b"#", b"!",
+                                b"util.", b"builtin."))
+        return None, data, "mlir" if text else "onnx"
+    raise TypeError(f"cannot compile a {type(model).__name__}: pass a path "
+                    f"(.onnx or .mlir), an onnx.ModelProto, ONNX bytes or "
+                    f"MLIR text")
+
+
+def compile(model, out=None, *, target: str = "cpu",
+            dims: Optional[Dict[str, int]] = None,
+            share_kv: Optional[int] = None,
+            share_kv_method: Optional[str] = None,
+            calibration: Optional[str] = None,
+            max_seq: Optional[int] = None,
+            kv_cache_type: Optional[str] = None,
+            mcpu: Optional[str] = None, mattr: Optional[str] = None,
             emit: Optional[str] = None, report: Optional[str] = None,
             entry_function: Optional[str] = None,
-            max_seq: Optional[int] = None, fuse_decode: bool = True,
-            kv_cache_type: Optional[str] = None,
-            params: Optional[str] = None,
-            extra_args: Sequence[str] = ()) -> str:
-    """Compiles a .mlir/.onnx model into `out` (a shared library, or IR with
-    `emit`) in this process, through libAttnCompiler.so; returns `out` (with
-    `emit` and no `out`, the IR text). A decode-step ONNX model whose past
-    length is symbolic gets in-place KV caches of `max_seq` positions (the
-    model's `inouts`) unless `fuse_decode` is False; `kv_cache_type` (f16,
-    bf16, int8, fp8) stores those caches in that type, int8/fp8 with f32
-    scale inputs `<cache>.key_scale`/`<cache>.value_scale`. `params="external"`
-    reads weights from the ONNX model's external data files in place of
-    OUT.params ("copy", the default). `extra_args` are more
-    attn-compile flags ("--share-kv=2"). Raises CompileError with the
-    compiler's diagnostics on failure."""
-    result = compile_model(path, out, target=target, dims=dims, mcpu=mcpu,
-                           mattr=mattr, emit=emit, report=report,
-                           entry_function=entry_function, max_seq=max_seq,
-                           fuse_decode=fuse_decode,
-                           kv_cache_type=kv_cache_type, params=params,
-                           extra_args=extra_args)
-    return result.output if result.output is not None else result.text
+            fuse_decode: bool = True, params: Optional[str] = None,
+            extra_args: Sequence[str] = ()):
+    """Compiles a model in this process (libAttnCompiler.so, the C API of
+    include/attn-c/Compiler.h) and returns a `Module`.
 
+    `model`: a .onnx/.mlir path, an onnx.ModelProto, ONNX bytes or MLIR
+    text. `out`: where the library goes (with OUT.params beside it); by
+    default a temporary directory that lives as long as the Module.
+    `target`: "cpu" or "cuda". `dims`: sizes of symbolic dimensions
+    ({"batch": 1, "seq": 1}). `share_kv`: convert attention to that many KV
+    heads (`share_kv_method` "mean", "exact" or "calibrated" with a
+    `calibration` .npz of graph inputs). A decode-step ONNX model whose past
+    length is symbolic gets in-place KV caches of `max_seq` positions (the
+    module's `signature.inouts`) unless `fuse_decode` is False;
+    `kv_cache_type` (f16, bf16, int8, fp8) stores them in that type.
+    `params="external"` reads weights from the ONNX model's external data
+    files in place. `extra_args`: more attn-compile flags.
+
+    With `emit` ("mlir", "mlir-imported", "llvm") returns the IR text, or
+    `out` when given, as attn-compile --emit does. Raises CompileError (with
+    the compiler's located diagnostics) when compiling fails."""
+    path, data, fmt = _model_source(model)
+    keep = None
+    if out is None and not emit:
+        keep = tempfile.TemporaryDirectory(prefix="attn-mlir-")
+        stem = (os.path.splitext(os.path.basename(path))[0]
+                if path else "model")
+        out = os.path.join(keep.name, stem + ".so")
+    kwargs = dict(target=target, dims=dims, mcpu=mcpu, mattr=mattr,
+                  emit=emit, report=report, entry_function=entry_function,
+                  max_seq=max_seq, fuse_decode=fuse_decode,
+                  kv_cache_type=kv_cache_type, params=params,
+                  extra_args=list(_share_kv_flags(share_kv, share_kv_method,
+                                                  calibration))
+                  + list(extra_args))
+    if path is not None:
+        result = compile_model(path, out, **kwargs)
+    else:
+        result = compile_buffer(data, fmt, out, **kwargs)
+    if emit:
+        return result.output if result.output is not None else result.text
+    return _module.Module(result.output, _module.load_report(result.report),
+                          result.diagnostics, _keep=keep)
+
+
+def _share_kv_flags(share_kv, method, calibration) -> List[str]:
+    flags = []
+    if share_kv is not None:
+        flags.append(f"--share-kv={int(share_kv)}")
+    if method:
+        flags.append(f"--share-kv-method={method}")
+    if calibration:
+        flags.append(f"--calibration={os.fspath(calibration)}")
+    return flags
 
 
 def _flags_of(kwargs) -> list:

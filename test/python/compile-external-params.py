@@ -15,8 +15,8 @@ import attn_mlir
 tmp = sys.argv[1]
 model = os.path.join(tmp, "model.onnx")
 dims = {"batch": 1, "seq": 1}
-ext = attn_mlir.compile(model, os.path.join(tmp, "ext.so"), dims=dims, params="external")
-copy = attn_mlir.compile(model, os.path.join(tmp, "copy.so"), dims=dims)
+ext = os.fspath(attn_mlir.compile(model, os.path.join(tmp, "ext.so"), dims=dims, params="external"))
+copy = os.fspath(attn_mlir.compile(model, os.path.join(tmp, "copy.so"), dims=dims))
 # CHECK: ext params file False copy params file True
 print("ext params file", os.path.exists(ext + ".params"),
       "copy params file", os.path.exists(copy + ".params"))

@@ -6,12 +6,11 @@ inside it, and greedy generation over a batch of prompts."""
 import json
 import os
 import re
-import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
-from . import _dlpack, _interop
+from . import _interop
 
 
 class Diagnostic(NamedTuple):

@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 apt_packages=(
-  cmake ninja-build g++ zlib1g-dev
+  cmake ninja-build g++ zlib1g-dev python3-venv
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 libclang-rt-22-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
 )

@@ -44,10 +44,11 @@ def _dims(items):
     return dims
 
 
-def _compile(args, out=None, emit=None):
+def _compile(args, out=None, emit=None, report=None):
     import attn_mlir
     return attn_mlir.compile(
         args.model, out, target=args.target, dims=_dims(args.dim),
+        report=report,
         share_kv=args.share_kv, share_kv_method=args.share_kv_method,
         calibration=args.calibration, max_seq=args.max_seq,
         kv_cache_type=args.kv_cache_type,
@@ -65,14 +66,11 @@ def _load(args):
 
 
 def cmd_compile(args) -> int:
-    result = _compile(args, args.output, args.emit)
+    # The compiler writes the report file itself (attn-compile --report).
+    result = _compile(args, args.output, args.emit, args.report)
     if args.emit and not args.output:
         sys.stdout.write(result)
         return 0
-    if args.report:
-        module = result
-        with open(args.report, "w") as f:
-            json.dump(module.report, f, indent=2, sort_keys=True)
     print(f"wrote {os.fspath(result)}")
     return 0
 

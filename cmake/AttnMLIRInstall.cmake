@@ -34,7 +34,28 @@ foreach(lib IN LISTS _attn_mlir_libs)
   target_include_directories(${lib} INTERFACE
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 endforeach()
-foreach(lib AttnCalibration AttnRuntime)
+# The plain CMake libraries (add_library) that the MLIR libraries link, such
+# as AttnCalibration and AttnRuntime, found by walking the link lists, so
+# that a library added later joins the export set without a change here.
+set(_attn_plain_libs AttnCalibration AttnRuntime)
+set(_attn_worklist ${_attn_mlir_libs})
+while(_attn_worklist)
+  list(POP_FRONT _attn_worklist _attn_lib)
+  get_target_property(_attn_deps ${_attn_lib} LINK_LIBRARIES)
+  foreach(dep IN LISTS _attn_deps)
+    if(NOT TARGET ${dep} OR dep IN_LIST _attn_mlir_libs
+       OR dep IN_LIST _attn_plain_libs)
+      continue()
+    endif()
+    get_target_property(_attn_imported ${dep} IMPORTED)
+    get_target_property(_attn_type ${dep} TYPE)
+    if(NOT _attn_imported AND _attn_type MATCHES "^(STATIC|SHARED)_LIBRARY$")
+      list(APPEND _attn_plain_libs ${dep})
+      list(APPEND _attn_worklist ${dep})
+    endif()
+  endforeach()
+endwhile()
+foreach(lib IN LISTS _attn_plain_libs)
   set_property(TARGET ${lib} PROPERTY INTERFACE_INCLUDE_DIRECTORIES
     $<BUILD_INTERFACE:${ATTN_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
@@ -46,7 +67,7 @@ set_target_properties(attn-opt attn-compile AttnPlugin AttnCompilerShared
   PROPERTIES INSTALL_RPATH "\$ORIGIN/../lib;\$ORIGIN"
              INSTALL_RPATH_USE_LINK_PATH ON)
 
-install(TARGETS AttnCalibration AttnRuntime AttnCompilerShared
+install(TARGETS ${_attn_plain_libs} AttnCompilerShared
         EXPORT MLIRTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})

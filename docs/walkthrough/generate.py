@@ -14,6 +14,7 @@ introduced.
 
 import argparse
 import collections
+import difflib
 import os
 import re
 import subprocess
@@ -28,7 +29,7 @@ ELIDE = ["--mlir-elide-elementsattrs-if-larger=8",
          "--mlir-elide-resource-strings-if-larger=8"]
 OP = re.compile(r"(?:^|[=\s])\"?([a-z_][a-z0-9_]*\.[a-z_][a-z0-9_.]*)\"?[\s({<]")
 HEADER = re.compile(r"^// -----// IR Dump After (\S+)(?: \((\S+)\))?.*//----- //$")
-MAX_LINE = 160
+MAX_LINE = 200
 
 
 def ops(text: str) -> collections.Counter:
@@ -157,13 +158,25 @@ def main() -> int:
         if removed:
             w("Removed: " + fmt(removed, "-", counts) + ".")
             w("")
-        lines = excerpt(text, [k for k in added if now[k] and not counts.get(k)]
-                        or added)
-        if lines:
-            w("```mlir")
-            out.extend(lines)
+        if not added and not removed:
+            # Same ops, other IR (signatures, attributes): the first changes.
+            w("Same operations; the first changed lines:")
+            w("")
+            changed = [l for l in difflib.unified_diff(
+                previous_text.splitlines(), text.splitlines(), n=0,
+                lineterm="") if l[:1] in "+-" and l[:3] not in ("+++", "---")]
+            w("```diff")
+            out.extend(clip(l) for l in changed[:6])
             w("```")
             w("")
+        else:
+            lines = excerpt(text, [k for k in added
+                                   if now[k] and not counts.get(k)] or added)
+            if lines:
+                w("```mlir")
+                out.extend(lines)
+                w("```")
+                w("")
         counts, previous_text = now, text
     w("## The report")
     w("")

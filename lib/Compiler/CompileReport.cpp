@@ -27,6 +27,30 @@ struct Entry {
   int64_t kvBytes = 0, kvBytesBefore = 0;
 };
 
+/// An attention that attn-absorb-latent-projections rewrote to attend over
+/// an MLA latent (`attn.latent`): its form, and the bytes a token really
+/// adds to the cache, latent + rotary key stored once (its key operand
+/// concatenates them and its value is the latent, so counting K and V would
+/// count the latent twice). The model cached the latent before, too.
+void describeLatent(Operation *op, ShapedType key, Entry &e) {
+  auto latent = op->getAttrOfType<DictionaryAttr>("attn.latent");
+  if (!latent)
+    return;
+  auto get = [&](StringRef name) -> int64_t {
+    auto v = latent.getAs<IntegerAttr>(name);
+    return v ? v.getInt() : 0;
+  };
+  int64_t bytes = (get("rank") + get("rope_dim")) * elementBytes(key);
+  e.json["latent"] = llvm::json::Object{
+      {"rank", get("rank")},
+      {"rope_dim", get("rope_dim")},
+      {"heads_before", get("heads_before")},
+      {"head_dim_before", get("head_dim_before")},
+      {"v_head_dim_before", get("v_head_dim_before")},
+      {"cache_bytes_per_token", bytes}};
+  e.kvBytes = e.kvBytesBefore = bytes;
+}
+
 Entry describe(Operation *op, int64_t qHeads, int64_t kvHeads, ShapedType key,
                ShapedType value, bool causal, bool fusedDecode) {
   Entry e;
@@ -59,6 +83,7 @@ Entry describe(Operation *op, int64_t qHeads, int64_t kvHeads, ShapedType key,
     e.kvBytes = kvHeads * perHead;
     e.kvBytesBefore = kvHeadsBefore * perHead;
   }
+  describeLatent(op, key, e);
   return e;
 }
 

@@ -45,6 +45,7 @@ const OpRegistry &mlir::attn::onnx_import::getRegistry() {
     registerMatMulOps(r);
     registerShapeOps(r);
     registerGatherNDOp(r);
+    registerScatterOps(r);
     registerNormalizationOps(r);
     registerAttentionOps(r);
     registerMicrosoftAttentionOps(r);

@@ -127,6 +127,7 @@ void registerElementwiseOps(OpRegistry &registry);
 void registerMatMulOps(OpRegistry &registry);
 void registerShapeOps(OpRegistry &registry);
 void registerGatherNDOp(OpRegistry &registry);
+void registerScatterOps(OpRegistry &registry);
 void registerNormalizationOps(OpRegistry &registry);
 void registerAttentionOps(OpRegistry &registry);
 void registerMicrosoftAttentionOps(OpRegistry &registry);

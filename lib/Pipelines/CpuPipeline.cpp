@@ -33,6 +33,9 @@ void addCleanup(OpPassManager &pm) {
 void mlir::attn::buildAttnRaisePipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createAttnRaiseAttention());
   addCleanup(pm);
+  // Multi-head latent attention attends over its latent (docs/mla.md).
+  pm.addNestedPass<func::FuncOp>(createAttnAbsorbLatentProjections());
+  addCleanup(pm);
 }
 
 void mlir::attn::buildAttnTransformPipeline(OpPassManager &pm,

@@ -284,4 +284,41 @@ def AttnKVCacheType : Pass<"attn-kv-cache-type", "ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def AttnAbsorbLatentProjections
+    : Pass<"attn-absorb-latent-projections", "func::FuncOp"> {
+  let summary = "Multi-head latent attention: attend over the shared latent (MQA) instead of per-head up-projections";
+  let description = [{
+    Multi-head latent attention (DeepSeek-V2/V3) caches one latent `c`
+    (`kv_lora_rank` wide) and one rotary key `R` per token, and exports
+    up-project the whole cache every step into per-head keys and values:
+    `X = reshape(c @ W, [B, T, H, E])` transposed to `[B, H, T, E]`,
+    `K = concat(X[..., a:a+nope], broadcast_heads(R))`, `V = X[..., b:b+vd]`,
+    then `attn.attention heads(H, H)`. This pass recognises that (W a
+    `[r, H*E]` matrix, the latent `[B, 1, T, r]` or `[B, T, r]`, R
+    `[B, 1, T, rope]` or `[B, T, rope]`, f32) and rewrites it as
+
+      Q' = concat(Q[..., :nope] @ Wk_h^T, Q[..., nope:])   [B, H, S, r + rope]
+      o' = attn.attention heads(H, 1) (Q', concat(c, R), c)
+      o  = o'_h @ Wv_h                                      [B, H, S, vd]
+
+    with `Wk_h = W[:, h*E + a : h*E + a + nope]` and
+    `Wv_h = W[:, h*E + b : h*E + b + vd]`: the key up-projection is folded
+    into the query and the value up-projection after the attention, so the
+    attention is multi-query over the latent itself (head dim `r + rope`,
+    value dim `r`) and the per-step `O(T * H * r * (nope + vd))`
+    re-projection of the cache is gone. Scores and outputs are the same up
+    to rounding. The new op carries `attn.latent = {rank, rope_dim,
+    heads_before, head_dim_before, v_head_dim_before}`, which the compile
+    report turns into the latent form and its cache bytes per token.
+
+    Applied only when the absorbed form costs less (always for one-token
+    decode: `S * (2r + rope) <= r * (nope + vd) + S * (nope + rope + vd)`)
+    and the up-projection feeds nothing but this attention.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

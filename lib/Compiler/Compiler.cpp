@@ -132,6 +132,7 @@ public:
     pipeline.shareKVHeads = options.shareKV;
     pipeline.shareKVMethod = methodName(options.shareKVMethod);
     pipeline.kvCacheType = options.kvCacheType;
+    pipeline.perRowPositions = options.perRowPositions;
     pipeline.target = std::move(target);
   }
 

@@ -365,6 +365,11 @@ LogicalResult Compilation::run(const std::string &path,
                 "length is symbolic (and not bound by --dim), which '" +
                 path + "' is not" +
                 (options.fuseDecode ? "" : " with --no-fuse-decode"));
+  if (options.perRowPositions && !decodePlan)
+    return fail("--per-row-positions applies to a decode-step ONNX model "
+                "whose past length is symbolic (its fused decode step), "
+                "which '" + path + "' is not" +
+                (options.fuseDecode ? "" : " with --no-fuse-decode"));
   pipeline.fuseDecode = decodePlan.has_value();
 
   OwningOpRef<ModuleOp> module = import(path, mlirBuffer, modelOptions);

@@ -6,6 +6,14 @@
 // summed over the ops. The "_before" variant uses `kv_heads_before`, which
 // `share-kv` records as the op attribute `attn.kv_heads_before`.
 //
+// Each entry also states how the op is served: its window (left, right;
+// null for an unbounded side), and for attn.decode the cache element type,
+// layout (contiguous with its capacity, or paged with its page size and
+// pages per row) and the form of its position (one for the batch, or one
+// per row). Attributes that this file does not know (added to the ops
+// later) are listed as they print under "attributes", so the report never
+// hides part of an op's meaning.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attn/Compiler/CompileReport.h"
@@ -87,6 +95,74 @@ Entry describe(Operation *op, int64_t qHeads, int64_t kvHeads, ShapedType key,
   return e;
 }
 
+llvm::json::Value bound(IntegerAttr attr) {
+  if (!attr || attr.getInt() < 0)
+    return nullptr;
+  return attr.getInt();
+}
+
+/// window: [left, right] (null for an unbounded side), or null without one.
+llvm::json::Value window(IntegerAttr left, IntegerAttr right) {
+  if (!left && !right)
+    return nullptr;
+  return llvm::json::Array{bound(left), bound(right)};
+}
+
+/// The op's attributes that the entry does not already state, printed.
+void addOtherAttributes(Operation *op, llvm::json::Object &json) {
+  static const llvm::StringLiteral known[] = {
+      "q_heads",     "kv_heads",     "scale",
+      "causal",      "causal_offset", "softcap",
+      "window_left", "window_right", "operandSegmentSizes"};
+  llvm::json::Object other;
+  for (NamedAttribute attr : op->getAttrs()) {
+    StringRef name = attr.getName().getValue();
+    if (llvm::is_contained(known, name) || name.starts_with("attn."))
+      continue;
+    if (isa<UnitAttr>(attr.getValue())) {
+      other[name] = true;
+      continue;
+    }
+    if (auto i = dyn_cast<IntegerAttr>(attr.getValue())) {
+      other[name] = i.getInt();
+      continue;
+    }
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    attr.getValue().print(os);
+    other[name] = text;
+  }
+  if (!other.empty())
+    json["attributes"] = std::move(other);
+}
+
+/// How a decode op keeps its cache and reads its position.
+void describeCache(mlir::attn::DecodeOp decode, llvm::json::Object &json) {
+  std::string type;
+  llvm::raw_string_ostream os(type);
+  os << decode.getKeyCacheType().getElementType();
+  json["cache_type"] = type;
+  if (decode.hasQuantizedCache())
+    json["cache_scales"] = "f32 per (batch row, KV head)";
+  auto size = [](int64_t d) -> llvm::json::Value {
+    if (ShapedType::isDynamic(d))
+      return nullptr;
+    return d;
+  };
+  ShapedType cache = decode.getKeyCacheType();
+  if (decode.isPaged()) {
+    auto table = cast<ShapedType>(decode.getBlockTable().getType());
+    json["cache_layout"] = "paged";
+    json["num_pages"] = size(cache.getDimSize(0));
+    json["page_size"] = size(cache.getDimSize(2));
+    json["max_pages"] = size(table.getDimSize(1));
+  } else {
+    json["cache_layout"] = "contiguous";
+  }
+  json["capacity"] = size(decode.getCacheCapacity());
+  json["positions"] = decode.getPositions() ? "per-row" : "one";
+}
+
 } // namespace
 
 llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
@@ -94,24 +170,27 @@ llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
   int64_t kvBytes = 0, kvBytesBefore = 0;
   module.walk([&](Operation *op) {
     std::optional<Entry> e;
-    if (auto attention = dyn_cast<mlir::attn::AttentionOp>(op))
+    if (auto attention = dyn_cast<mlir::attn::AttentionOp>(op)) {
       e = describe(op, attention.getQHeads(), attention.getKvHeads(),
                    attention.getKeyType(), attention.getValueType(),
                    attention.isCausal(), /*fusedDecode=*/false);
-    else if (auto decode = dyn_cast<mlir::attn::DecodeOp>(op)) {
+      e->json["window"] = window(attention.getWindowLeftAttr(),
+                                 attention.getWindowRightAttr());
+      if (IntegerAttr offset = attention.getCausalOffsetAttr())
+        e->json["causal_offset"] = offset.getInt();
+      e->json["kv_lengths"] = attention.getKvSeqLens() ? "per-row" : "none";
+    } else if (auto decode = dyn_cast<mlir::attn::DecodeOp>(op)) {
       // The bytes a token costs are the caches' (8-bit with --kv-cache-type).
       e = describe(op, decode.getQHeads(), decode.getKvHeads(),
                    decode.getKeyCacheType(), decode.getValueCacheType(),
                    decode.getCausal(), /*fusedDecode=*/true);
-      std::string type;
-      llvm::raw_string_ostream os(type);
-      os << decode.getKeyCacheType().getElementType();
-      e->json["cache_type"] = type;
-      if (decode.hasQuantizedCache())
-        e->json["cache_scales"] = "f32 per (batch row, KV head)";
+      e->json["window"] =
+          window(decode.getWindowLeftAttr(), decode.getWindowRightAttr());
+      describeCache(decode, e->json);
     }
     if (!e)
       return;
+    addOtherAttributes(op, e->json);
     kvBytes += e->kvBytes;
     kvBytesBefore += e->kvBytesBefore;
     ops.push_back(std::move(e->json));

@@ -132,6 +132,7 @@ public:
     pipeline.shareKVHeads = options.shareKV;
     pipeline.shareKVMethod = methodName(options.shareKVMethod);
     pipeline.kvCacheType = options.kvCacheType;
+    pipeline.perRowPositions = options.perRowPositions;
     pipeline.target = std::move(target);
   }
 
@@ -363,6 +364,11 @@ LogicalResult Compilation::run(const std::string &path,
     return fail("--max-seq applies to a decode-step ONNX model whose past "
                 "length is symbolic (and not bound by --dim), which '" +
                 path + "' is not" +
+                (options.fuseDecode ? "" : " with --no-fuse-decode"));
+  if (options.perRowPositions && !decodePlan)
+    return fail("--per-row-positions applies to a decode-step ONNX model "
+                "whose past length is symbolic (its fused decode step), "
+                "which '" + path + "' is not" +
                 (options.fuseDecode ? "" : " with --no-fuse-decode"));
   pipeline.fuseDecode = decodePlan.has_value();
 

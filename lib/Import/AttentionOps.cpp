@@ -1,6 +1,6 @@
 //===- AttentionOps.cpp - ONNX Attention and ORT's attention ops ----------===//
 //
-// ONNX `Attention` (opsets 23/24) and com.microsoft `GroupQueryAttention` /
+// ONNX `Attention` (opsets 23-25) and com.microsoft `GroupQueryAttention` /
 // `MultiHeadAttention` become `attn.attention` over [B, H, S, D] tensors,
 // with the head split/merge of 3-D inputs, KV-cache concatenation and mask
 // padding around it. Query and KV head counts stay explicit: K and V are
@@ -269,6 +269,35 @@ LogicalResult importOnnxAttention(NodeContext &ctx) {
     spec.causalOffset.reset();
   }
 
+  // Opset 25 windows (onnx/onnx#8108): the query at p = offset + i sees
+  // keys [p - left_window_size, p + right_window_size], -1 unbounded, with
+  // offset the past length (or 0). attn's window stands at i + causal
+  // offset, which is p when causal; without causal it is i, so a past
+  // shifts the bounds (left - past, right + past).
+  int64_t left = ctx.attrInt("left_window_size", -1);
+  int64_t right = ctx.attrInt("right_window_size", -1);
+  if (left < -1 || right < -1)
+    return ctx.emitError() << "has left_window_size " << left
+                           << " and right_window_size " << right
+                           << "; each must be -1 (unbounded) or >= 0";
+  if (left >= 0 || right >= 0) {
+    if (ctx.hasInput(6) && !ctx.hasInput(4))
+      return ctx.emitError()
+             << "has a window with nonpad_kv_seqlen and no past_key (a "
+                "per-batch window offset), which is not supported";
+    if (!spec.causalOffset && past > 0) {
+      if (left >= 0 && left < past)
+        return ctx.emitError()
+               << "has a non-causal window with left_window_size " << left
+               << " below the past length " << past
+               << ", which is not supported";
+      left = left < 0 ? -1 : left - past;
+      right = right < 0 ? -1 : right + past;
+    }
+    spec.windowLeft = left < 0 ? std::optional<int64_t>() : left;
+    spec.windowRight = right < 0 ? std::optional<int64_t>() : right;
+  }
+
   int64_t mode = ctx.attrInt("qk_matmul_output_mode", 0);
   if (mode < 0 || mode > 3)
     return ctx.emitError() << "has an unknown qk_matmul_output_mode " << mode;
@@ -284,6 +313,10 @@ LogicalResult importOnnxAttention(NodeContext &ctx) {
   ctx.setOutput(0, y, dtype);
   ctx.setOutput(1, k, dtype);
   ctx.setOutput(2, v, dtype);
+  if (ctx.hasOutput(3) && mode >= 2 && (spec.windowLeft || spec.windowRight))
+    return ctx.emitError() << "has a window and qk_matmul_output_mode "
+                           << mode << " (scores after the mask), which is "
+                              "not supported";
   if (ctx.hasOutput(3)) {
     // The scores only exist when asked for. Modes follow the computation
     // order (onnx/onnx#7913): 0 Q K^T * scale, 1 after softcap, 2 after the

@@ -26,7 +26,7 @@ void mlir::attn::buildAttnGraphTailPipeline(
   share.shareKVMethod = options.shareKVMethod;
   buildAttnShareKVPipeline(pm, share);
   if (options.fuseDecode)
-    buildAttnFuseDecodePipeline(pm);
+    buildAttnFuseDecodePipeline(pm, options.perRowPositions);
   if (!options.kvCacheType.empty()) {
     AttnKVCacheTypeOptions cacheType;
     cacheType.cacheType = options.kvCacheType;
@@ -101,6 +101,11 @@ struct CompilePipelineTextOptions
       llvm::cl::desc("Turn concat(past, new) -> attention of a decode step "
                      "into an in-place KV-cache append"),
       llvm::cl::init(false)};
+  Option<bool> perRowPositions{
+      *this, "per-row-positions",
+      llvm::cl::desc("A fused decode step takes one position per batch row "
+                     "(cache_position : [B])"),
+      llvm::cl::init(false)};
   Option<std::string> kvCacheType{
       *this, "kv-cache-type",
       llvm::cl::desc("Store decode KV caches as f32, f16, bf16, int8 or fp8 "
@@ -143,6 +148,7 @@ void mlir::attn::registerAttnPipelines() {
         options.shareKVMethod = parsed.shareKVMethod;
         options.fuseDecode = parsed.fuseDecode;
         options.kvCacheType = parsed.kvCacheType;
+        options.perRowPositions = parsed.perRowPositions;
         if (parsed.target != "cpu" && parsed.target != "cuda")
           return errorHandler("attn-compile-pipeline: unknown target '" +
                               parsed.target + "' (expected cpu or cuda)");

@@ -55,8 +55,11 @@ void mlir::attn::buildAttnShareKVPipeline(OpPassManager &pm,
   addCleanup(pm);
 }
 
-void mlir::attn::buildAttnFuseDecodePipeline(OpPassManager &pm) {
-  pm.addPass(createAttnFuseDecode());
+void mlir::attn::buildAttnFuseDecodePipeline(OpPassManager &pm,
+                                              bool perRowPositions) {
+  AttnFuseDecodeOptions fuse;
+  fuse.perRowPositions = perRowPositions;
+  pm.addPass(createAttnFuseDecode(fuse));
   addCleanup(pm);
 }
 

@@ -86,6 +86,12 @@ cl::opt<bool> noFuseDecode(
              "past length instead of an in-place KV cache (bind the past "
              "length with --dim)"),
     cl::init(false), cl::cat(category));
+cl::opt<bool> perRowPositions(
+    "per-row-positions",
+    cl::desc("Give a fused decode step one position per batch row "
+             "(cache_position : [B]), so a batch mixes sequences of "
+             "different lengths"),
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> kvCacheType(
     "kv-cache-type",
     cl::desc("Store a decode step's KV caches as f32, f16, bf16, int8 or fp8 "
@@ -127,6 +133,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"max-seq", maxSeq});
   if (kvCacheType.getNumOccurrences())
     flags.push_back({"kv-cache-type", kvCacheType});
+  if (perRowPositions)
+    flags.push_back({"per-row-positions", "true"});
   for (const auto &[key, value] : flags)
     if (failed(setCompileOption(options, key, value, error)))
       return false;

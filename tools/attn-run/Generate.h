@@ -49,6 +49,29 @@ void generate(AttnModel *model, const std::string &modelName, int steps,
               const std::vector<rt::Array> &arrays,
               const std::string &inputsPath, const std::string &outputsPath);
 
+/// The prompts of `path`: an npz with `prompts` [B, L] and `lengths` [B],
+/// or text with one prompt of space-separated token ids a line. Dies on a
+/// malformed file.
+std::vector<std::vector<int64_t>> readPrompts(const std::string &path);
+
+/// Cache positions a row needs to decode `steps` tokens after the longest
+/// of `prompts` (the prompt and every generated token but the last).
+int64_t promptCapacity(const std::vector<std::vector<int64_t>> &prompts,
+                       int steps);
+
+/// Greedy decoding of a batch of prompts of different lengths at once, on
+/// a decode step compiled with per-row positions (cache_position [B]):
+/// each row prefills its prompt a token a step and then decodes `steps`
+/// tokens, all rows moving together. Prints each row's tokens; writes
+/// `tokens` [B, steps], `logits` [B, steps, vocab] and `step_us` to
+/// `outputsPath` if given. Inputs other than the ids, positions and mask
+/// come from `arrays`; the caches start empty.
+void generateBatch(AttnModel *model, const std::string &modelName, int steps,
+                   const std::vector<std::vector<int64_t>> &prompts,
+                   const std::vector<rt::Array> &arrays,
+                   const std::string &inputsPath,
+                   const std::string &outputsPath);
+
 } // namespace attn::run
 
 #endif // ATTN_TOOLS_ATTN_RUN_GENERATE_H

@@ -36,7 +36,8 @@ const char *kUsage =
     "usage: attn-run MODEL(.so|.mlir|.onnx) [--inputs IN.npz] "
     "[--outputs OUT.npz]\n"
     "                [--bench N] [--threads N] [--dim NAME=SIZE]...\n"
-    "                [--generate N [--max-seq N]] [--cache-dir DIR] [--device N]\n"
+    "                [--generate N [--prompts FILE] [--max-seq N]]\n"
+    "                [--cache-dir DIR] [--device N]\n"
     "\n"
     "Runs a model compiled by attn-compile on the arrays of IN.npz (keys are\n"
     "the model's input names) and writes its outputs to OUT.npz.\n"
@@ -47,15 +48,22 @@ const char *kUsage =
     "                 past length is symbolic (in-place KV caches), starting\n"
     "                 from input_ids, position_ids and past_* in IN.npz;\n"
     "                 prints the tokens; OUT.npz gets tokens, logits, step_us\n"
+    "  --prompts FILE with --generate: a batch of prompts of different\n"
+    "                 lengths (text: one prompt of token ids a line; npz:\n"
+    "                 prompts [B, L] and lengths [B]) decoded at once on a\n"
+    "                 step with per-row positions (compiled with\n"
+    "                 --per-row-positions), caches starting empty; prints\n"
+    "                 each row's tokens; OUT.npz gets tokens [B, N], logits\n"
     "  --max-seq N    cache capacity when --generate compiles the model\n"
-    "                 (default: past length + N)\n"
+    "                 (default: past length + N, or the longest prompt +\n"
+    "                 N - 1)\n"
     "  --cache-dir D  where compiled .mlir/.onnx models are kept (default\n"
     "                 $ATTN_MLIR_CACHE_DIR, else $XDG_CACHE_HOME/attn-mlir,\n"
     "                 else ~/.cache/attn-mlir)\n"
     "  --device N     the CUDA device a cuda model runs on (default 0)\n";
 
 struct Options {
-  std::string model, inputs, outputs, cacheDir;
+  std::string model, inputs, outputs, cacheDir, prompts;
   int bench = 0;
   int threads = 0;
   int generate = 0;
@@ -116,6 +124,8 @@ Options parseOptions(int argc, char **argv) {
       o.dims.push_back(takeValue());
     else if (flag == "--generate")
       o.generate = parseCount(flag, takeValue());
+    else if (flag == "--prompts")
+      o.prompts = takeValue();
     else if (flag == "--max-seq")
       o.maxSeq = parseCount(flag, takeValue());
     else if (flag == "--cache-dir")
@@ -137,20 +147,43 @@ Options parseOptions(int argc, char **argv) {
     die("--max-seq applies only with --generate");
   if (o.generate && o.bench)
     die("--generate times every step itself; it takes no --bench");
-  if (o.generate && o.inputs.empty())
+  if (!o.prompts.empty() && !o.generate)
+    die("--prompts applies only with --generate");
+  if (o.generate && o.inputs.empty() && o.prompts.empty())
     die("--generate needs the first step's inputs (input_ids, position_ids, "
         "past_*) with --inputs IN.npz");
   return o;
 }
 
 /// The attn-compile arguments for a .mlir/.onnx model run on `arrays`.
-std::vector<std::string> compileArguments(const Options &options,
-                                          const std::vector<rt::Array> &arrays) {
+std::vector<std::string>
+compileArguments(const Options &options, const std::vector<rt::Array> &arrays,
+                 const std::vector<std::vector<int64_t>> &prompts) {
   std::vector<std::string> args;
   for (const std::string &dim : options.dims)
     args.push_back("--dim=" + dim);
   if (!endsWith(options.model, ".onnx"))
     return args;
+  // A batch of prompts: a step of one token for each of B rows, each at its
+  // own position, with caches for the longest prompt and the tokens after.
+  if (!prompts.empty()) {
+    int64_t maxSeq = options.maxSeq ? options.maxSeq
+                                    : promptCapacity(prompts, options.generate);
+    args.push_back("--max-seq=" + std::to_string(maxSeq));
+    args.push_back("--per-row-positions");
+    args.push_back("--input-shape=" + std::string(kInputIds) + "=" +
+                   std::to_string(prompts.size()) + "x1");
+    for (const rt::Array &a : arrays) {
+      if (isPastName(a.name) || a.name == kInputIds ||
+          a.name == kPositionIds || a.name == kAttentionMask)
+        continue;
+      std::string shape;
+      for (size_t i = 0; i < a.shape.size(); ++i)
+        shape += (i ? "x" : "") + std::to_string(a.shape[i]);
+      args.push_back("--input-shape=" + a.name + "=" + shape);
+    }
+    return args;
+  }
   // Symbolic sizes of an ONNX graph are bound from the inputs' shapes; for
   // --generate, the past length becomes the cache capacity instead.
   if (options.generate) {
@@ -216,10 +249,15 @@ int main(int argc, char **argv) {
       die("cannot read inputs: " + error);
   }
 
+  std::vector<std::vector<int64_t>> prompts;
+  if (!options.prompts.empty())
+    prompts = readPrompts(options.prompts);
+
   std::string library = options.model;
   if (endsWith(options.model, ".mlir") || endsWith(options.model, ".onnx")) {
     std::string error;
-    library = compileCached(options.model, compileArguments(options, arrays),
+    library = compileCached(options.model,
+                            compileArguments(options, arrays, prompts),
                             options.cacheDir, error);
     if (library.empty())
       die(error);
@@ -235,6 +273,12 @@ int main(int argc, char **argv) {
   AttnModel *model = attnModelLoad(library.c_str());
   if (!model)
     die(attnGetLastError());
+  if (options.generate && !prompts.empty()) {
+    generateBatch(model, options.model, options.generate, prompts, arrays,
+                  options.inputs, options.outputs);
+    attnModelFree(model);
+    return 0;
+  }
   if (options.generate) {
     generate(model, options.model, options.generate, arrays, options.inputs,
              options.outputs);

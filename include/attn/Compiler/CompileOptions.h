@@ -55,6 +55,10 @@ struct CompileOptions {
   /// Preallocate the KV caches of a decode-step ONNX model whose past
   /// length is symbolic (attn-fuse-decode); off: keep concat(past, new).
   bool fuseDecode = true;
+  /// The fused decode step takes one position per batch row
+  /// (`cache_position : [B]`), so a batch mixes sequences of different
+  /// lengths; off: one position for the batch (rank 0).
+  bool perRowPositions = false;
   /// Element type of a decode step's KV caches: "" (keep), f32, f16, bf16,
   /// int8 or fp8 (E4M3); int8/fp8 add f32 scale inputs (attn-kv-cache-type).
   std::string kvCacheType;

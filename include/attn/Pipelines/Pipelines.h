@@ -39,7 +39,8 @@ void buildAttnShareKVPipeline(OpPassManager &pm, const TransformOptions &options
 
 /// attn-fuse-decode and its clean-up: concat(past, new) -> attention of a
 /// decode step becomes an in-place KV-cache append.
-void buildAttnFuseDecodePipeline(OpPassManager &pm);
+void buildAttnFuseDecodePipeline(OpPassManager &pm,
+                                 bool perRowPositions = false);
 
 /// Tensors to memrefs: one-shot bufferisation across function boundaries
 /// (identity layouts), results as out-parameters, deallocations inserted.
@@ -64,6 +65,7 @@ struct CompilePipelineOptions {
   int64_t shareKVHeads = 0;   ///< 0: keep the KV heads
   std::string shareKVMethod = "mean";
   bool fuseDecode = false;    ///< run attn-fuse-decode
+  bool perRowPositions = false; ///< its per-row-positions option
   /// attn-kv-cache-type{type=...} after decode fusion; "" keeps the caches.
   std::string kvCacheType;
   CpuTarget target;           ///< from resolveCpuTarget (the host code's CPU)

@@ -22,6 +22,17 @@ func.func @keep_causal(%q: tensor<1x4x1x16xf32>, %k: tensor<1x2x8x16xf32>, %v: t
 
 // -----
 
+// Near miss: a window stands at the causal offset (query row i at i + N), so
+// the offset stays even when it masks nothing itself.
+// CHECK-LABEL: func.func @keep_causal_window
+// CHECK: causal(7) window(3, 0)
+func.func @keep_causal_window(%q: tensor<1x4x1x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>, %o: tensor<1x4x1x16xf32>) -> tensor<1x4x1x16xf32> {
+  %r = attn.attention heads(4, 2) scale(0.25) causal(7) window(3, 0) ins(%q, %k, %v : tensor<1x4x1x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) outs(%o : tensor<1x4x1x16xf32>) -> tensor<1x4x1x16xf32>
+  return %r : tensor<1x4x1x16xf32>
+}
+
+// -----
+
 // Near miss: with a dynamic key length nothing is known about the offset.
 // CHECK-LABEL: func.func @keep_causal_dynamic
 // CHECK: causal(100)

@@ -12,14 +12,15 @@ namespace {
 
 /// Pattern: attn.attention causal(N) with N >= Skv - 1 -> attn.attention
 /// Every key j < Skv satisfies j <= i + N for every row i >= 0, so the causal
-/// mask removes nothing.
+/// mask removes nothing. Kept with a window, which stands at i + N.
 struct DropNoOpCausal : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     IntegerAttr offset = op.getCausalOffsetAttr();
     int64_t skv = op.getKeyType().getDimSize(2);
-    if (!offset || ShapedType::isDynamic(skv) || offset.getInt() < skv - 1)
+    if (!offset || ShapedType::isDynamic(skv) || offset.getInt() < skv - 1 ||
+        op.getWindowLeftAttr())
       return failure();
     rewriter.modifyOpInPlace(op, [&] { op.removeCausalOffsetAttr(); });
     return success();

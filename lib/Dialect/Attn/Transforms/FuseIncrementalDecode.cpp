@@ -162,7 +162,21 @@ private:
     FunctionType before = func.getFunctionType();
     int64_t past = pastLength(candidates.front());
     Block &entry = func.getBody().front();
-    auto positionType = RankedTensorType::get({}, IntegerType::get(ctx, 64));
+    // One position for the batch (rank 0), or with per-row-positions one
+    // per batch row ([B], B the caches' static batch size).
+    int64_t batch = cast<ShapedType>(candidates.front().pastKeys.getType())
+                        .getDimSize(0);
+    if (perRowPositions &&
+        (ShapedType::isDynamic(batch) ||
+         llvm::any_of(candidates, [&](const Candidate &c) {
+           return cast<ShapedType>(c.pastKeys.getType()).getDimSize(0) !=
+                  batch;
+         })))
+      return;
+    auto positionType =
+        perRowPositions
+            ? RankedTensorType::get({batch}, IntegerType::get(ctx, 64))
+            : RankedTensorType::get({}, IntegerType::get(ctx, 64));
     unsigned positionArg = func.getNumArguments();
     if (failed(func.insertArgument(
             positionArg, positionType,
@@ -173,10 +187,13 @@ private:
       return signalPassFailure();
     OpBuilder b(ctx);
     b.setInsertionPointToStart(&entry);
-    Value position = tensor::ExtractOp::create(
-        b, func.getLoc(), entry.getArgument(positionArg), ValueRange{});
-    position = arith::IndexCastOp::create(b, func.getLoc(), b.getIndexType(),
-                                          position);
+    Value position = entry.getArgument(positionArg);
+    if (!perRowPositions) {
+      position = tensor::ExtractOp::create(b, func.getLoc(), position,
+                                           ValueRange{});
+      position = arith::IndexCastOp::create(b, func.getLoc(),
+                                            b.getIndexType(), position);
+    }
     for (Candidate &c : candidates)
       fuse(b, func, c, position);
     func.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
@@ -205,7 +222,8 @@ private:
         TypeRange{init.getType(), c.pastKeys.getType(),
                   c.pastValues.getType()},
         op.getQuery(), c.keys.getInputs()[1], c.values.getInputs()[1],
-        position, /*positions=*/Value(), op.getMask(), init, c.pastKeys,
+        perRowPositions ? Value() : position,
+        perRowPositions ? position : Value(), op.getMask(), init, c.pastKeys,
         c.pastValues,
         op.getQHeadsAttr(), op.getKvHeadsAttr(), op.getScaleAttr(),
         op.isCausal() ? b.getUnitAttr() : UnitAttr(), op.getSoftcapAttr(),
@@ -249,6 +267,8 @@ private:
     auto positionType = cast<RankedTensorType>(after.getInputs().back());
     operands.push_back(arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(positionType, APInt(64, past))));
+    // (a splat: with per-row positions every row of the caller's batch
+    // holds the same past)
     rebuildCall(call, callee, operands,
                 [](OpBuilder &, Location, unsigned, Value result, Type) {
                   return result; // decode fusion keeps the result types

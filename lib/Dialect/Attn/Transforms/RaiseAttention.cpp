@@ -406,6 +406,13 @@ private:
             ? rewriter.getI64IntegerAttr(*plan.masks.causalOffset)
             : IntegerAttr(),
         plan.softcap ? rewriter.getF64FloatAttr(*plan.softcap) : FloatAttr());
+    // A sliding-window (band) mask becomes window(L, 0): the lowering then
+    // visits O(window) keys per query instead of O(Skv).
+    if (plan.masks.windowLeft) {
+      attention.setWindowLeftAttr(
+          rewriter.getI64IntegerAttr(*plan.masks.windowLeft));
+      attention.setWindowRightAttr(rewriter.getI64IntegerAttr(0));
+    }
     attention->setAttr("attn.source", rewriter.getStringAttr("raised"));
     Value result = attention->getResult(0);
     auto resultType = cast<RankedTensorType>(op->getResult(0).getType());

@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -121,25 +122,50 @@ std::optional<SmallVector<bool>> keepFlags(const Mask4 &mask) {
   return keep;
 }
 
-/// The offset o with keep(i, j) == (j <= i + o), if the mask is a constant
-/// that depends only on (i, j) and has that shape.
-std::optional<int64_t> causalOffsetOf(const Mask4 &mask, int64_t queryLength) {
+/// A causal mask, possibly banded: keep(i, j) == (j <= i + offset) and,
+/// with a window, j >= i + offset - windowLeft.
+struct CausalBand {
+  int64_t offset;
+  std::optional<int64_t> windowLeft;
+};
+
+/// The causal band of a constant mask that depends only on (i, j):
+/// exporters spell a causal mask as j <= i + o and a sliding window
+/// (Mistral, Gemma-2, Qwen2) as that and j > i + o - W, which is o and
+/// W - 1. std::nullopt when the mask has another shape.
+std::optional<CausalBand> causalBandOf(const Mask4 &mask,
+                                       int64_t queryLength) {
   if (mask.shape[0] != 1 || mask.shape[1] != 1 ||
       mask.shape[2] != queryLength)
     return std::nullopt;
   int64_t rows = mask.shape[2], cols = mask.shape[3];
   std::optional<SmallVector<bool>> flags = keepFlags(mask);
-  if (!flags || int64_t(flags->size()) != rows * cols)
+  if (!flags || int64_t(flags->size()) != rows * cols || rows == 0)
     return std::nullopt;
   ArrayRef<bool> keep = *flags;
-  int64_t offset = llvm::count(ArrayRef(keep).take_front(cols), true) - 1;
-  if (offset < 0)
+  // Row 0 ends at the offset (every row is nonempty in either shape).
+  ArrayRef<bool> first = keep.take_front(cols);
+  const bool *last = std::find(first.rbegin(), first.rend(), true).base();
+  if (last == first.begin())
+    return std::nullopt;
+  CausalBand band{int64_t(last - first.begin()) - 1, std::nullopt};
+  // The band's left edge shows in the first row whose first key is past 0.
+  for (int64_t i = 0; i < rows && !band.windowLeft; ++i) {
+    ArrayRef<bool> row = keep.slice(i * cols, cols);
+    int64_t firstKept = std::find(row.begin(), row.end(), true) - row.begin();
+    if (firstKept > 0 && firstKept < cols)
+      band.windowLeft = i + band.offset - firstKept;
+  }
+  if (band.windowLeft && *band.windowLeft < 0)
     return std::nullopt;
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j)
-      if (keep[i * cols + j] != (j <= i + offset))
+    for (int64_t j = 0; j < cols; ++j) {
+      bool inBand = j <= i + band.offset &&
+                    (!band.windowLeft || j >= i + band.offset - *band.windowLeft);
+      if (keep[i * cols + j] != inBand)
         return std::nullopt;
-  return offset;
+    }
+  return band;
 }
 
 /// The mask as an operand of attn.attention: as it is when its shape is
@@ -227,8 +253,9 @@ std::optional<MaskPlan> mlir::attn::planMasks(ArrayRef<Step> steps,
     if (!mask)
       return std::nullopt;
     if (!plan.causalOffset)
-      if (std::optional<int64_t> offset = causalOffsetOf(*mask, outShape[2])) {
-        plan.causalOffset = offset;
+      if (std::optional<CausalBand> band = causalBandOf(*mask, outShape[2])) {
+        plan.causalOffset = band->offset;
+        plan.windowLeft = band->windowLeft;
         continue;
       }
     plan.masks.push_back(*mask);

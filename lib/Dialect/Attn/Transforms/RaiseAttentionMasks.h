@@ -25,10 +25,14 @@ struct Mask4 {
 struct MaskPlan {
   SmallVector<Mask4> masks;            ///< the masks left to apply
   std::optional<int64_t> causalOffset; ///< a constant causal mask, recognised
+  /// A constant sliding-window (band) mask, recognised with the causal
+  /// offset: keys below i + offset - windowLeft are masked (window(L, 0)).
+  std::optional<int64_t> windowLeft;
 };
 
 /// `outShape` is [B, Hq, Sq, Dv] and `keyLength` is Skv. Constant masks of
-/// causal shape become a causal offset; std::nullopt when a mask does not
+/// causal shape become a causal offset, banded ones (sliding windows) a
+/// causal offset and a left window; std::nullopt when a mask does not
 /// fit the [B, Hq, Sq, Skv] space.
 std::optional<MaskPlan> planMasks(ArrayRef<match::Step> masks,
                                   ArrayRef<int64_t> outShape,

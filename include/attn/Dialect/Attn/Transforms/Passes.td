@@ -149,6 +149,12 @@ def AttnFuseDecode : Pass<"attn-fuse-decode", "ModuleOp"> {
     return %o, %kc2, %vc2
     ```
   }];
+  let options = [
+    Option<"perRowPositions", "per-row-positions", "bool", "false",
+           "Give each batch row its own position: `cache_position` becomes "
+           "`tensor<Bxi64>` and the decode ops take positions(...), so a "
+           "batch mixes sequences of different lengths">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::attn::AttnDialect",
     "::mlir::bufferization::BufferizationDialect",

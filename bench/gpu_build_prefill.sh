@@ -26,7 +26,7 @@ cp "$build/lib/libAttnRuntime.so" "$out/models/"
 cp "$src/test/Integration/lib/compare.py" "$src/tools/gpu-check.sh" \
    "$src/bench/gpu_decode.py" "$src/bench/gpu_prefill.py" "$out/"
 gen="python3 $src/test/Integration/lib/gen_case.py"
-compile="$build/bin/attn-compile"
+compile=${ATTN_COMPILE:-$build/bin/attn-compile}
 reference="$build/bin/attn-reference"
 tol_f16="--atol 5e-3 --rtol 5e-3"
 tol_bf16="--atol 2e-2 --rtol 2e-2"

@@ -17,7 +17,7 @@ torch's current stream.
             which is not timed). TFLOP/s = 4 B Hq Sq Skv D / t, halved when
             causal. Each output is also compared with the flash backend's.
 
-  python3 gpu_prefill.py [--iters N] [--json OUT.json]
+  python3 gpu_prefill.py [--iters N] [--json OUT.json] [--models DIR] [--only num|bench]
 """
 
 import argparse
@@ -139,13 +139,16 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--json")
+    p.add_argument("--models", default=os.path.join(HERE, "models"),
+                   help="directory of the models (and libAttnRuntime.so)")
+    p.add_argument("--only", choices=["num", "bench"], help="run one kind of model")
     args = p.parse_args()
-    rt = load_runtime(os.path.join(HERE, "models"))
+    rt = load_runtime(args.models)
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     results, failed = {"num": [], "bench": []}, 0
-    for so in sorted(glob.glob(os.path.join(HERE, "models", "*.so"))):
+    for so in sorted(glob.glob(os.path.join(args.models, "*.so"))):
         name = os.path.basename(so)[:-3]
-        if name.startswith("libAttn"):
+        if name.startswith("libAttn") or (args.only and not name.startswith(args.only)):
             continue
         cfg = json.load(open(so[:-3] + ".json"))
         cfg["name"] = name

@@ -204,7 +204,7 @@ LogicalResult OpLowering::lower(AttentionOp op) {
         b, op.getLoc(), module, name("prefill"), *plan,
         ValueRange(args).getTypes(), bool(op.getKvSeqLens()));
     std::array<int64_t, 3> grid = prefillGrid(*plan);
-    launch(op.getLoc(), kernel, grid[0], grid[1], grid[2], kPrefillThreads,
+    launch(op.getLoc(), kernel, grid[0], grid[1], grid[2], prefillThreads(),
            args);
     op.erase();
     return success();

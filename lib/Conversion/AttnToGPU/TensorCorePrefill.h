@@ -15,21 +15,18 @@
 
 namespace mlir::attn::gpu_kernels {
 
-/// Query rows a prefill block takes (4 warps x 16 rows of the mma).
-constexpr int64_t kPrefillRows = 64;
-/// Keys a shared-memory tile holds.
-constexpr int64_t kPrefillKeys = 64;
-/// Threads of a prefill block.
-constexpr int64_t kPrefillThreads = 128;
+/// The fewest query rows that take the prefill kernel.
+constexpr int64_t kPrefillMinRows = 64;
 
 /// Whether the prefill kernel covers an attn.attention of `plan` (with a
-/// mask operand when `hasMask`): at least kPrefillRows query rows, f16 or
+/// mask operand when `hasMask`): at least kPrefillMinRows query rows, f16 or
 /// bf16 queries/keys/values of one type, D and Dv 64 or 128, no mask and
 /// no window (those take the flash-decoding kernels).
 bool usePrefillKernel(const AttentionPlan &plan, bool hasMask);
 
-/// The prefill grid: (query tiles, Hq, B).
+/// The prefill grid: (query tiles, Hq, B), and the threads of a block.
 std::array<int64_t, 3> prefillGrid(const AttentionPlan &plan);
+int64_t prefillThreads();
 
 /// Builds the kernel. Arguments: query, key, value, [kv_seq_lens when
 /// `hasKvLens`], out.

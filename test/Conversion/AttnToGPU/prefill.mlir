@@ -18,6 +18,7 @@
 // CHECK: gpu.func @attn_prefill_0
 // CHECK-SAME: workgroup(%[[KS:.*]] : memref<64x136xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[VS:.*]] : memref<64x136xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME: nvvm.minctasm = 2
 // CHECK: arith.divui %{{.*}}, %c4
 // CHECK: nvgpu.device_async_copy {{.*}}, %[[KS]][{{.*}}], 8 {bypassL1}
 // CHECK: nvvm.cp.async.commit.group
@@ -27,6 +28,7 @@
 // CHECK: gpu.barrier
 // CHECK: nvgpu.ldmatrix %[[KS]]{{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK-COUNT-2: nvvm.mma.sync {{.*}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32)
+// CHECK: math.fma
 // CHECK: math.exp2 {{.*}} fastmath<afn>
 // CHECK: nvgpu.ldmatrix %[[VS]]{{.*}} {numTiles = 4 : i32, transpose = true}
 // CHECK: scf.yield

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuKernels.h"
+#include "TensorCorePrefill.h"
 
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -20,6 +21,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/SymbolTable.h"
 
 namespace mlir::attn {
@@ -191,6 +193,22 @@ LogicalResult OpLowering::lower(AttentionOp op) {
     return failure();
   if (IntegerAttr offset = op.getCausalOffsetAttr())
     plan->causalOffset = offset.getInt();
+  // Prompts on tensor cores (TensorCorePrefill.cpp).
+  if (usePrefillKernel(*plan, bool(op.getMask()))) {
+    b.setInsertionPoint(op);
+    SmallVector<Value> args{op.getQuery(), op.getKey(), op.getValue()};
+    if (op.getKvSeqLens())
+      args.push_back(op.getKvSeqLens());
+    args.push_back(op.getInit());
+    gpu::GPUFuncOp kernel = buildPrefillKernel(
+        b, op.getLoc(), module, name("prefill"), *plan,
+        ValueRange(args).getTypes(), bool(op.getKvSeqLens()));
+    std::array<int64_t, 3> grid = prefillGrid(*plan);
+    launch(op.getLoc(), kernel, grid[0], grid[1], grid[2], prefillThreads(),
+           args);
+    op.erase();
+    return success();
+  }
   if (failed(tile(op, *plan)))
     return failure();
   b.setInsertionPoint(op);
@@ -257,6 +275,11 @@ LogicalResult OpLowering::lower(DecodeOp op) {
 
 struct ConvertAttnToGPUPass
     : attn::impl::ConvertAttnToGPUBase<ConvertAttnToGPUPass> {
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    // The prefill kernel's ldmatrix and cp.async (TensorCorePrefill.cpp).
+    registry.insert<nvgpu::NVGPUDialect>();
+  }
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<Operation *> ops;

@@ -1,0 +1,466 @@
+//===- TensorCorePrefill.cpp - flash attention forward on tensor cores ----===//
+//
+// Block = 4 warps = 64 query rows (16 a warp, the rows of mma.sync
+// m16n8k16) of one query head of one batch row; its KV head is head / G, so
+// the blocks of a group's query heads read the same key/value tiles (from
+// L2 after the first). The blocks of one head are launched last query tile
+// first: with a causal mask those see the most keys.
+//
+// Per tile of 64 keys:
+//   wait K tile, barrier; S = Q K^T (Q fragments in registers, K fragments
+//   by ldmatrix from shared memory); barrier, cp.async of the next K tile;
+//   online softmax on the S fragments (log2 units, f32); wait V tile,
+//   barrier; O += P V (P is the S fragment rounded to f16/bf16, V fragments
+//   by ldmatrix.trans); barrier, cp.async of the next V tile.
+// So the next tile's keys load during the softmax and P V, its values
+// during the next S = Q K^T. Tiles wholly above the causal diagonal (or
+// past kv_seq_lens) are not visited; tiles wholly visible to every row of
+// the block run without per-element masking (a first loop), the rest with
+// it (a second loop).
+//
+// Shared memory rows are padded by 16 bytes: the 8 rows an ldmatrix phase
+// reads then start in 8 different groups of 4 banks (no conflicts), and a
+// cp.async phase writes 128 contiguous bytes of one row.
+//
+// Fragments (lane = 4 g + t): A rows g, g + 8, columns 2t, 2t + 1 (+ 8);
+// B column g, rows 2t, 2t + 1 (+ 8); accumulators rows g, g + 8, columns
+// 2t, 2t + 1. The S accumulators of key tiles 2i and 2i + 1 are the A
+// fragment of P for k-step i as they stand.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TensorCorePrefill.h"
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attn::gpu_kernels;
+
+namespace {
+
+constexpr int64_t kPad = 8; // elements of padding a shared-memory row
+/// Warps of a block (16 query rows each) and blocks a multiprocessor holds
+/// (registers are capped for them). Measured on the H200 (B=4, S=4096,
+/// Hq=32, D=128): 4 warps x 2 blocks (225 registers) 258-286 TFLOP/s
+/// without a causal limit; 4 x 3 (168 registers, a few spills) and 8 x 1
+/// were 3-10% slower.
+constexpr int64_t kPrefillWarps = 4;
+constexpr int64_t kPrefillBlocksPerSM = 2;
+constexpr int64_t kPrefillThreads = 32 * kPrefillWarps;
+constexpr int64_t kPrefillRows = 16 * kPrefillWarps;
+/// Keys a shared-memory tile holds.
+constexpr int64_t kPrefillKeys = 64;
+
+/// The prefill kernel's body.
+class PrefillBuilder {
+public:
+  PrefillBuilder(OpBuilder &b, Location loc, const AttentionPlan &plan,
+                 ValueRange args, bool hasKvLens, Value keyTile,
+                 Value valueTile)
+      : k{b, loc}, p(plan), args(args), hasKvLens(hasKvLens),
+        keyTile(keyTile), valueTile(valueTile), element(plan.keyType) {}
+
+  void build();
+
+private:
+  KB k;
+  const AttentionPlan &p;
+  ValueRange args;
+  bool hasKvLens;
+  Value keyTile, valueTile;
+  Type element;
+
+  Value tid, lane, g, t, batch, head, kvHead, firstRow;
+  Value keyEnd;    // min(Skv, kv_seq_lens[b])
+  Value rows[2];   // the lane's query rows (g and g + 8 of its warp)
+  Value limits[2]; // keys [0, limit) visible to each of them
+  Value tiles;     // key tiles the block visits
+  SmallVector<SmallVector<Value>> qa; // Q fragments per k-step
+
+  Value query() { return args[0]; }
+  Value key() { return args[1]; }
+  Value value() { return args[2]; }
+  Value out() { return args.back(); }
+
+  /// One mma operand register from a vector<2> of the element type (bf16
+  /// pairs go to nvvm.mma.sync as i32).
+  Value operand(Value pair) {
+    if (element.isF16())
+      return pair;
+    Value w = vector::BitCastOp::create(
+        k.b, k.loc, VectorType::get({1}, k.b.getI32Type()), pair);
+    return vector::ExtractOp::create(k.b, k.loc, w, 0);
+  }
+  /// Two f32 values rounded to one operand register.
+  Value pack(Value x, Value y) {
+    Value v = vector::FromElementsOp::create(
+        k.b, k.loc, VectorType::get({2}, k.b.getF32Type()), ValueRange{x, y});
+    return operand(k.fromF32(v, element));
+  }
+  /// d = a b + c (m16n8k16, f32 accumulators).
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bOp,
+                         ArrayRef<Value> c) {
+    Type f32 = k.b.getF32Type();
+    auto result = LLVM::LLVMStructType::getLiteral(k.b.getContext(),
+                                                   {f32, f32, f32, f32});
+    NVVM::MMATypes type =
+        element.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+    Value d = NVVM::MmaOp::create(
+        k.b, k.loc, result, a, bOp, c, ArrayRef<int64_t>{16, 8, 16},
+        std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{type, type},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    SmallVector<Value> res;
+    for (int64_t e = 0; e < 4; ++e)
+      res.push_back(LLVM::ExtractValueOp::create(k.b, k.loc, d, e));
+    return res;
+  }
+  /// ldmatrix x4 at tile[row, col] (row and col of this lane's matrix row):
+  /// four operand registers.
+  SmallVector<Value> ldmatrix(Value tile, Value row, Value col,
+                              bool transpose) {
+    Value m = nvgpu::LdMatrixOp::create(
+        k.b, k.loc, VectorType::get({4, 2}, element), tile, ValueRange{row, col},
+        k.b.getBoolAttr(transpose), k.b.getI32IntegerAttr(4));
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(operand(vector::ExtractOp::create(k.b, k.loc, m, i)));
+    return regs;
+  }
+
+  void setup();
+  void loadQuery();
+  /// cp.async of key tile `index` of `src` into `tile` (rows past the keys
+  /// clamped to the last: their scores are masked, their values finite).
+  void issueTile(Value tile, Value src, int64_t dim, Value index);
+  void commit() { NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc); }
+  void waitGroups(int64_t pending) {
+    NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc,
+                                     k.b.getI32IntegerAttr(pending));
+  }
+  void barrier() { gpu::BarrierOp::create(k.b, k.loc); }
+  /// One loop over tiles [from, to): returns the final state.
+  SmallVector<Value> loop(Value from, Value to, ValueRange init, bool masked);
+  /// The body of one tile.
+  SmallVector<Value> tile(Value index, ValueRange state, bool masked);
+  void store(ValueRange state);
+};
+
+void PrefillBuilder::setup() {
+  tid = gpu::ThreadIdOp::create(k.b, k.loc, gpu::Dimension::x);
+  lane = k.rem(tid, 32);
+  Value warp = k.div(tid, 32);
+  g = k.div(lane, 4);
+  t = k.rem(lane, 4);
+  int64_t queryTiles = llvm::divideCeil(p.queryLen, kPrefillRows);
+  Value bx = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::x);
+  head = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::y);
+  batch = gpu::BlockIdOp::create(k.b, k.loc, gpu::Dimension::z);
+  kvHead = k.div(head, p.group);
+  // The last query tile first (most keys when causal).
+  firstRow = k.mul(k.sub(k.idx(queryTiles - 1), bx), k.idx(kPrefillRows));
+  rows[0] = k.add(k.add(firstRow, k.mul(warp, k.idx(16))), g);
+  rows[1] = k.add(rows[0], k.idx(8));
+
+  // Keys visible to a row: [0, min(Skv, kv_seq_lens[b], row + offset + 1)).
+  Value end = k.idx(p.keyLen);
+  if (hasKvLens)
+    end = k.min(end, k.toIndex(k.load(args[3], {batch})));
+  keyEnd = end;
+  auto rowLimit = [&](Value row) {
+    Value limit = end;
+    if (p.causalOffset)
+      limit = k.min(limit, k.add(row, k.idx(*p.causalOffset + 1)));
+    return k.max(limit, k.idx(0));
+  };
+  for (int64_t h = 0; h < 2; ++h)
+    limits[h] = rowLimit(rows[h]);
+  // The block's last real row bounds the tiles it visits.
+  Value lastRow = k.min(k.add(firstRow, k.idx(kPrefillRows - 1)),
+                        k.idx(p.queryLen - 1));
+  tiles = k.ceilDiv(rowLimit(lastRow), k.idx(kPrefillKeys));
+}
+
+void PrefillBuilder::loadQuery() {
+  // A fragment of k-step s: rows g, g + 8 x columns 16 s + 2t (+1), then
+  // the same at + 8. Loaded once from global memory (rows past the query
+  // clamped; their results are not stored).
+  Value clamped[2];
+  for (int64_t h = 0; h < 2; ++h)
+    clamped[h] = k.min(rows[h], k.idx(p.queryLen - 1));
+  auto vecType = VectorType::get({2}, element);
+  for (int64_t s = 0; s < p.headDim / 16; ++s) {
+    SmallVector<Value> regs;
+    for (int64_t half = 0; half < 2; ++half)
+      for (int64_t h = 0; h < 2; ++h) {
+        Value col = k.add(k.mul(t, k.idx(2)), k.idx(16 * s + 8 * half));
+        Value v = vector::LoadOp::create(
+            k.b, k.loc, vecType, query(), ValueRange{batch, head, clamped[h], col},
+            /*nontemporal=*/false, llvm::MaybeAlign(4));
+        regs.push_back(operand(v));
+      }
+    qa.push_back(regs);
+  }
+}
+
+void PrefillBuilder::issueTile(Value tile, Value src, int64_t dim,
+                               Value index) {
+  // Thread tid copies 16-byte chunk tid % chunks of rows tid / chunks +
+  // i * (threads / chunks).
+  int64_t chunks = dim / 8;
+  int64_t rowsPerPass = kPrefillThreads / chunks;
+  Value chunk = k.mul(k.rem(tid, chunks), k.idx(8));
+  Value first = k.div(tid, chunks);
+  Value base = k.mul(index, k.idx(kPrefillKeys));
+  auto token = nvgpu::DeviceAsyncTokenType::get(k.b.getContext());
+  for (int64_t i = 0; i < kPrefillKeys / rowsPerPass; ++i) {
+    Value r = k.add(first, k.idx(i * rowsPerPass));
+    Value row = k.min(k.add(base, r), k.idx(p.keyLen - 1));
+    nvgpu::DeviceAsyncCopyOp::create(
+        k.b, k.loc, token, tile, ValueRange{r, chunk}, src,
+        ValueRange{batch, kvHead, row, chunk}, k.b.getIndexAttr(8),
+        /*srcElements=*/Value(), k.b.getUnitAttr());
+  }
+}
+
+SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
+                                        bool masked) {
+  const int64_t sTiles = kPrefillKeys / 8, oTiles = p.valueDim / 8;
+  Value next = k.add(index, k.idx(1));
+  Value hasNext = k.lt(next, tiles);
+  auto issueNext = [&](Value smem, Value src, int64_t dim) {
+    auto ifOp = scf::IfOp::create(k.b, k.loc, hasNext, /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard guard(k.b);
+      k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      issueTile(smem, src, dim, next);
+    }
+    commit();
+  };
+
+  // S = Q K^T: key tile j (keys 8j..8j+7 of the tile) is B column g; an
+  // ldmatrix x4 gives it for two k-steps (matrix i: columns 8i.. of the
+  // pair's 32).
+  waitGroups(1);
+  barrier();
+  Value lrow = k.rem(lane, 8), lquad = k.div(lane, 8);
+  SmallVector<SmallVector<Value>> s(sTiles);
+  for (int64_t j = 0; j < sTiles; ++j) {
+    SmallVector<Value> acc(4, k.f32(0));
+    for (int64_t step = 0; step < p.headDim / 16; step += 2) {
+      SmallVector<Value> bk = ldmatrix(
+          keyTile, k.add(lrow, k.idx(8 * j)),
+          k.add(k.mul(lquad, k.idx(8)), k.idx(16 * step)), false);
+      acc = mma(qa[step], {bk[0], bk[1]}, acc);
+      acc = mma(qa[step + 1], {bk[2], bk[3]}, acc);
+    }
+    s[j] = acc;
+  }
+  barrier();
+  issueNext(keyTile, key(), p.headDim);
+
+  // Online softmax on the fragments: s[j][2h + e] is row h (g or g + 8),
+  // key 8j + 2t + e of the tile; the row's four lanes share its max.
+  Value keyBase = k.mul(index, k.idx(kPrefillKeys));
+  // Without softcap (and with a positive scale) the scores stay raw: the
+  // row max is taken on them and the scale folds into one fma before exp2,
+  // exp2(s c - m c) with c = scale log2(e) (as FA2 does).
+  bool raw = !p.softcap && p.scale > 0;
+  double c = p.scale * kLog2e;
+  SmallVector<Value> yields(state.begin(), state.end());
+  Value alpha[2];
+  for (int64_t h = 0; h < 2; ++h) {
+    for (int64_t j = 0; j < sTiles; ++j)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value &x = s[j][2 * h + e];
+        if (p.softcap)
+          x = k.fmul(k.softcap(k.fmul(x, k.f32(p.scale)), *p.softcap),
+                     k.f32(kLog2e));
+        else if (!raw)
+          x = k.fmul(x, k.f32(c));
+        if (masked) {
+          Value col = k.add(keyBase, k.add(k.mul(t, k.idx(2)),
+                                           k.idx(8 * j + e)));
+          x = k.select(k.lt(col, limits[h]), x, k.f32(-kInf));
+        }
+      }
+    Value mNew;
+    for (int64_t j = 0; j < sTiles; ++j)
+      for (int64_t e = 0; e < 2; ++e)
+        mNew = mNew ? k.fmax(mNew, s[j][2 * h + e]) : s[j][2 * h + e];
+    for (int64_t off = 1; off < 4; off *= 2)
+      mNew = k.fmax(mNew, k.shuffleXor(mNew, off));
+    if (raw)
+      mNew = k.fmul(mNew, k.f32(c));
+    // The running max in log2 units.
+    Value m = state[h];
+    mNew = k.fmax(m, mNew);
+    // A row that has seen no key yet keeps -inf: subtract 0 instead.
+    Value safe = k.select(k.isNegInf(mNew), k.f32(0), mNew);
+    alpha[h] = k.exp2(k.fsub(m, safe));
+    Value l = k.fmul(state[2 + h], alpha[h]);
+    Value negSafe = k.fsub(k.f32(0), safe);
+    for (int64_t j = 0; j < sTiles; ++j)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value &x = s[j][2 * h + e];
+        x = k.exp2(raw ? math::FmaOp::create(k.b, k.loc, x, k.f32(c), negSafe)
+                       : k.fsub(x, safe));
+        l = k.fadd(l, x);
+      }
+    yields[h] = mNew;
+    yields[2 + h] = l;
+  }
+  SmallVector<Value> acc;
+  for (int64_t i = 0; i < oTiles; ++i)
+    for (int64_t r = 0; r < 4; ++r)
+      acc.push_back(k.fmul(state[4 + 4 * i + r], alpha[r / 2]));
+
+  // O += P V: k-step i covers keys 16i..16i+15; ldmatrix.trans x4 gives the
+  // B fragments of value columns 8n.. and 8n + 8.. (matrices: keys +0/+8 x
+  // columns +0/+8).
+  waitGroups(1);
+  barrier();
+  Value vrow = k.add(lrow, k.mul(k.rem(lquad, 2), k.idx(8)));
+  Value vcol = k.mul(k.div(lquad, 2), k.idx(8));
+  for (int64_t i = 0; i < kPrefillKeys / 16; ++i) {
+    SmallVector<Value> pa{pack(s[2 * i][0], s[2 * i][1]),
+                          pack(s[2 * i][2], s[2 * i][3]),
+                          pack(s[2 * i + 1][0], s[2 * i + 1][1]),
+                          pack(s[2 * i + 1][2], s[2 * i + 1][3])};
+    for (int64_t n = 0; n < oTiles; n += 2) {
+      SmallVector<Value> bv =
+          ldmatrix(valueTile, k.add(vrow, k.idx(16 * i)),
+                   k.add(vcol, k.idx(8 * n)), true);
+      for (int64_t half = 0; half < 2; ++half) {
+        ArrayRef<Value> c = ArrayRef<Value>(acc).slice(4 * (n + half), 4);
+        SmallVector<Value> d =
+            mma(pa, {bv[2 * half], bv[2 * half + 1]}, c);
+        std::copy(d.begin(), d.end(), acc.begin() + 4 * (n + half));
+      }
+    }
+  }
+  barrier();
+  issueNext(valueTile, value(), p.valueDim);
+  std::copy(acc.begin(), acc.end(), yields.begin() + 4);
+  return yields;
+}
+
+SmallVector<Value> PrefillBuilder::loop(Value from, Value to, ValueRange init,
+                                        bool masked) {
+  auto forOp = scf::ForOp::create(k.b, k.loc, from, to, k.idx(1), init);
+  OpBuilder::InsertionGuard guard(k.b);
+  k.b.setInsertionPointToStart(forOp.getBody());
+  scf::YieldOp::create(
+      k.b, k.loc,
+      tile(forOp.getInductionVar(), forOp.getRegionIterArgs(), masked));
+  return SmallVector<Value>(forOp.getResults());
+}
+
+void PrefillBuilder::store(ValueRange state) {
+  const int64_t oTiles = p.valueDim / 8;
+  for (int64_t h = 0; h < 2; ++h) {
+    Value l = state[2 + h];
+    for (int64_t off = 1; off < 4; off *= 2)
+      l = k.fadd(l, k.shuffleXor(l, off));
+    // A fully masked row has l = 0 and gives 0.
+    Value zero = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::OEQ,
+                                       l, k.f32(0));
+    Value inv = k.select(zero, k.f32(0), k.fdiv(k.f32(1), l));
+    auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(rows[h], k.idx(p.queryLen)),
+                                  /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    for (int64_t i = 0; i < oTiles; ++i) {
+      Value v = vector::FromElementsOp::create(
+          k.b, k.loc, VectorType::get({2}, k.b.getF32Type()),
+          ValueRange{k.fmul(state[4 + 4 * i + 2 * h], inv),
+                     k.fmul(state[4 + 4 * i + 2 * h + 1], inv)});
+      Value col = k.add(k.mul(t, k.idx(2)), k.idx(8 * i));
+      k.storeVec(v, out(), {batch, head, rows[h], col});
+    }
+  }
+}
+
+void PrefillBuilder::build() {
+  setup();
+  loadQuery();
+  // Keys [0, full) are visible to every row of the block (the limit grows
+  // with the row, so the block's first row has the smallest): those tiles
+  // need no per-element mask.
+  Value full = keyEnd;
+  if (p.causalOffset)
+    full = k.min(full, k.add(firstRow, k.idx(*p.causalOffset + 1)));
+  full = k.max(full, k.idx(0));
+  Value fullTiles = k.min(k.div(full, kPrefillKeys), tiles);
+
+  issueTile(keyTile, key(), p.headDim, k.idx(0));
+  commit();
+  issueTile(valueTile, value(), p.valueDim, k.idx(0));
+  commit();
+  SmallVector<Value> state{k.f32(-kInf), k.f32(-kInf), k.f32(0), k.f32(0)};
+  for (int64_t i = 0; i < 4 * (p.valueDim / 8); ++i)
+    state.push_back(k.f32(0));
+  state = loop(k.idx(0), fullTiles, state, /*masked=*/false);
+  state = loop(fullTiles, tiles, state, /*masked=*/true);
+  // Leave no copy in flight (the last iteration's, or the prologue's when
+  // the block has no keys).
+  waitGroups(0);
+  store(state);
+}
+
+} // namespace
+
+bool mlir::attn::gpu_kernels::usePrefillKernel(const AttentionPlan &p,
+                                               bool hasMask) {
+  Type t = p.keyType;
+  auto dimOk = [](int64_t d) { return d == 64 || d == 128; };
+  return !p.decode && !hasMask && !p.windowLeft && !p.windowRight &&
+         p.queryLen >= kPrefillMinRows && (t.isF16() || t.isBF16()) &&
+         p.queryType == t && p.valueType == t && dimOk(p.headDim) &&
+         dimOk(p.valueDim);
+}
+
+int64_t mlir::attn::gpu_kernels::prefillThreads() { return kPrefillThreads; }
+
+std::array<int64_t, 3>
+mlir::attn::gpu_kernels::prefillGrid(const AttentionPlan &p) {
+  return {llvm::divideCeil(p.queryLen, kPrefillRows), p.qHeads, p.batch};
+}
+
+gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPrefillKernel(
+    OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
+    const AttentionPlan &plan, TypeRange argTypes, bool hasKvLens) {
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto tileType = [&](int64_t dim) {
+    return MemRefType::get({kPrefillKeys, dim + kPad}, plan.keyType,
+                           MemRefLayoutAttrInterface(), workgroup);
+  };
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto func = gpu::GPUFuncOp::create(
+      b, loc, name, b.getFunctionType(argTypes, {}),
+      TypeRange{tileType(plan.headDim), tileType(plan.valueDim)});
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  // cp.async and ldmatrix need 16-byte aligned shared memory (the
+  // attributions are 2-byte aligned by default).
+  for (unsigned i = 0; i < 2; ++i)
+    func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
+                                     b.getI64IntegerAttr(16));
+  func.setKnownBlockSize(
+      b.getDenseI32ArrayAttr({int32_t(kPrefillThreads), 1, 1}));
+  func->setAttr("nvvm.minctasm", b.getI32IntegerAttr(kPrefillBlocksPerSM));
+  b.setInsertionPointToStart(&func.getBody().front());
+  ValueRange smem = func.getWorkgroupAttributions();
+  PrefillBuilder(b, loc, plan,
+                 func.getArguments().take_front(argTypes.size()), hasKvLens,
+                 smem[0],
+                 smem[1])
+      .build();
+  gpu::ReturnOp::create(b, loc);
+  return func;
+}

@@ -147,10 +147,11 @@ void PartialBuilder::buildTensorCores(Value smem) {
     SmallVector<Value> keys;
     for (int64_t j = 0; j < 2; ++j) {
       Value key = k.min(k.add(base, k.add(g, k.idx(8 * j))), lastKey);
+      SmallVector<Value> keyRow = cacheRow(key); // paged: through the table
       for (int64_t c = 0; c < kChunks; ++c)
-        keys.push_back(
-            load8(arg(at.key), {batch, kvHead, key,
-                                k.mul(k.add(t, k.idx(4 * c)), k.idx(8))}));
+        keys.push_back(load8(
+            arg(at.key),
+            withColumn(keyRow, k.mul(k.add(t, k.idx(4 * c)), k.idx(8)))));
     }
     return keys;
   };
@@ -177,13 +178,13 @@ void PartialBuilder::buildTensorCores(Value smem) {
       Value key = k.add(base, k.add(k.mul(t, k.idx(2)),
                                     k.idx(v % 2 + 8 * (v / 2))));
       Value ok = k.lt(key, stop);
-      Value safe = k.min(key, lastKey);
+      SmallVector<Value> valueRow = cacheRow(k.min(key, lastKey));
       // Values of keys past the end may be anything (NaN, and 0 * NaN is
       // NaN in the mma): zero them.
       for (int64_t c = 0; c < vChunks; ++c)
         values[v].push_back(zeroUnless(
-            ok, load8(arg(at.value), {batch, kvHead, safe,
-                                      k.add(valueCol, k.idx(8 * c))})));
+            ok, load8(arg(at.value),
+                      withColumn(valueRow, k.add(valueCol, k.idx(8 * c))))));
     }
 
     SmallVector<Value> nextKeys = loadKeys(k.add(base, perIteration));

@@ -124,7 +124,7 @@ add_error_case tc-rows-past-capacity gen_case --op decode --batch 2 --q-heads 8 
 add_error_case paged-past-capacity gen_case --op decode --batch 3 --q-heads 4 --kv-heads 2 --smax 32 --page-size 8 --sn 2 --sq 2 --positions 3,31,0 --causal --seed 406
 add_error_case paged-entry-past-pool gen_case --op decode --batch 3 --q-heads 4 --kv-heads 2 --smax 32 --page-size 8 --sn 1 --positions 3,20,0 --bad-table-entry 1,2,15 --seed 407
 add_error_case paged-entry-negative-i64 gen_case --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 32 --page-size 8 --sn 1 --positions 0,9 --bad-table-entry 0,0,-1 --table-dtype i64 --seed 408
-add_error_case tc-paged-entry-past-pool gen_case --op decode --batch 4 --q-heads 8 --kv-heads 2 --smax 1024 --page-size 16 --positions 100,900,3,512 --bad-table-entry 3,20,100000 --causal --d 128 --dtype f16 --seed 409
+add_error_case tc-paged-entry-past-pool gen_case --op decode --batch 4 --q-heads 8 --kv-heads 2 --smax 256 --page-size 16 --positions 100,200,3,255 --bad-table-entry 3,10,100000 --causal --d 128 --dtype f16 --seed 409
 add_error_case int8-row-past-capacity gen_quant_case --cache-type int8 --op decode --batch 3 --q-heads 8 --kv-heads 2 --smax 64 --positions 5,64,63 --causal --seed 410
 add_error_case fp8-scalar-negative gen_quant_case --cache-type fp8 --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 64 --position -3 --seed 411
 

@@ -123,6 +123,11 @@ int64_t argumentBuffer(Value v) {
 /// region pass does not wait for the stream there).
 Value errorRecord(OpBuilder &b, Operation *op) {
   auto func = op->getParentOfType<func::FuncOp>();
+  Type ptr = LLVM::LLVMPointerType::get(b.getContext());
+  if (!func) // not in a function: ask right before the op
+    return func::CallOp::create(b, op->getLoc(), kErrorRecord, TypeRange{ptr},
+                                ValueRange())
+        .getResult(0);
   Block &entry = func.getBody().front();
   for (Operation &first : entry)
     if (auto call = dyn_cast<func::CallOp>(first);
@@ -130,9 +135,7 @@ Value errorRecord(OpBuilder &b, Operation *op) {
       return call.getResult(0);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
-  return func::CallOp::create(b, op->getLoc(), kErrorRecord,
-                              TypeRange{LLVM::LLVMPointerType::get(
-                                  b.getContext())},
+  return func::CallOp::create(b, op->getLoc(), kErrorRecord, TypeRange{ptr},
                               ValueRange())
       .getResult(0);
 }

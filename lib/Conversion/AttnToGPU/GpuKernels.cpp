@@ -358,9 +358,13 @@ int64_t mlir::attn::gpu_kernels::sharedBytes(int64_t valueDim,
 }
 
 bool mlir::attn::gpu_kernels::useTensorCores(const AttentionPlan &p) {
-  Type t = p.keyType;
-  return !p.quantized && p.group >= 4 && (t.isF16() || t.isBF16()) && p.queryType == t &&
-         p.valueType == t && p.headDim % 32 == 0 && p.headDim <= 128 &&
+  // f16/bf16 queries; caches of the same type or 8-bit codes (converted to
+  // it as they are loaded).
+  Type t = p.queryType;
+  bool floatCaches = p.keyType == t && p.valueType == t;
+  bool codes = p.quantized && p.keyType == p.valueType;
+  return p.group >= 4 && (t.isF16() || t.isBF16()) && (floatCaches || codes) &&
+         p.headDim % 32 == 0 && p.headDim <= 128 &&
          (p.valueDim == 64 || p.valueDim == 128);
 }
 

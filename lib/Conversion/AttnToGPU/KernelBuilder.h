@@ -197,6 +197,11 @@ Value pageOf(KB &k, Value table, Value batch, Value position,
 /// the caller).
 Value loadCacheVec(KB &k, Value memref, ValueRange indices, int64_t n);
 
+/// n 8-bit cache codes (i8 or f8E4M3FN) as a vector of the float type
+/// `element` (f16 or bf16, which hold every code's value exactly).
+Value loadCodesAs(KB &k, Value memref, ValueRange indices, int64_t n,
+                  Type element);
+
 /// The f32 scalar `x` (already divided by the scale) as an element of
 /// `element`: int8 clamp(roundeven(x), -127, 127), fp8 E4M3 rounded to
 /// nearest even and saturated to +-448, other floats truncated: the CPU's

@@ -143,6 +143,19 @@ Value mlir::attn::gpu_kernels::loadCacheVec(KB &k, Value memref,
   return decodeFp8(k, codes);
 }
 
+Value mlir::attn::gpu_kernels::loadCodesAs(KB &k, Value memref,
+                                           ValueRange indices, int64_t n,
+                                           Type element) {
+  Type code = cast<MemRefType>(memref.getType()).getElementType();
+  Value codes = vector::LoadOp::create(
+      k.b, k.loc, VectorType::get({n}, code), memref, indices,
+      /*nontemporal=*/false, llvm::MaybeAlign(std::min<int64_t>(16, n)));
+  auto type = VectorType::get({n}, element);
+  if (code.isInteger(8))
+    return arith::SIToFPOp::create(k.b, k.loc, type, codes);
+  return arith::TruncFOp::create(k.b, k.loc, type, decodeFp8(k, codes));
+}
+
 Value mlir::attn::gpu_kernels::encodeCacheElement(KB &k, Value x,
                                                   Type element) {
   OpBuilder &b = k.b;

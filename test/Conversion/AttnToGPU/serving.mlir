@@ -261,7 +261,7 @@ func.func @paged_tc(%q: memref<4x8x1x128xf16>, %k: memref<4x2x1x128xf16>,
 
 // int8 caches with [B, Hkv] scales: the append divides by the row's scale
 // and stores clamp(roundeven(x / s), -127, 127); the partial kernel (CUDA
-// cores: the tensor-core kernel takes float caches only) converts the codes
+// cores: f32 queries) converts the codes
 // to f32, folds the key scale into the query and the value scale into the
 // accumulator.
 // CHECK-LABEL: func.func @int8_cache
@@ -303,9 +303,12 @@ func.func @int8_cache(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
 }
 // -----
 
-// fp8 E4M3 caches: the append rounds x / s to 3 mantissa bits (nearest
-// even) saturated at 448, subnormals below 2^-6; the kernel decodes the
-// codes' bits to f32 (GQA 8/2 f16 stays on CUDA cores).
+// fp8 E4M3 caches with f16 queries, GQA 8/2, D = 64: the append rounds
+// x / s to 3 mantissa bits (nearest even) saturated at 448, subnormals
+// below 2^-6; the tensor-core kernel loads 8 codes (8 bytes) at a time,
+// decodes their bits to f32 and rounds them to f16 (exact: every E4M3
+// value is an f16) as mma operands, the key scale folded into the score
+// scale and the value scale applied to the accumulators.
 // CHECK-LABEL: func.func @fp8_cache
 // CHECK: gpu.func @attn_append_0
 // CHECK: arith.divf
@@ -314,14 +317,19 @@ func.func @int8_cache(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
 // CHECK: math.roundeven
 // CHECK: arith.bitcast %{{.+}} : i8 to f8E4M3FN
 // CHECK: memref.store %{{.+}} : memref<1x2x32x64xf8E4M3FN>
-// CHECK: gpu.func @attn_partial_0
+// CHECK: gpu.func @attn_partial_0(%{{.+}}: memref<1x8x1x64xf16>, %[[K8:.+]]: memref<1x2x32x64xf8E4M3FN>, %[[V8:.+]]: memref<1x2x32x64xf8E4M3FN>, %{{.+}}: memref<1xi32>, %[[KS:.+]]: memref<1x2xf32>, %[[VS:.+]]: memref<1x2xf32>
+// CHECK: %[[KSC:.+]] = memref.load %[[KS]]
+// CHECK: arith.mulf %cst{{.*}}, %[[KSC]] : f32
+// CHECK: %[[F8:.+]] = vector.load %[[K8]]{{.+}} {alignment = 8 : i64} : memref<1x2x32x64xf8E4M3FN>, vector<8xf8E4M3FN>
+// CHECK: %[[BYTES:.+]] = arith.bitcast %[[F8]] : vector<8xf8E4M3FN> to vector<8xi8>
+// CHECK: arith.extui %[[BYTES]] : vector<8xi8> to vector<8xi32>
+// CHECK: %[[F32:.+]] = arith.bitcast %{{.+}} : vector<8xi32> to vector<8xf32>
+// CHECK: arith.truncf %[[F32]] : vector<8xf32> to vector<8xf16>
 // CHECK: scf.for
-// CHECK:   %[[F8:.+]] = vector.load %{{.+}} : memref<1x2x32x64xf8E4M3FN>, vector<8xf8E4M3FN>
-// CHECK:   %[[BYTES:.+]] = arith.bitcast %[[F8]] : vector<8xf8E4M3FN> to vector<8xi8>
-// CHECK:   arith.extui %[[BYTES]] : vector<8xi8> to vector<8xi32>
-// CHECK:   arith.bitcast %{{.+}} : vector<8xi32> to vector<8xf32>
-// CHECK-NOT: nvvm.mma.sync
-// CHECK: gpu.return
+// CHECK: vector.load %[[V8]]{{.+}} : memref<1x2x32x64xf8E4M3FN>, vector<8xf8E4M3FN>
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: memref.load %[[VS]]
 func.func @fp8_cache(%q: memref<1x8x1x64xf16>, %k: memref<1x2x1x64xf16>,
                      %v: memref<1x2x1x64xf16>, %pos: memref<1xi32>,
                      %o: memref<1x8x1x64xf16>, %kc: memref<1x2x32x64xf8E4M3FN>,

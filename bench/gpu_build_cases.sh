@@ -13,8 +13,9 @@
 #       double-precision reference of attn-reference;
 #   cases/ORT-NAME.*: ONNX Runtime's GroupQueryAttention cases (the CPU
 #       run's outputs, checked against onnxruntime, as the reference);
-#   errors/NAME.{so,in.npz}: decode steps at positions outside the cache
-#       (gpu_check_position_errors.py);
+#   errors/NAME.{so,in.npz,expected}: decode steps at positions outside
+#       the cache or with bad block-table entries, and the error message
+#       of the same step compiled for the CPU (gpu_check_position_errors.py);
 #   models/NAME.{so,json}: the shapes gpu_decode.py checks against PyTorch
 #       SDPA and times (gen_case.py's configs; inputs come from torch).
 set -euo pipefail
@@ -37,6 +38,7 @@ cp "$build/lib/libAttnRuntime.so" "$out/models/"
 cp "$src/test/Integration/lib/compare.py" "$src/tools/gpu-check.sh" \
    "$src/bench/gpu_decode.py" "$out/"
 gen="python3 $src/test/Integration/lib/gen_case.py"
+lib="$src/test/Integration/lib"
 compile="$build/bin/attn-compile"
 reference="$build/bin/attn-reference"
 
@@ -45,22 +47,18 @@ tol_f32="--atol 1e-5 --rtol 1e-3"
 tol_f16="--atol 5e-3 --rtol 5e-3"
 tol_bf16="--atol 2e-2 --rtol 2e-2"
 
-add_case() { # NAME TOLERANCE GEN_CASE_ARGS...
+add_case() { # NAME TOLERANCE [--generator gen_quant_case] [--craft KIND] GEN_CASE_ARGS...
   local name=$1 tol=$2; shift 2
-  local c="$out/cases/$name"
-  $gen "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
-  # Forms the cuda target refuses by design (paged and 8-bit caches, for
-  # now) stay CPU-only; any other compile error stops the bundle.
-  local why
-  if ! why=$("$compile" "$c.mlir" --target cuda -o "$c.so" 2>&1); then
-    if grep -q "the cuda target does not lower" <<<"$why"; then
-      echo "skipped $name: $(grep -o 'the cuda target does not lower[^$]*' <<<"$why" | head -1)"
-      rm -f "$c".*
-      return
-    fi
-    echo "$why" >&2
-    return 1
-  fi
+  local c="$out/cases/$name" generator=gen_case craft=""
+  [ "${1:-}" = --generator ] && { generator=$2; shift 2; }
+  [ "${1:-}" = --craft ] && { craft=$2; shift 2; }
+  python3 "$lib/$generator.py" "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
+  # The edge values of the 8-bit encoders (test/Integration/Serving/
+  # quant-*-append-edges.test) written into the new keys/values.
+  [ -n "$craft" ] && python3 "$lib/quant_edges.py" craft "$craft" "$c.in.npz"
+  # Every form compiles for cuda (paged and 8-bit caches included): a
+  # compile error stops the bundle.
+  "$compile" "$c.mlir" --target cuda -o "$c.so"
   "$reference" "$c.mlir" --inputs "$c.in.npz" --outputs "$c.ref.npz"
   echo "$tol" > "$c.tol"
   if [ "$(cat "$c.in.npz" "$c.ref.npz" | wc -c)" -gt "$max_case_bytes" ]; then
@@ -69,45 +67,66 @@ add_case() { # NAME TOLERANCE GEN_CASE_ARGS...
   fi
 }
 
-# Every case of a test (the n-th %gen_case with the n-th %compare; tests
-# with several cases give NAME, NAME-2, ...); a case met twice (test/GPU
-# repeats some Integration cases) is built once. Tests that expect an error
-# (no %compare) are left to the position-error cases below.
+# Every case of a test (the n-th %gen_case or %gen_quant_case with the n-th
+# %compare; tests with several cases give NAME, NAME-2, ...); a case met
+# twice (test/GPU repeats some Integration cases) is built once. Tests that
+# expect an error (no %compare) are left to the position-error cases below.
 declare -A seen=()
 for t in "$src"/test/Integration/Attention/*.test "$src"/test/Integration/Decode/*.test \
          "$src"/test/Integration/Serving/*.test "$src"/test/GPU/*.test; do
-  grep -q '^RUN: %gen_case' "$t" || continue # the decoder tests
-  mapfile -t gens < <(grep '^RUN: %gen_case' "$t" | sed 's/^RUN: %gen_case //; s/ --mlir .*//')
+  grep -qE '^RUN: %gen_(quant_)?case' "$t" || continue # the decoder tests
+  mapfile -t gens < <(grep -E '^RUN: %gen_(quant_)?case' "$t" | sed 's/^RUN: %//')
   mapfile -t cmps < <(grep '^RUN: %compare' "$t")
   [ "${#gens[@]}" -eq "${#cmps[@]}" ] || continue
   base=$(basename "$(dirname "$t")")-$(basename "$t" .test)
   for i in "${!gens[@]}"; do
-    args=${gens[$i]}
-    [ -n "${seen[$args]:-}" ] && continue
-    seen[$args]=1
+    generator=${gens[$i]%% *}
+    args=$(sed 's/^[a-z_]* //; s/ --mlir .*//' <<<"${gens[$i]}")
+    inputs=$(grep -o -- '--inputs [^ ]*' <<<"${gens[$i]}" | sed 's/--inputs //')
+    # The edge-value inputs of an 8-bit append test (%quant_edges craft).
+    craft=$(grep -oE "^RUN: %quant_edges craft [a-z0-9]+ ${inputs//./\\.}( |\$)" "$t" |
+            awk '{print $4}' || true)
+    [ -n "${seen[$generator $args]:-}" ] && continue
+    seen[$generator $args]=1
     name=$base; [ "$i" -gt 0 ] && name=$base-$((i + 1))
     tol=$(echo "${cmps[$i]}" | grep -o '%tol_[a-z0-9]*' | sed 's/%//')
     extra=$(echo "${cmps[$i]}" | grep -o -- '--equal-nan' || true)
+    opts=(--generator "$generator")
+    [ -n "$craft" ] && opts+=(--craft "$craft")
     # shellcheck disable=SC2086
-    add_case "$name" "${!tol} $extra" $args
+    add_case "$name" "${!tol} $extra" "${opts[@]}" $args
   done
 done
 
-# Out-of-range positions (test/Integration/Serving/position-out-of-range):
-# on the GPU the step writes no cache entry and the output is NaN;
-# gpu_check_position_errors.py checks both.
+# Out-of-range positions and bad block-table entries (test/Integration/
+# Serving/position-out-of-range, paged-out-of-range): the run fails with the
+# message of the same step compiled for the CPU, run here (NAME.expected);
+# gpu_check_position_errors.py compares them.
 mkdir -p "$out/errors"
 cp "$src/bench/gpu_check_position_errors.py" "$out/"
-add_error_case() { # NAME GEN_CASE_ARGS...
-  local c="$out/errors/$1"; shift
-  $gen "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
+add_error_case() { # NAME GENERATOR GEN_CASE_ARGS...
+  local c="$out/errors/$1" generator=$2; shift 2
+  python3 "$lib/$generator.py" "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
   "$compile" "$c.mlir" --target cuda -o "$c.so"
-  rm -f "$c.mlir"
+  "$compile" "$c.mlir" -o "$c.cpu.so"
+  if "$build/bin/attn-run" "$c.cpu.so" --inputs "$c.in.npz" \
+       --outputs "$c.cpu.out.npz" 2> "$c.cpu.log"; then
+    echo "error case $1: the CPU run succeeded" >&2
+    return 1
+  fi
+  grep -o 'KV-cache .*' "$c.cpu.log" > "$c.expected"
+  rm -f "$c.mlir" "$c.cpu.so" "$c.cpu.out.npz" "$c.cpu.log"
 }
-add_error_case rows-past-capacity --op decode --batch 3 --q-heads 4 --kv-heads 2 --smax 32 --sn 2 --sq 2 --positions 3,31,0 --causal --seed 304
-add_error_case row-negative --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 32 --positions 4,-1 --seed 305
-add_error_case scalar-at-capacity --op decode --q-heads 4 --kv-heads 2 --smax 32 --position 32 --seed 306
-add_error_case tc-rows-past-capacity --op decode --batch 2 --q-heads 8 --kv-heads 2 --smax 256 --positions 10,256 --causal --d 128 --dtype f16 --seed 307
+add_error_case rows-past-capacity gen_case --op decode --batch 3 --q-heads 4 --kv-heads 2 --smax 32 --sn 2 --sq 2 --positions 3,31,0 --causal --seed 304
+add_error_case row-negative gen_case --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 32 --positions 4,-1 --seed 305
+add_error_case scalar-at-capacity gen_case --op decode --q-heads 4 --kv-heads 2 --smax 32 --position 32 --seed 306
+add_error_case tc-rows-past-capacity gen_case --op decode --batch 2 --q-heads 8 --kv-heads 2 --smax 256 --positions 10,256 --causal --d 128 --dtype f16 --seed 307
+add_error_case paged-past-capacity gen_case --op decode --batch 3 --q-heads 4 --kv-heads 2 --smax 32 --page-size 8 --sn 2 --sq 2 --positions 3,31,0 --causal --seed 406
+add_error_case paged-entry-past-pool gen_case --op decode --batch 3 --q-heads 4 --kv-heads 2 --smax 32 --page-size 8 --sn 1 --positions 3,20,0 --bad-table-entry 1,2,15 --seed 407
+add_error_case paged-entry-negative-i64 gen_case --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 32 --page-size 8 --sn 1 --positions 0,9 --bad-table-entry 0,0,-1 --table-dtype i64 --seed 408
+add_error_case tc-paged-entry-past-pool gen_case --op decode --batch 4 --q-heads 8 --kv-heads 2 --smax 256 --page-size 16 --positions 100,200,3,255 --bad-table-entry 3,10,100000 --causal --d 128 --dtype f16 --seed 409
+add_error_case int8-row-past-capacity gen_quant_case --cache-type int8 --op decode --batch 3 --q-heads 8 --kv-heads 2 --smax 64 --positions 5,64,63 --causal --seed 410
+add_error_case fp8-scalar-negative gen_quant_case --cache-type fp8 --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 64 --position -3 --seed 411
 
 # Large shapes: split-K decode, the 9/3 and 71/1 groups, long prefill.
 add_case big-decode-gqa-f16 "$tol_f16" --op decode --batch 1 --q-heads 32 --kv-heads 8 --smax 1024 --sn 1 --sq 1 --position 1000 --d 128 --dtype f16 --causal --seed 1

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Runs the out-of-range decode steps of a bundle (bench/gpu_build_cases.sh,
-errors/NAME.{so,in.npz}) on the GPU and checks what the cuda target promises
-for them: the step writes no cache entry (the returned caches equal the
-given ones) and every output is NaN. Prints PASS/FAIL per case and a
-summary; exits 1 if any failed.
+"""Runs the erroneous decode steps of a bundle (bench/gpu_build_cases.sh,
+errors/NAME.{so,in.npz,expected}) on the GPU and checks what the cuda
+target promises for them, as the CPU does: the run fails (attn-run exits
+non-zero) with the CPU's message for the same step (NAME.expected: the
+input's name, the batch row, the bad value and the capacity or the pool's
+size). Prints PASS/FAIL per case and a summary; exits 1 if any failed.
 
     python3 gpu_check_position_errors.py [BUNDLE_DIR]
 """
@@ -13,24 +14,24 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-
 
 def check(bundle, so, work):
     name = os.path.basename(so)[:-3]
     inputs = so[:-3] + ".in.npz"
+    with open(so[:-3] + ".expected") as f:
+        expected = f.read().strip()
+    if not expected.startswith("KV-cache "):
+        return f"no CPU message recorded ({expected!r})"
     out = os.path.join(work, name + ".out.npz")
     run = subprocess.run([os.path.join(bundle, "bin", "attn-run"), so,
                           "--inputs", inputs, "--outputs", out],
                          capture_output=True, text=True)
-    if run.returncode != 0:
-        return f"attn-run failed ({run.returncode}): {run.stderr.strip()}"
-    given, got = np.load(inputs), np.load(out)
-    if not np.isnan(got["out"].astype(np.float32)).all():
-        return "the output is not all NaN"
-    for cache in ("key_cache", "value_cache"):
-        if not np.array_equal(got["new_" + cache], given[cache], equal_nan=True):
-            return f"{cache} was written"
+    if run.returncode == 0:
+        return "attn-run succeeded"
+    if expected not in run.stderr:
+        return f"message {run.stderr.strip()!r}, expected {expected!r}"
+    if os.path.exists(out):
+        return "attn-run wrote outputs"
     return None
 
 

@@ -23,6 +23,10 @@
 #include <mutex>
 #include <string>
 
+extern "C" ATTN_RT_API void attn_rt_report_position_error(int64_t, int64_t,
+                                                          int64_t, int64_t,
+                                                          int64_t);
+
 namespace {
 
 // The few driver types used here; their ABI is fixed by cuda.h.
@@ -83,7 +87,16 @@ struct ThreadState {
   bool inRun = false;
   bool callerStream = false; // the caller passed a stream: do not block
   CUstream stream = nullptr;
+  /// The decode checks' error record (attn_rt_cuda_error_record): six
+  /// device i64, allocated on first use, cleared on the run's stream when
+  /// a run first asks for it (`recordUsed`), read once by endCudaRun.
+  CUdeviceptr record = 0;
+  bool recordUsed = false;
 };
+
+/// The record's words: [0] set, then the arguments of
+/// attn_rt_report_position_error.
+constexpr size_t kRecordWords = 6;
 
 ThreadState &state() {
   static thread_local ThreadState s;
@@ -230,6 +243,7 @@ bool beginCudaRun(void *stream, std::string &error) {
   s.inRun = true;
   s.callerStream = stream != nullptr;
   s.stream = static_cast<CUstream>(stream);
+  s.recordUsed = false;
   if (!ready()) {
     s.inRun = false;
     error = s.error;
@@ -245,6 +259,19 @@ bool endCudaRun(std::string &error) {
   // themselves (faults) show up here.
   if (!s.callerStream && s.error.empty())
     check(driver().streamSynchronize(s.stream), "cuStreamSynchronize");
+  // A decode step's bad position or table entry: the same report as the
+  // CPU's code makes (after the synchronisation, so only without a caller
+  // stream; with one the step writes nothing and gives NaN).
+  if (s.recordUsed && !s.callerStream && s.error.empty()) {
+    int64_t record[kRecordWords] = {};
+    if (check(driver().memcpy(reinterpret_cast<CUdeviceptr>(record), s.record,
+                              sizeof(record)),
+              "cuMemcpy") &&
+        record[0] != 0)
+      attn_rt_report_position_error(record[1], record[2], record[3],
+                                    record[4], record[5]);
+  }
+  s.recordUsed = false;
   s.inRun = false;
   s.stream = nullptr;
   return takeCudaError(error);
@@ -436,6 +463,25 @@ ATTN_RT_API void mgpuMemset16(void *dst, unsigned short value, size_t count,
     check(driver().memsetD16Async(reinterpret_cast<CUdeviceptr>(dst), value,
                                   count, streamOf(stream)),
           "cuMemsetD16Async");
+}
+
+/// The error record of the decode checks of this thread's run (see
+/// ServingKernels.cpp in lib/Conversion/AttnToGPU): called once at the
+/// entry of a CUDA model's host function that has attn.decode steps.
+ATTN_RT_API void *attn_rt_cuda_error_record() {
+  ThreadState &s = state();
+  if (!ready())
+    return nullptr; // the launches that would use it do nothing either
+  if (!s.record &&
+      !check(driver().memAlloc(&s.record, kRecordWords * sizeof(int64_t)),
+             "cuMemAlloc"))
+    return nullptr;
+  if (!s.recordUsed) {
+    check(driver().memsetD32Async(s.record, 0, kRecordWords * 2, s.stream),
+          "cuMemsetD32Async");
+    s.recordUsed = true;
+  }
+  return reinterpret_cast<void *>(s.record);
 }
 
 ATTN_RT_API void mgpuSetDefaultDevice(int32_t device) {

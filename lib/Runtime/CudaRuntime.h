@@ -24,7 +24,10 @@ bool beginCudaRun(void *stream, std::string &error);
 
 /// Ends the run begun by beginCudaRun: synchronises the stream when the
 /// caller passed none, and returns false with the first CUDA error of the
-/// run (its cuGetErrorName in the message).
+/// run (its cuGetErrorName in the message). After the synchronisation it
+/// reads the decode checks' error record once (when the run used it) and
+/// passes a bad position or table entry to attn_rt_report_position_error,
+/// so it must run while the run's report state is current.
 bool endCudaRun(std::string &error);
 
 /// Clears this thread's pending CUDA error (before loading a model, whose

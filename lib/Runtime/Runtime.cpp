@@ -145,13 +145,19 @@ std::string bufferName(const AttnModel *model, int64_t index) {
 }
 
 /// Runs `model` and turns an error reported by its code into ATTN_ERROR.
-AttnStatus runReporting(AttnModel *model, void **buffers) {
+/// A CUDA model's run ends (endCudaRun) while its report state is current:
+/// its decode checks are read back then.
+AttnStatus runReporting(AttnModel *model, void **buffers, bool cuda) {
   RunState state;
   state.model = model;
   RunState *outer = currentRun();
   currentRun() = &state;
   model->run(buffers);
+  std::string cudaError;
+  bool cudaOk = !cuda || endCudaRun(cudaError);
   currentRun() = outer;
+  if (!cudaOk)
+    return fail("running the CUDA model: " + cudaError);
   if (!state.error.empty())
     return fail(state.error);
   return ATTN_OK;
@@ -299,14 +305,11 @@ AttnStatus attnModelRunInPlace(AttnModel *model, const void *const *inputs,
     buffers.push_back(data);
   }
   if (sig.device == ATTN_DEVICE_CPU)
-    return runReporting(model, buffers.data());
+    return runReporting(model, buffers.data(), /*cuda=*/false);
   std::string error;
   if (!beginCudaRun(stream, error))
     return fail(error);
-  AttnStatus status = runReporting(model, buffers.data());
-  if (!endCudaRun(error))
-    return fail("running the CUDA model: " + error);
-  return status;
+  return runReporting(model, buffers.data(), /*cuda=*/true);
 }
 
 const char *attnGetLastError(void) { return lastError().c_str(); }

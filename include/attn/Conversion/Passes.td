@@ -58,8 +58,15 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     op's static shapes and element types, in the `gpu.module
     @attn_kernels`:
 
+    - `attn_check_N` (decode): one block that checks every row's position
+      (and, with a block table, every table entry the rows reach) and
+      records the first bad one in the run's error record
+      (`attn_rt_cuda_error_record`, asked for once at the host function's
+      entry), which the runtime reads after the run and reports;
     - `attn_append_N` (decode): writes the new keys/values into the caches
-      at `position` (read on the device when it comes from a rank-0 buffer);
+      at `position` (read on the device when it comes from a rank-0 buffer),
+      into the page that holds it for a paged cache, quantised for an
+      8-bit cache;
     - `attn_partial_N`: flash-decoding. A block of 128 threads takes one
       (key split, batch, KV head, chunk of query heads, query row) and
       reads each key/value row of its split once for all of those heads
@@ -74,8 +81,11 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
 
     Scale, softcap, boolean/additive masks with broadcasting, causal
     offsets, kv_seq_lens, Dv != D, f16/bf16/f32 and any group ratio follow
-    `attn.attention`; a fully masked row gives 0, a decode position outside
-    the cache gives NaN and appends nothing (as on the CPU).
+    `attn.attention`; a fully masked row gives 0. Paged caches are read and
+    written through the block table in place; int8/fp8 caches are
+    dequantised in the kernels (f32 accumulation). A decode position
+    outside the cache, or a table entry outside the pool, gives NaN,
+    appends nothing and fails the run with the CPU's message.
 
     Other host code is left alone: `attn-device-buffers`, after it in the
     cuda pipeline, moves host allocations and copies to the device and

@@ -36,6 +36,9 @@ using namespace mlir::attn::gpu_kernels;
 namespace {
 
 constexpr StringLiteral kKernelModule = "attn_kernels";
+/// The runtime's per-run error record of the decode checks
+/// (CudaRuntime.cpp): () -> !llvm.ptr to six device i64.
+constexpr StringLiteral kErrorRecord = "attn_rt_cuda_error_record";
 
 bool isStatic(Value v) {
   auto type = dyn_cast<MemRefType>(v.getType());
@@ -99,6 +102,56 @@ Value positionSource(DecodeOp op) {
   return pos;
 }
 
+/// The host function argument `v` comes from (through loads and integer
+/// casts), as the runtime numbers buffers; -1 when it is computed.
+int64_t argumentBuffer(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
+            arith::ExtUIOp, arith::TruncIOp>(def))
+      v = def->getOperand(0);
+    else if (auto load = dyn_cast<memref::LoadOp>(def))
+      v = load.getMemRef();
+    else
+      return -1;
+  }
+  auto arg = dyn_cast<BlockArgument>(v);
+  if (!arg || !isa<func::FuncOp>(arg.getOwner()->getParentOp()))
+    return -1;
+  return arg.getArgNumber();
+}
+
+/// The error record of the host function around `op`: one call of the
+/// runtime at the function's entry (before any launch, so that the async
+/// region pass does not wait for the stream there).
+Value errorRecord(OpBuilder &b, Operation *op) {
+  auto func = op->getParentOfType<func::FuncOp>();
+  Type ptr = LLVM::LLVMPointerType::get(b.getContext());
+  if (!func) // not in a function: ask right before the op
+    return func::CallOp::create(b, op->getLoc(), kErrorRecord, TypeRange{ptr},
+                                ValueRange())
+        .getResult(0);
+  Block &entry = func.getBody().front();
+  for (Operation &first : entry)
+    if (auto call = dyn_cast<func::CallOp>(first);
+        call && call.getCallee() == kErrorRecord)
+      return call.getResult(0);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&entry);
+  return func::CallOp::create(b, op->getLoc(), kErrorRecord, TypeRange{ptr},
+                              ValueRange())
+      .getResult(0);
+}
+
+void declareErrorRecord(ModuleOp module) {
+  if (SymbolTable::lookupSymbolIn(module, kErrorRecord))
+    return;
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  auto decl = func::FuncOp::create(
+      b, module.getLoc(), kErrorRecord,
+      b.getFunctionType({}, {LLVM::LLVMPointerType::get(b.getContext())}));
+  decl.setPrivate();
+}
+
 /// Tiles `plan`; fails at `op` when even one head a block does not fit.
 LogicalResult tile(Operation *op, AttentionPlan &plan) {
   chooseTiling(plan);
@@ -136,12 +189,17 @@ private:
         {idx(loc, threads), idx(loc, 1), idx(loc, 1)},
         /*dynamicSharedMemorySize=*/Value(), args);
   }
+  /// The decode operands of the partial kernel (null when absent).
+  struct DecodeOperands {
+    Value position, table, keyScale, valueScale, error;
+  };
   void attend(Location loc, AttentionPlan &plan, ValueRange head, Value mask,
-              Value kvLens, Value position, Value out);
+              Value kvLens, const DecodeOperands &decode, Value out);
 };
 
 void OpLowering::attend(Location loc, AttentionPlan &plan, ValueRange qkv,
-                        Value mask, Value kvLens, Value position, Value out) {
+                        Value mask, Value kvLens,
+                        const DecodeOperands &decode, Value out) {
   SmallVector<Value> args(qkv.begin(), qkv.end());
   PartialArgs at;
   if (mask) {
@@ -152,10 +210,15 @@ void OpLowering::attend(Location loc, AttentionPlan &plan, ValueRange qkv,
     at.kvLens = args.size();
     args.push_back(kvLens);
   }
-  if (position) {
-    at.position = args.size();
-    args.push_back(position);
-  }
+  for (auto [slot, v] : {std::pair{&at.position, decode.position},
+                         std::pair{&at.table, decode.table},
+                         std::pair{&at.keyScale, decode.keyScale},
+                         std::pair{&at.valueScale, decode.valueScale},
+                         std::pair{&at.error, decode.error}})
+    if (v) {
+      *slot = args.size();
+      args.push_back(v);
+    }
   Value workspace;
   at.result = args.size();
   if (plan.splits == 1) {
@@ -213,27 +276,22 @@ LogicalResult OpLowering::lower(AttentionOp op) {
     return failure();
   b.setInsertionPoint(op);
   attend(op.getLoc(), *plan, {op.getQuery(), op.getKey(), op.getValue()},
-         op.getMask(), op.getKvSeqLens(), Value(), op.getInit());
+         op.getMask(), op.getKvSeqLens(), DecodeOperands(), op.getInit());
   op.erase();
   return success();
 }
 
 LogicalResult OpLowering::lower(DecodeOp op) {
-  // Page pools are not contiguous caches: lowering them as such would read
-  // and write the wrong slots.
-  if (op.isPaged())
-    return op.emitError("the cuda target does not lower a paged attn.decode "
-                        "(block_table) yet");
-  if (op.hasQuantizedCache() ||
-      op.getKeyCacheType().getElementType() !=
-          op.getQueryType().getElementType())
-    return op.emitError("the cuda target does not lower 8-bit or mixed-type "
-                        "KV caches yet");
-  for (Value v : {op.getKeyCache(), op.getValueCache()})
+  SmallVector<Value> shaped{op.getKeyCache(), op.getValueCache()};
+  for (Value v : {op.getPositions(), op.getBlockTable(), op.getKeyScale(),
+                  op.getValueScale()})
+    if (v)
+      shaped.push_back(v);
+  for (Value v : shaped)
     if (!isStatic(v))
-      return op.emitError("the cuda target needs static cache shapes");
-  if (op.getPositions() && !isStatic(op.getPositions()))
-    return op.emitError("the cuda target needs a static positions shape");
+      return op.emitError("the cuda target needs static shapes for the "
+                          "caches, positions, block table and scales; ")
+             << v.getType() << " is not";
   FailureOr<AttentionPlan> plan =
       describe(op, op.getKeyCache(), op.getValueCache());
   if (failed(plan))
@@ -242,6 +300,19 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   plan->decodeCausal = op.getCausal();
   plan->rowPositions = bool(op.getPositions());
   plan->newKeys = dimOf(op.getKey(), 2);
+  plan->quantized = op.hasQuantizedCache();
+  if (op.isPaged()) {
+    // Pools [num_pages, Hkv, page_size, *], table [B, max_pages]: the
+    // kernels see keys [0, max_pages * page_size) of each row.
+    plan->paged = true;
+    plan->numPages = dimOf(op.getKeyCache(), 0);
+    plan->pageSize = dimOf(op.getKeyCache(), 2);
+    plan->maxPages = dimOf(op.getBlockTable(), 1);
+    plan->keyLen = plan->maxPages * plan->pageSize;
+    if (plan->numPages == 0 || plan->keyLen == 0)
+      return op.emitError("the cuda target does not lower an empty page "
+                          "pool or block table");
+  }
   if (plan->newKeys == 0)
     return op.emitError("the cuda target does not lower a decode step "
                         "without new keys");
@@ -250,14 +321,54 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   Location loc = op.getLoc();
   b.setInsertionPoint(op);
   Value position = positionSource(op);
+  Value record = errorRecord(b, op);
+
+  // check: the positions (and table entries) of every row, first.
+  CheckReport ids;
+  ids.positionBuffer = argumentBuffer(op.getPositions() ? op.getPositions()
+                                                        : op.getPosition());
+  SmallVector<Value> checkArgs{position};
+  DecodeArgs checkAt;
+  checkAt.position = 0;
+  if (op.isPaged()) {
+    ids.tableBuffer = argumentBuffer(op.getBlockTable());
+    checkAt.table = checkArgs.size();
+    checkArgs.push_back(op.getBlockTable());
+  }
+  checkAt.error = checkArgs.size();
+  checkArgs.push_back(record);
+  gpu::GPUFuncOp check =
+      buildCheckKernel(b, loc, module, name("check"), *plan,
+                       ValueRange(checkArgs).getTypes(), checkAt, ids);
+  launch(loc, check, 1, 1, 1, kCheckThreads, checkArgs);
+
+  // append: the new rows into the caches (their pages), quantised.
   SmallVector<Value> appendArgs{op.getKey(), op.getValue(), op.getKeyCache(),
                                 op.getValueCache(), position};
-  gpu::GPUFuncOp append = buildAppendKernel(
-      b, loc, module, name("append"), *plan, ValueRange(appendArgs).getTypes());
+  DecodeArgs appendAt;
+  if (op.isPaged()) {
+    appendAt.table = appendArgs.size();
+    appendArgs.push_back(op.getBlockTable());
+  }
+  if (op.getKeyScale()) {
+    appendAt.keyScale = appendArgs.size();
+    appendArgs.push_back(op.getKeyScale());
+    appendAt.valueScale = appendArgs.size();
+    appendArgs.push_back(op.getValueScale());
+  }
+  appendAt.error = appendArgs.size();
+  appendArgs.push_back(record);
+  gpu::GPUFuncOp append =
+      buildAppendKernel(b, loc, module, name("append"), *plan,
+                        ValueRange(appendArgs).getTypes(), appendAt);
   launch(loc, append, plan->batch * plan->kvHeads * plan->newKeys, 1, 1,
          kThreads, appendArgs);
+
+  // partial (+ merge): the caches read in place (through the table).
+  DecodeOperands decode{position, op.getBlockTable(), op.getKeyScale(),
+                        op.getValueScale(), record};
   attend(loc, *plan, {op.getQuery(), op.getKeyCache(), op.getValueCache()},
-         op.getMask(), Value(), position, op.getInit());
+         op.getMask(), Value(), decode, op.getInit());
   Value oldPosition = op.getPosition();
   op.erase();
   // The host load of the position is dead when the kernels read it.
@@ -303,6 +414,8 @@ struct ConvertAttnToGPUPass
       kernels = gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModule);
       SymbolTable(module).insert(kernels);
     }
+    if (llvm::any_of(ops, [](Operation *op) { return isa<DecodeOp>(op); }))
+      declareErrorRecord(module);
     int id = 0;
     for (Operation *op : ops) {
       OpLowering lowering(b, kernels, id++);

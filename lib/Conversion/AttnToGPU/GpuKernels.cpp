@@ -22,42 +22,6 @@
 using namespace mlir;
 using namespace mlir::attn::gpu_kernels;
 
-namespace {
-
-/// Creates a kernel `name` with `argTypes` and sets the builder in its body.
-gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
-                            StringRef name, TypeRange argTypes,
-                            TypeRange workgroup = {}) {
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto func = gpu::GPUFuncOp::create(b, loc, name,
-                                     b.getFunctionType(argTypes, {}), workgroup);
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  return func;
-}
-
-} // namespace
-
-Value mlir::attn::gpu_kernels::allPositionsFit(KB &k, Value arg,
-                                               const AttentionPlan &p) {
-  auto fits = [&](Value pos) {
-    return k.andI(k.cmp(arith::CmpIPredicate::sge, pos, k.idx(0)),
-                  k.cmp(arith::CmpIPredicate::sle,
-                        k.add(pos, k.idx(p.newKeys)), k.idx(p.keyLen)));
-  };
-  if (!p.rowPositions)
-    return fits(readPosition(k, arg, Value()));
-  Value ok = arith::ConstantOp::create(k.b, k.loc, k.b.getBoolAttr(true));
-  auto scan = scf::ForOp::create(k.b, k.loc, k.idx(0), k.idx(p.batch),
-                                 k.idx(1), ValueRange{ok});
-  OpBuilder::InsertionGuard guard(k.b);
-  k.b.setInsertionPointToStart(scan.getBody());
-  Value pos = readPosition(k, arg, scan.getInductionVar());
-  scf::YieldOp::create(k.b, k.loc,
-                       k.andI(scan.getRegionIterArgs()[0], fits(pos)));
-  return scan.getResult(0);
-}
-
 std::pair<Value, Value> PartialBuilder::keyRange() {
   // The end of the row's keys and the row's absolute position (for causal
   // and the window).
@@ -65,7 +29,9 @@ std::pair<Value, Value> PartialBuilder::keyRange() {
   if (p.decode) {
     Value pos = readPosition(k, arg(at.position), batch);
     Value len = k.add(pos, k.idx(p.newKeys));
-    inRange = allPositionsFit(k, arg(at.position), p);
+    // The check kernel ran first: a bad position or table entry anywhere
+    // in the batch left the record set (one load a block).
+    inRange = errorRecordClear(k, arg(at.error));
     end = k.select(inRange, len, k.idx(0));
     qpos = k.add(k.sub(len, k.idx(p.queryLen)), row);
     if (p.decodeCausal)
@@ -174,14 +140,19 @@ void PartialBuilder::buildCudaCores(Value smem) {
     chunkOf(t, p.valueChunks, vchunkIdx, vchunkOk);
   Value vecSize = k.idx(p.vec);
 
-  // This lane's chunks of the queries, pre-multiplied by the scale.
+  // This lane's chunks of the queries, pre-multiplied by the scale (and
+  // the key cache's scale of this batch row and KV head: q . (k s) =
+  // (q s) . k).
+  Value qScale = k.f32(p.scale);
+  if (at.keyScale >= 0)
+    qScale = k.fmul(qScale, k.load(arg(at.keyScale), {batch, kvHead}));
   SmallVector<SmallVector<Value>> q(HB);
   for (int64_t r = 0; r < HB; ++r)
     for (int64_t t = 0; t < p.keyPerLane; ++t) {
       Value v = k.loadVec(arg(at.query),
                           {batch, heads[r], row, k.mul(chunkIdx[t], vecSize)},
                           p.vec);
-      v = k.fmul(v, k.splat(k.f32(p.scale), p.vec));
+      v = k.fmul(v, k.splat(qScale, p.vec));
       if (chunkOk[t])
         v = k.select(k.splat(chunkOk[t], p.vec), v, k.zeros(p.vec));
       q[r].push_back(v);
@@ -215,14 +186,17 @@ void PartialBuilder::buildCudaCores(Value smem) {
       js.push_back(j);
       valid.push_back(k.lt(j, stop));
       Value jSafe = k.min(j, lastKey);
+      // Row jSafe of the caches: (batch, kvHead, j) or, paged, its page
+      // and slot (one table load for the key and the value).
+      SmallVector<Value> cacheAt = cacheRow(jSafe);
       for (int64_t t = 0; t < p.keyPerLane; ++t)
-        keys[u].push_back(k.loadVec(
-            arg(at.key), {batch, kvHead, jSafe, k.mul(chunkIdx[t], vecSize)},
+        keys[u].push_back(loadCacheVec(
+            k, arg(at.key), withColumn(cacheAt, k.mul(chunkIdx[t], vecSize)),
             p.vec));
       for (int64_t t = 0; t < p.valuePerLane; ++t)
-        values[u].push_back(k.loadVec(
-            arg(at.value),
-            {batch, kvHead, jSafe, k.mul(vchunkIdx[t], vecSize)}, p.vec));
+        values[u].push_back(loadCacheVec(
+            k, arg(at.value),
+            withColumn(cacheAt, k.mul(vchunkIdx[t], vecSize)), p.vec));
     }
     // Values of keys past the end may be anything (NaN): zero them.
     for (int64_t u = 0; u < p.unroll; ++u)
@@ -268,12 +242,19 @@ void PartialBuilder::buildCudaCores(Value smem) {
 
   // Merge the lanes that took other keys: first within the warp, then the
   // warps through shared memory.
+  // The value cache's scale (one per batch row and KV head) applies to
+  // the whole accumulator: sum p (v s) = s sum p v.
+  Value vScale;
+  if (at.valueScale >= 0)
+    vScale = k.splat(k.load(arg(at.valueScale), {batch, kvHead}), p.vec);
   SmallVector<HeadState> states(HB);
   for (int64_t r = 0; r < HB; ++r) {
     states[r].max = loop.getResult(r * stateSize);
     states[r].sum = loop.getResult(r * stateSize + 1);
-    for (int64_t t = 0; t < p.valuePerLane; ++t)
-      states[r].acc.push_back(loop.getResult(r * stateSize + 2 + t));
+    for (int64_t t = 0; t < p.valuePerLane; ++t) {
+      Value acc = loop.getResult(r * stateSize + 2 + t);
+      states[r].acc.push_back(vScale ? k.fmul(acc, vScale) : acc);
+    }
   }
   for (int64_t off = L; off < 32; off *= 2)
     for (HeadState &s : states) {
@@ -377,9 +358,13 @@ int64_t mlir::attn::gpu_kernels::sharedBytes(int64_t valueDim,
 }
 
 bool mlir::attn::gpu_kernels::useTensorCores(const AttentionPlan &p) {
-  Type t = p.keyType;
-  return p.group >= 4 && (t.isF16() || t.isBF16()) && p.queryType == t &&
-         p.valueType == t && p.headDim % 32 == 0 && p.headDim <= 128 &&
+  // f16/bf16 queries; caches of the same type or 8-bit codes (converted to
+  // it as they are loaded).
+  Type t = p.queryType;
+  bool floatCaches = p.keyType == t && p.valueType == t;
+  bool codes = p.quantized && p.keyType == p.valueType;
+  return p.group >= 4 && (t.isF16() || t.isBF16()) && (floatCaches || codes) &&
+         p.headDim % 32 == 0 && p.headDim <= 128 &&
          (p.valueDim == 64 || p.valueDim == 128);
 }
 
@@ -541,34 +526,51 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildMergeKernel(
 
 gpu::GPUFuncOp mlir::attn::gpu_kernels::buildAppendKernel(
     OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
-    const AttentionPlan &p, TypeRange argTypes) {
+    const AttentionPlan &p, TypeRange argTypes, const DecodeArgs &at) {
   gpu::GPUFuncOp func = createKernel(b, loc, module, name, argTypes);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&func.getBody().front());
   KB k{b, loc};
+  auto arg = [&](int i) -> Value { return func.getArgument(i); };
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   Value t = k.rem(bid, p.newKeys);
   Value g = k.rem(k.div(bid, p.newKeys), p.kvHeads);
   Value batch = k.div(bid, p.newKeys * p.kvHeads);
-  // One bad row writes nothing anywhere (as on the CPU).
-  Value inRange = allPositionsFit(k, func.getArgument(4), p);
-  Value pos = readPosition(k, func.getArgument(4), batch);
+  // One bad row (or table entry) writes nothing anywhere, as on the CPU:
+  // the check kernel ran first and set the record.
+  Value inRange = errorRecordClear(k, arg(at.error));
+  Value pos = readPosition(k, arg(at.position), batch);
   auto guardIf = scf::IfOp::create(b, loc, inRange, false);
   b.setInsertionPointToStart(&guardIf.getThenRegion().front());
-  Value at = k.add(pos, t);
-  for (auto [fresh, cache, size] :
-       {std::tuple{0, 2, p.headDim}, std::tuple{1, 3, p.valueDim}}) {
+  Value position = k.add(pos, t);
+  // The cache row of the position: (batch, g, position), or the slot of
+  // the page that holds it.
+  SmallVector<Value> row{batch, g, position};
+  if (p.paged)
+    row = {pageOf(k, arg(at.table), batch, position, p), g,
+           k.rem(position, p.pageSize)};
+  for (auto [fresh, cache, scale, size] :
+       {std::tuple{at.key, at.keyCache, at.keyScale, p.headDim},
+        std::tuple{at.value, at.valueCache, at.valueScale, p.valueDim}}) {
+    // The divisor of this row and head, loaded once per thread.
+    Value s = scale >= 0 ? k.load(arg(scale), {batch, g}) : Value();
     auto loop = scf::ForOp::create(b, loc, tid, k.idx(size), k.idx(kThreads));
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(loop.getBody());
     Value d = loop.getInductionVar();
-    Value x = k.load(func.getArgument(fresh), {batch, g, t, d});
-    Type cacheType =
-        cast<MemRefType>(func.getArgument(cache).getType()).getElementType();
-    if (x.getType() != cacheType)
-      x = k.fromF32(k.toF32(x), cacheType);
-    k.store(x, func.getArgument(cache), {batch, g, at, d});
+    Value x = k.load(arg(fresh), {batch, g, t, d});
+    Type cacheType = cast<MemRefType>(arg(cache).getType()).getElementType();
+    if (x.getType() != cacheType || s) {
+      // x / s as an f32 division, as the CPU and the reference compute it.
+      x = k.toF32(x);
+      if (s)
+        x = k.fdiv(x, s);
+      x = encodeCacheElement(k, x, cacheType);
+    }
+    SmallVector<Value> indices(row);
+    indices.push_back(d);
+    k.store(x, arg(cache), indices);
   }
   b.setInsertionPointAfter(guardIf);
   gpu::ReturnOp::create(b, loc);

@@ -44,6 +44,15 @@ struct AttentionPlan {
   /// position per batch row), else one position for the batch.
   bool decode = false, decodeCausal = false, rowPositions = false;
   int64_t newKeys = 0;
+  /// Paged caches (attn.decode with block_table): the caches are pools
+  /// [numPages, Hkv, pageSize, *] and key j of batch row b is slot
+  /// j % pageSize of page table[b, j / pageSize]; keyLen is then the
+  /// capacity maxPages * pageSize.
+  bool paged = false;
+  int64_t pageSize = 0, maxPages = 0, numPages = 0;
+  /// 8-bit caches (i8 or f8E4M3FN codes) with [B, Hkv] f32 scales: the
+  /// append quantises, the partial kernel dequantises (CUDA cores only).
+  bool quantized = false;
   /// window(left, right): the query at position p sees keys
   /// [p - left, p + right]; nullopt: that side is unbounded.
   std::optional<int64_t> windowLeft, windowRight;
@@ -95,6 +104,10 @@ void chooseTiling(AttentionPlan &plan, int64_t multiprocessors = 132);
 /// Kernel argument positions of the partial kernel; -1 when absent.
 struct PartialArgs {
   int query = 0, key = 1, value = 2, mask = -1, kvLens = -1, position = -1;
+  /// Decode: the block table (paged), the key/value scales (8-bit caches)
+  /// and the run's error record (ServingKernels.cpp), whose first word,
+  /// set by the check kernel, makes the step write nothing and give NaN.
+  int table = -1, keyScale = -1, valueScale = -1, error = -1;
   int result = -1; // the output (splits == 1) or the workspace
 };
 
@@ -112,11 +125,38 @@ gpu::GPUFuncOp buildPartialKernel(OpBuilder &b, Location loc,
 gpu::GPUFuncOp buildMergeKernel(OpBuilder &b, Location loc,
                                 gpu::GPUModuleOp module, StringRef name,
                                 const AttentionPlan &plan, TypeRange argTypes);
-/// Arguments: key, value, key cache, value cache, position (an index, a
-/// rank-0 or, with `rowPositions`, a [B] integer buffer).
+/// Kernel argument positions of the append and check kernels of a decode
+/// step; -1 when absent.
+struct DecodeArgs {
+  int key = 0, value = 1, keyCache = 2, valueCache = 3, position = 4;
+  int table = -1, keyScale = -1, valueScale = -1, error = -1;
+};
+/// Writes the new keys/values into the caches (into their pages when
+/// paged, quantised for 8-bit caches) unless the run's error record is set.
+/// The position is an index, a rank-0 or, with `rowPositions`, a [B]
+/// integer buffer.
 gpu::GPUFuncOp buildAppendKernel(OpBuilder &b, Location loc,
                                  gpu::GPUModuleOp module, StringRef name,
-                                 const AttentionPlan &plan, TypeRange argTypes);
+                                 const AttentionPlan &plan, TypeRange argTypes,
+                                 const DecodeArgs &args);
+
+/// What the check kernel reports into the run's error record: the buffer
+/// ids (host function argument numbers, -1 when unknown) named in the
+/// message of attn_rt_report_position_error.
+struct CheckReport {
+  int64_t positionBuffer = -1, tableBuffer = -1;
+};
+/// One block that checks every row's position against the capacity and,
+/// when paged, every table entry the rows reach against the pool, and
+/// records the first bad one (rows in order, as the CPU reports it) in the
+/// run's error record (ServingKernels.cpp).
+gpu::GPUFuncOp buildCheckKernel(OpBuilder &b, Location loc,
+                                gpu::GPUModuleOp module, StringRef name,
+                                const AttentionPlan &plan, TypeRange argTypes,
+                                const DecodeArgs &args,
+                                const CheckReport &report);
+/// Threads of the check kernel.
+constexpr int64_t kCheckThreads = 256;
 
 } // namespace mlir::attn::gpu_kernels
 

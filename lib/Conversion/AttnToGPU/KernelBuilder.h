@@ -163,10 +163,50 @@ inline Value readPosition(KB &k, Value arg, Value batch) {
   return k.toIndex(k.load(arg, {batch}));
 }
 
-/// Whether every batch row's position fits: 0 <= pos[b] and pos[b] +
-/// newKeys <= keyLen. As on the CPU, one bad row makes the whole step write
-/// no cache entry and give NaN (every block checks all rows: B loads).
-Value allPositionsFit(KB &k, Value arg, const AttentionPlan &p);
+/// Creates a kernel `name` with `argTypes` (and workgroup buffers) in
+/// `module`; the builder stays where it was.
+inline gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc,
+                                   gpu::GPUModuleOp module, StringRef name,
+                                   TypeRange argTypes,
+                                   TypeRange workgroup = {}) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto func = gpu::GPUFuncOp::create(b, loc, name,
+                                     b.getFunctionType(argTypes, {}), workgroup);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  return func;
+}
+
+// Decode serving forms (ServingKernels.cpp).
+
+/// Whether the run's error record (an !llvm.ptr kernel argument, see
+/// attn_rt_cuda_error_record) is clear: no decode step of the run so far
+/// met a bad position or table entry. As on the CPU, a bad row makes the
+/// whole step write no cache entry and give NaN.
+Value errorRecordClear(KB &k, Value record);
+
+/// The page holding key `position` of batch row `batch`: table[batch,
+/// position / pageSize], clamped into the pool (the check kernel reports an
+/// entry outside it; the clamp only keeps the loads of a failed step and of
+/// the padding keys past the end in bounds).
+Value pageOf(KB &k, Value table, Value batch, Value position,
+             const AttentionPlan &p);
+
+/// An n-element load of a cache row, widened to f32: floats are extended,
+/// int8 codes converted, fp8 E4M3 codes decoded (the scale is applied by
+/// the caller).
+Value loadCacheVec(KB &k, Value memref, ValueRange indices, int64_t n);
+
+/// n 8-bit cache codes (i8 or f8E4M3FN) as a vector of the float type
+/// `element` (f16 or bf16, which hold every code's value exactly).
+Value loadCodesAs(KB &k, Value memref, ValueRange indices, int64_t n,
+                  Type element);
+
+/// The f32 scalar `x` (already divided by the scale) as an element of
+/// `element`: int8 clamp(roundeven(x), -127, 127), fp8 E4M3 rounded to
+/// nearest even and saturated to +-448, other floats truncated: the CPU's
+/// rounding (AttnToLoops/QuantizedCache.cpp).
+Value encodeCacheElement(KB &k, Value x, Type element);
 
 /// Builds the partial kernel's body: the block's indices and key range,
 /// the loop over its keys (CUDA cores, or tensor cores for groups of 4 or
@@ -199,6 +239,19 @@ private:
   SmallVector<Value> heads; // per local head: its Hq index (clamped)
 
   Value arg(int i) { return args[i]; }
+  /// The first three indices of key row j in the caches: (batch, kvHead, j)
+  /// or, paged, (page, kvHead, slot).
+  SmallVector<Value> cacheRow(Value j) {
+    if (!p.paged)
+      return {batch, kvHead, j};
+    return {pageOf(k, arg(at.table), batch, j, p), kvHead,
+            k.rem(j, p.pageSize)};
+  }
+  static SmallVector<Value> withColumn(ArrayRef<Value> row, Value column) {
+    SmallVector<Value> indices(row);
+    indices.push_back(column);
+    return indices;
+  }
   /// Block and thread indices, the block's query heads.
   void setup();
   /// The keys [begin, end) visible to this block's query row: causal

@@ -91,7 +91,11 @@ void PartialBuilder::buildTensorCores(Value smem) {
   const int64_t kSteps = p.headDim / 16;
   const int64_t nTiles = p.valueDim / 8;  // = value columns of a lane
   const int64_t vChunks = nTiles / 8;     // 16-byte value chunks of a lane
-  Type element = p.keyType;
+  // The mma's operand type: the queries' (f16 or bf16); 8-bit cache codes
+  // are converted to it as they are loaded (exactly: int8 and E4M3 values
+  // are f16 and bf16 numbers), their scales applied to the scores and the
+  // accumulators.
+  Type element = p.queryType;
   Mma mma{k, element};
   Value g = k.div(lane, 4), t = k.rem(lane, 4);
   Value zeroVec =
@@ -105,6 +109,16 @@ void PartialBuilder::buildTensorCores(Value smem) {
   auto zeroUnless = [&](Value ok, Value v) {
     return k.select(ok, v, zeroVec);
   };
+  // Eight key or value elements as `element`s: a 16-byte load of a float
+  // cache, or an 8-byte load of codes.
+  auto loadCache8 = [&](Value memref, ValueRange indices) -> Value {
+    if (cast<MemRefType>(memref.getType()).getElementType() == element)
+      return load8(memref, indices);
+    return loadCodesAs(k, memref, indices, 8, element);
+  };
+  Value scoreScale = k.f32(p.scale);
+  if (at.keyScale >= 0)
+    scoreScale = k.fmul(scoreScale, k.load(arg(at.keyScale), {batch, kvHead}));
 
   // A rows g and g + 8: local heads of the block (rows from HB on, and the
   // last chunk's padding heads, are zero rows whose results are dropped).
@@ -147,10 +161,11 @@ void PartialBuilder::buildTensorCores(Value smem) {
     SmallVector<Value> keys;
     for (int64_t j = 0; j < 2; ++j) {
       Value key = k.min(k.add(base, k.add(g, k.idx(8 * j))), lastKey);
+      SmallVector<Value> keyRow = cacheRow(key); // paged: through the table
       for (int64_t c = 0; c < kChunks; ++c)
-        keys.push_back(
-            load8(arg(at.key), {batch, kvHead, key,
-                                k.mul(k.add(t, k.idx(4 * c)), k.idx(8))}));
+        keys.push_back(loadCache8(
+            arg(at.key),
+            withColumn(keyRow, k.mul(k.add(t, k.idx(4 * c)), k.idx(8)))));
     }
     return keys;
   };
@@ -177,13 +192,13 @@ void PartialBuilder::buildTensorCores(Value smem) {
       Value key = k.add(base, k.add(k.mul(t, k.idx(2)),
                                     k.idx(v % 2 + 8 * (v / 2))));
       Value ok = k.lt(key, stop);
-      Value safe = k.min(key, lastKey);
+      SmallVector<Value> valueRow = cacheRow(k.min(key, lastKey));
       // Values of keys past the end may be anything (NaN, and 0 * NaN is
       // NaN in the mma): zero them.
       for (int64_t c = 0; c < vChunks; ++c)
         values[v].push_back(zeroUnless(
-            ok, load8(arg(at.value), {batch, kvHead, safe,
-                                      k.add(valueCol, k.idx(8 * c))})));
+            ok, loadCache8(arg(at.value),
+                      withColumn(valueRow, k.add(valueCol, k.idx(8 * c))))));
     }
 
     SmallVector<Value> nextKeys = loadKeys(k.add(base, perIteration));
@@ -204,7 +219,7 @@ void PartialBuilder::buildTensorCores(Value smem) {
         for (int64_t e = 0; e < 2; ++e) {
           Value key = k.add(base, k.add(k.mul(t, k.idx(2)),
                                         k.idx(8 * j + e)));
-          s[j][h][e] = score(k.fmul(acc[2 * h + e], k.f32(p.scale)),
+          s[j][h][e] = score(k.fmul(acc[2 * h + e], scoreScale),
                              rowHead[h], key, k.lt(key, stop));
         }
     }
@@ -254,6 +269,9 @@ void PartialBuilder::buildTensorCores(Value smem) {
   // smem[warp][row][column] as finish() reads it: the lane's two runs of
   // Dv/8 columns a row, then the row's max and sum (lane t = 0).
   Value first = k.cmp(arith::CmpIPredicate::eq, t, k.idx(0));
+  Value valueScale;
+  if (at.valueScale >= 0)
+    valueScale = k.splat(k.load(arg(at.valueScale), {batch, kvHead}), nTiles);
   for (int64_t h = 0; h < 2; ++h) {
     Value l = loop.getResult(2 + h);
     for (int64_t off = 1; off < 4; off *= 2)
@@ -269,6 +287,8 @@ void PartialBuilder::buildTensorCores(Value smem) {
         run.push_back(loop.getResult(4 + 4 * i + 2 * h + e));
       Value v = vector::FromElementsOp::create(
           k.b, k.loc, VectorType::get({nTiles}, k.b.getF32Type()), run);
+      if (valueScale)
+        v = k.fmul(v, valueScale);
       Value col = k.mul(k.add(k.mul(t, k.idx(2)), k.idx(e)), k.idx(nTiles));
       k.storeVec(v, smem, {warp, r, col});
     }

@@ -4,8 +4,9 @@
 // The pass alone lowers the attention ops and leaves other host ops alone:
 // RUN: not attn-opt %s --convert-attn-to-gpu -split-input-file 2>/dev/null | FileCheck %s --check-prefix=NOCHECK
 
-// A GQA decode step whose position is read from a buffer: the append
-// kernel, a workspace for 16 key splits (B * Hkv = 4 blocks need them to
+// A GQA decode step whose position is read from a buffer: the run's error
+// record (one runtime call at the function's entry), the check kernel (one
+// block), the append kernel, a workspace for 16 key splits (B * Hkv = 4 blocks need them to
 // fill the GPU; each split at least four iterations of 64 keys), the partial
 // and merge kernels. The position buffer goes to the kernels and its host
 // load disappears. A group of 4 f16 heads takes the tensor-core kernel:
@@ -14,16 +15,20 @@
 // the row max shared by the four lanes of a row.
 // CHECK-LABEL: func.func @decode_gqa
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: memref<2x8x1x128xf16>, %[[K:[a-z0-9]+]]: memref<2x2x1x128xf16>, %[[V:[a-z0-9]+]]: memref<2x2x1x128xf16>, %[[POS:[a-z0-9]+]]: memref<i64>, %[[KC:[a-z0-9]+]]: memref<2x2x4096x128xf16>, %[[VC:[a-z0-9]+]]: memref<2x2x4096x128xf16>, %[[O:[a-z0-9]+]]: memref<2x8x1x128xf16>
+// CHECK-NEXT: %[[REC:.+]] = call @attn_rt_cuda_error_record() : () -> !llvm.ptr
 // CHECK-NOT: memref.load
+// CHECK: gpu.launch_func @attn_kernels::@attn_check_0 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256
+// CHECK-SAME: args(%[[POS]] : memref<i64>, %[[REC]] : !llvm.ptr)
 // CHECK: gpu.launch_func @attn_kernels::@attn_append_0
-// CHECK-SAME: args(%[[K]] : {{.*}}, %[[V]] : {{.*}}, %[[KC]] : {{.*}}, %[[VC]] : {{.*}}, %[[POS]] : memref<i64>)
+// CHECK-SAME: args(%[[K]] : {{.*}}, %[[V]] : {{.*}}, %[[KC]] : {{.*}}, %[[VC]] : {{.*}}, %[[POS]] : memref<i64>, %[[REC]] : !llvm.ptr)
 // CHECK: %[[WS:.+]] = gpu.alloc () : memref<16x2x8x1x130xf32>
 // CHECK: gpu.launch_func @attn_kernels::@attn_partial_0 blocks in (%c16{{.*}}, %c4{{.*}}, %c1{{.*}}) threads in (%c128
-// CHECK-SAME: args(%[[Q]] : {{.*}}, %[[KC]] : {{.*}}, %[[VC]] : {{.*}}, %[[POS]] : memref<i64>, %[[WS]] : memref<16x2x8x1x130xf32>)
+// CHECK-SAME: args(%[[Q]] : {{.*}}, %[[KC]] : {{.*}}, %[[VC]] : {{.*}}, %[[POS]] : memref<i64>, %[[REC]] : !llvm.ptr, %[[WS]] : memref<16x2x8x1x130xf32>)
 // CHECK: gpu.launch_func @attn_kernels::@attn_merge_0
 // CHECK-SAME: args(%[[WS]] : {{.*}}, %[[O]] : memref<2x8x1x128xf16>)
 // CHECK: gpu.dealloc %[[WS]]
 // CHECK: gpu.module @attn_kernels
+// CHECK: gpu.func @attn_check_0
 // CHECK: gpu.func @attn_append_0
 // CHECK: gpu.func @attn_partial_0
 // CHECK-SAME: workgroup(%{{.*}} : memref<4x4x132xf32, #gpu.address_space<workgroup>>) kernel

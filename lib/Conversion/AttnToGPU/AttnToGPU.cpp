@@ -206,6 +206,9 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   if (op.isPaged())
     return op.emitError("the cuda target does not lower a paged attn.decode "
                         "(block_table) yet");
+  if (op.getTreeMask() || op.isRing())
+    return op.emitError("the cuda target does not lower a tree_mask or ring "
+                        "attn.decode yet");
   if (op.hasQuantizedCache() ||
       op.getKeyCacheType().getElementType() !=
           op.getQueryType().getElementType())

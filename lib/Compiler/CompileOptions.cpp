@@ -141,6 +141,14 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     }
     return success();
   }
+  if (key == "window-ring-cache") {
+    if (!parseBool(value, options.windowRingCache)) {
+      error = "bad --window-ring-cache '" + value.str() +
+              "' (expected true or false)";
+      return failure();
+    }
+    return success();
+  }
   if (key == "kv-cache-type") {
     if (!llvm::is_contained({"f32", "f16", "bf16", "int8", "fp8"}, value)) {
       error = "unknown --kv-cache-type '" + value.str() +

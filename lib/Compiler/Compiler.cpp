@@ -133,6 +133,7 @@ public:
     pipeline.shareKVMethod = methodName(options.shareKVMethod);
     pipeline.kvCacheType = options.kvCacheType;
     pipeline.perRowPositions = options.perRowPositions;
+    pipeline.windowRingCache = options.windowRingCache;
     pipeline.target = std::move(target);
   }
 
@@ -449,6 +450,9 @@ LogicalResult Session::compile(const ModelSource &source,
     return fail("--kv-cache-type=" + options.kvCacheType +
                 " is not supported by the cuda target yet (its kernels read "
                 "f32 caches); use --target=cpu");
+  if (options.target == Target::Cuda && options.windowRingCache)
+    return fail("--window-ring-cache is not supported by the cuda target yet "
+                "(its kernels read contiguous caches); use --target=cpu");
   if (options.shareKV < 0)
     return fail("--share-kv must be a number of KV heads (at least 1), got " +
                 Twine(options.shareKV));

@@ -27,6 +27,8 @@ void mlir::attn::buildAttnGraphTailPipeline(
   buildAttnShareKVPipeline(pm, share);
   if (options.fuseDecode)
     buildAttnFuseDecodePipeline(pm, options.perRowPositions);
+  if (options.windowRingCache)
+    pm.addPass(createAttnWindowRingCache());
   if (!options.kvCacheType.empty()) {
     AttnKVCacheTypeOptions cacheType;
     cacheType.cacheType = options.kvCacheType;
@@ -111,6 +113,11 @@ struct CompilePipelineTextOptions
       llvm::cl::desc("Store decode KV caches as f32, f16, bf16, int8 or fp8 "
                      "(\"\": keep)"),
       llvm::cl::init("")};
+  Option<bool> windowRingCache{
+      *this, "window-ring-cache",
+      llvm::cl::desc("Keep the KV caches of causal window(L, 0) decode "
+                     "layers as rings of L + Sq slots"),
+      llvm::cl::init(false)};
   Option<std::string> target{
       *this, "target",
       llvm::cl::desc("cpu (default) or cuda (NVIDIA sm_90a kernels)"),
@@ -149,6 +156,7 @@ void mlir::attn::registerAttnPipelines() {
         options.fuseDecode = parsed.fuseDecode;
         options.kvCacheType = parsed.kvCacheType;
         options.perRowPositions = parsed.perRowPositions;
+        options.windowRingCache = parsed.windowRingCache;
         if (parsed.target != "cpu" && parsed.target != "cuda")
           return errorHandler("attn-compile-pipeline: unknown target '" +
                               parsed.target + "' (expected cpu or cuda)");

@@ -126,6 +126,23 @@ bool attn::ref::computeAttention(const AttentionOperands &operands,
                            " elements");
   bool causal = operands.causalOffset.has_value() ||
                 (rowOffsets && operands.rowCausal);
+  const Tensor *tree = operands.treeMask;
+  if (tree) {
+    size_t rank = tree->shape.size();
+    if (!rowOffsets || (rank != 2 && rank != 3) ||
+        tree->shape[rank - 1] != Sq || tree->shape[rank - 2] != Sq ||
+        (rank == 3 && tree->shape[0] != 1 && tree->shape[0] != B))
+      return fail(error, "tree mask " + shapeString(tree->shape) +
+                             " must be [Sq, Sq] or [B, Sq, Sq] with Sq = " +
+                             std::to_string(Sq) + " new tokens");
+  }
+  // Whether the tree allows key j (new token j - offset) for row i.
+  auto treeAllows = [&](int64_t b, int64_t i, int64_t j, int64_t offset) {
+    if (!tree || j < offset)
+      return true;
+    int64_t tb = tree->shape.size() == 3 && tree->shape[0] != 1 ? b : 0;
+    return tree->data[(tb * Sq + i) * Sq + (j - offset)] != 0.0;
+  };
   for (int64_t b = 0; b < B; ++b) {
     int64_t len = lens ? (*lens)[b] : Skv;
     int64_t offset =
@@ -143,6 +160,7 @@ bool attn::ref::computeAttention(const AttentionOperands &operands,
           bool allowed = j < len && (!causal || j <= p) &&
                          (!params.windowLeft || j >= p - *params.windowLeft) &&
                          (!params.windowRight || j <= p + *params.windowRight);
+          allowed &= treeAllows(b, i, j, offset);
           if (mask && params.maskKind == MaskKind::Boolean)
             allowed &= mask->data[maskIndex.offset(b, h, i, j)] != 0.0;
           if (allowed) {
@@ -180,17 +198,41 @@ bool attn::ref::computeAttention(const AttentionOperands &operands,
 }
 
 /// Copies `update` [B,H,Sn,E] into `cache` [B,H,Smax,E] at sequence
-/// pos[b] for batch row b.
+/// pos[b] for batch row b (a ring: at slot (pos[b] + t) % Smax).
 static void appendToCache(Tensor &cache, const Tensor &update,
-                          const std::vector<int64_t> &pos) {
+                          const std::vector<int64_t> &pos, bool ring) {
   int64_t B = cache.shape[0], H = cache.shape[1];
   int64_t smax = cache.shape[2], sn = update.shape[2], e = cache.shape[3];
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
-      for (int64_t t = 0; t < sn; ++t)
+      for (int64_t t = 0; t < sn; ++t) {
+        int64_t slot = ring ? (pos[b] + t) % smax : pos[b] + t;
         for (int64_t d = 0; d < e; ++d)
-          cache.data[((b * H + h) * smax + pos[b] + t) * e + d] =
+          cache.data[((b * H + h) * smax + slot) * e + d] =
               update.data[((b * H + h) * sn + t) * e + d];
+      }
+}
+
+/// The logical cache [B,H,max(pos[b] + Sn),E] of a ring [B,H,W,E] after
+/// the append: position t of row b is slot t % W when it is one of the row's
+/// last W positions, NaN otherwise (overwritten, and never to be read).
+static Tensor unrollRing(const Tensor &ring, const std::vector<int64_t> &pos,
+                         int64_t sn) {
+  int64_t B = ring.shape[0], H = ring.shape[1], w = ring.shape[2];
+  int64_t e = ring.shape[3], length = 0;
+  for (int64_t p : pos)
+    length = std::max(length, p + sn);
+  Tensor logical({B, H, length, e});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < length; ++t) {
+        bool held = t < pos[b] + sn && t >= pos[b] + sn - w;
+        for (int64_t d = 0; d < e; ++d)
+          logical.data[((b * H + h) * length + t) * e + d] =
+              held ? ring.data[((b * H + h) * w + t % w) * e + d]
+                   : std::numeric_limits<double>::quiet_NaN();
+      }
+  return logical;
 }
 
 double attn::ref::decodeE4M3(int code) {
@@ -271,6 +313,11 @@ static bool attendOverPrefix(const DecodeOperands &operands,
   attention.kvSeqLens = &lens;
   attention.rowOffsets = &offsets;
   attention.rowCausal = operands.causal;
+  attention.treeMask = operands.treeMask;
+  if (operands.treeMask && operands.query->shape[2] != sn)
+    return fail(error, "a tree mask needs Sq = Sn, got Sq = " +
+                           std::to_string(operands.query->shape[2]) +
+                           " and Sn = " + std::to_string(sn));
   return computeAttention(attention, params, out, error);
 }
 
@@ -286,6 +333,8 @@ static bool computePagedDecode(const DecodeOperands &operands,
   const Tensor *table = operands.blockTable;
   if (operands.cacheKind != CacheKind::Float)
     return fail(error, "8-bit caches are not supported with a block table");
+  if (operands.ring)
+    return fail(error, "ring caches cannot be paged");
   if (!checkRank4(operands.query, "query", error) ||
       !checkRank4(k, "key", error) || !checkRank4(v, "value", error) ||
       !checkRank4(kc, "key page pool", error) ||
@@ -390,7 +439,7 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
     pos = *operands.positions;
   }
   for (int64_t b = 0; b < batch; ++b)
-    if (pos[b] < 0 || pos[b] + sn > smax)
+    if (pos[b] < 0 || (pos[b] + sn > smax && !operands.ring))
       return fail(error, "position " + std::to_string(pos[b]) +
                              (operands.positions
                                   ? " of batch row " + std::to_string(b)
@@ -398,6 +447,9 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
                              " + " + std::to_string(sn) +
                              " new entries is outside the cache of " +
                              std::to_string(smax));
+  if (operands.ring && sn > smax)
+    return fail(error, std::to_string(sn) + " new entries do not fit a ring "
+                       "of " + std::to_string(smax) + " slots");
 
   bool quantized = operands.cacheKind != CacheKind::Float;
   if (quantized != (operands.keyScale && operands.valueScale))
@@ -415,12 +467,12 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
                 quantized ? quantize(*k, *operands.keyScale,
                                      operands.cacheKind)
                           : *k,
-                pos);
+                pos, operands.ring);
   appendToCache(results.valueCache,
                 quantized ? quantize(*v, *operands.valueScale,
                                      operands.cacheKind)
                           : *v,
-                pos);
+                pos, operands.ring);
   // The attention reads code * scale; the results keep the codes.
   Tensor keyValues, valueValues;
   if (quantized) {
@@ -430,8 +482,15 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
                              operands.cacheKind);
   }
 
-  return attendOverPrefix(operands, params, pos, sn,
-                          quantized ? keyValues : results.keyCache,
-                          quantized ? valueValues : results.valueCache,
+  const Tensor *keys = quantized ? &keyValues : &results.keyCache;
+  const Tensor *values = quantized ? &valueValues : &results.valueCache;
+  Tensor ringKeys, ringValues;
+  if (operands.ring) {
+    ringKeys = unrollRing(*keys, pos, sn);
+    ringValues = unrollRing(*values, pos, sn);
+    keys = &ringKeys;
+    values = &ringValues;
+  }
+  return attendOverPrefix(operands, params, pos, sn, *keys, *values,
                           results.out, error);
 }

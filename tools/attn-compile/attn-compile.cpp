@@ -97,6 +97,13 @@ cl::opt<std::string> kvCacheType(
     cl::desc("Store a decode step's KV caches as f32, f16, bf16, int8 or fp8 "
              "(E4M3); int8/fp8 add f32 [B, Hkv] scale inputs per cache"),
     cl::value_desc("TYPE"), cl::cat(category));
+cl::opt<bool> windowRingCache(
+    "window-ring-cache",
+    cl::desc("Keep the KV caches of sliding-window decode layers (ORT "
+             "local_window_size, causal window(L, 0)) as rings of L + Sq "
+             "positions: cache inputs/outputs shrink to that length and "
+             "positions may run past it"),
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> params(
     "params",
     cl::desc("Where a library's weights live: copy (default: LIBRARY.params "
@@ -135,6 +142,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"kv-cache-type", kvCacheType});
   if (perRowPositions)
     flags.push_back({"per-row-positions", "true"});
+  if (windowRingCache)
+    flags.push_back({"window-ring-cache", "true"});
   for (const auto &[key, value] : flags)
     if (failed(setCompileOption(options, key, value, error)))
       return false;

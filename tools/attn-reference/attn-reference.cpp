@@ -205,6 +205,10 @@ LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
   if (Value table = op.getBlockTable())
     if (!(operands.blockTable = lookup(op, table)))
       return failure();
+  if (Value tree = op.getTreeMask())
+    if (!(operands.treeMask = lookup(op, tree)))
+      return failure();
+  operands.ring = op.isRing();
   if (!op.getPositions())
     operands.position = int64_t(position->data.at(0));
   operands.causal = op.getCausal();

@@ -62,6 +62,10 @@ struct CompileOptions {
   /// Element type of a decode step's KV caches: "" (keep), f32, f16, bf16,
   /// int8 or fp8 (E4M3); int8/fp8 add f32 scale inputs (attn-kv-cache-type).
   std::string kvCacheType;
+  /// Keep the KV caches of sliding-window decode layers (causal window(L,
+  /// 0)) as rings of L + Sq positions (attn-window-ring-cache): the
+  /// signature's cache shapes change and positions run past them.
+  bool windowRingCache = false;
   /// CPU to generate code for: "native" (the host) or an LLVM CPU name.
   std::string mcpu = "native";
   /// CPU features added or removed on top of mcpu: "+avx512f,-fma".
@@ -83,7 +87,7 @@ struct CompileOptions {
 /// Sets the option named `key` (attn-compile's flag without dashes:
 /// target, emit, entry-function, dim, input-shape, share-kv,
 /// share-kv-method, calibration, max-seq, fuse-decode, no-fuse-decode,
-/// kv-cache-type, mcpu, mattr, report, runtime-library, params) from its
+/// kv-cache-type, window-ring-cache, mcpu, mattr, report, runtime-library, params) from its
 /// text. `dim` and `input-shape`
 /// add one binding per call. Fails with `error` naming the bad value.
 LogicalResult setCompileOption(CompileOptions &options, llvm::StringRef key,

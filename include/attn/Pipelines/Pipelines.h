@@ -68,6 +68,9 @@ struct CompilePipelineOptions {
   bool perRowPositions = false; ///< its per-row-positions option
   /// attn-kv-cache-type{type=...} after decode fusion; "" keeps the caches.
   std::string kvCacheType;
+  /// attn-window-ring-cache after decode fusion (before kvCacheType):
+  /// window layers keep ring caches of L + Sq slots.
+  bool windowRingCache = false;
   CpuTarget target;           ///< from resolveCpuTarget (the host code's CPU)
   bool cuda = false;          ///< kernels for NVIDIA sm_90a instead of CPU loops
 };

@@ -64,6 +64,11 @@ struct AttentionOperands {
   /// it causal there. Windows are relative to the same positions.
   const std::vector<int64_t> *rowOffsets = nullptr;
   bool rowCausal = false;
+  /// A decode's tree mask (with rowOffsets and Sq new tokens at
+  /// [rowOffsets[b], rowOffsets[b] + Sq)): [Sq, Sq] or [B or 1, Sq, Sq];
+  /// key j >= rowOffsets[b] is allowed for row i only where
+  /// tree[b, i, j - rowOffsets[b]] is nonzero.
+  const Tensor *treeMask = nullptr;
 };
 
 /// Computes `out` [B,Hq,Sq,Dv]. Returns false and sets `error` on operands
@@ -117,6 +122,15 @@ struct DecodeOperands {
   CacheKind cacheKind = CacheKind::Float;
   const Tensor *keyScale = nullptr;
   const Tensor *valueScale = nullptr;
+  /// Optional tree mask over the Sn = Sq new tokens, [Sn, Sn] or
+  /// [B or 1, Sn, Sn] (nonzero keeps): new token t is visible to query row i
+  /// only where tree[b, i, t]; the keys before the position are not
+  /// affected.
+  const Tensor *treeMask = nullptr;
+  /// Ring caches: [B,Hkv,W,*] hold position t in slot t % W; positions may
+  /// exceed W. Positions older than the last W of a row read as NaN here,
+  /// so an attention that would see them gives NaN.
+  bool ring = false;
 };
 
 struct DecodeResults {

@@ -282,6 +282,9 @@ LogicalResult OpLowering::lower(AttentionOp op) {
 }
 
 LogicalResult OpLowering::lower(DecodeOp op) {
+  if (op.getTreeMask() || op.isRing())
+    return op.emitError("the cuda target does not lower a tree_mask or ring "
+                        "attn.decode yet");
   SmallVector<Value> shaped{op.getKeyCache(), op.getValueCache()};
   for (Value v : {op.getPositions(), op.getBlockTable(), op.getKeyScale(),
                   op.getValueScale()})

@@ -154,11 +154,14 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
       return arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(),
                                         p);
     };
-    // pos < 0 or end = pos + Sn > Smax.
-    auto outside = [&](Value p, Value end) {
+    // pos < 0 or end = pos + Sn > Smax (a ring has no end).
+    Value ringSlots = op.isRing() ? capacity : Value();
+    auto outside = [&](Value p, Value end) -> Value {
+      if (ringSlots)
+        return e.cmp(arith::CmpIPredicate::slt, p, e.idx(0));
+      Value tooFar = e.cmp(arith::CmpIPredicate::sgt, end, capacity);
       return arith::OrIOp::create(
-          rewriter, loc, e.cmp(arith::CmpIPredicate::slt, p, e.idx(0)),
-          e.cmp(arith::CmpIPredicate::sgt, end, capacity));
+          rewriter, loc, e.cmp(arith::CmpIPredicate::slt, p, e.idx(0)), tooFar);
     };
 
     // All rows fit; else the first bad row. The largest end pos[b] + Sn.
@@ -200,16 +203,19 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     for (auto [fresh, cache, scale] :
          {std::tuple{op.getKey(), op.getKeyCache(), op.getKeyScale()},
           std::tuple{op.getValue(), op.getValueCache(), op.getValueScale()}}) {
-      // A cache of another element type (8-bit codes, a narrower float)
-      // is written element by element through the encoder.
+      // A cache of another element type (8-bit codes, a narrower float),
+      // or a ring whose new entries may wrap around, is written element by
+      // element through the encoder.
       if (getElementTypeOrSelf(cache.getType()) !=
-          getElementTypeOrSelf(fresh.getType())) {
+              getElementTypeOrSelf(fresh.getType()) ||
+          ringSlots) {
         if (!positions) {
-          appendConverted(e, fresh, cache, scale, op.getPosition(), Value());
+          appendConverted(e, fresh, cache, scale, op.getPosition(), Value(),
+                          ringSlots);
           continue;
         }
         e.loop(e.idx(0), e.dim(op.getQuery(), 0), e.idx(1), [&](Value b) {
-          appendConverted(e, fresh, cache, scale, positionAt(b), b);
+          appendConverted(e, fresh, cache, scale, positionAt(b), b, ringSlots);
         });
         continue;
       }
@@ -228,6 +234,8 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     a.keyScale = op.getKeyScale();
     a.valueScale = op.getValueScale();
     a.causal = op.getCausal();
+    a.treeMask = op.getTreeMask();
+    a.ringSlots = ringSlots;
     // Query row i stands at pos[b] + Sn - Sq + i.
     if (positions) {
       a.rowPositions = positions;

@@ -275,6 +275,11 @@ private:
           }
           if (Value hidden = hiddenByPosition(e, a, offset, row, j))
             score = e.select(hidden, negInf, score);
+          if (a.treeMask) {
+            Value safeRow = e.select(rowInRange(row), row, e.idx(0));
+            score = e.select(hiddenByTree(e, a, b, offset, safeRow, j), negInf,
+                             score);
+          }
           memref::StoreOp::create(ob, e.loc, score, scores, ValueRange{r, jj});
         }
       });

@@ -46,6 +46,14 @@ struct FlashAttention {
   /// Optional f32 [B, Hkv] scales of 8-bit caches: key/value element
   /// (b, g, j, d) reads as code * scale[b, g].
   Value keyScale, valueScale;
+  /// Optional [B, Sq, Sq] or [Sq, Sq] i1/i8 tree mask over a decode's new
+  /// tokens (Sq == Sn): key j at or after the first query's position
+  /// (offset) is visible to query row i only if tree[b, i, j - offset].
+  Value treeMask;
+  /// Optional index W: key and value are rings of W slots per batch row and
+  /// key j lives in slot j % W (see keyAddress); the window keeps every key
+  /// read within the last W positions.
+  Value ringSlots;
 };
 
 /// Emits the loop nest at the builder's insertion point.

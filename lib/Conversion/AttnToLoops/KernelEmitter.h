@@ -110,9 +110,12 @@ struct Emitter {
 };
 
 /// The first and third indices of key j of batch row b in a.key / a.value:
-/// (b, j), or through the block table of a paged cache (page, slot).
+/// (b, j), (b, j % W) in a ring, or through the block table of a paged
+/// cache (page, slot).
 inline std::pair<Value, Value> keyAddress(Emitter &e, const FlashAttention &a,
                                           Value b, Value j) {
+  if (a.ringSlots)
+    return {b, e.rem(j, a.ringSlots)};
   if (!a.blockTable)
     return {b, j};
   Value entry = memref::LoadOp::create(e.b, e.loc, a.blockTable,
@@ -144,6 +147,12 @@ std::tuple<Value, Value, Value> safeHeadAndRow(Emitter &e, const Plan &plan,
 /// by causality or the window; null when neither applies.
 Value hiddenByPosition(Emitter &e, const FlashAttention &a, Value offset,
                        Value row, Value j);
+
+/// Whether the tree mask (a.treeMask, set) hides key j from query row `row`
+/// (< Sq) of batch row b whose first query stands at `offset`: j is a new
+/// token (j >= offset) whose tree entry is false. In TreeMask.cpp.
+Value hiddenByTree(Emitter &e, const FlashAttention &a, Value b, Value offset,
+                   Value row, Value j);
 
 /// `score` with the mask entry broadcast to [b, head, row, j] added (float
 /// mask) or applied (i1 mask: false gives -inf).

@@ -94,6 +94,7 @@ public:
     a.value = op.getValueCache();
     a.keyEnd = scan.getResult(1);
     a.causal = op.getCausal();
+    a.treeMask = op.getTreeMask();
     // Query row i of batch row b stands at pos[b] + Sn - Sq + i.
     a.rowPositions = op.getPositions();
     a.newKeys = count;

@@ -123,12 +123,15 @@ Value mlir::attn::applyCacheScale(Emitter &e, Value v, Value scale, Value b,
 }
 
 void mlir::attn::appendConverted(Emitter &e, Value fresh, Value cache,
-                                 Value scale, Value position, Value row) {
+                                 Value scale, Value position, Value row,
+                                 Value ringSlots) {
   Type element = cast<MemRefType>(cache.getType()).getElementType();
   auto body = [&](Value b) {
     e.loop(e.idx(0), e.dim(fresh, 1), e.idx(1), [&](Value h) {
       e.loop(e.idx(0), e.dim(fresh, 2), e.idx(1), [&](Value t) {
         Value at = e.add(position, t);
+        if (ringSlots)
+          at = e.rem(at, ringSlots);
         e.loop(e.idx(0), e.dim(fresh, 3), e.idx(1), [&](Value d) {
           Value x = e.toF32(memref::LoadOp::create(e.b, e.loc, fresh,
                                                    ValueRange{b, h, t, d}));

@@ -31,8 +31,10 @@ Value applyCacheScale(Emitter &e, Value v, Value scale, Value b, Value g);
 
 /// cache[b, h, position + t, d] = encode(fresh[b, h, t, d] / scale[b, h])
 /// for every b (`row` null) or b = `row`; `scale` null for float caches.
+/// With `ringSlots` (index W) the slot is (position + t) % W instead: the
+/// entries of a ring may wrap around its end.
 void appendConverted(Emitter &e, Value fresh, Value cache, Value scale,
-                     Value position, Value row);
+                     Value position, Value row, Value ringSlots = Value());
 
 } // namespace mlir::attn
 

@@ -72,10 +72,12 @@ public:
       buildScores(kt, count);
       if (a.mask) {
         maskScores(kt, count);
-      } else if (plan.queryTile > 1 &&
-                 (a.causal || a.windowLeft || a.windowRight)) {
-        // Only tiles that cross the diagonal or a window edge of some row
-        // hide keys from some rows but not others.
+      } else if ((plan.queryTile > 1 &&
+                  (a.causal || a.windowLeft || a.windowRight)) ||
+                 a.treeMask) {
+        // Only tiles that cross the diagonal or a window edge of some row,
+        // or reach the new tokens of a tree, hide keys from some rows but
+        // not others.
         Value off = a.queryOffset;
         Value lastKey = e.sub(e.add(kt, count), e.idx(1));
         Value firstPos = e.add(e.mul(t, e.idx(plan.queryTile)), off);
@@ -86,14 +88,16 @@ public:
                         ? arith::OrIOp::create(ob, e.loc, crosses, c).getResult()
                         : c;
         };
-        if (a.causal)
+        if (plan.queryTile > 1 && a.causal)
           cross(e.cmp(arith::CmpIPredicate::sgt, lastKey, firstPos));
-        if (a.windowRight)
+        if (plan.queryTile > 1 && a.windowRight)
           cross(e.cmp(arith::CmpIPredicate::sgt, lastKey,
                       e.add(firstPos, e.idx(*a.windowRight))));
-        if (a.windowLeft)
+        if (plan.queryTile > 1 && a.windowLeft)
           cross(e.cmp(arith::CmpIPredicate::slt, kt,
                       e.sub(lastPos, e.idx(*a.windowLeft))));
+        if (a.treeMask)
+          cross(e.cmp(arith::CmpIPredicate::sge, lastKey, off));
         auto ifOp = scf::IfOp::create(ob, e.loc, crosses);
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(ifOp.thenBlock());
@@ -216,6 +220,10 @@ private:
             score = e.select(
                 hidden, e.f32(-std::numeric_limits<double>::infinity()),
                 score);
+        if (a.treeMask)
+          score = e.select(
+              hiddenByTree(e, a, b, a.queryOffset, safeRow, j),
+              e.f32(-std::numeric_limits<double>::infinity()), score);
         memref::StoreOp::create(ob, e.loc, score, scores, ValueRange{k, r});
       });
     });

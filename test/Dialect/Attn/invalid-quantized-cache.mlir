@@ -53,7 +53,7 @@ func.func @scale_rank(%q: memref<2x4x1x8xf32>, %k: memref<2x4x1x8xf32>, %v: memr
 // Scales are f32 (the ODS type constraint).
 func.func @f16_scales(%q: memref<2x4x1x8xf32>, %k: memref<2x4x1x8xf32>, %v: memref<2x4x1x8xf32>, %o: memref<2x4x1x8xf32>, %kc: memref<2x4x64x8xi8>, %vc: memref<2x4x64x8xi8>, %p: index, %ks: memref<2x4xf16>, %vs: memref<2x4xf16>) {
   // expected-error @+1 {{operand #7 must be ranked tensor of 32-bit float values or memref of 32-bit float values}}
-  "attn.decode"(%q, %k, %v, %p, %o, %kc, %vc, %ks, %vs) <{kv_heads = 4 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1>, q_heads = 4 : i64, scale = 5.000000e-01 : f64}> : (memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, index, memref<2x4x1x8xf32>, memref<2x4x64x8xi8>, memref<2x4x64x8xi8>, memref<2x4xf16>, memref<2x4xf16>) -> ()
+  "attn.decode"(%q, %k, %v, %p, %o, %kc, %vc, %ks, %vs) <{kv_heads = 4 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0>, q_heads = 4 : i64, scale = 5.000000e-01 : f64}> : (memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, index, memref<2x4x1x8xf32>, memref<2x4x64x8xi8>, memref<2x4x64x8xi8>, memref<2x4xf16>, memref<2x4xf16>) -> ()
   return
 }
 
@@ -70,6 +70,6 @@ func.func @int8_new_keys(%q: memref<2x4x1x8xf32>, %k: memref<2x4x1x8xi8>, %v: me
 
 func.func @key_scale_only(%q: memref<2x4x1x8xf32>, %k: memref<2x4x1x8xf32>, %v: memref<2x4x1x8xf32>, %o: memref<2x4x1x8xf32>, %kc: memref<2x4x64x8xi8>, %vc: memref<2x4x64x8xi8>, %p: index, %ks: memref<2x4xf32>) {
   // expected-error @+1 {{needs both 'key_scale' and 'value_scale' or neither}}
-  "attn.decode"(%q, %k, %v, %p, %o, %kc, %vc, %ks) <{kv_heads = 4 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0>, q_heads = 4 : i64, scale = 5.000000e-01 : f64}> : (memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, index, memref<2x4x1x8xf32>, memref<2x4x64x8xi8>, memref<2x4x64x8xi8>, memref<2x4xf32>) -> ()
+  "attn.decode"(%q, %k, %v, %p, %o, %kc, %vc, %ks) <{kv_heads = 4 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0>, q_heads = 4 : i64, scale = 5.000000e-01 : f64}> : (memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, index, memref<2x4x1x8xf32>, memref<2x4x64x8xi8>, memref<2x4x64x8xi8>, memref<2x4xf32>) -> ()
   return
 }

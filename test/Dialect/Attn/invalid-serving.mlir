@@ -37,7 +37,7 @@ func.func @positions_batch(%q: memref<2x4x1x8xf32>, %k: memref<2x4x1x8xf32>, %v:
 
 func.func @positions_float(%q: memref<2x4x1x8xf32>, %k: memref<2x4x1x8xf32>, %v: memref<2x4x1x8xf32>, %o: memref<2x4x1x8xf32>, %kc: memref<2x4x64x8xf32>, %vc: memref<2x4x64x8xf32>, %pos: memref<2xf32>) {
   // expected-error @+1 {{operand #3 must be ranked tensor of 32-bit signless integer or 64-bit signless integer values or memref of 32-bit signless integer or 64-bit signless integer values, but got 'memref<2xf32>'}}
-  "attn.decode"(%q, %k, %v, %pos, %o, %kc, %vc) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0>, q_heads = 4 : i64, kv_heads = 4 : i64, scale = 0.5 : f64}> : (memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2xf32>, memref<2x4x1x8xf32>, memref<2x4x64x8xf32>, memref<2x4x64x8xf32>) -> ()
+  "attn.decode"(%q, %k, %v, %pos, %o, %kc, %vc) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 0>, q_heads = 4 : i64, kv_heads = 4 : i64, scale = 0.5 : f64}> : (memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2x4x1x8xf32>, memref<2xf32>, memref<2x4x1x8xf32>, memref<2x4x64x8xf32>, memref<2x4x64x8xf32>) -> ()
   return
 }
 

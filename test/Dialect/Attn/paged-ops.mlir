@@ -13,7 +13,7 @@
 // CHECK-SAME: outs(%{{.+}}, %{{.+}}, %{{.+}} : tensor<4x8x1x16xf32>, tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>)
 // GENERIC-LABEL: sym_name = "paged_decode"
 // GENERIC: "attn.decode"
-// GENERIC-SAME: operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0>
+// GENERIC-SAME: operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0>
 func.func @paged_decode(%q: tensor<4x8x1x16xf32>, %k: tensor<4x2x1x16xf32>, %v: tensor<4x2x1x16xf32>, %o: tensor<4x8x1x16xf32>, %kp: tensor<64x2x16x16xf32>, %vp: tensor<64x2x16x16xf32>, %pos: tensor<4xi32>, %table: tensor<4x8xi32>) -> (tensor<4x8x1x16xf32>, tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>) {
   %r:3 = attn.decode heads(8, 2) scale(0.25) causal ins(%q, %k, %v : tensor<4x8x1x16xf32>, tensor<4x2x1x16xf32>, tensor<4x2x1x16xf32>) positions(%pos : tensor<4xi32>) block_table(%table : tensor<4x8xi32>) outs(%o, %kp, %vp : tensor<4x8x1x16xf32>, tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>) -> tensor<4x8x1x16xf32>, tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>
   return %r#0, %r#1, %r#2 : tensor<4x8x1x16xf32>, tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>

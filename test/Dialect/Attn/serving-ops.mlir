@@ -14,7 +14,7 @@
 // CHECK-SAME: outs(
 // GENERIC-LABEL: sym_name = "decode_positions_per_row"
 // GENERIC: "attn.decode"
-// GENERIC-SAME: operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0>
+// GENERIC-SAME: operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 0>
 func.func @decode_positions_per_row(%q: tensor<4x8x1x16xf32>, %k: tensor<4x2x1x16xf32>, %v: tensor<4x2x1x16xf32>, %o: tensor<4x8x1x16xf32>, %kc: tensor<4x2x128x16xf32>, %vc: tensor<4x2x128x16xf32>, %pos: tensor<4xi64>) -> (tensor<4x8x1x16xf32>, tensor<4x2x128x16xf32>, tensor<4x2x128x16xf32>) {
   %r:3 = attn.decode heads(8, 2) scale(0.25) causal ins(%q, %k, %v : tensor<4x8x1x16xf32>, tensor<4x2x1x16xf32>, tensor<4x2x1x16xf32>) positions(%pos : tensor<4xi64>) outs(%o, %kc, %vc : tensor<4x8x1x16xf32>, tensor<4x2x128x16xf32>, tensor<4x2x128x16xf32>) -> tensor<4x8x1x16xf32>, tensor<4x2x128x16xf32>, tensor<4x2x128x16xf32>
   return %r#0, %r#1, %r#2 : tensor<4x8x1x16xf32>, tensor<4x2x128x16xf32>, tensor<4x2x128x16xf32>

@@ -47,11 +47,15 @@ def main():
     parser.add_argument("--rtol", type=float, required=True)
     parser.add_argument("--equal-nan", action="store_true",
                         help="NaNs at the same places in both are equal")
+    parser.add_argument("--keys", help="compare only these keys (comma-separated)")
     args = parser.parse_args()
 
     actual, expected = np.load(args.actual), np.load(args.expected)
     ok = True
-    for key in sorted(set(actual.files) | set(expected.files)):
+    keys = set(actual.files) | set(expected.files)
+    if args.keys:
+        keys = set(args.keys.split(","))
+    for key in sorted(keys):
         if key not in actual.files or key not in expected.files:
             print(f"{key}: missing from {'actual' if key not in actual.files else 'expected'}")
             ok = False

@@ -61,6 +61,16 @@ def parse_args(argv=None):
     p.add_argument("--kv-lens-values", help="comma-separated (default: random)")
     p.add_argument("--poison-tail", action="store_true",
                    help="decode: NaN in the caches past position+sn")
+    p.add_argument("--tree", choices=["batch", "shared"],
+                   help="decode: a random draft-tree mask over the new tokens "
+                        "(Sq == Sn), one per row ([B,Sn,Sn]) or shared ([Sn,Sn])")
+    p.add_argument("--tree-dtype", choices=["bool", "i8"], default="bool")
+    p.add_argument("--ring", action="store_true",
+                   help="decode: ring caches of --smax slots (causal window(L, 0)); "
+                        "--poison-tail makes every slot outside the step's window NaN")
+    p.add_argument("--unroll-ring", nargs=2, metavar=("MLIR", "NPZ"),
+                   help="ring: also write the same step on full caches of "
+                        "max(pos) + Sn positions (slots unrolled; older positions NaN)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mlir")
     p.add_argument("--inputs")
@@ -83,7 +93,7 @@ def tensor_type(shape, element):
 
 def element_type(dtype):
     return {"f32": "f32", "f16": "f16", "bf16": "bf16", "bool": "i1",
-            "i32": "i32", "i64": "i64"}[dtype]
+            "i8": "i8", "i32": "i32", "i64": "i64"}[dtype]
 
 
 def key_length(cfg):
@@ -109,6 +119,70 @@ def row_positions(cfg):
     if cfg["positions"] is not None:
         return cfg["positions"]
     return [cfg["position"]] * cfg["batch"]
+
+
+def make_tree(cfg, rng):
+    """Random draft trees over the Sn new tokens in topological order: token
+    0 is the root, token i's parent is a random earlier token; row i keeps
+    token t iff t is i or one of its ancestors."""
+    sn = cfg["sn"]
+    count = cfg["batch"] if cfg["tree"] == "batch" else 1
+    trees = np.zeros((count, sn, sn), dtype=bool)
+    for b in range(count):
+        parent = [-1] + [int(rng.integers(0, i)) for i in range(1, sn)]
+        for i in range(sn):
+            t = i
+            while t >= 0:
+                trees[b, i, t] = True
+                t = parent[t]
+    if cfg["tree"] == "shared":
+        trees = trees[0]
+    return trees if cfg["tree_dtype"] == "bool" else trees.astype(np.int8)
+
+
+def ring_held(cfg, pos, slot):
+    """The position that ring slot `slot` holds before the append at `pos`
+    (the latest one below pos), and whether the step may read it: it lies in
+    the window [pos + Sn - Sq - L, pos) of the step's first query."""
+    w, left = cfg["smax"], cfg["window"][0]
+    held = pos - 1 - ((pos - 1 - slot) % w)
+    return held, held >= max(0, pos + cfg["sn"] - cfg["sq"] - left)
+
+
+def make_ring_caches(cfg, rng):
+    out = {}
+    for name, width in (("key_cache", cfg["d"]), ("value_cache", cfg["dv"])):
+        cache = rng.standard_normal((cfg["batch"], cfg["kv_heads"], cfg["smax"], width))
+        if cfg["poison_tail"]:
+            for row, pos in enumerate(row_positions(cfg)):
+                for slot in range(cfg["smax"]):
+                    if not ring_held(cfg, pos, slot)[1]:
+                        cache[row, :, slot] = np.nan
+        out[name] = to_dtype(cache, cfg["dtype"])
+    return out
+
+
+def unroll_ring(cfg, inputs):
+    """The same step on full caches: position t of row b is its ring slot
+    t % W where that slot holds t, NaN elsewhere."""
+    full = dict(cfg, ring=False, poison_tail=False)
+    length = max(row_positions(cfg)) + cfg["sn"]
+    full["smax"] = length
+    out = dict(inputs)
+    for name in ("key_cache", "value_cache"):
+        ring = inputs[name]
+        dtype = ring.dtype
+        values = np.full(ring.shape[:2] + (length,) + ring.shape[3:], np.nan,
+                         dtype=np.float64 if dtype == np.uint16 else dtype)
+        if dtype == np.uint16:
+            raise SystemExit("gen_case.py: --unroll-ring takes f32/f16 caches")
+        for row, pos in enumerate(row_positions(cfg)):
+            for slot in range(cfg["smax"]):
+                held, _ = ring_held(cfg, pos, slot)
+                if held >= 0:
+                    values[row, :, held] = ring[row, :, slot]
+        out[name] = values.astype(dtype)
+    return full, out
 
 
 def make_paged_caches(cfg, rng):
@@ -164,8 +238,10 @@ def make_inputs(cfg, rng):
             inputs["position"] = np.array(cfg["position"], dtype=np.int64)
         if cfg["page_size"]:
             inputs.update(make_paged_caches(cfg, rng))
+        if cfg["ring"]:
+            inputs.update(make_ring_caches(cfg, rng))
         for name, width in (("key_cache", d), ("value_cache", dv)):
-            if cfg["page_size"]:
+            if cfg["page_size"] or cfg["ring"]:
                 break
             cache = rng.standard_normal((b, hkv, cfg["smax"], width))
             if cfg["poison_tail"]:
@@ -174,6 +250,8 @@ def make_inputs(cfg, rng):
             inputs[name] = to_dtype(cache, dt)
     if cfg["mask"]:
         inputs["mask"] = make_mask(cfg, rng)
+    if cfg["op"] == "decode" and cfg["tree"]:
+        inputs["tree_mask"] = make_tree(cfg, rng)
     if cfg["kv_lens"]:
         lens = cfg["kv_lens_values"]
         inputs["kv_seq_lens"] = np.array(lens, dtype=np.int32 if cfg["kv_lens"] == "i32" else np.int64)
@@ -188,6 +266,8 @@ def attention_attrs(cfg):
         attrs += f" softcap({cfg['softcap']:.17e})"
     if cfg["window"] is not None:
         attrs += f" window({cfg['window'][0]}, {cfg['window'][1]})"
+    if cfg["op"] == "decode" and cfg["ring"]:
+        attrs += " ring"
     return attrs
 
 
@@ -195,7 +275,7 @@ def make_mlir(cfg, inputs):
     """The function text; argument i is inputs' i-th array."""
     types = {}
     for name, array in inputs.items():
-        dtype = {"bool": "bool", "int32": "i32", "int64": "i64", "float16": "f16",
+        dtype = {"bool": "bool", "int8": "i8", "int32": "i32", "int64": "i64", "float16": "f16",
                  "float32": "f32", "uint16": "bf16"}[array.dtype.name]
         types[name] = tensor_type(array.shape, element_type(dtype))
     args = ", ".join(f'%{n}: {t} {{attn.name = "{n}"}}' for n, t in types.items())
@@ -204,6 +284,8 @@ def make_mlir(cfg, inputs):
     ins = (f"ins(%query, %key, %value : {types['query']}, {types['key']}, "
            f"{types['value']})")
     mask = f" mask(%mask : {types['mask']})" if "mask" in inputs else ""
+    if "tree_mask" in inputs:
+        mask += f" tree_mask(%tree_mask : {types['tree_mask']})"
     body = [f"  %init = tensor.empty() : {out_t}"]
     if cfg["op"] == "attention":
         lens = (f" kv_seq_lens(%kv_seq_lens : {types['kv_seq_lens']})"
@@ -237,7 +319,8 @@ def make_mlir(cfg, inputs):
 
 def make_config(args):
     """The case as a plain dict, with defaults resolved."""
-    cfg = {k: v for k, v in vars(args).items() if k not in ("mlir", "inputs", "config")}
+    cfg = {k: v for k, v in vars(args).items()
+           if k not in ("mlir", "inputs", "config", "unroll_ring")}
     cfg["dv"] = cfg["dv"] or cfg["d"]
     if cfg["scale"] is None:
         cfg["scale"] = 1.0 / math.sqrt(cfg["d"])
@@ -251,6 +334,10 @@ def make_config(args):
             raise SystemExit("gen_case.py: --positions needs --batch values")
     if cfg["window"] is not None:
         cfg["window"] = [int(x) for x in cfg["window"].split(",")]
+    if cfg["tree"] and cfg["sq"] != cfg["sn"]:
+        raise SystemExit("gen_case.py: --tree needs --sq equal to --sn")
+    if cfg["ring"] and (cfg["window"] is None or cfg["window"][1] != 0):
+        raise SystemExit("gen_case.py: --ring needs --window L,0")
     if cfg["page_size"]:
         if cfg["positions"] is None or cfg["smax"] % cfg["page_size"]:
             raise SystemExit("gen_case.py: --page-size needs --positions and "
@@ -267,7 +354,7 @@ def make_config(args):
     return cfg
 
 
-def write_case(cfg, mlir_path, inputs_path, config_path=None):
+def write_case(cfg, mlir_path, inputs_path, config_path=None, unrolled=None):
     inputs = make_inputs(cfg, np.random.default_rng(cfg["seed"]))
     with open(mlir_path, "w") as f:
         f.write(make_mlir(cfg, inputs))
@@ -275,13 +362,19 @@ def write_case(cfg, mlir_path, inputs_path, config_path=None):
     if config_path:
         with open(config_path, "w") as f:
             json.dump(cfg, f)
+    if unrolled:
+        full, full_inputs = unroll_ring(cfg, inputs)
+        with open(unrolled[0], "w") as f:
+            f.write(make_mlir(full, full_inputs))
+        np.savez(unrolled[1], **full_inputs)
 
 
 def main():
     args = parse_args()
     if not args.mlir or not args.inputs:
         raise SystemExit("gen_case.py: --mlir and --inputs are required")
-    write_case(make_config(args), args.mlir, args.inputs, args.config)
+    write_case(make_config(args), args.mlir, args.inputs, args.config,
+               args.unroll_ring)
 
 
 if __name__ == "__main__":

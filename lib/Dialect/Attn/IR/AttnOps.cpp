@@ -314,6 +314,65 @@ static LogicalResult verifyCacheTypes(DecodeOp op) {
   return success();
 }
 
+/// `tree_mask`: [Sn, Sn] or [B (or 1), Sn, Sn] over the new tokens, which
+/// are also the queries (Sq == Sn).
+static LogicalResult verifyTreeMask(DecodeOp op, ShapeChecker &check) {
+  Value tree = op.getTreeMask();
+  auto type = cast<ShapedType>(tree.getType());
+  int64_t rank = type.getRank();
+  if (rank != 2 && rank != 3)
+    return op.emitOpError() << "'tree_mask' must have rank 2 ([Sn, Sn]) or 3 "
+                               "([B, Sn, Sn]), got rank "
+                            << rank;
+  int64_t b = dim(op.getQuery(), 0), sq = dim(op.getQuery(), 2);
+  int64_t sn = dim(op.getKey(), 2);
+  if (!ShapedType::isDynamic(sq) && !ShapedType::isDynamic(sn) && sq != sn)
+    return op.emitOpError() << "with a 'tree_mask' needs one query row per "
+                               "new token (Sq == Sn), got Sq = "
+                            << sq << " and Sn = " << sn;
+  if (rank == 3 && type.getDimSize(0) != 1 &&
+      failed(check.dimIs("tree_mask", tree, 0, b, "batch")))
+    return failure();
+  if (failed(check.dimIs("tree_mask", tree, rank - 2, sn,
+                         "new query rows")) ||
+      failed(check.dimIs("tree_mask", tree, rank - 1, sn, "new tokens")))
+    return failure();
+  return success();
+}
+
+/// `ring`: the caches hold the last W = Smax positions of a causal window
+/// bounded on the left (window(L, 0)); W >= L + Sq keeps every key a query
+/// of the step may see in the ring after the append.
+static LogicalResult verifyRing(DecodeOp op) {
+  if (op.isPaged())
+    return op.emitOpError() << "'ring' caches cannot be paged ('block_table')";
+  if (op.getMask())
+    return op.emitOpError() << "'ring' caches take no 'mask' (it would span "
+                               "the unbounded positions); use 'tree_mask' "
+                               "over the new tokens";
+  if (!op.getCausal())
+    return op.emitOpError() << "'ring' caches need 'causal'";
+  std::optional<int64_t> left = op.getWindowLeftBound();
+  if (!left)
+    return op.emitOpError() << "'ring' caches need a window bounded on the "
+                               "left, window(L, 0) with L >= 0";
+  if (op.getWindowRightAttr().getInt() != 0)
+    return op.emitOpError() << "'ring' caches need window(L, 0), got right "
+                               "bound "
+                            << op.getWindowRightAttr().getInt();
+  int64_t w = op.getKeyCacheType().getDimSize(2);
+  int64_t sq = op.getQueryType().getDimSize(2);
+  if (ShapedType::isDynamic(w) || ShapedType::isDynamic(sq))
+    return op.emitOpError() << "'ring' caches need static cache and query "
+                               "lengths (to check W >= L + Sq)";
+  if (w < *left + sq)
+    return op.emitOpError() << "'ring' cache of " << w
+                            << " slots is shorter than the window plus the "
+                               "queries, L + Sq = "
+                            << *left << " + " << sq << " = " << *left + sq;
+  return success();
+}
+
 LogicalResult DecodeOp::verify() {
   ShapeChecker check(*this);
   std::optional<double> softcap;
@@ -386,6 +445,10 @@ LogicalResult DecodeOp::verify() {
     if (failed(check.perRow("positions", positions, b)))
       return failure();
   if (failed(check.window(getWindowLeftAttr(), getWindowRightAttr())))
+    return failure();
+  if (getTreeMask() && failed(verifyTreeMask(*this, check)))
+    return failure();
+  if (isRing() && failed(verifyRing(*this)))
     return failure();
   return check.semantics(getOperands(), getDpsInits(),
                          getResultTypes());

@@ -141,9 +141,10 @@ struct AttnKVCacheTypePass
     auto replacement = DecodeOp::create(
         b, op.getLoc(), results, op.getQuery(), op.getKey(), op.getValue(),
         op.getPosition(), op.getPositions(), op.getBlockTable(), op.getMask(),
-        op.getInit(), keyArg, valueArg, keyScale, valueScale, op.getQHeadsAttr(),
-        op.getKvHeadsAttr(), op.getScaleAttr(), op.getCausalAttr(),
-        op.getSoftcapAttr(), op.getWindowLeftAttr(), op.getWindowRightAttr());
+        op.getInit(), keyArg, valueArg, keyScale, valueScale, op.getTreeMask(),
+        op.getQHeadsAttr(), op.getKvHeadsAttr(), op.getScaleAttr(),
+        op.getCausalAttr(), op.getSoftcapAttr(), op.getWindowLeftAttr(),
+        op.getWindowRightAttr(), op.getRingAttr());
     replacement->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     op->replaceAllUsesWith(replacement->getResults());
     op.erase();

@@ -19,6 +19,9 @@ def Attn_AnyShapedCache : AnyTypeOf<[
     RankedTensorOf<[F16, BF16, F32, I8, F8E4M3FN]>,
     MemRefOf<[F16, BF16, F32, I8, F8E4M3FN]>]>;
 def Attn_AnyShapedScales : AnyTypeOf<[RankedTensorOf<[F32]>, MemRefOf<[F32]>]>;
+// A tree mask over a decode's new tokens: i1, or i8 (bool as a byte).
+def Attn_AnyShapedTreeMask : AnyTypeOf<[
+    RankedTensorOf<[I1, I8]>, MemRefOf<[I1, I8]>]>;
 
 //===----------------------------------------------------------------------===//
 // AttentionOp
@@ -216,6 +219,40 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     converted on append and widened to f32 on read). Queries, new
     keys/values and the output stay float.
 
+    **Tree masks (speculative-decode verification).** With
+    `tree_mask(%m : tensor<BxSnxSnxi1>)` (or `[Sn, Sn]`, shared by the
+    batch; `i1` or `i8`, nonzero keeps) the `Sn` new tokens of a row are
+    the nodes of a draft tree and `Sq == Sn`: new query row `i` sees every
+    key before `pos[b]` and new token `t` (at position `pos[b] + t`) iff
+    `tree_mask[b, i, t]`. The tree mask is ANDed with every other rule:
+    `causal` (which then only hides `t > i`: put the tree in topological
+    order, parents before children), `window` (measured on cache
+    positions: row `i` stands at `pos[b] + i`), the full `mask`, paged,
+    ring and 8-bit caches. The append is unchanged (every draft token is
+    written; the caller rewinds `pos` past the rejected ones).
+
+    **Ring-buffer caches (window layers).** With `ring` the caches of a
+    layer with a left-bounded causal window, `causal window(L, 0)`, hold
+    only `W = Smax >= L + Sq` positions: absolute position `t` lives in
+    slot `t % W`, so positions run past `W` without bound (a negative
+    position is still an error). The append writes `pos[b] + t` into slot
+    `(pos[b] + t) % W`, overwriting position `pos[b] + t - W`, which no
+    query of this or a later step can see. The lowering reads only the
+    window's slots (O(L + Sq) per row). A ring decode takes no
+    `block_table` and no full `mask` (its last dimension would be the
+    unbounded position).
+
+    ```mlir
+    %o, %kc, %vc = attn.decode heads(8, 2) scale(0.25) causal window(127, 0) ring
+        ins(%q, %k, %v : tensor<4x8x4x16xf32>, tensor<4x2x4x16xf32>,
+                         tensor<4x2x4x16xf32>)
+        positions(%pos : tensor<4xi64>)
+        tree_mask(%tree : tensor<4x4x4xi1>)
+        outs(%init, %kring, %vring : tensor<4x8x4x16xf32>,
+             tensor<4x2x132x16xf32>, tensor<4x2x132x16xf32>)
+        -> tensor<4x8x4x16xf32>, tensor<4x2x132x16xf32>, tensor<4x2x132x16xf32>
+    ```
+
     A ragged batch of 4 sequences with a 4096-key sliding window:
 
     ```mlir
@@ -256,13 +293,15 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     Attn_AnyShapedCache:$value_cache,
     Optional<Attn_AnyShapedScales>:$key_scale,
     Optional<Attn_AnyShapedScales>:$value_scale,
+    Optional<Attn_AnyShapedTreeMask>:$tree_mask,
     I64Attr:$q_heads,
     I64Attr:$kv_heads,
     F64Attr:$scale,
     UnitAttr:$causal,
     OptionalAttr<F64Attr>:$softcap,
     OptionalAttr<I64Attr>:$window_left,
-    OptionalAttr<I64Attr>:$window_right
+    OptionalAttr<I64Attr>:$window_right,
+    UnitAttr:$ring
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
 
@@ -276,8 +315,8 @@ def Attn_DecodeOp : Attn_Op<"decode", [
                    "FloatAttr":$softcap), [{
       build($_builder, $_state, results, query, key, value, position,
             Value(), Value(), mask, init, key_cache, value_cache, Value(),
-            Value(), q_heads, kv_heads, scale, causal, softcap, IntegerAttr(),
-            IntegerAttr());
+            Value(), Value(), q_heads, kv_heads, scale, causal, softcap,
+            IntegerAttr(), IntegerAttr(), UnitAttr());
     }]>,
     // Contiguous float caches (no block table, no cache_scales), every
     // other operand and attribute.
@@ -290,21 +329,37 @@ def Attn_DecodeOp : Attn_Op<"decode", [
                    "IntegerAttr":$window_left, "IntegerAttr":$window_right), [{
       build($_builder, $_state, results, query, key, value, position,
             positions, Value(), mask, init, key_cache, value_cache, Value(),
-            Value(), q_heads, kv_heads, scale, causal, softcap, window_left,
-            window_right);
+            Value(), Value(), q_heads, kv_heads, scale, causal, softcap,
+            window_left, window_right, UnitAttr());
+    }]>,
+    // Every operand and attribute but the tree mask and the ring layout.
+    OpBuilder<(ins "TypeRange":$results, "Value":$query, "Value":$key,
+                   "Value":$value, "Value":$position, "Value":$positions,
+                   "Value":$block_table, "Value":$mask, "Value":$init,
+                   "Value":$key_cache, "Value":$value_cache,
+                   "Value":$key_scale, "Value":$value_scale,
+                   "IntegerAttr":$q_heads, "IntegerAttr":$kv_heads,
+                   "FloatAttr":$scale, "UnitAttr":$causal,
+                   "FloatAttr":$softcap, "IntegerAttr":$window_left,
+                   "IntegerAttr":$window_right), [{
+      build($_builder, $_state, results, query, key, value, position,
+            positions, block_table, mask, init, key_cache, value_cache,
+            key_scale, value_scale, Value(), q_heads, kv_heads, scale, causal,
+            softcap, window_left, window_right, UnitAttr());
     }]>
   ];
 
   let assemblyFormat = [{
     `heads` `(` $q_heads `,` $kv_heads `)` `scale` `(` $scale `)`
     (`causal` $causal^)? (`softcap` `(` $softcap^ `)`)?
-    (`window` `(` $window_left^ `,` $window_right `)`)?
+    (`window` `(` $window_left^ `,` $window_right `)`)? (`ring` $ring^)?
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
               type($value) `)`
     (`position` `(` $position^ `)`)?
     (`positions` `(` $positions^ `:` type($positions) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
     (`mask` `(` $mask^ `:` type($mask) `)`)?
+    (`tree_mask` `(` $tree_mask^ `:` type($tree_mask) `)`)?
     `outs` `(` $init `,` $key_cache `,` $value_cache `:` type($init) `,`
               type($key_cache) `,` type($value_cache) `)`
     (`cache_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
@@ -339,6 +394,8 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     ShapedType getValueCacheType() { return ::llvm::cast<ShapedType>(getValueCache().getType()); }
     /// Whether the caches are page pools read through `block_table`.
     bool isPaged() { return static_cast<bool>(getBlockTable()); }
+    /// Whether the caches are rings of Smax slots (position t in t % Smax).
+    bool isRing() { return getRing(); }
     /// Positions each batch row can hold: Smax, or max_pages * page_size
     /// when paged (dynamic when either is).
     int64_t getCacheCapacity();

@@ -327,4 +327,39 @@ def AttnAbsorbLatentProjections
   ];
 }
 
+def AttnWindowRingCache : Pass<"attn-window-ring-cache", "ModuleOp"> {
+  let summary = "Keep the KV caches of sliding-window decode layers as rings of L + Sq slots";
+  let description = [{
+    Rewrites every `attn.decode` of a window layer, `causal window(L, 0)`
+    with `L >= 0` (ORT GroupQueryAttention's `local_window_size = L + 1`,
+    Mistral-style windows raised from masks), whose caches are arguments
+    of an uncalled function used only by the op (and whose cache results
+    are only returned), so that both caches become rings of `W = L + Sq`
+    slots (`ring`): the argument, the op's cache results and the returned
+    values change from `[B, Hkv, Smax, D]` to `[B, Hkv, W, D]`, and the
+    positions may then run past `Smax` without bound. The caller keeps a
+    ring per layer: position `t` lives in slot `t % W`, and the step reads
+    and writes only those W slots. Layers without such a window keep their
+    caches; a cache of at most `W` positions already is left alone. It is
+    an error when the module has no window layer, or a window layer's
+    caches cannot change shape (a full `mask` over them, a block table, or
+    caches that are not such arguments).
+
+    ```mlir
+    %o, %kc, %vc = attn.decode heads(8, 2) scale(0.25) causal window(3, 0)
+        ins(...) positions(%pos : tensor<2xi64>)
+        outs(%init, %pk, %pv : ..., tensor<2x2x64x8xf32>, tensor<2x2x64x8xf32>)
+    ```
+
+    becomes (Sq = 1, W = 4)
+
+    ```mlir
+    %o, %kc, %vc = attn.decode heads(8, 2) scale(0.25) causal window(3, 0) ring
+        ins(...) positions(%pos : tensor<2xi64>)
+        outs(%init, %pk, %pv : ..., tensor<2x2x4x8xf32>, tensor<2x2x4x8xf32>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

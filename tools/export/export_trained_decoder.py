@@ -219,33 +219,51 @@ def rms(x, w, eps):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
 
-def forward(w: Weights, ids: np.ndarray, attention=None) -> np.ndarray:
-    """Logits [B, S, V] of the causal forward pass. `attention(layer, q, k, v)`
-    ([B, H, S, hd] after RoPE) may replace the attention of a layer."""
+def mm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x [..., in] times w.T ([out, in]) as one 2-D product (numpy's
+    batched matmul does not reach BLAS for these shapes)."""
+    return (x.reshape(-1, x.shape[-1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Causal attention, q [B, Hq, S, D], k/v [B, Hkv, S, D] -> [B, Hq, S, D]."""
+    b, hq, s, d = q.shape
+    rep = hq // k.shape[1]
+    mask = np.triu(np.full((s, s), -np.inf, np.float32), 1)
+    out = np.empty_like(q)
+    for i in range(b):
+        for h in range(hq):
+            sc = q[i, h] @ k[i, h // rep].T / np.float32(np.sqrt(d)) + mask
+            sc = np.exp(sc - sc.max(-1, keepdims=True))
+            out[i, h] = (sc / sc.sum(-1, keepdims=True)) @ v[i, h // rep]
+    return out
+
+
+def forward(w: Weights, ids: np.ndarray, attention=None, layer_input=None) -> np.ndarray:
+    """Logits [B, S, V] of the causal forward pass. `attention(layer, h, q,
+    k, v)` (h: the normed layer input; q, k, v [B, H, S, hd] after RoPE) may
+    return a layer's attention output [B, Hq, S, hd] instead of `attend`;
+    `layer_input(layer, x)` sees each layer's input."""
     b, s = ids.shape
     cos, sin = rope_tables(w.hd, w.theta, np.arange(s))
     cos, sin = cos[None, None], sin[None, None]
     x = w.embed[ids]
-    mask = np.triu(np.full((s, s), -np.inf, np.float32), 1)
     for i, L in enumerate(w.layers):
+        if layer_input is not None:
+            layer_input(i, x)
         h = rms(x, L["attn_norm"], w.eps)
-        q = (h @ L["wq"].T).reshape(b, s, w.n_head, w.hd).transpose(0, 2, 1, 3)
-        k = (h @ L["wk"].T).reshape(b, s, w.n_kv, w.hd).transpose(0, 2, 1, 3)
-        v = (h @ L["wv"].T).reshape(b, s, w.n_kv, w.hd).transpose(0, 2, 1, 3)
+        q = mm(h, L["wq"]).reshape(b, s, w.n_head, w.hd).transpose(0, 2, 1, 3)
+        k = mm(h, L["wk"]).reshape(b, s, -1, w.hd).transpose(0, 2, 1, 3)
+        v = mm(h, L["wv"]).reshape(b, s, -1, w.hd).transpose(0, 2, 1, 3)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        if attention is not None:
-            ctx = attention(i, q, k, v)
-        else:
-            rep = w.n_head // w.n_kv
-            kr, vr = np.repeat(k, rep, axis=1), np.repeat(v, rep, axis=1)
-            sc = q @ kr.transpose(0, 1, 3, 2) / np.sqrt(w.hd) + mask
-            sc = np.exp(sc - sc.max(-1, keepdims=True))
-            ctx = (sc / sc.sum(-1, keepdims=True)) @ vr
-        x = x + ctx.transpose(0, 2, 1, 3).reshape(b, s, w.d) @ L["wo"].T
+        ctx = attention(i, h, q, k, v) if attention is not None else None
+        if ctx is None:
+            ctx = attend(q, k, v)
+        x = x + mm(ctx.transpose(0, 2, 1, 3).reshape(b, s, -1), L["wo"])
         h = rms(x, L["ffn_norm"], w.eps)
-        g = h @ L["w_gate"].T
-        x = x + ((g / (1 + np.exp(-g))) * (h @ L["w_up"].T)) @ L["w_down"].T
-    return rms(x, w.final_norm, w.eps) @ w.lm_head.T
+        g = mm(h, L["w_gate"])
+        x = x + mm((g / (1 + np.exp(-g))) * mm(h, L["w_up"]), L["w_down"])
+    return mm(rms(x, w.final_norm, w.eps), w.lm_head)
 
 
 # --------------------------------------------------------------------------

@@ -281,7 +281,7 @@ class Graph:
     def const(self, hint, value):
         from onnx import numpy_helper
         n = self.name(hint)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), n))
+        self.inits.append(numpy_helper.from_array(np.require(value, requirements="C"), n))
         return n
 
     def i64(self, hint, values):
@@ -339,10 +339,10 @@ def build_onnx(w: Weights, form: str, max_pos: int):
         return g.op("Reshape", [e, flat])
 
     def causal(q, k):
-        s = g.op("Squeeze", [g.op("Gather", [g.op("Shape", [q]), g.i64("i2", [2])], axis=0),
-                             g.i64("a0", [0])])
-        t = g.op("Squeeze", [g.op("Gather", [g.op("Shape", [k]), g.i64("i2", [2])], axis=0),
-                             g.i64("a0", [0])])
+        # Scalar sequence lengths: a scalar Gather index.
+        two = g.const("two", np.array(2, np.int64))
+        s = g.op("Gather", [g.op("Shape", [q]), two], axis=0)
+        t = g.op("Gather", [g.op("Shape", [k]), two], axis=0)
         zero = g.const("zero", np.array(0, np.int64))
         one = g.const("one", np.array(1, np.int64))
         rows = g.op("Unsqueeze", [g.op("Range", [zero, s, one]), g.i64("a1", [1])])

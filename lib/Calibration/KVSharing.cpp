@@ -106,10 +106,12 @@ const double *referenceRow(const AttentionSample &s, int64_t b, int64_t h,
   return s.reference.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.valueDim;
 }
 
-/// Solves the symmetric system G w = c (with a tiny ridge) by Gaussian
-/// elimination with partial pivoting; returns std::nullopt if singular.
-std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
-  size_t n = c.size();
+/// Solves the symmetric system G w = c for every right-hand side in `cs`
+/// (with a tiny ridge) by Gaussian elimination with partial pivoting,
+/// eliminating once for all of them; std::nullopt if G is singular.
+std::optional<std::vector<Vec>> solveMany(std::vector<Vec> g,
+                                          std::vector<Vec> cs) {
+  size_t n = g.size();
   double trace = 0.0;
   for (size_t i = 0; i < n; ++i)
     trace += g[i][i];
@@ -123,19 +125,31 @@ std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
     if (std::abs(g[pivot][col]) < 1e-300)
       return std::nullopt;
     std::swap(g[col], g[pivot]);
-    std::swap(c[col], c[pivot]);
+    for (Vec &c : cs)
+      std::swap(c[col], c[pivot]);
     for (size_t r = 0; r < n; ++r) {
       if (r == col)
         continue;
       double f = g[r][col] / g[col][col];
       for (size_t k = col; k < n; ++k)
         g[r][k] -= f * g[col][k];
-      c[r] -= f * c[col];
+      for (Vec &c : cs)
+        c[r] -= f * c[col];
     }
   }
-  for (size_t i = 0; i < n; ++i)
-    c[i] /= g[i][i];
-  return c;
+  for (Vec &c : cs)
+    for (size_t i = 0; i < n; ++i)
+      c[i] /= g[i][i];
+  return cs;
+}
+
+/// One right-hand side of solveMany.
+std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
+  std::optional<std::vector<Vec>> w =
+      solveMany(std::move(g), std::vector<Vec>{std::move(c)});
+  if (!w)
+    return std::nullopt;
+  return std::move(w->front());
 }
 
 /// Squared output error of the query heads of group `n` with the given
@@ -339,11 +353,10 @@ Vec fitLinearMap(const std::vector<std::pair<Vec, Vec>> &pairs, int64_t width) {
     rhs[d][d] += ridge;
   }
   Vec map(width * width, 0.0);
-  for (int64_t e = 0; e < width; ++e) {
-    std::optional<Vec> column = solve(g, rhs[e]);
+  std::optional<std::vector<Vec>> columns = solveMany(g, rhs);
+  for (int64_t e = 0; e < width; ++e)
     for (int64_t d = 0; d < width; ++d)
-      map[d * width + e] = column ? (*column)[d] : (d == e ? 1.0 : 0.0);
-  }
+      map[d * width + e] = columns ? (*columns)[e][d] : (d == e ? 1.0 : 0.0);
   return map;
 }
 

@@ -83,10 +83,35 @@ Vec mix(const Vec &p, const Vec &values, int64_t width) {
   return out;
 }
 
-/// Solves the symmetric system G w = c (with a tiny ridge) by Gaussian
-/// elimination with partial pivoting; returns std::nullopt if singular.
-std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
-  size_t n = c.size();
+/// Row (b, h, i) of the original attention output.
+const double *referenceRow(const AttentionSample &s, int64_t b, int64_t h,
+                           int64_t i) {
+  if (s.reference.empty()) {
+    s.reference.resize(s.batch * s.qHeads * s.queryLength * s.valueDim);
+    int64_t qPerKv = s.qHeads / s.kvHeads;
+    for (int64_t bb = 0; bb < s.batch; ++bb)
+      for (int64_t kv = 0; kv < s.kvHeads; ++kv) {
+        Vec k0 = headRows(s.k, s.kvHeads, s.keyLength, s.headDim, bb, kv);
+        Vec v0 = headRows(s.v, s.kvHeads, s.keyLength, s.valueDim, bb, kv);
+        for (int64_t hh = kv * qPerKv; hh < (kv + 1) * qPerKv; ++hh)
+          for (int64_t ii = 0; ii < s.queryLength; ++ii) {
+            Vec o = mix(probabilities(s, bb, hh, ii, k0), v0, s.valueDim);
+            std::copy(o.begin(), o.end(),
+                      s.reference.begin() +
+                          ((bb * s.qHeads + hh) * s.queryLength + ii) *
+                              s.valueDim);
+          }
+      }
+  }
+  return s.reference.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.valueDim;
+}
+
+/// Solves the symmetric system G w = c for every right-hand side in `cs`
+/// (with a tiny ridge) by Gaussian elimination with partial pivoting,
+/// eliminating once for all of them; std::nullopt if G is singular.
+std::optional<std::vector<Vec>> solveMany(std::vector<Vec> g,
+                                          std::vector<Vec> cs) {
+  size_t n = g.size();
   double trace = 0.0;
   for (size_t i = 0; i < n; ++i)
     trace += g[i][i];
@@ -100,19 +125,31 @@ std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
     if (std::abs(g[pivot][col]) < 1e-300)
       return std::nullopt;
     std::swap(g[col], g[pivot]);
-    std::swap(c[col], c[pivot]);
+    for (Vec &c : cs)
+      std::swap(c[col], c[pivot]);
     for (size_t r = 0; r < n; ++r) {
       if (r == col)
         continue;
       double f = g[r][col] / g[col][col];
       for (size_t k = col; k < n; ++k)
         g[r][k] -= f * g[col][k];
-      c[r] -= f * c[col];
+      for (Vec &c : cs)
+        c[r] -= f * c[col];
     }
   }
-  for (size_t i = 0; i < n; ++i)
-    c[i] /= g[i][i];
-  return c;
+  for (Vec &c : cs)
+    for (size_t i = 0; i < n; ++i)
+      c[i] /= g[i][i];
+  return cs;
+}
+
+/// One right-hand side of solveMany.
+std::optional<Vec> solve(std::vector<Vec> g, Vec c) {
+  std::optional<std::vector<Vec>> w =
+      solveMany(std::move(g), std::vector<Vec>{std::move(c)});
+  if (!w)
+    return std::nullopt;
+  return std::move(w->front());
 }
 
 /// Squared output error of the query heads of group `n` with the given
@@ -125,16 +162,13 @@ std::pair<double, double> groupError(const std::vector<AttentionSample> &samples
   double err = 0.0, norm = 0.0;
   for (const AttentionSample &s : samples) {
     int64_t group = s.kvHeads / newHeads;
-    int64_t qPerKv = s.qHeads / s.kvHeads, qPerNew = s.qHeads / newHeads;
+    int64_t qPerNew = s.qHeads / newHeads;
     for (int64_t b = 0; b < s.batch; ++b) {
       Vec k = combine(s.k, s.kvHeads, s.keyLength, s.headDim, b, n * group,
                       group, wk);
       Vec v = combine(s.v, s.kvHeads, s.keyLength, s.valueDim, b, n * group,
                       group, wv);
       for (int64_t h = n * qPerNew; h < (n + 1) * qPerNew; ++h) {
-        int64_t kv = h / qPerKv;
-        Vec k0 = headRows(s.k, s.kvHeads, s.keyLength, s.headDim, b, kv);
-        Vec v0 = headRows(s.v, s.kvHeads, s.keyLength, s.valueDim, b, kv);
         const double *queryMap = nullptr, *outputMap = nullptr;
         if (maps && !maps->queryMap.empty()) {
           queryMap = maps->queryMap.data() + h * s.headDim * s.headDim;
@@ -149,7 +183,7 @@ std::pair<double, double> groupError(const std::vector<AttentionSample> &samples
                 mapped[e] += outputMap[e * s.valueDim + d] * o[d];
             o = std::move(mapped);
           }
-          Vec o0 = mix(probabilities(s, b, h, i, k0), v0, s.valueDim);
+          const double *o0 = referenceRow(s, b, h, i);
           for (int64_t e = 0; e < s.valueDim; ++e) {
             err += (o[e] - o0[e]) * (o[e] - o0[e]);
             norm += o0[e] * o0[e];
@@ -207,7 +241,7 @@ Vec valueWeights(const std::vector<AttentionSample> &samples, int64_t newHeads,
   std::vector<Vec> g(group, Vec(group, 0.0));
   Vec c(group, 0.0);
   for (const AttentionSample &s : samples) {
-    int64_t qPerKv = s.qHeads / s.kvHeads, qPerNew = s.qHeads / newHeads;
+    int64_t qPerNew = s.qHeads / newHeads;
     for (int64_t b = 0; b < s.batch; ++b) {
       Vec k = combine(s.k, s.kvHeads, s.keyLength, s.headDim, b, n * group,
                       group, wk);
@@ -216,12 +250,9 @@ Vec valueWeights(const std::vector<AttentionSample> &samples, int64_t newHeads,
         values.push_back(headRows(s.v, s.kvHeads, s.keyLength, s.valueDim, b,
                                   n * group + r));
       for (int64_t h = n * qPerNew; h < (n + 1) * qPerNew; ++h) {
-        int64_t kv = h / qPerKv;
-        Vec k0 = headRows(s.k, s.kvHeads, s.keyLength, s.headDim, b, kv);
         for (int64_t i = 0; i < s.queryLength; ++i) {
           Vec p = probabilities(s, b, h, i, k);
-          Vec target = mix(probabilities(s, b, h, i, k0), values[kv - n * group],
-                           s.valueDim);
+          const double *target = referenceRow(s, b, h, i);
           std::vector<Vec> basis;
           for (int64_t r = 0; r < group; ++r)
             basis.push_back(mix(p, values[r], s.valueDim));
@@ -322,11 +353,10 @@ Vec fitLinearMap(const std::vector<std::pair<Vec, Vec>> &pairs, int64_t width) {
     rhs[d][d] += ridge;
   }
   Vec map(width * width, 0.0);
-  for (int64_t e = 0; e < width; ++e) {
-    std::optional<Vec> column = solve(g, rhs[e]);
+  std::optional<std::vector<Vec>> columns = solveMany(g, rhs);
+  for (int64_t e = 0; e < width; ++e)
     for (int64_t d = 0; d < width; ++d)
-      map[d * width + e] = column ? (*column)[d] : (d == e ? 1.0 : 0.0);
-  }
+      map[d * width + e] = columns ? (*columns)[e][d] : (d == e ? 1.0 : 0.0);
   return map;
 }
 

@@ -279,8 +279,8 @@ LogicalResult Compilation::lowerToOutput(ModuleOp module, OutputKind what,
 
 /// Fits calibrated KV sharing (options.shareKV heads) on
 /// options.calibrationFile and attaches it to the attention ops of `module`.
-/// A decode step is calibrated on a copy imported at the sizes of the
-/// calibration inputs (they have their own past length).
+/// An ONNX model is calibrated on a copy imported at the sizes of the
+/// calibration inputs.
 LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
                                      const std::string *mlirBuffer,
                                      const ImportOptions &importOptions,
@@ -298,8 +298,13 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
                          /*releaseWeights=*/false);
   };
   OwningOpRef<ModuleOp> sized;
-  if (decode) {
+  // An ONNX model is calibrated on a copy imported at the calibration
+  // inputs' sizes, which win over --dim and --input-shape (a decode step's
+  // calibration inputs also have their own past length).
+  if (decode || (!mlirBuffer && StringRef(path).ends_with_insensitive(".onnx"))) {
     ImportOptions sizedOptions = importOptions;
+    sizedOptions.dims.clear();
+    sizedOptions.inputShapes.clear();
     if (failed(addInputShapesFromNpz(options.calibrationFile, sizedOptions,
                                      error)))
       return fail(error);

@@ -1,7 +1,8 @@
 //===- KVCalibration.cpp - calibrate KV sharing on sample inputs ----------===//
 //
-// Compiles a copy of the model that also returns the Q, K, V (and mask and
-// KV lengths) of every attention, runs it on the calibration inputs, fits
+// Compiles a copy of the model that returns the Q, K, V (and mask and KV
+// lengths) of every attention instead of its outputs (what only the outputs
+// need is dead there), runs it on the calibration inputs, fits
 // the shared heads with lib/Calibration and attaches the result to each op
 // for `attn-share-kv{method=calibrated}`.
 //
@@ -21,6 +22,7 @@
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Parallel.h"
 
 #include <cmath>
 #include <cstring>
@@ -163,9 +165,11 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     error = "calibration: cannot find the model function";
     return failure();
   }
+  // The probe returns the attention operands only: the model's own results
+  // (the logits, through the last layers and the vocabulary projection) are
+  // dead in it, so neither compiled nor run.
   auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
-  unsigned firstProbe = ret.getNumOperands();
-  SmallVector<Value> results(ret.getOperands());
+  SmallVector<Value> results;
   OpBuilder b(module.getContext());
   SmallVector<std::string> names;
   for (auto [i, op] : llvm::enumerate(probeOps)) {
@@ -193,8 +197,11 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     resultTypes.push_back(v.getType());
   entry.setType(FunctionType::get(module.getContext(),
                                   entry.getArgumentTypes(), resultTypes));
-  for (auto [i, name] : llvm::enumerate(names))
-    entry.setResultAttr(firstProbe + i, "attn.name", b.getStringAttr(name));
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (const std::string &name : names)
+    resultAttrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr("attn.name", b.getStringAttr(name))));
+  entry.setAllResultAttrs(resultAttrs);
   entry->removeAttr("attn.num_outputs");
 
   SmallString<128> libraryPath;
@@ -253,7 +260,9 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     return failure();
   }
 
-  MLIRContext *ctx = module.getContext();
+  // One sample per op, read serially (op attributes are not thread-safe);
+  // the fits are independent and run in parallel.
+  std::vector<std::vector<::attn::calib::AttentionSample>> samples(ops.size());
   for (auto [i, op] : llvm::enumerate(ops)) {
     auto get = [&](const char *part) -> const ::attn::rt::Array * {
       auto it = outputs.find(llvm::formatv("__calibration_{0}_{1}", i, part).str());
@@ -288,17 +297,28 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
                     mask && mask->dtype == ::attn::rt::DType::Bool,
                     mask ? ArrayRef<int64_t>(mask->shape) : ArrayRef<int64_t>(),
                     lens ? &lensValues : nullptr);
-    std::vector<::attn::calib::AttentionSample> samples{std::move(s)};
-    const ::attn::calib::AttentionSample &first = samples.front();
+    samples[i].push_back(std::move(s));
+  }
+  outputs.clear();
+
+  std::vector<::attn::calib::SharingWeights> fits(ops.size());
+  std::vector<SharingErrors> fitErrors(ops.size());
+  llvm::parallelFor(0, ops.size(), [&](size_t i) {
+    const ::attn::calib::AttentionSample &first = samples[i].front();
     ::attn::calib::SharingWeights mean =
         ::attn::calib::meanWeights(first.kvHeads, newHeads);
-    ::attn::calib::SharingWeights cal =
-        ::attn::calib::calibratedWeights(samples, newHeads);
-    ::attn::calib::fitHeadMaps(samples, cal);
-    SharingErrors e;
+    fits[i] = ::attn::calib::calibratedWeights(samples[i], newHeads);
+    ::attn::calib::fitHeadMaps(samples[i], fits[i]);
+    fitErrors[i].mean = ::attn::calib::outputError(samples[i], mean);
+    fitErrors[i].calibrated = ::attn::calib::outputError(samples[i], fits[i]);
+  });
+
+  MLIRContext *ctx = module.getContext();
+  for (auto [i, op] : llvm::enumerate(ops)) {
+    const ::attn::calib::AttentionSample &first = samples[i].front();
+    const ::attn::calib::SharingWeights &cal = fits[i];
+    SharingErrors e = fitErrors[i];
     e.name = locationName(op.getLoc());
-    e.mean = ::attn::calib::outputError(samples, mean);
-    e.calibrated = ::attn::calib::outputError(samples, cal);
     errors.push_back(e);
     op->setAttr("attn.share_key_weights",
                 f64Attr(ctx, {first.kvHeads}, cal.key));

@@ -25,6 +25,9 @@ struct AttentionSample {
   std::vector<float> q, k, v, bias;
   double scale = 1.0;
   std::optional<double> softcap;
+  /// The original attention output [B, Hq, Sq, Dv], computed on first use:
+  /// every error and fit compares with it.
+  mutable std::vector<double> reference;
 };
 
 /// Shared head n is sum_r key[n * group + r] * K_{n * group + r} (same for

@@ -337,22 +337,23 @@ private:
   }
 
   /// Prefetches head elements d0.. of the key and value rows of the next
-  /// tile that correspond to the key block at k0 (contiguous caches only:
-  /// the tile after the last one is clamped to the cache).
+  /// tile that correspond to the key block at k0 (contiguous caches only).
+  /// The block's rows are consecutive (constant offsets from one address);
+  /// near the end of the cache the block is moved back to its last rows, and
+  /// a cache shorter than a block may be prefetched past its end, which x86
+  /// prefetches tolerate (they never fault).
   void prefetchNextTile(Value kt, Value k0, Value d0) {
     if (a.blockTable)
       return;
     for (Value cache : {a.key, a.value}) {
-      Value lastRow = e.sub(e.dim(cache, 2), e.idx(1));
-      for (int64_t k = 0; k < keyBlock; ++k) {
-        Value row = e.min(e.add(e.add(kt, e.idx(tileKeys)),
-                                e.add(k0, e.idx(k))),
-                          lastRow);
+      Value lastStart = e.sub(e.dim(cache, 2), e.idx(keyBlock));
+      Value start = e.max(
+          e.min(e.add(e.add(kt, e.idx(tileKeys)), k0), lastStart), e.idx(0));
+      for (int64_t k = 0; k < keyBlock; ++k)
         memref::PrefetchOp::create(ob, e.loc, cache,
-                                   ValueRange{b, g, row, d0},
+                                   ValueRange{b, g, e.add(start, e.idx(k)), d0},
                                    /*isWrite=*/false, /*localityHint=*/3,
                                    /*isDataCache=*/true);
-      }
     }
   }
 
@@ -452,18 +453,19 @@ private:
       std::pair<Value, Value> key;
       if (!valueTile)
         key = keyAddress(e, a, b, e.add(kt, k));
-      SmallVector<Value> v;
-      for (int64_t c = 0; c < chunks; ++c)
-        v.push_back(rowChunk(a.value, valueTile, k, key, cols[c]));
-      SmallVector<Value> sums;
-      for (int64_t r = 0; r < rows; ++r) {
-        Value p = e.splat(
+      // One value chunk live at a time: rows x chunks accumulators, the
+      // rows' probabilities and one chunk fit the register file.
+      SmallVector<Value> p;
+      for (int64_t r = 0; r < rows; ++r)
+        p.push_back(e.splat(
             memref::LoadOp::create(ob, e.loc, scores, ValueRange{k, rowIdx[r]}),
-            lanes);
-        for (int64_t c = 0; c < chunks; ++c)
-          sums.push_back(vector::FMAOp::create(
-              ob, e.loc, p, v[c],
-              keyLoop.getRegionIterArgs()[r * chunks + c]));
+            lanes));
+      SmallVector<Value> sums(keyLoop.getRegionIterArgs());
+      for (int64_t c = 0; c < chunks; ++c) {
+        Value v = rowChunk(a.value, valueTile, k, key, cols[c]);
+        for (int64_t r = 0; r < rows; ++r)
+          sums[r * chunks + c] =
+              vector::FMAOp::create(ob, e.loc, p[r], v, sums[r * chunks + c]);
       }
       scf::YieldOp::create(ob, e.loc, sums);
     }

@@ -4,7 +4,8 @@
 Roofline: a small C program (compiled here with the host compiler,
 -O2 -march=native) measures the read bandwidth over a 1 GiB buffer (sum of
 all floats) and the FMA peak (12 independent FMA chains of the widest
-vectors) on 1 and 2 threads. For a decode step the roofline time is
+vectors) on 1 and 2 threads, at the start and (by default) again right
+before each case. For a decode step the roofline time is
 max(bytes of K+V / read bandwidth, 4*B*Hq*S*D FLOPs / FMA peak).
 
 Decode: one attn.decode step (one new row appended at position S-1, then
@@ -178,6 +179,8 @@ def parse_args():
     p.add_argument("--max-bytes", type=float, default=2**31, help="largest f32 K+V bytes")
     p.add_argument("--min-kv", type=int, default=16384)
     p.add_argument("--runs", type=int, default=5, help="timed runs per case")
+    p.add_argument("--roofline-per-case", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure the roofline again (best of 3) right before each case")
     p.add_argument("--quick", action="store_true",
                    help="256 MiB target, 4096 keys minimum, 3 runs")
     p.add_argument("--bin-dir", help="where attn-compile and attn-run are (default: build/bin)")
@@ -210,17 +213,18 @@ def machine():
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM")
 
 
-def roofline(workdir, threads_list):
-    """{threads: figures} from the C program, 1 GiB buffer, best of 5."""
+def roofline(workdir, threads_list, reps=5):
+    """{threads: figures} from the C program, 1 GiB buffer, best of `reps`."""
     src = os.path.join(workdir, "roofline.c")
     exe = os.path.join(workdir, "roofline")
-    with open(src, "w") as f:
-        f.write(ROOFLINE_C)
-    cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-O2", "-march=native", "-pthread", src, "-o", exe], check=True)
+    if not os.path.exists(exe):
+        with open(src, "w") as f:
+            f.write(ROOFLINE_C)
+        cc = os.environ.get("CC", "cc")
+        subprocess.run([cc, "-O2", "-march=native", "-pthread", src, "-o", exe], check=True)
     result = {}
     for t in threads_list:
-        out = subprocess.run([exe, str(2**30), str(t), "5"], check=True,
+        out = subprocess.run([exe, str(2**30), str(t), str(reps)], check=True,
                              capture_output=True, text=True).stdout
         result[t] = {k: float(v) for k, v in re.findall(r"^(\w+) (\S+)$", out, re.M)}
     return result
@@ -319,7 +323,9 @@ def main():
                 kv_bytes = b * hkv * s * D * 2 * BYTES[dtype]
                 flops = 4.0 * b * HQ * s * D
                 for t in threads_list:
-                    f = roof[t]
+                    # The roofline again right before the case, so that both
+                    # see the same share of a machine that others may load.
+                    f = roofline(workdir, [t], reps=3)[t] if args.roofline_per_case else roof[t]
                     mem_us = kv_bytes / (f["read_wall_gbs"] * 1e3)
                     fma_us = flops / (f["fma_wall_gflops"] * 1e3)
                     cpu_mem = kv_bytes / (f["read_cpu_gbs_per_thread"] * t * 1e3)
@@ -355,7 +361,10 @@ def main():
         f"CPU time per step per thread (N-run minus 1-run invocation)\n"
         + roof_lines +
         f"- roofline us = max(K+V bytes / read bandwidth, 4*B*Hq*S*D / FMA peak) for the "
-        f"same threads; % = roofline / measured (wall: against best)\n\n"
+        f"same threads"
+        + (", measured again (best of 3) right before each case" if args.roofline_per_case
+           else ", from the figures above")
+        + "; % = roofline / measured (wall: against best)\n\n"
         + table(rows) + "\n")
     print("\n" + report)
     if not args.no_append:

@@ -1,54 +1,195 @@
 #!/usr/bin/env python3
-"""CPU decode benchmark: attn.attention with one query row against memcpy and onnxruntime.
+"""CPU decode against the machine's roofline, measured in the same run.
 
-For Sq=1, Hq=32, D=128, f32, B=1, KV lengths 4096..--max-kv (powers of two)
-and Hkv = 32, 8, 1 it compiles the op with attn-compile, times it with
-`attn-run --bench N` (median_us), and reports the achieved KV-read bandwidth
-(bytes of K + V / median time). In the same run it measures the copy
-bandwidth of this machine (NumPy copies of a 1 GiB buffer: one thread, and
-one Python thread per CPU on disjoint chunks; NumPy releases the GIL, so that
-is memcpy on all threads; counted STREAM-style as read + write bytes) and
-runs the same shapes through onnxruntime's CPU provider (ONNX Attention,
-opset 23, which takes the KV heads as they are) as the peer. Prints a
-markdown table and appends it to bench/RESULTS.md with date, machine and
-command.
+Roofline: a small C program (compiled here with the host compiler,
+-O2 -march=native) measures the read bandwidth over a 1 GiB buffer (sum of
+all floats) and the FMA peak (12 independent FMA chains of the widest
+vectors) on 1 and 2 threads, at the start and (by default) again right
+before each case. For a decode step the roofline time is
+max(bytes of K+V / read bandwidth, 4*B*Hq*S*D FLOPs / FMA peak).
 
-  bench/cpu_decode.py [--quick] [--max-kv 131072] [--bin-dir build/bin]
+Decode: one attn.decode step (one new row appended at position S-1, then
+attention over S keys; the function returns only the output, so the caches
+are updated in place: returning them as well would copy both caches per call) with f32 queries, Hq=32, D=128, Hkv = 32, 8, 1,
+B = 1 and 8, caches f32/f16/bf16, compiled with attn-compile (its default
+target: the host's CPU and features) and timed with `attn-run --bench N
+--threads T` for T = 1 and 2. S is chosen so that the f32 K+V is about
+--kv-bytes (default 1 GiB, so the cache comes from DRAM), at least
+--min-kv keys, with f32 K+V at most --max-bytes.
+
+Two clocks: wall (attn-run's best and median of N runs against the
+roofline's best wall figures) and CPU (the process's CPU seconds per step,
+taken as the difference of a 1-run and an N-run invocation and divided by
+the threads, against the roofline's per-thread CPU-time figures times the
+threads). The CPU clock stays meaningful while other jobs share the cores;
+the wall clock does not. Both are printed with the fraction of the roofline.
+
+Prints a markdown table and appends it to bench/RESULTS.md with date,
+machine, command and the load average.
+
+  bench/cpu_decode.py [--quick] [--runs 5] [--bin-dir build/bin]
 """
 
 import argparse
 import datetime
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 import numpy as np
 
-HQ, D, B = 32, 128, 1
+HQ, D = 32, 128
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BYTES = {"f32": 4, "f16": 2, "bf16": 2}
+
+ROOFLINE_C = r"""
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct { const float *p; size_t n; long iters; double sum, cpu; } Job;
+
+static double seconds(clockid_t id) {
+  struct timespec t;
+  clock_gettime(id, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+#ifdef __AVX512F__
+typedef __m512 V;
+#define LANES 16
+#define LOAD _mm512_load_ps
+#define ADD _mm512_add_ps
+#define FMA _mm512_fmadd_ps
+#define SET _mm512_set1_ps
+#else
+typedef __m256 V;
+#define LANES 8
+#define LOAD _mm256_load_ps
+#define ADD _mm256_add_ps
+#define FMA _mm256_fmadd_ps
+#define SET _mm256_set1_ps
+#endif
+
+static void *readJob(void *arg) {
+  Job *j = arg;
+  double c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
+  V a0 = SET(0), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < j->n; i += 4 * LANES) {
+    a0 = ADD(a0, LOAD(j->p + i));
+    a1 = ADD(a1, LOAD(j->p + i + LANES));
+    a2 = ADD(a2, LOAD(j->p + i + 2 * LANES));
+    a3 = ADD(a3, LOAD(j->p + i + 3 * LANES));
+  }
+  float t[LANES];
+  memcpy(t, &a0, sizeof t);
+  j->sum = t[0];
+  a0 = ADD(ADD(a0, a1), ADD(a2, a3));
+  memcpy(t, &a0, sizeof t);
+  for (int i = 0; i < LANES; ++i) j->sum += t[i];
+  j->cpu = seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+  return 0;
+}
+
+static void *fmaJob(void *arg) {
+  Job *j = arg;
+  double c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
+  V x = SET(1.0000001f), y = SET(0.9999999f), a[12];
+  for (int i = 0; i < 12; ++i) a[i] = SET((float)i);
+  for (long it = 0; it < j->iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = FMA(a[i], x, y);
+  float t[LANES];
+  j->sum = 0;
+  for (int i = 0; i < 12; ++i) { memcpy(t, &a[i], sizeof t); j->sum += t[0]; }
+  j->cpu = seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+  return 0;
+}
+
+/* Best wall seconds of `reps` runs of f on `threads` threads, and the
+   smallest per-thread CPU seconds seen. */
+static void run(void *(*f)(void *), Job *jobs, int threads, int reps,
+                double *wall, double *cpu) {
+  *wall = *cpu = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    pthread_t t[64];
+    double s = seconds(CLOCK_MONOTONIC);
+    for (int i = 0; i < threads; ++i) pthread_create(&t[i], 0, f, &jobs[i]);
+    for (int i = 0; i < threads; ++i) pthread_join(t[i], 0);
+    double w = seconds(CLOCK_MONOTONIC) - s;
+    if (w < *wall) *wall = w;
+    for (int i = 0; i < threads; ++i) if (jobs[i].cpu < *cpu) *cpu = jobs[i].cpu;
+  }
+}
+
+int main(int argc, char **argv) {
+  size_t bytes = (size_t)atof(argv[1]);
+  int threads = atoi(argv[2]), reps = atoi(argv[3]);
+  size_t n = bytes / 4;
+  float *buf = aligned_alloc(64, bytes);
+  for (size_t i = 0; i < n; ++i) buf[i] = 1.0f;
+  Job jobs[64];
+  size_t per = n / threads / (4 * LANES) * (4 * LANES);
+  for (int i = 0; i < threads; ++i) { jobs[i].p = buf + i * per; jobs[i].n = per; }
+  double wall, cpu;
+  run(readJob, jobs, threads, reps, &wall, &cpu);
+  printf("read_wall_gbs %.3f\nread_cpu_gbs_per_thread %.3f\n",
+         per * threads * 4.0 / wall / 1e9, per * 4.0 / cpu / 1e9);
+  long iters = 100000000;
+  for (int i = 0; i < threads; ++i) jobs[i].iters = iters;
+  run(fmaJob, jobs, threads, reps, &wall, &cpu);
+  double flops = 2.0 * LANES * 12 * (double)iters;
+  printf("fma_wall_gflops %.3f\nfma_cpu_gflops_per_thread %.3f\nlanes %d\ncheck %g\n",
+         flops * threads / wall / 1e9, flops / cpu / 1e9, LANES, jobs[0].sum);
+  free(buf);
+  return 0;
+}
+"""
+
+MLIR = """func.func @decode(%query: {q} {{attn.name = "query"}}, %key: {new} {{attn.name = "key"}},
+    %value: {new} {{attn.name = "value"}}, %position: tensor<i64> {{attn.name = "position"}},
+    %key_cache: {cache} {{attn.name = "key_cache"}}, %value_cache: {cache} {{attn.name = "value_cache"}})
+    -> ({q} {{attn.name = "out"}}) {{
+  %init = tensor.empty() : {q}
+  %pos_i64 = tensor.extract %position[] : tensor<i64>
+  %pos = arith.index_cast %pos_i64 : i64 to index
+  %out, %nk, %nv = attn.decode heads({hq}, {hkv}) scale({scale:.17e})
+      ins(%query, %key, %value : {q}, {new}, {new}) position(%pos)
+      outs(%init, %key_cache, %value_cache : {q}, {cache}, {cache})
+      -> {q}, {cache}, {cache}
+  return %out : {q}
+}}
+"""
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--max-kv", type=int, default=131072)
-    p.add_argument("--min-kv", type=int, default=4096)
     p.add_argument("--kv-heads", default="32,8,1")
-    p.add_argument("--quick", action="store_true", help="KV 4096..16384, fewer runs")
-    p.add_argument("--runs", type=int, help="timed runs per shape (default: ~1 s of work, 3..50)")
-    p.add_argument("--bin-dir", help="where attn-compile and attn-run are (default: build/bin, else PATH)")
+    p.add_argument("--batches", default="1,8")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--dtypes", default="f32,f16,bf16", help="cache element types")
+    p.add_argument("--kv-bytes", type=float, default=2**30, help="target f32 K+V bytes")
+    p.add_argument("--max-bytes", type=float, default=2**31, help="largest f32 K+V bytes")
+    p.add_argument("--min-kv", type=int, default=16384)
+    p.add_argument("--runs", type=int, default=5, help="timed runs per case")
+    p.add_argument("--roofline-per-case", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure the roofline again (best of 3) right before each case")
+    p.add_argument("--quick", action="store_true",
+                   help="256 MiB target, 4096 keys minimum, 3 runs")
+    p.add_argument("--bin-dir", help="where attn-compile and attn-run are (default: build/bin)")
     p.add_argument("--workdir", help="for the .mlir/.so/.npz files (default: a temporary directory)")
-    p.add_argument("--no-ort", action="store_true", help="skip onnxruntime")
     p.add_argument("--results", default=os.path.join(REPO, "bench", "RESULTS.md"))
     p.add_argument("--no-append", action="store_true", help="print only")
     args = p.parse_args()
     if args.quick:
-        args.max_kv = min(args.max_kv, 16384)
+        args.kv_bytes, args.max_bytes, args.min_kv, args.runs = 2**28, 2**29, 4096, 3
     return args
 
 
@@ -67,157 +208,164 @@ def machine():
     info = dict(re.findall(r"^([^:\n]+):\s*(.*)$", subprocess.run(
         ["lscpu"], capture_output=True, text=True).stdout, re.M))
     return (f"{info.get('Model name', '?')}, {info.get('CPU(s)', '?')} CPUs "
-            f"({info.get('Socket(s)', '?')} socket x {info.get('Core(s) per socket', '?')} cores x "
+            f"({info.get('Core(s) per socket', '?')} cores x "
             f"{info.get('Thread(s) per core', '?')} threads), "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM")
 
 
-def copy_bandwidth(threads, nbytes=1 << 30, reps=5):
-    """Best GB/s (read + write bytes) of copying nbytes with `threads` threads."""
-    src = np.ones(nbytes // 4, np.float32)
-    dst = np.zeros_like(src)
-    chunks = np.array_split(np.arange(src.size), threads)
-    bounds = [(c[0], c[-1] + 1) for c in chunks]
-
-    def copy(lo, hi):
-        np.copyto(dst[lo:hi], src[lo:hi])
-
-    best = float("inf")
-    for _ in range(reps):
-        workers = [threading.Thread(target=copy, args=b) for b in bounds]
-        start = time.perf_counter()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        best = min(best, time.perf_counter() - start)
-    return 2 * nbytes / best / 1e9
+def roofline(workdir, threads_list, reps=5):
+    """{threads: figures} from the C program, 1 GiB buffer, best of `reps`."""
+    src = os.path.join(workdir, "roofline.c")
+    exe = os.path.join(workdir, "roofline")
+    if not os.path.exists(exe):
+        with open(src, "w") as f:
+            f.write(ROOFLINE_C)
+        cc = os.environ.get("CC", "cc")
+        subprocess.run([cc, "-O2", "-march=native", "-pthread", src, "-o", exe], check=True)
+    result = {}
+    for t in threads_list:
+        out = subprocess.run([exe, str(2**30), str(t), str(reps)], check=True,
+                             capture_output=True, text=True).stdout
+        result[t] = {k: float(v) for k, v in re.findall(r"^(\w+) (\S+)$", out, re.M)}
+    return result
 
 
-MLIR = """func.func @decode(%q: tensor<{b}x{hq}x1x{d}xf32> {{attn.name = "q"}},
-    %k: tensor<{b}x{hkv}x{s}x{d}xf32> {{attn.name = "k"}},
-    %v: tensor<{b}x{hkv}x{s}x{d}xf32> {{attn.name = "v"}})
-    -> (tensor<{b}x{hq}x1x{d}xf32> {{attn.name = "out"}}) {{
-  %init = tensor.empty() : tensor<{b}x{hq}x1x{d}xf32>
-  %out = attn.attention heads({hq}, {hkv}) scale({scale:.17e})
-      ins(%q, %k, %v : tensor<{b}x{hq}x1x{d}xf32>, tensor<{b}x{hkv}x{s}x{d}xf32>,
-                       tensor<{b}x{hkv}x{s}x{d}xf32>)
-      outs(%init : tensor<{b}x{hq}x1x{d}xf32>) -> tensor<{b}x{hq}x1x{d}xf32>
-  return %out : tensor<{b}x{hq}x1x{d}xf32>
-}}
-"""
+def cache_array(rng, shape, dtype):
+    x = rng.standard_normal(shape, np.float32)
+    if dtype == "f32":
+        return x
+    if dtype == "f16":
+        return x.astype(np.float16)
+    bits = x.view(np.uint32).astype(np.uint64)  # bf16 bits, round to nearest even
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
 
 
-def ort_session(hkv, s):
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-    info = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
-    node = helper.make_node("Attention", ["q", "k", "v"], ["out"], scale=1 / np.sqrt(D))
-    graph = helper.make_graph([node], "decode",
-                              [info("q", [B, HQ, 1, D]), info("k", [B, hkv, s, D]),
-                               info("v", [B, hkv, s, D])], [info("out", [B, HQ, 1, D])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+def tensor(shape, element):
+    return "tensor<" + "".join(f"{d}x" for d in shape) + element + ">"
 
 
-def time_ort(session, feeds, runs):
-    for _ in range(min(runs, 3)):
-        out = session.run(None, feeds)[0]
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e6, out
-
-
-def bench_shape(args, workdir, hkv, s, runs, peak):
-    """One table row: attn-run and (optionally) onnxruntime on the same inputs."""
-    rng = np.random.default_rng(hkv * 1000003 + s)
-    feeds = {"q": rng.standard_normal((B, HQ, 1, D), np.float32),
-             "k": rng.standard_normal((B, hkv, s, D), np.float32),
-             "v": rng.standard_normal((B, hkv, s, D), np.float32)}
-    kv_bytes = feeds["k"].nbytes + feeds["v"].nbytes
-    base = os.path.join(workdir, f"decode_h{hkv}_s{s}")
+def make_case(args, workdir, b, hkv, s, dtype):
+    rng = np.random.default_rng(b * 1000003 + hkv * 101 + s)
+    base = os.path.join(workdir, f"decode_b{b}_h{hkv}_s{s}_{dtype}")
     with open(base + ".mlir", "w") as f:
-        f.write(MLIR.format(b=B, hq=HQ, hkv=hkv, s=s, d=D, scale=1 / np.sqrt(D)))
-    np.savez(base + ".in.npz", **feeds)
+        f.write(MLIR.format(q=tensor((b, HQ, 1, D), "f32"), new=tensor((b, hkv, 1, D), "f32"),
+                            cache=tensor((b, hkv, s, D), dtype), hq=HQ, hkv=hkv,
+                            scale=1 / np.sqrt(D)))
+    inputs = {"query": rng.standard_normal((b, HQ, 1, D), np.float32),
+              "key": rng.standard_normal((b, hkv, 1, D), np.float32),
+              "value": rng.standard_normal((b, hkv, 1, D), np.float32),
+              "position": np.array(s - 1, np.int64)}
+    inputs["key_cache"] = cache_array(rng, (b, hkv, s, D), dtype)
+    inputs["value_cache"] = cache_array(rng, (b, hkv, s, D), dtype)
+    np.savez(base + ".in.npz", **inputs)
     subprocess.run([tool(args, "attn-compile"), base + ".mlir", "-o", base + ".so"], check=True)
-    run = subprocess.run([tool(args, "attn-run"), base + ".so", "--inputs", base + ".in.npz",
-                          "--outputs", base + ".out.npz", "--bench", str(runs)],
-                         check=True, capture_output=True, text=True)
-    os.remove(base + ".in.npz")
-    attn_us = float(re.search(r"median_us:\s*([0-9.eE+-]+)", run.stdout).group(1))
-    row = {"hkv": hkv, "s": s, "mib": kv_bytes / 2**20, "runs": runs, "attn_us": attn_us,
-           "attn_gbs": kv_bytes / attn_us / 1e3}
-    row["pct"] = 100 * row["attn_gbs"] / peak
-    if not args.no_ort:
-        ort_us, ort_out = time_ort(ort_session(hkv, s), feeds, runs)
-        ours = np.load(base + ".out.npz")["out"]
-        row.update(ort_us=ort_us, ort_gbs=kv_bytes / ort_us / 1e3,
-                   diff=float(np.abs(ours - ort_out).max()))
-    os.remove(base + ".out.npz")
-    return row
+    return base
 
 
-def table(rows, with_ort):
-    head = "| Hkv | KV len | K+V MiB | runs | attn us | attn GB/s | % of memcpy |"
-    rule = "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    if with_ort:
-        head += " ORT us | ORT GB/s | attn speedup | max abs diff |"
-        rule += " ---: | ---: | ---: | ---: |"
+def attn_run(args, base, runs, threads):
+    """(min_us, median_us, CPU seconds) of one attn-run --bench invocation."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([tool(args, "attn-run"), base + ".so", "--inputs", base + ".in.npz",
+                          "--bench", str(runs), "--threads", str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    grab = lambda key: float(re.search(key + r":\s*([0-9.eE+-]+)", out).group(1))
+    return grab("min_us"), grab("median_us"), cpu
+
+
+def measure(args, base, threads):
+    """Wall best/median (us) of --runs runs, and CPU seconds per step per thread
+    (the N-run invocation's CPU time minus the 1-run one's, over N - 1)."""
+    best, median, cpu_n = attn_run(args, base, args.runs, threads)
+    cpu_1 = min(attn_run(args, base, 1, threads)[2] for _ in range(2))
+    cpu_step = max(cpu_n - cpu_1, 0.0) / (args.runs - 1) / threads
+    return best, median, cpu_step * 1e6
+
+
+def table(rows):
+    head = ("| B | Hkv | G | S | cache | threads | K+V MiB | GFLOP | roofline us (bound) | "
+            "best us | median us | % roofline (wall) | CPU us | CPU roofline us | "
+            "% roofline (CPU) |")
+    rule = "|" + " ---: |" * 15
     lines = [head, rule]
     for r in rows:
-        line = (f"| {r['hkv']} | {r['s']} | {r['mib']:.0f} | {r['runs']} | {r['attn_us']:.0f} | "
-                f"{r['attn_gbs']:.2f} | {r['pct']:.0f}% |")
-        if with_ort:
-            line += (f" {r['ort_us']:.0f} | {r['ort_gbs']:.2f} | {r['ort_us'] / r['attn_us']:.2f}x"
-                     f" | {r['diff']:.1e} |")
-        lines.append(line)
+        lines.append(
+            f"| {r['b']} | {r['hkv']} | {HQ // r['hkv']} | {r['s']} | {r['dtype']} | "
+            f"{r['threads']} | {r['mib']:.0f} | {r['gflop']:.2f} | {r['roof_us']:.0f} "
+            f"({r['bound']}) | {r['best']:.0f} | {r['median']:.0f} | "
+            f"{100 * r['roof_us'] / r['best']:.0f}% | {r['cpu_us']:.0f} | "
+            f"{r['cpu_roof_us']:.0f} | {100 * r['cpu_roof_us'] / max(r['cpu_us'], 1e-9):.0f}% |")
     return "\n".join(lines)
 
 
 def main():
     args = parse_args()
-    load = os.getloadavg()[0]
-    cpus = os.cpu_count()
-    copy1, copy_all = copy_bandwidth(1), copy_bandwidth(cpus)
-    peak = copy_all
-    print(f"memcpy (NumPy copy of 1 GiB, read+write bytes): {copy1:.2f} GB/s on 1 thread, "
-          f"{copy_all:.2f} GB/s on {cpus} threads", flush=True)
-    lengths = [1 << e for e in range(args.min_kv.bit_length() - 1, args.max_kv.bit_length())
-               if args.min_kv <= 1 << e <= args.max_kv]
+    loads = [os.getloadavg()[0]]
+    threads_list = [int(t) for t in args.threads.split(",")]
     workdir = args.workdir or tempfile.mkdtemp(prefix="attn-cpu-decode-")
     os.makedirs(workdir, exist_ok=True)
+    roof = roofline(workdir, threads_list)
+    for t, f in roof.items():
+        print(f"roofline, {t} thread(s): read {f['read_wall_gbs']:.2f} GB/s wall, "
+              f"{f['read_cpu_gbs_per_thread']:.2f} GB/s per thread on the CPU clock; FMA "
+              f"{f['fma_wall_gflops']:.1f} GFLOP/s wall, {f['fma_cpu_gflops_per_thread']:.1f} "
+              f"per thread on the CPU clock ({int(f['lanes'])} lanes)", flush=True)
     rows = []
-    for hkv in [int(h) for h in args.kv_heads.split(",")]:
-        for s in lengths:
-            kv_bytes = 2 * B * hkv * s * D * 4
-            # About 1 s of work at copy speed (0.3 s with --quick), 3..50 runs.
-            budget = 0.3 if args.quick else 1.0
-            runs = args.runs or int(np.clip(budget * peak * 1e9 / kv_bytes, 3, 50))
-            rows.append(bench_shape(args, workdir, hkv, s, runs, peak))
-            print(table(rows[-1:], not args.no_ort).splitlines()[-1], flush=True)
+    for b in [int(x) for x in args.batches.split(",")]:
+        for hkv in [int(x) for x in args.kv_heads.split(",")]:
+            per_key = b * hkv * 2 * D * 4
+            s = max(args.min_kv, int(args.kv_bytes // per_key))
+            while s > 1024 and s * per_key > args.max_bytes:
+                s //= 2
+            for dtype in args.dtypes.split(","):
+                base = make_case(args, workdir, b, hkv, s, dtype)
+                kv_bytes = b * hkv * s * D * 2 * BYTES[dtype]
+                flops = 4.0 * b * HQ * s * D
+                for t in threads_list:
+                    # The roofline again right before the case, so that both
+                    # see the same share of a machine that others may load.
+                    f = roofline(workdir, [t], reps=3)[t] if args.roofline_per_case else roof[t]
+                    mem_us = kv_bytes / (f["read_wall_gbs"] * 1e3)
+                    fma_us = flops / (f["fma_wall_gflops"] * 1e3)
+                    cpu_mem = kv_bytes / (f["read_cpu_gbs_per_thread"] * t * 1e3)
+                    cpu_fma = flops / (f["fma_cpu_gflops_per_thread"] * t * 1e3)
+                    best, median, cpu_us = measure(args, base, t)
+                    rows.append(dict(b=b, hkv=hkv, s=s, dtype=dtype, threads=t,
+                                     mib=kv_bytes / 2**20, gflop=flops / 1e9,
+                                     roof_us=max(mem_us, fma_us),
+                                     bound="memory" if mem_us >= fma_us else "FMA",
+                                     best=best, median=median, cpu_us=cpu_us,
+                                     cpu_roof_us=max(cpu_mem, cpu_fma)))
+                    print(table(rows[-1:]).splitlines()[-1], flush=True)
+                    loads.append(os.getloadavg()[0])
+                for ext in (".in.npz", ".so", ".mlir"):
+                    os.remove(base + ext)
     if not args.workdir:
         shutil.rmtree(workdir)
 
     command = "bench/cpu_decode.py " + " ".join(sys.argv[1:])
-    report = (f"## CPU decode: Sq=1, Hq={HQ}, D={D}, f32, B={B}\n\n"
-              f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}\n"
-              f"- machine: {machine()}; load average {load:.1f} at start "
-              f"(other jobs share the CPUs when it is above 0)\n"
-              f"- command: `{command.strip()}`\n"
-              f"- attn: `attn-run --bench N` median, {cpus} threads (runtime default); "
-              f"GB/s = bytes of K+V / median time\n"
-              f"- memcpy: NumPy copy of 1 GiB, best of 5, read+write bytes: "
-              f"{copy1:.2f} GB/s (1 thread), {copy_all:.2f} GB/s ({cpus} threads; "
-              f"'% of memcpy' uses this)\n"
-              + ("" if args.no_ort else
-                 "- peer: onnxruntime "
-                 + __import__("onnxruntime").__version__
-                 + " CPUExecutionProvider, ONNX Attention opset 23 (GQA/MQA native), "
-                   "default threads, median of the same N runs\n")
-              + "\n" + table(rows, not args.no_ort) + "\n")
+    roof_lines = "".join(
+        f"- roofline, {t} thread(s): read {f['read_wall_gbs']:.2f} GB/s, FMA "
+        f"{f['fma_wall_gflops']:.1f} GFLOP/s (wall, best of 5); per thread on the CPU clock "
+        f"{f['read_cpu_gbs_per_thread']:.2f} GB/s, {f['fma_cpu_gflops_per_thread']:.1f} "
+        f"GFLOP/s ({int(f['lanes'])}-lane FMA)\n" for t, f in roof.items())
+    report = (
+        f"## CPU decode against the roofline: Sq=1, Hq={HQ}, D={D}, f32 queries\n\n"
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}\n"
+        f"- machine: {machine()}; load average {min(loads):.1f}..{max(loads):.1f} during "
+        f"the run (other jobs shared the CPUs when it is above 0)\n"
+        f"- command: `{command.strip()}`\n"
+        f"- decode: one attn.decode step (append at S-1, attend S keys), "
+        f"`attn-run --bench {args.runs} --threads T`: best and median wall time; CPU us = "
+        f"CPU time per step per thread (N-run minus 1-run invocation)\n"
+        + roof_lines +
+        f"- roofline us = max(K+V bytes / read bandwidth, 4*B*Hq*S*D / FMA peak) for the "
+        f"same threads"
+        + (", measured again (best of 3) right before each case" if args.roofline_per_case
+           else ", from the figures above")
+        + "; % = roofline / measured (wall: against best)\n\n"
+        + table(rows) + "\n")
     print("\n" + report)
     if not args.no_append:
         with open(args.results, "a") as f:

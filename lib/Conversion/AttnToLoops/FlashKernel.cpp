@@ -162,6 +162,9 @@ private:
     Value keyBegin = e.add(itemBegin, e.mul(s, keysPerSplit));
     Value keyEndV = e.min(itemEnd, e.add(keyBegin, keysPerSplit));
 
+    if (useGroupedDecodeKernel(a, plan))
+      return buildGroupedDecodePartial(e, item, plan, {b, g, t, s}, keyBegin,
+                                       keyEndV, scratch);
     if (plan.rowVector)
       return buildRowVectorPartial(e, item, plan, {b, g, t, s}, queryLength,
                                    keyBegin, keyEndV, scratch);

@@ -1,7 +1,8 @@
 //===- KernelEmitter.h - builder helpers of the flash loop nests -*- C++ -*-===//
 //
-// Shared by FlashKernel.cpp (work items, merge, the per-row kernel) and
-// RowVectorKernel.cpp (query rows across vector lanes).
+// Shared by FlashKernel.cpp (work items, merge, the per-row kernel),
+// RowVectorKernel.cpp (query rows across vector lanes) and
+// GroupedDecodeKernel.cpp (decode with shared KV heads).
 //
 //===----------------------------------------------------------------------===//
 
@@ -165,6 +166,17 @@ void buildRowVectorPartial(Emitter &e, const FlashAttention &a,
                            const Plan &plan, ValueRange item,
                            Value queryLength, Value keyBegin, Value keyEnd,
                            Value scratch);
+
+/// Whether a work item of `a` takes the grouped decode kernel: one query
+/// row per head (decode), at least 4 query heads per KV head, no mask, and
+/// head sizes that are a multiple of 8 lanes.
+bool useGroupedDecodeKernel(const FlashAttention &a, const Plan &plan);
+
+/// The partial (acc, max, sum) of one decode work item of a KV head shared
+/// by G >= 4 query heads: see GroupedDecodeKernel.cpp.
+void buildGroupedDecodePartial(Emitter &e, const FlashAttention &a,
+                               const Plan &plan, ValueRange item,
+                               Value keyBegin, Value keyEnd, Value scratch);
 
 } // namespace mlir::attn
 

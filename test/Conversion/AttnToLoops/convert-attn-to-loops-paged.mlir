@@ -71,8 +71,9 @@ func.func @paged_gqa(%q: memref<2x8x1x16xf32>, %k: memref<2x2x1x16xf32>, %v: mem
 
 // -----
 
-// Eight query heads per KV head take the row-vector kernel: its key and
-// value elements are loaded through the table as well, still with no copy.
+// Eight query heads per KV head take the grouped decode kernel: its key
+// elements and value rows are loaded through the table as well, still with
+// no copy and without the prefetch of contiguous caches.
 // CHECK-LABEL: func.func @paged_row_vector(
 // CHECK-SAME:    %[[KP:[^:]+]]: memref<32x1x8x16xf32>, %[[VP:[^:]+]]: memref<32x1x8x16xf32>, %[[POS:[^:]+]]: memref<3xi64>, %[[TABLE:[^:]+]]: memref<3x4xi64>)
 // CHECK-NOT:     memref.copy
@@ -84,8 +85,9 @@ func.func @paged_gqa(%q: memref<2x8x1x16xf32>, %k: memref<2x2x1x16xf32>, %v: mem
 // CHECK:         memref.load %[[KP]][%[[KPAGE]], %{{.+}}, %{{.+}}, %{{.+}}] : memref<32x1x8x16xf32>
 // CHECK:         %[[VE:.+]] = memref.load %[[TABLE]][%{{.+}}, %{{.+}}] : memref<3x4xi64>
 // CHECK:         %[[VPAGE:.+]] = arith.index_cast %[[VE]] : i64 to index
-// CHECK:         memref.load %[[VP]][%[[VPAGE]], %{{.+}}, %{{.+}}, %{{.+}}] : memref<32x1x8x16xf32>
+// CHECK:         vector.transfer_read %[[VP]][%[[VPAGE]], %{{.+}}, %{{.+}}, %{{.+}}]{{.*}} : memref<32x1x8x16xf32>, vector<8xf32>
 // CHECK-NOT:     memref.copy
+// CHECK-NOT:     memref.prefetch
 // CHECK:         return
 func.func @paged_row_vector(%q: memref<3x8x1x16xf32>, %k: memref<3x1x1x16xf32>, %v: memref<3x1x1x16xf32>, %o: memref<3x8x1x16xf32>, %kp: memref<32x1x8x16xf32>, %vp: memref<32x1x8x16xf32>, %pos: memref<3xi64>, %t: memref<3x4xi64>) {
   attn.decode heads(8, 1) scale(0.25) ins(%q, %k, %v : memref<3x8x1x16xf32>, memref<3x1x1x16xf32>, memref<3x1x1x16xf32>) positions(%pos : memref<3xi64>) block_table(%t : memref<3x4xi64>) outs(%o, %kp, %vp : memref<3x8x1x16xf32>, memref<32x1x8x16xf32>, memref<32x1x8x16xf32>)

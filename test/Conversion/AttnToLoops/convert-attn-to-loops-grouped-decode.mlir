@@ -1,0 +1,86 @@
+// RUN: attn-opt %s --split-input-file --convert-attn-to-loops=row-lanes=16 \
+// RUN:   | FileCheck %s --check-prefixes=CHECK,LANES16
+// RUN: attn-opt %s --split-input-file --convert-attn-to-loops=row-lanes=8 \
+// RUN:   | FileCheck %s --check-prefixes=CHECK,LANES8
+
+// Which kernel a work item takes. One query row per head and 4 query heads
+// per KV head: the grouped decode kernel (GroupedDecodeKernel.cpp), with the
+// head dimension across the lanes: key rows read as vectors of the lane
+// width, the next tile prefetched, one horizontal sum per score.
+
+// CHECK-LABEL: func.func @decode_group4(
+// CHECK-SAME:    %[[K:[^:]+]]: memref<1x2x300x64xf32>
+// CHECK:         scf.parallel
+// CHECK:           memref.prefetch %[[K]]
+// LANES16:         vector.transfer_read %[[K]]{{.*}} : memref<1x2x300x64xf32>, vector<16xf32>
+// LANES8:          vector.transfer_read %[[K]]{{.*}} : memref<1x2x300x64xf32>, vector<8xf32>
+// CHECK:           vector.reduction <add>
+// CHECK:         scf.parallel
+func.func @decode_group4(%q: memref<1x8x1x64xf32>, %k: memref<1x2x300x64xf32>,
+                         %v: memref<1x2x300x64xf32>, %o: memref<1x8x1x64xf32>) {
+  attn.attention heads(8, 2) scale(0.125)
+    ins(%q, %k, %v : memref<1x8x1x64xf32>, memref<1x2x300x64xf32>,
+                     memref<1x2x300x64xf32>)
+    outs(%o : memref<1x8x1x64xf32>)
+  return
+}
+
+// -----
+
+// Near miss: 2 query heads per KV head keep the per-row kernel (8-lane
+// chunks along the head dimension, no prefetch).
+
+// CHECK-LABEL: func.func @decode_group2(
+// CHECK-SAME:    %[[K:[^:]+]]: memref<1x4x300x64xf32>
+// CHECK-NOT:     memref.prefetch
+// CHECK:         vector.transfer_read %[[K]]{{.*}} : memref<1x4x300x64xf32>, vector<8xf32>
+// CHECK-NOT:     memref.prefetch
+// CHECK:         return
+func.func @decode_group2(%q: memref<1x8x1x64xf32>, %k: memref<1x4x300x64xf32>,
+                         %v: memref<1x4x300x64xf32>, %o: memref<1x8x1x64xf32>) {
+  attn.attention heads(8, 4) scale(0.125)
+    ins(%q, %k, %v : memref<1x8x1x64xf32>, memref<1x4x300x64xf32>,
+                     memref<1x4x300x64xf32>)
+    outs(%o : memref<1x8x1x64xf32>)
+  return
+}
+
+// -----
+
+// Near miss: a mask keeps the row-vector kernel (key elements loaded one at
+// a time and broadcast, the mask applied per score, no prefetch).
+
+// CHECK-LABEL: func.func @decode_group8_mask(
+// CHECK-SAME:    %[[K:[^:]+]]: memref<1x1x300x64xf32>
+// CHECK-SAME:    %[[M:[^:]+]]: memref<1x8x1x300xi1>
+// CHECK-NOT:     memref.prefetch
+// CHECK:         memref.load %[[K]]
+// CHECK:         memref.load %[[M]]
+// CHECK-NOT:     memref.prefetch
+// CHECK:         return
+func.func @decode_group8_mask(%q: memref<1x8x1x64xf32>, %k: memref<1x1x300x64xf32>,
+                              %v: memref<1x1x300x64xf32>, %m: memref<1x8x1x300xi1>,
+                              %o: memref<1x8x1x64xf32>) {
+  attn.attention heads(8, 1) scale(0.125)
+    ins(%q, %k, %v : memref<1x8x1x64xf32>, memref<1x1x300x64xf32>,
+                     memref<1x1x300x64xf32>)
+    mask(%m : memref<1x8x1x300xi1>)
+    outs(%o : memref<1x8x1x64xf32>)
+  return
+}
+
+// -----
+
+// Near miss: 4 query rows per head (prefill) keep the row-vector kernel.
+
+// CHECK-LABEL: func.func @prefill_group8(
+// CHECK-NOT:     memref.prefetch
+// CHECK:         return
+func.func @prefill_group8(%q: memref<1x8x4x64xf32>, %k: memref<1x1x300x64xf32>,
+                          %v: memref<1x1x300x64xf32>, %o: memref<1x8x4x64xf32>) {
+  attn.attention heads(8, 1) scale(0.125)
+    ins(%q, %k, %v : memref<1x8x4x64xf32>, memref<1x1x300x64xf32>,
+                     memref<1x1x300x64xf32>)
+    outs(%o : memref<1x8x4x64xf32>)
+  return
+}

@@ -113,7 +113,7 @@ void addOtherAttributes(Operation *op, llvm::json::Object &json) {
   static const llvm::StringLiteral known[] = {
       "q_heads",     "kv_heads",     "scale",
       "causal",      "causal_offset", "softcap",
-      "window_left", "window_right", "operandSegmentSizes"};
+      "window_left", "window_right", "ring",   "operandSegmentSizes"};
   llvm::json::Object other;
   for (NamedAttribute attr : op->getAttrs()) {
     StringRef name = attr.getName().getValue();
@@ -156,11 +156,23 @@ void describeCache(mlir::attn::DecodeOp decode, llvm::json::Object &json) {
     json["num_pages"] = size(cache.getDimSize(0));
     json["page_size"] = size(cache.getDimSize(2));
     json["max_pages"] = size(table.getDimSize(1));
+  } else if (decode.isRing()) {
+    // Position t lives in slot t % ring_slots; positions have no bound.
+    json["cache_layout"] = "ring";
+    json["ring_slots"] = size(cache.getDimSize(2));
   } else {
     json["cache_layout"] = "contiguous";
   }
-  json["capacity"] = size(decode.getCacheCapacity());
+  json["capacity"] =
+      decode.isRing() ? llvm::json::Value(nullptr) : size(decode.getCacheCapacity());
   json["positions"] = decode.getPositions() ? "per-row" : "one";
+  // A speculative-decode tree over the new tokens: per batch row or shared.
+  if (Value tree = decode.getTreeMask())
+    json["tree_mask"] =
+        cast<ShapedType>(tree.getType()).getRank() == 3 &&
+                cast<ShapedType>(tree.getType()).getDimSize(0) != 1
+            ? "per-row"
+            : "shared";
 }
 
 } // namespace

@@ -553,6 +553,8 @@ def compile(model, out=None, *, target: str = "cpu",
             emit: Optional[str] = None, report: Optional[str] = None,
             entry_function: Optional[str] = None,
             fuse_decode: bool = True, params: Optional[str] = None,
+            per_row_positions: bool = False,
+            window_ring_cache: bool = False,
             extra_args: Sequence[str] = ()):
     """Compiles a model in this process (libAttnCompiler.so, the C API of
     include/attn-c/Compiler.h) and returns a `Module`.
@@ -566,7 +568,10 @@ def compile(model, out=None, *, target: str = "cpu",
     `calibration` .npz of graph inputs). A decode-step ONNX model whose past
     length is symbolic gets in-place KV caches of `max_seq` positions (the
     module's `signature.inouts`) unless `fuse_decode` is False;
-    `kv_cache_type` (f16, bf16, int8, fp8) stores them in that type.
+    `kv_cache_type` (f16, bf16, int8, fp8) stores them in that type;
+    `per_row_positions` gives each batch row its own cache position (a [B]
+    `cache_position` input); `window_ring_cache` keeps the caches of
+    sliding-window layers as rings of window + new-token slots.
     `params="external"` reads weights from the ONNX model's external data
     files in place. `extra_args`: more attn-compile flags.
 
@@ -586,6 +591,8 @@ def compile(model, out=None, *, target: str = "cpu",
                   kv_cache_type=kv_cache_type, params=params,
                   extra_args=list(_share_kv_flags(share_kv, share_kv_method,
                                                   calibration))
+                  + (["--per-row-positions"] if per_row_positions else [])
+                  + (["--window-ring-cache"] if window_ring_cache else [])
                   + list(extra_args))
     if path is not None:
         result = compile_model(path, out, **kwargs)

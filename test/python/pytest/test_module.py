@@ -165,3 +165,18 @@ def test_torch_cpu_tensors(gqa_module, gqa_inputs):
     out = gqa_module(**{k: torch.from_numpy(v) for k, v in gqa_inputs.items()})
     assert isinstance(out["out"], torch.Tensor)
     assert np.array_equal(out["out"].numpy(), gqa_module(**gqa_inputs)["out"])
+
+
+def test_serving_keywords(decoder):
+    """per_row_positions gives each batch row its own cache position; a
+    model without a sliding window has no cache to turn into a ring."""
+    proto, _ = decoder
+    module = attn_mlir.compile(proto, dims={"batch": 2, "seq": 1},
+                               max_seq=16, per_row_positions=True)
+    spec = {s.name: s for s in module.signature.inputs}
+    assert spec["cache_position"].shape == (2,)
+    assert {op["positions"] for op in module.report["attention"]} == \
+        {"per-row"}
+    with pytest.raises(attn_mlir.CompileError, match="window"):
+        attn_mlir.compile(proto, dims={"batch": 1, "seq": 1}, max_seq=16,
+                          window_ring_cache=True)

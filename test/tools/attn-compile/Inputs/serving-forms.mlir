@@ -53,3 +53,19 @@ func.func @serving(%q: tensor<2x8x16x16xf32>, %k: tensor<2x2x16x16xf32>,
   return %a, %c#0, %p#0, %i#0, %u#0 : tensor<2x8x16x16xf32>, tensor<2x8x1x16xf32>,
       tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32>
 }
+
+// A ring cache of 8 slots for window(5, 0) and 2 new tokens with a tree.
+func.func @speculative(%q: tensor<2x8x2x16xf32>, %k: tensor<2x2x2x16xf32>,
+                       %v: tensor<2x2x2x16xf32>, %o: tensor<2x8x2x16xf32>,
+                       %kc: tensor<2x2x8x16xf32>, %vc: tensor<2x2x8x16xf32>,
+                       %pos: tensor<2xi64>, %tree: tensor<2x2x2xi1>)
+    -> tensor<2x8x2x16xf32> {
+  %r:3 = attn.decode heads(8, 2) scale(0.25) causal window(5, 0) ring
+      ins(%q, %k, %v : tensor<2x8x2x16xf32>, tensor<2x2x2x16xf32>,
+                       tensor<2x2x2x16xf32>)
+      positions(%pos : tensor<2xi64>) tree_mask(%tree : tensor<2x2x2xi1>)
+      outs(%o, %kc, %vc : tensor<2x8x2x16xf32>, tensor<2x2x8x16xf32>,
+           tensor<2x2x8x16xf32>)
+      -> tensor<2x8x2x16xf32>, tensor<2x2x8x16xf32>, tensor<2x2x8x16xf32> loc("ring-tree")
+  return %r#0 : tensor<2x8x2x16xf32>
+}

@@ -55,6 +55,7 @@ std::string methodName(ShareKVMethod method) {
   case ShareKVMethod::Mean: return "mean";
   case ShareKVMethod::Exact: return "exact";
   case ShareKVMethod::Calibrated: return "calibrated";
+  case ShareKVMethod::Aligned: return "aligned";
   }
   return "mean";
 }
@@ -315,6 +316,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
   }
   ModuleOp calibrationModule = sized ? *sized : module;
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
+                                options.shareKVMethod == ShareKVMethod::Aligned,
                                 options.calibrationFile, buildProbe,
                                 sharingErrors, error)))
     return fail(error);
@@ -348,9 +350,11 @@ LogicalResult Compilation::run(const std::string &path,
   ImportOptions importOptions;
   importOptions.dims = options.dims;
   importOptions.inputShapes = options.inputShapes;
-  bool calibrated = options.shareKVMethod == ShareKVMethod::Calibrated;
+  bool calibrated = options.shareKVMethod == ShareKVMethod::Calibrated ||
+                    options.shareKVMethod == ShareKVMethod::Aligned;
   if (calibrated && options.calibrationFile.empty())
-    return fail("--share-kv-method=calibrated needs --calibration INPUTS.npz");
+    return fail("--share-kv-method=" + methodName(options.shareKVMethod) +
+                " needs --calibration INPUTS.npz");
 
   // Decode-model detection: a decode step whose past length is symbolic
   // gets preallocated caches.

@@ -67,8 +67,8 @@ cl::opt<std::string> shareKV(
     cl::value_desc("N"), cl::init("0"), cl::cat(category));
 cl::opt<std::string> shareKVMethod(
     "share-kv-method",
-    cl::desc("How --share-kv makes a shared head: mean (default), exact or "
-             "calibrated (needs --calibration)"),
+    cl::desc("How --share-kv makes a shared head: mean (default), exact, "
+             "calibrated or aligned (both need --calibration)"),
     cl::init("mean"), cl::cat(category));
 cl::opt<std::string> calibrationFile(
     "calibration",

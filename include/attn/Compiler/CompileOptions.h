@@ -33,7 +33,7 @@ enum class OutputKind {
 };
 
 /// How `shareKV` makes a shared key/value head.
-enum class ShareKVMethod { Mean, Exact, Calibrated };
+enum class ShareKVMethod { Mean, Exact, Calibrated, Aligned };
 
 struct CompileOptions {
   Target target = Target::Cpu;
@@ -47,7 +47,7 @@ struct CompileOptions {
   /// Convert attention to this many KV heads; 0 keeps them.
   int64_t shareKV = 0;
   ShareKVMethod shareKVMethod = ShareKVMethod::Mean;
-  /// Graph inputs (.npz) that ShareKVMethod::Calibrated fits on.
+  /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.
   /// Setting it for a model that is not a decode step is an error.

@@ -154,7 +154,8 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
       error = "--share-kv-method=aligned needs an even head size (dims i and "
               "i + D/2 form the rotary planes); attention at " +
               locationName(op.getLoc()) + " has " +
-              std::to_string(op.getQueryType().getDimSize(3));
+              std::to_string(op.getQueryType().getDimSize(3)) +
+              " (--share-kv-method=calibrated does not)";
       return failure();
     }
   if (ops.empty())

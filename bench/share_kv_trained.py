@@ -12,7 +12,7 @@ model: mean KL(original || converted) of the next-token distributions
 per token and weight bytes before/after.
 
 Methods:
-- compiler, mean / calibrated: `attn-compile --share-kv=1
+- compiler, mean / calibrated / aligned: `attn-compile --share-kv=1
   --share-kv-method=...` (activation pooling: the projections still compute
   every original head), run with attn-run; compile time is reported.
 - weight-level (numpy, on the same weights), each a rewrite of the K/V
@@ -29,6 +29,12 @@ Methods:
     output-weighted PCA of the group's values (the weights: the O
     projection of the query heads that read each value head), the per-head
     value maps fold into the O projection;
+  - aligned-pca: aligned with the values' plain PCA (no O-projection
+    weighting): what `attn-compile --share-kv-method=aligned` computes from
+    the attention operands alone (it does not see the O projection); on one
+    layer the two agree to float rounding (test/Calibration/share-kv-aligned.test);
+    on more the compiler's statistics come from the original model's
+    activations, the numpy ones from the converted model's;
   - aligned+fit: aligned, then the O projection of each layer refitted by
     ridge least squares (toward the aligned one) so that the converted
     attention output matches the original attention's on the same input,
@@ -36,7 +42,8 @@ Methods:
     propagation).
 
   bench/share_kv_trained.py [--work DIR] [--bin-dir build/bin] [--skip-compiler]
-      [--calib-batch 16] [--no-append]
+      [--calib-batch 16] [--methods mean,aligned,aligned-pca,aligned+fit]
+      [--compiler-methods mean,calibrated,aligned] [--no-append]
 """
 
 from __future__ import annotations
@@ -95,9 +102,10 @@ def mlp(w, L, x):
     return x + E.mm((g / (1 + np.exp(-g))) * E.mm(h, L["w_up"]), L["w_down"])
 
 
-def merge_layer(w, L, h, q, n_new: int, method: str) -> dict:
+def merge_layer(w, L, h, q, n_new: int, method: str, weighted: bool = True) -> dict:
     """L with n_new KV heads. h: the normed layer input [B, S, d] and q the
-    rotated queries on calibration tokens (for 'aligned')."""
+    rotated queries on calibration tokens (for 'aligned'); `weighted`: the
+    value PCA weighted by the O projection."""
     hd, half, hkv, hq = w.hd, w.hd // 2, w.n_kv, w.n_head
     g, qpk = hkv // n_new, hq // hkv
     wk = L["wk"].astype(np.float64).reshape(hkv, hd, -1)
@@ -137,6 +145,8 @@ def merge_layer(w, L, h, q, n_new: int, method: str) -> dict:
         roots, ys = [], []
         for r in grp:
             s_ = sum(wo[:, hh].T @ wo[:, hh] for hh in range(r * qpk, (r + 1) * qpk))
+            if not weighted:
+                s_ = np.eye(hd)
             ev, vec = np.linalg.eigh(s_)
             ev = np.maximum(ev, ev.max() * 1e-8)
             roots.append((vec @ np.diag(np.sqrt(ev)) @ vec.T,
@@ -186,7 +196,8 @@ def convert(w, calib: np.ndarray, n_new: int, method: str):
     for L in w.layers:
         h = E.rms(x, L["attn_norm"], w.eps)
         q, k, v = qkv(w, L, h, cos, sin)
-        new = merge_layer(w, L, h, q, n_new, "mean" if method == "mean" else "aligned")
+        new = merge_layer(w, L, h, q, n_new, "mean" if method == "mean" else "aligned",
+                          weighted=method != "aligned-pca")
         if method == "aligned+fit":
             # Target: the original attention on the converted model's own
             # input (targets from the original model's activations did worse:
@@ -218,7 +229,7 @@ def compiled(args, model_dir, method, held):
            f"input_ids={b}x{s}", "--input-shape", f"position_ids={b}x{s}", "-o", lib]
     if method != "none":
         cmd += ["--share-kv=1", f"--share-kv-method={method}"]
-    if method == "calibrated":
+    if method in ("calibrated", "aligned"):
         cmd += ["--calibration", os.path.join(model_dir, "calibration.npz")]
     t = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -237,6 +248,7 @@ def main():
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/attn-mlir/weights"))
     ap.add_argument("--calib-batch", type=int, default=16)
     ap.add_argument("--methods", default="mean,aligned,aligned+fit")
+    ap.add_argument("--compiler-methods", default="mean,calibrated,aligned")
     ap.add_argument("--skip-compiler", action="store_true")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args()
@@ -262,7 +274,7 @@ def main():
         base, t0 = compiled(args, model_dir, "none", held)
         rows.append(("compiler, no sharing", "attn-compile", 3,
                      metrics(ref, base, targets), t0))
-        for method in ("mean", "calibrated"):
+        for method in args.compiler_methods.split(","):
             got, t = compiled(args, model_dir, method, held)
             rows.append((f"compiler {method}", "activations", 3, metrics(ref, got, targets), t))
             print(rows[-1], flush=True)

@@ -19,13 +19,24 @@ Vec headRows(const std::vector<float> &data, int64_t heads, int64_t length,
   return Vec(src, src + length * width);
 }
 
-/// sum_r w[r] * rows of KV heads first .. first + group.
+/// sum_r w[r] * rows of KV heads first .. first + group, each row first
+/// mapped by mixes[first + r] ([heads, width, width]) when given.
 Vec combine(const std::vector<float> &data, int64_t heads, int64_t length,
             int64_t width, int64_t b, int64_t first, int64_t group,
-            const double *w) {
+            const double *w, const std::vector<double> *mixes = nullptr) {
   Vec out(length * width, 0.0);
+  bool mixed = mixes && !mixes->empty();
   for (int64_t r = 0; r < group; ++r) {
     Vec rows = headRows(data, heads, length, width, b, first + r);
+    if (mixed) {
+      const double *m = mixes->data() + (first + r) * width * width;
+      Vec mapped(rows.size(), 0.0);
+      for (int64_t j = 0; j < length; ++j)
+        for (int64_t d = 0; d < width; ++d)
+          for (int64_t e = 0; e < width; ++e)
+            mapped[j * width + d] += m[d * width + e] * rows[j * width + e];
+      rows = std::move(mapped);
+    }
     for (size_t i = 0; i < out.size(); ++i)
       out[i] += w[r] * rows[i];
   }
@@ -165,9 +176,9 @@ std::pair<double, double> groupError(const std::vector<AttentionSample> &samples
     int64_t qPerNew = s.qHeads / newHeads;
     for (int64_t b = 0; b < s.batch; ++b) {
       Vec k = combine(s.k, s.kvHeads, s.keyLength, s.headDim, b, n * group,
-                      group, wk);
+                      group, wk, maps ? &maps->keyMix : nullptr);
       Vec v = combine(s.v, s.kvHeads, s.keyLength, s.valueDim, b, n * group,
-                      group, wv);
+                      group, wv, maps ? &maps->valueMix : nullptr);
       for (int64_t h = n * qPerNew; h < (n + 1) * qPerNew; ++h) {
         const double *queryMap = nullptr, *outputMap = nullptr;
         if (maps && !maps->queryMap.empty()) {

@@ -102,10 +102,11 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
             .Case("mean", ShareKVMethod::Mean)
             .Case("exact", ShareKVMethod::Exact)
             .Case("calibrated", ShareKVMethod::Calibrated)
+            .Case("aligned", ShareKVMethod::Aligned)
             .Default(std::nullopt);
     if (!method) {
       error = "--share-kv-method=" + value.str() +
-              " is not available (expected mean, exact or calibrated)";
+              " is not available (expected mean, exact, calibrated or aligned)";
       return failure();
     }
     options.shareKVMethod = *method;

@@ -52,9 +52,11 @@ constexpr int64_t kDefaultMaxSeq = 1024;
 
 std::string methodName(ShareKVMethod method) {
   switch (method) {
+  case ShareKVMethod::Default:
   case ShareKVMethod::Mean: return "mean";
   case ShareKVMethod::Exact: return "exact";
   case ShareKVMethod::Calibrated: return "calibrated";
+  case ShareKVMethod::Aligned: return "aligned";
   }
   return "mean";
 }
@@ -123,14 +125,19 @@ public:
               const CompileOptions &options, CpuTarget target,
               CompileResult &result)
       : context(registry), commandLinePassOptions(commandLinePassOptions),
-        options(options), result(result),
+        options(options),
+        method(options.shareKVMethod != ShareKVMethod::Default
+                   ? options.shareKVMethod
+               : options.calibrationFile.empty() ? ShareKVMethod::Mean
+                                                 : ShareKVMethod::Aligned),
+        result(result),
         diagnosticStream(result.diagnostics),
         diagnostics(sourceMgr, &context, diagnosticStream) {
     context.loadAllAvailableDialects();
     context.printOpOnDiagnostic(false);
     pipeline.entryFunction = options.entryFunction;
     pipeline.shareKVHeads = options.shareKV;
-    pipeline.shareKVMethod = methodName(options.shareKVMethod);
+    pipeline.shareKVMethod = methodName(method);
     pipeline.kvCacheType = options.kvCacheType;
     pipeline.perRowPositions = options.perRowPositions;
     pipeline.windowRingCache = options.windowRingCache;
@@ -168,6 +175,8 @@ private:
   MLIRContext context;
   bool commandLinePassOptions;
   const CompileOptions &options;
+  /// options.shareKVMethod with its default resolved.
+  ShareKVMethod method;
   CompileResult &result;
   CompilePipelineOptions pipeline;
   llvm::SourceMgr sourceMgr;
@@ -317,6 +326,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
   }
   ModuleOp calibrationModule = sized ? *sized : module;
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
+                                method == ShareKVMethod::Aligned,
                                 options.calibrationFile, buildProbe,
                                 sharingErrors, error)))
     return fail(error);
@@ -350,9 +360,11 @@ LogicalResult Compilation::run(const std::string &path,
   ImportOptions importOptions;
   importOptions.dims = options.dims;
   importOptions.inputShapes = options.inputShapes;
-  bool calibrated = options.shareKVMethod == ShareKVMethod::Calibrated;
+  bool calibrated = method == ShareKVMethod::Calibrated ||
+                    method == ShareKVMethod::Aligned;
   if (calibrated && options.calibrationFile.empty())
-    return fail("--share-kv-method=calibrated needs --calibration INPUTS.npz");
+    return fail("--share-kv-method=" + methodName(method) +
+                " needs --calibration INPUTS.npz");
 
   // Decode-model detection: a decode step whose past length is symbolic
   // gets preallocated caches.

@@ -139,7 +139,8 @@ DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
 } // namespace
 
 LogicalResult mlir::attn::compile::calibrateKVSharing(
-    ModuleOp module, int64_t newHeads, const std::string &calibrationPath,
+    ModuleOp module, int64_t newHeads, bool aligned,
+    const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error) {
   SmallVector<AttentionOp> ops;
@@ -147,6 +148,16 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
       ops.push_back(op);
   });
+  // Aligned sharing pairs dims i and i + D/2 as RoPE's rotary planes.
+  for (AttentionOp op : ops)
+    if (aligned && op.getQueryType().getDimSize(3) % 2 != 0) {
+      error = "--share-kv-method=aligned needs an even head size (dims i and "
+              "i + D/2 form the rotary planes); attention at " +
+              locationName(op.getLoc()) + " has " +
+              std::to_string(op.getQueryType().getDimSize(3)) +
+              " (--share-kv-method=calibrated does not)";
+      return failure();
+    }
   if (ops.empty())
     return success();
 
@@ -307,8 +318,12 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     const ::attn::calib::AttentionSample &first = samples[i].front();
     ::attn::calib::SharingWeights mean =
         ::attn::calib::meanWeights(first.kvHeads, newHeads);
-    fits[i] = ::attn::calib::calibratedWeights(samples[i], newHeads);
-    ::attn::calib::fitHeadMaps(samples[i], fits[i]);
+    if (aligned) {
+      fits[i] = ::attn::calib::alignedWeights(samples[i], newHeads);
+    } else {
+      fits[i] = ::attn::calib::calibratedWeights(samples[i], newHeads);
+      ::attn::calib::fitHeadMaps(samples[i], fits[i]);
+    }
     fitErrors[i].mean = ::attn::calib::outputError(samples[i], mean);
     fitErrors[i].calibrated = ::attn::calib::outputError(samples[i], fits[i]);
   });
@@ -330,6 +345,14 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     op->setAttr("attn.share_output_maps",
                 f64Attr(ctx, {first.qHeads, first.valueDim, first.valueDim},
                         cal.outputMap));
+    if (aligned) {
+      op->setAttr("attn.share_key_mixes",
+                  f64Attr(ctx, {first.kvHeads, first.headDim, first.headDim},
+                          cal.keyMix));
+      op->setAttr("attn.share_value_mixes",
+                  f64Attr(ctx, {first.kvHeads, first.valueDim, first.valueDim},
+                          cal.valueMix));
+    }
   }
   return success();
 }

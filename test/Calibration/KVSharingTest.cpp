@@ -96,6 +96,43 @@ int main() {
               calibrated);
   check("identical heads share losslessly", mean < 1e-6 && calibrated < 1e-6);
 
+  // Aligned: KV head 1 is head 0 with each rotary plane (dims p, p + 4)
+  // turned by its own angle and scaled, values a scaled copy. Mean pooling
+  // loses them; the plane-wise complex weights and the value subspace
+  // recover them exactly.
+  samples.clear();
+  for (unsigned seed = 10; seed <= 11; ++seed) {
+    AttentionSample s = makeSample(seed, 4, 2, 2, 0.0, /*scaled=*/true);
+    int64_t headSize = s.keyLength * s.headDim, half = s.headDim / 2;
+    for (int64_t b = 0; b < s.batch; ++b) {
+      float *k0 = s.k.data() + (b * 2) * headSize, *k1 = k0 + headSize;
+      for (int64_t j = 0; j < s.keyLength; ++j)
+        for (int64_t p = 0; p < half; ++p) {
+          float re = k0[j * s.headDim + p], im = k0[j * s.headDim + p + half];
+          double angle = 0.7 * double(p + 1);
+          k1[j * s.headDim + p] = 1.3 * (std::cos(angle) * re - std::sin(angle) * im);
+          k1[j * s.headDim + p + half] = 1.3 * (std::sin(angle) * re + std::cos(angle) * im);
+        }
+    }
+    samples.push_back(std::move(s));
+  }
+  mean = outputError(samples, meanWeights(2, 1));
+  double aligned = outputError(samples, alignedWeights(samples, 1));
+  std::printf("rotated planes mean_error=%.6f aligned_error=%.3g\n", mean,
+              aligned);
+  check("aligned shares plane-rotated heads losslessly",
+        aligned < 1e-5 && mean > 1e-2);
+
+  // Noisy scaled heads: aligned is at least as good as mean pooling.
+  samples.clear();
+  for (unsigned seed = 1; seed <= 3; ++seed)
+    samples.push_back(makeSample(seed, 4, 4, 2, 0.3, /*scaled=*/true));
+  mean = outputError(samples, meanWeights(4, 2));
+  aligned = outputError(samples, alignedWeights(samples, 2));
+  std::printf("noisy mha->gqa mean_error=%.6f aligned_error=%.6f\n", mean,
+              aligned);
+  check("aligned beats mean on noisy scaled heads", aligned < mean);
+
   // Fully masked rows must not produce NaN errors.
   check("errors are finite", std::isfinite(mean) && std::isfinite(calibrated));
   return failures == 0 ? 0 : 1;

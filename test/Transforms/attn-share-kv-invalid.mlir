@@ -4,7 +4,7 @@
 
 // An unknown method and a negative head count are errors before anything
 // changes.
-// METHOD: unknown method 'median' (expected mean, exact or calibrated)
+// METHOD: unknown method 'median' (expected mean, exact, calibrated or aligned)
 // NEGATIVE: attn-share-kv: kv-heads=-2 must be positive (0 leaves attention alone)
 
 // kv-heads must divide the query and KV heads: 4 does not divide 6.

@@ -67,8 +67,9 @@ cl::opt<std::string> shareKV(
     cl::value_desc("N"), cl::init("0"), cl::cat(category));
 cl::opt<std::string> shareKVMethod(
     "share-kv-method",
-    cl::desc("How --share-kv makes a shared head: mean (default), exact or "
-             "calibrated (needs --calibration)"),
+    cl::desc("How --share-kv makes a shared head: mean, exact, calibrated "
+             "or aligned (both need --calibration); default: aligned with "
+             "--calibration, else mean"),
     cl::init("mean"), cl::cat(category));
 cl::opt<std::string> calibrationFile(
     "calibration",
@@ -126,7 +127,6 @@ bool fillOptions(CompileOptions &options, std::string &error) {
   std::vector<std::pair<std::string, std::string>> flags = {
       {"target", target},
       {"share-kv", shareKV},
-      {"share-kv-method", shareKVMethod},
       {"calibration", calibrationFile},
       {"mcpu", mcpu},
       {"mattr", mattr},
@@ -136,6 +136,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"dim", dim});
   for (const std::string &shape : inputShapes)
     flags.push_back({"input-shape", shape});
+  if (shareKVMethod.getNumOccurrences())
+    flags.push_back({"share-kv-method", shareKVMethod});
   if (maxSeq.getNumOccurrences())
     flags.push_back({"max-seq", maxSeq});
   if (kvCacheType.getNumOccurrences())

@@ -40,6 +40,11 @@ struct SharingWeights {
   std::vector<double> key, value;
   std::vector<double> queryMap;  ///< [Hq, D, D] row-major, or empty
   std::vector<double> outputMap; ///< [Hq, Dv, Dv] row-major, or empty
+  /// With mixes, KV head r enters its shared head as keyMix[r] (D x D) times
+  /// each key row (valueMix[r] for values) before the weighted sum: a
+  /// per-head linear map rather than a scalar (method `aligned`).
+  std::vector<double> keyMix;   ///< [Hkv, D, D] row-major, or empty
+  std::vector<double> valueMix; ///< [Hkv, Dv, Dv] row-major, or empty
 };
 
 /// The GQA paper's mean pooling: every weight 1 / group.
@@ -64,6 +69,19 @@ SharingWeights calibratedWeights(const std::vector<AttentionSample> &samples,
 /// and C with V_r ~ V' C gives the output map C^T, fitted on the samples.
 void fitHeadMaps(const std::vector<AttentionSample> &samples,
                  SharingWeights &weights);
+
+/// RoPE-commuting alignment (no fitting of the output error): per rotary
+/// plane (dims i and i + D/2, one complex number that RoPE multiplies by a
+/// phase) the shared key plane is the best rank-1 complex approximation of
+/// the group's key planes, each weighted by the energy of the queries that
+/// read it, and each query head's map is the complex scale (a 2x2
+/// rotation-and-scale, which commutes with RoPE) that brings the shared
+/// key back to its own head's. The shared value is the principal subspace
+/// (Dv components) of the group's concatenated values; each query head's
+/// output map projects back onto its own head. Key/value weights are 1 and
+/// the maps are in keyMix, valueMix, queryMap and outputMap.
+SharingWeights alignedWeights(const std::vector<AttentionSample> &samples,
+                              int64_t newHeads);
 
 } // namespace attn::calib
 

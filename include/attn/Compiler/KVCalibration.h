@@ -20,10 +20,12 @@ struct SharingErrors {
 /// `calibrationPath` (npz by graph input name) through a probe library that
 /// `buildLibrary` compiles, fits calibrated sharing to `newHeads` KV heads
 /// for every attention with more, and attaches the weights and head maps
-/// that `attn-share-kv{method=calibrated}` reads. `errors` gets mean-pooling
-/// and calibrated output errors per attention.
+/// that `attn-share-kv{method=calibrated}` reads (with `aligned`, the
+/// RoPE-commuting alignment and the mixes of `method=aligned` instead).
+/// `errors` gets mean-pooling and fitted output errors per attention.
 LogicalResult calibrateKVSharing(
-    ModuleOp module, int64_t newHeads, const std::string &calibrationPath,
+    ModuleOp module, int64_t newHeads, bool aligned,
+    const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error);
 

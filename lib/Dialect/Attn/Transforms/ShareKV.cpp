@@ -72,11 +72,29 @@ BlockArgument shrinkableCache(func::FuncOp func, AttentionOp op, Value x) {
   return arg;
 }
 
+/// How the heads of a group become one: an optional per-head linear map
+/// (`mixes`, [H, W, W], method=aligned), then a weighted sum (mean when
+/// `weights` is empty).
+struct Pooling {
+  ArrayRef<double> weights;
+  DenseElementsAttr mixes;
+};
+
+Value pool(OpBuilder &b, Location loc, Value x, int64_t newHeads,
+           const Pooling &pooling) {
+  if (pooling.mixes)
+    x = mapHeads(b, loc, x, pooling.mixes);
+  return poolHeads(b, loc, x, newHeads, pooling.weights);
+}
+
 /// What sharing one op needs, checked before anything changes.
 struct OpPlan {
   AttentionOp op;
   SmallVector<double> keyWeights, valueWeights; ///< empty: mean
-  DenseElementsAttr queryMaps, outputMaps;      ///< calibrated only
+  DenseElementsAttr queryMaps, outputMaps;      ///< calibrated/aligned only
+  DenseElementsAttr keyMixes, valueMixes;       ///< aligned only
+  Pooling keys() const { return {keyWeights, keyMixes}; }
+  Pooling values() const { return {valueWeights, valueMixes}; }
 };
 
 struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
@@ -91,9 +109,10 @@ struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
                          << " must be positive (0 leaves attention alone)";
       return signalPassFailure();
     }
-    if (method != "mean" && method != "exact" && method != "calibrated") {
+    if (method != "mean" && method != "exact" && method != "calibrated" &&
+        method != "aligned") {
       module.emitError() << "attn-share-kv: unknown method '" << method
-                         << "' (expected mean, exact or calibrated)";
+                         << "' (expected mean, exact, calibrated or aligned)";
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> funcs;
@@ -129,16 +148,14 @@ private:
 
     // The signature: past arguments that shrink (with the pooling the
     // callers must now apply) and results that return shared heads.
-    DenseMap<unsigned, ArrayRef<double>> shrunkArgs;
+    DenseMap<unsigned, Pooling> shrunkArgs;
     DenseSet<Value> sharedPresents;
     for (OpPlan &plan : plans) {
-      for (auto [x, weights] :
-           {std::pair<Value, ArrayRef<double>>{plan.op.getKey(),
-                                               plan.keyWeights},
-            std::pair<Value, ArrayRef<double>>{plan.op.getValue(),
-                                               plan.valueWeights}}) {
+      for (auto [x, pooling] :
+           {std::pair<Value, Pooling>{plan.op.getKey(), plan.keys()},
+            std::pair<Value, Pooling>{plan.op.getValue(), plan.values()}}) {
         if (BlockArgument arg = shrinkableCache(func, plan.op, x))
-          shrunkArgs[arg.getArgNumber()] = weights;
+          shrunkArgs[arg.getArgNumber()] = pooling;
         sharedPresents.insert(presentOf(x));
       }
     }
@@ -225,8 +242,9 @@ private:
                << " heads of a group are not provably identical (use "
                   "method=mean)";
     }
-    OpPlan plan{op, {}, {}, {}, {}};
-    if (method == "calibrated" && failed(readCalibration(plan)))
+    OpPlan plan{op, {}, {}, {}, {}, {}, {}};
+    if ((method == "calibrated" || method == "aligned") &&
+        failed(readCalibration(plan)))
       return failure();
     return plan;
   }
@@ -247,7 +265,8 @@ private:
     if (!read("attn.share_key_weights", plan.keyWeights) ||
         !read("attn.share_value_weights", plan.valueWeights))
       return op.emitError()
-             << "method=calibrated needs the calibration weights "
+             << "method=" << method
+             << " needs the calibration weights "
                 "'attn.share_key_weights' and 'attn.share_value_weights' "
                 "(one per KV head) on the op; attn-compile --calibration "
                 "computes them";
@@ -262,20 +281,34 @@ private:
          plan.outputMaps.getType().getShape() != ArrayRef<int64_t>{hq, dv, dv}))
       return op.emitError() << "calibration head maps must be [Hq, D, D] and "
                                "[Hq, Dv, Dv]";
+    if (method != "aligned")
+      return success();
+    int64_t hkv = op.getKvHeads();
+    plan.keyMixes = op->getAttrOfType<DenseElementsAttr>("attn.share_key_mixes");
+    plan.valueMixes =
+        op->getAttrOfType<DenseElementsAttr>("attn.share_value_mixes");
+    if (!plan.keyMixes || !plan.valueMixes || !plan.queryMaps ||
+        !plan.outputMaps ||
+        plan.keyMixes.getType().getShape() != ArrayRef<int64_t>{hkv, d, d} ||
+        plan.valueMixes.getType().getShape() != ArrayRef<int64_t>{hkv, dv, dv})
+      return op.emitError()
+             << "method=aligned needs 'attn.share_key_mixes' [Hkv, D, D], "
+                "'attn.share_value_mixes' [Hkv, Dv, Dv] and the head maps on "
+                "the op; attn-compile --share-kv-method=aligned computes them";
     return success();
   }
 
   /// Rewrites one planned op; cannot fail.
   void apply(func::FuncOp func, const OpPlan &plan,
-             const DenseMap<unsigned, ArrayRef<double>> &shrunkArgs) {
+             const DenseMap<unsigned, Pooling> &shrunkArgs) {
     AttentionOp op = plan.op;
     int64_t hkv = op.getKvHeads(), n = kvHeads;
     OpBuilder b(op);
     Location loc = op.getLoc();
     op.getKeyMutable().set(
-        share(b, loc, func, op, op.getKey(), plan.keyWeights, shrunkArgs));
+        share(b, loc, func, op, op.getKey(), plan.keys(), shrunkArgs));
     op.getValueMutable().set(
-        share(b, loc, func, op, op.getValue(), plan.valueWeights, shrunkArgs));
+        share(b, loc, func, op, op.getValue(), plan.values(), shrunkArgs));
     b.setInsertionPoint(op);
     if (plan.queryMaps)
       op.getQueryMutable().set(mapHeads(b, loc, op.getQuery(), plan.queryMaps));
@@ -285,7 +318,8 @@ private:
       op.getResult(0).replaceAllUsesExcept(mapped, mapped.getDefiningOp());
     }
     for (StringRef name : {"attn.share_key_weights", "attn.share_value_weights",
-                           "attn.share_query_maps", "attn.share_output_maps"})
+                           "attn.share_query_maps", "attn.share_output_maps",
+                           "attn.share_key_mixes", "attn.share_value_mixes"})
       op->removeAttr(name);
     if (!op->hasAttr("attn.kv_heads_before"))
       op->setAttr("attn.kv_heads_before", b.getI64IntegerAttr(hkv));
@@ -297,8 +331,8 @@ private:
   /// shape of a cache: only `new` is pooled, and `past` shrinks when it is
   /// a shrinkable argument.
   Value share(OpBuilder &b, Location loc, func::FuncOp func, AttentionOp op,
-              Value x, ArrayRef<double> weights,
-              const DenseMap<unsigned, ArrayRef<double>> &shrunkArgs) {
+              Value x, const Pooling &pooling,
+              const DenseMap<unsigned, Pooling> &shrunkArgs) {
     auto inReturn = [](OpOperand &use) {
       return isa<func::ReturnOp>(use.getOwner());
     };
@@ -313,13 +347,13 @@ private:
                    !dominance.properlyDominates(op, use.getOwner());
           }))
         b.setInsertionPointAfterValue(x);
-      Value pooled = poolHeads(b, loc, x, kvHeads, weights);
+      Value pooled = pool(b, loc, x, kvHeads, pooling);
       x.replaceUsesWithIf(pooled, inReturn);
       return pooled;
     }
     Value past = concat.getInputs()[0], fresh = concat.getInputs()[1];
     b.setInsertionPoint(concat);
-    Value newFresh = poolHeads(b, loc, fresh, kvHeads, weights);
+    Value newFresh = pool(b, loc, fresh, kvHeads, pooling);
     Value newPast = past;
     // Planned before anything changed: the argument is read by this concat
     // only, and its callers pool what they pass.
@@ -331,7 +365,7 @@ private:
       shape[1] = kvHeads;
       past.setType(RankedTensorType::get(shape, type.getElementType()));
     } else {
-      newPast = poolHeads(b, loc, past, kvHeads, weights);
+      newPast = pool(b, loc, past, kvHeads, pooling);
     }
     Value joined = tensor::ConcatOp::create(b, concat.getLoc(), 2,
                                             ValueRange{newPast, newFresh});
@@ -347,12 +381,12 @@ private:
   /// shrunk argument as the callee used to, and repeats each shared head of
   /// a returned cache over its group, the heads it used to get.
   void updateCall(func::CallOp call, func::FuncOp callee,
-                  const DenseMap<unsigned, ArrayRef<double>> &shrunkArgs) {
+                  const DenseMap<unsigned, Pooling> &shrunkArgs) {
     OpBuilder b(call);
     SmallVector<Value> operands(call.getOperands());
     for (auto [i, operand] : llvm::enumerate(operands))
       if (auto it = shrunkArgs.find(i); it != shrunkArgs.end())
-        operand = poolHeads(b, call.getLoc(), operand, kvHeads, it->second);
+        operand = pool(b, call.getLoc(), operand, kvHeads, it->second);
     rebuildCall(call, callee, operands,
                 [](OpBuilder &rb, Location loc, unsigned, Value result,
                    Type oldType) {

@@ -96,7 +96,7 @@ def AttnShareKV : Pass<"attn-share-kv", "ModuleOp"> {
     Option<"kvHeads", "kv-heads", "int64_t", /*default=*/"0",
            "Number of key/value heads after conversion (0: leave alone)">,
     Option<"method", "method", "std::string", /*default=*/"\"mean\"",
-           "How the shared head is made: mean | exact | calibrated">
+           "How the shared head is made: mean | exact | calibrated | aligned">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

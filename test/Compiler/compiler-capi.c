@@ -88,6 +88,10 @@ int main(int argc, char **argv) {
   attnCompileOptionsSetCpu(o, "not-a-cpu", NULL);
   report("cpu", attnCompileFile(s, o, argv[1], NULL), s);
   attnCompileOptionsSetCpu(o, "native", NULL);
+  /* The typed share-kv setter: aligned needs a calibration file. */
+  attnCompileOptionsSetShareKV(o, 1, ATTN_SHARE_KV_ALIGNED, NULL);
+  report("aligned", attnCompileFile(s, o, argv[2], NULL), s);
+  attnCompileOptionsSetShareKV(o, 0, ATTN_SHARE_KV_MEAN, NULL);
   /* The cuda target: an attention-only model compiles to IR with GPU
      kernels (a gpu.binary holding the cubin). */
   static const char gpu[] =

@@ -133,6 +133,8 @@ void attnCompileOptionsSetShareKV(AttnCompileOptions *options, int64_t kvHeads,
   options->options.shareKVMethod =
       method == ATTN_SHARE_KV_EXACT        ? ShareKVMethod::Exact
       : method == ATTN_SHARE_KV_CALIBRATED ? ShareKVMethod::Calibrated
+      : method == ATTN_SHARE_KV_ALIGNED    ? ShareKVMethod::Aligned
+      : method == ATTN_SHARE_KV_DEFAULT    ? ShareKVMethod::Default
                                            : ShareKVMethod::Mean;
   options->options.calibrationFile = str(calibrationFile);
 }

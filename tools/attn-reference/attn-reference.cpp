@@ -184,6 +184,9 @@ LogicalResult Evaluator::evaluate(mlir::attn::AttentionOp op) {
 LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
   if (op.getNumResults() != 3)
     return op.emitError("attn-reference: only the tensor form is supported");
+  if (op.isLatent())
+    return op.emitError("attn-reference: latent (MLA) attn.decode is not "
+                        "evaluated yet");
   ref::DecodeOperands operands;
   const Tensor *position;
   if (!(operands.query = lookup(op, op.getQuery())) ||

@@ -135,6 +135,8 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "expects memrefs");
+    if (op.isLatent())
+      return rewriter.notifyMatchFailure(op, "latent caches");
     if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
       return failure();
     Location loc = op.getLoc();
@@ -331,6 +333,11 @@ struct ConvertAttnToLoopsPass
     WalkResult leftover = getOperation().walk([](Operation *op) {
       if (!isa<AttentionOp, DecodeOp>(op))
         return WalkResult::advance();
+      if (auto decode = dyn_cast<DecodeOp>(op); decode && decode.isLatent()) {
+        op->emitError() << "latent (MLA) attn.decode is not lowered to "
+                           "loops yet";
+        return WalkResult::interrupt();
+      }
       op->emitError() << "could not be lowered to loops (it needs memref "
                          "operands and static head sizes)";
       return WalkResult::interrupt();

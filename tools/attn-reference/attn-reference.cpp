@@ -184,9 +184,6 @@ LogicalResult Evaluator::evaluate(mlir::attn::AttentionOp op) {
 LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
   if (op.getNumResults() != 3)
     return op.emitError("attn-reference: only the tensor form is supported");
-  if (op.isLatent())
-    return op.emitError("attn-reference: latent (MLA) attn.decode is not "
-                        "evaluated yet");
   ref::DecodeOperands operands;
   const Tensor *position;
   if (!(operands.query = lookup(op, op.getQuery())) ||
@@ -212,6 +209,7 @@ LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
     if (!(operands.treeMask = lookup(op, tree)))
       return failure();
   operands.ring = op.isRing();
+  operands.latent = op.isLatent();
   if (!op.getPositions())
     operands.position = int64_t(position->data.at(0));
   operands.causal = op.getCausal();

@@ -135,9 +135,10 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "expects memrefs");
-    if (op.isLatent())
-      return rewriter.notifyMatchFailure(op, "latent caches");
-    if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
+    if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)) ||
+        (op.isLatent() &&
+         failed(checkStaticHeads(op, op.getQuery(), op.getKeyCache(),
+                                 rewriter))))
       return failure();
     Location loc = op.getLoc();
     if (op.isPaged()) {
@@ -232,6 +233,12 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     FlashAttention a = describeCommon(op, options);
     a.key = op.getKeyCache();
     a.value = op.getValueCache();
+    // Latent (MLA): key rows [latent, rope] from the two caches, value rows
+    // the latent itself, so each cached element is read once per step.
+    if (op.isLatent()) {
+      a.keyRope = op.getValueCache();
+      a.value = op.getKeyCache();
+    }
     a.keyEnd = end;
     a.keyScale = op.getKeyScale();
     a.valueScale = op.getValueScale();
@@ -333,11 +340,6 @@ struct ConvertAttnToLoopsPass
     WalkResult leftover = getOperation().walk([](Operation *op) {
       if (!isa<AttentionOp, DecodeOp>(op))
         return WalkResult::advance();
-      if (auto decode = dyn_cast<DecodeOp>(op); decode && decode.isLatent()) {
-        op->emitError() << "latent (MLA) attn.decode is not lowered to "
-                           "loops yet";
-        return WalkResult::interrupt();
-      }
       op->emitError() << "could not be lowered to loops (it needs memref "
                          "operands and static head sizes)";
       return WalkResult::interrupt();

@@ -51,10 +51,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compiled", action="store_true",
+                    help="also compile each case (attn-compile, cpu) and run it "
+                         "(attn-run) against the reference")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    cases = [(2, 4, 1, 1, 32, 16, 4), (2, 8, 3, 3, 48, 8, 2), (1, 3, 2, 2, 17, 5, 3)]
+    cases = [(2, 4, 1, 1, 32, 16, 4), (2, 8, 3, 3, 48, 8, 2), (1, 3, 2, 2, 17, 5, 3),
+             (1, 16, 1, 1, 700, 24, 8)]
     bad = 0
     for n, (b, h, sq, sn, smax, r, rope) in enumerate(cases):
         scale = 1.0 / np.sqrt(r + rope)
@@ -73,6 +77,13 @@ def main():
         want = model(q, c, rr, lc, rc, pos, float(np.float32(scale)))
         ok = all(np.allclose(got[f"output_{i}"], want[i], atol=1e-5, rtol=1e-4)
                  for i in range(3))
+        if args.compiled:
+            subprocess.run(["attn-compile", path + ".mlir", "-o", path + ".so"], check=True)
+            subprocess.run(["attn-run", path + ".so", "--inputs", path + ".in.npz",
+                            "--outputs", path + ".out.npz"], check=True)
+            ran = np.load(path + ".out.npz")
+            ok = ok and all(np.allclose(ran[f"output_{i}"], got[f"output_{i}"],
+                                        atol=1e-5, rtol=1e-3) for i in range(3))
         print(f"case {n}: {'agree' if ok else 'DIFFER'}")
         bad += not ok
     print(f"{len(cases) - bad}/{len(cases)} latent cases agree")

@@ -6,11 +6,13 @@ exported graph (which up-projects the whole latent cache every step).
 The model is tools/export/export_mla_decoder.py's graph at bench sizes
 (BENCH below: 16 heads, kv_lora_rank 128, rope 32, nope 64, v 64, hidden
 512, 2 layers), batch 1, one new token, past length T in --contexts. For
-each T it compiles the step with `attn-compile --dim past=T` (absorbed:
-attention heads(16, 1) over [latent, rope]; not fused into an in-place
-decode, so the step also copies concat(past, new) of the latent caches),
+each T it compiles the step twice: `attn-compile --dim past=T --no-fuse-decode`
+(absorbed: attention heads(16, 1) over [latent, rope]; the step copies
+concat(past, new) of the latent caches) and `attn-compile --max-seq T+1`
+(fused: a latent attn.decode appending into the latent and rotary caches
+in place, fed the past as the front of a T+1 cache and cache_position T),
 checks the outputs against onnxruntime (max abs logit error), and times
-both (median of --runs steps, the same thread count). Prints a markdown
+all three (median of --runs steps, the same thread count). Prints a markdown
 table with the per-token growth of each (least-squares slope, us per 1000
 cached tokens) and appends it to bench/RESULTS.md with date, machine, load
 and command.
@@ -102,30 +104,52 @@ def main():
         np.savez(ins, **feeds)
         so = os.path.join(work, f"step{t}.so")
         report = os.path.join(work, f"report{t}.json")
-        subprocess.run([compile_bin, path, "--dim", f"past={t}", "--report",
-                        report, "-o", so], check=True)
+        subprocess.run([compile_bin, path, "--no-fuse-decode", "--dim",
+                        f"past={t}", "--report", report, "-o", so], check=True)
         outs = os.path.join(work, f"out{t}.npz")
-        p = subprocess.run([run_bin, so, "--inputs", ins, "--outputs", outs,
-                            "--threads", str(args.threads), "--bench",
-                            str(args.runs)], check=True, capture_output=True,
-                           text=True)
-        ours = float([line for line in p.stdout.splitlines()
-                      if line.startswith("median_us:")][-1].split()[1])
+
+        def timed(lib, inputs, outputs):
+            p = subprocess.run([run_bin, lib, "--inputs", inputs, "--outputs",
+                                outputs, "--threads", str(args.threads),
+                                "--bench", str(args.runs)], check=True,
+                               capture_output=True, text=True)
+            return float([line for line in p.stdout.splitlines()
+                          if line.startswith("median_us:")][-1].split()[1])
+
+        ours = timed(so, ins, outs)
         want = sess.run(["logits"], feeds)[0]
         err = float(np.abs(np.load(outs)["logits"] - want).max())
+        # Fused: the past is the front of a T + 1 cache, appended at T.
+        fused_so = os.path.join(work, f"fused{t}.so")
+        subprocess.run([compile_bin, path, "--max-seq", str(t + 1), "-o",
+                        fused_so], check=True)
+        fused_feeds = dict(feeds)
+        for name, value in feeds.items():
+            if name.startswith("past_"):
+                pad = [(0, 0)] * value.ndim
+                pad[-2] = (0, 1)
+                fused_feeds[name] = np.pad(value, pad)
+        fused_feeds["cache_position"] = np.array(t, dtype=np.int64)
+        fused_ins = os.path.join(work, f"fused-in{t}.npz")
+        np.savez(fused_ins, **fused_feeds)
+        fused_outs = os.path.join(work, f"fused-out{t}.npz")
+        fused = timed(fused_so, fused_ins, fused_outs)
+        err = max(err, float(np.abs(np.load(fused_outs)["logits"] - want).max()))
         times = []
         for _ in range(max(3, args.runs // 2)):
             start = time.perf_counter()
             sess.run(None, feeds)
             times.append((time.perf_counter() - start) * 1e6)
         theirs = float(np.median(times))
-        rows.append((t, ours, theirs, err))
-        print(f"T={t}: compiled {ours:.0f} us, onnxruntime {theirs:.0f} us, "
-              f"max abs logit err {err:.2g}", flush=True)
+        rows.append((t, ours, fused, theirs, err))
+        print(f"T={t}: compiled {ours:.0f} us, fused {fused:.0f} us, "
+              f"onnxruntime {theirs:.0f} us, max abs logit err {err:.2g}",
+              flush=True)
 
     ts = [r[0] for r in rows]
     ours_slope = slope_per_1000(ts, [r[1] for r in rows])
-    ort_slope = slope_per_1000(ts, [r[2] for r in rows])
+    fused_slope = slope_per_1000(ts, [r[2] for r in rows])
+    ort_slope = slope_per_1000(ts, [r[3] for r in rows])
     c = BENCH
     latent_bytes = c["layers"] * (c["kv_lora_rank"] + c["qk_rope_head_dim"]) * 4
     lines = [
@@ -142,21 +166,23 @@ def main():
         f"{c['v_head_dim']}, hidden {c['hidden']}, f32, batch 1, one token; "
         f"latent cache {latent_bytes} B/token. Compiled: absorbed "
         "(heads(16, 1) over [latent, rope]), not decode-fused (the step "
-        "copies concat(past, new)). onnxruntime "
+        "copies concat(past, new)); fused: `--max-seq T+1`, a latent "
+        "attn.decode appending into both caches in place. onnxruntime "
         f"{ort.__version__}: the exported graph (re-projects the cache every "
         f"step). {args.threads} threads each; median of {args.runs} "
         "(compiled) / "
         f"{max(3, args.runs // 2)} (onnxruntime) steps.",
         "",
-        "| past T | compiled (us) | onnxruntime (us) | speed-up | max abs logit err |",
-        "| ---: | ---: | ---: | ---: | ---: |",
+        "| past T | compiled (us) | fused (us) | onnxruntime (us) | "
+        "fused speed-up | max abs logit err |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for t, ours, theirs, err in rows:
-        lines.append(f"| {t} | {ours:.0f} | {theirs:.0f} | "
-                     f"{theirs / ours:.1f}x | {err:.1g} |")
+    for t, ours, fused, theirs, err in rows:
+        lines.append(f"| {t} | {ours:.0f} | {fused:.0f} | {theirs:.0f} | "
+                     f"{theirs / fused:.1f}x | {err:.1g} |")
     lines += ["",
               f"Per-token growth (least-squares slope): compiled "
-              f"{ours_slope:.1f} us per 1000 cached tokens, onnxruntime "
+              f"{ours_slope:.1f}, fused {fused_slope:.1f}, onnxruntime "
               f"{ort_slope:.1f} us per 1000 cached tokens.", ""]
     text = "\n".join(lines)
     print(text)

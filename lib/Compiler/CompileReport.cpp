@@ -199,6 +199,13 @@ llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
       e->json["window"] =
           window(decode.getWindowLeftAttr(), decode.getWindowRightAttr());
       describeCache(decode, e->json);
+      // A latent decode's caches are the latent and the rotary key: its key
+      // row is both (r + rope), its value row the latent (r).
+      if (decode.isLatent()) {
+        int64_t r = decode.getLatentAttr().getInt();
+        e->json["head_dim"] = r + decode.getValueCacheType().getDimSize(3);
+        e->json["v_head_dim"] = r;
+      }
     }
     if (!e)
       return;

@@ -292,6 +292,21 @@ static Tensor dequantize(const Tensor &cache, const Tensor &scale,
   return values;
 }
 
+/// [a, b] along the last dim of two tensors of equal leading shape.
+static Tensor joinLastDim(const Tensor &a, const Tensor &b) {
+  std::vector<int64_t> shape = a.shape;
+  int64_t wa = a.shape.back(), wb = b.shape.back();
+  shape.back() = wa + wb;
+  Tensor joined(shape);
+  int64_t rows = wa ? (int64_t)a.data.size() / wa : 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    std::copy_n(a.data.begin() + i * wa, wa, joined.data.begin() + i * (wa + wb));
+    std::copy_n(b.data.begin() + i * wb, wb,
+                joined.data.begin() + i * (wa + wb) + wa);
+  }
+  return joined;
+}
+
 /// Row b's valid prefix is a key length; its query row i sits at position
 /// pos[b] + sn - sq + i. Attends over `keys` / `values` [B,Hkv,*,*].
 static bool attendOverPrefix(const DecodeOperands &operands,
@@ -484,6 +499,15 @@ bool attn::ref::computeDecode(const DecodeOperands &operands,
 
   const Tensor *keys = quantized ? &keyValues : &results.keyCache;
   const Tensor *values = quantized ? &valueValues : &results.valueCache;
+  if (operands.latent) {
+    if (quantized || operands.ring)
+      return fail(error, "latent caches are float and contiguous");
+    // Keys [latent, rope] are gathered here (the oracle favours clarity);
+    // the values are the latent cache itself.
+    Tensor latentKeys = joinLastDim(results.keyCache, results.valueCache);
+    return attendOverPrefix(operands, params, pos, sn, latentKeys,
+                            results.keyCache, results.out, error);
+  }
   Tensor ringKeys, ringValues;
   if (operands.ring) {
     ringKeys = unrollRing(*keys, pos, sn);

@@ -30,3 +30,13 @@ func.func @already_int8(%q: tensor<1x2x1x8xf32>, %k: tensor<1x2x1x8xf32>, %v: te
   %r:3 = attn.decode heads(2, 2) scale(0.5) ins(%q, %k, %v : tensor<1x2x1x8xf32>, tensor<1x2x1x8xf32>, tensor<1x2x1x8xf32>) position(%i) outs(%o, %kc, %vc : tensor<1x2x1x8xf32>, tensor<1x2x32x8xi8>, tensor<1x2x32x8xi8>) cache_scales(%ks, %vs : tensor<1x2xf32>, tensor<1x2xf32>) -> tensor<1x2x1x8xf32>, tensor<1x2x32x8xi8>, tensor<1x2x32x8xi8>
   return %r#0, %r#1, %r#2 : tensor<1x2x1x8xf32>, tensor<1x2x32x8xi8>, tensor<1x2x32x8xi8>
 }
+
+// -----
+
+// Latent (MLA) caches store every element once; they have no 8-bit form yet.
+func.func @latent(%q: tensor<1x4x1x20xf32>, %c: tensor<1x1x1x16xf32>, %r: tensor<1x1x1x4xf32>, %lc: tensor<1x1x32x16xf32> {attn.tied_result = 1 : i64}, %rc: tensor<1x1x32x4xf32> {attn.tied_result = 2 : i64}, %i: index) -> (tensor<1x4x1x16xf32>, tensor<1x1x32x16xf32>, tensor<1x1x32x4xf32>) {
+  %o = tensor.empty() : tensor<1x4x1x16xf32>
+  // expected-error @+1 {{has latent (MLA) caches; --kv-cache-type does not convert them yet}}
+  %res:3 = attn.decode heads(4, 1) scale(0.5) causal latent(16) ins(%q, %c, %r : tensor<1x4x1x20xf32>, tensor<1x1x1x16xf32>, tensor<1x1x1x4xf32>) position(%i) outs(%o, %lc, %rc : tensor<1x4x1x16xf32>, tensor<1x1x32x16xf32>, tensor<1x1x32x4xf32>) -> tensor<1x4x1x16xf32>, tensor<1x1x32x16xf32>, tensor<1x1x32x4xf32>
+  return %res#0, %res#1, %res#2 : tensor<1x4x1x16xf32>, tensor<1x1x32x16xf32>, tensor<1x1x32x4xf32>
+}

@@ -31,3 +31,13 @@ func.func @masked(%q: tensor<1x4x1x8xf32>, %k: tensor<1x4x1x8xf32>, %v: tensor<1
   %r:3 = attn.decode heads(4, 4) scale(0.5) causal window(7, 0) ins(%q, %k, %v : tensor<1x4x1x8xf32>, tensor<1x4x1x8xf32>, tensor<1x4x1x8xf32>) position(%p) mask(%m : tensor<1x1x1x64xi1>) outs(%o, %kc, %vc : tensor<1x4x1x8xf32>, tensor<1x4x64x8xf32>, tensor<1x4x64x8xf32>) -> tensor<1x4x1x8xf32>, tensor<1x4x64x8xf32>, tensor<1x4x64x8xf32>
   return %r#0, %r#1, %r#2 : tensor<1x4x1x8xf32>, tensor<1x4x64x8xf32>, tensor<1x4x64x8xf32>
 }
+
+// -----
+
+// A latent (MLA) decode has no ring form yet.
+func.func @latent(%q: tensor<1x4x1x20xf32>, %c: tensor<1x1x1x16xf32>, %r: tensor<1x1x1x4xf32>, %lc: tensor<1x1x64x16xf32>, %rc: tensor<1x1x64x4xf32>, %i: index) -> (tensor<1x4x1x16xf32>, tensor<1x1x64x16xf32>, tensor<1x1x64x4xf32>) {
+  %o = tensor.empty() : tensor<1x4x1x16xf32>
+  // expected-error @+1 {{window layer has latent (MLA) caches: --window-ring-cache cannot keep them as rings yet}}
+  %res:3 = attn.decode heads(4, 1) scale(0.5) causal window(7, 0) latent(16) ins(%q, %c, %r : tensor<1x4x1x20xf32>, tensor<1x1x1x16xf32>, tensor<1x1x1x4xf32>) position(%i) outs(%o, %lc, %rc : tensor<1x4x1x16xf32>, tensor<1x1x64x16xf32>, tensor<1x1x64x4xf32>) -> tensor<1x4x1x16xf32>, tensor<1x1x64x16xf32>, tensor<1x1x64x4xf32>
+  return %res#0, %res#1, %res#2 : tensor<1x4x1x16xf32>, tensor<1x1x64x16xf32>, tensor<1x1x64x4xf32>
+}

@@ -209,6 +209,7 @@ LogicalResult Evaluator::evaluate(mlir::attn::DecodeOp op) {
     if (!(operands.treeMask = lookup(op, tree)))
       return failure();
   operands.ring = op.isRing();
+  operands.latent = op.isLatent();
   if (!op.getPositions())
     operands.position = int64_t(position->data.at(0));
   operands.causal = op.getCausal();

@@ -131,6 +131,10 @@ struct DecodeOperands {
   /// exceed W. Positions older than the last W of a row read as NaN here,
   /// so an attention that would see them gives NaN.
   bool ring = false;
+  /// Latent (MLA) caches: keyCache is the latent [B,1,Smax,r], valueCache
+  /// the rotary key [B,1,Smax,rope]; key row t is [latent[t], rope[t]] and
+  /// value row t is latent[t]. Float, contiguous, not ring.
+  bool latent = false;
 };
 
 struct DecodeResults {

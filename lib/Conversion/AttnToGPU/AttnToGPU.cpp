@@ -282,6 +282,9 @@ LogicalResult OpLowering::lower(AttentionOp op) {
 }
 
 LogicalResult OpLowering::lower(DecodeOp op) {
+  if (op.isLatent())
+    return op.emitError("the cuda target does not lower a latent (MLA) "
+                        "attn.decode yet; compile it for the cpu target");
   if (op.getTreeMask() || op.isRing())
     return op.emitError("the cuda target does not lower a tree_mask or ring "
                         "attn.decode yet");

@@ -135,7 +135,10 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "expects memrefs");
-    if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)))
+    if (failed(checkStaticHeads(op, op.getQuery(), op.getValue(), rewriter)) ||
+        (op.isLatent() &&
+         failed(checkStaticHeads(op, op.getQuery(), op.getKeyCache(),
+                                 rewriter))))
       return failure();
     Location loc = op.getLoc();
     if (op.isPaged()) {
@@ -230,6 +233,12 @@ struct LowerDecode : OpRewritePattern<DecodeOp> {
     FlashAttention a = describeCommon(op, options);
     a.key = op.getKeyCache();
     a.value = op.getValueCache();
+    // Latent (MLA): key rows [latent, rope] from the two caches, value rows
+    // the latent itself, so each cached element is read once per step.
+    if (op.isLatent()) {
+      a.keyRope = op.getValueCache();
+      a.value = op.getKeyCache();
+    }
     a.keyEnd = end;
     a.keyScale = op.getKeyScale();
     a.valueScale = op.getValueScale();

@@ -44,7 +44,7 @@ public:
     // With a vector's worth of rows, rows go across lanes and K/V elements
     // are broadcast (RowVectorKernel.cpp); otherwise lanes run along the
     // head dimension.
-    plan.rowVector = plan.rows >= kWidth;
+    plan.rowVector = plan.rows >= kWidth || a.keyRope;
     plan.lanes = a.rowLanes == 16 && plan.rows >= 16 ? 16 : kWidth;
     plan.rowBlock = plan.rowVector ? plan.lanes
                     : plan.rows >= kRowBlock ? kRowBlock : 1;

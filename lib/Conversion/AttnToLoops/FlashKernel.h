@@ -54,6 +54,10 @@ struct FlashAttention {
   /// key j lives in slot j % W (see keyAddress); the window keeps every key
   /// read within the last W positions.
   Value ringSlots;
+  /// Optional [B, 1, *, rope] rotary keys of a latent (MLA) decode: key row
+  /// j is [key[b, 0, j, :], keyRope[b, 0, j, :]] (key is the latent, which
+  /// is also `value`), read as two pieces (RowVectorKernel.cpp).
+  Value keyRope;
 };
 
 /// Emits the loop nest at the builder's insertion point.

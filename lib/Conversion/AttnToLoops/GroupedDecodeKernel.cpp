@@ -40,10 +40,11 @@ constexpr int64_t kTargetTileKeys = 32; // keys per online-softmax step
 
 /// The vector length the kernel uses for `a`, or 0 when it does not apply.
 int64_t groupedLanes(const FlashAttention &a, const Plan &plan) {
-  // Tree masks and ring caches stay on the row kernels, which apply the tree
-  // per key and read ring slots without this kernel's contiguous prefetch.
+  // Tree masks, ring caches and latent (two-piece) keys stay on the row
+  // kernels, which apply the tree per key, read ring slots without this
+  // kernel's contiguous prefetch, and join the latent and rotary key parts.
   if (plan.queryTile != 1 || plan.group < 4 || a.mask || a.treeMask ||
-      a.ringSlots)
+      a.ringSlots || a.keyRope)
     return 0;
   for (int64_t lanes : {a.rowLanes, kWidth})
     if (plan.headDim % lanes == 0 && plan.valueDim % lanes == 0)

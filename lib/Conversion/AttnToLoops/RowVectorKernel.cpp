@@ -160,25 +160,36 @@ private:
           keys.push_back(keyAddress(
               e, a, b, e.min(e.add(kt, e.add(k0, e.idx(k))), last)));
         SmallVector<Value> init(keyBlock * chunkBlock, zero);
-        auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(0),
-                                        e.idx(plan.headDim), e.idx(1), init);
-        {
+        // Query dims [begin, end) against dims [0, end - begin) of `memref`'s
+        // key rows: the whole row, or a latent decode's two pieces.
+        auto dotPiece = [&](Value memref, int64_t begin, int64_t end,
+                            ValueRange from) {
+          auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(begin),
+                                          e.idx(end), e.idx(1), from);
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(dLoop.getBody());
           Value d = dLoop.getInductionVar();
+          Value dk = begin ? e.sub(d, e.idx(begin)) : d;
           SmallVector<Value> q;
           for (int64_t c = 0; c < chunkBlock; ++c)
             q.push_back(e.loadVec(queriesT, {d, chunkOffset(c0, c)}, lanes));
           SmallVector<Value> sums;
           for (int64_t k = 0; k < keyBlock; ++k) {
-            Value kv = broadcastElement(a.key, keys[k], d);
+            Value kv = broadcastElement(memref, keys[k], dk);
             for (int64_t c = 0; c < chunkBlock; ++c)
               sums.push_back(vector::FMAOp::create(
                   ob, e.loc, kv, q[c],
                   dLoop.getRegionIterArgs()[k * chunkBlock + c]));
           }
           scf::YieldOp::create(ob, e.loc, sums);
-        }
+          return dLoop;
+        };
+        // A latent key row starts with the value row (the latent).
+        int64_t keyWidth = a.keyRope ? plan.valueDim : plan.headDim;
+        scf::ForOp dLoop = dotPiece(a.key, 0, keyWidth, init);
+        if (a.keyRope)
+          dLoop = dotPiece(a.keyRope, keyWidth, plan.headDim,
+                           dLoop.getResults());
         for (int64_t k = 0; k < keyBlock; ++k) {
           Value kk = e.add(k0, e.idx(k));
           Value valid = e.cmp(arith::CmpIPredicate::ult, kk, count);

@@ -11,6 +11,8 @@ from PATH:
             tensors per layer, which in-place decode fusion cannot take yet,
             so attn-run --generate does not apply), give ORT's tokens and
             logits (generate16.npz).
+  fused     the step compiled with --max-seq 64 (fused latent decode, in-place
+            caches): attn-run --generate 16 gives the same tokens and logits.
 
 Tolerance 1e-4 absolute. Prints one line per check; exits 1 on a failure."""
 
@@ -91,6 +93,32 @@ def main():
     ok = same and err <= ATOL
     print(f"greedy: {'ok' if ok else 'FAIL'} ({len(tokens)} steps, tokens "
           f"{'equal' if same else 'differ'}, max abs logit err {err:.2g})")
+    failures += not ok
+
+    # Fused: attn-fuse-decode turns each absorbed layer into a latent
+    # attn.decode with in-place latent and rotary caches, so attn-run
+    # --generate runs the 16 steps in one process.
+    fused_report = os.path.join(d, "fused-report.json")
+    run(["attn-compile", model, "--max-seq", "64", "--report", fused_report,
+         "-o", os.path.join(d, "fused.so")])
+    for a in json.load(open(fused_report))["attention"]:
+        print(f"fused: {a['op']} heads({a['q_heads']}, {a['kv_heads']}) "
+              f"head_dim {a['head_dim']} v_head_dim {a['v_head_dim']} "
+              f"latent {a['attributes'].get('latent')} "
+              f"capacity {a.get('capacity')}")
+    gen = os.path.join(d, "fused-generate.npz")
+    run(["attn-run", model, "--inputs", os.path.join(d, "inputs.npz"),
+         "--outputs", gen, "--generate", str(len(want["tokens"])),
+         "--max-seq", "64", "--cache-dir", os.path.join(d, "cache")])
+    got = np.load(gen)
+    got_tokens = [int(t) for t in got["tokens"].ravel()]
+    same = got_tokens == [int(t) for t in want["tokens"]]
+    err, _ = worst({"logits": got["logits"].reshape(want["logits"].shape)},
+                   {"logits": want["logits"]})
+    ok = same and err <= ATOL
+    print(f"fused greedy: {'ok' if ok else 'FAIL'} ({len(got_tokens)} steps, "
+          f"tokens {'equal' if same else 'differ'}, max abs logit err "
+          f"{err:.2g})")
     failures += not ok
     print(f"{failures} failed")
     return 1 if failures else 0

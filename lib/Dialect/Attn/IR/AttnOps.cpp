@@ -373,6 +373,55 @@ static LogicalResult verifyRing(DecodeOp op) {
   return success();
 }
 
+// The latent (MLA) form: key_cache [B, 1, Smax, r] is the latent and
+// value_cache [B, 1, Smax, rope] the rotary key; key row t is
+// [latent[t], rope[t]] and value row t is latent[t]. Checked instead of the
+// plain key/value shape rules, which assume one cache per side.
+static LogicalResult verifyLatent(DecodeOp op, ShapeChecker &check) {
+  int64_t r = op.getLatentAttr().getInt();
+  if (r <= 0)
+    return op.emitOpError() << "'latent' rank must be positive, got " << r;
+  if (op.getKvHeads() != 1)
+    return op.emitOpError() << "'latent' caches are shared by every query "
+                               "head: needs one key/value head, got "
+                            << op.getKvHeads();
+  if (op.isPaged() || op.getKeyScale() || op.isRing() || op.getTreeMask())
+    return op.emitOpError() << "'latent' caches are not supported with "
+                               "paged, 8-bit or ring caches or a tree mask";
+  Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
+  Value o = op.getInit(), kc = op.getKeyCache(), vc = op.getValueCache();
+  int64_t b = dim(q, 0), sq = dim(q, 2), sn = dim(k, 2);
+  int64_t rope = dim(vc, 3);
+  if (failed(check.dimIs("key_cache", kc, 3, r, "latent rank")) ||
+      failed(check.dimIs("key", k, 3, r, "latent rank")))
+    return failure();
+  if (!ShapedType::isDynamic(rope) && !ShapedType::isDynamic(dim(q, 3)) &&
+      dim(q, 3) != r + rope)
+    return op.emitOpError() << "'latent' query's head size must be the "
+                               "latent rank plus the rotary size, "
+                            << r << " + " << rope << " = " << r + rope
+                            << ", got " << dim(q, 3);
+  int64_t smax = dim(kc, 2);
+  if (failed(check.dimIs("query", q, 1, op.getQHeads(), "query heads")) ||
+      failed(check.dimIs("key", k, 0, b, "batch")) ||
+      failed(check.dimIs("key", k, 1, 1, "key/value heads")) ||
+      failed(check.dimIs("value", v, 0, b, "batch")) ||
+      failed(check.dimIs("value", v, 1, 1, "key/value heads")) ||
+      failed(check.dimIs("value", v, 2, sn, "new key count")) ||
+      failed(check.dimIs("value", v, 3, rope, "rotary size")) ||
+      failed(check.dimIs("init", o, 0, b, "batch")) ||
+      failed(check.dimIs("init", o, 1, op.getQHeads(), "query heads")) ||
+      failed(check.dimIs("init", o, 2, sq, "query length")) ||
+      failed(check.dimIs("init", o, 3, r, "latent rank")) ||
+      failed(check.dimIs("key_cache", kc, 0, b, "batch")) ||
+      failed(check.dimIs("key_cache", kc, 1, 1, "key/value heads")) ||
+      failed(check.dimIs("value_cache", vc, 0, b, "batch")) ||
+      failed(check.dimIs("value_cache", vc, 1, 1, "key/value heads")) ||
+      failed(check.dimIs("value_cache", vc, 2, smax, "cache length")))
+    return failure();
+  return success();
+}
+
 LogicalResult DecodeOp::verify() {
   ShapeChecker check(*this);
   std::optional<double> softcap;
@@ -396,10 +445,12 @@ LogicalResult DecodeOp::verify() {
     return failure();
   int64_t b = dim(q, 0), sq = dim(q, 2), d = dim(q, 3);
   int64_t sn = dim(k, 2), dv = dim(v, 3);
+  if (isLatent() && failed(verifyLatent(*this, check)))
+    return failure();
   if (isPaged() && failed(verifyPagedCaches(*this, check, b)))
     return failure();
   int64_t smax = getCacheCapacity();
-  if (failed(check.dimIs("query", q, 1, getQHeads(), "query heads")) ||
+  if (!isLatent() && (failed(check.dimIs("query", q, 1, getQHeads(), "query heads")) ||
       failed(check.dimIs("key", k, 0, b, "batch")) ||
       failed(check.dimIs("key", k, 1, getKvHeads(), "key/value heads")) ||
       failed(check.dimIs("key", k, 3, d, "head size")) ||
@@ -414,9 +465,9 @@ LogicalResult DecodeOp::verify() {
       failed(check.dimIs("key_cache", kc, 3, d, "head size")) ||
       failed(check.dimIs("value_cache", vc, 1, getKvHeads(),
                          "key/value heads")) ||
-      failed(check.dimIs("value_cache", vc, 3, dv, "value head size")))
+      failed(check.dimIs("value_cache", vc, 3, dv, "value head size"))))
     return failure();
-  if (!isPaged() &&
+  if (!isPaged() && !isLatent() &&
       (failed(check.dimIs("key_cache", kc, 0, b, "batch")) ||
        failed(check.dimIs("value_cache", vc, 0, b, "batch")) ||
        failed(check.dimIs("value_cache", vc, 2, smax, "cache length"))))

@@ -4,6 +4,9 @@
 // function argument and the concatenation returned as the present cache
 //   -> attn.decode appending %new into %past (now the whole cache) at a
 //      runtime position, the cache returned as the op's updated destination.
+// The absorbed MLA form, MQA with K = concat_dim3(concat(%pastA, %a),
+// concat(%pastB, %b)) and V = concat(%pastA, %a), becomes the latent decode
+// (latent cache %pastA, rotary cache %pastB, both in place).
 // Callers pass their past as the front of a whole cache and its length as
 // the position, so they keep their meaning.
 //
@@ -29,10 +32,13 @@ using namespace mlir::attn;
 
 namespace {
 
-/// One attention whose K and V are concat(past argument, new).
+/// One attention whose K and V are concat(past argument, new). For the
+/// latent (MLA) form, `keys` is the latent concat, `values` the rotary one
+/// and `joined` the per-step key concat_dim3(latent, rotary).
 struct Candidate {
   AttentionOp op;
   tensor::ConcatOp keys, values;
+  tensor::ConcatOp joined;
   BlockArgument pastKeys, pastValues;
   /// The result each cache is returned as, when it is returned.
   std::optional<unsigned> keysResult, valuesResult;
@@ -64,7 +70,7 @@ returnedAs(tensor::ConcatOp concat, ArrayRef<func::ReturnOp> returns) {
 /// dominates (they will return the op's updated cache).
 std::optional<std::pair<tensor::ConcatOp, BlockArgument>>
 matchCacheConcat(Value v, AttentionOp op, func::FuncOp func,
-                 DominanceInfo &dominance) {
+                 DominanceInfo &dominance, Operation *alsoFeeds = nullptr) {
   auto concat = v.getDefiningOp<tensor::ConcatOp>();
   if (!concat || concat.getDim() != 2 || concat.getInputs().size() != 2)
     return std::nullopt;
@@ -73,7 +79,7 @@ matchCacheConcat(Value v, AttentionOp op, func::FuncOp func,
       !past.hasOneUse())
     return std::nullopt;
   for (Operation *user : concat->getUsers()) {
-    if (user == op.getOperation())
+    if (user == op.getOperation() || user == alsoFeeds)
       continue;
     if (!isa<func::ReturnOp>(user) || !dominance.properlyDominates(op, user))
       return std::nullopt;
@@ -113,8 +119,48 @@ std::optional<Candidate> matchCandidate(AttentionOp op, func::FuncOp func,
       returnedAs(values->first, returns);
   if (failed(keysResult) || failed(valuesResult))
     return std::nullopt;
-  return Candidate{op,           keys->first,   values->first, keys->second,
+  return Candidate{op,           keys->first,   values->first, {}, keys->second,
                    values->second, *keysResult, *valuesResult};
+}
+
+/// The absorbed MLA attention: heads(H, 1), V = concat(pastA, a) (the
+/// latent) and K = concat_dim3(V, concat(pastB, b)) (latent, rotary key).
+std::optional<Candidate> matchLatentCandidate(AttentionOp op,
+                                              func::FuncOp func,
+                                              ArrayRef<func::ReturnOp> returns,
+                                              DominanceInfo &dominance) {
+  if (op.getNumResults() != 1 || op.getKvSeqLens() || op.getKvHeads() != 1)
+    return std::nullopt;
+  auto joined = op.getKey().getDefiningOp<tensor::ConcatOp>();
+  if (!joined || joined.getDim() != 3 || joined.getInputs().size() != 2 ||
+      joined.getInputs()[0] != op.getValue() || !joined->hasOneUse())
+    return std::nullopt;
+  auto latent = matchCacheConcat(op.getValue(), op, func, dominance, joined);
+  auto rope =
+      matchCacheConcat(joined.getInputs()[1], op, func, dominance, joined);
+  if (!latent || !rope || latent->second == rope->second)
+    return std::nullopt;
+  auto pastType = cast<ShapedType>(latent->second.getType());
+  auto ropeType = cast<ShapedType>(rope->second.getType());
+  auto newType = cast<ShapedType>(latent->first.getInputs()[1].getType());
+  if (!pastType.hasStaticShape() || !newType.hasStaticShape() ||
+      !ropeType.hasStaticShape() ||
+      ropeType.getDimSize(2) != pastType.getDimSize(2))
+    return std::nullopt;
+  if (IntegerAttr offset = op.getCausalOffsetAttr();
+      offset && (offset.getInt() != pastType.getDimSize(2) ||
+                 newType.getDimSize(2) != op.getQueryType().getDimSize(2)))
+    return std::nullopt;
+  if (op.getWindowLeftAttr() && !op.isCausal())
+    return std::nullopt;
+  FailureOr<std::optional<unsigned>> latentResult =
+      returnedAs(latent->first, returns);
+  FailureOr<std::optional<unsigned>> ropeResult =
+      returnedAs(rope->first, returns);
+  if (failed(latentResult) || failed(ropeResult))
+    return std::nullopt;
+  return Candidate{op,           latent->first, rope->first,   joined,
+                   latent->second, rope->second, *latentResult, *ropeResult};
 }
 
 /// The length of the past a candidate's cache holds before this step.
@@ -146,6 +192,8 @@ private:
     SmallVector<Candidate> candidates;
     func.walk([&](AttentionOp op) {
       std::optional<Candidate> c = matchCandidate(op, func, returns, dominance);
+      if (!c)
+        c = matchLatentCandidate(op, func, returns, dominance);
       if (c && (candidates.empty() ||
                 pastLength(*c) == pastLength(candidates.front())))
         candidates.push_back(*c);
@@ -228,12 +276,17 @@ private:
         op.getQHeadsAttr(), op.getKvHeadsAttr(), op.getScaleAttr(),
         op.isCausal() ? b.getUnitAttr() : UnitAttr(), op.getSoftcapAttr(),
         op.getWindowLeftAttr(), op.getWindowRightAttr());
+    if (c.joined)
+      decode.setLatentAttr(b.getI64IntegerAttr(
+          cast<ShapedType>(c.pastKeys.getType()).getDimSize(3)));
     for (NamedAttribute attr : op->getDiscardableAttrs())
       decode->setAttr(attr.getName(), attr.getValue());
     op.getResult(0).replaceAllUsesWith(decode.getResult(0));
+    op.erase();
+    if (c.joined)
+      c.joined.erase();
     c.keys.getResult().replaceAllUsesWith(decode.getResult(1));
     c.values.getResult().replaceAllUsesWith(decode.getResult(2));
-    op.erase();
     c.keys.erase();
     c.values.erase();
   }

@@ -90,6 +90,11 @@ struct AttnKVCacheTypePass
                                  "float caches";
     if (old == element)
       return success();
+    // The latent form stores every element once and has no 8-bit or
+    // narrowed variant yet.
+    if (op.isLatent())
+      return op.emitOpError() << "has latent (MLA) caches; --kv-cache-type "
+                                 "does not convert them yet";
     BlockArgument keyArg = argumentOf(func, op.getKeyCache());
     BlockArgument valueArg = argumentOf(func, op.getValueCache());
     std::optional<SymbolTable::UseRange> uses =
@@ -144,7 +149,7 @@ struct AttnKVCacheTypePass
         op.getInit(), keyArg, valueArg, keyScale, valueScale, op.getTreeMask(),
         op.getQHeadsAttr(), op.getKvHeadsAttr(), op.getScaleAttr(),
         op.getCausalAttr(), op.getSoftcapAttr(), op.getWindowLeftAttr(),
-        op.getWindowRightAttr(), op.getRingAttr());
+        op.getWindowRightAttr(), op.getRingAttr(), op.getLatentAttr());
     replacement->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     op->replaceAllUsesWith(replacement->getResults());
     op.erase();

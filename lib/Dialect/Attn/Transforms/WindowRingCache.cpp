@@ -86,6 +86,10 @@ struct AttnWindowRingCachePass
         return isa<func::ReturnOp>(user);
       });
     };
+    if (op.isLatent())
+      return op.emitOpError() << "window layer has latent (MLA) caches: "
+                                 "--window-ring-cache cannot keep them as "
+                                 "rings yet";
     if (op.isPaged() || op.getMask())
       return op.emitOpError()
              << "window layer has " << (op.isPaged() ? "a 'block_table'" : "a 'mask'")

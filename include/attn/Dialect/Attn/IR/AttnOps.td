@@ -278,6 +278,27 @@ def Attn_DecodeOp : Attn_Op<"decode", [
              tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>)
         -> tensor<4x8x1x16xf32>, tensor<64x2x16x16xf32>, tensor<64x2x16x16xf32>
     ```
+
+    **Latent caches (multi-head latent attention).** With `latent(r)` the
+    op is DeepSeek's absorbed MLA decode: `key_cache : [B, 1, Smax, r]`
+    holds the latent `c_t` and `value_cache : [B, 1, Smax, rope]` the
+    shared rotary key `R_t`; key row `t` is `concat(c_t, R_t)` (head size
+    `D = r + rope`) and value row `t` is `c_t` itself (`Dv = r`), so every
+    cached element is stored once. The new `key : [B, 1, Sn, r]` and
+    `value : [B, 1, Sn, rope]` are the new latent and rotary parts,
+    appended at the position as usual. Needs `heads(Hq, 1)`, a query of
+    width `r + rope` and an init of width `r`; not with paged, 8-bit, ring
+    caches or a tree mask.
+
+    ```mlir
+    %o, %lat, %rot = attn.decode heads(16, 1) scale(0.07) causal latent(128)
+        ins(%q, %c, %r : tensor<1x16x1x160xf32>, tensor<1x1x1x128xf32>,
+                         tensor<1x1x1x32xf32>)
+        position(%pos)
+        outs(%init, %lcache, %rcache : tensor<1x16x1x128xf32>,
+             tensor<1x1x4096x128xf32>, tensor<1x1x4096x32xf32>)
+        -> tensor<1x16x1x128xf32>, tensor<1x1x4096x128xf32>, tensor<1x1x4096x32xf32>
+    ```
   }];
 
   let arguments = (ins
@@ -301,7 +322,8 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     OptionalAttr<F64Attr>:$softcap,
     OptionalAttr<I64Attr>:$window_left,
     OptionalAttr<I64Attr>:$window_right,
-    UnitAttr:$ring
+    UnitAttr:$ring,
+    OptionalAttr<I64Attr>:$latent
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
 
@@ -316,7 +338,7 @@ def Attn_DecodeOp : Attn_Op<"decode", [
       build($_builder, $_state, results, query, key, value, position,
             Value(), Value(), mask, init, key_cache, value_cache, Value(),
             Value(), Value(), q_heads, kv_heads, scale, causal, softcap,
-            IntegerAttr(), IntegerAttr(), UnitAttr());
+            IntegerAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
     }]>,
     // Contiguous float caches (no block table, no cache_scales), every
     // other operand and attribute.
@@ -330,7 +352,7 @@ def Attn_DecodeOp : Attn_Op<"decode", [
       build($_builder, $_state, results, query, key, value, position,
             positions, Value(), mask, init, key_cache, value_cache, Value(),
             Value(), Value(), q_heads, kv_heads, scale, causal, softcap,
-            window_left, window_right, UnitAttr());
+            window_left, window_right, UnitAttr(), IntegerAttr());
     }]>,
     // Every operand and attribute but the tree mask and the ring layout.
     OpBuilder<(ins "TypeRange":$results, "Value":$query, "Value":$key,
@@ -345,7 +367,7 @@ def Attn_DecodeOp : Attn_Op<"decode", [
       build($_builder, $_state, results, query, key, value, position,
             positions, block_table, mask, init, key_cache, value_cache,
             key_scale, value_scale, Value(), q_heads, kv_heads, scale, causal,
-            softcap, window_left, window_right, UnitAttr());
+            softcap, window_left, window_right, UnitAttr(), IntegerAttr());
     }]>
   ];
 
@@ -353,6 +375,7 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     `heads` `(` $q_heads `,` $kv_heads `)` `scale` `(` $scale `)`
     (`causal` $causal^)? (`softcap` `(` $softcap^ `)`)?
     (`window` `(` $window_left^ `,` $window_right `)`)? (`ring` $ring^)?
+    (`latent` `(` $latent^ `)`)?
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
               type($value) `)`
     (`position` `(` $position^ `)`)?
@@ -396,6 +419,9 @@ def Attn_DecodeOp : Attn_Op<"decode", [
     bool isPaged() { return static_cast<bool>(getBlockTable()); }
     /// Whether the caches are rings of Smax slots (position t in t % Smax).
     bool isRing() { return getRing(); }
+    /// Whether this is the latent (MLA) form: key_cache holds the latent,
+    /// value_cache the rotary key, and the value row is the latent.
+    bool isLatent() { return static_cast<bool>(getLatentAttr()); }
     /// Positions each batch row can hold: Smax, or max_pages * page_size
     /// when paged (dynamic when either is).
     int64_t getCacheCapacity();

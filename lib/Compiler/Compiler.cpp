@@ -134,6 +134,8 @@ public:
     pipeline.kvCacheType = options.kvCacheType;
     pipeline.perRowPositions = options.perRowPositions;
     pipeline.windowRingCache = options.windowRingCache;
+    pipeline.pagedKVCache = options.pagedKVCache;
+    pipeline.kvPages = options.kvPages;
     pipeline.target = std::move(target);
   }
 
@@ -458,6 +460,16 @@ LogicalResult Session::compile(const ModelSource &source,
   if (options.target == Target::Cuda && options.windowRingCache)
     return fail("--window-ring-cache is not supported by the cuda target yet "
                 "(its kernels read contiguous caches); use --target=cpu");
+  if (options.pagedKVCache && !options.perRowPositions)
+    return fail("--paged-kv-cache needs --per-row-positions (a paged decode "
+                "step takes one cache_position per batch row)");
+  if (options.pagedKVCache && (options.kvCacheType == "int8" ||
+                               options.kvCacheType == "fp8"))
+    return fail("--paged-kv-cache cannot be combined with --kv-cache-type=" +
+                options.kvCacheType +
+                " (8-bit caches are contiguous only); use f32, f16 or bf16");
+  if (options.kvPages && !options.pagedKVCache)
+    return fail("--kv-pages needs --paged-kv-cache=PAGE_SIZE");
   if (options.shareKV < 0)
     return fail("--share-kv must be a number of KV heads (at least 1), got " +
                 Twine(options.shareKV));

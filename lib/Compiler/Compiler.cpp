@@ -463,11 +463,14 @@ LogicalResult Session::compile(const ModelSource &source,
   if (options.pagedKVCache && !options.perRowPositions)
     return fail("--paged-kv-cache needs --per-row-positions (a paged decode "
                 "step takes one cache_position per batch row)");
-  if (options.pagedKVCache && (options.kvCacheType == "int8" ||
-                               options.kvCacheType == "fp8"))
+  // The verifier refuses 8-bit pools; the paged lowering stores and reads
+  // the pools in the new keys' float type (it converts no element type).
+  if (options.pagedKVCache && !options.kvCacheType.empty() &&
+      options.kvCacheType != "f32")
     return fail("--paged-kv-cache cannot be combined with --kv-cache-type=" +
                 options.kvCacheType +
-                " (8-bit caches are contiguous only); use f32, f16 or bf16");
+                " (paged caches keep the model's float type; 8-bit and "
+                "narrowed caches are contiguous only)");
   if (options.kvPages && !options.pagedKVCache)
     return fail("--kv-pages needs --paged-kv-cache=PAGE_SIZE");
   if (options.shareKV < 0)

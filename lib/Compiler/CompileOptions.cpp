@@ -150,6 +150,16 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     }
     return success();
   }
+  if (key == "paged-kv-cache" || key == "kv-pages") {
+    int64_t n;
+    if (value.getAsInteger(10, n) || n < 1) {
+      error = "bad --" + key.str() + " '" + value.str() +
+              "' (expected a positive number)";
+      return failure();
+    }
+    (key == "kv-pages" ? options.kvPages : options.pagedKVCache) = n;
+    return success();
+  }
   if (key == "kv-cache-type") {
     if (!llvm::is_contained({"f32", "f16", "bf16", "int8", "fp8"}, value)) {
       error = "unknown --kv-cache-type '" + value.str() +

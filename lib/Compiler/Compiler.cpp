@@ -141,6 +141,8 @@ public:
     pipeline.kvCacheType = options.kvCacheType;
     pipeline.perRowPositions = options.perRowPositions;
     pipeline.windowRingCache = options.windowRingCache;
+    pipeline.pagedKVCache = options.pagedKVCache;
+    pipeline.kvPages = options.kvPages;
     pipeline.target = std::move(target);
   }
 
@@ -470,6 +472,19 @@ LogicalResult Session::compile(const ModelSource &source,
   if (options.target == Target::Cuda && options.windowRingCache)
     return fail("--window-ring-cache is not supported by the cuda target yet "
                 "(its kernels read contiguous caches); use --target=cpu");
+  if (options.pagedKVCache && !options.perRowPositions)
+    return fail("--paged-kv-cache needs --per-row-positions (a paged decode "
+                "step takes one cache_position per batch row)");
+  // The verifier refuses 8-bit pools; the paged lowering stores and reads
+  // the pools in the new keys' float type (it converts no element type).
+  if (options.pagedKVCache && !options.kvCacheType.empty() &&
+      options.kvCacheType != "f32")
+    return fail("--paged-kv-cache cannot be combined with --kv-cache-type=" +
+                options.kvCacheType +
+                " (paged caches keep the model's float type; 8-bit and "
+                "narrowed caches are contiguous only)");
+  if (options.kvPages && !options.pagedKVCache)
+    return fail("--kv-pages needs --paged-kv-cache=PAGE_SIZE");
   if (options.shareKV < 0)
     return fail("--share-kv must be a number of KV heads (at least 1), got " +
                 Twine(options.shareKV));

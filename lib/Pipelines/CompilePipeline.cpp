@@ -29,6 +29,12 @@ void mlir::attn::buildAttnGraphTailPipeline(
     buildAttnFuseDecodePipeline(pm, options.perRowPositions);
   if (options.windowRingCache)
     pm.addPass(createAttnWindowRingCache());
+  if (options.pagedKVCache) {
+    AttnPagedKVCacheOptions paged;
+    paged.pageSize = options.pagedKVCache;
+    paged.numPages = options.kvPages;
+    pm.addPass(createAttnPagedKVCache(paged));
+  }
   if (!options.kvCacheType.empty()) {
     AttnKVCacheTypeOptions cacheType;
     cacheType.cacheType = options.kvCacheType;
@@ -118,6 +124,16 @@ struct CompilePipelineTextOptions
       llvm::cl::desc("Keep the KV caches of causal window(L, 0) decode "
                      "layers as rings of L + Sq slots"),
       llvm::cl::init(false)};
+  Option<int64_t> pagedKVCache{
+      *this, "paged-kv-cache",
+      llvm::cl::desc("Keep decode KV caches as page pools of this many "
+                     "positions a page, read through a block_table input "
+                     "(0: contiguous)"),
+      llvm::cl::init(0)};
+  Option<int64_t> kvPages{
+      *this, "kv-pages",
+      llvm::cl::desc("Pages in each pool (0: batch * pages per row)"),
+      llvm::cl::init(0)};
   Option<std::string> target{
       *this, "target",
       llvm::cl::desc("cpu (default) or cuda (NVIDIA sm_90a kernels)"),
@@ -157,6 +173,8 @@ void mlir::attn::registerAttnPipelines() {
         options.kvCacheType = parsed.kvCacheType;
         options.perRowPositions = parsed.perRowPositions;
         options.windowRingCache = parsed.windowRingCache;
+        options.pagedKVCache = parsed.pagedKVCache;
+        options.kvPages = parsed.kvPages;
         if (parsed.target != "cpu" && parsed.target != "cuda")
           return errorHandler("attn-compile-pipeline: unknown target '" +
                               parsed.target + "' (expected cpu or cuda)");

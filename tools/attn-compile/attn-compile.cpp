@@ -105,6 +105,18 @@ cl::opt<bool> windowRingCache(
              "positions: cache inputs/outputs shrink to that length and "
              "positions may run past it"),
     cl::init(false), cl::cat(category));
+cl::opt<std::string> pagedKVCache(
+    "paged-kv-cache",
+    cl::desc("Keep a fused decode step's KV caches as page pools [N, Hkv, "
+             "PAGE_SIZE, D] read through one block_table input [B, "
+             "ceil(max-seq / PAGE_SIZE)] (vLLM's layout; needs "
+             "--per-row-positions)"),
+    cl::value_desc("PAGE_SIZE"), cl::cat(category));
+cl::opt<std::string> kvPages(
+    "kv-pages",
+    cl::desc("Pages in each pool of --paged-kv-cache (default: B * "
+             "ceil(max-seq / PAGE_SIZE))"),
+    cl::value_desc("N"), cl::cat(category));
 cl::opt<std::string> params(
     "params",
     cl::desc("Where a library's weights live: copy (default: LIBRARY.params "
@@ -146,6 +158,10 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"per-row-positions", "true"});
   if (windowRingCache)
     flags.push_back({"window-ring-cache", "true"});
+  if (pagedKVCache.getNumOccurrences())
+    flags.push_back({"paged-kv-cache", pagedKVCache});
+  if (kvPages.getNumOccurrences())
+    flags.push_back({"kv-pages", kvPages});
   for (const auto &[key, value] : flags)
     if (failed(setCompileOption(options, key, value, error)))
       return false;

@@ -11,6 +11,11 @@
 // (it keeps rewriting that slot of its own cache; its outputs are no longer
 // read).
 //
+// A step compiled with paged caches (`attn-compile --paged-kv-cache`) has a
+// `block_table` input [B, M] and caches that are page pools [N, Hkv, P, D]:
+// the loop gives every row the pages its positions need, in a shuffled but
+// fixed order, and keeps the table for the whole run.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Generate.h"
@@ -168,6 +173,21 @@ void attn::run::generateBatch(AttnModel *model, const std::string &modelName,
   int64_t capacity = inouts.front().rank >= 2
                          ? inouts.front().shape[inouts.front().rank - 2]
                          : 0;
+  // Paged caches: a row holds M pages of P positions.
+  std::string tableName = findRole(attnModelGetSignature(model), kBlockTable);
+  int tableIndex = tableName.empty() ? -1 : find(inputs, tableName);
+  if (!tableName.empty() && tableIndex < 0)
+    die("'" + modelName + "' gives the role '" + kBlockTable +
+        "' to '" + tableName + "', which is not an input");
+  int64_t pageSize = capacity;
+  if (tableIndex >= 0) {
+    const AttnTensorInfo &table = inputs[size_t(tableIndex)];
+    if (table.rank != 2 || table.shape[0] != rows)
+      die("'" + modelName + "' has a block table '" + tableName + "' " +
+          shapeString(table.shape, size_t(table.rank)) + "; expected [" +
+          std::to_string(rows) + ", pages per row]");
+    capacity = table.shape[1] * pageSize;
+  }
   for (int64_t b = 0; b < rows; ++b)
     if (prompts[size_t(b)].empty())
       die("prompt " + std::to_string(b) + " is empty");
@@ -179,10 +199,11 @@ void attn::run::generateBatch(AttnModel *model, const std::string &modelName,
         std::to_string(capacity) + " (compile it with --max-seq " +
         std::to_string(needed) + " or more)");
 
-  // The caches start empty (zeros); the fed inputs are written every step;
-  // any other input comes from --inputs.
+  // The caches start empty (zeros); the fed inputs are written every step
+  // (the block table once); any other input comes from --inputs.
   std::vector<std::string> fed = {roles.inputIds, roles.cachePosition,
-                                  roles.positionIds, roles.attentionMask};
+                                  roles.positionIds, roles.attentionMask,
+                                  tableName};
   std::vector<AttnTensorInfo> others;
   for (const AttnTensorInfo &in : inputs)
     if (std::find(fed.begin(), fed.end(), in.name) == fed.end())
@@ -217,6 +238,25 @@ void attn::run::generateBatch(AttnModel *model, const std::string &modelName,
   if (maskIndex >= 0 && (inputs[size_t(maskIndex)].rank != 2 ||
                          inputs[size_t(maskIndex)].shape[0] != rows))
     die("'" + std::string(kAttentionMask) + "' must be [B, positions]");
+
+  if (tableIndex >= 0) {
+    // The pages covering [0, needed) of every row; the pools' first size is
+    // their number of pages.
+    const AttnTensorInfo &table = inputs[size_t(tableIndex)];
+    int64_t used = (needed + pageSize - 1) / pageSize;
+    int64_t pages = inouts.front().shape[0];
+    if (rows * used > pages)
+      die("--generate " + std::to_string(steps) + " needs " +
+          std::to_string(used) + " pages of " + std::to_string(pageSize) +
+          " positions for each of " + std::to_string(rows) + " rows; '" +
+          modelName + "' has pools of " + std::to_string(pages) +
+          " pages (compile it with --kv-pages " + std::to_string(rows * used) +
+          " or more)");
+    std::vector<int64_t> numbers =
+        shuffledPages(rows, table.shape[1], used, pages);
+    for (size_t i = 0; i < numbers.size(); ++i)
+      fill(table, inputBytes[size_t(tableIndex)], int64_t(i), numbers[i]);
+  }
 
   StepBuffers buffers(model, inputs, inouts, outputs);
   buffers.prepare(inoutData);

@@ -14,6 +14,8 @@
 #include "attn-c/Runtime.h"
 
 #include <cstdint>
+#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,49 @@ inline int64_t readInt(const AttnTensorInfo &info, const uint8_t *data,
     die("input '" + std::string(info.name) + "' has dtype " +
         attnDTypeName(info.dtype) + "; --generate expects int64 or int32 ids");
   }
+}
+
+/// The role of a paged decode step's block table (`role block_table NAME`
+/// in the signature, docs/runtime-abi.md).
+constexpr const char *kBlockTable = "block_table";
+
+/// The name of the buffer with role `role` in `signature`; "" if none.
+/// (attn-compile names the block table after its role, so the name needs
+/// no unescaping.)
+inline std::string findRole(const std::string &signature,
+                            const std::string &role) {
+  std::istringstream lines(signature);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string keyword, lineRole, name;
+    if (fields >> keyword >> lineRole >> name && keyword == "role" &&
+        lineRole == role)
+      return name;
+  }
+  return "";
+}
+
+/// Page numbers for a block table [rows, columns] over a pool of `pages`
+/// pages: the first `used` columns of every row get distinct pages in a
+/// shuffled but fixed order (so that a row's pages are neither contiguous
+/// nor in order, which a kernel that ignored the table would get wrong);
+/// the other columns, never read, get -1.
+inline std::vector<int64_t> shuffledPages(int64_t rows, int64_t columns,
+                                          int64_t used, int64_t pages) {
+  auto order = std::vector<int64_t>(static_cast<size_t>(pages));
+  for (int64_t i = 0; i < pages; ++i)
+    order[size_t(i)] = i;
+  // Fisher-Yates with a fixed seed; the modulo keeps it the same on every
+  // standard library (std::shuffle's draws are implementation-defined).
+  std::mt19937_64 random(20261201);
+  for (int64_t i = pages - 1; i > 0; --i)
+    std::swap(order[size_t(i)], order[size_t(random() % uint64_t(i + 1))]);
+  std::vector<int64_t> table(size_t(rows * columns), -1);
+  for (int64_t b = 0; b < rows; ++b)
+    for (int64_t c = 0; c < used; ++c)
+      table[size_t(b * columns + c)] = order[size_t(b * used + c)];
+  return table;
 }
 
 /// Device copies of a CUDA model's buffers for --generate: the caches are

@@ -68,6 +68,12 @@ struct CompileOptions {
   /// 0)) as rings of L + Sq positions (attn-window-ring-cache): the
   /// signature's cache shapes change and positions run past them.
   bool windowRingCache = false;
+  /// Keep a fused decode step's KV caches as page pools of this many
+  /// positions a page, read through a `block_table` input (attn-paged-kv-
+  /// cache; needs perRowPositions); 0: contiguous caches.
+  int64_t pagedKVCache = 0;
+  /// Pages in each pool; 0: B * ceil(Smax / pagedKVCache).
+  int64_t kvPages = 0;
   /// CPU to generate code for: "native" (the host) or an LLVM CPU name.
   std::string mcpu = "native";
   /// CPU features added or removed on top of mcpu: "+avx512f,-fma".

@@ -71,6 +71,9 @@ struct CompilePipelineOptions {
   /// attn-window-ring-cache after decode fusion (before kvCacheType):
   /// window layers keep ring caches of L + Sq slots.
   bool windowRingCache = false;
+  /// attn-paged-kv-cache{page-size=...} after the ring caches (0: off).
+  int64_t pagedKVCache = 0;
+  int64_t kvPages = 0;         ///< its num-pages (0: B * pages per row)
   CpuTarget target;           ///< from resolveCpuTarget (the host code's CPU)
   bool cuda = false;          ///< kernels for NVIDIA sm_90a instead of CPU loops
 };

@@ -362,4 +362,48 @@ def AttnWindowRingCache : Pass<"attn-window-ring-cache", "ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def AttnPagedKVCache : Pass<"attn-paged-kv-cache", "ModuleOp"> {
+  let summary = "Keep the KV caches of fused decode steps in page pools read through one block table";
+  let description = [{
+    Rewrites every `attn.decode` of the module, whose caches must be
+    arguments of one uncalled function used only by the op (and whose cache
+    results are only returned), so that its caches become page pools
+    `[N, Hkv, P, D]` (P = `page-size`, N = `num-pages`, by default
+    `B * ceil(Smax / P)`) read through a block table `[B, ceil(Smax / P)]`
+    of i32 page numbers: vLLM's layout (`attn.decode`'s `block_table`). The
+    table is a new last argument of the function, named and given the role
+    `block_table`, shared by all layers: row b's logical position t lives in
+    page `table[b, t / P]` of every layer's pools, at slot `t % P`. Each
+    row's capacity becomes `ceil(Smax / P) * P`.
+
+    It is an error when the module has no decode, or a decode takes one
+    position for the batch (paging needs `positions`: decode fusion with
+    per-row positions), has 8-bit caches, ring caches, a full `mask`, a
+    block table already, a dynamic shape, a batch or capacity other than the
+    first decode's, or caches that are not such arguments.
+
+    ```mlir
+    %o, %kc, %vc = attn.decode heads(8, 2) scale(0.25) causal
+        ins(...) positions(%pos : tensor<2xi64>)
+        outs(%init, %pk, %pv : ..., tensor<2x2x10x8xf32>, tensor<2x2x10x8xf32>)
+    ```
+
+    becomes (page-size 4: 3 pages a row, 6 pages)
+
+    ```mlir
+    %o, %kc, %vc = attn.decode heads(8, 2) scale(0.25) causal
+        ins(...) positions(%pos : tensor<2xi64>)
+        block_table(%table : tensor<2x3xi32>)
+        outs(%init, %pk, %pv : ..., tensor<6x2x4x8xf32>, tensor<6x2x4x8xf32>)
+    ```
+  }];
+  let options = [
+    Option<"pageSize", "page-size", "int64_t", /*default=*/"16",
+           "Positions per page">,
+    Option<"numPages", "num-pages", "int64_t", /*default=*/"0",
+           "Pages in each pool (0: batch * ceil(Smax / page-size))">
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

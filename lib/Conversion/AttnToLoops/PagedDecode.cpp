@@ -163,6 +163,12 @@ private:
           e.loop(e.idx(0), width, e.idx(1), [&](Value d) {
             Value x = memref::LoadOp::create(e.b, e.loc, fresh,
                                              ValueRange{row, h, t, d});
+            // A pool of another float type (an f16 pool under f32 queries)
+            // stores the rounded value.
+            Type element = getElementTypeOrSelf(pool.getType());
+            if (x.getType() != element)
+              x = truncateFromF32(e.b, e.loc, extendToF32(e.b, e.loc, x),
+                                  element);
             memref::StoreOp::create(e.b, e.loc, x, pool,
                                     ValueRange{page, h, slot, d});
           });

@@ -138,7 +138,9 @@ bool attn::ref::computeAttention(const AttentionOperands &operands,
   }
   // Whether the tree allows key j (new token j - offset) for row i.
   auto treeAllows = [&](int64_t b, int64_t i, int64_t j, int64_t offset) {
-    if (!tree || j < offset)
+    // Keys before the new tokens, or past them (beyond the row's length,
+    // hidden anyway), are not the tree's to decide.
+    if (!tree || j < offset || j - offset >= Sq)
       return true;
     int64_t tb = tree->shape.size() == 3 && tree->shape[0] != 1 ? b : 0;
     return tree->data[(tb * Sq + i) * Sq + (j - offset)] != 0.0;

@@ -370,50 +370,9 @@ private:
   /// scores (exactly 0 where hidden) and the rescaled running sum.
   void softmaxStep() {
     int64_t n = rowLanes;
-    Value one = e.splat(e.f32(1.0), n), zero = e.splat(e.f32(0.0), n);
-    Value negInf = negInfVec(n);
     e.loop(e.idx(0), e.idx(paddedRows), e.idx(n), [&](Value off) {
-      auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(tileKeys),
-                                        e.idx(1), ValueRange{negInf});
-      {
-        OpBuilder::InsertionGuard guard(ob);
-        ob.setInsertionPointToStart(maxLoop.getBody());
-        Value sc = e.loadVec(scores, {maxLoop.getInductionVar(), off}, n);
-        scf::YieldOp::create(
-            ob, e.loc,
-            arith::MaximumFOp::create(ob, e.loc, sc,
-                                      maxLoop.getRegionIterArgs()[0])
-                .getResult());
-      }
-      Value oldMax = e.loadVec(runMax, {off}, n);
-      Value newMax =
-          arith::MaximumFOp::create(ob, e.loc, oldMax, maxLoop.getResult(0));
-      Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
-      Value rescale = math::ExpOp::create(
-          ob, e.loc, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
-      rescale = e.select(allHidden, one, rescale);
-      auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(tileKeys),
-                                        e.idx(1), ValueRange{zero});
-      {
-        OpBuilder::InsertionGuard guard(ob);
-        ob.setInsertionPointToStart(sumLoop.getBody());
-        Value k = sumLoop.getInductionVar();
-        Value sc = e.loadVec(scores, {k, off}, n);
-        Value p = math::ExpOp::create(
-            ob, e.loc, arith::SubFOp::create(ob, e.loc, sc, newMax));
-        p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
-        e.storeVec(p, scores, {k, off});
-        scf::YieldOp::create(
-            ob, e.loc,
-            arith::AddFOp::create(ob, e.loc, sumLoop.getRegionIterArgs()[0], p)
-                .getResult());
-      }
-      Value oldSum = e.loadVec(runSum, {off}, n);
-      Value newSum = vector::FMAOp::create(ob, e.loc, oldSum, rescale,
-                                           sumLoop.getResult(0));
-      e.storeVec(newSum, runSum, {off});
-      e.storeVec(newMax, runMax, {off});
-      e.storeVec(rescale, alpha, {off});
+      onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off, tileKeys,
+                           n);
     });
   }
 

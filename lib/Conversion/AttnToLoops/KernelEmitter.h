@@ -149,6 +149,15 @@ std::tuple<Value, Value, Value> safeHeadAndRow(Emitter &e, const Plan &plan,
 Value hiddenByPosition(Emitter &e, const FlashAttention &a, Value offset,
                        Value row, Value j);
 
+/// One online-softmax step for `lanes` query rows at column `off` of
+/// `scores` [tileKeys, rows] (-inf where hidden): the tile's maximum joins
+/// runMax, scores become exp(s - max) (exactly 0 where hidden), runSum is
+/// rescaled and grows by their sum, alpha gets the rescale factor. Shared by
+/// the row-vector and grouped decode kernels. In RowVectorKernel.cpp.
+void onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax, Value runSum,
+                          Value alpha, Value off, int64_t tileKeys,
+                          int64_t lanes);
+
 /// Whether the tree mask (a.treeMask, set) hides key j from query row `row`
 /// (< Sq) of batch row b whose first query stands at `offset`: j is a new
 /// token (j >= offset) whose tree entry is false. In TreeMask.cpp.

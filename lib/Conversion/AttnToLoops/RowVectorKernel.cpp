@@ -244,51 +244,10 @@ private:
   /// (1 while every key so far is masked), probabilities in place of the
   /// scores (exactly 0 where masked) and the rescaled running sum.
   void softmaxStep() {
-    Value one = e.splat(e.f32(1.0), lanes);
     e.loop(0, chunks, [&](Value c) {
       Value off = e.mul(c, e.idx(lanes));
-      auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(tileKeys),
-                                        e.idx(1), ValueRange{negInf});
-      {
-        OpBuilder::InsertionGuard guard(ob);
-        ob.setInsertionPointToStart(maxLoop.getBody());
-        Value sc = e.loadVec(scores, {maxLoop.getInductionVar(), off}, lanes);
-        scf::YieldOp::create(
-            ob, e.loc,
-            arith::MaximumFOp::create(ob, e.loc, sc,
-                                      maxLoop.getRegionIterArgs()[0])
-                .getResult());
-      }
-      Value oldMax = e.loadVec(runMax, {off}, lanes);
-      Value newMax =
-          arith::MaximumFOp::create(ob, e.loc, oldMax, maxLoop.getResult(0));
-      Value allMasked = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
-      Value rescale = math::ExpOp::create(
-          ob, e.loc, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
-      rescale = e.select(allMasked, one, rescale);
-
-      auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(tileKeys),
-                                        e.idx(1), ValueRange{zero});
-      {
-        OpBuilder::InsertionGuard guard(ob);
-        ob.setInsertionPointToStart(sumLoop.getBody());
-        Value k = sumLoop.getInductionVar();
-        Value sc = e.loadVec(scores, {k, off}, lanes);
-        Value p = math::ExpOp::create(
-            ob, e.loc, arith::SubFOp::create(ob, e.loc, sc, newMax));
-        p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
-        e.storeVec(p, scores, {k, off});
-        scf::YieldOp::create(
-            ob, e.loc,
-            arith::AddFOp::create(ob, e.loc, sumLoop.getRegionIterArgs()[0], p)
-                .getResult());
-      }
-      Value oldSum = e.loadVec(runSum, {off}, lanes);
-      Value newSum = vector::FMAOp::create(ob, e.loc, oldSum, rescale,
-                                           sumLoop.getResult(0));
-      e.storeVec(newSum, runSum, {off});
-      e.storeVec(newMax, runMax, {off});
-      e.storeVec(rescale, alpha, {off});
+      onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off, tileKeys,
+                           lanes);
     });
   }
 
@@ -382,4 +341,54 @@ void mlir::attn::buildRowVectorPartial(Emitter &e, const FlashAttention &a,
                                        Value keyEnd, Value scratch) {
   RowVectorKernel(e, a, plan, item, queryLength)
       .build(keyBegin, keyEnd, scratch);
+}
+
+void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
+                                      Value runSum, Value alpha, Value off,
+                                      int64_t tileKeys, int64_t lanes) {
+  OpBuilder &b = e.b;
+  Value one = e.splat(e.f32(1.0), lanes), zero = e.splat(e.f32(0.0), lanes);
+  Value negInf = e.splat(e.f32(-std::numeric_limits<double>::infinity()), lanes);
+  auto maxLoop = scf::ForOp::create(b, e.loc, e.idx(0), e.idx(tileKeys),
+                                    e.idx(1), ValueRange{negInf});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(maxLoop.getBody());
+    Value sc = e.loadVec(scores, {maxLoop.getInductionVar(), off}, lanes);
+    scf::YieldOp::create(
+        b, e.loc,
+        arith::MaximumFOp::create(b, e.loc, sc,
+                                  maxLoop.getRegionIterArgs()[0])
+            .getResult());
+  }
+  Value oldMax = e.loadVec(runMax, {off}, lanes);
+  Value newMax =
+      arith::MaximumFOp::create(b, e.loc, oldMax, maxLoop.getResult(0));
+  Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
+  Value rescale = math::ExpOp::create(
+      b, e.loc, arith::SubFOp::create(b, e.loc, oldMax, newMax));
+  rescale = e.select(allHidden, one, rescale);
+
+  auto sumLoop = scf::ForOp::create(b, e.loc, e.idx(0), e.idx(tileKeys),
+                                    e.idx(1), ValueRange{zero});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(sumLoop.getBody());
+    Value k = sumLoop.getInductionVar();
+    Value sc = e.loadVec(scores, {k, off}, lanes);
+    Value p = math::ExpOp::create(
+        b, e.loc, arith::SubFOp::create(b, e.loc, sc, newMax));
+    p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
+    e.storeVec(p, scores, {k, off});
+    scf::YieldOp::create(
+        b, e.loc,
+        arith::AddFOp::create(b, e.loc, sumLoop.getRegionIterArgs()[0], p)
+            .getResult());
+  }
+  Value oldSum = e.loadVec(runSum, {off}, lanes);
+  Value newSum = vector::FMAOp::create(b, e.loc, oldSum, rescale,
+                                       sumLoop.getResult(0));
+  e.storeVec(newSum, runSum, {off});
+  e.storeVec(newMax, runMax, {off});
+  e.storeVec(rescale, alpha, {off});
 }

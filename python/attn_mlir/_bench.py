@@ -37,6 +37,13 @@ def add_arguments(p) -> None:
                                         "one is usable")
     p.add_argument("--quick", action="store_true",
                    help="small contexts and model, few repeats (tests)")
+    p.add_argument("--compile-only", metavar="DIR",
+                   help="compile the models for --device (cuda needs no "
+                        "GPU here) into DIR and stop: a machine without the "
+                        "compiler (a GPU host) then runs --models DIR")
+    p.add_argument("--models", metavar="DIR",
+                   help="time the libraries of --compile-only DIR instead "
+                        "of compiling (needs only the runtime)")
 
 
 def read_bandwidth_cpu(mib: int = 256, repeats: int = 5) -> float:
@@ -106,28 +113,80 @@ def _time_step(module, context: int, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _measure(device: str, contexts: List[int], args) -> Dict:
+def _library(models_dir: str, device: str, label: str) -> str:
+    return os.path.join(models_dir, f"{device}-{label}.so")
+
+
+def _compile_variants(device: str, contexts: List[int], args,
+                      models_dir: str = None) -> List[Dict]:
+    """Compiles the MHA/GQA/MQA decoders for `device`; with `models_dir`
+    the libraries are written there. One dict per variant: the Module (or
+    its path) and what the bandwidth needs (weight bytes, KV geometry)."""
     import attn_mlir
     from attn_mlir_models.tiny_decoder import DecoderConfig, build_tiny_decoder
-    max_seq = max(contexts)
-    rows = []
+    variants = []
     for label, kv in VARIANTS:
         cfg = DecoderConfig(d_model=args.d_model, n_layer=args.layers,
                             n_head=args.heads, n_kv_head=kv or args.heads,
-                            n_positions=max_seq)
+                            n_positions=max(contexts))
         proto = build_tiny_decoder(cfg)
-        module = attn_mlir.compile(proto, target=device,
+        out = _library(models_dir, device, label) if models_dir else None
+        module = attn_mlir.compile(proto, out, target=device,
                                    dims={"batch": 1, "seq": 1},
-                                   max_seq=max_seq)
-        weights = _weight_bytes(proto)
+                                   max_seq=max(contexts))
+        variants.append({"label": label, "module": module,
+                         "weights": _weight_bytes(proto),
+                         "layers": cfg.n_layer, "kv_heads": cfg.n_kv_head,
+                         "head_dim": cfg.head_dim})
+    return variants
+
+
+def compile_only(devices: List[str], contexts: List[int], args) -> None:
+    """`--compile-only DIR`: the libraries and models.json that `--models
+    DIR` times on another machine."""
+    os.makedirs(args.compile_only, exist_ok=True)
+    manifest = {"contexts": contexts, "model": {
+        "heads": args.heads, "d_model": args.d_model, "layers": args.layers},
+        "devices": {}}
+    for device in devices:
+        variants = _compile_variants(device, contexts, args, args.compile_only)
+        for v in variants:
+            v.pop("module")  # written to DIR; nothing was loaded
+        manifest["devices"][device] = variants
+        print(f"compiled {len(variants)} {device} models into "
+              f"{args.compile_only}")
+    with open(os.path.join(args.compile_only, "models.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+
+
+def _load_variants(device: str, args) -> List[Dict]:
+    import attn_mlir
+    with open(os.path.join(args.models, "models.json")) as f:
+        manifest = json.load(f)
+    if device not in manifest["devices"]:
+        raise ValueError(f"--models {args.models}: no {device} models (it "
+                         f"has {', '.join(manifest['devices']) or 'none'})")
+    variants = manifest["devices"][device]
+    for v in variants:
+        v["module"] = attn_mlir.Module(_library(args.models, device,
+                                                v["label"]))
+    return variants
+
+
+def _measure(device: str, contexts: List[int], args) -> Dict:
+    variants = (_load_variants(device, args) if args.models
+                else _compile_variants(device, contexts, args))
+    rows = []
+    for v in variants:
+        label, module, weights = v["label"], v["module"], v["weights"]
         for c in contexts:
             seconds = _time_step(module, c, args.repeats)
-            kv_bytes = 2 * cfg.n_layer * cfg.n_kv_head * c * cfg.head_dim * 4
-            rows.append({"variant": label, "kv_heads": cfg.n_kv_head,
+            kv_bytes = 2 * v["layers"] * v["kv_heads"] * c * v["head_dim"] * 4
+            rows.append({"variant": label, "kv_heads": v["kv_heads"],
                          "context": c, "ms": seconds * 1e3,
                          "bytes": weights + kv_bytes,
                          "gbps": (weights + kv_bytes) / seconds / 1e9})
-            print(f"{device} {label:3} kv_heads={cfg.n_kv_head} context={c:6d}"
+            print(f"{device} {label:3} kv_heads={v['kv_heads']} context={c:6d}"
                   f"  {seconds * 1e3:8.3f} ms  "
                   f"{rows[-1]['gbps']:7.2f} GB/s", flush=True)
         module.model.close()
@@ -174,10 +233,31 @@ def main(args) -> int:
         contexts = sorted({int(c) for c in args.contexts.split(",") if c})
     if not contexts or contexts[0] < 1:
         raise ValueError(f"--contexts {args.contexts!r}: positive lengths")
+    if args.compile_only and args.models:
+        raise ValueError("--compile-only and --models exclude each other")
     devices = ["cpu"] if args.device == "cpu" else (
         ["cuda"] if args.device == "cuda" else ["cpu"])
+    if args.compile_only:
+        # Compiling for cuda needs no GPU: --device auto means both here.
+        compile_only(["cpu", "cuda"] if args.device == "auto" else devices,
+                     contexts, args)
+        return 0
+    if args.models:
+        with open(os.path.join(args.models, "models.json")) as f:
+            manifest = json.load(f)
+        # The libraries fix the model and the cache capacity.
+        contexts = [c for c in contexts if c <= max(manifest["contexts"])]
+        if not contexts:
+            raise ValueError(f"--contexts: every length exceeds the "
+                             f"capacity of --models {args.models} "
+                             f"({max(manifest['contexts'])})")
+        model = manifest["model"]
+        args.heads, args.d_model, args.layers = (
+            model["heads"], model["d_model"], model["layers"])
     if args.device == "auto" and attn_mlir.cuda_is_available():
         devices.append("cuda")
+    if args.models and args.device == "auto":
+        devices = [d for d in devices if d in manifest["devices"]]
     if "cuda" in devices and not attn_mlir.cuda_is_available():
         raise ValueError("--device cuda: no usable GPU (the CUDA driver "
                          "does not load or has no device)")

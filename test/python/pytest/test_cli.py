@@ -89,3 +89,27 @@ def test_bench_plots(tmp_path):
     png = out / "decode_cpu.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "measured read bandwidth" in r.stdout
+
+
+def test_bench_compile_here_run_elsewhere(tmp_path):
+    # A GPU host has the runtime but no compiler: --compile-only writes the
+    # libraries (cuda ones need no GPU to compile), --models times them.
+    models = tmp_path / "models"
+    r = cli("bench", "--quick", "--device", "cpu", "--compile-only", models)
+    manifest = json.load(open(models / "models.json"))
+    assert [v["label"] for v in manifest["devices"]["cpu"]] == [
+        "MHA", "GQA", "MQA"]
+    assert all((models / f"cpu-{l}.so").exists() for l in ("MHA", "GQA", "MQA"))
+    out = tmp_path / "bench"
+    r = cli("bench", "--quick", "--device", "cpu", "--models", models,
+            "--out", out)
+    rows = json.load(open(out / "bench.json"))["cpu"]["rows"]
+    assert len(rows) == 9 and all(r["gbps"] > 0 for r in rows)
+    # The libraries' cache holds 512 positions: longer contexts are refused.
+    r = cli("bench", "--device", "cpu", "--models", models, "--contexts",
+            "1024", "--out", out, check=False)
+    assert r.returncode != 0 and "exceeds the capacity" in r.stderr
+    r = cli("bench", "--quick", "--device", "cuda", "--models", models,
+            "--out", out, check=False)
+    assert r.returncode != 0 and ("no cuda models" in r.stderr
+                                  or "no usable GPU" in r.stderr)

@@ -49,6 +49,46 @@ void loadCache(const AttnTensorInfo &cache, uint8_t *data,
                   pastRows * rowBytes);
 }
 
+/// A paged cache's page table for --generate: the pool's page size and, for
+/// each batch row, the page numbers of its positions (block table order).
+struct PageTable {
+  int64_t pageSize = 0;
+  int64_t columns = 0;          // pages per row in the block table
+  std::vector<int64_t> numbers; // [rows * columns], -1 past the used pages
+};
+
+/// Copies the past rows [B, H, P, D] of `past` into the page pool
+/// [N, H, page, D]: position p of row b goes to page table[b][p / page] at
+/// slot p % page.
+void loadPagedCache(const AttnTensorInfo &pool, uint8_t *data,
+                    const rt::Array &past, const PageTable &table) {
+  std::string name = pool.name;
+  if (int(past.dtype) != int(pool.dtype))
+    die("'" + name + "' has dtype " + rt::dtypeName(past.dtype) +
+        ", the model's cache holds " + attnDTypeName(pool.dtype));
+  int64_t rows = int64_t(table.numbers.size()) / table.columns;
+  if (pool.rank != 4 || past.shape.size() != 4 || past.shape[0] != rows ||
+      past.shape[1] != pool.shape[1] || past.shape[3] != pool.shape[3] ||
+      past.shape[2] > table.columns * table.pageSize)
+    die("'" + name + "' has shape " +
+        shapeString(past.shape.data(), past.shape.size()) +
+        ", which does not fit the model's paged cache: [" +
+        std::to_string(rows) + ", " + std::to_string(pool.shape[1]) +
+        ", at most " + std::to_string(table.columns * table.pageSize) + ", " +
+        std::to_string(pool.shape[3]) + "]");
+  int64_t heads = pool.shape[1], page = table.pageSize;
+  size_t rowBytes = size_t(pool.shape[3]) * attnDTypeSize(pool.dtype);
+  for (int64_t b = 0; b < rows; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t p = 0; p < past.shape[2]; ++p) {
+        int64_t number = table.numbers[size_t(b * table.columns + p / page)];
+        std::memcpy(data + (((number * heads + h) * page) + p % page) * rowBytes,
+                    past.data.data() +
+                        size_t((b * heads + h) * past.shape[2] + p) * rowBytes,
+                    rowBytes);
+      }
+}
+
 /// Undoes the %XX escapes of a signature name.
 std::string unescape(const std::string &name) {
   std::string out;
@@ -163,6 +203,25 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
   int64_t capacity = inouts.front().rank >= 2
                          ? inouts.front().shape[inouts.front().rank - 2]
                          : 0;
+  // Paged caches (attn-compile --paged-kv-cache): the past goes into the
+  // pages of a block table that --generate fills once (shuffled, as for
+  // --prompts) and keeps; a row holds `columns` pages of the pools' size.
+  std::string tableName = findRole(attnModelGetSignature(model), kBlockTable);
+  const AttnTensorInfo *table =
+      tableName.empty() ? nullptr : findInfo(inputs, tableName);
+  if (!tableName.empty() && !table)
+    die("'" + modelName + "' gives the role '" + kBlockTable + "' to '" +
+        tableName + "', which is not an input");
+  PageTable pages;
+  if (table) {
+    if (table->rank != 2)
+      die("'" + modelName + "' has a block table '" + tableName + "' " +
+          shapeString(table->shape, size_t(table->rank)) +
+          "; expected [rows, pages per row]");
+    pages.pageSize = capacity;
+    pages.columns = table->shape[1];
+    capacity = pages.columns * pages.pageSize;
+  }
 
   // The caches start with the given past; every other input comes from the
   // file with its exact shape, except those that --generate feeds.
@@ -171,6 +230,7 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
   // The past length is that of the caches' arrays (the inout buffers).
   int64_t past = -1;
   std::string firstPast;
+  std::vector<const rt::Array *> givenPast;
   for (const AttnTensorInfo &cache : inouts) {
     const rt::Array *given = findArray(arrays, cache.name);
     if (!given)
@@ -185,9 +245,7 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
       past = p;
       firstPast = given->name;
     }
-    storage.push_back(std::make_unique<Buffer>(size_t(cache.num_bytes)));
-    loadCache(cache, storage.back()->data, *given);
-    inoutData.push_back(storage.back()->data);
+    givenPast.push_back(given);
   }
   if (past < 0)
     past = 0;
@@ -197,8 +255,31 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
         std::to_string(past + steps) + "; '" + modelName + "' holds " +
         std::to_string(capacity) + " (compile it with --max-seq " +
         std::to_string(past + steps) + " or more)");
+  if (table) {
+    int64_t rows = table->shape[0];
+    int64_t used = (past + steps + pages.pageSize - 1) / pages.pageSize;
+    int64_t poolPages = inouts.front().shape[0];
+    if (rows * used > poolPages)
+      die("--generate " + std::to_string(steps) + " from a past of " +
+          std::to_string(past) + " needs " + std::to_string(used) +
+          " pages of " + std::to_string(pages.pageSize) +
+          " positions for each of " + std::to_string(rows) + " rows; '" +
+          modelName + "' has pools of " + std::to_string(poolPages) +
+          " pages (compile it with --kv-pages " + std::to_string(rows * used) +
+          " or more)");
+    pages.numbers = shuffledPages(rows, pages.columns, used, poolPages);
+  }
+  for (size_t i = 0; i < inouts.size(); ++i) {
+    storage.push_back(std::make_unique<Buffer>(size_t(inouts[i].num_bytes)));
+    if (table)
+      loadPagedCache(inouts[i], storage.back()->data, *givenPast[i], pages);
+    else
+      loadCache(inouts[i], storage.back()->data, *givenPast[i]);
+    inoutData.push_back(storage.back()->data);
+  }
 
-  std::vector<std::string> fed = {roles.cachePosition, roles.attentionMask};
+  std::vector<std::string> fed = {roles.cachePosition, roles.attentionMask,
+                                  tableName};
   for (const AttnTensorInfo &cache : inouts)
     fed.push_back(cache.name);
   validateArrays(inputs, arrays, inputsPath, fed);
@@ -231,6 +312,12 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
   int maskIndex =
       roles.attentionMask.empty() ? -1 : inputIndex(roles.attentionMask);
   int logitsIndex = int(logits - outputs.data());
+  if (table) {
+    int tableIndex = inputIndex(tableName);
+    for (size_t i = 0; i < pages.numbers.size(); ++i)
+      fill(*table, inputBytes[size_t(tableIndex)], int64_t(i),
+           pages.numbers[i]);
+  }
 
   StepBuffers buffers(model, inputs, inouts, outputs);
   buffers.prepare(inoutData);

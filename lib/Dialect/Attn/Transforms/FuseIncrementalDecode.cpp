@@ -87,21 +87,20 @@ matchCacheConcat(Value v, AttentionOp op, func::FuncOp func,
   return std::make_pair(concat, past);
 }
 
-std::optional<Candidate> matchCandidate(AttentionOp op, func::FuncOp func,
-                                        ArrayRef<func::ReturnOp> returns,
-                                        DominanceInfo &dominance) {
-  if (op.getNumResults() != 1 || op.getKvSeqLens())
-    return std::nullopt;
-  auto keys = matchCacheConcat(op.getKey(), op, func, dominance);
-  auto values = matchCacheConcat(op.getValue(), op, func, dominance);
-  if (!keys || !values || keys->second == values->second)
-    return std::nullopt;
-  auto pastType = cast<ShapedType>(keys->second.getType());
-  auto newType = cast<ShapedType>(keys->first.getInputs()[1].getType());
+/// The candidate of `op` whose two caches grow by the concats `first` and
+/// `second` (each with its past): both pasts static and of one length, the
+/// causal alignment and window the decode op can state, and the concats
+/// returned at most as the step's new caches.
+std::optional<Candidate>
+makeCandidate(AttentionOp op, std::pair<tensor::ConcatOp, BlockArgument> first,
+              std::pair<tensor::ConcatOp, BlockArgument> second,
+              tensor::ConcatOp joined, ArrayRef<func::ReturnOp> returns) {
+  auto pastType = cast<ShapedType>(first.second.getType());
+  auto otherType = cast<ShapedType>(second.second.getType());
+  auto newType = cast<ShapedType>(first.first.getInputs()[1].getType());
   if (!pastType.hasStaticShape() || !newType.hasStaticShape() ||
-      !cast<ShapedType>(values->second.getType()).hasStaticShape() ||
-      cast<ShapedType>(values->second.getType()).getDimSize(2) !=
-          pastType.getDimSize(2))
+      !otherType.hasStaticShape() ||
+      otherType.getDimSize(2) != pastType.getDimSize(2))
     return std::nullopt;
   // ONNX aligns causal rows at offset past: row i at position past + i,
   // the decode op's alignment when one new key arrives per query row.
@@ -113,14 +112,26 @@ std::optional<Candidate> matchCandidate(AttentionOp op, func::FuncOp func,
   // attention ties to the past length.
   if (op.getWindowLeftAttr() && !op.isCausal())
     return std::nullopt;
-  FailureOr<std::optional<unsigned>> keysResult =
-      returnedAs(keys->first, returns);
-  FailureOr<std::optional<unsigned>> valuesResult =
-      returnedAs(values->first, returns);
-  if (failed(keysResult) || failed(valuesResult))
+  FailureOr<std::optional<unsigned>> firstResult =
+      returnedAs(first.first, returns);
+  FailureOr<std::optional<unsigned>> secondResult =
+      returnedAs(second.first, returns);
+  if (failed(firstResult) || failed(secondResult))
     return std::nullopt;
-  return Candidate{op,           keys->first,   values->first, {}, keys->second,
-                   values->second, *keysResult, *valuesResult};
+  return Candidate{op,           first.first,  second.first,  joined,
+                   first.second, second.second, *firstResult, *secondResult};
+}
+
+std::optional<Candidate> matchCandidate(AttentionOp op, func::FuncOp func,
+                                        ArrayRef<func::ReturnOp> returns,
+                                        DominanceInfo &dominance) {
+  if (op.getNumResults() != 1 || op.getKvSeqLens())
+    return std::nullopt;
+  auto keys = matchCacheConcat(op.getKey(), op, func, dominance);
+  auto values = matchCacheConcat(op.getValue(), op, func, dominance);
+  if (!keys || !values || keys->second == values->second)
+    return std::nullopt;
+  return makeCandidate(op, *keys, *values, {}, returns);
 }
 
 /// The absorbed MLA attention: heads(H, 1), V = concat(pastA, a) (the
@@ -140,27 +151,7 @@ std::optional<Candidate> matchLatentCandidate(AttentionOp op,
       matchCacheConcat(joined.getInputs()[1], op, func, dominance, joined);
   if (!latent || !rope || latent->second == rope->second)
     return std::nullopt;
-  auto pastType = cast<ShapedType>(latent->second.getType());
-  auto ropeType = cast<ShapedType>(rope->second.getType());
-  auto newType = cast<ShapedType>(latent->first.getInputs()[1].getType());
-  if (!pastType.hasStaticShape() || !newType.hasStaticShape() ||
-      !ropeType.hasStaticShape() ||
-      ropeType.getDimSize(2) != pastType.getDimSize(2))
-    return std::nullopt;
-  if (IntegerAttr offset = op.getCausalOffsetAttr();
-      offset && (offset.getInt() != pastType.getDimSize(2) ||
-                 newType.getDimSize(2) != op.getQueryType().getDimSize(2)))
-    return std::nullopt;
-  if (op.getWindowLeftAttr() && !op.isCausal())
-    return std::nullopt;
-  FailureOr<std::optional<unsigned>> latentResult =
-      returnedAs(latent->first, returns);
-  FailureOr<std::optional<unsigned>> ropeResult =
-      returnedAs(rope->first, returns);
-  if (failed(latentResult) || failed(ropeResult))
-    return std::nullopt;
-  return Candidate{op,           latent->first, rope->first,   joined,
-                   latent->second, rope->second, *latentResult, *ropeResult};
+  return makeCandidate(op, *latent, *rope, joined, returns);
 }
 
 /// The length of the past a candidate's cache holds before this step.

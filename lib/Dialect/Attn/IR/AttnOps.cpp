@@ -42,6 +42,29 @@ public:
                              << expected;
   }
 
+  /// query [B, Hq, Sq, D], key [B, Hkv, L, D], value [B, Hkv, L, Dv] and
+  /// init [B, Hq, Sq, Dv] agree, with `length` naming L in messages.
+  LogicalResult headShapes(Value q, Value k, Value v, Value o, int64_t qHeads,
+                           int64_t kvHeads, StringRef length) {
+    auto dim = [](Value x, unsigned d) {
+      return cast<ShapedType>(x.getType()).getDimSize(d);
+    };
+    int64_t b = dim(q, 0), sq = dim(q, 2), d = dim(q, 3);
+    int64_t l = dim(k, 2), dv = dim(v, 3);
+    return success(
+        succeeded(dimIs("query", q, 1, qHeads, "query heads")) &&
+        succeeded(dimIs("key", k, 0, b, "batch")) &&
+        succeeded(dimIs("key", k, 1, kvHeads, "key/value heads")) &&
+        succeeded(dimIs("key", k, 3, d, "head size")) &&
+        succeeded(dimIs("value", v, 0, b, "batch")) &&
+        succeeded(dimIs("value", v, 1, kvHeads, "key/value heads")) &&
+        succeeded(dimIs("value", v, 2, l, length)) &&
+        succeeded(dimIs("init", o, 0, b, "batch")) &&
+        succeeded(dimIs("init", o, 1, qHeads, "query heads")) &&
+        succeeded(dimIs("init", o, 2, sq, "query length")) &&
+        succeeded(dimIs("init", o, 3, dv, "value head size")));
+  }
+
   LogicalResult sameElementType(StringRef name, Value v, Value ref) {
     Type a = cast<ShapedType>(v.getType()).getElementType();
     Type b = cast<ShapedType>(ref.getType()).getElementType();
@@ -197,19 +220,9 @@ LogicalResult AttentionOp::verify() {
       failed(check.rank4("value", v, "[B, Hkv, Skv, Dv]")) ||
       failed(check.rank4("init", o, "[B, Hq, Sq, Dv]")))
     return failure();
-  int64_t b = dim(q, 0), sq = dim(q, 2), d = dim(q, 3);
-  int64_t skv = dim(k, 2), dv = dim(v, 3);
-  if (failed(check.dimIs("query", q, 1, getQHeads(), "query heads")) ||
-      failed(check.dimIs("key", k, 0, b, "batch")) ||
-      failed(check.dimIs("key", k, 1, getKvHeads(), "key/value heads")) ||
-      failed(check.dimIs("key", k, 3, d, "head size")) ||
-      failed(check.dimIs("value", v, 0, b, "batch")) ||
-      failed(check.dimIs("value", v, 1, getKvHeads(), "key/value heads")) ||
-      failed(check.dimIs("value", v, 2, skv, "key length")) ||
-      failed(check.dimIs("init", o, 0, b, "batch")) ||
-      failed(check.dimIs("init", o, 1, getQHeads(), "query heads")) ||
-      failed(check.dimIs("init", o, 2, sq, "query length")) ||
-      failed(check.dimIs("init", o, 3, dv, "value head size")))
+  int64_t b = dim(q, 0), sq = dim(q, 2), skv = dim(k, 2);
+  if (failed(check.headShapes(q, k, v, o, getQHeads(), getKvHeads(),
+                              "key length")))
     return failure();
   if (failed(check.sameElementType("key", k, q)) ||
       failed(check.sameElementType("value", v, q)) ||
@@ -450,17 +463,9 @@ LogicalResult DecodeOp::verify() {
   if (isPaged() && failed(verifyPagedCaches(*this, check, b)))
     return failure();
   int64_t smax = getCacheCapacity();
-  if (!isLatent() && (failed(check.dimIs("query", q, 1, getQHeads(), "query heads")) ||
-      failed(check.dimIs("key", k, 0, b, "batch")) ||
-      failed(check.dimIs("key", k, 1, getKvHeads(), "key/value heads")) ||
-      failed(check.dimIs("key", k, 3, d, "head size")) ||
-      failed(check.dimIs("value", v, 0, b, "batch")) ||
-      failed(check.dimIs("value", v, 1, getKvHeads(), "key/value heads")) ||
-      failed(check.dimIs("value", v, 2, sn, "new key count")) ||
-      failed(check.dimIs("init", o, 0, b, "batch")) ||
-      failed(check.dimIs("init", o, 1, getQHeads(), "query heads")) ||
-      failed(check.dimIs("init", o, 2, sq, "query length")) ||
-      failed(check.dimIs("init", o, 3, dv, "value head size")) ||
+  if (!isLatent() &&
+      (failed(check.headShapes(q, k, v, o, getQHeads(), getKvHeads(),
+                               "new key count")) ||
       failed(check.dimIs("key_cache", kc, 1, getKvHeads(), "key/value heads")) ||
       failed(check.dimIs("key_cache", kc, 3, d, "head size")) ||
       failed(check.dimIs("value_cache", vc, 1, getKvHeads(),

@@ -27,6 +27,10 @@ python3 "$src/test/Integration/lib/gen_case.py" --batch 2 --q-heads 16 \
 rm -f "$out/models/unused.npz"
 "$build/bin/attn-compile" "$out/models/attn.mlir" --target cuda \
   -o "$out/models/attn.so"
+# The same attention for the CPU (torch CPU tensors); x86-64-v3 runs on any
+# recent x86 host, whatever this machine's CPU.
+"$build/bin/attn-compile" "$out/models/attn.mlir" --mcpu x86-64-v3 \
+  -o "$out/models/attn-cpu.so"
 "$build/bin/attn-compile" "$exports/gpt2_mha_ts17dyn.onnx" --max-seq 40 \
   --target cuda -o "$out/models/gpt2.so"
 cat > "$out/run.sh" <<'RUN'

@@ -20,7 +20,9 @@ check and "N passed, N failed":
   caches that stay on the device (same buffers, nothing synchronised in
   the loop) give ONNX Runtime's tokens, logits within 1e-3; the CPU-style
   loop with numpy caches gives them too;
-- the device ordinal: a device the machine lacks is refused.
+- the device ordinal: a device the machine lacks is refused;
+- torch CPU tensors through a CPU build of the attention (attn-cpu.so, when
+  the bundle has it): torch tensors out, equal to the numpy call.
 """
 
 import json
@@ -184,6 +186,19 @@ for i in range(16):
     positions = positions + 1
 report("GPT-2 16 greedy steps, numpy caches (CPU-style API)",
        tokens == ref["tokens"].tolist())
+
+# torch CPU tensors through a CPU build of the same attention: torch tensors
+# in (DLPack, no copy), torch tensors out, equal to the numpy call.
+if os.path.exists(os.path.join(models, "attn-cpu.so")):
+    cpu = attn_mlir.Module(os.path.join(models, "attn-cpu.so"))
+    feed_cpu = {n: t.cpu() for n, t in feed.items()}
+    out_t = cpu(**feed_cpu)[out_name]
+    out_np = cpu(**{n: t.numpy() for n, t in feed_cpu.items()})[out_name]
+    ok = (isinstance(out_t, torch.Tensor) and out_t.device.type == "cpu"
+          and np.array_equal(out_t.numpy(), out_np))
+    err = rel_err(out_t.cuda(), want)
+    report("torch CPU tensors on a CPU build (torch out, = numpy call)",
+           ok and err < 5e-3, f"err vs SDPA {err:.2e}")
 
 passed = sum(c["pass"] for c in results["checks"].values())
 failed = len(results["checks"]) - passed

@@ -157,13 +157,13 @@ add_case big-tc-d96-dv64-g4-bf16 "$tol_bf16" --batch 1 --q-heads 8 --kv-heads 2 
 add_case big-tc-additive-g32-f16 "$tol_f16" --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 2000 --mask additive --mask-dtype f16 --mask-shape 1x32x1x2000 --d 128 --dtype f16 --seed 16
 add_case big-g9-d80-f16 "$tol_f16" --batch 1 --q-heads 9 --kv-heads 1 --sq 1 --skv 600 --d 80 --dtype f16 --seed 17
 # Tree masks and ring caches (test/GPU/serving-tree-decode, serving-ring-
-# cache have more): a GQA 32/8 bf16 tree of 8 draft tokens per row with key
+# cache have more): a GQA 4/1 bf16 tree of 8 draft tokens per row with key
 # splits over 1024 positions; a ring of 2052 slots (window(2047, 0), Sq = 4)
 # on tensor cores with its rows tens of thousands of positions in, and a
 # ring under a G = 3 group on CUDA cores (f16, D = 80).
-add_case big-tc-tree-g4-bf16 "$tol_bf16 --equal-nan" --op decode --batch 2 --q-heads 32 --kv-heads 8 --smax 1024 --sn 8 --sq 8 --positions 1016,400 --causal --tree batch --poison-tail --d 128 --dtype bf16 --seed 18
-add_case big-tc-ring-tree-g8-f16 "$tol_f16 --equal-nan" --op decode --batch 2 --q-heads 16 --kv-heads 2 --smax 2052 --sn 4 --sq 4 --positions 40000,2049 --causal --window 2047,0 --ring --tree shared --poison-tail --d 64 --dtype f16 --seed 19
-add_case big-ring-g3-d80-f16 "$tol_f16 --equal-nan" --op decode --batch 3 --q-heads 9 --kv-heads 3 --smax 600 --sn 1 --sq 1 --positions 12345,599,0 --causal --window 599,0 --ring --poison-tail --d 80 --dtype f16 --seed 20
+add_case big-tc-tree-g4-bf16 "$tol_bf16 --equal-nan" --op decode --batch 2 --q-heads 4 --kv-heads 1 --smax 1024 --sn 8 --sq 8 --positions 1016,400 --causal --tree batch --poison-tail --d 128 --dtype bf16 --seed 18
+add_case big-tc-ring-tree-g8-f16 "$tol_f16 --equal-nan" --op decode --batch 2 --q-heads 8 --kv-heads 1 --smax 2052 --sn 4 --sq 4 --positions 40000,2049 --causal --window 2047,0 --ring --tree shared --poison-tail --d 64 --dtype f16 --seed 19
+add_case big-ring-g3-d80-f16 "$tol_f16 --equal-nan" --op decode --batch 2 --q-heads 9 --kv-heads 3 --smax 600 --sn 1 --sq 1 --positions 12345,599 --causal --window 599,0 --ring --poison-tail --d 80 --dtype f16 --seed 20
 
 # ONNX Runtime's GroupQueryAttention cases (test/Import/lib/
 # contrib_attention_cases.py: prompts, ragged decode with per-row
@@ -207,7 +207,7 @@ add_generate_case() { # NAME MODEL COMPILE_OPTIONS...
   "$compile" "$model" --per-row-positions "$@" -o "$g.cpu.so"
   "$build/bin/attn-run" "$g.cpu.so" --prompts "$g.prompts.txt" --generate 12 \
     --outputs "$g.ref.npz" > /dev/null
-  rm -f "$g.cpu.so"
+  rm -f "$g.cpu.so" "$g.cpu.so.params"
 }
 llama="$src/test/Import/decoders/hf_llama_ts17/model.onnx"
 gqa_step=(--max-seq 32 --input-shape input_ids=1x1)

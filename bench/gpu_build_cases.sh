@@ -3,9 +3,11 @@
 # tools/gpu-check.sh and bench/gpu_decode.py run on a GPU machine that has
 # only the CUDA driver, Python, numpy (and torch for gpu_decode.py):
 #
-#   [MAX_CASE_BYTES=N] bench/gpu_build_cases.sh BUILD_DIR OUT_DIR [--quick|--cases]
+#   [MAX_CASE_BYTES=N] [ONLY=REGEX] bench/gpu_build_cases.sh BUILD_DIR OUT_DIR [--quick|--cases]
 #
 # --cases: the checked cases only (2.6 MB cut, no models for gpu_decode.py).
+# ONLY: build only the cases and error cases whose names match the
+#   extended regular expression (e.g. ONLY='tree|ring' for a small bundle).
 #
 # OUT_DIR gets bin/attn-run, lib/libAttnRuntime.so, the scripts, and
 #   cases/NAME.{so,in.npz,ref.npz,tol}: every test/Integration case (and a
@@ -13,6 +15,9 @@
 #       double-precision reference of attn-reference;
 #   cases/ORT-NAME.*: ONNX Runtime's GroupQueryAttention cases (the CPU
 #       run's outputs, checked against onnxruntime, as the reference);
+#   generate/NAME.{so,prompts.txt,ref.npz}: exported decoders on paged and
+#       f16/bf16 caches, greedy decoding against the CPU build
+#       (gpu_check_generate.sh);
 #   errors/NAME.{so,in.npz,expected}: decode steps at positions outside
 #       the cache or with bad block-table entries, and the error message
 #       of the same step compiled for the CPU (gpu_check_position_errors.py);
@@ -47,8 +52,12 @@ tol_f32="--atol 1e-5 --rtol 1e-3"
 tol_f16="--atol 5e-3 --rtol 5e-3"
 tol_bf16="--atol 2e-2 --rtol 2e-2"
 
+only=${ONLY:-}
+selected() { [ -z "$only" ] || grep -qE "$only" <<<"$1"; }
+
 add_case() { # NAME TOLERANCE [--generator gen_quant_case] [--craft KIND] GEN_CASE_ARGS...
   local name=$1 tol=$2; shift 2
+  selected "$name" || return 0
   local c="$out/cases/$name" generator=gen_case craft=""
   [ "${1:-}" = --generator ] && { generator=$2; shift 2; }
   [ "${1:-}" = --craft ] && { craft=$2; shift 2; }
@@ -105,6 +114,7 @@ done
 mkdir -p "$out/errors"
 cp "$src/bench/gpu_check_position_errors.py" "$out/"
 add_error_case() { # NAME GENERATOR GEN_CASE_ARGS...
+  selected "$1" || return 0
   local c="$out/errors/$1" generator=$2; shift 2
   python3 "$lib/$generator.py" "$@" --mlir "$c.mlir" --inputs "$c.in.npz"
   "$compile" "$c.mlir" --target cuda -o "$c.so"
@@ -127,6 +137,10 @@ add_error_case paged-entry-negative-i64 gen_case --op decode --batch 2 --q-heads
 add_error_case tc-paged-entry-past-pool gen_case --op decode --batch 4 --q-heads 8 --kv-heads 2 --smax 256 --page-size 16 --positions 100,200,3,255 --bad-table-entry 3,10,100000 --causal --d 128 --dtype f16 --seed 409
 add_error_case int8-row-past-capacity gen_quant_case --cache-type int8 --op decode --batch 3 --q-heads 8 --kv-heads 2 --smax 64 --positions 5,64,63 --causal --seed 410
 add_error_case fp8-scalar-negative gen_quant_case --cache-type fp8 --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 64 --position -3 --seed 411
+# Rings have no capacity: only a negative position is an error (a row far
+# past the ring's W slots is not), with a tree on tensor cores too.
+add_error_case ring-row-negative gen_case --op decode --batch 2 --q-heads 4 --kv-heads 2 --smax 8 --positions 100000,-3 --causal --window 7,0 --ring --seed 714
+add_error_case tc-ring-tree-row-negative gen_case --op decode --batch 3 --q-heads 8 --kv-heads 1 --smax 68 --sn 4 --sq 4 --positions 70000,5,-1 --causal --window 63,0 --ring --tree batch --d 64 --dtype f16 --seed 715
 
 # Large shapes: split-K decode, the 9/3 and 71/1 groups, long prefill.
 add_case big-decode-gqa-f16 "$tol_f16" --op decode --batch 1 --q-heads 32 --kv-heads 8 --smax 1024 --sn 1 --sq 1 --position 1000 --d 128 --dtype f16 --causal --seed 1
@@ -142,6 +156,14 @@ add_case big-tc-masked-rows-g8-f16 "$tol_f16" --batch 1 --q-heads 8 --kv-heads 1
 add_case big-tc-d96-dv64-g4-bf16 "$tol_bf16" --batch 1 --q-heads 8 --kv-heads 2 --sq 1 --skv 1000 --d 96 --dv 64 --dtype bf16 --seed 15
 add_case big-tc-additive-g32-f16 "$tol_f16" --batch 1 --q-heads 32 --kv-heads 1 --sq 1 --skv 2000 --mask additive --mask-dtype f16 --mask-shape 1x32x1x2000 --d 128 --dtype f16 --seed 16
 add_case big-g9-d80-f16 "$tol_f16" --batch 1 --q-heads 9 --kv-heads 1 --sq 1 --skv 600 --d 80 --dtype f16 --seed 17
+# Tree masks and ring caches (test/GPU/serving-tree-decode, serving-ring-
+# cache have more): a GQA 4/1 bf16 tree of 8 draft tokens per row with key
+# splits over 1024 positions; a ring of 2052 slots (window(2047, 0), Sq = 4)
+# on tensor cores with its rows tens of thousands of positions in, and a
+# ring under a G = 3 group on CUDA cores (f16, D = 80).
+add_case big-tc-tree-g4-bf16 "$tol_bf16 --equal-nan" --op decode --batch 2 --q-heads 4 --kv-heads 1 --smax 1024 --sn 8 --sq 8 --positions 1016,400 --causal --tree batch --poison-tail --d 128 --dtype bf16 --seed 18
+add_case big-tc-ring-tree-g8-f16 "$tol_f16 --equal-nan" --op decode --batch 2 --q-heads 8 --kv-heads 1 --smax 2052 --sn 4 --sq 4 --positions 40000,2049 --causal --window 2047,0 --ring --tree shared --poison-tail --d 64 --dtype f16 --seed 19
+add_case big-ring-g3-d80-f16 "$tol_f16 --equal-nan" --op decode --batch 2 --q-heads 9 --kv-heads 3 --smax 600 --sn 1 --sq 1 --positions 12345,599 --causal --window 599,0 --ring --poison-tail --d 80 --dtype f16 --seed 20
 
 # ONNX Runtime's GroupQueryAttention cases (test/Import/lib/
 # contrib_attention_cases.py: prompts, ragged decode with per-row
@@ -149,12 +171,15 @@ add_case big-g9-d80-f16 "$tol_f16" --batch 1 --q-heads 9 --kv-heads 1 --sq 1 --s
 # reference is the CPU run's output, which that script has just checked
 # against onnxruntime (cases it fails are left out). Needs onnxruntime.
 ort_cases=${ORT_CASES_DIR:-$out/cases}
-if python3 -c "import onnxruntime" 2>/dev/null; then
+if [ -n "$only" ] && ! selected ORT-; then
+  echo "ONLY='$only': the GroupQueryAttention cases are left out"
+elif python3 -c "import onnxruntime" 2>/dev/null; then
   ort=$(mktemp -d)
   mkdir -p "$ort_cases"
   for name in $(python3 "$src/test/Import/lib/contrib_attention_cases.py" --work "$ort" \
                   --attn-run "$build/bin/attn-run" --only gqa | sed -n 's/^PASS \([a-z0-9_]*\):.*/\1/p'); do
     c="$ort_cases/ORT-$name"
+    selected "ORT-$name" || continue
     "$compile" "$ort/$name.onnx" --target cuda -o "$c.so"
     cp "$ort/$name.in.npz" "$c.in.npz"
     cp "$ort/$name.out.npz" "$c.ref.npz"
@@ -164,6 +189,32 @@ if python3 -c "import onnxruntime" 2>/dev/null; then
 else
   echo "no onnxruntime: the GroupQueryAttention cases are left out"
 fi
+
+# Exported decoders (test/Import/decoders) compiled with --target cuda on
+# paged pools and narrowed caches: --per-row-positions with
+# --paged-kv-cache (f32, f16 and bf16 pools) or --kv-cache-type=f16 alone.
+# attn-run --generate --prompts decodes a prompt from empty caches (it
+# fills the block table); the reference is the same build for the CPU here
+# (generate/NAME.{so,prompts.txt,ref.npz}; gpu_check_generate.sh compares
+# the tokens exactly and the logits within 1e-3).
+mkdir -p "$out/generate"
+cp "$src/bench/gpu_check_generate.sh" "$out/"
+add_generate_case() { # NAME MODEL COMPILE_OPTIONS...
+  selected "$1" || return 0
+  local g="$out/generate/$1" model=$2; shift 2
+  printf '5 17 99 4 8 1\n' > "$g.prompts.txt"
+  "$compile" "$model" --per-row-positions "$@" --target cuda -o "$g.so"
+  "$compile" "$model" --per-row-positions "$@" -o "$g.cpu.so"
+  "$build/bin/attn-run" "$g.cpu.so" --prompts "$g.prompts.txt" --generate 12 \
+    --outputs "$g.ref.npz" > /dev/null
+  rm -f "$g.cpu.so" "$g.cpu.so.params"
+}
+llama="$src/test/Import/decoders/hf_llama_ts17/model.onnx"
+gqa_step=(--max-seq 32 --input-shape input_ids=1x1)
+add_generate_case llama-paged4-f32 "$llama" "${gqa_step[@]}" --paged-kv-cache=4
+add_generate_case llama-paged4-f16 "$llama" "${gqa_step[@]}" --paged-kv-cache=4 --kv-cache-type=f16
+add_generate_case llama-paged8-bf16 "$llama" "${gqa_step[@]}" --paged-kv-cache=8 --kv-cache-type=bf16
+add_generate_case llama-rows-f16 "$llama" "${gqa_step[@]}" --kv-cache-type=f16
 
 if [ "$quick" = --cases ]; then
   echo "bundle in $out: $(ls "$out"/cases/*.so | wc -l) cases, $(ls "$out"/errors/*.so | wc -l) position-error cases"

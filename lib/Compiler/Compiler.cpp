@@ -463,26 +463,18 @@ LogicalResult Session::compile(const ModelSource &source,
   if (options.maxSeq && *options.maxSeq < 2)
     return fail("--max-seq must be at least 2, got " +
                 Twine(*options.maxSeq));
-  // The cuda kernels read caches of the queries' float type only.
-  if (options.target == Target::Cuda && !options.kvCacheType.empty() &&
-      options.kvCacheType != "f32")
-    return fail("--kv-cache-type=" + options.kvCacheType +
-                " is not supported by the cuda target yet (its kernels read "
-                "f32 caches); use --target=cpu");
-  if (options.target == Target::Cuda && options.windowRingCache)
-    return fail("--window-ring-cache is not supported by the cuda target yet "
-                "(its kernels read contiguous caches); use --target=cpu");
   if (options.pagedKVCache && !options.perRowPositions)
     return fail("--paged-kv-cache needs --per-row-positions (a paged decode "
                 "step takes one cache_position per batch row)");
-  // The verifier refuses 8-bit pools; the paged lowering stores and reads
-  // the pools in the new keys' float type (it converts no element type).
-  if (options.pagedKVCache && !options.kvCacheType.empty() &&
-      options.kvCacheType != "f32")
+  // Pools of another float type (f16/bf16) are converted on append and
+  // widened on read (CPU and cuda); 8-bit pools would need their scales
+  // and codecs in the paged lowering, which the verifier refuses.
+  if (options.pagedKVCache &&
+      (options.kvCacheType == "int8" || options.kvCacheType == "fp8"))
     return fail("--paged-kv-cache cannot be combined with --kv-cache-type=" +
                 options.kvCacheType +
-                " (paged caches keep the model's float type; 8-bit and "
-                "narrowed caches are contiguous only)");
+                " (8-bit caches are contiguous only; paged pools may be "
+                "f32, f16 or bf16)");
   if (options.kvPages && !options.pagedKVCache)
     return fail("--kv-pages needs --paged-kv-cache=PAGE_SIZE");
   if (options.shareKV < 0)

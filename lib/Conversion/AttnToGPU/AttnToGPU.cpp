@@ -191,7 +191,7 @@ private:
   }
   /// The decode operands of the partial kernel (null when absent).
   struct DecodeOperands {
-    Value position, table, keyScale, valueScale, error;
+    Value position, table, keyScale, valueScale, error, tree;
   };
   void attend(Location loc, AttentionPlan &plan, ValueRange head, Value mask,
               Value kvLens, const DecodeOperands &decode, Value out);
@@ -214,7 +214,8 @@ void OpLowering::attend(Location loc, AttentionPlan &plan, ValueRange qkv,
                          std::pair{&at.table, decode.table},
                          std::pair{&at.keyScale, decode.keyScale},
                          std::pair{&at.valueScale, decode.valueScale},
-                         std::pair{&at.error, decode.error}})
+                         std::pair{&at.error, decode.error},
+                         std::pair{&at.tree, decode.tree}})
     if (v) {
       *slot = args.size();
       args.push_back(v);
@@ -285,18 +286,16 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   if (op.isLatent())
     return op.emitError("the cuda target does not lower a latent (MLA) "
                         "attn.decode yet; compile it for the cpu target");
-  if (op.getTreeMask() || op.isRing())
-    return op.emitError("the cuda target does not lower a tree_mask or ring "
-                        "attn.decode yet");
   SmallVector<Value> shaped{op.getKeyCache(), op.getValueCache()};
   for (Value v : {op.getPositions(), op.getBlockTable(), op.getKeyScale(),
-                  op.getValueScale()})
+                  op.getValueScale(), op.getTreeMask()})
     if (v)
       shaped.push_back(v);
   for (Value v : shaped)
     if (!isStatic(v))
       return op.emitError("the cuda target needs static shapes for the "
-                          "caches, positions, block table and scales; ")
+                          "caches, positions, block table, scales and tree "
+                          "mask; ")
              << v.getType() << " is not";
   FailureOr<AttentionPlan> plan =
       describe(op, op.getKeyCache(), op.getValueCache());
@@ -306,6 +305,9 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   plan->decodeCausal = op.getCausal();
   plan->rowPositions = bool(op.getPositions());
   plan->newKeys = dimOf(op.getKey(), 2);
+  // Ring caches: keyLen is the ring's W slots (the verifier keeps rings
+  // unpaged, unmasked and causal window(L, 0) with W >= L + Sq).
+  plan->ring = op.isRing();
   plan->quantized = op.hasQuantizedCache();
   if (op.isPaged()) {
     // Pools [num_pages, Hkv, page_size, *], table [B, max_pages]: the
@@ -370,9 +372,11 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   launch(loc, append, plan->batch * plan->kvHeads * plan->newKeys, 1, 1,
          kThreads, appendArgs);
 
-  // partial (+ merge): the caches read in place (through the table).
-  DecodeOperands decode{position, op.getBlockTable(), op.getKeyScale(),
-                        op.getValueScale(), record};
+  // partial (+ merge): the caches read in place (through the table, or
+  // their ring slots), the tree applied to the new tokens' scores.
+  DecodeOperands decode{position,           op.getBlockTable(),
+                        op.getKeyScale(),   op.getValueScale(),
+                        record,             op.getTreeMask()};
   attend(loc, *plan, {op.getQuery(), op.getKeyCache(), op.getValueCache()},
          op.getMask(), Value(), decode, op.getInit());
   Value oldPosition = op.getPosition();

@@ -28,6 +28,7 @@ std::pair<Value, Value> PartialBuilder::keyRange() {
   Value end, qpos;
   if (p.decode) {
     Value pos = readPosition(k, arg(at.position), batch);
+    rowStart = pos;
     Value len = k.add(pos, k.idx(p.newKeys));
     // The check kernel ran first: a bad position or table entry anywhere
     // in the batch left the record set (one load a block).
@@ -52,6 +53,13 @@ std::pair<Value, Value> PartialBuilder::keyRange() {
   if (p.windowLeft)
     begin = k.max(begin, k.sub(qpos, k.idx(*p.windowLeft)));
   return {begin, k.max(end, begin)};
+}
+
+Value PartialBuilder::visible(Value j, Value stop) {
+  Value inRange = k.lt(j, stop);
+  if (at.tree < 0)
+    return inRange;
+  return k.andI(inRange, keptByTree(j));
 }
 
 /// The score of key j for `head` in log2 units; -inf where not visible.
@@ -171,7 +179,6 @@ void PartialBuilder::buildCudaCores(Value smem) {
   }
   const int64_t stateSize = 2 + p.valuePerLane;
   Value keyBase = k.add(k.mul(warp, k.idx(32 / L)), sub);
-  Value lastKey = k.idx(p.keyLen - 1);
   auto loop = scf::ForOp::create(k.b, k.loc, begin, stop, perIter, init);
   {
     OpBuilder::InsertionGuard guard(k.b);
@@ -184,11 +191,11 @@ void PartialBuilder::buildCudaCores(Value smem) {
     for (int64_t u = 0; u < p.unroll; ++u) {
       Value j = k.add(it, k.add(k.idx(u * p.keysPerStep()), keyBase));
       js.push_back(j);
-      valid.push_back(k.lt(j, stop));
-      Value jSafe = k.min(j, lastKey);
-      // Row jSafe of the caches: (batch, kvHead, j) or, paged, its page
-      // and slot (one table load for the key and the value).
-      SmallVector<Value> cacheAt = cacheRow(jSafe);
+      valid.push_back(visible(j, stop));
+      // Row j of the caches (clamped): (batch, kvHead, j), its ring slot
+      // or, paged, its page and slot (one table load for the key and the
+      // value).
+      SmallVector<Value> cacheAt = cacheRow(j);
       for (int64_t t = 0; t < p.keyPerLane; ++t)
         keys[u].push_back(loadCacheVec(
             k, arg(at.key), withColumn(cacheAt, k.mul(chunkIdx[t], vecSize)),
@@ -544,10 +551,13 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildAppendKernel(
   auto guardIf = scf::IfOp::create(b, loc, inRange, false);
   b.setInsertionPointToStart(&guardIf.getThenRegion().front());
   Value position = k.add(pos, t);
-  // The cache row of the position: (batch, g, position), or the slot of
-  // the page that holds it.
+  // The cache row of the position: (batch, g, position), its ring slot
+  // (overwriting position - W, which no query of this or a later step
+  // sees), or the slot of the page that holds it.
   SmallVector<Value> row{batch, g, position};
-  if (p.paged)
+  if (p.ring)
+    row = {batch, g, k.rem(position, p.keyLen)};
+  else if (p.paged)
     row = {pageOf(k, arg(at.table), batch, position, p), g,
            k.rem(position, p.pageSize)};
   for (auto [fresh, cache, scale, size] :

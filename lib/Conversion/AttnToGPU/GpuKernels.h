@@ -53,6 +53,11 @@ struct AttentionPlan {
   /// 8-bit caches (i8 or f8E4M3FN codes) with [B, Hkv] f32 scales: the
   /// append quantises, the partial kernel dequantises (CUDA cores only).
   bool quantized = false;
+  /// Ring caches (attn.decode `ring`, a causal window(L, 0) layer): the
+  /// caches hold keyLen = W slots and absolute position j lives in slot
+  /// j % W; positions have no upper bound (only a negative one is an
+  /// error).
+  bool ring = false;
   /// window(left, right): the query at position p sees keys
   /// [p - left, p + right]; nullopt: that side is unbounded.
   std::optional<int64_t> windowLeft, windowRight;
@@ -108,6 +113,9 @@ struct PartialArgs {
   /// and the run's error record (ServingKernels.cpp), whose first word,
   /// set by the check kernel, makes the step write nothing and give NaN.
   int table = -1, keyScale = -1, valueScale = -1, error = -1;
+  /// Decode with a draft tree: the tree mask [Sn, Sn] or [B or 1, Sn, Sn]
+  /// (i1 or i8) over the new tokens.
+  int tree = -1;
   int result = -1; // the output (splits == 1) or the workspace
 };
 
@@ -132,7 +140,8 @@ struct DecodeArgs {
   int table = -1, keyScale = -1, valueScale = -1, error = -1;
 };
 /// Writes the new keys/values into the caches (into their pages when
-/// paged, quantised for 8-bit caches) unless the run's error record is set.
+/// paged, their ring slots when `ring`, quantised for 8-bit caches) unless
+/// the run's error record is set.
 /// The position is an index, a rank-0 or, with `rowPositions`, a [B]
 /// integer buffer.
 gpu::GPUFuncOp buildAppendKernel(OpBuilder &b, Location loc,

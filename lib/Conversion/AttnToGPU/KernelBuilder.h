@@ -235,13 +235,19 @@ private:
   // Per-block values.
   Value tid, lane, warp, split, batch, kvHead, headChunk, row;
   Value firstHead, lastHead;
-  Value inRange; // decode: every row's position fits in the cache
+  Value inRange;  // decode: every row's position fits in the cache
+  Value rowStart; // decode: pos[b], the position of the first new token
   SmallVector<Value> heads; // per local head: its Hq index (clamped)
 
   Value arg(int i) { return args[i]; }
-  /// The first three indices of key row j in the caches: (batch, kvHead, j)
-  /// or, paged, (page, kvHead, slot).
+  /// The first three indices of key j (a position, >= 0; keys past the
+  /// row's end, whose scores are dropped, are clamped into the cache) in
+  /// the caches: (batch, kvHead, j), in a ring (batch, kvHead, j % W) or,
+  /// paged, (page, kvHead, slot).
   SmallVector<Value> cacheRow(Value j) {
+    if (p.ring)
+      return {batch, kvHead, k.rem(j, p.keyLen)};
+    j = k.min(j, k.idx(p.keyLen - 1));
     if (!p.paged)
       return {batch, kvHead, j};
     return {pageOf(k, arg(at.table), batch, j, p), kvHead,
@@ -252,6 +258,13 @@ private:
     indices.push_back(column);
     return indices;
   }
+  /// Whether the tree mask keeps key j for this block's query row: a key
+  /// of the cache (before pos[b]) or a new token t = j - pos[b] whose
+  /// entry [b, row, t] is nonzero.
+  Value keptByTree(Value j);
+  /// Whether key j (of the split's keys, before `stop`) counts for this
+  /// block's query row, for all its heads: in range and kept by the tree.
+  Value visible(Value j, Value stop);
   /// Block and thread indices, the block's query heads.
   void setup();
   /// The keys [begin, end) visible to this block's query row: causal

@@ -9,7 +9,11 @@
 //    turns into the CPU's error message;
 //  - page addressing through the block table (reads and writes in place);
 //  - the 8-bit cache codecs: the append quantises as the CPU does
-//    (AttnToLoops/QuantizedCache.cpp), the kernels dequantise to f32.
+//    (AttnToLoops/QuantizedCache.cpp), the kernels dequantise to f32;
+//  - the draft tree of a speculative decode step (AttnToLoops/TreeMask.cpp
+//    on the CPU): one load of the small tree table per score of a new
+//    token. Ring slots are addressed in PartialBuilder::cacheRow and the
+//    append.
 //
 // The record is six i64: [0] set (0: clear), [1] buffer, [2] row,
 // [3] value, [4] new entries, [5] limit: the arguments of
@@ -129,6 +133,29 @@ Value mlir::attn::gpu_kernels::pageOf(KB &k, Value table, Value batch,
   return k.min(k.max(page, k.idx(0)), k.idx(p.numPages - 1));
 }
 
+Value PartialBuilder::keptByTree(Value j) {
+  Value tree = arg(at.tree);
+  auto type = cast<MemRefType>(tree.getType());
+  // Query row `row` stands at pos[b] + row (Sq == Sn); keys before pos[b]
+  // are the cache's, which the tree does not restrict.
+  Value old = k.lt(j, rowStart);
+  // Indices stay in the table for old keys and for keys past the row's end
+  // (their entry is not used).
+  Value t = k.min(k.select(old, k.idx(0), k.sub(j, rowStart)),
+                  k.idx(p.newKeys - 1));
+  SmallVector<Value> indices;
+  if (type.getRank() == 3)
+    indices.push_back(type.getDimSize(0) == 1 ? k.idx(0) : batch);
+  indices.append({row, t});
+  Value entry = k.load(tree, indices);
+  Value keep = entry;
+  if (!entry.getType().isInteger(1))
+    keep = k.cmp(arith::CmpIPredicate::ne, entry,
+                 arith::ConstantOp::create(k.b, k.loc,
+                                           k.b.getZeroAttr(entry.getType())));
+  return arith::OrIOp::create(k.b, k.loc, old, keep);
+}
+
 Value mlir::attn::gpu_kernels::loadCacheVec(KB &k, Value memref,
                                             ValueRange indices, int64_t n) {
   Type element = cast<MemRefType>(memref.getType()).getElementType();
@@ -237,11 +264,13 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildCheckKernel(
   }
   gpu::BarrierOp::create(b, loc);
   Value capacity = k.idx(p.keyLen);
-  auto positionBad = [&](Value pos) {
-    return arith::OrIOp::create(
-        b, loc, k.lt(pos, k.idx(0)),
-        k.cmp(arith::CmpIPredicate::sgt, k.add(pos, k.idx(p.newKeys)),
-              capacity));
+  auto positionBad = [&](Value pos) -> Value {
+    // A ring has no end: only a negative position is bad.
+    if (p.ring)
+      return k.lt(pos, k.idx(0));
+    return arith::OrIOp::create(b, loc, k.lt(pos, k.idx(0)),
+                                k.cmp(arith::CmpIPredicate::sgt,
+                                      k.add(pos, k.idx(p.newKeys)), capacity));
   };
   // Threads stride over the rows; the smallest bad one wins.
   int64_t rows = p.rowPositions ? p.batch : 1;

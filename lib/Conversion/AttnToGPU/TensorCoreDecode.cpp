@@ -153,14 +153,13 @@ void PartialBuilder::buildTensorCores(Value smem) {
   SmallVector<Value> init{k.f32(-kInf), k.f32(-kInf), k.f32(0), k.f32(0)};
   for (int64_t i = 0; i < 4 * nTiles; ++i)
     init.push_back(k.f32(0));
-  Value lastKey = k.idx(p.keyLen - 1);
   Value warpKeys = k.mul(warp, k.idx(kTensorCoreKeys));
   // The lane's key chunks of the two score tiles from `base` on (clamped
-  // into the cache: keys past the split are masked).
+  // into the cache, or their ring slots: keys past the split are masked).
   auto loadKeys = [&](Value base) {
     SmallVector<Value> keys;
     for (int64_t j = 0; j < 2; ++j) {
-      Value key = k.min(k.add(base, k.add(g, k.idx(8 * j))), lastKey);
+      Value key = k.add(base, k.add(g, k.idx(8 * j)));
       SmallVector<Value> keyRow = cacheRow(key); // paged: through the table
       for (int64_t c = 0; c < kChunks; ++c)
         keys.push_back(loadCache8(
@@ -192,7 +191,7 @@ void PartialBuilder::buildTensorCores(Value smem) {
       Value key = k.add(base, k.add(k.mul(t, k.idx(2)),
                                     k.idx(v % 2 + 8 * (v / 2))));
       Value ok = k.lt(key, stop);
-      SmallVector<Value> valueRow = cacheRow(k.min(key, lastKey));
+      SmallVector<Value> valueRow = cacheRow(key);
       // Values of keys past the end may be anything (NaN, and 0 * NaN is
       // NaN in the mma): zero them.
       for (int64_t c = 0; c < vChunks; ++c)
@@ -215,13 +214,13 @@ void PartialBuilder::buildTensorCores(Value smem) {
                    mma.pair(chunk, chunk, e + 2, e + 3)},
                   acc);
       }
-      for (int64_t h = 0; h < 2; ++h)
-        for (int64_t e = 0; e < 2; ++e) {
-          Value key = k.add(base, k.add(k.mul(t, k.idx(2)),
-                                        k.idx(8 * j + e)));
-          s[j][h][e] = score(k.fmul(acc[2 * h + e], scoreScale),
-                             rowHead[h], key, k.lt(key, stop));
-        }
+      for (int64_t e = 0; e < 2; ++e) {
+        Value key = k.add(base, k.add(k.mul(t, k.idx(2)), k.idx(8 * j + e)));
+        Value ok = visible(key, stop); // the same for both rows (heads)
+        for (int64_t h = 0; h < 2; ++h)
+          s[j][h][e] = score(k.fmul(acc[2 * h + e], scoreScale), rowHead[h],
+                             key, ok);
+      }
     }
 
     // Online softmax per row; the four lanes of a row (t) share its max.

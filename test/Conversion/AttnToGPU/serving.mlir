@@ -142,7 +142,7 @@ func.func @dynamic_positions(%q: memref<2x4x1x8xf32>, %k: memref<2x2x1x8xf32>,
                              %v: memref<2x2x1x8xf32>, %pos: memref<?xi64>,
                              %o: memref<2x4x1x8xf32>, %kc: memref<2x2x16x8xf32>,
                              %vc: memref<2x2x16x8xf32>) {
-  // expected-error @below {{the cuda target needs static shapes for the caches, positions, block table and scales; 'memref<?xi64>' is not}}
+  // expected-error @below {{the cuda target needs static shapes for the caches, positions, block table, scales and tree mask; 'memref<?xi64>' is not}}
   attn.decode heads(4, 2) scale(0.25) causal
       ins(%q, %k, %v : memref<2x4x1x8xf32>, memref<2x2x1x8xf32>, memref<2x2x1x8xf32>)
       positions(%pos : memref<?xi64>)

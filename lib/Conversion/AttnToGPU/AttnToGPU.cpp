@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuKernels.h"
+#include "LatentDecode.h"
 #include "TensorCorePrefill.h"
 
 #include "attn/Conversion/Passes.h"
@@ -282,9 +283,12 @@ LogicalResult OpLowering::lower(AttentionOp op) {
 }
 
 LogicalResult OpLowering::lower(DecodeOp op) {
-  if (op.isLatent())
-    return op.emitError("the cuda target does not lower a latent (MLA) "
-                        "attn.decode yet; compile it for the cpu target");
+  if (op.isLatent()) { // LatentDecode.cpp
+    b.setInsertionPoint(op);
+    return lowerLatentDecode(
+        b, module, op, name("latent"), positionSource(op), errorRecord(b, op),
+        argumentBuffer(op.getPositions() ? op.getPositions() : op.getPosition()));
+  }
   if (op.getTreeMask() || op.isRing())
     return op.emitError("the cuda target does not lower a tree_mask or ring "
                         "attn.decode yet");

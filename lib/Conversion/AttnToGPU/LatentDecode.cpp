@@ -401,7 +401,10 @@ void LatentBuilder::writeResult(Value h, Value column, Value acc) {
                {batch, head, row, column});
     return;
   }
-  k.storeVec(acc, result, {split, batch, head, row, column});
+  // Workspace rows are r + 2 floats: element stores (no 16-byte alignment).
+  for (int64_t e = 0; e < n; ++e)
+    k.store(vector::ExtractOp::create(k.b, k.loc, acc, e), result,
+            {split, batch, head, row, k.add(column, k.idx(e))});
 }
 
 void LatentBuilder::build() {

@@ -14,7 +14,8 @@
 //
 // A tile is four phases, a barrier after each:
 //   load     all threads copy the tile's rows (zeros past the split's end,
-//            so that P V never multiplies a stale NaN);
+//            so that P V never multiplies a stale NaN), with cp.async on
+//            tensor cores;
 //   scores   tensor cores (f16/bf16): the 16 heads of the block are the
 //            rows of mma.sync m16n8k16; warp w takes every fourth k-step of
 //            D (its query fragments stay in registers) and writes its
@@ -38,6 +39,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -142,12 +144,25 @@ bool chooseLatentTiling(LatentPlan &p, int64_t multiprocessors = 132) {
   }
   if (p.tileKeys == 0)
     return false;
-  // Splits fill about one wave of three blocks a multiprocessor; each takes
-  // at least two tiles.
+  // Splits fill waves of three blocks a multiprocessor (168 registers on
+  // tensor cores): at least one wave, then the fewest splits whose last
+  // wave is 90% full (B=64, 128 heads: 512 blocks are 1.29 waves, 3 splits
+  // 3.88); each split takes at least two tiles.
+  int64_t slots = 3 * multiprocessors;
   int64_t blocks = p.batch * p.queryLen * p.headChunks;
-  int64_t wanted = std::max<int64_t>(1, 3 * multiprocessors / blocks);
   int64_t maxSplits = std::max<int64_t>(1, p.keySpan() / (2 * p.tileKeys));
-  p.splits = std::clamp<int64_t>(wanted, 1, maxSplits);
+  auto filled = [&](int64_t s) {
+    int64_t n = blocks * s;
+    return double(n) / double(llvm::divideCeil(n, slots) * slots);
+  };
+  int64_t first = std::clamp<int64_t>(slots / blocks, 1, maxSplits);
+  p.splits = first;
+  for (int64_t s = first; s <= std::min(maxSplits, first + 8); ++s) {
+    if (filled(s) > filled(p.splits))
+      p.splits = s;
+    if (filled(s) >= 0.9)
+      break;
+  }
   return true;
 }
 
@@ -271,6 +286,38 @@ void LatentBuilder::setup() {
 }
 
 void LatentBuilder::loadTile(Value base) {
+  if (p.tensorCores) {
+    // cp.async, every piece of the tile in flight at once and no registers
+    // (a load-then-store loop waits for each load in turn); zero-filled
+    // past the split's end (src-size 0).
+    auto token = nvgpu::DeviceAsyncTokenType::get(k.b.getContext());
+    for (auto [cache, width, offset] :
+         {std::tuple{arg(kLatent), p.rank, int64_t(0)},
+          std::tuple{arg(kRope), p.rope, p.rank}}) {
+      const int64_t perRow = width / 8, total = p.tileKeys * perRow;
+      for (int64_t i = 0; i < llvm::divideCeil(total, kLatentThreads); ++i) {
+        Value piece = k.add(tid, k.idx(i * kLatentThreads));
+        OpBuilder::InsertionGuard g(k.b);
+        if (total % kLatentThreads != 0) {
+          auto inside = scf::IfOp::create(k.b, k.loc,
+                                          k.lt(piece, k.idx(total)), false);
+          k.b.setInsertionPointToStart(&inside.getThenRegion().front());
+        }
+        Value j = k.div(piece, perRow);
+        Value col = k.mul(k.rem(piece, perRow), k.idx(8));
+        Value key = k.add(base, j);
+        Value bytes = k.select(k.lt(key, stop), k.idx(8), k.idx(0));
+        Value safeKey = k.min(key, k.idx(p.capacity - 1));
+        nvgpu::DeviceAsyncCopyOp::create(
+            k.b, k.loc, token, tile, ValueRange{j, k.add(col, k.idx(offset))},
+            cache, ValueRange{batch, k.idx(0), safeKey, col},
+            k.b.getIndexAttr(8), bytes, k.b.getUnitAttr());
+      }
+    }
+    NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+    NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(0));
+    return;
+  }
   const int64_t v = p.vec, perRow = p.dim() / v, latentPieces = p.rank / v;
   Type element = p.cacheType;
   auto vecType = VectorType::get({v}, element);
@@ -306,12 +353,7 @@ void LatentBuilder::loadTile(Value base) {
                                          k.b.getZeroAttr(vecType));
   x = k.select(ok, x, zero);
   Value col = k.mul(c, k.idx(v));
-  if (p.tensorCores) {
-    vector::StoreOp::create(k.b, k.loc, x, tile, ValueRange{j, col},
-                            /*nontemporal=*/false, llvm::MaybeAlign(align));
-    return;
-  }
-  // CUDA cores: f32 rows of odd stride, element by element.
+  // f32 rows of odd stride, element by element.
   Value wide = k.toF32(x);
   for (int64_t e = 0; e < v; ++e)
     k.store(vector::ExtractOp::create(k.b, k.loc, wide, e), tile,

@@ -111,9 +111,10 @@ bool tensorCoresFit(const LatentPlan &p) {
          p.rope % 16 == 0 && p.heads >= 4;
 }
 
-/// Fills the tiling of `p`; false when no tile fits in shared memory.
-bool chooseLatentTiling(LatentPlan &p, int64_t multiprocessors = 132) {
-  p.tensorCores = tensorCoresFit(p);
+/// The tile shape of `p` on tensor cores or CUDA cores; false when no
+/// tile fits in shared memory (tensor cores need 16 keys, a k-step of P V).
+bool chooseTile(LatentPlan &p, bool tensorCores) {
+  p.tensorCores = tensorCores;
   int64_t d = p.dim();
   if (p.tensorCores) {
     p.headsPerBlock = kTensorCoreHeads;
@@ -135,14 +136,17 @@ bool chooseLatentTiling(LatentPlan &p, int64_t multiprocessors = 132) {
     p.rowStride = d | 1;
   }
   p.headChunks = llvm::divideCeil(p.heads, p.headsPerBlock);
-  p.tileKeys = 0;
   for (int64_t n : {32, 16, 8}) {
     p.tileKeys = n;
-    if (p.sharedBytes() <= kSharedLimit)
-      break;
-    p.tileKeys = 0;
+    if (n >= (tensorCores ? 16 : 8) && p.sharedBytes() <= kSharedLimit)
+      return true;
   }
-  if (p.tileKeys == 0)
+  return false;
+}
+
+/// Fills the tiling of `p`; false when no tile fits in shared memory.
+bool chooseLatentTiling(LatentPlan &p, int64_t multiprocessors = 132) {
+  if (!(tensorCoresFit(p) && chooseTile(p, true)) && !chooseTile(p, false))
     return false;
   // Splits fill waves of three blocks a multiprocessor (168 registers on
   // tensor cores): at least one wave, then the fewest splits whose last

@@ -2,8 +2,9 @@
 // decode step (the append writes the latent and the rotary key, 512 and 64
 // wide), the latent partial kernel (grid: 8 chunks of 16 heads x 49 key
 // splits x B * Sq) and, with split keys, the merge of a [splits, B, Hq,
-// Sq, r + 2] workspace. In the PTX, mma.sync m16n8k16 on f16/bf16 (query
-// heads as the rows), none on f32 (CUDA cores).
+// Sq, r + 2] workspace. Tensor cores copy a tile of 32 keys x 592 with
+// cp.async. In the PTX, mma.sync m16n8k16 on f16/bf16 (query heads as the
+// rows), none on f32 (CUDA cores).
 // RUN: attn-opt %s --split-input-file --convert-attn-to-gpu | FileCheck %s
 // RUN: attn-opt %s --split-input-file --attn-cuda-pipeline="cubin-format=isa" | FileCheck %s --check-prefix=PTX
 
@@ -25,6 +26,8 @@
 // PTX-LABEL: llvm.func @deepseek_bf16
 // PTX: gpu.binary @attn_kernels
 // PTX-SAME: .entry attn_latent_0_partial
+// PTX-SAME: cp.async.cg.shared.global
+// PTX-SAME: cp.async.wait_group
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-SAME: bar.sync
 func.func @deepseek_bf16(%q: memref<1x128x1x576xbf16>, %c: memref<1x1x1x512xbf16>,

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuKernels.h"
+#include "LatentDecode.h"
 #include "TensorCorePrefill.h"
 
 #include "attn/Conversion/Passes.h"
@@ -283,9 +284,15 @@ LogicalResult OpLowering::lower(AttentionOp op) {
 }
 
 LogicalResult OpLowering::lower(DecodeOp op) {
-  if (op.isLatent())
-    return op.emitError("the cuda target does not lower a latent (MLA) "
-                        "attn.decode yet; compile it for the cpu target");
+  if (op.isLatent()) { // LatentDecode.cpp
+    if (op.getTreeMask() || op.isRing())
+      return op.emitError("the cuda target does not lower a latent (MLA) "
+                          "attn.decode with a tree_mask or ring cache");
+    b.setInsertionPoint(op);
+    return lowerLatentDecode(
+        b, module, op, name("latent"), positionSource(op), errorRecord(b, op),
+        argumentBuffer(op.getPositions() ? op.getPositions() : op.getPosition()));
+  }
   SmallVector<Value> shaped{op.getKeyCache(), op.getValueCache()};
   for (Value v : {op.getPositions(), op.getBlockTable(), op.getKeyScale(),
                   op.getValueScale(), op.getTreeMask()})

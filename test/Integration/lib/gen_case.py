@@ -71,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--unroll-ring", nargs=2, metavar=("MLIR", "NPZ"),
                    help="ring: also write the same step on full caches of "
                         "max(pos) + Sn positions (slots unrolled; older positions NaN)")
+    p.add_argument("--latent", type=int, metavar="R",
+                   help="decode: latent (MLA) caches of rank R: keys [latent, rope] "
+                        "of --d = R + rope, values the latent (needs --kv-heads 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mlir")
     p.add_argument("--inputs")
@@ -218,6 +221,14 @@ def make_paged_caches(cfg, rng):
     return out
 
 
+def cache_widths(cfg):
+    """Row widths of the key and value caches: D and Dv, or for a latent
+    decode the rank and the rotary size."""
+    if cfg.get("latent"):
+        return cfg["latent"], cfg["d"] - cfg["latent"]
+    return cfg["d"], cfg["dv"]
+
+
 def make_inputs(cfg, rng):
     """Named input arrays in function-argument order."""
     b, hq, hkv, sq, d, dv = (cfg[k] for k in ("batch", "q_heads", "kv_heads", "sq", "d", "dv"))
@@ -228,8 +239,11 @@ def make_inputs(cfg, rng):
         inputs["key"] = normal(b, hkv, cfg["skv"], d)
         inputs["value"] = normal(b, hkv, cfg["skv"], dv)
     else:
-        inputs["key"] = normal(b, hkv, cfg["sn"], d)
-        inputs["value"] = normal(b, hkv, cfg["sn"], dv)
+        # Latent: "key" is the new latent [B, 1, Sn, R], "value" the new
+        # rotary key [B, 1, Sn, rope]; the caches are laid out the same way.
+        kw, vw = cache_widths(cfg)
+        inputs["key"] = normal(b, hkv, cfg["sn"], kw)
+        inputs["value"] = normal(b, hkv, cfg["sn"], vw)
         if cfg["positions"] is not None:
             inputs["positions"] = np.array(
                 cfg["positions"],
@@ -240,7 +254,7 @@ def make_inputs(cfg, rng):
             inputs.update(make_paged_caches(cfg, rng))
         if cfg["ring"]:
             inputs.update(make_ring_caches(cfg, rng))
-        for name, width in (("key_cache", d), ("value_cache", dv)):
+        for name, width in (("key_cache", kw), ("value_cache", vw)):
             if cfg["page_size"] or cfg["ring"]:
                 break
             cache = rng.standard_normal((b, hkv, cfg["smax"], width))
@@ -268,6 +282,8 @@ def attention_attrs(cfg):
         attrs += f" window({cfg['window'][0]}, {cfg['window'][1]})"
     if cfg["op"] == "decode" and cfg["ring"]:
         attrs += " ring"
+    if cfg["op"] == "decode" and cfg.get("latent"):
+        attrs += f" latent({cfg['latent']})"
     return attrs
 
 
@@ -346,6 +362,12 @@ def make_config(args):
             cfg["pool_pages"] = cfg["batch"] * (cfg["smax"] // cfg["page_size"]) + 3
         if cfg["bad_table_entry"]:
             cfg["bad_table_entry"] = [int(x) for x in cfg["bad_table_entry"].split(",")]
+    if cfg["latent"]:
+        if (cfg["op"] != "decode" or cfg["kv_heads"] != 1 or not 0 < cfg["latent"] < cfg["d"]
+                or cfg["page_size"] or cfg["ring"] or cfg["tree"]):
+            raise SystemExit("gen_case.py: --latent needs --op decode, --kv-heads 1, "
+                             "0 < R < --d, and no paged, ring or tree caches")
+        cfg["dv"] = cfg["latent"]
     if cfg["kv_lens"]:
         rng = np.random.default_rng(cfg["seed"] + 1)
         cfg["kv_lens_values"] = ([int(s) for s in cfg["kv_lens_values"].split(",")]

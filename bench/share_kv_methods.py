@@ -25,10 +25,19 @@ Methods (--methods, comma separated):
                   free=kvqo      which projections the fit changes;
                   iters=N        L-BFGS iterations per layer (default 40);
                   ridge=R        relative ridge toward the aligned weights
-                                 (default 1e-3).
+                                 (default 1e-3);
+                  weight=norm    weight the squared error of dimension j of
+                                 token t by g_j^2 / rms_t^2 (what later RMS
+                                 norms read; default none).
+              The default (`joint`) is the best measured: bench/RESULTS.md,
+              "Joint layer-wise fit of K, V, Q and O".
 
-  bench/share_kv_methods.py [--work DIR] [--layers N] [--methods ...]
-      [--calib-batch 16 --calib-len 64] [--log FILE]
+  bench/share_kv_methods.py [--work DIR] [--layers N] [--convert N] [--watch]
+      [--methods ...] [--calib-batch 16 --calib-len 64] [--log FILE]
+
+--convert N converts only the first N layers (a cheap probe); --watch also
+reports each layer's local error on the held-out tokens (the fit never sees
+them). Keep OMP_NUM_THREADS=1 on shared machines.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ Methods (--methods, comma separated):
                                  the attention (corrects the error that
                                  earlier layers left);
                   free=kvqo      which projections the fit changes;
-                  iters=N        L-BFGS iterations per layer (default 40);
+                  iters=N        L-BFGS iterations per layer (default 80);
                   ridge=R        relative ridge toward the aligned weights
                                  (default 1e-3);
                   weight=norm    weight the squared error of dimension j of
@@ -231,7 +231,7 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
 
 def parse(method: str) -> tuple[str, dict]:
     name, _, rest = method.partition(":")
-    opts = {"target": "local", "free": "kvqo", "iters": "40", "ridge": "1e-3",
+    opts = {"target": "local", "free": "kvqo", "iters": "80", "ridge": "1e-3",
             "weight": "none"}
     for item in filter(None, rest.split("/")):
         k, _, v = item.partition("=")

@@ -41,12 +41,12 @@ struct Entry {
   std::optional<std::array<int64_t, 4>> projections;
 };
 
-/// How share-kv shared the op's KV heads (`attn.share_kv_projections`):
+/// How share-kv shared the op's KV heads (`attn.kv_projections`):
 /// at the projection weights or on the activations (and why), where the
 /// query and output maps went, and the K and V projections' FLOPs per
 /// token and weight bytes before and after.
 void describeSharing(Operation *op, Entry &e) {
-  auto sharing = op->getAttrOfType<DictionaryAttr>("attn.share_kv_projections");
+  auto sharing = op->getAttrOfType<DictionaryAttr>("attn.kv_projections");
   if (!sharing)
     return;
   llvm::json::Object json;

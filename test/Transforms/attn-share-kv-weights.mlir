@@ -16,7 +16,7 @@
 // CHECK-DAG: linalg.generic {{.+}} ins(%arg0, %[[WK]] : tensor<1x3x8xf32>, tensor<8x4xf32>)
 // CHECK-DAG: linalg.generic {{.+}} ins(%arg0, %[[WV]] : tensor<1x3x8xf32>, tensor<4x8xf32>)
 // CHECK: attn.attention heads(2, 1)
-// CHECK-SAME: attn.share_kv_projections = {flops_per_token = 128 : i64, flops_per_token_before = 256 : i64, kv = "weights", output = "none", query_maps = "none", weight_bytes = 256 : i64, weight_bytes_before = 512 : i64}
+// CHECK-SAME: attn.kv_projections = {flops_per_token = 128 : i64, flops_per_token_before = 256 : i64, kv = "weights", output = "none", query_maps = "none", weight_bytes = 256 : i64, weight_bytes_before = 512 : i64}
 // ACT-LABEL: func.func @separate
 // ACT: attn.attention heads(2, 1)
 // ACT-SAME: kv = "activations"

@@ -441,7 +441,7 @@ private:
     op.setKvHeads(n);
   }
 
-  /// `attn.share_kv_projections` for the compile report: where the sharing
+  /// `attn.kv_projections` for the compile report: where the sharing
   /// happened (weights or activations, and why not the weights) and the
   /// K/V projections' FLOPs per token and weight bytes before and after.
   void recordProjections(OpBuilder &b, const OpPlan &plan, StringRef query,
@@ -472,7 +472,7 @@ private:
       fields.push_back(
           b.getNamedAttr("weight_bytes", b.getI64IntegerAttr(bytes)));
     }
-    plan.op->setAttr("attn.share_kv_projections", b.getDictionaryAttr(fields));
+    plan.op->setAttr("attn.kv_projections", b.getDictionaryAttr(fields));
   }
 
   /// `x` with `kvHeads` heads for `op`; the returns that held `x` as the

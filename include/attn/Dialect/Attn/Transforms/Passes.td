@@ -79,7 +79,7 @@ def AttnShareKV : Pass<"attn-share-kv", "ModuleOp"> {
     (or a fitted output weight, `attn.share_output_weight`) into the output
     projection the same way; mixes and maps that do not commute with the
     steps along the head dimension (RoPE) stay on the activations. The op
-    records in `attn.share_kv_projections` which was done (and why not the
+    records in `attn.kv_projections` which was done (and why not the
     weights) and the K/V projections' FLOPs per token and weight bytes
     before and after, for the compile report. `rewrite-projections=false`
     always pools the activations.
@@ -141,21 +141,6 @@ def AttnFuseDecode : Pass<"attn-fuse-decode", "ModuleOp"> {
     ONNX's causal alignment (offset = past length) is the decode op's
     (query row i at position `position + i` for one new token per query),
     so `causal(past)` maps to `causal`; other offsets are left alone.
-
-    Where the new keys (values) come from a projection with a constant
-    weight (a contraction, optional bias add, optional slice of a fused
-    projection, the split into heads, then head-uniform linear steps:
-    transposes, RoPE's tables, halves and sums), the sharing happens at the
-    weights: a new projection computes only the `kv-heads` new heads, its
-    weight and bias the pooled (and, for `aligned`, mixed) head blocks of
-    the old one. Query maps fold into the query projection and output maps
-    (or a fitted output weight, `attn.share_output_weight`) into the output
-    projection the same way; mixes and maps that do not commute with the
-    steps along the head dimension (RoPE) stay on the activations. The op
-    records in `attn.share_kv_projections` which was done (and why not the
-    weights) and the K/V projections' FLOPs per token and weight bytes
-    before and after, for the compile report. `rewrite-projections=false`
-    always pools the activations.
 
     It is a module pass because the function's type changes: each
     `func.call` of it passes its `past` as the front of a whole cache

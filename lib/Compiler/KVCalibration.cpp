@@ -16,7 +16,7 @@
 #include "attn/Calibration/KVSharing.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
-#include "attn/Pipelines/Pipelines.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Runtime/Npz.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -243,19 +243,13 @@ std::vector<float> tokenRows(const ::attn::rt::Array &a) {
   return rows;
 }
 
-/// The output weight the converted attention's result would meet without
-/// a new fit: the last fit, else the original weight with the output maps
-/// [Hq, Dv, Dv] folded in.
-std::vector<double> startWeight(AttentionOp op, const OutputTarget &t,
+/// The output weight the converted attention's result meets without the
+/// fit, which the ridge pulls toward: the original weight with the output
+/// maps [Hq, Dv, Dv] folded in. (Not the previous pass's fit: a layer whose
+/// input did not change gets the same fit in every pass.)
+std::vector<double> startWeight(const OutputTarget &t,
                                 const std::vector<double> &outputMap,
                                 int64_t valueDim) {
-  if (auto fitted =
-          op->getAttrOfType<DenseElementsAttr>("attn.share_output_weight")) {
-    std::vector<double> w;
-    for (APFloat v : fitted.getValues<APFloat>())
-      w.push_back(v.convertToDouble());
-    return w;
-  }
   if (outputMap.empty())
     return t.weight;
   std::vector<double> w(t.weight.size(), 0.0);
@@ -322,11 +316,13 @@ LogicalResult refitPass(
   entry.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
                                   ValueRange(originals).getTypes()));
   entry->removeAttr("attn.num_outputs");
+  // The pass alone: a cleanup now would drop the converted attentions that
+  // only the dead logits read.
   PassManager pm(ctx);
-  TransformOptions share;
-  share.shareKVHeads = newHeads;
-  share.shareKVMethod = "aligned";
-  buildAttnShareKVPipeline(pm, share);
+  AttnShareKVOptions share;
+  share.kvHeads = newHeads;
+  share.method = "aligned";
+  pm.addPass(createAttnShareKV(share));
   if (failed(pm.run(*probe))) {
     error = "calibration: sharing the KV heads of the refit probe failed";
     return failure();
@@ -380,7 +376,7 @@ LogicalResult refitPass(
       starts(ops.size());
   for (size_t i = 0; i < ops.size(); ++i)
     if (targets[i].found)
-      starts[i] = startWeight(ops[i], targets[i], fits[i].outputMap,
+      starts[i] = startWeight(targets[i], fits[i].outputMap,
                               AttentionOp(ops[i]).getValueType().getDimSize(3));
   std::atomic<bool> missing{false};
   llvm::parallelFor(0, ops.size(), [&](size_t i) {

@@ -658,3 +658,106 @@ void mlir::attn::foldOutputMaps(OpBuilder &b, const OutputProjection &p,
       }
   replaceOutputWeight(b, p, folded);
 }
+
+void mlir::attn::eraseUnusedSteps(ArrayRef<const HeadProjection *> rebuilt) {
+  SetVector<Operation *> candidates;
+  for (const HeadProjection *p : rebuilt) {
+    for (Operation *step : llvm::reverse(p->steps))
+      candidates.insert(step);
+    candidates.insert(p->heads);
+    if (p->split)
+      candidates.insert(p->split);
+  }
+  // Until nothing changes: chains may share steps, in any order.
+  DenseSet<Operation *> erased;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (Operation *op : candidates)
+      if (!erased.contains(op) && op->use_empty()) {
+        erased.insert(op);
+        op->erase();
+        changed = true;
+      }
+  }
+}
+
+void mlir::attn::narrowFusedProjection(OpBuilder &b, const HeadProjection &p) {
+  linalg::LinalgOp mm = p.matmul, biasAdd = p.biasAdd;
+  Value fused = biasAdd ? biasAdd->getResult(0) : mm->getResult(0);
+  unsigned axis = p.resultColumnAxis;
+  auto fusedType = cast<RankedTensorType>(fused.getType());
+  // The columns the remaining slices read, in order.
+  SmallVector<tensor::ExtractSliceOp> slices;
+  for (Operation *user : fused.getUsers()) {
+    auto slice = dyn_cast<tensor::ExtractSliceOp>(user);
+    if (!slice || !slice.hasUnitStride() ||
+        ShapedType::isDynamic(slice.getStaticOffsets()[axis]) ||
+        ShapedType::isDynamic(slice.getStaticSizes()[axis]))
+      return;
+    slices.push_back(slice);
+  }
+  if (slices.empty() || (biasAdd && !mm->getResult(0).hasOneUse()))
+    return;
+  int64_t total = fusedType.getDimSize(axis);
+  std::vector<bool> used(total, false);
+  for (tensor::ExtractSliceOp slice : slices)
+    for (int64_t c = 0; c < slice.getStaticSizes()[axis]; ++c)
+      used[slice.getStaticOffsets()[axis] + c] = true;
+  SmallVector<int64_t> keep, newIndex(total, -1);
+  for (int64_t c = 0; c < total; ++c)
+    if (used[c]) {
+      newIndex[c] = keep.size();
+      keep.push_back(c);
+    }
+  if (int64_t(keep.size()) == total)
+    return;
+  // A slice stays one slice only if its columns stay contiguous, which
+  // they do: kept columns keep their order.
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointAfterValue(fused);
+  Location loc = mm.getLoc();
+  auto wType = cast<RankedTensorType>(p.weight->get().getType());
+  std::vector<double> w = *readConstant(p.weight->get());
+  unsigned col = p.weightColumnAxis;
+  int64_t cols = wType.getDimSize(col), in = wType.getDimSize(1 - col),
+          n = keep.size();
+  std::vector<double> nw(in * n);
+  for (int64_t k = 0; k < in; ++k)
+    for (int64_t j = 0; j < n; ++j) {
+      if (col == 1)
+        nw[k * n + j] = w[k * cols + keep[j]];
+      else
+        nw[j * in + k] = w[keep[j] * in + k];
+    }
+  Value weight = makeConstant(b, loc, withDim(wType, col, n), nw);
+  SmallVector<Value> inputs;
+  for (OpOperand *operand : mm.getDpsInputOperands())
+    inputs.push_back(operand == p.weight ? weight : operand->get());
+  Value result = cloneLinalg(b, mm, inputs,
+                             withDim(mm->getResult(0).getType(), axis, n),
+                             /*zeroFill=*/true);
+  if (biasAdd) {
+    std::vector<double> bias = *readConstant(p.bias), nb(n);
+    for (int64_t j = 0; j < n; ++j)
+      nb[j] = bias[keep[j]];
+    auto biasType = cast<RankedTensorType>(p.bias.getType());
+    Value newBias = makeConstant(
+        b, loc, RankedTensorType::get({n}, biasType.getElementType()), nb);
+    SmallVector<Value> addInputs;
+    for (OpOperand *operand : biasAdd.getDpsInputOperands())
+      addInputs.push_back(operand->get() == p.bias ? newBias : result);
+    result = cloneLinalg(b, biasAdd, addInputs,
+                         cast<RankedTensorType>(result.getType()),
+                         /*zeroFill=*/false);
+  }
+  for (tensor::ExtractSliceOp slice : slices) {
+    b.setInsertionPoint(slice);
+    SmallVector<OpFoldResult> offsets = slice.getMixedOffsets();
+    offsets[axis] = b.getIndexAttr(newIndex[slice.getStaticOffsets()[axis]]);
+    Value narrowed = tensor::ExtractSliceOp::create(
+        b, slice.getLoc(), slice.getResultType(), result, offsets,
+        slice.getMixedSizes(), slice.getMixedStrides());
+    slice.getResult().replaceAllUsesWith(narrowed);
+    slice.erase();
+  }
+}

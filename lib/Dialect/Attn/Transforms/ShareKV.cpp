@@ -221,6 +221,7 @@ private:
     FunctionType before = func.getFunctionType();
     for (OpPlan &plan : plans)
       apply(func, plan, shrunkArgs);
+    shrinkFusedProjections(plans);
     if (!changesSignature)
       return success();
     ArrayRef<Type> results = before.getResults();
@@ -234,6 +235,26 @@ private:
     for (func::CallOp call : calls)
       updateCall(call, func, shrunkArgs);
     return success();
+  }
+
+  /// The rewritten projections' old heads: their steps go, and a fused
+  /// projection they were part of stops computing their columns.
+  void shrinkFusedProjections(ArrayRef<OpPlan> plans) {
+    SmallVector<const HeadProjection *> rebuilt;
+    for (const OpPlan &plan : plans)
+      for (const std::optional<HeadProjection> *p :
+           {&plan.keyProjection, &plan.valueProjection,
+            &plan.queryProjection})
+        if (p->has_value() && (p != &plan.queryProjection || plan.queryMaps))
+          rebuilt.push_back(&**p);
+    eraseUnusedSteps(rebuilt);
+    DenseSet<Operation *> done;
+    OpBuilder b(&getContext());
+    for (const HeadProjection *p : rebuilt) {
+      linalg::LinalgOp matmul = p->matmul;
+      if (p->split && done.insert(matmul.getOperation()).second)
+        narrowFusedProjection(b, *p);
+    }
   }
 
   /// Every return must hold shared heads at the same result positions, or

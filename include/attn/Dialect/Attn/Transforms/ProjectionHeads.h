@@ -61,6 +61,15 @@ Value rebuildHeadProjection(OpBuilder &b, const HeadProjection &p,
                             int64_t newHeads, ArrayRef<double> weights,
                             ArrayRef<double> maps);
 
+/// Erases the steps, head splits and fused-projection slices of the
+/// rebuilt projections that nothing reads any more.
+void eraseUnusedSteps(ArrayRef<const HeadProjection *> rebuilt);
+
+/// After eraseUnusedSteps, rebuilds a fused projection (QKV) that `p`'s
+/// heads were a slice of over the columns its remaining slices read, so
+/// the old heads' columns are no longer computed (once per projection).
+void narrowFusedProjection(OpBuilder &b, const HeadProjection &p);
+
 /// out = collapse(transpose(attention result)) @ W: the [B, S, Hq * Dv]
 /// context read by a contraction with a constant weight [Hq * Dv, dout]
 /// (or transposed).

@@ -133,7 +133,7 @@ public:
         method(options.shareKVMethod != ShareKVMethod::Default
                    ? options.shareKVMethod
                : options.calibrationFile.empty() ? ShareKVMethod::Mean
-                                                 : ShareKVMethod::Aligned),
+                                                 : ShareKVMethod::AlignedFit),
         result(result),
         diagnosticStream(result.diagnostics),
         diagnostics(sourceMgr, &context, diagnosticStream) {

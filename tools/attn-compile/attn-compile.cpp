@@ -70,7 +70,7 @@ cl::opt<std::string> shareKVMethod(
     cl::desc("How --share-kv makes a shared head: mean, exact, calibrated, "
              "aligned or aligned-fit (aligned, then each layer's output "
              "projection refitted on the converted model; the last three "
-             "need --calibration); default: aligned with --calibration, "
+             "need --calibration); default: aligned-fit with --calibration, "
              "else mean"),
     cl::init("mean"), cl::cat(category));
 cl::opt<std::string> calibrationFile(

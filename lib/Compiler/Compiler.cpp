@@ -338,7 +338,11 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
                                 method == ShareKVMethod::Aligned ||
                                     method == ShareKVMethod::AlignedFit,
-                                method == ShareKVMethod::AlignedFit
+                                // A decode step's caches shrink: its
+                                // default is aligned (no refit probe).
+                                method == ShareKVMethod::AlignedFit &&
+                                        !(decode && options.shareKVMethod ==
+                                                        ShareKVMethod::Default)
                                     ? kRefitPasses
                                     : 0,
                                 options.calibrationFile, buildProbe,

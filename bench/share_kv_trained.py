@@ -229,7 +229,7 @@ def compiled(args, model_dir, method, held):
            f"input_ids={b}x{s}", "--input-shape", f"position_ids={b}x{s}", "-o", lib]
     if method != "none":
         cmd += ["--share-kv=1", f"--share-kv-method={method}"]
-    if method in ("calibrated", "aligned"):
+    if method in ("calibrated", "aligned", "aligned-fit"):
         cmd += ["--calibration", os.path.join(model_dir, "calibration.npz")]
     t = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

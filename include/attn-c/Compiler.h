@@ -43,8 +43,10 @@ typedef enum AttnShareKVMethod {
   ATTN_SHARE_KV_EXACT = 1,
   ATTN_SHARE_KV_CALIBRATED = 2, /* needs a calibration file */
   ATTN_SHARE_KV_ALIGNED = 3,    /* needs a calibration file */
-  /* aligned with a calibration file, mean without one */
-  ATTN_SHARE_KV_DEFAULT = 4
+  /* aligned-fit with a calibration file, mean without one */
+  ATTN_SHARE_KV_DEFAULT = 4,
+  /* aligned + layer-wise output refit; needs a calibration file */
+  ATTN_SHARE_KV_ALIGNED_FIT = 5
 } AttnShareKVMethod;
 
 /* Compiles models one at a time and keeps the results of the last one.
@@ -93,7 +95,8 @@ attnCompileOptionsSetInputShape(AttnCompileOptions *options, const char *name,
                                 int32_t rank, const int64_t *shape);
 /* Converts attention to `kvHeads` KV heads (0: keep them);
    `calibrationFile` (.npz of graph inputs) is for ATTN_SHARE_KV_CALIBRATED
-   and ATTN_SHARE_KV_ALIGNED (and makes ATTN_SHARE_KV_DEFAULT aligned). */
+   ATTN_SHARE_KV_ALIGNED and ATTN_SHARE_KV_ALIGNED_FIT (and makes
+   ATTN_SHARE_KV_DEFAULT aligned-fit). */
 ATTN_COMPILER_API void attnCompileOptionsSetShareKV(AttnCompileOptions *options,
                                                     int64_t kvHeads,
                                                     AttnShareKVMethod method,

@@ -103,10 +103,12 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
             .Case("exact", ShareKVMethod::Exact)
             .Case("calibrated", ShareKVMethod::Calibrated)
             .Case("aligned", ShareKVMethod::Aligned)
+            .Case("aligned-fit", ShareKVMethod::AlignedFit)
             .Default(std::nullopt);
     if (!method) {
       error = "--share-kv-method=" + value.str() +
-              " is not available (expected mean, exact, calibrated or aligned)";
+              " is not available (expected mean, exact, calibrated, aligned or "
+              "aligned-fit)";
       return failure();
     }
     options.shareKVMethod = *method;

@@ -12,13 +12,17 @@
 // pages per row) and the form of its position (one for the batch, or one
 // per row). Attributes that this file does not know (added to the ops
 // later) are listed as they print under "attributes", so the report never
-// hides part of an op's meaning.
+// hides part of an op's meaning. Ops share-kv converted say where it
+// shared them (projection weights or activations) and what the K/V
+// projections cost before and after.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attn/Compiler/CompileReport.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include <array>
 
 using namespace mlir;
 using namespace mlir::attn::compile;
@@ -33,7 +37,36 @@ int64_t elementBytes(ShapedType type) {
 struct Entry {
   llvm::json::Object json;
   int64_t kvBytes = 0, kvBytesBefore = 0;
+  /// The K/V projections' cost (share-kv), when known.
+  std::optional<std::array<int64_t, 4>> projections;
 };
+
+/// How share-kv shared the op's KV heads (`attn.kv_projections`):
+/// at the projection weights or on the activations (and why), where the
+/// query and output maps went, and the K and V projections' FLOPs per
+/// token and weight bytes before and after.
+void describeSharing(Operation *op, Entry &e) {
+  auto sharing = op->getAttrOfType<DictionaryAttr>("attn.kv_projections");
+  if (!sharing)
+    return;
+  llvm::json::Object json;
+  for (NamedAttribute field : sharing) {
+    if (auto text = dyn_cast<StringAttr>(field.getValue()))
+      json[field.getName().getValue()] = text.str();
+    else if (auto n = dyn_cast<IntegerAttr>(field.getValue()))
+      json[field.getName().getValue()] = n.getInt();
+  }
+  auto get = [&](StringRef name) -> std::optional<int64_t> {
+    if (auto n = sharing.getAs<IntegerAttr>(name))
+      return n.getInt();
+    return std::nullopt;
+  };
+  auto fb = get("flops_per_token_before"), f = get("flops_per_token"),
+       bb = get("weight_bytes_before"), b = get("weight_bytes");
+  if (fb && f && bb && b)
+    e.projections = std::array<int64_t, 4>{*fb, *f, *bb, *b};
+  e.json["share_kv"] = std::move(json);
+}
 
 /// An attention that attn-absorb-latent-projections rewrote to attend over
 /// an MLA latent (`attn.latent`): its form, and the bytes a token really
@@ -92,6 +125,7 @@ Entry describe(Operation *op, int64_t qHeads, int64_t kvHeads, ShapedType key,
     e.kvBytesBefore = kvHeadsBefore * perHead;
   }
   describeLatent(op, key, e);
+  describeSharing(op, e);
   return e;
 }
 
@@ -180,6 +214,7 @@ void describeCache(mlir::attn::DecodeOp decode, llvm::json::Object &json) {
 llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
   llvm::json::Array ops;
   int64_t kvBytes = 0, kvBytesBefore = 0;
+  std::optional<std::array<int64_t, 4>> projections;
   module.walk([&](Operation *op) {
     std::optional<Entry> e;
     if (auto attention = dyn_cast<mlir::attn::AttentionOp>(op)) {
@@ -212,11 +247,25 @@ llvm::json::Object mlir::attn::compile::buildReport(ModuleOp module) {
     addOtherAttributes(op, e->json);
     kvBytes += e->kvBytes;
     kvBytesBefore += e->kvBytesBefore;
+    if (e->projections) {
+      if (!projections)
+        projections = std::array<int64_t, 4>{0, 0, 0, 0};
+      for (int i = 0; i < 4; ++i)
+        (*projections)[i] += (*e->projections)[i];
+    }
     ops.push_back(std::move(e->json));
   });
-  return llvm::json::Object{{"attention", std::move(ops)},
+  llvm::json::Object report{{"attention", std::move(ops)},
                             {"kv_cache_bytes_per_token", kvBytes},
                             {"kv_cache_bytes_per_token_before", kvBytesBefore}};
+  // Summed over the ops share-kv converted whose K/V projections it found.
+  if (projections) {
+    report["kv_projection_flops_per_token_before"] = (*projections)[0];
+    report["kv_projection_flops_per_token"] = (*projections)[1];
+    report["kv_projection_weight_bytes_before"] = (*projections)[2];
+    report["kv_projection_weight_bytes"] = (*projections)[3];
+  }
+  return report;
 }
 
 /// The op's name for people: the innermost NameLoc (an ONNX node name), else

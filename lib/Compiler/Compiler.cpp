@@ -49,6 +49,9 @@ namespace {
 
 /// Cache capacity when CompileOptions::maxSeq is not set.
 constexpr int64_t kDefaultMaxSeq = 1024;
+/// aligned-fit's passes of the output refit, each on the model converted
+/// with the previous pass's fits (bench/RESULTS.md compares the counts).
+constexpr int kRefitPasses = 2;
 
 std::string methodName(ShareKVMethod method) {
   switch (method) {
@@ -57,6 +60,7 @@ std::string methodName(ShareKVMethod method) {
   case ShareKVMethod::Exact: return "exact";
   case ShareKVMethod::Calibrated: return "calibrated";
   case ShareKVMethod::Aligned: return "aligned";
+  case ShareKVMethod::AlignedFit: return "aligned-fit";
   }
   return "mean";
 }
@@ -129,7 +133,7 @@ public:
         method(options.shareKVMethod != ShareKVMethod::Default
                    ? options.shareKVMethod
                : options.calibrationFile.empty() ? ShareKVMethod::Mean
-                                                 : ShareKVMethod::Aligned),
+                                                 : ShareKVMethod::AlignedFit),
         result(result),
         diagnosticStream(result.diagnostics),
         diagnostics(sourceMgr, &context, diagnosticStream) {
@@ -137,7 +141,11 @@ public:
     context.printOpOnDiagnostic(false);
     pipeline.entryFunction = options.entryFunction;
     pipeline.shareKVHeads = options.shareKV;
-    pipeline.shareKVMethod = methodName(method);
+    // The pass reads aligned-fit's results as aligned ones (plus the
+    // fitted output weights).
+    pipeline.shareKVMethod = method == ShareKVMethod::AlignedFit
+                                 ? "aligned"
+                                 : methodName(method);
     pipeline.kvCacheType = options.kvCacheType;
     pipeline.perRowPositions = options.perRowPositions;
     pipeline.windowRingCache = options.windowRingCache;
@@ -328,7 +336,15 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
   }
   ModuleOp calibrationModule = sized ? *sized : module;
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
-                                method == ShareKVMethod::Aligned,
+                                method == ShareKVMethod::Aligned ||
+                                    method == ShareKVMethod::AlignedFit,
+                                // A decode step's caches shrink: its
+                                // default is aligned (no refit probe).
+                                method == ShareKVMethod::AlignedFit &&
+                                        !(decode && options.shareKVMethod ==
+                                                        ShareKVMethod::Default)
+                                    ? kRefitPasses
+                                    : 0,
                                 options.calibrationFile, buildProbe,
                                 sharingErrors, error)))
     return fail(error);
@@ -363,7 +379,8 @@ LogicalResult Compilation::run(const std::string &path,
   importOptions.dims = options.dims;
   importOptions.inputShapes = options.inputShapes;
   bool calibrated = method == ShareKVMethod::Calibrated ||
-                    method == ShareKVMethod::Aligned;
+                    method == ShareKVMethod::Aligned ||
+                    method == ShareKVMethod::AlignedFit;
   if (calibrated && options.calibrationFile.empty())
     return fail("--share-kv-method=" + methodName(method) +
                 " needs --calibration INPUTS.npz");

@@ -15,15 +15,19 @@
 #include "attn-c/Runtime.h"
 #include "attn/Calibration/KVSharing.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Runtime/Npz.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Parallel.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -136,10 +140,290 @@ DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
   return DenseElementsAttr::get(type, ArrayRef<double>(values));
 }
 
+/// Compiles `probe` with `buildLibrary` into a temporary library, runs it
+/// on the arrays of `inputs` (by input name) and returns its outputs by
+/// name.
+LogicalResult runProbe(
+    ModuleOp probe, const std::vector<::attn::rt::Array> &inputs,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::map<std::string, ::attn::rt::Array> &outputs, std::string &error) {
+  SmallString<128> libraryPath;
+  if (llvm::sys::fs::createTemporaryFile("attn-calibration", "so",
+                                         libraryPath)) {
+    error = "calibration: cannot create a temporary file";
+    return failure();
+  }
+  auto cleanup = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(libraryPath);
+    llvm::sys::fs::remove(libraryPath + ".params"); // its weights, if any
+  });
+  if (failed(buildLibrary(probe, libraryPath.str().str())))
+    return failure();
+  AttnModel *model = attnModelLoad(libraryPath.c_str());
+  if (!model) {
+    error = std::string("calibration: ") + attnGetLastError();
+    return failure();
+  }
+  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
+  std::vector<const void *> in;
+  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetInputInfo(model, i, &info);
+    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
+      return a.name == info.name;
+    });
+    if (it == inputs.end() || it->data.size() != info.num_bytes ||
+        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
+      error = std::string("calibration inputs: '") + info.name +
+              "' is missing or has the wrong dtype or size";
+      return failure();
+    }
+    in.push_back(it->data.data());
+  }
+  std::vector<void *> out;
+  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetOutputInfo(model, i, &info);
+    ::attn::rt::Array &a = outputs[info.name];
+    a.name = info.name;
+    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
+    a.shape.assign(info.shape, info.shape + info.rank);
+    a.data.resize(info.num_bytes);
+    out.push_back(a.data.data());
+  }
+  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
+    error = std::string("calibration run: ") + attnGetLastError();
+    return failure();
+  }
+
+  return success();
+}
+
+
+/// An attention's output projection as the refit sees it: the original
+/// weight [Hq * Dv, dout] row-major.
+struct OutputTarget {
+  bool found = false;
+  int64_t width = 0, outWidth = 0;
+  std::vector<double> weight;
+};
+
+OutputTarget outputTarget(AttentionOp op) {
+  OutputTarget t;
+  std::optional<OutputProjection> p = matchOutputProjection(op.getResult(0));
+  if (!p)
+    return t;
+  std::optional<std::vector<double>> w = readConstant(p->weight->get());
+  if (!w)
+    return t;
+  t.width = p->heads * p->valueDim;
+  t.outWidth = p->outputWidth;
+  t.weight.resize(t.width * t.outWidth);
+  for (int64_t r = 0; r < t.width; ++r)
+    for (int64_t c = 0; c < t.outWidth; ++c)
+      t.weight[r * t.outWidth + c] = p->weightRowAxis == 0
+                                         ? (*w)[r * t.outWidth + c]
+                                         : (*w)[c * t.width + r];
+  t.found = true;
+  return t;
+}
+
+/// [B, H, S, D] -> [B * S, H * D]: each token's heads side by side, the
+/// rows the output projection reads.
+std::vector<float> tokenRows(const ::attn::rt::Array &a) {
+  std::vector<float> x = toFloats(a);
+  int64_t b = a.shape[0], h = a.shape[1], s = a.shape[2], d = a.shape[3];
+  std::vector<float> rows(x.size());
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t hi = 0; hi < h; ++hi)
+      for (int64_t si = 0; si < s; ++si)
+        for (int64_t di = 0; di < d; ++di)
+          rows[((bi * s + si) * h + hi) * d + di] =
+              x[((bi * h + hi) * s + si) * d + di];
+  return rows;
+}
+
+/// The output weight the converted attention's result meets without the
+/// fit, which the ridge pulls toward: the original weight with the output
+/// maps [Hq, Dv, Dv] folded in. (Not the previous pass's fit: a layer whose
+/// input did not change gets the same fit in every pass.)
+std::vector<double> startWeight(const OutputTarget &t,
+                                const std::vector<double> &outputMap,
+                                int64_t valueDim) {
+  if (outputMap.empty())
+    return t.weight;
+  std::vector<double> w(t.weight.size(), 0.0);
+  int64_t heads = t.width / valueDim, m = t.outWidth;
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < valueDim; ++i)
+      for (int64_t j = 0; j < valueDim; ++j) {
+        double c = outputMap[(h * valueDim + i) * valueDim + j];
+        if (c == 0.0)
+          continue;
+        const double *src = &t.weight[(h * valueDim + i) * m];
+        double *dst = &w[(h * valueDim + j) * m];
+        for (int64_t k = 0; k < m; ++k)
+          dst[k] += c * src[k];
+      }
+  return w;
+}
+
+/// One pass of the layer-wise output refit: a probe that shares the KV
+/// heads as the final model will (with the fits so far) and also keeps a
+/// copy of every original attention on the same, converted, input returns
+/// both results; each op's output projection is refitted so that the
+/// converted result maps onto the original one projected by the original
+/// weight. Fits go to `attn.share_output_weight` on `ops`.
+LogicalResult refitPass(
+    ModuleOp module, ArrayRef<AttentionOp> ops, int64_t newHeads,
+    ArrayRef<OutputTarget> targets,
+    const std::vector<::attn::calib::SharingWeights> &fits,
+    const std::vector<::attn::rt::Array> &inputs,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::string &error) {
+  OwningOpRef<ModuleOp> probe = module.clone();
+  SmallVector<AttentionOp> probeOps;
+  probe->walk([&](AttentionOp op) {
+    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+      probeOps.push_back(op);
+  });
+  func::FuncOp entry;
+  for (auto f : probe->getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal())
+      entry = f;
+  if (!entry || probeOps.size() != ops.size()) {
+    error = "calibration: cannot find the model function";
+    return failure();
+  }
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b(ctx);
+  SmallVector<Value> originals;
+  for (auto [i, op] : llvm::enumerate(probeOps)) {
+    if (!targets[i].found)
+      continue;
+    b.setInsertionPoint(op);
+    Operation *copy = b.clone(*op.getOperation());
+    copy->setAttr("attn.share_kv_keep", b.getUnitAttr());
+    originals.push_back(copy->getResult(0));
+  }
+  // The originals are returned before sharing (so that they live), the
+  // converted results after it (a second use before would hide the output
+  // projection from the rewrite).
+  auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
+  b.setInsertionPoint(ret);
+  func::ReturnOp::create(b, ret.getLoc(), originals);
+  ret.erase();
+  entry.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
+                                  ValueRange(originals).getTypes()));
+  entry->removeAttr("attn.num_outputs");
+  // The pass alone: a cleanup now would drop the converted attentions that
+  // only the dead logits read.
+  SmallVector<Type> argumentTypes(entry.getArgumentTypes());
+  PassManager pm(ctx);
+  AttnShareKVOptions share;
+  share.kvHeads = newHeads;
+  share.method = "aligned";
+  pm.addPass(createAttnShareKV(share));
+  if (failed(pm.run(*probe))) {
+    error = "calibration: sharing the KV heads of the refit probe failed";
+    return failure();
+  }
+  // The probe runs on the calibration inputs as they are.
+  if (TypeRange(entry.getArgumentTypes()) != TypeRange(argumentTypes)) {
+    error = "--share-kv-method=aligned-fit: the output refit runs the "
+            "converted model on the calibration inputs, which this model's "
+            "shrinking KV-cache inputs no longer fit (a decode step); use "
+            "--share-kv-method=aligned";
+    return failure();
+  }
+  SmallVector<AttentionOp> shared;
+  probe->walk([&](AttentionOp op) {
+    if (!op->hasAttr("attn.share_kv_keep") &&
+        op->hasAttr("attn.kv_heads_before"))
+      shared.push_back(op);
+  });
+  if (shared.size() != ops.size()) {
+    error = "calibration: the refit probe lost an attention";
+    return failure();
+  }
+  ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
+  SmallVector<Value> results(ret.getOperands());
+  SmallVector<std::string> names;
+  int64_t k = 0;
+  for (auto [i, op] : llvm::enumerate(shared)) {
+    if (!targets[i].found)
+      continue;
+    names.push_back(llvm::formatv("__refit_{0}_original", k++).str());
+  }
+  k = 0;
+  for (auto [i, op] : llvm::enumerate(shared)) {
+    if (!targets[i].found)
+      continue;
+    results.push_back(op.getResult(0));
+    names.push_back(llvm::formatv("__refit_{0}_converted", k++).str());
+  }
+  b.setInsertionPoint(ret);
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+  entry.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
+                                  ValueRange(results).getTypes()));
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (const std::string &name : names)
+    resultAttrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr("attn.name", b.getStringAttr(name))));
+  entry.setAllResultAttrs(resultAttrs);
+
+  std::map<std::string, ::attn::rt::Array> outputs;
+  if (failed(runProbe(*probe, inputs, buildLibrary, outputs, error)))
+    return failure();
+  SmallVector<int64_t> slot(ops.size(), -1);
+  k = 0;
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (targets[i].found)
+      slot[i] = k++;
+  std::vector<std::vector<double>> fitted(ops.size()),
+      starts(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (targets[i].found)
+      starts[i] = startWeight(targets[i], fits[i].outputMap,
+                              AttentionOp(ops[i]).getValueType().getDimSize(3));
+  std::atomic<bool> missing{false};
+  llvm::parallelFor(0, ops.size(), [&](size_t i) {
+    if (slot[i] < 0)
+      return;
+    auto o = outputs.find(llvm::formatv("__refit_{0}_original", slot[i]).str());
+    auto c = outputs.find(llvm::formatv("__refit_{0}_converted", slot[i]).str());
+    if (o == outputs.end() || c == outputs.end()) {
+      missing = true;
+      return;
+    }
+    const OutputTarget &t = targets[i];
+    int64_t tokens = o->second.shape[0] * o->second.shape[2];
+    fitted[i] = ::attn::calib::refitOutputProjection(
+        tokenRows(c->second), tokenRows(o->second), tokens, t.width, t.weight,
+        starts[i], t.outWidth, /*ridge=*/0.1);
+  });
+  if (missing) {
+    error = "calibration: the refit probe lost an output";
+    return failure();
+  }
+  for (auto [i, constOp] : llvm::enumerate(ops)) {
+    if (slot[i] < 0)
+      continue;
+    AttentionOp op = constOp;
+    const OutputTarget &t = targets[i];
+    std::vector<float> values(fitted[i].begin(), fitted[i].end());
+    auto type = RankedTensorType::get({t.width, t.outWidth},
+                                      Float32Type::get(ctx));
+    op->setAttr("attn.share_output_weight",
+                DenseElementsAttr::get(type, ArrayRef<float>(values)));
+  }
+  return success();
+}
 } // namespace
 
 LogicalResult mlir::attn::compile::calibrateKVSharing(
-    ModuleOp module, int64_t newHeads, bool aligned,
+    ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error) {
@@ -215,61 +499,14 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   entry.setAllResultAttrs(resultAttrs);
   entry->removeAttr("attn.num_outputs");
 
-  SmallString<128> libraryPath;
-  if (llvm::sys::fs::createTemporaryFile("attn-calibration", "so",
-                                         libraryPath)) {
-    error = "calibration: cannot create a temporary file";
-    return failure();
-  }
-  auto cleanup = llvm::make_scope_exit([&] {
-    llvm::sys::fs::remove(libraryPath);
-    llvm::sys::fs::remove(libraryPath + ".params"); // its weights, if any
-  });
-  if (failed(buildLibrary(*probe, libraryPath.str().str())))
-    return failure();
-
   std::vector<::attn::rt::Array> inputs;
   if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
     error = "calibration inputs '" + calibrationPath + "': " + error;
     return failure();
   }
-  AttnModel *model = attnModelLoad(libraryPath.c_str());
-  if (!model) {
-    error = std::string("calibration: ") + attnGetLastError();
-    return failure();
-  }
-  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
-  std::vector<const void *> in;
-  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetInputInfo(model, i, &info);
-    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
-      return a.name == info.name;
-    });
-    if (it == inputs.end() || it->data.size() != info.num_bytes ||
-        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
-      error = std::string("calibration inputs: '") + info.name +
-              "' is missing or has the wrong dtype or size";
-      return failure();
-    }
-    in.push_back(it->data.data());
-  }
   std::map<std::string, ::attn::rt::Array> outputs;
-  std::vector<void *> out;
-  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetOutputInfo(model, i, &info);
-    ::attn::rt::Array &a = outputs[info.name];
-    a.name = info.name;
-    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
-    a.shape.assign(info.shape, info.shape + info.rank);
-    a.data.resize(info.num_bytes);
-    out.push_back(a.data.data());
-  }
-  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
-    error = std::string("calibration run: ") + attnGetLastError();
+  if (failed(runProbe(*probe, inputs, buildLibrary, outputs, error)))
     return failure();
-  }
 
   // One sample per op, read serially (op attributes are not thread-safe);
   // the fits are independent and run in parallel.
@@ -311,6 +548,11 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     samples[i].push_back(std::move(s));
   }
   outputs.clear();
+  // The output refit matches what the weight-level rewrite will find.
+  std::vector<OutputTarget> targets(ops.size());
+  if (refitPasses > 0)
+    for (auto [i, op] : llvm::enumerate(ops))
+      targets[i] = outputTarget(op);
 
   std::vector<::attn::calib::SharingWeights> fits(ops.size());
   std::vector<SharingErrors> fitErrors(ops.size());
@@ -354,5 +596,12 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
                           cal.valueMix));
     }
   }
+  // Layer by layer in effect: each pass runs the model converted with the
+  // previous pass's fits, so the first layers see their final inputs and
+  // later ones inputs closer to them with every pass.
+  for (int pass = 0; aligned && pass < refitPasses; ++pass)
+    if (failed(refitPass(module, ops, newHeads, targets, fits, inputs,
+                         buildLibrary, error)))
+      return failure();
   return success();
 }

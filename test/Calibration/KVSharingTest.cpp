@@ -8,6 +8,7 @@
 
 #include "attn/Calibration/KVSharing.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -56,6 +57,57 @@ int failures = 0;
 void check(const char *name, bool ok) {
   std::printf("%s: %s\n", ok ? "PASS" : "FAIL", name);
   failures += !ok;
+}
+
+/// max |a - b| over two same-size matrices.
+double maxDiff(const std::vector<double> &a, const std::vector<double> &b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+/// The output refit: the converted context F is the original one O mixed
+/// by a known invertible A (F = O A) plus nothing else, so the projection
+/// that maps F onto O W is A^-1 W, which least squares must find with a
+/// negligible ridge; a huge ridge keeps the starting weight.
+void checkRefit() {
+  std::mt19937 gen(21);
+  std::normal_distribution<double> normal;
+  const int64_t tokens = 300, n = 6, m = 4;
+  std::vector<double> a(n * n), w(n * m), start(n * m, 0.0);
+  for (double &x : w)
+    x = normal(gen);
+  // A = I + 0.3 * upper-triangular noise: invertible, A^-1 by back
+  // substitution below.
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      a[i * n + j] = i == j ? 1.0 : (j > i ? 0.3 * normal(gen) : 0.0);
+  std::vector<float> o(tokens * n), f(tokens * n);
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t i = 0; i < n; ++i)
+      o[t * n + i] = static_cast<float>(normal(gen));
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i)
+        sum += o[t * n + i] * a[i * n + j];
+      f[t * n + j] = static_cast<float>(sum);
+    }
+  }
+  // want = A^-1 W: solve A X = W (A upper triangular, unit diagonal).
+  std::vector<double> want = w;
+  for (int64_t i = n - 1; i >= 0; --i)
+    for (int64_t k = i + 1; k < n; ++k)
+      for (int64_t j = 0; j < m; ++j)
+        want[i * m + j] -= a[i * n + k] * want[k * m + j];
+  std::vector<double> fit =
+      refitOutputProjection(f, o, tokens, n, w, start, m, /*ridge=*/1e-9);
+  double err = maxDiff(fit, want);
+  std::printf("refit max error %.3g\n", err);
+  check("output refit recovers the projection", err < 1e-4);
+  std::vector<double> held =
+      refitOutputProjection(f, o, tokens, n, w, w, m, /*ridge=*/1e9);
+  check("a large ridge keeps the starting weight", maxDiff(held, w) < 1e-6);
 }
 
 } // namespace
@@ -135,5 +187,6 @@ int main() {
 
   // Fully masked rows must not produce NaN errors.
   check("errors are finite", std::isfinite(mean) && std::isfinite(calibrated));
+  checkRefit();
   return failures == 0 ? 0 : 1;
 }

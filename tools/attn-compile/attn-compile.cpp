@@ -67,9 +67,11 @@ cl::opt<std::string> shareKV(
     cl::value_desc("N"), cl::init("0"), cl::cat(category));
 cl::opt<std::string> shareKVMethod(
     "share-kv-method",
-    cl::desc("How --share-kv makes a shared head: mean, exact, calibrated "
-             "or aligned (both need --calibration); default: aligned with "
-             "--calibration, else mean"),
+    cl::desc("How --share-kv makes a shared head: mean, exact, calibrated, "
+             "aligned or aligned-fit (aligned, then each layer's output "
+             "projection refitted on the converted model; the last three "
+             "need --calibration); default: aligned-fit with --calibration, "
+             "else mean"),
     cl::init("mean"), cl::cat(category));
 cl::opt<std::string> calibrationFile(
     "calibration",

@@ -83,6 +83,20 @@ void fitHeadMaps(const std::vector<AttentionSample> &samples,
 SharingWeights alignedWeights(const std::vector<AttentionSample> &samples,
                               int64_t newHeads);
 
+/// The output projection W' [width, outWidth] (row-major) minimising
+/// ||F W' - O W||^2 + lambda ||W' - start||^2 with lambda = ridge *
+/// trace(F^T F) / width: F [tokens, width] the converted attention's output
+/// (heads concatenated per token), O the original attention's output on
+/// the same input, W the original output projection (the fit's target is
+/// O W), `start` the weight the converted model would use without the fit.
+/// Returns `start` if the system is not positive definite.
+std::vector<double> refitOutputProjection(const std::vector<float> &converted,
+                                          const std::vector<float> &original,
+                                          int64_t tokens, int64_t width,
+                                          const std::vector<double> &weight,
+                                          const std::vector<double> &start,
+                                          int64_t outWidth, double ridge);
+
 } // namespace attn::calib
 
 #endif // ATTN_CALIBRATION_KVSHARING_H

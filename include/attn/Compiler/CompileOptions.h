@@ -32,10 +32,10 @@ enum class OutputKind {
   LlvmIr,       ///< the optimised LLVM IR
 };
 
-/// How `shareKV` makes a shared key/value head. Default: Aligned when a
+/// How `shareKV` makes a shared key/value head. Default: AlignedFit when a
 /// calibration file is given (on SmolLM2-135M, 3 -> 1 KV heads, it is the
 /// closest to the original on held-out text, bench/RESULTS.md), else Mean.
-enum class ShareKVMethod { Default, Mean, Exact, Calibrated, Aligned };
+enum class ShareKVMethod { Default, Mean, Exact, Calibrated, Aligned, AlignedFit };
 
 struct CompileOptions {
   Target target = Target::Cpu;

@@ -22,9 +22,13 @@ struct SharingErrors {
 /// for every attention with more, and attaches the weights and head maps
 /// that `attn-share-kv{method=calibrated}` reads (with `aligned`, the
 /// RoPE-commuting alignment and the mixes of `method=aligned` instead).
+/// With `refitPasses` > 0 (aligned only), the output projection of every
+/// attention is then refitted by ridge least squares on the converted
+/// model's own activations (`attn.share_output_weight`), `refitPasses`
+/// times, each pass on the model converted with the previous fits.
 /// `errors` gets mean-pooling and fitted output errors per attention.
 LogicalResult calibrateKVSharing(
-    ModuleOp module, int64_t newHeads, bool aligned,
+    ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error);

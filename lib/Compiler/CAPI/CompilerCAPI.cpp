@@ -134,6 +134,7 @@ void attnCompileOptionsSetShareKV(AttnCompileOptions *options, int64_t kvHeads,
       method == ATTN_SHARE_KV_EXACT        ? ShareKVMethod::Exact
       : method == ATTN_SHARE_KV_CALIBRATED ? ShareKVMethod::Calibrated
       : method == ATTN_SHARE_KV_ALIGNED    ? ShareKVMethod::Aligned
+      : method == ATTN_SHARE_KV_ALIGNED_FIT ? ShareKVMethod::AlignedFit
       : method == ATTN_SHARE_KV_DEFAULT    ? ShareKVMethod::Default
                                            : ShareKVMethod::Mean;
   options->options.calibrationFile = str(calibrationFile);

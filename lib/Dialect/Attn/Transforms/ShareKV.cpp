@@ -14,6 +14,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Dominance.h"
@@ -87,15 +88,45 @@ Value pool(OpBuilder &b, Location loc, Value x, int64_t newHeads,
   return poolHeads(b, loc, x, newHeads, pooling.weights);
 }
 
+std::vector<double> toDoubles(DenseElementsAttr attr) {
+  std::vector<double> out;
+  if (attr)
+    for (APFloat v : attr.getValues<APFloat>())
+      out.push_back(v.convertToDouble());
+  return out;
+}
+
 /// What sharing one op needs, checked before anything changes.
 struct OpPlan {
   AttentionOp op;
   SmallVector<double> keyWeights, valueWeights; ///< empty: mean
   DenseElementsAttr queryMaps, outputMaps;      ///< calibrated/aligned only
   DenseElementsAttr keyMixes, valueMixes;       ///< aligned only
+  /// The projections computing the new keys/values (and queries, with
+  /// foldable query maps), rewritten at the weights; none: pooled (mapped)
+  /// activations. `output`: the O projection that takes the output maps or
+  /// the fitted weight (`attn.share_output_weight`).
+  std::optional<HeadProjection> keyProjection, valueProjection,
+      queryProjection;
+  std::optional<OutputProjection> output;
+  DenseElementsAttr outputWeight;
+  /// What the report says about the K/V projections.
+  int64_t flopsBefore = 0, bytesBefore = 0;
+  bool costKnown = false;
+  std::string activationsWhy;
   Pooling keys() const { return {keyWeights, keyMixes}; }
   Pooling values() const { return {valueWeights, valueMixes}; }
 };
+
+/// FLOPs per token and weight bytes of a K or V projection over `heads`.
+std::pair<int64_t, int64_t> projectionCost(const HeadProjection &p,
+                                           int64_t heads) {
+  auto type = cast<ShapedType>(p.weight->get().getType());
+  int64_t bytes = (type.getElementTypeBitWidth() + 7) / 8;
+  int64_t columns = heads * p.headDim;
+  return {2 * p.inputWidth * columns,
+          (p.inputWidth + (p.bias ? 1 : 0)) * columns * bytes};
+}
 
 struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
   using Base::Base;
@@ -130,8 +161,12 @@ private:
   /// `kvHeads`, then gives `func` its new type and updates its callers.
   /// Every refusal happens before the first change.
   LogicalResult shareFunction(func::FuncOp func) {
-    SmallVector<OpPlan> plans;
+    SmallVector<OpPlan, 0> plans;
     WalkResult walk = func.walk([&](AttentionOp op) {
+      // A copy of the original attention that calibration keeps beside the
+      // shared one (its output refit compares the two).
+      if (op->hasAttr("attn.share_kv_keep"))
+        return WalkResult::advance();
       if (op.getNumResults() != 1 ||
           static_cast<int64_t>(op.getKvHeads()) <= kvHeads)
         return WalkResult::advance();
@@ -186,6 +221,7 @@ private:
     FunctionType before = func.getFunctionType();
     for (OpPlan &plan : plans)
       apply(func, plan, shrunkArgs);
+    shrinkFusedProjections(plans);
     if (!changesSignature)
       return success();
     ArrayRef<Type> results = before.getResults();
@@ -199,6 +235,26 @@ private:
     for (func::CallOp call : calls)
       updateCall(call, func, shrunkArgs);
     return success();
+  }
+
+  /// The rewritten projections' old heads: their steps go, and a fused
+  /// projection they were part of stops computing their columns.
+  void shrinkFusedProjections(ArrayRef<OpPlan> plans) {
+    SmallVector<const HeadProjection *> rebuilt;
+    for (const OpPlan &plan : plans)
+      for (const std::optional<HeadProjection> *p :
+           {&plan.keyProjection, &plan.valueProjection,
+            &plan.queryProjection})
+        if (p->has_value() && (p != &plan.queryProjection || plan.queryMaps))
+          rebuilt.push_back(&**p);
+    eraseUnusedSteps(rebuilt);
+    DenseSet<Operation *> done;
+    OpBuilder b(&getContext());
+    for (const HeadProjection *p : rebuilt) {
+      linalg::LinalgOp matmul = p->matmul;
+      if (p->split && done.insert(matmul.getOperation()).second)
+        narrowFusedProjection(b, *p);
+    }
   }
 
   /// Every return must hold shared heads at the same result positions, or
@@ -242,11 +298,73 @@ private:
                << " heads of a group are not provably identical (use "
                   "method=mean)";
     }
-    OpPlan plan{op, {}, {}, {}, {}, {}, {}};
+    OpPlan plan{op};
     if ((method == "calibrated" || method == "aligned") &&
         failed(readCalibration(plan)))
       return failure();
+    if (failed(planProjections(plan)))
+      return failure();
     return plan;
+  }
+
+  /// Chooses where each map and pooling goes: into the projection weights
+  /// where the operand comes from a constant projection and the maps commute
+  /// with the steps after it, else onto the activations.
+  LogicalResult planProjections(OpPlan &plan) {
+    AttentionOp op = plan.op;
+    int64_t hkv = op.getKvHeads();
+    std::optional<HeadProjection> key =
+        matchHeadProjection(freshPart(op.getKey()));
+    std::optional<HeadProjection> value =
+        matchHeadProjection(freshPart(op.getValue()));
+    if (key && value) {
+      auto [kf, kb] = projectionCost(*key, hkv);
+      auto [vf, vb] = projectionCost(*value, hkv);
+      plan.flopsBefore = kf + vf;
+      plan.bytesBefore = kb + vb;
+      plan.costKnown = true;
+    }
+    if (!projections) {
+      plan.activationsWhy = "rewrite-projections=false";
+    } else if (!key || !value) {
+      plan.activationsWhy =
+          std::string("the ") + (key ? "value" : "key") +
+          " heads do not come from a constant-weight projection followed by "
+          "head-uniform linear steps";
+    } else if (!mapsCommute(*key, toDoubles(plan.keyMixes))) {
+      plan.activationsWhy = "the key mixes do not commute with the steps "
+                            "after the key projection";
+    } else if (!mapsCommute(*value, toDoubles(plan.valueMixes))) {
+      plan.activationsWhy = "the value mixes do not commute with the steps "
+                            "after the value projection";
+    } else {
+      plan.keyProjection = std::move(key);
+      plan.valueProjection = std::move(value);
+    }
+    if (projections && plan.queryMaps) {
+      std::optional<HeadProjection> query =
+          matchHeadProjection(op.getQuery());
+      if (query && mapsCommute(*query, toDoubles(plan.queryMaps)))
+        plan.queryProjection = std::move(query);
+    }
+    plan.outputWeight =
+        op->getAttrOfType<DenseElementsAttr>("attn.share_output_weight");
+    if (projections && (plan.outputMaps || plan.outputWeight))
+      plan.output = matchOutputProjection(op.getResult(0));
+    if (plan.outputWeight) {
+      if (!plan.output)
+        return op.emitError()
+               << "'attn.share_output_weight' needs the attention's result "
+                  "to be read only by an output projection with a constant "
+                  "weight (transpose, collapse, matmul)";
+      int64_t rows = plan.output->heads * plan.output->valueDim;
+      if (plan.outputWeight.getNumElements() !=
+          rows * plan.output->outputWidth)
+        return op.emitError() << "'attn.share_output_weight' must hold "
+                              << rows << " x " << plan.output->outputWidth
+                              << " values (the output projection's weight)";
+    }
+    return success();
   }
 
   /// The calibration results attn-compile attaches to each op: per old KV
@@ -305,25 +423,77 @@ private:
     int64_t hkv = op.getKvHeads(), n = kvHeads;
     OpBuilder b(op);
     Location loc = op.getLoc();
-    op.getKeyMutable().set(
-        share(b, loc, func, op, op.getKey(), plan.keys(), shrunkArgs));
-    op.getValueMutable().set(
-        share(b, loc, func, op, op.getValue(), plan.values(), shrunkArgs));
+    op.getKeyMutable().set(share(b, loc, func, op, op.getKey(), plan.keys(),
+                                 plan.keyProjection, shrunkArgs));
+    op.getValueMutable().set(share(b, loc, func, op, op.getValue(),
+                                   plan.values(), plan.valueProjection,
+                                   shrunkArgs));
     b.setInsertionPoint(op);
-    if (plan.queryMaps)
+    StringRef queryWhere = "none", outputWhere = "none";
+    if (plan.queryMaps && plan.queryProjection) {
+      op.getQueryMutable().set(rebuildHeadProjection(
+          b, *plan.queryProjection, op.getQHeads(), {},
+          toDoubles(plan.queryMaps)));
+      queryWhere = "weights";
+    } else if (plan.queryMaps) {
       op.getQueryMutable().set(mapHeads(b, loc, op.getQuery(), plan.queryMaps));
-    if (plan.outputMaps) {
+      queryWhere = "activations";
+    }
+    if (plan.outputWeight) {
+      replaceOutputWeight(b, *plan.output, toDoubles(plan.outputWeight));
+      outputWhere = "fitted weight";
+    } else if (plan.outputMaps && plan.output) {
+      foldOutputMaps(b, *plan.output, toDoubles(plan.outputMaps));
+      outputWhere = "weights";
+    } else if (plan.outputMaps) {
       b.setInsertionPointAfter(op);
       Value mapped = mapHeads(b, loc, op.getResult(0), plan.outputMaps);
       op.getResult(0).replaceAllUsesExcept(mapped, mapped.getDefiningOp());
+      outputWhere = "activations";
     }
     for (StringRef name : {"attn.share_key_weights", "attn.share_value_weights",
                            "attn.share_query_maps", "attn.share_output_maps",
-                           "attn.share_key_mixes", "attn.share_value_mixes"})
+                           "attn.share_key_mixes", "attn.share_value_mixes",
+                           "attn.share_output_weight"})
       op->removeAttr(name);
     if (!op->hasAttr("attn.kv_heads_before"))
       op->setAttr("attn.kv_heads_before", b.getI64IntegerAttr(hkv));
+    recordProjections(b, plan, queryWhere, outputWhere);
     op.setKvHeads(n);
+  }
+
+  /// `attn.kv_projections` for the compile report: where the sharing
+  /// happened (weights or activations, and why not the weights) and the
+  /// K/V projections' FLOPs per token and weight bytes before and after.
+  void recordProjections(OpBuilder &b, const OpPlan &plan, StringRef query,
+                         StringRef output) {
+    bool weights = plan.keyProjection.has_value();
+    SmallVector<NamedAttribute> fields{
+        b.getNamedAttr("kv", b.getStringAttr(weights ? "weights"
+                                                     : "activations")),
+        b.getNamedAttr("query_maps", b.getStringAttr(query)),
+        b.getNamedAttr("output", b.getStringAttr(output))};
+    if (!weights)
+      fields.push_back(
+          b.getNamedAttr("why", b.getStringAttr(plan.activationsWhy)));
+    if (plan.costKnown) {
+      int64_t flops = plan.flopsBefore, bytes = plan.bytesBefore;
+      if (weights) {
+        auto [kf, kb] = projectionCost(*plan.keyProjection, kvHeads);
+        auto [vf, vb] = projectionCost(*plan.valueProjection, kvHeads);
+        flops = kf + vf;
+        bytes = kb + vb;
+      }
+      fields.push_back(b.getNamedAttr(
+          "flops_per_token_before", b.getI64IntegerAttr(plan.flopsBefore)));
+      fields.push_back(
+          b.getNamedAttr("flops_per_token", b.getI64IntegerAttr(flops)));
+      fields.push_back(b.getNamedAttr("weight_bytes_before",
+                                      b.getI64IntegerAttr(plan.bytesBefore)));
+      fields.push_back(
+          b.getNamedAttr("weight_bytes", b.getI64IntegerAttr(bytes)));
+    }
+    plan.op->setAttr("attn.kv_projections", b.getDictionaryAttr(fields));
   }
 
   /// `x` with `kvHeads` heads for `op`; the returns that held `x` as the
@@ -332,7 +502,16 @@ private:
   /// a shrinkable argument.
   Value share(OpBuilder &b, Location loc, func::FuncOp func, AttentionOp op,
               Value x, const Pooling &pooling,
+              const std::optional<HeadProjection> &projection,
               const DenseMap<unsigned, Pooling> &shrunkArgs) {
+    // The new heads of this step: from rewritten projection weights, or
+    // pooled from the old heads.
+    auto fresh = [&](Value v) {
+      if (projection)
+        return rebuildHeadProjection(b, *projection, kvHeads, pooling.weights,
+                                     toDoubles(pooling.mixes));
+      return pool(b, loc, v, kvHeads, pooling);
+    };
     auto inReturn = [](OpOperand &use) {
       return isa<func::ReturnOp>(use.getOwner());
     };
@@ -347,13 +526,13 @@ private:
                    !dominance.properlyDominates(op, use.getOwner());
           }))
         b.setInsertionPointAfterValue(x);
-      Value pooled = pool(b, loc, x, kvHeads, pooling);
+      Value pooled = fresh(x);
       x.replaceUsesWithIf(pooled, inReturn);
       return pooled;
     }
-    Value past = concat.getInputs()[0], fresh = concat.getInputs()[1];
+    Value past = concat.getInputs()[0];
     b.setInsertionPoint(concat);
-    Value newFresh = pool(b, loc, fresh, kvHeads, pooling);
+    Value newFresh = fresh(concat.getInputs()[1]);
     Value newPast = past;
     // Planned before anything changed: the argument is read by this concat
     // only, and its callers pool what they pass.

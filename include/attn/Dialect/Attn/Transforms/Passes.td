@@ -69,6 +69,21 @@ def AttnShareKV : Pass<"attn-share-kv", "ModuleOp"> {
     the `present` results that return the concatenation. The op keeps its
     former count in the `attn.kv_heads_before` attribute for reports.
 
+    Where the new keys (values) come from a projection with a constant
+    weight (a contraction, optional bias add, optional slice of a fused
+    projection, the split into heads, then head-uniform linear steps:
+    transposes, RoPE's tables, halves and sums), the sharing happens at the
+    weights: a new projection computes only the `kv-heads` new heads, its
+    weight and bias the pooled (and, for `aligned`, mixed) head blocks of
+    the old one. Query maps fold into the query projection and output maps
+    (or a fitted output weight, `attn.share_output_weight`) into the output
+    projection the same way; mixes and maps that do not commute with the
+    steps along the head dimension (RoPE) stay on the activations. The op
+    records in `attn.kv_projections` which was done (and why not the
+    weights) and the K/V projections' FLOPs per token and weight bytes
+    before and after, for the compile report. `rewrite-projections=false`
+    always pools the activations.
+
     It is a module pass because the function's type changes: every
     `func.call` of it is updated so that the caller keeps its types and
     meaning (it pools the cache it passes as the callee used to, and
@@ -96,7 +111,10 @@ def AttnShareKV : Pass<"attn-share-kv", "ModuleOp"> {
     Option<"kvHeads", "kv-heads", "int64_t", /*default=*/"0",
            "Number of key/value heads after conversion (0: leave alone)">,
     Option<"method", "method", "std::string", /*default=*/"\"mean\"",
-           "How the shared head is made: mean | exact | calibrated | aligned">
+           "How the shared head is made: mean | exact | calibrated | aligned">,
+    Option<"projections", "rewrite-projections", "bool", /*default=*/"true",
+           "Share at the K/V projection weights where the pattern allows "
+           "(false: always pool the activations)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -104,14 +104,25 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
             .Case("calibrated", ShareKVMethod::Calibrated)
             .Case("aligned", ShareKVMethod::Aligned)
             .Case("aligned-fit", ShareKVMethod::AlignedFit)
+            .Case("latent", ShareKVMethod::Latent)
             .Default(std::nullopt);
     if (!method) {
       error = "--share-kv-method=" + value.str() +
-              " is not available (expected mean, exact, calibrated, aligned or "
-              "aligned-fit)";
+              " is not available (expected mean, exact, calibrated, aligned, "
+              "aligned-fit or latent)";
       return failure();
     }
     options.shareKVMethod = *method;
+    return success();
+  }
+  if (key == "latent-rank" || key == "latent-rope-dim") {
+    int64_t n;
+    if (value.getAsInteger(10, n) || n < 0) {
+      error = "bad --" + key.str() + " '" + value.str() +
+              "' (expected a number of floats per token)";
+      return failure();
+    }
+    (key == "latent-rank" ? options.latentRank : options.latentRopeDim) = n;
     return success();
   }
   if (key == "share-kv" || key == "max-seq") {

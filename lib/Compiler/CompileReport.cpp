@@ -90,6 +90,11 @@ void describeLatent(Operation *op, ShapedType key, Entry &e) {
       {"v_head_dim_before", get("v_head_dim_before")},
       {"cache_bytes_per_token", bytes}};
   e.kvBytes = e.kvBytesBefore = bytes;
+  // Converted from MHA/GQA (attn-share-kv-latent): the cache held K and V.
+  if (latent.get("converted"))
+    e.kvBytesBefore = get("heads_before") *
+                      (get("head_dim_before") + get("v_head_dim_before")) *
+                      elementBytes(key);
 }
 
 Entry describe(Operation *op, int64_t qHeads, int64_t kvHeads, ShapedType key,

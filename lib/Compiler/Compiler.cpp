@@ -13,6 +13,7 @@
 #include "attn/Compiler/CompileReport.h"
 #include "attn/Compiler/DecodeFusion.h"
 #include "attn/Compiler/KVCalibration.h"
+#include "attn/Compiler/LatentCalibration.h"
 #include "attn/Compiler/ModelImport.h"
 #include "attn/Compiler/NativeLibrary.h"
 #include "attn/Conversion/ExternalizeWeights/ExternalizeWeights.h"
@@ -61,6 +62,7 @@ std::string methodName(ShareKVMethod method) {
   case ShareKVMethod::Calibrated: return "calibrated";
   case ShareKVMethod::Aligned: return "aligned";
   case ShareKVMethod::AlignedFit: return "aligned-fit";
+  case ShareKVMethod::Latent: return "latent";
   }
   return "mean";
 }
@@ -146,6 +148,11 @@ public:
     pipeline.shareKVMethod = method == ShareKVMethod::AlignedFit
                                  ? "aligned"
                                  : methodName(method);
+    if (method == ShareKVMethod::Latent) {
+      pipeline.shareKVHeads = 0; // one latent KV head, not attn-share-kv
+      pipeline.latentRank = options.latentRank;
+      pipeline.latentRopeDim = options.latentRopeDim;
+    }
     pipeline.kvCacheType = options.kvCacheType;
     pipeline.perRowPositions = options.perRowPositions;
     pipeline.windowRingCache = options.windowRingCache;
@@ -335,6 +342,15 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
       return fail("transforming '" + path + "' failed");
   }
   ModuleOp calibrationModule = sized ? *sized : module;
+  if (method == ShareKVMethod::Latent) {
+    probePipeline.latentRank = 0; // the probe returns the operands as they are
+    if (failed(calibrateLatent(calibrationModule, options.latentRank,
+                               options.latentRopeDim, options.calibrationFile,
+                               buildProbe, result.log, error)) ||
+        (sized && failed(copyLatentAttributes(*sized, module, error))))
+      return fail(error);
+    return success();
+  }
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
                                 method == ShareKVMethod::Aligned ||
                                     method == ShareKVMethod::AlignedFit,
@@ -418,7 +434,9 @@ LogicalResult Compilation::run(const std::string &path,
   if (options.output != OutputKind::MlirImported) {
     if (failed(runPasses(*module, buildAttnRaisePipeline)))
       return fail("transforming '" + path + "' failed");
-    if (calibrated && options.shareKV > 0 &&
+    bool latentCalibration = method == ShareKVMethod::Latent &&
+                             !options.calibrationFile.empty();
+    if (((calibrated && options.shareKV > 0) || latentCalibration) &&
         failed(calibrate(*module, path, mlirBuffer, importOptions,
                          decodePlan.has_value())))
       return failure();
@@ -497,6 +515,13 @@ LogicalResult Session::compile(const ModelSource &source,
   if (options.shareKV < 0)
     return fail("--share-kv must be a number of KV heads (at least 1), got " +
                 Twine(options.shareKV));
+  if ((options.shareKVMethod == ShareKVMethod::Latent) !=
+      (options.latentRank > 0))
+    return fail("--share-kv-method=latent and --latent-rank=R (R > 0) go "
+                "together");
+  if (options.shareKVMethod == ShareKVMethod::Latent && options.shareKV > 1)
+    return fail("--share-kv-method=latent makes one latent KV head; "
+                "--share-kv=" + Twine(options.shareKV) + " asks for more");
   if (source.buffer && source.format != "mlir" && source.format != "onnx")
     return fail("unknown model format '" + source.format +
                 "' of a buffer (expected mlir or onnx)");

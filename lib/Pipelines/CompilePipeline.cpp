@@ -24,6 +24,8 @@ void mlir::attn::buildAttnGraphTailPipeline(
   TransformOptions share;
   share.shareKVHeads = options.shareKVHeads;
   share.shareKVMethod = options.shareKVMethod;
+  share.latentRank = options.latentRank;
+  share.latentRopeDim = options.latentRopeDim;
   buildAttnShareKVPipeline(pm, share);
   if (options.fuseDecode)
     buildAttnFuseDecodePipeline(pm, options.perRowPositions);
@@ -104,6 +106,15 @@ struct CompilePipelineTextOptions
       llvm::cl::desc("mean, exact, or calibrated (the ops must carry the "
                      "calibration attributes)"),
       llvm::cl::init("mean")};
+  Option<int64_t> latentRank{
+      *this, "latent-rank",
+      llvm::cl::desc("Convert attention to latent (MLA) form of this rank "
+                     "(0: keep)"),
+      llvm::cl::init(0)};
+  Option<int64_t> latentRopeDim{
+      *this, "latent-rope-dim",
+      llvm::cl::desc("Its shared rotary key's floats (-1: half a head)"),
+      llvm::cl::init(-1)};
   Option<bool> fuseDecode{
       *this, "fuse-decode",
       llvm::cl::desc("Turn concat(past, new) -> attention of a decode step "
@@ -169,6 +180,8 @@ void mlir::attn::registerAttnPipelines() {
         options.entryFunction = parsed.entryFunction;
         options.shareKVHeads = parsed.shareKV;
         options.shareKVMethod = parsed.shareKVMethod;
+        options.latentRank = parsed.latentRank;
+        options.latentRopeDim = parsed.latentRopeDim;
         options.fuseDecode = parsed.fuseDecode;
         options.kvCacheType = parsed.kvCacheType;
         options.perRowPositions = parsed.perRowPositions;

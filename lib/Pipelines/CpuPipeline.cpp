@@ -46,6 +46,13 @@ void mlir::attn::buildAttnTransformPipeline(OpPassManager &pm,
 
 void mlir::attn::buildAttnShareKVPipeline(OpPassManager &pm,
                                           const TransformOptions &options) {
+  if (options.latentRank > 0) {
+    AttnShareKVLatentOptions latent;
+    latent.rank = options.latentRank;
+    latent.ropeDim = options.latentRopeDim;
+    pm.addPass(createAttnShareKVLatent(latent));
+    addCleanup(pm);
+  }
   if (options.shareKVHeads <= 0)
     return;
   AttnShareKVOptions shareOptions;

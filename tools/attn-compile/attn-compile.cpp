@@ -73,6 +73,15 @@ cl::opt<std::string> shareKVMethod(
              "need --calibration); default: aligned-fit with --calibration, "
              "else mean"),
     cl::init("mean"), cl::cat(category));
+cl::opt<std::string> latentRank(
+    "latent-rank",
+    cl::desc("--share-kv-method=latent: floats of the latent per token"),
+    cl::value_desc("R"), cl::cat(category));
+cl::opt<std::string> latentRopeDim(
+    "latent-rope-dim",
+    cl::desc("--share-kv-method=latent: floats of the shared rotary key per "
+             "token (default: half a head)"),
+    cl::value_desc("P"), cl::cat(category));
 cl::opt<std::string> calibrationFile(
     "calibration",
     cl::desc("Graph inputs (npz) on which --share-kv-method=calibrated fits "
@@ -152,6 +161,10 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"input-shape", shape});
   if (shareKVMethod.getNumOccurrences())
     flags.push_back({"share-kv-method", shareKVMethod});
+  if (latentRank.getNumOccurrences())
+    flags.push_back({"latent-rank", latentRank});
+  if (latentRopeDim.getNumOccurrences())
+    flags.push_back({"latent-rope-dim", latentRopeDim});
   if (maxSeq.getNumOccurrences())
     flags.push_back({"max-seq", maxSeq});
   if (kvCacheType.getNumOccurrences())

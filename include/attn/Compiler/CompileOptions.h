@@ -35,7 +35,16 @@ enum class OutputKind {
 /// How `shareKV` makes a shared key/value head. Default: AlignedFit when a
 /// calibration file is given (on SmolLM2-135M, 3 -> 1 KV heads, it is the
 /// closest to the original on held-out text, bench/RESULTS.md), else Mean.
-enum class ShareKVMethod { Default, Mean, Exact, Calibrated, Aligned, AlignedFit };
+/// Latent: multi-head latent attention at `latentRank` (attn-share-kv-latent).
+enum class ShareKVMethod {
+  Default,
+  Mean,
+  Exact,
+  Calibrated,
+  Aligned,
+  AlignedFit,
+  Latent
+};
 
 struct CompileOptions {
   Target target = Target::Cpu;
@@ -49,6 +58,9 @@ struct CompileOptions {
   /// Convert attention to this many KV heads; 0 keeps them.
   int64_t shareKV = 0;
   ShareKVMethod shareKVMethod = ShareKVMethod::Default;
+  /// ShareKVMethod::Latent: floats of the latent and of the shared rotary
+  /// key per token (-1: half a head).
+  int64_t latentRank = 0, latentRopeDim = -1;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

@@ -23,6 +23,8 @@ namespace attn {
 struct TransformOptions {
   int64_t shareKVHeads = 0;         ///< 0: keep the KV heads as they are
   std::string shareKVMethod = "mean"; ///< mean | exact | calibrated
+  /// attn-share-kv-latent{rank rope-dim} when latentRank > 0.
+  int64_t latentRank = 0, latentRopeDim = -1;
 };
 
 /// Graph level, on tensors: raise attention (folding repeat_kv), clean up,
@@ -64,6 +66,7 @@ struct CompilePipelineOptions {
   std::string entryFunction;  ///< "" : the only public function
   int64_t shareKVHeads = 0;   ///< 0: keep the KV heads
   std::string shareKVMethod = "mean";
+  int64_t latentRank = 0, latentRopeDim = -1; ///< attn-share-kv-latent
   bool fuseDecode = false;    ///< run attn-fuse-decode
   bool perRowPositions = false; ///< its per-row-positions option
   /// attn-kv-cache-type{type=...} after decode fusion; "" keeps the caches.

@@ -345,6 +345,73 @@ def AttnAbsorbLatentProjections
   ];
 }
 
+def AttnShareKVLatent : Pass<"attn-share-kv-latent", "ModuleOp"> {
+  let summary = "Convert MHA/GQA attention to multi-head latent attention (MLA) at a given rank";
+  let description = [{
+    Rewrites `attn.attention heads(Hq, Hkv)` over `K [B, Hkv, T, D]` and
+    `V [B, Hkv, T, Dv]` into the absorbed latent form that
+    `attn-absorb-latent-projections` produces for MLA exports: per token a
+    latent `c = sum_g K_g EK_g + V_g EV_g` of `rank` floats and a shared
+    rotary key `R = sum_g K_g ER_g` of `rope-dim` floats, and
+
+    ```
+    o' = attn.attention heads(Hq, 1) (Q', concat_dim3(c, R), c)
+    Q'[h] = Q[h] QM[h]        (QM[h] = [UK_g^T | UR_g^T], D x (rank + rope-dim))
+    o[h]  = o'[h] OM[h]       (OM[h] = UV_g, rank x Dv)
+    ```
+
+    where head g's keys are `c UK_g + R UR_g` and its values `c UV_g`: the
+    key up-projections are folded into the queries and the value
+    up-projections into the outputs, so attention reads one latent KV head
+    of `rank + rope-dim` (MQA). A KV cache (`K = concat(past, new)` on the
+    sequence dimension, `past` a function argument read only there, the
+    concatenation read only by the op and returns) stores the latent and
+    the rotary key instead: the key argument becomes `[B, 1, T, rank]`
+    (the latent), the value argument `[B, 1, T, rope-dim]` (the rotary
+    key), and so do the returned present caches, the layout of
+    `attn.decode latent(rank)` that `attn-fuse-decode` then fuses.
+
+    The maps come from calibration (`attn-compile --share-kv-method=latent
+    --calibration FILE`): `attn.latent_key_encoder` [Hkv, D, rank],
+    `attn.latent_value_encoder` [Hkv, Dv, rank], `attn.latent_rope_encoder`
+    [Hkv, D, rope-dim], `attn.latent_query_maps` [Hq, D, rank + rope-dim]
+    and `attn.latent_output_maps` [Hq, rank, Dv] on the op (a joint PCA of
+    the keys and values with the rotary planes' principal component kept as
+    the shared rotary key; bench/share_kv_mla.py). Without them, full rank
+    (`rank = Hkv * Dv`, `rope-dim = Hkv * D`) is lossless and needs no
+    data: the latent holds every value head and the rotary key every key
+    head; a lower rank without them is an error. The op records its form in
+    `attn.latent` for the compile report.
+
+    Example (`rank=4 rope-dim=4`, 2 KV heads of 2, no calibration):
+
+    ```mlir
+    %o = attn.attention heads(4, 2) scale(0.5) ins(%q, %k, %v : ...) ...
+    ```
+
+    becomes
+
+    ```mlir
+    %c = linalg.generic ...      // [1, 6, 4]: the values, head by head
+    %r = linalg.generic ...      // [1, 6, 4]: the keys, head by head
+    %q2 = linalg.generic ...     // [1, 4, 4, 8]: each query on its head's keys
+    %key = tensor.concat dim(3) %c4, %r4
+    %o2 = attn.attention heads(4, 1) scale(0.5) ins(%q2, %key, %c4 : ...)
+    %o = linalg.generic ...      // [1, 4, 4, 2]: each head's values back
+    ```
+  }];
+  let options = [
+    Option<"rank", "rank", "int64_t", /*default=*/"0",
+           "Floats of the latent per token (0: leave attention alone)">,
+    Option<"ropeDim", "rope-dim", "int64_t", /*default=*/"-1",
+           "Floats of the shared rotary key per token (-1: half a head)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def AttnWindowRingCache : Pass<"attn-window-ring-cache", "ModuleOp"> {
   let summary = "Keep the KV caches of sliding-window decode layers as rings of L + Sq slots";
   let description = [{

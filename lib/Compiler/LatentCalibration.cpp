@@ -1,0 +1,254 @@
+//===- LatentCalibration.cpp - calibrate the latent (MLA) form ------------===//
+//
+// Compiles a copy of the model that returns the Q, K, V of every attention
+// instead of its outputs, runs it on the calibration inputs, fits the
+// latent form with lib/Calibration/LatentSharing.cpp and attaches the maps
+// to each op for `attn-share-kv-latent`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Compiler/LatentCalibration.h"
+
+#include "attn/Compiler/CompileReport.h"
+
+#include "attn-c/Runtime.h"
+#include "attn/Calibration/LatentSharing.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Runtime/Npz.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Parallel.h"
+
+#include <cstring>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// The ops to convert: single-result attention not already latent.
+SmallVector<AttentionOp> candidates(ModuleOp module) {
+  SmallVector<AttentionOp> ops;
+  module.walk([&](AttentionOp op) {
+    if (op.getNumResults() == 1 && !op->hasAttr("attn.latent"))
+      ops.push_back(op);
+  });
+  return ops;
+}
+
+DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
+                          const std::vector<double> &values) {
+  auto type = RankedTensorType::get(shape, Float64Type::get(ctx));
+  return DenseElementsAttr::get(type, ArrayRef<double>(values));
+}
+
+std::vector<float> floatsOf(const ::attn::rt::Array &a) {
+  std::vector<float> out(a.numElements());
+  std::memcpy(out.data(), a.data.data(), out.size() * sizeof(float));
+  return out;
+}
+
+} // namespace
+
+LogicalResult mlir::attn::compile::calibrateLatent(
+    ModuleOp module, int64_t rank, int64_t ropeDim,
+    const std::string &calibrationPath,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::string &log, std::string &error) {
+  SmallVector<AttentionOp> ops = candidates(module);
+  if (ops.empty())
+    return success();
+  for (AttentionOp op : ops)
+    if (!op.getQueryType().getElementType().isF32() ||
+        !op.getKeyType().getElementType().isF32() ||
+        !op.getValueType().getElementType().isF32()) {
+      error = "--share-kv-method=latent calibrates f32 attention; the one at " +
+              locationName(op.getLoc()) + " is not";
+      return failure();
+    }
+
+  // A copy that returns every attention's operands (and nothing else).
+  OwningOpRef<ModuleOp> probe = module.clone();
+  SmallVector<AttentionOp> probeOps = candidates(*probe);
+  func::FuncOp entry;
+  for (auto f : probe->getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal())
+      entry = f;
+  if (!entry || probeOps.size() != ops.size()) {
+    error = "calibration: cannot find the model function";
+    return failure();
+  }
+  auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> resultAttrs;
+  OpBuilder b(module.getContext());
+  for (auto [i, op] : llvm::enumerate(probeOps)) {
+    if (op->getParentOp() != entry.getOperation()) {
+      error = "calibration: attention inside nested regions is not supported";
+      return failure();
+    }
+    results.append({op.getQuery(), op.getKey(), op.getValue()});
+    for (const char *part : {"q", "k", "v"})
+      resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
+          "attn.name",
+          b.getStringAttr(llvm::formatv("__latent_{0}_{1}", i, part).str()))));
+  }
+  b.setInsertionPoint(ret);
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+  entry.setType(FunctionType::get(module.getContext(),
+                                  entry.getArgumentTypes(),
+                                  ValueRange(results).getTypes()));
+  entry.setAllResultAttrs(resultAttrs);
+  entry->removeAttr("attn.num_outputs");
+
+  SmallString<128> libraryPath;
+  if (llvm::sys::fs::createTemporaryFile("attn-latent-calibration", "so",
+                                         libraryPath)) {
+    error = "calibration: cannot create a temporary file";
+    return failure();
+  }
+  auto cleanup = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(libraryPath);
+    llvm::sys::fs::remove(libraryPath + ".params");
+  });
+  if (failed(buildLibrary(*probe, libraryPath.str().str())))
+    return failure();
+
+  std::vector<::attn::rt::Array> inputs;
+  if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
+    error = "calibration inputs '" + calibrationPath + "': " + error;
+    return failure();
+  }
+  AttnModel *model = attnModelLoad(libraryPath.c_str());
+  if (!model) {
+    error = std::string("calibration: ") + attnGetLastError();
+    return failure();
+  }
+  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
+  std::vector<const void *> in;
+  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetInputInfo(model, i, &info);
+    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
+      return a.name == info.name;
+    });
+    if (it == inputs.end() || it->data.size() != info.num_bytes ||
+        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
+      error = std::string("calibration inputs: '") + info.name +
+              "' is missing or has the wrong dtype or size";
+      return failure();
+    }
+    in.push_back(it->data.data());
+  }
+  std::map<std::string, ::attn::rt::Array> outputs;
+  std::vector<void *> out;
+  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetOutputInfo(model, i, &info);
+    ::attn::rt::Array &a = outputs[info.name];
+    a.name = info.name;
+    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
+    a.shape.assign(info.shape, info.shape + info.rank);
+    a.data.resize(info.num_bytes);
+    out.push_back(a.data.data());
+  }
+  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
+    error = std::string("calibration run: ") + attnGetLastError();
+    return failure();
+  }
+
+  std::vector<std::vector<::attn::calib::AttentionSample>> samples(ops.size());
+  for (auto [i, op] : llvm::enumerate(ops)) {
+    auto get = [&](const char *part) -> const ::attn::rt::Array * {
+      auto it = outputs.find(llvm::formatv("__latent_{0}_{1}", i, part).str());
+      return it == outputs.end() ||
+                     it->second.dtype != ::attn::rt::DType::F32
+                 ? nullptr
+                 : &it->second;
+    };
+    const ::attn::rt::Array *q = get("q"), *k = get("k"), *v = get("v");
+    if (!q || !k || !v) {
+      error = "calibration: the probe lost an operand";
+      return failure();
+    }
+    ::attn::calib::AttentionSample s;
+    s.batch = q->shape[0];
+    s.qHeads = q->shape[1];
+    s.queryLength = q->shape[2];
+    s.headDim = q->shape[3];
+    s.kvHeads = k->shape[1];
+    s.keyLength = k->shape[2];
+    s.valueDim = v->shape[3];
+    s.q = floatsOf(*q);
+    s.k = floatsOf(*k);
+    s.v = floatsOf(*v);
+    samples[i].push_back(std::move(s));
+  }
+  outputs.clear();
+
+  std::vector<std::optional<::attn::calib::LatentMaps>> fits(ops.size());
+  std::vector<std::string> errors(ops.size());
+  llvm::parallelFor(0, ops.size(), [&](size_t i) {
+    const ::attn::calib::AttentionSample &s = samples[i].front();
+    fits[i] = ::attn::calib::fitLatentMaps(
+        samples[i], rank, ropeDim >= 0 ? ropeDim : s.headDim / 2, errors[i]);
+  });
+
+  MLIRContext *ctx = module.getContext();
+  llvm::raw_string_ostream os(log);
+  for (auto [i, op] : llvm::enumerate(ops)) {
+    if (!fits[i]) {
+      error = "--share-kv-method=latent: attention at " +
+              locationName(op.getLoc()) + ": " + errors[i];
+      return failure();
+    }
+    const ::attn::calib::AttentionSample &s = samples[i].front();
+    const ::attn::calib::LatentMaps &m = *fits[i];
+    int64_t rope = ropeDim >= 0 ? ropeDim : s.headDim / 2;
+    op->setAttr("attn.latent_key_encoder",
+                f64Attr(ctx, {s.kvHeads, s.headDim, rank}, m.keyEncoder));
+    op->setAttr("attn.latent_value_encoder",
+                f64Attr(ctx, {s.kvHeads, s.valueDim, rank}, m.valueEncoder));
+    op->setAttr("attn.latent_rope_encoder",
+                f64Attr(ctx, {s.kvHeads, s.headDim, rope}, m.ropeEncoder));
+    op->setAttr("attn.latent_query_maps",
+                f64Attr(ctx, {s.qHeads, s.headDim, rank + rope}, m.queryMaps));
+    op->setAttr("attn.latent_output_maps",
+                f64Attr(ctx, {s.qHeads, rank, s.valueDim}, m.outputMaps));
+    os << llvm::formatv("share-kv latent: {0}: rank {1} + rope {2}, relative "
+                        "error of the keys {3:e3}, of the values {4:e3}\n",
+                        locationName(op.getLoc()), rank, rope, m.keyError,
+                        m.valueError);
+  }
+  return success();
+}
+
+LogicalResult mlir::attn::compile::copyLatentAttributes(ModuleOp from,
+                                                        ModuleOp to,
+                                                        std::string &error) {
+  SmallVector<AttentionOp> source = candidates(from), target = candidates(to);
+  if (source.size() != target.size()) {
+    error = "calibration: the calibration-sized model has " +
+            std::to_string(source.size()) + " attention ops, the compiled "
+            "one " + std::to_string(target.size());
+    return failure();
+  }
+  for (auto [src, dst] : llvm::zip(source, target)) {
+    if (src.getQHeads() != dst.getQHeads() ||
+        src.getKvHeads() != dst.getKvHeads()) {
+      error = "calibration: attention ops of the calibration-sized and the "
+              "compiled model do not correspond";
+      return failure();
+    }
+    for (NamedAttribute attr : src->getDiscardableAttrs())
+      if (attr.getName().getValue().starts_with("attn.latent_"))
+        dst->setAttr(attr.getName(), attr.getValue());
+  }
+  return success();
+}

@@ -831,6 +831,13 @@ FailureOr<bool> foldCast(NodeContext &ctx) {
   const HostTensor &x = *ctx.input(0)->constant;
   if (x.size() > kMaxFoldElements)
     return false;
+  // A weight stored narrow (f16/bf16) and widened in the graph stays narrow:
+  // the compiled matrix-vector products read it at its width and widen in
+  // registers (half the bytes per step); folding would double its size.
+  constexpr int64_t kKeepNarrowWeights = int64_t(1) << 16;
+  if (isFloat(x.dtype) && isFloat(*to) &&
+      dtypeBytes(*to) > dtypeBytes(x.dtype) && x.size() >= kKeepNarrowWeights)
+    return false;
   HostTensor out(*to, x.shape);
   for (int64_t n = 0; n < out.size(); ++n) {
     if (isFloat(x.dtype))

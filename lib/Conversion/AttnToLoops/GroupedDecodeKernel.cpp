@@ -1,27 +1,37 @@
 //===- GroupedDecodeKernel.cpp - decode work item for shared KV heads -----===//
 //
-// The partial result of a work item with one query row per head (decode)
-// and G >= 4 query heads sharing the KV head (GQA/MQA), built like a small
-// GEMM micro-kernel: every key and value row read serves all G heads from
-// registers.
+// The partial result of a decode work item (one query row per head) of a KV
+// head shared by G query heads, built like a small GEMM micro-kernel: every
+// key and value row read serves all G heads from registers.
 //
-//   scores  S[k, r] = sum_d K[k, d] Q[r, d] for a tile of keys, either with
-//           the G rows across the vector lanes and K elements broadcast
-//           (G >= lanes: no horizontal sums) or with the head dimension
-//           across the lanes and a few keys x all G rows of accumulators
-//           reduced once per score (G < lanes: no wasted lanes);
-//   softmax the online update, vectorised across rows (exp is the
-//           polynomial of the math dialect, in the vector unit);
+//   scores  S[k, r] = sum_d K[k, d] Q[r, d] for a tile of keys, in one of
+//           two layouts:
+//           - rows across the lanes (G > lanes / 2): K elements broadcast
+//             against row vectors of Q^T, no horizontal sums;
+//           - the head dimension across the lanes (G <= lanes / 2, MHA
+//             included): the G rows padded to a power of two Gp, and
+//             lanes / Gp keys x Gp rows of accumulators, folded into one
+//             vector of scores (key-major, row-minor) by a tree of
+//             shuffles and adds instead of one horizontal sum per score;
+//             the softmax state is then kept "row-periodic" (lane i holds
+//             row i mod Gp), so the online softmax runs on full vectors;
+//   softmax the online update, vectorised (exp is the polynomial of the
+//           math dialect, in the vector unit);
 //   values  Acc[r, :] = Acc[r, :] * alpha[r] + sum_k P[k, r] V[k, :] with
-//           the value dimension across the lanes: a block of rows x value
-//           chunks of accumulators, one broadcast probability per row and
-//           one vector load of the value row per chunk, so the value rows
-//           are read in address order.
+//           the value dimension across the lanes: all G rows x a block of
+//           value chunks of accumulators, one broadcast probability per row
+//           and one vector load of the value row per chunk, so each value
+//           element is read once per tile, in address order.
 //
-// Caches of another element type (f16, bf16, 8-bit codes) are widened to
-// f32 one tile at a time with vector conversions (vcvtph2ps for f16, a shift
-// for bf16) into an on-stack tile that the blocked loops then read: the cache
-// is read once, at its own width.
+// Caches of another element type (f16, bf16, 8-bit codes) are read at their
+// own width and widened in registers right where the blocked loops use them
+// (vcvtph2ps for f16, a shift for bf16), so the cache is read once, at its
+// width, with no f32 copy in memory. Only the rows-across layout broadcasts
+// single key elements; there a non-f32 key tile is widened once into a
+// stack tile because each element feeds G / lanes vectors.
+//
+// The key and value rows of the next tile are prefetched at the start of
+// each tile (contiguous caches), one prefetch per cache line.
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,13 +53,19 @@ int64_t groupedLanes(const FlashAttention &a, const Plan &plan) {
   // Tree masks, ring caches and latent (two-piece) keys stay on the row
   // kernels, which apply the tree per key, read ring slots without this
   // kernel's contiguous prefetch, and join the latent and rotary key parts.
-  if (plan.queryTile != 1 || plan.group < 4 || a.mask || a.treeMask ||
-      a.ringSlots || a.keyRope)
+  if (plan.queryTile != 1 || a.mask || a.treeMask || a.ringSlots || a.keyRope)
     return 0;
   for (int64_t lanes : {a.rowLanes, kWidth})
     if (plan.headDim % lanes == 0 && plan.valueDim % lanes == 0)
       return lanes;
   return 0;
+}
+
+int64_t powerOfTwoCeil(int64_t x) {
+  int64_t p = 1;
+  while (p < x)
+    p *= 2;
+  return p;
 }
 
 class GroupedDecodeKernel {
@@ -62,24 +78,36 @@ public:
     group = plan.group;
     // 16 f32 registers on AVX2, 32 on AVX-512; the rest hold operands.
     int64_t budget = lanes == 16 ? 24 : 12;
-    rowsAcross = group >= lanes;
+    rowsAcross = 2 * group > lanes;
     if (rowsAcross) {
-      rowLanes = lanes;
       paddedRows = roundUp(group, lanes);
       int64_t chunks = paddedRows / lanes;
       chunkBlock = chunks % 2 == 0 ? 2 : 1;
       keyBlock = budget / chunkBlock;
     } else {
-      rowLanes = group <= kWidth ? kWidth : lanes;
-      paddedRows = roundUp(group, rowLanes);
+      // lanes / Gp keys x Gp rows: one vector of scores per key block.
+      paddedRows = powerOfTwoCeil(group);
       chunkBlock = 1;
-      keyBlock = std::max<int64_t>(1, budget / group);
+      keyBlock = lanes / paddedRows;
     }
     tileKeys = keyBlock * ((kTargetTileKeys + keyBlock - 1) / keyBlock);
-    // Values: rows x value chunks of accumulators.
+    // Values: rows x value chunks of accumulators. Few rows: all of them
+    // and the largest block of chunks that divides the row and fits, so
+    // each value element is loaded once per tile. Many rows (compute
+    // bound): whole value rows and as many rows as fit, which needs fewer
+    // loads per FMA.
     int64_t valueChunks = plan.valueDim / lanes;
-    valueChunkBlock = std::min(valueChunks, budget);
-    valueRowBlock = std::min(group, std::max<int64_t>(1, budget / valueChunkBlock));
+    if (rowsAcross) {
+      valueChunkBlock = std::min(valueChunks, budget);
+      valueRowBlock =
+          std::min(group, std::max<int64_t>(1, budget / valueChunkBlock));
+    } else {
+      valueRowBlock = group;
+      valueChunkBlock = 1;
+      for (int64_t c = 1; c <= valueChunks; ++c)
+        if (valueChunks % c == 0 && c * group <= budget)
+          valueChunkBlock = c;
+    }
   }
 
   void build(Value keyBegin, Value keyEnd, Value scratch) {
@@ -91,53 +119,40 @@ public:
     if (rowsAcross)
       queries = stackBuffer({plan.headDim, paddedRows}); // Q^T
     else
-      queries = stackBuffer({group, plan.headDim});
+      queries = stackBuffer({paddedRows, plan.headDim});
     acc = stackBuffer({group, plan.valueDim});
-    scores = stackBuffer({tileKeys, paddedRows});
-    runMax = stackBuffer({paddedRows});
-    runSum = stackBuffer({paddedRows});
-    alpha = stackBuffer({paddedRows});
-    if (needsWidening(a.key))
+    // Rows across: [key, row]; periodic: the same, flat (key-major).
+    scores = rowsAcross ? stackBuffer({tileKeys, paddedRows})
+                        : stackBuffer({tileKeys * paddedRows});
+    int64_t stateLanes = rowsAcross ? paddedRows : lanes;
+    runMax = stackBuffer({stateLanes});
+    runSum = stackBuffer({stateLanes});
+    alpha = stackBuffer({stateLanes});
+    if (rowsAcross && !getElementTypeOrSelf(a.key.getType()).isF32())
       keyTile = stackBuffer({tileKeys, plan.headDim});
-    if (needsWidening(a.value))
-      valueTile = stackBuffer({tileKeys, plan.valueDim});
 
     loadQueries();
     e.loop(keyBegin, keyEnd, e.idx(tileKeys), [&](Value kt) {
       Value count = e.min(e.idx(tileKeys), e.sub(keyEnd, kt));
-      if (keyTile)
-        widenTile(a.key, a.keyScale, keyTile, plan.headDim, kt, count);
-      if (valueTile)
-        widenTile(a.value, a.valueScale, valueTile, plan.valueDim, kt, count);
-      if (rowsAcross)
+      prefetchTile(e.add(kt, e.idx(tileKeys)));
+      if (rowsAcross) {
+        if (keyTile)
+          widenKeyTile(kt, count);
         scoresRowsAcross(kt, count);
-      else
-        scoresHeadAcross(kt, count);
-      softmaxStep();
+        e.loop(e.idx(0), e.idx(paddedRows), e.idx(lanes), [&](Value off) {
+          onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off,
+                               tileKeys, lanes);
+        });
+      } else {
+        scoresPeriodic(kt, count);
+        softmaxPeriodic();
+      }
       accumulateValues(kt, count);
     });
     writePartial(scratch);
   }
 
 private:
-  /// A cache that is not f32, or that carries 8-bit scales, is read through
-  /// an f32 tile.
-  bool needsWidening(Value cache) {
-    return !getElementTypeOrSelf(cache.getType()).isF32();
-  }
-
-  /// tile[k, :] = widened (and scaled) cache row kt + k for k < count.
-  void widenTile(Value cache, Value scale, Value tile, int64_t dims, Value kt,
-                 Value count) {
-    e.loop(e.idx(0), count, e.idx(1), [&](Value k) {
-      auto [kb, kj] = keyAddress(e, a, b, e.add(kt, k));
-      for (int64_t c = 0; c < dims; c += lanes) {
-        Value v = readCache(cache, scale, kb, kj, e.idx(c));
-        e.storeVec(v, tile, {k, e.idx(c)});
-      }
-    });
-  }
-
   /// `lanes` elements of cache[kb, g, kj, d0..], widened and scaled.
   Value readCache(Value cache, Value scale, Value kb, Value kj, Value d0) {
     Type element = cast<MemRefType>(cache.getType()).getElementType();
@@ -148,24 +163,27 @@ private:
     return applyCacheScale(e, e.toF32(v), scale, b, g);
   }
 
-  /// A chunk of key/value row kt + k (address `key`) at d0, as f32.
-  Value rowChunk(Value cache, Value tile, Value k, std::pair<Value, Value> key,
-                 Value d0) {
-    if (tile)
-      return e.loadVec(tile, {k, d0}, lanes);
-    return readCache(cache, Value(), key.first, key.second, d0);
+  /// keyTile[k, :] = widened (and scaled) key row kt + k for k < count.
+  void widenKeyTile(Value kt, Value count) {
+    e.loop(e.idx(0), count, e.idx(1), [&](Value k) {
+      auto [kb, kj] = keyAddress(e, a, b, e.add(kt, k));
+      for (int64_t c = 0; c < plan.headDim; c += lanes)
+        e.storeVec(readCache(a.key, a.keyScale, kb, kj, e.idx(c)), keyTile,
+                   {k, e.idx(c)});
+    });
   }
 
   /// Element d of key row kt + k, as f32.
   Value keyElement(Value k, std::pair<Value, Value> key, Value d) {
     if (keyTile)
       return memref::LoadOp::create(ob, e.loc, keyTile, ValueRange{k, d});
-    return memref::LoadOp::create(ob, e.loc, a.key,
-                                  ValueRange{key.first, g, key.second, d});
+    Value x = memref::LoadOp::create(ob, e.loc, a.key,
+                                     ValueRange{key.first, g, key.second, d});
+    return applyCacheScale(e, e.toF32(x), a.keyScale, b, g);
   }
 
   /// Scaled queries (Q^T when rows run across lanes; 0 in padding rows);
-  /// running max -inf, sum and Acc 0, scores of padding rows 0.
+  /// running max -inf, sum and Acc 0.
   void loadQueries() {
     Value scale = e.f32(a.scale), zeroF = e.f32(0.0);
     e.loop(0, paddedRows, [&](Value r) {
@@ -177,23 +195,16 @@ private:
         Value q = memref::LoadOp::create(ob, e.loc, a.query,
                                          ValueRange{b, head, t, d});
         q = arith::MulFOp::create(ob, e.loc, e.toF32(q), rowScale);
-        if (rowsAcross) {
-          memref::StoreOp::create(ob, e.loc, q, queries, ValueRange{d, r});
-          return;
-        }
-        auto store = scf::IfOp::create(ob, e.loc, real);
-        OpBuilder::InsertionGuard guard(ob);
-        ob.setInsertionPointToStart(store.thenBlock());
-        memref::StoreOp::create(ob, e.loc, q, queries, ValueRange{r, d});
-      });
-      memref::StoreOp::create(
-          ob, e.loc, e.f32(-std::numeric_limits<double>::infinity()), runMax,
-          r);
-      memref::StoreOp::create(ob, e.loc, zeroF, runSum, r);
-      e.loop(0, tileKeys, [&](Value k) {
-        memref::StoreOp::create(ob, e.loc, zeroF, scores, ValueRange{k, r});
+        memref::StoreOp::create(ob, e.loc, q, queries,
+                                rowsAcross ? ValueRange{d, r}
+                                           : ValueRange{r, d});
       });
     });
+    int64_t stateLanes = rowsAcross ? paddedRows : lanes;
+    for (int64_t off = 0; off < stateLanes; off += lanes) {
+      e.storeVec(negInfVec(lanes), runMax, {e.idx(off)});
+      e.storeVec(e.splat(zeroF, lanes), runSum, {e.idx(off)});
+    }
     e.loop(0, group, [&](Value r) {
       for (int64_t c = 0; c < plan.valueDim; c += lanes)
         e.storeVec(e.splat(zeroF, lanes), acc, {r, e.idx(c)});
@@ -248,33 +259,24 @@ private:
           locals.push_back(clampedLocal(k0, k, count));
         SmallVector<Value> init(keyBlock * chunkBlock,
                                 e.splat(e.f32(0.0), lanes));
-        // One cache line of f32 head elements per iteration, with the
-        // prefetch of the same line of the next tile's rows.
-        int64_t unroll = plan.headDim % 16 == 0 ? 16 : 1;
         auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(0),
-                                        e.idx(plan.headDim), e.idx(unroll),
-                                        init);
+                                        e.idx(plan.headDim), e.idx(1), init);
         {
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(dLoop.getBody());
-          Value d0 = dLoop.getInductionVar();
-          if (unroll > 1)
-            prefetchNextTile(kt, k0, d0);
+          Value d = dLoop.getInductionVar();
           SmallVector<Value> sums(dLoop.getRegionIterArgs());
-          for (int64_t u = 0; u < unroll; ++u) {
-            Value d = e.add(d0, e.idx(u));
-            SmallVector<Value> q;
+          SmallVector<Value> q;
+          for (int64_t c = 0; c < chunkBlock; ++c)
+            q.push_back(e.loadVec(queries, {d, chunkOffset(c0, c)}, lanes));
+          for (int64_t k = 0; k < keyBlock; ++k) {
+            Value kv = e.splat(
+                keyElement(locals[k],
+                           keyTile ? std::pair<Value, Value>{} : keys[k], d),
+                lanes);
             for (int64_t c = 0; c < chunkBlock; ++c)
-              q.push_back(e.loadVec(queries, {d, chunkOffset(c0, c)}, lanes));
-            for (int64_t k = 0; k < keyBlock; ++k) {
-              Value kv = e.splat(
-                  keyElement(locals[k],
-                             keyTile ? std::pair<Value, Value>{} : keys[k], d),
-                  lanes);
-              for (int64_t c = 0; c < chunkBlock; ++c)
-                sums[k * chunkBlock + c] = vector::FMAOp::create(
-                    ob, e.loc, kv, q[c], sums[k * chunkBlock + c]);
-            }
+              sums[k * chunkBlock + c] = vector::FMAOp::create(
+                  ob, e.loc, kv, q[c], sums[k * chunkBlock + c]);
           }
           scf::YieldOp::create(ob, e.loc, sums);
         }
@@ -291,73 +293,172 @@ private:
     });
   }
 
-  /// S[k, r] for all G rows: the head dimension across the lanes, keyBlock
-  /// keys x G rows of accumulators, one horizontal sum per score.
-  void scoresHeadAcross(Value kt, Value count) {
+  /// out[j] = sum of the lanes of sums[j] for lanes vectors of lanes lanes:
+  /// log2(lanes) rounds, each halving the vectors by adding the two halves
+  /// of every block of a pair side by side (2 shuffles and 1 add per pair).
+  Value foldSums(SmallVector<Value> sums) {
+    int64_t block = lanes;
+    int64_t perVector = 1; // original vectors per vector
+    while (sums.size() > 1) {
+      int64_t half = block / 2;
+      SmallVector<int64_t> loMask, hiMask;
+      for (int64_t src = 0; src < 2; ++src)
+        for (int64_t blk = 0; blk < perVector; ++blk)
+          for (int64_t i = 0; i < half; ++i) {
+            loMask.push_back(src * lanes + blk * block + i);
+            hiMask.push_back(src * lanes + blk * block + half + i);
+          }
+      SmallVector<Value> next;
+      for (size_t p = 0; p < sums.size(); p += 2) {
+        Value lo = vector::ShuffleOp::create(ob, e.loc, sums[p], sums[p + 1],
+                                             loMask);
+        Value hi = vector::ShuffleOp::create(ob, e.loc, sums[p], sums[p + 1],
+                                             hiMask);
+        next.push_back(arith::AddFOp::create(ob, e.loc, lo, hi));
+      }
+      sums = std::move(next);
+      block = half;
+      perVector *= 2;
+    }
+    return sums[0];
+  }
+
+  /// Scores of the periodic layout: for each block of keyBlock keys, the
+  /// head dimension across the lanes with keyBlock x Gp accumulators, folded
+  /// into one vector scores[k0 * Gp ..] (-inf for keys past the tile).
+  void scoresPeriodic(Value kt, Value count) {
+    Type i32 = ob.getI32Type();
+    SmallVector<int32_t> keyOfLane;
+    for (int64_t j = 0; j < lanes; ++j)
+      keyOfLane.push_back(j / paddedRows);
+    auto laneKeyType = VectorType::get({lanes}, i32);
+    Value laneKeys = arith::ConstantOp::create(
+        ob, e.loc, DenseElementsAttr::get(laneKeyType, ArrayRef(keyOfLane)));
     e.loop(e.idx(0), e.idx(tileKeys), e.idx(keyBlock), [&](Value k0) {
-      SmallVector<std::pair<Value, Value>> keys;
-      SmallVector<Value> locals;
-      if (!keyTile)
-        keys = keyBlockAddresses(kt, k0, count);
-      for (int64_t k = 0; k < keyBlock; ++k)
-        locals.push_back(clampedLocal(k0, k, count));
-      SmallVector<Value> init(keyBlock * group, e.splat(e.f32(0.0), lanes));
+      SmallVector<std::pair<Value, Value>> keys =
+          keyBlockAddresses(kt, k0, count);
+      SmallVector<Value> init(keyBlock * paddedRows,
+                              e.splat(e.f32(0.0), lanes));
       auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(plan.headDim),
                                       e.idx(lanes), init);
       {
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(dLoop.getBody());
         Value d = dLoop.getInductionVar();
-        prefetchNextTile(kt, k0, d);
-        SmallVector<Value> kv;
-        for (int64_t k = 0; k < keyBlock; ++k)
-          kv.push_back(rowChunk(a.key, keyTile, locals[k],
-                                keyTile ? std::pair<Value, Value>{} : keys[k],
-                                d));
-        SmallVector<Value> sums;
-        for (int64_t r = 0; r < group; ++r) {
-          Value q = e.loadVec(queries, {e.idx(r), d}, lanes);
-          for (int64_t k = 0; k < keyBlock; ++k)
-            sums.push_back(vector::FMAOp::create(
-                ob, e.loc, kv[k], q,
-                dLoop.getRegionIterArgs()[r * keyBlock + k]));
+        SmallVector<Value> q;
+        for (int64_t r = 0; r < paddedRows; ++r)
+          q.push_back(e.loadVec(queries, {e.idx(r), d}, lanes));
+        SmallVector<Value> sums(dLoop.getRegionIterArgs());
+        for (int64_t k = 0; k < keyBlock; ++k) {
+          Value kv =
+              readCache(a.key, a.keyScale, keys[k].first, keys[k].second, d);
+          for (int64_t r = 0; r < paddedRows; ++r)
+            sums[k * paddedRows + r] = vector::FMAOp::create(
+                ob, e.loc, kv, q[r], sums[k * paddedRows + r]);
         }
         scf::YieldOp::create(ob, e.loc, sums);
       }
-      Value negInf = e.f32(-std::numeric_limits<double>::infinity());
-      for (int64_t k = 0; k < keyBlock; ++k) {
-        Value kk = e.add(k0, e.idx(k));
-        Value valid = e.cmp(arith::CmpIPredicate::ult, kk, count);
-        for (int64_t r = 0; r < group; ++r) {
-          Value score = vector::ReductionOp::create(
-              ob, e.loc, vector::CombiningKind::ADD,
-              dLoop.getResult(r * keyBlock + k), arith::FastMathFlags::reassoc);
-          score = e.select(valid, softcap(score), negInf);
-          memref::StoreOp::create(ob, e.loc, score, scores,
-                                  ValueRange{kk, e.idx(r)});
-        }
-      }
+      Value score = softcap(
+          foldSums(SmallVector<Value>(dLoop.getResults().begin(),
+                                      dLoop.getResults().end())));
+      // Lane j holds key k0 + j / Gp: valid while that is below count.
+      Value left = arith::IndexCastOp::create(ob, e.loc, i32,
+                                              e.sub(count, k0));
+      Value leftVec = vector::BroadcastOp::create(ob, e.loc, laneKeyType, left);
+      Value valid = arith::CmpIOp::create(ob, e.loc, arith::CmpIPredicate::slt,
+                                          laneKeys, leftVec);
+      score = e.select(valid, score, negInfVec(lanes));
+      e.storeVec(score, scores, {e.mul(k0, e.idx(paddedRows))});
     });
   }
 
-  /// Prefetches head elements d0.. of the key and value rows of the next
-  /// tile that correspond to the key block at k0 (contiguous caches only).
-  /// The block's rows are consecutive (constant offsets from one address);
-  /// near the end of the cache the block is moved back to its last rows, and
-  /// a cache shorter than a block may be prefetched past its end, which x86
+  /// x combined (max or add) with its rotations by lanes/2 .. Gp: every lane
+  /// then holds the combination over all lanes of its row.
+  Value foldRows(Value x, bool isMax) {
+    for (int64_t shift = lanes / 2; shift >= paddedRows; shift /= 2) {
+      SmallVector<int64_t> mask;
+      for (int64_t i = 0; i < lanes; ++i)
+        mask.push_back((i + shift) % lanes);
+      Value r = vector::ShuffleOp::create(ob, e.loc, x, x, mask);
+      x = isMax ? arith::MaximumFOp::create(ob, e.loc, x, r).getResult()
+                : arith::AddFOp::create(ob, e.loc, x, r).getResult();
+    }
+    return x;
+  }
+
+  /// The online softmax step on the periodic layout: the tile's row maxima
+  /// (lanes folded by row), alpha = exp(m_old - m_new) (1 while every key
+  /// so far is hidden), probabilities in place of the scores (exactly 0
+  /// where hidden) and the rescaled running sum.
+  void softmaxPeriodic() {
+    int64_t vectors = tileKeys * paddedRows / lanes;
+    Value negInf = negInfVec(lanes), zero = e.splat(e.f32(0.0), lanes);
+    Value one = e.splat(e.f32(1.0), lanes);
+    auto maxLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(vectors),
+                                      e.idx(1), ValueRange{negInf});
+    {
+      OpBuilder::InsertionGuard guard(ob);
+      ob.setInsertionPointToStart(maxLoop.getBody());
+      Value sc = e.loadVec(
+          scores, {e.mul(maxLoop.getInductionVar(), e.idx(lanes))}, lanes);
+      scf::YieldOp::create(
+          ob, e.loc,
+          arith::MaximumFOp::create(ob, e.loc, sc,
+                                    maxLoop.getRegionIterArgs()[0])
+              .getResult());
+    }
+    Value oldMax = e.loadVec(runMax, {e.idx(0)}, lanes);
+    Value newMax = arith::MaximumFOp::create(
+        ob, e.loc, oldMax, foldRows(maxLoop.getResult(0), /*isMax=*/true));
+    Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
+    Value rescale = math::ExpOp::create(
+        ob, e.loc, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
+    rescale = e.select(allHidden, one, rescale);
+    auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(vectors),
+                                      e.idx(1), ValueRange{zero});
+    {
+      OpBuilder::InsertionGuard guard(ob);
+      ob.setInsertionPointToStart(sumLoop.getBody());
+      Value off = e.mul(sumLoop.getInductionVar(), e.idx(lanes));
+      Value sc = e.loadVec(scores, {off}, lanes);
+      Value p = math::ExpOp::create(
+          ob, e.loc, arith::SubFOp::create(ob, e.loc, sc, newMax));
+      p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
+      e.storeVec(p, scores, {off});
+      scf::YieldOp::create(
+          ob, e.loc,
+          arith::AddFOp::create(ob, e.loc, sumLoop.getRegionIterArgs()[0], p)
+              .getResult());
+    }
+    Value oldSum = e.loadVec(runSum, {e.idx(0)}, lanes);
+    Value tileSum = foldRows(sumLoop.getResult(0), /*isMax=*/false);
+    e.storeVec(vector::FMAOp::create(ob, e.loc, oldSum, rescale, tileSum),
+               runSum, {e.idx(0)});
+    e.storeVec(newMax, runMax, {e.idx(0)});
+    e.storeVec(rescale, alpha, {e.idx(0)});
+  }
+
+  /// Prefetches the key and value rows [from, from + tileKeys) of the next
+  /// tile, one prefetch per cache line (contiguous caches only). Near the
+  /// end of the cache the rows are moved back to its last ones; a cache
+  /// shorter than a tile may be prefetched past its end, which x86
   /// prefetches tolerate (they never fault).
-  void prefetchNextTile(Value kt, Value k0, Value d0) {
+  void prefetchTile(Value from) {
     if (a.blockTable)
       return;
     for (Value cache : {a.key, a.value}) {
-      Value lastStart = e.sub(e.dim(cache, 2), e.idx(keyBlock));
-      Value start = e.max(
-          e.min(e.add(e.add(kt, e.idx(tileKeys)), k0), lastStart), e.idx(0));
-      for (int64_t k = 0; k < keyBlock; ++k)
-        memref::PrefetchOp::create(ob, e.loc, cache,
-                                   ValueRange{b, g, e.add(start, e.idx(k)), d0},
-                                   /*isWrite=*/false, /*localityHint=*/3,
-                                   /*isDataCache=*/true);
+      Type element = cast<MemRefType>(cache.getType()).getElementType();
+      int64_t bits = element.getIntOrFloatBitWidth();
+      int64_t perLine = 512 / bits;
+      int64_t dims = cache == a.key ? plan.headDim : plan.valueDim;
+      Value lastStart = e.sub(e.dim(cache, 2), e.idx(tileKeys));
+      Value start = e.max(e.min(from, lastStart), e.idx(0));
+      e.loop(0, tileKeys, [&](Value k) {
+        for (int64_t d = 0; d < dims; d += perLine)
+          memref::PrefetchOp::create(
+              ob, e.loc, cache, ValueRange{b, g, e.add(start, k), e.idx(d)},
+              /*isWrite=*/false, /*localityHint=*/3, /*isDataCache=*/true);
+      });
     }
   }
 
@@ -365,15 +466,13 @@ private:
     return e.add(e.mul(c0, e.idx(lanes)), e.idx(c * lanes));
   }
 
-  /// Per row vector: tile max, new running max, alpha = exp(m_old - m_new)
-  /// (1 while every key so far is hidden), probabilities in place of the
-  /// scores (exactly 0 where hidden) and the rescaled running sum.
-  void softmaxStep() {
-    int64_t n = rowLanes;
-    e.loop(e.idx(0), e.idx(paddedRows), e.idx(n), [&](Value off) {
-      onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off, tileKeys,
-                           n);
-    });
+  /// Probability of key k for row r, from either scores layout.
+  Value probability(Value k, Value r) {
+    if (rowsAcross)
+      return memref::LoadOp::create(ob, e.loc, scores, ValueRange{k, r});
+    return memref::LoadOp::create(
+        ob, e.loc, scores,
+        ValueRange{e.add(e.mul(k, e.idx(paddedRows)), r)});
   }
 
   /// Acc = Acc * alpha + P^T V over the keys of the tile, in blocks of
@@ -413,19 +512,14 @@ private:
       OpBuilder::InsertionGuard guard(ob);
       ob.setInsertionPointToStart(keyLoop.getBody());
       Value k = keyLoop.getInductionVar();
-      std::pair<Value, Value> key;
-      if (!valueTile)
-        key = keyAddress(e, a, b, e.add(kt, k));
-      // One value chunk live at a time: rows x chunks accumulators, the
-      // rows' probabilities and one chunk fit the register file.
+      std::pair<Value, Value> key = keyAddress(e, a, b, e.add(kt, k));
       SmallVector<Value> p;
       for (int64_t r = 0; r < rows; ++r)
-        p.push_back(e.splat(
-            memref::LoadOp::create(ob, e.loc, scores, ValueRange{k, rowIdx[r]}),
-            lanes));
+        p.push_back(e.splat(probability(k, rowIdx[r]), lanes));
       SmallVector<Value> sums(keyLoop.getRegionIterArgs());
       for (int64_t c = 0; c < chunks; ++c) {
-        Value v = rowChunk(a.value, valueTile, k, key, cols[c]);
+        Value v =
+            readCache(a.value, a.valueScale, key.first, key.second, cols[c]);
         for (int64_t r = 0; r < rows; ++r)
           sums[r * chunks + c] =
               vector::FMAOp::create(ob, e.loc, p[r], v, sums[r * chunks + c]);
@@ -439,7 +533,7 @@ private:
   }
 
   /// scratch[b, g, t, s, r] = (Acc[r, 0..Dv), 0 padding, m[r], l[r]) for
-  /// the G real rows.
+  /// the G real rows (lane r of the periodic state is row r).
   void writePartial(Value scratch) {
     e.loop(0, group, [&](Value r) {
       for (int64_t c = 0; c < plan.valueDim; c += lanes)
@@ -462,11 +556,11 @@ private:
   const FlashAttention &a;
   const Plan &plan;
   Value b, g, t, s;
-  int64_t lanes, group, rowLanes, paddedRows, chunkBlock, keyBlock, tileKeys;
+  int64_t lanes, group, paddedRows, chunkBlock, keyBlock, tileKeys;
   int64_t valueChunkBlock, valueRowBlock;
   bool rowsAcross;
   Value queries, acc, scores, runMax, runSum, alpha;
-  Value keyTile, valueTile; ///< f32 copies of the tile of a non-f32 cache
+  Value keyTile; ///< f32 copy of a non-f32 key tile (rows across only)
 };
 
 } // namespace

@@ -177,12 +177,13 @@ void buildRowVectorPartial(Emitter &e, const FlashAttention &a,
                            Value scratch);
 
 /// Whether a work item of `a` takes the grouped decode kernel: one query
-/// row per head (decode), at least 4 query heads per KV head, no mask, and
-/// head sizes that are a multiple of 8 lanes.
+/// row per head (decode; any number of query heads per KV head, MHA
+/// included), no mask, tree, ring or latent key, and head sizes that are a
+/// multiple of 8 lanes.
 bool useGroupedDecodeKernel(const FlashAttention &a, const Plan &plan);
 
 /// The partial (acc, max, sum) of one decode work item of a KV head shared
-/// by G >= 4 query heads: see GroupedDecodeKernel.cpp.
+/// by G query heads: see GroupedDecodeKernel.cpp.
 void buildGroupedDecodePartial(Emitter &e, const FlashAttention &a,
                                const Plan &plan, ValueRange item,
                                Value keyBegin, Value keyEnd, Value scratch);

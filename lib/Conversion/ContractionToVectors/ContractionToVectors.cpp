@@ -3,18 +3,30 @@
 // A decode step is a chain of matrix-vector products ([1, 1, K] x [K, N]):
 // convert-linalg-to-loops turns them into scalar loops with the reduction
 // innermost and strided weight reads. This conversion emits, for a linalg
-// contraction (one n and one k loop, f32, weights contiguous along n):
+// contraction (one n and one k loop, f32/f16/bf16 operands, weights
+// contiguous along n):
 //
-//   scf.parallel over (batch..., m, n tiles)
-//     acc[u] = out[..., n0 + u*VL : +VL]            (U vectors)
-//     scf.for k: acc[u] = fma(splat(lhs[..., k]), rhs[..., k, n0 + u*VL : +VL], acc[u])
-//     out[..., n0 + u*VL : +VL] = acc[u]
+//   scf.parallel over (batch..., m, n tiles of U vectors)
+//     acc[u] = f32(out[..., n0 + u*VL : +VL])                (U vectors)
+//     scf.for k:
+//       prefetch rhs[k + kPrefetchRows, n0 ..]               (per line)
+//       acc[u] = fma(splat(f32(lhs[..., k])), f32(rhs[k, n0 + u*VL : +VL]),
+//                    acc[u])
+//     out[..., n0 + u*VL : +VL] = acc[u]                     (rounded)
 //
-// so each weight row is streamed once with full vectors. Tails are masked
-// transfers. Other contractions are left to convert-linalg-to-loops.
+// so each weight row is streamed once with full vectors, at its own width
+// (f16/bf16 weights are widened in registers: half the bytes of f32), and
+// accumulated in f32. U is as large as the register file allows while the
+// tiles still give a few work items per matrix: a wide tile makes each
+// weight row's piece a long contiguous run (fewer, longer streams for the
+// hardware prefetcher), and the software prefetch a few rows ahead covers
+// the jump from one row to the next. Tails are masked transfers (none when
+// the lanes divide N: the unroll divides the vectors of a row). Other
+// contractions are left to convert-linalg-to-loops.
 //
 //===----------------------------------------------------------------------===//
 
+#include "attn/Conversion/FloatWidening.h"
 #include "attn/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -35,8 +47,31 @@ using namespace mlir;
 
 namespace {
 
-/// Vectors of accumulators per work item.
-constexpr int64_t kUnroll = 4;
+/// Work items a matrix should at least split into (when it has the
+/// columns): enough for a few threads with static scheduling.
+constexpr int64_t kMinWorkItems = 4;
+/// Weight rows between the one read and the one prefetched.
+constexpr int64_t kPrefetchRows = 8;
+
+/// Float types the kernel reads and writes (it computes in f32).
+bool isSupportedFloat(Type t) { return t.isF32() || t.isF16() || t.isBF16(); }
+
+/// Vectors of accumulators per work item for `vectors` output vectors per
+/// row and `outer` rows: the largest divisor of `vectors` up to `maxUnroll`
+/// that still leaves kMinWorkItems work items; the largest divisor up to
+/// `maxUnroll` when none does.
+int64_t chooseUnroll(int64_t vectors, int64_t outer, int64_t maxUnroll) {
+  int64_t fallback = 1;
+  for (int64_t u = std::min(vectors, maxUnroll); u >= 1; --u) {
+    if (vectors % u != 0)
+      continue;
+    if (fallback == 1)
+      fallback = u;
+    if (vectors / u * outer >= kMinWorkItems)
+      return u;
+  }
+  return fallback;
+}
 
 /// The loop positions that each result of a projected-permutation map reads.
 SmallVector<unsigned> loopsOf(AffineMap map) {
@@ -57,6 +92,48 @@ bool innermostContiguous(Value memref) {
          strides.back() == 1;
 }
 
+/// The elementwise linalg.generic that fills `buffer` (a memref.alloc read
+/// only by `consumer`, apart from deallocations) with arith.extf of a
+/// narrower float memref of the same shape and identity layout, placed
+/// before `consumer` in its block; null when there is none. A weight stored
+/// f16/bf16 and widened in the graph reaches the contraction this way: the
+/// contraction can read the narrow memref instead and widen in registers.
+linalg::GenericOp wideningProducer(Value buffer, Operation *consumer) {
+  if (!buffer.getDefiningOp<memref::AllocOp>())
+    return nullptr;
+  linalg::GenericOp writer;
+  for (Operation *user : buffer.getUsers()) {
+    if (user == consumer || isa<memref::DeallocOp>(user))
+      continue;
+    auto generic = dyn_cast<linalg::GenericOp>(user);
+    if (!generic || writer || generic.getNumDpsInputs() != 1 ||
+        generic.getNumDpsInits() != 1 ||
+        generic.getDpsInitOperand(0)->get() != buffer ||
+        generic.getNumReductionLoops() != 0 ||
+        !llvm::all_of(generic.getIndexingMapsArray(),
+                      [](AffineMap m) { return m.isIdentity(); }))
+      return nullptr;
+    Block &body = generic.getRegion().front();
+    auto ext = dyn_cast<arith::ExtFOp>(&body.front());
+    auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+    if (body.getOperations().size() != 2 || !ext || !yield ||
+        ext.getIn() != body.getArgument(0) ||
+        yield.getOperand(0) != ext.getResult())
+      return nullptr;
+    writer = generic;
+  }
+  if (!writer || writer->getBlock() != consumer->getBlock() ||
+      !writer->isBeforeInBlock(consumer))
+    return nullptr;
+  auto source = cast<MemRefType>(writer.getDpsInputOperand(0)->get().getType());
+  auto target = cast<MemRefType>(buffer.getType());
+  if (!isSupportedFloat(source.getElementType()) ||
+      source.getShape() != target.getShape() ||
+      !source.getLayout().isIdentity() || !target.getLayout().isIdentity())
+    return nullptr;
+  return writer;
+}
+
 struct VectorizeContraction
     : OpInterfaceRewritePattern<linalg::LinalgOp> {
   VectorizeContraction(MLIRContext *ctx, int64_t lanes)
@@ -68,8 +145,8 @@ struct VectorizeContraction
         op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
       return rewriter.notifyMatchFailure(op, "not a contraction on memrefs");
     for (Value v : op->getOperands())
-      if (!cast<MemRefType>(v.getType()).getElementType().isF32())
-        return rewriter.notifyMatchFailure(op, "not f32");
+      if (!isSupportedFloat(cast<MemRefType>(v.getType()).getElementType()))
+        return rewriter.notifyMatchFailure(op, "not f32, f16 or bf16");
     FailureOr<linalg::ContractionDimensions> dims =
         linalg::inferContractionDims(op);
     if (failed(dims) || dims->n.size() != 1 ||
@@ -98,8 +175,23 @@ struct VectorizeContraction
         !innermostContiguous(rhs->get()) || !innermostContiguous(out->get()))
       return rewriter.notifyMatchFailure(op, "weights not contiguous along n");
 
+    // Weights widened by a separate elementwise op: read the narrow ones.
+    Value weights = rhs->get();
+    linalg::GenericOp widening = wideningProducer(weights, op);
+    if (widening)
+      weights = widening.getDpsInputOperand(0)->get();
+
     Location loc = op.getLoc();
-    int64_t tile = lanes * kUnroll;
+    // Accumulators + the splat + a weight vector within the register file
+    // (16 vector registers below AVX-512, 32 with it).
+    int64_t maxUnroll = lanes == 16 ? 16 : 8;
+    int64_t vectors = (ranges[n] + lanes - 1) / lanes;
+    int64_t outer = 1;
+    for (unsigned l = 0; l < ranges.size(); ++l)
+      if (l != n && l != k)
+        outer *= ranges[l];
+    int64_t unroll = chooseUnroll(vectors, outer, maxUnroll);
+    int64_t tile = lanes * unroll;
     SmallVector<Value> lower, upper, steps;
     SmallVector<unsigned> parallelLoops;
     for (unsigned l = 0; l < ranges.size(); ++l) {
@@ -111,15 +203,33 @@ struct VectorizeContraction
       upper.push_back(arith::ConstantIndexOp::create(rewriter, loc, count));
       steps.push_back(arith::ConstantIndexOp::create(rewriter, loc, 1));
     }
-    auto vecType = VectorType::get({lanes}, rewriter.getF32Type());
-    Value zero = arith::ConstantOp::create(rewriter, loc,
-                                           rewriter.getF32FloatAttr(0.0f));
+    Type f32 = rewriter.getF32Type();
+    auto vecType = VectorType::get({lanes}, f32);
+    auto elementOf = [](Value v) {
+      return cast<MemRefType>(v.getType()).getElementType();
+    };
+    Type rhsElement = elementOf(weights), outElement = elementOf(out->get());
+    // Weight elements per 64-byte cache line.
+    int64_t perLine = 512 / rhsElement.getIntOrFloatBitWidth();
+    // The unroll divides the vectors per row: when the lanes divide N too,
+    // no vector crosses the end of a row and no transfer needs a mask.
+    bool inBounds = ranges[n] % lanes == 0;
     auto build = [&](OpBuilder &b, Location loc, ValueRange ivs) {
+      auto index = [&](int64_t v) {
+        return arith::ConstantIndexOp::create(b, loc, v).getResult();
+      };
+      auto readF32 = [&](OpBuilder &rb, Value memref, ValueRange idx) {
+        Type element = elementOf(memref);
+        Value pad = arith::ConstantOp::create(rb, loc, rb.getZeroAttr(element));
+        Value v = vector::TransferReadOp::create(
+            rb, loc, VectorType::get({lanes}, element), memref, idx, pad,
+            ArrayRef<bool>{inBounds});
+        return attn::extendToF32(rb, loc, v);
+      };
       SmallVector<Value> iv(ranges.size());
       for (auto [l, v] : llvm::zip(parallelLoops, ivs))
         iv[l] = v;
-      Value n0 = arith::MulIOp::create(
-          b, loc, iv[n], arith::ConstantIndexOp::create(b, loc, tile));
+      Value n0 = arith::MulIOp::create(b, loc, iv[n], index(tile));
       auto indices = [&](AffineMap map, Value nValue) {
         SmallVector<Value> idx;
         for (unsigned l : loopsOf(map))
@@ -127,40 +237,63 @@ struct VectorizeContraction
         return idx;
       };
       SmallVector<Value> columns, acc;
-      for (int64_t u = 0; u < kUnroll; ++u) {
-        columns.push_back(arith::AddIOp::create(
-            b, loc, n0, arith::ConstantIndexOp::create(b, loc, u * lanes)));
-        acc.push_back(vector::TransferReadOp::create(
-            b, loc, vecType, out->get(), indices(outMap, columns.back()), zero,
-            ArrayRef<bool>{false}));
+      for (int64_t u = 0; u < unroll; ++u) {
+        columns.push_back(arith::AddIOp::create(b, loc, n0, index(u * lanes)));
+        acc.push_back(readF32(b, out->get(), indices(outMap, columns.back())));
       }
+      // Prefetched columns: one per cache line of the tile, clamped to the
+      // last column (a tail tile's lines past it are not needed).
+      SmallVector<Value> lineColumns;
+      Value lastColumn = index(ranges[n] - 1);
+      for (int64_t c = 0; c < tile; c += perLine)
+        lineColumns.push_back(arith::MinSIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, n0, index(c)), lastColumn));
+      Value lastRow = index(ranges[k] - 1);
       auto kLoop = scf::ForOp::create(
-          b, loc, arith::ConstantIndexOp::create(b, loc, 0),
-          arith::ConstantIndexOp::create(b, loc, ranges[k]),
-          arith::ConstantIndexOp::create(b, loc, 1), acc,
+          b, loc, index(0), index(ranges[k]), index(1), acc,
           [&](OpBuilder &kb, Location loc, Value kv, ValueRange carried) {
+            iv[k] = arith::MinSIOp::create(
+                kb, loc,
+                arith::AddIOp::create(kb, loc, kv,
+                                      arith::ConstantIndexOp::create(
+                                          kb, loc, kPrefetchRows)),
+                lastRow);
+            for (Value column : lineColumns)
+              memref::PrefetchOp::create(kb, loc, weights,
+                                         indices(rhsMap, column),
+                                         /*isWrite=*/false,
+                                         /*localityHint=*/3,
+                                         /*isDataCache=*/true);
             iv[k] = kv;
             Value a = memref::LoadOp::create(
                 kb, loc, lhs->get(),
                 indices(op.getMatchingIndexingMap(lhs), Value()));
-            Value splat = vector::BroadcastOp::create(kb, loc, vecType, a);
+            Value splat = vector::BroadcastOp::create(
+                kb, loc, vecType, attn::extendToF32(kb, loc, a));
             SmallVector<Value> next;
-            for (int64_t u = 0; u < kUnroll; ++u) {
-              Value w = vector::TransferReadOp::create(
-                  kb, loc, vecType, rhs->get(), indices(rhsMap, columns[u]),
-                  zero, ArrayRef<bool>{false});
+            for (int64_t u = 0; u < unroll; ++u) {
+              Value w = readF32(kb, weights, indices(rhsMap, columns[u]));
               next.push_back(
                   vector::FMAOp::create(kb, loc, splat, w, carried[u]));
             }
             scf::YieldOp::create(kb, loc, next);
           });
-      for (int64_t u = 0; u < kUnroll; ++u)
-        vector::TransferWriteOp::create(b, loc, kLoop.getResult(u), out->get(),
-                                        indices(outMap, columns[u]),
-                                        ArrayRef<bool>{false});
+      for (int64_t u = 0; u < unroll; ++u)
+        vector::TransferWriteOp::create(
+            b, loc,
+            attn::truncateFromF32(b, loc, kLoop.getResult(u), outElement),
+            out->get(), indices(outMap, columns[u]), ArrayRef<bool>{inBounds});
     };
     scf::ParallelOp::create(rewriter, loc, lower, upper, steps, build);
     rewriter.eraseOp(op);
+    if (widening) {
+      // The f32 copy of the weights has no reader left.
+      Value buffer = widening.getDpsInitOperand(0)->get();
+      rewriter.eraseOp(widening);
+      for (Operation *user : llvm::make_early_inc_range(buffer.getUsers()))
+        rewriter.eraseOp(user);
+      rewriter.eraseOp(buffer.getDefiningOp());
+    }
     return success();
   }
 

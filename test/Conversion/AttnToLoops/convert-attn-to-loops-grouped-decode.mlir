@@ -5,8 +5,9 @@
 
 // Which kernel a work item takes. One query row per head and 4 query heads
 // per KV head: the grouped decode kernel (GroupedDecodeKernel.cpp), with the
-// head dimension across the lanes: key rows read as vectors of the lane
-// width, the next tile prefetched, one horizontal sum per score.
+// head dimension across the lanes: the next tile prefetched, key rows read
+// as vectors of the lane width, lanes/4 keys x 4 rows of accumulators folded
+// into one vector of scores with shuffles (no horizontal sum per score).
 
 // CHECK-LABEL: func.func @decode_group4(
 // CHECK-SAME:    %[[K:[^:]+]]: memref<1x2x300x64xf32>
@@ -14,7 +15,9 @@
 // CHECK:           memref.prefetch %[[K]]
 // LANES16:         vector.transfer_read %[[K]]{{.*}} : memref<1x2x300x64xf32>, vector<16xf32>
 // LANES8:          vector.transfer_read %[[K]]{{.*}} : memref<1x2x300x64xf32>, vector<8xf32>
-// CHECK:           vector.reduction <add>
+// CHECK-NOT:       vector.reduction
+// LANES16:         vector.shuffle {{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xf32>, vector<16xf32>
+// LANES8:          vector.shuffle {{.*}} [0, 1, 2, 3, 8, 9, 10, 11] : vector<8xf32>, vector<8xf32>
 // CHECK:         scf.parallel
 func.func @decode_group4(%q: memref<1x8x1x64xf32>, %k: memref<1x2x300x64xf32>,
                          %v: memref<1x2x300x64xf32>, %o: memref<1x8x1x64xf32>) {
@@ -27,14 +30,15 @@ func.func @decode_group4(%q: memref<1x8x1x64xf32>, %k: memref<1x2x300x64xf32>,
 
 // -----
 
-// Near miss: 2 query heads per KV head keep the per-row kernel (8-lane
-// chunks along the head dimension, no prefetch).
+// 2 query heads per KV head (and MHA) take the same kernel: lanes/2 keys x
+// 2 rows of accumulators per vector of scores.
 
 // CHECK-LABEL: func.func @decode_group2(
 // CHECK-SAME:    %[[K:[^:]+]]: memref<1x4x300x64xf32>
-// CHECK-NOT:     memref.prefetch
-// CHECK:         vector.transfer_read %[[K]]{{.*}} : memref<1x4x300x64xf32>, vector<8xf32>
-// CHECK-NOT:     memref.prefetch
+// CHECK:         memref.prefetch %[[K]]
+// LANES16:       scf.for {{.+}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// LANES8:        scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+// CHECK-NOT:     vector.reduction
 // CHECK:         return
 func.func @decode_group2(%q: memref<1x8x1x64xf32>, %k: memref<1x4x300x64xf32>,
                          %v: memref<1x4x300x64xf32>, %o: memref<1x8x1x64xf32>) {

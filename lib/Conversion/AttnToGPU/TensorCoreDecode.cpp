@@ -161,9 +161,9 @@ void PartialBuilder::buildTensorCores(Value smem) {
         Value chunk = keys[j][step / 2];
         int64_t e = 4 * (step % 2);
         acc = mma.mma(qa[step],
-                  {mma.pair(chunk, chunk, e, e + 1),
-                   mma.pair(chunk, chunk, e + 2, e + 3)},
-                  acc);
+                      {mma.pair(chunk, chunk, e, e + 1),
+                       mma.pair(chunk, chunk, e + 2, e + 3)},
+                      acc);
       }
       for (int64_t h = 0; h < 2; ++h)
         for (int64_t e = 0; e < 2; ++e) {
@@ -207,9 +207,9 @@ void PartialBuilder::buildTensorCores(Value smem) {
       for (int64_t r = 0; r < 4; ++r)
         acc.push_back(k.fmul(state[4 + 4 * i + r], alpha[r / 2]));
       acc = mma.mma(pa,
-                {mma.pair(values[0][c], values[1][c], e, 8 + e),
-                 mma.pair(values[2][c], values[3][c], e, 8 + e)},
-                acc);
+                    {mma.pair(values[0][c], values[1][c], e, 8 + e),
+                     mma.pair(values[2][c], values[3][c], e, 8 + e)},
+                    acc);
       for (int64_t r = 0; r < 4; ++r)
         yields[4 + 4 * i + r] = acc[r];
     }

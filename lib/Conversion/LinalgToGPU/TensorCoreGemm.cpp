@@ -19,6 +19,13 @@
 // stores are guarded. Shared-memory rows are padded by 16 bytes so the 8
 // rows an ldmatrix phase reads fall in 8 different 16-byte bank groups.
 //
+// cp.async and ldmatrix need 16-byte aligned shared addresses. gpu.launch
+// workgroup attributions carry no alignment (the outlined kernel's
+// `.shared` arrays are `.align 2`); both stage buffers are the kernel's only
+// shared variables and their sizes are multiples of 16 bytes (rows of 80,
+// 144 or 272 bytes), so wherever ptxas places them each starts 16-byte
+// aligned.
+//
 // The fragment helpers (MmaSync) are the attention kernels'
 // (AttnToGPU/KernelBuilder.h).
 //
@@ -37,18 +44,18 @@ using namespace mlir::attn::gpu_kernels;
 namespace {
 
 constexpr int64_t kGemmThreads = 256; // 8 warps: 2 along M x 4 along N
-constexpr int64_t kTileK = 32;    // K per stage (two mma k-steps)
-constexpr int64_t kPad = 8;       // elements of padding a shared row
+constexpr int64_t kTileK = 32;        // K per stage (two mma k-steps)
+constexpr int64_t kPad = 8;           // elements of padding a shared row
 /// Blocks that give each of the H200's 132 multiprocessors one.
 constexpr int64_t kMultiprocessors = 132;
 
 struct GemmPlan {
-  unsigned aIndex, bIndex;   // input positions of A and B
-  bool bTransposed;          // B is [.., n, k]
-  bool bBatched;             // B has the batch dimensions
-  int64_t batch, m, n, k;    // extents (batch and m: products)
-  Type element;              // of A and B
-  int64_t tileM, tileN;      // block tile
+  unsigned aIndex, bIndex; // input positions of A and B
+  bool bTransposed;        // B is [.., n, k]
+  bool bBatched;           // B has the batch dimensions
+  int64_t batch, m, n, k;  // extents (batch and m: products)
+  Type element;            // of A and B
+  int64_t tileM, tileN;    // block tile
 };
 
 /// Looks through arith.extf to a block argument of the body.
@@ -147,8 +154,9 @@ std::optional<GemmPlan> matchGemm(linalg::GenericOp op) {
     if (bLead > int64_t(lead.size()) ||
         ArrayRef<unsigned>(*bDims).take_front(bLead) != lead.take_front(bLead))
       continue;
-    GemmPlan plan{a, 1u - a, transposed, bLead > 0, 1, 1,
-                  extents[nDim], extents[kDim], element, 128, 128};
+    GemmPlan plan{a,  1u - a,        transposed,    bLead > 0, 1,
+                  1,  extents[nDim], extents[kDim], element,   128,
+                  128};
     for (int64_t i = 0; i < int64_t(lead.size()); ++i)
       (i < bLead ? plan.batch : plan.m) *= extents[lead[i]];
     if (plan.m < attn::linalg_gpu::kGemmMinRows || plan.k % 8 != 0 ||
@@ -206,9 +214,9 @@ private:
   /// global[row0 + first + r, kcol0 + c] into stage `stage` of `smem`;
   /// rows at or past `rowEnd` (relative to first) and columns at or past
   /// `colEnd` are zero-filled.
-  void copyTile(Value smem, Value stage, Value global, Value row0,
-                Value first, int64_t rowEnd, Value col0, int64_t colEnd,
-                int64_t rows, int64_t cols);
+  void copyTile(Value smem, Value stage, Value global, Value row0, Value first,
+                int64_t rowEnd, Value col0, int64_t colEnd, int64_t rows,
+                int64_t cols);
   void issue(Value tile, Value stage);
   SmallVector<Value> compute(Value stage, ValueRange acc);
   void epilogue(ValueRange acc);
@@ -230,10 +238,10 @@ void GemmBuilder::copyTile(Value smem, Value stage, Value global, Value row0,
     Value ok = k.andI(colOk, k.lt(row, k.idx(rowEnd)));
     Value srcRow = k.add(row0, k.select(ok, row, k.idx(0)));
     Value srcCol = k.select(ok, col, k.idx(0));
-    Value bytes = k.select(ok, k.idx(8), k.idx(0));
+    Value elements = k.select(ok, k.idx(8), k.idx(0));
     nvgpu::DeviceAsyncCopyOp::create(
         k.b, k.loc, token, smem, ValueRange{stage, r, chunk}, global,
-        ValueRange{srcRow, srcCol}, k.b.getIndexAttr(8), bytes,
+        ValueRange{srcRow, srcCol}, k.b.getIndexAttr(8), elements,
         k.b.getUnitAttr());
   }
 }
@@ -269,9 +277,10 @@ SmallVector<Value> GemmBuilder::compute(Value stage, ValueRange accIn) {
     for (int64_t j = 0; j < nTiles() / 2; ++j) {
       SmallVector<Value> r;
       if (p.bTransposed) {
-        // sb[n][k]: lane l addresses n = l % 8 + 8 (l / 16), k = 8 ((l / 8) % 2).
-        Value row = k.add(wn0, k.add(k.add(l8, k.mul(hi, k.idx(8))),
-                                     k.idx(16 * j)));
+        // sb[n][k]: lane l addresses n = l % 8 + 8 (l / 16), k = 8 ((l / 8) %
+        // 2).
+        Value row =
+            k.add(wn0, k.add(k.add(l8, k.mul(hi, k.idx(8))), k.idx(16 * j)));
         Value col = k.add(k.mul(mid, k.idx(8)), k.idx(16 * step));
         r = mmaSync.ldmatrix(sb, {stage, row, col}, false);
       } else {
@@ -287,8 +296,8 @@ SmallVector<Value> GemmBuilder::compute(Value stage, ValueRange accIn) {
     for (int64_t i = 0; i < mTiles(); ++i)
       for (int64_t j = 0; j < nTiles(); ++j) {
         int64_t at = 4 * (i * nTiles() + j);
-        SmallVector<Value> d = mmaSync.mma(
-            af[i], bf[j], ArrayRef<Value>(acc).slice(at, 4));
+        SmallVector<Value> d =
+            mmaSync.mma(af[i], bf[j], ArrayRef<Value>(acc).slice(at, 4));
         std::copy(d.begin(), d.end(), acc.begin() + at);
       }
   }
@@ -300,8 +309,8 @@ void GemmBuilder::epilogue(ValueRange acc) {
   // n-tile j. With N even a column pair is in or out together: one 2-wide
   // access; else each element is guarded.
   Value row0 = k.add(rowBase, k.add(k.mul(warpM, k.idx(warpRows())), g));
-  Value col0 = k.add(colBase,
-                     k.add(k.mul(warpN, k.idx(warpCols())), k.mul(t, k.idx(2))));
+  Value col0 = k.add(
+      colBase, k.add(k.mul(warpN, k.idx(warpCols())), k.mul(t, k.idx(2))));
   Type f32 = k.b.getF32Type();
   auto guarded = [&](Value cond, llvm::function_ref<void()> body) {
     auto ifOp = scf::IfOp::create(k.b, k.loc, cond, /*withElse=*/false);
@@ -331,8 +340,8 @@ void GemmBuilder::epilogue(ValueRange acc) {
             Value c = k.add(col, k.idx(e));
             guarded(k.lt(c, k.idx(p.n)), [&] {
               Type element = cast<MemRefType>(out.getType()).getElementType();
-              Value sum = k.fadd(k.toF32(k.load(out, {outRow, c})),
-                                 e == 0 ? x : y);
+              Value sum =
+                  k.fadd(k.toF32(k.load(out, {outRow, c})), e == 0 ? x : y);
               k.store(k.fromF32(sum, element), out, {outRow, c});
             });
           }
@@ -360,8 +369,8 @@ void GemmBuilder::build(gpu::LaunchOp launch) {
   issue(k.idx(0), k.idx(0));
   NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
   SmallVector<Value> init(4 * mTiles() * nTiles(), k.f32(0));
-  auto loop = scf::ForOp::create(k.b, k.loc, k.idx(0), k.idx(tiles), k.idx(1),
-                                 init);
+  auto loop =
+      scf::ForOp::create(k.b, k.loc, k.idx(0), k.idx(tiles), k.idx(1), init);
   {
     OpBuilder::InsertionGuard guard(k.b);
     k.b.setInsertionPointToStart(loop.getBody());
@@ -378,8 +387,7 @@ void GemmBuilder::build(gpu::LaunchOp launch) {
     NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
     NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(1));
     gpu::BarrierOp::create(k.b, k.loc);
-    SmallVector<Value> acc =
-        compute(k.rem(tile, 2), loop.getRegionIterArgs());
+    SmallVector<Value> acc = compute(k.rem(tile, 2), loop.getRegionIterArgs());
     // The stage just read is the next iteration's copy target.
     gpu::BarrierOp::create(k.b, k.loc);
     scf::YieldOp::create(k.b, k.loc, acc);

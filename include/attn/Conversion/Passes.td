@@ -169,11 +169,21 @@ def AttnFuseElementwise : Pass<"attn-fuse-elementwise", "func::FuncOp"> {
 }
 
 def AttnLinalgToGPU : Pass<"attn-linalg-to-gpu", "func::FuncOp"> {
-  let summary = "Run each linalg op on memrefs as a gpu.launch: matvec and cooperative-reduction kernels, else one thread per point";
+  let summary = "Run each linalg op on memrefs as a gpu.launch: tensor-core matrix products, matvec and cooperative-reduction kernels, else one thread per point";
   let description = [{
     For the `cuda` target, on a bufferised host function. Each linalg op
     (named or generic, static shapes) becomes one `gpu.launch`:
 
+    - a matrix product `out[batch.., rows.., n] += A[batch.., rows.., k] *
+      B[[batch..], k, n]` (or B `[n, k]`) with f16/bf16 A and B, at least
+      64 rows, K (and N for a `[k, n]` B) multiples of 8: tensor cores
+      (lib/Conversion/LinalgToGPU/TensorCoreGemm.cpp): blocks of 8 warps
+      for 128 x 128 outputs (128 x 64 or 64 x 64 when that leaves
+      multiprocessors idle), `nvgpu.device_async_copy` (cp.async) of
+      K-tiles of 32 into two shared-memory stages, `nvgpu.ldmatrix`,
+      `nvvm.mma.sync` m16n8k16 into f32 accumulators, the M/N/K edges
+      zero-filled on load and guarded on store; f32 products stay on the
+      CUDA-core forms below;
     - a matrix-vector product `y[rows, n] += x[rows, k] * W[k, n]` (named
       contractions are generalised first; W a contiguous 2-D f32/f16/bf16
       buffer with 16-byte rows, at most 8 rows of x): blocks of 256 threads
@@ -217,8 +227,10 @@ def AttnLinalgToGPU : Pass<"attn-linalg-to-gpu", "func::FuncOp"> {
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
-    "::mlir::linalg::LinalgDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+    "::mlir::linalg::LinalgDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -1,8 +1,11 @@
 //===- KernelBuilder.h - helpers shared by the attention kernels -*- C++ -*-===//
 //
-// Private to convert-attn-to-gpu: a builder with a fixed location and short
-// names for the arith/vector/gpu ops the kernels are made of, and the
-// partial kernel's builder (GpuKernels.cpp, TensorCoreDecode.cpp).
+// Private to convert-attn-to-gpu and attn-linalg-to-gpu: a builder with a
+// fixed location and short names for the arith/vector/gpu ops the kernels
+// are made of, the mma.sync / ldmatrix fragment helpers of the tensor-core
+// kernels (TensorCorePrefill.cpp, TensorCoreDecode.cpp, LinalgToGPU's
+// TensorCoreGemm.cpp), and the partial kernel's builder (GpuKernels.cpp,
+// TensorCoreDecode.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,7 +16,10 @@
 
 #include "attn/Conversion/FloatWidening.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -128,6 +134,67 @@ struct KB {
     Value t = exp2(fmul(x, f32(2.0 * kLog2e / cap)));
     Value tanh = fsub(f32(1), fdiv(f32(2), fadd(t, f32(1))));
     return fmul(tanh, f32(cap));
+  }
+};
+
+/// mma.sync m16n8k16 on f16 or bf16 operands with f32 accumulators, and the
+/// fragments it takes (lane = 4 g + t): A rows g, g + 8 x columns 2t, 2t + 1
+/// (+ 8); B column g x rows 2t, 2t + 1 (+ 8); accumulators rows g, g + 8 x
+/// columns 2t, 2t + 1. An operand register holds two elements (bf16 pairs
+/// go to nvvm.mma.sync as i32).
+struct MmaSync {
+  KB &k;
+  Type element; // f16 or bf16
+
+  /// One operand register from a vector<2> of `element`.
+  Value operand(Value pair) {
+    if (element.isF16())
+      return pair;
+    Value w = vector::BitCastOp::create(
+        k.b, k.loc, VectorType::get({1}, k.b.getI32Type()), pair);
+    return vector::ExtractOp::create(k.b, k.loc, w, 0);
+  }
+  /// One operand register: elements i of `a` and j of `b` (j counts from
+  /// a's size, as in vector.shuffle).
+  Value pair(Value a, Value b, int64_t i, int64_t j) {
+    return operand(vector::ShuffleOp::create(k.b, k.loc, a, b,
+                                             ArrayRef<int64_t>{i, j}));
+  }
+  /// Two f32 values rounded to one operand register.
+  Value pack(Value x, Value y) {
+    Value v = vector::FromElementsOp::create(
+        k.b, k.loc, VectorType::get({2}, k.b.getF32Type()), ValueRange{x, y});
+    return operand(k.fromF32(v, element));
+  }
+  /// d = a b + c: four A, two B registers, four f32 accumulators.
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bOp,
+                         ArrayRef<Value> c) {
+    Type f32 = k.b.getF32Type();
+    auto result = LLVM::LLVMStructType::getLiteral(k.b.getContext(),
+                                                   {f32, f32, f32, f32});
+    NVVM::MMATypes type =
+        element.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+    Value d = NVVM::MmaOp::create(
+        k.b, k.loc, result, a, bOp, c, ArrayRef<int64_t>{16, 8, 16},
+        std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{type, type},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    SmallVector<Value> res;
+    for (int64_t e = 0; e < 4; ++e)
+      res.push_back(LLVM::ExtractValueOp::create(k.b, k.loc, d, e));
+    return res;
+  }
+  /// ldmatrix x4 of shared-memory `tile` at `indices` (of this lane's
+  /// matrix row): four operand registers, matrix i from the rows lanes
+  /// 8i..8i+7 address.
+  SmallVector<Value> ldmatrix(Value tile, ValueRange indices, bool transpose) {
+    Value m = nvgpu::LdMatrixOp::create(
+        k.b, k.loc, VectorType::get({4, 2}, element), tile, indices,
+        k.b.getBoolAttr(transpose), k.b.getI32IntegerAttr(4));
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(operand(vector::ExtractOp::create(k.b, k.loc, m, i)));
+    return regs;
   }
 };
 

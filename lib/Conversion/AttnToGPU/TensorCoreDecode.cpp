@@ -30,60 +30,10 @@
 
 #include "KernelBuilder.h"
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace mlir::attn::gpu_kernels;
-
-namespace {
-
-/// mma.sync m16n8k16 with f32 accumulators on f16 or bf16 operands.
-struct Mma {
-  KB &k;
-  Type element;
-
-  /// One 32-bit operand register: elements i of `a` and j of `b` (j counts
-  /// from a's size, as in vector.shuffle).
-  Value pair(Value a, Value b, int64_t i, int64_t j) {
-    Value v = vector::ShuffleOp::create(k.b, k.loc, a, b,
-                                        ArrayRef<int64_t>{i, j});
-    if (element.isF16())
-      return v;
-    // nvvm.mma.sync takes bf16 pairs as i32.
-    Value w = vector::BitCastOp::create(
-        k.b, k.loc, VectorType::get({1}, k.b.getI32Type()), v);
-    return vector::ExtractOp::create(k.b, k.loc, w, 0);
-  }
-  /// Two f32 values as one operand register (rounded to the element type).
-  Value pack(Value x, Value y) {
-    Value v = vector::FromElementsOp::create(
-        k.b, k.loc, VectorType::get({2}, k.b.getF32Type()), ValueRange{x, y});
-    Value narrow = k.fromF32(v, element);
-    return pair(narrow, narrow, 0, 1);
-  }
-  /// d = a b + c; c and d hold rows g, g + 8 x columns 2t, 2t + 1.
-  SmallVector<Value> operator()(ArrayRef<Value> a, ArrayRef<Value> b,
-                                ArrayRef<Value> c) {
-    Type f32 = k.b.getF32Type();
-    auto result = LLVM::LLVMStructType::getLiteral(k.b.getContext(),
-                                                   {f32, f32, f32, f32});
-    NVVM::MMATypes t =
-        element.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
-    Value d = NVVM::MmaOp::create(
-        k.b, k.loc, result, a, b, c, ArrayRef<int64_t>{16, 8, 16},
-        std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{t, t},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                       NVVM::MMALayout::col});
-    SmallVector<Value> out;
-    for (int64_t e = 0; e < 4; ++e)
-      out.push_back(LLVM::ExtractValueOp::create(k.b, k.loc, d, e));
-    return out;
-  }
-};
-
-} // namespace
 
 void PartialBuilder::buildTensorCores(Value smem) {
   const int64_t HB = p.headsPerBlock;
@@ -96,7 +46,7 @@ void PartialBuilder::buildTensorCores(Value smem) {
   // are f16 and bf16 numbers), their scales applied to the scores and the
   // accumulators.
   Type element = p.queryType;
-  Mma mma{k, element};
+  MmaSync mma{k, element};
   Value g = k.div(lane, 4), t = k.rem(lane, 4);
   Value zeroVec =
       arith::ConstantOp::create(k.b, k.loc, VectorType::get({8}, element),
@@ -209,10 +159,10 @@ void PartialBuilder::buildTensorCores(Value smem) {
       for (int64_t step = 0; step < kSteps; ++step) {
         Value chunk = keys[j][step / 2];
         int64_t e = 4 * (step % 2);
-        acc = mma(qa[step],
-                  {mma.pair(chunk, chunk, e, e + 1),
-                   mma.pair(chunk, chunk, e + 2, e + 3)},
-                  acc);
+        acc = mma.mma(qa[step],
+                      {mma.pair(chunk, chunk, e, e + 1),
+                       mma.pair(chunk, chunk, e + 2, e + 3)},
+                      acc);
       }
       for (int64_t e = 0; e < 2; ++e) {
         Value key = k.add(base, k.add(k.mul(t, k.idx(2)), k.idx(8 * j + e)));
@@ -255,10 +205,10 @@ void PartialBuilder::buildTensorCores(Value smem) {
       SmallVector<Value> acc;
       for (int64_t r = 0; r < 4; ++r)
         acc.push_back(k.fmul(state[4 + 4 * i + r], alpha[r / 2]));
-      acc = mma(pa,
-                {mma.pair(values[0][c], values[1][c], e, 8 + e),
-                 mma.pair(values[2][c], values[3][c], e, 8 + e)},
-                acc);
+      acc = mma.mma(pa,
+                    {mma.pair(values[0][c], values[1][c], e, 8 + e),
+                     mma.pair(values[2][c], values[3][c], e, 8 + e)},
+                    acc);
       for (int64_t r = 0; r < 4; ++r)
         yields[4 + 4 * i + r] = acc[r];
     }

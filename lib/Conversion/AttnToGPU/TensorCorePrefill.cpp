@@ -32,9 +32,6 @@
 #include "TensorCorePrefill.h"
 #include "KernelBuilder.h"
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -62,7 +59,8 @@ public:
                  ValueRange args, bool hasKvLens, Value keyTile,
                  Value valueTile)
       : k{b, loc}, p(plan), args(args), hasKvLens(hasKvLens),
-        keyTile(keyTile), valueTile(valueTile), element(plan.keyType) {}
+        keyTile(keyTile), valueTile(valueTile), element(plan.keyType),
+        mmaSync{k, element} {}
 
   void build();
 
@@ -73,6 +71,7 @@ private:
   bool hasKvLens;
   Value keyTile, valueTile;
   Type element;
+  MmaSync mmaSync; // the fragment helpers (KernelBuilder.h)
 
   Value tid, lane, g, t, batch, head, kvHead, firstRow;
   Value keyEnd;    // min(Skv, kv_seq_lens[b])
@@ -86,50 +85,15 @@ private:
   Value value() { return args[2]; }
   Value out() { return args.back(); }
 
-  /// One mma operand register from a vector<2> of the element type (bf16
-  /// pairs go to nvvm.mma.sync as i32).
-  Value operand(Value pair) {
-    if (element.isF16())
-      return pair;
-    Value w = vector::BitCastOp::create(
-        k.b, k.loc, VectorType::get({1}, k.b.getI32Type()), pair);
-    return vector::ExtractOp::create(k.b, k.loc, w, 0);
-  }
-  /// Two f32 values rounded to one operand register.
-  Value pack(Value x, Value y) {
-    Value v = vector::FromElementsOp::create(
-        k.b, k.loc, VectorType::get({2}, k.b.getF32Type()), ValueRange{x, y});
-    return operand(k.fromF32(v, element));
-  }
-  /// d = a b + c (m16n8k16, f32 accumulators).
+  Value operand(Value pair) { return mmaSync.operand(pair); }
+  Value pack(Value x, Value y) { return mmaSync.pack(x, y); }
   SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bOp,
                          ArrayRef<Value> c) {
-    Type f32 = k.b.getF32Type();
-    auto result = LLVM::LLVMStructType::getLiteral(k.b.getContext(),
-                                                   {f32, f32, f32, f32});
-    NVVM::MMATypes type =
-        element.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
-    Value d = NVVM::MmaOp::create(
-        k.b, k.loc, result, a, bOp, c, ArrayRef<int64_t>{16, 8, 16},
-        std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{type, type},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                       NVVM::MMALayout::col});
-    SmallVector<Value> res;
-    for (int64_t e = 0; e < 4; ++e)
-      res.push_back(LLVM::ExtractValueOp::create(k.b, k.loc, d, e));
-    return res;
+    return mmaSync.mma(a, bOp, c);
   }
-  /// ldmatrix x4 at tile[row, col] (row and col of this lane's matrix row):
-  /// four operand registers.
   SmallVector<Value> ldmatrix(Value tile, Value row, Value col,
                               bool transpose) {
-    Value m = nvgpu::LdMatrixOp::create(
-        k.b, k.loc, VectorType::get({4, 2}, element), tile, ValueRange{row, col},
-        k.b.getBoolAttr(transpose), k.b.getI32IntegerAttr(4));
-    SmallVector<Value> regs;
-    for (int64_t i = 0; i < 4; ++i)
-      regs.push_back(operand(vector::ExtractOp::create(k.b, k.loc, m, i)));
-    return regs;
+    return mmaSync.ldmatrix(tile, {row, col}, transpose);
   }
 
   void setup();

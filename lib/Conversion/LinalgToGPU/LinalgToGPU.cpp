@@ -13,14 +13,19 @@
 #include "attn/Conversion/Passes.h"
 
 #include "ReductionKernels.h"
+#include "TensorCoreGemm.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -266,7 +271,8 @@ LogicalResult lowerOntoGpu(IRRewriter &rewriter, linalg::LinalgOp op) {
   return success();
 }
 
-/// The dedicated kernels (matrix-vector products, cooperative reductions);
+/// The dedicated kernels (tensor-core matrix products, matrix-vector
+/// products, cooperative reductions);
 /// failure() leaves `op` to the generic lowering. Named contractions are
 /// generalised first so that one matcher sees matmul, batch_matmul,
 /// matmul_transpose_b and hand-written contractions alike; `op` is then the
@@ -290,7 +296,8 @@ LogicalResult lowerFast(IRRewriter &rewriter, linalg::LinalgOp &op) {
   }
   if (!generic)
     return failure();
-  if (succeeded(attn::linalg_gpu::lowerMatVec(rewriter, generic)) ||
+  if (succeeded(attn::linalg_gpu::lowerTensorCoreGemm(rewriter, generic)) ||
+      succeeded(attn::linalg_gpu::lowerMatVec(rewriter, generic)) ||
       succeeded(attn::linalg_gpu::lowerCooperativeReduction(rewriter, generic)))
     return success();
   return failure();

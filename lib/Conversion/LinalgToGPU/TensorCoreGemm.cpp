@@ -1,0 +1,441 @@
+//===- TensorCoreGemm.cpp - the prompt's matrix products on tensor cores --===//
+//
+// With many tokens a projection is compute bound: the generic lowering (a
+// thread per output, K serial in the thread) and the CUDA-core kernels
+// leave the H200's tensor cores idle. Here a block of 8 warps (2 x 4)
+// computes a BM x BN tile of out (BM, BN in {128, 64}: the largest that
+// still gives every multiprocessor a block) for one batch index:
+//
+//   prologue: cp.async of K-tile 0 (BM x 32 of A, 32 x BN of B) to stage 0
+//   for each K-tile t: cp.async of tile t + 1 to stage (t + 1) % 2; wait
+//     for tile t, barrier; two k-steps of 16: ldmatrix of the warp's A
+//     fragments (BM/2 rows) and B fragments (BN/4 columns; ldmatrix.trans
+//     for a [k, n] B, plain for the transposed weight [n, k]), mma.sync
+//     m16n8k16 into f32 accumulators in registers; barrier.
+//   epilogue: out = out + acc (the op's initial value), rounded once.
+//
+// Loads past M, N or K are cp.async with zero source bytes (the tile gets
+// zeros, which add nothing), their addresses clamped into the buffer; the
+// stores are guarded. Shared-memory rows are padded by 16 bytes so the 8
+// rows an ldmatrix phase reads fall in 8 different 16-byte bank groups.
+//
+// cp.async and ldmatrix need 16-byte aligned shared addresses. gpu.launch
+// workgroup attributions carry no alignment (the outlined kernel's
+// `.shared` arrays are `.align 2`); both stage buffers are the kernel's only
+// shared variables and their sizes are multiples of 16 bytes (rows of 80,
+// 144 or 272 bytes), so wherever ptxas places them each starts 16-byte
+// aligned.
+//
+// The fragment helpers (MmaSync) are the attention kernels'
+// (AttnToGPU/KernelBuilder.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "TensorCoreGemm.h"
+
+#include "../AttnToGPU/KernelBuilder.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attn::gpu_kernels;
+
+namespace {
+
+constexpr int64_t kGemmThreads = 256; // 8 warps: 2 along M x 4 along N
+constexpr int64_t kTileK = 32;        // K per stage (two mma k-steps)
+constexpr int64_t kPad = 8;           // elements of padding a shared row
+/// Blocks that give each of the H200's 132 multiprocessors one.
+constexpr int64_t kMultiprocessors = 132;
+
+struct GemmPlan {
+  unsigned aIndex, bIndex; // input positions of A and B
+  bool bTransposed;        // B is [.., n, k]
+  bool bBatched;           // B has the batch dimensions
+  int64_t batch, m, n, k;  // extents (batch and m: products)
+  Type element;            // of A and B
+  int64_t tileM, tileN;    // block tile
+};
+
+/// Looks through arith.extf to a block argument of the body.
+BlockArgument bodyArgument(Value v) {
+  if (auto ext = v.getDefiningOp<arith::ExtFOp>())
+    v = ext.getIn();
+  return dyn_cast<BlockArgument>(v);
+}
+
+/// The dims of `map`'s results (all must be plain dims).
+std::optional<SmallVector<unsigned>> resultDims(AffineMap map) {
+  SmallVector<unsigned> dims;
+  for (AffineExpr e : map.getResults()) {
+    auto d = dyn_cast<AffineDimExpr>(e);
+    if (!d)
+      return std::nullopt;
+    dims.push_back(d.getPosition());
+  }
+  return dims;
+}
+
+bool isGemmBuffer(Value v) {
+  auto type = dyn_cast<MemRefType>(v.getType());
+  return type && type.hasStaticShape() && type.getLayout().isIdentity() &&
+         type.getRank() >= 2;
+}
+
+/// The body is `yield out + a * b` (a, b the two inputs, maybe extended).
+bool isMultiplyAdd(linalg::GenericOp op) {
+  Block *body = op.getBody();
+  if (body->getOperations().size() > 6)
+    return false;
+  BlockArgument out = body->getArgument(2);
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  if (!add || !out.hasOneUse())
+    return false;
+  Value partial = add.getLhs() == out ? add.getRhs() : add.getLhs();
+  if (add.getLhs() != out && add.getRhs() != out)
+    return false;
+  auto mul = partial.getDefiningOp<arith::MulFOp>();
+  if (!mul)
+    return false;
+  BlockArgument x = bodyArgument(mul.getLhs());
+  BlockArgument y = bodyArgument(mul.getRhs());
+  return x && y && x != y && x.getArgNumber() < 2 && y.getArgNumber() < 2;
+}
+
+std::optional<GemmPlan> matchGemm(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
+      !llvm::all_of(op->getOperands(), isGemmBuffer) || !isMultiplyAdd(op))
+    return std::nullopt;
+  Value out = op.getDpsInits()[0];
+  Type outElement = cast<MemRefType>(out.getType()).getElementType();
+  if (!outElement.isF32() && !outElement.isF16() && !outElement.isBF16())
+    return std::nullopt;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  SmallVector<int64_t> extents = op.getStaticLoopRanges();
+  unsigned kDim = 0;
+  for (unsigned d = 0; d < iterators.size(); ++d)
+    if (iterators[d] == utils::IteratorType::reduction)
+      kDim = d;
+  std::optional<SmallVector<unsigned>> outDims =
+      resultDims(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
+  if (!outDims || outDims->size() + 1 != iterators.size())
+    return std::nullopt;
+
+  for (unsigned a = 0; a < 2; ++a) {
+    OpOperand *aOperand = op.getDpsInputOperand(a);
+    OpOperand *bOperand = op.getDpsInputOperand(1 - a);
+    Type element = cast<MemRefType>(aOperand->get().getType()).getElementType();
+    if ((!element.isF16() && !element.isBF16()) ||
+        cast<MemRefType>(bOperand->get().getType()).getElementType() != element)
+      continue;
+    std::optional<SmallVector<unsigned>> aDims =
+        resultDims(op.getMatchingIndexingMap(aOperand));
+    std::optional<SmallVector<unsigned>> bDims =
+        resultDims(op.getMatchingIndexingMap(bOperand));
+    if (!aDims || !bDims || bDims->size() < 2)
+      continue;
+    // out = (batch.., rows.., n); A = (batch.., rows.., k); B = ([batch..],
+    // k, n) or ([batch..], n, k).
+    unsigned nDim = outDims->back();
+    ArrayRef<unsigned> lead = ArrayRef<unsigned>(*outDims).drop_back();
+    SmallVector<unsigned> expectA(lead);
+    expectA.push_back(kDim);
+    if (*aDims != expectA)
+      continue;
+    int64_t bLead = bDims->size() - 2;
+    ArrayRef<unsigned> bTail = ArrayRef<unsigned>(*bDims).drop_front(bLead);
+    bool transposed = bTail[0] == nDim && bTail[1] == kDim;
+    if (!transposed && !(bTail[0] == kDim && bTail[1] == nDim))
+      continue;
+    // B's leading dims are the batch: a prefix of out's (or none).
+    if (bLead > int64_t(lead.size()) ||
+        ArrayRef<unsigned>(*bDims).take_front(bLead) != lead.take_front(bLead))
+      continue;
+    GemmPlan plan{a,  1u - a,        transposed,    bLead > 0, 1,
+                  1,  extents[nDim], extents[kDim], element,   128,
+                  128};
+    for (int64_t i = 0; i < int64_t(lead.size()); ++i)
+      (i < bLead ? plan.batch : plan.m) *= extents[lead[i]];
+    if (plan.m < attn::linalg_gpu::kGemmMinRows || plan.k % 8 != 0 ||
+        plan.n < 8 || (!transposed && plan.n % 8 != 0))
+      continue;
+    // The largest tile that still gives every multiprocessor a block.
+    auto blocks = [&](int64_t tm, int64_t tn) {
+      return llvm::divideCeil(plan.m, tm) * llvm::divideCeil(plan.n, tn) *
+             plan.batch;
+    };
+    if (blocks(128, 128) < kMultiprocessors)
+      plan.tileN = 64;
+    if (blocks(128, 64) < kMultiprocessors)
+      plan.tileM = 64;
+    return plan;
+  }
+  return std::nullopt;
+}
+
+/// A contiguous buffer as 2-D [rows, last dimension].
+Value as2D(OpBuilder &b, Location loc, Value v) {
+  auto type = cast<MemRefType>(v.getType());
+  if (type.getRank() == 2)
+    return v;
+  SmallVector<ReassociationIndices> groups(2);
+  for (int64_t d = 0; d + 1 < type.getRank(); ++d)
+    groups[0].push_back(d);
+  groups[1].push_back(type.getRank() - 1);
+  return memref::CollapseShapeOp::create(b, loc, v, groups);
+}
+
+class GemmBuilder {
+public:
+  GemmBuilder(OpBuilder &b, Location loc, const GemmPlan &plan, Value a,
+              Value bMat, Value out, Value sa, Value sb)
+      : k{b, loc}, p(plan), mmaSync{k, plan.element}, a(a), bMat(bMat),
+        out(out), sa(sa), sb(sb) {}
+
+  void build(gpu::LaunchOp launch);
+
+private:
+  KB k;
+  const GemmPlan &p;
+  MmaSync mmaSync;
+  Value a, bMat, out; // 2-D global buffers
+  Value sa, sb;       // shared [2, rows, cols + kPad]
+  Value tid, lane, g, t, warpM, warpN, rowBase, colBase, aRow0, bRow0;
+
+  int64_t warpRows() const { return p.tileM / 2; }
+  int64_t warpCols() const { return p.tileN / 4; }
+  int64_t mTiles() const { return warpRows() / 16; }
+  int64_t nTiles() const { return warpCols() / 8; }
+
+  /// cp.async of a rows x cols tile whose (row, column) = (r, c) is
+  /// global[row0 + first + r, kcol0 + c] into stage `stage` of `smem`;
+  /// rows at or past `rowEnd` (relative to first) and columns at or past
+  /// `colEnd` are zero-filled.
+  void copyTile(Value smem, Value stage, Value global, Value row0, Value first,
+                int64_t rowEnd, Value col0, int64_t colEnd, int64_t rows,
+                int64_t cols);
+  void issue(Value tile, Value stage);
+  SmallVector<Value> compute(Value stage, ValueRange acc);
+  void epilogue(ValueRange acc);
+};
+
+void GemmBuilder::copyTile(Value smem, Value stage, Value global, Value row0,
+                           Value first, int64_t rowEnd, Value col0,
+                           int64_t colEnd, int64_t rows, int64_t cols) {
+  int64_t chunks = cols / 8; // 16-byte chunks a row
+  int64_t rowsPerPass = kGemmThreads / chunks;
+  Value chunk = k.mul(k.rem(tid, chunks), k.idx(8));
+  Value r0 = k.div(tid, chunks);
+  auto token = nvgpu::DeviceAsyncTokenType::get(k.b.getContext());
+  Value col = k.add(col0, chunk);
+  Value colOk = k.lt(col, k.idx(colEnd));
+  for (int64_t pass = 0; pass < rows / rowsPerPass; ++pass) {
+    Value r = k.add(r0, k.idx(pass * rowsPerPass));
+    Value row = k.add(first, r);
+    Value ok = k.andI(colOk, k.lt(row, k.idx(rowEnd)));
+    Value srcRow = k.add(row0, k.select(ok, row, k.idx(0)));
+    Value srcCol = k.select(ok, col, k.idx(0));
+    Value elements = k.select(ok, k.idx(8), k.idx(0));
+    nvgpu::DeviceAsyncCopyOp::create(
+        k.b, k.loc, token, smem, ValueRange{stage, r, chunk}, global,
+        ValueRange{srcRow, srcCol}, k.b.getIndexAttr(8), elements,
+        k.b.getUnitAttr());
+  }
+}
+
+void GemmBuilder::issue(Value tile, Value stage) {
+  Value k0 = k.mul(tile, k.idx(kTileK));
+  copyTile(sa, stage, a, aRow0, rowBase, p.m, k0, p.k, p.tileM, kTileK);
+  if (p.bTransposed)
+    copyTile(sb, stage, bMat, bRow0, colBase, p.n, k0, p.k, p.tileN, kTileK);
+  else
+    copyTile(sb, stage, bMat, bRow0, k0, p.k, colBase, p.n, kTileK, p.tileN);
+}
+
+SmallVector<Value> GemmBuilder::compute(Value stage, ValueRange accIn) {
+  SmallVector<Value> acc(accIn);
+  Value l16 = k.rem(lane, 16), hi = k.div(lane, 16);
+  Value l8 = k.rem(lane, 8), mid = k.rem(k.div(lane, 8), 2);
+  Value wm0 = k.mul(warpM, k.idx(warpRows()));
+  Value wn0 = k.mul(warpN, k.idx(warpCols()));
+  for (int64_t step = 0; step < kTileK / 16; ++step) {
+    // A (m16 x k16) of m-tile i: matrices rows +0/+8 x columns +0/+8, in
+    // the order of the A registers (lane l addresses row l % 16, column
+    // 8 (l / 16)).
+    SmallVector<SmallVector<Value>> af;
+    for (int64_t i = 0; i < mTiles(); ++i) {
+      Value row = k.add(wm0, k.add(l16, k.idx(16 * i)));
+      Value col = k.add(k.mul(hi, k.idx(8)), k.idx(16 * step));
+      af.push_back(mmaSync.ldmatrix(sa, {stage, row, col}, false));
+    }
+    // B of n-tiles 2j, 2j + 1: matrices (n +0, k +0), (n +0, k +8), (n +8,
+    // k +0), (n +8, k +8).
+    SmallVector<SmallVector<Value>> bf;
+    for (int64_t j = 0; j < nTiles() / 2; ++j) {
+      SmallVector<Value> r;
+      if (p.bTransposed) {
+        // sb[n][k]: lane l addresses n = l % 8 + 8 (l / 16), k = 8 ((l / 8) %
+        // 2).
+        Value row =
+            k.add(wn0, k.add(k.add(l8, k.mul(hi, k.idx(8))), k.idx(16 * j)));
+        Value col = k.add(k.mul(mid, k.idx(8)), k.idx(16 * step));
+        r = mmaSync.ldmatrix(sb, {stage, row, col}, false);
+      } else {
+        // sb[k][n], transposed: lane l addresses k = l % 8 + 8 ((l / 8) % 2),
+        // n = 8 (l / 16).
+        Value row = k.add(k.add(l8, k.mul(mid, k.idx(8))), k.idx(16 * step));
+        Value col = k.add(wn0, k.add(k.mul(hi, k.idx(8)), k.idx(16 * j)));
+        r = mmaSync.ldmatrix(sb, {stage, row, col}, true);
+      }
+      bf.push_back({r[0], r[1]});
+      bf.push_back({r[2], r[3]});
+    }
+    for (int64_t i = 0; i < mTiles(); ++i)
+      for (int64_t j = 0; j < nTiles(); ++j) {
+        int64_t at = 4 * (i * nTiles() + j);
+        SmallVector<Value> d =
+            mmaSync.mma(af[i], bf[j], ArrayRef<Value>(acc).slice(at, 4));
+        std::copy(d.begin(), d.end(), acc.begin() + at);
+      }
+  }
+  return acc;
+}
+
+void GemmBuilder::epilogue(ValueRange acc) {
+  // Accumulator (i, j): rows g, g + 8 of m-tile i x columns 2t, 2t + 1 of
+  // n-tile j. With N even a column pair is in or out together: one 2-wide
+  // access; else each element is guarded.
+  Value row0 = k.add(rowBase, k.add(k.mul(warpM, k.idx(warpRows())), g));
+  Value col0 = k.add(
+      colBase, k.add(k.mul(warpN, k.idx(warpCols())), k.mul(t, k.idx(2))));
+  Type f32 = k.b.getF32Type();
+  auto guarded = [&](Value cond, llvm::function_ref<void()> body) {
+    auto ifOp = scf::IfOp::create(k.b, k.loc, cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    body();
+  };
+  for (int64_t i = 0; i < mTiles(); ++i)
+    for (int64_t h = 0; h < 2; ++h) {
+      Value row = k.add(row0, k.idx(16 * i + 8 * h));
+      Value outRow = k.add(aRow0, row);
+      guarded(k.lt(row, k.idx(p.m)), [&] {
+        for (int64_t j = 0; j < nTiles(); ++j) {
+          Value col = k.add(col0, k.idx(8 * j));
+          Value x = acc[4 * (i * nTiles() + j) + 2 * h];
+          Value y = acc[4 * (i * nTiles() + j) + 2 * h + 1];
+          if (p.n % 2 == 0) {
+            guarded(k.lt(col, k.idx(p.n)), [&] {
+              Value pair = vector::FromElementsOp::create(
+                  k.b, k.loc, VectorType::get({2}, f32), ValueRange{x, y});
+              Value sum = k.fadd(k.loadVec(out, {outRow, col}, 2), pair);
+              k.storeVec(sum, out, {outRow, col});
+            });
+            continue;
+          }
+          for (int64_t e = 0; e < 2; ++e) {
+            Value c = k.add(col, k.idx(e));
+            guarded(k.lt(c, k.idx(p.n)), [&] {
+              Type element = cast<MemRefType>(out.getType()).getElementType();
+              Value sum =
+                  k.fadd(k.toF32(k.load(out, {outRow, c})), e == 0 ? x : y);
+              k.store(k.fromF32(sum, element), out, {outRow, c});
+            });
+          }
+        }
+      });
+    }
+}
+
+void GemmBuilder::build(gpu::LaunchOp launch) {
+  tid = launch.getThreadIds().x;
+  lane = k.rem(tid, 32);
+  Value warp = k.div(tid, 32);
+  warpM = k.div(warp, 4);
+  warpN = k.rem(warp, 4);
+  g = k.div(lane, 4);
+  t = k.rem(lane, 4);
+  colBase = k.mul(launch.getBlockIds().x, k.idx(p.tileN));
+  rowBase = k.mul(launch.getBlockIds().y, k.idx(p.tileM));
+  Value z = launch.getBlockIds().z;
+  // Rows of the 2-D views where this batch index starts.
+  aRow0 = k.mul(z, k.idx(p.m));
+  bRow0 = p.bBatched ? k.mul(z, k.idx(p.bTransposed ? p.n : p.k)) : k.idx(0);
+
+  const int64_t tiles = llvm::divideCeil(p.k, kTileK);
+  issue(k.idx(0), k.idx(0));
+  NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+  SmallVector<Value> init(4 * mTiles() * nTiles(), k.f32(0));
+  auto loop =
+      scf::ForOp::create(k.b, k.loc, k.idx(0), k.idx(tiles), k.idx(1), init);
+  {
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(loop.getBody());
+    Value tile = loop.getInductionVar();
+    Value next = k.add(tile, k.idx(1));
+    auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(next, k.idx(tiles)),
+                                  /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard inner(k.b);
+      k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      issue(next, k.rem(next, 2));
+    }
+    // (An empty group on the last tile keeps the wait below uniform.)
+    NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+    NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(1));
+    gpu::BarrierOp::create(k.b, k.loc);
+    SmallVector<Value> acc = compute(k.rem(tile, 2), loop.getRegionIterArgs());
+    // The stage just read is the next iteration's copy target.
+    gpu::BarrierOp::create(k.b, k.loc);
+    scf::YieldOp::create(k.b, k.loc, acc);
+  }
+  NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(0));
+  epilogue(loop.getResults());
+}
+
+} // namespace
+
+LogicalResult
+mlir::attn::linalg_gpu::lowerTensorCoreGemm(RewriterBase &rewriter,
+                                            linalg::GenericOp op) {
+  std::optional<GemmPlan> plan = matchGemm(op);
+  if (!plan)
+    return failure();
+  Location loc = op.getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto stageType = [&](int64_t rows, int64_t cols) {
+    return MemRefType::get({2, rows, cols + kPad}, plan->element,
+                           MemRefLayoutAttrInterface(), workgroup);
+  };
+  Type saType = stageType(plan->tileM, kTileK);
+  Type sbType = plan->bTransposed ? stageType(plan->tileN, kTileK)
+                                  : stageType(kTileK, plan->tileN);
+
+  rewriter.setInsertionPoint(op);
+  auto cst = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(rewriter, loc, v);
+  };
+  Value one = cst(1);
+  auto launch = gpu::LaunchOp::create(
+      rewriter, loc, cst(llvm::divideCeil(plan->n, plan->tileN)),
+      cst(llvm::divideCeil(plan->m, plan->tileM)), cst(plan->batch),
+      cst(kGemmThreads), one, one, /*dynamicSharedMemorySize=*/nullptr,
+      /*asyncTokenType=*/nullptr, /*asyncDependencies=*/{},
+      TypeRange{saType, sbType});
+  Block &body = launch.getBody().front();
+  rewriter.setInsertionPointToEnd(&body);
+  gpu::TerminatorOp::create(rewriter, loc);
+  rewriter.setInsertionPoint(body.getTerminator());
+  Value a = as2D(rewriter, loc, op.getDpsInputs()[plan->aIndex]);
+  Value b = as2D(rewriter, loc, op.getDpsInputs()[plan->bIndex]);
+  Value out = as2D(rewriter, loc, op.getDpsInits()[0]);
+  ValueRange smem = launch.getWorkgroupAttributions();
+  GemmBuilder(rewriter, loc, *plan, a, b, out, smem[0], smem[1]).build(launch);
+  rewriter.eraseOp(op);
+  return success();
+}

@@ -98,12 +98,16 @@ for t in "$src"/test/Integration/Attention/*.test "$src"/test/Integration/Decode
     [ -n "${seen[$generator $args]:-}" ] && continue
     seen[$generator $args]=1
     name=$base; [ "$i" -gt 0 ] && name=$base-$((i + 1))
-    tol=$(echo "${cmps[$i]}" | grep -o '%tol_[a-z0-9]*' | sed 's/%//')
+    # A %tol_* substitution, or the test's own --atol/--rtol.
+    tol=$(echo "${cmps[$i]}" | grep -o '%tol_[a-z0-9]*' | sed 's/%//' || true)
+    if [ -n "$tol" ]; then tol=${!tol}; else
+      tol=$(echo "${cmps[$i]}" | grep -oE -- '--(atol|rtol) [^ ]+' | tr '\n' ' ')
+    fi
     extra=$(echo "${cmps[$i]}" | grep -o -- '--equal-nan' || true)
     opts=(--generator "$generator")
     [ -n "$craft" ] && opts+=(--craft "$craft")
     # shellcheck disable=SC2086
-    add_case "$name" "${!tol} $extra" "${opts[@]}" $args
+    add_case "$name" "$tol $extra" "${opts[@]}" $args
   done
 done
 

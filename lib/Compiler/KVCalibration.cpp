@@ -140,64 +140,6 @@ DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
   return DenseElementsAttr::get(type, ArrayRef<double>(values));
 }
 
-/// Compiles `probe` with `buildLibrary` into a temporary library, runs it
-/// on the arrays of `inputs` (by input name) and returns its outputs by
-/// name.
-LogicalResult runProbe(
-    ModuleOp probe, const std::vector<::attn::rt::Array> &inputs,
-    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::map<std::string, ::attn::rt::Array> &outputs, std::string &error) {
-  SmallString<128> libraryPath;
-  if (llvm::sys::fs::createTemporaryFile("attn-calibration", "so",
-                                         libraryPath)) {
-    error = "calibration: cannot create a temporary file";
-    return failure();
-  }
-  auto cleanup = llvm::make_scope_exit([&] {
-    llvm::sys::fs::remove(libraryPath);
-    llvm::sys::fs::remove(libraryPath + ".params"); // its weights, if any
-  });
-  if (failed(buildLibrary(probe, libraryPath.str().str())))
-    return failure();
-  AttnModel *model = attnModelLoad(libraryPath.c_str());
-  if (!model) {
-    error = std::string("calibration: ") + attnGetLastError();
-    return failure();
-  }
-  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
-  std::vector<const void *> in;
-  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetInputInfo(model, i, &info);
-    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
-      return a.name == info.name;
-    });
-    if (it == inputs.end() || it->data.size() != info.num_bytes ||
-        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
-      error = std::string("calibration inputs: '") + info.name +
-              "' is missing or has the wrong dtype or size";
-      return failure();
-    }
-    in.push_back(it->data.data());
-  }
-  std::vector<void *> out;
-  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetOutputInfo(model, i, &info);
-    ::attn::rt::Array &a = outputs[info.name];
-    a.name = info.name;
-    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
-    a.shape.assign(info.shape, info.shape + info.rank);
-    a.data.resize(info.num_bytes);
-    out.push_back(a.data.data());
-  }
-  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
-    error = std::string("calibration run: ") + attnGetLastError();
-    return failure();
-  }
-
-  return success();
-}
 
 
 /// An attention's output projection as the refit sees it: the original
@@ -374,7 +316,7 @@ LogicalResult refitPass(
   entry.setAllResultAttrs(resultAttrs);
 
   std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(runProbe(*probe, inputs, buildLibrary, outputs, error)))
+  if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
     return failure();
   SmallVector<int64_t> slot(ops.size(), -1);
   k = 0;
@@ -421,6 +363,62 @@ LogicalResult refitPass(
   return success();
 }
 } // namespace
+
+LogicalResult mlir::attn::compile::runProbe(
+    ModuleOp probe, const std::vector<::attn::rt::Array> &inputs,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::map<std::string, ::attn::rt::Array> &outputs, std::string &error) {
+  SmallString<128> libraryPath;
+  if (llvm::sys::fs::createTemporaryFile("attn-calibration", "so",
+                                         libraryPath)) {
+    error = "calibration: cannot create a temporary file";
+    return failure();
+  }
+  auto cleanup = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(libraryPath);
+    llvm::sys::fs::remove(libraryPath + ".params"); // its weights, if any
+  });
+  if (failed(buildLibrary(probe, libraryPath.str().str())))
+    return failure();
+  AttnModel *model = attnModelLoad(libraryPath.c_str());
+  if (!model) {
+    error = std::string("calibration: ") + attnGetLastError();
+    return failure();
+  }
+  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
+  std::vector<const void *> in;
+  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetInputInfo(model, i, &info);
+    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
+      return a.name == info.name;
+    });
+    if (it == inputs.end() || it->data.size() != info.num_bytes ||
+        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
+      error = std::string("calibration inputs: '") + info.name +
+              "' is missing or has the wrong dtype or size";
+      return failure();
+    }
+    in.push_back(it->data.data());
+  }
+  std::vector<void *> out;
+  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
+    AttnTensorInfo info;
+    attnModelGetOutputInfo(model, i, &info);
+    ::attn::rt::Array &a = outputs[info.name];
+    a.name = info.name;
+    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
+    a.shape.assign(info.shape, info.shape + info.rank);
+    a.data.resize(info.num_bytes);
+    out.push_back(a.data.data());
+  }
+  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
+    error = std::string("calibration run: ") + attnGetLastError();
+    return failure();
+  }
+
+  return success();
+}
 
 LogicalResult mlir::attn::compile::calibrateKVSharing(
     ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
@@ -505,7 +503,7 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     return failure();
   }
   std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(runProbe(*probe, inputs, buildLibrary, outputs, error)))
+  if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
     return failure();
 
   // One sample per op, read serially (op attributes are not thread-safe);

@@ -8,18 +8,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Compiler/LatentCalibration.h"
+#include "attn/Compiler/KVCalibration.h"
 
 #include "attn/Compiler/CompileReport.h"
 
-#include "attn-c/Runtime.h"
 #include "attn/Calibration/LatentSharing.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Runtime/Npz.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
-#include "llvm/ADT/ScopeExit.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Parallel.h"
 
@@ -107,61 +105,14 @@ LogicalResult mlir::attn::compile::calibrateLatent(
   entry.setAllResultAttrs(resultAttrs);
   entry->removeAttr("attn.num_outputs");
 
-  SmallString<128> libraryPath;
-  if (llvm::sys::fs::createTemporaryFile("attn-latent-calibration", "so",
-                                         libraryPath)) {
-    error = "calibration: cannot create a temporary file";
-    return failure();
-  }
-  auto cleanup = llvm::make_scope_exit([&] {
-    llvm::sys::fs::remove(libraryPath);
-    llvm::sys::fs::remove(libraryPath + ".params");
-  });
-  if (failed(buildLibrary(*probe, libraryPath.str().str())))
-    return failure();
-
   std::vector<::attn::rt::Array> inputs;
   if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
     error = "calibration inputs '" + calibrationPath + "': " + error;
     return failure();
   }
-  AttnModel *model = attnModelLoad(libraryPath.c_str());
-  if (!model) {
-    error = std::string("calibration: ") + attnGetLastError();
-    return failure();
-  }
-  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
-  std::vector<const void *> in;
-  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetInputInfo(model, i, &info);
-    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
-      return a.name == info.name;
-    });
-    if (it == inputs.end() || it->data.size() != info.num_bytes ||
-        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
-      error = std::string("calibration inputs: '") + info.name +
-              "' is missing or has the wrong dtype or size";
-      return failure();
-    }
-    in.push_back(it->data.data());
-  }
   std::map<std::string, ::attn::rt::Array> outputs;
-  std::vector<void *> out;
-  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetOutputInfo(model, i, &info);
-    ::attn::rt::Array &a = outputs[info.name];
-    a.name = info.name;
-    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
-    a.shape.assign(info.shape, info.shape + info.rank);
-    a.data.resize(info.num_bytes);
-    out.push_back(a.data.data());
-  }
-  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
-    error = std::string("calibration run: ") + attnGetLastError();
+  if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
     return failure();
-  }
 
   std::vector<std::vector<::attn::calib::AttentionSample>> samples(ops.size());
   for (auto [i, op] : llvm::enumerate(ops)) {

@@ -5,8 +5,13 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include <map>
 #include <string>
 #include <vector>
+
+namespace attn::rt {
+struct Array;
+} // namespace attn::rt
 
 namespace mlir::attn::compile {
 
@@ -32,6 +37,14 @@ LogicalResult calibrateKVSharing(
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error);
+
+/// Compiles `probe` with `buildLibrary` into a temporary library, runs it
+/// on the arrays of `inputs` (matched by input name, dtype and size) and
+/// returns its outputs by name. The calibrations' probes all run this way.
+LogicalResult runProbe(
+    ModuleOp probe, const std::vector<::attn::rt::Array> &inputs,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::map<std::string, ::attn::rt::Array> &outputs, std::string &error);
 
 } // namespace mlir::attn::compile
 

@@ -41,6 +41,8 @@ using CUevent = void *;
 using CUmemoryPool = void *;
 constexpr CUresult kSuccess = 0;
 constexpr int kMemPoolReleaseThreshold = 4; // CU_MEMPOOL_ATTR_RELEASE_THRESHOLD
+constexpr int kFuncMaxDynamicSharedBytes = 8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+constexpr int32_t kDefaultSharedMemLimit = 48 * 1024;
 
 /// The driver functions, resolved once.
 struct Driver {
@@ -75,6 +77,7 @@ struct Driver {
   CUresult (*memsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
   CUresult (*memsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
   CUresult (*ctxSynchronize)();
+  CUresult (*funcSetAttribute)(CUfunction, int, int);
 
   CUcontext context = nullptr;
   std::string loadError; // empty when the driver is usable
@@ -151,6 +154,7 @@ Driver loadDriver() {
   resolve(lib, "cuMemsetD32Async", d.memsetD32Async, missing);
   resolve(lib, "cuMemsetD16Async", d.memsetD16Async, missing);
   resolve(lib, "cuCtxSynchronize", d.ctxSynchronize, missing);
+  resolve(lib, "cuFuncSetAttribute", d.funcSetAttribute, missing);
   if (!missing.empty()) {
     d.loadError = "the CUDA driver (libcuda.so.1) lacks " + missing +
                   " (CUDA 11.2 or newer is needed)";
@@ -351,6 +355,15 @@ ATTN_RT_API void mgpuLaunchKernel(void *function, intptr_t gridX,
                                   void *stream, void **params, void **extra,
                                   uint64_t /*paramsCount*/) {
   if (!function || !ready())
+    return;
+  // Above 48 KiB a kernel must opt in to the larger dynamic shared memory
+  // (up to 227 KiB a block on sm_90); the attribute is per function and
+  // cheap to set again, so it is set on every such launch.
+  if (sharedMemBytes > kDefaultSharedMemLimit &&
+      !check(driver().funcSetAttribute(static_cast<CUfunction>(function),
+                                       kFuncMaxDynamicSharedBytes,
+                                       sharedMemBytes),
+             "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)"))
     return;
   check(driver().launchKernel(static_cast<CUfunction>(function),
                               unsigned(gridX), unsigned(gridY), unsigned(gridZ),

@@ -173,45 +173,6 @@ bool chooseLatentTiling(LatentPlan &p, int64_t multiprocessors = 132) {
 /// Kernel arguments of the partial kernel.
 enum Arg { kQuery, kLatent, kRope, kPosition, kRecord, kResult };
 
-/// mma.sync m16n8k16 with f32 accumulators on f16 or bf16 operands.
-struct Mma {
-  KB &k;
-  Type element;
-
-  /// One 32-bit operand register: elements i of `a` and j of `b` (j counts
-  /// from a's size, as in vector.shuffle).
-  Value pair(Value a, Value b, int64_t i, int64_t j) {
-    Value v = vector::ShuffleOp::create(k.b, k.loc, a, b,
-                                        ArrayRef<int64_t>{i, j});
-    if (element.isF16())
-      return v;
-    Value w = vector::BitCastOp::create(
-        k.b, k.loc, VectorType::get({1}, k.b.getI32Type()), v);
-    return vector::ExtractOp::create(k.b, k.loc, w, 0);
-  }
-  /// A vector<2xf32> as one operand register.
-  Value pack(Value v) {
-    Value narrow = k.fromF32(v, element);
-    return pair(narrow, narrow, 0, 1);
-  }
-  SmallVector<Value> operator()(ArrayRef<Value> a, ArrayRef<Value> b,
-                                ArrayRef<Value> c) {
-    Type f32 = k.b.getF32Type();
-    auto result = LLVM::LLVMStructType::getLiteral(k.b.getContext(),
-                                                   {f32, f32, f32, f32});
-    NVVM::MMATypes t =
-        element.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
-    Value d = NVVM::MmaOp::create(
-        k.b, k.loc, result, a, b, c, ArrayRef<int64_t>{16, 8, 16},
-        std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{t, t},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                       NVVM::MMALayout::col});
-    SmallVector<Value> out;
-    for (int64_t e = 0; e < 4; ++e)
-      out.push_back(LLVM::ExtractValueOp::create(k.b, k.loc, d, e));
-    return out;
-  }
-};
 
 /// Builds the partial kernel's body.
 class LatentBuilder {
@@ -251,6 +212,9 @@ private:
   void buildCudaCores();
   /// Writes the heads' max and sum (warp-held state) to `stats`.
   void writeStats(ValueRange state);
+  /// With split-K: the first `heads` threads copy their head's running
+  /// max and sum (from `stats`) after the split's partial output.
+  void writeSplitStats(int64_t heads);
   /// out or workspace at (local head h, column c) from accumulator `acc`
   /// (a vector of consecutive columns).
   void writeResult(Value h, Value column, Value acc);
@@ -299,7 +263,7 @@ void LatentBuilder::loadTile(Value base) {
          {std::tuple{arg(kLatent), p.rank, int64_t(0)},
           std::tuple{arg(kRope), p.rope, p.rank}}) {
       const int64_t perRow = width / 8, total = p.tileKeys * perRow;
-      for (int64_t i = 0; i < llvm::divideCeil(total, kLatentThreads); ++i) {
+      for (int64_t i = 0, e = llvm::divideCeil(total, kLatentThreads); i < e; ++i) {
         Value piece = k.add(tid, k.idx(i * kLatentThreads));
         OpBuilder::InsertionGuard g(k.b);
         if (total % kLatentThreads != 0) {
@@ -559,18 +523,22 @@ void LatentBuilder::buildCudaCores() {
       k.b.setInsertionPointToStart(&inside.getThenRegion().front());
       writeResult(k.idx(h), column, k.splat(acc, 1));
     }
-  if (p.splits > 1) {
-    auto first = scf::IfOp::create(k.b, k.loc, k.lt(tid, k.idx(HB)), false);
-    OpBuilder::InsertionGuard g(k.b);
-    k.b.setInsertionPointToStart(&first.getThenRegion().front());
-    auto [head, real] = headOf(tid);
-    auto store = scf::IfOp::create(k.b, k.loc, real, false);
-    k.b.setInsertionPointToStart(&store.getThenRegion().front());
-    for (int64_t e = 0; e < 2; ++e)
-      k.store(k.load(stats, {tid, k.idx(e)}), arg(kResult),
-              {split, batch, head, row, k.idx(p.rank + e)});
-  }
+  writeSplitStats(HB);
   gpu::ReturnOp::create(k.b, k.loc);
+}
+
+void LatentBuilder::writeSplitStats(int64_t heads) {
+  if (p.splits <= 1)
+    return;
+  auto first = scf::IfOp::create(k.b, k.loc, k.lt(tid, k.idx(heads)), false);
+  OpBuilder::InsertionGuard g(k.b);
+  k.b.setInsertionPointToStart(&first.getThenRegion().front());
+  auto [head, real] = headOf(tid);
+  auto store = scf::IfOp::create(k.b, k.loc, real, false);
+  k.b.setInsertionPointToStart(&store.getThenRegion().front());
+  for (int64_t e = 0; e < 2; ++e)
+    k.store(k.load(stats, {tid, k.idx(e)}), arg(kResult),
+            {split, batch, head, row, k.idx(p.rank + e)});
 }
 
 void LatentBuilder::buildTensorCores() {
@@ -581,7 +549,7 @@ void LatentBuilder::buildTensorCores() {
   const int64_t nTiles = warpColumns / 8;
   const int64_t cw = p.chunk();
   Type element = p.queryType;
-  Mma mma{k, element};
+  MmaSync mma{k, element};
   Value g = k.div(lane, 4), t = k.rem(lane, 4);
   auto vec = [&](int64_t n) { return VectorType::get({n}, element); };
   auto load = [&](Value memref, ValueRange indices, int64_t n) -> Value {
@@ -639,7 +607,7 @@ void LatentBuilder::buildTensorCores() {
       SmallVector<Value> acc(4, k.f32(0));
       for (int64_t i = 0; i < stepsPerWarp; ++i) {
         Value kv = load(tile, {key, stepColumn[i]}, 4);
-        acc = mma(qa[i], {mma.pair(kv, kv, 0, 1), mma.pair(kv, kv, 2, 3)},
+        acc = mma.mma(qa[i], {mma.pair(kv, kv, 0, 1), mma.pair(kv, kv, 2, 3)},
                   acc);
       }
       Value col = k.add(k.idx(8 * j), k.mul(t, k.idx(2)));
@@ -675,7 +643,7 @@ void LatentBuilder::buildTensorCores() {
               k.b, k.loc, f32x2, scores,
               ValueRange{k.idx(0), k.add(g, k.idx(8 * h)), col},
               /*nontemporal=*/false, llvm::MaybeAlign(8));
-          pa.push_back(mma.pack(prob));
+          pa.push_back(mma.operand(k.fromF32(prob, element)));
         }
       // The lane's value rows: keys 2t, 2t + 1, 2t + 8, 2t + 9 of the step.
       SmallVector<SmallVector<Value>> values(4);
@@ -690,7 +658,7 @@ void LatentBuilder::buildTensorCores() {
       }
       for (int64_t i = 0; i < nTiles; ++i) {
         int64_t c = i / cw, e = i % cw;
-        SmallVector<Value> out = mma(
+        SmallVector<Value> out = mma.mma(
             pa,
             {mma.pair(values[0][c], values[1][c], e, cw + e),
              mma.pair(values[2][c], values[3][c], e, cw + e)},
@@ -722,18 +690,7 @@ void LatentBuilder::buildTensorCores() {
         writeResult(local, k.add(warpBase, k.mul(n, k.idx(cw))), v);
       }
   }
-  if (p.splits > 1) {
-    auto first = scf::IfOp::create(
-        k.b, k.loc, k.lt(tid, k.idx(kTensorCoreHeads)), false);
-    OpBuilder::InsertionGuard g2(k.b);
-    k.b.setInsertionPointToStart(&first.getThenRegion().front());
-    auto [head, real] = headOf(tid);
-    auto store = scf::IfOp::create(k.b, k.loc, real, false);
-    k.b.setInsertionPointToStart(&store.getThenRegion().front());
-    for (int64_t e = 0; e < 2; ++e)
-      k.store(k.load(stats, {tid, k.idx(e)}), arg(kResult),
-              {split, batch, head, row, k.idx(p.rank + e)});
-  }
+  writeSplitStats(kTensorCoreHeads);
   gpu::ReturnOp::create(k.b, k.loc);
 }
 

@@ -263,7 +263,8 @@ void LatentBuilder::loadTile(Value base) {
          {std::tuple{arg(kLatent), p.rank, int64_t(0)},
           std::tuple{arg(kRope), p.rope, p.rank}}) {
       const int64_t perRow = width / 8, total = p.tileKeys * perRow;
-      for (int64_t i = 0, e = llvm::divideCeil(total, kLatentThreads); i < e; ++i) {
+      const int64_t rounds = llvm::divideCeil(total, kLatentThreads);
+      for (int64_t i = 0; i < rounds; ++i) {
         Value piece = k.add(tid, k.idx(i * kLatentThreads));
         OpBuilder::InsertionGuard g(k.b);
         if (total % kLatentThreads != 0) {

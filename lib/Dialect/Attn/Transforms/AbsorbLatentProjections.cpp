@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "LinalgMatchers.h"
+#include "MulAdd.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
@@ -243,17 +244,7 @@ Value perHeadMatmul(OpBuilder &b, Location loc, Value x, Value w,
                                       : ArrayRef<AffineExpr>{i, h, j},
                      ctx),
       AffineMap::get(5, 0, {bb, h, s, j}, ctx)};
-  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
-  iterators.push_back(utils::IteratorType::reduction);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, ValueRange{x, w},
-             ValueRange{init}, maps, iterators,
-             [](OpBuilder &nb, Location l, ValueRange args) {
-               Value m = arith::MulFOp::create(nb, l, args[0], args[1]);
-               linalg::YieldOp::create(
-                   nb, l, arith::AddFOp::create(nb, l, args[2], m).getResult());
-             })
-      .getResult(0);
+  return buildMulAdd(b, loc, x, w, init, maps, /*reductions=*/1);
 }
 
 void absorb(const LatentPlan &p) {

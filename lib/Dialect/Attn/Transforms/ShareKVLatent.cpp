@@ -11,6 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MulAdd.h"
+
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -102,17 +104,7 @@ Value encode(OpBuilder &b, Location loc, Value x, Value e, Value init) {
   SmallVector<AffineMap> maps = {AffineMap::get(5, 0, {bb, g, t, w}, ctx),
                                  AffineMap::get(5, 0, {g, w, j}, ctx),
                                  AffineMap::get(5, 0, {bb, t, j}, ctx)};
-  SmallVector<utils::IteratorType> iterators(3, utils::IteratorType::parallel);
-  iterators.append(2, utils::IteratorType::reduction);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, ValueRange{x, e},
-             ValueRange{init}, maps, iterators,
-             [](OpBuilder &nb, Location l, ValueRange args) {
-               Value m = arith::MulFOp::create(nb, l, args[0], args[1]);
-               linalg::YieldOp::create(
-                   nb, l, arith::AddFOp::create(nb, l, args[2], m).getResult());
-             })
-      .getResult(0);
+  return buildMulAdd(b, loc, x, e, init, maps, /*reductions=*/2);
 }
 
 /// out[b, h, s, j] = sum_i x[b, h, s, i] * m[h, i, j].
@@ -123,17 +115,7 @@ Value mapPerHead(OpBuilder &b, Location loc, Value x, Value m, Value init) {
   SmallVector<AffineMap> maps = {AffineMap::get(5, 0, {bb, h, s, i}, ctx),
                                  AffineMap::get(5, 0, {h, i, j}, ctx),
                                  AffineMap::get(5, 0, {bb, h, s, j}, ctx)};
-  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
-  iterators.push_back(utils::IteratorType::reduction);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, ValueRange{x, m},
-             ValueRange{init}, maps, iterators,
-             [](OpBuilder &nb, Location l, ValueRange args) {
-               Value p = arith::MulFOp::create(nb, l, args[0], args[1]);
-               linalg::YieldOp::create(
-                   nb, l, arith::AddFOp::create(nb, l, args[2], p).getResult());
-             })
-      .getResult(0);
+  return buildMulAdd(b, loc, x, m, init, maps, /*reductions=*/1);
 }
 
 /// A zero-filled f32 tensor of `shape`, its dynamic sizes those of the

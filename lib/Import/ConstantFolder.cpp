@@ -21,6 +21,17 @@ using namespace mlir::attn::onnx_import;
 // Host kernels
 //===----------------------------------------------------------------------===//
 
+/// out's elements (row-major) from x's elements at the strided offsets.
+static void copyStrided(const HostTensor &x, HostTensor &out, int64_t base,
+                        ArrayRef<int64_t> step) {
+  int64_t w = dtypeBytes(x.dtype);
+  const char *in = x.data().data();
+  char *dst = out.bytes.data();
+  forEachStridedOffset(out.shape, base, step, [&](int64_t n, int64_t offset) {
+    std::memcpy(dst + n * w, in + offset * w, w);
+  });
+}
+
 HostTensor mlir::attn::onnx_import::hostReshape(const HostTensor &x,
                                                 ArrayRef<int64_t> shape) {
   return HostTensor(x.dtype, shape, x.data().str());
@@ -28,7 +39,6 @@ HostTensor mlir::attn::onnx_import::hostReshape(const HostTensor &x,
 
 HostTensor mlir::attn::onnx_import::hostTranspose(const HostTensor &x,
                                                   ArrayRef<int64_t> perm) {
-  int64_t rank = x.rank();
   SmallVector<int64_t> outShape;
   for (int64_t p : perm)
     outShape.push_back(x.shape[p]);
@@ -37,18 +47,7 @@ HostTensor mlir::attn::onnx_import::hostTranspose(const HostTensor &x,
   SmallVector<int64_t> step;
   for (int64_t p : perm)
     step.push_back(inStrides[p]);
-  SmallVector<int64_t> index(rank, 0);
-  int64_t in = 0, w = dtypeBytes(x.dtype);
-  for (int64_t n = 0, e = out.size(); n < e; ++n) {
-    std::memcpy(out.bytes.data() + n * w, x.data().data() + in * w, w);
-    for (int64_t d = rank - 1; d >= 0; --d) {
-      in += step[d];
-      if (++index[d] < outShape[d])
-        break;
-      in -= step[d] * outShape[d];
-      index[d] = 0;
-    }
-  }
+  copyStrided(x, out, /*base=*/0, step);
   return out;
 }
 
@@ -68,18 +67,7 @@ HostTensor mlir::attn::onnx_import::hostSlice(const HostTensor &x,
     base += dims[d].start * inStrides[d];
     step.push_back(dims[d].step * inStrides[d]);
   }
-  SmallVector<int64_t> index(rank, 0);
-  int64_t in = base, w = dtypeBytes(x.dtype);
-  for (int64_t n = 0, e = out.size(); n < e; ++n) {
-    std::memcpy(out.bytes.data() + n * w, x.data().data() + in * w, w);
-    for (int64_t d = rank - 1; d >= 0; --d) {
-      in += step[d];
-      if (++index[d] < outShape[d])
-        break;
-      in -= step[d] * outShape[d];
-      index[d] = 0;
-    }
-  }
+  copyStrided(x, out, base, step);
   return out;
 }
 

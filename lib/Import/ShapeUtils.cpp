@@ -188,22 +188,30 @@ mlir::attn::onnx_import::broadcastIndices(ArrayRef<int64_t> inShape,
   for (int64_t d = offset; d < rank; ++d)
     if (inShape[d - offset] != 1 || outShape[d] == 1)
       step[d] = inShape[d - offset] == 1 ? 0 : inStrides[d - offset];
-  int64_t total = numElements(outShape);
   SmallVector<int64_t> result;
-  result.reserve(total);
-  SmallVector<int64_t> index(rank, 0);
-  int64_t in = 0;
-  for (int64_t n = 0; n < total; ++n) {
+  result.reserve(numElements(outShape));
+  forEachStridedOffset(outShape, 0, step, [&](int64_t, int64_t in) {
     result.push_back(in);
+  });
+  return result;
+}
+
+void mlir::attn::onnx_import::forEachStridedOffset(
+    ArrayRef<int64_t> shape, int64_t base, ArrayRef<int64_t> step,
+    llvm::function_ref<void(int64_t, int64_t)> fn) {
+  int64_t rank = shape.size(), total = numElements(shape);
+  SmallVector<int64_t> index(rank, 0);
+  int64_t in = base;
+  for (int64_t n = 0; n < total; ++n) {
+    fn(n, in);
     for (int64_t d = rank - 1; d >= 0; --d) {
       in += step[d];
-      if (++index[d] < outShape[d])
+      if (++index[d] < shape[d])
         break;
-      in -= step[d] * outShape[d];
+      in -= step[d] * shape[d];
       index[d] = 0;
     }
   }
-  return result;
 }
 
 /// Checks `shape` against the expected sizes (-1: any) and names the

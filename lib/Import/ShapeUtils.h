@@ -57,6 +57,13 @@ SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape);
 SmallVector<int64_t> broadcastIndices(ArrayRef<int64_t> inShape,
                                       ArrayRef<int64_t> outShape);
 
+/// Visits the elements of `shape` in row-major order: fn(n, offset) for
+/// the n-th element, offset = base + sum_d index[d] * step[d] (the input
+/// element of a strided view: a transpose, slice or broadcast).
+void forEachStridedOffset(ArrayRef<int64_t> shape, int64_t base,
+                          ArrayRef<int64_t> step,
+                          llvm::function_ref<void(int64_t, int64_t)> fn);
+
 } // namespace mlir::attn::onnx_import
 
 #endif // ATTN_LIB_IMPORT_SHAPEUTILS_H

@@ -13,10 +13,21 @@
 //   barrier; O += P V (P is the S fragment rounded to f16/bf16, V fragments
 //   by ldmatrix.trans); barrier, cp.async of the next V tile.
 // So the next tile's keys load during the softmax and P V, its values
-// during the next S = Q K^T. Tiles wholly above the causal diagonal (or
-// past kv_seq_lens) are not visited; tiles wholly visible to every row of
-// the block run without per-element masking (a first loop), the rest with
-// it (a second loop).
+// during the next S = Q K^T. A row sees keys [begin, end): the causal
+// limit, kv_seq_lens and the window's right side bound the end, its left
+// side the begin; both grow with the row. The block visits the tiles from
+// its first row's begin to its last row's end (tiles wholly outside every
+// row's range are skipped); the tiles inside every row's range run without
+// per-element range checks (the middle loop), the edges with them (a loop
+// before, only with a left window side, and one after).
+//
+// An explicit mask (boolean, or additive in f16/bf16/f32; [Sq, Skv],
+// [Hq, Sq, Skv] or [B, Hq, Sq, Skv], any dimension but the keys possibly
+// 1) is read from global memory in every tile, for the lane's two rows and
+// 16 keys, at the start of the tile so its latency overlaps S = Q K^T;
+// float masks in pairs (one 32/64-bit load) when Skv is even. As in the
+// dialect, an additive mask is added after the softcap; a row whose keys
+// are all masked gives 0 (as attn-reference).
 //
 // Shared memory rows are padded by 16 bytes: the 8 rows an ldmatrix phase
 // reads then start in 8 different groups of 4 banks (no conflicts), and a
@@ -56,11 +67,11 @@ constexpr int64_t kPrefillKeys = 64;
 class PrefillBuilder {
 public:
   PrefillBuilder(OpBuilder &b, Location loc, const AttentionPlan &plan,
-                 ValueRange args, bool hasKvLens, Value keyTile,
+                 ValueRange args, bool hasMask, bool hasKvLens, Value keyTile,
                  Value valueTile)
-      : k{b, loc}, p(plan), args(args), hasKvLens(hasKvLens),
-        keyTile(keyTile), valueTile(valueTile), element(plan.keyType),
-        mmaSync{k, element} {}
+      : k{b, loc}, p(plan), args(args), maskArg(hasMask ? 3 : -1),
+        lensArg(hasKvLens ? 3 + hasMask : -1), keyTile(keyTile),
+        valueTile(valueTile), element(plan.keyType), mmaSync{k, element} {}
 
   void build();
 
@@ -68,16 +79,15 @@ private:
   KB k;
   const AttentionPlan &p;
   ValueRange args;
-  bool hasKvLens;
+  int maskArg, lensArg; // argument positions, -1 when absent
   Value keyTile, valueTile;
   Type element;
   MmaSync mmaSync; // the fragment helpers (KernelBuilder.h)
 
   Value tid, lane, g, t, batch, head, kvHead, firstRow;
-  Value keyEnd;    // min(Skv, kv_seq_lens[b])
   Value rows[2];   // the lane's query rows (g and g + 8 of its warp)
-  Value limits[2]; // keys [0, limit) visible to each of them
-  Value tiles;     // key tiles the block visits
+  Value begins[2], ends[2]; // keys [begin, end) visible to each of them
+  Value firstTile, fullBegin, fullEnd, lastTile; // see build()
   SmallVector<SmallVector<Value>> qa; // Q fragments per k-step
 
   Value query() { return args[0]; }
@@ -107,6 +117,13 @@ private:
                                      k.b.getI32IntegerAttr(pending));
   }
   void barrier() { gpu::BarrierOp::create(k.b, k.loc); }
+  bool additiveMask() {
+    return maskArg >= 0 &&
+           !getElementTypeOrSelf(args[maskArg].getType()).isInteger(1);
+  }
+  /// The explicit mask's entries of the lane's rows h and keys 8j + 2t + e
+  /// of key tile `index`: [h][2j + e] (i1, or the additive value in f32).
+  SmallVector<SmallVector<Value>> loadMask(Value index);
   /// One loop over tiles [from, to): returns the final state.
   SmallVector<Value> loop(Value from, Value to, ValueRange init, bool masked);
   /// The body of one tile.
@@ -130,23 +147,92 @@ void PrefillBuilder::setup() {
   rows[0] = k.add(k.add(firstRow, k.mul(warp, k.idx(16))), g);
   rows[1] = k.add(rows[0], k.idx(8));
 
-  // Keys visible to a row: [0, min(Skv, kv_seq_lens[b], row + offset + 1)).
-  Value end = k.idx(p.keyLen);
-  if (hasKvLens)
-    end = k.min(end, k.toIndex(k.load(args[3], {batch})));
-  keyEnd = end;
-  auto rowLimit = [&](Value row) {
-    Value limit = end;
+  // Keys visible to a row at position q = row + offset (offset the causal
+  // one, 0 without causal): [max(0, q - left), min(Skv, kv_seq_lens[b],
+  // q + 1 when causal, q + right + 1)).
+  Value keyEnd = k.idx(p.keyLen);
+  if (lensArg >= 0)
+    keyEnd = k.min(keyEnd, k.toIndex(k.load(args[lensArg], {batch})));
+  int64_t offset = p.causalOffset.value_or(0);
+  auto rowEnd = [&](Value row) {
+    Value limit = keyEnd;
     if (p.causalOffset)
-      limit = k.min(limit, k.add(row, k.idx(*p.causalOffset + 1)));
+      limit = k.min(limit, k.add(row, k.idx(offset + 1)));
+    if (p.windowRight)
+      limit = k.min(limit, k.add(row, k.idx(offset + *p.windowRight + 1)));
     return k.max(limit, k.idx(0));
   };
-  for (int64_t h = 0; h < 2; ++h)
-    limits[h] = rowLimit(rows[h]);
-  // The block's last real row bounds the tiles it visits.
+  auto rowBegin = [&](Value row) {
+    if (!p.windowLeft)
+      return k.idx(0);
+    return k.max(k.add(row, k.idx(offset - *p.windowLeft)), k.idx(0));
+  };
+  for (int64_t h = 0; h < 2; ++h) {
+    begins[h] = rowBegin(rows[h]);
+    ends[h] = rowEnd(rows[h]);
+  }
+  // Both bounds grow with the row: the block's first row has the smallest,
+  // its last real row the largest. Tiles [firstTile, lastTile) hold every
+  // key some row sees; [fullBegin, fullEnd) only keys every row sees.
   Value lastRow = k.min(k.add(firstRow, k.idx(kPrefillRows - 1)),
                         k.idx(p.queryLen - 1));
-  tiles = k.ceilDiv(rowLimit(lastRow), k.idx(kPrefillKeys));
+  Value tileKeys = k.idx(kPrefillKeys);
+  auto clamp = [&](Value x, Value lo, Value hi) {
+    return k.min(k.max(x, lo), hi);
+  };
+  firstTile = k.div(rowBegin(firstRow), kPrefillKeys);
+  lastTile = k.max(k.ceilDiv(rowEnd(lastRow), tileKeys), firstTile);
+  fullBegin = clamp(k.ceilDiv(rowBegin(lastRow), tileKeys), firstTile,
+                    lastTile);
+  fullEnd = clamp(k.div(rowEnd(firstRow), kPrefillKeys), fullBegin, lastTile);
+}
+
+SmallVector<SmallVector<Value>> PrefillBuilder::loadMask(Value index) {
+  Value mask = args[maskArg];
+  auto type = cast<MemRefType>(mask.getType());
+  Type elem = type.getElementType();
+  int64_t rank = type.getRank();
+  bool broadcastKeys = type.getDimSize(rank - 1) == 1;
+  // Pairs of adjacent keys in one load: float entries, an even row length
+  // (the pair's first key is even, so the load is aligned and a pair that
+  // starts past the keys lies wholly past them).
+  bool pairs = !elem.isInteger(1) && !broadcastKeys && p.keyLen % 2 == 0;
+  Value keyBase = k.mul(index, k.idx(kPrefillKeys));
+  SmallVector<SmallVector<Value>> entries(2);
+  for (int64_t h = 0; h < 2; ++h) {
+    Value row = k.min(rows[h], k.idx(p.queryLen - 1));
+    Value full[4] = {batch, head, row, Value()};
+    auto indicesAt = [&](Value col) {
+      full[3] = broadcastKeys ? k.idx(0) : col;
+      SmallVector<Value> indices;
+      for (int64_t d = 0; d < rank; ++d)
+        indices.push_back(type.getDimSize(d) == 1 && d != rank - 1
+                              ? k.idx(0)
+                              : full[4 - rank + d]);
+      return indices;
+    };
+    for (int64_t j = 0; j < kPrefillKeys / 8; ++j) {
+      // Keys past Skv are clamped to the last (their scores are dropped).
+      Value col = k.add(keyBase, k.add(k.mul(t, k.idx(2)), k.idx(8 * j)));
+      if (pairs) {
+        col = k.min(col, k.idx(p.keyLen - 2));
+        int64_t bytes = 2 * elem.getIntOrFloatBitWidth() / 8;
+        Value v = vector::LoadOp::create(
+            k.b, k.loc, VectorType::get({2}, elem), mask, indicesAt(col),
+            /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+        for (int64_t e = 0; e < 2; ++e)
+          entries[h].push_back(
+              k.toF32(vector::ExtractOp::create(k.b, k.loc, v, e)));
+        continue;
+      }
+      for (int64_t e = 0; e < 2; ++e) {
+        Value c = k.min(k.add(col, k.idx(e)), k.idx(p.keyLen - 1));
+        Value v = k.load(mask, indicesAt(c));
+        entries[h].push_back(elem.isInteger(1) ? v : k.toF32(v));
+      }
+    }
+  }
+  return entries;
 }
 
 void PrefillBuilder::loadQuery() {
@@ -195,7 +281,10 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
                                         bool masked) {
   const int64_t sTiles = kPrefillKeys / 8, oTiles = p.valueDim / 8;
   Value next = k.add(index, k.idx(1));
-  Value hasNext = k.lt(next, tiles);
+  Value hasNext = k.lt(next, lastTile);
+  SmallVector<SmallVector<Value>> maskEntries;
+  if (maskArg >= 0)
+    maskEntries = loadMask(index);
   auto issueNext = [&](Value smem, Value src, int64_t dim) {
     auto ifOp = scf::IfOp::create(k.b, k.loc, hasNext, /*withElse=*/false);
     {
@@ -230,10 +319,12 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
   // Online softmax on the fragments: s[j][2h + e] is row h (g or g + 8),
   // key 8j + 2t + e of the tile; the row's four lanes share its max.
   Value keyBase = k.mul(index, k.idx(kPrefillKeys));
-  // Without softcap (and with a positive scale) the scores stay raw: the
-  // row max is taken on them and the scale folds into one fma before exp2,
-  // exp2(s c - m c) with c = scale log2(e) (as FA2 does).
-  bool raw = !p.softcap && p.scale > 0;
+  // Without softcap and an additive mask (and with a positive scale) the
+  // scores stay raw: the row max is taken on them and the scale folds into
+  // one fma before exp2, exp2(s c - m c) with c = scale log2(e) (as FA2
+  // does).
+  bool additive = additiveMask();
+  bool raw = !p.softcap && !additive && p.scale > 0;
   double c = p.scale * kLog2e;
   SmallVector<Value> yields(state.begin(), state.end());
   Value alpha[2];
@@ -246,10 +337,19 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
                      k.f32(kLog2e));
         else if (!raw)
           x = k.fmul(x, k.f32(c));
+        if (maskArg >= 0) {
+          Value m = maskEntries[h][2 * j + e];
+          x = additive
+                  ? math::FmaOp::create(k.b, k.loc, m, k.f32(kLog2e), x)
+                  : k.select(m, x, k.f32(-kInf));
+        }
         if (masked) {
           Value col = k.add(keyBase, k.add(k.mul(t, k.idx(2)),
                                            k.idx(8 * j + e)));
-          x = k.select(k.lt(col, limits[h]), x, k.f32(-kInf));
+          Value in = k.lt(col, ends[h]);
+          if (p.windowLeft)
+            in = k.andI(in, k.cmp(arith::CmpIPredicate::sge, col, begins[h]));
+          x = k.select(in, x, k.f32(-kInf));
         }
       }
     Value mNew;
@@ -352,24 +452,19 @@ void PrefillBuilder::store(ValueRange state) {
 void PrefillBuilder::build() {
   setup();
   loadQuery();
-  // Keys [0, full) are visible to every row of the block (the limit grows
-  // with the row, so the block's first row has the smallest): those tiles
-  // need no per-element mask.
-  Value full = keyEnd;
-  if (p.causalOffset)
-    full = k.min(full, k.add(firstRow, k.idx(*p.causalOffset + 1)));
-  full = k.max(full, k.idx(0));
-  Value fullTiles = k.min(k.div(full, kPrefillKeys), tiles);
-
-  issueTile(keyTile, key(), p.headDim, k.idx(0));
+  issueTile(keyTile, key(), p.headDim, firstTile);
   commit();
-  issueTile(valueTile, value(), p.valueDim, k.idx(0));
+  issueTile(valueTile, value(), p.valueDim, firstTile);
   commit();
   SmallVector<Value> state{k.f32(-kInf), k.f32(-kInf), k.f32(0), k.f32(0)};
   for (int64_t i = 0; i < 4 * (p.valueDim / 8); ++i)
     state.push_back(k.f32(0));
-  state = loop(k.idx(0), fullTiles, state, /*masked=*/false);
-  state = loop(fullTiles, tiles, state, /*masked=*/true);
+  // Without a left window side every row's range starts at key 0: no
+  // leading edge.
+  if (p.windowLeft)
+    state = loop(firstTile, fullBegin, state, /*masked=*/true);
+  state = loop(fullBegin, fullEnd, state, /*masked=*/false);
+  state = loop(fullEnd, lastTile, state, /*masked=*/true);
   // Leave no copy in flight (the last iteration's, or the prologue's when
   // the block has no keys).
   waitGroups(0);
@@ -378,12 +473,10 @@ void PrefillBuilder::build() {
 
 } // namespace
 
-bool mlir::attn::gpu_kernels::usePrefillKernel(const AttentionPlan &p,
-                                               bool hasMask) {
+bool mlir::attn::gpu_kernels::usePrefillKernel(const AttentionPlan &p) {
   Type t = p.keyType;
   auto dimOk = [](int64_t d) { return d == 64 || d == 128; };
-  return !p.decode && !hasMask && !p.windowLeft && !p.windowRight &&
-         p.queryLen >= kPrefillMinRows && (t.isF16() || t.isBF16()) &&
+  return !p.decode && p.queryLen >= kPrefillMinRows && (t.isF16() || t.isBF16()) &&
          p.queryType == t && p.valueType == t && dimOk(p.headDim) &&
          dimOk(p.valueDim);
 }
@@ -397,7 +490,8 @@ mlir::attn::gpu_kernels::prefillGrid(const AttentionPlan &p) {
 
 gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPrefillKernel(
     OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
-    const AttentionPlan &plan, TypeRange argTypes, bool hasKvLens) {
+    const AttentionPlan &plan, TypeRange argTypes, bool hasMask,
+    bool hasKvLens) {
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto tileType = [&](int64_t dim) {
@@ -421,9 +515,8 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPrefillKernel(
   b.setInsertionPointToStart(&func.getBody().front());
   ValueRange smem = func.getWorkgroupAttributions();
   PrefillBuilder(b, loc, plan,
-                 func.getArguments().take_front(argTypes.size()), hasKvLens,
-                 smem[0],
-                 smem[1])
+                 func.getArguments().take_front(argTypes.size()), hasMask,
+                 hasKvLens, smem[0], smem[1])
       .build();
   gpu::ReturnOp::create(b, loc);
   return func;

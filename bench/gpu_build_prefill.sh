@@ -17,7 +17,8 @@
 #       and not, f16 and bf16, timed against SDPA's flash and cuDNN backends;
 #       and at Hkv 8 an additive and a boolean [S, S] mask, and a causal
 #       sliding window of 1024 keys, against the SDPA backends that take an
-#       attn_mask (the window as a boolean band).
+#       attn_mask (the window as a boolean band); head dimension 256 at
+#       Hkv 8, causal f16 and full bf16.
 #
 #   [ONLY=REGEX] bench/gpu_build_prefill.sh BUILD_DIR OUT_DIR: only the
 #   cases and models whose names (GPU-prefill-tc-..., num-..., bench-...)
@@ -86,14 +87,19 @@ add_model num-mask-additive-f32-softcap-d128-f16 --batch 2 --q-heads 8 --kv-head
 add_model num-mask-full-gqa2-d64-f16 --batch 2 --q-heads 4 --kv-heads 2 --sq 128 --skv 200 --mask additive --mask-dtype f16 --masked-rows 3 --d 64 --dtype f16
 add_model num-window-causal-gqa8-d128-bf16 --batch 2 --q-heads 16 --kv-heads 2 --sq 1024 --skv 1024 --causal 0 --window 255,0 --d 128 --dtype bf16
 add_model num-window-two-sided-kvlens-d64-f16 --batch 2 --q-heads 8 --kv-heads 8 --sq 700 --skv 900 --window 100,50 --kv-lens i32 --d 64 --dtype f16
+# Head dimension 256 (tiles of 32 keys).
+add_model num-d256-gqa4-causal-f16 --batch 2 --q-heads 8 --kv-heads 2 --sq 500 --skv 500 --causal 0 --d 256 --dtype f16
+add_model num-d256-mqa-past-mask-window-bf16 --batch 1 --q-heads 8 --kv-heads 1 --sq 300 --skv 700 --causal 400 --window 200,0 --mask additive --mask-shape 1x8x300x700 --mask-dtype bf16 --masked-rows 2 --softcap 50 --d 256 --dtype bf16
+add_model num-d256-dv128-kvlens-f16 --batch 2 --q-heads 4 --kv-heads 4 --sq 200 --skv 333 --kv-lens i32 --d 256 --dv 128 --dtype f16
 add_model num-window-mask-past-gqa4-d64-f16 --batch 2 --q-heads 8 --kv-heads 2 --sq 300 --skv 1000 --causal 700 --window 511,0 --mask bool --mask-shape 300x1000 --d 64 --dtype f16
 
 # Timing shapes (written here: gen_case.py would make gigabytes of inputs).
-bench_model() { # HKV CAUSAL(0|1) DTYPE [maskadd|maskbool|window]
-  local hkv=$1 causal=$2 t=$3 extra=${4:-} b=4 s=4096
+bench_model() { # HKV CAUSAL(0|1) DTYPE [maskadd|maskbool|window|d256]
+  local hkv=$1 causal=$2 t=$3 extra=${4:-} b=4 s=4096 d=128 scale=0.08838834764831845
   local m="$out/models/bench-b$b-s$s-h32-kv$hkv-$([ "$causal" = 1 ] && echo causal || echo full)${extra:+-$extra}-$t"
   wanted "$(basename "$m")" || return 0
-  local q="tensor<${b}x32x${s}x128x$t>" kv="tensor<${b}x${hkv}x${s}x128x$t>"
+  if [ "$extra" = d256 ]; then d=256; scale=0.0625; fi
+  local q="tensor<${b}x32x${s}x${d}x$t>" kv="tensor<${b}x${hkv}x${s}x${d}x$t>"
   local attr="" cfgc=null kind=null window=null marg="" mop=""
   if [ "$causal" = 1 ]; then attr=" causal(0)"; cfgc=0; fi
   case $extra in
@@ -104,12 +110,12 @@ bench_model() { # HKV CAUSAL(0|1) DTYPE [maskadd|maskbool|window]
       mop=" mask(%mask : tensor<${s}x${s}x$mt>)" ;;
     window) attr="$attr window(1023, 0)"; window="[1023, 0]" ;;
   esac
-  echo "{\"op\": \"attention\", \"batch\": $b, \"q_heads\": 32, \"kv_heads\": $hkv, \"sq\": $s, \"skv\": $s, \"d\": 128, \"dv\": 128, \"dtype\": \"$t\", \"scale\": 0.08838834764831845, \"causal\": $cfgc, \"softcap\": null, \"kv_lens\": null, \"mask\": null, \"mask_kind\": $kind, \"window\": $window}" > "$m.json"
+  echo "{\"op\": \"attention\", \"batch\": $b, \"q_heads\": 32, \"kv_heads\": $hkv, \"sq\": $s, \"skv\": $s, \"d\": $d, \"dv\": $d, \"dtype\": \"$t\", \"scale\": $scale, \"causal\": $cfgc, \"softcap\": null, \"kv_lens\": null, \"mask\": null, \"mask_kind\": $kind, \"window\": $window}" > "$m.json"
   cat > "$m.mlir" <<EOM
 func.func @attention(%query: $q {attn.name = "query"}, %key: $kv {attn.name = "key"}, %value: $kv {attn.name = "value"}$marg)
     -> ($q {attn.name = "out"}) {
   %init = tensor.empty() : $q
-  %out = attn.attention heads(32, $hkv) scale(0.08838834764831845)$attr
+  %out = attn.attention heads(32, $hkv) scale($scale)$attr
       ins(%query, %key, %value : $q, $kv, $kv)$mop outs(%init : $q) -> $q
   return %out : $q
 }
@@ -125,6 +131,8 @@ for t in f16 bf16; do
 done
 bench_model 8 0 f16 maskadd
 bench_model 8 0 bf16 maskbool
+bench_model 8 1 f16 d256
+bench_model 8 0 bf16 d256
 
 cat > "$out/run.sh" <<'EOS'
 #!/usr/bin/env bash

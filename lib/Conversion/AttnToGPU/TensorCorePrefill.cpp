@@ -60,8 +60,13 @@ constexpr int64_t kPrefillWarps = 4;
 constexpr int64_t kPrefillBlocksPerSM = 2;
 constexpr int64_t kPrefillThreads = 32 * kPrefillWarps;
 constexpr int64_t kPrefillRows = 16 * kPrefillWarps;
-/// Keys a shared-memory tile holds.
-constexpr int64_t kPrefillKeys = 64;
+/// Keys a shared-memory tile holds: 64, or 32 with a head dimension of 256
+/// (the K and V tiles then take 33 KiB of static shared memory, and the
+/// 32 S accumulators of 64 keys would not fit in registers next to the
+/// 128 of O and the 64 of Q).
+int64_t prefillKeys(const AttentionPlan &p) {
+  return std::max(p.headDim, p.valueDim) > 128 ? 32 : 64;
+}
 
 /// The prefill kernel's body.
 class PrefillBuilder {
@@ -71,7 +76,8 @@ public:
                  Value valueTile)
       : k{b, loc}, p(plan), args(args), maskArg(hasMask ? 3 : -1),
         lensArg(hasKvLens ? 3 + hasMask : -1), keyTile(keyTile),
-        valueTile(valueTile), element(plan.keyType), mmaSync{k, element} {}
+        valueTile(valueTile), element(plan.keyType), mmaSync{k, element},
+        keys(prefillKeys(plan)) {}
 
   void build();
 
@@ -83,6 +89,7 @@ private:
   Value keyTile, valueTile;
   Type element;
   MmaSync mmaSync; // the fragment helpers (KernelBuilder.h)
+  const int64_t keys; // keys a shared-memory tile holds (prefillKeys)
 
   Value tid, lane, g, t, batch, head, kvHead, firstRow;
   Value rows[2];   // the lane's query rows (g and g + 8 of its warp)
@@ -176,15 +183,15 @@ void PrefillBuilder::setup() {
   // key some row sees; [fullBegin, fullEnd) only keys every row sees.
   Value lastRow = k.min(k.add(firstRow, k.idx(kPrefillRows - 1)),
                         k.idx(p.queryLen - 1));
-  Value tileKeys = k.idx(kPrefillKeys);
+  Value tileKeys = k.idx(keys);
   auto clamp = [&](Value x, Value lo, Value hi) {
     return k.min(k.max(x, lo), hi);
   };
-  firstTile = k.div(rowBegin(firstRow), kPrefillKeys);
+  firstTile = k.div(rowBegin(firstRow), keys);
   lastTile = k.max(k.ceilDiv(rowEnd(lastRow), tileKeys), firstTile);
   fullBegin = clamp(k.ceilDiv(rowBegin(lastRow), tileKeys), firstTile,
                     lastTile);
-  fullEnd = clamp(k.div(rowEnd(firstRow), kPrefillKeys), fullBegin, lastTile);
+  fullEnd = clamp(k.div(rowEnd(firstRow), keys), fullBegin, lastTile);
 }
 
 SmallVector<SmallVector<Value>> PrefillBuilder::loadMask(Value index) {
@@ -197,7 +204,7 @@ SmallVector<SmallVector<Value>> PrefillBuilder::loadMask(Value index) {
   // (the pair's first key is even, so the load is aligned and a pair that
   // starts past the keys lies wholly past them).
   bool pairs = !elem.isInteger(1) && !broadcastKeys && p.keyLen % 2 == 0;
-  Value keyBase = k.mul(index, k.idx(kPrefillKeys));
+  Value keyBase = k.mul(index, k.idx(keys));
   SmallVector<SmallVector<Value>> entries(2);
   for (int64_t h = 0; h < 2; ++h) {
     Value row = k.min(rows[h], k.idx(p.queryLen - 1));
@@ -211,7 +218,7 @@ SmallVector<SmallVector<Value>> PrefillBuilder::loadMask(Value index) {
                               : full[4 - rank + d]);
       return indices;
     };
-    for (int64_t j = 0; j < kPrefillKeys / 8; ++j) {
+    for (int64_t j = 0; j < keys / 8; ++j) {
       // Keys past Skv are clamped to the last (their scores are dropped).
       Value col = k.add(keyBase, k.add(k.mul(t, k.idx(2)), k.idx(8 * j)));
       if (pairs) {
@@ -265,9 +272,9 @@ void PrefillBuilder::issueTile(Value tile, Value src, int64_t dim,
   int64_t rowsPerPass = kPrefillThreads / chunks;
   Value chunk = k.mul(k.rem(tid, chunks), k.idx(8));
   Value first = k.div(tid, chunks);
-  Value base = k.mul(index, k.idx(kPrefillKeys));
+  Value base = k.mul(index, k.idx(keys));
   auto token = nvgpu::DeviceAsyncTokenType::get(k.b.getContext());
-  for (int64_t i = 0; i < kPrefillKeys / rowsPerPass; ++i) {
+  for (int64_t i = 0; i < keys / rowsPerPass; ++i) {
     Value r = k.add(first, k.idx(i * rowsPerPass));
     Value row = k.min(k.add(base, r), k.idx(p.keyLen - 1));
     nvgpu::DeviceAsyncCopyOp::create(
@@ -279,7 +286,7 @@ void PrefillBuilder::issueTile(Value tile, Value src, int64_t dim,
 
 SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
                                         bool masked) {
-  const int64_t sTiles = kPrefillKeys / 8, oTiles = p.valueDim / 8;
+  const int64_t sTiles = keys / 8, oTiles = p.valueDim / 8;
   Value next = k.add(index, k.idx(1));
   Value hasNext = k.lt(next, lastTile);
   SmallVector<SmallVector<Value>> maskEntries;
@@ -318,7 +325,7 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
 
   // Online softmax on the fragments: s[j][2h + e] is row h (g or g + 8),
   // key 8j + 2t + e of the tile; the row's four lanes share its max.
-  Value keyBase = k.mul(index, k.idx(kPrefillKeys));
+  Value keyBase = k.mul(index, k.idx(keys));
   // Without softcap and an additive mask (and with a positive scale) the
   // scores stay raw: the row max is taken on them and the scale folds into
   // one fma before exp2, exp2(s c - m c) with c = scale log2(e) (as FA2
@@ -390,7 +397,7 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
   barrier();
   Value vrow = k.add(lrow, k.mul(k.rem(lquad, 2), k.idx(8)));
   Value vcol = k.mul(k.div(lquad, 2), k.idx(8));
-  for (int64_t i = 0; i < kPrefillKeys / 16; ++i) {
+  for (int64_t i = 0; i < keys / 16; ++i) {
     SmallVector<Value> pa{pack(s[2 * i][0], s[2 * i][1]),
                           pack(s[2 * i][2], s[2 * i][3]),
                           pack(s[2 * i + 1][0], s[2 * i + 1][1]),
@@ -475,7 +482,7 @@ void PrefillBuilder::build() {
 
 bool mlir::attn::gpu_kernels::usePrefillKernel(const AttentionPlan &p) {
   Type t = p.keyType;
-  auto dimOk = [](int64_t d) { return d == 64 || d == 128; };
+  auto dimOk = [](int64_t d) { return d == 64 || d == 128 || d == 256; };
   return !p.decode && p.queryLen >= kPrefillMinRows && (t.isF16() || t.isBF16()) &&
          p.queryType == t && p.valueType == t && dimOk(p.headDim) &&
          dimOk(p.valueDim);
@@ -495,7 +502,7 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPrefillKernel(
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto tileType = [&](int64_t dim) {
-    return MemRefType::get({kPrefillKeys, dim + kPad}, plan.keyType,
+    return MemRefType::get({prefillKeys(plan), dim + kPad}, plan.keyType,
                            MemRefLayoutAttrInterface(), workgroup);
   };
   OpBuilder::InsertionGuard guard(b);

@@ -2,7 +2,8 @@
 //
 // attn.attention with many query rows (prompts) on tensor cores, FA2-style:
 // a block of 4 warps takes 64 query rows of one query head, walks the keys
-// of its KV head in tiles of 64 staged in shared memory (cp.async), and
+// of its KV head in tiles of 64 (32 at head dimension 256) staged in
+// shared memory (cp.async), and
 // computes S = Q K^T and O += P V with mma.sync m16n8k16 (ldmatrix
 // operands), the online softmax on the accumulator fragments.
 //
@@ -20,7 +21,7 @@ constexpr int64_t kPrefillMinRows = 64;
 
 /// Whether the prefill kernel covers an attn.attention of `plan`: at least
 /// kPrefillMinRows query rows, f16 or bf16 queries/keys/values of one type,
-/// D and Dv 64 or 128 (any mask, window, softcap, kv_seq_lens).
+/// D and Dv 64, 128 or 256 (any mask, window, softcap, kv_seq_lens).
 bool usePrefillKernel(const AttentionPlan &plan);
 
 /// The prefill grid: (query tiles, Hq, B), and the threads of a block.

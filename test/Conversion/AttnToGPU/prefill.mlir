@@ -226,6 +226,30 @@ func.func @two_sided_window(%q: memref<1x4x200x128xbf16>, %k: memref<1x4x200x128
 
 // -----
 
+// Head dimension 256 (Dv 128): tiles of 32 keys (K 32 x 264, V 32 x 136
+// in shared memory: 33 KiB, static), 4 n-tiles of S a tile, 2 k-steps of
+// P V; the S = Q K^T of a key tile is D / 16 = 16 mmas.
+// CHECK-LABEL: func.func @head_dim_256
+// CHECK: gpu.launch_func @attn_kernels::@attn_prefill_0 blocks in (%c2{{[_0-9]*}}, %c8{{[_0-9]*}}, %c1{{[_0-9]*}})
+// CHECK: gpu.func @attn_prefill_0
+// CHECK-SAME: workgroup(%[[KS:.*]] : memref<32x264xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[VS:.*]] : memref<32x136xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK: scf.for
+// CHECK-COUNT-16: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: nvgpu.ldmatrix %[[KS]]
+// PTX-LABEL: llvm.func @head_dim_256
+// PTX: .entry attn_prefill_0
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+func.func @head_dim_256(%q: memref<1x8x128x256xf16>, %k: memref<1x2x128x256xf16>,
+                        %v: memref<1x2x128x128xf16>, %o: memref<1x8x128x128xf16>) {
+  attn.attention heads(8, 2) scale(0.0625) causal(0)
+      ins(%q, %k, %v : memref<1x8x128x256xf16>, memref<1x2x128x256xf16>, memref<1x2x128x128xf16>)
+      outs(%o : memref<1x8x128x128xf16>)
+  return
+}
+
+// -----
+
 // What stays on the flash-decoding kernels: f32, fewer than 64 query rows,
 // D = 96.
 // CHECK-LABEL: func.func @not_prefill

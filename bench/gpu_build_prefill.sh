@@ -84,6 +84,7 @@ add_model num-gqa8-causal-kvlens-bf16 --batch 2 --q-heads 16 --kv-heads 2 --sq 5
 add_model num-mask-bool-gqa4-causal-d128-f16 --batch 2 --q-heads 16 --kv-heads 4 --sq 512 --skv 512 --causal 0 --mask bool --mask-shape 2x1x512x512 --masked-rows 4 --d 128 --dtype f16
 add_model num-mask-additive-mqa32-d64-bf16 --batch 1 --q-heads 32 --kv-heads 1 --sq 300 --skv 700 --mask additive --mask-shape 300x700 --mask-dtype bf16 --masked-rows 2 --d 64 --dtype bf16
 add_model num-mask-additive-f32-softcap-d128-f16 --batch 2 --q-heads 8 --kv-heads 8 --sq 256 --skv 333 --softcap 30 --mask additive --mask-shape 8x1x333 --mask-dtype f32 --d 128 --dtype f16
+add_model num-mask-staged-f32-causal-d64-f16 --batch 2 --q-heads 8 --kv-heads 4 --sq 256 --skv 512 --causal 256 --mask additive --mask-shape 2x8x256x512 --mask-dtype f32 --masked-rows 2 --d 64 --dtype f16
 add_model num-mask-full-gqa2-d64-f16 --batch 2 --q-heads 4 --kv-heads 2 --sq 128 --skv 200 --mask additive --mask-dtype f16 --masked-rows 3 --d 64 --dtype f16
 add_model num-window-causal-gqa8-d128-bf16 --batch 2 --q-heads 16 --kv-heads 2 --sq 1024 --skv 1024 --causal 0 --window 255,0 --d 128 --dtype bf16
 add_model num-window-two-sided-kvlens-d64-f16 --batch 2 --q-heads 8 --kv-heads 8 --sq 700 --skv 900 --window 100,50 --kv-lens i32 --d 64 --dtype f16

@@ -23,11 +23,19 @@
 //
 // An explicit mask (boolean, or additive in f16/bf16/f32; [Sq, Skv],
 // [Hq, Sq, Skv] or [B, Hq, Sq, Skv], any dimension but the keys possibly
-// 1) is read from global memory in every tile, for the lane's two rows and
-// 16 keys, at the start of the tile so its latency overlaps S = Q K^T;
-// float masks in pairs (one 32/64-bit load) when Skv is even. As in the
-// dialect, an additive mask is added after the softcap; a row whose keys
-// are all masked gives 0 (as attn-reference).
+// 1) is applied in every tile. A float mask with a row per query row and
+// rows of whole 16-byte chunks is staged like K and V: the block's 64 x
+// tile-keys entries are copied by cp.async into shared memory (a group of
+// its own, issued once the softmax has read the previous tile's, waited for
+// with the key tile), where each lane reads its pairs; one cp.async moves
+// 16 bytes where direct loads would touch 8 rows of 4 bytes, and the
+// L1/shared-memory pipe is what the kernel waits on (RESULTS.md). Other
+// masks (boolean: i1 memrefs take no vector loads; rows broadcast; f32
+// where shared memory would pass 48 KiB) are read from global memory at
+// the start of the tile so the latency overlaps S = Q K^T, float pairs in
+// one 32/64-bit load when Skv is even. As in the dialect, an additive mask
+// is added after the softcap; a row whose keys are all masked gives 0 (as
+// attn-reference).
 //
 // Shared memory rows are padded by 16 bytes: the 8 rows an ldmatrix phase
 // reads then start in 8 different groups of 4 banks (no conflicts), and a
@@ -68,15 +76,45 @@ int64_t prefillKeys(const AttentionPlan &p) {
   return std::max(p.headDim, p.valueDim) > 128 ? 32 : 64;
 }
 
+int64_t tileBytes(const AttentionPlan &p, int64_t dim) {
+  return prefillKeys(p) * (dim + kPad) * p.keyType.getIntOrFloatBitWidth() /
+         8;
+}
+
+/// The shared-memory tile of a staged mask (null type when the mask is
+/// read from global memory): 64 query rows x tile keys, each row padded by
+/// 16 bytes (the 8 rows a lane group reads start in different banks).
+MemRefType stagedMaskType(const AttentionPlan &p, Type maskType) {
+  auto type = dyn_cast_or_null<MemRefType>(maskType);
+  if (!type)
+    return {};
+  Type elem = type.getElementType();
+  int64_t rank = type.getRank();
+  if (elem.isInteger(1) || type.getDimSize(rank - 2) != p.queryLen)
+    return {};
+  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  if ((p.keyLen * bytes) % 16 != 0)
+    return {};
+  int64_t pad = 16 / bytes;
+  int64_t total = tileBytes(p, p.headDim) + tileBytes(p, p.valueDim) +
+                  kPrefillRows * (prefillKeys(p) + pad) * bytes;
+  if (total > kMaxSharedBytes)
+    return {};
+  auto workgroup = gpu::AddressSpaceAttr::get(elem.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  return MemRefType::get({kPrefillRows, prefillKeys(p) + pad}, elem,
+                         MemRefLayoutAttrInterface(), workgroup);
+}
+
 /// The prefill kernel's body.
 class PrefillBuilder {
 public:
   PrefillBuilder(OpBuilder &b, Location loc, const AttentionPlan &plan,
                  ValueRange args, bool hasMask, bool hasKvLens, Value keyTile,
-                 Value valueTile)
+                 Value valueTile, Value maskTile)
       : k{b, loc}, p(plan), args(args), maskArg(hasMask ? 3 : -1),
         lensArg(hasKvLens ? 3 + hasMask : -1), keyTile(keyTile),
-        valueTile(valueTile), element(plan.keyType), mmaSync{k, element},
+        valueTile(valueTile), maskTile(maskTile), element(plan.keyType), mmaSync{k, element},
         keys(prefillKeys(plan)) {}
 
   void build();
@@ -87,12 +125,14 @@ private:
   ValueRange args;
   int maskArg, lensArg; // argument positions, -1 when absent
   Value keyTile, valueTile;
+  Value maskTile; // the staged mask tile, null when read from global memory
   Type element;
   MmaSync mmaSync; // the fragment helpers (KernelBuilder.h)
   const int64_t keys; // keys a shared-memory tile holds (prefillKeys)
 
   Value tid, lane, g, t, batch, head, kvHead, firstRow;
   Value rows[2];   // the lane's query rows (g and g + 8 of its warp)
+  Value localRows[2]; // the same within the block (rows of maskTile)
   Value begins[2], ends[2]; // keys [begin, end) visible to each of them
   Value firstTile, fullBegin, fullEnd, lastTile; // see build()
   SmallVector<SmallVector<Value>> qa; // Q fragments per k-step
@@ -131,6 +171,11 @@ private:
   /// The explicit mask's entries of the lane's rows h and keys 8j + 2t + e
   /// of key tile `index`: [h][2j + e] (i1, or the additive value in f32).
   SmallVector<SmallVector<Value>> loadMask(Value index);
+  /// The same from the staged tile.
+  SmallVector<SmallVector<Value>> readMaskTile();
+  /// cp.async of the mask entries of key tile `index` into maskTile (rows
+  /// past the query and keys past Skv clamped: never used unmasked).
+  void issueMask(Value index);
   /// One loop over tiles [from, to): returns the final state.
   SmallVector<Value> loop(Value from, Value to, ValueRange init, bool masked);
   /// The body of one tile.
@@ -153,6 +198,8 @@ void PrefillBuilder::setup() {
   firstRow = k.mul(k.sub(k.idx(queryTiles - 1), bx), k.idx(kPrefillRows));
   rows[0] = k.add(k.add(firstRow, k.mul(warp, k.idx(16))), g);
   rows[1] = k.add(rows[0], k.idx(8));
+  localRows[0] = k.add(k.mul(warp, k.idx(16)), g);
+  localRows[1] = k.add(localRows[0], k.idx(8));
 
   // Keys visible to a row at position q = row + offset (offset the causal
   // one, 0 without causal): [max(0, q - left), min(Skv, kv_seq_lens[b],
@@ -192,6 +239,53 @@ void PrefillBuilder::setup() {
   fullBegin = clamp(k.ceilDiv(rowBegin(lastRow), tileKeys), firstTile,
                     lastTile);
   fullEnd = clamp(k.div(rowEnd(firstRow), keys), fullBegin, lastTile);
+}
+
+void PrefillBuilder::issueMask(Value index) {
+  Value mask = args[maskArg];
+  auto type = cast<MemRefType>(mask.getType());
+  int64_t rank = type.getRank();
+  int64_t perChunk = 128 / type.getElementTypeBitWidth();
+  int64_t chunks = keys / perChunk;
+  int64_t rowsPerPass = kPrefillThreads / chunks;
+  Value col = k.add(k.mul(index, k.idx(keys)),
+                    k.mul(k.rem(tid, chunks), k.idx(perChunk)));
+  // Skv is a multiple of perChunk: a chunk lies wholly inside or past it.
+  col = k.min(col, k.idx(p.keyLen - perChunk));
+  Value local = k.div(tid, chunks);
+  auto token = nvgpu::DeviceAsyncTokenType::get(k.b.getContext());
+  for (int64_t i = 0; i < kPrefillRows / rowsPerPass; ++i) {
+    Value r = k.add(local, k.idx(i * rowsPerPass));
+    Value row = k.min(k.add(firstRow, r), k.idx(p.queryLen - 1));
+    Value full[4] = {batch, head, row, col};
+    SmallVector<Value> indices;
+    for (int64_t d = 0; d < rank; ++d)
+      indices.push_back(type.getDimSize(d) == 1 ? k.idx(0)
+                                                : full[4 - rank + d]);
+    nvgpu::DeviceAsyncCopyOp::create(
+        k.b, k.loc, token, maskTile,
+        ValueRange{r, k.mul(k.rem(tid, chunks), k.idx(perChunk))}, mask,
+        indices, k.b.getIndexAttr(perChunk), /*srcElements=*/Value(),
+        k.b.getUnitAttr());
+  }
+}
+
+SmallVector<SmallVector<Value>> PrefillBuilder::readMaskTile() {
+  Type elem = cast<MemRefType>(maskTile.getType()).getElementType();
+  int64_t bytes = 2 * elem.getIntOrFloatBitWidth() / 8;
+  SmallVector<SmallVector<Value>> entries(2);
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t j = 0; j < keys / 8; ++j) {
+      Value col = k.add(k.mul(t, k.idx(2)), k.idx(8 * j));
+      Value v = vector::LoadOp::create(
+          k.b, k.loc, VectorType::get({2}, elem), maskTile,
+          ValueRange{localRows[h], col}, /*nontemporal=*/false,
+          llvm::MaybeAlign(bytes));
+      for (int64_t e = 0; e < 2; ++e)
+        entries[h].push_back(
+            k.toF32(vector::ExtractOp::create(k.b, k.loc, v, e)));
+    }
+  return entries;
 }
 
 SmallVector<SmallVector<Value>> PrefillBuilder::loadMask(Value index) {
@@ -290,14 +384,14 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
   Value next = k.add(index, k.idx(1));
   Value hasNext = k.lt(next, lastTile);
   SmallVector<SmallVector<Value>> maskEntries;
-  if (maskArg >= 0)
+  if (maskArg >= 0 && !maskTile)
     maskEntries = loadMask(index);
-  auto issueNext = [&](Value smem, Value src, int64_t dim) {
+  auto issueNext = [&](function_ref<void()> issue) {
     auto ifOp = scf::IfOp::create(k.b, k.loc, hasNext, /*withElse=*/false);
     {
       OpBuilder::InsertionGuard guard(k.b);
       k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      issueTile(smem, src, dim, next);
+      issue();
     }
     commit();
   };
@@ -321,7 +415,10 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
     s[j] = acc;
   }
   barrier();
-  issueNext(keyTile, key(), p.headDim);
+  issueNext([&] { issueTile(keyTile, key(), p.headDim, next); });
+  // The staged mask tile (complete: waited for with the key tile).
+  if (maskTile)
+    maskEntries = readMaskTile();
 
   // Online softmax on the fragments: s[j][2h + e] is row h (g or g + 8),
   // key 8j + 2t + e of the tile; the row's four lanes share its max.
@@ -395,6 +492,9 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
   // columns +0/+8).
   waitGroups(1);
   barrier();
+  // Every lane has read the mask tile: the next one may overwrite it.
+  if (maskTile)
+    issueNext([&] { issueMask(next); });
   Value vrow = k.add(lrow, k.mul(k.rem(lquad, 2), k.idx(8)));
   Value vcol = k.mul(k.div(lquad, 2), k.idx(8));
   for (int64_t i = 0; i < keys / 16; ++i) {
@@ -415,7 +515,7 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
     }
   }
   barrier();
-  issueNext(valueTile, value(), p.valueDim);
+  issueNext([&] { issueTile(valueTile, value(), p.valueDim, next); });
   std::copy(acc.begin(), acc.end(), yields.begin() + 4);
   return yields;
 }
@@ -461,6 +561,10 @@ void PrefillBuilder::build() {
   loadQuery();
   issueTile(keyTile, key(), p.headDim, firstTile);
   commit();
+  if (maskTile) {
+    issueMask(firstTile);
+    commit();
+  }
   issueTile(valueTile, value(), p.valueDim, firstTile);
   commit();
   SmallVector<Value> state{k.f32(-kInf), k.f32(-kInf), k.f32(0), k.f32(0)};
@@ -505,15 +609,19 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPrefillKernel(
     return MemRefType::get({prefillKeys(plan), dim + kPad}, plan.keyType,
                            MemRefLayoutAttrInterface(), workgroup);
   };
+  SmallVector<Type> tiles{tileType(plan.headDim), tileType(plan.valueDim)};
+  MemRefType maskTile =
+      hasMask ? stagedMaskType(plan, argTypes[3]) : MemRefType();
+  if (maskTile)
+    tiles.push_back(maskTile);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
   auto func = gpu::GPUFuncOp::create(
-      b, loc, name, b.getFunctionType(argTypes, {}),
-      TypeRange{tileType(plan.headDim), tileType(plan.valueDim)});
+      b, loc, name, b.getFunctionType(argTypes, {}), tiles);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   // cp.async and ldmatrix need 16-byte aligned shared memory (the
   // attributions are 2-byte aligned by default).
-  for (unsigned i = 0; i < 2; ++i)
+  for (unsigned i = 0; i < tiles.size(); ++i)
     func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
                                      b.getI64IntegerAttr(16));
   func.setKnownBlockSize(
@@ -523,7 +631,7 @@ gpu::GPUFuncOp mlir::attn::gpu_kernels::buildPrefillKernel(
   ValueRange smem = func.getWorkgroupAttributions();
   PrefillBuilder(b, loc, plan,
                  func.getArguments().take_front(argTypes.size()), hasMask,
-                 hasKvLens, smem[0], smem[1])
+                 hasKvLens, smem[0], smem[1], maskTile ? smem[2] : Value())
       .build();
   gpu::ReturnOp::create(b, loc);
   return func;

@@ -123,8 +123,9 @@ func.func @bool_mask_causal(%q: memref<2x8x256x64xf16>, %k: memref<2x8x256x64xf1
 
 // An additive f16 mask [Sq, Skv] (one for every batch row and head), GQA
 // 16/2 bf16 at D = 128 with kv_seq_lens (after the mask among the
-// arguments): Skv is even, so adjacent keys' entries come in one 32-bit
-// load; the scores leave the raw form (scaled first) and the entry is added
+// arguments): its rows (600 bytes) are not whole 16-byte chunks, so it is
+// read from global memory; Skv is even, so adjacent keys' entries come in
+// one 32-bit load; the scores leave the raw form (scaled first) and the entry is added
 // in log2 units by an fma.
 // CHECK-LABEL: func.func @additive_mask_lens
 // CHECK: gpu.launch_func @attn_kernels::@attn_prefill_0 blocks in (%c2{{[_0-9]*}}, %c16{{[_0-9]*}}, %c2{{[_0-9]*}})
@@ -148,6 +149,44 @@ func.func @additive_mask_lens(%q: memref<2x16x128x128xbf16>, %k: memref<2x2x300x
       mask(%m : memref<128x300xf16>)
       kv_seq_lens(%lens : memref<2xi64>)
       outs(%o : memref<2x16x128x128xbf16>)
+  return
+}
+
+// -----
+
+// A full f16 mask whose rows are whole 16-byte chunks (Skv 256) is staged:
+// a third shared-memory tile (64 rows x 64 keys, padded by 8), filled by
+// cp.async 8 elements at a time in a group of its own (after the key
+// tile's: K, mask, V in the prologue), read by each lane in pairs; the next
+// mask tile is issued once the softmax has read this one (after the
+// barrier before P V). No global load of the mask in the loop.
+// CHECK-LABEL: func.func @staged_mask
+// CHECK: gpu.func @attn_prefill_0
+// CHECK-SAME: %[[MS:[a-z0-9]*]] : memref<64x72xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
+// CHECK: nvgpu.device_async_copy {{.*}} to memref<64x136xf16
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvgpu.device_async_copy %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}], %[[MS]][{{.*}}], 8 {bypassL1} : memref<2x4x128x256xf16> to memref<64x72xf16
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: scf.for
+// CHECK-NOT: memref<2x4x128x256xf16>, vector
+// CHECK: vector.load %[[MS]][%{{.*}}, %{{.*}}] {alignment = 4 : i64} : memref<64x72xf16, #gpu.address_space<workgroup>>, vector<2xf16>
+// CHECK: math.fma
+// CHECK: gpu.barrier
+// CHECK: scf.if
+// CHECK: nvgpu.device_async_copy {{.*}}, %[[MS]]
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvgpu.ldmatrix {{.*}}transpose = true
+// PTX-LABEL: llvm.func @staged_mask
+// PTX: .entry attn_prefill_0
+// PTX-SAME: cp.async.cg.shared.global
+// PTX-SAME: ld.shared.v2.b16
+func.func @staged_mask(%q: memref<2x4x128x128xf16>, %k: memref<2x2x256x128xf16>,
+                       %v: memref<2x2x256x128xf16>, %m: memref<2x4x128x256xf16>,
+                       %o: memref<2x4x128x128xf16>) {
+  attn.attention heads(4, 2) scale(0.0883883476) causal(128)
+      ins(%q, %k, %v : memref<2x4x128x128xf16>, memref<2x2x256x128xf16>, memref<2x2x256x128xf16>)
+      mask(%m : memref<2x4x128x256xf16>)
+      outs(%o : memref<2x4x128x128xf16>)
   return
 }
 

@@ -259,15 +259,18 @@ LogicalResult OpLowering::lower(AttentionOp op) {
   if (IntegerAttr offset = op.getCausalOffsetAttr())
     plan->causalOffset = offset.getInt();
   // Prompts on tensor cores (TensorCorePrefill.cpp).
-  if (usePrefillKernel(*plan, bool(op.getMask()))) {
+  if (usePrefillKernel(*plan)) {
     b.setInsertionPoint(op);
     SmallVector<Value> args{op.getQuery(), op.getKey(), op.getValue()};
+    if (op.getMask())
+      args.push_back(op.getMask());
     if (op.getKvSeqLens())
       args.push_back(op.getKvSeqLens());
     args.push_back(op.getInit());
     gpu::GPUFuncOp kernel = buildPrefillKernel(
         b, op.getLoc(), module, name("prefill"), *plan,
-        ValueRange(args).getTypes(), bool(op.getKvSeqLens()));
+        ValueRange(args).getTypes(), bool(op.getMask()),
+        bool(op.getKvSeqLens()));
     std::array<int64_t, 3> grid = prefillGrid(*plan);
     launch(op.getLoc(), kernel, grid[0], grid[1], grid[2], prefillThreads(),
            args);

@@ -326,7 +326,30 @@ private:
   /// Scores of the periodic layout: for each block of keyBlock keys, the
   /// head dimension across the lanes with keyBlock x Gp accumulators, folded
   /// into one vector scores[k0 * Gp ..] (-inf for keys past the tile).
+  ///
+  /// A full tile of a contiguous cache (every tile but the last) reads its
+  /// key rows at kt + k0 + k: one base address and constant offsets, which
+  /// LLVM folds into the loads' displacements. Clamped addresses (the last
+  /// tile, paged caches) cost a compare, a select and an address
+  /// computation per key and head-dimension step, kept inside the loop by
+  /// the register pressure of keyBlock x Gp accumulators: more scalar
+  /// instructions than vector ones for a half-precision cache, whose key
+  /// row takes half as long to arrive as an f32 one.
   void scoresPeriodic(Value kt, Value count) {
+    if (a.blockTable) {
+      scoreBlocksPeriodic(kt, count, /*clamp=*/true);
+      return;
+    }
+    Value full = e.cmp(arith::CmpIPredicate::eq, count, e.idx(tileKeys));
+    auto branch = scf::IfOp::create(ob, e.loc, full, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(ob);
+    ob.setInsertionPointToStart(branch.thenBlock());
+    scoreBlocksPeriodic(kt, count, /*clamp=*/false);
+    ob.setInsertionPointToStart(branch.elseBlock());
+    scoreBlocksPeriodic(kt, count, /*clamp=*/true);
+  }
+
+  void scoreBlocksPeriodic(Value kt, Value count, bool clamp) {
     Type i32 = ob.getI32Type();
     SmallVector<int32_t> keyOfLane;
     for (int64_t j = 0; j < lanes; ++j)
@@ -335,8 +358,14 @@ private:
     Value laneKeys = arith::ConstantOp::create(
         ob, e.loc, DenseElementsAttr::get(laneKeyType, ArrayRef(keyOfLane)));
     e.loop(e.idx(0), e.idx(tileKeys), e.idx(keyBlock), [&](Value k0) {
-      SmallVector<std::pair<Value, Value>> keys =
-          keyBlockAddresses(kt, k0, count);
+      SmallVector<std::pair<Value, Value>> keys;
+      if (clamp) {
+        keys = keyBlockAddresses(kt, k0, count);
+      } else {
+        Value first = e.add(kt, k0);
+        for (int64_t k = 0; k < keyBlock; ++k)
+          keys.push_back({b, e.add(first, e.idx(k))});
+      }
       SmallVector<Value> init(keyBlock * paddedRows,
                               e.splat(e.f32(0.0), lanes));
       auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(plan.headDim),
@@ -361,6 +390,10 @@ private:
       Value score = softcap(
           foldSums(SmallVector<Value>(dLoop.getResults().begin(),
                                       dLoop.getResults().end())));
+      if (!clamp) {
+        e.storeVec(score, scores, {e.mul(k0, e.idx(paddedRows))});
+        return;
+      }
       // Lane j holds key k0 + j / Gp: valid while that is below count.
       Value left = arith::IndexCastOp::create(ob, e.loc, i32,
                                               e.sub(count, k0));

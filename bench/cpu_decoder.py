@@ -4,7 +4,7 @@
 One command (exports the model on first use, ~2 min; then ~30 min on an
 idle 2-core machine, most of it onnxruntime at context 4096):
 
-  bench/cpu_decoder.py              # contexts 512,4096; threads 1,2; f32 weights
+  bench/cpu_decoder.py              # contexts 512,4096; threads 1,2; f32/f16/bf16 weights
   bench/cpu_decoder.py --contexts 512 --threads 2 --tokens 64 --no-append
 
 Model: SmolLM2-135M-Instruct (30 layers, d_model 576, 9 query / 3 KV heads
@@ -24,10 +24,11 @@ past_key_i / past_value_i [1, 3, past, 64] inputs and present_* outputs.
   narrow and its matrix-vector products widen them in registers (half the
   bytes per token); onnxruntime runs the f32 file (its fastest form here:
   with the narrow file it would cast the weights every step). Tokens are
-  compared with onnxruntime's f32 run. Not the default yet: attn-outline-repeats
-  hoists the Cast of each layer's weights out of the outlined layer (a value
-  computed from constants), so the 30-layer model widens every weight in
-  the main function each step and compiles slowly (see bench/RESULTS.md).
+  compared with onnxruntime's f32 run: rounding the weights to f16/bf16
+  changes the logits slightly, so a greedy run may leave the f32 one after
+  a near tie (the f32 weights must agree on every token). attn-outline-repeats
+  passes each layer's narrow weights to the outlined layer function, which
+  widens them where its matrix-vector products read them.
 - onnxruntime: the same ONNX file on the CPU provider with
   intra_op_num_threads = T (inter_op 1, sequential execution, all graph
   optimisations), TOKENS greedy steps from the same past, present_* fed back
@@ -75,7 +76,7 @@ def parse_args():
     p.add_argument("--contexts", default="512,4096", help="past positions before generating")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--tokens", type=int, default=256, help="generated tokens per run")
-    p.add_argument("--weight-types", default="f32",
+    p.add_argument("--weight-types", default="f32,f16,bf16",
                    help="MatMul weight types of the compiled model, comma-separated")
     p.add_argument("--cache-types", default="f32",
                    help="compiled KV-cache types (--kv-cache-type), comma-separated")

@@ -26,7 +26,9 @@ past_key_i / past_value_i [1, 3, past, 64] inputs and present_* outputs.
   with the narrow file it would cast the weights every step). Tokens are
   compared with onnxruntime's f32 run: rounding the weights to f16/bf16
   changes the logits slightly, so a greedy run may leave the f32 one after
-  a near tie (the f32 weights must agree on every token). attn-outline-repeats
+  a near tie (the f32 weights must agree on every token). The narrow models
+  are also checked against onnxruntime on the same narrow file (the first
+  --check-tokens tokens, one run per context). attn-outline-repeats
   passes each layer's narrow weights to the outlined layer function, which
   widens them where its matrix-vector products read them.
 - onnxruntime: the same ONNX file on the CPU provider with
@@ -85,6 +87,9 @@ def parse_args():
     p.add_argument("--bin-dir", help="attn-compile / attn-run (default: build/bin)")
     p.add_argument("--workdir", help="for the .so / .npz files (default: a temporary directory)")
     p.add_argument("--no-ort", action="store_true", help="compiled model only")
+    p.add_argument("--check-tokens", type=int, default=16,
+                   help="tokens of the onnxruntime run on the narrow-weight file that "
+                        "the narrow compiled model must equal")
     p.add_argument("--results", default=os.path.join(REPO, "bench", "RESULTS.md"))
     p.add_argument("--no-append", action="store_true", help="print only")
     return p.parse_args()
@@ -292,6 +297,13 @@ def main():
     rows = []
     loads = [os.getloadavg()[0]]
     for context in [int(c) for c in args.contexts.split(",")]:
+        # onnxruntime's tokens on each narrow file (the same weights as the
+        # compiled model; threads do not change tokens).
+        same_weights = {}
+        if not args.no_ort:
+            for weights, path in models.items():
+                if weights != "f32":
+                    same_weights[weights] = run_ort(path, context, 1, args.check_tokens)[0]
         for threads in [int(t) for t in args.threads.split(",")]:
             ort_tokens = None
             if not args.no_ort:
@@ -312,17 +324,24 @@ def main():
                         row.update(ort_wall=statistics.median(ort_times) / 1e3,
                                    ort_cpu=ort_cpu,
                                    agree=sum(a == b for a, b in zip(tokens, ort_tokens)))
+                    if weights in same_weights:
+                        ref = same_weights[weights]
+                        row.update(agree_same=sum(a == b for a, b in zip(tokens, ref)),
+                                   checked=len(ref))
                     rows.append(row)
                     print(row, flush=True)
     lines = ["| context | threads | weights | KV cache | compiled ms/token (wall median) | "
              "compiled CPU ms/token/thread | onnxruntime f32 ms/token (wall median) | "
              "onnxruntime CPU ms/token/thread | speed-up wall | speed-up CPU | "
-             "tokens equal to onnxruntime | pool overhead ms/step |",
+             "tokens equal to onnxruntime f32 (and on the same narrow weights) | "
+             "pool overhead ms/step |",
              "|" + " ---: |" * 12]
     for r in rows:
         ort_part = (f"{r['ort_wall']:.1f} | {r['ort_cpu']:.1f} | "
                     f"{r['ort_wall'] / r['wall']:.2f}x | {r['ort_cpu'] / r['cpu']:.2f}x | "
                     f"{r['agree']}/{args.tokens}" if "ort_wall" in r else "- | - | - | - | -")
+        if "agree_same" in r:
+            ort_part += f" (same {r['weights']} weights: {r['agree_same']}/{r['checked']})"
         lines.append(f"| {r['context']} | {r['threads']} | {r['weights']} | {r['cache']} | "
                      f"{r['wall']:.1f} | {r['cpu']:.1f} | {ort_part} | "
                      f"{r['pool_us'] * regions / 1e3:.2f} ({r['pool_us']:.1f} us x {regions}) |")

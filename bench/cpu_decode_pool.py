@@ -21,7 +21,9 @@ finds).
 Reported per (threads, gap): the median wall time of a step, the same for
 the work alone (no regions: the caller does the regions' work itself), and
 the difference per region = the overhead of one parallel region (fork +
-barrier + join). The overhead of a decode step is that times the step's
+barrier + join). The last column repeats the measurement with microtasks
+that skip the barrier: what marking the region's only loop `nowait` would
+save (the join waits for every thread anyway). The overhead of a decode step is that times the step's
 regions. Appends a markdown table to bench/RESULTS.md (--no-append: print
 only).
 
@@ -68,6 +70,7 @@ static void work(long units) {
 }
 
 static long unitsPerRegion;
+static int withBarrier = 1;
 /* What a generated parallel region does around its loop: a static split of
    the iteration space [0, 64), its share of the work, the implicit barrier
    of the worksharing loop. */
@@ -78,7 +81,7 @@ static void micro(int32_t *gtid, int32_t *btid, void *arg) {
   static_init(0, *gtid, 34, &last, &lo, &hi, &stride, 1, 1);
   if (hi >= lo) work(unitsPerRegion * (hi - lo + 1) / 64);
   static_fini(0, *gtid);
-  barrier(0, *gtid);
+  if (withBarrier) barrier(0, *gtid);
 }
 
 static int cmp(const void *a, const void *b) {
@@ -87,8 +90,8 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8) {
-    fprintf(stderr, "usage: pool LIB THREADS REGIONS STEPS WORK_NS GAP_US NS_PER_UNIT\n");
+  if (argc != 9) {
+    fprintf(stderr, "usage: pool LIB THREADS REGIONS STEPS WORK_NS GAP_US NS_PER_UNIT BARRIER\n");
     return 2;
   }
   void *lib = dlopen(argv[1], RTLD_NOW);
@@ -105,6 +108,7 @@ int main(int argc, char **argv) {
   int threads = atoi(argv[2]), regions = atoi(argv[3]), steps = atoi(argv[4]);
   double workNs = atof(argv[5]), gapUs = atof(argv[6]), nsPerUnit = atof(argv[7]);
   unitsPerRegion = (long)(workNs / nsPerUnit);
+  withBarrier = atoi(argv[8]);
   long gapUnits = (long)(gapUs * 1e3 / nsPerUnit);
   set_threads(threads);
   double *pooled = malloc(sizeof(double) * steps);
@@ -146,7 +150,7 @@ def parse_args():
 
 def ns_per_unit(exe, runtime):
     """Calibrates the busy loop: 1 thread, one region of 10^7 units."""
-    out = subprocess.run([exe, runtime, "1", "1", "5", "10000000", "0", "1"], check=True,
+    out = subprocess.run([exe, runtime, "1", "1", "5", "10000000", "0", "1", "1"], check=True,
                          capture_output=True, text=True).stdout
     return float(re.search(r"work_us (\S+)", out).group(1)) * 1e3 / 1e7
 
@@ -164,19 +168,25 @@ def main():
     unit = ns_per_unit(exe, runtime)
     loads = [os.getloadavg()[0]]
     lines = ["| threads | work per region us | gap between steps us | step us (regions) | "
-             "step us (work alone) | overhead per region us | overhead per step ms |",
-             "|" + " ---: |" * 7]
+             "step us (work alone) | overhead per region us | overhead per step ms | "
+             "overhead per region us, no barrier |",
+             "|" + " ---: |" * 8]
     for t in [int(x) for x in args.threads.split(",")]:
         for work in [float(x) for x in args.work_ns.split(",")]:
             for gap in [float(x) for x in args.gaps_us.split(",")]:
-                out = subprocess.run([exe, runtime, str(t), str(args.regions), str(args.steps),
-                                      str(work), str(gap), str(unit)], check=True,
-                                     capture_output=True, text=True).stdout
-                step = float(re.search(r"step_us (\S+)", out).group(1))
-                alone = float(re.search(r"work_us (\S+)", out).group(1))
+                def run(barrier):
+                    out = subprocess.run([exe, runtime, str(t), str(args.regions),
+                                          str(args.steps), str(work), str(gap), str(unit),
+                                          str(barrier)], check=True, capture_output=True,
+                                         text=True).stdout
+                    return (float(re.search(r"step_us (\S+)", out).group(1)),
+                            float(re.search(r"work_us (\S+)", out).group(1)))
+                step, alone = run(1)
                 per = (step - alone) / args.regions
+                step_nb, alone_nb = run(0)
+                per_nb = (step_nb - alone_nb) / args.regions
                 lines.append(f"| {t} | {work / 1e3:.0f} | {gap:.0f} | {step:.0f} | {alone:.0f} | "
-                             f"{per:.2f} | {per * args.regions / 1e3:.3f} |")
+                             f"{per:.2f} | {per * args.regions / 1e3:.3f} | {per_nb:.2f} |")
                 print(lines[-1], flush=True)
                 loads.append(os.getloadavg()[0])
     info = dict(re.findall(r"^([^:\n]+):\s*(.*)$", subprocess.run(

@@ -33,10 +33,10 @@
 // zero-extending shuffle plus a shift). The kernel keeps those vectors in
 // that order: the queries are stored even/odd split per block of 2L (a dot
 // product does not care about the order) and so are the value accumulators,
-// put back in order once, when the partial result is written.
-// Only the rows-across layout broadcasts
-// single key elements; there a non-f32 key tile is widened once into a
-// stack tile because each element feeds G / lanes vectors.
+// put back in order once, when the partial result is written. Only the
+// rows-across layout broadcasts single key elements; there a non-f32 key
+// tile is widened once into a stack tile because each element feeds
+// G / lanes vectors.
 //
 // The key and value rows of the next tile are prefetched at the start of
 // each tile (contiguous caches), one prefetch per cache line.
@@ -639,7 +639,8 @@ private:
   /// the G real rows (lane r of the periodic state is row r).
   void writePartial(Value scratch) {
     e.loop(0, group, [&](Value r) {
-      for (int64_t c = 0; c < plan.valueDim; c += splitValues ? 2 * lanes : lanes) {
+      int64_t step = splitValues ? 2 * lanes : lanes;
+      for (int64_t c = 0; c < plan.valueDim; c += step) {
         Value x = e.loadVec(acc, {r, e.idx(c)}, lanes);
         if (!splitValues) {
           e.storeVec(x, scratch, {b, g, t, s, r, e.idx(c)});

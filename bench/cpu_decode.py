@@ -17,10 +17,11 @@ target: the host's CPU and features) and timed with `attn-run --bench N
 --kv-bytes (default 1 GiB, so the cache comes from DRAM), at least
 --min-kv keys, with f32 K+V at most --max-bytes.
 
-Two clocks: wall (attn-run's best and median of N runs against the
-roofline's best wall figures) and CPU (the process's CPU seconds per step,
-taken as the difference of a 1-run and an N-run invocation and divided by
-the threads, against the roofline's per-thread CPU-time figures times the
+Two clocks: wall (attn-run's best and median of 3 + N runs against the
+roofline's best wall figures) and CPU (the process's CPU seconds per step:
+the CPU time of an `attn-run --bench 3+N` invocation minus that of a
+`--bench 3` one, whose loading, plain and warm-up runs are the same, over N
+and the threads, against the roofline's per-thread CPU-time figures times the
 threads). The CPU clock stays meaningful while other jobs share the cores;
 the wall clock does not. Both are printed with the fraction of the roofline.
 
@@ -274,12 +275,23 @@ def attn_run(args, base, runs, threads):
     return grab("min_us"), grab("median_us"), cpu
 
 
+# `attn-run --bench M` runs the model 1 + min(M, 3) + M times (one plain
+# run, up to 3 warm-up runs, M timed runs) after loading the inputs. Two
+# invocations with M >= 3 differ by exactly the difference of their M, so
+# their CPU times differ by that many steps and nothing else (loading the
+# inputs, the plain run and the warm-ups cancel). Differencing against a
+# 1-run invocation instead (1 + 1 + 1 runs) counted N + 1 steps as N - 1:
+# twice the step's CPU time at N = 3.
+BASE_RUNS = 3
+
+
 def measure(args, base, threads):
-    """Wall best/median (us) of --runs runs, and CPU seconds per step per thread
-    (the N-run invocation's CPU time minus the 1-run one's, over N - 1)."""
-    best, median, cpu_n = attn_run(args, base, args.runs, threads)
-    cpu_1 = min(attn_run(args, base, 1, threads)[2] for _ in range(2))
-    cpu_step = max(cpu_n - cpu_1, 0.0) / (args.runs - 1) / threads
+    """Wall best/median (us) of --runs runs, and CPU us per step per thread:
+    (CPU of `--bench BASE_RUNS + runs` minus CPU of `--bench BASE_RUNS`) /
+    runs / threads, the smaller base of two."""
+    best, median, cpu_n = attn_run(args, base, BASE_RUNS + args.runs, threads)
+    cpu_base = min(attn_run(args, base, BASE_RUNS, threads)[2] for _ in range(2))
+    cpu_step = max(cpu_n - cpu_base, 0.0) / args.runs / threads
     return best, median, cpu_step * 1e6
 
 
@@ -357,8 +369,9 @@ def main():
         f"the run (other jobs shared the CPUs when it is above 0)\n"
         f"- command: `{command.strip()}`\n"
         f"- decode: one attn.decode step (append at S-1, attend S keys), "
-        f"`attn-run --bench {args.runs} --threads T`: best and median wall time; CPU us = "
-        f"CPU time per step per thread (N-run minus 1-run invocation)\n"
+        f"`attn-run --bench {BASE_RUNS + args.runs} --threads T`: best and median wall time; "
+        f"CPU us = CPU time per step per thread (CPU of a --bench {BASE_RUNS + args.runs} "
+        f"minus a --bench {BASE_RUNS} invocation, over {args.runs} steps and the threads)\n"
         + roof_lines +
         f"- roofline us = max(K+V bytes / read bandwidth, 4*B*Hq*S*D / FMA peak) for the "
         f"same threads"

@@ -4,7 +4,7 @@
 One command (exports the model on first use, ~2 min; then ~30 min on an
 idle 2-core machine, most of it onnxruntime at context 4096):
 
-  bench/cpu_decoder.py              # contexts 512,4096; threads 1,2; f32 weights
+  bench/cpu_decoder.py              # contexts 512,4096; threads 1,2; f32/f16/bf16 weights
   bench/cpu_decoder.py --contexts 512 --threads 2 --tokens 64 --no-append
 
 Model: SmolLM2-135M-Instruct (30 layers, d_model 576, 9 query / 3 KV heads
@@ -24,10 +24,13 @@ past_key_i / past_value_i [1, 3, past, 64] inputs and present_* outputs.
   narrow and its matrix-vector products widen them in registers (half the
   bytes per token); onnxruntime runs the f32 file (its fastest form here:
   with the narrow file it would cast the weights every step). Tokens are
-  compared with onnxruntime's f32 run. Not the default yet: attn-outline-repeats
-  hoists the Cast of each layer's weights out of the outlined layer (a value
-  computed from constants), so the 30-layer model widens every weight in
-  the main function each step and compiles slowly (see bench/RESULTS.md).
+  compared with onnxruntime's f32 run: rounding the weights to f16/bf16
+  changes the logits slightly, so a greedy run may leave the f32 one after
+  a near tie (the f32 weights must agree on every token). The narrow models
+  are also checked against onnxruntime on the same narrow file (the first
+  --check-tokens tokens, one run per context). attn-outline-repeats
+  passes each layer's narrow weights to the outlined layer function, which
+  widens them where its matrix-vector products read them.
 - onnxruntime: the same ONNX file on the CPU provider with
   intra_op_num_threads = T (inter_op 1, sequential execution, all graph
   optimisations), TOKENS greedy steps from the same past, present_* fed back
@@ -75,7 +78,7 @@ def parse_args():
     p.add_argument("--contexts", default="512,4096", help="past positions before generating")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--tokens", type=int, default=256, help="generated tokens per run")
-    p.add_argument("--weight-types", default="f32",
+    p.add_argument("--weight-types", default="f32,f16,bf16",
                    help="MatMul weight types of the compiled model, comma-separated")
     p.add_argument("--cache-types", default="f32",
                    help="compiled KV-cache types (--kv-cache-type), comma-separated")
@@ -84,6 +87,9 @@ def parse_args():
     p.add_argument("--bin-dir", help="attn-compile / attn-run (default: build/bin)")
     p.add_argument("--workdir", help="for the .so / .npz files (default: a temporary directory)")
     p.add_argument("--no-ort", action="store_true", help="compiled model only")
+    p.add_argument("--check-tokens", type=int, default=16,
+                   help="tokens of the onnxruntime run on the narrow-weight file that "
+                        "the narrow compiled model must equal")
     p.add_argument("--results", default=os.path.join(REPO, "bench", "RESULTS.md"))
     p.add_argument("--no-append", action="store_true", help="print only")
     return p.parse_args()
@@ -291,6 +297,13 @@ def main():
     rows = []
     loads = [os.getloadavg()[0]]
     for context in [int(c) for c in args.contexts.split(",")]:
+        # onnxruntime's tokens on each narrow file (the same weights as the
+        # compiled model; threads do not change tokens).
+        same_weights = {}
+        if not args.no_ort:
+            for weights, path in models.items():
+                if weights != "f32":
+                    same_weights[weights] = run_ort(path, context, 1, args.check_tokens)[0]
         for threads in [int(t) for t in args.threads.split(",")]:
             ort_tokens = None
             if not args.no_ort:
@@ -311,17 +324,24 @@ def main():
                         row.update(ort_wall=statistics.median(ort_times) / 1e3,
                                    ort_cpu=ort_cpu,
                                    agree=sum(a == b for a, b in zip(tokens, ort_tokens)))
+                    if weights in same_weights:
+                        ref = same_weights[weights]
+                        row.update(agree_same=sum(a == b for a, b in zip(tokens, ref)),
+                                   checked=len(ref))
                     rows.append(row)
                     print(row, flush=True)
     lines = ["| context | threads | weights | KV cache | compiled ms/token (wall median) | "
              "compiled CPU ms/token/thread | onnxruntime f32 ms/token (wall median) | "
              "onnxruntime CPU ms/token/thread | speed-up wall | speed-up CPU | "
-             "tokens equal to onnxruntime | pool overhead ms/step |",
+             "tokens equal to onnxruntime f32 (and on the same narrow weights) | "
+             "pool overhead ms/step |",
              "|" + " ---: |" * 12]
     for r in rows:
         ort_part = (f"{r['ort_wall']:.1f} | {r['ort_cpu']:.1f} | "
                     f"{r['ort_wall'] / r['wall']:.2f}x | {r['ort_cpu'] / r['cpu']:.2f}x | "
                     f"{r['agree']}/{args.tokens}" if "ort_wall" in r else "- | - | - | - | -")
+        if "agree_same" in r:
+            ort_part += f" (same {r['weights']} weights: {r['agree_same']}/{r['checked']})"
         lines.append(f"| {r['context']} | {r['threads']} | {r['weights']} | {r['cache']} | "
                      f"{r['wall']:.1f} | {r['cpu']:.1f} | {ort_part} | "
                      f"{r['pool_us'] * regions / 1e3:.2f} ({r['pool_us']:.1f} us x {regions}) |")

@@ -263,3 +263,52 @@ func.func @single_layer(%x: tensor<1x2x1x4xf32>, %pos: index, %k0: tensor<1x1x8x
       outs(%e, %k0, %v0 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
   return %o0, %k0c, %v0c : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
 }
+
+// -----
+
+// Weights stored f16 and widened by an elementwise extf (an ONNX Cast of a
+// narrow initializer): each call passes its layer's f16 weight and the
+// outlined layer widens it itself, next to the op that reads it (where the
+// contraction lowering reads the narrow weight in place of the copy). The
+// caller keeps no widened copy.
+// CHECK-LABEL: func.func @narrow_weights(
+// CHECK-DAG: %[[W0:.+]] = arith.constant dense<{{\[\[\[\[}}1.0{{.*}}> : tensor<1x2x1x4xf16>
+// CHECK-DAG: %[[W1:.+]] = arith.constant dense<{{\[\[\[\[}}1.1{{.*}}> : tensor<1x2x1x4xf16>
+// CHECK-NOT: linalg.generic
+// CHECK: %[[L0:.+]]:3 = call @narrow_weights_repeat0(%{{[a-z0-9]+}}, %[[W0]], %{{.*}}) {no_inline} : (tensor<1x2x1x4xf32>, tensor<1x2x1x4xf16>,
+// CHECK: call @narrow_weights_repeat0(%[[L0]]#0, %[[W1]], %{{.*}}) {no_inline} : (tensor<1x2x1x4xf32>, tensor<1x2x1x4xf16>,
+// CHECK-LABEL: func.func private @narrow_weights_repeat0(
+// CHECK-SAME: %[[A:[a-z0-9]+]]: tensor<1x2x1x4xf32>, %[[W:[a-z0-9]+]]: tensor<1x2x1x4xf16>,
+// CHECK: %[[WIDE:.+]] = linalg.generic {{.*}} ins(%[[W]] : tensor<1x2x1x4xf16>)
+// CHECK: arith.extf
+// CHECK: linalg.add ins(%[[A]], %[[WIDE]] :
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @narrow_weights(%x: tensor<1x2x1x4xf32>, %pos: index, %k0: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v0: tensor<1x1x8x4xf32> {bufferization.writable = true}, %k1: tensor<1x1x8x4xf32> {bufferization.writable = true}, %v1: tensor<1x1x8x4xf32> {bufferization.writable = true})
+    -> (tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) {
+  %e = tensor.empty() : tensor<1x2x1x4xf32>
+  %w0 = arith.constant dense<[[[[1.0, 2.0, 3.0, 4.0]], [[5.0, 6.0, 7.0, 8.0]]]]> : tensor<1x2x1x4xf16>
+  %w1 = arith.constant dense<[[[[11.0, 12.0, 13.0, 14.0]], [[15.0, 16.0, 17.0, 18.0]]]]> : tensor<1x2x1x4xf16>
+  %we0 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%w0 : tensor<1x2x1x4xf16>) outs(%e : tensor<1x2x1x4xf32>) {
+  ^bb0(%in: f16, %out: f32):
+    %f = arith.extf %in : f16 to f32
+    linalg.yield %f : f32
+  } -> tensor<1x2x1x4xf32>
+  %we1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%w1 : tensor<1x2x1x4xf16>) outs(%e : tensor<1x2x1x4xf32>) {
+  ^bb0(%in: f16, %out: f32):
+    %f = arith.extf %in : f16 to f32
+    linalg.yield %f : f32
+  } -> tensor<1x2x1x4xf32>
+  %q0 = linalg.add ins(%x, %we0 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n0 = tensor.extract_slice %q0[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o0, %k0c, %v0c = attn.decode heads(2, 1) scale(0.5) causal
+      ins(%q0, %n0, %n0 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k0, %v0 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  %q1 = linalg.add ins(%o0, %we1 : tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32>
+  %n1 = tensor.extract_slice %q1[0, 0, 0, 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x2x1x4xf32> to tensor<1x1x1x4xf32>
+  %o1, %k1c, %v1c = attn.decode heads(2, 1) scale(0.5) causal
+      ins(%q1, %n1, %n1 : tensor<1x2x1x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>) position(%pos)
+      outs(%e, %k1, %v1 : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  return %o1, %k0c, %v0c, %k1c, %v1c : tensor<1x2x1x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+}

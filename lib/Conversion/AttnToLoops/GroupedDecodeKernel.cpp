@@ -26,9 +26,17 @@
 // Caches of another element type (f16, bf16, 8-bit codes) are read at their
 // own width and widened in registers right where the blocked loops use them
 // (vcvtph2ps for f16, a shift for bf16), so the cache is read once, at its
-// width, with no f32 copy in memory. Only the rows-across layout broadcasts
-// single key elements; there a non-f32 key tile is widened once into a
-// stack tile because each element feeds G / lanes vectors.
+// width, with no f32 copy in memory. A bf16 cache in the periodic layout
+// is widened two vectors at a time without a shuffle: one 2L-element load
+// read as L 32-bit words gives the even elements as `word << 16` and the
+// odd ones as `word & 0xffff0000` (one ALU op per L elements, against a
+// zero-extending shuffle plus a shift). The kernel keeps those vectors in
+// that order: the queries are stored even/odd split per block of 2L (a dot
+// product does not care about the order) and so are the value accumulators,
+// put back in order once, when the partial result is written. Only the
+// rows-across layout broadcasts single key elements; there a non-f32 key
+// tile is widened once into a stack tile because each element feeds
+// G / lanes vectors.
 //
 // The key and value rows of the next tile are prefetched at the start of
 // each tile (contiguous caches), one prefetch per cache line.
@@ -97,6 +105,9 @@ public:
     // bound): whole value rows and as many rows as fit, which needs fewer
     // loads per FMA.
     int64_t valueChunks = plan.valueDim / lanes;
+    auto isBF16 = [](Value cache) {
+      return cast<MemRefType>(cache.getType()).getElementType().isBF16();
+    };
     if (rowsAcross) {
       valueChunkBlock = std::min(valueChunks, budget);
       valueRowBlock =
@@ -107,6 +118,8 @@ public:
       for (int64_t c = 1; c <= valueChunks; ++c)
         if (valueChunks % c == 0 && c * group <= budget)
           valueChunkBlock = c;
+      splitKeys = isBF16(a.key) && plan.headDim % (2 * lanes) == 0;
+      splitValues = isBF16(a.value) && valueChunkBlock % 2 == 0;
     }
   }
 
@@ -163,6 +176,39 @@ private:
     return applyCacheScale(e, e.toF32(v), scale, b, g);
   }
 
+  /// Elements d0 .. d0 + 2 * lanes of a bf16 cache row as two f32 vectors:
+  /// the even elements, then the odd ones (see the file comment).
+  std::pair<Value, Value> readBF16Split(Value cache, Value kb, Value kj,
+                                        Value d0) {
+    auto cacheType = cast<MemRefType>(cache.getType());
+    Value pad = arith::ConstantOp::create(
+        ob, e.loc, ob.getZeroAttr(cacheType.getElementType()));
+    Value raw = vector::TransferReadOp::create(
+        ob, e.loc, VectorType::get({2 * lanes}, cacheType.getElementType()),
+        cache, ValueRange{kb, g, kj, d0}, pad, ArrayRef<bool>{true});
+    auto wordType = VectorType::get({lanes}, ob.getI32Type());
+    auto f32Type = VectorType::get({lanes}, ob.getF32Type());
+    Value words = vector::BitCastOp::create(ob, e.loc, wordType, raw);
+    auto splatI32 = [&](int64_t v) {
+      return arith::ConstantOp::create(
+          ob, e.loc, DenseElementsAttr::get(wordType, APInt(32, v)));
+    };
+    Value even = arith::ShLIOp::create(ob, e.loc, words, splatI32(16));
+    Value odd = arith::AndIOp::create(ob, e.loc, words, splatI32(0xffff0000));
+    return {vector::BitCastOp::create(ob, e.loc, f32Type, even),
+            vector::BitCastOp::create(ob, e.loc, f32Type, odd)};
+  }
+
+  /// Where element d of a row is kept when rows are even/odd split per
+  /// block of 2 * lanes.
+  Value splitPosition(Value d) {
+    Value block = e.idx(2 * lanes);
+    Value w = e.rem(d, block);
+    return e.add(e.sub(d, w),
+                 e.add(e.mul(e.rem(w, e.idx(2)), e.idx(lanes)),
+                       e.div(w, e.idx(2))));
+  }
+
   /// keyTile[k, :] = widened (and scaled) key row kt + k for k < count.
   void widenKeyTile(Value kt, Value count) {
     e.loop(e.idx(0), count, e.idx(1), [&](Value k) {
@@ -195,9 +241,10 @@ private:
         Value q = memref::LoadOp::create(ob, e.loc, a.query,
                                          ValueRange{b, head, t, d});
         q = arith::MulFOp::create(ob, e.loc, e.toF32(q), rowScale);
-        memref::StoreOp::create(ob, e.loc, q, queries,
-                                rowsAcross ? ValueRange{d, r}
-                                           : ValueRange{r, d});
+        memref::StoreOp::create(
+            ob, e.loc, q, queries,
+            rowsAcross ? ValueRange{d, r}
+                       : ValueRange{r, splitKeys ? splitPosition(d) : d});
       });
     });
     int64_t stateLanes = rowsAcross ? paddedRows : lanes;
@@ -326,7 +373,30 @@ private:
   /// Scores of the periodic layout: for each block of keyBlock keys, the
   /// head dimension across the lanes with keyBlock x Gp accumulators, folded
   /// into one vector scores[k0 * Gp ..] (-inf for keys past the tile).
+  ///
+  /// A full tile of a contiguous cache (every tile but the last) reads its
+  /// key rows at kt + k0 + k: one base address and constant offsets, which
+  /// LLVM folds into the loads' displacements. Clamped addresses (the last
+  /// tile, paged caches) cost a compare, a select and an address
+  /// computation per key and head-dimension step, kept inside the loop by
+  /// the register pressure of keyBlock x Gp accumulators: more scalar
+  /// instructions than vector ones for a half-precision cache, whose key
+  /// row takes half as long to arrive as an f32 one.
   void scoresPeriodic(Value kt, Value count) {
+    if (a.blockTable) {
+      scoreBlocksPeriodic(kt, count, /*clamp=*/true);
+      return;
+    }
+    Value full = e.cmp(arith::CmpIPredicate::eq, count, e.idx(tileKeys));
+    auto branch = scf::IfOp::create(ob, e.loc, full, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(ob);
+    ob.setInsertionPointToStart(branch.thenBlock());
+    scoreBlocksPeriodic(kt, count, /*clamp=*/false);
+    ob.setInsertionPointToStart(branch.elseBlock());
+    scoreBlocksPeriodic(kt, count, /*clamp=*/true);
+  }
+
+  void scoreBlocksPeriodic(Value kt, Value count, bool clamp) {
     Type i32 = ob.getI32Type();
     SmallVector<int32_t> keyOfLane;
     for (int64_t j = 0; j < lanes; ++j)
@@ -335,32 +405,54 @@ private:
     Value laneKeys = arith::ConstantOp::create(
         ob, e.loc, DenseElementsAttr::get(laneKeyType, ArrayRef(keyOfLane)));
     e.loop(e.idx(0), e.idx(tileKeys), e.idx(keyBlock), [&](Value k0) {
-      SmallVector<std::pair<Value, Value>> keys =
-          keyBlockAddresses(kt, k0, count);
+      SmallVector<std::pair<Value, Value>> keys;
+      if (clamp) {
+        keys = keyBlockAddresses(kt, k0, count);
+      } else {
+        Value first = e.add(kt, k0);
+        for (int64_t k = 0; k < keyBlock; ++k)
+          keys.push_back({b, e.add(first, e.idx(k))});
+      }
       SmallVector<Value> init(keyBlock * paddedRows,
                               e.splat(e.f32(0.0), lanes));
+      int64_t step = splitKeys ? 2 * lanes : lanes;
       auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(plan.headDim),
-                                      e.idx(lanes), init);
+                                      e.idx(step), init);
       {
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(dLoop.getBody());
         Value d = dLoop.getInductionVar();
-        SmallVector<Value> q;
-        for (int64_t r = 0; r < paddedRows; ++r)
-          q.push_back(e.loadVec(queries, {e.idx(r), d}, lanes));
+        // q[part][r]: the row's vector at d (+ lanes: the odd half).
+        SmallVector<SmallVector<Value>> q(step / lanes);
+        for (int64_t part = 0; part < step / lanes; ++part)
+          for (int64_t r = 0; r < paddedRows; ++r)
+            q[part].push_back(e.loadVec(
+                queries, {e.idx(r), e.add(d, e.idx(part * lanes))}, lanes));
         SmallVector<Value> sums(dLoop.getRegionIterArgs());
         for (int64_t k = 0; k < keyBlock; ++k) {
-          Value kv =
-              readCache(a.key, a.keyScale, keys[k].first, keys[k].second, d);
-          for (int64_t r = 0; r < paddedRows; ++r)
-            sums[k * paddedRows + r] = vector::FMAOp::create(
-                ob, e.loc, kv, q[r], sums[k * paddedRows + r]);
+          SmallVector<Value> kv;
+          if (splitKeys) {
+            auto [even, odd] =
+                readBF16Split(a.key, keys[k].first, keys[k].second, d);
+            kv = {even, odd};
+          } else {
+            kv = {readCache(a.key, a.keyScale, keys[k].first, keys[k].second,
+                            d)};
+          }
+          for (int64_t part = 0; part < step / lanes; ++part)
+            for (int64_t r = 0; r < paddedRows; ++r)
+              sums[k * paddedRows + r] = vector::FMAOp::create(
+                  ob, e.loc, kv[part], q[part][r], sums[k * paddedRows + r]);
         }
         scf::YieldOp::create(ob, e.loc, sums);
       }
       Value score = softcap(
           foldSums(SmallVector<Value>(dLoop.getResults().begin(),
                                       dLoop.getResults().end())));
+      if (!clamp) {
+        e.storeVec(score, scores, {e.mul(k0, e.idx(paddedRows))});
+        return;
+      }
       // Lane j holds key k0 + j / Gp: valid while that is below count.
       Value left = arith::IndexCastOp::create(ob, e.loc, i32,
                                               e.sub(count, k0));
@@ -517,13 +609,24 @@ private:
       for (int64_t r = 0; r < rows; ++r)
         p.push_back(e.splat(probability(k, rowIdx[r]), lanes));
       SmallVector<Value> sums(keyLoop.getRegionIterArgs());
+      SmallVector<Value> v;
       for (int64_t c = 0; c < chunks; ++c) {
-        Value v =
-            readCache(a.value, a.valueScale, key.first, key.second, cols[c]);
-        for (int64_t r = 0; r < rows; ++r)
-          sums[r * chunks + c] =
-              vector::FMAOp::create(ob, e.loc, p[r], v, sums[r * chunks + c]);
+        if (!splitValues) {
+          v.push_back(readCache(a.value, a.valueScale, key.first, key.second,
+                                cols[c]));
+        } else if (c % 2 == 0) {
+          // Chunks c and c + 1 keep the even and the odd elements of the
+          // block of 2 * lanes at cols[c].
+          auto [even, odd] =
+              readBF16Split(a.value, key.first, key.second, cols[c]);
+          v.push_back(even);
+          v.push_back(odd);
+        }
       }
+      for (int64_t c = 0; c < chunks; ++c)
+        for (int64_t r = 0; r < rows; ++r)
+          sums[r * chunks + c] = vector::FMAOp::create(ob, e.loc, p[r], v[c],
+                                                       sums[r * chunks + c]);
       scf::YieldOp::create(ob, e.loc, sums);
     }
     for (int64_t r = 0; r < rows; ++r)
@@ -536,9 +639,25 @@ private:
   /// the G real rows (lane r of the periodic state is row r).
   void writePartial(Value scratch) {
     e.loop(0, group, [&](Value r) {
-      for (int64_t c = 0; c < plan.valueDim; c += lanes)
-        e.storeVec(e.loadVec(acc, {r, e.idx(c)}, lanes), scratch,
+      int64_t step = splitValues ? 2 * lanes : lanes;
+      for (int64_t c = 0; c < plan.valueDim; c += step) {
+        Value x = e.loadVec(acc, {r, e.idx(c)}, lanes);
+        if (!splitValues) {
+          e.storeVec(x, scratch, {b, g, t, s, r, e.idx(c)});
+          continue;
+        }
+        // Even and odd elements back in order.
+        Value y = e.loadVec(acc, {r, e.idx(c + lanes)}, lanes);
+        SmallVector<int64_t> lo, hi;
+        for (int64_t i = 0; i < lanes / 2; ++i) {
+          lo.append({i, lanes + i});
+          hi.append({lanes / 2 + i, lanes + lanes / 2 + i});
+        }
+        e.storeVec(vector::ShuffleOp::create(ob, e.loc, x, y, lo), scratch,
                    {b, g, t, s, r, e.idx(c)});
+        e.storeVec(vector::ShuffleOp::create(ob, e.loc, x, y, hi), scratch,
+                   {b, g, t, s, r, e.idx(c + lanes)});
+      }
       auto store = [&](Value x, int64_t col) {
         memref::StoreOp::create(ob, e.loc, x, scratch,
                                 ValueRange{b, g, t, s, r, e.idx(col)});
@@ -559,6 +678,8 @@ private:
   int64_t lanes, group, paddedRows, chunkBlock, keyBlock, tileKeys;
   int64_t valueChunkBlock, valueRowBlock;
   bool rowsAcross;
+  /// bf16 keys / values read as even/odd vector pairs (periodic layout).
+  bool splitKeys = false, splitValues = false;
   Value queries, acc, scores, runMax, runSum, alpha;
   Value keyTile; ///< f32 copy of a non-f32 key tile (rows across only)
 };

@@ -10,6 +10,7 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/IRMapping.h"
@@ -157,6 +158,46 @@ bool isWeight(Value v) {
   return attr.getNumElements() > 1;
 }
 
+/// The narrow weight that `v` widens, or null: `v` is an elementwise
+/// linalg.generic whose only input is a weight, whose init is cheap and
+/// whose body is one arith.extf (an ONNX Cast of an f16/bf16 initializer).
+/// Such a value is not passed to an outlined layer: the layer takes the
+/// narrow weight and widens it itself, where the contraction lowering reads
+/// the narrow weight in place of the widened copy (half the bytes per step).
+/// Passed widened, the caller would write an f32 copy of every weight on
+/// every call and the layer would read twice the bytes.
+Value widenedWeight(Value v) {
+  auto generic = v.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic->getNumResults() != 1 ||
+      generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
+      generic.getNumReductionLoops() != 0 ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap m) { return m.isIdentity(); }))
+    return nullptr;
+  Block &body = generic.getRegion().front();
+  auto ext = dyn_cast<arith::ExtFOp>(&body.front());
+  if (body.getOperations().size() != 2 || !ext ||
+      ext.getIn() != body.getArgument(0) ||
+      body.getTerminator()->getOperand(0) != ext.getResult())
+    return nullptr;
+  Value narrow = generic.getDpsInputOperand(0)->get();
+  if (!isWeight(narrow) || !isCheap(generic.getDpsInitOperand(0)->get()))
+    return nullptr;
+  return narrow;
+}
+
+/// Whether widened weights `a` and `b` widen the same way (their narrow
+/// weights may differ, as the plain weights of two layers do).
+bool sameWidening(Value a, Value b) {
+  if (!widenedWeight(a) || !widenedWeight(b))
+    return false;
+  DenseMap<Value, Value> inside;
+  return sameOp(a.getDefiningOp(), b.getDefiningOp(), inside,
+                [](Value x, Value y) {
+                  return sameClosedValue(x, y) || (isWeight(x) && isWeight(y));
+                });
+}
+
 /// A contiguous run [begin, end) of the cut ops of a block.
 struct Segment {
   unsigned begin = 0, end = 0;
@@ -170,13 +211,17 @@ struct Binding {
   SmallVector<Value> liveIns;
 };
 
+enum class LiveIn { Pass, Recompute, Widen };
+
 struct Group {
   SmallVector<Binding> members;
   /// Planned before any group is outlined (outlining one group erases ops
   /// whose results another group's live-ins may be): per live-in slot,
-  /// whether it is recomputed inside (cheap, closed and the same for all
-  /// members) rather than passed; (op index, result number) of the results returned.
-  SmallVector<bool> recompute;
+  /// how it reaches the outlined function: passed, recomputed inside
+  /// (cheap, closed and the same for all members), or a widened weight
+  /// whose narrow weight is passed and widened inside; (op index, result
+  /// number) of the results returned.
+  SmallVector<LiveIn> liveIns;
   SmallVector<Type> argTypes;
   SmallVector<std::pair<unsigned, unsigned>> outputs;
 };
@@ -288,7 +333,8 @@ bool Outliner::match(const Segment &rep, const Segment &other,
     bool closedA = closed.contains(a), closedB = closed.contains(b);
     if (closedA != closedB)
       return false;
-    return !closedA || sameClosedValue(a, b) || (isWeight(a) && isWeight(b));
+    return !closedA || sameClosedValue(a, b) ||
+           (isWeight(a) && isWeight(b)) || sameWidening(a, b);
   };
   for (unsigned i = 0; i < rep.size(); ++i)
     if (!sameOp(ops[rep.begin + i], ops[other.begin + i], inside, check))
@@ -324,9 +370,18 @@ void Outliner::plan(Group &group) {
                 llvm::all_of(group.members, [&](const Binding &m) {
                   return sameClosedValue(value, m.liveIns[s]);
                 });
-    group.recompute.push_back(same);
-    if (!same)
+    if (same) {
+      group.liveIns.push_back(LiveIn::Recompute);
+    } else if (Value narrow = widenedWeight(value);
+               narrow && llvm::all_of(group.members, [&](const Binding &m) {
+                 return sameWidening(value, m.liveIns[s]);
+               })) {
+      group.liveIns.push_back(LiveIn::Widen);
+      group.argTypes.push_back(narrow.getType());
+    } else {
+      group.liveIns.push_back(LiveIn::Pass);
       group.argTypes.push_back(value.getType());
+    }
   }
   group.outputs = escapingResults(group);
 }
@@ -334,7 +389,7 @@ void Outliner::plan(Group &group) {
 void Outliner::outline(Group &group, unsigned index) {
   const Binding &rep = group.members.front();
   unsigned numSlots = rep.liveIns.size();
-  ArrayRef<bool> recompute = group.recompute;
+  ArrayRef<LiveIn> liveIns = group.liveIns;
   ArrayRef<std::pair<unsigned, unsigned>> outputs = group.outputs;
   SmallVector<Type> resultTypes;
   for (auto [i, r] : outputs)
@@ -363,9 +418,12 @@ void Outliner::outline(Group &group, unsigned index) {
 
   IRMapping map;
   unsigned arg = 0;
-  for (unsigned s = 0; s < numSlots; ++s)
-    if (!recompute[s])
+  for (unsigned s = 0; s < numSlots; ++s) {
+    if (liveIns[s] == LiveIn::Pass)
       map.map(current(rep.liveIns[s]), body->getArgument(arg++));
+    else if (liveIns[s] == LiveIn::Widen)
+      map.map(widenedWeight(rep.liveIns[s]), body->getArgument(arg++));
+  }
   // Recompute the shared closed values, operands (and values their regions
   // capture) first.
   std::function<void(Value)> recomputeValue = [&](Value v) {
@@ -381,7 +439,7 @@ void Outliner::outline(Group &group, unsigned index) {
     b.clone(*def, map);
   };
   for (unsigned s = 0; s < numSlots; ++s)
-    if (recompute[s])
+    if (liveIns[s] != LiveIn::Pass)
       recomputeValue(rep.liveIns[s]);
   for (unsigned i = rep.segment.begin; i < rep.segment.end; ++i)
     b.clone(*ops[i], map);
@@ -392,9 +450,12 @@ void Outliner::outline(Group &group, unsigned index) {
 
   for (const Binding &m : group.members) {
     SmallVector<Value> operands;
-    for (unsigned s = 0; s < numSlots; ++s)
-      if (!recompute[s])
+    for (unsigned s = 0; s < numSlots; ++s) {
+      if (liveIns[s] == LiveIn::Pass)
         operands.push_back(current(m.liveIns[s]));
+      else if (liveIns[s] == LiveIn::Widen)
+        operands.push_back(widenedWeight(m.liveIns[s]));
+    }
     Operation *last = ops[m.segment.end - 1];
     b.setInsertionPointAfter(last);
     auto call = func::CallOp::create(b, ops[m.segment.begin]->getLoc(),
@@ -412,6 +473,18 @@ void Outliner::outline(Group &group, unsigned index) {
     }
     for (unsigned i = m.segment.end; i > m.segment.begin; --i)
       ops[i - 1]->erase();
+    // The caller's widened copies have no reader left (unless the code
+    // after the layers reads them too).
+    for (unsigned s = 0; s < numSlots; ++s) {
+      Operation *widening = m.liveIns[s].getDefiningOp();
+      if (liveIns[s] != LiveIn::Widen || !widening->use_empty())
+        continue;
+      SmallVector<Value> inputs(widening->getOperands());
+      widening->erase();
+      for (Value input : inputs)
+        if (Operation *def = input.getDefiningOp(); def && def->use_empty())
+          def->erase();
+    }
   }
 }
 

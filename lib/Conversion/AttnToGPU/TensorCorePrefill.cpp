@@ -6,12 +6,13 @@
 // L2 after the first). The blocks of one head are launched last query tile
 // first: with a causal mask those see the most keys.
 //
-// Per tile of 64 keys:
-//   wait K tile, barrier; S = Q K^T (Q fragments in registers, K fragments
-//   by ldmatrix from shared memory); barrier, cp.async of the next K tile;
-//   online softmax on the S fragments (log2 units, f32); wait V tile,
-//   barrier; O += P V (P is the S fragment rounded to f16/bf16, V fragments
-//   by ldmatrix.trans); barrier, cp.async of the next V tile.
+// Per tile of 64 keys (32 at head dimension 256):
+//   wait K tile (and a staged mask tile), barrier; S = Q K^T (Q fragments
+//   in registers, K fragments by ldmatrix from shared memory); barrier,
+//   cp.async of the next K tile; online softmax on the S fragments (log2
+//   units, f32); wait V tile, barrier, cp.async of the next mask tile; O +=
+//   P V (P is the S fragment rounded to f16/bf16, V fragments by
+//   ldmatrix.trans); barrier, cp.async of the next V tile.
 // So the next tile's keys load during the softmax and P V, its values
 // during the next S = Q K^T. A row sees keys [begin, end): the causal
 // limit, kv_seq_lens and the window's right side bound the end, its left
@@ -76,6 +77,7 @@ int64_t prefillKeys(const AttentionPlan &p) {
   return std::max(p.headDim, p.valueDim) > 128 ? 32 : 64;
 }
 
+/// Bytes of the shared-memory K or V tile of rows of `dim` elements.
 int64_t tileBytes(const AttentionPlan &p, int64_t dim) {
   return prefillKeys(p) * (dim + kPad) * p.keyType.getIntOrFloatBitWidth() /
          8;
@@ -114,8 +116,8 @@ public:
                  Value valueTile, Value maskTile)
       : k{b, loc}, p(plan), args(args), maskArg(hasMask ? 3 : -1),
         lensArg(hasKvLens ? 3 + hasMask : -1), keyTile(keyTile),
-        valueTile(valueTile), maskTile(maskTile), element(plan.keyType), mmaSync{k, element},
-        keys(prefillKeys(plan)) {}
+        valueTile(valueTile), maskTile(maskTile), element(plan.keyType),
+        mmaSync{k, element}, keys(prefillKeys(plan)) {}
 
   void build();
 
@@ -248,8 +250,10 @@ void PrefillBuilder::issueMask(Value index) {
   int64_t perChunk = 128 / type.getElementTypeBitWidth();
   int64_t chunks = keys / perChunk;
   int64_t rowsPerPass = kPrefillThreads / chunks;
-  Value col = k.add(k.mul(index, k.idx(keys)),
-                    k.mul(k.rem(tid, chunks), k.idx(perChunk)));
+  // Thread tid copies chunk tid % chunks of rows tid / chunks + i *
+  // rowsPerPass.
+  Value chunkCol = k.mul(k.rem(tid, chunks), k.idx(perChunk));
+  Value col = k.add(k.mul(index, k.idx(keys)), chunkCol);
   // Skv is a multiple of perChunk: a chunk lies wholly inside or past it.
   col = k.min(col, k.idx(p.keyLen - perChunk));
   Value local = k.div(tid, chunks);
@@ -264,7 +268,7 @@ void PrefillBuilder::issueMask(Value index) {
                                                 : full[4 - rank + d]);
     nvgpu::DeviceAsyncCopyOp::create(
         k.b, k.loc, token, maskTile,
-        ValueRange{r, k.mul(k.rem(tid, chunks), k.idx(perChunk))}, mask,
+        ValueRange{r, chunkCol}, mask,
         indices, k.b.getIndexAttr(perChunk), /*srcElements=*/Value(),
         k.b.getUnitAttr());
   }

@@ -3,9 +3,10 @@
 // attn.attention with many query rows (prompts) on tensor cores, FA2-style:
 // a block of 4 warps takes 64 query rows of one query head, walks the keys
 // of its KV head in tiles of 64 (32 at head dimension 256) staged in
-// shared memory (cp.async), and
-// computes S = Q K^T and O += P V with mma.sync m16n8k16 (ldmatrix
-// operands), the online softmax on the accumulator fragments.
+// shared memory (cp.async), and computes S = Q K^T and O += P V with
+// mma.sync m16n8k16 (ldmatrix operands), the online softmax on the
+// accumulator fragments; masks, windows, softcap and kv lengths on the
+// score fragments.
 //
 //===----------------------------------------------------------------------===//
 

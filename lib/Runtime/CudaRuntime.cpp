@@ -154,7 +154,9 @@ Driver loadDriver() {
   resolve(lib, "cuMemsetD32Async", d.memsetD32Async, missing);
   resolve(lib, "cuMemsetD16Async", d.memsetD16Async, missing);
   resolve(lib, "cuCtxSynchronize", d.ctxSynchronize, missing);
-  resolve(lib, "cuFuncSetAttribute", d.funcSetAttribute, missing);
+  // Optional: only launches above 48 KiB of dynamic shared memory need it.
+  std::string optional;
+  resolve(lib, "cuFuncSetAttribute", d.funcSetAttribute, optional);
   if (!missing.empty()) {
     d.loadError = "the CUDA driver (libcuda.so.1) lacks " + missing +
                   " (CUDA 11.2 or newer is needed)";
@@ -359,6 +361,12 @@ ATTN_RT_API void mgpuLaunchKernel(void *function, intptr_t gridX,
   // Above 48 KiB a kernel must opt in to the larger dynamic shared memory
   // (up to 227 KiB a block on sm_90); the attribute is per function and
   // cheap to set again, so it is set on every such launch.
+  if (sharedMemBytes > kDefaultSharedMemLimit && !driver().funcSetAttribute) {
+    recordError("a kernel needs " + std::to_string(sharedMemBytes) +
+                " bytes of shared memory and the CUDA driver lacks "
+                "cuFuncSetAttribute to allow more than 48 KiB");
+    return;
+  }
   if (sharedMemBytes > kDefaultSharedMemLimit &&
       !check(driver().funcSetAttribute(static_cast<CUfunction>(function),
                                        kFuncMaxDynamicSharedBytes,

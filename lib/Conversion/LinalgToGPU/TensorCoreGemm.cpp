@@ -6,7 +6,9 @@
 // computes a BM x BN tile of out (BM, BN in {128, 64}: the largest that
 // still gives every multiprocessor a block) for one batch index, K in
 // tiles of 64 through S shared-memory stages (S = 3 for 128 x 128 tiles:
-// 105 KiB, two blocks a multiprocessor; 4 for smaller tiles):
+// 105 KiB, two blocks a multiprocessor; 4 for smaller tiles); grid x
+// walks the tiles of the smaller of M and N, so that blocks running
+// together share the larger operand's tile:
 //
 //   prologue: cp.async of K-tiles 0 .. S-2 (BM x 64 of A, 64 x BN of B) to
 //     stages 0 .. S-2, a commit group each
@@ -72,6 +74,7 @@ struct GemmPlan {
   int64_t tileM, tileN;    // block tile
   int64_t stages;          // shared-memory K-tiles in flight
   bool zeroInit;           // out's initial value is zero: not read
+  bool rowsFast;           // grid x walks M tiles (else N tiles)
 
   int64_t kTiles() const { return llvm::divideCeil(k, kTileK); }
   /// Bytes of one stage of A and of B (rows padded by kPad elements).
@@ -186,7 +189,7 @@ std::optional<GemmPlan> matchGemm(linalg::GenericOp op) {
       continue;
     GemmPlan plan{a,       1u - a,        transposed,    bLead > 0, 1,
                   1,       extents[nDim], extents[kDim], element,   128,
-                  128,     0,             false};
+                  128,     0,             false,         false};
     for (int64_t i = 0; i < int64_t(lead.size()); ++i)
       (i < bLead ? plan.batch : plan.m) *= extents[lead[i]];
     if (plan.m < attn::linalg_gpu::kGemmMinRows || plan.k % 8 != 0 ||
@@ -201,6 +204,12 @@ std::optional<GemmPlan> matchGemm(linalg::GenericOp op) {
       plan.tileN = 64;
     if (blocks(128, 64) < kMultiprocessors)
       plan.tileM = 64;
+    // Blocks launched together (consecutive x) share the tile of the
+    // operand along the other grid axis, read from memory once, and walk
+    // the one along x, which should then be the smaller so that it stays in
+    // L2: x over M tiles when A (M x K) is smaller than B (K x N) (the
+    // lm_head: 2.4 MB of A, 57 MB of B).
+    plan.rowsFast = plan.m < plan.n;
     // 128 x 128 tiles: 3 stages (105 KiB) keep two blocks a
     // multiprocessor; smaller tiles take 4. Never more than the K-tiles.
     int64_t stages = plan.tileM * plan.tileN == 128 * 128 ? 3 : 4;
@@ -347,7 +356,13 @@ void GemmBuilder::epilogue(ValueRange acc) {
   Value col0 = k.add(
       colBase, k.add(k.mul(warpN, k.idx(warpCols())), k.mul(t, k.idx(2))));
   Type f32 = k.b.getF32Type();
+  // (No guard where the tiles divide the extent: every index is inside.)
+  bool rowsExact = p.m % p.tileM == 0, colsExact = p.n % p.tileN == 0;
   auto guarded = [&](Value cond, llvm::function_ref<void()> body) {
+    if (!cond) {
+      body();
+      return;
+    }
     auto ifOp = scf::IfOp::create(k.b, k.loc, cond, /*withElse=*/false);
     OpBuilder::InsertionGuard guard(k.b);
     k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
@@ -357,13 +372,13 @@ void GemmBuilder::epilogue(ValueRange acc) {
     for (int64_t h = 0; h < 2; ++h) {
       Value row = k.add(row0, k.idx(16 * i + 8 * h));
       Value outRow = k.add(aRow0, row);
-      guarded(k.lt(row, k.idx(p.m)), [&] {
+      guarded(rowsExact ? Value() : k.lt(row, k.idx(p.m)), [&] {
         for (int64_t j = 0; j < nTiles(); ++j) {
           Value col = k.add(col0, k.idx(8 * j));
           Value x = acc[4 * (i * nTiles() + j) + 2 * h];
           Value y = acc[4 * (i * nTiles() + j) + 2 * h + 1];
           if (p.n % 2 == 0) {
-            guarded(k.lt(col, k.idx(p.n)), [&] {
+            guarded(colsExact ? Value() : k.lt(col, k.idx(p.n)), [&] {
               Value sum = vector::FromElementsOp::create(
                   k.b, k.loc, VectorType::get({2}, f32), ValueRange{x, y});
               if (!p.zeroInit)
@@ -395,8 +410,9 @@ void GemmBuilder::build(gpu::LaunchOp launch) {
   warpN = k.rem(warp, 4);
   g = k.div(lane, 4);
   t = k.rem(lane, 4);
-  colBase = k.mul(launch.getBlockIds().x, k.idx(p.tileN));
-  rowBase = k.mul(launch.getBlockIds().y, k.idx(p.tileM));
+  Value bx = launch.getBlockIds().x, by = launch.getBlockIds().y;
+  colBase = k.mul(p.rowsFast ? by : bx, k.idx(p.tileN));
+  rowBase = k.mul(p.rowsFast ? bx : by, k.idx(p.tileM));
   Value z = launch.getBlockIds().z;
   // Rows of the 2-D views where this batch index starts.
   aRow0 = k.mul(z, k.idx(p.m));
@@ -469,9 +485,12 @@ mlir::attn::linalg_gpu::lowerTensorCoreGemm(RewriterBase &rewriter,
   Value one = cst(1);
   Value sharedBytes = arith::ConstantIntOp::create(
       rewriter, loc, rewriter.getI32Type(), plan->sharedBytes());
+  int64_t nBlocks = llvm::divideCeil(plan->n, plan->tileN);
+  int64_t mBlocks = llvm::divideCeil(plan->m, plan->tileM);
+  if (plan->rowsFast)
+    std::swap(nBlocks, mBlocks);
   auto launch = gpu::LaunchOp::create(
-      rewriter, loc, cst(llvm::divideCeil(plan->n, plan->tileN)),
-      cst(llvm::divideCeil(plan->m, plan->tileM)), cst(plan->batch),
+      rewriter, loc, cst(nBlocks), cst(mBlocks), cst(plan->batch),
       cst(kGemmThreads), one, one, sharedBytes);
   Block &body = launch.getBody().front();
   rewriter.setInsertionPointToEnd(&body);

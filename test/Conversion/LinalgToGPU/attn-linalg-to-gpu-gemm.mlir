@@ -2,8 +2,8 @@
 
 // A prompt projection in the importer's 3-D form, f16: 300 rows x 1536
 // columns give 3 x 12 blocks of 128 x 128 and 3 x 24 of 128 x 64 (fewer
-// than the 132 multiprocessors), so 64 x 64 tiles: 24 x 5 blocks of 256
-// threads; four stages of A [64 x 64] and B [64 x 64] (rows padded by 8
+// than the 132 multiprocessors), so 64 x 64 tiles: 5 x 24 blocks of 256
+// threads (grid x over the M tiles: M < N); four stages of A [64 x 64] and B [64 x 64] (rows padded by 8
 // elements) in 73728 bytes of dynamic shared memory, B's after A's 36864;
 // 9 K-tiles of 64, three in flight before the loop; cp.async with
 // zero-filled edges, ldmatrix (.trans for B [k, n]), mma.sync m16n8k16
@@ -13,7 +13,7 @@
 // CHECK-DAG: %[[C5:.+]] = arith.constant 5 : index
 // CHECK-DAG: %[[C256:.+]] = arith.constant 256 : index
 // CHECK-DAG: %[[BYTES:.+]] = arith.constant 73728 : i32
-// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C24]], %{{.+}} = %[[C5]], %{{.+}} = %{{.+}}) threads(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C256]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) dynamic_shared_memory_size %[[BYTES]]
+// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C5]], %{{.+}} = %[[C24]], %{{.+}} = %{{.+}}) threads(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C256]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) dynamic_shared_memory_size %[[BYTES]]
 // CHECK: memref.collapse_shape %{{.+}} {{\[\[}}0, 1], [2]] : memref<1x300x576xf16> into memref<300x576xf16>
 // CHECK: %[[DYN:.+]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK: %[[SA:.+]] = memref.view %[[DYN]][%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4x64x72xf16, #gpu.address_space<workgroup>>
@@ -104,14 +104,16 @@ func.func @not_gemm(%x: memref<128x64xf32>, %w: memref<64x64xf32>, %y: memref<12
 
 // -----
 
-// A zero fill followed by its product: 2048 x 4096 x 4096 gives 32 x 16
-// blocks of 128 x 128 (three stages of 128 x 72 + 64 x 136 f16: 107520
+// A zero fill followed by its product: 2048 x 4096 x 4096 gives 16 x 32
+// blocks of 128 x 128 (grid x over the M tiles) (three stages of 128 x 72 + 64 x 136 f16: 107520
 // bytes, two blocks a multiprocessor); the fill is not launched and the
 // epilogue stores the sums without reading y. The fill of %z is kept: an
 // op reads %z before its product.
 // CHECK-LABEL: func.func @zero_fill
 // CHECK-DAG: %[[BYTES:.+]] = arith.constant 107520 : i32
-// CHECK: gpu.launch {{.*}} dynamic_shared_memory_size %[[BYTES]]
+// CHECK-DAG: %[[C16:.+]] = arith.constant 16 : index
+// CHECK-DAG: %[[C32:.+]] = arith.constant 32 : index
+// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C16]], %{{.+}} = %[[C32]], {{.*}} dynamic_shared_memory_size %[[BYTES]]
 // CHECK: memref.view {{.*}} to memref<3x128x72xf16, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<3x64x136xf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.cp.async.wait.group 1

@@ -6,7 +6,7 @@ Runs in a bundle made by bench/gpu_build_prompt.sh on a GPU machine with torch
 (models run on torch CUDA tensors on torch's current stream, through
 libAttnRuntime's attnModelRunInPlace; gpu_decode.py is the loader):
 
-  gemm-*.so  : one product each (linalg.fill + linalg.matmul, f16/bf16, the
+  gemm-*.so  : one product each (gemm-FORM-mM-kK-nN-DTYPE[-VARIANT]) (linalg.fill + linalg.matmul, f16/bf16, the
                prompt's shapes: M = 2048 tokens x the layers' K x N); checked
                against torch.matmul in f32 (|a - e| <= 2e-2 (1 + |e|)), then
                timed next to torch.matmul (cuBLAS) on the same operands.
@@ -65,7 +65,8 @@ def gemm_rows(rt, directory, iters):
     rows, ok = [], True
     for so in sorted(glob.glob(os.path.join(directory, "gemm-*.so"))):
         name = os.path.basename(so)[:-3]
-        m = re.match(r"gemm-(\w+)-m(\d+)-k(\d+)-n(\d+)-(\w+)", name)
+        # (an optional -VARIANT: the same product compiled another way)
+        m = re.match(r"gemm-(\w+)-m(\d+)-k(\d+)-n(\d+)-([a-z0-9]+)(?:-(\w+))?$", name)
         form, mm, k, n, dt = m.group(1), *map(int, m.group(2, 3, 4)), m.group(5)
         model = Model(rt, so)
         dtype = DTYPES[dt]
@@ -84,7 +85,7 @@ def gemm_rows(rt, directory, iters):
         theirs = time_us(lambda: torch.matmul(x, wk), iters)
         flop = 2 * mm * n * k
         row = {"name": name, "form": form, "m": mm, "k": k, "n": n, "dtype": dt,
-               "ours_us": ours, "ours_tflops": flop / ours / 1e6,
+               "variant": m.group(6) or "default", "ours_us": ours, "ours_tflops": flop / ours / 1e6,
                "cublas_us": theirs, "cublas_tflops": flop / theirs / 1e6,
                "ratio": theirs / ours, "max_rel_err": err, "pass": good}
         try:

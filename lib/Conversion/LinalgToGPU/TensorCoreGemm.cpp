@@ -4,8 +4,7 @@
 // thread per output, K serial in the thread) and the CUDA-core kernels
 // leave the H200's tensor cores idle. Here a block of 8 warps (2 x 4)
 // computes a BM x BN tile of out (BM, BN in {128, 64}: the largest that
-// still gives every multiprocessor a block; 128 x 256 for large products)
-// for one batch index, K in
+// still gives every multiprocessor a block) for one batch index, K in
 // tiles of 64 through S shared-memory stages (S = 3 for 128 x 128 tiles:
 // 105 KiB, two blocks a multiprocessor; 4 for smaller tiles); grid x
 // walks the tiles of the smaller of M and N, so that blocks running
@@ -65,9 +64,6 @@ constexpr int64_t kMultiprocessors = 132;
 /// Shared memory a block may opt in to on sm_90 (227 KiB), and a
 /// multiprocessor's (228 KiB, 1 KiB of it reserved a block).
 constexpr int64_t kMaxBlockShared = 227 * 1024;
-/// 128 x 256 tiles from this many blocks (3 waves of one a multiprocessor).
-constexpr int64_t kWideTileMinBlocks = 3 * kMultiprocessors;
-constexpr int64_t kWideStages = 3;
 
 struct GemmPlan {
   unsigned aIndex, bIndex; // input positions of A and B
@@ -204,12 +200,7 @@ std::optional<GemmPlan> matchGemm(linalg::GenericOp op) {
       return llvm::divideCeil(plan.m, tm) * llvm::divideCeil(plan.n, tn) *
              plan.batch;
     };
-    // Large products: 128 x 256 (warp tiles of 64 x 64: 8 ldmatrix feed
-    // 32 mma.sync a k-step, against 6 for 16 with 64 x 32) while that
-    // still makes several waves of one block a multiprocessor.
-    if (blocks(128, 256) >= kWideTileMinBlocks)
-      plan.tileN = 256;
-    else if (blocks(128, 128) < kMultiprocessors)
+    if (blocks(128, 128) < kMultiprocessors)
       plan.tileN = 64;
     if (blocks(128, 64) < kMultiprocessors)
       plan.tileM = 64;
@@ -220,11 +211,8 @@ std::optional<GemmPlan> matchGemm(linalg::GenericOp op) {
     // lm_head: 2.4 MB of A, 57 MB of B).
     plan.rowsFast = plan.m < plan.n;
     // 128 x 128 tiles: 3 stages (105 KiB) keep two blocks a
-    // multiprocessor; 128 x 256 (one block) take kWideStages (51 KiB
-    // each), smaller tiles 4. Never more than the K-tiles.
-    int64_t stages = plan.tileN == 256                     ? kWideStages
-                     : plan.tileM * plan.tileN == 128 * 128 ? 3
-                                                            : 4;
+    // multiprocessor; smaller tiles take 4. Never more than the K-tiles.
+    int64_t stages = plan.tileM * plan.tileN == 128 * 128 ? 3 : 4;
     plan.stages = std::clamp<int64_t>(plan.kTiles(), 2, stages);
     assert(plan.sharedBytes() <= kMaxBlockShared && "stages exceed 227 KiB");
     return plan;

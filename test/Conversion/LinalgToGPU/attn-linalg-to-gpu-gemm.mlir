@@ -165,26 +165,3 @@ func.func @fill_kept(%x: memref<256x64xf32>, %w: memref<64x64xf32>, %y: memref<2
   linalg.matmul ins(%a, %b : memref<256x64xf16>, memref<64x64xf16>) outs(%c : memref<256x64xf16>)
   return
 }
-
-// -----
-
-// A large product (the lm_head: 2048 x 576 x 49152): 16 x 192 blocks of
-// 128 x 256 (at least three waves of one block a multiprocessor), grid x
-// over the 16 M tiles; three stages of A [128 x 64] and B [64 x 256] in
-// 156672 bytes; warp tiles of 64 x 64 (4 A and 4 B ldmatrix, 32 mma.sync
-// a k-step).
-// CHECK-LABEL: func.func @wide
-// CHECK-DAG: %[[BYTES:.+]] = arith.constant 156672 : i32
-// CHECK-DAG: %[[C16:.+]] = arith.constant 16 : index
-// CHECK-DAG: %[[C192:.+]] = arith.constant 192 : index
-// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C16]], %{{.+}} = %[[C192]], {{.*}} dynamic_shared_memory_size %[[BYTES]]
-// CHECK: memref.view {{.*}} to memref<3x128x72xf16, #gpu.address_space<workgroup>>
-// CHECK: memref.view {{.*}} to memref<3x64x264xf16, #gpu.address_space<workgroup>>
-// CHECK: scf.for
-// CHECK-COUNT-32: nvvm.mma.sync
-// CHECK-NOT: nvvm.mma.sync
-// CHECK: nvgpu.ldmatrix
-func.func @wide(%x: memref<2048x576xf16>, %w: memref<576x49152xf16>, %y: memref<2048x49152xf16>) {
-  linalg.matmul ins(%x, %w : memref<2048x576xf16>, memref<576x49152xf16>) outs(%y : memref<2048x49152xf16>)
-  return
-}

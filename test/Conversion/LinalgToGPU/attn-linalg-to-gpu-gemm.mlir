@@ -165,3 +165,19 @@ func.func @fill_kept(%x: memref<256x64xf32>, %w: memref<64x64xf32>, %y: memref<2
   linalg.matmul ins(%a, %b : memref<256x64xf16>, memref<64x64xf16>) outs(%c : memref<256x64xf16>)
   return
 }
+
+// -----
+
+// The prompt's q / o projection, 2048 x 576 x 576: 16 x 9 = 144 blocks of
+// 128 x 64 would be one a multiprocessor, so 64 x 64 tiles (9 x 32
+// blocks, grid x over the N tiles: N < M), four stages in 73728 bytes.
+// CHECK-LABEL: func.func @q_proj
+// CHECK-DAG: %[[C9:.+]] = arith.constant 9 : index
+// CHECK-DAG: %[[C32:.+]] = arith.constant 32 : index
+// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C9]], %{{.+}} = %[[C32]], {{.*}} dynamic_shared_memory_size
+// CHECK: memref.view {{.*}} to memref<4x64x72xf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view {{.*}} to memref<4x64x72xf16, #gpu.address_space<workgroup>>
+func.func @q_proj(%x: memref<2048x576xf16>, %w: memref<576x576xf16>, %y: memref<2048x576xf16>) {
+  linalg.matmul ins(%x, %w : memref<2048x576xf16>, memref<576x576xf16>) outs(%y : memref<2048x576xf16>)
+  return
+}

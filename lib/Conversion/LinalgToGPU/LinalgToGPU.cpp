@@ -329,7 +329,8 @@ bool usesAny(Operation *op, const DenseSet<Value> &values) {
   return r.wasInterrupted();
 }
 
-/// The buffer `v` is a view of, and every view of that buffer.
+/// The buffer `v` is a view of, and every buffer made from it (views,
+/// casts: any memref result of an op that takes one of them counts).
 DenseSet<Value> aliasesOf(Value v) {
   while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
     v = view.getViewSource();
@@ -340,9 +341,8 @@ DenseSet<Value> aliasesOf(Value v) {
     if (!set.insert(x).second)
       continue;
     for (Operation *user : x.getUsers())
-      if (auto view = dyn_cast<ViewLikeOpInterface>(user);
-          view && view.getViewSource() == x)
-        for (Value r : user->getResults())
+      for (Value r : user->getResults())
+        if (isa<BaseMemRefType>(r.getType()))
           work.push_back(r);
   }
   return set;

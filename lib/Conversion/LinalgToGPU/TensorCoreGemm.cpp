@@ -5,11 +5,10 @@
 // leave the H200's tensor cores idle. Here a block of 8 warps (2 x 4)
 // computes a BM x BN tile of out (BM, BN in {128, 64}: the largest that
 // still gives every multiprocessor a block, two for 128 x 64) for one
-// batch index, K in
-// tiles of 64 through S shared-memory stages (S = 3 for 128 x 128 tiles:
-// 105 KiB, two blocks a multiprocessor; 4 for smaller tiles); grid x
-// walks the tiles of the smaller of M and N, so that blocks running
-// together share the larger operand's tile:
+// batch index, K in tiles of 64 through S shared-memory stages (S = 3 for
+// 128 x 128 tiles: 105 KiB, two blocks a multiprocessor; 4 for smaller
+// tiles); grid x walks the tiles of the smaller of M and N, so that blocks
+// running together share the larger operand's tile:
 //
 //   prologue: cp.async of K-tiles 0 .. S-2 (BM x 64 of A, 64 x BN of B) to
 //     stages 0 .. S-2, a commit group each
@@ -34,9 +33,11 @@
 // The stages live in dynamic shared memory (above the 48 KiB a static
 // `.shared` array may have; the runtime opts the kernel in with
 // cuFuncSetAttribute at launch): one i8 buffer, viewed as the A stages at
-// byte 0 and the B stages after them. The buffer is 16-byte aligned and
-// both views' sizes are multiples of 16 bytes, as cp.async and ldmatrix
-// need.
+// byte 0 and the B stages after them. The buffer is 16-byte aligned (the
+// NVVM lowering's `__dynamic_shmem__` symbol is `.align 16`; NVPTX prints
+// it as a 1-byte `.shared` variable, after which the dynamic bytes start,
+// so its addresses cover them: checked on the H200) and both views' sizes
+// are multiples of 16 bytes, as cp.async and ldmatrix need.
 //
 // The fragment helpers (MmaSync) are the attention kernels'
 // (AttnToGPU/KernelBuilder.h).

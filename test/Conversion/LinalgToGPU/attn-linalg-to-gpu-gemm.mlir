@@ -181,3 +181,24 @@ func.func @q_proj(%x: memref<2048x576xf16>, %w: memref<576x576xf16>, %y: memref<
   linalg.matmul ins(%x, %w : memref<2048x576xf16>, memref<576x576xf16>) outs(%y : memref<2048x576xf16>)
   return
 }
+
+// -----
+
+// The zero fill is kept when a view of the buffer (made before the fill)
+// is read between the fill and the product.
+// CHECK-LABEL: func.func @fill_kept_view
+// CHECK: gpu.launch
+// CHECK: memref.store
+// CHECK: gpu.launch
+// CHECK: memref.load
+// CHECK: gpu.launch {{.*}} dynamic_shared_memory_size
+// CHECK: vector.load %{{.+}} : memref<256x128xf16>, vector<2xf16>
+func.func @fill_kept_view(%a: memref<256x64xf16>, %b: memref<64x128xf16>, %c: memref<256x128xf16>,
+                          %copy: memref<64x64xf16, strided<[128, 1]>>) {
+  %zero = arith.constant 0.0 : f16
+  %view = memref.subview %c[0, 0] [64, 64] [1, 1] : memref<256x128xf16> to memref<64x64xf16, strided<[128, 1]>>
+  linalg.fill ins(%zero : f16) outs(%c : memref<256x128xf16>)
+  linalg.copy ins(%view : memref<64x64xf16, strided<[128, 1]>>) outs(%copy : memref<64x64xf16, strided<[128, 1]>>)
+  linalg.matmul ins(%a, %b : memref<256x64xf16>, memref<64x128xf16>) outs(%c : memref<256x128xf16>)
+  return
+}

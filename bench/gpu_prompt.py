@@ -6,11 +6,15 @@ Runs in a bundle made by bench/gpu_build_prompt.sh on a GPU machine with torch
 (models run on torch CUDA tensors on torch's current stream, through
 libAttnRuntime's attnModelRunInPlace; gpu_decode.py is the loader):
 
-  gemm-*.so  : one product each (linalg.fill + linalg.matmul, f16/bf16, the
+  gemm-*.so  : one product each (gemm-FORM-mM-kK-nN-DTYPE[-VARIANT]) (linalg.fill + linalg.matmul, f16/bf16, the
                prompt's shapes: M = 2048 tokens x the layers' K x N); checked
                against torch.matmul in f32 (|a - e| <= 2e-2 (1 + |e|)), then
                timed next to torch.matmul (cuBLAS) on the same operands.
-               TFLOP/s = 2 M N K / t (the fill of the output is in our time).
+               TFLOP/s = 2 M N K / t. Two times each: back-to-back calls
+               between CUDA events (what a caller sees, host overhead of a
+               call included), and the device time of the kernels (and
+               memsets) a call launches, from the CUDA profiler (CUPTI via
+               torch.profiler), with their count.
   prompt.so  : bench/gpu_prompt_model.py's SmolLM-135M-shaped decoder in its
                prompt form (input_ids [1, S] -> logits [1, S, V] and the
                layers' keys / values), weights from model.onnx.data beside it
@@ -38,11 +42,31 @@ sys.path.insert(0, HERE)
 from gpu_decode import DTYPES, Model, load_runtime, time_us  # noqa: E402
 
 
+def device_us(fn, iters):
+    """Device time of the kernels and memsets of one call of fn (summed,
+    averaged over iters calls) and how many a call launches; (None, None)
+    when the profiler gives no CUDA events."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(iters):
+            fn()
+        torch.cuda.synchronize()
+    events = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    if not events:
+        return None, None
+    total = sum(e.time_range.elapsed_us() for e in events)
+    return total / iters, len(events) / iters
+
+
 def gemm_rows(rt, directory, iters):
     rows, ok = [], True
     for so in sorted(glob.glob(os.path.join(directory, "gemm-*.so"))):
         name = os.path.basename(so)[:-3]
-        m = re.match(r"gemm-(\w+)-m(\d+)-k(\d+)-n(\d+)-(\w+)", name)
+        # (an optional -VARIANT: the same product compiled another way)
+        m = re.match(r"gemm-(\w+)-m(\d+)-k(\d+)-n(\d+)-([a-z0-9]+)(?:-(\w+))?$", name)
         form, mm, k, n, dt = m.group(1), *map(int, m.group(2, 3, 4)), m.group(5)
         model = Model(rt, so)
         dtype = DTYPES[dt]
@@ -61,13 +85,29 @@ def gemm_rows(rt, directory, iters):
         theirs = time_us(lambda: torch.matmul(x, wk), iters)
         flop = 2 * mm * n * k
         row = {"name": name, "form": form, "m": mm, "k": k, "n": n, "dtype": dt,
-               "ours_us": ours, "ours_tflops": flop / ours / 1e6,
+               "variant": m.group(6) or "default", "ours_us": ours, "ours_tflops": flop / ours / 1e6,
                "cublas_us": theirs, "cublas_tflops": flop / theirs / 1e6,
                "ratio": theirs / ours, "max_rel_err": err, "pass": good}
+        try:
+            ours_dev, ours_kernels = device_us(run, iters)
+            theirs_dev, theirs_kernels = device_us(lambda: torch.matmul(x, wk), iters)
+        except Exception as e:  # keep the event times
+            print(f"{name}: no profiler times ({e})", flush=True)
+            ours_dev = theirs_dev = None
+        if ours_dev and theirs_dev:
+            row.update({"ours_device_us": ours_dev, "ours_kernels": ours_kernels,
+                        "ours_device_tflops": flop / ours_dev / 1e6,
+                        "cublas_device_us": theirs_dev, "cublas_kernels": theirs_kernels,
+                        "cublas_device_tflops": flop / theirs_dev / 1e6,
+                        "device_ratio": theirs_dev / ours_dev})
         rows.append(row)
+        dev = (f" | device: ours {ours_dev:7.1f} us ({ours_kernels:.0f} launches) "
+               f"{row['ours_device_tflops']:6.1f} TFLOP/s, cuBLAS {theirs_dev:7.1f} us "
+               f"{row['cublas_device_tflops']:6.1f} TFLOP/s, {row['device_ratio']:.2f}x"
+               if ours_dev and theirs_dev else "")
         print(f"{name:36s} ours {ours:8.1f} us {row['ours_tflops']:6.1f} TFLOP/s | "
               f"cuBLAS {theirs:8.1f} us {row['cublas_tflops']:6.1f} TFLOP/s | "
-              f"{row['ratio']:.2f}x | err {err:.1e} {'PASS' if good else 'FAIL'}", flush=True)
+              f"{row['ratio']:.2f}x | err {err:.1e} {'PASS' if good else 'FAIL'}{dev}", flush=True)
     return rows, ok
 
 

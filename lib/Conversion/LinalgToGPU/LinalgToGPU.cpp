@@ -26,7 +26,9 @@
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::attn {
@@ -277,7 +279,11 @@ LogicalResult lowerOntoGpu(IRRewriter &rewriter, linalg::LinalgOp op) {
 /// generalised first so that one matcher sees matmul, batch_matmul,
 /// matmul_transpose_b and hand-written contractions alike; `op` is then the
 /// generic.
-LogicalResult lowerFast(IRRewriter &rewriter, linalg::LinalgOp &op) {
+///
+/// `zeroInit`: the output's initial value is a zero fill that the caller
+/// drops when the tensor-core kernel takes the op (`*tookZeroInit`).
+LogicalResult lowerFast(IRRewriter &rewriter, linalg::LinalgOp &op,
+                        bool zeroInit, bool *tookZeroInit) {
   if (!op.hasPureBufferSemantics() || op.getNumReductionLoops() == 0)
     return failure();
   for (Value operand : op->getOperands())
@@ -296,11 +302,74 @@ LogicalResult lowerFast(IRRewriter &rewriter, linalg::LinalgOp &op) {
   }
   if (!generic)
     return failure();
-  if (succeeded(attn::linalg_gpu::lowerTensorCoreGemm(rewriter, generic)) ||
-      succeeded(attn::linalg_gpu::lowerMatVec(rewriter, generic)) ||
+  if (succeeded(
+          attn::linalg_gpu::lowerTensorCoreGemm(rewriter, generic, zeroInit))) {
+    *tookZeroInit = zeroInit;
+    return success();
+  }
+  if (succeeded(attn::linalg_gpu::lowerMatVec(rewriter, generic)) ||
       succeeded(attn::linalg_gpu::lowerCooperativeReduction(rewriter, generic)))
     return success();
   return failure();
+}
+
+bool isZeroConstant(Value v) {
+  FloatAttr attr;
+  return matchPattern(v, m_Constant(&attr)) && attr.getValue().isZero();
+}
+
+/// Whether `op` (or an op nested in it) has an operand in `values`.
+bool usesAny(Operation *op, const DenseSet<Value> &values) {
+  WalkResult r = op->walk([&](Operation *inner) {
+    for (Value v : inner->getOperands())
+      if (values.contains(v))
+        return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return r.wasInterrupted();
+}
+
+/// The buffer `v` is a view of, and every buffer made from it (views,
+/// casts: any memref result of an op that takes one of them counts).
+DenseSet<Value> aliasesOf(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+    v = view.getViewSource();
+  DenseSet<Value> set;
+  SmallVector<Value> work{v};
+  while (!work.empty()) {
+    Value x = work.pop_back_val();
+    if (!set.insert(x).second)
+      continue;
+    for (Operation *user : x.getUsers())
+      for (Value r : user->getResults())
+        if (isa<BaseMemRefType>(r.getType()))
+          work.push_back(r);
+  }
+  return set;
+}
+
+/// A zero `linalg.fill` of a buffer whose next access (in its block, by
+/// any view of the buffer) is a contraction that only writes it as its
+/// output: the product's kernel may start from zero instead. Returns that
+/// contraction. (The buffer is an allocation or an argument: bufferised
+/// arguments of a function do not alias one another.)
+Operation *zeroFilledProduct(linalg::FillOp fill) {
+  if (!fill.hasPureBufferSemantics() || !isZeroConstant(fill.value()))
+    return nullptr;
+  Value out = fill.getDpsInits()[0];
+  DenseSet<Value> aliases = aliasesOf(out);
+  for (Operation *op = fill->getNextNode(); op; op = op->getNextNode()) {
+    if (!usesAny(op, aliases))
+      continue;
+    auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
+    if (!linalgOp || linalgOp.getNumReductionLoops() == 0 ||
+        linalgOp.getNumDpsInits() != 1 || linalgOp.getDpsInits()[0] != out ||
+        llvm::any_of(linalgOp.getDpsInputs(),
+                     [&](Value v) { return aliases.contains(v); }))
+      return nullptr;
+    return op;
+  }
+  return nullptr;
 }
 
 struct AttnLinalgToGPUPass
@@ -327,9 +396,33 @@ struct AttnLinalgToGPUPass
       if (!op->getParentOfType<gpu::LaunchOp>())
         ops.push_back(op);
     });
+    // A zero fill before a product waits for that product: when the
+    // tensor-core kernel takes it, it stores its sums without reading the
+    // output and the fill (a launch, and a write and a read of the whole
+    // output) goes; otherwise the fill is lowered just before the product.
+    DenseMap<Operation *, linalg::FillOp> fillOf;
+    DenseSet<Operation *> deferred;
+    for (linalg::LinalgOp op : ops)
+      if (auto fill = dyn_cast<linalg::FillOp>(op.getOperation()))
+        if (Operation *product = zeroFilledProduct(fill);
+            product && !fillOf.count(product)) {
+          fillOf[product] = fill;
+          deferred.insert(fill);
+        }
     for (linalg::LinalgOp op : ops) {
+      if (deferred.contains(op.getOperation()))
+        continue;
+      linalg::FillOp fill = fillOf.lookup(op.getOperation());
+      bool tookZeroInit = false;
       // (lowerFast may replace `op` by its generic form.)
-      if (failed(lowerFast(rewriter, op)) && failed(lowerOntoGpu(rewriter, op)))
+      if (failed(lowerFast(rewriter, op, bool(fill), &tookZeroInit)) &&
+          failed(lowerOntoGpu(rewriter, op)))
+        return signalPassFailure();
+      if (!fill)
+        continue;
+      if (tookZeroInit)
+        rewriter.eraseOp(fill);
+      else if (failed(lowerOntoGpu(rewriter, fill)))
         return signalPassFailure();
     }
   }

@@ -4,27 +4,40 @@
 // thread per output, K serial in the thread) and the CUDA-core kernels
 // leave the H200's tensor cores idle. Here a block of 8 warps (2 x 4)
 // computes a BM x BN tile of out (BM, BN in {128, 64}: the largest that
-// still gives every multiprocessor a block) for one batch index:
+// still gives every multiprocessor a block, two for 128 x 64) for one
+// batch index, K in tiles of 64 through S shared-memory stages (S = 3 for
+// 128 x 128 tiles: 105 KiB, two blocks a multiprocessor; 4 for smaller
+// tiles); grid x walks the tiles of the smaller of M and N, so that blocks
+// running together share the larger operand's tile:
 //
-//   prologue: cp.async of K-tile 0 (BM x 32 of A, 32 x BN of B) to stage 0
-//   for each K-tile t: cp.async of tile t + 1 to stage (t + 1) % 2; wait
-//     for tile t, barrier; two k-steps of 16: ldmatrix of the warp's A
+//   prologue: cp.async of K-tiles 0 .. S-2 (BM x 64 of A, 64 x BN of B) to
+//     stages 0 .. S-2, a commit group each
+//   for each K-tile t: wait until tile t has landed (S-2 groups may stay in
+//     flight), barrier (every warp also finished tile t-1, whose stage is
+//     overwritten now); cp.async of tile t + S - 1 into stage
+//     (t + S - 1) % S; four k-steps of 16: ldmatrix of the warp's A
 //     fragments (BM/2 rows) and B fragments (BN/4 columns; ldmatrix.trans
 //     for a [k, n] B, plain for the transposed weight [n, k]), mma.sync
-//     m16n8k16 into f32 accumulators in registers; barrier.
-//   epilogue: out = out + acc (the op's initial value), rounded once.
+//     m16n8k16 into f32 accumulators in registers.
+//   epilogue: out = out + acc (the op's initial value), rounded once; or
+//     out = acc when the pass found that the initial value is a zero fill
+//     (the fill is then not launched at all).
 //
 // Loads past M, N or K are cp.async with zero source bytes (the tile gets
 // zeros, which add nothing), their addresses clamped into the buffer; the
-// stores are guarded. Shared-memory rows are padded by 16 bytes so the 8
-// rows an ldmatrix phase reads fall in 8 different 16-byte bank groups.
+// stores are guarded. Shared-memory rows are padded by 16 bytes: the 8
+// rows an ldmatrix phase reads (row strides of 144 or 272 bytes) then fall
+// in 8 different 16-byte bank groups, as the cp.async writes of a warp do;
+// a swizzled layout would only save the padding's 11%.
 //
-// cp.async and ldmatrix need 16-byte aligned shared addresses. gpu.launch
-// workgroup attributions carry no alignment (the outlined kernel's
-// `.shared` arrays are `.align 2`); both stage buffers are the kernel's only
-// shared variables and their sizes are multiples of 16 bytes (rows of 80,
-// 144 or 272 bytes), so wherever ptxas places them each starts 16-byte
-// aligned.
+// The stages live in dynamic shared memory (above the 48 KiB a static
+// `.shared` array may have; the runtime opts the kernel in with
+// cuFuncSetAttribute at launch): one i8 buffer, viewed as the A stages at
+// byte 0 and the B stages after them. The buffer is 16-byte aligned (the
+// NVVM lowering's `__dynamic_shmem__` symbol is `.align 16`; NVPTX prints
+// it as a 1-byte `.shared` variable, after which the dynamic bytes start,
+// so its addresses cover them: checked on the H200) and both views' sizes
+// are multiples of 16 bytes, as cp.async and ldmatrix need.
 //
 // The fragment helpers (MmaSync) are the attention kernels'
 // (AttnToGPU/KernelBuilder.h).
@@ -38,16 +51,21 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace mlir::attn::gpu_kernels;
 
 namespace {
 
 constexpr int64_t kGemmThreads = 256; // 8 warps: 2 along M x 4 along N
-constexpr int64_t kTileK = 32;        // K per stage (two mma k-steps)
+constexpr int64_t kTileK = 64;        // K per stage (four mma k-steps)
 constexpr int64_t kPad = 8;           // elements of padding a shared row
 /// Blocks that give each of the H200's 132 multiprocessors one.
 constexpr int64_t kMultiprocessors = 132;
+/// Shared memory a block may opt in to on sm_90 (227 KiB), and a
+/// multiprocessor's (228 KiB, 1 KiB of it reserved a block).
+constexpr int64_t kMaxBlockShared = 227 * 1024;
 
 struct GemmPlan {
   unsigned aIndex, bIndex; // input positions of A and B
@@ -56,6 +74,23 @@ struct GemmPlan {
   int64_t batch, m, n, k;  // extents (batch and m: products)
   Type element;            // of A and B
   int64_t tileM, tileN;    // block tile
+  int64_t stages;          // shared-memory K-tiles in flight
+  bool zeroInit;           // out's initial value is zero: not read
+  bool rowsFast;           // grid x walks M tiles (else N tiles)
+
+  int64_t kTiles() const { return llvm::divideCeil(k, kTileK); }
+  /// Bytes of one stage of A and of B (rows padded by kPad elements).
+  int64_t aStageBytes() const {
+    return tileM * (kTileK + kPad) * element.getIntOrFloatBitWidth() / 8;
+  }
+  int64_t bStageBytes() const {
+    int64_t elements = bTransposed ? tileN * (kTileK + kPad)
+                                   : kTileK * (tileN + kPad);
+    return elements * element.getIntOrFloatBitWidth() / 8;
+  }
+  int64_t sharedBytes() const {
+    return stages * (aStageBytes() + bStageBytes());
+  }
 };
 
 /// Looks through arith.extf to a block argument of the body.
@@ -154,23 +189,38 @@ std::optional<GemmPlan> matchGemm(linalg::GenericOp op) {
     if (bLead > int64_t(lead.size()) ||
         ArrayRef<unsigned>(*bDims).take_front(bLead) != lead.take_front(bLead))
       continue;
-    GemmPlan plan{a,  1u - a,        transposed,    bLead > 0, 1,
-                  1,  extents[nDim], extents[kDim], element,   128,
-                  128};
+    GemmPlan plan{a,       1u - a,        transposed,    bLead > 0, 1,
+                  1,       extents[nDim], extents[kDim], element,   128,
+                  128,     0,             false,         false};
     for (int64_t i = 0; i < int64_t(lead.size()); ++i)
       (i < bLead ? plan.batch : plan.m) *= extents[lead[i]];
     if (plan.m < attn::linalg_gpu::kGemmMinRows || plan.k % 8 != 0 ||
         plan.n < 8 || (!transposed && plan.n % 8 != 0))
       continue;
-    // The largest tile that still gives every multiprocessor a block.
+    // The largest tile that still gives every multiprocessor a block (two
+    // for 128 x 64).
     auto blocks = [&](int64_t tm, int64_t tn) {
       return llvm::divideCeil(plan.m, tm) * llvm::divideCeil(plan.n, tn) *
              plan.batch;
     };
     if (blocks(128, 128) < kMultiprocessors)
       plan.tileN = 64;
-    if (blocks(128, 64) < kMultiprocessors)
+    // 128 x 64 tiles below two blocks a multiprocessor: 64 x 64 (on the
+    // H200, 2048 x 576 outputs: 13.3 against 15.2 us, 29.2 against 32.8 at
+    // K 1536; 128 x 64 in place of 128 x 128 lost, 23.2 against 19.4 us).
+    if (plan.tileN == 64 && blocks(128, 64) < 2 * kMultiprocessors)
       plan.tileM = 64;
+    // Blocks launched together (consecutive x) share the tile of the
+    // operand along the other grid axis, read from memory once, and walk
+    // the one along x, which should then be the smaller so that it stays in
+    // L2: x over M tiles when A (M x K) is smaller than B (K x N) (the
+    // lm_head: 2.4 MB of A, 57 MB of B).
+    plan.rowsFast = plan.m < plan.n;
+    // 128 x 128 tiles: 3 stages (105 KiB) keep two blocks a
+    // multiprocessor; smaller tiles take 4. Never more than the K-tiles.
+    int64_t stages = plan.tileM * plan.tileN == 128 * 128 ? 3 : 4;
+    plan.stages = std::clamp<int64_t>(plan.kTiles(), 2, stages);
+    assert(plan.sharedBytes() <= kMaxBlockShared && "stages exceed 227 KiB");
     return plan;
   }
   return std::nullopt;
@@ -202,7 +252,7 @@ private:
   const GemmPlan &p;
   MmaSync mmaSync;
   Value a, bMat, out; // 2-D global buffers
-  Value sa, sb;       // shared [2, rows, cols + kPad]
+  Value sa, sb;       // shared [stages, rows, cols + kPad]
   Value tid, lane, g, t, warpM, warpN, rowBase, colBase, aRow0, bRow0;
 
   int64_t warpRows() const { return p.tileM / 2; }
@@ -312,7 +362,13 @@ void GemmBuilder::epilogue(ValueRange acc) {
   Value col0 = k.add(
       colBase, k.add(k.mul(warpN, k.idx(warpCols())), k.mul(t, k.idx(2))));
   Type f32 = k.b.getF32Type();
+  // (No guard where the tiles divide the extent: every index is inside.)
+  bool rowsExact = p.m % p.tileM == 0, colsExact = p.n % p.tileN == 0;
   auto guarded = [&](Value cond, llvm::function_ref<void()> body) {
+    if (!cond) {
+      body();
+      return;
+    }
     auto ifOp = scf::IfOp::create(k.b, k.loc, cond, /*withElse=*/false);
     OpBuilder::InsertionGuard guard(k.b);
     k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
@@ -322,16 +378,17 @@ void GemmBuilder::epilogue(ValueRange acc) {
     for (int64_t h = 0; h < 2; ++h) {
       Value row = k.add(row0, k.idx(16 * i + 8 * h));
       Value outRow = k.add(aRow0, row);
-      guarded(k.lt(row, k.idx(p.m)), [&] {
+      guarded(rowsExact ? Value() : k.lt(row, k.idx(p.m)), [&] {
         for (int64_t j = 0; j < nTiles(); ++j) {
           Value col = k.add(col0, k.idx(8 * j));
           Value x = acc[4 * (i * nTiles() + j) + 2 * h];
           Value y = acc[4 * (i * nTiles() + j) + 2 * h + 1];
           if (p.n % 2 == 0) {
-            guarded(k.lt(col, k.idx(p.n)), [&] {
-              Value pair = vector::FromElementsOp::create(
+            guarded(colsExact ? Value() : k.lt(col, k.idx(p.n)), [&] {
+              Value sum = vector::FromElementsOp::create(
                   k.b, k.loc, VectorType::get({2}, f32), ValueRange{x, y});
-              Value sum = k.fadd(k.loadVec(out, {outRow, col}, 2), pair);
+              if (!p.zeroInit)
+                sum = k.fadd(k.loadVec(out, {outRow, col}, 2), sum);
               k.storeVec(sum, out, {outRow, col});
             });
             continue;
@@ -340,8 +397,9 @@ void GemmBuilder::epilogue(ValueRange acc) {
             Value c = k.add(col, k.idx(e));
             guarded(k.lt(c, k.idx(p.n)), [&] {
               Type element = cast<MemRefType>(out.getType()).getElementType();
-              Value sum =
-                  k.fadd(k.toF32(k.load(out, {outRow, c})), e == 0 ? x : y);
+              Value sum = e == 0 ? x : y;
+              if (!p.zeroInit)
+                sum = k.fadd(k.toF32(k.load(out, {outRow, c})), sum);
               k.store(k.fromF32(sum, element), out, {outRow, c});
             });
           }
@@ -358,16 +416,22 @@ void GemmBuilder::build(gpu::LaunchOp launch) {
   warpN = k.rem(warp, 4);
   g = k.div(lane, 4);
   t = k.rem(lane, 4);
-  colBase = k.mul(launch.getBlockIds().x, k.idx(p.tileN));
-  rowBase = k.mul(launch.getBlockIds().y, k.idx(p.tileM));
+  Value bx = launch.getBlockIds().x, by = launch.getBlockIds().y;
+  colBase = k.mul(p.rowsFast ? by : bx, k.idx(p.tileN));
+  rowBase = k.mul(p.rowsFast ? bx : by, k.idx(p.tileM));
   Value z = launch.getBlockIds().z;
   // Rows of the 2-D views where this batch index starts.
   aRow0 = k.mul(z, k.idx(p.m));
   bRow0 = p.bBatched ? k.mul(z, k.idx(p.bTransposed ? p.n : p.k)) : k.idx(0);
 
-  const int64_t tiles = llvm::divideCeil(p.k, kTileK);
-  issue(k.idx(0), k.idx(0));
-  NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+  const int64_t tiles = p.kTiles(), stages = p.stages;
+  // Prologue: tiles 0 .. S-2, a commit group each (empty past the last
+  // tile, so that the wait below counts the same groups on every tile).
+  for (int64_t s = 0; s + 1 < stages; ++s) {
+    if (s < tiles)
+      issue(k.idx(s), k.idx(s));
+    NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+  }
   SmallVector<Value> init(4 * mTiles() * nTiles(), k.f32(0));
   auto loop =
       scf::ForOp::create(k.b, k.loc, k.idx(0), k.idx(tiles), k.idx(1), init);
@@ -375,21 +439,23 @@ void GemmBuilder::build(gpu::LaunchOp launch) {
     OpBuilder::InsertionGuard guard(k.b);
     k.b.setInsertionPointToStart(loop.getBody());
     Value tile = loop.getInductionVar();
-    Value next = k.add(tile, k.idx(1));
+    // S - 1 + t groups are committed: with at most S - 2 pending, tile t's
+    // copies (this thread's) are done; the barrier makes every thread's
+    // visible and tells that tile t - 1 (stage (t + S - 1) % S) is read.
+    NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc,
+                                     k.b.getI32IntegerAttr(stages - 2));
+    gpu::BarrierOp::create(k.b, k.loc);
+    Value next = k.add(tile, k.idx(stages - 1));
     auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(next, k.idx(tiles)),
                                   /*withElse=*/false);
     {
       OpBuilder::InsertionGuard inner(k.b);
       k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      issue(next, k.rem(next, 2));
+      issue(next, k.rem(next, stages));
     }
-    // (An empty group on the last tile keeps the wait below uniform.)
     NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
-    NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(1));
-    gpu::BarrierOp::create(k.b, k.loc);
-    SmallVector<Value> acc = compute(k.rem(tile, 2), loop.getRegionIterArgs());
-    // The stage just read is the next iteration's copy target.
-    gpu::BarrierOp::create(k.b, k.loc);
+    SmallVector<Value> acc =
+        compute(k.rem(tile, stages), loop.getRegionIterArgs());
     scf::YieldOp::create(k.b, k.loc, acc);
   }
   NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(0));
@@ -400,33 +466,38 @@ void GemmBuilder::build(gpu::LaunchOp launch) {
 
 LogicalResult
 mlir::attn::linalg_gpu::lowerTensorCoreGemm(RewriterBase &rewriter,
-                                            linalg::GenericOp op) {
+                                            linalg::GenericOp op,
+                                            bool zeroInit) {
   std::optional<GemmPlan> plan = matchGemm(op);
   if (!plan)
     return failure();
+  plan->zeroInit = zeroInit;
   Location loc = op.getLoc();
   MLIRContext *ctx = rewriter.getContext();
   auto workgroup =
       gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto stageType = [&](int64_t rows, int64_t cols) {
-    return MemRefType::get({2, rows, cols + kPad}, plan->element,
+    return MemRefType::get({plan->stages, rows, cols + kPad}, plan->element,
                            MemRefLayoutAttrInterface(), workgroup);
   };
-  Type saType = stageType(plan->tileM, kTileK);
-  Type sbType = plan->bTransposed ? stageType(plan->tileN, kTileK)
-                                  : stageType(kTileK, plan->tileN);
+  MemRefType saType = stageType(plan->tileM, kTileK);
+  MemRefType sbType = plan->bTransposed ? stageType(plan->tileN, kTileK)
+                                        : stageType(kTileK, plan->tileN);
 
   rewriter.setInsertionPoint(op);
   auto cst = [&](int64_t v) {
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
   Value one = cst(1);
+  Value sharedBytes = arith::ConstantIntOp::create(
+      rewriter, loc, rewriter.getI32Type(), plan->sharedBytes());
+  int64_t nBlocks = llvm::divideCeil(plan->n, plan->tileN);
+  int64_t mBlocks = llvm::divideCeil(plan->m, plan->tileM);
+  if (plan->rowsFast)
+    std::swap(nBlocks, mBlocks);
   auto launch = gpu::LaunchOp::create(
-      rewriter, loc, cst(llvm::divideCeil(plan->n, plan->tileN)),
-      cst(llvm::divideCeil(plan->m, plan->tileM)), cst(plan->batch),
-      cst(kGemmThreads), one, one, /*dynamicSharedMemorySize=*/nullptr,
-      /*asyncTokenType=*/nullptr, /*asyncDependencies=*/{},
-      TypeRange{saType, sbType});
+      rewriter, loc, cst(nBlocks), cst(mBlocks), cst(plan->batch),
+      cst(kGemmThreads), one, one, sharedBytes);
   Block &body = launch.getBody().front();
   rewriter.setInsertionPointToEnd(&body);
   gpu::TerminatorOp::create(rewriter, loc);
@@ -434,8 +505,15 @@ mlir::attn::linalg_gpu::lowerTensorCoreGemm(RewriterBase &rewriter,
   Value a = as2D(rewriter, loc, op.getDpsInputs()[plan->aIndex]);
   Value b = as2D(rewriter, loc, op.getDpsInputs()[plan->bIndex]);
   Value out = as2D(rewriter, loc, op.getDpsInits()[0]);
-  ValueRange smem = launch.getWorkgroupAttributions();
-  GemmBuilder(rewriter, loc, *plan, a, b, out, smem[0], smem[1]).build(launch);
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
+                               MemRefLayoutAttrInterface(), workgroup);
+  Value shared = gpu::DynamicSharedMemoryOp::create(rewriter, loc, bytes);
+  Value sa = memref::ViewOp::create(rewriter, loc, saType, shared, cst(0),
+                                    ValueRange{});
+  Value sb = memref::ViewOp::create(rewriter, loc, sbType, shared,
+                                    cst(plan->stages * plan->aStageBytes()),
+                                    ValueRange{});
+  GemmBuilder(rewriter, loc, *plan, a, b, out, sa, sb).build(launch);
   rewriter.eraseOp(op);
   return success();
 }

@@ -24,10 +24,13 @@ constexpr int64_t kGemmMinRows = 64;
 /// kGemmMinRows rows, K (and N for a [k, n] B) a multiple of 8 (16-byte
 /// rows for cp.async). Block tiles of up to 128 x 128 outputs, 8 warps,
 /// mma.sync m16n8k16 with f32 accumulators, operands through ldmatrix from
-/// shared memory filled by cp.async two K-tiles deep; the edges of M, N and
-/// K are masked (zero-filled loads, guarded stores). success() when `op`
-/// was replaced, failure() (untouched) when it is not of this form.
-LogicalResult lowerTensorCoreGemm(RewriterBase &rewriter, linalg::GenericOp op);
+/// dynamic shared memory filled by cp.async 3-4 K-tiles of 64 deep; the
+/// edges of M, N and K are masked (zero-filled loads, guarded stores).
+/// With `zeroInit` out's initial value is taken to be zero and not read
+/// (the caller drops the zero fill). success() when `op` was replaced,
+/// failure() (untouched) when it is not of this form.
+LogicalResult lowerTensorCoreGemm(RewriterBase &rewriter, linalg::GenericOp op,
+                                  bool zeroInit = false);
 
 } // namespace mlir::attn::linalg_gpu
 

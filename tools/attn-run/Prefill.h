@@ -6,7 +6,7 @@
 // then its presents become the decode step's caches and N greedy steps
 // follow. A prompt-form export is what an exporter writes for a decoder
 // traced without a cache; the decode step is the same decoder's export
-// with past inputs (docs/attn-run.md).
+// with past inputs (docs/attn-compile.md, "--prefill").
 //
 //===----------------------------------------------------------------------===//
 

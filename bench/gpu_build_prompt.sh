@@ -25,7 +25,7 @@
 #       copies the prompt's presents into its caches and decodes N steps
 #       (--decode-steps, default 32).
 #   check/: with --check, the same two forms at a reduced size (2 layers,
-#       vocab 1024, 128 prompt tokens, 16 steps) for `attn-run decode.so
+#       vocab 1024, 128 prompt tokens, caches of 160, 16 tokens) for `attn-run decode.so
 #       --generate 16 --prefill prompt.so` on the GPU, with the tokens of
 #       ONNX Runtime (CPU, the same f16 export) and of this build's CPU
 #       target as the references (check/gen.ort.npz, check/gen.cpu.npz).
@@ -108,16 +108,17 @@ if [ "$gemm" = 1 ]; then
 fi
 
 # The prompt form and the decode step of one export (DIR LAYERS VOCAB
-# TOKENS POSITIONS); the decode step's caches hold POSITIONS.
+# TOKENS POSITIONS [MAX_SEQ]): rotary tables of POSITIONS rows, the decode
+# step's caches MAX_SEQ (default POSITIONS) long.
 export_pair() {
-  local dir=$1 n=$2 vocab=$3 s=$4 positions=$5
+  local dir=$1 n=$2 vocab=$3 s=$4 positions=$5 maxseq=${6:-$5}
   mkdir -p "$dir"
   python3 "$src/bench/gpu_prompt_model.py" --out "$dir" --layers "$n" --vocab "$vocab" \
     --max-pos "$positions" --decode
   "$compile" "$dir/prompt.onnx" --target cuda --params=external \
     --input-shape "input_ids=1x$s" --input-shape "position_ids=1x$s" \
     -o "$dir/prompt.so" --report "$dir/prompt.report.json"
-  "$compile" "$dir/decode.onnx" --target cuda --params=external --max-seq "$positions" \
+  "$compile" "$dir/decode.onnx" --target cuda --params=external --max-seq "$maxseq" \
     --input-shape input_ids=1x1 --input-shape position_ids=1x1 \
     -o "$dir/decode.so" --report "$dir/decode.report.json"
 }
@@ -129,7 +130,7 @@ fi
 
 if [ "$check" = 1 ]; then
   c="$out/check"
-  export_pair "$c" 2 1024 128 160
+  export_pair "$c" 2 1024 128 256 160
   python3 - "$c" <<'EOP'
 import sys
 import numpy as np
@@ -165,7 +166,7 @@ if [ -d "\$dir/check" ]; then
   # Prompt then decode at a reduced size: attn-run's tokens against ONNX
   # Runtime's and the CPU target's.
   python3 "\$dir/bench/gpu_prompt_model.py" --out "\$dir/check" --layers 2 --vocab 1024 \\
-    --max-pos 160 --data-only || rc=1
+    --max-pos 256 --data-only || rc=1
   "\$dir/bin/attn-run" "\$dir/check/decode.so" --prefill "\$dir/check/prompt.so" \\
     --inputs "\$dir/check/in.npz" --generate 15 --outputs "\$dir/check/gen.cuda.npz" || rc=1
   for ref in ort cpu; do

@@ -2,6 +2,7 @@
 
 #include "Generate.h"
 #include "GenerateSupport.h"
+#include "Prefill.h"
 #include "RunSupport.h"
 
 #include <algorithm>
@@ -168,7 +169,8 @@ int64_t attn::run::pastLength(const std::vector<rt::Array> &arrays) {
 void attn::run::generate(AttnModel *model, const std::string &modelName,
                          int steps, const std::vector<rt::Array> &arrays,
                          const std::string &inputsPath,
-                         const std::string &outputsPath) {
+                         const std::string &outputsPath,
+                         const Prefilled *prefilled) {
   std::vector<AttnTensorInfo> inputs = tensorInfos(model, TensorKind::Input);
   std::vector<AttnTensorInfo> inouts = tensorInfos(model, TensorKind::Inout);
   std::vector<AttnTensorInfo> outputs = tensorInfos(model, TensorKind::Output);
@@ -197,8 +199,11 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
     die("--generate feeds one token per step: '" + std::string(kInputIds) +
         "' must hold one id, the model's is " +
         shapeString(ids->shape, size_t(ids->rank)));
-  if (logits->dtype != ATTN_DTYPE_F32 || logits->rank < 1)
-    die("--generate expects float32 '" + std::string(kLogits) + "'");
+  if ((logits->dtype != ATTN_DTYPE_F32 && logits->dtype != ATTN_DTYPE_F16 &&
+       logits->dtype != ATTN_DTYPE_BF16) ||
+      logits->rank < 1)
+    die("--generate expects float32, f16 or bf16 '" + std::string(kLogits) +
+        "'");
   int64_t vocab = logits->shape[logits->rank - 1];
   int64_t capacity = inouts.front().rank >= 2
                          ? inouts.front().shape[inouts.front().rank - 2]
@@ -324,6 +329,12 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
   std::vector<int64_t> tokens;
   std::vector<float> stepLogits;
   std::vector<double> stepTimes;
+  // After a prompt model's run the first token is already chosen: it leads
+  // the tokens and its logits row the logits.
+  if (prefilled) {
+    tokens.push_back(prefilled->token);
+    stepLogits = prefilled->row;
+  }
   for (int step = 0; step < steps; ++step) {
     int64_t at = past + step;
     fill(inputs[size_t(positionIndex)], inputBytes[size_t(positionIndex)], 0,
@@ -350,10 +361,14 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
     auto end = std::chrono::steady_clock::now();
     stepTimes.push_back(
         std::chrono::duration<double, std::micro>(end - start).count());
-    const float *row = static_cast<const float *>(outputData[size_t(logitsIndex)]) +
-                       (numElements(*logits) - vocab);
-    tokens.push_back(int64_t(std::max_element(row, row + vocab) - row));
-    stepLogits.insert(stepLogits.end(), row, row + vocab);
+    const auto *bytes =
+        static_cast<const uint8_t *>(outputData[size_t(logitsIndex)]);
+    std::vector<float> row(static_cast<size_t>(vocab));
+    for (int64_t v = 0; v < vocab; ++v)
+      row[size_t(v)] = floatAt(*logits, bytes, numElements(*logits) - vocab + v);
+    tokens.push_back(int64_t(std::max_element(row.begin(), row.end()) -
+                             row.begin()));
+    stepLogits.insert(stepLogits.end(), row.begin(), row.end());
   }
 
   std::printf("tokens:");
@@ -362,18 +377,21 @@ void attn::run::generate(AttnModel *model, const std::string &modelName,
   std::vector<double> sorted = stepTimes;
   std::printf("\nsteps: %d\nthreads: %d\nmedian_us: %.3f\n", steps,
               attnGetNumThreads(), median(sorted));
+  if (prefilled)
+    std::printf("prefill_tokens: %lld\nprefill_us: %.3f\n",
+                static_cast<long long>(prefilled->tokens), prefilled->us);
 
   if (outputsPath.empty())
     return;
   std::vector<rt::Array> results(3);
   results[0].name = "tokens";
   results[0].dtype = rt::DType::I64;
-  results[0].shape = {int64_t(steps)};
+  results[0].shape = {int64_t(tokens.size())};
   results[0].data.resize(tokens.size() * sizeof(int64_t));
   std::memcpy(results[0].data.data(), tokens.data(), results[0].data.size());
   results[1].name = "logits";
   results[1].dtype = rt::DType::F32;
-  results[1].shape = {int64_t(steps), vocab};
+  results[1].shape = {int64_t(tokens.size()), vocab};
   results[1].data.resize(stepLogits.size() * sizeof(float));
   std::memcpy(results[1].data.data(), stepLogits.data(),
               results[1].data.size());

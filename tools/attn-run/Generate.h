@@ -41,13 +41,18 @@ bool isPastName(const std::string &name);
 /// dies if they disagree; -1 when there are none.
 int64_t pastLength(const std::vector<rt::Array> &arrays);
 
+struct Prefilled;
+
 /// Runs `steps` greedy decode steps from the state in `arrays` (the caches'
 /// pasts by their inout names, the ids, ...), finding the buffers by the
 /// roles in the model's signature. Prints the token ids; writes `tokens`,
 /// `logits` and `step_us` (time of every step) to `outputsPath` if given.
+/// After a prompt model's run (`prefilled`, --prefill), its token and
+/// logits row lead the tokens and logits (steps + 1 of each).
 void generate(AttnModel *model, const std::string &modelName, int steps,
               const std::vector<rt::Array> &arrays,
-              const std::string &inputsPath, const std::string &outputsPath);
+              const std::string &inputsPath, const std::string &outputsPath,
+              const Prefilled *prefilled = nullptr);
 
 /// The prompts of `path`: an npz with `prompts` [B, L] and `lengths` [B],
 /// or text with one prompt of space-separated token ids a line. Dies on a

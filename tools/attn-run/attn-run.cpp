@@ -12,6 +12,7 @@
 #include "CompileCache.h"
 #include "DeviceBuffers.h"
 #include "Generate.h"
+#include "Prefill.h"
 #include "RunSupport.h"
 
 #include "attn-c/Runtime.h"
@@ -36,7 +37,8 @@ const char *kUsage =
     "usage: attn-run MODEL(.so|.mlir|.onnx) [--inputs IN.npz] "
     "[--outputs OUT.npz]\n"
     "                [--bench N] [--threads N] [--dim NAME=SIZE]...\n"
-    "                [--generate N [--prompts FILE] [--max-seq N]]\n"
+    "                [--generate N [--prompts FILE | --prefill PROMPT]\n"
+    "                 [--max-seq N]]\n"
     "                [--cache-dir DIR] [--device N]\n"
     "\n"
     "Runs a model compiled by attn-compile on the arrays of IN.npz (keys are\n"
@@ -54,6 +56,13 @@ const char *kUsage =
     "                 step with per-row positions (compiled with\n"
     "                 --per-row-positions), caches starting empty; prints\n"
     "                 each row's tokens; OUT.npz gets tokens [B, N], logits\n"
+    "  --prefill PROMPT with --generate: first runs PROMPT, the same\n"
+    "                 decoder's prompt-form model (.so/.onnx/.mlir; no past\n"
+    "                 inputs, logits and present_* outputs), on IN.npz (its\n"
+    "                 input_ids / position_ids [1, S]) in one run; its\n"
+    "                 presents become MODEL's caches and the argmax of its\n"
+    "                 last logits the first token; N steps follow. OUT.npz\n"
+    "                 gets N + 1 tokens and logits rows\n"
     "  --max-seq N    cache capacity when --generate compiles the model\n"
     "                 (default: past length + N, or the longest prompt +\n"
     "                 N - 1)\n"
@@ -63,7 +72,7 @@ const char *kUsage =
     "  --device N     the CUDA device a cuda model runs on (default 0)\n";
 
 struct Options {
-  std::string model, inputs, outputs, cacheDir, prompts;
+  std::string model, inputs, outputs, cacheDir, prompts, prefill;
   int bench = 0;
   int threads = 0;
   int generate = 0;
@@ -126,6 +135,8 @@ Options parseOptions(int argc, char **argv) {
       o.generate = parseCount(flag, takeValue());
     else if (flag == "--prompts")
       o.prompts = takeValue();
+    else if (flag == "--prefill")
+      o.prefill = takeValue();
     else if (flag == "--max-seq")
       o.maxSeq = parseCount(flag, takeValue());
     else if (flag == "--cache-dir")
@@ -149,6 +160,10 @@ Options parseOptions(int argc, char **argv) {
     die("--generate times every step itself; it takes no --bench");
   if (!o.prompts.empty() && !o.generate)
     die("--prompts applies only with --generate");
+  if (!o.prefill.empty() && (!o.generate || !o.prompts.empty() ||
+                             o.inputs.empty()))
+    die("--prefill needs --generate N and --inputs (the prompt's input_ids "
+        "and position_ids), and no --prompts");
   if (o.generate && o.inputs.empty() && o.prompts.empty())
     die("--generate needs the first step's inputs (input_ids, position_ids, "
         "past_*) with --inputs IN.npz");
@@ -205,6 +220,71 @@ compileArguments(const Options &options, const std::vector<rt::Array> &arrays,
   return args;
 }
 
+/// The attn-compile arguments of the decode step after a --prefill prompt:
+/// the prompt's [1, S] inputs become [1, 1], the caches hold S + N.
+std::vector<std::string>
+stepArguments(const Options &options, const std::vector<rt::Array> &arrays) {
+  std::vector<std::string> args;
+  for (const std::string &dim : options.dims)
+    args.push_back("--dim=" + dim);
+  if (!endsWith(options.model, ".onnx"))
+    return args;
+  int64_t tokens = 0;
+  for (const rt::Array &a : arrays) {
+    if (a.shape.size() != 2 || a.shape[0] != 1)
+      die("--prefill: '" + a.name + "' in '" + options.inputs +
+          "' has shape " + shapeString(a.shape.data(), a.shape.size()) +
+          "; a prompt's inputs are [1, S]");
+    tokens = std::max(tokens, a.shape[1]);
+    args.push_back("--input-shape=" + a.name + "=1x1");
+  }
+  int64_t maxSeq = options.maxSeq ? options.maxSeq : tokens + options.generate;
+  args.push_back("--max-seq=" + std::to_string(maxSeq));
+  return args;
+}
+
+/// `path` as a loadable library: a .mlir/.onnx model is compiled (through
+/// the cache) with `args`.
+std::string libraryOf(const Options &options, const std::string &path,
+                      const std::vector<std::string> &args) {
+  if (!endsWith(path, ".mlir") && !endsWith(path, ".onnx"))
+    return path;
+  std::string error;
+  std::string library = compileCached(path, args, options.cacheDir, error);
+  if (library.empty())
+    die(error);
+  return library;
+}
+
+/// --generate N --prefill PROMPT: the prompt in one run of PROMPT, then N
+/// greedy steps of MODEL from its presents.
+int prefillThenGenerate(const Options &options,
+                        const std::vector<rt::Array> &arrays) {
+  Options promptOptions = options;
+  promptOptions.model = options.prefill;
+  promptOptions.generate = 0;
+  std::string promptLibrary =
+      libraryOf(options, options.prefill,
+                compileArguments(promptOptions, arrays, {}));
+  std::string stepLibrary =
+      libraryOf(options, options.model, stepArguments(options, arrays));
+  if (options.device >= 0 && attnCudaSetDevice(options.device) != ATTN_OK)
+    die(attnGetLastError());
+  AttnModel *step = attnModelLoad(stepLibrary.c_str());
+  if (!step)
+    die(attnGetLastError());
+  AttnModel *prompt = attnModelLoad(promptLibrary.c_str());
+  if (!prompt)
+    die(attnGetLastError());
+  Prefilled state =
+      prefill(prompt, options.prefill, step, arrays, options.inputs);
+  attnModelFree(prompt);
+  generate(step, options.model, options.generate, state.state, options.inputs,
+           options.outputs, &state);
+  attnModelFree(step);
+  return 0;
+}
+
 /// Copies each array into a fresh buffer in the order of `infos`.
 std::vector<void *> loadBuffers(const std::vector<AttnTensorInfo> &infos,
                                 const std::vector<rt::Array> &arrays,
@@ -252,6 +332,9 @@ int main(int argc, char **argv) {
   std::vector<std::vector<int64_t>> prompts;
   if (!options.prompts.empty())
     prompts = readPrompts(options.prompts);
+
+  if (!options.prefill.empty())
+    return prefillThenGenerate(options, arrays);
 
   std::string library = options.model;
   if (endsWith(options.model, ".mlir") || endsWith(options.model, ".onnx")) {

@@ -63,6 +63,34 @@ bool singleComputation(linalg::LinalgOp op, Operation *computation) {
   return true;
 }
 
+/// `v` without an extf that widens a payload argument or constant.
+Value unpromoted(linalg::LinalgOp op, Value v) {
+  auto ext = v.getDefiningOp<arith::ExtFOp>();
+  if (ext && ext->getBlock() == op.getBlock())
+    return ext.getIn();
+  return v;
+}
+
+/// The payload holds `computation`, optionally followed by `rounding` (a
+/// truncf of its result), plus constants and extfs that widen the block's
+/// arguments or constants for it.
+bool promotedComputation(linalg::LinalgOp op, Operation *computation,
+                         Operation *rounding) {
+  for (Operation &inner : op.getBlock()->without_terminator()) {
+    if (&inner == computation || &inner == rounding ||
+        isa<arith::ConstantOp>(inner))
+      continue;
+    auto ext = dyn_cast<arith::ExtFOp>(inner);
+    if (!ext || (!isa<BlockArgument>(ext.getIn()) &&
+                 !ext.getIn().getDefiningOp<arith::ConstantOp>()))
+      return false;
+    if (!llvm::all_of(ext->getUsers(),
+                      [&](Operation *user) { return user == computation; }))
+      return false;
+  }
+  return true;
+}
+
 /// An elementwise op: all loops parallel and an identity output map.
 bool isElementwise(linalg::LinalgOp op) {
   return allParallel(op) && op.getIndexingMapsArray().back().isIdentity();
@@ -279,16 +307,29 @@ std::optional<Step> match::matchStep(Value result) {
   if (!op || !isElementwise(op))
     return std::nullopt;
   Operation *computation = yielded(op).getDefiningOp();
-  if (!computation || computation->getBlock() != op.getBlock() ||
-      !singleComputation(op, computation))
+  if (!computation || computation->getBlock() != op.getBlock())
+    return std::nullopt;
+  // Half-precision graphs are imported with each step computed in f32:
+  // extf on the inputs, the step, truncf on the result. The step is the
+  // same one up to that rounding, so it is matched through the casts.
+  Operation *rounding = nullptr;
+  if (auto trunc = dyn_cast<arith::TruncFOp>(computation)) {
+    Operation *inner = trunc.getIn().getDefiningOp();
+    if (inner && inner->getBlock() == op.getBlock() &&
+        !isa<arith::ExtFOp>(inner)) {
+      rounding = computation;
+      computation = inner;
+    }
+  }
+  if (!promotedComputation(op, computation, rounding))
     return std::nullopt;
   auto mainOf = [&](Value v) -> Value {
-    int index = inputIndex(op, v);
+    int index = inputIndex(op, unpromoted(op, v));
     return isMainInput(op, index) ? op.getDpsInputOperand(index)->get()
                                   : Value();
   };
   auto sideOf = [&](Value v, Step &step) {
-    int index = inputIndex(op, v);
+    int index = inputIndex(op, unpromoted(op, v));
     if (index < 0)
       return false;
     step.side = op.getDpsInputOperand(index)->get();
@@ -303,7 +344,7 @@ std::optional<Step> match::matchStep(Value result) {
       if (isDiv && x != lhs)
         break;
       Value main = mainOf(x);
-      std::optional<double> factor = payloadScalar(op, c);
+      std::optional<double> factor = payloadScalar(op, unpromoted(op, c));
       if (!main || !factor || (isDiv && *factor == 0.0))
         continue;
       return Step{Step::Scale, main, isDiv ? 1.0 / *factor : *factor};
@@ -333,7 +374,8 @@ std::optional<Step> match::matchStep(Value result) {
       Value masked =
           keepWhenTrue ? select.getFalseValue() : select.getTrueValue();
       Value main = mainOf(kept);
-      std::optional<double> fillValue = payloadScalar(op, masked);
+      std::optional<double> fillValue =
+          payloadScalar(op, unpromoted(op, masked));
       Step step{Step::BoolMask, main};
       step.keepWhenTrue = keepWhenTrue;
       if (!main || !fillValue || *fillValue > -1.0e4 ||

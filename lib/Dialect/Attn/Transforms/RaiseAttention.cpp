@@ -284,7 +284,14 @@ private:
                                           PatternRewriter &rewriter) const {
     if (op->getNumResults() != 1)
       return failure();
-    std::optional<Contraction> pv = matchContraction(op->getResult(0));
+    // A half-precision P V accumulates in f32 and is rounded by a cast of
+    // its own (how f16 graphs are imported): the attention then replaces
+    // the cast, which has the operands' element type.
+    Value pvResult = op->getResult(0);
+    if (std::optional<Step> cast = matchStep(pvResult);
+        cast && cast->kind == Step::Cast && matchContraction(cast->main))
+      pvResult = cast->main;
+    std::optional<Contraction> pv = matchContraction(pvResult);
     if (!pv || !hasCanonicalLayout(*pv, /*checkLhs=*/true))
       return rewriter.notifyMatchFailure(op, "not a P V contraction");
 

@@ -14,11 +14,15 @@
 #   models/num-*.{so,json}: shapes gpu_prefill.py checks against PyTorch
 #       SDPA (inputs made on the GPU);
 #   models/bench-*.{so,json}: B=4, S=4096, Hq=32, D=128, Hkv 32/8/1, causal
-#       and not, f16 and bf16, timed against SDPA's flash and cuDNN backends;
-#       and at Hkv 8 an additive and a boolean [S, S] mask, and a causal
-#       sliding window of 1024 keys, against the SDPA backends that take an
-#       attn_mask (the window as a boolean band); head dimension 256 at
-#       Hkv 8, causal f16 and full bf16.
+#       and not, f16 and bf16, timed against SDPA's flash and cuDNN backends
+#       (D = 128 prompts take the sm_90a wgmma kernel); and at Hkv 8 an
+#       additive and a boolean [S, S] mask, and a causal sliding window of
+#       1024 keys, against the SDPA backends that take an attn_mask (the
+#       window as a boolean band); head dimension 256 at Hkv 8, causal f16
+#       and full bf16. With ATTN_COMPILE_BASELINE=PATH (an attn-compile
+#       without the wgmma kernel, e.g. the main tree's), the same models from
+#       that compiler as bench-*-mma, the mma.sync kernel timed in the same
+#       process.
 #
 #   [ONLY=REGEX] bench/gpu_build_prefill.sh BUILD_DIR OUT_DIR: only the
 #   cases and models whose names (GPU-prefill-tc-..., num-..., bench-...)
@@ -78,6 +82,8 @@ add_model num-gqa4-sq-gt-skv-d64-f16 --batch 1 --q-heads 16 --kv-heads 4 --sq 77
 add_model num-mqa32-causal-d64-f16 --batch 2 --q-heads 32 --kv-heads 1 --sq 640 --skv 640 --causal 0 --d 64 --dtype f16
 add_model num-mqa32-d128-bf16 --batch 1 --q-heads 32 --kv-heads 1 --sq 200 --skv 1500 --d 128 --dtype bf16
 add_model num-gqa4-softcap-kvlens-f16 --batch 3 --q-heads 8 --kv-heads 2 --sq 256 --skv 700 --softcap 30 --kv-lens i32 --d 128 --dtype f16
+add_model num-gqa8-d128-f16 --batch 2 --q-heads 16 --kv-heads 2 --sq 1000 --skv 1300 --d 128 --dtype f16
+add_model num-mha-causal-d128-bf16 --batch 1 --q-heads 8 --kv-heads 8 --sq 2048 --skv 2048 --causal 0 --d 128 --dtype bf16
 add_model num-gqa8-causal-kvlens-bf16 --batch 2 --q-heads 16 --kv-heads 2 --sq 500 --skv 500 --causal 0 --kv-lens i64 --d 64 --dtype bf16
 # Masks (the broadcast shapes the verifier takes; fully masked rows) and
 # sliding windows on the same kernel.
@@ -122,6 +128,10 @@ func.func @attention(%query: $q {attn.name = "query"}, %key: $kv {attn.name = "k
 }
 EOM
   "$compile" "$m.mlir" --target cuda -o "$m.so"
+  if [ -n "${ATTN_COMPILE_BASELINE:-}" ]; then
+    "$ATTN_COMPILE_BASELINE" "$m.mlir" --target cuda -o "$m-mma.so"
+    cp "$m.json" "$m-mma.json"
+  fi
   rm -f "$m.mlir"
 }
 for t in f16 bf16; do

@@ -38,6 +38,10 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
       llvm::cl::init("bin")};
   Option<int> optLevel{*this, "opt-level", llvm::cl::desc("0-3"),
                        llvm::cl::init(3)};
+  Option<bool> wgmmaPrefill{
+      *this, "wgmma-prefill",
+      llvm::cl::desc("D = 128 prompts on the wgmma kernel (sm_90a only)"),
+      llvm::cl::init(true)};
 };
 
 } // namespace
@@ -59,7 +63,10 @@ void mlir::attn::buildAttnCudaCodegenPipeline(OpPassManager &pm,
   // them rather than passed as arguments.
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
-  pm.addPass(createConvertAttnToGPU());
+  ConvertAttnToGPUOptions attnToGpu;
+  // wgmma is sm_90a only (the "a" features).
+  attnToGpu.wgmmaPrefill = options.wgmmaPrefill && options.chip == "sm_90a";
+  pm.addPass(createConvertAttnToGPU(attnToGpu));
   pm.addPass(createAttnDeviceBuffers());
   // One stream per run: launches, copies and workspace allocations are
   // chained on it, and the run waits for it once at the end.
@@ -86,6 +93,7 @@ void mlir::attn::registerAttnCudaPipeline() {
         options.features = o.features;
         options.format = o.format;
         options.optLevel = o.optLevel;
+        options.wgmmaPrefill = o.wgmmaPrefill;
         buildAttnCudaCodegenPipeline(pm, options);
       });
 }

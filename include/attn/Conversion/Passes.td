@@ -104,7 +104,16 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     @attn_kernels::@attn_partial_0 blocks in (%splits, 2, 1) threads in
     (128, 1, 1)`, `gpu.launch_func @attn_kernels::@attn_merge_0` and a
     `gpu.dealloc`.
+
+    With `wgmma-prefill` (sm_90a only), prompts of 128 or more rows with
+    D = Dv = 128 in f16/bf16 take `attn_wgmma_prefill_N` instead of the
+    mma.sync prefill kernel: warpgroup MMAs (wgmma) on 128-byte swizzled
+    shared-memory tiles, launched with dynamic shared memory.
   }];
+  let options = [
+    Option<"wgmmaPrefill", "wgmma-prefill", "bool", /*default=*/"false",
+           "Use the Hopper (sm_90a) wgmma prefill kernel where it fits">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect", "::mlir::math::MathDialect",

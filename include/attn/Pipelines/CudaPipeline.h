@@ -15,6 +15,8 @@ struct CudaOptions {
   std::string features = "+ptx80"; ///< PTX ISA; sm_90a needs 8.0 or newer
   std::string format = "bin";     ///< gpu-module-to-binary: bin (cubin) | isa (PTX text)
   int optLevel = 3;
+  /// Prompts with D = 128 take the wgmma prefill kernel (sm_90a only).
+  bool wgmmaPrefill = true;
 };
 
 /// The cuda target's passes on tensors, before bufferisation: element-wise

@@ -12,6 +12,7 @@
 #include "GpuKernels.h"
 #include "LatentDecode.h"
 #include "TensorCorePrefill.h"
+#include "WgmmaPrefill.h"
 
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -166,8 +167,8 @@ LogicalResult tile(Operation *op, AttentionPlan &plan) {
 /// Emits the kernels of one op and their launches in place of the op.
 class OpLowering {
 public:
-  OpLowering(OpBuilder &b, gpu::GPUModuleOp module, int id)
-      : b(b), module(module), id(id) {}
+  OpLowering(OpBuilder &b, gpu::GPUModuleOp module, int id, bool wgmma)
+      : b(b), module(module), id(id), wgmma(wgmma) {}
 
   LogicalResult lower(AttentionOp op);
   LogicalResult lower(DecodeOp op);
@@ -176,6 +177,7 @@ private:
   OpBuilder &b;
   gpu::GPUModuleOp module;
   int id;
+  bool wgmma; // the sm_90a wgmma prefill kernel may be used
 
   std::string name(StringRef kind) {
     return ("attn_" + kind + "_" + Twine(id)).str();
@@ -184,11 +186,15 @@ private:
     return arith::ConstantIndexOp::create(b, loc, v);
   }
   void launch(Location loc, gpu::GPUFuncOp kernel, int64_t gx, int64_t gy,
-              int64_t gz, int64_t threads, ValueRange args) {
+              int64_t gz, int64_t threads, ValueRange args,
+              int64_t sharedBytes = 0) {
+    Value shared;
+    if (sharedBytes)
+      shared = arith::ConstantOp::create(b, loc,
+                                         b.getI32IntegerAttr(sharedBytes));
     gpu::LaunchFuncOp::create(
         b, loc, kernel, {idx(loc, gx), idx(loc, gy), idx(loc, gz)},
-        {idx(loc, threads), idx(loc, 1), idx(loc, 1)},
-        /*dynamicSharedMemorySize=*/Value(), args);
+        {idx(loc, threads), idx(loc, 1), idx(loc, 1)}, shared, args);
   }
   /// The decode operands of the partial kernel (null when absent).
   struct DecodeOperands {
@@ -258,6 +264,22 @@ LogicalResult OpLowering::lower(AttentionOp op) {
     return failure();
   if (IntegerAttr offset = op.getCausalOffsetAttr())
     plan->causalOffset = offset.getInt();
+  // Prompts on sm_90a warpgroup MMAs (WgmmaPrefill.cpp).
+  if (wgmma && useWgmmaPrefillKernel(*plan, bool(op.getMask()))) {
+    b.setInsertionPoint(op);
+    SmallVector<Value> args{op.getQuery(), op.getKey(), op.getValue()};
+    if (op.getKvSeqLens())
+      args.push_back(op.getKvSeqLens());
+    args.push_back(op.getInit());
+    gpu::GPUFuncOp kernel = buildWgmmaPrefillKernel(
+        b, op.getLoc(), module, name("wgmma_prefill"), *plan,
+        ValueRange(args).getTypes(), bool(op.getKvSeqLens()));
+    std::array<int64_t, 3> grid = wgmmaPrefillGrid(*plan);
+    launch(op.getLoc(), kernel, grid[0], grid[1], grid[2],
+           wgmmaPrefillThreads(), args, wgmmaPrefillSharedBytes(*plan));
+    op.erase();
+    return success();
+  }
   // Prompts on tensor cores (TensorCorePrefill.cpp).
   if (usePrefillKernel(*plan)) {
     b.setInsertionPoint(op);
@@ -406,6 +428,7 @@ LogicalResult OpLowering::lower(DecodeOp op) {
 
 struct ConvertAttnToGPUPass
     : attn::impl::ConvertAttnToGPUBase<ConvertAttnToGPUPass> {
+  using Base::Base;
   void getDependentDialects(DialectRegistry &registry) const override {
     Base::getDependentDialects(registry);
     // The prefill kernel's ldmatrix and cp.async (TensorCorePrefill.cpp).
@@ -438,7 +461,7 @@ struct ConvertAttnToGPUPass
       declareErrorRecord(module);
     int id = 0;
     for (Operation *op : ops) {
-      OpLowering lowering(b, kernels, id++);
+      OpLowering lowering(b, kernels, id++, wgmmaPrefill);
       LogicalResult ok =
           isa<AttentionOp>(op) ? lowering.lower(cast<AttentionOp>(op))
                                : lowering.lower(cast<DecodeOp>(op));

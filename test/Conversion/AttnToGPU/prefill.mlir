@@ -3,7 +3,7 @@
 // mask, window, softcap or kv_seq_lens; other prompts keep the
 // flash-decoding kernels.
 // RUN: attn-opt %s --convert-attn-to-gpu -split-input-file | FileCheck %s
-// RUN: attn-opt %s --split-input-file --attn-cuda-pipeline="cubin-format=isa" | FileCheck %s --check-prefix=PTX
+// RUN: attn-opt %s --split-input-file --attn-cuda-pipeline="cubin-format=isa wgmma-prefill=false" | FileCheck %s --check-prefix=PTX
 
 // GQA 32/8, causal, f16, D = 128: one launch of (Sq / 64 query tiles, Hq,
 // B) blocks of 128 threads; K and V tiles of 64 rows (padded by 8 elements)

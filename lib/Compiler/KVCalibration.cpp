@@ -424,7 +424,8 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<SharingErrors> &errors, std::string &error) {
+    std::vector<SharingErrors> &errors, std::string &error,
+    std::vector<::attn::calib::AttentionSample> *samplesOut) {
   SmallVector<AttentionOp> ops;
   module.walk([&](AttentionOp op) {
     if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
@@ -601,5 +602,8 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     if (failed(refitPass(module, ops, newHeads, targets, fits, inputs,
                          buildLibrary, error)))
       return failure();
+  if (samplesOut)
+    for (std::vector<::attn::calib::AttentionSample> &s : samples)
+      samplesOut->push_back(std::move(s.front()));
   return success();
 }

@@ -43,7 +43,8 @@ enum class ShareKVMethod {
   Calibrated,
   Aligned,
   AlignedFit,
-  Latent
+  Latent,
+  Joint
 };
 
 struct CompileOptions {
@@ -61,6 +62,9 @@ struct CompileOptions {
   /// ShareKVMethod::Latent: floats of the latent and of the shared rotary
   /// key per token (-1: half a head).
   int64_t latentRank = 0, latentRopeDim = -1;
+  /// ShareKVMethod::Joint: L-BFGS steps per attention and pass, and passes
+  /// (probes of the converted model).
+  int64_t shareKVIterations = 80, shareKVPasses = 2;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

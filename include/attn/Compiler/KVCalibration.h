@@ -12,6 +12,9 @@
 namespace attn::rt {
 struct Array;
 } // namespace attn::rt
+namespace attn::calib {
+struct AttentionSample;
+} // namespace attn::calib
 
 namespace mlir::attn::compile {
 
@@ -31,12 +34,14 @@ struct SharingErrors {
 /// attention is then refitted by ridge least squares on the converted
 /// model's own activations (`attn.share_output_weight`), `refitPasses`
 /// times, each pass on the model converted with the previous fits.
-/// `errors` gets mean-pooling and fitted output errors per attention.
+/// `errors` gets mean-pooling and fitted output errors per attention;
+/// `samples`, when given, each fitted attention's operands (in walk order).
 LogicalResult calibrateKVSharing(
     ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<SharingErrors> &errors, std::string &error);
+    std::vector<SharingErrors> &errors, std::string &error,
+    std::vector<::attn::calib::AttentionSample> *samples = nullptr);
 
 /// Compiles `probe` with `buildLibrary` into a temporary library, runs it
 /// on the arrays of `inputs` (matched by input name, dtype and size) and

@@ -22,7 +22,6 @@ sys.path.insert(0, str(root / "tools" / "export"))
 import export_trained_decoder as E  # noqa: E402
 import share_kv_trained as T  # noqa: E402
 
-out = Path(sys.argv[2])
 
 
 def random_weights(rng):
@@ -68,7 +67,11 @@ def aligned_pca_fit(w, calib, fit):
     return wt
 
 
-if sys.argv[1] == "make":
+def main():
+    out = Path(sys.argv[2])
+    if sys.argv[1] != "make":
+        check(out)
+        return
     rng = np.random.default_rng(3)
     w = random_weights(rng)
     s = 16
@@ -80,7 +83,9 @@ if sys.argv[1] == "make":
         np.savez(out / f"{name}.npz", input_ids=ids, position_ids=E.positions(ids))
     np.save(out / "expected.npy", E.forward(aligned_pca_fit(w, calib, True), held))
     np.save(out / "aligned.npy", E.forward(aligned_pca_fit(w, calib, False), held))
-else:
+
+
+def check(out):
     expected = np.load(out / "expected.npy")
     aligned = np.load(out / "aligned.npy")
     got = np.load(out / "fit.npz")["logits"]
@@ -92,3 +97,7 @@ else:
     ok = diff <= 1e-4 * scale and moved > 20 * diff
     print("aligned-fit matches the prototype" if ok else "MISMATCH")
     sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 """Inputs and checks for share-kv-joint.test.
 
-`make DIR`: share_kv_aligned_fit.py's one-layer random decoder (4 query / 2
+`make DIR`: random_decoder.py's one-layer random decoder (4 query / 2
 KV heads of 8, RoPE) with a larger calibration set (256 windows of 16
 tokens, so that the joint fit's ~2.5k free weights meet more targets than
 they have), held-out windows, and the unconverted model's held-out logits
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import share_kv_aligned_fit as A  # noqa: E402
+import random_decoder as R  # noqa: E402
 
 
 def kl(ref, got):
@@ -33,16 +33,12 @@ def main():
     out = Path(sys.argv[2])
     if sys.argv[1] == "make":
         rng = np.random.default_rng(5)
-        w = A.random_weights(rng)
+        w = R.random_weights(rng, mix=(0.5, 0.85))
         s = 16
         calib = rng.integers(0, w.vocab, (256, s))
         held = rng.integers(0, w.vocab, (8, s))
-        import onnx
-        onnx.save(A.E.build_onnx(w, "prefill", s), str(out / "model.onnx"))
-        for name, ids in (("calibration", calib), ("heldout", held)):
-            np.savez(out / f"{name}.npz", input_ids=ids,
-                     position_ids=A.E.positions(ids))
-        np.save(out / "original.npy", A.E.forward(w, held))
+        R.save(out, w, s, calib, held)
+        np.save(out / "original.npy", R.E.forward(w, held))
         return
     ref = np.load(out / "original.npy")
     got = {n: np.load(out / f"{n}.npz")["logits"]

@@ -185,13 +185,6 @@ double squaredNorm(const std::vector<double> &x) {
   return s;
 }
 
-double dot(const std::vector<double> &a, const std::vector<double> &b) {
-  double s = 0.0;
-  for (size_t i = 0; i < a.size(); ++i)
-    s += a[i] * b[i];
-  return s;
-}
-
 /// The fit's objective over the four weights packed into one vector.
 class Objective {
 public:
@@ -239,8 +232,16 @@ public:
 
   /// f(x) and its gradient.
   double operator()(const std::vector<double> &x, std::vector<double> &grad) {
-    JointWeights w = unpack(x);
-    setWeights(attention, w);
+    // Straight from x to the float weights (no double copy per call).
+    std::vector<float> *floats[] = {&attention.wq, &attention.wk,
+                                    &attention.wv, &attention.wo};
+    std::vector<const std::vector<double> *> shapes = parts(start);
+    size_t at0 = 0;
+    for (size_t m = 0; m < 4; ++m) {
+      size_t n = shapes[m]->size();
+      floats[m]->assign(x.begin() + at0, x.begin() + at0 + n);
+      at0 += n;
+    }
     attention.forward();
     std::vector<float> g(target.size());
     double f = residual(&g);
@@ -284,15 +285,27 @@ private:
   std::vector<double> partScale;
 };
 
+/// sum a[i] * b[i] in double, for float or double vectors.
+template <typename A, typename B>
+double dotOf(const std::vector<A> &a, const std::vector<B> &b) {
+  double s = 0.0;
+  for (size_t i = 0; i < a.size(); ++i)
+    s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
 /// L-BFGS with `memory` pairs; the first step (and any step after a
 /// direction that does not descend) is the gradient scaled to unit length,
 /// the others start at 1; Armijo backtracking halves up to 20 times.
+/// The pairs (s, y) are kept in float: they only shape the direction, and
+/// the two-loop recursion's passes over them are most of its cost.
 /// Returns the steps taken.
 int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
           size_t memory = 10) {
   std::vector<double> g;
   f = fg(x, g);
-  std::deque<std::vector<double>> ss, ys;
+  std::deque<std::vector<float>> ss, ys;
+  std::deque<double> rhos; // 1 / (y . s)
   std::vector<double> d(x.size()), xn(x.size()), gn;
   int taken = 0;
   for (int it = 0; it < iterations; ++it) {
@@ -300,29 +313,32 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
       d[i] = -g[i];
     std::vector<double> alphas(ss.size());
     for (size_t j = ss.size(); j-- > 0;) {
-      alphas[j] = dot(ss[j], d) / dot(ys[j], ss[j]);
+      alphas[j] = rhos[j] * dotOf(ss[j], d);
+      const std::vector<float> &y = ys[j];
       for (size_t i = 0; i < d.size(); ++i)
-        d[i] -= alphas[j] * ys[j][i];
+        d[i] -= alphas[j] * y[i];
     }
     if (!ss.empty()) {
-      double gamma = dot(ss.back(), ys.back()) / dot(ys.back(), ys.back());
+      double gamma = 1.0 / (rhos.back() * dotOf(ys.back(), ys.back()));
       for (double &v : d)
         v *= gamma;
     }
     for (size_t j = 0; j < ss.size(); ++j) {
-      double beta = dot(ys[j], d) / dot(ys[j], ss[j]);
+      double beta = rhos[j] * dotOf(ys[j], d);
+      const std::vector<float> &sj = ss[j];
       for (size_t i = 0; i < d.size(); ++i)
-        d[i] += ss[j][i] * (alphas[j] - beta);
+        d[i] += sj[i] * (alphas[j] - beta);
     }
-    double slope = dot(g, d);
+    double slope = dotOf(g, d);
     if (!(slope < 0.0)) {
       for (size_t i = 0; i < x.size(); ++i)
         d[i] = -g[i];
-      slope = -dot(g, g);
+      slope = -dotOf(g, g);
       ss.clear();
       ys.clear();
+      rhos.clear();
     }
-    double step = ss.empty() ? 1.0 / std::max(1e-12, std::sqrt(dot(g, g)))
+    double step = ss.empty() ? 1.0 / std::max(1e-12, std::sqrt(dotOf(g, g)))
                              : 1.0;
     double fn = 0.0;
     bool accepted = false;
@@ -338,17 +354,21 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
     }
     if (!accepted)
       break;
-    std::vector<double> s(x.size()), y(x.size());
+    std::vector<float> sv(x.size()), yv(x.size());
+    double sy = 0.0;
     for (size_t i = 0; i < x.size(); ++i) {
-      s[i] = xn[i] - x[i];
-      y[i] = gn[i] - g[i];
+      sv[i] = static_cast<float>(xn[i] - x[i]);
+      yv[i] = static_cast<float>(gn[i] - g[i]);
+      sy += static_cast<double>(sv[i]) * yv[i];
     }
-    if (dot(s, y) > 1e-12) {
-      ss.push_back(std::move(s));
-      ys.push_back(std::move(y));
+    if (sy > 1e-12) {
+      ss.push_back(std::move(sv));
+      ys.push_back(std::move(yv));
+      rhos.push_back(1.0 / sy);
       if (ss.size() > memory) {
         ss.pop_front();
         ys.pop_front();
+        rhos.pop_front();
       }
     }
     x.swap(xn);

@@ -334,10 +334,7 @@ LogicalResult fitPass(
     if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
       probeOps.push_back(op);
   });
-  func::FuncOp entry;
-  for (auto f : probe->getOps<func::FuncOp>())
-    if (f.isPublic() && !f.isExternal())
-      entry = f;
+  func::FuncOp entry = probeEntry(*probe);
   if (!entry || probeOps.size() != plans.size()) {
     error = "calibration: cannot find the model function";
     return failure();
@@ -381,19 +378,7 @@ LogicalResult fitPass(
     for (const char *part : {"h", "q", "k"})
       names.push_back(llvm::formatv("__joint_{0}_{1}", i, part).str());
   }
-  auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
-  OpBuilder b(ctx);
-  b.setInsertionPoint(ret);
-  func::ReturnOp::create(b, ret.getLoc(), results);
-  ret.erase();
-  entry.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
-                                  ValueRange(results).getTypes()));
-  SmallVector<DictionaryAttr> resultAttrs;
-  for (const std::string &name : names)
-    resultAttrs.push_back(b.getDictionaryAttr(
-        b.getNamedAttr("attn.name", b.getStringAttr(name))));
-  entry.setAllResultAttrs(resultAttrs);
-  entry->removeAttr("attn.num_outputs");
+  returnNamed(entry, results, names);
   std::map<std::string, ::attn::rt::Array> outputs;
   if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
     return failure();

@@ -3,6 +3,7 @@
 #ifndef ATTN_COMPILER_KVCALIBRATION_H
 #define ATTN_COMPILER_KVCALIBRATION_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <map>
@@ -42,6 +43,21 @@ LogicalResult calibrateKVSharing(
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error,
     std::vector<::attn::calib::AttentionSample> *samples = nullptr);
+
+/// The function a probe copy runs: the model's public, defined function.
+func::FuncOp probeEntry(ModuleOp probe);
+
+/// Makes `entry` return `results` (named by `names`, the output names the
+/// probe's outputs are looked up by) instead of the model's outputs; what
+/// only those needed becomes dead in the probe.
+void returnNamed(func::FuncOp entry, ArrayRef<Value> results,
+                 ArrayRef<std::string> names);
+
+/// Copies the discardable attributes starting with `prefix` from each
+/// attention of `from` (the calibration-sized model) to the corresponding
+/// one of `to` (walk order); fails when the attentions do not correspond.
+LogicalResult copyAttentionAttributes(ModuleOp from, ModuleOp to,
+                                      StringRef prefix, std::string &error);
 
 /// Compiles `probe` with `buildLibrary` into a temporary library, runs it
 /// on the arrays of `inputs` (matched by input name, dtype and size) and

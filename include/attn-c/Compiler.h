@@ -43,7 +43,8 @@ typedef enum AttnShareKVMethod {
   ATTN_SHARE_KV_EXACT = 1,
   ATTN_SHARE_KV_CALIBRATED = 2, /* needs a calibration file */
   ATTN_SHARE_KV_ALIGNED = 3,    /* needs a calibration file */
-  /* aligned-fit with a calibration file, mean without one */
+  /* joint with a calibration file (aligned-fit where it does not apply),
+     mean without one */
   ATTN_SHARE_KV_DEFAULT = 4,
   /* aligned + layer-wise output refit; needs a calibration file */
   ATTN_SHARE_KV_ALIGNED_FIT = 5,
@@ -103,7 +104,7 @@ attnCompileOptionsSetInputShape(AttnCompileOptions *options, const char *name,
    `calibrationFile` (.npz of graph inputs) is for ATTN_SHARE_KV_CALIBRATED
    ATTN_SHARE_KV_ALIGNED, ATTN_SHARE_KV_ALIGNED_FIT, ATTN_SHARE_KV_JOINT
    and ATTN_SHARE_KV_LATENT (and makes
-   ATTN_SHARE_KV_DEFAULT aligned-fit). */
+   ATTN_SHARE_KV_DEFAULT joint). */
 ATTN_COMPILER_API void attnCompileOptionsSetShareKV(AttnCompileOptions *options,
                                                     int64_t kvHeads,
                                                     AttnShareKVMethod method,

@@ -137,7 +137,7 @@ public:
         method(options.shareKVMethod != ShareKVMethod::Default
                    ? options.shareKVMethod
                : options.calibrationFile.empty() ? ShareKVMethod::Mean
-                                                 : ShareKVMethod::AlignedFit),
+                                                 : ShareKVMethod::Joint),
         result(result),
         diagnosticStream(result.diagnostics),
         diagnostics(sourceMgr, &context, diagnosticStream) {
@@ -355,7 +355,18 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
       return fail(error);
     return success();
   }
-  if (method == ShareKVMethod::Joint) {
+  // The default (joint) falls back to aligned-fit where the joint fit does
+  // not apply (its projections are not all constant) and, with aligned-fit,
+  // to aligned on a decode step whose caches shrink (no probe can run the
+  // converted step on the calibration inputs).
+  ShareKVMethod fitMethod = method;
+  bool byDefault = options.shareKVMethod == ShareKVMethod::Default;
+  std::string why;
+  if (fitMethod == ShareKVMethod::Joint && byDefault &&
+      (decode ||
+       !jointFitApplies(calibrationModule, options.shareKV, why)))
+    fitMethod = ShareKVMethod::AlignedFit;
+  if (fitMethod == ShareKVMethod::Joint) {
     JointFitOptions joint;
     joint.iterations = options.shareKVIterations;
     joint.passes = options.shareKVPasses;
@@ -373,13 +384,12 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     return success();
   }
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
-                                method == ShareKVMethod::Aligned ||
-                                    method == ShareKVMethod::AlignedFit,
+                                fitMethod == ShareKVMethod::Aligned ||
+                                    fitMethod == ShareKVMethod::AlignedFit,
                                 // A decode step's caches shrink: its
                                 // default is aligned (no refit probe).
-                                method == ShareKVMethod::AlignedFit &&
-                                        !(decode && options.shareKVMethod ==
-                                                        ShareKVMethod::Default)
+                                fitMethod == ShareKVMethod::AlignedFit &&
+                                        !(decode && byDefault)
                                     ? kRefitPasses
                                     : 0,
                                 options.calibrationFile, buildProbe,

@@ -459,6 +459,18 @@ LogicalResult fitPass(
 
 } // namespace
 
+bool mlir::attn::compile::jointFitApplies(ModuleOp module, int64_t newHeads,
+                                          std::string &why) {
+  bool ok = true;
+  module.walk([&](AttentionOp op) {
+    LayerPlan plan;
+    if (ok && op.getNumResults() == 1 && op.getKvHeads() > newHeads &&
+        failed(planLayer(op, newHeads, plan, why)))
+      ok = false;
+  });
+  return ok;
+}
+
 LogicalResult mlir::attn::compile::calibrateJointSharing(
     ModuleOp module, int64_t newHeads, const JointFitOptions &options,
     const std::string &calibrationPath,

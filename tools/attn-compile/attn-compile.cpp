@@ -72,18 +72,19 @@ cl::opt<std::string> shareKVMethod(
              "projection refitted on the converted model) or joint (aligned, "
              "then each layer's Q, shared K/V and O projections fitted "
              "together on the converted model; the last four need "
-             "--calibration), or latent; default: aligned-fit with "
-             "--calibration, else mean"),
+             "--calibration), or latent; default: joint with "
+             "--calibration (aligned-fit where it does not apply), else "
+             "mean"),
     cl::init("mean"), cl::cat(category));
 cl::opt<std::string> shareKVIterations(
     "share-kv-iterations",
     cl::desc("--share-kv-method=joint: L-BFGS steps per attention and pass "
-             "(default 80)"),
+             "(default 40)"),
     cl::value_desc("N"), cl::cat(category));
 cl::opt<std::string> shareKVPasses(
     "share-kv-passes",
     cl::desc("--share-kv-method=joint: passes, each fitting every attention "
-             "on the model converted by the previous one (default 2)"),
+             "on the model converted by the previous one (default 1)"),
     cl::value_desc("N"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",

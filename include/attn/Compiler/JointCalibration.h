@@ -9,8 +9,8 @@ namespace mlir::attn::compile {
 
 /// How the joint fit runs (bench/RESULTS.md measures the choices).
 struct JointFitOptions {
-  int iterations = 80; ///< L-BFGS steps per attention and pass
-  int passes = 2;      ///< probes of the converted model, each refitting
+  int iterations = 40; ///< L-BFGS steps per attention and pass
+  int passes = 1;      ///< probes of the converted model, each refitting
   double ridge = 1e-3; ///< pull toward the aligned start
 };
 
@@ -24,6 +24,11 @@ struct JointFitRecord {
   int iterations = 0;
   double seconds = 0.0;
 };
+
+/// Whether the joint fit can convert every attention of `module` with more
+/// than `newHeads` KV heads (Q, K, V and O constant projections of one
+/// input, no softcap); `why` says what stops it.
+bool jointFitApplies(ModuleOp module, int64_t newHeads, std::string &why);
 
 /// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),
 /// then per attention with more than `newHeads` KV heads, L-BFGS over the

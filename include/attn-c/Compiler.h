@@ -43,10 +43,17 @@ typedef enum AttnShareKVMethod {
   ATTN_SHARE_KV_EXACT = 1,
   ATTN_SHARE_KV_CALIBRATED = 2, /* needs a calibration file */
   ATTN_SHARE_KV_ALIGNED = 3,    /* needs a calibration file */
-  /* aligned-fit with a calibration file, mean without one */
+  /* joint with a calibration file (aligned-fit where it does not apply),
+     mean without one */
   ATTN_SHARE_KV_DEFAULT = 4,
   /* aligned + layer-wise output refit; needs a calibration file */
-  ATTN_SHARE_KV_ALIGNED_FIT = 5
+  ATTN_SHARE_KV_ALIGNED_FIT = 5,
+  /* multi-head latent attention (the latent rank and rotary size come
+     from attnCompileOptionsSet's latent-rank / latent-rope-dim keys) */
+  ATTN_SHARE_KV_LATENT = 6,
+  /* aligned + layer-wise joint fit of Q, shared K/V and O; needs a
+     calibration file */
+  ATTN_SHARE_KV_JOINT = 7
 } AttnShareKVMethod;
 
 /* Compiles models one at a time and keeps the results of the last one.
@@ -95,8 +102,9 @@ attnCompileOptionsSetInputShape(AttnCompileOptions *options, const char *name,
                                 int32_t rank, const int64_t *shape);
 /* Converts attention to `kvHeads` KV heads (0: keep them);
    `calibrationFile` (.npz of graph inputs) is for ATTN_SHARE_KV_CALIBRATED
-   ATTN_SHARE_KV_ALIGNED and ATTN_SHARE_KV_ALIGNED_FIT (and makes
-   ATTN_SHARE_KV_DEFAULT aligned-fit). */
+   ATTN_SHARE_KV_ALIGNED, ATTN_SHARE_KV_ALIGNED_FIT, ATTN_SHARE_KV_JOINT
+   and ATTN_SHARE_KV_LATENT (and makes
+   ATTN_SHARE_KV_DEFAULT joint). */
 ATTN_COMPILER_API void attnCompileOptionsSetShareKV(AttnCompileOptions *options,
                                                     int64_t kvHeads,
                                                     AttnShareKVMethod method,

@@ -105,14 +105,26 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
             .Case("aligned", ShareKVMethod::Aligned)
             .Case("aligned-fit", ShareKVMethod::AlignedFit)
             .Case("latent", ShareKVMethod::Latent)
+            .Case("joint", ShareKVMethod::Joint)
             .Default(std::nullopt);
     if (!method) {
       error = "--share-kv-method=" + value.str() +
               " is not available (expected mean, exact, calibrated, aligned, "
-              "aligned-fit or latent)";
+              "aligned-fit, joint or latent)";
       return failure();
     }
     options.shareKVMethod = *method;
+    return success();
+  }
+  if (key == "share-kv-iterations" || key == "share-kv-passes") {
+    int64_t n;
+    if (value.getAsInteger(10, n) || n < 0 || n > 100000) {
+      error = "bad --" + key.str() + " '" + value.str() +
+              "' (expected a count, 0 or more)";
+      return failure();
+    }
+    (key == "share-kv-iterations" ? options.shareKVIterations
+                                  : options.shareKVPasses) = n;
     return success();
   }
   if (key == "latent-rank" || key == "latent-rope-dim") {

@@ -12,6 +12,7 @@
 
 #include "attn/Compiler/CompileReport.h"
 #include "attn/Compiler/DecodeFusion.h"
+#include "attn/Compiler/JointCalibration.h"
 #include "attn/Compiler/KVCalibration.h"
 #include "attn/Compiler/LatentCalibration.h"
 #include "attn/Compiler/ModelImport.h"
@@ -63,6 +64,7 @@ std::string methodName(ShareKVMethod method) {
   case ShareKVMethod::Aligned: return "aligned";
   case ShareKVMethod::AlignedFit: return "aligned-fit";
   case ShareKVMethod::Latent: return "latent";
+  case ShareKVMethod::Joint: return "joint";
   }
   return "mean";
 }
@@ -135,7 +137,7 @@ public:
         method(options.shareKVMethod != ShareKVMethod::Default
                    ? options.shareKVMethod
                : options.calibrationFile.empty() ? ShareKVMethod::Mean
-                                                 : ShareKVMethod::AlignedFit),
+                                                 : ShareKVMethod::Joint),
         result(result),
         diagnosticStream(result.diagnostics),
         diagnostics(sourceMgr, &context, diagnosticStream) {
@@ -145,7 +147,8 @@ public:
     pipeline.shareKVHeads = options.shareKV;
     // The pass reads aligned-fit's results as aligned ones (plus the
     // fitted output weights).
-    pipeline.shareKVMethod = method == ShareKVMethod::AlignedFit
+    pipeline.shareKVMethod = method == ShareKVMethod::AlignedFit ||
+                                     method == ShareKVMethod::Joint
                                  ? "aligned"
                                  : methodName(method);
     if (method == ShareKVMethod::Latent) {
@@ -200,6 +203,7 @@ private:
   llvm::raw_string_ostream diagnosticStream;
   SourceMgrDiagnosticHandler diagnostics;
   std::vector<SharingErrors> sharingErrors;
+  std::vector<JointFitRecord> jointRecords;
   std::string error;
 };
 
@@ -351,14 +355,41 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
       return fail(error);
     return success();
   }
+  // The default (joint) falls back to aligned-fit where the joint fit does
+  // not apply (its projections are not all constant) and, with aligned-fit,
+  // to aligned on a decode step whose caches shrink (no probe can run the
+  // converted step on the calibration inputs).
+  ShareKVMethod fitMethod = method;
+  bool byDefault = options.shareKVMethod == ShareKVMethod::Default;
+  std::string why;
+  if (fitMethod == ShareKVMethod::Joint && byDefault &&
+      (decode ||
+       !jointFitApplies(calibrationModule, options.shareKV, why)))
+    fitMethod = ShareKVMethod::AlignedFit;
+  if (fitMethod == ShareKVMethod::Joint) {
+    JointFitOptions joint;
+    joint.iterations = options.shareKVIterations;
+    joint.passes = options.shareKVPasses;
+    if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,
+                                     options.calibrationFile, buildProbe,
+                                     sharingErrors, jointRecords, error)) ||
+        (sized && failed(copySharingAttributes(*sized, module, error))))
+      return fail(error);
+    llvm::raw_string_ostream log(result.log);
+    for (const JointFitRecord &r : jointRecords)
+      log << llvm::formatv("share-kv joint: {0}: output error aligned {1:e3}, "
+                           "fitted {2:e3} ({3} steps, {4:f1} s)\n",
+                           r.name, r.alignedError, r.fittedError, r.iterations,
+                           r.seconds);
+    return success();
+  }
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
-                                method == ShareKVMethod::Aligned ||
-                                    method == ShareKVMethod::AlignedFit,
+                                fitMethod == ShareKVMethod::Aligned ||
+                                    fitMethod == ShareKVMethod::AlignedFit,
                                 // A decode step's caches shrink: its
                                 // default is aligned (no refit probe).
-                                method == ShareKVMethod::AlignedFit &&
-                                        !(decode && options.shareKVMethod ==
-                                                        ShareKVMethod::Default)
+                                fitMethod == ShareKVMethod::AlignedFit &&
+                                        !(decode && byDefault)
                                     ? kRefitPasses
                                     : 0,
                                 options.calibrationFile, buildProbe,
@@ -384,6 +415,16 @@ void Compilation::buildReport(ModuleOp module) {
                                            {"error_calibrated", e.calibrated}});
     report["share_kv_calibration"] = std::move(entries);
   }
+  if (!jointRecords.empty()) {
+    llvm::json::Array entries;
+    for (const JointFitRecord &r : jointRecords)
+      entries.push_back(llvm::json::Object{{"name", r.name},
+                                           {"loss_aligned", r.alignedError},
+                                           {"loss_fitted", r.fittedError},
+                                           {"iterations", r.iterations},
+                                           {"seconds", r.seconds}});
+    report["share_kv_joint_fit"] = std::move(entries);
+  }
   llvm::raw_string_ostream os(result.report);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(report))) << "\n";
 }
@@ -396,7 +437,8 @@ LogicalResult Compilation::run(const std::string &path,
   importOptions.inputShapes = options.inputShapes;
   bool calibrated = method == ShareKVMethod::Calibrated ||
                     method == ShareKVMethod::Aligned ||
-                    method == ShareKVMethod::AlignedFit;
+                    method == ShareKVMethod::AlignedFit ||
+                    method == ShareKVMethod::Joint;
   if (calibrated && options.calibrationFile.empty())
     return fail("--share-kv-method=" + methodName(method) +
                 " needs --calibration INPUTS.npz");

@@ -1,6 +1,7 @@
 //===- DecodeFusion.cpp - detect and check a fused decode step ----------===//
 
 #include "attn/Compiler/DecodeFusion.h"
+#include "attn/Compiler/KVCalibration.h"
 
 #include "attn/Conversion/ExportEntryPoint/ExportEntryPoint.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -95,27 +96,7 @@ LogicalResult mlir::attn::compile::checkDecodeFusion(
 LogicalResult mlir::attn::compile::copySharingAttributes(ModuleOp from,
                                                          ModuleOp to,
                                                          std::string &error) {
-  SmallVector<AttentionOp> source, target;
-  from.walk([&](AttentionOp op) { source.push_back(op); });
-  to.walk([&](AttentionOp op) { target.push_back(op); });
-  if (source.size() != target.size()) {
-    error = "calibration: the calibration-sized model has " +
-            std::to_string(source.size()) + " attention ops, the compiled "
-            "one " + std::to_string(target.size());
-    return failure();
-  }
-  for (auto [src, dst] : llvm::zip(source, target)) {
-    if (src.getQHeads() != dst.getQHeads() ||
-        src.getKvHeads() != dst.getKvHeads()) {
-      error = "calibration: attention ops of the calibration-sized and the "
-              "compiled model do not correspond";
-      return failure();
-    }
-    for (NamedAttribute attr : src->getDiscardableAttrs())
-      if (attr.getName().getValue().starts_with("attn.share_"))
-        dst->setAttr(attr.getName(), attr.getValue());
-  }
-  return success();
+  return copyAttentionAttributes(from, to, "attn.share_", error);
 }
 
 LogicalResult mlir::attn::compile::addInputShapesFromNpz(

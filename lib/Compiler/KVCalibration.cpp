@@ -229,10 +229,7 @@ LogicalResult refitPass(
     if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
       probeOps.push_back(op);
   });
-  func::FuncOp entry;
-  for (auto f : probe->getOps<func::FuncOp>())
-    if (f.isPublic() && !f.isExternal())
-      entry = f;
+  func::FuncOp entry = compile::probeEntry(*probe);
   if (!entry || probeOps.size() != ops.size()) {
     error = "calibration: cannot find the model function";
     return failure();
@@ -304,16 +301,7 @@ LogicalResult refitPass(
     results.push_back(op.getResult(0));
     names.push_back(llvm::formatv("__refit_{0}_converted", k++).str());
   }
-  b.setInsertionPoint(ret);
-  func::ReturnOp::create(b, ret.getLoc(), results);
-  ret.erase();
-  entry.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
-                                  ValueRange(results).getTypes()));
-  SmallVector<DictionaryAttr> resultAttrs;
-  for (const std::string &name : names)
-    resultAttrs.push_back(b.getDictionaryAttr(
-        b.getNamedAttr("attn.name", b.getStringAttr(name))));
-  entry.setAllResultAttrs(resultAttrs);
+  compile::returnNamed(entry, results, names);
 
   std::map<std::string, ::attn::rt::Array> outputs;
   if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
@@ -363,6 +351,58 @@ LogicalResult refitPass(
   return success();
 }
 } // namespace
+
+func::FuncOp mlir::attn::compile::probeEntry(ModuleOp probe) {
+  func::FuncOp entry;
+  for (auto f : probe.getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal())
+      entry = f;
+  return entry;
+}
+
+void mlir::attn::compile::returnNamed(func::FuncOp entry,
+                                      ArrayRef<Value> results,
+                                      ArrayRef<std::string> names) {
+  MLIRContext *ctx = entry.getContext();
+  OpBuilder b(ctx);
+  auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
+  b.setInsertionPoint(ret);
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+  entry.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
+                                  ValueRange(results).getTypes()));
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (const std::string &name : names)
+    resultAttrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr("attn.name", b.getStringAttr(name))));
+  entry.setAllResultAttrs(resultAttrs);
+  entry->removeAttr("attn.num_outputs");
+}
+
+LogicalResult mlir::attn::compile::copyAttentionAttributes(
+    ModuleOp from, ModuleOp to, StringRef prefix, std::string &error) {
+  SmallVector<AttentionOp> source, target;
+  from.walk([&](AttentionOp op) { source.push_back(op); });
+  to.walk([&](AttentionOp op) { target.push_back(op); });
+  if (source.size() != target.size()) {
+    error = "calibration: the calibration-sized model has " +
+            std::to_string(source.size()) + " attention ops, the compiled "
+            "one " + std::to_string(target.size());
+    return failure();
+  }
+  for (auto [src, dst] : llvm::zip(source, target)) {
+    if (src.getQHeads() != dst.getQHeads() ||
+        src.getKvHeads() != dst.getKvHeads()) {
+      error = "calibration: attention ops of the calibration-sized and the "
+              "compiled model do not correspond";
+      return failure();
+    }
+    for (NamedAttribute attr : src->getDiscardableAttrs())
+      if (attr.getName().getValue().starts_with(prefix))
+        dst->setAttr(attr.getName(), attr.getValue());
+  }
+  return success();
+}
 
 LogicalResult mlir::attn::compile::runProbe(
     ModuleOp probe, const std::vector<::attn::rt::Array> &inputs,
@@ -424,7 +464,8 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<SharingErrors> &errors, std::string &error) {
+    std::vector<SharingErrors> &errors, std::string &error,
+    std::vector<::attn::calib::AttentionSample> *samplesOut) {
   SmallVector<AttentionOp> ops;
   module.walk([&](AttentionOp op) {
     if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
@@ -450,10 +491,7 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
       probeOps.push_back(op);
   });
-  func::FuncOp entry;
-  for (auto f : probe->getOps<func::FuncOp>())
-    if (f.isPublic() && !f.isExternal())
-      entry = f;
+  func::FuncOp entry = compile::probeEntry(*probe);
   if (!entry || probeOps.size() != ops.size()) {
     error = "calibration: cannot find the model function";
     return failure();
@@ -461,9 +499,7 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   // The probe returns the attention operands only: the model's own results
   // (the logits, through the last layers and the vocabulary projection) are
   // dead in it, so neither compiled nor run.
-  auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
   SmallVector<Value> results;
-  OpBuilder b(module.getContext());
   SmallVector<std::string> names;
   for (auto [i, op] : llvm::enumerate(probeOps)) {
     if (op->getParentOp() != entry.getOperation()) {
@@ -482,20 +518,7 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
       names.push_back(llvm::formatv("__calibration_{0}_lens", i).str());
     }
   }
-  b.setInsertionPoint(ret);
-  func::ReturnOp::create(b, ret.getLoc(), results);
-  ret.erase();
-  SmallVector<Type> resultTypes;
-  for (Value v : results)
-    resultTypes.push_back(v.getType());
-  entry.setType(FunctionType::get(module.getContext(),
-                                  entry.getArgumentTypes(), resultTypes));
-  SmallVector<DictionaryAttr> resultAttrs;
-  for (const std::string &name : names)
-    resultAttrs.push_back(b.getDictionaryAttr(
-        b.getNamedAttr("attn.name", b.getStringAttr(name))));
-  entry.setAllResultAttrs(resultAttrs);
-  entry->removeAttr("attn.num_outputs");
+  compile::returnNamed(entry, results, names);
 
   std::vector<::attn::rt::Array> inputs;
   if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
@@ -601,5 +624,8 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     if (failed(refitPass(module, ops, newHeads, targets, fits, inputs,
                          buildLibrary, error)))
       return failure();
+  if (samplesOut)
+    for (std::vector<::attn::calib::AttentionSample> &s : samples)
+      samplesOut->push_back(std::move(s.front()));
   return success();
 }

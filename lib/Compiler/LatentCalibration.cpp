@@ -73,18 +73,13 @@ LogicalResult mlir::attn::compile::calibrateLatent(
   // A copy that returns every attention's operands (and nothing else).
   OwningOpRef<ModuleOp> probe = module.clone();
   SmallVector<AttentionOp> probeOps = candidates(*probe);
-  func::FuncOp entry;
-  for (auto f : probe->getOps<func::FuncOp>())
-    if (f.isPublic() && !f.isExternal())
-      entry = f;
+  func::FuncOp entry = compile::probeEntry(*probe);
   if (!entry || probeOps.size() != ops.size()) {
     error = "calibration: cannot find the model function";
     return failure();
   }
-  auto ret = cast<func::ReturnOp>(entry.getBody().back().getTerminator());
   SmallVector<Value> results;
-  SmallVector<DictionaryAttr> resultAttrs;
-  OpBuilder b(module.getContext());
+  SmallVector<std::string> names;
   for (auto [i, op] : llvm::enumerate(probeOps)) {
     if (op->getParentOp() != entry.getOperation()) {
       error = "calibration: attention inside nested regions is not supported";
@@ -92,18 +87,9 @@ LogicalResult mlir::attn::compile::calibrateLatent(
     }
     results.append({op.getQuery(), op.getKey(), op.getValue()});
     for (const char *part : {"q", "k", "v"})
-      resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-          "attn.name",
-          b.getStringAttr(llvm::formatv("__latent_{0}_{1}", i, part).str()))));
+      names.push_back(llvm::formatv("__latent_{0}_{1}", i, part).str());
   }
-  b.setInsertionPoint(ret);
-  func::ReturnOp::create(b, ret.getLoc(), results);
-  ret.erase();
-  entry.setType(FunctionType::get(module.getContext(),
-                                  entry.getArgumentTypes(),
-                                  ValueRange(results).getTypes()));
-  entry.setAllResultAttrs(resultAttrs);
-  entry->removeAttr("attn.num_outputs");
+  compile::returnNamed(entry, results, names);
 
   std::vector<::attn::rt::Array> inputs;
   if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
@@ -183,23 +169,5 @@ LogicalResult mlir::attn::compile::calibrateLatent(
 LogicalResult mlir::attn::compile::copyLatentAttributes(ModuleOp from,
                                                         ModuleOp to,
                                                         std::string &error) {
-  SmallVector<AttentionOp> source = candidates(from), target = candidates(to);
-  if (source.size() != target.size()) {
-    error = "calibration: the calibration-sized model has " +
-            std::to_string(source.size()) + " attention ops, the compiled "
-            "one " + std::to_string(target.size());
-    return failure();
-  }
-  for (auto [src, dst] : llvm::zip(source, target)) {
-    if (src.getQHeads() != dst.getQHeads() ||
-        src.getKvHeads() != dst.getKvHeads()) {
-      error = "calibration: attention ops of the calibration-sized and the "
-              "compiled model do not correspond";
-      return failure();
-    }
-    for (NamedAttribute attr : src->getDiscardableAttrs())
-      if (attr.getName().getValue().starts_with("attn.latent_"))
-        dst->setAttr(attr.getName(), attr.getValue());
-  }
-  return success();
+  return copyAttentionAttributes(from, to, "attn.latent_", error);
 }

@@ -564,8 +564,9 @@ def compile(model, out=None, *, target: str = "cpu",
     default a temporary directory that lives as long as the Module.
     `target`: "cpu" or "cuda". `dims`: sizes of symbolic dimensions
     ({"batch": 1, "seq": 1}). `share_kv`: convert attention to that many KV
-    heads (`share_kv_method` "mean", "exact" or "calibrated" with a
-    `calibration` .npz of graph inputs). A decode-step ONNX model whose past
+    heads (`share_kv_method` "mean", "exact", or with a `calibration` .npz
+    of graph inputs "calibrated", "aligned", "aligned-fit" or "joint"
+    (the default with one)). A decode-step ONNX model whose past
     length is symbolic gets in-place KV caches of `max_seq` positions (the
     module's `signature.inouts`) unless `fuse_decode` is False;
     `kv_cache_type` (f16, bf16, int8, fp8) stores them in that type;

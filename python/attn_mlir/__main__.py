@@ -24,7 +24,8 @@ def _compile_options(parser: argparse.ArgumentParser) -> None:
                    help="convert attention to N KV heads")
     g.add_argument("--share-kv-method", choices=["mean", "exact",
                                                  "calibrated", "aligned",
-                                                 "aligned-fit"])
+                                                 "aligned-fit", "joint",
+                                                 "latent"])
     g.add_argument("--calibration", metavar="IN.npz")
     g.add_argument("--max-seq", type=int, metavar="N",
                    help="KV-cache capacity of a fused decode step")

@@ -86,7 +86,7 @@ expect(attn_mlir.CompileError,
                                         name="bad.mlir"))
 # CHECK-NEXT: no library: True
 print("no library:", not os.path.exists(os.path.join(tmp, "bad.so")))
-# CHECK-NEXT: CompileError: error: --share-kv-method=median is not available (expected mean, exact, calibrated, aligned, aligned-fit or latent)
+# CHECK-NEXT: CompileError: error: --share-kv-method=median is not available (expected mean, exact, calibrated, aligned, aligned-fit, joint or latent)
 expect(attn_mlir.CompileError,
        lambda: attn_mlir.compile(add, os.path.join(tmp, "x.so"),
                                  extra_args=["--share-kv-method=median"]))

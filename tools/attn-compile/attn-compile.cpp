@@ -68,11 +68,24 @@ cl::opt<std::string> shareKV(
 cl::opt<std::string> shareKVMethod(
     "share-kv-method",
     cl::desc("How --share-kv makes a shared head: mean, exact, calibrated, "
-             "aligned or aligned-fit (aligned, then each layer's output "
-             "projection refitted on the converted model; the last three "
-             "need --calibration); default: aligned-fit with --calibration, "
-             "else mean"),
+             "aligned, aligned-fit (aligned, then each layer's output "
+             "projection refitted on the converted model) or joint (aligned, "
+             "then each layer's Q, shared K/V and O projections fitted "
+             "together on the converted model; the last four need "
+             "--calibration), or latent; default: joint with "
+             "--calibration (aligned-fit where it does not apply), else "
+             "mean"),
     cl::init("mean"), cl::cat(category));
+cl::opt<std::string> shareKVIterations(
+    "share-kv-iterations",
+    cl::desc("--share-kv-method=joint: L-BFGS steps per attention and pass "
+             "(default 40)"),
+    cl::value_desc("N"), cl::cat(category));
+cl::opt<std::string> shareKVPasses(
+    "share-kv-passes",
+    cl::desc("--share-kv-method=joint: passes, each fitting every attention "
+             "on the model converted by the previous one (default 1)"),
+    cl::value_desc("N"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",
     cl::desc("--share-kv-method=latent: floats of the latent per token"),
@@ -161,6 +174,10 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"input-shape", shape});
   if (shareKVMethod.getNumOccurrences())
     flags.push_back({"share-kv-method", shareKVMethod});
+  if (shareKVIterations.getNumOccurrences())
+    flags.push_back({"share-kv-iterations", shareKVIterations});
+  if (shareKVPasses.getNumOccurrences())
+    flags.push_back({"share-kv-passes", shareKVPasses});
   if (latentRank.getNumOccurrences())
     flags.push_back({"latent-rank", latentRank});
   if (latentRopeDim.getNumOccurrences())

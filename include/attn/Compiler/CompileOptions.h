@@ -32,9 +32,11 @@ enum class OutputKind {
   LlvmIr,       ///< the optimised LLVM IR
 };
 
-/// How `shareKV` makes a shared key/value head. Default: AlignedFit when a
+/// How `shareKV` makes a shared key/value head. Default: Joint when a
 /// calibration file is given (on SmolLM2-135M, 3 -> 1 KV heads, it is the
-/// closest to the original on held-out text, bench/RESULTS.md), else Mean.
+/// closest to the original on held-out text, bench/RESULTS.md; AlignedFit
+/// where the joint fit does not apply, Aligned on a decode step whose caches
+/// shrink), else Mean.
 /// Latent: multi-head latent attention at `latentRank` (attn-share-kv-latent).
 enum class ShareKVMethod {
   Default,
@@ -43,7 +45,8 @@ enum class ShareKVMethod {
   Calibrated,
   Aligned,
   AlignedFit,
-  Latent
+  Latent,
+  Joint
 };
 
 struct CompileOptions {
@@ -61,6 +64,9 @@ struct CompileOptions {
   /// ShareKVMethod::Latent: floats of the latent and of the shared rotary
   /// key per token (-1: half a head).
   int64_t latentRank = 0, latentRopeDim = -1;
+  /// ShareKVMethod::Joint: L-BFGS steps per attention and pass, and passes
+  /// (probes of the converted model).
+  int64_t shareKVIterations = 40, shareKVPasses = 1;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

@@ -3,6 +3,7 @@
 #ifndef ATTN_COMPILER_KVCALIBRATION_H
 #define ATTN_COMPILER_KVCALIBRATION_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <map>
@@ -12,6 +13,9 @@
 namespace attn::rt {
 struct Array;
 } // namespace attn::rt
+namespace attn::calib {
+struct AttentionSample;
+} // namespace attn::calib
 
 namespace mlir::attn::compile {
 
@@ -31,12 +35,29 @@ struct SharingErrors {
 /// attention is then refitted by ridge least squares on the converted
 /// model's own activations (`attn.share_output_weight`), `refitPasses`
 /// times, each pass on the model converted with the previous fits.
-/// `errors` gets mean-pooling and fitted output errors per attention.
+/// `errors` gets mean-pooling and fitted output errors per attention;
+/// `samples`, when given, each fitted attention's operands (in walk order).
 LogicalResult calibrateKVSharing(
     ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<SharingErrors> &errors, std::string &error);
+    std::vector<SharingErrors> &errors, std::string &error,
+    std::vector<::attn::calib::AttentionSample> *samples = nullptr);
+
+/// The function a probe copy runs: the model's public, defined function.
+func::FuncOp probeEntry(ModuleOp probe);
+
+/// Makes `entry` return `results` (named by `names`, the output names the
+/// probe's outputs are looked up by) instead of the model's outputs; what
+/// only those needed becomes dead in the probe.
+void returnNamed(func::FuncOp entry, ArrayRef<Value> results,
+                 ArrayRef<std::string> names);
+
+/// Copies the discardable attributes starting with `prefix` from each
+/// attention of `from` (the calibration-sized model) to the corresponding
+/// one of `to` (walk order); fails when the attentions do not correspond.
+LogicalResult copyAttentionAttributes(ModuleOp from, ModuleOp to,
+                                      StringRef prefix, std::string &error);
 
 /// Compiles `probe` with `buildLibrary` into a temporary library, runs it
 /// on the arrays of `inputs` (matched by input name, dtype and size) and

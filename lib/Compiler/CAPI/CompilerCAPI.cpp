@@ -135,6 +135,8 @@ void attnCompileOptionsSetShareKV(AttnCompileOptions *options, int64_t kvHeads,
       : method == ATTN_SHARE_KV_CALIBRATED ? ShareKVMethod::Calibrated
       : method == ATTN_SHARE_KV_ALIGNED    ? ShareKVMethod::Aligned
       : method == ATTN_SHARE_KV_ALIGNED_FIT ? ShareKVMethod::AlignedFit
+      : method == ATTN_SHARE_KV_LATENT     ? ShareKVMethod::Latent
+      : method == ATTN_SHARE_KV_JOINT      ? ShareKVMethod::Joint
       : method == ATTN_SHARE_KV_DEFAULT    ? ShareKVMethod::Default
                                            : ShareKVMethod::Mean;
   options->options.calibrationFile = str(calibrationFile);

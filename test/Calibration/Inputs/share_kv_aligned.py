@@ -8,41 +8,14 @@ conversion to one KV head (expected.npy) and of the unconverted model.
 (aligned.npz) with the prototype's.
 """
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 
-root = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(root / "bench"))
-sys.path.insert(0, str(root / "tools" / "export"))
-import export_trained_decoder as E  # noqa: E402
-import share_kv_trained as T  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from random_decoder import E, T, random_weights, save  # noqa: E402
 
 out = Path(sys.argv[2])
-
-
-def random_weights(rng):
-    d, hq, hkv, hd, mlp, vocab = 32, 4, 2, 8, 48, 40
-    w = types.SimpleNamespace(n_layer=1, d=d, n_head=hq, n_kv=hkv, hd=hd, mlp=mlp,
-                              eps=1e-5, theta=10000.0, vocab=vocab)
-
-    def mat(rows, cols):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
-
-    w.embed = rng.standard_normal((vocab, d)).astype(np.float32)
-    w.lm_head = mat(vocab, d)
-    w.final_norm = np.ones(d, np.float32)
-    # KV head 1 partly shares head 0's directions, as trained heads do.
-    wk = mat(hkv * hd, d)
-    wk[hd:] = 0.6 * wk[:hd] + 0.8 * wk[hd:]
-    w.layers = [{
-        "attn_norm": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
-        "wq": mat(hq * hd, d) * 2, "wk": wk * 2, "wv": mat(hkv * hd, d),
-        "wo": mat(d, hq * hd), "ffn_norm": np.ones(d, np.float32),
-        "w_gate": mat(mlp, d), "w_up": mat(mlp, d), "w_down": mat(d, mlp),
-    }]
-    return w
 
 
 if sys.argv[1] == "make":
@@ -51,10 +24,7 @@ if sys.argv[1] == "make":
     s = 16
     calib = rng.integers(0, w.vocab, (8, s))
     held = rng.integers(0, w.vocab, (2, s))
-    import onnx
-    onnx.save(E.build_onnx(w, "prefill", s), str(out / "model.onnx"))
-    for name, ids in (("calibration", calib), ("heldout", held)):
-        np.savez(out / f"{name}.npz", input_ids=ids, position_ids=E.positions(ids))
+    save(out, w, s, calib, held)
     np.save(out / "expected.npy", E.forward(T.convert(w, calib, 1, "aligned-pca"), held))
     np.save(out / "original.npy", E.forward(w, held))
 else:

@@ -11,40 +11,12 @@ same without the refit: aligned.npy.
 """
 import copy
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 
-root = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(root / "bench"))
-sys.path.insert(0, str(root / "tools" / "export"))
-import export_trained_decoder as E  # noqa: E402
-import share_kv_trained as T  # noqa: E402
-
-out = Path(sys.argv[2])
-
-
-def random_weights(rng):
-    d, hq, hkv, hd, mlp, vocab = 32, 4, 2, 8, 48, 40
-    w = types.SimpleNamespace(n_layer=1, d=d, n_head=hq, n_kv=hkv, hd=hd, mlp=mlp,
-                              eps=1e-5, theta=10000.0, vocab=vocab)
-
-    def mat(rows, cols):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
-
-    w.embed = rng.standard_normal((vocab, d)).astype(np.float32)
-    w.lm_head = mat(vocab, d)
-    w.final_norm = np.ones(d, np.float32)
-    wk = mat(hkv * hd, d)
-    wk[hd:] = 0.5 * wk[:hd] + 0.85 * wk[hd:]
-    w.layers = [{
-        "attn_norm": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
-        "wq": mat(hq * hd, d) * 2, "wk": wk * 2, "wv": mat(hkv * hd, d),
-        "wo": mat(d, hq * hd), "ffn_norm": np.ones(d, np.float32),
-        "w_gate": mat(mlp, d), "w_up": mat(mlp, d), "w_down": mat(d, mlp),
-    }]
-    return w
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from random_decoder import E, T, random_weights, save  # noqa: E402
 
 
 def aligned_pca_fit(w, calib, fit):
@@ -68,19 +40,22 @@ def aligned_pca_fit(w, calib, fit):
     return wt
 
 
-if sys.argv[1] == "make":
+def main():
+    out = Path(sys.argv[2])
+    if sys.argv[1] != "make":
+        check(out)
+        return
     rng = np.random.default_rng(3)
-    w = random_weights(rng)
+    w = random_weights(rng, mix=(0.5, 0.85))
     s = 16
     calib = rng.integers(0, w.vocab, (8, s))
     held = rng.integers(0, w.vocab, (2, s))
-    import onnx
-    onnx.save(E.build_onnx(w, "prefill", s), str(out / "model.onnx"))
-    for name, ids in (("calibration", calib), ("heldout", held)):
-        np.savez(out / f"{name}.npz", input_ids=ids, position_ids=E.positions(ids))
+    save(out, w, s, calib, held)
     np.save(out / "expected.npy", E.forward(aligned_pca_fit(w, calib, True), held))
     np.save(out / "aligned.npy", E.forward(aligned_pca_fit(w, calib, False), held))
-else:
+
+
+def check(out):
     expected = np.load(out / "expected.npy")
     aligned = np.load(out / "aligned.npy")
     got = np.load(out / "fit.npz")["logits"]
@@ -92,3 +67,7 @@ else:
     ok = diff <= 1e-4 * scale and moved > 20 * diff
     print("aligned-fit matches the prototype" if ok else "MISMATCH")
     sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -445,7 +445,9 @@ bool mlir::attn::mapsCommute(const HeadProjection &p, ArrayRef<double> maps) {
 Value mlir::attn::rebuildHeadProjection(OpBuilder &b, const HeadProjection &p,
                                         int64_t newHeads,
                                         ArrayRef<double> weights,
-                                        ArrayRef<double> maps) {
+                                        ArrayRef<double> maps,
+                                        ArrayRef<double> weight,
+                                        ArrayRef<double> fittedBias) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointAfterValue(p.operand);
   tensor::ExpandShapeOp heads = p.heads;
@@ -492,6 +494,13 @@ Value mlir::attn::rebuildHeadProjection(OpBuilder &b, const HeadProjection &p,
             nb[c] += m * (*bias)[base + j];
         }
     }
+  if (!weight.empty()) {
+    for (int64_t c = 0; c < newCols; ++c)
+      for (int64_t k = 0; k < in; ++k)
+        (col == 1 ? nw[k * newCols + c] : nw[c * in + k]) = weight[c * in + k];
+    if (!fittedBias.empty())
+      nb.assign(fittedBias.begin(), fittedBias.end());
+  }
   Value newWeight = makeConstant(b, loc, withDim(wType, col, newCols), nw);
 
   // The projection and its bias, computing the new columns only.

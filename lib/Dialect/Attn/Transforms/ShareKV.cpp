@@ -79,6 +79,8 @@ BlockArgument shrinkableCache(func::FuncOp func, AttentionOp op, Value x) {
 struct Pooling {
   ArrayRef<double> weights;
   DenseElementsAttr mixes;
+  /// A fitted projection weight (and bias) for the new heads (joint).
+  ArrayRef<double> weight, bias;
 };
 
 Value pool(OpBuilder &b, Location loc, Value x, int64_t newHeads,
@@ -110,12 +112,19 @@ struct OpPlan {
       queryProjection;
   std::optional<OutputProjection> output;
   DenseElementsAttr outputWeight;
+  /// Fitted projections [new heads * D, width] and biases that replace the
+  /// Q, K and V weights (`attn.share_{query,key,value}_{weight,bias}`,
+  /// --share-kv-method=joint); empty: none.
+  std::vector<double> queryWeight, keyWeight, valueWeight, queryBias, keyBias,
+      valueBias;
   /// What the report says about the K/V projections.
   int64_t flopsBefore = 0, bytesBefore = 0;
   bool costKnown = false;
   std::string activationsWhy;
-  Pooling keys() const { return {keyWeights, keyMixes}; }
-  Pooling values() const { return {valueWeights, valueMixes}; }
+  Pooling keys() const { return {keyWeights, keyMixes, keyWeight, keyBias}; }
+  Pooling values() const {
+    return {valueWeights, valueMixes, valueWeight, valueBias};
+  }
 };
 
 /// FLOPs per token and weight bytes of a K or V projection over `heads`.
@@ -331,6 +340,9 @@ private:
           std::string("the ") + (key ? "value" : "key") +
           " heads do not come from a constant-weight projection followed by "
           "head-uniform linear steps";
+    } else if (op->hasAttr("attn.share_key_weight")) {
+      plan.keyProjection = std::move(key);
+      plan.valueProjection = std::move(value);
     } else if (!mapsCommute(*key, toDoubles(plan.keyMixes))) {
       plan.activationsWhy = "the key mixes do not commute with the steps "
                             "after the key projection";
@@ -341,7 +353,9 @@ private:
       plan.keyProjection = std::move(key);
       plan.valueProjection = std::move(value);
     }
-    if (projections && plan.queryMaps) {
+    if (failed(planFittedProjections(plan)))
+      return failure();
+    if (projections && plan.queryMaps && plan.queryWeight.empty()) {
       std::optional<HeadProjection> query =
           matchHeadProjection(op.getQuery());
       if (query && mapsCommute(*query, toDoubles(plan.queryMaps)))
@@ -364,6 +378,53 @@ private:
                               << rows << " x " << plan.output->outputWidth
                               << " values (the output projection's weight)";
     }
+    return success();
+  }
+
+  /// Reads the fitted projections of --share-kv-method=joint, which replace
+  /// the Q, K and V weights whole: each must come from a constant
+  /// projection (no KV cache) and match its shape.
+  LogicalResult planFittedProjections(OpPlan &plan) {
+    AttentionOp op = plan.op;
+    if (!op->hasAttr("attn.share_key_weight"))
+      return success();
+    auto fail = [&](const Twine &why) {
+      return op.emitError() << "fitted projections (attn.share_*_weight): "
+                            << why;
+    };
+    if (!projections)
+      return fail("they need rewrite-projections=true");
+    std::optional<HeadProjection> query = matchHeadProjection(op.getQuery());
+    if (!plan.keyProjection || !query || cacheConcat(op.getKey()) ||
+        cacheConcat(op.getValue()))
+      return fail("Q, K and V must come from constant-weight projections "
+                  "without a KV cache");
+    auto read = [&](StringRef name, const HeadProjection &p, int64_t heads,
+                    std::vector<double> &weight, std::vector<double> &bias) {
+      auto w = op->getAttrOfType<DenseElementsAttr>(
+          ("attn.share_" + name + "_weight").str());
+      auto b = op->getAttrOfType<DenseElementsAttr>(
+          ("attn.share_" + name + "_bias").str());
+      int64_t rows = heads * p.headDim;
+      if (!w || w.getType().getShape() != ArrayRef<int64_t>{rows, p.inputWidth})
+        return false;
+      if (static_cast<bool>(b) != static_cast<bool>(p.bias) ||
+          (b && b.getNumElements() != rows))
+        return false;
+      weight = toDoubles(w);
+      bias = toDoubles(b);
+      return true;
+    };
+    if (!read("query", *query, op.getQHeads(), plan.queryWeight,
+              plan.queryBias) ||
+        !read("key", *plan.keyProjection, kvHeads, plan.keyWeight,
+              plan.keyBias) ||
+        !read("value", *plan.valueProjection, kvHeads, plan.valueWeight,
+              plan.valueBias))
+      return fail("each must be [new heads * D, projection width] (with a "
+                  "bias of new heads * D exactly when the projection has "
+                  "one)");
+    plan.queryProjection = std::move(query);
     return success();
   }
 
@@ -430,7 +491,12 @@ private:
                                    shrunkArgs));
     b.setInsertionPoint(op);
     StringRef queryWhere = "none", outputWhere = "none";
-    if (plan.queryMaps && plan.queryProjection) {
+    if (!plan.queryWeight.empty()) {
+      op.getQueryMutable().set(rebuildHeadProjection(
+          b, *plan.queryProjection, op.getQHeads(), {}, {}, plan.queryWeight,
+          plan.queryBias));
+      queryWhere = "fitted weight";
+    } else if (plan.queryMaps && plan.queryProjection) {
       op.getQueryMutable().set(rebuildHeadProjection(
           b, *plan.queryProjection, op.getQHeads(), {},
           toDoubles(plan.queryMaps)));
@@ -454,7 +520,10 @@ private:
     for (StringRef name : {"attn.share_key_weights", "attn.share_value_weights",
                            "attn.share_query_maps", "attn.share_output_maps",
                            "attn.share_key_mixes", "attn.share_value_mixes",
-                           "attn.share_output_weight"})
+                           "attn.share_output_weight", "attn.share_query_weight",
+                           "attn.share_key_weight", "attn.share_value_weight",
+                           "attn.share_query_bias", "attn.share_key_bias",
+                           "attn.share_value_bias"})
       op->removeAttr(name);
     if (!op->hasAttr("attn.kv_heads_before"))
       op->setAttr("attn.kv_heads_before", b.getI64IntegerAttr(hkv));
@@ -509,7 +578,8 @@ private:
     auto fresh = [&](Value v) {
       if (projection)
         return rebuildHeadProjection(b, *projection, kvHeads, pooling.weights,
-                                     toDoubles(pooling.mixes));
+                                     toDoubles(pooling.mixes), pooling.weight,
+                                     pooling.bias);
       return pool(b, loc, v, kvHeads, pooling);
     };
     auto inReturn = [](OpOperand &use) {

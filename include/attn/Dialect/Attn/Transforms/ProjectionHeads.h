@@ -56,10 +56,15 @@ bool mapsCommute(const HeadProjection &p, ArrayRef<double> maps);
 /// sum_r weights[r] * maps[r] * head r over the group r in [n g, (n+1) g)
 /// (`maps` [H, D, D] row-major, empty: identity), by a new projection whose
 /// weight and bias are combined the same way. Built right after the
-/// operand's definition; the old ops stay for other users.
+/// operand's definition; the old ops stay for other users. With `weight`
+/// ([newHeads * D, inputWidth] row-major, one row per new column; bias
+/// [newHeads * D] if the projection has one) that weight is used as it is
+/// instead (`--share-kv-method=joint`'s fitted projections).
 Value rebuildHeadProjection(OpBuilder &b, const HeadProjection &p,
                             int64_t newHeads, ArrayRef<double> weights,
-                            ArrayRef<double> maps);
+                            ArrayRef<double> maps,
+                            ArrayRef<double> weight = {},
+                            ArrayRef<double> bias = {});
 
 /// Erases the steps, head splits and fused-projection slices of the
 /// rebuilt projections that nothing reads any more.

@@ -1,0 +1,40 @@
+//===- FloatGemm.h - threaded f32 matrix products for the fits --*- C++ -*-===//
+//
+// The float32 matrix products and the parallel loop that the layer-wise
+// joint fit runs on (plain C++, std::thread, no BLAS dependency).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_CALIBRATION_FLOATGEMM_H
+#define ATTN_CALIBRATION_FLOATGEMM_H
+
+#include <cstdint>
+#include <functional>
+
+namespace attn::calib {
+
+/// C [m, n] (+)= op(A) [m, k] * op(B) [k, n], all row-major with leading
+/// dimensions lda, ldb, ldc; op(X) = X^T when trans. C is overwritten
+/// unless `accumulate`. Cache-blocked (packed panels, 6 x 16 register
+/// tiles), single-threaded: callers split the rows or run one per task.
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+           int64_t ldc, bool accumulate = false);
+
+/// sgemm with the rows of C split over the worker threads.
+void sgemmParallel(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                   const float *a, int64_t lda, const float *b, int64_t ldb,
+                   float *c, int64_t ldc, bool accumulate = false);
+
+/// Runs body(begin, end) over [0, n) split into contiguous chunks, one per
+/// worker thread (workerThreads()); the calling thread takes the first.
+void parallelChunks(int64_t n,
+                    const std::function<void(int64_t, int64_t)> &body);
+
+/// The threads the fits use: std::thread::hardware_concurrency(), or
+/// $ATTN_CALIBRATION_THREADS when set (>= 1).
+int workerThreads();
+
+} // namespace attn::calib
+
+#endif // ATTN_CALIBRATION_FLOATGEMM_H

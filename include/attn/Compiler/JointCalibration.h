@@ -1,0 +1,52 @@
+//===- JointCalibration.h - calibrate --share-kv-method=joint --*- C++ -*-===//
+
+#ifndef ATTN_COMPILER_JOINTCALIBRATION_H
+#define ATTN_COMPILER_JOINTCALIBRATION_H
+
+#include "attn/Compiler/KVCalibration.h"
+
+namespace mlir::attn::compile {
+
+/// How the joint fit runs (bench/RESULTS.md measures the choices).
+struct JointFitOptions {
+  int iterations = 40; ///< L-BFGS steps per attention and pass
+  int passes = 1;      ///< probes of the converted model, each refitting
+  double ridge = 1e-3; ///< pull toward the aligned start
+};
+
+/// One attention's fit, for the log and the compile report: the relative
+/// squared error of its output (projected by O) against the original
+/// attention on the converted model's input, at the aligned start and
+/// after the fit, in the last pass.
+struct JointFitRecord {
+  std::string name;
+  double alignedError = 0.0, fittedError = 0.0;
+  int iterations = 0;
+  double seconds = 0.0;
+};
+
+/// Whether the joint fit can convert every attention of `module` with more
+/// than `newHeads` KV heads (Q, K, V and O constant projections of one
+/// input, no softcap); `why` says what stops it.
+bool jointFitApplies(ModuleOp module, int64_t newHeads, std::string &why);
+
+/// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),
+/// then per attention with more than `newHeads` KV heads, L-BFGS over the
+/// merged K and V projections and all of Q and O (lib/Calibration/
+/// JointFit) so that the converted attention reproduces the original one
+/// on the converted model's own inputs. Each pass compiles a probe of the
+/// model converted with the fits so far that returns every attention's
+/// projection input (and its Q and K, whose ratio to the projections gives
+/// RoPE's phases); the attentions are then refitted, warm-started, in
+/// order. The fitted weights go to `attn.share_{query,key,value}_weight`
+/// (and `_bias`) and `attn.share_output_weight` for attn-share-kv.
+LogicalResult calibrateJointSharing(
+    ModuleOp module, int64_t newHeads, const JointFitOptions &options,
+    const std::string &calibrationPath,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
+    std::string &error);
+
+} // namespace mlir::attn::compile
+
+#endif // ATTN_COMPILER_JOINTCALIBRATION_H

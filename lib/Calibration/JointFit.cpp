@@ -1,0 +1,420 @@
+//===- JointFit.cpp - layer-wise joint fit of Q, shared K/V and O ---------===//
+//
+// The converted attention of one layer as a differentiable function of its
+// four projection weights on fixed inputs:
+//   Q_h = RoPE(H Wq_h^T), K_r = RoPE(H Wk_r^T), V_r = H Wv_r^T,
+//   P_h = softmax(scale Q_h K_r^T + bias), Y = sum_h (P_h V_r) Wo_h,
+// its gradient by hand (RoPE^T(u) is the rotation by the opposite phase),
+// and L-BFGS on ||Y - T||^2 / ||T||^2 plus a ridge toward the start. The
+// products run in float32 on worker threads; losses, norms and the
+// optimiser's vectors are float64.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Calibration/JointFit.h"
+
+#include "attn/Calibration/FloatGemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+
+using namespace attn::calib;
+
+namespace {
+
+/// Rotates each head of `x` [tokens, heads * D] by its token's phases
+/// (inverse: by the opposite phases, which is RoPE's transpose).
+void rotate(std::vector<float> &x, const JointLayer &l, int64_t heads,
+            bool inverse) {
+  int64_t d = l.headDim, half = d / 2, tokens = l.batch * l.length;
+  float sign = inverse ? -1.0f : 1.0f;
+  parallelChunks(tokens, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t h = 0; h < heads; ++h) {
+        float *row = &x[(t * heads + h) * d];
+        const float *c = &l.cos[t * half], *s = &l.sin[t * half];
+        for (int64_t i = 0; i < half; ++i) {
+          float a = row[i], b = row[i + half], sn = sign * s[i];
+          row[i] = a * c[i] - b * sn;
+          row[i + half] = b * c[i] + a * sn;
+        }
+      }
+  });
+}
+
+/// The attention with `kvHeads` KV heads, its intermediate values kept for
+/// the gradient.
+class Attention {
+public:
+  Attention(const JointLayer &l, int64_t kvHeads)
+      : l(l), hkv(kvHeads), tokens(l.batch * l.length) {}
+
+  /// Y = the attention output with the float weights set in wq..wo.
+  void forward() {
+    int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
+    int64_t hq = l.qHeads, s = l.length, group = hq / hkv;
+    const float *h = l.input.data();
+    q.resize(tokens * hq * d);
+    k.resize(tokens * hkv * d);
+    v.resize(tokens * hkv * dv);
+    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq.data(), in,
+                  q.data(), hq * d);
+    sgemmParallel(false, true, tokens, hkv * d, in, h, in, wk.data(), in,
+                  k.data(), hkv * d);
+    sgemmParallel(false, true, tokens, hkv * dv, in, h, in, wv.data(), in,
+                  v.data(), hkv * dv);
+    rotate(q, l, hq, false);
+    rotate(k, l, hkv, false);
+    p.resize(l.batch * hq * s * s);
+    ctx.resize(tokens * hq * dv);
+    parallelChunks(l.batch * hq, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t b = i / hq, head = i % hq, r = head / group;
+        float *pr = &p[i * s * s];
+        const float *bias = &l.bias[i * s * s];
+        sgemm(false, true, s, s, d, &q[(b * s * hq + head) * d], hq * d,
+              &k[(b * s * hkv + r) * d], hkv * d, pr, s);
+        for (int64_t row = 0; row < s; ++row) {
+          float *x = pr + row * s;
+          float top = -std::numeric_limits<float>::infinity();
+          for (int64_t j = 0; j < s; ++j) {
+            x[j] = static_cast<float>(l.scale) * x[j] + bias[row * s + j];
+            top = std::max(top, x[j]);
+          }
+          if (!std::isfinite(top)) { // a row with every key masked
+            std::fill(x, x + s, 0.0f);
+            continue;
+          }
+          double sum = 0.0;
+          for (int64_t j = 0; j < s; ++j) {
+            x[j] = std::exp(x[j] - top);
+            sum += x[j];
+          }
+          float inv = static_cast<float>(1.0 / sum);
+          for (int64_t j = 0; j < s; ++j)
+            x[j] *= inv;
+        }
+        sgemm(false, false, s, dv, s, pr, s, &v[(b * s * hkv + r) * dv],
+              hkv * dv, &ctx[(b * s * hq + head) * dv], hq * dv);
+      }
+    });
+    y.resize(tokens * l.outWidth);
+    sgemmParallel(false, false, tokens, l.outWidth, hq * dv, ctx.data(),
+                  hq * dv, wo.data(), l.outWidth, y.data(), l.outWidth);
+  }
+
+  /// The weights' gradients (gq..go) given dL/dY = `g` [tokens, outWidth],
+  /// after forward().
+  void backward(const std::vector<float> &g) {
+    int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
+    int64_t hq = l.qHeads, s = l.length, group = hq / hkv, out = l.outWidth;
+    go.resize(hq * dv * out);
+    sgemmParallel(true, false, hq * dv, out, tokens, ctx.data(), hq * dv,
+                  g.data(), out, go.data(), out);
+    std::vector<float> dctx(tokens * hq * dv), dq(tokens * hq * d),
+        dk(tokens * hkv * d, 0.0f), dvv(tokens * hkv * dv, 0.0f);
+    sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo.data(),
+                  out, dctx.data(), hq * dv);
+    // One task per (window, KV head): the heads of its group add into the
+    // same dK and dV rows.
+    parallelChunks(l.batch * hkv, [&](int64_t i0, int64_t i1) {
+      std::vector<float> ds(s * s);
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t b = i / hkv, r = i % hkv;
+        float *kr = &k[(b * s * hkv + r) * d], *vr = &v[(b * s * hkv + r) * dv];
+        float *dkr = &dk[(b * s * hkv + r) * d];
+        float *dvr = &dvv[(b * s * hkv + r) * dv];
+        for (int64_t head = r * group; head < (r + 1) * group; ++head) {
+          const float *pr = &p[(b * hq + head) * s * s];
+          const float *dc = &dctx[(b * s * hq + head) * dv];
+          const float *qh = &q[(b * s * hq + head) * d];
+          sgemm(false, true, s, s, dv, dc, hq * dv, vr, hkv * dv, ds.data(), s);
+          sgemm(true, false, s, dv, s, pr, s, dc, hq * dv, dvr, hkv * dv,
+                /*accumulate=*/true);
+          for (int64_t row = 0; row < s; ++row) {
+            float *x = &ds[row * s];
+            const float *pp = pr + row * s;
+            double dot = 0.0;
+            for (int64_t j = 0; j < s; ++j)
+              dot += static_cast<double>(x[j]) * pp[j];
+            float c = static_cast<float>(dot);
+            for (int64_t j = 0; j < s; ++j)
+              x[j] = pp[j] * (x[j] - c) * static_cast<float>(l.scale);
+          }
+          sgemm(false, false, s, d, s, ds.data(), s, kr, hkv * d,
+                &dq[(b * s * hq + head) * d], hq * d);
+          sgemm(true, false, s, d, s, ds.data(), s, qh, hq * d, dkr, hkv * d,
+                /*accumulate=*/true);
+        }
+      }
+    });
+    rotate(dq, l, hq, true);
+    rotate(dk, l, hkv, true);
+    const float *h = l.input.data();
+    gq.resize(hq * d * in);
+    gk.resize(hkv * d * in);
+    gv.resize(hkv * dv * in);
+    sgemmParallel(true, false, hq * d, in, tokens, dq.data(), hq * d, h, in,
+                  gq.data(), in);
+    sgemmParallel(true, false, hkv * d, in, tokens, dk.data(), hkv * d, h, in,
+                  gk.data(), in);
+    sgemmParallel(true, false, hkv * dv, in, tokens, dvv.data(), hkv * dv, h,
+                  in, gv.data(), in);
+  }
+
+  const JointLayer &l;
+  int64_t hkv, tokens;
+  std::vector<float> wq, wk, wv, wo;
+  std::vector<float> q, k, v, p, ctx, y;
+  std::vector<float> gq, gk, gv, go;
+};
+
+void setWeights(Attention &a, const JointWeights &w) {
+  a.wq.assign(w.query.begin(), w.query.end());
+  a.wk.assign(w.key.begin(), w.key.end());
+  a.wv.assign(w.value.begin(), w.value.end());
+  a.wo.assign(w.output.begin(), w.output.end());
+}
+
+double squaredNorm(const std::vector<double> &x) {
+  double s = 0.0;
+  for (double v : x)
+    s += v * v;
+  return s;
+}
+
+/// The fit's objective over the four weights packed into one vector.
+class Objective {
+public:
+  Objective(const JointLayer &l, const std::vector<float> &target,
+            const JointWeights &start, double ridge)
+      : attention(l, start.kvHeads), target(target), start(start),
+        ridge(ridge) {
+    double t = 0.0;
+    for (float v : target)
+      t += static_cast<double>(v) * v;
+    targetScale = t > 0.0 ? 1.0 / t : 1.0;
+    for (const std::vector<double> *m : parts(start)) {
+      double n = squaredNorm(*m);
+      partScale.push_back(n > 0.0 ? 1.0 / n : 1.0);
+    }
+  }
+
+  static std::vector<const std::vector<double> *> parts(const JointWeights &w) {
+    return {&w.query, &w.key, &w.value, &w.output};
+  }
+
+  std::vector<double> pack(const JointWeights &w) const {
+    std::vector<double> x;
+    for (const std::vector<double> *m : parts(w))
+      x.insert(x.end(), m->begin(), m->end());
+    return x;
+  }
+
+  JointWeights unpack(const std::vector<double> &x) const {
+    JointWeights w = start;
+    size_t at = 0;
+    for (std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output}) {
+      std::copy(x.begin() + at, x.begin() + at + m->size(), m->begin());
+      at += m->size();
+    }
+    return w;
+  }
+
+  /// The relative squared output error of `w` (no ridge).
+  double error(const JointWeights &w) {
+    setWeights(attention, w);
+    attention.forward();
+    return residual(nullptr);
+  }
+
+  /// f(x) and its gradient.
+  double operator()(const std::vector<double> &x, std::vector<double> &grad) {
+    // Straight from x to the float weights (no double copy per call).
+    std::vector<float> *floats[] = {&attention.wq, &attention.wk,
+                                    &attention.wv, &attention.wo};
+    std::vector<const std::vector<double> *> shapes = parts(start);
+    size_t at0 = 0;
+    for (size_t m = 0; m < 4; ++m) {
+      size_t n = shapes[m]->size();
+      floats[m]->assign(x.begin() + at0, x.begin() + at0 + n);
+      at0 += n;
+    }
+    attention.forward();
+    std::vector<float> g(target.size());
+    double f = residual(&g);
+    attention.backward(g);
+    grad.resize(x.size());
+    size_t at = 0;
+    const std::vector<float> *grads[] = {&attention.gq, &attention.gk,
+                                         &attention.gv, &attention.go};
+    std::vector<const std::vector<double> *> startParts = parts(start);
+    for (size_t m = 0; m < 4; ++m) {
+      const std::vector<double> &s0 = *startParts[m];
+      double c = ridge * partScale[m];
+      for (size_t i = 0; i < s0.size(); ++i) {
+        double delta = x[at + i] - s0[i];
+        f += c * delta * delta;
+        grad[at + i] = (*grads[m])[i] + 2.0 * c * delta;
+      }
+      at += s0.size();
+    }
+    return f;
+  }
+
+private:
+  /// ||Y - T||^2 / ||T||^2; with `g`, its gradient with respect to Y.
+  double residual(std::vector<float> *g) {
+    const std::vector<float> &y = attention.y;
+    double f = 0.0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      double r = static_cast<double>(y[i]) - target[i];
+      f += r * r;
+      if (g)
+        (*g)[i] = static_cast<float>(2.0 * targetScale * r);
+    }
+    return f * targetScale;
+  }
+
+  Attention attention;
+  const std::vector<float> &target;
+  const JointWeights &start;
+  double ridge, targetScale = 1.0;
+  std::vector<double> partScale;
+};
+
+/// sum a[i] * b[i] in double, for float or double vectors.
+template <typename A, typename B>
+double dotOf(const std::vector<A> &a, const std::vector<B> &b) {
+  double s = 0.0;
+  for (size_t i = 0; i < a.size(); ++i)
+    s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+/// L-BFGS with `memory` pairs; the first step (and any step after a
+/// direction that does not descend) is the gradient scaled to unit length,
+/// the others start at 1; Armijo backtracking halves up to 20 times.
+/// The pairs (s, y) are kept in float: they only shape the direction, and
+/// the two-loop recursion's passes over them are most of its cost.
+/// Returns the steps taken.
+int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
+          size_t memory = 10) {
+  std::vector<double> g;
+  f = fg(x, g);
+  std::deque<std::vector<float>> ss, ys;
+  std::deque<double> rhos; // 1 / (y . s)
+  std::vector<double> d(x.size()), xn(x.size()), gn;
+  int taken = 0;
+  for (int it = 0; it < iterations; ++it) {
+    for (size_t i = 0; i < x.size(); ++i)
+      d[i] = -g[i];
+    std::vector<double> alphas(ss.size());
+    for (size_t j = ss.size(); j-- > 0;) {
+      alphas[j] = rhos[j] * dotOf(ss[j], d);
+      const std::vector<float> &y = ys[j];
+      for (size_t i = 0; i < d.size(); ++i)
+        d[i] -= alphas[j] * y[i];
+    }
+    if (!ss.empty()) {
+      double gamma = 1.0 / (rhos.back() * dotOf(ys.back(), ys.back()));
+      for (double &v : d)
+        v *= gamma;
+    }
+    for (size_t j = 0; j < ss.size(); ++j) {
+      double beta = rhos[j] * dotOf(ys[j], d);
+      const std::vector<float> &sj = ss[j];
+      for (size_t i = 0; i < d.size(); ++i)
+        d[i] += sj[i] * (alphas[j] - beta);
+    }
+    double slope = dotOf(g, d);
+    if (!(slope < 0.0)) {
+      for (size_t i = 0; i < x.size(); ++i)
+        d[i] = -g[i];
+      slope = -dotOf(g, g);
+      ss.clear();
+      ys.clear();
+      rhos.clear();
+    }
+    double step = ss.empty() ? 1.0 / std::max(1e-12, std::sqrt(dotOf(g, g)))
+                             : 1.0;
+    double fn = 0.0;
+    bool accepted = false;
+    for (int halving = 0; halving < 20; ++halving) {
+      for (size_t i = 0; i < x.size(); ++i)
+        xn[i] = x[i] + step * d[i];
+      fn = fg(xn, gn);
+      if (std::isfinite(fn) && fn <= f + 1e-4 * step * slope) {
+        accepted = true;
+        break;
+      }
+      step *= 0.5;
+    }
+    if (!accepted)
+      break;
+    std::vector<float> sv(x.size()), yv(x.size());
+    double sy = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      sv[i] = static_cast<float>(xn[i] - x[i]);
+      yv[i] = static_cast<float>(gn[i] - g[i]);
+      sy += static_cast<double>(sv[i]) * yv[i];
+    }
+    if (sy > 1e-12) {
+      ss.push_back(std::move(sv));
+      ys.push_back(std::move(yv));
+      rhos.push_back(1.0 / sy);
+      if (ss.size() > memory) {
+        ss.pop_front();
+        ys.pop_front();
+        rhos.pop_front();
+      }
+    }
+    x.swap(xn);
+    g.swap(gn);
+    f = fn;
+    ++taken;
+  }
+  return taken;
+}
+
+} // namespace
+
+std::vector<float> attn::calib::jointOutput(const JointLayer &layer,
+                                            const JointWeights &weights) {
+  Attention a(layer, weights.kvHeads);
+  setWeights(a, weights);
+  a.forward();
+  return std::move(a.y);
+}
+
+double attn::calib::jointObjective(const JointLayer &layer,
+                                   const std::vector<float> &target,
+                                   const JointWeights &start,
+                                   const JointWeights &at, double ridge,
+                                   JointWeights *gradient) {
+  Objective objective(layer, target, start, ridge);
+  std::vector<double> g;
+  double f = objective(objective.pack(at), g);
+  if (gradient)
+    *gradient = objective.unpack(g);
+  return f;
+}
+
+JointFitResult attn::calib::fitJoint(const JointLayer &layer,
+                                     const std::vector<float> &target,
+                                     const JointWeights &start,
+                                     const JointWeights &init, int iterations,
+                                     double ridge) {
+  Objective objective(layer, target, start, ridge);
+  JointFitResult result;
+  result.startError = objective.error(start);
+  std::vector<double> x =
+      objective.pack(init.query.empty() ? start : init);
+  double f = 0.0;
+  result.iterations = lbfgs(objective, x, f, iterations);
+  result.weights = objective.unpack(x);
+  result.error = objective.error(result.weights);
+  return result;
+}

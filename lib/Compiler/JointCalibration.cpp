@@ -1,0 +1,511 @@
+//===- JointCalibration.cpp - calibrate --share-kv-method=joint -----------===//
+//
+// Reads each attention's Q, K, V and O projection weights, folds the aligned
+// maps into them (the start), then in passes: a probe of the model
+// converted with the fits so far returns every attention's projection input
+// H and its Q and K; RoPE's phases are what turns H Wq^T and H Wk^T into
+// them; each attention is fitted (lib/Calibration/JointFit) to the original
+// attention's output on that H. After pass p the first p attentions have
+// been fitted on exactly their final inputs and later ones on inputs
+// converted by the previous pass's fits (one probe per pass instead of one
+// per layer).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Compiler/JointCalibration.h"
+
+#include "attn/Compiler/CompileReport.h"
+
+#include "attn/Calibration/FloatGemm.h"
+#include "attn/Calibration/JointFit.h"
+#include "attn/Calibration/KVSharing.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
+#include "attn/Runtime/Npz.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::compile;
+using ::attn::calib::JointLayer;
+using ::attn::calib::JointWeights;
+
+namespace {
+
+/// One attention's projections and weights.
+struct LayerPlan {
+  AttentionOp op;
+  HeadProjection query, key, value;
+  OutputProjection output;
+  int64_t inputWidth = 0; ///< the projections' width (+1 with biases)
+  bool biased = false;    ///< H gets a column of ones for the biases
+  JointWeights original, start, fitted;
+};
+
+std::vector<double> toDoubles(Attribute attr) {
+  std::vector<double> out;
+  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(attr))
+    for (APFloat v : dense.getValues<APFloat>())
+      out.push_back(v.convertToDouble());
+  return out;
+}
+
+/// Rows [heads * D, width] of a projection: row j holds the weights of
+/// output column columnOffset + j, then its bias when `biased`.
+std::vector<double> projectionRows(const HeadProjection &p, bool biased) {
+  std::vector<double> w = *readConstant(p.weight->get());
+  std::optional<std::vector<double>> bias;
+  if (p.bias)
+    bias = readConstant(p.bias);
+  auto type = cast<RankedTensorType>(p.weight->get().getType());
+  int64_t in = p.inputWidth, cols = type.getDimSize(p.weightColumnAxis);
+  int64_t rows = p.numHeads * p.headDim, width = in + (biased ? 1 : 0);
+  std::vector<double> out(rows * width, 0.0);
+  for (int64_t j = 0; j < rows; ++j) {
+    int64_t c = p.columnOffset + j;
+    for (int64_t k = 0; k < in; ++k)
+      out[j * width + k] =
+          p.weightColumnAxis == 1 ? w[k * cols + c] : w[c * in + k];
+    if (biased && bias)
+      out[j * width + in] = (*bias)[c];
+  }
+  return out;
+}
+
+/// new row n D + i = sum_r weight[r] sum_j map[r][i][j] row r D + j over
+/// the group r of n (what attn-share-kv's rebuildHeadProjection computes).
+std::vector<double> combineRows(const std::vector<double> &rows, int64_t heads,
+                                int64_t newHeads, int64_t d, int64_t width,
+                                const std::vector<double> &weights,
+                                const std::vector<double> &maps) {
+  int64_t group = heads / newHeads;
+  std::vector<double> out(newHeads * d * width, 0.0);
+  for (int64_t n = 0; n < newHeads; ++n)
+    for (int64_t r = n * group; r < (n + 1) * group; ++r)
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < d; ++j) {
+          double m = (weights.empty() ? 1.0 : weights[r]) *
+                     (maps.empty() ? double(i == j) : maps[(r * d + i) * d + j]);
+          if (m == 0.0)
+            continue;
+          const double *src = &rows[(r * d + j) * width];
+          double *dst = &out[(n * d + i) * width];
+          for (int64_t k = 0; k < width; ++k)
+            dst[k] += m * src[k];
+        }
+  return out;
+}
+
+/// The output projection's weight as [Hq Dv, dout] rows.
+std::vector<double> outputRows(const OutputProjection &p) {
+  std::vector<double> w = *readConstant(p.weight->get());
+  int64_t rows = p.heads * p.valueDim, cols = p.outputWidth;
+  std::vector<double> out(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      out[r * cols + c] =
+          p.weightRowAxis == 0 ? w[r * cols + c] : w[c * rows + r];
+  return out;
+}
+
+/// The projection input shared by Q, K and V.
+Value projectionInput(const HeadProjection &p) {
+  linalg::LinalgOp mm = p.matmul;
+  for (OpOperand *operand : mm.getDpsInputOperands())
+    if (operand != p.weight)
+      return operand->get();
+  return {};
+}
+
+LogicalResult planLayer(AttentionOp op, int64_t newHeads, LayerPlan &plan,
+                        std::string &error) {
+  std::string where = "attention at " + locationName(op.getLoc());
+  auto fail = [&](const std::string &why) {
+    error = "--share-kv-method=joint: " + where + ": " + why;
+    return failure();
+  };
+  if (op.getSoftcapAttr())
+    return fail("a softcapped attention is not supported (use aligned-fit)");
+  std::optional<HeadProjection> q = matchHeadProjection(op.getQuery());
+  std::optional<HeadProjection> k = matchHeadProjection(op.getKey());
+  std::optional<HeadProjection> v = matchHeadProjection(op.getValue());
+  std::optional<OutputProjection> o = matchOutputProjection(op.getResult(0));
+  if (!q || !k || !v || !o)
+    return fail("the joint fit rewrites the Q, K, V and O projection weights, "
+                "and the " +
+                std::string(!q ? "query" : !k ? "key" : !v ? "value" : "output") +
+                " is not a constant-weight projection (followed by head "
+                "splits, transposes and RoPE; without a KV cache)");
+  Value input = projectionInput(*q);
+  if (!input || projectionInput(*k) != input || projectionInput(*v) != input)
+    return fail("Q, K and V must be projections of the same input");
+  auto inputType = dyn_cast<RankedTensorType>(input.getType());
+  if (!inputType || !inputType.hasStaticShape() ||
+      inputType.getShape().back() != q->inputWidth)
+    return fail("the projection input must be a static tensor whose last "
+                "axis is the contraction");
+  if (k->actsAlongD && (!k->rotateHalf || k->headDim % 2 != 0))
+    return fail("the steps after the key projection act along the head in a "
+                "way other than rotate-half RoPE");
+  plan.op = op;
+  plan.query = *q;
+  plan.key = *k;
+  plan.value = *v;
+  plan.output = *o;
+  plan.biased = q->bias || k->bias || v->bias;
+  plan.inputWidth = q->inputWidth + (plan.biased ? 1 : 0);
+  int64_t w = plan.inputWidth, d = q->headDim, dv = v->headDim;
+  JointWeights &orig = plan.original;
+  orig.kvHeads = op.getKvHeads();
+  orig.query = projectionRows(*q, plan.biased);
+  orig.key = projectionRows(*k, plan.biased);
+  orig.value = projectionRows(*v, plan.biased);
+  orig.output = outputRows(*o);
+  // The start: aligned's maps folded into the weights.
+  JointWeights &start = plan.start;
+  start.kvHeads = newHeads;
+  start.query = combineRows(orig.query, op.getQHeads(), op.getQHeads(), d, w,
+                            {}, toDoubles(op->getAttr("attn.share_query_maps")));
+  start.key = combineRows(orig.key, orig.kvHeads, newHeads, d, w,
+                          toDoubles(op->getAttr("attn.share_key_weights")),
+                          toDoubles(op->getAttr("attn.share_key_mixes")));
+  start.value = combineRows(orig.value, orig.kvHeads, newHeads, dv, w,
+                            toDoubles(op->getAttr("attn.share_value_weights")),
+                            toDoubles(op->getAttr("attn.share_value_mixes")));
+  std::vector<double> maps = toDoubles(op->getAttr("attn.share_output_maps"));
+  int64_t hq = op.getQHeads(), out = o->outputWidth;
+  start.output.assign(orig.output.size(), 0.0);
+  for (int64_t h = 0; h < hq; ++h) // row h Dv + j = sum_i maps[h][i][j] row h Dv + i
+    for (int64_t i = 0; i < dv; ++i)
+      for (int64_t j = 0; j < dv; ++j) {
+        double m = maps.empty() ? double(i == j) : maps[(h * dv + i) * dv + j];
+        for (int64_t c = 0; m != 0.0 && c < out; ++c)
+          start.output[(h * dv + j) * out + c] += m * orig.output[(h * dv + i) * out + c];
+      }
+  return success();
+}
+
+DenseElementsAttr f32Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
+                          const std::vector<double> &values) {
+  std::vector<float> f(values.begin(), values.end());
+  return DenseElementsAttr::get(
+      RankedTensorType::get(shape, Float32Type::get(ctx)), ArrayRef<float>(f));
+}
+
+/// Splits [rows, in (+1)] into the weight [rows, in] and, when biased, the
+/// bias [rows].
+std::pair<std::vector<double>, std::vector<double>>
+splitBias(const std::vector<double> &rows, int64_t width, bool biased) {
+  if (!biased)
+    return {rows, {}};
+  int64_t n = rows.size() / width, in = width - 1;
+  std::vector<double> w(n * in), b(n);
+  for (int64_t r = 0; r < n; ++r) {
+    std::copy(&rows[r * width], &rows[r * width] + in, &w[r * in]);
+    b[r] = rows[r * width + in];
+  }
+  return {w, b};
+}
+
+/// The fitted (or, with `weights` = start, aligned) weights as the
+/// attributes attn-share-kv reads.
+void attachWeights(const LayerPlan &plan, AttentionOp op,
+                   const JointWeights &weights) {
+  MLIRContext *ctx = op.getContext();
+  int64_t width = plan.inputWidth, in = plan.query.inputWidth;
+  auto set = [&](StringRef name, const std::vector<double> &rows) {
+    auto [w, b] = splitBias(rows, width, plan.biased);
+    int64_t n = w.size() / in;
+    op->setAttr(("attn.share_" + name + "_weight").str(),
+                f32Attr(ctx, {n, in}, w));
+    if (plan.biased)
+      op->setAttr(("attn.share_" + name + "_bias").str(), f32Attr(ctx, {n}, b));
+  };
+  set("query", weights.query);
+  set("key", weights.key);
+  set("value", weights.value);
+  int64_t rows = plan.output.heads * plan.output.valueDim;
+  op->setAttr("attn.share_output_weight",
+              f32Attr(ctx, {rows, plan.output.outputWidth}, weights.output));
+}
+
+/// [B, H, S, D] -> [B * S, H * D].
+std::vector<float> tokenMajor(const std::vector<float> &x, int64_t b,
+                              int64_t h, int64_t s, int64_t d) {
+  std::vector<float> rows(x.size());
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t hi = 0; hi < h; ++hi)
+      for (int64_t si = 0; si < s; ++si)
+        std::memcpy(&rows[((bi * s + si) * h + hi) * d],
+                    &x[((bi * h + hi) * s + si) * d], d * sizeof(float));
+  return rows;
+}
+
+/// RoPE's phases: per token and rotary plane the complex e with
+/// operand ~ e * projection (dims i and i + D/2 as one complex number),
+/// least squares over the heads of Q and K. Fails when the operands are
+/// not such a rotation of the projections.
+LogicalResult phases(JointLayer &l, const std::vector<float> &qProjected,
+                     const std::vector<float> &qOperand,
+                     const std::vector<float> &kProjected,
+                     const std::vector<float> &kOperand, int64_t kvHeads,
+                     double &mismatch) {
+  int64_t tokens = l.batch * l.length, d = l.headDim, half = d / 2;
+  l.cos.assign(tokens * half, 1.0f);
+  l.sin.assign(tokens * half, 0.0f);
+  struct Part { const std::vector<float> *pre, *post; int64_t heads; };
+  Part parts[] = {{&qProjected, &qOperand, l.qHeads},
+                  {&kProjected, &kOperand, kvHeads}};
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      double re = 0, im = 0, norm = 0;
+      for (const Part &p : parts)
+        for (int64_t h = 0; h < p.heads; ++h) {
+          int64_t at = (t * p.heads + h) * d + i;
+          double a = (*p.pre)[at], b = (*p.pre)[at + half];
+          double c = (*p.post)[at], e = (*p.post)[at + half];
+          re += a * c + b * e; // conj(a + ib) (c + ie)
+          im += a * e - b * c;
+          norm += a * a + b * b;
+        }
+      if (norm > 0) {
+        l.cos[t * half + i] = static_cast<float>(re / norm);
+        l.sin[t * half + i] = static_cast<float>(im / norm);
+      }
+    }
+  double err = 0, total = 0;
+  for (const Part &p : parts)
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t h = 0; h < p.heads; ++h)
+        for (int64_t i = 0; i < half; ++i) {
+          int64_t at = (t * p.heads + h) * d + i;
+          double a = (*p.pre)[at], b = (*p.pre)[at + half];
+          double c = l.cos[t * half + i], s = l.sin[t * half + i];
+          double x = a * c - b * s - (*p.post)[at];
+          double y = b * c + a * s - (*p.post)[at + half];
+          err += x * x + y * y;
+          total += double((*p.post)[at]) * (*p.post)[at] +
+                   double((*p.post)[at + half]) * (*p.post)[at + half];
+        }
+  mismatch = total > 0 ? std::sqrt(err / total) : 0.0;
+  return success(mismatch < 1e-3);
+}
+
+/// H W^T for rows W [n, width] (float), H [tokens, width].
+std::vector<float> project(const JointLayer &l, const std::vector<double> &w) {
+  std::vector<float> wf(w.begin(), w.end());
+  int64_t tokens = l.batch * l.length, n = w.size() / l.inputWidth;
+  std::vector<float> out(tokens * n);
+  ::attn::calib::sgemmParallel(false, true, tokens, n, l.inputWidth,
+                               l.input.data(), l.inputWidth, wf.data(),
+                               l.inputWidth, out.data(), n);
+  return out;
+}
+
+std::vector<float> floatsOf(const ::attn::rt::Array &a) {
+  std::vector<float> out(a.numElements());
+  std::memcpy(out.data(), a.data.data(), out.size() * sizeof(float));
+  return out;
+}
+
+/// One pass: the probe of the model converted with `current` (the aligned
+/// maps in pass 0) returns every attention's H, Q and K; each attention is
+/// then refitted from `current`.
+LogicalResult fitPass(
+    ModuleOp module, int64_t newHeads, std::vector<LayerPlan> &plans,
+    const std::vector<::attn::calib::AttentionSample> &samples,
+    const JointFitOptions &options, bool first,
+    const std::vector<::attn::rt::Array> &inputs,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::vector<JointFitRecord> &records, std::string &error) {
+  OwningOpRef<ModuleOp> probe = module.clone();
+  SmallVector<AttentionOp> probeOps;
+  probe->walk([&](AttentionOp op) {
+    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+      probeOps.push_back(op);
+  });
+  func::FuncOp entry = probeEntry(*probe);
+  if (!entry || probeOps.size() != plans.size()) {
+    error = "calibration: cannot find the model function";
+    return failure();
+  }
+  SmallVector<Value> hidden;
+  for (auto [i, op] : llvm::enumerate(probeOps)) {
+    if (!first)
+      attachWeights(plans[i], op, plans[i].fitted);
+    hidden.push_back(projectionInput(*matchHeadProjection(op.getKey())));
+  }
+  SmallVector<Type> argumentTypes(entry.getArgumentTypes());
+  MLIRContext *ctx = module.getContext();
+  PassManager pm(ctx);
+  AttnShareKVOptions share;
+  share.kvHeads = newHeads;
+  share.method = "aligned";
+  pm.addPass(createAttnShareKV(share));
+  if (failed(pm.run(*probe))) {
+    error = "calibration: sharing the KV heads of the joint-fit probe failed";
+    return failure();
+  }
+  if (TypeRange(entry.getArgumentTypes()) != TypeRange(argumentTypes)) {
+    error = "--share-kv-method=joint runs the converted model on the "
+            "calibration inputs, which this model's shrinking KV-cache "
+            "inputs no longer fit (a decode step); use aligned";
+    return failure();
+  }
+  SmallVector<AttentionOp> shared;
+  probe->walk([&](AttentionOp op) {
+    if (op->hasAttr("attn.kv_heads_before"))
+      shared.push_back(op);
+  });
+  if (shared.size() != plans.size()) {
+    error = "calibration: the joint-fit probe lost an attention";
+    return failure();
+  }
+  SmallVector<Value> results;
+  SmallVector<std::string> names;
+  for (auto [i, op] : llvm::enumerate(shared)) {
+    results.append({hidden[i], op.getQuery(), op.getKey()});
+    for (const char *part : {"h", "q", "k"})
+      names.push_back(llvm::formatv("__joint_{0}_{1}", i, part).str());
+  }
+  returnNamed(entry, results, names);
+  std::map<std::string, ::attn::rt::Array> outputs;
+  if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
+    return failure();
+
+  records.assign(plans.size(), {});
+  for (auto [i, plan] : llvm::enumerate(plans)) {
+    auto get = [&](const char *part) -> const ::attn::rt::Array * {
+      auto it = outputs.find(llvm::formatv("__joint_{0}_{1}", i, part).str());
+      return it == outputs.end() || it->second.dtype != ::attn::rt::DType::F32
+                 ? nullptr
+                 : &it->second;
+    };
+    const ::attn::rt::Array *h = get("h"), *q = get("q"), *k = get("k");
+    std::string where = locationName(plan.op.getLoc());
+    if (!h || !q || !k) {
+      error = "--share-kv-method=joint: attention at " + where +
+              ": the probe lost an operand, or it is not f32";
+      return failure();
+    }
+    const ::attn::calib::AttentionSample &s = samples[i];
+    JointLayer l;
+    l.batch = s.batch;
+    l.length = s.queryLength;
+    l.qHeads = s.qHeads;
+    l.headDim = s.headDim;
+    l.valueDim = s.valueDim;
+    l.outWidth = plan.output.outputWidth;
+    l.scale = s.scale;
+    l.bias = s.bias;
+    l.inputWidth = plan.inputWidth;
+    int64_t tokens = l.batch * l.length, in = plan.query.inputWidth;
+    if (s.keyLength != s.queryLength ||
+        static_cast<int64_t>(h->numElements()) != tokens * in) {
+      error = "--share-kv-method=joint: attention at " + where +
+              ": needs self-attention over the calibration tokens (as many "
+              "keys as queries, one projection input row per token)";
+      return failure();
+    }
+    std::vector<float> hv = floatsOf(*h);
+    l.input.resize(tokens * l.inputWidth);
+    for (int64_t t = 0; t < tokens; ++t) {
+      std::memcpy(&l.input[t * l.inputWidth], &hv[t * in], in * sizeof(float));
+      if (plan.biased)
+        l.input[t * l.inputWidth + in] = 1.0f;
+    }
+    const JointWeights &used = first ? plan.start : plan.fitted;
+    double mismatch = 0.0;
+    if (failed(phases(l, project(l, used.query),
+                      tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
+                                 l.headDim),
+                      project(l, used.key),
+                      tokenMajor(floatsOf(*k), l.batch, newHeads, l.length,
+                                 l.headDim),
+                      newHeads, mismatch))) {
+      error = llvm::formatv(
+          "--share-kv-method=joint: attention at {0}: its queries and keys "
+          "are not the projections rotated per token and plane (dims i and "
+          "i + D/2, rotate-half RoPE): relative mismatch {1:e2}",
+          where, mismatch);
+      return failure();
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
+    ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
+        l, target, plan.start, first ? JointWeights{} : plan.fitted,
+        options.iterations, options.ridge);
+    plan.fitted = std::move(fit.weights);
+    JointFitRecord &r = records[i];
+    r.name = where;
+    r.alignedError = fit.startError;
+    r.fittedError = fit.error;
+    r.iterations = fit.iterations;
+    r.seconds = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - t0).count();
+  }
+  return success();
+}
+
+} // namespace
+
+bool mlir::attn::compile::jointFitApplies(ModuleOp module, int64_t newHeads,
+                                          std::string &why) {
+  bool ok = true;
+  module.walk([&](AttentionOp op) {
+    LayerPlan plan;
+    if (ok && op.getNumResults() == 1 && op.getKvHeads() > newHeads &&
+        failed(planLayer(op, newHeads, plan, why)))
+      ok = false;
+  });
+  return ok;
+}
+
+LogicalResult mlir::attn::compile::calibrateJointSharing(
+    ModuleOp module, int64_t newHeads, const JointFitOptions &options,
+    const std::string &calibrationPath,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
+    std::string &error) {
+  std::vector<::attn::calib::AttentionSample> samples;
+  if (failed(calibrateKVSharing(module, newHeads, /*aligned=*/true,
+                                /*refitPasses=*/0, calibrationPath,
+                                buildLibrary, errors, error, &samples)))
+    return failure();
+  std::vector<LayerPlan> plans;
+  module.walk([&](AttentionOp op) {
+    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+      plans.emplace_back().op = op;
+  });
+  if (plans.empty())
+    return success();
+  if (samples.size() != plans.size()) {
+    error = "calibration: the joint fit lost an attention's samples";
+    return failure();
+  }
+  for (LayerPlan &plan : plans)
+    if (failed(planLayer(plan.op, newHeads, plan, error)))
+      return failure();
+  std::vector<::attn::rt::Array> inputs;
+  if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
+    error = "calibration inputs '" + calibrationPath + "': " + error;
+    return failure();
+  }
+  for (int pass = 0; pass < options.passes; ++pass)
+    if (failed(fitPass(module, newHeads, plans, samples, options, pass == 0,
+                       inputs, buildLibrary, records, error)))
+      return failure();
+  for (LayerPlan &plan : plans)
+    attachWeights(plan, plan.op, options.passes > 0 ? plan.fitted : plan.start);
+  return success();
+}

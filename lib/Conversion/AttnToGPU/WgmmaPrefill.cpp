@@ -434,8 +434,9 @@ void WgmmaPrefillBuilder::build() {
   SmallVector<Value> state{k.f32(-kInf), k.f32(-kInf), k.f32(0), k.f32(0)};
   for (int64_t i = 0; i < kDim / 2; ++i)
     state.push_back(k.f32(0));
+  Value zeroP = mmaSync.pack(k.f32(0), k.f32(0)); // P's register type
   for (int64_t i = 0; i < kKeys / 4; ++i)
-    state.push_back(k.i32(0));
+    state.push_back(zeroP);
   // Tile 0 alone (no P V before it), then the rest, then P V of the last.
   Value any = k.lt(k.idx(0), tiles);
   auto guarded = [&](function_ref<SmallVector<Value>(ValueRange)> body) {

@@ -87,7 +87,8 @@ private:
   /// `lastRow`) into the swizzled region at element `dst` of `rows` rows.
   void copyRows(Value src, Value head, Value srcRow0, int64_t lastRow,
                 Value dst, int64_t rows);
-  void issueTile(Value index);
+  void issueTile(Value index);      // K of tile `index`
+  void issueValueTile(Value index); // V of tile `index`
   Value stageOffset(Value index) { // elements of tile `index`'s K stage
     return k.add(k.idx(kQueryElems),
                  k.mul(k.rem(index, kStages), k.idx(2 * kTileElems)));
@@ -95,8 +96,22 @@ private:
   Value byteAddress(Value elems) {
     return k.add(base, k.mul(elems, k.idx(2)));
   }
+  /// Waits for every cp.async of this thread, makes them visible to the
+  /// async proxy, then a block barrier.
+  void awaitCopies();
+  /// Issues the wgmmas of S = Q K^T of tile `index` (uncommitted).
+  Value issueScores(Value index);
+  /// Issues O += P V of tile `index` (uncommitted); returns the in-flight O.
+  SmallVector<Value> issueValues(Value index, ArrayRef<Value> pRegs,
+                                 ArrayRef<Value> o);
+  /// Online softmax of tile `index`'s scores `sRegs` on state (m, l):
+  /// returns m', l', alpha (2 each) and the P registers (32).
+  SmallVector<Value> softmax(Value index, ArrayRef<Value> sRegs,
+                             ValueRange ml, bool masked);
   SmallVector<Value> loop(Value from, Value to, ValueRange init, bool masked);
   SmallVector<Value> tile(Value index, ValueRange state, bool masked);
+  SmallVector<Value> first(ValueRange state);
+  SmallVector<Value> last(ValueRange state);
   void store(ValueRange state);
 };
 
@@ -177,37 +192,27 @@ void WgmmaPrefillBuilder::copyRows(Value src, Value srcHead, Value srcRow0,
 void WgmmaPrefillBuilder::issueTile(Value index) {
   // Rows past the keys are clamped to the last: their scores are masked,
   // their values finite.
-  Value row0 = k.mul(index, k.idx(kKeys));
-  Value kOff = stageOffset(index);
-  copyRows(key(), kvHead, row0, p.keyLen - 1, kOff, kKeys);
-  copyRows(value(), kvHead, row0, p.keyLen - 1,
-           k.add(kOff, k.idx(kTileElems)), kKeys);
+  copyRows(key(), kvHead, k.mul(index, k.idx(kKeys)), p.keyLen - 1,
+           stageOffset(index), kKeys);
 }
 
-SmallVector<Value> WgmmaPrefillBuilder::tile(Value index, ValueRange state,
-                                             bool masked) {
-  constexpr int64_t sTiles = kKeys / 8, oRegs = kDim / 2;
-  Value next = k.add(index, k.idx(1));
-  auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(next, tiles),
-                                /*withElse=*/false);
-  {
-    OpBuilder::InsertionGuard guard(k.b);
-    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    issueTile(next);
-  }
-  NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
-  NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(1));
+void WgmmaPrefillBuilder::issueValueTile(Value index) {
+  copyRows(value(), kvHead, k.mul(index, k.idx(kKeys)), p.keyLen - 1,
+           k.add(stageOffset(index), k.idx(kTileElems)), kKeys);
+}
+
+void WgmmaPrefillBuilder::awaitCopies() {
+  NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(0));
   fenceProxyAsync(k);
   gpu::BarrierOp::create(k.b, k.loc);
+}
 
-  // S = Q K^T over 8 k-steps of 16.
-  Value kOff = stageOffset(index);
+Value WgmmaPrefillBuilder::issueScores(Value index) {
+  // 8 k-steps of 16: column block s / 4, byte 32 (s % 4) of its lines.
   Value descQ = descriptor(
       k, k.add(base, k.mul(wg, k.idx(64 * kLineBytes))), 16, kSwizzleAtomBytes);
-  Value descK = descriptor(k, byteAddress(kOff), 16, kSwizzleAtomBytes);
-  Value descV = descriptor(k, byteAddress(k.add(kOff, k.idx(kTileElems))),
-                           kKeys * kLineBytes, kSwizzleAtomBytes);
-  wgmmaFence(k);
+  Value descK =
+      descriptor(k, byteAddress(stageOffset(index)), 16, kSwizzleAtomBytes);
   Value acc = LLVM::UndefOp::create(k.b, k.loc, accumulatorType(k, kKeys / 2));
   for (int64_t s = 0; s < kDim / 16; ++s) {
     int64_t col = (s % 4) * 32;
@@ -215,20 +220,37 @@ SmallVector<Value> WgmmaPrefillBuilder::tile(Value index, ValueRange state,
                   advance(k, descK, (s / 4) * kKeys * kLineBytes + col), acc,
                   kKeys, element, /*zeroInit=*/s == 0);
   }
-  wgmmaCommit(k);
-  wgmmaWait(k, 0);
-  SmallVector<Value> sRegs = pinAfterWait(k, unpackStruct(k, acc));
+  return acc;
+}
+
+SmallVector<Value> WgmmaPrefillBuilder::issueValues(Value index,
+                                                    ArrayRef<Value> pRegs,
+                                                    ArrayRef<Value> o) {
+  // 8 k-steps of 16 keys (16 lines, 2 KiB); V is N-major: the leading
+  // offset is one column block.
+  Value descV = descriptor(
+      k, byteAddress(k.add(stageOffset(index), k.idx(kTileElems))),
+      kKeys * kLineBytes, kSwizzleAtomBytes);
+  SmallVector<Value> acc(o.begin(), o.end());
+  for (int64_t i = 0; i < kKeys / 16; ++i)
+    acc = wgmmaRS(k, pRegs.slice(4 * i, 4),
+                  advance(k, descV, i * 16 * kLineBytes), acc, kDim, element);
+  return acc;
+}
+
+SmallVector<Value> WgmmaPrefillBuilder::softmax(Value index,
+                                                ArrayRef<Value> sRegs,
+                                                ValueRange ml, bool masked) {
+  constexpr int64_t sTiles = kKeys / 8;
   SmallVector<SmallVector<Value>> s(sTiles);
   for (int64_t j = 0; j < sTiles; ++j)
     s[j].assign(sRegs.begin() + 4 * j, sRegs.begin() + 4 * j + 4);
-
-  // Online softmax (as TensorCorePrefill.cpp): s[j][2h + e] is row h (g or
-  // g + 8), key 8j + 2t + e of the tile; the row's four lanes share its max.
+  // As TensorCorePrefill.cpp: s[j][2h + e] is row h (g or g + 8), key
+  // 8j + 2t + e of the tile; the row's four lanes share its max.
   Value keyBase = k.mul(index, k.idx(kKeys));
   bool raw = !p.softcap && p.scale > 0;
   double c = p.scale * kLog2e;
-  SmallVector<Value> yields(state.begin(), state.end());
-  Value alpha[2];
+  SmallVector<Value> res(6);
   for (int64_t h = 0; h < 2; ++h) {
     for (int64_t j = 0; j < sTiles; ++j)
       for (int64_t e = 0; e < 2; ++e) {
@@ -252,11 +274,11 @@ SmallVector<Value> WgmmaPrefillBuilder::tile(Value index, ValueRange state,
       mNew = k.fmax(mNew, k.shuffleXor(mNew, off));
     if (raw)
       mNew = k.fmul(mNew, k.f32(c));
-    Value m = state[h];
+    Value m = ml[h];
     mNew = k.fmax(m, mNew);
     Value safe = k.select(k.isNegInf(mNew), k.f32(0), mNew);
-    alpha[h] = k.exp2(k.fsub(m, safe));
-    Value l = k.fmul(state[2 + h], alpha[h]);
+    Value alpha = k.exp2(k.fsub(m, safe));
+    Value l = k.fmul(ml[2 + h], alpha);
     Value negSafe = k.fsub(k.f32(0), safe);
     for (int64_t j = 0; j < sTiles; ++j)
       for (int64_t e = 0; e < 2; ++e) {
@@ -265,29 +287,99 @@ SmallVector<Value> WgmmaPrefillBuilder::tile(Value index, ValueRange state,
                        : k.fsub(x, safe));
         l = k.fadd(l, x);
       }
-    yields[h] = mNew;
-    yields[2 + h] = l;
+    res[h] = mNew;
+    res[2 + h] = l;
+    res[4 + h] = alpha;
   }
-  SmallVector<Value> o;
-  for (int64_t i = 0; i < oRegs; ++i)
-    o.push_back(k.fmul(state[4 + i], alpha[(i % 4) / 2]));
-
-  // O += P V over 8 k-steps of 16 keys.
-  wgmmaFence(k);
+  // P of k-step i: the accumulators of keys 16i..16i+15 (n8 tiles 2i and
+  // 2i + 1) are its A fragment as they stand.
   for (int64_t i = 0; i < kKeys / 16; ++i) {
-    SmallVector<Value> pa{mmaSync.pack(s[2 * i][0], s[2 * i][1]),
-                          mmaSync.pack(s[2 * i][2], s[2 * i][3]),
-                          mmaSync.pack(s[2 * i + 1][0], s[2 * i + 1][1]),
-                          mmaSync.pack(s[2 * i + 1][2], s[2 * i + 1][3])};
-    o = wgmmaRS(k, pa, advance(k, descV, i * 16 * kLineBytes), o, kDim,
-                element);
+    res.push_back(mmaSync.pack(s[2 * i][0], s[2 * i][1]));
+    res.push_back(mmaSync.pack(s[2 * i][2], s[2 * i][3]));
+    res.push_back(mmaSync.pack(s[2 * i + 1][0], s[2 * i + 1][1]));
+    res.push_back(mmaSync.pack(s[2 * i + 1][2], s[2 * i + 1][3]));
   }
+  return res;
+}
+
+// State: m (2), l (2), O (64, ready), P of the previous tile (32).
+SmallVector<Value> WgmmaPrefillBuilder::tile(Value index, ValueRange state,
+                                             bool masked) {
+  constexpr int64_t oRegs = kDim / 2;
+  // K of this tile and V of the previous one have landed; every warpgroup
+  // is past S of the previous tile and P V of the one before, whose stages
+  // are refilled now: K of the next tile, V of this one.
+  awaitCopies();
+  Value next = k.add(index, k.idx(1));
+  auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(next, tiles),
+                                /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    issueTile(next);
+  }
+  issueValueTile(index);
+  NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+
+  // S of this tile, then P V of the previous one: the softmax below runs
+  // while the tensor cores do the latter.
+  wgmmaFence(k);
+  Value acc = issueScores(index);
+  wgmmaCommit(k);
+  SmallVector<Value> o(state.begin() + 4, state.begin() + 4 + oRegs);
+  SmallVector<Value> pPrev(state.begin() + 4 + oRegs, state.end());
+  o = issueValues(k.sub(index, k.idx(1)), pPrev, o);
+  wgmmaCommit(k);
+  wgmmaWait(k, 1);
+  SmallVector<Value> sRegs = pinAfterWait(k, unpackStruct(k, acc));
+  SmallVector<Value> sm = softmax(index, sRegs, state.take_front(4), masked);
+  wgmmaWait(k, 0);
+  o = pinAfterWait(k, o);
+  SmallVector<Value> yields(sm.begin(), sm.begin() + 4);
+  for (int64_t i = 0; i < oRegs; ++i)
+    yields.push_back(k.fmul(o[i], sm[4 + (i % 4) / 2]));
+  yields.append(sm.begin() + 6, sm.end());
+  return yields;
+}
+
+SmallVector<Value> WgmmaPrefillBuilder::first(ValueRange state) {
+  // Tile 0 (masked: it may be any kind): Q and its K have landed.
+  awaitCopies();
+  auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(k.idx(1), tiles),
+                                /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    issueTile(k.idx(1));
+  }
+  issueValueTile(k.idx(0));
+  NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+  wgmmaFence(k);
+  Value acc = issueScores(k.idx(0));
+  wgmmaCommit(k);
+  wgmmaWait(k, 0);
+  SmallVector<Value> sRegs = pinAfterWait(k, unpackStruct(k, acc));
+  SmallVector<Value> sm =
+      softmax(k.idx(0), sRegs, state.take_front(4), /*masked=*/true);
+  SmallVector<Value> yields(sm.begin(), sm.begin() + 4);
+  yields.append(state.begin() + 4, state.begin() + 4 + kDim / 2); // O = 0
+  yields.append(sm.begin() + 6, sm.end());
+  return yields;
+}
+
+SmallVector<Value> WgmmaPrefillBuilder::last(ValueRange state) {
+  // P V of the last tile.
+  awaitCopies();
+  wgmmaFence(k);
+  SmallVector<Value> o(state.begin() + 4, state.begin() + 4 + kDim / 2);
+  SmallVector<Value> pPrev(state.begin() + 4 + kDim / 2, state.end());
+  o = issueValues(k.sub(tiles, k.idx(1)), pPrev, o);
   wgmmaCommit(k);
   wgmmaWait(k, 0);
   o = pinAfterWait(k, o);
-  // Every warpgroup is done with this stage before it is refilled.
-  gpu::BarrierOp::create(k.b, k.loc);
-  std::copy(o.begin(), o.end(), yields.begin() + 4);
+  SmallVector<Value> yields(state.begin(), state.begin() + 4);
+  yields.append(o.begin(), o.end());
+  yields.append(pPrev.begin(), pPrev.end());
   return yields;
 }
 
@@ -335,16 +427,35 @@ void WgmmaPrefillBuilder::build() {
   Value fullTiles = k.min(k.div(full, kKeys), tiles);
 
   // Q (rows past the query clamped; their results are not stored) and the
-  // first tile, one group.
+  // first K tile, one group.
   copyRows(query(), head, firstRow, p.queryLen - 1, k.idx(0), kRows);
   issueTile(k.idx(0));
   NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
   SmallVector<Value> state{k.f32(-kInf), k.f32(-kInf), k.f32(0), k.f32(0)};
   for (int64_t i = 0; i < kDim / 2; ++i)
     state.push_back(k.f32(0));
-  state = loop(k.idx(0), fullTiles, state, /*masked=*/false);
-  state = loop(fullTiles, tiles, state, /*masked=*/true);
-  NVVM::CpAsyncCommitGroupOp::create(k.b, k.loc);
+  Value zeroP = mmaSync.pack(k.f32(0), k.f32(0)); // P's register type
+  for (int64_t i = 0; i < kKeys / 4; ++i)
+    state.push_back(zeroP);
+  // Tile 0 alone (no P V before it), then the rest, then P V of the last.
+  Value any = k.lt(k.idx(0), tiles);
+  auto guarded = [&](function_ref<SmallVector<Value>(ValueRange)> body) {
+    auto ifOp = scf::IfOp::create(k.b, k.loc, ValueRange(state).getTypes(),
+                                  any, /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard guard(k.b);
+      k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      scf::YieldOp::create(k.b, k.loc, body(state));
+      k.b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      scf::YieldOp::create(k.b, k.loc, state);
+    }
+    state = SmallVector<Value>(ifOp.getResults());
+  };
+  guarded([&](ValueRange st) { return first(st); });
+  Value from = k.max(fullTiles, k.idx(1));
+  state = loop(k.idx(1), from, state, /*masked=*/false);
+  state = loop(from, tiles, state, /*masked=*/true);
+  guarded([&](ValueRange st) { return last(st); });
   NVVM::CpAsyncWaitGroupOp::create(k.b, k.loc, k.b.getI32IntegerAttr(0));
   store(state);
 }
@@ -369,7 +480,7 @@ int64_t mlir::attn::gpu_kernels::wgmmaPrefillSharedBytes(
 
 std::array<int64_t, 3>
 mlir::attn::gpu_kernels::wgmmaPrefillGrid(const AttentionPlan &p) {
-  return {llvm::divideCeil(p.queryLen, kRows), p.qHeads, p.batch};
+  return {int64_t(llvm::divideCeil(p.queryLen, kRows)), p.qHeads, p.batch};
 }
 
 gpu::GPUFuncOp mlir::attn::gpu_kernels::buildWgmmaPrefillKernel(

@@ -19,8 +19,9 @@
 // CHECK: memref.view {{.*}} to memref<81920xf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} 8 {bypassL1}
 // CHECK: nvvm.cp.async.commit.group
-// CHECK: scf.for
-// CHECK: nvvm.cp.async.wait.group 1
+// The first tile: S = Q K^T alone.
+// CHECK: scf.if
+// CHECK: nvvm.cp.async.wait.group 0
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK: gpu.barrier
 // CHECK: nvvm.wgmma.fence.aligned
@@ -29,15 +30,28 @@
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: math.exp2 {{.*}} fastmath<afn>
-// CHECK: nvvm.wgmma.fence.aligned
-// CHECK: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
-// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// The other tiles: S of tile j, then P V of tile j - 1 (P from registers);
+// the softmax of tile j waits for the first group only.
+// CHECK: scf.for
+// CHECK: nvvm.cp.async.wait.group 0
 // CHECK: gpu.barrier
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-8: nvvm.wgmma.mma_async
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-COUNT-8: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK: math.exp2 {{.*}} fastmath<afn>
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: scf.yield
 // CHECK: scf.for
 // CHECK: arith.select
 // CHECK: scf.yield
-// CHECK: nvvm.cp.async.wait.group 0
+// P V of the last tile.
+// CHECK: scf.if
+// CHECK-COUNT-8: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // OFF-LABEL: func.func @causal_gqa_f16
 // OFF: gpu.launch_func @attn_kernels::@attn_prefill_0
 // PTX-LABEL: llvm.func @causal_gqa_f16

@@ -331,7 +331,7 @@ LogicalResult fitPass(
   OwningOpRef<ModuleOp> probe = module.clone();
   SmallVector<AttentionOp> probeOps;
   probe->walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+    if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
       probeOps.push_back(op);
   });
   func::FuncOp entry = probeEntry(*probe);
@@ -464,7 +464,7 @@ bool mlir::attn::compile::jointFitApplies(ModuleOp module, int64_t newHeads,
   bool ok = true;
   module.walk([&](AttentionOp op) {
     LayerPlan plan;
-    if (ok && op.getNumResults() == 1 && op.getKvHeads() > newHeads &&
+    if (ok && op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads &&
         failed(planLayer(op, newHeads, plan, why)))
       ok = false;
   });
@@ -484,7 +484,7 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     return failure();
   std::vector<LayerPlan> plans;
   module.walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+    if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
       plans.emplace_back().op = op;
   });
   if (plans.empty())

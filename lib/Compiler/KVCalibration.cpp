@@ -226,7 +226,7 @@ LogicalResult refitPass(
   OwningOpRef<ModuleOp> probe = module.clone();
   SmallVector<AttentionOp> probeOps;
   probe->walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+    if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
       probeOps.push_back(op);
   });
   func::FuncOp entry = compile::probeEntry(*probe);
@@ -468,7 +468,7 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     std::vector<::attn::calib::AttentionSample> *samplesOut) {
   SmallVector<AttentionOp> ops;
   module.walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+    if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
       ops.push_back(op);
   });
   // Aligned sharing pairs dims i and i + D/2 as RoPE's rotary planes.
@@ -488,7 +488,7 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   OwningOpRef<ModuleOp> probe = module.clone();
   SmallVector<AttentionOp> probeOps;
   probe->walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && op.getKvHeads() > newHeads)
+    if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
       probeOps.push_back(op);
   });
   func::FuncOp entry = compile::probeEntry(*probe);

@@ -415,7 +415,7 @@ std::optional<HeadProjection> mlir::attn::matchHeadProjection(Value operand) {
     return std::nullopt;
   HeadProjection p;
   p.operand = operand;
-  Walk walk{p, {}, {}};
+  Walk walk{p, decltype(Walk::axes)(), {}};
   if (!walk.visit(operand, 1, 3) || !p.heads ||
       p.numHeads != type.getDimSize(1) || p.headDim != type.getDimSize(3) ||
       !matchProjection(p))

@@ -52,14 +52,6 @@ struct LayerPlan {
   JointWeights original, start, fitted;
 };
 
-std::vector<double> toDoubles(Attribute attr) {
-  std::vector<double> out;
-  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(attr))
-    for (APFloat v : dense.getValues<APFloat>())
-      out.push_back(v.convertToDouble());
-  return out;
-}
-
 /// Rows [heads * D, width] of a projection: row j holds the weights of
 /// output column columnOffset + j, then its bias when `biased`.
 std::vector<double> projectionRows(const HeadProjection &p, bool biased) {
@@ -175,14 +167,14 @@ LogicalResult planLayer(AttentionOp op, int64_t newHeads, LayerPlan &plan,
   JointWeights &start = plan.start;
   start.kvHeads = newHeads;
   start.query = combineRows(orig.query, op.getQHeads(), op.getQHeads(), d, w,
-                            {}, toDoubles(op->getAttr("attn.share_query_maps")));
+                            {}, denseDoubles(op->getAttr("attn.share_query_maps")));
   start.key = combineRows(orig.key, orig.kvHeads, newHeads, d, w,
-                          toDoubles(op->getAttr("attn.share_key_weights")),
-                          toDoubles(op->getAttr("attn.share_key_mixes")));
+                          denseDoubles(op->getAttr("attn.share_key_weights")),
+                          denseDoubles(op->getAttr("attn.share_key_mixes")));
   start.value = combineRows(orig.value, orig.kvHeads, newHeads, dv, w,
-                            toDoubles(op->getAttr("attn.share_value_weights")),
-                            toDoubles(op->getAttr("attn.share_value_mixes")));
-  std::vector<double> maps = toDoubles(op->getAttr("attn.share_output_maps"));
+                            denseDoubles(op->getAttr("attn.share_value_weights")),
+                            denseDoubles(op->getAttr("attn.share_value_mixes")));
+  std::vector<double> maps = denseDoubles(op->getAttr("attn.share_output_maps"));
   int64_t hq = op.getQHeads(), out = o->outputWidth;
   start.output.assign(orig.output.size(), 0.0);
   for (int64_t h = 0; h < hq; ++h) // row h Dv + j = sum_i maps[h][i][j] row h Dv + i

@@ -770,3 +770,11 @@ void mlir::attn::narrowFusedProjection(OpBuilder &b, const HeadProjection &p) {
     slice.erase();
   }
 }
+
+std::vector<double> mlir::attn::denseDoubles(Attribute attr) {
+  std::vector<double> out;
+  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(attr))
+    for (APFloat v : dense.getValues<APFloat>())
+      out.push_back(v.convertToDouble());
+  return out;
+}

@@ -90,14 +90,6 @@ Value pool(OpBuilder &b, Location loc, Value x, int64_t newHeads,
   return poolHeads(b, loc, x, newHeads, pooling.weights);
 }
 
-std::vector<double> toDoubles(DenseElementsAttr attr) {
-  std::vector<double> out;
-  if (attr)
-    for (APFloat v : attr.getValues<APFloat>())
-      out.push_back(v.convertToDouble());
-  return out;
-}
-
 /// What sharing one op needs, checked before anything changes.
 struct OpPlan {
   AttentionOp op;
@@ -343,10 +335,10 @@ private:
     } else if (op->hasAttr("attn.share_key_weight")) {
       plan.keyProjection = std::move(key);
       plan.valueProjection = std::move(value);
-    } else if (!mapsCommute(*key, toDoubles(plan.keyMixes))) {
+    } else if (!mapsCommute(*key, denseDoubles(plan.keyMixes))) {
       plan.activationsWhy = "the key mixes do not commute with the steps "
                             "after the key projection";
-    } else if (!mapsCommute(*value, toDoubles(plan.valueMixes))) {
+    } else if (!mapsCommute(*value, denseDoubles(plan.valueMixes))) {
       plan.activationsWhy = "the value mixes do not commute with the steps "
                             "after the value projection";
     } else {
@@ -358,7 +350,7 @@ private:
     if (projections && plan.queryMaps && plan.queryWeight.empty()) {
       std::optional<HeadProjection> query =
           matchHeadProjection(op.getQuery());
-      if (query && mapsCommute(*query, toDoubles(plan.queryMaps)))
+      if (query && mapsCommute(*query, denseDoubles(plan.queryMaps)))
         plan.queryProjection = std::move(query);
     }
     plan.outputWeight =
@@ -411,8 +403,8 @@ private:
       if (static_cast<bool>(b) != static_cast<bool>(p.bias) ||
           (b && b.getNumElements() != rows))
         return false;
-      weight = toDoubles(w);
-      bias = toDoubles(b);
+      weight = denseDoubles(w);
+      bias = denseDoubles(b);
       return true;
     };
     if (!read("query", *query, op.getQHeads(), plan.queryWeight,
@@ -499,17 +491,17 @@ private:
     } else if (plan.queryMaps && plan.queryProjection) {
       op.getQueryMutable().set(rebuildHeadProjection(
           b, *plan.queryProjection, op.getQHeads(), {},
-          toDoubles(plan.queryMaps)));
+          denseDoubles(plan.queryMaps)));
       queryWhere = "weights";
     } else if (plan.queryMaps) {
       op.getQueryMutable().set(mapHeads(b, loc, op.getQuery(), plan.queryMaps));
       queryWhere = "activations";
     }
     if (plan.outputWeight) {
-      replaceOutputWeight(b, *plan.output, toDoubles(plan.outputWeight));
+      replaceOutputWeight(b, *plan.output, denseDoubles(plan.outputWeight));
       outputWhere = "fitted weight";
     } else if (plan.outputMaps && plan.output) {
-      foldOutputMaps(b, *plan.output, toDoubles(plan.outputMaps));
+      foldOutputMaps(b, *plan.output, denseDoubles(plan.outputMaps));
       outputWhere = "weights";
     } else if (plan.outputMaps) {
       b.setInsertionPointAfter(op);
@@ -578,7 +570,7 @@ private:
     auto fresh = [&](Value v) {
       if (projection)
         return rebuildHeadProjection(b, *projection, kvHeads, pooling.weights,
-                                     toDoubles(pooling.mixes), pooling.weight,
+                                     denseDoubles(pooling.mixes), pooling.weight,
                                      pooling.bias);
       return pool(b, loc, v, kvHeads, pooling);
     };

@@ -102,6 +102,10 @@ void replaceOutputWeight(OpBuilder &b, const OutputProjection &p,
 /// The constant's elements as doubles (f64, f32, f16, bf16), row-major.
 std::optional<std::vector<double>> readConstant(Value v);
 
+/// The float elements of a dense attribute as doubles; empty when `attr`
+/// is null or not a dense elements attribute (an optional share-kv map).
+std::vector<double> denseDoubles(Attribute attr);
+
 } // namespace mlir::attn
 
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PROJECTIONHEADS_H

@@ -3,8 +3,9 @@
 
 Roofline: a small C program (compiled here with the host compiler,
 -O2 -march=native) measures the read bandwidth over a 1 GiB buffer (sum of
-all floats) and the FMA peak (12 independent FMA chains of the widest
-vectors) on 1 and 2 threads, at the start and (by default) again right
+all floats) and the FMA peak (24 independent accumulators of 16-lane FMAs with
+AVX-512, 12 of 8 lanes otherwise; the loop is nothing but FMAs on
+registers) on 1 and 2 threads, at the start and (by default) again right
 before each case. For a decode step the roofline time is
 max(bytes of K+V / read bandwidth, 4*B*Hq*S*D FLOPs / FMA peak).
 
@@ -18,11 +19,9 @@ target: the host's CPU and features) and timed with `attn-run --bench N
 --min-kv keys, with f32 K+V at most --max-bytes.
 
 Two clocks: wall (attn-run's best and median of 3 + N runs against the
-roofline's best wall figures) and CPU (the process's CPU seconds per step:
-the CPU time of an `attn-run --bench 3+N` invocation minus that of a
-`--bench 3` one, whose loading, plain and warm-up runs are the same, over N
-and the threads, against the roofline's per-thread CPU-time figures times the
-threads). The CPU clock stays meaningful while other jobs share the cores;
+roofline's best wall figures) and CPU (attn-run's cpu_us: the process's CPU
+time, every thread, over the timed runs, per run, over the threads, against
+the roofline's per-thread CPU-time figures times the threads). The CPU clock stays meaningful while other jobs share the cores;
 the wall clock does not. Both are printed with the fraction of the roofline.
 
 Prints a markdown table and appends it to bench/RESULTS.md with date,
@@ -99,16 +98,38 @@ static void *readJob(void *arg) {
   return 0;
 }
 
+/* The FMA peak: independent accumulators, each one FMA per iteration,
+   named variables (not an array: at -O2 an array of accumulators stayed in
+   memory, so every FMA was a load + FMA + store and the "peak" was a third
+   of the machine's), enough of them to cover the FMA latency on every FMA
+   port (4 cycles x 2 ports = 8 in flight; 24 of the 32 zmm registers, 12 of
+   the 16 ymm ones). x < 1 and y > 0 make every chain converge (to y/(1-x)),
+   so no value overflows however long it runs. */
+#ifdef __AVX512F__
+#define FOR_ACC(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) \
+  M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23)
+#define NACC 24
+#else
+#define FOR_ACC(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
+#define NACC 12
+#endif
+#define ACC_INIT(i) V a##i = SET((float)(i));
+#define ACC_STEP(i) a##i = FMA(a##i, x, y);
+#define ACC_SUM(i) s = ADD(s, a##i);
+
 static void *fmaJob(void *arg) {
   Job *j = arg;
   double c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
-  V x = SET(1.0000001f), y = SET(0.9999999f), a[12];
-  for (int i = 0; i < 12; ++i) a[i] = SET((float)i);
-  for (long it = 0; it < j->iters; ++it)
-    for (int i = 0; i < 12; ++i) a[i] = FMA(a[i], x, y);
+  V x = SET(0.999999f), y = SET(1e-6f), s = SET(0);
+  FOR_ACC(ACC_INIT)
+  for (long it = 0; it < j->iters; ++it) {
+    FOR_ACC(ACC_STEP)
+  }
+  FOR_ACC(ACC_SUM)
   float t[LANES];
+  memcpy(t, &s, sizeof t);
   j->sum = 0;
-  for (int i = 0; i < 12; ++i) { memcpy(t, &a[i], sizeof t); j->sum += t[0]; }
+  for (int i = 0; i < LANES; ++i) j->sum += t[i];
   j->cpu = seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
   return 0;
 }
@@ -142,12 +163,13 @@ int main(int argc, char **argv) {
   run(readJob, jobs, threads, reps, &wall, &cpu);
   printf("read_wall_gbs %.3f\nread_cpu_gbs_per_thread %.3f\n",
          per * threads * 4.0 / wall / 1e9, per * 4.0 / cpu / 1e9);
-  long iters = 100000000;
+  long iters = 50000000;
   for (int i = 0; i < threads; ++i) jobs[i].iters = iters;
   run(fmaJob, jobs, threads, reps, &wall, &cpu);
-  double flops = 2.0 * LANES * 12 * (double)iters;
-  printf("fma_wall_gflops %.3f\nfma_cpu_gflops_per_thread %.3f\nlanes %d\ncheck %g\n",
-         flops * threads / wall / 1e9, flops / cpu / 1e9, LANES, jobs[0].sum);
+  double flops = 2.0 * LANES * NACC * (double)iters;
+  printf("fma_wall_gflops %.3f\nfma_cpu_gflops_per_thread %.3f\nlanes %d\naccumulators %d\n"
+         "check %g\n", flops * threads / wall / 1e9, flops / cpu / 1e9, LANES, NACC,
+         jobs[0].sum);
   free(buf);
   return 0;
 }
@@ -185,6 +207,12 @@ def parse_args():
     p.add_argument("--quick", action="store_true",
                    help="256 MiB target, 4096 keys minimum, 3 runs")
     p.add_argument("--bin-dir", help="where attn-compile and attn-run are (default: build/bin)")
+    p.add_argument("--baseline-compile", metavar="ATTN_COMPILE",
+                   help="A/B: also compile every case with this attn-compile (e.g. another "
+                   "build's) and time both .so files with the same attn-run, interleaved "
+                   "(new, old, new, old, ...; --ab-rounds rounds), so that both see the "
+                   "same load; the table gets the baseline's best and CPU us")
+    p.add_argument("--ab-rounds", type=int, default=2)
     p.add_argument("--workdir", help="for the .mlir/.so/.npz files (default: a temporary directory)")
     p.add_argument("--results", default=os.path.join(REPO, "bench", "RESULTS.md"))
     p.add_argument("--no-append", action="store_true", help="print only")
@@ -246,6 +274,8 @@ def tensor(shape, element):
 
 
 def make_case(args, workdir, b, hkv, s, dtype):
+    """Writes BASE.mlir and BASE.in.npz, compiles BASE.so (and, for an A/B,
+    BASE.baseline.so with --baseline-compile); returns BASE."""
     rng = np.random.default_rng(b * 1000003 + hkv * 101 + s)
     base = os.path.join(workdir, f"decode_b{b}_h{hkv}_s{s}_{dtype}")
     with open(base + ".mlir", "w") as f:
@@ -260,54 +290,65 @@ def make_case(args, workdir, b, hkv, s, dtype):
     inputs["value_cache"] = cache_array(rng, (b, hkv, s, D), dtype)
     np.savez(base + ".in.npz", **inputs)
     subprocess.run([tool(args, "attn-compile"), base + ".mlir", "-o", base + ".so"], check=True)
+    if args.baseline_compile:
+        subprocess.run([args.baseline_compile, base + ".mlir", "-o", base + ".baseline.so"],
+                       check=True)
     return base
 
 
-def attn_run(args, base, runs, threads):
-    """(min_us, median_us, CPU seconds) of one attn-run --bench invocation."""
+def attn_run(args, base, runs, threads, so=".so"):
+    """(min_us, median_us, CPU us per run or None, CPU seconds of the whole
+    invocation) of one attn-run --bench invocation."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([tool(args, "attn-run"), base + ".so", "--inputs", base + ".in.npz",
+    out = subprocess.run([tool(args, "attn-run"), base + so, "--inputs", base + ".in.npz",
                           "--bench", str(runs), "--threads", str(threads)],
                          check=True, capture_output=True, text=True).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     grab = lambda key: float(re.search(key + r":\s*([0-9.eE+-]+)", out).group(1))
-    return grab("min_us"), grab("median_us"), cpu
+    cpu_us = grab("cpu_us") if "cpu_us:" in out else None
+    return grab("min_us"), grab("median_us"), cpu_us, cpu
 
 
-# `attn-run --bench M` runs the model 1 + min(M, 3) + M times (one plain
-# run, up to 3 warm-up runs, M timed runs) after loading the inputs. Two
-# invocations with M >= 3 differ by exactly the difference of their M, so
-# their CPU times differ by that many steps and nothing else (loading the
-# inputs, the plain run and the warm-ups cancel). Differencing against a
-# 1-run invocation instead (1 + 1 + 1 runs) counted N + 1 steps as N - 1:
-# twice the step's CPU time at N = 3.
+# attn-run prints `cpu_us`, the process's CPU time (all threads) over the
+# timed runs only, per run. An attn-run without it (an older build, e.g.
+# for an A/B) is measured by differencing two invocations: `--bench M` runs
+# the model 1 + min(M, 3) + M times after loading the inputs, so two
+# invocations with M >= 3 differ by exactly the difference of their M. That
+# fallback is noisy: at B=8 the two invocations load and page in 1-2 GiB of
+# inputs each, whose CPU time varies by more than the few steps they
+# differ by, and the difference, clamped at 0, read 0 at B=8 with 2 threads.
 BASE_RUNS = 3
 
 
-def measure(args, base, threads):
-    """Wall best/median (us) of --runs runs, and CPU us per step per thread:
-    (CPU of `--bench BASE_RUNS + runs` minus CPU of `--bench BASE_RUNS`) /
-    runs / threads, the smaller base of two."""
-    best, median, cpu_n = attn_run(args, base, BASE_RUNS + args.runs, threads)
-    cpu_base = min(attn_run(args, base, BASE_RUNS, threads)[2] for _ in range(2))
+def measure(args, base, threads, so=".so"):
+    """Wall best/median (us) of --runs runs, and CPU us per step per thread."""
+    best, median, cpu_us, cpu_n = attn_run(args, base, BASE_RUNS + args.runs, threads, so)
+    if cpu_us is not None:
+        return best, median, cpu_us / threads
+    cpu_base = min(attn_run(args, base, BASE_RUNS, threads, so)[3] for _ in range(2))
     cpu_step = max(cpu_n - cpu_base, 0.0) / args.runs / threads
     return best, median, cpu_step * 1e6
 
 
 def table(rows):
+    ab = any("old_best" in r for r in rows)
     head = ("| B | Hkv | G | S | cache | threads | K+V MiB | GFLOP | roofline us (bound) | "
             "best us | median us | % roofline (wall) | CPU us | CPU roofline us | "
-            "% roofline (CPU) |")
-    rule = "|" + " ---: |" * 15
+            "% roofline (CPU) |" + (" baseline best us | baseline CPU us | "
+                                    "% roofline (baseline CPU) |" if ab else ""))
+    rule = "|" + " ---: |" * (18 if ab else 15)
     lines = [head, rule]
+    pct = lambda roof, us: f"{100 * roof / max(us, 1e-9):.0f}%"
     for r in rows:
         lines.append(
             f"| {r['b']} | {r['hkv']} | {HQ // r['hkv']} | {r['s']} | {r['dtype']} | "
             f"{r['threads']} | {r['mib']:.0f} | {r['gflop']:.2f} | {r['roof_us']:.0f} "
             f"({r['bound']}) | {r['best']:.0f} | {r['median']:.0f} | "
-            f"{100 * r['roof_us'] / r['best']:.0f}% | {r['cpu_us']:.0f} | "
-            f"{r['cpu_roof_us']:.0f} | {100 * r['cpu_roof_us'] / max(r['cpu_us'], 1e-9):.0f}% |")
+            f"{pct(r['roof_us'], r['best'])} | {r['cpu_us']:.0f} | "
+            f"{r['cpu_roof_us']:.0f} | {pct(r['cpu_roof_us'], r['cpu_us'])} |"
+            + (f" {r['old_best']:.0f} | {r['old_cpu_us']:.0f} | "
+               f"{pct(r['cpu_roof_us'], r['old_cpu_us'])} |" if ab else ""))
     return "\n".join(lines)
 
 
@@ -322,7 +363,8 @@ def main():
         print(f"roofline, {t} thread(s): read {f['read_wall_gbs']:.2f} GB/s wall, "
               f"{f['read_cpu_gbs_per_thread']:.2f} GB/s per thread on the CPU clock; FMA "
               f"{f['fma_wall_gflops']:.1f} GFLOP/s wall, {f['fma_cpu_gflops_per_thread']:.1f} "
-              f"per thread on the CPU clock ({int(f['lanes'])} lanes)", flush=True)
+              f"per thread on the CPU clock ({int(f['lanes'])} lanes, "
+              f"{int(f['accumulators'])} accumulators)", flush=True)
     rows = []
     for b in [int(x) for x in args.batches.split(",")]:
         for hkv in [int(x) for x in args.kv_heads.split(",")]:
@@ -342,17 +384,27 @@ def main():
                     fma_us = flops / (f["fma_wall_gflops"] * 1e3)
                     cpu_mem = kv_bytes / (f["read_cpu_gbs_per_thread"] * t * 1e3)
                     cpu_fma = flops / (f["fma_cpu_gflops_per_thread"] * t * 1e3)
-                    best, median, cpu_us = measure(args, base, t)
-                    rows.append(dict(b=b, hkv=hkv, s=s, dtype=dtype, threads=t,
-                                     mib=kv_bytes / 2**20, gflop=flops / 1e9,
-                                     roof_us=max(mem_us, fma_us),
-                                     bound="memory" if mem_us >= fma_us else "FMA",
-                                     best=best, median=median, cpu_us=cpu_us,
-                                     cpu_roof_us=max(cpu_mem, cpu_fma)))
+                    row = dict(b=b, hkv=hkv, s=s, dtype=dtype, threads=t,
+                               mib=kv_bytes / 2**20, gflop=flops / 1e9,
+                               roof_us=max(mem_us, fma_us),
+                               bound="memory" if mem_us >= fma_us else "FMA",
+                               cpu_roof_us=max(cpu_mem, cpu_fma))
+                    # Best over the rounds of each; an A/B alternates them.
+                    for _ in range(args.ab_rounds if args.baseline_compile else 1):
+                        best, median, cpu_us = measure(args, base, t)
+                        if best < row.get("best", 1e30):
+                            row.update(best=best, median=median)
+                        row["cpu_us"] = min(cpu_us, row.get("cpu_us", 1e30))
+                        if args.baseline_compile:
+                            old_best, _, old_cpu = measure(args, base, t, ".baseline.so")
+                            row["old_best"] = min(old_best, row.get("old_best", 1e30))
+                            row["old_cpu_us"] = min(old_cpu, row.get("old_cpu_us", 1e30))
+                    rows.append(row)
                     print(table(rows[-1:]).splitlines()[-1], flush=True)
                     loads.append(os.getloadavg()[0])
-                for ext in (".in.npz", ".so", ".mlir"):
-                    os.remove(base + ext)
+                for ext in (".in.npz", ".so", ".baseline.so", ".mlir"):
+                    if os.path.exists(base + ext):
+                        os.remove(base + ext)
     if not args.workdir:
         shutil.rmtree(workdir)
 
@@ -361,7 +413,8 @@ def main():
         f"- roofline, {t} thread(s): read {f['read_wall_gbs']:.2f} GB/s, FMA "
         f"{f['fma_wall_gflops']:.1f} GFLOP/s (wall, best of 5); per thread on the CPU clock "
         f"{f['read_cpu_gbs_per_thread']:.2f} GB/s, {f['fma_cpu_gflops_per_thread']:.1f} "
-        f"GFLOP/s ({int(f['lanes'])}-lane FMA)\n" for t, f in roof.items())
+        f"GFLOP/s ({int(f['lanes'])}-lane FMA, {int(f['accumulators'])} accumulators)\n"
+        for t, f in roof.items())
     report = (
         f"## CPU decode against the roofline: Sq=1, Hq={HQ}, D={D}, f32 queries\n\n"
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}\n"
@@ -370,8 +423,8 @@ def main():
         f"- command: `{command.strip()}`\n"
         f"- decode: one attn.decode step (append at S-1, attend S keys), "
         f"`attn-run --bench {BASE_RUNS + args.runs} --threads T`: best and median wall time; "
-        f"CPU us = CPU time per step per thread (CPU of a --bench {BASE_RUNS + args.runs} "
-        f"minus a --bench {BASE_RUNS} invocation, over {args.runs} steps and the threads)\n"
+        f"CPU us = the process's CPU time per timed step (attn-run's cpu_us, all threads) "
+        f"over the threads\n"
         + roof_lines +
         f"- roofline us = max(K+V bytes / read bandwidth, 4*B*Hq*S*D / FMA peak) for the "
         f"same threads"

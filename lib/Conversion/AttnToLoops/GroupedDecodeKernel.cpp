@@ -38,8 +38,19 @@
 // tile is widened once into a stack tile because each element feeds
 // G / lanes vectors.
 //
-// The key and value rows of the next tile are prefetched at the start of
-// each tile (contiguous caches), one prefetch per cache line.
+// Only the rows-across layout broadcasts single value probabilities against
+// every value row G / valueRowBlock times; there a non-f32 value tile is
+// widened once into a stack tile as well (a vcvtph2ps takes an FMA port, so
+// widening each value row once per row block cost a third of the value
+// loop's FMA slots at G = 32).
+//
+// The key and value rows of the next tile are prefetched into L2 (contiguous
+// caches), one prefetch per cache line, spread over the tile's work: one key
+// row per iteration of the first value block's key loop. All of them at the
+// start of the tile, into L1, as before, stalled the core on the line fill
+// buffers until most of the next tile had arrived, so the memory transfer
+// and the arithmetic ran one after the other instead of together (GQA-4 at
+// 56-66% of the memory roofline) and evicted the tile being used from L1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -143,11 +154,12 @@ public:
     alpha = stackBuffer({stateLanes});
     if (rowsAcross && !getElementTypeOrSelf(a.key.getType()).isF32())
       keyTile = stackBuffer({tileKeys, plan.headDim});
+    if (rowsAcross && !getElementTypeOrSelf(a.value.getType()).isF32())
+      valueTile = stackBuffer({tileKeys, plan.valueDim});
 
     loadQueries();
     e.loop(keyBegin, keyEnd, e.idx(tileKeys), [&](Value kt) {
       Value count = e.min(e.idx(tileKeys), e.sub(keyEnd, kt));
-      prefetchTile(e.add(kt, e.idx(tileKeys)));
       if (rowsAcross) {
         if (keyTile)
           widenKeyTile(kt, count);
@@ -160,6 +172,8 @@ public:
         scoresPeriodic(kt, count);
         softmaxPeriodic();
       }
+      if (valueTile)
+        widenValueTile(kt, count);
       accumulateValues(kt, count);
     });
     writePartial(scratch);
@@ -216,6 +230,16 @@ private:
       for (int64_t c = 0; c < plan.headDim; c += lanes)
         e.storeVec(readCache(a.key, a.keyScale, kb, kj, e.idx(c)), keyTile,
                    {k, e.idx(c)});
+    });
+  }
+
+  /// valueTile[k, :] = widened (and scaled) value row kt + k for k < count.
+  void widenValueTile(Value kt, Value count) {
+    e.loop(e.idx(0), count, e.idx(1), [&](Value k) {
+      auto [kb, kj] = keyAddress(e, a, b, e.add(kt, k));
+      for (int64_t c = 0; c < plan.valueDim; c += lanes)
+        e.storeVec(readCache(a.value, a.valueScale, kb, kj, e.idx(c)),
+                   valueTile, {k, e.idx(c)});
     });
   }
 
@@ -530,30 +554,6 @@ private:
     e.storeVec(rescale, alpha, {e.idx(0)});
   }
 
-  /// Prefetches the key and value rows [from, from + tileKeys) of the next
-  /// tile, one prefetch per cache line (contiguous caches only). Near the
-  /// end of the cache the rows are moved back to its last ones; a cache
-  /// shorter than a tile may be prefetched past its end, which x86
-  /// prefetches tolerate (they never fault).
-  void prefetchTile(Value from) {
-    if (a.blockTable)
-      return;
-    for (Value cache : {a.key, a.value}) {
-      Type element = cast<MemRefType>(cache.getType()).getElementType();
-      int64_t bits = element.getIntOrFloatBitWidth();
-      int64_t perLine = 512 / bits;
-      int64_t dims = cache == a.key ? plan.headDim : plan.valueDim;
-      Value lastStart = e.sub(e.dim(cache, 2), e.idx(tileKeys));
-      Value start = e.max(e.min(from, lastStart), e.idx(0));
-      e.loop(0, tileKeys, [&](Value k) {
-        for (int64_t d = 0; d < dims; d += perLine)
-          memref::PrefetchOp::create(
-              ob, e.loc, cache, ValueRange{b, g, e.add(start, k), e.idx(d)},
-              /*isWrite=*/false, /*localityHint=*/3, /*isDataCache=*/true);
-      });
-    }
-  }
-
   Value chunkOffset(Value c0, int64_t c) {
     return e.add(e.mul(c0, e.idx(lanes)), e.idx(c * lanes));
   }
@@ -572,20 +572,67 @@ private:
   void accumulateValues(Value kt, Value count) {
     int64_t chunkDims = valueChunkBlock * lanes;
     int64_t mainRows = group / valueRowBlock * valueRowBlock;
-    auto columns = [&](Value r0, int64_t rows) {
+    bool spread = !a.blockTable;
+    int64_t columnBlocks = (plan.valueDim + chunkDims - 1) / chunkDims;
+    int64_t mainBlocks = mainRows / valueRowBlock;
+    // The next tile's rows are prefetched one key row per key iteration of
+    // the first value block (key and value rows) or of the first two (key
+    // rows, then value rows), so the prefetches are spread over the tile's
+    // work (see the file comment).
+    int64_t blocksWithPrefetch =
+        spread ? std::min<int64_t>(2, columnBlocks * std::max<int64_t>(
+                                                         mainBlocks, 1))
+               : 0;
+    int64_t blockNo = 0;
+    auto maskFor = [&](int64_t n) -> int {
+      if (n >= blocksWithPrefetch)
+        return 0;
+      if (blocksWithPrefetch == 1)
+        return 3;
+      return n == 0 ? 1 : 2;
+    };
+    auto columns = [&](Value r0, int64_t rows, bool first) {
       for (int64_t dv = 0; dv < plan.valueDim; dv += chunkDims)
         accumulateValueBlock(
             kt, count, r0, rows, dv,
-            std::min(chunkDims, plan.valueDim - dv) / lanes);
+            std::min(chunkDims, plan.valueDim - dv) / lanes,
+            first ? maskFor(blockNo++) : 0);
     };
-    e.loop(e.idx(0), e.idx(mainRows), e.idx(valueRowBlock),
-           [&](Value r0) { columns(r0, valueRowBlock); });
+    // Row blocks that prefetch are peeled off the loop.
+    int64_t peeled = 0;
+    while (peeled < mainBlocks && blockNo < blocksWithPrefetch) {
+      columns(e.idx(peeled * valueRowBlock), valueRowBlock, true);
+      ++peeled;
+    }
+    if (peeled < mainBlocks)
+      e.loop(e.idx(peeled * valueRowBlock), e.idx(mainRows),
+             e.idx(valueRowBlock),
+             [&](Value r0) { columns(r0, valueRowBlock, false); });
     if (mainRows < group)
-      columns(e.idx(mainRows), group - mainRows);
+      columns(e.idx(mainRows), group - mainRows, blockNo < blocksWithPrefetch);
+  }
+
+  /// Prefetches key row `row` (clamped to the cache's last row) of the key
+  /// cache (mask & 1) and of the value cache (mask & 2) into L2, one
+  /// prefetch per cache line.
+  void prefetchRow(Value row, int mask) {
+    for (Value cache : {a.key, a.value}) {
+      if (!(mask & (cache == a.key ? 1 : 2)))
+        continue;
+      Type element = cast<MemRefType>(cache.getType()).getElementType();
+      int64_t perLine = 512 / element.getIntOrFloatBitWidth();
+      int64_t dims = cache == a.key ? plan.headDim : plan.valueDim;
+      Value j = e.min(row, e.sub(e.dim(cache, 2), e.idx(1)));
+      for (int64_t d = 0; d < dims; d += perLine)
+        memref::PrefetchOp::create(ob, e.loc, cache,
+                                   ValueRange{b, g, j, e.idx(d)},
+                                   /*isWrite=*/false, /*localityHint=*/2,
+                                   /*isDataCache=*/true);
+    }
   }
 
   void accumulateValueBlock(Value kt, Value count, Value r0, int64_t rows,
-                            int64_t dv0, int64_t chunks) {
+                            int64_t dv0, int64_t chunks, int prefetchMask) {
     SmallVector<Value> rowIdx, cols, init;
     for (int64_t r = 0; r < rows; ++r)
       rowIdx.push_back(e.add(r0, e.idx(r)));
@@ -604,6 +651,8 @@ private:
       OpBuilder::InsertionGuard guard(ob);
       ob.setInsertionPointToStart(keyLoop.getBody());
       Value k = keyLoop.getInductionVar();
+      if (prefetchMask)
+        prefetchRow(e.add(kt, e.add(e.idx(tileKeys), k)), prefetchMask);
       std::pair<Value, Value> key = keyAddress(e, a, b, e.add(kt, k));
       SmallVector<Value> p;
       for (int64_t r = 0; r < rows; ++r)
@@ -611,7 +660,9 @@ private:
       SmallVector<Value> sums(keyLoop.getRegionIterArgs());
       SmallVector<Value> v;
       for (int64_t c = 0; c < chunks; ++c) {
-        if (!splitValues) {
+        if (valueTile) {
+          v.push_back(e.loadVec(valueTile, {k, cols[c]}, lanes));
+        } else if (!splitValues) {
           v.push_back(readCache(a.value, a.valueScale, key.first, key.second,
                                 cols[c]));
         } else if (c % 2 == 0) {
@@ -682,6 +733,7 @@ private:
   bool splitKeys = false, splitValues = false;
   Value queries, acc, scores, runMax, runSum, alpha;
   Value keyTile; ///< f32 copy of a non-f32 key tile (rows across only)
+  Value valueTile; ///< f32 copy of a non-f32 value tile (rows across only)
 };
 
 } // namespace

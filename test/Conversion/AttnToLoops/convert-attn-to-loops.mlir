@@ -59,11 +59,11 @@ func.func @gqa(%q: memref<2x8x3x16xf32>, %k: memref<2x2x45x16xf32>,
 // grouped decode kernel with the rows across the lanes: 32 rows fill four
 // 8-lane vectors (6 keys x 2 chunks = 12 accumulators) or two 16-lane
 // vectors (12 keys x 2 chunks = 24 accumulators) per score block, the next
-// tile prefetched before them; values then run with the value dimension across the
-// lanes (rows x value chunks of accumulators), so no horizontal sum at all.
+// values then run with the value dimension across the lanes (rows x value
+// chunks of accumulators), so no horizontal sum at all; the next tile's rows
+// are prefetched in the first value blocks.
 
 // CHECK-LABEL: func.func @mqa(
-// CHECK:         memref.prefetch
 // LANES8:        scf.for {{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
 // LANES16:       scf.for {{.+}} iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 // CHECK-NOT:     vector.reduction
@@ -105,13 +105,13 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // -----
 
 // Decode on f16 caches with 4 query heads per KV head and one query row
-// takes the grouped decode kernel: the next tile is prefetched first, key
-// and value rows are read as vectors of the lane width at f16 and widened
+// takes the grouped decode kernel: key and value rows are read as vectors of the lane width at f16 and widened
 // in registers (arith.extf right after each read, no f32 tile), and with at
 // most half a vector of rows the head dimension runs across the lanes:
 // lanes/4 keys x 4 rows of accumulators folded into one vector of scores by
 // vector.shuffle + addf (no vector.reduction), then the online softmax on
-// full row-periodic vectors. The new rows are copied into the caches at
+// full row-periodic vectors, the next tile's key and value rows prefetched
+// in the value loop (one key row per key). The new rows are copied into the caches at
 // `position` first, then the keys [0, position + Sn) are attended (a dynamic
 // bound); the split count depends on that bound. f16 is widened with
 // arith.extf on load and narrowed with arith.truncf on the final store.
@@ -141,18 +141,18 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // CHECK:         memref.copy %{{.+}}, %[[VWIN]]
 // CHECK:         scf.parallel
 // CHECK:           arith.minsi {{.*}}%[[END]]
-// CHECK:           memref.prefetch %[[KC]]
-// CHECK:           memref.prefetch %[[VC]]
-// CHECK-NOT:       memref.alloca
 // LANES8:          vector.transfer_read %[[KC]]{{.*}} vector<8xf16>
 // LANES8-NEXT:     arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
 // LANES16:         vector.transfer_read %[[KC]]{{.*}} vector<16xf16>
 // LANES16-NEXT:    arith.extf %{{.+}} : vector<16xf16> to vector<16xf32>
+// CHECK-NOT:       memref.alloca
 // CHECK-NOT:       vector.reduction
 // LANES8:          vector.shuffle {{.*}} : vector<8xf32>, vector<8xf32>
 // LANES16:         vector.shuffle {{.*}} : vector<16xf32>, vector<16xf32>
 // LANES8:          arith.maximumf {{.*}} : vector<8xf32>
 // LANES16:         arith.maximumf {{.*}} : vector<16xf32>
+// CHECK:           memref.prefetch %[[KC]]
+// CHECK:           memref.prefetch %[[VC]]
 // LANES8:          vector.transfer_read %[[VC]]{{.*}} vector<8xf16>
 // LANES8-NEXT:     arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
 // LANES16:         vector.transfer_read %[[VC]]{{.*}} vector<16xf16>

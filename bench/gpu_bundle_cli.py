@@ -32,3 +32,13 @@ def main(doc, build, run, add_run_arguments):
         build(args.bin_dir, args.out)
         return None
     return run(args)
+
+
+def attn_run_main(doc, build, run):
+    """main() of the scripts whose `run OUT ATTN_RUN [--runs N] [--json F]`
+    times bundled models with attn-run: run(out, attn_run, runs, json_path)."""
+    def arguments(r):
+        r.add_argument("attn_run")
+        r.add_argument("--runs", type=int, default=50)
+        r.add_argument("--json")
+    return main(doc, build, lambda a: run(a.out, a.attn_run, a.runs, a.json), arguments)

@@ -120,15 +120,8 @@ def run(out, attn_run, runs, json_path):
                            runs=runs, rows=rows), f, indent=1)
 
 
-def run_arguments(r):
-    r.add_argument("attn_run")
-    r.add_argument("--runs", type=int, default=50)
-    r.add_argument("--json")
-
-
 def main():
-    return gpu_bundle_cli.main(
-        __doc__, build, lambda a: run(a.out, a.attn_run, a.runs, a.json), run_arguments)
+    return gpu_bundle_cli.attn_run_main(__doc__, build, run)
 
 
 if __name__ == "__main__":

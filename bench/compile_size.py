@@ -38,45 +38,22 @@ from onnx import TensorProto, helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "export"))
+import export_trained_decoder  # noqa: E402
 from attn_mlir_models.tiny_decoder import (  # noqa: E402
     DecoderConfig, _causal_mask, _Graph, _heads, _repeat_kv)
 
-import hashlib  # noqa: E402
 import math  # noqa: E402
 
 MLP, ROPE_THETA, EPS, MAX_POS = 1536, 10000.0, 1e-5, 2048
-DATA_ALIGN, DATA_MIN = 64, 1024
 
 
 def save_external(model: onnx.ModelProto, onnx_path: str, data_only: bool) -> str:
-    """Moves every initializer of DATA_MIN bytes or more into
-    model.onnx.data beside onnx_path (offsets aligned to DATA_ALIGN) and
-    saves the model (unless data_only); returns the data file's sha256."""
-    data_name = "model.onnx.data"
-    digest = hashlib.sha256()
-    with open(os.path.join(os.path.dirname(onnx_path), data_name), "wb") as f:
-        at = 0
-        for t in model.graph.initializer:
-            raw = t.raw_data
-            if len(raw) < DATA_MIN:
-                continue
-            pad = (-at) % DATA_ALIGN
-            f.write(b"\0" * pad)
-            digest.update(b"\0" * pad)
-            at += pad
-            f.write(raw)
-            digest.update(raw)
-            del t.external_data[:]
-            for key, value in (("location", data_name), ("offset", str(at)),
-                               ("length", str(len(raw)))):
-                entry = t.external_data.add()
-                entry.key, entry.value = key, value
-            t.data_location = TensorProto.EXTERNAL
-            t.ClearField("raw_data")
-            at += len(raw)
-    if not data_only:
-        onnx.save(model, onnx_path)
-    return digest.hexdigest()
+    """Moves every initializer of 1 KiB or more into model.onnx.data beside
+    onnx_path (export_trained_decoder's layout) and saves the model (unless
+    data_only); returns the data file's sha256."""
+    return export_trained_decoder.save_external(model, onnx_path, "model.onnx.data",
+                                                data_only)
 
 
 def named(g: _Graph, op_type: str, inputs: list[str], output: str, **attrs) -> None:

@@ -38,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 
+from benchlib import append_results, lscpu
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 POOL_C = r"""
@@ -189,8 +191,7 @@ def main():
                              f"{per:.2f} | {per * args.regions / 1e3:.3f} | {per_nb:.2f} |")
                 print(lines[-1], flush=True)
                 loads.append(os.getloadavg()[0])
-    info = dict(re.findall(r"^([^:\n]+):\s*(.*)$", subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout, re.M))
+    info = lscpu()
     report = (
         "## Thread-pool overhead per decode step (libAttnRuntime fork/barrier/join)\n\n"
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}\n"
@@ -203,9 +204,7 @@ def main():
         "overhead per region = (step - work alone) / regions\n\n"
         + "\n".join(lines) + "\n")
     print("\n" + report)
-    if not args.no_append:
-        with open(args.results, "a") as f:
-            f.write("\n" + report)
+    append_results(report, args)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,8 @@ import time
 
 import numpy as np
 
+from benchlib import append_results, lscpu, tool
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS, KV_HEADS, HEAD_DIM = 30, 3, 64
 
@@ -95,17 +97,8 @@ def parse_args():
     return p.parse_args()
 
 
-def tool(args, name):
-    for d in filter(None, [args.bin_dir, os.path.join(REPO, "build", "bin")]):
-        path = os.path.join(d, name)
-        if os.access(path, os.X_OK):
-            return path
-    sys.exit(f"cpu_decoder.py: cannot find {name}; pass --bin-dir")
-
-
 def machine():
-    info = dict(re.findall(r"^([^:\n]+):\s*(.*)$", subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout, re.M))
+    info = lscpu()
     return (f"{info.get('Model name', '?')}, {info.get('CPU(s)', '?')} CPUs, "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM")
 
@@ -364,9 +357,7 @@ def main():
         "docstring); pool overhead: fork/join cost per parallel region x regions per step\n\n"
         + "\n".join(lines) + "\n")
     print("\n" + report)
-    if not args.no_append:
-        with open(args.results, "a") as f:
-            f.write("\n" + report)
+    append_results(report, args)
 
 
 if __name__ == "__main__":

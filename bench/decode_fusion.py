@@ -28,7 +28,6 @@ import datetime
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from benchlib import append_results, run, tool  # noqa: E402
 from cpu_decode import machine  # noqa: E402
 
 
@@ -63,21 +63,6 @@ def parse_args():
         args.lengths = "256,1024,4096"
     args.lengths = sorted(int(t) for t in args.lengths.split(","))
     return args
-
-
-def tool(args, name):
-    for directory in filter(None, [args.bin_dir, os.path.join(REPO, "build", "bin")]):
-        path = os.path.join(directory, name)
-        if os.access(path, os.X_OK):
-            return path
-    sys.exit(f"decode_fusion.py: cannot find {name}; pass --bin-dir")
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"decode_fusion.py: `{' '.join(cmd)}` failed:\n{r.stderr[-3000:]}")
-    return r.stdout
 
 
 def bench_us(stdout):
@@ -207,9 +192,7 @@ def main():
         f"- us columns: median of N runs, min in brackets (the min is the better estimate "
         f"while other jobs share the CPUs)\n\n" + table(rows) + "\n")
     print("\n" + report)
-    if not args.no_append:
-        with open(args.results, "a") as f:
-            f.write("\n" + report)
+    append_results(report, args)
 
 
 def table(rows):

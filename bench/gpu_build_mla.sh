@@ -27,7 +27,8 @@ cp "$build/lib/libAttnRuntime.so" "$out/lib/"
 cp "$build/lib/libAttnRuntime.so" "$out/models/"
 cp "$src/test/Integration/lib/compare.py" "$src/test/Import/lib/compare_npz.py" \
    "$src/tools/gpu-check.sh" "$src/tools/gpu-decoder-check.sh" \
-   "$src/bench/gpu_decode.py" "$src/bench/gpu_mla_decode.py" "$out/"
+   "$src/bench/gpu_decode.py" "$src/bench/gpu_mla_decode.py" \
+   "$src/bench/gpu_bundle_cli.py" "$out/"
 gen="python3 $src/test/Integration/lib/gen_case.py"
 compile="$build/bin/attn-compile"
 reference="$build/bin/attn-reference"

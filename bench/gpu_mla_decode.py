@@ -26,11 +26,12 @@ FLOPs: 2 x B x 128 x S x (576 + 512). The S = 4096 shapes are also checked
 against an f32 PyTorch reference (max_err).
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
+
+import gpu_bundle_cli
 
 HEADS, RANK, ROPE = 128, 512, 64
 BATCHES = [1, 16, 64]
@@ -181,23 +182,15 @@ def run(out, json_path, target_s):
                            rows=rows), f, indent=1)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build")
-    b.add_argument("bin_dir")
-    b.add_argument("out")
-    r = sub.add_parser("run")
-    r.add_argument("out")
+def run_arguments(r):
     r.add_argument("--json")
     r.add_argument("--target-seconds", type=float, default=0.05,
                    help="time of one timed batch of runs (5 batches a figure)")
-    args = p.parse_args()
-    if args.cmd == "build":
-        build(args.bin_dir, args.out)
-    else:
-        run(args.out, args.json, args.target_seconds)
+
+
+def main():
+    return gpu_bundle_cli.main(
+        __doc__, build, lambda a: run(a.out, a.json, a.target_seconds), run_arguments)
 
 
 if __name__ == "__main__":

@@ -186,15 +186,19 @@ class TorchPrompt:
         return self.rms(x, self.norms[-1]) @ self.lm_head, keys, values
 
 
+def zero_buffers(model):
+    """A zero device tensor for each input, output and inout of `model`."""
+    return {name: torch.zeros(shape, dtype=DTYPES[dtype], device="cuda")
+            for kind in ("Input", "Output", "Inout")
+            for name, dtype, shape in model.infos[kind]}
+
+
 def prompt_rows(rt, directory, iters):
     so = os.path.join(directory, "prompt.so")
     if not os.path.exists(so):
         return [], True, None
     model = Model(rt, so)
-    t = {}
-    for kind in ("Input", "Output", "Inout"):
-        for name, dtype, shape in model.infos[kind]:
-            t[name] = torch.zeros(shape, dtype=DTYPES[dtype], device="cuda")
+    t = zero_buffers(model)
     s = t["input_ids"].shape[1]
     vocab = t["logits"].shape[-1]
     torch.manual_seed(0)
@@ -258,10 +262,7 @@ def decode_rows(rt, directory, state, steps, iters):
         return [], True
     t = state["t"]
     model = Model(rt, so)
-    d = {}
-    for kind in ("Input", "Output", "Inout"):
-        for name, dtype, shape in model.infos[kind]:
-            d[name] = torch.zeros(shape, dtype=DTYPES[dtype], device="cuda")
+    d = zero_buffers(model)
     s = t["input_ids"].shape[1]
     capacity = model.infos["Inout"][0][2][2]
     assert capacity >= s + steps, (capacity, s, steps)

@@ -21,13 +21,13 @@ cache with a boolean mask of each row's prefix) is timed beside them with
 CUDA events.
 """
 
-import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
+
+import gpu_bundle_cli
 
 B, HQ, HKV, D, SMAX, PAGE = 4, 32, 8, 128, 16384, 16
 POSITIONS = [16383, 16000, 12000, 8000]
@@ -66,7 +66,7 @@ def mlir(kind):
 def build(bin_dir, out):
     import numpy as np
     os.makedirs(out, exist_ok=True)
-    shutil.copy(os.path.abspath(__file__), out)
+    gpu_bundle_cli.copy_into(out, __file__)
     rng = np.random.default_rng(0)
     for kind in MODELS:
         base = os.path.join(out, kind)
@@ -164,22 +164,7 @@ def run(out, attn_run, runs, json_path):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build")
-    b.add_argument("bin_dir")
-    b.add_argument("out")
-    r = sub.add_parser("run")
-    r.add_argument("out")
-    r.add_argument("attn_run")
-    r.add_argument("--runs", type=int, default=50)
-    r.add_argument("--json")
-    args = p.parse_args()
-    if args.cmd == "build":
-        build(args.bin_dir, args.out)
-    else:
-        return run(args.out, args.attn_run, args.runs, args.json)
+    return gpu_bundle_cli.attn_run_main(__doc__, build, run)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ reads) and over each row's window gathered first (index_select + SDPA);
 CUDA events, median of --runs.
 """
 
-import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
+
+import gpu_bundle_cli
 
 B, HQ, HKV, D, SMAX = 4, 32, 8, 128, 32768
 POSITIONS = [32767, 32068, 16384, 27768]
@@ -51,7 +51,7 @@ def mlir(window):
 
 def build(bin_dir, out):
     os.makedirs(out, exist_ok=True)
-    shutil.copy(os.path.abspath(__file__), out)
+    gpu_bundle_cli.copy_into(out, __file__)
     for w in WINDOWS:
         base = os.path.join(out, f"w{w or 0}")
         with open(base + ".mlir", "w") as f:
@@ -121,22 +121,7 @@ def run(out, attn_run, runs, json_path):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build")
-    b.add_argument("bin_dir")
-    b.add_argument("out")
-    r = sub.add_parser("run")
-    r.add_argument("out")
-    r.add_argument("attn_run")
-    r.add_argument("--runs", type=int, default=50)
-    r.add_argument("--json")
-    args = p.parse_args()
-    if args.cmd == "build":
-        build(args.bin_dir, args.out)
-    else:
-        run(args.out, args.attn_run, args.runs, args.json)
+    return gpu_bundle_cli.attn_run_main(__doc__, build, run)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import datetime
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -39,6 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from benchlib import append_results, run, tool  # noqa: E402
 from cpu_decode import machine  # noqa: E402
 
 DECODERS = ["gpt2_mha_ts17", "llama_gqa_dyn18", "bigcode_mqa_dyn18", "llama_gqa_sdpa_ts17",
@@ -59,21 +59,6 @@ def parse_args():
     p.add_argument("--results", default=os.path.join(REPO, "bench", "RESULTS.md"))
     p.add_argument("--no-append", action="store_true")
     return p.parse_args()
-
-
-def tool(args, name):
-    for directory in filter(None, [args.bin_dir, os.path.join(REPO, "build", "bin")]):
-        path = os.path.join(directory, name)
-        if os.access(path, os.X_OK):
-            return path
-    sys.exit(f"kv_cache_quant.py: cannot find {name}; pass --bin-dir")
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"kv_cache_quant.py: `{' '.join(cmd)}` failed:\n{r.stderr[-3000:]}")
-    return r.stdout
 
 
 def quantize(x, kind):
@@ -294,9 +279,7 @@ def main():
                          f"{r['f32'] / r['fp8']:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
-    if not args.no_append:
-        with open(args.results, "a") as f:
-            f.write("\n" + text)
+    append_results(text, args)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import onnx
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools", "export"))
 import export_mla_decoder as mla  # noqa: E402
+from benchlib import append_results  # noqa: E402
 
 BENCH = dict(vocab=1024, hidden=512, heads=16, q_lora_rank=192,
              kv_lora_rank=128, qk_nope_head_dim=64, qk_rope_head_dim=32,
@@ -186,9 +187,7 @@ def main():
               f"{ort_slope:.1f} us per 1000 cached tokens.", ""]
     text = "\n".join(lines)
     print(text)
-    if not args.no_append:
-        with open(args.results, "a") as f:
-            f.write("\n" + text)
+    append_results(text, args)
 
 
 if __name__ == "__main__":

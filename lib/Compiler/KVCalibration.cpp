@@ -223,17 +223,17 @@ LogicalResult refitPass(
     const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::string &error) {
-  OwningOpRef<ModuleOp> probe = module.clone();
-  SmallVector<AttentionOp> probeOps;
-  probe->walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
-      probeOps.push_back(op);
-  });
-  func::FuncOp entry = compile::probeEntry(*probe);
-  if (!entry || probeOps.size() != ops.size()) {
-    error = "calibration: cannot find the model function";
+  FailureOr<compile::Probe> cloned = compile::cloneProbe(
+      module,
+      [&](AttentionOp op) {
+        return op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads;
+      },
+      ops.size(), error);
+  if (failed(cloned))
     return failure();
-  }
+  OwningOpRef<ModuleOp> probe = std::move(cloned->module);
+  SmallVector<AttentionOp> probeOps = std::move(cloned->ops);
+  func::FuncOp entry = cloned->entry;
   MLIRContext *ctx = module.getContext();
   OpBuilder b(ctx);
   SmallVector<Value> originals;
@@ -360,6 +360,52 @@ func::FuncOp mlir::attn::compile::probeEntry(ModuleOp probe) {
   return entry;
 }
 
+FailureOr<compile::Probe>
+mlir::attn::compile::cloneProbe(ModuleOp module,
+                                function_ref<bool(AttentionOp)> pick,
+                                size_t count, std::string &error) {
+  Probe probe{module.clone(), {}, {}};
+  probe.module->walk([&](AttentionOp op) {
+    if (pick(op))
+      probe.ops.push_back(op);
+  });
+  probe.entry = probeEntry(*probe.module);
+  if (!probe.entry || probe.ops.size() != count) {
+    error = "calibration: cannot find the model function";
+    return failure();
+  }
+  return probe;
+}
+
+LogicalResult mlir::attn::compile::returnOperands(Probe &probe,
+                                                  StringRef prefix,
+                                                  bool maskAndLens,
+                                                  std::string &error) {
+  SmallVector<Value> results;
+  SmallVector<std::string> names;
+  for (auto [i, op] : llvm::enumerate(probe.ops)) {
+    if (op->getParentOp() != probe.entry.getOperation()) {
+      error = "calibration: attention inside nested regions is not supported";
+      return failure();
+    }
+    results.append({op.getQuery(), op.getKey(), op.getValue()});
+    for (const char *part : {"q", "k", "v"})
+      names.push_back(llvm::formatv("{0}_{1}_{2}", prefix, i, part).str());
+    if (!maskAndLens)
+      continue;
+    if (Value mask = op.getMask()) {
+      results.push_back(mask);
+      names.push_back(llvm::formatv("{0}_{1}_mask", prefix, i).str());
+    }
+    if (Value lens = op.getKvSeqLens()) {
+      results.push_back(lens);
+      names.push_back(llvm::formatv("{0}_{1}_lens", prefix, i).str());
+    }
+  }
+  returnNamed(probe.entry, results, names);
+  return success();
+}
+
 void mlir::attn::compile::returnNamed(func::FuncOp entry,
                                       ArrayRef<Value> results,
                                       ArrayRef<std::string> names) {
@@ -402,6 +448,15 @@ LogicalResult mlir::attn::compile::copyAttentionAttributes(
         dst->setAttr(attr.getName(), attr.getValue());
   }
   return success();
+}
+
+LogicalResult mlir::attn::compile::readCalibrationInputs(
+    const std::string &path, std::vector<::attn::rt::Array> &inputs,
+    std::string &error) {
+  if (::attn::rt::readNpz(path, inputs, error))
+    return success();
+  error = "calibration inputs '" + path + "': " + error;
+  return failure();
 }
 
 LogicalResult mlir::attn::compile::runProbe(
@@ -484,49 +539,25 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   if (ops.empty())
     return success();
 
-  // A copy that also returns every attention's operands.
-  OwningOpRef<ModuleOp> probe = module.clone();
-  SmallVector<AttentionOp> probeOps;
-  probe->walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
-      probeOps.push_back(op);
-  });
-  func::FuncOp entry = compile::probeEntry(*probe);
-  if (!entry || probeOps.size() != ops.size()) {
-    error = "calibration: cannot find the model function";
+  // A copy that also returns every attention's operands: the model's own
+  // results (the logits, through the last layers and the vocabulary
+  // projection) are dead in it, so neither compiled nor run.
+  auto sharedHere = [&](AttentionOp op) {
+    return op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads;
+  };
+  FailureOr<compile::Probe> probe =
+      compile::cloneProbe(module, sharedHere, ops.size(), error);
+  if (failed(probe) ||
+      failed(compile::returnOperands(*probe, "__calibration",
+                                     /*maskAndLens=*/true, error)))
     return failure();
-  }
-  // The probe returns the attention operands only: the model's own results
-  // (the logits, through the last layers and the vocabulary projection) are
-  // dead in it, so neither compiled nor run.
-  SmallVector<Value> results;
-  SmallVector<std::string> names;
-  for (auto [i, op] : llvm::enumerate(probeOps)) {
-    if (op->getParentOp() != entry.getOperation()) {
-      error = "calibration: attention inside nested regions is not supported";
-      return failure();
-    }
-    results.append({op.getQuery(), op.getKey(), op.getValue()});
-    for (const char *part : {"q", "k", "v"})
-      names.push_back(llvm::formatv("__calibration_{0}_{1}", i, part).str());
-    if (Value mask = op.getMask()) {
-      results.push_back(mask);
-      names.push_back(llvm::formatv("__calibration_{0}_mask", i).str());
-    }
-    if (Value lens = op.getKvSeqLens()) {
-      results.push_back(lens);
-      names.push_back(llvm::formatv("__calibration_{0}_lens", i).str());
-    }
-  }
-  compile::returnNamed(entry, results, names);
 
   std::vector<::attn::rt::Array> inputs;
-  if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
-    error = "calibration inputs '" + calibrationPath + "': " + error;
+  if (failed(compile::readCalibrationInputs(calibrationPath, inputs, error)))
     return failure();
-  }
   std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
+  if (failed(compile::runProbe(*probe->module, inputs, buildLibrary, outputs,
+                               error)))
     return failure();
 
   // One sample per op, read serially (op attributes are not thread-safe);

@@ -30,10 +30,14 @@ using namespace mlir::attn;
 namespace {
 
 /// The ops to convert: single-result attention not already latent.
+bool isCandidate(AttentionOp op) {
+  return op.getNumResults() == 1 && !op->hasAttr("attn.latent");
+}
+
 SmallVector<AttentionOp> candidates(ModuleOp module) {
   SmallVector<AttentionOp> ops;
   module.walk([&](AttentionOp op) {
-    if (op.getNumResults() == 1 && !op->hasAttr("attn.latent"))
+    if (isCandidate(op))
       ops.push_back(op);
   });
   return ops;
@@ -71,33 +75,19 @@ LogicalResult mlir::attn::compile::calibrateLatent(
     }
 
   // A copy that returns every attention's operands (and nothing else).
-  OwningOpRef<ModuleOp> probe = module.clone();
-  SmallVector<AttentionOp> probeOps = candidates(*probe);
-  func::FuncOp entry = compile::probeEntry(*probe);
-  if (!entry || probeOps.size() != ops.size()) {
-    error = "calibration: cannot find the model function";
+  FailureOr<compile::Probe> probe =
+      compile::cloneProbe(module, isCandidate, ops.size(), error);
+  if (failed(probe) || failed(compile::returnOperands(*probe, "__latent",
+                                                      /*maskAndLens=*/false,
+                                                      error)))
     return failure();
-  }
-  SmallVector<Value> results;
-  SmallVector<std::string> names;
-  for (auto [i, op] : llvm::enumerate(probeOps)) {
-    if (op->getParentOp() != entry.getOperation()) {
-      error = "calibration: attention inside nested regions is not supported";
-      return failure();
-    }
-    results.append({op.getQuery(), op.getKey(), op.getValue()});
-    for (const char *part : {"q", "k", "v"})
-      names.push_back(llvm::formatv("__latent_{0}_{1}", i, part).str());
-  }
-  compile::returnNamed(entry, results, names);
 
   std::vector<::attn::rt::Array> inputs;
-  if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
-    error = "calibration inputs '" + calibrationPath + "': " + error;
+  if (failed(compile::readCalibrationInputs(calibrationPath, inputs, error)))
     return failure();
-  }
   std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
+  if (failed(compile::runProbe(*probe->module, inputs, buildLibrary, outputs,
+                               error)))
     return failure();
 
   std::vector<std::vector<::attn::calib::AttentionSample>> samples(ops.size());

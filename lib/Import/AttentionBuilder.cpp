@@ -2,7 +2,9 @@
 
 #include "AttentionBuilder.h"
 
+#include "ImportContext.h"
 #include "LinalgBuilders.h"
+#include "ShapeUtils.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
@@ -130,6 +132,26 @@ mlir::attn::onnx_import::peelRepeatKV(OpBuilder &b, Location loc, Value kv) {
                             {shape[0], shape[1], shape[3], shape[4]});
   }
   return std::make_pair(source, group);
+}
+
+FailureOr<int64_t> mlir::attn::onnx_import::prependPast(
+    NodeContext &ctx, OpBuilder &b, Location loc, unsigned pastKey,
+    int64_t batch, int64_t heads, int64_t keyDim, int64_t valueDim,
+    ArrayRef<StringRef> dimNames, Value &k, Value &v) {
+  const ImportedValue *pk = ctx.input(pastKey), *pv = ctx.input(pastKey + 1);
+  if (failed(expectShape(ctx, "past_key", pk->shape,
+                         {batch, heads, -1, keyDim}, dimNames)) ||
+      failed(expectShape(ctx, "past_value", pv->shape,
+                         {batch, heads, pk->shape[2], valueDim}, dimNames)))
+    return failure();
+  int64_t past = pk->shape[2];
+  if (past > 0) {
+    k = tensor::ConcatOp::create(b, loc, 2,
+                                 ValueRange{ctx.value(pastKey), k});
+    v = tensor::ConcatOp::create(b, loc, 2,
+                                 ValueRange{ctx.value(pastKey + 1), v});
+  }
+  return past;
 }
 
 namespace {

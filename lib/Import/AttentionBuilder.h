@@ -16,6 +16,18 @@
 
 namespace mlir::attn::onnx_import {
 
+class NodeContext;
+
+/// Prepends the node's past keys and values (inputs `pastKey` and
+/// `pastKey` + 1, [batch, heads, P, keyDim / valueDim]) to `k` and `v`
+/// along the sequence axis (none when P = 0); returns P. Fails, naming the
+/// operand and dimension (`dimNames`), on other shapes.
+FailureOr<int64_t> prependPast(NodeContext &ctx, OpBuilder &b, Location loc,
+                               unsigned pastKey, int64_t batch, int64_t heads,
+                               int64_t keyDim, int64_t valueDim,
+                               ArrayRef<StringRef> dimNames, Value &k,
+                               Value &v);
+
 struct AttentionSpec {
   Value query, key, value; ///< [B, Hq, Sq, D], [B, Hkv, T, D], [B, Hkv, T, Dv]
   int64_t qHeads = 0, kvHeads = 0;

@@ -206,16 +206,11 @@ LogicalResult importOnnxAttention(NodeContext &ctx) {
     if (pk->dtype != dtype || pv->dtype != dtype)
       return ctx.emitError()
              << "needs past_key/past_value of type " << dtypeName(dtype);
-    if (failed(expectShape(ctx, "past_key", pk->shape,
-                           {batch, kvHeads, -1, headDim}, dimNames)) ||
-        failed(expectShape(ctx, "past_value", pv->shape,
-                           {batch, kvHeads, pk->shape[2], vHeadDim}, dimNames)))
+    FailureOr<int64_t> prepended = prependPast(
+        ctx, b, loc, 4, batch, kvHeads, headDim, vHeadDim, dimNames, k, v);
+    if (failed(prepended))
       return failure();
-    past = pk->shape[2];
-    if (past > 0) {
-      k = tensor::ConcatOp::create(b, loc, 2, ValueRange{ctx.value(4), k});
-      v = tensor::ConcatOp::create(b, loc, 2, ValueRange{ctx.value(5), v});
-    }
+    past = *prepended;
   }
   int64_t total = past + skv;
 

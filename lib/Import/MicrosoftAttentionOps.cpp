@@ -38,6 +38,22 @@ namespace {
 const StringRef kDimNames[] = {"batch", "heads", "sequence length",
                                "head size"};
 
+/// The spec's operands and head counts, and its scale: the node's `scale`,
+/// or 1/sqrt(headSize) when it is absent or 0 (ORT's default).
+AttentionSpec specOf(NodeContext &ctx, Value q, Value k, Value v,
+                     int64_t qHeads, int64_t kvHeads, int64_t headSize) {
+  AttentionSpec spec;
+  spec.query = q;
+  spec.key = k;
+  spec.value = v;
+  spec.qHeads = qHeads;
+  spec.kvHeads = kvHeads;
+  std::optional<float> scale = ctx.attrFloat("scale");
+  spec.scale = scale && *scale != 0.0f ? double(*scale)
+                                       : 1.0 / std::sqrt(double(headSize));
+  return spec;
+}
+
 /// x[..., offset : offset + size] on the last dim.
 Value sliceLast(OpBuilder &b, Location loc, Value x, int64_t offset,
                 int64_t size) {
@@ -259,15 +275,7 @@ LogicalResult importGroupQueryAttention(NodeContext &ctx) {
     bias = buildCast(b, loc, ctx.value(10), elementTypeOf(q));
   }
 
-  AttentionSpec spec;
-  spec.query = q;
-  spec.key = k;
-  spec.value = v;
-  spec.qHeads = n;
-  spec.kvHeads = kvh;
-  std::optional<float> scale = ctx.attrFloat("scale");
-  spec.scale = scale && *scale != 0.0f ? double(*scale)
-                                       : 1.0 / std::sqrt(double(headSize));
+  AttentionSpec spec = specOf(ctx, q, k, v, n, kvh, headSize);
   spec.softcap = ctx.attrFloat("softcap", 0.0f);
   spec.causalOffset = 0;
   // local_window_size W: the query at p sees the W keys [p - W + 1, p].
@@ -445,29 +453,15 @@ LogicalResult importMultiHeadAttention(NodeContext &ctx) {
   if (ctx.hasInput(6)) {
     if (keyBNSH)
       return ctx.emitError() << "cannot append BNSH keys to a past";
-    if (failed(expectShape(ctx, "past_key", ctx.input(6)->shape,
-                           {batch, n, -1, headSize}, kDimNames)) ||
-        failed(expectShape(ctx, "past_value", ctx.input(7)->shape,
-                           {batch, n, ctx.input(6)->shape[2], shapeOf(v)[3]},
-                           kDimNames)))
+    FailureOr<int64_t> prepended = prependPast(
+        ctx, b, loc, 6, batch, n, headSize, shapeOf(v)[3], kDimNames, k, v);
+    if (failed(prepended))
       return failure();
-    past = ctx.input(6)->shape[2];
-    if (past > 0) {
-      k = tensor::ConcatOp::create(b, loc, 2, ValueRange{ctx.value(6), k});
-      v = tensor::ConcatOp::create(b, loc, 2, ValueRange{ctx.value(7), v});
-    }
+    past = *prepended;
   }
   int64_t total = past + kvLen;
 
-  AttentionSpec spec;
-  spec.query = q;
-  spec.key = k;
-  spec.value = v;
-  spec.qHeads = n;
-  spec.kvHeads = n;
-  std::optional<float> scale = ctx.attrFloat("scale");
-  spec.scale = scale && *scale != 0.0f ? double(*scale)
-                                       : 1.0 / std::sqrt(double(headSize));
+  AttentionSpec spec = specOf(ctx, q, k, v, n, n, headSize);
   // Causal from the past: row i sees the past and new keys up to i. (ORT's
   // CPU kernel agrees for self-attention, where the new keys are the
   // queries; it has no consistent rule when their lengths differ.)

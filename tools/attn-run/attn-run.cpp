@@ -180,6 +180,14 @@ Options parseOptions(int argc, char **argv) {
   return o;
 }
 
+/// attn-compile's --input-shape=NAME=D0xD1x... binding `a`'s shape.
+std::string inputShapeArg(const rt::Array &a) {
+  std::string shape;
+  for (size_t i = 0; i < a.shape.size(); ++i)
+    shape += (i ? "x" : "") + std::to_string(a.shape[i]);
+  return "--input-shape=" + a.name + "=" + shape;
+}
+
 /// The attn-compile arguments for a .mlir/.onnx model run on `arrays`.
 std::vector<std::string>
 compileArguments(const Options &options, const std::vector<rt::Array> &arrays,
@@ -202,10 +210,7 @@ compileArguments(const Options &options, const std::vector<rt::Array> &arrays,
       if (isPastName(a.name) || a.name == kInputIds ||
           a.name == kPositionIds || a.name == kAttentionMask)
         continue;
-      std::string shape;
-      for (size_t i = 0; i < a.shape.size(); ++i)
-        shape += (i ? "x" : "") + std::to_string(a.shape[i]);
-      args.push_back("--input-shape=" + a.name + "=" + shape);
+      args.push_back(inputShapeArg(a));
     }
     return args;
   }
@@ -222,10 +227,7 @@ compileArguments(const Options &options, const std::vector<rt::Array> &arrays,
   for (const rt::Array &a : arrays) {
     if (options.generate && (isPastName(a.name) || a.name == kAttentionMask))
       continue;
-    std::string shape;
-    for (size_t i = 0; i < a.shape.size(); ++i)
-      shape += (i ? "x" : "") + std::to_string(a.shape[i]);
-    args.push_back("--input-shape=" + a.name + "=" + shape);
+    args.push_back(inputShapeArg(a));
   }
   return args;
 }

@@ -245,36 +245,26 @@ def hf_decoders(out: str) -> None:
         return
     log(f"transformers {transformers.__version__}")
     from transformers import AutoModelForCausalLM
+    # name: (config class, its arguments); a class this transformers lacks
+    # (or rejects the arguments) is logged and skipped.
+    gqa = dict(hidden_size=64, num_attention_heads=8, num_key_value_heads=2,
+               num_hidden_layers=2, intermediate_size=128, vocab_size=VOCAB,
+               max_position_embeddings=128)
+    wanted = {
+        "hf_gpt2": ("GPT2Config", dict(n_layer=2, n_head=4, n_embd=64, vocab_size=VOCAB,
+                                       n_positions=128)),
+        "hf_llama": ("LlamaConfig", gqa),
+        "hf_qwen2": ("Qwen2Config", gqa),
+        "hf_bigcode": ("GPTBigCodeConfig", dict(n_layer=2, n_head=4, n_embd=64,
+                                                vocab_size=VOCAB, n_positions=128,
+                                                multi_query=True)),
+    }
     cfgs = {}
-    try:
-        from transformers import GPT2Config
-        cfgs["hf_gpt2"] = GPT2Config(n_layer=2, n_head=4, n_embd=64, vocab_size=VOCAB,
-                                     n_positions=128)
-    except Exception as e:
-        log(f"no GPT2Config: {e}")
-    try:
-        from transformers import LlamaConfig
-        cfgs["hf_llama"] = LlamaConfig(hidden_size=64, num_attention_heads=8,
-                                       num_key_value_heads=2, num_hidden_layers=2,
-                                       intermediate_size=128, vocab_size=VOCAB,
-                                       max_position_embeddings=128)
-    except Exception as e:
-        log(f"no LlamaConfig: {e}")
-    try:
-        from transformers import Qwen2Config
-        cfgs["hf_qwen2"] = Qwen2Config(hidden_size=64, num_attention_heads=8,
-                                       num_key_value_heads=2, num_hidden_layers=2,
-                                       intermediate_size=128, vocab_size=VOCAB,
-                                       max_position_embeddings=128)
-    except Exception as e:
-        log(f"no Qwen2Config: {e}")
-    try:
-        from transformers import GPTBigCodeConfig
-        cfgs["hf_bigcode"] = GPTBigCodeConfig(n_layer=2, n_head=4, n_embd=64,
-                                              vocab_size=VOCAB, n_positions=128,
-                                              multi_query=True)
-    except Exception as e:
-        log(f"no GPTBigCodeConfig: {e}")
+    for name, (cls, kwargs) in wanted.items():
+        try:
+            cfgs[name] = getattr(transformers, cls)(**kwargs)
+        except Exception as e:
+            log(f"no {cls}: {e}")
 
     for name, cfg in cfgs.items():
         torch.manual_seed(0)

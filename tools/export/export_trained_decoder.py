@@ -393,11 +393,17 @@ def build_onnx(w: Weights, form: str, max_pos: int):
     return model
 
 
-def save_external(model, path: str) -> None:
-    """Initializers of DATA_MIN bytes or more to model.onnx.data beside `path`."""
+def save_external(model, path: str, data_name: str | None = None,
+                  data_only: bool = False) -> str:
+    """Moves every initializer of DATA_MIN bytes or more into `data_name`
+    (default: `path`'s name + ".data") beside `path`, at offsets aligned to
+    DATA_ALIGN, and saves the model there (unless data_only); returns the
+    data file's sha256."""
     from onnx import TensorProto
+    import hashlib
     import onnx
-    data_name = os.path.basename(path) + ".data"
+    data_name = data_name or os.path.basename(path) + ".data"
+    digest = hashlib.sha256()
     with open(os.path.join(os.path.dirname(path), data_name), "wb") as f:
         at = 0
         for t in model.graph.initializer:
@@ -406,17 +412,21 @@ def save_external(model, path: str) -> None:
                 continue
             pad = (-at) % DATA_ALIGN
             f.write(b"\0" * pad)
+            digest.update(b"\0" * pad)
             at += pad
             f.write(raw)
+            digest.update(raw)
             del t.external_data[:]
             for key, value in (("location", data_name), ("offset", str(at)),
                                ("length", str(len(raw)))):
-                e = t.external_data.add()
-                e.key, e.value = key, value
+                entry = t.external_data.add()
+                entry.key, entry.value = key, value
             t.data_location = TensorProto.EXTERNAL
             t.ClearField("raw_data")
             at += len(raw)
-    onnx.save(model, path)
+    if not data_only:
+        onnx.save(model, path)
+    return digest.hexdigest()
 
 
 def positions(ids: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 #ifndef ATTN_COMPILER_KVCALIBRATION_H
 #define ATTN_COMPILER_KVCALIBRATION_H
 
+#include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -47,6 +48,30 @@ LogicalResult calibrateKVSharing(
 /// The function a probe copy runs: the model's public, defined function.
 func::FuncOp probeEntry(ModuleOp probe);
 
+/// A copy of the model that a calibration runs: the attentions it reads
+/// (walk order) and the function that runs them.
+struct Probe {
+  OwningOpRef<ModuleOp> module;
+  SmallVector<AttentionOp> ops;
+  func::FuncOp entry;
+};
+
+/// Clones `module` into a probe of the attentions `pick` selects; fails
+/// (with `error`) unless the copy has a model function and `count` of them
+/// (the model's own attentions the caller picked the same way).
+FailureOr<Probe> cloneProbe(ModuleOp module,
+                            function_ref<bool(AttentionOp)> pick,
+                            size_t count, std::string &error);
+
+/// Makes the probe return the operands of its attentions instead of the
+/// model's outputs: query, key and value (with `maskAndLens`, also the mask
+/// and kv_seq_lens of those that have them), named
+/// `<prefix>_<i>_{q,k,v,mask,lens}`. The model's own results (the logits)
+/// become dead, so neither compiled nor run. Fails (with `error`) on an
+/// attention in a nested region.
+LogicalResult returnOperands(Probe &probe, StringRef prefix, bool maskAndLens,
+                             std::string &error);
+
 /// Makes `entry` return `results` (named by `names`, the output names the
 /// probe's outputs are looked up by) instead of the model's outputs; what
 /// only those needed becomes dead in the probe.
@@ -58,6 +83,11 @@ void returnNamed(func::FuncOp entry, ArrayRef<Value> results,
 /// one of `to` (walk order); fails when the attentions do not correspond.
 LogicalResult copyAttentionAttributes(ModuleOp from, ModuleOp to,
                                       StringRef prefix, std::string &error);
+
+/// Reads the calibration inputs (an .npz file); the error names the file.
+LogicalResult readCalibrationInputs(const std::string &path,
+                                    std::vector<::attn::rt::Array> &inputs,
+                                    std::string &error);
 
 /// Compiles `probe` with `buildLibrary` into a temporary library, runs it
 /// on the arrays of `inputs` (matched by input name, dtype and size) and

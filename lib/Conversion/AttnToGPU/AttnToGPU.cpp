@@ -14,6 +14,7 @@
 #include "TensorCorePrefill.h"
 #include "WgmmaPrefill.h"
 
+#include "attn/Conversion/ArgumentBuffer.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
@@ -42,15 +43,11 @@ constexpr StringLiteral kKernelModule = "attn_kernels";
 /// (CudaRuntime.cpp): () -> !llvm.ptr to six device i64.
 constexpr StringLiteral kErrorRecord = "attn_rt_cuda_error_record";
 
-bool isStatic(Value v) {
-  auto type = dyn_cast<MemRefType>(v.getType());
-  return type && type.hasStaticShape() && type.getLayout().isIdentity();
-}
-
-Type elementOf(Value v) { return cast<MemRefType>(v.getType()).getElementType(); }
-
-int64_t dimOf(Value v, int64_t d) {
-  return cast<MemRefType>(v.getType()).getDimSize(d);
+/// Appends `v` to a kernel's arguments; returns its index there (what the
+/// builders' PartialArgs / DecodeArgs hold).
+int addArgument(SmallVector<Value> &args, Value v) {
+  args.push_back(v);
+  return args.size() - 1;
 }
 
 /// What both ops share; fails (with an error at the op) on shapes the
@@ -60,11 +57,8 @@ FailureOr<AttentionPlan> describe(OpTy op, Value key, Value value) {
   SmallVector<Value> operands{op.getQuery(), key, value, op.getInit()};
   if (op.getMask())
     operands.push_back(op.getMask());
-  for (Value v : operands)
-    if (!isStatic(v))
-      return op.emitError("the cuda target needs static shapes and identity "
-                          "layouts; operand of type ")
-             << v.getType() << " is not";
+  if (failed(requireStatic(op, operands, kNeedsStatic)))
+    return failure();
   AttentionPlan p;
   p.batch = dimOf(op.getQuery(), 0);
   p.qHeads = op.getQHeads();
@@ -102,24 +96,6 @@ Value positionSource(DecodeOp op) {
       if (cast<MemRefType>(load.getMemRef().getType()).getRank() == 0)
         return load.getMemRef();
   return pos;
-}
-
-/// The host function argument `v` comes from (through loads and integer
-/// casts), as the runtime numbers buffers; -1 when it is computed.
-int64_t argumentBuffer(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
-            arith::ExtUIOp, arith::TruncIOp>(def))
-      v = def->getOperand(0);
-    else if (auto load = dyn_cast<memref::LoadOp>(def))
-      v = load.getMemRef();
-    else
-      return -1;
-  }
-  auto arg = dyn_cast<BlockArgument>(v);
-  if (!arg || !isa<func::FuncOp>(arg.getOwner()->getParentOp()))
-    return -1;
-  return arg.getArgNumber();
 }
 
 /// The error record of the host function around `op`: one call of the
@@ -209,24 +185,18 @@ void OpLowering::attend(Location loc, AttentionPlan &plan, ValueRange qkv,
                         const DecodeOperands &decode, Value out) {
   SmallVector<Value> args(qkv.begin(), qkv.end());
   PartialArgs at;
-  if (mask) {
-    at.mask = args.size();
-    args.push_back(mask);
-  }
-  if (kvLens) {
-    at.kvLens = args.size();
-    args.push_back(kvLens);
-  }
+  if (mask)
+    at.mask = addArgument(args, mask);
+  if (kvLens)
+    at.kvLens = addArgument(args, kvLens);
   for (auto [slot, v] : {std::pair{&at.position, decode.position},
                          std::pair{&at.table, decode.table},
                          std::pair{&at.keyScale, decode.keyScale},
                          std::pair{&at.valueScale, decode.valueScale},
                          std::pair{&at.error, decode.error},
                          std::pair{&at.tree, decode.tree}})
-    if (v) {
-      *slot = args.size();
-      args.push_back(v);
-    }
+    if (v)
+      *slot = addArgument(args, v);
   Value workspace;
   at.result = args.size();
   if (plan.splits == 1) {
@@ -323,12 +293,11 @@ LogicalResult OpLowering::lower(DecodeOp op) {
                   op.getValueScale(), op.getTreeMask()})
     if (v)
       shaped.push_back(v);
-  for (Value v : shaped)
-    if (!isStatic(v))
-      return op.emitError("the cuda target needs static shapes for the "
-                          "caches, positions, block table, scales and tree "
-                          "mask; ")
-             << v.getType() << " is not";
+  if (failed(requireStatic(op, shaped,
+                           "the cuda target needs static shapes for the "
+                           "caches, positions, block table, scales and tree "
+                           "mask; ")))
+    return failure();
   FailureOr<AttentionPlan> plan =
       describe(op, op.getKeyCache(), op.getValueCache());
   if (failed(plan))
@@ -372,11 +341,9 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   checkAt.position = 0;
   if (op.isPaged()) {
     ids.tableBuffer = argumentBuffer(op.getBlockTable());
-    checkAt.table = checkArgs.size();
-    checkArgs.push_back(op.getBlockTable());
+    checkAt.table = addArgument(checkArgs, op.getBlockTable());
   }
-  checkAt.error = checkArgs.size();
-  checkArgs.push_back(record);
+  checkAt.error = addArgument(checkArgs, record);
   gpu::GPUFuncOp check =
       buildCheckKernel(b, loc, module, name("check"), *plan,
                        ValueRange(checkArgs).getTypes(), checkAt, ids);
@@ -386,18 +353,13 @@ LogicalResult OpLowering::lower(DecodeOp op) {
   SmallVector<Value> appendArgs{op.getKey(), op.getValue(), op.getKeyCache(),
                                 op.getValueCache(), position};
   DecodeArgs appendAt;
-  if (op.isPaged()) {
-    appendAt.table = appendArgs.size();
-    appendArgs.push_back(op.getBlockTable());
-  }
+  if (op.isPaged())
+    appendAt.table = addArgument(appendArgs, op.getBlockTable());
   if (op.getKeyScale()) {
-    appendAt.keyScale = appendArgs.size();
-    appendArgs.push_back(op.getKeyScale());
-    appendAt.valueScale = appendArgs.size();
-    appendArgs.push_back(op.getValueScale());
+    appendAt.keyScale = addArgument(appendArgs, op.getKeyScale());
+    appendAt.valueScale = addArgument(appendArgs, op.getValueScale());
   }
-  appendAt.error = appendArgs.size();
-  appendArgs.push_back(record);
+  appendAt.error = addArgument(appendArgs, record);
   gpu::GPUFuncOp append =
       buildAppendKernel(b, loc, module, name("append"), *plan,
                         ValueRange(appendArgs).getTypes(), appendAt);

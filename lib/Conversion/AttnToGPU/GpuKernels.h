@@ -21,6 +21,32 @@
 
 namespace mlir::attn::gpu_kernels {
 
+/// Whether `v` is a memref of static shape and identity layout: what the
+/// kernels are specialised on.
+inline bool isStatic(Value v) {
+  auto type = dyn_cast<MemRefType>(v.getType());
+  return type && type.hasStaticShape() && type.getLayout().isIdentity();
+}
+inline int64_t dimOf(Value v, int64_t d) {
+  return cast<MemRefType>(v.getType()).getDimSize(d);
+}
+inline Type elementOf(Value v) {
+  return cast<MemRefType>(v.getType()).getElementType();
+}
+/// The error of an operand that is not static (attn.attention, and the
+/// queries, new keys and output of attn.decode).
+constexpr StringLiteral kNeedsStatic = "the cuda target needs static shapes "
+                                       "and identity layouts; operand of type ";
+/// Fails, with the error "`what`<type> is not" at `op`, on the first of
+/// `operands` that is not static.
+inline LogicalResult requireStatic(Operation *op, ValueRange operands,
+                                   StringRef what) {
+  for (Value v : operands)
+    if (!isStatic(v))
+      return op->emitError(what) << v.getType() << " is not";
+  return success();
+}
+
 /// Threads of a partial block (warps * 32).
 constexpr int64_t kWarps = 4;
 constexpr int64_t kThreads = kWarps * 32;

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -217,6 +218,87 @@ inline void combine(KB &k, HeadState &into, const HeadState &other) {
     acc = k.fma(k.splat(c, n), o, k.fmul(acc, k.splat(a, n)));
   }
   into.max = m;
+}
+
+/// One online-softmax step on row h (0: g, 1: g + 8) of a score tile in
+/// mma.sync accumulator fragments (TensorCorePrefill.cpp, WgmmaPrefill.cpp):
+/// s[j][2h + e] is key 8j + 2t + e of the tile. The scores go to log2 units
+/// (through the softcap, if any; `raw` leaves them unscaled and folds the
+/// scale into the exp2's fma, as FA2 does), `mask(x, j, e)` drops or shifts
+/// each one, the row's four lanes share its max, and the scores become
+/// their exp2 weights in place.
+struct FragmentRowStep {
+  Value max, sum, alpha; // running max and sum after the tile; O's factor
+};
+inline FragmentRowStep
+fragmentRowSoftmax(KB &k, MutableArrayRef<SmallVector<Value>> s, int64_t h,
+                   Value max, Value sum, const AttentionPlan &p, bool raw,
+                   function_ref<Value(Value, int64_t, int64_t)> mask) {
+  double c = p.scale * kLog2e;
+  int64_t sTiles = s.size();
+  for (int64_t j = 0; j < sTiles; ++j)
+    for (int64_t e = 0; e < 2; ++e) {
+      Value &x = s[j][2 * h + e];
+      if (p.softcap)
+        x = k.fmul(k.softcap(k.fmul(x, k.f32(p.scale)), *p.softcap),
+                   k.f32(kLog2e));
+      else if (!raw)
+        x = k.fmul(x, k.f32(c));
+      x = mask(x, j, e);
+    }
+  Value mNew;
+  for (int64_t j = 0; j < sTiles; ++j)
+    for (int64_t e = 0; e < 2; ++e)
+      mNew = mNew ? k.fmax(mNew, s[j][2 * h + e]) : s[j][2 * h + e];
+  for (int64_t off = 1; off < 4; off *= 2)
+    mNew = k.fmax(mNew, k.shuffleXor(mNew, off));
+  if (raw)
+    mNew = k.fmul(mNew, k.f32(c));
+  // The running max in log2 units.
+  mNew = k.fmax(max, mNew);
+  // A row that has seen no key yet keeps -inf: subtract 0 instead.
+  Value safe = k.select(k.isNegInf(mNew), k.f32(0), mNew);
+  Value alpha = k.exp2(k.fsub(max, safe));
+  Value l = k.fmul(sum, alpha);
+  Value negSafe = k.fsub(k.f32(0), safe);
+  for (int64_t j = 0; j < sTiles; ++j)
+    for (int64_t e = 0; e < 2; ++e) {
+      Value &x = s[j][2 * h + e];
+      x = k.exp2(raw ? math::FmaOp::create(k.b, k.loc, x, k.f32(c), negSafe)
+                     : k.fsub(x, safe));
+      l = k.fadd(l, x);
+    }
+  return {mNew, l, alpha};
+}
+
+/// Stores rows rows[0] (g) and rows[1] (g + 8) of an mma.sync accumulator
+/// into out[batch, head, row, :], those before `queryLen`, divided by their
+/// sums: state is (m0, m1, l0, l1, then 4 registers per 8-column tile),
+/// each l this lane's part of its row's sum; a fully masked row (sum 0)
+/// gives 0.
+inline void storeFragmentRows(KB &k, ValueRange state, ArrayRef<Value> rows,
+                              int64_t queryLen, int64_t oTiles, Value t,
+                              Value out, Value batch, Value head) {
+  for (int64_t h = 0; h < 2; ++h) {
+    Value l = state[2 + h];
+    for (int64_t off = 1; off < 4; off *= 2)
+      l = k.fadd(l, k.shuffleXor(l, off));
+    Value zero = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::OEQ,
+                                       l, k.f32(0));
+    Value inv = k.select(zero, k.f32(0), k.fdiv(k.f32(1), l));
+    auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(rows[h], k.idx(queryLen)),
+                                  /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    for (int64_t i = 0; i < oTiles; ++i) {
+      Value v = vector::FromElementsOp::create(
+          k.b, k.loc, VectorType::get({2}, k.b.getF32Type()),
+          ValueRange{k.fmul(state[4 + 4 * i + 2 * h], inv),
+                     k.fmul(state[4 + 4 * i + 2 * h + 1], inv)});
+      Value col = k.add(k.mul(t, k.idx(2)), k.idx(8 * i));
+      k.storeVec(v, out, {batch, head, rows[h], col});
+    }
+  }
 }
 
 /// The position of batch row `batch` in a decode step: a kernel argument

@@ -729,19 +729,6 @@ gpu::GPUFuncOp buildLatentKernel(OpBuilder &b, Location loc,
   return func;
 }
 
-bool isStatic(Value v) {
-  auto type = dyn_cast<MemRefType>(v.getType());
-  return type && type.hasStaticShape() && type.getLayout().isIdentity();
-}
-
-int64_t dimOf(Value v, int64_t d) {
-  return cast<MemRefType>(v.getType()).getDimSize(d);
-}
-
-Type elementOf(Value v) {
-  return cast<MemRefType>(v.getType()).getElementType();
-}
-
 } // namespace
 
 LogicalResult mlir::attn::gpu_kernels::lowerLatentDecode(
@@ -755,11 +742,8 @@ LogicalResult mlir::attn::gpu_kernels::lowerLatentDecode(
                             op.getValueCache()};
   if (op.getPositions())
     shaped.push_back(op.getPositions());
-  for (Value v : shaped)
-    if (!isStatic(v))
-      return op.emitError("the cuda target needs static shapes and identity "
-                          "layouts; operand of type ")
-             << v.getType() << " is not";
+  if (failed(requireStatic(op, shaped, kNeedsStatic)))
+    return failure();
   LatentPlan p;
   p.batch = dimOf(op.getQuery(), 0);
   p.heads = op.getQHeads();

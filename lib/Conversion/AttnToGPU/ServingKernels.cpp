@@ -23,6 +23,8 @@
 
 #include "KernelBuilder.h"
 
+#include "attn/Conversion/CacheCodes.h"
+
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
@@ -185,47 +187,7 @@ Value mlir::attn::gpu_kernels::loadCodesAs(KB &k, Value memref,
 
 Value mlir::attn::gpu_kernels::encodeCacheElement(KB &k, Value x,
                                                   Type element) {
-  OpBuilder &b = k.b;
-  if (isa<FloatType>(element) && !isa<Float8E4M3FNType>(element))
-    return k.fromF32(x, element);
-  if (element.isInteger(8)) {
-    Value r = math::RoundEvenOp::create(b, k.loc, x);
-    r = arith::MaxNumFOp::create(b, k.loc, r, k.f32(-127.0));
-    r = arith::MinNumFOp::create(b, k.loc, r, k.f32(127.0));
-    return arith::FPToSIOp::create(b, k.loc, b.getI8Type(), r);
-  }
-  // E4M3FN, saturating at 448 (code 0x7e). Below 2^-6 the code is the
-  // subnormal roundeven(|x| 2^9) (8 is the smallest normal's code); above,
-  // the f32 bits rounded to 3 mantissa bits (nearest even) and rebiased.
-  auto c32 = [&](int64_t v) {
-    return arith::ConstantOp::create(b, k.loc, b.getI32IntegerAttr(v));
-  };
-  Type i32 = b.getI32Type();
-  Value a = math::AbsFOp::create(b, k.loc, x);
-  a = arith::MinNumFOp::create(b, k.loc, a, k.f32(448.0));
-  Value sub = arith::FPToUIOp::create(
-      b, k.loc, i32,
-      math::RoundEvenOp::create(b, k.loc, k.fmul(a, k.f32(512.0))));
-  Value bits = arith::BitcastOp::create(b, k.loc, i32, a);
-  Value odd = arith::AndIOp::create(
-      b, k.loc, arith::ShRUIOp::create(b, k.loc, bits, c32(20)), c32(1));
-  Value rounded = arith::AddIOp::create(
-      b, k.loc, bits, arith::AddIOp::create(b, k.loc, odd, c32(0x7ffff)));
-  Value normal = arith::SubIOp::create(
-      b, k.loc, arith::ShRUIOp::create(b, k.loc, rounded, c32(20)),
-      c32(120 << 3));
-  Value isSub = arith::CmpFOp::create(b, k.loc, arith::CmpFPredicate::OLT, a,
-                                      k.f32(1.0 / 64.0));
-  Value code = arith::SelectOp::create(b, k.loc, isSub, sub, normal);
-  Value sign = arith::AndIOp::create(
-      b, k.loc,
-      arith::ShRUIOp::create(b, k.loc,
-                             arith::BitcastOp::create(b, k.loc, i32, x),
-                             c32(24)),
-      c32(0x80));
-  code = arith::OrIOp::create(b, k.loc, code, sign);
-  Value byte = arith::TruncIOp::create(b, k.loc, b.getI8Type(), code);
-  return arith::BitcastOp::create(b, k.loc, element, byte);
+  return encodeCacheCode(k.b, k.loc, x, element);
 }
 
 gpu::GPUFuncOp mlir::attn::gpu_kernels::buildCheckKernel(

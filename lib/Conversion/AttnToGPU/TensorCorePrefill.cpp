@@ -433,58 +433,30 @@ SmallVector<Value> PrefillBuilder::tile(Value index, ValueRange state,
   // does).
   bool additive = additiveMask();
   bool raw = !p.softcap && !additive && p.scale > 0;
-  double c = p.scale * kLog2e;
   SmallVector<Value> yields(state.begin(), state.end());
   Value alpha[2];
   for (int64_t h = 0; h < 2; ++h) {
-    for (int64_t j = 0; j < sTiles; ++j)
-      for (int64_t e = 0; e < 2; ++e) {
-        Value &x = s[j][2 * h + e];
-        if (p.softcap)
-          x = k.fmul(k.softcap(k.fmul(x, k.f32(p.scale)), *p.softcap),
-                     k.f32(kLog2e));
-        else if (!raw)
-          x = k.fmul(x, k.f32(c));
-        if (maskArg >= 0) {
-          Value m = maskEntries[h][2 * j + e];
-          x = additive
-                  ? math::FmaOp::create(k.b, k.loc, m, k.f32(kLog2e), x)
-                  : k.select(m, x, k.f32(-kInf));
-        }
-        if (masked) {
-          Value col = k.add(keyBase, k.add(k.mul(t, k.idx(2)),
-                                           k.idx(8 * j + e)));
-          Value in = k.lt(col, ends[h]);
-          if (p.windowLeft)
-            in = k.andI(in, k.cmp(arith::CmpIPredicate::sge, col, begins[h]));
-          x = k.select(in, x, k.f32(-kInf));
-        }
+    auto mask = [&](Value x, int64_t j, int64_t e) {
+      if (maskArg >= 0) {
+        Value m = maskEntries[h][2 * j + e];
+        x = additive ? math::FmaOp::create(k.b, k.loc, m, k.f32(kLog2e), x)
+                     : k.select(m, x, k.f32(-kInf));
       }
-    Value mNew;
-    for (int64_t j = 0; j < sTiles; ++j)
-      for (int64_t e = 0; e < 2; ++e)
-        mNew = mNew ? k.fmax(mNew, s[j][2 * h + e]) : s[j][2 * h + e];
-    for (int64_t off = 1; off < 4; off *= 2)
-      mNew = k.fmax(mNew, k.shuffleXor(mNew, off));
-    if (raw)
-      mNew = k.fmul(mNew, k.f32(c));
-    // The running max in log2 units.
-    Value m = state[h];
-    mNew = k.fmax(m, mNew);
-    // A row that has seen no key yet keeps -inf: subtract 0 instead.
-    Value safe = k.select(k.isNegInf(mNew), k.f32(0), mNew);
-    alpha[h] = k.exp2(k.fsub(m, safe));
-    Value l = k.fmul(state[2 + h], alpha[h]);
-    Value negSafe = k.fsub(k.f32(0), safe);
-    for (int64_t j = 0; j < sTiles; ++j)
-      for (int64_t e = 0; e < 2; ++e) {
-        Value &x = s[j][2 * h + e];
-        x = k.exp2(raw ? math::FmaOp::create(k.b, k.loc, x, k.f32(c), negSafe)
-                       : k.fsub(x, safe));
-        l = k.fadd(l, x);
+      if (masked) {
+        Value col =
+            k.add(keyBase, k.add(k.mul(t, k.idx(2)), k.idx(8 * j + e)));
+        Value in = k.lt(col, ends[h]);
+        if (p.windowLeft)
+          in = k.andI(in, k.cmp(arith::CmpIPredicate::sge, col, begins[h]));
+        x = k.select(in, x, k.f32(-kInf));
       }
-    yields[h] = mNew;
-    yields[2 + h] = l;
+      return x;
+    };
+    FragmentRowStep step =
+        fragmentRowSoftmax(k, s, h, state[h], state[2 + h], p, raw, mask);
+    alpha[h] = step.alpha;
+    yields[h] = step.max;
+    yields[2 + h] = step.sum;
   }
   SmallVector<Value> acc;
   for (int64_t i = 0; i < oTiles; ++i)
@@ -536,28 +508,8 @@ SmallVector<Value> PrefillBuilder::loop(Value from, Value to, ValueRange init,
 }
 
 void PrefillBuilder::store(ValueRange state) {
-  const int64_t oTiles = p.valueDim / 8;
-  for (int64_t h = 0; h < 2; ++h) {
-    Value l = state[2 + h];
-    for (int64_t off = 1; off < 4; off *= 2)
-      l = k.fadd(l, k.shuffleXor(l, off));
-    // A fully masked row has l = 0 and gives 0.
-    Value zero = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::OEQ,
-                                       l, k.f32(0));
-    Value inv = k.select(zero, k.f32(0), k.fdiv(k.f32(1), l));
-    auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(rows[h], k.idx(p.queryLen)),
-                                  /*withElse=*/false);
-    OpBuilder::InsertionGuard guard(k.b);
-    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    for (int64_t i = 0; i < oTiles; ++i) {
-      Value v = vector::FromElementsOp::create(
-          k.b, k.loc, VectorType::get({2}, k.b.getF32Type()),
-          ValueRange{k.fmul(state[4 + 4 * i + 2 * h], inv),
-                     k.fmul(state[4 + 4 * i + 2 * h + 1], inv)});
-      Value col = k.add(k.mul(t, k.idx(2)), k.idx(8 * i));
-      k.storeVec(v, out(), {batch, head, rows[h], col});
-    }
-  }
+  storeFragmentRows(k, state, rows, p.queryLen, p.valueDim / 8, t, out(),
+                    batch, head);
 }
 
 void PrefillBuilder::build() {

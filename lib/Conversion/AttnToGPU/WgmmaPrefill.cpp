@@ -249,47 +249,19 @@ SmallVector<Value> WgmmaPrefillBuilder::softmax(Value index,
   // 8j + 2t + e of the tile; the row's four lanes share its max.
   Value keyBase = k.mul(index, k.idx(kKeys));
   bool raw = !p.softcap && p.scale > 0;
-  double c = p.scale * kLog2e;
   SmallVector<Value> res(6);
   for (int64_t h = 0; h < 2; ++h) {
-    for (int64_t j = 0; j < sTiles; ++j)
-      for (int64_t e = 0; e < 2; ++e) {
-        Value &x = s[j][2 * h + e];
-        if (p.softcap)
-          x = k.fmul(k.softcap(k.fmul(x, k.f32(p.scale)), *p.softcap),
-                     k.f32(kLog2e));
-        else if (!raw)
-          x = k.fmul(x, k.f32(c));
-        if (masked) {
-          Value col = k.add(keyBase, k.add(k.mul(t, k.idx(2)),
-                                           k.idx(8 * j + e)));
-          x = k.select(k.lt(col, limits[h]), x, k.f32(-kInf));
-        }
-      }
-    Value mNew;
-    for (int64_t j = 0; j < sTiles; ++j)
-      for (int64_t e = 0; e < 2; ++e)
-        mNew = mNew ? k.fmax(mNew, s[j][2 * h + e]) : s[j][2 * h + e];
-    for (int64_t off = 1; off < 4; off *= 2)
-      mNew = k.fmax(mNew, k.shuffleXor(mNew, off));
-    if (raw)
-      mNew = k.fmul(mNew, k.f32(c));
-    Value m = ml[h];
-    mNew = k.fmax(m, mNew);
-    Value safe = k.select(k.isNegInf(mNew), k.f32(0), mNew);
-    Value alpha = k.exp2(k.fsub(m, safe));
-    Value l = k.fmul(ml[2 + h], alpha);
-    Value negSafe = k.fsub(k.f32(0), safe);
-    for (int64_t j = 0; j < sTiles; ++j)
-      for (int64_t e = 0; e < 2; ++e) {
-        Value &x = s[j][2 * h + e];
-        x = k.exp2(raw ? math::FmaOp::create(k.b, k.loc, x, k.f32(c), negSafe)
-                       : k.fsub(x, safe));
-        l = k.fadd(l, x);
-      }
-    res[h] = mNew;
-    res[2 + h] = l;
-    res[4 + h] = alpha;
+    auto mask = [&](Value x, int64_t j, int64_t e) {
+      if (!masked)
+        return x;
+      Value col = k.add(keyBase, k.add(k.mul(t, k.idx(2)), k.idx(8 * j + e)));
+      return k.select(k.lt(col, limits[h]), x, k.f32(-kInf));
+    };
+    FragmentRowStep step =
+        fragmentRowSoftmax(k, s, h, ml[h], ml[2 + h], p, raw, mask);
+    res[h] = step.max;
+    res[2 + h] = step.sum;
+    res[4 + h] = step.alpha;
   }
   // P of k-step i: the accumulators of keys 16i..16i+15 (n8 tiles 2i and
   // 2i + 1) are its A fragment as they stand.
@@ -395,26 +367,8 @@ SmallVector<Value> WgmmaPrefillBuilder::loop(Value from, Value to,
 }
 
 void WgmmaPrefillBuilder::store(ValueRange state) {
-  for (int64_t h = 0; h < 2; ++h) {
-    Value l = state[2 + h];
-    for (int64_t off = 1; off < 4; off *= 2)
-      l = k.fadd(l, k.shuffleXor(l, off));
-    Value zero = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::OEQ,
-                                       l, k.f32(0));
-    Value inv = k.select(zero, k.f32(0), k.fdiv(k.f32(1), l));
-    auto ifOp = scf::IfOp::create(k.b, k.loc, k.lt(rows[h], k.idx(p.queryLen)),
-                                  /*withElse=*/false);
-    OpBuilder::InsertionGuard guard(k.b);
-    k.b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    for (int64_t j = 0; j < kDim / 8; ++j) {
-      Value v = vector::FromElementsOp::create(
-          k.b, k.loc, VectorType::get({2}, k.b.getF32Type()),
-          ValueRange{k.fmul(state[4 + 4 * j + 2 * h], inv),
-                     k.fmul(state[4 + 4 * j + 2 * h + 1], inv)});
-      Value col = k.add(k.mul(t, k.idx(2)), k.idx(8 * j));
-      k.storeVec(v, out(), {batch, head, rows[h], col});
-    }
-  }
+  storeFragmentRows(k, state, rows, p.queryLen, kDim / 8, t, out(), batch,
+                    head);
 }
 
 void WgmmaPrefillBuilder::build() {

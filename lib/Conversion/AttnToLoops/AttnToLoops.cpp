@@ -4,6 +4,7 @@
 
 #include "FlashKernel.h"
 #include "PagedDecode.h"
+#include "attn/Conversion/ArgumentBuffer.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "KernelEmitter.h"
@@ -103,24 +104,6 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
 
   AttnToLoopsOptions options;
 };
-
-/// The function argument that a decode position is read from (through
-/// casts and a load), or -1: the runtime names that buffer in its error.
-int64_t positionBuffer(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
-            arith::ExtUIOp, arith::TruncIOp>(def))
-      v = def->getOperand(0);
-    else if (auto load = dyn_cast<memref::LoadOp>(def))
-      v = load.getMemRef();
-    else
-      return -1;
-  }
-  auto arg = dyn_cast<BlockArgument>(v);
-  if (!arg || !isa<func::FuncOp>(arg.getOwner()->getParentOp()))
-    return -1;
-  return arg.getArgNumber();
-}
 
 /// attn.decode on memrefs -> check every row's position against the cache
 /// capacity; if all fit, copy the new rows into the caches at their
@@ -271,11 +254,11 @@ private:
     int64_t buffer;
     if (positions) {
       position = memref::LoadOp::create(b, e.loc, positions, badRow);
-      buffer = positionBuffer(positions);
+      buffer = argumentBuffer(positions);
     } else {
       position = op.getPosition();
       row = e.idx(-1);
-      buffer = positionBuffer(position);
+      buffer = argumentBuffer(position);
     }
     reportDecodeError(b, op, buffer, row, position, count, capacity);
   }
@@ -350,8 +333,6 @@ struct ConvertAttnToLoopsPass
 };
 
 } // namespace
-
-int64_t mlir::attn::argumentBuffer(Value v) { return positionBuffer(v); }
 
 void mlir::attn::reportDecodeError(OpBuilder &b, DecodeOp op, int64_t buffer,
                                    Value row, Value value, Value entries,

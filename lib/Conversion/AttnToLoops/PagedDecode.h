@@ -4,14 +4,11 @@
 #define ATTN_LIB_CONVERSION_ATTNTOLOOPS_PAGEDDECODE_H
 
 #include "FlashKernel.h"
+#include "attn/Conversion/ArgumentBuffer.h"
 
 namespace mlir::attn {
 
 class DecodeOp;
-
-/// The function argument that `v` is read from (through casts and a load),
-/// or -1: the runtime names that buffer in its errors. In AttnToLoops.cpp.
-int64_t argumentBuffer(Value v);
 
 /// A decode that must not run: fills the output with NaN and, when the
 /// module declares the runtime's hook (kPositionErrorHook), calls it with the

@@ -3,6 +3,7 @@
 #include "QuantizedCache.h"
 
 #include "KernelEmitter.h"
+#include "attn/Conversion/CacheCodes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -67,49 +68,7 @@ Value mlir::attn::decodeCacheCodes(Emitter &e, Value codes) {
 }
 
 Value mlir::attn::encodeCacheElement(Emitter &e, Value x, Type element) {
-  OpBuilder &b = e.b;
-  if (isa<FloatType>(element) && !isa<Float8E4M3FNType>(element))
-    return e.fromF32(x, element);
-  if (element.isInteger(8)) {
-    Value r = math::RoundEvenOp::create(b, e.loc, x);
-    r = arith::MaxNumFOp::create(b, e.loc, r, e.f32(-127.0));
-    r = arith::MinNumFOp::create(b, e.loc, r, e.f32(127.0));
-    return arith::FPToSIOp::create(b, e.loc, b.getI8Type(), r);
-  }
-  // E4M3FN, saturating: |x| <= 448 (0x7e). Below 2^-6 the code is the
-  // subnormal mmm = roundeven(|x| * 2^9) (8 carries into the smallest
-  // normal, which is code 8); above, the f32 bits rounded to 3 mantissa bits
-  // (nearest even) and rebiased.
-  Type i32 = b.getI32Type();
-  auto c32 = [&](int64_t v) {
-    return arith::ConstantOp::create(b, e.loc, b.getI32IntegerAttr(v));
-  };
-  Value a = math::AbsFOp::create(b, e.loc, x);
-  a = arith::MinNumFOp::create(b, e.loc, a, e.f32(448.0));
-  Value sub = arith::FPToUIOp::create(
-      b, e.loc, i32,
-      math::RoundEvenOp::create(
-          b, e.loc, arith::MulFOp::create(b, e.loc, a, e.f32(512.0))));
-  Value bits = arith::BitcastOp::create(b, e.loc, i32, a);
-  Value odd = arith::AndIOp::create(
-      b, e.loc, arith::ShRUIOp::create(b, e.loc, bits, c32(20)), c32(1));
-  Value rounded = arith::AddIOp::create(
-      b, e.loc, bits, arith::AddIOp::create(b, e.loc, odd, c32(0x7ffff)));
-  Value normal = arith::SubIOp::create(
-      b, e.loc, arith::ShRUIOp::create(b, e.loc, rounded, c32(20)),
-      c32(120 << 3));
-  Value isSub = arith::CmpFOp::create(b, e.loc, arith::CmpFPredicate::OLT, a,
-                                      e.f32(1.0 / 64.0));
-  Value code = arith::SelectOp::create(b, e.loc, isSub, sub, normal);
-  Value sign = arith::AndIOp::create(
-      b, e.loc,
-      arith::ShRUIOp::create(b, e.loc,
-                             arith::BitcastOp::create(b, e.loc, i32, x),
-                             c32(24)),
-      c32(0x80));
-  code = arith::OrIOp::create(b, e.loc, code, sign);
-  Value byte = arith::TruncIOp::create(b, e.loc, b.getI8Type(), code);
-  return arith::BitcastOp::create(b, e.loc, element, byte);
+  return encodeCacheCode(e.b, e.loc, x, element);
 }
 
 Value mlir::attn::applyCacheScale(Emitter &e, Value v, Value scale, Value b,

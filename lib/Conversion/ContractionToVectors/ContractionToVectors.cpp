@@ -28,6 +28,7 @@
 
 #include "attn/Conversion/FloatWidening.h"
 #include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/Transforms/WideningCopy.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -106,19 +107,8 @@ linalg::GenericOp wideningProducer(Value buffer, Operation *consumer) {
     if (user == consumer || isa<memref::DeallocOp>(user))
       continue;
     auto generic = dyn_cast<linalg::GenericOp>(user);
-    if (!generic || writer || generic.getNumDpsInputs() != 1 ||
-        generic.getNumDpsInits() != 1 ||
-        generic.getDpsInitOperand(0)->get() != buffer ||
-        generic.getNumReductionLoops() != 0 ||
-        !llvm::all_of(generic.getIndexingMapsArray(),
-                      [](AffineMap m) { return m.isIdentity(); }))
-      return nullptr;
-    Block &body = generic.getRegion().front();
-    auto ext = dyn_cast<arith::ExtFOp>(&body.front());
-    auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
-    if (body.getOperations().size() != 2 || !ext || !yield ||
-        ext.getIn() != body.getArgument(0) ||
-        yield.getOperand(0) != ext.getResult())
+    if (!generic || writer || !attn::isWideningCopy(generic) ||
+        generic.getDpsInitOperand(0)->get() != buffer)
       return nullptr;
     writer = generic;
   }

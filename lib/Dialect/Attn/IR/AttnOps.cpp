@@ -127,6 +127,16 @@ public:
     return success();
   }
 
+  /// The head counts, scale and softcap of attn.attention / attn.decode.
+  template <typename OpTy>
+  LogicalResult attributes(OpTy op) {
+    std::optional<double> softcap;
+    if (auto attr = op.getSoftcapAttr())
+      softcap = attr.getValueAsDouble();
+    return attributes(op.getQHeads(), op.getKvHeads(),
+                      op.getScale().convertToDouble(), softcap);
+  }
+
   LogicalResult attributes(int64_t qHeads, int64_t kvHeads, double scale,
                            std::optional<double> softcap) {
     if (qHeads <= 0 || kvHeads <= 0)
@@ -205,11 +215,7 @@ void addEffects(
 
 LogicalResult AttentionOp::verify() {
   ShapeChecker check(*this);
-  std::optional<double> softcap;
-  if (auto attr = getSoftcapAttr())
-    softcap = attr.getValueAsDouble();
-  if (failed(check.attributes(getQHeads(), getKvHeads(),
-                              getScale().convertToDouble(), softcap)))
+  if (failed(check.attributes(*this)))
     return failure();
   if (IntegerAttr offset = getCausalOffsetAttr(); offset && offset.getInt() < 0)
     return emitOpError() << "causal offset must be non-negative, got "
@@ -437,11 +443,7 @@ static LogicalResult verifyLatent(DecodeOp op, ShapeChecker &check) {
 
 LogicalResult DecodeOp::verify() {
   ShapeChecker check(*this);
-  std::optional<double> softcap;
-  if (auto attr = getSoftcapAttr())
-    softcap = attr.getValueAsDouble();
-  if (failed(check.attributes(getQHeads(), getKvHeads(),
-                              getScale().convertToDouble(), softcap)))
+  if (failed(check.attributes(*this)))
     return failure();
   Value q = getQuery(), k = getKey(), v = getValue(), o = getInit();
   Value kc = getKeyCache(), vc = getValueCache();

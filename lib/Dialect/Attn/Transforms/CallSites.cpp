@@ -6,6 +6,15 @@
 
 using namespace mlir;
 
+SmallVector<func::FuncOp> mlir::attn::definedFunctions(Operation *root) {
+  SmallVector<func::FuncOp> funcs;
+  root->walk([&](func::FuncOp func) {
+    if (!func.isExternal())
+      funcs.push_back(func);
+  });
+  return funcs;
+}
+
 FailureOr<SmallVector<func::CallOp>>
 mlir::attn::findCallSites(func::FuncOp callee, Operation *root,
                           Operation **blocker) {

@@ -14,6 +14,10 @@
 
 namespace mlir::attn {
 
+/// The functions with a body under `root`, in walk order: collected before
+/// a pass changes the type of any of them (and rebuilds their calls).
+SmallVector<func::FuncOp> definedFunctions(Operation *root);
+
 /// The func.call ops under `root` that call `callee`. Fails when something
 /// else refers to `callee` (a func.constant, an op of another dialect) or
 /// the uses cannot be known; `*blocker` is then that user, or `callee`.

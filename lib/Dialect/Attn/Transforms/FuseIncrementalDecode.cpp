@@ -164,12 +164,7 @@ struct AttnFuseDecodePass
   using Base::Base;
 
   void runOnOperation() override {
-    SmallVector<func::FuncOp> funcs;
-    getOperation().walk([&](func::FuncOp func) {
-      if (!func.isExternal())
-        funcs.push_back(func);
-    });
-    for (func::FuncOp func : funcs)
+    for (func::FuncOp func : definedFunctions(getOperation()))
       fuseFunction(func);
   }
 

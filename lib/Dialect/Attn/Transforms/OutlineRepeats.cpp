@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attn/Dialect/Attn/Transforms/WideningCopy.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -168,17 +169,7 @@ bool isWeight(Value v) {
 /// every call and the layer would read twice the bytes.
 Value widenedWeight(Value v) {
   auto generic = v.getDefiningOp<linalg::GenericOp>();
-  if (!generic || generic->getNumResults() != 1 ||
-      generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
-      generic.getNumReductionLoops() != 0 ||
-      !llvm::all_of(generic.getIndexingMapsArray(),
-                    [](AffineMap m) { return m.isIdentity(); }))
-    return nullptr;
-  Block &body = generic.getRegion().front();
-  auto ext = dyn_cast<arith::ExtFOp>(&body.front());
-  if (body.getOperations().size() != 2 || !ext ||
-      ext.getIn() != body.getArgument(0) ||
-      body.getTerminator()->getOperand(0) != ext.getResult())
+  if (!generic || generic->getNumResults() != 1 || !isWideningCopy(generic))
     return nullptr;
   Value narrow = generic.getDpsInputOperand(0)->get();
   if (!isWeight(narrow) || !isCheap(generic.getDpsInitOperand(0)->get()))

@@ -147,12 +147,7 @@ struct AttnShareKVPass : attn::impl::AttnShareKVBase<AttnShareKVPass> {
                          << "' (expected mean, exact, calibrated or aligned)";
       return signalPassFailure();
     }
-    SmallVector<func::FuncOp> funcs;
-    module.walk([&](func::FuncOp func) {
-      if (!func.isExternal())
-        funcs.push_back(func);
-    });
-    for (func::FuncOp func : funcs)
+    for (func::FuncOp func : definedFunctions(module))
       if (failed(shareFunction(func)))
         return signalPassFailure();
   }

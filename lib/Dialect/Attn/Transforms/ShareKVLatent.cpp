@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CallSites.h"
 #include "MulAdd.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -166,12 +167,7 @@ struct AttnShareKVLatentPass
                          << ropeDim.getValue() << " not below -1";
       return signalPassFailure();
     }
-    SmallVector<func::FuncOp> funcs;
-    module.walk([&](func::FuncOp func) {
-      if (!func.isExternal())
-        funcs.push_back(func);
-    });
-    for (func::FuncOp func : funcs)
+    for (func::FuncOp func : definedFunctions(module))
       if (failed(convertFunction(func)))
         return signalPassFailure();
   }

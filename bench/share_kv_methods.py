@@ -66,12 +66,17 @@ E = T.E
 
 
 def load_data(work: str, w, calib_batch: int, calib_len: int, eval_batch: int,
-              eval_len: int, seed: int = 0):
+              eval_len: int, seed: int = 0, extra: int = 0):
     """Held-out windows exactly as export_trained_decoder.py draws them
     (after 16 x 64 calibration windows, seed 0), whatever the calibration
     size, so every calibration size is measured on the same held-out text;
-    calibration of another size is drawn with seed + 1."""
-    path = os.path.join(work, f"data-{calib_batch}x{calib_len}-{eval_batch}x{eval_len}.npz")
+    calibration of another size is drawn with seed + 1. `extra`: that many
+    more windows of 64 tokens appended to the 16 x 64 export windows (drawn
+    with seed + 1 from the first half's other 64-token slots, so the
+    calibration set grows without repeating text; the held-out half is
+    never touched)."""
+    tag = f"+{extra}" if extra else ""
+    path = os.path.join(work, f"data-{calib_batch}x{calib_len}{tag}-{eval_batch}x{eval_len}.npz")
     if os.path.exists(path):
         d = np.load(path)
         return d["calib"], d["held"], d["targets"]
@@ -83,6 +88,13 @@ def load_data(work: str, w, calib_batch: int, calib_len: int, eval_batch: int,
     held = E.windows(ids[half:], eval_batch, eval_len + 1, rng)
     if (calib_batch, calib_len) != (16, 64):
         calib = E.windows(ids[:half], calib_batch, calib_len, np.random.default_rng(seed + 1))
+    elif extra:
+        slots = half // 64
+        used = set(np.random.default_rng(seed).choice(slots, size=16, replace=False).tolist())
+        free = np.array(sorted(set(range(slots)) - used))
+        pick = np.sort(np.random.default_rng(seed + 1).choice(free, size=extra, replace=False))
+        more = np.array([ids[p * 64:(p + 1) * 64] for p in pick], dtype=np.int64)
+        calib = np.concatenate([calib, more])
     np.savez(path, calib=calib, held=held[:, :-1], targets=held[:, 1:])
     return calib, held[:, :-1], held[:, 1:]
 
@@ -148,12 +160,12 @@ class Attn:
         return {n: v.astype(np.float64) for n, v in g.items()}
 
 
-def lbfgs(fg, x0, iters: int, memory: int = 10):
+def lbfgs(fg, x0, iters: int, memory: int = 10, callback=None):
     """Minimise fg(x) -> (f, grad) with L-BFGS and backtracking (Armijo)."""
     x = x0.copy()
     f, g = fg(x)
     ss, ys = [], []
-    for _ in range(iters):
+    for it in range(iters):
         d = -g
         alphas = []
         for s_, y_ in reversed(list(zip(ss, ys))):
@@ -184,11 +196,13 @@ def lbfgs(fg, x0, iters: int, memory: int = 10):
                 ss.pop(0)
                 ys.pop(0)
         x, f, g = xn, fn, gn
+        if callback is not None and (it % 5 == 4 or it == iters - 1):
+            callback(it + 1, x)
     return x, f
 
 
 def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: float,
-              weight=None):
+              weight=None, val=None):
     """Minimise ||out - target||_W^2 / ||target||_W^2 + ridge * sum_g
     ||p_g - init_g||^2 / ||init_g||^2 over the projections named in `free`."""
     names = [n for n, c in (("wk", "k"), ("wv", "v"), ("wq", "q"), ("wo", "o")) if c in free]
@@ -221,8 +235,29 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
 
     x0 = np.concatenate([p0[n].ravel() for n in names])
     f0 = fg(x0)[0]
-    x, f = lbfgs(fg, x0, iters)
-    return unpack(x), f0, f
+    if val is None:
+        x, f = lbfgs(fg, x0, iters)
+        return unpack(x), f0, f, ""
+    # Early stopping: keep the iterate with the lowest loss on `val`
+    # (attention, target) windows that the fit does not read.
+    va, vt = val
+    vn = 1.0 / (vt ** 2).sum()
+
+    def vloss(x):
+        out, _ = va.forward(unpack(x))
+        return float(((out.astype(np.float64) - vt) ** 2).sum() * vn)
+
+    best = [vloss(x0), x0, 0]
+    v0 = best[0]
+
+    def watch(it, x):
+        e = vloss(x)
+        if e < best[0]:
+            best[:] = [e, x.copy(), it]
+
+    x, f = lbfgs(fg, x0, iters, callback=watch)
+    return (unpack(best[1]), f0, fg(best[1])[0],
+            f" (validation {v0:.4f} -> {best[0]:.4f} at iteration {best[2]} of {iters})")
 
 
 # --------------------------------------------------------------------------
@@ -232,7 +267,8 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
 def parse(method: str) -> tuple[str, dict]:
     name, _, rest = method.partition(":")
     opts = {"target": "local", "free": "kvqo", "iters": "80", "ridge": "1e-3",
-            "weight": "none"}
+            "weight": "none", "fitb": "16", "val": "0", "mlp": "none",
+            "mridge": "1e-2", "drift": "0"}
     for item in filter(None, rest.split("/")):
         k, _, v = item.partition("=")
         if k not in opts:
@@ -250,6 +286,42 @@ def local_error(w, L, new, x, cos, sin) -> float:
     return float(((got - ref) ** 2).sum() / (ref ** 2).sum())
 
 
+def block(w, L, x, cos, sin):
+    """The whole block (attention + MLP, residual adds included) on x."""
+    h = E.rms(x, L["attn_norm"], w.eps)
+    return T.mlp(w, L, x + T.attention_out(*T.qkv(w, L, h, cos, sin), L["wo"]))
+
+
+def block_error(w, L, new, x, cos, sin) -> float:
+    """Relative squared error of `new`'s block update (output - input)
+    against the original block's on the same residual stream x."""
+    ref = block(w, L, x, cos, sin) - x
+    got = block(w, new, x, cos, sin) - x
+    return float(((got - ref) ** 2).sum() / (ref ** 2).sum())
+
+
+def mlp_hidden(w, L, x):
+    """The SwiGLU activations [N, F] that the down projection reads."""
+    h = E.rms(x, L["ffn_norm"], w.eps)
+    g = E.mm(h, L["w_gate"])
+    z = (g / (1 + np.exp(-g))) * E.mm(h, L["w_up"])
+    return z.reshape(-1, z.shape[-1])
+
+
+def refit_down(w, new, L, x1, target, ridge: float):
+    """Ridge least squares of the down projection so that the converted
+    block's output x1 + down(z(x1)) matches `target` (both [N, D]), toward
+    the original down projection: W^T = (Z^T Z + lam I)^-1 (Z^T R + lam W0^T),
+    R = target - x1, lam = ridge * trace(Z^T Z) / F."""
+    z = mlp_hidden(w, new, x1).astype(np.float64)
+    r = (target - x1).reshape(z.shape[0], -1).astype(np.float64)
+    gram = z.T @ z
+    lam = ridge * np.trace(gram) / gram.shape[0]
+    w0 = L["w_down"].astype(np.float64)
+    sol = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), z.T @ r + lam * w0.T)
+    return sol.T.astype(np.float32)
+
+
 def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = None,
             first: int | None = None):
     """`held`: tokens on which each layer's local error is also reported
@@ -263,9 +335,16 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         wt.layers = wt.layers + w.layers[first:]
         return wt
     if name in ("mean", "aligned", "aligned+fit", "aligned-pca"):
-        return T.convert(w, calib, 1, name)
+        return T.convert(w, calib[:int(opts["fitb"])], 1, name)
     if name != "joint":
         sys.exit(f"error: unknown method {name!r}")
+    fitb, nval = int(opts["fitb"]), int(opts["val"])
+    if fitb + nval > calib.shape[0]:
+        sys.exit(f"error: fitb={fitb} + val={nval} windows but the calibration set has "
+                 f"{calib.shape[0]} (pass --calib-extra)")
+    if opts["mlp"] not in ("none", "down"):
+        sys.exit(f"error: mlp {opts['mlp']!r}: expected none or down")
+    drift = float(opts["drift"])
     wt = copy.copy(w)
     wt.layers = []
     b, s = calib.shape
@@ -275,21 +354,25 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         hcos, hsin = E.rope_tables(w.hd, w.theta, np.arange(held.shape[1]))
         hcos, hsin = hcos[None, None], hsin[None, None]
         xh = w.embed[held]
+    # Every calibration window propagates (the down refit reads them all);
+    # the attention fit reads the first `fitb`, early stopping the next `val`.
     x = w.embed[calib].astype(np.float32)
     xo = x.copy()                          # the original model's residual stream
+    fit, va = slice(0, fitb), slice(fitb, fitb + nval)
     for i, L in enumerate(w.layers):
         h = E.rms(x, L["attn_norm"], w.eps)
         q, k, v = T.qkv(w, L, h, cos, sin)
-        new = T.merge_layer(w, L, h, q, 1, "aligned", weighted=True)
+        new = T.merge_layer(w, L, h[fit], q[fit], 1, "aligned", weighted=True)
         ho = E.rms(xo, L["attn_norm"], w.eps)
         ao = T.attention_out(*T.qkv(w, L, ho, cos, sin), L["wo"])
+        t_all = T.attention_out(q, k, v, L["wo"])       # original attention, converted input
         if opts["target"] == "local":
-            target = T.attention_out(q, k, v, L["wo"])
+            target = t_all
         elif opts["target"] == "global":
             target = xo + ao - x
         else:
             sys.exit(f"error: target {opts['target']!r}: expected local or global")
-        attn = Attn(h, cos, sin, w.n_head, w.hd)
+        attn = Attn(h[fit], cos, sin, w.n_head, w.hd)
         weight = None
         if opts["weight"] == "norm":
             # What later layers read of the residual stream: x / rms(x) * g,
@@ -299,28 +382,50 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
                                                for n in (M["attn_norm"], M["ffn_norm"])]
             gs.append(w.final_norm)
             omega = np.mean([g.astype(np.float64) ** 2 for g in gs], 0)
-            ms = ((xo + ao).astype(np.float64) ** 2).mean(-1).reshape(-1, 1)
+            ms = ((xo + ao)[fit].astype(np.float64) ** 2).mean(-1).reshape(-1, 1)
             weight = omega[None] / ms
         elif opts["weight"] != "none":
             sys.exit(f"error: weight {opts['weight']!r}: expected none or norm")
-        t0 = time.time()
-        p, f0, f1 = fit_layer(attn, new, target.reshape(b * s, -1).astype(np.float64),
-                              opts["free"], int(opts["iters"]), float(opts["ridge"]), weight)
+        val = None
+        if nval:
+            val = (Attn(h[va], cos, sin, w.n_head, w.hd),
+                   target[va].reshape(-1, target.shape[-1]).astype(np.float64))
+        t0 = time.process_time()
+        p, f0, f1, note = fit_layer(attn, new, target[fit].reshape(fitb * s, -1).astype(np.float64),
+                                    opts["free"], int(opts["iters"]), float(opts["ridge"]),
+                                    weight, val)
         fitted = dict(new)
         for n in ("wq", "wk", "wv", "wo"):
             fitted[n] = p[n].astype(np.float32)
-        line = f"  layer {i}: calibration loss {f0:.4f} -> {f1:.4f} ({time.time() - t0:.1f} s)"
+        line = (f"  layer {i}: calibration loss {f0:.4f} -> {f1:.4f}{note} "
+                f"({time.process_time() - t0:.1f} CPU-s)")
         if held is not None:
             e0 = local_error(w, L, new, xh, hcos, hsin)
             e1 = local_error(w, L, fitted, xh, hcos, hsin)
             line += f"; held-out local error {e0:.4f} -> {e1:.4f}"
-            hh = E.rms(xh, L["attn_norm"], w.eps)
-            xh = T.mlp(w, fitted, xh + T.attention_out(*T.qkv(w, fitted, hh, hcos, hsin),
-                                                      fitted["wo"]))
-        log(line)
         new = fitted
-        x = T.mlp(w, new, x + T.attention_out(*T.qkv(w, new, h, cos, sin), new["wo"]))
-        xo = T.mlp(w, L, xo + ao)
+        x1 = x + T.attention_out(*T.qkv(w, new, h, cos, sin), new["wo"])
+        xo_next = T.mlp(w, L, xo + ao)
+        if opts["mlp"] == "down":
+            # Block-output refit: the original block on the converted input
+            # (+ drift * what separates it from the original model's stream).
+            tgt = T.mlp(w, L, x + t_all)
+            if drift:
+                tgt = tgt + drift * (xo_next - tgt)
+            if held is not None:
+                eb0 = block_error(w, L, new, xh, hcos, hsin)
+            new = dict(new)
+            new["w_down"] = refit_down(w, new, L, x1, tgt, float(opts["mridge"]))
+            if held is not None:
+                eb1 = block_error(w, L, new, xh, hcos, hsin)
+                line += f"; held-out block error {eb0:.4f} -> {eb1:.4f}"
+        elif held is not None:
+            line += f"; held-out block error {block_error(w, L, new, xh, hcos, hsin):.4f}"
+        if held is not None:
+            xh = block(w, new, xh, hcos, hsin)
+        log(line)
+        x = T.mlp(w, new, x1)
+        xo = xo_next
         wt.layers.append(new)
     wt.n_kv = 1
     return wt
@@ -335,6 +440,8 @@ def main():
     ap.add_argument("--methods", default="mean,aligned,aligned+fit,joint")
     ap.add_argument("--calib-batch", type=int, default=16)
     ap.add_argument("--calib-len", type=int, default=64)
+    ap.add_argument("--calib-extra", type=int, default=0,
+                    help="more 64-token calibration windows after the export's 16 x 64")
     ap.add_argument("--eval-batch", type=int, default=8)
     ap.add_argument("--eval-len", type=int, default=128)
     ap.add_argument("--convert", type=int,
@@ -353,7 +460,7 @@ def main():
 
     w = E.Weights(E.locate_gguf(args.cache), args.layers)
     calib, held, targets = load_data(args.work, w, args.calib_batch, args.calib_len,
-                                     args.eval_batch, args.eval_len)
+                                     args.eval_batch, args.eval_len, extra=args.calib_extra)
     ref_path = os.path.join(args.work, f"reference-{w.n_layer}-{held.shape[0]}x{held.shape[1]}.npy")
     if os.path.exists(ref_path):
         ref = np.load(ref_path)
@@ -365,12 +472,12 @@ def main():
         f"{calib.shape[1]}, held-out {held.shape[0]}x{held.shape[1]}; "
         f"unconverted perplexity {T.metrics(ref, ref, targets)['ppl']:.2f}")
     for method in args.methods.split(","):
-        t = time.time()
+        t, c = time.time(), time.process_time()
         wt = convert(w, calib, method, log, held if args.watch else None, args.convert)
-        seconds = time.time() - t
+        seconds, cpu = time.time() - t, time.process_time() - c
         m = T.metrics(ref, E.forward(wt, held), targets)
-        log(f"| {method} | {m['kl']:.3f} | {100 * m['top1']:.1f}% | {m['ppl']:.2f} | "
-            f"{seconds:.0f} |")
+        log(f"| {method} | {args.convert or w.n_layer} | {m['kl']:.3f} | {100 * m['top1']:.1f}% "
+            f"| {m['ppl']:.2f} | {cpu:.0f} | {seconds:.0f} |")
 
 
 if __name__ == "__main__":

@@ -202,38 +202,70 @@ def lbfgs(fg, x0, iters: int, memory: int = 10, callback=None):
 
 
 def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: float,
-              weight=None, val=None):
+              weight=None, val=None, maps: str = ""):
     """Minimise ||out - target||_W^2 / ||target||_W^2 + ridge * sum_g
-    ||p_g - init_g||^2 / ||init_g||^2 over the projections named in `free`."""
+    ||p_g - init_g||^2 / ||init_g||^2 over the projections named in `free`.
+    Projections named in `maps` ('q', 'o') are not free matrices but the
+    initial ones times one hd x hd map per query head (Wq_h = M_h Wq0_h,
+    Wo_h = Wo0_h M_h; 9 x 64 x 64 parameters instead of 576 x 576), with
+    the ridge on M - I."""
     names = [n for n, c in (("wk", "k"), ("wv", "v"), ("wq", "q"), ("wo", "o")) if c in free]
     p0 = {n: init[n].astype(np.float64) for n in ("wq", "wk", "wv", "wo")}
-    shapes = [p0[n].shape for n in names]
-    sizes = [p0[n].size for n in names]
-    scale = {n: 1.0 / (p0[n] ** 2).sum() for n in names}
+    hq, hd = attn.hq, attn.hd
+    mapped = {n for n in names if n[1] in maps}
+    eye = np.broadcast_to(np.eye(hd), (hq, hd, hd))
+    v0 = {n: (eye.copy() if n in mapped else p0[n]) for n in names}
+    shapes = [v0[n].shape for n in names]
+    sizes = [v0[n].size for n in names]
+    scale = {n: 1.0 / (v0[n] ** 2).sum() for n in names}
+    wq0 = p0["wq"].reshape(hq, hd, -1)
+    wo0 = p0["wo"].reshape(-1, hq, hd).transpose(1, 0, 2)         # [Hq, D, hd]
     wgt = np.ones((1, target.shape[1])) if weight is None else weight
     tn = 1.0 / (wgt * target ** 2).sum()
 
-    def unpack(x):
-        p, at = dict(p0), 0
-        for n, sh, sz in zip(names, shapes, sizes):
-            p[n] = x[at:at + sz].reshape(sh)
-            at += sz
+    def weights(vals):
+        p = dict(p0)
+        for n, v in vals.items():
+            if n not in mapped:
+                p[n] = v
+            elif n == "wq":
+                p[n] = np.matmul(v, wq0).reshape(hq * hd, -1)
+            else:
+                p[n] = np.matmul(wo0, v).transpose(1, 0, 2).reshape(-1, hq * hd)
         return p
 
+    def back(n, v, g):
+        if n not in mapped:
+            return g
+        if n == "wq":
+            return np.matmul(g.reshape(hq, hd, -1), wq0.transpose(0, 2, 1))
+        return np.matmul(wo0.transpose(0, 2, 1), g.reshape(-1, hq, hd).transpose(1, 0, 2))
+
+    def split(x):
+        vals, at = {}, 0
+        for n, sh, sz in zip(names, shapes, sizes):
+            vals[n] = x[at:at + sz].reshape(sh)
+            at += sz
+        return vals
+
+    def unpack(x):
+        return weights(split(x))
+
     def fg(x):
-        p = unpack(x)
+        vals = split(x)
+        p = weights(vals)
         out, cache = attn.forward(p)
         r = out.astype(np.float64) - target
         f = (wgt * r * r).sum() * tn
         g = attn.backward(p, cache, 2 * tn * wgt * r)
         parts = []
         for n in names:
-            dlt = p[n] - p0[n]
+            dlt = vals[n] - v0[n]
             f += ridge * scale[n] * (dlt * dlt).sum()
-            parts.append((g[n] + 2 * ridge * scale[n] * dlt).ravel())
+            parts.append((back(n, vals[n], g[n]) + 2 * ridge * scale[n] * dlt).ravel())
         return f, np.concatenate(parts)
 
-    x0 = np.concatenate([p0[n].ravel() for n in names])
+    x0 = np.concatenate([v0[n].ravel() for n in names])
     f0 = fg(x0)[0]
     if val is None:
         x, f = lbfgs(fg, x0, iters)
@@ -248,7 +280,7 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
         return float(((out.astype(np.float64) - vt) ** 2).sum() * vn)
 
     best = [vloss(x0), x0, 0]
-    v0 = best[0]
+    first = best[0]
 
     def watch(it, x):
         e = vloss(x)
@@ -257,7 +289,7 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
 
     x, f = lbfgs(fg, x0, iters, callback=watch)
     return (unpack(best[1]), f0, fg(best[1])[0],
-            f" (validation {v0:.4f} -> {best[0]:.4f} at iteration {best[2]} of {iters})")
+            f" (validation {first:.4f} -> {best[0]:.4f} at iteration {best[2]} of {iters})")
 
 
 # --------------------------------------------------------------------------
@@ -268,7 +300,7 @@ def parse(method: str) -> tuple[str, dict]:
     name, _, rest = method.partition(":")
     opts = {"target": "local", "free": "kvqo", "iters": "80", "ridge": "1e-3",
             "weight": "none", "fitb": "16", "val": "0", "mlp": "none",
-            "mridge": "1e-2", "drift": "0"}
+            "mridge": "1e-2", "drift": "0", "maps": ""}
     for item in filter(None, rest.split("/")):
         k, _, v = item.partition("=")
         if k not in opts:
@@ -335,10 +367,11 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         wt.layers = wt.layers + w.layers[first:]
         return wt
     if name in ("mean", "aligned", "aligned+fit", "aligned-pca"):
-        return T.convert(w, calib[:int(opts["fitb"])], 1, name)
+        return T.convert(w, calib[:min(int(opts["fitb"]), calib.shape[0])], 1, name)
     if name != "joint":
         sys.exit(f"error: unknown method {name!r}")
-    fitb, nval = int(opts["fitb"]), int(opts["val"])
+    # fitb: the export's 16 windows by default (all of a smaller set).
+    fitb, nval = min(int(opts["fitb"]), calib.shape[0]), int(opts["val"])
     if fitb + nval > calib.shape[0]:
         sys.exit(f"error: fitb={fitb} + val={nval} windows but the calibration set has "
                  f"{calib.shape[0]} (pass --calib-extra)")
@@ -393,7 +426,7 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         t0 = time.process_time()
         p, f0, f1, note = fit_layer(attn, new, target[fit].reshape(fitb * s, -1).astype(np.float64),
                                     opts["free"], int(opts["iters"]), float(opts["ridge"]),
-                                    weight, val)
+                                    weight, val, opts["maps"])
         fitted = dict(new)
         for n in ("wq", "wk", "wv", "wo"):
             fitted[n] = p[n].astype(np.float32)

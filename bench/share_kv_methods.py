@@ -28,12 +28,32 @@ Methods (--methods, comma separated):
                                  (default 1e-3);
                   weight=norm    weight the squared error of dimension j of
                                  token t by g_j^2 / rms_t^2 (what later RMS
-                                 norms read; default none).
+                                 norms read; default none);
+                  maps=qo        Q and/or O not free matrices but the
+                                 aligned ones times one 64 x 64 map per
+                                 query head (fewer free weights);
+                  fitb=N         calibration windows the attention fit
+                                 reads (default 16, the export's; more
+                                 with --calib-extra);
+                  val=N          the next N windows: early stopping (keep
+                                 the L-BFGS iterate, checked every 5, with
+                                 the lowest loss on them);
+                  mlp=down       block-output refit: after the attention
+                                 fit, the MLP down projection by ridge
+                                 least squares (mridge=R, default 1e-2,
+                                 toward the original) so the block output
+                                 matches the original block on the
+                                 converted input, on every calibration
+                                 window (--calib-extra adds windows);
+                  drift=L        with mlp=down: the block target moved by
+                                 L x (original model's stream - that
+                                 target) (default 0).
               The default (`joint`) is the best measured: bench/RESULTS.md,
               "Joint layer-wise fit of K, V, Q and O".
 
   bench/share_kv_methods.py [--work DIR] [--layers N] [--convert N] [--watch]
-      [--methods ...] [--calib-batch 16 --calib-len 64] [--log FILE]
+      [--methods ...] [--calib-batch 16 --calib-len 64] [--calib-extra N]
+      [--log FILE]
 
 --convert N converts only the first N layers (a cheap probe); --watch also
 reports each layer's local error on the held-out tokens (the fit never sees

@@ -48,8 +48,10 @@ Methods (--methods, comma separated):
                   drift=L        with mlp=down: the block target moved by
                                  L x (original model's stream - that
                                  target) (default 0).
-              The default (`joint`) is the best measured: bench/RESULTS.md,
-              "Joint layer-wise fit of K, V, Q and O".
+              The best measured is `joint:fitb=32/mlp=down/drift=0.25` with
+              --calib-extra 112 (bench/RESULTS.md, "GQA -> MQA on
+              SmolLM2-135M: what closes the gap of the joint fit"); plain
+              `joint` is the fit of "Joint layer-wise fit of K, V, Q and O".
 
   bench/share_kv_methods.py [--work DIR] [--layers N] [--convert N] [--watch]
       [--methods ...] [--calib-batch 16 --calib-len 64] [--calib-extra N]

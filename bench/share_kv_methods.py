@@ -28,12 +28,34 @@ Methods (--methods, comma separated):
                                  (default 1e-3);
                   weight=norm    weight the squared error of dimension j of
                                  token t by g_j^2 / rms_t^2 (what later RMS
-                                 norms read; default none).
-              The default (`joint`) is the best measured: bench/RESULTS.md,
-              "Joint layer-wise fit of K, V, Q and O".
+                                 norms read; default none);
+                  maps=qo        Q and/or O not free matrices but the
+                                 aligned ones times one 64 x 64 map per
+                                 query head (fewer free weights);
+                  fitb=N         calibration windows the attention fit
+                                 reads (default 16, the export's; more
+                                 with --calib-extra);
+                  val=N          the next N windows: early stopping (keep
+                                 the L-BFGS iterate, checked every 5, with
+                                 the lowest loss on them);
+                  mlp=down       block-output refit: after the attention
+                                 fit, the MLP down projection by ridge
+                                 least squares (mridge=R, default 1e-2,
+                                 toward the original) so the block output
+                                 matches the original block on the
+                                 converted input, on every calibration
+                                 window (--calib-extra adds windows);
+                  drift=L        with mlp=down: the block target moved by
+                                 L x (original model's stream - that
+                                 target) (default 0).
+              The best measured is `joint:fitb=32/mlp=down/drift=0.25` with
+              --calib-extra 112 (bench/RESULTS.md, "GQA -> MQA on
+              SmolLM2-135M: what closes the gap of the joint fit"); plain
+              `joint` is the fit of "Joint layer-wise fit of K, V, Q and O".
 
   bench/share_kv_methods.py [--work DIR] [--layers N] [--convert N] [--watch]
-      [--methods ...] [--calib-batch 16 --calib-len 64] [--log FILE]
+      [--methods ...] [--calib-batch 16 --calib-len 64] [--calib-extra N]
+      [--log FILE]
 
 --convert N converts only the first N layers (a cheap probe); --watch also
 reports each layer's local error on the held-out tokens (the fit never sees
@@ -66,12 +88,17 @@ E = T.E
 
 
 def load_data(work: str, w, calib_batch: int, calib_len: int, eval_batch: int,
-              eval_len: int, seed: int = 0):
+              eval_len: int, seed: int = 0, extra: int = 0):
     """Held-out windows exactly as export_trained_decoder.py draws them
     (after 16 x 64 calibration windows, seed 0), whatever the calibration
     size, so every calibration size is measured on the same held-out text;
-    calibration of another size is drawn with seed + 1."""
-    path = os.path.join(work, f"data-{calib_batch}x{calib_len}-{eval_batch}x{eval_len}.npz")
+    calibration of another size is drawn with seed + 1. `extra`: that many
+    more windows of 64 tokens appended to the 16 x 64 export windows (drawn
+    with seed + 1 from the first half's other 64-token slots, so the
+    calibration set grows without repeating text; the held-out half is
+    never touched)."""
+    tag = f"+{extra}" if extra else ""
+    path = os.path.join(work, f"data-{calib_batch}x{calib_len}{tag}-{eval_batch}x{eval_len}.npz")
     if os.path.exists(path):
         d = np.load(path)
         return d["calib"], d["held"], d["targets"]
@@ -83,6 +110,13 @@ def load_data(work: str, w, calib_batch: int, calib_len: int, eval_batch: int,
     held = E.windows(ids[half:], eval_batch, eval_len + 1, rng)
     if (calib_batch, calib_len) != (16, 64):
         calib = E.windows(ids[:half], calib_batch, calib_len, np.random.default_rng(seed + 1))
+    elif extra:
+        slots = half // 64
+        used = set(np.random.default_rng(seed).choice(slots, size=16, replace=False).tolist())
+        free = np.array(sorted(set(range(slots)) - used))
+        pick = np.sort(np.random.default_rng(seed + 1).choice(free, size=extra, replace=False))
+        more = np.array([ids[p * 64:(p + 1) * 64] for p in pick], dtype=np.int64)
+        calib = np.concatenate([calib, more])
     np.savez(path, calib=calib, held=held[:, :-1], targets=held[:, 1:])
     return calib, held[:, :-1], held[:, 1:]
 
@@ -148,12 +182,12 @@ class Attn:
         return {n: v.astype(np.float64) for n, v in g.items()}
 
 
-def lbfgs(fg, x0, iters: int, memory: int = 10):
+def lbfgs(fg, x0, iters: int, memory: int = 10, callback=None):
     """Minimise fg(x) -> (f, grad) with L-BFGS and backtracking (Armijo)."""
     x = x0.copy()
     f, g = fg(x)
     ss, ys = [], []
-    for _ in range(iters):
+    for it in range(iters):
         d = -g
         alphas = []
         for s_, y_ in reversed(list(zip(ss, ys))):
@@ -184,45 +218,100 @@ def lbfgs(fg, x0, iters: int, memory: int = 10):
                 ss.pop(0)
                 ys.pop(0)
         x, f, g = xn, fn, gn
+        if callback is not None and (it % 5 == 4 or it == iters - 1):
+            callback(it + 1, x)
     return x, f
 
 
 def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: float,
-              weight=None):
+              weight=None, val=None, maps: str = ""):
     """Minimise ||out - target||_W^2 / ||target||_W^2 + ridge * sum_g
-    ||p_g - init_g||^2 / ||init_g||^2 over the projections named in `free`."""
+    ||p_g - init_g||^2 / ||init_g||^2 over the projections named in `free`.
+    Projections named in `maps` ('q', 'o') are not free matrices but the
+    initial ones times one hd x hd map per query head (Wq_h = M_h Wq0_h,
+    Wo_h = Wo0_h M_h; 9 x 64 x 64 parameters instead of 576 x 576), with
+    the ridge on M - I."""
     names = [n for n, c in (("wk", "k"), ("wv", "v"), ("wq", "q"), ("wo", "o")) if c in free]
     p0 = {n: init[n].astype(np.float64) for n in ("wq", "wk", "wv", "wo")}
-    shapes = [p0[n].shape for n in names]
-    sizes = [p0[n].size for n in names]
-    scale = {n: 1.0 / (p0[n] ** 2).sum() for n in names}
+    hq, hd = attn.hq, attn.hd
+    mapped = {n for n in names if n[1] in maps}
+    eye = np.broadcast_to(np.eye(hd), (hq, hd, hd))
+    v0 = {n: (eye.copy() if n in mapped else p0[n]) for n in names}
+    shapes = [v0[n].shape for n in names]
+    sizes = [v0[n].size for n in names]
+    scale = {n: 1.0 / (v0[n] ** 2).sum() for n in names}
+    wq0 = p0["wq"].reshape(hq, hd, -1)
+    wo0 = p0["wo"].reshape(-1, hq, hd).transpose(1, 0, 2)         # [Hq, D, hd]
     wgt = np.ones((1, target.shape[1])) if weight is None else weight
     tn = 1.0 / (wgt * target ** 2).sum()
 
-    def unpack(x):
-        p, at = dict(p0), 0
-        for n, sh, sz in zip(names, shapes, sizes):
-            p[n] = x[at:at + sz].reshape(sh)
-            at += sz
+    def weights(vals):
+        p = dict(p0)
+        for n, v in vals.items():
+            if n not in mapped:
+                p[n] = v
+            elif n == "wq":
+                p[n] = np.matmul(v, wq0).reshape(hq * hd, -1)
+            else:
+                p[n] = np.matmul(wo0, v).transpose(1, 0, 2).reshape(-1, hq * hd)
         return p
 
+    def back(n, v, g):
+        if n not in mapped:
+            return g
+        if n == "wq":
+            return np.matmul(g.reshape(hq, hd, -1), wq0.transpose(0, 2, 1))
+        return np.matmul(wo0.transpose(0, 2, 1), g.reshape(-1, hq, hd).transpose(1, 0, 2))
+
+    def split(x):
+        vals, at = {}, 0
+        for n, sh, sz in zip(names, shapes, sizes):
+            vals[n] = x[at:at + sz].reshape(sh)
+            at += sz
+        return vals
+
+    def unpack(x):
+        return weights(split(x))
+
     def fg(x):
-        p = unpack(x)
+        vals = split(x)
+        p = weights(vals)
         out, cache = attn.forward(p)
         r = out.astype(np.float64) - target
         f = (wgt * r * r).sum() * tn
         g = attn.backward(p, cache, 2 * tn * wgt * r)
         parts = []
         for n in names:
-            dlt = p[n] - p0[n]
+            dlt = vals[n] - v0[n]
             f += ridge * scale[n] * (dlt * dlt).sum()
-            parts.append((g[n] + 2 * ridge * scale[n] * dlt).ravel())
+            parts.append((back(n, vals[n], g[n]) + 2 * ridge * scale[n] * dlt).ravel())
         return f, np.concatenate(parts)
 
-    x0 = np.concatenate([p0[n].ravel() for n in names])
+    x0 = np.concatenate([v0[n].ravel() for n in names])
     f0 = fg(x0)[0]
-    x, f = lbfgs(fg, x0, iters)
-    return unpack(x), f0, f
+    if val is None:
+        x, f = lbfgs(fg, x0, iters)
+        return unpack(x), f0, f, ""
+    # Early stopping: keep the iterate with the lowest loss on `val`
+    # (attention, target) windows that the fit does not read.
+    va, vt = val
+    vn = 1.0 / (vt ** 2).sum()
+
+    def vloss(x):
+        out, _ = va.forward(unpack(x))
+        return float(((out.astype(np.float64) - vt) ** 2).sum() * vn)
+
+    best = [vloss(x0), x0, 0]
+    first = best[0]
+
+    def watch(it, x):
+        e = vloss(x)
+        if e < best[0]:
+            best[:] = [e, x.copy(), it]
+
+    x, f = lbfgs(fg, x0, iters, callback=watch)
+    return (unpack(best[1]), f0, fg(best[1])[0],
+            f" (validation {first:.4f} -> {best[0]:.4f} at iteration {best[2]} of {iters})")
 
 
 # --------------------------------------------------------------------------
@@ -232,7 +321,8 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
 def parse(method: str) -> tuple[str, dict]:
     name, _, rest = method.partition(":")
     opts = {"target": "local", "free": "kvqo", "iters": "80", "ridge": "1e-3",
-            "weight": "none"}
+            "weight": "none", "fitb": "16", "val": "0", "mlp": "none",
+            "mridge": "1e-2", "drift": "0", "maps": ""}
     for item in filter(None, rest.split("/")):
         k, _, v = item.partition("=")
         if k not in opts:
@@ -250,6 +340,42 @@ def local_error(w, L, new, x, cos, sin) -> float:
     return float(((got - ref) ** 2).sum() / (ref ** 2).sum())
 
 
+def block(w, L, x, cos, sin):
+    """The whole block (attention + MLP, residual adds included) on x."""
+    h = E.rms(x, L["attn_norm"], w.eps)
+    return T.mlp(w, L, x + T.attention_out(*T.qkv(w, L, h, cos, sin), L["wo"]))
+
+
+def block_error(w, L, new, x, cos, sin) -> float:
+    """Relative squared error of `new`'s block update (output - input)
+    against the original block's on the same residual stream x."""
+    ref = block(w, L, x, cos, sin) - x
+    got = block(w, new, x, cos, sin) - x
+    return float(((got - ref) ** 2).sum() / (ref ** 2).sum())
+
+
+def mlp_hidden(w, L, x):
+    """The SwiGLU activations [N, F] that the down projection reads."""
+    h = E.rms(x, L["ffn_norm"], w.eps)
+    g = E.mm(h, L["w_gate"])
+    z = (g / (1 + np.exp(-g))) * E.mm(h, L["w_up"])
+    return z.reshape(-1, z.shape[-1])
+
+
+def refit_down(w, new, L, x1, target, ridge: float):
+    """Ridge least squares of the down projection so that the converted
+    block's output x1 + down(z(x1)) matches `target` (both [N, D]), toward
+    the original down projection: W^T = (Z^T Z + lam I)^-1 (Z^T R + lam W0^T),
+    R = target - x1, lam = ridge * trace(Z^T Z) / F."""
+    z = mlp_hidden(w, new, x1).astype(np.float64)
+    r = (target - x1).reshape(z.shape[0], -1).astype(np.float64)
+    gram = z.T @ z
+    lam = ridge * np.trace(gram) / gram.shape[0]
+    w0 = L["w_down"].astype(np.float64)
+    sol = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), z.T @ r + lam * w0.T)
+    return sol.T.astype(np.float32)
+
+
 def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = None,
             first: int | None = None):
     """`held`: tokens on which each layer's local error is also reported
@@ -263,9 +389,17 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         wt.layers = wt.layers + w.layers[first:]
         return wt
     if name in ("mean", "aligned", "aligned+fit", "aligned-pca"):
-        return T.convert(w, calib, 1, name)
+        return T.convert(w, calib[:min(int(opts["fitb"]), calib.shape[0])], 1, name)
     if name != "joint":
         sys.exit(f"error: unknown method {name!r}")
+    # fitb: the export's 16 windows by default (all of a smaller set).
+    fitb, nval = min(int(opts["fitb"]), calib.shape[0]), int(opts["val"])
+    if fitb + nval > calib.shape[0]:
+        sys.exit(f"error: fitb={fitb} + val={nval} windows but the calibration set has "
+                 f"{calib.shape[0]} (pass --calib-extra)")
+    if opts["mlp"] not in ("none", "down"):
+        sys.exit(f"error: mlp {opts['mlp']!r}: expected none or down")
+    drift = float(opts["drift"])
     wt = copy.copy(w)
     wt.layers = []
     b, s = calib.shape
@@ -275,21 +409,25 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         hcos, hsin = E.rope_tables(w.hd, w.theta, np.arange(held.shape[1]))
         hcos, hsin = hcos[None, None], hsin[None, None]
         xh = w.embed[held]
+    # Every calibration window propagates (the down refit reads them all);
+    # the attention fit reads the first `fitb`, early stopping the next `val`.
     x = w.embed[calib].astype(np.float32)
     xo = x.copy()                          # the original model's residual stream
+    fit, va = slice(0, fitb), slice(fitb, fitb + nval)
     for i, L in enumerate(w.layers):
         h = E.rms(x, L["attn_norm"], w.eps)
         q, k, v = T.qkv(w, L, h, cos, sin)
-        new = T.merge_layer(w, L, h, q, 1, "aligned", weighted=True)
+        new = T.merge_layer(w, L, h[fit], q[fit], 1, "aligned", weighted=True)
         ho = E.rms(xo, L["attn_norm"], w.eps)
         ao = T.attention_out(*T.qkv(w, L, ho, cos, sin), L["wo"])
+        t_all = T.attention_out(q, k, v, L["wo"])       # original attention, converted input
         if opts["target"] == "local":
-            target = T.attention_out(q, k, v, L["wo"])
+            target = t_all
         elif opts["target"] == "global":
             target = xo + ao - x
         else:
             sys.exit(f"error: target {opts['target']!r}: expected local or global")
-        attn = Attn(h, cos, sin, w.n_head, w.hd)
+        attn = Attn(h[fit], cos, sin, w.n_head, w.hd)
         weight = None
         if opts["weight"] == "norm":
             # What later layers read of the residual stream: x / rms(x) * g,
@@ -299,28 +437,50 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
                                                for n in (M["attn_norm"], M["ffn_norm"])]
             gs.append(w.final_norm)
             omega = np.mean([g.astype(np.float64) ** 2 for g in gs], 0)
-            ms = ((xo + ao).astype(np.float64) ** 2).mean(-1).reshape(-1, 1)
+            ms = ((xo + ao)[fit].astype(np.float64) ** 2).mean(-1).reshape(-1, 1)
             weight = omega[None] / ms
         elif opts["weight"] != "none":
             sys.exit(f"error: weight {opts['weight']!r}: expected none or norm")
-        t0 = time.time()
-        p, f0, f1 = fit_layer(attn, new, target.reshape(b * s, -1).astype(np.float64),
-                              opts["free"], int(opts["iters"]), float(opts["ridge"]), weight)
+        val = None
+        if nval:
+            val = (Attn(h[va], cos, sin, w.n_head, w.hd),
+                   target[va].reshape(-1, target.shape[-1]).astype(np.float64))
+        t0 = time.process_time()
+        p, f0, f1, note = fit_layer(attn, new, target[fit].reshape(fitb * s, -1).astype(np.float64),
+                                    opts["free"], int(opts["iters"]), float(opts["ridge"]),
+                                    weight, val, opts["maps"])
         fitted = dict(new)
         for n in ("wq", "wk", "wv", "wo"):
             fitted[n] = p[n].astype(np.float32)
-        line = f"  layer {i}: calibration loss {f0:.4f} -> {f1:.4f} ({time.time() - t0:.1f} s)"
+        line = (f"  layer {i}: calibration loss {f0:.4f} -> {f1:.4f}{note} "
+                f"({time.process_time() - t0:.1f} CPU-s)")
         if held is not None:
             e0 = local_error(w, L, new, xh, hcos, hsin)
             e1 = local_error(w, L, fitted, xh, hcos, hsin)
             line += f"; held-out local error {e0:.4f} -> {e1:.4f}"
-            hh = E.rms(xh, L["attn_norm"], w.eps)
-            xh = T.mlp(w, fitted, xh + T.attention_out(*T.qkv(w, fitted, hh, hcos, hsin),
-                                                      fitted["wo"]))
-        log(line)
         new = fitted
-        x = T.mlp(w, new, x + T.attention_out(*T.qkv(w, new, h, cos, sin), new["wo"]))
-        xo = T.mlp(w, L, xo + ao)
+        x1 = x + T.attention_out(*T.qkv(w, new, h, cos, sin), new["wo"])
+        xo_next = T.mlp(w, L, xo + ao)
+        if opts["mlp"] == "down":
+            # Block-output refit: the original block on the converted input
+            # (+ drift * what separates it from the original model's stream).
+            tgt = T.mlp(w, L, x + t_all)
+            if drift:
+                tgt = tgt + drift * (xo_next - tgt)
+            if held is not None:
+                eb0 = block_error(w, L, new, xh, hcos, hsin)
+            new = dict(new)
+            new["w_down"] = refit_down(w, new, L, x1, tgt, float(opts["mridge"]))
+            if held is not None:
+                eb1 = block_error(w, L, new, xh, hcos, hsin)
+                line += f"; held-out block error {eb0:.4f} -> {eb1:.4f}"
+        elif held is not None:
+            line += f"; held-out block error {block_error(w, L, new, xh, hcos, hsin):.4f}"
+        if held is not None:
+            xh = block(w, new, xh, hcos, hsin)
+        log(line)
+        x = T.mlp(w, new, x1)
+        xo = xo_next
         wt.layers.append(new)
     wt.n_kv = 1
     return wt
@@ -335,6 +495,8 @@ def main():
     ap.add_argument("--methods", default="mean,aligned,aligned+fit,joint")
     ap.add_argument("--calib-batch", type=int, default=16)
     ap.add_argument("--calib-len", type=int, default=64)
+    ap.add_argument("--calib-extra", type=int, default=0,
+                    help="more 64-token calibration windows after the export's 16 x 64")
     ap.add_argument("--eval-batch", type=int, default=8)
     ap.add_argument("--eval-len", type=int, default=128)
     ap.add_argument("--convert", type=int,
@@ -353,7 +515,7 @@ def main():
 
     w = E.Weights(E.locate_gguf(args.cache), args.layers)
     calib, held, targets = load_data(args.work, w, args.calib_batch, args.calib_len,
-                                     args.eval_batch, args.eval_len)
+                                     args.eval_batch, args.eval_len, extra=args.calib_extra)
     ref_path = os.path.join(args.work, f"reference-{w.n_layer}-{held.shape[0]}x{held.shape[1]}.npy")
     if os.path.exists(ref_path):
         ref = np.load(ref_path)
@@ -365,12 +527,12 @@ def main():
         f"{calib.shape[1]}, held-out {held.shape[0]}x{held.shape[1]}; "
         f"unconverted perplexity {T.metrics(ref, ref, targets)['ppl']:.2f}")
     for method in args.methods.split(","):
-        t = time.time()
+        t, c = time.time(), time.process_time()
         wt = convert(w, calib, method, log, held if args.watch else None, args.convert)
-        seconds = time.time() - t
+        seconds, cpu = time.time() - t, time.process_time() - c
         m = T.metrics(ref, E.forward(wt, held), targets)
-        log(f"| {method} | {m['kl']:.3f} | {100 * m['top1']:.1f}% | {m['ppl']:.2f} | "
-            f"{seconds:.0f} |")
+        log(f"| {method} | {args.convert or w.n_layer} | {m['kl']:.3f} | {100 * m['top1']:.1f}% "
+            f"| {m['ppl']:.2f} | {cpu:.0f} | {seconds:.0f} |")
 
 
 if __name__ == "__main__":

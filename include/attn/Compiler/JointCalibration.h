@@ -25,6 +25,13 @@ struct JointFitRecord {
   double seconds = 0.0;
 };
 
+/// The CPU seconds (the whole process's: every thread) and wall seconds
+/// of a phase of the calibration, for the log.
+struct JointPhaseTime {
+  std::string name;
+  double cpuSeconds = 0.0, wallSeconds = 0.0;
+};
+
 /// Whether the joint fit can convert every attention of `module` with more
 /// than `newHeads` KV heads (Q, K, V and O constant projections of one
 /// input, no softcap); `why` says what stops it.
@@ -45,7 +52,7 @@ LogicalResult calibrateJointSharing(
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
-    std::string &error);
+    std::vector<JointPhaseTime> &times, std::string &error);
 
 } // namespace mlir::attn::compile
 

@@ -23,7 +23,9 @@ using namespace attn::calib;
 
 namespace {
 
-constexpr int64_t kBlockK = 256, kBlockN = 512;
+// kBlockN covers the fits' widest products (576 columns) in one block, so
+// A is packed once per product.
+constexpr int64_t kBlockK = 256, kBlockN = 768;
 constexpr int64_t kMaxTileRows = 12, kMaxTileCols = 32;
 
 /// acc[rows][cols] = sum_p ap[p][0..rows) x bp[p][0..cols) over `depth`.
@@ -160,11 +162,12 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
                         int64_t ldb, float *c, int64_t ldc, bool accumulate) {
   if (m <= 0 || n <= 0)
     return;
-  if (!accumulate)
-    for (int64_t i = 0; i < m; ++i)
-      std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
-  if (k <= 0)
+  if (k <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i)
+        std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
     return;
+  }
   const Kernel &kernel = *activeKernel();
   const int64_t tr = kernel.rows, tc = kernel.cols;
   // Per thread: the packing buffers outlive the call (no allocation per
@@ -217,11 +220,15 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
         for (int64_t t = 0; t < panels; ++t) {
           kernel.tile(kb, ap, bPack.data() + t * kb * tc, acc);
           int64_t cols = std::min(tc, nb - t * tc);
+          bool overwrite = !accumulate && p0 == 0; // C's first k block
           for (int64_t i = 0; i < rows; ++i) {
             float *dst = c + (i0 + i) * ldc + j0 + t * tc;
             const float *src = acc + i * tc;
-            for (int64_t j = 0; j < cols; ++j)
-              dst[j] += src[j];
+            if (overwrite)
+              std::memcpy(dst, src, cols * sizeof(float));
+            else
+              for (int64_t j = 0; j < cols; ++j)
+                dst[j] += src[j];
           }
         }
       }

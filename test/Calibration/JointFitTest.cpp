@@ -31,7 +31,7 @@ bool checkGemm() {
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (int64_t m : {1, 7, 37})
-        for (int64_t n : {3, 17, 530})
+        for (int64_t n : {3, 17, 530, 800})
           for (int64_t k : {1, 9, 300}) {
             std::vector<float> a(m * k), b(k * n), c(m * n, 1.0f);
             for (float &x : a)
@@ -39,11 +39,13 @@ bool checkGemm() {
             for (float &x : b)
               x = normal(gen);
             int64_t lda = ta ? m : k, ldb = tb ? k : n;
+            // Accumulate into C = 1, or overwrite it (every other size).
+            bool accumulate = (m + n + k) % 2 == 0;
             sgemmParallel(ta, tb, m, n, k, a.data(), lda, b.data(), ldb,
-                          c.data(), n, /*accumulate=*/true);
+                          c.data(), n, accumulate);
             for (int64_t i = 0; i < m; ++i)
               for (int64_t j = 0; j < n; ++j) {
-                double want = 1.0;
+                double want = accumulate ? 1.0 : 0.0;
                 for (int64_t p = 0; p < k; ++p)
                   want += static_cast<double>(ta ? a[p * lda + i] : a[i * lda + p]) *
                           (tb ? b[j * ldb + p] : b[p * ldb + j]);

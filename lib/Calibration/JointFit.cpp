@@ -324,63 +324,162 @@ double dot(const float *a, const float *b, size_t n) {
   return total;
 }
 
-/// y += alpha * x.
-void axpy(float alpha, const float *x, float *y, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    y[i] += alpha * x[i];
-}
+/// L-BFGS with `memory` pairs (s, y) in the compact form of Byrd,
+/// Nocedal and Schnabel: H = g I + [S gY] W [S^T; gY^T] with g = s.y / y.y
+/// of the newest pair, W from R (s_i.y_j, i <= j), D = diag(s_i.y_i) and
+/// Y^T Y. Per step one pass over the pairs computes S^T g and Y^T g (a
+/// block of indices at a time, so the gradient is read once) and one
+/// writes the direction: the pairs are read twice and the direction written
+/// once, where the two-loop recursion reads and writes the direction once
+/// per pair and loop. The new pair's column of R and row of Y^T Y come from
+/// those products: s_i.y_new = s_i.g_new - s_i.g_old (y_new = g_new -
+/// g_old). x stays in double; the gradient, the direction and the pairs
+/// are float (they only shape the steps).
+/// The first step (and any step after a direction that does not descend) is
+/// the gradient scaled to unit length, the others start at 1; Armijo
+/// backtracking halves up to 20 times. Returns the steps taken.
+class Lbfgs {
+public:
+  Lbfgs(size_t n, size_t memory)
+      : n(n), m(memory), s(memory, std::vector<float>(n)),
+        y(memory, std::vector<float>(n)), sNew(n), yNew(n), sy(m * m),
+        yy(m * m), sg(m), yg(m), sgOld(m), ygOld(m) {}
 
-/// L-BFGS with `memory` pairs; the first step (and any step after a
-/// direction that does not descend) is the gradient scaled to unit length,
-/// the others start at 1; Armijo backtracking halves up to 20 times.
-/// x stays in double; the gradient, the direction and the pairs (s, y)
-/// are float (they only shape the steps; the two-loop recursion's passes
-/// over them are most of the optimiser's cost), kept in a ring of
-/// preallocated vectors. Returns the steps taken.
+  /// d = -H g; returns g.d.
+  double direction(const std::vector<float> &g, std::vector<float> &d) {
+    size_t k = count;
+    std::vector<size_t> slots(k);
+    for (size_t j = 0; j < k; ++j)
+      slots[j] = (newest + m + 1 - k + j) % m; // oldest first
+    // S^T g and Y^T g, blocks of 2048 indices.
+    std::fill(sg.begin(), sg.end(), 0.0);
+    std::fill(yg.begin(), yg.end(), 0.0);
+    for (size_t i0 = 0; i0 < n; i0 += 2048) {
+      size_t len = std::min<size_t>(2048, n - i0);
+      for (size_t j = 0; j < k; ++j) {
+        sg[slots[j]] += dot(&s[slots[j]][i0], &g[i0], len);
+        yg[slots[j]] += dot(&y[slots[j]][i0], &g[i0], len);
+      }
+    }
+    if (pending) { // the newest pair's column of R and row of Y^T Y
+      for (size_t j = 0; j + 1 < k; ++j) {
+        size_t i = slots[j];
+        sy[i * m + newest] = sg[i] - sgOld[i];
+        double v = yg[i] - ygOld[i];
+        yy[i * m + newest] = yy[newest * m + i] = v;
+      }
+      pending = false;
+    }
+    sgOld = sg;
+    ygOld = yg;
+    if (k == 0) {
+      for (size_t i = 0; i < n; ++i)
+        d[i] = -g[i];
+      return -dot(g.data(), g.data(), n);
+    }
+    double gamma = sy[newest * m + newest] / yy[newest * m + newest];
+    // p = R^{-1} a (a = S^T g; R upper triangular in oldest-first order).
+    std::vector<double> p(k), t(k), top(k), bottom(k);
+    for (size_t jj = k; jj-- > 0;) {
+      double v = sg[slots[jj]];
+      for (size_t l = jj + 1; l < k; ++l)
+        v -= sy[slots[jj] * m + slots[l]] * p[l];
+      p[jj] = v / sy[slots[jj] * m + slots[jj]];
+    }
+    // t = (D + gamma Y^T Y) p - gamma b (b = Y^T g).
+    for (size_t a = 0; a < k; ++a) {
+      double v = sy[slots[a] * m + slots[a]] * p[a] - gamma * yg[slots[a]];
+      for (size_t b = 0; b < k; ++b)
+        v += gamma * yy[slots[a] * m + slots[b]] * p[b];
+      t[a] = v;
+    }
+    // top = R^{-T} t (forward substitution), bottom = -p.
+    for (size_t a = 0; a < k; ++a) {
+      double v = t[a];
+      for (size_t l = 0; l < a; ++l)
+        v -= sy[slots[l] * m + slots[a]] * top[l];
+      top[a] = v / sy[slots[a] * m + slots[a]];
+      bottom[a] = -p[a];
+    }
+    // d = -(gamma g + S top + gamma Y bottom), with g.d, a block at a time.
+    double slope = 0.0;
+    std::vector<float> cs(k), cy(k);
+    for (size_t j = 0; j < k; ++j) {
+      cs[j] = static_cast<float>(-top[j]);
+      cy[j] = static_cast<float>(-gamma * bottom[j]);
+    }
+    float cg = static_cast<float>(-gamma);
+    for (size_t i0 = 0; i0 < n; i0 += 2048) {
+      size_t i1 = std::min<size_t>(n, i0 + 2048);
+      for (size_t i = i0; i < i1; ++i)
+        d[i] = cg * g[i];
+      for (size_t j = 0; j < k; ++j) {
+        const float *sj = s[slots[j]].data(), *yj = y[slots[j]].data();
+        float a = cs[j], b = cy[j];
+        for (size_t i = i0; i < i1; ++i)
+          d[i] += a * sj[i] + b * yj[i];
+      }
+      slope += dot(&g[i0], &d[i0], i1 - i0);
+    }
+    return slope;
+  }
+
+  /// Drops every pair (after a direction that does not descend).
+  void reset() {
+    count = 0;
+    pending = false;
+  }
+  bool empty() const { return count == 0; }
+
+  /// Keeps (x1 - x0, g1 - g0) when it has positive curvature.
+  void push(const std::vector<double> &x0, const std::vector<double> &x1,
+            const std::vector<float> &g0, const std::vector<float> &g1) {
+    for (size_t i = 0; i < n; ++i) {
+      sNew[i] = static_cast<float>(x1[i] - x0[i]);
+      yNew[i] = g1[i] - g0[i];
+    }
+    double curvature = dot(sNew.data(), yNew.data(), n);
+    if (!(curvature > 1e-12))
+      return;
+    size_t k = count == 0 ? 0 : (newest + 1) % m;
+    s[k].swap(sNew);
+    y[k].swap(yNew);
+    sy[k * m + k] = curvature;
+    yy[k * m + k] = dot(y[k].data(), y[k].data(), n);
+    newest = k;
+    count = std::min(m, count + 1);
+    // Its products with the older pairs come from the next direction().
+    pending = count > 1;
+  }
+
+private:
+  size_t n, m;
+  std::vector<std::vector<float>> s, y;
+  std::vector<float> sNew, yNew;
+  /// sy[i m + j] = s_i . y_j (i older than or equal to j), yy = Y^T Y, by
+  /// ring slot.
+  std::vector<double> sy, yy;
+  std::vector<double> sg, yg, sgOld, ygOld; ///< S^T g, Y^T g; the previous
+  size_t count = 0, newest = 0;
+  bool pending = false;
+};
+
 int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
           size_t memory = 10) {
   size_t n = x.size();
   std::vector<float> g, gn, d(n);
   f = fg(x, g);
-  std::vector<std::vector<float>> ss(memory, std::vector<float>(n)),
-      ys(memory, std::vector<float>(n));
-  std::vector<double> rhos(memory), alphas(memory); // rho = 1 / (y . s)
-  size_t count = 0, newest = 0; // pairs held; slot of the newest
-  auto slot = [&](size_t j) { // j-th oldest pair held
-    return (newest + memory + 1 - count + j) % memory;
-  };
+  Lbfgs history(n, memory);
   std::vector<double> xn(n);
-  std::vector<float> sNew(n), yNew(n);
   int taken = 0;
   for (int it = 0; it < iterations; ++it) {
-    for (size_t i = 0; i < n; ++i)
-      d[i] = -g[i];
-    for (size_t j = count; j-- > 0;) {
-      size_t k = slot(j);
-      alphas[j] = rhos[k] * dot(ss[k].data(), d.data(), n);
-      axpy(static_cast<float>(-alphas[j]), ys[k].data(), d.data(), n);
-    }
-    if (count > 0) {
-      const std::vector<float> &y = ys[newest];
-      float gamma = static_cast<float>(
-          1.0 / (rhos[newest] * dot(y.data(), y.data(), n)));
-      for (float &v : d)
-        v *= gamma;
-    }
-    for (size_t j = 0; j < count; ++j) {
-      size_t k = slot(j);
-      double beta = rhos[k] * dot(ys[k].data(), d.data(), n);
-      axpy(static_cast<float>(alphas[j] - beta), ss[k].data(), d.data(), n);
-    }
-    double slope = dot(g.data(), d.data(), n);
+    double slope = history.direction(g, d);
     if (!(slope < 0.0)) {
-      for (size_t i = 0; i < n; ++i)
-        d[i] = -g[i];
-      slope = -dot(g.data(), g.data(), n);
-      count = 0;
+      history.reset();
+      slope = history.direction(g, d);
     }
     double step =
-        count == 0 ? 1.0 / std::max(1e-12, std::sqrt(-slope)) : 1.0;
+        history.empty() ? 1.0 / std::max(1e-12, std::sqrt(-slope)) : 1.0;
     double fn = 0.0;
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
@@ -395,19 +494,7 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
     }
     if (!accepted)
       break;
-    for (size_t i = 0; i < n; ++i) {
-      sNew[i] = static_cast<float>(xn[i] - x[i]);
-      yNew[i] = gn[i] - g[i];
-    }
-    double sy = dot(sNew.data(), yNew.data(), n);
-    if (sy > 1e-12) { // the pair replaces the oldest one when full
-      size_t k = count == 0 ? newest : (newest + 1) % memory;
-      ss[k].swap(sNew);
-      ys[k].swap(yNew);
-      rhos[k] = 1.0 / sy;
-      newest = k;
-      count = std::min(memory, count + 1);
-    }
+    history.push(x, xn, g, gn);
     x.swap(xn);
     g.swap(gn);
     f = fn;

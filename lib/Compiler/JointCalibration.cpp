@@ -15,6 +15,7 @@
 #include "attn/Compiler/JointCalibration.h"
 
 #include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/ProbeSharing.h"
 
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/JointFit.h"
@@ -440,23 +441,13 @@ LogicalResult fitPass(
       attachWeights(plans[i], op, plans[i].fitted);
     hidden.push_back(projectionInput(*matchHeadProjection(op.getKey())));
   }
-  SmallVector<Type> argumentTypes(entry.getArgumentTypes());
-  MLIRContext *ctx = module.getContext();
-  PassManager pm(ctx);
-  AttnShareKVOptions share;
-  share.kvHeads = newHeads;
-  share.method = "aligned";
-  pm.addPass(createAttnShareKV(share));
-  if (failed(pm.run(*probe))) {
-    error = "calibration: sharing the KV heads of the joint-fit probe failed";
+  if (failed(shareProbeKVHeads(
+          *probe, entry, newHeads, "joint-fit",
+          "--share-kv-method=joint runs the converted model on the "
+          "calibration inputs, which this model's shrinking KV-cache inputs "
+          "no longer fit (a decode step); use aligned",
+          error)))
     return failure();
-  }
-  if (TypeRange(entry.getArgumentTypes()) != TypeRange(argumentTypes)) {
-    error = "--share-kv-method=joint runs the converted model on the "
-            "calibration inputs, which this model's shrinking KV-cache "
-            "inputs no longer fit (a decode step); use aligned";
-    return failure();
-  }
   SmallVector<AttentionOp> shared;
   probe->walk([&](AttentionOp op) {
     if (op->hasAttr("attn.kv_heads_before"))

@@ -10,7 +10,7 @@ namespace mlir::attn::compile {
 /// How the joint fit runs (bench/RESULTS.md measures the choices).
 struct JointFitOptions {
   int iterations = 40; ///< L-BFGS steps per attention and pass
-  int passes = 1;      ///< probes of the converted model, each refitting
+  int passes = 2;      ///< probes of the converted model, each refitting
   double ridge = 1e-3; ///< pull toward the aligned start
 };
 

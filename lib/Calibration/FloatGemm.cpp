@@ -1,16 +1,21 @@
 //===- FloatGemm.cpp - threaded f32 matrix products for the fits ----------===//
 //
 // A small GEMM in the usual shape: blocks of k and n small enough for the
-// caches, A and B packed into contiguous panels, a 6 x 16 tile of C kept in
-// registers while k runs. The tile loop is compiled for AVX2+FMA and for
-// the baseline, chosen at load time, so the library stays portable.
+// caches, A and B packed into contiguous panels, a tile of C kept in
+// registers while k runs. Three tile loops, chosen once at load time from
+// what the CPU has (cpuid): AVX-512 (12 x 32: 24 of the 32 zmm registers
+// accumulate), AVX2+FMA (6 x 16) and the baseline build of the same 6 x 16
+// loop, so the library stays portable. $ATTN_GEMM_KERNEL (avx512, avx2,
+// generic) forces one the CPU has, for tests and measurements.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attn/Calibration/FloatGemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -18,30 +23,32 @@ using namespace attn::calib;
 
 namespace {
 
-constexpr int64_t kTileRows = 6, kTileCols = 16;
-constexpr int64_t kBlockK = 256, kBlockN = 512;
+// kBlockN covers the fits' widest products (576 columns) in one block, so
+// A is packed once per product.
+constexpr int64_t kBlockK = 256, kBlockN = 768;
+constexpr int64_t kMaxTileRows = 12, kMaxTileCols = 32;
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define ATTN_GEMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define ATTN_GEMM_CLONES
-#endif
+/// acc[rows][cols] = sum_p ap[p][0..rows) x bp[p][0..cols) over `depth`.
+using TileFn = void (*)(int64_t depth, const float *ap, const float *bp,
+                        float *acc);
 
-/// Eight floats; GCC and Clang lower it to one AVX register or two SSE
-/// ones. Loads and stores go through memcpy (any alignment).
+/// Eight floats; one AVX register or two SSE ones. Loads and stores go
+/// through memcpy (any alignment).
 typedef float Vec8 __attribute__((vector_size(32)));
 
-/// acc[6][16] = sum_p ap[p][0..6) x bp[p][0..16), over `depth` steps: twelve
-/// accumulators stay in registers while p runs.
-ATTN_GEMM_CLONES
-void tile(int64_t depth, const float *ap, const float *bp, float *acc) {
-  Vec8 c[kTileRows][2] = {};
+/// The 6 x 16 tile: twelve accumulators stay in registers while p runs.
+template <int Unused>
+inline __attribute__((always_inline)) void tile6x16(int64_t depth,
+                                                    const float *ap,
+                                                    const float *bp,
+                                                    float *acc) {
+  Vec8 c[6][2] = {};
   for (int64_t p = 0; p < depth; ++p) {
     Vec8 b0, b1;
-    __builtin_memcpy(&b0, bp + p * kTileCols, sizeof(Vec8));
-    __builtin_memcpy(&b1, bp + p * kTileCols + 8, sizeof(Vec8));
-    const float *a = ap + p * kTileRows;
-    for (int64_t i = 0; i < kTileRows; ++i) {
+    __builtin_memcpy(&b0, bp + p * 16, sizeof(Vec8));
+    __builtin_memcpy(&b1, bp + p * 16 + 8, sizeof(Vec8));
+    const float *a = ap + p * 6;
+    for (int64_t i = 0; i < 6; ++i) {
       c[i][0] += a[i] * b0;
       c[i][1] += a[i] * b1;
     }
@@ -49,53 +56,179 @@ void tile(int64_t depth, const float *ap, const float *bp, float *acc) {
   __builtin_memcpy(acc, c, sizeof(c));
 }
 
+void tileGeneric(int64_t depth, const float *ap, const float *bp, float *acc) {
+  tile6x16<0>(depth, ap, bp, acc);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ATTN_GEMM_X86 1
+
+__attribute__((target("avx2,fma"))) void
+tileAvx2(int64_t depth, const float *ap, const float *bp, float *acc) {
+  tile6x16<1>(depth, ap, bp, acc);
+}
+
+typedef float Vec16 __attribute__((vector_size(64)));
+
+/// The 12 x 32 tile: 24 zmm accumulators, two loads of B and a broadcast
+/// of A per row; 12 x 32 x 2 flops per 12 + 32 floats read.
+__attribute__((target("avx512f,avx2,fma"))) void
+tileAvx512(int64_t depth, const float *ap, const float *bp, float *acc) {
+  Vec16 c[12][2] = {};
+  for (int64_t p = 0; p < depth; ++p) {
+    Vec16 b0, b1;
+    __builtin_memcpy(&b0, bp + p * 32, sizeof(Vec16));
+    __builtin_memcpy(&b1, bp + p * 32 + 16, sizeof(Vec16));
+    const float *a = ap + p * 12;
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      c[i][0] += a[i] * b0;
+      c[i][1] += a[i] * b1;
+    }
+  }
+  __builtin_memcpy(acc, c, sizeof(c));
+}
+#endif
+
+struct Kernel {
+  const char *name;
+  int64_t rows, cols;
+  TileFn tile;
+};
+
+const Kernel kGeneric{"generic", 6, 16, tileGeneric};
+#ifdef ATTN_GEMM_X86
+const Kernel kAvx2{"avx2", 6, 16, tileAvx2};
+const Kernel kAvx512{"avx512", 12, 32, tileAvx512};
+#endif
+
+bool supported(const Kernel &k) {
+#ifdef ATTN_GEMM_X86
+  __builtin_cpu_init();
+  if (&k == &kAvx512)
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (&k == &kAvx2)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return &k == &kGeneric;
+}
+
+const Kernel *byName(const char *name) {
+  for (const Kernel *k : {
+#ifdef ATTN_GEMM_X86
+           &kAvx512, &kAvx2,
+#endif
+           &kGeneric})
+    if (std::strcmp(k->name, name) == 0)
+      return k;
+  return nullptr;
+}
+
+/// The best kernel the CPU has, or $ATTN_GEMM_KERNEL's when it has it.
+const Kernel *&activeKernel() {
+  static const Kernel *active = [] {
+    if (const char *env = std::getenv("ATTN_GEMM_KERNEL"))
+      if (const Kernel *k = byName(env); k && supported(*k))
+        return k;
+#ifdef ATTN_GEMM_X86
+    for (const Kernel *k : {&kAvx512, &kAvx2})
+      if (supported(*k))
+        return k;
+#endif
+    return &kGeneric;
+  }();
+  return active;
+}
+
+/// Set on a thread that runs one task of parallelTasks: its products and
+/// loops stay on it.
+thread_local bool serialThread = false;
+
 } // namespace
+
+const char *attn::calib::gemmKernel() { return activeKernel()->name; }
+
+bool attn::calib::setGemmKernel(const char *name) {
+  const Kernel *k = byName(name);
+  if (!k || !supported(*k))
+    return false;
+  activeKernel() = k;
+  return true;
+}
 
 void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
                         int64_t k, const float *a, int64_t lda, const float *b,
                         int64_t ldb, float *c, int64_t ldc, bool accumulate) {
   if (m <= 0 || n <= 0)
     return;
-  if (!accumulate)
-    for (int64_t i = 0; i < m; ++i)
-      std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
-  if (k <= 0)
+  if (k <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i)
+        std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
     return;
-  auto atA = [&](int64_t i, int64_t p) {
-    return transA ? a[p * lda + i] : a[i * lda + p];
-  };
-  auto atB = [&](int64_t p, int64_t j) {
-    return transB ? b[j * ldb + p] : b[p * ldb + j];
-  };
-  std::vector<float> bPack, aPack(kBlockK * kTileRows);
-  float acc[kTileRows * kTileCols];
+  }
+  const Kernel &kernel = *activeKernel();
+  const int64_t tr = kernel.rows, tc = kernel.cols;
+  // Per thread: the packing buffers outlive the call (no allocation per
+  // product; the fits call it for many small blocks).
+  thread_local std::vector<float> bPack, aPack;
+  aPack.resize(kBlockK * tr);
+  bPack.resize(kBlockK * ((kBlockN + tc - 1) / tc) * tc);
+  float acc[kMaxTileRows * kMaxTileCols];
   for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
     int64_t nb = std::min(kBlockN, n - j0);
-    int64_t panels = (nb + kTileCols - 1) / kTileCols;
+    int64_t panels = (nb + tc - 1) / tc;
     for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
       int64_t kb = std::min(kBlockK, k - p0);
-      // B's block as panels of 16 columns, zero-padded: [panel][p][16].
-      bPack.assign(panels * kb * kTileCols, 0.0f);
+      // B's block as panels of tc columns, zero-padded: [panel][p][tc].
       for (int64_t t = 0; t < panels; ++t) {
-        float *dst = bPack.data() + t * kb * kTileCols;
-        int64_t cols = std::min(kTileCols, nb - t * kTileCols);
-        for (int64_t p = 0; p < kb; ++p)
-          for (int64_t j = 0; j < cols; ++j)
-            dst[p * kTileCols + j] = atB(p0 + p, j0 + t * kTileCols + j);
-      }
-      for (int64_t i0 = 0; i0 < m; i0 += kTileRows) {
-        int64_t rows = std::min(kTileRows, m - i0);
-        std::fill(aPack.begin(), aPack.end(), 0.0f);
-        for (int64_t p = 0; p < kb; ++p)
-          for (int64_t i = 0; i < rows; ++i)
-            aPack[p * kTileRows + i] = atA(i0 + i, p0 + p);
-        for (int64_t t = 0; t < panels; ++t) {
-          tile(kb, aPack.data(), bPack.data() + t * kb * kTileCols, acc);
-          int64_t cols = std::min(kTileCols, nb - t * kTileCols);
-          for (int64_t i = 0; i < rows; ++i) {
-            float *dst = c + (i0 + i) * ldc + j0 + t * kTileCols;
+        float *dst = bPack.data() + t * kb * tc;
+        int64_t j1 = j0 + t * tc, cols = std::min(tc, nb - t * tc);
+        if (!transB) {
+          for (int64_t p = 0; p < kb; ++p) {
+            const float *src = b + (p0 + p) * ldb + j1;
+            std::memcpy(dst + p * tc, src, cols * sizeof(float));
+            std::fill(dst + p * tc + cols, dst + (p + 1) * tc, 0.0f);
+          }
+        } else {
+          if (cols < tc)
+            std::fill(dst, dst + kb * tc, 0.0f);
+          // Row p of the panel gathers column p of `cols` rows of B:
+          // contiguous writes, `cols` sequential read streams.
+          const float *src = b + j1 * ldb + p0;
+          for (int64_t p = 0; p < kb; ++p)
             for (int64_t j = 0; j < cols; ++j)
-              dst[j] += acc[i * kTileCols + j];
+              dst[p * tc + j] = src[j * ldb + p];
+        }
+      }
+      for (int64_t i0 = 0; i0 < m; i0 += tr) {
+        int64_t rows = std::min(tr, m - i0);
+        float *ap = aPack.data();
+        if (rows < tr)
+          std::fill(ap, ap + kb * tr, 0.0f);
+        if (transA) {
+          for (int64_t p = 0; p < kb; ++p)
+            std::memcpy(ap + p * tr, a + (p0 + p) * lda + i0,
+                        rows * sizeof(float));
+        } else {
+          const float *src = a + i0 * lda + p0;
+          for (int64_t p = 0; p < kb; ++p)
+            for (int64_t i = 0; i < rows; ++i)
+              ap[p * tr + i] = src[i * lda + p];
+        }
+        for (int64_t t = 0; t < panels; ++t) {
+          kernel.tile(kb, ap, bPack.data() + t * kb * tc, acc);
+          int64_t cols = std::min(tc, nb - t * tc);
+          bool overwrite = !accumulate && p0 == 0; // C's first k block
+          for (int64_t i = 0; i < rows; ++i) {
+            float *dst = c + (i0 + i) * ldc + j0 + t * tc;
+            const float *src = acc + i * tc;
+            if (overwrite)
+              std::memcpy(dst, src, cols * sizeof(float));
+            else
+              for (int64_t j = 0; j < cols; ++j)
+                dst[j] += src[j];
           }
         }
       }
@@ -117,7 +250,7 @@ int attn::calib::workerThreads() {
 
 void attn::calib::parallelChunks(
     int64_t n, const std::function<void(int64_t, int64_t)> &body) {
-  int64_t workers = std::min<int64_t>(workerThreads(), n);
+  int64_t workers = serialThread ? 1 : std::min<int64_t>(workerThreads(), n);
   if (workers <= 1) {
     if (n > 0)
       body(0, n);
@@ -132,14 +265,39 @@ void attn::calib::parallelChunks(
     t.join();
 }
 
+void attn::calib::parallelTasks(int64_t n,
+                                const std::function<void(int64_t)> &task) {
+  int64_t workers = serialThread ? 1 : std::min<int64_t>(workerThreads(), n);
+  if (workers <= 1) {
+    for (int64_t i = 0; i < n; ++i)
+      task(i);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    bool was = serialThread;
+    serialThread = true;
+    for (int64_t i; (i = next.fetch_add(1)) < n;)
+      task(i);
+    serialThread = was;
+  };
+  std::vector<std::thread> threads;
+  for (int64_t w = 1; w < workers; ++w)
+    threads.emplace_back(worker);
+  worker();
+  for (std::thread &t : threads)
+    t.join();
+}
+
 void attn::calib::sgemmParallel(bool transA, bool transB, int64_t m, int64_t n,
                                 int64_t k, const float *a, int64_t lda,
                                 const float *b, int64_t ldb, float *c,
                                 int64_t ldc, bool accumulate) {
   // Whole tiles per thread; each packs its own copy of B's blocks.
-  int64_t tiles = (m + kTileRows - 1) / kTileRows;
+  int64_t tileRows = activeKernel()->rows;
+  int64_t tiles = (m + tileRows - 1) / tileRows;
   parallelChunks(tiles, [&](int64_t t0, int64_t t1) {
-    int64_t i0 = t0 * kTileRows, i1 = std::min(m, t1 * kTileRows);
+    int64_t i0 = t0 * tileRows, i1 = std::min(m, t1 * tileRows);
     const float *aRows = transA ? a + i0 : a + i0 * lda;
     sgemm(transA, transB, i1 - i0, n, k, aRows, lda, b, ldb, c + i0 * ldc, ldc,
           accumulate);

@@ -113,8 +113,10 @@ public:
     go.resize(hq * dv * out);
     sgemmParallel(true, false, hq * dv, out, tokens, ctx.data(), hq * dv,
                   g.data(), out, go.data(), out);
-    std::vector<float> dctx(tokens * hq * dv), dq(tokens * hq * d),
-        dk(tokens * hkv * d, 0.0f), dvv(tokens * hkv * dv, 0.0f);
+    dctx.resize(tokens * hq * dv);
+    dq.resize(tokens * hq * d);
+    dk.assign(tokens * hkv * d, 0.0f);
+    dvv.assign(tokens * hkv * dv, 0.0f);
     sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo.data(),
                   out, dctx.data(), hq * dv);
     // One task per (window, KV head): the heads of its group add into the
@@ -169,6 +171,8 @@ public:
   std::vector<float> wq, wk, wv, wo;
   std::vector<float> q, k, v, p, ctx, y;
   std::vector<float> gq, gk, gv, go;
+  /// backward()'s temporaries, kept between calls (no allocation per step).
+  std::vector<float> dctx, dq, dk, dvv;
 };
 
 void setWeights(Attention &a, const JointWeights &w) {
@@ -230,8 +234,9 @@ public:
     return residual(nullptr);
   }
 
-  /// f(x) and its gradient.
-  double operator()(const std::vector<double> &x, std::vector<double> &grad) {
+  /// f(x) and its gradient (float: it only shapes the steps).
+  double operator()(const std::vector<double> &x, std::vector<float> &grad) {
+    ++evaluations;
     // Straight from x to the float weights (no double copy per call).
     std::vector<float> *floats[] = {&attention.wq, &attention.wk,
                                     &attention.wv, &attention.wo};
@@ -243,9 +248,9 @@ public:
       at0 += n;
     }
     attention.forward();
-    std::vector<float> g(target.size());
-    double f = residual(&g);
-    attention.backward(g);
+    dy.resize(target.size());
+    double f = residual(&dy);
+    attention.backward(dy);
     grad.resize(x.size());
     size_t at = 0;
     const std::vector<float> *grads[] = {&attention.gq, &attention.gk,
@@ -254,15 +259,20 @@ public:
     for (size_t m = 0; m < 4; ++m) {
       const std::vector<double> &s0 = *startParts[m];
       double c = ridge * partScale[m];
+      double penalty = 0.0;
+      const float *gm = grads[m]->data();
       for (size_t i = 0; i < s0.size(); ++i) {
         double delta = x[at + i] - s0[i];
-        f += c * delta * delta;
-        grad[at + i] = (*grads[m])[i] + 2.0 * c * delta;
+        penalty += delta * delta;
+        grad[at + i] = static_cast<float>(gm[i] + 2.0 * c * delta);
       }
+      f += c * penalty;
       at += s0.size();
     }
     return f;
   }
+
+  int evaluations = 0;
 
 private:
   /// ||Y - T||^2 / ||T||^2; with `g`, its gradient with respect to Y.
@@ -279,71 +289,201 @@ private:
   }
 
   Attention attention;
+  std::vector<float> dy; ///< dL/dY, kept between calls
   const std::vector<float> &target;
   const JointWeights &start;
   double ridge, targetScale = 1.0;
   std::vector<double> partScale;
 };
 
-/// sum a[i] * b[i] in double, for float or double vectors.
-template <typename A, typename B>
-double dotOf(const std::vector<A> &a, const std::vector<B> &b) {
-  double s = 0.0;
-  for (size_t i = 0; i < a.size(); ++i)
-    s += static_cast<double>(a[i]) * b[i];
-  return s;
+typedef float Vec8 __attribute__((vector_size(32)));
+
+/// sum a[i] * b[i]: float products summed in blocks of 512 by sixteen
+/// float lanes (two vectors of eight: the loop is memory-bound), the
+/// blocks' sums added in double.
+double dot(const float *a, const float *b, size_t n) {
+  double total = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 acc0 = {}, acc1 = {};
+    for (size_t j = i; j < i + 512; j += 16) {
+      Vec8 a0, a1, b0, b1;
+      __builtin_memcpy(&a0, a + j, sizeof(Vec8));
+      __builtin_memcpy(&a1, a + j + 8, sizeof(Vec8));
+      __builtin_memcpy(&b0, b + j, sizeof(Vec8));
+      __builtin_memcpy(&b1, b + j + 8, sizeof(Vec8));
+      acc0 += a0 * b0;
+      acc1 += a1 * b1;
+    }
+    Vec8 acc = acc0 + acc1;
+    for (int k = 0; k < 8; ++k)
+      total += acc[k];
+  }
+  for (; i < n; ++i)
+    total += static_cast<double>(a[i]) * b[i];
+  return total;
 }
 
-/// L-BFGS with `memory` pairs; the first step (and any step after a
-/// direction that does not descend) is the gradient scaled to unit length,
-/// the others start at 1; Armijo backtracking halves up to 20 times.
-/// The pairs (s, y) are kept in float: they only shape the direction, and
-/// the two-loop recursion's passes over them are most of its cost.
-/// Returns the steps taken.
+/// L-BFGS with `memory` pairs (s, y) in the compact form of Byrd,
+/// Nocedal and Schnabel: H = g I + [S gY] W [S^T; gY^T] with g = s.y / y.y
+/// of the newest pair, W from R (s_i.y_j, i <= j), D = diag(s_i.y_i) and
+/// Y^T Y. Per step one pass over the pairs computes S^T g and Y^T g (a
+/// block of indices at a time, so the gradient is read once) and one
+/// writes the direction: the pairs are read twice and the direction written
+/// once, where the two-loop recursion reads and writes the direction once
+/// per pair and loop. The new pair's column of R and row of Y^T Y come from
+/// those products: s_i.y_new = s_i.g_new - s_i.g_old (y_new = g_new -
+/// g_old). x stays in double; the gradient, the direction and the pairs
+/// are float (they only shape the steps).
+/// The first step (and any step after a direction that does not descend) is
+/// the gradient scaled to unit length, the others start at 1; Armijo
+/// backtracking halves up to 20 times. Returns the steps taken.
+class Lbfgs {
+public:
+  Lbfgs(size_t n, size_t memory)
+      : n(n), m(memory), s(memory, std::vector<float>(n)),
+        y(memory, std::vector<float>(n)), sNew(n), yNew(n), sy(m * m),
+        yy(m * m), sg(m), yg(m), sgOld(m), ygOld(m) {}
+
+  /// d = -H g; returns g.d.
+  double direction(const std::vector<float> &g, std::vector<float> &d) {
+    size_t k = count;
+    std::vector<size_t> slots(k);
+    for (size_t j = 0; j < k; ++j)
+      slots[j] = (newest + m + 1 - k + j) % m; // oldest first
+    // S^T g and Y^T g, blocks of 2048 indices.
+    std::fill(sg.begin(), sg.end(), 0.0);
+    std::fill(yg.begin(), yg.end(), 0.0);
+    for (size_t i0 = 0; i0 < n; i0 += 2048) {
+      size_t len = std::min<size_t>(2048, n - i0);
+      for (size_t j = 0; j < k; ++j) {
+        sg[slots[j]] += dot(&s[slots[j]][i0], &g[i0], len);
+        yg[slots[j]] += dot(&y[slots[j]][i0], &g[i0], len);
+      }
+    }
+    if (pending) { // the newest pair's column of R and row of Y^T Y
+      for (size_t j = 0; j + 1 < k; ++j) {
+        size_t i = slots[j];
+        sy[i * m + newest] = sg[i] - sgOld[i];
+        double v = yg[i] - ygOld[i];
+        yy[i * m + newest] = yy[newest * m + i] = v;
+      }
+      pending = false;
+    }
+    sgOld = sg;
+    ygOld = yg;
+    if (k == 0) {
+      for (size_t i = 0; i < n; ++i)
+        d[i] = -g[i];
+      return -dot(g.data(), g.data(), n);
+    }
+    double gamma = sy[newest * m + newest] / yy[newest * m + newest];
+    // p = R^{-1} a (a = S^T g; R upper triangular in oldest-first order).
+    std::vector<double> p(k), t(k), top(k), bottom(k);
+    for (size_t jj = k; jj-- > 0;) {
+      double v = sg[slots[jj]];
+      for (size_t l = jj + 1; l < k; ++l)
+        v -= sy[slots[jj] * m + slots[l]] * p[l];
+      p[jj] = v / sy[slots[jj] * m + slots[jj]];
+    }
+    // t = (D + gamma Y^T Y) p - gamma b (b = Y^T g).
+    for (size_t a = 0; a < k; ++a) {
+      double v = sy[slots[a] * m + slots[a]] * p[a] - gamma * yg[slots[a]];
+      for (size_t b = 0; b < k; ++b)
+        v += gamma * yy[slots[a] * m + slots[b]] * p[b];
+      t[a] = v;
+    }
+    // top = R^{-T} t (forward substitution), bottom = -p.
+    for (size_t a = 0; a < k; ++a) {
+      double v = t[a];
+      for (size_t l = 0; l < a; ++l)
+        v -= sy[slots[l] * m + slots[a]] * top[l];
+      top[a] = v / sy[slots[a] * m + slots[a]];
+      bottom[a] = -p[a];
+    }
+    // d = -(gamma g + S top + gamma Y bottom), with g.d, a block at a time.
+    double slope = 0.0;
+    std::vector<float> cs(k), cy(k);
+    for (size_t j = 0; j < k; ++j) {
+      cs[j] = static_cast<float>(-top[j]);
+      cy[j] = static_cast<float>(-gamma * bottom[j]);
+    }
+    float cg = static_cast<float>(-gamma);
+    for (size_t i0 = 0; i0 < n; i0 += 2048) {
+      size_t i1 = std::min<size_t>(n, i0 + 2048);
+      for (size_t i = i0; i < i1; ++i)
+        d[i] = cg * g[i];
+      for (size_t j = 0; j < k; ++j) {
+        const float *sj = s[slots[j]].data(), *yj = y[slots[j]].data();
+        float a = cs[j], b = cy[j];
+        for (size_t i = i0; i < i1; ++i)
+          d[i] += a * sj[i] + b * yj[i];
+      }
+      slope += dot(&g[i0], &d[i0], i1 - i0);
+    }
+    return slope;
+  }
+
+  /// Drops every pair (after a direction that does not descend).
+  void reset() {
+    count = 0;
+    pending = false;
+  }
+  bool empty() const { return count == 0; }
+
+  /// Keeps (x1 - x0, g1 - g0) when it has positive curvature.
+  void push(const std::vector<double> &x0, const std::vector<double> &x1,
+            const std::vector<float> &g0, const std::vector<float> &g1) {
+    for (size_t i = 0; i < n; ++i) {
+      sNew[i] = static_cast<float>(x1[i] - x0[i]);
+      yNew[i] = g1[i] - g0[i];
+    }
+    double curvature = dot(sNew.data(), yNew.data(), n);
+    if (!(curvature > 1e-12))
+      return;
+    size_t k = count == 0 ? 0 : (newest + 1) % m;
+    s[k].swap(sNew);
+    y[k].swap(yNew);
+    sy[k * m + k] = curvature;
+    yy[k * m + k] = dot(y[k].data(), y[k].data(), n);
+    newest = k;
+    count = std::min(m, count + 1);
+    // Its products with the older pairs come from the next direction().
+    pending = count > 1;
+  }
+
+private:
+  size_t n, m;
+  std::vector<std::vector<float>> s, y;
+  std::vector<float> sNew, yNew;
+  /// sy[i m + j] = s_i . y_j (i older than or equal to j), yy = Y^T Y, by
+  /// ring slot.
+  std::vector<double> sy, yy;
+  std::vector<double> sg, yg, sgOld, ygOld; ///< S^T g, Y^T g; the previous
+  size_t count = 0, newest = 0;
+  bool pending = false;
+};
+
 int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
           size_t memory = 10) {
-  std::vector<double> g;
+  size_t n = x.size();
+  std::vector<float> g, gn, d(n);
   f = fg(x, g);
-  std::deque<std::vector<float>> ss, ys;
-  std::deque<double> rhos; // 1 / (y . s)
-  std::vector<double> d(x.size()), xn(x.size()), gn;
+  Lbfgs history(n, memory);
+  std::vector<double> xn(n);
   int taken = 0;
   for (int it = 0; it < iterations; ++it) {
-    for (size_t i = 0; i < x.size(); ++i)
-      d[i] = -g[i];
-    std::vector<double> alphas(ss.size());
-    for (size_t j = ss.size(); j-- > 0;) {
-      alphas[j] = rhos[j] * dotOf(ss[j], d);
-      const std::vector<float> &y = ys[j];
-      for (size_t i = 0; i < d.size(); ++i)
-        d[i] -= alphas[j] * y[i];
-    }
-    if (!ss.empty()) {
-      double gamma = 1.0 / (rhos.back() * dotOf(ys.back(), ys.back()));
-      for (double &v : d)
-        v *= gamma;
-    }
-    for (size_t j = 0; j < ss.size(); ++j) {
-      double beta = rhos[j] * dotOf(ys[j], d);
-      const std::vector<float> &sj = ss[j];
-      for (size_t i = 0; i < d.size(); ++i)
-        d[i] += sj[i] * (alphas[j] - beta);
-    }
-    double slope = dotOf(g, d);
+    double slope = history.direction(g, d);
     if (!(slope < 0.0)) {
-      for (size_t i = 0; i < x.size(); ++i)
-        d[i] = -g[i];
-      slope = -dotOf(g, g);
-      ss.clear();
-      ys.clear();
-      rhos.clear();
+      history.reset();
+      slope = history.direction(g, d);
     }
-    double step = ss.empty() ? 1.0 / std::max(1e-12, std::sqrt(dotOf(g, g)))
-                             : 1.0;
+    double step =
+        history.empty() ? 1.0 / std::max(1e-12, std::sqrt(-slope)) : 1.0;
     double fn = 0.0;
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
-      for (size_t i = 0; i < x.size(); ++i)
+      for (size_t i = 0; i < n; ++i)
         xn[i] = x[i] + step * d[i];
       fn = fg(xn, gn);
       if (std::isfinite(fn) && fn <= f + 1e-4 * step * slope) {
@@ -354,23 +494,7 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
     }
     if (!accepted)
       break;
-    std::vector<float> sv(x.size()), yv(x.size());
-    double sy = 0.0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      sv[i] = static_cast<float>(xn[i] - x[i]);
-      yv[i] = static_cast<float>(gn[i] - g[i]);
-      sy += static_cast<double>(sv[i]) * yv[i];
-    }
-    if (sy > 1e-12) {
-      ss.push_back(std::move(sv));
-      ys.push_back(std::move(yv));
-      rhos.push_back(1.0 / sy);
-      if (ss.size() > memory) {
-        ss.pop_front();
-        ys.pop_front();
-        rhos.pop_front();
-      }
-    }
+    history.push(x, xn, g, gn);
     x.swap(xn);
     g.swap(gn);
     f = fn;
@@ -395,10 +519,10 @@ double attn::calib::jointObjective(const JointLayer &layer,
                                    const JointWeights &at, double ridge,
                                    JointWeights *gradient) {
   Objective objective(layer, target, start, ridge);
-  std::vector<double> g;
+  std::vector<float> g;
   double f = objective(objective.pack(at), g);
   if (gradient)
-    *gradient = objective.unpack(g);
+    *gradient = objective.unpack(std::vector<double>(g.begin(), g.end()));
   return f;
 }
 
@@ -414,6 +538,7 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
       objective.pack(init.query.empty() ? start : init);
   double f = 0.0;
   result.iterations = lbfgs(objective, x, f, iterations);
+  result.evaluations = objective.evaluations;
   result.weights = objective.unpack(x);
   result.error = objective.error(result.weights);
   return result;

@@ -204,6 +204,7 @@ private:
   SourceMgrDiagnosticHandler diagnostics;
   std::vector<SharingErrors> sharingErrors;
   std::vector<JointFitRecord> jointRecords;
+  std::vector<JointPhaseTime> jointTimes;
   std::string error;
 };
 
@@ -372,7 +373,8 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.passes = options.shareKVPasses;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,
                                      options.calibrationFile, buildProbe,
-                                     sharingErrors, jointRecords, error)) ||
+                                     sharingErrors, jointRecords, jointTimes,
+                                     error)) ||
         (sized && failed(copySharingAttributes(*sized, module, error))))
       return fail(error);
     llvm::raw_string_ostream log(result.log);
@@ -381,6 +383,9 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
                            "fitted {2:e3} ({3} steps, {4:f1} s)\n",
                            r.name, r.alignedError, r.fittedError, r.iterations,
                            r.seconds);
+    for (const JointPhaseTime &t : jointTimes)
+      log << llvm::formatv("share-kv joint: {0}: {1:f1} CPU-s, {2:f1} s\n",
+                           t.name, t.cpuSeconds, t.wallSeconds);
     return success();
   }
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,

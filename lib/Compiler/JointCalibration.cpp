@@ -15,6 +15,7 @@
 #include "attn/Compiler/JointCalibration.h"
 
 #include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/ProbeSharing.h"
 
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/JointFit.h"
@@ -33,6 +34,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <sys/resource.h>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -41,6 +43,28 @@ using ::attn::calib::JointLayer;
 using ::attn::calib::JointWeights;
 
 namespace {
+
+/// A phase's start: process CPU time and wall time.
+struct PhaseClock {
+  double cpu = 0.0;
+  std::chrono::steady_clock::time_point wall;
+
+  static double processCpu() {
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+           1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  }
+  static PhaseClock now() {
+    return {processCpu(), std::chrono::steady_clock::now()};
+  }
+  JointPhaseTime since(std::string name) const {
+    return {std::move(name), processCpu() - cpu,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          wall)
+                .count()};
+  }
+};
 
 /// One attention's projections and weights.
 struct LayerPlan {
@@ -310,16 +334,96 @@ std::vector<float> floatsOf(const ::attn::rt::Array &a) {
   return out;
 }
 
+/// Fits one attention on the probe's outputs (its H, Q and K), from
+/// `plan.start` in the first pass and `plan.fitted` after.
+LogicalResult fitLayer(LayerPlan &plan,
+                       const ::attn::calib::AttentionSample &s,
+                       const std::map<std::string, ::attn::rt::Array> &outputs,
+                       size_t i, int64_t newHeads,
+                       const JointFitOptions &options, bool first,
+                       JointFitRecord &r, std::string &error) {
+  auto get = [&](const char *part) -> const ::attn::rt::Array * {
+    auto it = outputs.find(llvm::formatv("__joint_{0}_{1}", i, part).str());
+    return it == outputs.end() || it->second.dtype != ::attn::rt::DType::F32
+               ? nullptr
+               : &it->second;
+  };
+  const ::attn::rt::Array *h = get("h"), *q = get("q"), *k = get("k");
+  std::string where = locationName(plan.op.getLoc());
+  if (!h || !q || !k) {
+    error = "--share-kv-method=joint: attention at " + where +
+            ": the probe lost an operand, or it is not f32";
+    return failure();
+  }
+  JointLayer l;
+  l.batch = s.batch;
+  l.length = s.queryLength;
+  l.qHeads = s.qHeads;
+  l.headDim = s.headDim;
+  l.valueDim = s.valueDim;
+  l.outWidth = plan.output.outputWidth;
+  l.scale = s.scale;
+  l.bias = s.bias;
+  l.inputWidth = plan.inputWidth;
+  int64_t tokens = l.batch * l.length, in = plan.query.inputWidth;
+  if (s.keyLength != s.queryLength ||
+      static_cast<int64_t>(h->numElements()) != tokens * in) {
+    error = "--share-kv-method=joint: attention at " + where +
+            ": needs self-attention over the calibration tokens (as many "
+            "keys as queries, one projection input row per token)";
+    return failure();
+  }
+  std::vector<float> hv = floatsOf(*h);
+  l.input.resize(tokens * l.inputWidth);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::memcpy(&l.input[t * l.inputWidth], &hv[t * in], in * sizeof(float));
+    if (plan.biased)
+      l.input[t * l.inputWidth + in] = 1.0f;
+  }
+  const JointWeights &used = first ? plan.start : plan.fitted;
+  double mismatch = 0.0;
+  if (failed(phases(l, project(l, used.query),
+                    tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
+                               l.headDim),
+                    project(l, used.key),
+                    tokenMajor(floatsOf(*k), l.batch, newHeads, l.length,
+                               l.headDim),
+                    newHeads, mismatch))) {
+    error = llvm::formatv(
+        "--share-kv-method=joint: attention at {0}: its queries and keys "
+        "are not the projections rotated per token and plane (dims i and "
+        "i + D/2, rotate-half RoPE): relative mismatch {1:e2}",
+        where, mismatch);
+    return failure();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
+  ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
+      l, target, plan.start, first ? JointWeights{} : plan.fitted,
+      options.iterations, options.ridge);
+  plan.fitted = std::move(fit.weights);
+  r.name = where;
+  r.alignedError = fit.startError;
+  r.fittedError = fit.error;
+  r.iterations = fit.iterations;
+  r.seconds = std::chrono::duration<double>(
+                  std::chrono::steady_clock::now() - t0).count();
+  return success();
+}
+
 /// One pass: the probe of the model converted with `current` (the aligned
 /// maps in pass 0) returns every attention's H, Q and K; each attention is
 /// then refitted from `current`.
 LogicalResult fitPass(
     ModuleOp module, int64_t newHeads, std::vector<LayerPlan> &plans,
     const std::vector<::attn::calib::AttentionSample> &samples,
-    const JointFitOptions &options, bool first,
+    const JointFitOptions &options, int passIndex,
     const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<JointFitRecord> &records, std::string &error) {
+    std::vector<JointFitRecord> &records, std::vector<JointPhaseTime> &times,
+    std::string &error) {
+  bool first = passIndex == 0;
+  auto probeStart = PhaseClock::now();
   OwningOpRef<ModuleOp> probe = module.clone();
   SmallVector<AttentionOp> probeOps;
   probe->walk([&](AttentionOp op) {
@@ -337,23 +441,13 @@ LogicalResult fitPass(
       attachWeights(plans[i], op, plans[i].fitted);
     hidden.push_back(projectionInput(*matchHeadProjection(op.getKey())));
   }
-  SmallVector<Type> argumentTypes(entry.getArgumentTypes());
-  MLIRContext *ctx = module.getContext();
-  PassManager pm(ctx);
-  AttnShareKVOptions share;
-  share.kvHeads = newHeads;
-  share.method = "aligned";
-  pm.addPass(createAttnShareKV(share));
-  if (failed(pm.run(*probe))) {
-    error = "calibration: sharing the KV heads of the joint-fit probe failed";
+  if (failed(shareProbeKVHeads(
+          *probe, entry, newHeads, "joint-fit",
+          "--share-kv-method=joint runs the converted model on the "
+          "calibration inputs, which this model's shrinking KV-cache inputs "
+          "no longer fit (a decode step); use aligned",
+          error)))
     return failure();
-  }
-  if (TypeRange(entry.getArgumentTypes()) != TypeRange(argumentTypes)) {
-    error = "--share-kv-method=joint runs the converted model on the "
-            "calibration inputs, which this model's shrinking KV-cache "
-            "inputs no longer fit (a decode step); use aligned";
-    return failure();
-  }
   SmallVector<AttentionOp> shared;
   probe->walk([&](AttentionOp op) {
     if (op->hasAttr("attn.kv_heads_before"))
@@ -374,78 +468,25 @@ LogicalResult fitPass(
   std::map<std::string, ::attn::rt::Array> outputs;
   if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
     return failure();
+  times.push_back(probeStart.since(
+      llvm::formatv("pass {0}: probe", passIndex + 1).str()));
 
+  auto fitsStart = PhaseClock::now();
   records.assign(plans.size(), {});
-  for (auto [i, plan] : llvm::enumerate(plans)) {
-    auto get = [&](const char *part) -> const ::attn::rt::Array * {
-      auto it = outputs.find(llvm::formatv("__joint_{0}_{1}", i, part).str());
-      return it == outputs.end() || it->second.dtype != ::attn::rt::DType::F32
-                 ? nullptr
-                 : &it->second;
-    };
-    const ::attn::rt::Array *h = get("h"), *q = get("q"), *k = get("k");
-    std::string where = locationName(plan.op.getLoc());
-    if (!h || !q || !k) {
-      error = "--share-kv-method=joint: attention at " + where +
-              ": the probe lost an operand, or it is not f32";
+  // The attentions' fits are independent: one per worker thread at a time,
+  // each single-threaded (small products, no thread per product).
+  std::vector<std::string> errors(plans.size());
+  ::attn::calib::parallelTasks(plans.size(), [&](int64_t i) {
+    (void)fitLayer(plans[i], samples[i], outputs, i, newHeads, options, first,
+                   records[i], errors[i]);
+  });
+  for (const std::string &e : errors)
+    if (!e.empty()) {
+      error = e;
       return failure();
     }
-    const ::attn::calib::AttentionSample &s = samples[i];
-    JointLayer l;
-    l.batch = s.batch;
-    l.length = s.queryLength;
-    l.qHeads = s.qHeads;
-    l.headDim = s.headDim;
-    l.valueDim = s.valueDim;
-    l.outWidth = plan.output.outputWidth;
-    l.scale = s.scale;
-    l.bias = s.bias;
-    l.inputWidth = plan.inputWidth;
-    int64_t tokens = l.batch * l.length, in = plan.query.inputWidth;
-    if (s.keyLength != s.queryLength ||
-        static_cast<int64_t>(h->numElements()) != tokens * in) {
-      error = "--share-kv-method=joint: attention at " + where +
-              ": needs self-attention over the calibration tokens (as many "
-              "keys as queries, one projection input row per token)";
-      return failure();
-    }
-    std::vector<float> hv = floatsOf(*h);
-    l.input.resize(tokens * l.inputWidth);
-    for (int64_t t = 0; t < tokens; ++t) {
-      std::memcpy(&l.input[t * l.inputWidth], &hv[t * in], in * sizeof(float));
-      if (plan.biased)
-        l.input[t * l.inputWidth + in] = 1.0f;
-    }
-    const JointWeights &used = first ? plan.start : plan.fitted;
-    double mismatch = 0.0;
-    if (failed(phases(l, project(l, used.query),
-                      tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
-                                 l.headDim),
-                      project(l, used.key),
-                      tokenMajor(floatsOf(*k), l.batch, newHeads, l.length,
-                                 l.headDim),
-                      newHeads, mismatch))) {
-      error = llvm::formatv(
-          "--share-kv-method=joint: attention at {0}: its queries and keys "
-          "are not the projections rotated per token and plane (dims i and "
-          "i + D/2, rotate-half RoPE): relative mismatch {1:e2}",
-          where, mismatch);
-      return failure();
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
-    ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
-        l, target, plan.start, first ? JointWeights{} : plan.fitted,
-        options.iterations, options.ridge);
-    plan.fitted = std::move(fit.weights);
-    JointFitRecord &r = records[i];
-    r.name = where;
-    r.alignedError = fit.startError;
-    r.fittedError = fit.error;
-    r.iterations = fit.iterations;
-    r.seconds = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - t0).count();
-  }
+  times.push_back(fitsStart.since(
+      llvm::formatv("pass {0}: {1} fits", passIndex + 1, plans.size()).str()));
   return success();
 }
 
@@ -468,12 +509,14 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
-    std::string &error) {
+    std::vector<JointPhaseTime> &times, std::string &error) {
+  auto alignedStart = PhaseClock::now();
   std::vector<::attn::calib::AttentionSample> samples;
   if (failed(calibrateKVSharing(module, newHeads, /*aligned=*/true,
                                 /*refitPasses=*/0, calibrationPath,
                                 buildLibrary, errors, error, &samples)))
     return failure();
+  times.push_back(alignedStart.since("aligned start (probe of the model)"));
   std::vector<LayerPlan> plans;
   module.walk([&](AttentionOp op) {
     if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
@@ -494,8 +537,8 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     return failure();
   }
   for (int pass = 0; pass < options.passes; ++pass)
-    if (failed(fitPass(module, newHeads, plans, samples, options, pass == 0,
-                       inputs, buildLibrary, records, error)))
+    if (failed(fitPass(module, newHeads, plans, samples, options, pass,
+                       inputs, buildLibrary, records, times, error)))
       return failure();
   for (LayerPlan &plan : plans)
     attachWeights(plan, plan.op, options.passes > 0 ? plan.fitted : plan.start);

@@ -11,6 +11,7 @@
 #include "attn/Compiler/KVCalibration.h"
 
 #include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/ProbeSharing.h"
 
 #include "attn-c/Runtime.h"
 #include "attn/Calibration/KVSharing.h"
@@ -257,24 +258,14 @@ LogicalResult refitPass(
   entry->removeAttr("attn.num_outputs");
   // The pass alone: a cleanup now would drop the converted attentions that
   // only the dead logits read.
-  SmallVector<Type> argumentTypes(entry.getArgumentTypes());
-  PassManager pm(ctx);
-  AttnShareKVOptions share;
-  share.kvHeads = newHeads;
-  share.method = "aligned";
-  pm.addPass(createAttnShareKV(share));
-  if (failed(pm.run(*probe))) {
-    error = "calibration: sharing the KV heads of the refit probe failed";
+  if (failed(compile::shareProbeKVHeads(
+          *probe, entry, newHeads, "refit",
+          "--share-kv-method=aligned-fit: the output refit runs the "
+          "converted model on the calibration inputs, which this model's "
+          "shrinking KV-cache inputs no longer fit (a decode step); use "
+          "--share-kv-method=aligned",
+          error)))
     return failure();
-  }
-  // The probe runs on the calibration inputs as they are.
-  if (TypeRange(entry.getArgumentTypes()) != TypeRange(argumentTypes)) {
-    error = "--share-kv-method=aligned-fit: the output refit runs the "
-            "converted model on the calibration inputs, which this model's "
-            "shrinking KV-cache inputs no longer fit (a decode step); use "
-            "--share-kv-method=aligned";
-    return failure();
-  }
   SmallVector<AttentionOp> shared;
   probe->walk([&](AttentionOp op) {
     if (!op->hasAttr("attn.share_kv_keep") &&

@@ -10,7 +10,11 @@
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/JointFit.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <string>
+#include <sys/resource.h>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -19,6 +23,7 @@ using namespace attn::calib;
 
 namespace {
 
+/// The products with the tile loop in use against a triple loop.
 bool checkGemm() {
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;
@@ -26,7 +31,7 @@ bool checkGemm() {
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (int64_t m : {1, 7, 37})
-        for (int64_t n : {3, 17, 530})
+        for (int64_t n : {3, 17, 530, 800})
           for (int64_t k : {1, 9, 300}) {
             std::vector<float> a(m * k), b(k * n), c(m * n, 1.0f);
             for (float &x : a)
@@ -34,11 +39,13 @@ bool checkGemm() {
             for (float &x : b)
               x = normal(gen);
             int64_t lda = ta ? m : k, ldb = tb ? k : n;
+            // Accumulate into C = 1, or overwrite it (every other size).
+            bool accumulate = (m + n + k) % 2 == 0;
             sgemmParallel(ta, tb, m, n, k, a.data(), lda, b.data(), ldb,
-                          c.data(), n, /*accumulate=*/true);
+                          c.data(), n, accumulate);
             for (int64_t i = 0; i < m; ++i)
               for (int64_t j = 0; j < n; ++j) {
-                double want = 1.0;
+                double want = accumulate ? 1.0 : 0.0;
                 for (int64_t p = 0; p < k; ++p)
                   want += static_cast<double>(ta ? a[p * lda + i] : a[i * lda + p]) *
                           (tb ? b[j * ldb + p] : b[p * ldb + j]);
@@ -46,22 +53,39 @@ bool checkGemm() {
                                             (1.0 + std::sqrt(double(k))));
               }
           }
-  std::printf("gemm max error %.2e\n", worst);
+  std::printf("gemm (%s) max error %.2e\n", gemmKernel(), worst);
   return worst < 1e-5;
 }
 
+/// checkGemm with every tile loop this CPU has (the generic one always).
+bool checkGemmKernels() {
+  const char *best = gemmKernel();
+  bool ok = true;
+  int kernels = 0;
+  for (const char *name : {"avx512", "avx2", "generic"})
+    if (setGemmKernel(name)) {
+      ok &= checkGemm();
+      ++kernels;
+    }
+  setGemmKernel(best);
+  std::printf("gemm kernels checked: %d\n", kernels);
+  return ok && kernels >= 1;
+}
+
 /// Two windows of 6 tokens, causal, 4 query heads of 4 over `kvHeads`.
-JointLayer makeLayer(std::mt19937 &gen) {
+JointLayer makeLayer(std::mt19937 &gen, int64_t batch = 2, int64_t length = 6,
+                     int64_t width = 10, int64_t heads = 4, int64_t d = 4,
+                     int64_t out = 7) {
   std::normal_distribution<float> normal;
   JointLayer l;
-  l.batch = 2;
-  l.length = 6;
-  l.inputWidth = 10;
-  l.qHeads = 4;
-  l.headDim = 4;
-  l.valueDim = 4;
-  l.outWidth = 7;
-  l.scale = 0.5;
+  l.batch = batch;
+  l.length = length;
+  l.inputWidth = width;
+  l.qHeads = heads;
+  l.headDim = d;
+  l.valueDim = d;
+  l.outWidth = out;
+  l.scale = d == 4 ? 0.5 : 1.0 / std::sqrt(double(d));
   int64_t tokens = l.batch * l.length;
   l.input.resize(tokens * l.inputWidth);
   for (float &x : l.input)
@@ -82,14 +106,14 @@ JointLayer makeLayer(std::mt19937 &gen) {
 }
 
 JointWeights randomWeights(std::mt19937 &gen, const JointLayer &l,
-                           int64_t kvHeads) {
+                           int64_t kvHeads, double scale = 0.5) {
   std::normal_distribution<double> normal;
   JointWeights w;
   w.kvHeads = kvHeads;
   auto fill = [&](std::vector<double> &m, int64_t n) {
     m.resize(n);
     for (double &x : m)
-      x = 0.5 * normal(gen);
+      x = scale * normal(gen);
   };
   fill(w.query, l.qHeads * l.headDim * l.inputWidth);
   fill(w.key, kvHeads * l.headDim * l.inputWidth);
@@ -98,15 +122,58 @@ JointWeights randomWeights(std::mt19937 &gen, const JointLayer &l,
   return w;
 }
 
+double cpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+         1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+/// `attn-joint-fit-test bench STEPS LAYERS`: LAYERS fits of STEPS steps at
+/// SmolLM2-135M's shapes (16 x 64 tokens, width 576, 9 query heads of 64,
+/// 3 -> 1 KV heads, random weights) through parallelTasks, with the CPU
+/// and wall seconds they take (a measurement, not a check).
+int bench(int steps, int layers) {
+  std::mt19937 gen(3);
+  std::vector<JointLayer> ls;
+  std::vector<JointWeights> originals, starts;
+  std::vector<std::vector<float>> targets;
+  for (int i = 0; i < layers; ++i) {
+    ls.push_back(makeLayer(gen, 16, 64, 576, 9, 64, 576));
+    originals.push_back(randomWeights(gen, ls.back(), 3, 1.0 / 24));
+    targets.push_back(jointOutput(ls.back(), originals.back()));
+    starts.push_back(randomWeights(gen, ls.back(), 1, 1.0 / 24));
+  }
+  double cpu0 = cpuSeconds();
+  auto wall0 = std::chrono::steady_clock::now();
+  std::vector<JointFitResult> fits(layers);
+  parallelTasks(layers, [&](int64_t i) {
+    fits[i] = fitJoint(ls[i], targets[i], starts[i], {}, steps, 1e-3);
+  });
+  double wall = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - wall0).count();
+  double cpu = cpuSeconds() - cpu0;
+  for (const JointFitResult &f : fits)
+    std::printf("fit error %.4f -> %.4f in %d steps, %d evaluations\n",
+                f.startError, f.error, f.iterations, f.evaluations);
+  std::printf("kernel %s threads %d: %d fits x %d steps: %.2f CPU-s "
+              "(%.3f per step), %.2f s wall\n",
+              gemmKernel(), workerThreads(), layers, steps, cpu,
+              cpu / (double(layers) * steps), wall);
+  return 0;
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  if (argc == 4 && std::string(argv[1]) == "bench")
+    return bench(std::atoi(argv[2]), std::atoi(argv[3]));
   bool ok = true;
   auto check = [&](bool pass, const char *what) {
     std::printf("%s: %s\n", pass ? "PASS" : "FAIL", what);
     ok &= pass;
   };
-  check(checkGemm(), "blocked gemm matches the triple loop");
+  check(checkGemmKernels(), "blocked gemm matches the triple loop");
 
   std::mt19937 gen(7);
   JointLayer l = makeLayer(gen);

@@ -84,7 +84,7 @@ cl::opt<std::string> shareKVIterations(
 cl::opt<std::string> shareKVPasses(
     "share-kv-passes",
     cl::desc("--share-kv-method=joint: passes, each fitting every attention "
-             "on the model converted by the previous one (default 1)"),
+             "on the model converted by the previous one (default 2)"),
     cl::value_desc("N"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",

@@ -15,8 +15,9 @@ namespace attn::calib {
 
 /// C [m, n] (+)= op(A) [m, k] * op(B) [k, n], all row-major with leading
 /// dimensions lda, ldb, ldc; op(X) = X^T when trans. C is overwritten
-/// unless `accumulate`. Cache-blocked (packed panels, 6 x 16 register
-/// tiles), single-threaded: callers split the rows or run one per task.
+/// unless `accumulate`. Cache-blocked (packed panels, register tiles of the
+/// kernel gemmKernel() names), single-threaded: callers split the rows or
+/// run one per task.
 void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
            const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
            int64_t ldc, bool accumulate = false);
@@ -28,8 +29,22 @@ void sgemmParallel(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 
 /// Runs body(begin, end) over [0, n) split into contiguous chunks, one per
 /// worker thread (workerThreads()); the calling thread takes the first.
+/// Inside a task of parallelTasks it runs body(0, n) on the calling thread.
 void parallelChunks(int64_t n,
                     const std::function<void(int64_t, int64_t)> &body);
+
+/// Runs task(i) for i in [0, n) on the worker threads, each taking the
+/// next index when it is done with one (tasks of uneven cost); inside a
+/// task, parallelChunks and sgemmParallel stay on its thread.
+void parallelTasks(int64_t n, const std::function<void(int64_t)> &task);
+
+/// The tile loop in use: "avx512", "avx2" or "generic" (the best the CPU
+/// has, or $ATTN_GEMM_KERNEL's when the CPU has it).
+const char *gemmKernel();
+
+/// Uses the named tile loop from now on; false when the name is unknown or
+/// the CPU lacks it.
+bool setGemmKernel(const char *name);
 
 /// The threads the fits use: std::thread::hardware_concurrency(), or
 /// $ATTN_CALIBRATION_THREADS when set (>= 1).

@@ -58,7 +58,8 @@ struct JointFitResult {
   JointWeights weights;
   /// ||Y - T||^2 / ||T||^2 at `start` and at the result.
   double startError = 0.0, error = 0.0;
-  int iterations = 0; ///< L-BFGS steps taken
+  int iterations = 0;  ///< L-BFGS steps taken
+  int evaluations = 0; ///< objective and gradient evaluations (line search)
 };
 
 /// Minimises ||Y(theta) - target||^2 / ||target||^2 + ridge * sum over the

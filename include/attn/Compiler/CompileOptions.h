@@ -66,7 +66,7 @@ struct CompileOptions {
   int64_t latentRank = 0, latentRopeDim = -1;
   /// ShareKVMethod::Joint: L-BFGS steps per attention and pass, and passes
   /// (probes of the converted model).
-  int64_t shareKVIterations = 40, shareKVPasses = 1;
+  int64_t shareKVIterations = 40, shareKVPasses = 2;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

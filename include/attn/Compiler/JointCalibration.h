@@ -10,7 +10,7 @@ namespace mlir::attn::compile {
 /// How the joint fit runs (bench/RESULTS.md measures the choices).
 struct JointFitOptions {
   int iterations = 40; ///< L-BFGS steps per attention and pass
-  int passes = 1;      ///< probes of the converted model, each refitting
+  int passes = 2;      ///< probes of the converted model, each refitting
   double ridge = 1e-3; ///< pull toward the aligned start
 };
 
@@ -23,6 +23,13 @@ struct JointFitRecord {
   double alignedError = 0.0, fittedError = 0.0;
   int iterations = 0;
   double seconds = 0.0;
+};
+
+/// The CPU seconds (the whole process's: every thread) and wall seconds
+/// of a phase of the calibration, for the log.
+struct JointPhaseTime {
+  std::string name;
+  double cpuSeconds = 0.0, wallSeconds = 0.0;
 };
 
 /// Whether the joint fit can convert every attention of `module` with more
@@ -45,7 +52,7 @@ LogicalResult calibrateJointSharing(
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
-    std::string &error);
+    std::vector<JointPhaseTime> &times, std::string &error);
 
 } // namespace mlir::attn::compile
 

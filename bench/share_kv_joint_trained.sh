@@ -4,12 +4,14 @@
 # against the unconverted model's logits (bench/share_kv_trained.py's
 # metrics: KL, top-1, perplexity), with /usr/bin/time -v of the compile.
 # usage: bench/share_kv_joint_trained.sh NAME [attn-compile flags...]
-# env: MODEL (export dir, default /tmp/mla-convert-trained/model), REF
+# env: MODEL (export dir, default /tmp/mla-convert-trained/model), CALIB
+# (calibration file, default $MODEL/calibration.npz), REF
 # (reference logits), WORK (output dir), BIN (attn-compile's dir).
 set -e
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NAME=$1; shift
 MODEL=${MODEL:-/tmp/mla-convert-trained/model}
+CALIB=${CALIB:-$MODEL/calibration.npz}
 REF=${REF:-/tmp/mla-convert-trained/reference.npy}
 WORK=${WORK:-/tmp/sharekv-joint-trained}
 BIN=${BIN:-$ROOT/build/bin}
@@ -17,10 +19,10 @@ mkdir -p "$WORK"
 LOG=$WORK/$NAME.log
 {
   echo "# $NAME $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# attn-compile model.onnx --input-shape input_ids=8x128 --input-shape position_ids=8x128 --share-kv=1 --calibration $MODEL/calibration.npz $*"
+  echo "# attn-compile model.onnx --input-shape input_ids=8x128 --input-shape position_ids=8x128 --share-kv=1 --calibration $CALIB $*"
 } > "$LOG"
 /usr/bin/time -v "$BIN/attn-compile" "$MODEL/model.onnx" --input-shape input_ids=8x128 \
-  --input-shape position_ids=8x128 --share-kv=1 --calibration "$MODEL/calibration.npz" \
+  --input-shape position_ids=8x128 --share-kv=1 --calibration "$CALIB" \
   "$@" -o "$WORK/$NAME.so" --report "$WORK/$NAME.json" >> "$LOG" 2>&1
 echo "# load after compile: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$LOG"
 "$BIN/attn-run" "$WORK/$NAME.so" --inputs "$MODEL/heldout.npz" --outputs "$WORK/$NAME.out.npz" >> "$LOG" 2>&1

@@ -42,6 +42,8 @@ import tempfile
 
 import numpy as np
 
+import benchlib
+
 HQ, D = 32, 128
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BYTES = {"f32": 4, "f16": 2, "bf16": 2}
@@ -234,8 +236,7 @@ def tool(args, name):
 
 
 def machine():
-    info = dict(re.findall(r"^([^:\n]+):\s*(.*)$", subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout, re.M))
+    info = benchlib.lscpu()
     return (f"{info.get('Model name', '?')}, {info.get('CPU(s)', '?')} CPUs "
             f"({info.get('Core(s) per socket', '?')} cores x "
             f"{info.get('Thread(s) per core', '?')} threads), "
@@ -433,9 +434,7 @@ def main():
         + "; % = roofline / measured (wall: against best)\n\n"
         + table(rows) + "\n")
     print("\n" + report)
-    if not args.no_append:
-        with open(args.results, "a") as f:
-            f.write("\n" + report)
+    benchlib.append_results(report, args)
 
 
 if __name__ == "__main__":

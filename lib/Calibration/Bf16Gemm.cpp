@@ -82,9 +82,67 @@ bool kernelAllowsAmx() {
 #endif
 }
 
+#define ATTN_AVX512 __attribute__((target("avx512f,avx512bw"), always_inline))
+
+/// toBf16 on 16 floats: the bf16 bits in each lane's high half (the low
+/// half is not cleared).
+ATTN_AVX512 inline __m512i roundHigh(__m512 x) {
+  __m512i u = _mm512_castps_si512(x);
+  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
+}
+
+/// 32 floats at `src` as 32 bf16 in order.
+ATTN_AVX512 inline __m512i convert32(const float *src) {
+  __m512i lo = roundHigh(_mm512_loadu_ps(src));
+  __m512i hi = roundHigh(_mm512_loadu_ps(src + 16));
+  const __m512i odd = _mm512_set_epi16(
+      63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
+      27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  return _mm512_permutex2var_epi16(lo, odd, hi);
+}
+
+/// 16 pairs (even[j], odd[j]) of bf16, the even one in the low half.
+ATTN_AVX512 inline __m512i pairs16(const float *even, const float *odd) {
+  __m512i e = roundHigh(_mm512_loadu_ps(even));
+  __m512i o = roundHigh(_mm512_loadu_ps(odd));
+  return _mm512_or_si512(_mm512_srli_epi32(e, 16),
+                         _mm512_and_si512(o, _mm512_set1_epi32(-65536)));
+}
+
+/// Transposes 16 x 16 dwords in place (row r[i] becomes column i).
+ATTN_AVX512 inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // u[4g + c], 128-bit lane L: rows 4g..4g+3 at column 4L + c.
+  for (int g = 0; g < 16; g += 4) {
+    u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+    u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+    u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+    u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+  }
+  // Column 4L + c: lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
+  for (int c = 0; c < 4; ++c) {
+    __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
+    __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xee);
+    __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+    __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xee);
+    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+  }
+}
+
 /// A [m, k] into tiles of 16 rows x 32 k: tile (i/16, p/32) at
 /// ((i/16) * kTiles + p/32) * 512, row-major inside (k contiguous). Zero
-/// beyond m and k.
+/// beyond m and k. Row i of a tile is 16 dwords, each the pair of k
+/// (2q, 2q + 1); from A^T's rows that is a 16 x 16 dword transpose.
 __attribute__((target("avx512f,avx512bw"))) void
 packA(bool trans, int64_t m, int64_t k, const float *a, int64_t lda,
       int64_t mPad, int64_t kPad, uint16_t *dst) {
@@ -94,17 +152,18 @@ packA(bool trans, int64_t m, int64_t k, const float *a, int64_t lda,
       uint16_t *t = dst + ((i0 / kTile) * kTiles + p0 / kDepth) * kTileElems;
       bool full = i0 + kTile <= m && p0 + kDepth <= k;
       if (full && !trans) {
-        for (int64_t i = 0; i < kTile; ++i) {
-          const float *src = a + (i0 + i) * lda + p0;
-          for (int64_t p = 0; p < kDepth; ++p)
-            t[i * kDepth + p] = toBf16(src[p]);
-        }
+        for (int64_t i = 0; i < kTile; ++i)
+          _mm512_storeu_si512(t + i * kDepth,
+                              convert32(a + (i0 + i) * lda + p0));
       } else if (full) {
-        for (int64_t p = 0; p < kDepth; ++p) {
-          const float *src = a + (p0 + p) * lda + i0;
-          for (int64_t i = 0; i < kTile; ++i)
-            t[i * kDepth + p] = toBf16(src[i]);
+        __m512i r[16];
+        for (int64_t q = 0; q < 16; ++q) {
+          const float *even = a + (p0 + 2 * q) * lda + i0;
+          r[q] = pairs16(even, even + lda);
         }
+        transpose16(r);
+        for (int64_t i = 0; i < kTile; ++i)
+          _mm512_storeu_si512(t + i * kDepth, r[i]);
       } else {
         for (int64_t i = 0; i < kTile; ++i)
           for (int64_t p = 0; p < kDepth; ++p) {
@@ -120,6 +179,7 @@ packA(bool trans, int64_t m, int64_t k, const float *a, int64_t lda,
 /// B [k, n] into tiles of 32 k x 16 columns in the pair-interleaved form
 /// TDPBF16PS reads: tile (j/16, p/32) at ((j/16) * kTiles + p/32) * 512,
 /// element (p, j) at ((p%32)/2) * 32 + (j%16) * 2 + p%2. Zero beyond k, n.
+/// From B^T's rows that is a 16 x 16 dword transpose.
 __attribute__((target("avx512f,avx512bw"))) void
 packB(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb,
       int64_t kPad, int64_t nPad, uint16_t *dst) {
@@ -130,18 +190,16 @@ packB(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb,
       bool full = j0 + kTile <= n && p0 + kDepth <= k;
       if (full && !trans) {
         for (int64_t pp = 0; pp < kDepth / 2; ++pp) {
-          const float *r0 = b + (p0 + 2 * pp) * ldb + j0, *r1 = r0 + ldb;
-          for (int64_t j = 0; j < kTile; ++j) {
-            t[pp * 32 + 2 * j] = toBf16(r0[j]);
-            t[pp * 32 + 2 * j + 1] = toBf16(r1[j]);
-          }
+          const float *even = b + (p0 + 2 * pp) * ldb + j0;
+          _mm512_storeu_si512(t + pp * 32, pairs16(even, even + ldb));
         }
       } else if (full) {
-        for (int64_t j = 0; j < kTile; ++j) {
-          const float *src = b + (j0 + j) * ldb + p0;
-          for (int64_t p = 0; p < kDepth; ++p)
-            t[(p / 2) * 32 + 2 * j + p % 2] = toBf16(src[p]);
-        }
+        __m512i r[16];
+        for (int64_t j = 0; j < kTile; ++j)
+          r[j] = convert32(b + (j0 + j) * ldb + p0);
+        transpose16(r);
+        for (int64_t pp = 0; pp < kDepth / 2; ++pp)
+          _mm512_storeu_si512(t + pp * 32, r[pp]);
       } else {
         for (int64_t p = 0; p < kDepth; ++p)
           for (int64_t j = 0; j < kTile; ++j) {

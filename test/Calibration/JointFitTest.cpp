@@ -364,7 +364,11 @@ int main(int argc, char **argv) {
 
   if (!fitOnly) {
     // The analytic gradient (ridge 0.1) against central differences of the
-    // objective, every 5th entry of each matrix.
+    // objective, every 5th entry of each matrix, with f32 products
+    // (sgemmBf16 on its f32 path: by default the fit rounds its products'
+    // inputs to bf16 where the CPU has AMX).
+    const char *bf16Kernel = bf16GemmKernel();
+    setBf16GemmKernel("f32");
     JointWeights grad;
     jointObjective(l, target, start, at, 0.1, &grad);
     double worst = 0.0;
@@ -388,6 +392,33 @@ int main(int argc, char **argv) {
     std::printf("gradient over %d entries: max relative error %.2e\n", checked,
                 worst);
     check(worst < 1e-2, "the analytic gradient matches central differences");
+
+    // The gradient with the fit's bf16 products (AMX; $ATTN_FIT_BF16,
+    // default all) against the f32 one:
+    // ||g_bf16 - g_f32|| / ||g_f32|| <= 2^-6 (bf16 keeps 8 bits; the
+    // chain of products and the softmax's derivative lose a few more).
+    if (setBf16GemmKernel("amx")) {
+      JointWeights bf16Grad;
+      jointObjective(l, target, start, at, 0.1, &bf16Grad);
+      double diff = 0.0, norm = 0.0;
+      for (std::vector<double> JointWeights::*m :
+           {&JointWeights::query, &JointWeights::key, &JointWeights::value,
+            &JointWeights::output})
+        for (size_t i = 0; i < (grad.*m).size(); ++i) {
+          double e = (bf16Grad.*m)[i] - (grad.*m)[i];
+          diff += e * e;
+          norm += (grad.*m)[i] * (grad.*m)[i];
+        }
+      double relative = std::sqrt(diff / norm);
+      std::printf("gradient with the fit's bf16 products: relative error "
+                  "%.2e against f32\n",
+                  relative);
+      check(relative <= 1.0 / 64, "the bf16 gradient is within 2^-6 of f32");
+    } else {
+      std::printf("SKIPPED: the bf16 gradient (no AMX on this CPU or "
+                  "kernel)\n");
+    }
+    setBf16GemmKernel(bf16Kernel);
   }
 
   // The fit from a perturbed start lowers the error and reaches far below it.

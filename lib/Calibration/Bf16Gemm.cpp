@@ -24,6 +24,11 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ATTN_GEMM_AMX 1
+#if !defined(__clang__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_epi32 (`__Y =
+// __Y`), which -Wmaybe-uninitialized reports once inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <cpuid.h>
 #include <immintrin.h>
 #ifdef __linux__

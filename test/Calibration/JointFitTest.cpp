@@ -16,6 +16,8 @@
 #include <string>
 #include <sys/resource.h>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <limits>
 #include <random>
 
@@ -70,6 +72,172 @@ bool checkGemmKernels() {
   setGemmKernel(best);
   std::printf("gemm kernels checked: %d\n", kernels);
   return ok && kernels >= 1;
+}
+
+/// sgemmBf16 on AMX against double references: on the bf16-rounded inputs
+/// (only the f32 accumulation differs: |error| <= 1e-5 (|C_start| + sum_p
+/// |a_p b_p|)) and on the f32 inputs (the rounding of both inputs: |error|
+/// <= 2^-7 (|C_start| + sum_p |a_p b_p|): bf16 keeps 8 significant bits, so
+/// each input is off by at most 2^-8 relative, each product by 2^-7). Every
+/// transpose, sizes off the 32 x 32 x 32 blocks and the fit's 64 x 64 x 64
+/// and 1024 x 576 x 576 shapes (the largest only once). Skipped, and said
+/// so, where the CPU or the kernel lacks AMX.
+bool checkBf16Gemm(bool &skipped) {
+  skipped = !setBf16GemmKernel("amx");
+  if (skipped) {
+    std::printf("SKIPPED: bf16 gemm numerics (no AMX on this CPU or kernel)\n");
+    return true;
+  }
+  std::mt19937 gen(5);
+  std::normal_distribution<float> normal;
+  double worstRounded = 0.0, worstExact = 0.0;
+  auto round = [](float x) { return bf16ToFloat(roundToBf16(x)); };
+  struct Shape {
+    int64_t m, n, k;
+  };
+  std::vector<Shape> shapes;
+  for (int64_t m : {1, 17, 40})
+    for (int64_t n : {5, 33, 100})
+      for (int64_t k : {1, 31, 77})
+        shapes.push_back({m, n, k});
+  shapes.push_back({64, 64, 64});
+  shapes.push_back({1024, 576, 576});
+  int cases = 0;
+  for (const Shape &sh : shapes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        if (sh.m == 1024 && (ta || tb))
+          continue;
+        int64_t m = sh.m, n = sh.n, k = sh.k;
+        // Leading dimensions wider than the matrices (strided sources).
+        int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
+        std::vector<float> a((ta ? k : m) * lda), b((tb ? n : k) * ldb),
+            c(m * ldc, 1.0f);
+        for (float &x : a)
+          x = normal(gen);
+        for (float &x : b)
+          x = normal(gen);
+        bool accumulate = (m + n + k) % 2 == 0;
+        sgemmBf16Parallel(ta, tb, m, n, k, a.data(), lda, b.data(), ldb,
+                          c.data(), ldc, accumulate);
+        ++cases;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double rounded = accumulate ? 1.0 : 0.0, exact = rounded,
+                   magnitude = rounded; // C's start counts in the bound
+            for (int64_t p = 0; p < k; ++p) {
+              float x = ta ? a[p * lda + i] : a[i * lda + p];
+              float y = tb ? b[j * ldb + p] : b[p * ldb + j];
+              rounded += double(round(x)) * round(y);
+              exact += double(x) * y;
+              magnitude += std::abs(double(x) * y);
+            }
+            double got = c[i * ldc + j];
+            worstRounded = std::max(worstRounded,
+                                    std::abs(got - rounded) / magnitude);
+            worstExact =
+                std::max(worstExact, std::abs(got - exact) / magnitude);
+          }
+      }
+  std::printf("bf16 gemm (amx) over %d products: max error / sum|ab| %.2e "
+              "against the rounded inputs, %.2e against the f32 ones\n",
+              cases, worstRounded, worstExact);
+  return worstRounded <= 1e-5 && worstExact <= 1.0 / 128;
+}
+
+/// The dispatch: "f32" is sgemm exactly (bit for bit), unknown names are
+/// refused, "amx" is accepted exactly when the CPU and kernel allow it.
+bool checkBf16Dispatch() {
+  const char *start = bf16GemmKernel();
+  std::printf("bf16 gemm kernel at start: %s\n", start);
+  bool ok = !setBf16GemmKernel("avx512") && !setBf16GemmKernel("");
+  ok &= setBf16GemmKernel("f32") && std::strcmp(bf16GemmKernel(), "f32") == 0;
+  std::mt19937 gen(9);
+  std::normal_distribution<float> normal;
+  std::vector<float> a(70 * 90), b(90 * 50), c1(70 * 50), c2(70 * 50);
+  for (float &x : a)
+    x = normal(gen);
+  for (float &x : b)
+    x = normal(gen);
+  sgemm(false, true, 70, 50, 90, a.data(), 90, b.data(), 90, c1.data(), 50);
+  sgemmBf16(false, true, 70, 50, 90, a.data(), 90, b.data(), 90, c2.data(), 50);
+  ok &= c1 == c2;
+  bool amx = setBf16GemmKernel("amx");
+  std::printf("bf16 gemm kernel amx: %s\n", amx ? "available" : "refused");
+  if (amx) {
+    sgemmBf16(false, true, 70, 50, 90, a.data(), 90, b.data(), 90, c2.data(),
+              50);
+    ok &= c1 != c2; // the rounded inputs change the low bits
+  }
+  setBf16GemmKernel(start);
+  return ok;
+}
+
+double threadSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/// `attn-joint-fit-test gemm-bench [SECONDS]`: GFLOP/s on one thread (its
+/// CPU time) of sgemm (the f32 tile in use) and sgemmBf16 (its path) at the
+/// joint fit's shapes for SmolLM2-135M (1024 tokens, width 576, 9 query
+/// heads of 64, one KV head, windows of 64). A measurement, not a check.
+int gemmBench(double seconds) {
+  struct Shape {
+    const char *what;
+    bool ta, tb;
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {
+      {"Q = H Wq^T (fwd)", false, true, 1024, 576, 576},
+      {"K = H Wk^T (fwd)", false, true, 1024, 64, 576},
+      {"Y = ctx Wo (fwd)", false, false, 1024, 576, 576},
+      {"scores Q K^T (fwd)", false, true, 64, 64, 64},
+      {"P V (fwd)", false, false, 64, 64, 64},
+      {"dctx = dY Wo^T", false, true, 1024, 576, 576},
+      {"gO = ctx^T dY", true, false, 576, 576, 1024},
+      {"gQ = dQ^T H", true, false, 576, 576, 1024},
+      {"gK = dK^T H", true, false, 64, 576, 1024},
+      {"dV += P^T dctx", true, false, 64, 64, 64},
+  };
+  std::mt19937 gen(11);
+  std::normal_distribution<float> normal;
+  const char *bf16 = bf16GemmKernel();
+  std::printf("f32 kernel %s, bf16 kernel %s, one thread, >= %.1f s each\n",
+              gemmKernel(), bf16, seconds);
+  for (const Shape &s : shapes) {
+    std::vector<float> a(s.m * s.k), b(s.k * s.n), c(s.m * s.n);
+    for (float &x : a)
+      x = normal(gen);
+    for (float &x : b)
+      x = normal(gen);
+    int64_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
+    double flops = 2.0 * s.m * s.n * s.k, rates[2];
+    for (int path = 0; path < 2; ++path) {
+      auto run = [&] {
+        if (path == 0)
+          sgemm(s.ta, s.tb, s.m, s.n, s.k, a.data(), lda, b.data(), ldb,
+                c.data(), s.n);
+        else
+          sgemmBf16(s.ta, s.tb, s.m, s.n, s.k, a.data(), lda, b.data(), ldb,
+                    c.data(), s.n);
+      };
+      run(); // warm the caches and the packing buffers
+      double t0 = threadSeconds(), t = 0.0;
+      int64_t reps = 0;
+      while ((t = threadSeconds() - t0) < seconds) {
+        run();
+        ++reps;
+      }
+      rates[path] = flops * reps / t * 1e-9;
+    }
+    std::printf("%-20s %c%c m %5ld n %4ld k %5ld: f32 %7.1f GFLOP/s, bf16 "
+                "%7.1f GFLOP/s (%.2fx)\n",
+                s.what, s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', long(s.m),
+                long(s.n), long(s.k), rates[0], rates[1], rates[1] / rates[0]);
+  }
+  return 0;
 }
 
 /// Two windows of 6 tokens, causal, 4 query heads of 4 over `kvHeads`.
@@ -168,12 +336,24 @@ int bench(int steps, int layers) {
 int main(int argc, char **argv) {
   if (argc == 4 && std::string(argv[1]) == "bench")
     return bench(std::atoi(argv[2]), std::atoi(argv[3]));
+  if (argc >= 2 && std::string(argv[1]) == "gemm-bench")
+    return gemmBench(argc >= 3 ? std::atof(argv[2]) : 1.0);
   bool ok = true;
   auto check = [&](bool pass, const char *what) {
     std::printf("%s: %s\n", pass ? "PASS" : "FAIL", what);
     ok &= pass;
   };
-  check(checkGemmKernels(), "blocked gemm matches the triple loop");
+  // `fit`: only the fit (e.g. with $ATTN_FIT_BF16=all, where central
+  // differences of a bf16 objective would be noise).
+  bool fitOnly = argc == 2 && std::string(argv[1]) == "fit";
+  if (!fitOnly) {
+    check(checkGemmKernels(), "blocked gemm matches the triple loop");
+    check(checkBf16Dispatch(), "bf16 gemm dispatch");
+    bool skipped = false;
+    bool bf16 = checkBf16Gemm(skipped);
+    if (!skipped)
+      check(bf16, "bf16 gemm (amx) within the bf16 bounds");
+  }
 
   std::mt19937 gen(7);
   JointLayer l = makeLayer(gen);
@@ -182,31 +362,64 @@ int main(int argc, char **argv) {
   JointWeights start = randomWeights(gen, l, 1);
   JointWeights at = randomWeights(gen, l, 1);
 
-  // The analytic gradient (ridge 0.1) against central differences of the
-  // objective, every 5th entry of each matrix.
-  JointWeights grad;
-  jointObjective(l, target, start, at, 0.1, &grad);
-  double worst = 0.0;
-  int checked = 0;
-  for (std::vector<double> JointWeights::*m :
-       {&JointWeights::query, &JointWeights::key, &JointWeights::value,
-        &JointWeights::output}) {
-    for (size_t i = 0; i < (at.*m).size(); i += 5) {
-      JointWeights plus = at, minus = at;
-      double h = 1e-3;
-      (plus.*m)[i] += h;
-      (minus.*m)[i] -= h;
-      double numeric = (jointObjective(l, target, start, plus, 0.1) -
-                        jointObjective(l, target, start, minus, 0.1)) /
-                       (2 * h);
-      worst = std::max(worst, std::abs(numeric - (grad.*m)[i]) /
-                                  (1e-2 + std::abs(numeric)));
-      ++checked;
+  if (!fitOnly) {
+    // The analytic gradient (ridge 0.1) against central differences of the
+    // objective, every 5th entry of each matrix, with f32 products
+    // (sgemmBf16 on its f32 path: by default the fit rounds its products'
+    // inputs to bf16 where the CPU has AMX).
+    const char *bf16Kernel = bf16GemmKernel();
+    setBf16GemmKernel("f32");
+    JointWeights grad;
+    jointObjective(l, target, start, at, 0.1, &grad);
+    double worst = 0.0;
+    int checked = 0;
+    for (std::vector<double> JointWeights::*m :
+         {&JointWeights::query, &JointWeights::key, &JointWeights::value,
+          &JointWeights::output}) {
+      for (size_t i = 0; i < (at.*m).size(); i += 5) {
+        JointWeights plus = at, minus = at;
+        double h = 1e-3;
+        (plus.*m)[i] += h;
+        (minus.*m)[i] -= h;
+        double numeric = (jointObjective(l, target, start, plus, 0.1) -
+                          jointObjective(l, target, start, minus, 0.1)) /
+                         (2 * h);
+        worst = std::max(worst, std::abs(numeric - (grad.*m)[i]) /
+                                    (1e-2 + std::abs(numeric)));
+        ++checked;
+      }
     }
+    std::printf("gradient over %d entries: max relative error %.2e\n", checked,
+                worst);
+    check(worst < 1e-2, "the analytic gradient matches central differences");
+
+    // The gradient with the fit's bf16 products (AMX; $ATTN_FIT_BF16,
+    // default all) against the f32 one:
+    // ||g_bf16 - g_f32|| / ||g_f32|| <= 2^-6 (bf16 keeps 8 bits; the
+    // chain of products and the softmax's derivative lose a few more).
+    if (setBf16GemmKernel("amx")) {
+      JointWeights bf16Grad;
+      jointObjective(l, target, start, at, 0.1, &bf16Grad);
+      double diff = 0.0, norm = 0.0;
+      for (std::vector<double> JointWeights::*m :
+           {&JointWeights::query, &JointWeights::key, &JointWeights::value,
+            &JointWeights::output})
+        for (size_t i = 0; i < (grad.*m).size(); ++i) {
+          double e = (bf16Grad.*m)[i] - (grad.*m)[i];
+          diff += e * e;
+          norm += (grad.*m)[i] * (grad.*m)[i];
+        }
+      double relative = std::sqrt(diff / norm);
+      std::printf("gradient with the fit's bf16 products: relative error "
+                  "%.2e against f32\n",
+                  relative);
+      check(relative <= 1.0 / 64, "the bf16 gradient is within 2^-6 of f32");
+    } else {
+      std::printf("SKIPPED: the bf16 gradient (no AMX on this CPU or "
+                  "kernel)\n");
+    }
+    setBf16GemmKernel(bf16Kernel);
   }
-  std::printf("gradient over %d entries: max relative error %.2e\n", checked,
-              worst);
-  check(worst < 1e-2, "the analytic gradient matches central differences");
 
   // The fit from a perturbed start lowers the error and reaches far below it.
   JointFitResult fit = fitJoint(l, target, start, {}, 60, 1e-3);

@@ -27,6 +27,30 @@ void sgemmParallel(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                    const float *a, int64_t lda, const float *b, int64_t ldb,
                    float *c, int64_t ldc, bool accumulate = false);
 
+/// sgemm with A and B rounded to bfloat16 (round to nearest even) and f32
+/// accumulation, on the CPU's bf16 matrix unit (AMX) where it and the OS
+/// allow it; elsewhere, or with $ATTN_GEMM_BF16=f32, exactly sgemm.
+void sgemmBf16(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+               const float *a, int64_t lda, const float *b, int64_t ldb,
+               float *c, int64_t ldc, bool accumulate = false);
+
+/// sgemmBf16 with the rows of C split over the worker threads.
+void sgemmBf16Parallel(bool transA, bool transB, int64_t m, int64_t n,
+                       int64_t k, const float *a, int64_t lda, const float *b,
+                       int64_t ldb, float *c, int64_t ldc,
+                       bool accumulate = false);
+
+/// sgemmBf16's path: "amx", or "f32" (no AMX, or forced).
+const char *bf16GemmKernel();
+
+/// Uses "amx" or "f32" for sgemmBf16 from now on; false when the name is
+/// unknown or the CPU (or kernel) lacks it.
+bool setBf16GemmKernel(const char *name);
+
+/// The bfloat16 sgemmBf16 rounds to (nearest even) as its bits, and back.
+uint16_t roundToBf16(float x);
+float bf16ToFloat(uint16_t x);
+
 /// Runs body(begin, end) over [0, n) split into contiguous chunks, one per
 /// worker thread (workerThreads()); the calling thread takes the first.
 /// Inside a task of parallelTasks it runs body(0, n) on the calling thread.

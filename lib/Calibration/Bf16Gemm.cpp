@@ -1,0 +1,367 @@
+//===- Bf16Gemm.cpp - matrix products on AMX with bfloat16 inputs ---------===//
+//
+// sgemmBf16: the same product as sgemm with its inputs rounded to bfloat16
+// (round to nearest even) and float32 accumulation, on Intel AMX
+// (TDPBF16PS: a 16 x 16 f32 tile += a 16 x 32 bf16 tile times a 32 x 16
+// one). A and B are packed into 1 KiB tiles, contiguous along k, so each
+// tile load reads 16 consecutive 64-byte rows; a 32 x 32 block of C lives in
+// four accumulator tiles while k runs (two A tiles, two B tiles, the eight
+// tile registers). Chosen once from cpuid (AMX-TILE, AMX-BF16, AVX-512) and
+// the kernel's permission to use the tile data (Linux: arch_prctl
+// ARCH_REQ_XCOMP_PERM); without them sgemmBf16 is sgemm (f32).
+// $ATTN_GEMM_BF16=f32 forces the f32 path. Only the functions marked with a
+// target attribute use AMX or AVX-512: the file builds for any x86-64 (and
+// for other CPUs without the AMX part).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Calibration/FloatGemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ATTN_GEMM_AMX 1
+#if !defined(__clang__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_epi32 (`__Y =
+// __Y`), which -Wmaybe-uninitialized reports once inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <cpuid.h>
+#include <immintrin.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
+
+using namespace attn::calib;
+
+namespace {
+
+/// f32 -> bf16 bits, round to nearest even; NaN stays a (quiet) NaN.
+inline uint16_t toBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+#ifdef ATTN_GEMM_AMX
+
+/// Tiles are 16 rows of 64 bytes: 16 x 16 f32 (C) or 16 x 32 bf16 (A, and
+/// B's 16 k-pairs x 16 columns).
+constexpr int64_t kTile = 16, kDepth = 32, kTileElems = kTile * kDepth;
+
+/// The tile configuration (ldtilecfg's 64 bytes): palette 1, tiles 0-7 of
+/// 16 rows x 64 bytes. Constant, so no store to it can be elided.
+struct alignas(64) TileConfig {
+  uint8_t palette, startRow, reserved[14];
+  uint16_t colBytes[16];
+  uint8_t rows[16];
+};
+constexpr TileConfig kConfig = {
+    1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+
+bool cpuHasAmx() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+    return false;
+  bool tile = d & (1u << 24), bf16 = d & (1u << 22);
+  __builtin_cpu_init();
+  return tile && bf16 && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw");
+}
+
+/// Asks the kernel for the tile data state once per process (Linux 5.16+).
+bool kernelAllowsAmx() {
+#ifdef __linux__
+  constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+#define ATTN_AVX512 __attribute__((target("avx512f,avx512bw"), always_inline))
+
+/// toBf16 on 16 floats: the bf16 bits in each lane's high half (the low
+/// half is not cleared).
+ATTN_AVX512 inline __m512i roundHigh(__m512 x) {
+  __m512i u = _mm512_castps_si512(x);
+  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
+}
+
+/// 32 floats at `src` as 32 bf16 in order.
+ATTN_AVX512 inline __m512i convert32(const float *src) {
+  __m512i lo = roundHigh(_mm512_loadu_ps(src));
+  __m512i hi = roundHigh(_mm512_loadu_ps(src + 16));
+  const __m512i odd = _mm512_set_epi16(
+      63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
+      27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  return _mm512_permutex2var_epi16(lo, odd, hi);
+}
+
+/// 16 pairs (even[j], odd[j]) of bf16, the even one in the low half.
+ATTN_AVX512 inline __m512i pairs16(const float *even, const float *odd) {
+  __m512i e = roundHigh(_mm512_loadu_ps(even));
+  __m512i o = roundHigh(_mm512_loadu_ps(odd));
+  return _mm512_or_si512(_mm512_srli_epi32(e, 16),
+                         _mm512_and_si512(o, _mm512_set1_epi32(-65536)));
+}
+
+/// Transposes 16 x 16 dwords in place (row r[i] becomes column i).
+ATTN_AVX512 inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // u[4g + c], 128-bit lane L: rows 4g..4g+3 at column 4L + c.
+  for (int g = 0; g < 16; g += 4) {
+    u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+    u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+    u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+    u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+  }
+  // Column 4L + c: lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
+  for (int c = 0; c < 4; ++c) {
+    __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
+    __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xee);
+    __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+    __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xee);
+    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+  }
+}
+
+/// A [m, k] into tiles of 16 rows x 32 k: tile (i/16, p/32) at
+/// ((i/16) * kTiles + p/32) * 512, row-major inside (k contiguous). Zero
+/// beyond m and k. Row i of a tile is 16 dwords, each the pair of k
+/// (2q, 2q + 1); from A^T's rows that is a 16 x 16 dword transpose.
+__attribute__((target("avx512f,avx512bw"))) void
+packA(bool trans, int64_t m, int64_t k, const float *a, int64_t lda,
+      int64_t mPad, int64_t kPad, uint16_t *dst) {
+  int64_t kTiles = kPad / kDepth;
+  for (int64_t i0 = 0; i0 < mPad; i0 += kTile)
+    for (int64_t p0 = 0; p0 < kPad; p0 += kDepth) {
+      uint16_t *t = dst + ((i0 / kTile) * kTiles + p0 / kDepth) * kTileElems;
+      bool full = i0 + kTile <= m && p0 + kDepth <= k;
+      if (full && !trans) {
+        for (int64_t i = 0; i < kTile; ++i)
+          _mm512_storeu_si512(t + i * kDepth,
+                              convert32(a + (i0 + i) * lda + p0));
+      } else if (full) {
+        __m512i r[16];
+        for (int64_t q = 0; q < 16; ++q) {
+          const float *even = a + (p0 + 2 * q) * lda + i0;
+          r[q] = pairs16(even, even + lda);
+        }
+        transpose16(r);
+        for (int64_t i = 0; i < kTile; ++i)
+          _mm512_storeu_si512(t + i * kDepth, r[i]);
+      } else {
+        for (int64_t i = 0; i < kTile; ++i)
+          for (int64_t p = 0; p < kDepth; ++p) {
+            int64_t r = i0 + i, q = p0 + p;
+            float x = r < m && q < k ? (trans ? a[q * lda + r] : a[r * lda + q])
+                                     : 0.0f;
+            t[i * kDepth + p] = toBf16(x);
+          }
+      }
+    }
+}
+
+/// B [k, n] into tiles of 32 k x 16 columns in the pair-interleaved form
+/// TDPBF16PS reads: tile (j/16, p/32) at ((j/16) * kTiles + p/32) * 512,
+/// element (p, j) at ((p%32)/2) * 32 + (j%16) * 2 + p%2. Zero beyond k, n.
+/// From B^T's rows that is a 16 x 16 dword transpose.
+__attribute__((target("avx512f,avx512bw"))) void
+packB(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb,
+      int64_t kPad, int64_t nPad, uint16_t *dst) {
+  int64_t kTiles = kPad / kDepth;
+  for (int64_t j0 = 0; j0 < nPad; j0 += kTile)
+    for (int64_t p0 = 0; p0 < kPad; p0 += kDepth) {
+      uint16_t *t = dst + ((j0 / kTile) * kTiles + p0 / kDepth) * kTileElems;
+      bool full = j0 + kTile <= n && p0 + kDepth <= k;
+      if (full && !trans) {
+        for (int64_t pp = 0; pp < kDepth / 2; ++pp) {
+          const float *even = b + (p0 + 2 * pp) * ldb + j0;
+          _mm512_storeu_si512(t + pp * 32, pairs16(even, even + ldb));
+        }
+      } else if (full) {
+        __m512i r[16];
+        for (int64_t j = 0; j < kTile; ++j)
+          r[j] = convert32(b + (j0 + j) * ldb + p0);
+        transpose16(r);
+        for (int64_t pp = 0; pp < kDepth / 2; ++pp)
+          _mm512_storeu_si512(t + pp * 32, r[pp]);
+      } else {
+        for (int64_t p = 0; p < kDepth; ++p)
+          for (int64_t j = 0; j < kTile; ++j) {
+            int64_t q = p0 + p, c = j0 + j;
+            float x = q < k && c < n ? (trans ? b[c * ldb + q] : b[q * ldb + c])
+                                     : 0.0f;
+            t[(p / 2) * 32 + 2 * j + p % 2] = toBf16(x);
+          }
+      }
+    }
+}
+
+/// The 32 x 32 block of C at (i0, j0) over kTiles tiles of k into acc
+/// [32][32] (f32, row-major).
+__attribute__((target("amx-tile,amx-bf16"))) inline void
+block32(const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
+        const uint16_t *b1, int64_t kTiles, float *acc) {
+  constexpr long stride = 64;
+  // The tile instructions' asm names no memory: the packed tiles must be
+  // stored before the loads, and acc read only after the stores.
+  __asm__ volatile("" ::: "memory");
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t t = 0; t < kTiles; ++t) {
+    _tile_loadd(4, a0 + t * kTileElems, stride);
+    _tile_loadd(6, b0 + t * kTileElems, stride);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_loadd(7, b1 + t * kTileElems, stride);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_loadd(5, a1 + t * kTileElems, stride);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  constexpr long cStride = 32 * sizeof(float);
+  _tile_stored(0, acc, cStride);
+  _tile_stored(1, acc + 16, cStride);
+  _tile_stored(2, acc + 16 * 32, cStride);
+  _tile_stored(3, acc + 16 * 32 + 16, cStride);
+  __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw"))) void
+amxGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+        const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+        int64_t ldc, bool accumulate) {
+  int64_t mPad = (m + 31) / 32 * 32, nPad = (n + 31) / 32 * 32;
+  int64_t kPad = (k + kDepth - 1) / kDepth * kDepth, kTiles = kPad / kDepth;
+  thread_local std::vector<uint16_t> aPack, bPack;
+  aPack.resize(mPad * kPad);
+  bPack.resize(nPad * kPad);
+  packA(transA, m, k, a, lda, mPad, kPad, aPack.data());
+  packB(transB, k, n, b, ldb, kPad, nPad, bPack.data());
+  _tile_loadconfig(&kConfig);
+  alignas(64) float acc[32 * 32];
+  // Rows of 32 outer: the two A tiles' k strip (32 x kPad bf16) stays in
+  // L1 while B's tiles stream from L2.
+  for (int64_t i0 = 0; i0 < mPad; i0 += 32) {
+    const uint16_t *a0 = aPack.data() + (i0 / kTile) * kTiles * kTileElems;
+    const uint16_t *a1 = a0 + kTiles * kTileElems;
+    for (int64_t j0 = 0; j0 < nPad; j0 += 32) {
+      const uint16_t *b0 = bPack.data() + (j0 / kTile) * kTiles * kTileElems;
+      block32(a0, a1, b0, b0 + kTiles * kTileElems, kTiles, acc);
+      int64_t rows = std::min<int64_t>(32, m - i0);
+      int64_t cols = std::min<int64_t>(32, n - j0);
+      for (int64_t i = 0; i < rows; ++i) {
+        float *dst = c + (i0 + i) * ldc + j0;
+        const float *src = acc + i * 32;
+        if (accumulate)
+          for (int64_t j = 0; j < cols; ++j)
+            dst[j] += src[j];
+        else
+          std::memcpy(dst, src, cols * sizeof(float));
+      }
+    }
+  }
+  _tile_release();
+}
+
+#endif // ATTN_GEMM_AMX
+
+enum class Bf16Path { F32, Amx };
+
+bool amxAvailable() {
+#ifdef ATTN_GEMM_AMX
+  static const bool ok = cpuHasAmx() && kernelAllowsAmx();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+Bf16Path &activePath() {
+  static Bf16Path path = [] {
+    const char *env = std::getenv("ATTN_GEMM_BF16");
+    if (env && std::strcmp(env, "f32") == 0)
+      return Bf16Path::F32;
+    return amxAvailable() ? Bf16Path::Amx : Bf16Path::F32;
+  }();
+  return path;
+}
+
+} // namespace
+
+uint16_t attn::calib::roundToBf16(float x) { return toBf16(x); }
+
+float attn::calib::bf16ToFloat(uint16_t x) {
+  uint32_t u = static_cast<uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof(f));
+  return f;
+}
+
+const char *attn::calib::bf16GemmKernel() {
+  return activePath() == Bf16Path::Amx ? "amx" : "f32";
+}
+
+bool attn::calib::setBf16GemmKernel(const char *name) {
+  if (std::strcmp(name, "f32") == 0) {
+    activePath() = Bf16Path::F32;
+    return true;
+  }
+  if (std::strcmp(name, "amx") == 0 && amxAvailable()) {
+    activePath() = Bf16Path::Amx;
+    return true;
+  }
+  return false;
+}
+
+void attn::calib::sgemmBf16(bool transA, bool transB, int64_t m, int64_t n,
+                            int64_t k, const float *a, int64_t lda,
+                            const float *b, int64_t ldb, float *c, int64_t ldc,
+                            bool accumulate) {
+#ifdef ATTN_GEMM_AMX
+  if (activePath() == Bf16Path::Amx && m > 0 && n > 0 && k > 0) {
+    amxGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return;
+  }
+#endif
+  sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+void attn::calib::sgemmBf16Parallel(bool transA, bool transB, int64_t m,
+                                    int64_t n, int64_t k, const float *a,
+                                    int64_t lda, const float *b, int64_t ldb,
+                                    float *c, int64_t ldc, bool accumulate) {
+  if (activePath() == Bf16Path::F32) {
+    sgemmParallel(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return;
+  }
+  // Whole 32-row blocks per thread; each packs its own copy of B.
+  int64_t blocks = (m + 31) / 32;
+  parallelChunks(blocks, [&](int64_t t0, int64_t t1) {
+    int64_t i0 = t0 * 32, i1 = std::min(m, t1 * 32);
+    const float *aRows = transA ? a + i0 : a + i0 * lda;
+    sgemmBf16(transA, transB, i1 - i0, n, k, aRows, lda, b, ldb, c + i0 * ldc,
+              ldc, accumulate);
+  });
+}

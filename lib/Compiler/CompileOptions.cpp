@@ -167,6 +167,14 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     }
     return success();
   }
+  if (key == "share-kv-reuse-probe") {
+    if (!parseBool(value, options.shareKVReuseProbe)) {
+      error = "bad --share-kv-reuse-probe '" + value.str() +
+              "' (expected true or false)";
+      return failure();
+    }
+    return success();
+  }
   if (key == "window-ring-cache") {
     if (!parseBool(value, options.windowRingCache)) {
       error = "bad --window-ring-cache '" + value.str() +

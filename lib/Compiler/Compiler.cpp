@@ -371,6 +371,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     JointFitOptions joint;
     joint.iterations = options.shareKVIterations;
     joint.passes = options.shareKVPasses;
+    joint.reuseProbe = options.shareKVReuseProbe;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,
                                      options.calibrationFile, buildProbe,
                                      sharingErrors, jointRecords, jointTimes,

@@ -15,6 +15,7 @@
 #include "attn/Compiler/JointCalibration.h"
 
 #include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/ProbeLibrary.h"
 #include "attn/Compiler/ProbeSharing.h"
 
 #include "attn/Calibration/FloatGemm.h"
@@ -420,8 +421,8 @@ LogicalResult fitPass(
     const JointFitOptions &options, int passIndex,
     const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<JointFitRecord> &records, std::vector<JointPhaseTime> &times,
-    std::string &error) {
+    ReusableProbe &reusable, std::vector<JointFitRecord> &records,
+    std::vector<JointPhaseTime> &times, std::string &error) {
   bool first = passIndex == 0;
   auto probeStart = PhaseClock::now();
   OwningOpRef<ModuleOp> probe = module.clone();
@@ -465,11 +466,16 @@ LogicalResult fitPass(
       names.push_back(llvm::formatv("__joint_{0}_{1}", i, part).str());
   }
   returnNamed(entry, results, names);
+  // The passes' probes differ in the converted projections' weights only:
+  // one library, those weights its inputs.
   std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(compile::runProbe(*probe, inputs, buildLibrary, outputs, error)))
+  if (failed(reusable.run(*probe, shared, inputs, buildLibrary, outputs,
+                          error)))
     return failure();
   times.push_back(probeStart.since(
-      llvm::formatv("pass {0}: probe", passIndex + 1).str()));
+      llvm::formatv("pass {0}: probe{1}", passIndex + 1,
+                    reusable.reused() ? " (library reused)" : "")
+          .str()));
 
   auto fitsStart = PhaseClock::now();
   records.assign(plans.size(), {});
@@ -536,10 +542,15 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     error = "calibration inputs '" + calibrationPath + "': " + error;
     return failure();
   }
-  for (int pass = 0; pass < options.passes; ++pass)
+  std::optional<ReusableProbe> reusable;
+  for (int pass = 0; pass < options.passes; ++pass) {
+    if (!reusable || !options.reuseProbe)
+      reusable.emplace();
     if (failed(fitPass(module, newHeads, plans, samples, options, pass,
-                       inputs, buildLibrary, records, times, error)))
+                       inputs, buildLibrary, *reusable, records, times,
+                       error)))
       return failure();
+  }
   for (LayerPlan &plan : plans)
     attachWeights(plan, plan.op, options.passes > 0 ? plan.fitted : plan.start);
   return success();

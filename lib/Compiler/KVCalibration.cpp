@@ -11,9 +11,9 @@
 #include "attn/Compiler/KVCalibration.h"
 
 #include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/ProbeLibrary.h"
 #include "attn/Compiler/ProbeSharing.h"
 
-#include "attn-c/Runtime.h"
 #include "attn/Calibration/KVSharing.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
@@ -23,7 +23,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Pass/PassManager.h"
-#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Parallel.h"
@@ -454,56 +453,10 @@ LogicalResult mlir::attn::compile::runProbe(
     ModuleOp probe, const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::map<std::string, ::attn::rt::Array> &outputs, std::string &error) {
-  SmallString<128> libraryPath;
-  if (llvm::sys::fs::createTemporaryFile("attn-calibration", "so",
-                                         libraryPath)) {
-    error = "calibration: cannot create a temporary file";
+  ProbeLibrary library;
+  if (failed(library.build(probe, buildLibrary, error)))
     return failure();
-  }
-  auto cleanup = llvm::make_scope_exit([&] {
-    llvm::sys::fs::remove(libraryPath);
-    llvm::sys::fs::remove(libraryPath + ".params"); // its weights, if any
-  });
-  if (failed(buildLibrary(probe, libraryPath.str().str())))
-    return failure();
-  AttnModel *model = attnModelLoad(libraryPath.c_str());
-  if (!model) {
-    error = std::string("calibration: ") + attnGetLastError();
-    return failure();
-  }
-  auto unload = llvm::make_scope_exit([&] { attnModelFree(model); });
-  std::vector<const void *> in;
-  for (int32_t i = 0; i < attnModelGetNumInputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetInputInfo(model, i, &info);
-    auto it = llvm::find_if(inputs, [&](const ::attn::rt::Array &a) {
-      return a.name == info.name;
-    });
-    if (it == inputs.end() || it->data.size() != info.num_bytes ||
-        static_cast<int>(it->dtype) != static_cast<int>(info.dtype)) {
-      error = std::string("calibration inputs: '") + info.name +
-              "' is missing or has the wrong dtype or size";
-      return failure();
-    }
-    in.push_back(it->data.data());
-  }
-  std::vector<void *> out;
-  for (int32_t i = 0; i < attnModelGetNumOutputs(model); ++i) {
-    AttnTensorInfo info;
-    attnModelGetOutputInfo(model, i, &info);
-    ::attn::rt::Array &a = outputs[info.name];
-    a.name = info.name;
-    a.dtype = static_cast<::attn::rt::DType>(info.dtype);
-    a.shape.assign(info.shape, info.shape + info.rank);
-    a.data.resize(info.num_bytes);
-    out.push_back(a.data.data());
-  }
-  if (attnModelRun(model, in.data(), out.data(), nullptr) != ATTN_OK) {
-    error = std::string("calibration run: ") + attnGetLastError();
-    return failure();
-  }
-
-  return success();
+  return library.run(inputs, outputs, error);
 }
 
 LogicalResult mlir::attn::compile::calibrateKVSharing(

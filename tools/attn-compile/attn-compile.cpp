@@ -86,6 +86,13 @@ cl::opt<std::string> shareKVPasses(
     cl::desc("--share-kv-method=joint: passes, each fitting every attention "
              "on the model converted by the previous one (default 2)"),
     cl::value_desc("N"), cl::cat(category));
+cl::opt<bool> shareKVReuseProbe(
+    "share-kv-reuse-probe",
+    cl::desc("--share-kv-method=joint: compile the passes' probe of the "
+             "converted model once, its converted projection weights "
+             "inputs (default true; false compiles one per pass, with the "
+             "same fits)"),
+    cl::init(true), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",
     cl::desc("--share-kv-method=latent: floats of the latent per token"),
@@ -178,6 +185,9 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-iterations", shareKVIterations});
   if (shareKVPasses.getNumOccurrences())
     flags.push_back({"share-kv-passes", shareKVPasses});
+  if (shareKVReuseProbe.getNumOccurrences())
+    flags.push_back(
+        {"share-kv-reuse-probe", shareKVReuseProbe ? "true" : "false"});
   if (latentRank.getNumOccurrences())
     flags.push_back({"latent-rank", latentRank});
   if (latentRopeDim.getNumOccurrences())

@@ -67,6 +67,10 @@ struct CompileOptions {
   /// ShareKVMethod::Joint: L-BFGS steps per attention and pass, and passes
   /// (probes of the converted model).
   int64_t shareKVIterations = 40, shareKVPasses = 2;
+  /// ShareKVMethod::Joint: compile the passes' probe once and rerun it with
+  /// each pass's converted projection weights as inputs (false: compile a
+  /// probe per pass; the same fits).
+  bool shareKVReuseProbe = true;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.
@@ -113,6 +117,7 @@ struct CompileOptions {
 /// Sets the option named `key` (attn-compile's flag without dashes:
 /// target, emit, entry-function, dim, input-shape, share-kv,
 /// share-kv-method, calibration, max-seq, fuse-decode, no-fuse-decode,
+/// share-kv-iterations, share-kv-passes, share-kv-reuse-probe,
 /// kv-cache-type, window-ring-cache, mcpu, mattr, report, runtime-library, params) from its
 /// text. `dim` and `input-shape`
 /// add one binding per call. Fails with `error` naming the bad value.

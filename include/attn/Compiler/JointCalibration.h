@@ -12,6 +12,9 @@ struct JointFitOptions {
   int iterations = 40; ///< L-BFGS steps per attention and pass
   int passes = 2;      ///< probes of the converted model, each refitting
   double ridge = 1e-3; ///< pull toward the aligned start
+  /// One probe library for every pass (the converted projection weights
+  /// its inputs) rather than one compile per pass.
+  bool reuseProbe = true;
 };
 
 /// One attention's fit, for the log and the compile report: the relative

@@ -21,8 +21,17 @@
 // weight row's piece a long contiguous run (fewer, longer streams for the
 // hardware prefetcher), and the software prefetch a few rows ahead covers
 // the jump from one row to the next. Tails are masked transfers (none when
-// the lanes divide N: the unroll divides the vectors of a row). Other
-// contractions are left to convert-linalg-to-loops.
+// the lanes divide N: the unroll divides the vectors of a row).
+//
+// With many rows (a prefill's [B, S, K] x [K, N], at least kMinBlockedRows)
+// a work item computes R rows (4 with 16 lanes, 2 below; a divisor of the
+// innermost row loop) by U vectors: R splats and U weight vectors feed
+// R x U FMAs per k, so the weights are read once per R rows instead of once
+// per row, and the column tiles are the outermost parallel loop, so a
+// tile's weight panel stays in cache while every row block reads it. Each
+// output element still accumulates its k terms in order with the same FMAs:
+// the results are bitwise those of the one-row kernel. Other contractions
+// are left to convert-linalg-to-loops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,6 +60,10 @@ namespace {
 /// Work items a matrix should at least split into (when it has the
 /// columns): enough for a few threads with static scheduling.
 constexpr int64_t kMinWorkItems = 4;
+/// Rows (the product of the loops only the lhs and the output read) from
+/// which a work item computes several rows at once: a prefill's projections
+/// rather than a decode step's.
+constexpr int64_t kMinBlockedRows = 64;
 /// Weight rows between the one read and the one prefetched.
 constexpr int64_t kPrefetchRows = 8;
 
@@ -172,24 +185,48 @@ struct VectorizeContraction
       weights = widening.getDpsInputOperand(0)->get();
 
     Location loc = op.getLoc();
-    // Accumulators + the splat + a weight vector within the register file
-    // (16 vector registers below AVX-512, 32 with it).
-    int64_t maxUnroll = lanes == 16 ? 16 : 8;
+    AffineMap lhsMap = op.getMatchingIndexingMap(lhs);
     int64_t vectors = (ranges[n] + lanes - 1) / lanes;
     int64_t outer = 1;
     for (unsigned l = 0; l < ranges.size(); ++l)
       if (l != n && l != k)
         outer *= ranges[l];
-    int64_t unroll = chooseUnroll(vectors, outer, maxUnroll);
+    // Many rows (a prefill): a tile of R rows shares each weight vector.
+    std::optional<unsigned> m;
+    int64_t rows = 1, rowsPerTile = 1;
+    for (unsigned l = 0; l < ranges.size(); ++l)
+      if (l != n && l != k && lhsMap.isFunctionOfDim(l) &&
+          !rhsMap.isFunctionOfDim(l) && outMap.isFunctionOfDim(l)) {
+        m = l;
+        rows *= ranges[l];
+      }
+    if (m && rows >= kMinBlockedRows)
+      for (int64_t r = lanes == 16 ? 4 : 2; r >= 2; --r)
+        if (ranges[*m] % r == 0) {
+          rowsPerTile = r;
+          break;
+        }
+    // Accumulators + the splats + a weight vector within the register file
+    // (16 vector registers below AVX-512, 32 with it).
+    int64_t maxUnroll = rowsPerTile > 1 ? (lanes == 16 ? 6 : 4)
+                        : lanes == 16   ? 16
+                                        : 8;
+    int64_t unroll = chooseUnroll(vectors, outer / rowsPerTile, maxUnroll);
     int64_t tile = lanes * unroll;
-    SmallVector<Value> lower, upper, steps;
+    // Row tiles iterate the column tiles outermost: a tile's weight panel
+    // (K x tile) stays in cache while every row block reads it.
     SmallVector<unsigned> parallelLoops;
-    for (unsigned l = 0; l < ranges.size(); ++l) {
-      if (l == k)
-        continue;
-      parallelLoops.push_back(l);
+    if (rowsPerTile > 1)
+      parallelLoops.push_back(n);
+    for (unsigned l = 0; l < ranges.size(); ++l)
+      if (l != k && (rowsPerTile == 1 || l != n))
+        parallelLoops.push_back(l);
+    SmallVector<Value> lower, upper, steps;
+    for (unsigned l : parallelLoops) {
       lower.push_back(arith::ConstantIndexOp::create(rewriter, loc, 0));
-      int64_t count = l == n ? (ranges[l] + tile - 1) / tile : ranges[l];
+      int64_t count = l == n                  ? (ranges[l] + tile - 1) / tile
+                      : m && l == *m          ? ranges[l] / rowsPerTile
+                                              : ranges[l];
       upper.push_back(arith::ConstantIndexOp::create(rewriter, loc, count));
       steps.push_back(arith::ConstantIndexOp::create(rewriter, loc, 1));
     }
@@ -220,17 +257,28 @@ struct VectorizeContraction
       for (auto [l, v] : llvm::zip(parallelLoops, ivs))
         iv[l] = v;
       Value n0 = arith::MulIOp::create(b, loc, iv[n], index(tile));
-      auto indices = [&](AffineMap map, Value nValue) {
+      // The loop indices of row r of the tile (m = its first row + r).
+      SmallVector<SmallVector<Value>> rowIv(rowsPerTile, iv);
+      if (rowsPerTile > 1) {
+        Value first = arith::MulIOp::create(b, loc, iv[*m], index(rowsPerTile));
+        for (int64_t r = 0; r < rowsPerTile; ++r)
+          rowIv[r][*m] =
+              r == 0 ? first : arith::AddIOp::create(b, loc, first, index(r));
+      }
+      auto indices = [&](ArrayRef<Value> at, AffineMap map, Value nValue) {
         SmallVector<Value> idx;
         for (unsigned l : loopsOf(map))
-          idx.push_back(l == n ? nValue : iv[l]);
+          idx.push_back(l == n ? nValue : at[l]);
         return idx;
       };
+      // Accumulator r * unroll + u: row r, vector u of the tile.
       SmallVector<Value> columns, acc;
-      for (int64_t u = 0; u < unroll; ++u) {
+      for (int64_t u = 0; u < unroll; ++u)
         columns.push_back(arith::AddIOp::create(b, loc, n0, index(u * lanes)));
-        acc.push_back(readF32(b, out->get(), indices(outMap, columns.back())));
-      }
+      for (int64_t r = 0; r < rowsPerTile; ++r)
+        for (int64_t u = 0; u < unroll; ++u)
+          acc.push_back(
+              readF32(b, out->get(), indices(rowIv[r], outMap, columns[u])));
       // Prefetched columns: one per cache line of the tile, clamped to the
       // last column (a tail tile's lines past it are not needed).
       SmallVector<Value> lineColumns;
@@ -242,7 +290,8 @@ struct VectorizeContraction
       auto kLoop = scf::ForOp::create(
           b, loc, index(0), index(ranges[k]), index(1), acc,
           [&](OpBuilder &kb, Location loc, Value kv, ValueRange carried) {
-            iv[k] = arith::MinSIOp::create(
+            SmallVector<Value> ahead(iv);
+            ahead[k] = arith::MinSIOp::create(
                 kb, loc,
                 arith::AddIOp::create(kb, loc, kv,
                                       arith::ConstantIndexOp::create(
@@ -250,29 +299,40 @@ struct VectorizeContraction
                 lastRow);
             for (Value column : lineColumns)
               memref::PrefetchOp::create(kb, loc, weights,
-                                         indices(rhsMap, column),
+                                         indices(ahead, rhsMap, column),
                                          /*isWrite=*/false,
                                          /*localityHint=*/3,
                                          /*isDataCache=*/true);
-            iv[k] = kv;
-            Value a = memref::LoadOp::create(
-                kb, loc, lhs->get(),
-                indices(op.getMatchingIndexingMap(lhs), Value()));
-            Value splat = vector::BroadcastOp::create(
-                kb, loc, vecType, attn::extendToF32(kb, loc, a));
-            SmallVector<Value> next;
+            SmallVector<Value> splats;
+            for (int64_t r = 0; r < rowsPerTile; ++r) {
+              SmallVector<Value> at(rowIv[r]);
+              at[k] = kv;
+              Value a = memref::LoadOp::create(kb, loc, lhs->get(),
+                                               indices(at, lhsMap, Value()));
+              splats.push_back(vector::BroadcastOp::create(
+                  kb, loc, vecType, attn::extendToF32(kb, loc, a)));
+            }
+            // Each weight vector is read once for the tile's rows; every
+            // output element still accumulates its k terms in order.
+            SmallVector<Value> next(carried.begin(), carried.end());
+            SmallVector<Value> at(iv);
+            at[k] = kv;
             for (int64_t u = 0; u < unroll; ++u) {
-              Value w = readF32(kb, weights, indices(rhsMap, columns[u]));
-              next.push_back(
-                  vector::FMAOp::create(kb, loc, splat, w, carried[u]));
+              Value w = readF32(kb, weights, indices(at, rhsMap, columns[u]));
+              for (int64_t r = 0; r < rowsPerTile; ++r)
+                next[r * unroll + u] = vector::FMAOp::create(
+                    kb, loc, splats[r], w, carried[r * unroll + u]);
             }
             scf::YieldOp::create(kb, loc, next);
           });
-      for (int64_t u = 0; u < unroll; ++u)
-        vector::TransferWriteOp::create(
-            b, loc,
-            attn::truncateFromF32(b, loc, kLoop.getResult(u), outElement),
-            out->get(), indices(outMap, columns[u]), ArrayRef<bool>{inBounds});
+      for (int64_t r = 0; r < rowsPerTile; ++r)
+        for (int64_t u = 0; u < unroll; ++u)
+          vector::TransferWriteOp::create(
+              b, loc,
+              attn::truncateFromF32(b, loc, kLoop.getResult(r * unroll + u),
+                                    outElement),
+              out->get(), indices(rowIv[r], outMap, columns[u]),
+              ArrayRef<bool>{inBounds});
     };
     scf::ParallelOp::create(rewriter, loc, lower, upper, steps, build);
     rewriter.eraseOp(op);

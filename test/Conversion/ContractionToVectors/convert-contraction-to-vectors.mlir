@@ -160,3 +160,68 @@ func.func @widened_twice_read(%x: memref<1x64xf32>, %w16: memref<64x256xf16>, %o
   memref.copy %w, %c : memref<64x256xf32> to memref<64x256xf32>
   return
 }
+
+// -----
+
+// A prefill's projection (2 x 64 = 128 rows, at least 64): a work item
+// computes 4 rows (16 lanes; 2 with 8) by up to 6 vectors (4 with 8 lanes),
+// so each weight vector read serves the 4 rows. Column tiles are the
+// outermost parallel loop (a tile's weight panel stays in cache while the
+// row blocks read it); every output element still accumulates its k terms
+// in order, as the one-row kernel does.
+// CHECK-LABEL: func.func @prefill_rows
+// CHECK-SAME:    (%[[X:.+]]: memref<2x64x256xf32>, %[[W:.+]]: memref<256x96xf32>, %[[O:.+]]: memref<2x64x96xf32>)
+// CHECK:         scf.parallel (%[[T:.+]], %[[B:.+]], %[[MB:.+]]) = (%c0, %c0, %c0) to (%c1, %c2, %c16) step
+// CHECK:           %[[N0:.+]] = arith.muli %[[T]], %c96
+// CHECK:           %[[M0:.+]] = arith.muli %[[MB]], %c4
+// CHECK:           %[[M1:.+]] = arith.addi %[[M0]], %c1
+// CHECK:           %[[M2:.+]] = arith.addi %[[M0]], %c2
+// CHECK:           %[[M3:.+]] = arith.addi %[[M0]], %c3
+// CHECK:           vector.transfer_read %[[O]][%[[B]], %[[M0]], %[[N0]]]
+// CHECK-COUNT-23:  vector.transfer_read %[[O]]
+// CHECK:           scf.for %[[K:.+]] = %c0 to %c256 step %c1 iter_args(
+// CHECK-COUNT-6:     memref.prefetch %[[W]]
+// CHECK:             %[[A0:.+]] = memref.load %[[X]][%[[B]], %[[M0]], %[[K]]]
+// CHECK:             %[[S0:.+]] = vector.broadcast %[[A0]]
+// CHECK:             %[[A1:.+]] = memref.load %[[X]][%[[B]], %[[M1]], %[[K]]]
+// CHECK:             %[[S1:.+]] = vector.broadcast %[[A1]]
+// CHECK:             %[[A2:.+]] = memref.load %[[X]][%[[B]], %[[M2]], %[[K]]]
+// CHECK:             %[[S2:.+]] = vector.broadcast %[[A2]]
+// CHECK:             %[[A3:.+]] = memref.load %[[X]][%[[B]], %[[M3]], %[[K]]]
+// CHECK:             %[[S3:.+]] = vector.broadcast %[[A3]]
+// CHECK:             %[[R0:.+]] = vector.transfer_read %[[W]][%[[K]], %[[N0]]]
+// CHECK-NEXT:        vector.fma %[[S0]], %[[R0]]
+// CHECK-NEXT:        vector.fma %[[S1]], %[[R0]]
+// CHECK-NEXT:        vector.fma %[[S2]], %[[R0]]
+// CHECK-NEXT:        vector.fma %[[S3]], %[[R0]]
+// CHECK-COUNT-5:     vector.transfer_read %[[W]]
+// CHECK:             scf.yield
+// CHECK:           vector.transfer_write %{{.+}}, %[[O]][%[[B]], %[[M0]], %[[N0]]]
+// CHECK-COUNT-23:  vector.transfer_write
+// LANES8-LABEL: func.func @prefill_rows
+// LANES8:         scf.parallel {{.*}} to (%c3, %c2, %c32)
+// LANES8-COUNT-8: vector.fma {{.*}} : vector<8xf32>
+// LANES8-NOT:     vector.fma
+// LANES8:         scf.yield
+func.func @prefill_rows(%x: memref<2x64x256xf32>, %w: memref<256x96xf32>, %o: memref<2x64x96xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, m, n, k) -> (b, m, k)>, affine_map<(b, m, n, k) -> (k, n)>, affine_map<(b, m, n, k) -> (b, m, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : memref<2x64x256xf32>, memref<256x96xf32>) outs(%o : memref<2x64x96xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// 67 rows, which no block of 2 to 4 rows divides: one row per work item.
+// CHECK-LABEL: func.func @prime_rows
+// CHECK:         scf.parallel (%{{.+}}, %{{.+}}) = (%c0, %c0) to (%c67, %c1)
+// CHECK:           memref.load
+// CHECK-NOT:       memref.load
+// CHECK:           scf.yield
+func.func @prime_rows(%x: memref<67x64xf32>, %w: memref<64x32xf32>, %o: memref<67x32xf32>) {
+  linalg.matmul ins(%x, %w : memref<67x64xf32>, memref<64x32xf32>) outs(%o : memref<67x32xf32>)
+  return
+}

@@ -14,8 +14,10 @@
 // rescale exp(m_old - m_new), exact 0 for masked keys); a second
 // scf.parallel merges the key splits and writes the output. Nothing is
 // reduced across scf.parallel iterations (no scf.reduce), so
-// convert-scf-to-openmp needs no OpenMP reductions; exp is a vectorisable
-// polynomial (range reduction with math.floor), not a libm call.
+// convert-scf-to-openmp needs no OpenMP reductions; the tile max is a
+// compare and select (one vmaxps) and exp a polynomial in the vector unit
+// (VectorExp.cpp: the power of two added to the exponent bits with a shift),
+// not a libm call.
 
 // CHECK-LABEL: func.func @gqa(
 // CHECK-SAME:    %[[Q:[^:]+]]: memref<2x8x3x16xf32>, %[[K:[^:]+]]: memref<2x2x45x16xf32>,
@@ -32,9 +34,10 @@
 // CHECK:               %[[KE:.+]] = memref.load %[[K]][%[[B]], %[[G]],
 // CHECK:               %[[KB:.+]] = vector.broadcast %[[KE]] : f32 to vector<8xf32>
 // CHECK:               vector.fma %[[KB]]
-// CHECK:             arith.maximumf {{.+}} : vector<8xf32>
+// CHECK:             arith.cmpf ogt, {{.+}} : vector<8xf32>
+// CHECK-NEXT:        arith.select {{.+}} : vector<8xi1>, vector<8xf32>
 // CHECK-NOT:         math.exp
-// CHECK:             math.floor {{.+}} : vector<8xf32>
+// CHECK:             arith.shli {{.+}} : vector<8xi32>
 // CHECK:             arith.select {{.+}} : vector<8xi1>, vector<8xf32>
 // CHECK:             %[[VE:.+]] = memref.load %[[V]][%[[B]], %[[G]],
 // CHECK:             %[[VB:.+]] = vector.broadcast %[[VE]] : f32 to vector<8xf32>
@@ -90,7 +93,7 @@ func.func @mqa(%q: memref<1x32x1x80xf32>, %k: memref<1x1x300x80xf32>,
 // CHECK:             %[[KEEP:.+]] = memref.load %[[M]]
 // CHECK:             arith.select %[[KEEP]]
 // CHECK:             arith.cmpi sgt
-// CHECK:             arith.maximumf
+// CHECK:             arith.cmpf ogt
 func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
                            %v: memref<1x1x40x16xf32>, %m: memref<1x1x2x40xi1>,
                            %o: memref<1x8x2x16xf32>) {
@@ -149,8 +152,8 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // CHECK-NOT:       vector.reduction
 // LANES8:          vector.shuffle {{.*}} : vector<8xf32>, vector<8xf32>
 // LANES16:         vector.shuffle {{.*}} : vector<16xf32>, vector<16xf32>
-// LANES8:          arith.maximumf {{.*}} : vector<8xf32>
-// LANES16:         arith.maximumf {{.*}} : vector<16xf32>
+// LANES8:          arith.cmpf ogt, {{.*}} : vector<8xf32>
+// LANES16:         arith.cmpf ogt, {{.*}} : vector<16xf32>
 // CHECK:           memref.prefetch %[[KC]]
 // CHECK:           memref.prefetch %[[VC]]
 // LANES8:          vector.transfer_read %[[VC]]{{.*}} vector<8xf16>

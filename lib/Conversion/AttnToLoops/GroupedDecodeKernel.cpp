@@ -168,8 +168,14 @@ public:
     alpha = stackBuffer({stateLanes});
     if (rowsAcross && !getElementTypeOrSelf(a.key.getType()).isF32())
       keyTile = stackBuffer({tileKeys, plan.headDim});
+    // One buffer for both tiles when they have the same shape: the key tile
+    // is dead once the scores are made, so the value tile's stores (and the
+    // next key tile's) find their lines in L1 instead of reading them back
+    // from L2 for ownership.
     if (rowsAcross && !getElementTypeOrSelf(a.value.getType()).isF32())
-      valueTile = stackBuffer({tileKeys, plan.valueDim});
+      valueTile = keyTile && plan.headDim == plan.valueDim
+                      ? keyTile
+                      : stackBuffer({tileKeys, plan.valueDim});
 
     loadQueries();
     if (spreadPrefetch) {

@@ -46,20 +46,18 @@
 // loop's FMA slots at G = 32).
 //
 // The key and value rows of the next tile are prefetched into L2 (contiguous
-// caches), one prefetch per cache line, spread over the tile's work. All of
-// them at the start of the tile, into L1, as before, stalled the core on the
-// line fill buffers until most of the next tile had arrived, so the memory
-// transfer and the arithmetic ran one after the other instead of together
-// (GQA-4 at 56-66% of the memory roofline) and evicted the tile being used
-// from L1. The head-dimension layout prefetches one key row per iteration of
-// the first value block's key loop. The rows-across layout (MQA: FMA bound,
-// yet at f32 it needs 1 KiB per key, ~2/3 of a core's DRAM bandwidth at the
-// FMA peak) spreads them thinner: one line per head-dimension step of the
-// score loop (the next key tile) and one per key step of every value block
-// (the next value tile), through a flat view of the cache, so a prefetch is
-// one address add and a min; a burst of 8-16 lines per key step of the first
-// value blocks stalled on the line fill buffers (MQA f32 at 512 MiB: 87 ->
-// 72 ms CPU).
+// caches), one prefetch per cache line, spread thinly over the tile's work:
+// the key lines over the head-dimension steps of the score loop, the value
+// lines over the key steps of every value block, through flat views of the
+// caches, so a prefetch costs an add and a min. All of them at the start of
+// the tile, into L1 (as at first), stalled the core on the line fill buffers
+// until most of the next tile had arrived, so the memory transfer and the
+// arithmetic ran one after the other instead of together, and evicted the
+// tile being used from L1. One key row (8-16 lines) per key step of the
+// first value blocks (as next) still came in bursts: MQA at f32 needs
+// 1 KiB per key, about 2/3 of a core's DRAM bandwidth at the FMA peak, and
+// GQA-4 is memory bound; the spread form gained 10-20% on both. Caches
+// with another layout (none today) keep the per-row form.
 //
 //===----------------------------------------------------------------------===//
 
@@ -110,7 +108,7 @@ public:
     auto contiguous = [](Value cache) {
       return cast<MemRefType>(cache.getType()).getLayout().isIdentity();
     };
-    spreadPrefetch = rowsAcross && !a.blockTable && contiguous(a.key) &&
+    spreadPrefetch = !a.blockTable && contiguous(a.key) &&
                      contiguous(a.value);
     if (rowsAcross) {
       paddedRows = roundUp(group, lanes);
@@ -508,6 +506,13 @@ private:
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(dLoop.getBody());
         Value d = dLoop.getInductionVar();
+        if (spreadPrefetch) {
+          int64_t dSteps = plan.headDim / step;
+          prefetchSpread(keyFlat, keySpan,
+                         e.add(e.mul(e.div(k0, e.idx(keyBlock)), e.idx(dSteps)),
+                               e.div(d, e.idx(step))),
+                         tileKeys / keyBlock * dSteps);
+        }
         // q[part][r]: the row's vector at d (+ lanes: the odd half).
         SmallVector<SmallVector<Value>> q(step / lanes);
         for (int64_t part = 0; part < step / lanes; ++part)
@@ -634,10 +639,9 @@ private:
     bool spread = !a.blockTable && !spreadPrefetch;
     int64_t columnBlocks = (plan.valueDim + chunkDims - 1) / chunkDims;
     int64_t mainBlocks = mainRows / valueRowBlock;
-    // The next tile's rows are prefetched one key row per key iteration of
-    // the first value block (key and value rows) or of the first two (key
-    // rows, then value rows), so the prefetches are spread over the tile's
-    // work (see the file comment).
+    // Without spreadPrefetch, the next tile's rows are prefetched one key
+    // row per key iteration of the first value block (key and value rows)
+    // or of the first two (key rows, then value rows).
     int64_t blocksWithPrefetch =
         spread ? std::min<int64_t>(2, columnBlocks * std::max<int64_t>(
                                                          mainBlocks, 1))
@@ -834,8 +838,8 @@ private:
   int64_t lanes, group, paddedRows, chunkBlock, keyBlock, tileKeys;
   int64_t valueChunkBlock, valueRowBlock;
   bool rowsAcross;
-  /// The next tile's rows prefetched one line per loop step of the score
-  /// and value loops (rows-across layout, contiguous caches).
+  /// The next tile's rows prefetched line by line over the steps of the
+  /// score and value loops (caches with the identity layout).
   bool spreadPrefetch = false;
   /// bf16 keys / values read as even/odd vector pairs (periodic layout).
   bool splitKeys = false, splitValues = false;

@@ -114,7 +114,8 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // lanes/4 keys x 4 rows of accumulators folded into one vector of scores by
 // vector.shuffle + addf (no vector.reduction), then the online softmax on
 // full row-periodic vectors, the next tile's key and value rows prefetched
-// in the value loop (one key row per key). The new rows are copied into the caches at
+// through flat views of the caches, spread over the score loop (key rows)
+// and the value loop (value rows). The new rows are copied into the caches at
 // `position` first, then the keys [0, position + Sn) are attended (a dynamic
 // bound); the split count depends on that bound. f16 is widened with
 // arith.extf on load and narrowed with arith.truncf on the final store.
@@ -144,6 +145,9 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // CHECK:         memref.copy %{{.+}}, %[[VWIN]]
 // CHECK:         scf.parallel
 // CHECK:           arith.minsi {{.*}}%[[END]]
+// CHECK:           %[[KF:.+]] = memref.collapse_shape %[[KC]] {{\[\[}}0, 1, 2, 3]] : memref<1x2x128x16xf16> into memref<4096xf16>
+// CHECK:           %[[VF:.+]] = memref.collapse_shape %[[VC]] {{\[\[}}0, 1, 2, 3]]
+// CHECK:           memref.prefetch %[[KF]]
 // LANES8:          vector.transfer_read %[[KC]]{{.*}} vector<8xf16>
 // LANES8-NEXT:     arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
 // LANES16:         vector.transfer_read %[[KC]]{{.*}} vector<16xf16>
@@ -154,8 +158,7 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // LANES16:         vector.shuffle {{.*}} : vector<16xf32>, vector<16xf32>
 // LANES8:          arith.cmpf ogt, {{.*}} : vector<8xf32>
 // LANES16:         arith.cmpf ogt, {{.*}} : vector<16xf32>
-// CHECK:           memref.prefetch %[[KC]]
-// CHECK:           memref.prefetch %[[VC]]
+// CHECK:           memref.prefetch %[[VF]]
 // LANES8:          vector.transfer_read %[[VC]]{{.*}} vector<8xf16>
 // LANES8-NEXT:     arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
 // LANES16:         vector.transfer_read %[[VC]]{{.*}} vector<16xf16>

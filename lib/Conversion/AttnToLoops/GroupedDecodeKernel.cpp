@@ -54,7 +54,7 @@
 // until most of the next tile had arrived, so the memory transfer and the
 // arithmetic ran one after the other instead of together, and evicted the
 // tile being used from L1. One key row (8-16 lines) per key step of the
-// first value blocks (as next) still came in bursts: MQA at f32 needs
+// first value blocks (the form before) still came in bursts: MQA at f32 needs
 // 1 KiB per key, about 2/3 of a core's DRAM bandwidth at the FMA peak, and
 // GQA-4 is memory bound; the spread form gained 10-20% on both. Caches
 // with another layout (none today) keep the per-row form.

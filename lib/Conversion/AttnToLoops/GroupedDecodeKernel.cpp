@@ -15,8 +15,9 @@
 //             shuffles and adds instead of one horizontal sum per score;
 //             the softmax state is then kept "row-periodic" (lane i holds
 //             row i mod Gp), so the online softmax runs on full vectors;
-//   softmax the online update, vectorised (exp is the polynomial of the
-//           math dialect, in the vector unit);
+//   softmax the online update, vectorised (exp in the vector unit, the
+//           short polynomial of VectorExp.cpp: at G = 32 there is one exp
+//           per 32 FMAs);
 //   values  Acc[r, :] = Acc[r, :] * alpha[r] + sum_k P[k, r] V[k, :] with
 //           the value dimension across the lanes: all G rows x a block of
 //           value chunks of accumulators, one broadcast probability per row
@@ -45,12 +46,18 @@
 // loop's FMA slots at G = 32).
 //
 // The key and value rows of the next tile are prefetched into L2 (contiguous
-// caches), one prefetch per cache line, spread over the tile's work: one key
-// row per iteration of the first value block's key loop. All of them at the
-// start of the tile, into L1, as before, stalled the core on the line fill
-// buffers until most of the next tile had arrived, so the memory transfer
-// and the arithmetic ran one after the other instead of together (GQA-4 at
-// 56-66% of the memory roofline) and evicted the tile being used from L1.
+// caches), one prefetch per cache line, spread thinly over the tile's work:
+// the key lines over the head-dimension steps of the score loop, the value
+// lines over the key steps of every value block, through flat views of the
+// caches, so a prefetch costs an add and a min. All of them at the start of
+// the tile, into L1 (as at first), stalled the core on the line fill buffers
+// until most of the next tile had arrived, so the memory transfer and the
+// arithmetic ran one after the other instead of together, and evicted the
+// tile being used from L1. One key row (8-16 lines) per key step of the
+// first value blocks (the form before) still came in bursts: MQA at f32 needs
+// 1 KiB per key, about 2/3 of a core's DRAM bandwidth at the FMA peak, and
+// GQA-4 is memory bound; the spread form gained 10-20% on both. Caches
+// with another layout (none today) keep the per-row form.
 //
 //===----------------------------------------------------------------------===//
 
@@ -98,6 +105,11 @@ public:
     // 16 f32 registers on AVX2, 32 on AVX-512; the rest hold operands.
     int64_t budget = lanes == 16 ? 24 : 12;
     rowsAcross = 2 * group > lanes;
+    auto contiguous = [](Value cache) {
+      return cast<MemRefType>(cache.getType()).getLayout().isIdentity();
+    };
+    spreadPrefetch = !a.blockTable && contiguous(a.key) &&
+                     contiguous(a.value);
     if (rowsAcross) {
       paddedRows = roundUp(group, lanes);
       int64_t chunks = paddedRows / lanes;
@@ -154,19 +166,34 @@ public:
     alpha = stackBuffer({stateLanes});
     if (rowsAcross && !getElementTypeOrSelf(a.key.getType()).isF32())
       keyTile = stackBuffer({tileKeys, plan.headDim});
+    // One buffer for both tiles when they have the same shape: the key tile
+    // is dead once the scores are made, so the value tile's stores (and the
+    // next key tile's) find their lines in L1 instead of reading them back
+    // from L2 for ownership.
     if (rowsAcross && !getElementTypeOrSelf(a.value.getType()).isF32())
-      valueTile = stackBuffer({tileKeys, plan.valueDim});
+      valueTile = keyTile && plan.headDim == plan.valueDim
+                      ? keyTile
+                      : stackBuffer({tileKeys, plan.valueDim});
 
     loadQueries();
+    if (spreadPrefetch) {
+      SmallVector<ReassociationIndices> all{{0, 1, 2, 3}};
+      keyFlat = memref::CollapseShapeOp::create(ob, e.loc, a.key, all);
+      valueFlat = memref::CollapseShapeOp::create(ob, e.loc, a.value, all);
+    }
     e.loop(keyBegin, keyEnd, e.idx(tileKeys), [&](Value kt) {
       Value count = e.min(e.idx(tileKeys), e.sub(keyEnd, kt));
+      if (spreadPrefetch) {
+        keySpan = nextTileSpan(a.key, plan.headDim, kt);
+        valueSpan = nextTileSpan(a.value, plan.valueDim, kt);
+      }
       if (rowsAcross) {
         if (keyTile)
           widenKeyTile(kt, count);
         scoresRowsAcross(kt, count);
         e.loop(e.idx(0), e.idx(paddedRows), e.idx(lanes), [&](Value off) {
           onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off,
-                               tileKeys, lanes);
+                               tileKeys, lanes, /*hiddenKeys=*/false);
         });
       } else {
         scoresPeriodic(kt, count);
@@ -317,17 +344,49 @@ private:
   }
 
   /// S^T[k, rows]: rows across the lanes, keyBlock K elements broadcast per
-  /// head-dimension step against chunkBlock row vectors of Q^T.
+  /// head-dimension step against chunkBlock row vectors of Q^T. A full tile
+  /// (every tile but the last) of a contiguous f32 cache or of the widened
+  /// key tile reads its key rows at kt + k0 + k: one base address and
+  /// constant offsets, instead of keyBlock clamped row indices that do not
+  /// fit in the scalar registers (with the key tile, LLVM spilled vector
+  /// accumulators for them: half-cache MQA at B=8 ran at ~75 GFLOP/s).
   void scoresRowsAcross(Value kt, Value count) {
+    if (a.blockTable && !keyTile) {
+      scoreBlocksRowsAcross(kt, count, /*clamp=*/true);
+      return;
+    }
+    Value full = e.cmp(arith::CmpIPredicate::eq, count, e.idx(tileKeys));
+    auto branch = scf::IfOp::create(ob, e.loc, full, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(ob);
+    ob.setInsertionPointToStart(branch.thenBlock());
+    scoreBlocksRowsAcross(kt, count, /*clamp=*/false);
+    ob.setInsertionPointToStart(branch.elseBlock());
+    scoreBlocksRowsAcross(kt, count, /*clamp=*/true);
+  }
+
+  void scoreBlocksRowsAcross(Value kt, Value count, bool clamp) {
     int64_t chunks = paddedRows / lanes;
+    int64_t keyBlocks = tileKeys / keyBlock;
+    int64_t slots = chunks / chunkBlock * keyBlocks * plan.headDim;
     e.loop(e.idx(0), e.idx(chunks), e.idx(chunkBlock), [&](Value c0) {
       e.loop(e.idx(0), e.idx(tileKeys), e.idx(keyBlock), [&](Value k0) {
         SmallVector<std::pair<Value, Value>> keys;
         SmallVector<Value> locals;
-        if (!keyTile)
+        if (!keyTile && clamp) {
           keys = keyBlockAddresses(kt, k0, count);
+        } else if (!keyTile) {
+          Value first = e.add(kt, k0);
+          for (int64_t k = 0; k < keyBlock; ++k)
+            keys.push_back({b, e.add(first, e.idx(k))});
+        }
         for (int64_t k = 0; k < keyBlock; ++k)
-          locals.push_back(clampedLocal(k0, k, count));
+          locals.push_back(clamp ? clampedLocal(k0, k, count)
+                                 : e.add(k0, e.idx(k)));
+        // Slot of the first head-dimension step of this block.
+        Value slot0 = e.mul(
+            e.add(e.mul(e.div(c0, e.idx(chunkBlock)), e.idx(keyBlocks)),
+                  e.div(k0, e.idx(keyBlock))),
+            e.idx(plan.headDim));
         SmallVector<Value> init(keyBlock * chunkBlock,
                                 e.splat(e.f32(0.0), lanes));
         auto dLoop = scf::ForOp::create(ob, e.loc, e.idx(0),
@@ -336,6 +395,8 @@ private:
           OpBuilder::InsertionGuard guard(ob);
           ob.setInsertionPointToStart(dLoop.getBody());
           Value d = dLoop.getInductionVar();
+          if (spreadPrefetch)
+            prefetchSpread(keyFlat, keySpan, e.add(slot0, d), slots);
           SmallVector<Value> sums(dLoop.getRegionIterArgs());
           SmallVector<Value> q;
           for (int64_t c = 0; c < chunkBlock; ++c)
@@ -356,7 +417,8 @@ private:
           Value valid = e.cmp(arith::CmpIPredicate::ult, kk, count);
           for (int64_t c = 0; c < chunkBlock; ++c) {
             Value score = softcap(dLoop.getResult(k * chunkBlock + c));
-            score = e.select(valid, score, negInfVec(lanes));
+            if (clamp)
+              score = e.select(valid, score, negInfVec(lanes));
             e.storeVec(score, scores, {kk, chunkOffset(c0, c)});
           }
         }
@@ -446,6 +508,13 @@ private:
         OpBuilder::InsertionGuard guard(ob);
         ob.setInsertionPointToStart(dLoop.getBody());
         Value d = dLoop.getInductionVar();
+        if (spreadPrefetch) {
+          int64_t dSteps = plan.headDim / step;
+          prefetchSpread(keyFlat, keySpan,
+                         e.add(e.mul(e.div(k0, e.idx(keyBlock)), e.idx(dSteps)),
+                               e.div(d, e.idx(step))),
+                         tileKeys / keyBlock * dSteps);
+        }
         // q[part][r]: the row's vector at d (+ lanes: the odd half).
         SmallVector<SmallVector<Value>> q(step / lanes);
         for (int64_t part = 0; part < step / lanes; ++part)
@@ -504,8 +573,9 @@ private:
 
   /// The online softmax step on the periodic layout: the tile's row maxima
   /// (lanes folded by row), alpha = exp(m_old - m_new) (1 while every key
-  /// so far is hidden), probabilities in place of the scores (exactly 0
-  /// where hidden) and the rescaled running sum.
+  /// so far is hidden), probabilities in place of the scores (below 2^-125
+  /// for the keys past the tile, which the value loop skips) and the
+  /// rescaled running sum.
   void softmaxPeriodic() {
     int64_t vectors = tileKeys * paddedRows / lanes;
     Value negInf = negInfVec(lanes), zero = e.splat(e.f32(0.0), lanes);
@@ -517,18 +587,15 @@ private:
       ob.setInsertionPointToStart(maxLoop.getBody());
       Value sc = e.loadVec(
           scores, {e.mul(maxLoop.getInductionVar(), e.idx(lanes))}, lanes);
-      scf::YieldOp::create(
-          ob, e.loc,
-          arith::MaximumFOp::create(ob, e.loc, sc,
-                                    maxLoop.getRegionIterArgs()[0])
-              .getResult());
+      scf::YieldOp::create(ob, e.loc,
+                           vectorMax(e, maxLoop.getRegionIterArgs()[0], sc));
     }
     Value oldMax = e.loadVec(runMax, {e.idx(0)}, lanes);
-    Value newMax = arith::MaximumFOp::create(
-        ob, e.loc, oldMax, foldRows(maxLoop.getResult(0), /*isMax=*/true));
+    Value newMax =
+        vectorMax(e, oldMax, foldRows(maxLoop.getResult(0), /*isMax=*/true));
     Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
-    Value rescale = math::ExpOp::create(
-        ob, e.loc, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
+    Value rescale =
+        vectorExp(e, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
     rescale = e.select(allHidden, one, rescale);
     auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(vectors),
                                       e.idx(1), ValueRange{zero});
@@ -537,9 +604,8 @@ private:
       ob.setInsertionPointToStart(sumLoop.getBody());
       Value off = e.mul(sumLoop.getInductionVar(), e.idx(lanes));
       Value sc = e.loadVec(scores, {off}, lanes);
-      Value p = math::ExpOp::create(
-          ob, e.loc, arith::SubFOp::create(ob, e.loc, sc, newMax));
-      p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
+      // Keys past the tile (-inf) get p < 2^-125: the value loop skips them.
+      Value p = vectorExp(e, arith::SubFOp::create(ob, e.loc, sc, newMax));
       e.storeVec(p, scores, {off});
       scf::YieldOp::create(
           ob, e.loc,
@@ -572,13 +638,12 @@ private:
   void accumulateValues(Value kt, Value count) {
     int64_t chunkDims = valueChunkBlock * lanes;
     int64_t mainRows = group / valueRowBlock * valueRowBlock;
-    bool spread = !a.blockTable;
+    bool spread = !a.blockTable && !spreadPrefetch;
     int64_t columnBlocks = (plan.valueDim + chunkDims - 1) / chunkDims;
     int64_t mainBlocks = mainRows / valueRowBlock;
-    // The next tile's rows are prefetched one key row per key iteration of
-    // the first value block (key and value rows) or of the first two (key
-    // rows, then value rows), so the prefetches are spread over the tile's
-    // work (see the file comment).
+    // Without spreadPrefetch, the next tile's rows are prefetched one key
+    // row per key iteration of the first value block (key and value rows)
+    // or of the first two (key rows, then value rows).
     int64_t blocksWithPrefetch =
         spread ? std::min<int64_t>(2, columnBlocks * std::max<int64_t>(
                                                          mainBlocks, 1))
@@ -591,12 +656,20 @@ private:
         return 3;
       return n == 0 ? 1 : 2;
     };
+    int64_t allBlocks = (mainBlocks + (mainRows < group ? 1 : 0)) * columnBlocks;
     auto columns = [&](Value r0, int64_t rows, bool first) {
-      for (int64_t dv = 0; dv < plan.valueDim; dv += chunkDims)
+      for (int64_t dv = 0; dv < plan.valueDim; dv += chunkDims) {
+        if (spreadPrefetch) {
+          spreadSlots = allBlocks * tileKeys;
+          spreadBlock = e.add(e.mul(e.div(r0, e.idx(valueRowBlock)),
+                                    e.idx(columnBlocks)),
+                              e.idx(dv / chunkDims));
+        }
         accumulateValueBlock(
             kt, count, r0, rows, dv,
             std::min(chunkDims, plan.valueDim - dv) / lanes,
             first ? maskFor(blockNo++) : 0);
+      }
     };
     // Row blocks that prefetch are peeled off the loop.
     int64_t peeled = 0;
@@ -631,6 +704,40 @@ private:
     }
   }
 
+
+  /// Where the next tile's rows of `cache` start in its flat view, and its
+  /// last element in that view (the end of the (b, g) plane).
+  std::pair<Value, Value> nextTileSpan(Value cache, int64_t dims, Value kt) {
+    Value rows = e.dim(cache, 2);
+    Value plane = e.mul(e.add(e.mul(b, e.dim(cache, 1)), g), rows);
+    Value start = e.mul(e.add(plane, e.add(kt, e.idx(tileKeys))),
+                        e.idx(dims));
+    Value last = e.sub(e.mul(e.add(plane, rows), e.idx(dims)), e.idx(1));
+    return {start, last};
+  }
+
+  /// Prefetch slot u of `slots` per tile: the lines of the next tile's rows
+  /// of a cache (its flat view and span) spread evenly over the slots, in
+  /// address order, into L2. Slots past the tile's last line run on into
+  /// the tile after it (prefetched again, then from L2); nothing past the
+  /// end of the (b, g) plane.
+  void prefetchSpread(Value flat, std::pair<Value, Value> span, Value u,
+                      int64_t slots) {
+    Type element = cast<MemRefType>(flat.getType()).getElementType();
+    int64_t perLine = 512 / element.getIntOrFloatBitWidth();
+    int64_t dims = flat == keyFlat ? plan.headDim : plan.valueDim;
+    int64_t lines = tileKeys * ((dims + perLine - 1) / perLine);
+    int64_t perSlot = (lines + slots - 1) / slots;
+    for (int64_t i = 0; i < perSlot; ++i) {
+      Value line = e.add(e.mul(u, e.idx(perSlot)), e.idx(i));
+      Value at = e.min(e.add(span.first, e.mul(line, e.idx(perLine))),
+                       span.second);
+      memref::PrefetchOp::create(ob, e.loc, flat, ValueRange{at},
+                                 /*isWrite=*/false, /*localityHint=*/2,
+                                 /*isDataCache=*/true);
+    }
+  }
+
   void accumulateValueBlock(Value kt, Value count, Value r0, int64_t rows,
                             int64_t dv0, int64_t chunks, int prefetchMask) {
     SmallVector<Value> rowIdx, cols, init;
@@ -653,6 +760,10 @@ private:
       Value k = keyLoop.getInductionVar();
       if (prefetchMask)
         prefetchRow(e.add(kt, e.add(e.idx(tileKeys), k)), prefetchMask);
+      if (spreadPrefetch)
+        prefetchSpread(valueFlat, valueSpan,
+                       e.add(e.mul(spreadBlock, e.idx(tileKeys)), k),
+                       spreadSlots);
       std::pair<Value, Value> key = keyAddress(e, a, b, e.add(kt, k));
       SmallVector<Value> p;
       for (int64_t r = 0; r < rows; ++r)
@@ -729,9 +840,16 @@ private:
   int64_t lanes, group, paddedRows, chunkBlock, keyBlock, tileKeys;
   int64_t valueChunkBlock, valueRowBlock;
   bool rowsAcross;
+  /// The next tile's rows prefetched line by line over the steps of the
+  /// score and value loops (caches with the identity layout).
+  bool spreadPrefetch = false;
   /// bf16 keys / values read as even/odd vector pairs (periodic layout).
   bool splitKeys = false, splitValues = false;
   Value queries, acc, scores, runMax, runSum, alpha;
+  Value spreadBlock;
+  Value keyFlat, valueFlat; ///< 1-D views of the caches (spreadPrefetch)
+  std::pair<Value, Value> keySpan, valueSpan; ///< of the next tile
+  int64_t spreadSlots = 1;
   Value keyTile; ///< f32 copy of a non-f32 key tile (rows across only)
   Value valueTile; ///< f32 copy of a non-f32 value tile (rows across only)
 };

@@ -149,14 +149,25 @@ std::tuple<Value, Value, Value> safeHeadAndRow(Emitter &e, const Plan &plan,
 Value hiddenByPosition(Emitter &e, const FlashAttention &a, Value offset,
                        Value row, Value j);
 
+/// exp(x) of a vector of f32 for x <= 0 (the online softmax), in 14 vector
+/// instructions; inputs below -87 give a value in [0, 2^-125). In
+/// VectorExp.cpp.
+Value vectorExp(Emitter &e, Value x);
+
+/// `x > y ? x : y` on vectors: one vmaxps (arith.maximumf adds NaN checks);
+/// a NaN in y is kept, one in x is not (the probabilities still carry it).
+Value vectorMax(Emitter &e, Value x, Value y);
+
 /// One online-softmax step for `lanes` query rows at column `off` of
 /// `scores` [tileKeys, rows] (-inf where hidden): the tile's maximum joins
-/// runMax, scores become exp(s - max) (exactly 0 where hidden), runSum is
-/// rescaled and grows by their sum, alpha gets the rescale factor. Shared by
-/// the row-vector and grouped decode kernels. In RowVectorKernel.cpp.
+/// runMax, scores become exp(s - max) (exactly 0 where hidden with
+/// hiddenKeys; below 2^-125 without, for callers whose value loop skips
+/// the keys that can be hidden), runSum is rescaled and grows by their sum,
+/// alpha gets the rescale factor. Shared by the row-vector and grouped
+/// decode kernels. In RowVectorKernel.cpp.
 void onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax, Value runSum,
                           Value alpha, Value off, int64_t tileKeys,
-                          int64_t lanes);
+                          int64_t lanes, bool hiddenKeys = true);
 
 /// Whether the tree mask (a.treeMask, set) hides key j from query row `row`
 /// (< Sq) of batch row b whose first query stands at `offset`: j is a new

@@ -345,7 +345,8 @@ void mlir::attn::buildRowVectorPartial(Emitter &e, const FlashAttention &a,
 
 void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
                                       Value runSum, Value alpha, Value off,
-                                      int64_t tileKeys, int64_t lanes) {
+                                      int64_t tileKeys, int64_t lanes,
+                                      bool hiddenKeys) {
   OpBuilder &b = e.b;
   Value one = e.splat(e.f32(1.0), lanes), zero = e.splat(e.f32(0.0), lanes);
   Value negInf = e.splat(e.f32(-std::numeric_limits<double>::infinity()), lanes);
@@ -356,17 +357,13 @@ void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
     b.setInsertionPointToStart(maxLoop.getBody());
     Value sc = e.loadVec(scores, {maxLoop.getInductionVar(), off}, lanes);
     scf::YieldOp::create(
-        b, e.loc,
-        arith::MaximumFOp::create(b, e.loc, sc,
-                                  maxLoop.getRegionIterArgs()[0])
-            .getResult());
+        b, e.loc, vectorMax(e, maxLoop.getRegionIterArgs()[0], sc));
   }
   Value oldMax = e.loadVec(runMax, {off}, lanes);
-  Value newMax =
-      arith::MaximumFOp::create(b, e.loc, oldMax, maxLoop.getResult(0));
+  Value newMax = vectorMax(e, oldMax, maxLoop.getResult(0));
   Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
-  Value rescale = math::ExpOp::create(
-      b, e.loc, arith::SubFOp::create(b, e.loc, oldMax, newMax));
+  Value rescale =
+      vectorExp(e, arith::SubFOp::create(b, e.loc, oldMax, newMax));
   rescale = e.select(allHidden, one, rescale);
 
   auto sumLoop = scf::ForOp::create(b, e.loc, e.idx(0), e.idx(tileKeys),
@@ -376,9 +373,9 @@ void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
     b.setInsertionPointToStart(sumLoop.getBody());
     Value k = sumLoop.getInductionVar();
     Value sc = e.loadVec(scores, {k, off}, lanes);
-    Value p = math::ExpOp::create(
-        b, e.loc, arith::SubFOp::create(b, e.loc, sc, newMax));
-    p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
+    Value p = vectorExp(e, arith::SubFOp::create(b, e.loc, sc, newMax));
+    if (hiddenKeys)
+      p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
     e.storeVec(p, scores, {k, off});
     scf::YieldOp::create(
         b, e.loc,

@@ -8,17 +8,21 @@
 // head dimension across the lanes: key rows read as vectors of the lane
 // width, lanes/4 keys x 4 rows of accumulators folded into one vector of
 // scores with shuffles (no horizontal sum per score); the next tile's rows
-// prefetched in the value loop.
+// prefetched through a flat view of each cache, spread over the score loop
+// (key rows) and the value loop (value rows).
 
 // CHECK-LABEL: func.func @decode_group4(
-// CHECK-SAME:    %[[K:[^:]+]]: memref<1x2x300x64xf32>
+// CHECK-SAME:    %[[K:[^:]+]]: memref<1x2x300x64xf32>, %[[V:[^:]+]]: memref<1x2x300x64xf32>
 // CHECK:         scf.parallel
+// CHECK:           %[[KF:.+]] = memref.collapse_shape %[[K]] {{\[\[}}0, 1, 2, 3]] : memref<1x2x300x64xf32> into memref<38400xf32>
+// CHECK:           %[[VF:.+]] = memref.collapse_shape %[[V]] {{\[\[}}0, 1, 2, 3]]
+// CHECK:           memref.prefetch %[[KF]]
 // LANES16:         vector.transfer_read %[[K]]{{.*}} : memref<1x2x300x64xf32>, vector<16xf32>
 // LANES8:          vector.transfer_read %[[K]]{{.*}} : memref<1x2x300x64xf32>, vector<8xf32>
 // CHECK-NOT:       vector.reduction
 // LANES16:         vector.shuffle {{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xf32>, vector<16xf32>
 // LANES8:          vector.shuffle {{.*}} [0, 1, 2, 3, 8, 9, 10, 11] : vector<8xf32>, vector<8xf32>
-// CHECK:           memref.prefetch %[[K]]
+// CHECK:           memref.prefetch %[[VF]]
 // CHECK:         scf.parallel
 func.func @decode_group4(%q: memref<1x8x1x64xf32>, %k: memref<1x2x300x64xf32>,
                          %v: memref<1x2x300x64xf32>, %o: memref<1x8x1x64xf32>) {
@@ -39,7 +43,7 @@ func.func @decode_group4(%q: memref<1x8x1x64xf32>, %k: memref<1x2x300x64xf32>,
 // LANES16:       scf.for {{.+}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 // LANES8:        scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
 // CHECK-NOT:     vector.reduction
-// CHECK:         memref.prefetch %[[K]]
+// CHECK:         memref.prefetch
 // CHECK-NOT:     vector.reduction
 // CHECK:         return
 func.func @decode_group2(%q: memref<1x8x1x64xf32>, %k: memref<1x4x300x64xf32>,

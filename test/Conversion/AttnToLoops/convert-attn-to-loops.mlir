@@ -14,8 +14,10 @@
 // rescale exp(m_old - m_new), exact 0 for masked keys); a second
 // scf.parallel merges the key splits and writes the output. Nothing is
 // reduced across scf.parallel iterations (no scf.reduce), so
-// convert-scf-to-openmp needs no OpenMP reductions; exp is a vectorisable
-// polynomial (range reduction with math.floor), not a libm call.
+// convert-scf-to-openmp needs no OpenMP reductions; the tile max is a
+// compare and select (one vmaxps) and exp a polynomial in the vector unit
+// (VectorExp.cpp: the power of two added to the exponent bits with a shift),
+// not a libm call.
 
 // CHECK-LABEL: func.func @gqa(
 // CHECK-SAME:    %[[Q:[^:]+]]: memref<2x8x3x16xf32>, %[[K:[^:]+]]: memref<2x2x45x16xf32>,
@@ -32,9 +34,10 @@
 // CHECK:               %[[KE:.+]] = memref.load %[[K]][%[[B]], %[[G]],
 // CHECK:               %[[KB:.+]] = vector.broadcast %[[KE]] : f32 to vector<8xf32>
 // CHECK:               vector.fma %[[KB]]
-// CHECK:             arith.maximumf {{.+}} : vector<8xf32>
+// CHECK:             arith.cmpf ogt, {{.+}} : vector<8xf32>
+// CHECK-NEXT:        arith.select {{.+}} : vector<8xi1>, vector<8xf32>
 // CHECK-NOT:         math.exp
-// CHECK:             math.floor {{.+}} : vector<8xf32>
+// CHECK:             arith.shli {{.+}} : vector<8xi32>
 // CHECK:             arith.select {{.+}} : vector<8xi1>, vector<8xf32>
 // CHECK:             %[[VE:.+]] = memref.load %[[V]][%[[B]], %[[G]],
 // CHECK:             %[[VB:.+]] = vector.broadcast %[[VE]] : f32 to vector<8xf32>
@@ -90,7 +93,7 @@ func.func @mqa(%q: memref<1x32x1x80xf32>, %k: memref<1x1x300x80xf32>,
 // CHECK:             %[[KEEP:.+]] = memref.load %[[M]]
 // CHECK:             arith.select %[[KEEP]]
 // CHECK:             arith.cmpi sgt
-// CHECK:             arith.maximumf
+// CHECK:             arith.cmpf ogt
 func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
                            %v: memref<1x1x40x16xf32>, %m: memref<1x1x2x40xi1>,
                            %o: memref<1x8x2x16xf32>) {
@@ -111,7 +114,8 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // lanes/4 keys x 4 rows of accumulators folded into one vector of scores by
 // vector.shuffle + addf (no vector.reduction), then the online softmax on
 // full row-periodic vectors, the next tile's key and value rows prefetched
-// in the value loop (one key row per key). The new rows are copied into the caches at
+// through flat views of the caches, spread over the score loop (key rows)
+// and the value loop (value rows). The new rows are copied into the caches at
 // `position` first, then the keys [0, position + Sn) are attended (a dynamic
 // bound); the split count depends on that bound. f16 is widened with
 // arith.extf on load and narrowed with arith.truncf on the final store.
@@ -141,6 +145,9 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // CHECK:         memref.copy %{{.+}}, %[[VWIN]]
 // CHECK:         scf.parallel
 // CHECK:           arith.minsi {{.*}}%[[END]]
+// CHECK:           %[[KF:.+]] = memref.collapse_shape %[[KC]] {{\[\[}}0, 1, 2, 3]] : memref<1x2x128x16xf16> into memref<4096xf16>
+// CHECK:           %[[VF:.+]] = memref.collapse_shape %[[VC]] {{\[\[}}0, 1, 2, 3]]
+// CHECK:           memref.prefetch %[[KF]]
 // LANES8:          vector.transfer_read %[[KC]]{{.*}} vector<8xf16>
 // LANES8-NEXT:     arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
 // LANES16:         vector.transfer_read %[[KC]]{{.*}} vector<16xf16>
@@ -149,10 +156,9 @@ func.func @gqa_mask_causal(%q: memref<1x8x2x16xf32>, %k: memref<1x1x40x16xf32>,
 // CHECK-NOT:       vector.reduction
 // LANES8:          vector.shuffle {{.*}} : vector<8xf32>, vector<8xf32>
 // LANES16:         vector.shuffle {{.*}} : vector<16xf32>, vector<16xf32>
-// LANES8:          arith.maximumf {{.*}} : vector<8xf32>
-// LANES16:         arith.maximumf {{.*}} : vector<16xf32>
-// CHECK:           memref.prefetch %[[KC]]
-// CHECK:           memref.prefetch %[[VC]]
+// LANES8:          arith.cmpf ogt, {{.*}} : vector<8xf32>
+// LANES16:         arith.cmpf ogt, {{.*}} : vector<16xf32>
+// CHECK:           memref.prefetch %[[VF]]
 // LANES8:          vector.transfer_read %[[VC]]{{.*}} vector<8xf16>
 // LANES8-NEXT:     arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
 // LANES16:         vector.transfer_read %[[VC]]{{.*}} vector<16xf16>

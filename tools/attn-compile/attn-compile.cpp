@@ -86,6 +86,18 @@ cl::opt<std::string> shareKVPasses(
     cl::desc("--share-kv-method=joint: passes, each fitting every attention "
              "on the model converted by the previous one (default 2)"),
     cl::value_desc("N"), cl::cat(category));
+cl::opt<std::string> shareKVFitWindows(
+    "share-kv-fit-windows",
+    cl::desc("--share-kv-method=joint: the attention fits read the first N "
+             "calibration rows (default 0: all; the block refit reads all)"),
+    cl::value_desc("N"), cl::cat(category));
+cl::opt<std::string> shareKVBlockRefit(
+    "share-kv-block-refit",
+    cl::desc("--share-kv-method=joint: after the fits, refit each block's "
+             "MLP down projection toward the original block's output on the "
+             "converted input, drifting by DRIFT (0 to 1) toward the "
+             "original model's residual stream; off (default) skips it"),
+    cl::value_desc("DRIFT|off"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",
     cl::desc("--share-kv-method=latent: floats of the latent per token"),
@@ -178,6 +190,10 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-iterations", shareKVIterations});
   if (shareKVPasses.getNumOccurrences())
     flags.push_back({"share-kv-passes", shareKVPasses});
+  if (shareKVFitWindows.getNumOccurrences())
+    flags.push_back({"share-kv-fit-windows", shareKVFitWindows});
+  if (shareKVBlockRefit.getNumOccurrences())
+    flags.push_back({"share-kv-block-refit", shareKVBlockRefit});
   if (latentRank.getNumOccurrences())
     flags.push_back({"latent-rank", latentRank});
   if (latentRopeDim.getNumOccurrences())

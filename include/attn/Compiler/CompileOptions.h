@@ -67,6 +67,13 @@ struct CompileOptions {
   /// ShareKVMethod::Joint: L-BFGS steps per attention and pass, and passes
   /// (probes of the converted model).
   int64_t shareKVIterations = 40, shareKVPasses = 2;
+  /// ShareKVMethod::Joint: the attention fits read the first N calibration
+  /// rows (0: all).
+  int64_t shareKVFitWindows = 0;
+  /// ShareKVMethod::Joint: refit each block's MLP down projection after the
+  /// fits, with this drift toward the original model's residual stream
+  /// (--share-kv-block-refit); unset: no refit.
+  std::optional<double> shareKVBlockRefit;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

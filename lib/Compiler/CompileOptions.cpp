@@ -137,15 +137,6 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
               "' (expected off or a drift from 0 to 1)";
       return failure();
     }
-    // The probes compile with --share-kv's conversion, so a probe of the
-    // original model (the drift's target) would be converted too.
-    if (drift > 0.0) {
-      error = "--share-kv-block-refit=" + value.str() +
-              ": a drift toward the original model's stream is not "
-              "available yet (the calibration probes are compiled with the "
-              "KV sharing); use 0";
-      return failure();
-    }
     options.shareKVBlockRefit = drift;
     return success();
   }

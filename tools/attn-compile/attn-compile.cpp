@@ -95,8 +95,8 @@ cl::opt<std::string> shareKVBlockRefit(
     "share-kv-block-refit",
     cl::desc("--share-kv-method=joint: after the fits, refit each block's "
              "MLP down projection toward the original block's output on the "
-             "converted input (DRIFT toward the original model's residual "
-             "stream: only 0 for now); off (default) skips it"),
+             "converted input, drifting by DRIFT (0 to 1) toward the "
+             "original model's residual stream; off (default) skips it"),
     cl::value_desc("DRIFT|off"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",

@@ -116,6 +116,30 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVMethod = *method;
     return success();
   }
+  if (key == "share-kv-fit-windows") {
+    int64_t n;
+    if (value.getAsInteger(10, n) || n < 0) {
+      error = "bad --share-kv-fit-windows '" + value.str() +
+              "' (expected a count of calibration rows, 0 for all)";
+      return failure();
+    }
+    options.shareKVFitWindows = n;
+    return success();
+  }
+  if (key == "share-kv-block-refit") {
+    double drift;
+    if (value == "off") {
+      options.shareKVBlockRefit.reset();
+      return success();
+    }
+    if (value.getAsDouble(drift) || !(drift >= 0.0 && drift <= 1.0)) {
+      error = "bad --share-kv-block-refit '" + value.str() +
+              "' (expected off or a drift from 0 to 1)";
+      return failure();
+    }
+    options.shareKVBlockRefit = drift;
+    return success();
+  }
   if (key == "share-kv-iterations" || key == "share-kv-passes") {
     int64_t n;
     if (value.getAsInteger(10, n) || n < 0 || n > 100000) {

@@ -12,6 +12,7 @@
 
 #include "attn/Compiler/CompileReport.h"
 #include "attn/Compiler/DecodeFusion.h"
+#include "attn/Compiler/JointBlockRefit.h"
 #include "attn/Compiler/JointCalibration.h"
 #include "attn/Compiler/KVCalibration.h"
 #include "attn/Compiler/LatentCalibration.h"
@@ -372,13 +373,20 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.iterations = options.shareKVIterations;
     joint.passes = options.shareKVPasses;
     joint.reuseProbe = options.shareKVReuseProbe;
+
+    joint.fitWindows = options.shareKVFitWindows;
+    joint.blockRefitDrift = options.shareKVBlockRefit;
+    std::vector<std::string> refitNotes;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,
                                      options.calibrationFile, buildProbe,
                                      sharingErrors, jointRecords, jointTimes,
-                                     error)) ||
-        (sized && failed(copySharingAttributes(*sized, module, error))))
+                                     error, &refitNotes)) ||
+        (sized && failed(copySharingAttributes(*sized, module, error))) ||
+        failed(foldBlockRefits(module, error)))
       return fail(error);
     llvm::raw_string_ostream log(result.log);
+    for (const std::string &note : refitNotes)
+      log << note << "\n";
     for (const JointFitRecord &r : jointRecords)
       log << llvm::formatv("share-kv joint: {0}: output error aligned {1:e3}, "
                            "fitted {2:e3} ({3} steps, {4:f1} s)\n",

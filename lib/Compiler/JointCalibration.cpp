@@ -16,6 +16,8 @@
 
 #include "attn/Compiler/CompileReport.h"
 #include "attn/Compiler/ProbeLibrary.h"
+
+#include "attn/Compiler/JointBlockRefit.h"
 #include "attn/Compiler/ProbeSharing.h"
 
 #include "attn/Calibration/FloatGemm.h"
@@ -75,6 +77,9 @@ struct LayerPlan {
   int64_t inputWidth = 0; ///< the projections' width (+1 with biases)
   bool biased = false;    ///< H gets a column of ones for the biases
   JointWeights original, start, fitted;
+  /// The last fit's layer on every calibration window, without its input
+  /// (shapes, RoPE phases, mask): what --share-kv-block-refit reads.
+  JointLayer layout;
 };
 
 /// Rows [heads * D, width] of a projection: row j holds the weights of
@@ -397,6 +402,20 @@ LogicalResult fitLayer(LayerPlan &plan,
         where, mismatch);
     return failure();
   }
+  if (options.blockRefitDrift) {
+    plan.layout = l;
+    plan.layout.input.clear();
+  }
+  // --share-kv-fit-windows: the fit reads the first windows only (the
+  // block refit reads them all).
+  if (options.fitWindows > 0 && options.fitWindows < l.batch) {
+    int64_t keep = options.fitWindows * l.length;
+    l.batch = options.fitWindows;
+    l.input.resize(keep * l.inputWidth);
+    l.cos.resize(keep * (l.headDim / 2));
+    l.sin.resize(keep * (l.headDim / 2));
+    l.bias.resize(l.batch * l.qHeads * l.length * l.length);
+  }
   auto t0 = std::chrono::steady_clock::now();
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
@@ -515,7 +534,8 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
-    std::vector<JointPhaseTime> &times, std::string &error) {
+    std::vector<JointPhaseTime> &times, std::string &error,
+    std::vector<std::string> *notes) {
   auto alignedStart = PhaseClock::now();
   std::vector<::attn::calib::AttentionSample> samples;
   if (failed(calibrateKVSharing(module, newHeads, /*aligned=*/true,
@@ -553,5 +573,17 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   }
   for (LayerPlan &plan : plans)
     attachWeights(plan, plan.op, options.passes > 0 ? plan.fitted : plan.start);
+  if (options.blockRefitDrift && options.passes > 0) {
+    std::vector<BlockRefitLayer> layers;
+    for (LayerPlan &plan : plans)
+      layers.push_back({plan.op, std::move(plan.layout), &plan.original,
+                        &plan.fitted, plan.biased});
+    std::vector<std::string> ignored;
+    if (failed(refitBlocks(module, newHeads, *options.blockRefitDrift,
+                           options.blockRefitRidge, layers, inputs,
+                           buildLibrary, notes ? *notes : ignored, times,
+                           error)))
+      return failure();
+  }
   return success();
 }

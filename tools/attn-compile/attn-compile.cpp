@@ -93,6 +93,19 @@ cl::opt<bool> shareKVReuseProbe(
              "inputs (default true; false compiles one per pass, with the "
              "same fits)"),
     cl::init(true), cl::cat(category));
+
+cl::opt<std::string> shareKVFitWindows(
+    "share-kv-fit-windows",
+    cl::desc("--share-kv-method=joint: the attention fits read the first N "
+             "calibration rows (default 0: all; the block refit reads all)"),
+    cl::value_desc("N"), cl::cat(category));
+cl::opt<std::string> shareKVBlockRefit(
+    "share-kv-block-refit",
+    cl::desc("--share-kv-method=joint: after the fits, refit each block's "
+             "MLP down projection toward the original block's output on the "
+             "converted input, drifting by DRIFT (0 to 1) toward the "
+             "original model's residual stream; off (default) skips it"),
+    cl::value_desc("DRIFT|off"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",
     cl::desc("--share-kv-method=latent: floats of the latent per token"),
@@ -188,6 +201,11 @@ bool fillOptions(CompileOptions &options, std::string &error) {
   if (shareKVReuseProbe.getNumOccurrences())
     flags.push_back(
         {"share-kv-reuse-probe", shareKVReuseProbe ? "true" : "false"});
+
+  if (shareKVFitWindows.getNumOccurrences())
+    flags.push_back({"share-kv-fit-windows", shareKVFitWindows});
+  if (shareKVBlockRefit.getNumOccurrences())
+    flags.push_back({"share-kv-block-refit", shareKVBlockRefit});
   if (latentRank.getNumOccurrences())
     flags.push_back({"latent-rank", latentRank});
   if (latentRopeDim.getNumOccurrences())

@@ -71,6 +71,14 @@ struct CompileOptions {
   /// each pass's converted projection weights as inputs (false: compile a
   /// probe per pass; the same fits).
   bool shareKVReuseProbe = true;
+
+  /// ShareKVMethod::Joint: the attention fits read the first N calibration
+  /// rows (0: all).
+  int64_t shareKVFitWindows = 0;
+  /// ShareKVMethod::Joint: refit each block's MLP down projection after the
+  /// fits, with this drift toward the original model's residual stream
+  /// (--share-kv-block-refit); unset: no refit.
+  std::optional<double> shareKVBlockRefit;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

@@ -5,6 +5,8 @@
 
 #include "attn/Compiler/KVCalibration.h"
 
+#include <optional>
+
 namespace mlir::attn::compile {
 
 /// How the joint fit runs (bench/RESULTS.md measures the choices).
@@ -15,6 +17,15 @@ struct JointFitOptions {
   /// One probe library for every pass (the converted projection weights
   /// its inputs) rather than one compile per pass.
   bool reuseProbe = true;
+
+  /// The attention fits read the first `fitWindows` calibration rows (0:
+  /// all of them); the block refit reads every row.
+  int64_t fitWindows = 0;
+  /// --share-kv-block-refit: after the fits, each block's MLP down
+  /// projection is refitted (JointBlockRefit.h) with this drift toward the
+  /// original model's residual stream; unset: no refit.
+  std::optional<double> blockRefitDrift;
+  double blockRefitRidge = 1e-2; ///< times trace(Z^T Z) / features
 };
 
 /// One attention's fit, for the log and the compile report: the relative
@@ -49,13 +60,18 @@ bool jointFitApplies(ModuleOp module, int64_t newHeads, std::string &why);
 /// projection input (and its Q and K, whose ratio to the projections gives
 /// RoPE's phases); the attentions are then refitted, warm-started, in
 /// order. The fitted weights go to `attn.share_{query,key,value}_weight`
-/// (and `_bias`) and `attn.share_output_weight` for attn-share-kv.
+/// (and `_bias`) and `attn.share_output_weight` for attn-share-kv. With
+/// `options.blockRefitDrift`, the MLP down projections are then refitted
+/// (refitBlocks: `attn.share_down_weight`, which foldBlockRefits puts in
+/// the graph); `notes` gets a line per block (its error, or why it was
+/// skipped).
 LogicalResult calibrateJointSharing(
     ModuleOp module, int64_t newHeads, const JointFitOptions &options,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
-    std::vector<JointPhaseTime> &times, std::string &error);
+    std::vector<JointPhaseTime> &times, std::string &error,
+    std::vector<std::string> *notes = nullptr);
 
 } // namespace mlir::attn::compile
 

@@ -1,0 +1,478 @@
+//===- JointBlockRefit.cpp - the MLP down-projection refit of joint -------===//
+//
+// Finds each attention's decoder block in the graph (the residual Add after
+// its output projection, the next residual Add and the constant-weight
+// MatMul feeding it: the MLP's down projection, SwiGLU or GELU alike), runs
+// the probes the refit needs and solves for the new down weights
+// (include/attn/Compiler/JointBlockRefit.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Compiler/JointBlockRefit.h"
+
+#include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/KVCalibration.h"
+#include "attn/Compiler/ProbeSharing.h"
+
+#include "attn/Calibration/BlockRefit.h"
+#include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
+#include "attn/Runtime/Npz.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <sys/resource.h>
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::compile;
+
+namespace {
+
+constexpr const char *kDownWeight = "attn.share_down_weight";
+
+/// An elementwise linalg op adding its two inputs (generic or named), with
+/// the result's type: the other input than `one`, or null.
+Value addedTo(Operation *user, Value one) {
+  auto op = dyn_cast<linalg::LinalgOp>(user);
+  if (!op || !op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op->getNumResults() != 1 ||
+      op.getNumLoops() != op.getNumParallelLoops())
+    return {};
+  Value a = op.getDpsInputOperand(0)->get(), b = op.getDpsInputOperand(1)->get();
+  if (a.getType() != op->getResult(0).getType() ||
+      b.getType() != op->getResult(0).getType())
+    return {};
+  for (AffineMap m : op.getIndexingMapsArray())
+    if (!m.isIdentity())
+      return {};
+  if (!isa<linalg::AddOp>(user)) {
+    Block &body = op->getRegion(0).front();
+    auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+    auto add = yield && yield.getNumOperands() == 1
+                   ? yield.getOperand(0).getDefiningOp<arith::AddFOp>()
+                   : nullptr;
+    if (!add || &body.front() != add.getOperation() ||
+        !((add.getLhs() == body.getArgument(0) &&
+           add.getRhs() == body.getArgument(1)) ||
+          (add.getLhs() == body.getArgument(1) &&
+           add.getRhs() == body.getArgument(0))))
+      return {};
+  }
+  return a == one ? b : b == one ? a : Value();
+}
+
+/// Whether `op` adds a constant of lower rank (a bias) to one input:
+/// that input, or null.
+Value biasAddInput(Operation *user) {
+  auto op = dyn_cast_or_null<linalg::LinalgOp>(user);
+  if (!op || !op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
+      op->getNumResults() != 1)
+    return {};
+  Value a = op.getDpsInputOperand(0)->get(), b = op.getDpsInputOperand(1)->get();
+  auto rank = [](Value v) { return cast<ShapedType>(v.getType()).getRank(); };
+  Block &body = op->getRegion(0).front();
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!yield || yield.getNumOperands() != 1 ||
+      !yield.getOperand(0).getDefiningOp<arith::AddFOp>() ||
+      &body.front() != yield.getOperand(0).getDefiningOp())
+    return {};
+  if (b.getDefiningOp<arith::ConstantOp>() && rank(b) < rank(a) &&
+      a.getType() == op->getResult(0).getType())
+    return a;
+  if (a.getDefiningOp<arith::ConstantOp>() && rank(a) < rank(b) &&
+      b.getType() == op->getResult(0).getType())
+    return b;
+  return {};
+}
+
+/// `v`, or the bias add that is its only use.
+Value throughBias(Value v) {
+  if (v.hasOneUse() && biasAddInput(*v.getUsers().begin()) == v)
+    return v.getUsers().begin()->getResult(0);
+  return v;
+}
+
+/// Whether `v` is a zero splat (a linalg.fill of 0 or a constant).
+bool isZero(Value v) {
+  if (auto fill = v.getDefiningOp<linalg::FillOp>())
+    v = fill.getInputs()[0];
+  Attribute attr;
+  if (auto cst = v.getDefiningOp<arith::ConstantOp>())
+    attr = cst.getValue();
+  if (auto f = dyn_cast_or_null<FloatAttr>(attr))
+    return f.getValueAsDouble() == 0.0;
+  if (auto d = dyn_cast_or_null<DenseFPElementsAttr>(attr))
+    return d.isSplat() && d.getSplatValue<APFloat>().isZero();
+  return false;
+}
+
+/// The down projection computing `v` (through a bias add): a zero-init
+/// contraction of a static input Z [..., F] (F last, the output's other
+/// axes in order) with a constant rank-2 weight.
+bool matchDown(Value v, BlockPattern &p) {
+  if (auto *def = v.getDefiningOp())
+    if (Value in = biasAddInput(def))
+      v = in;
+  auto op = v.getDefiningOp<linalg::LinalgOp>();
+  if (!op || !v.hasOneUse() || !op.hasPureTensorSemantics() ||
+      op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !linalg::isaContractionOpInterface(op) ||
+      !isZero(op.getDpsInitOperand(0)->get()))
+    return false;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->n.size() != 1 || dims->k.size() != 1 ||
+      !dims->batch.empty())
+    return false;
+  MLIRContext *ctx = op.getContext();
+  AffineExpr k = getAffineDimExpr(dims->k[0], ctx),
+             n = getAffineDimExpr(dims->n[0], ctx);
+  AffineMap out = op.getIndexingMapsArray().back();
+  if (out.getNumResults() == 0 || out.getResults().back() != n)
+    return false;
+  for (OpOperand *operand : op.getDpsInputOperands()) {
+    AffineMap m = op.getMatchingIndexingMap(operand);
+    auto type = dyn_cast<RankedTensorType>(operand->get().getType());
+    if (!type || !type.hasStaticShape())
+      return false;
+    if (operand->get().getDefiningOp<arith::ConstantOp>() &&
+        type.getRank() == 2 && readConstant(operand->get())) {
+      if (!((m.getResult(0) == k && m.getResult(1) == n) ||
+            (m.getResult(0) == n && m.getResult(1) == k)))
+        return false;
+      p.weight = operand;
+      p.featuresFirst = m.getResult(0) == k;
+    } else {
+      if (m.getNumResults() != out.getNumResults() ||
+          m.getResults().back() != k ||
+          m.getResults().drop_back() != out.getResults().drop_back())
+        return false;
+      p.downInput = operand->get();
+    }
+  }
+  if (!p.weight || !p.downInput)
+    return false;
+  auto wType = cast<RankedTensorType>(p.weight->get().getType());
+  p.features = wType.getDimSize(p.featuresFirst ? 0 : 1);
+  p.width = wType.getDimSize(p.featuresFirst ? 1 : 0);
+  p.down = op;
+  return true;
+}
+
+/// The projection input shared by Q, K and V (what the joint fit reads).
+Value attentionInput(AttentionOp op) {
+  std::optional<HeadProjection> p = matchHeadProjection(op.getKey());
+  if (!p)
+    return {};
+  for (OpOperand *operand : p->matmul.getDpsInputOperands())
+    if (operand != p->weight)
+      return operand->get();
+  return {};
+}
+
+std::vector<float> floatsOf(const ::attn::rt::Array &a) {
+  std::vector<float> out(a.numElements());
+  std::memcpy(out.data(), a.data.data(), out.size() * sizeof(float));
+  return out;
+}
+
+double processCpu() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+         1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+/// Times a phase into `times` when it ends.
+struct PhaseTimer {
+  std::vector<JointPhaseTime> &times;
+  std::string name;
+  double cpu = processCpu();
+  std::chrono::steady_clock::time_point wall = std::chrono::steady_clock::now();
+  ~PhaseTimer() {
+    times.push_back(
+        {name, processCpu() - cpu,
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall)
+             .count()});
+  }
+};
+
+bool isPicked(AttentionOp op, int64_t newHeads) {
+  return op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads;
+}
+
+/// The named f32 output of a probe, or null.
+const ::attn::rt::Array *
+probeOutput(const std::map<std::string, ::attn::rt::Array> &outputs,
+            const std::string &name, size_t elements) {
+  auto it = outputs.find(name);
+  if (it == outputs.end() || it->second.dtype != ::attn::rt::DType::F32 ||
+      it->second.numElements() != elements)
+    return nullptr;
+  return &it->second;
+}
+
+} // namespace
+
+FailureOr<BlockPattern> mlir::attn::compile::matchBlock(AttentionOp op,
+                                                        std::string &why) {
+  std::optional<OutputProjection> o = matchOutputProjection(op.getResult(0));
+  if (!o) {
+    why = "no constant-weight output projection";
+    return failure();
+  }
+  Value y = throughBias(o->matmul->getResult(0));
+  Value stream;
+  if (y.hasOneUse())
+    if (Operation *add = *y.getUsers().begin(); addedTo(add, y))
+      stream = add->getResult(0);
+  if (!stream) {
+    why = "the output projection is not added to a residual stream";
+    return failure();
+  }
+  for (Operation *user : stream.getUsers()) {
+    Value other = addedTo(user, stream);
+    BlockPattern p;
+    if (other && matchDown(other, p)) {
+      p.streamOut = user->getResult(0);
+      int64_t tokens = cast<ShapedType>(p.downInput.getType()).getNumElements() /
+                       p.features;
+      if (cast<ShapedType>(stream.getType()).getNumElements() !=
+          tokens * p.width) {
+        why = "the down projection's rows are not the stream's tokens";
+        return failure();
+      }
+      return p;
+    }
+  }
+  why = "no residual Add of the stream and a constant-weight MatMul (an MLP's "
+        "down projection) after the attention's residual Add";
+  return failure();
+}
+
+LogicalResult mlir::attn::compile::refitBlocks(
+    ModuleOp module, int64_t newHeads, double drift, double ridge,
+    ArrayRef<BlockRefitLayer> layers,
+    const std::vector<::attn::rt::Array> &inputs,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::vector<std::string> &notes, std::vector<JointPhaseTime> &times,
+    std::string &error) {
+  auto pick = [&](AttentionOp op) { return isPicked(op, newHeads); };
+  // Which blocks match, in the model itself (their weights are read here).
+  std::vector<std::optional<BlockPattern>> blocks(layers.size());
+  size_t matched = 0;
+  for (auto [i, layer] : llvm::enumerate(layers)) {
+    std::string why;
+    AttentionOp op = layer.op;
+    FailureOr<BlockPattern> p = matchBlock(op, why);
+    if (failed(p)) {
+      notes.push_back(llvm::formatv("share-kv block refit: attention at {0}: "
+                                    "skipped ({1})",
+                                    locationName(op.getLoc()), why));
+      continue;
+    }
+    blocks[i] = *p;
+    ++matched;
+  }
+  if (matched == 0)
+    return success();
+
+  // The original model's stream after each block.
+  std::map<std::string, ::attn::rt::Array> original;
+  auto blockName = [](size_t i, const char *part) {
+    return llvm::formatv("__block_{0}_{1}", i, part).str();
+  };
+  if (drift > 0.0) {
+    PhaseTimer timer{times, "block refit: probe of the original model"};
+    FailureOr<Probe> probe = cloneProbe(module, pick, layers.size(), error);
+    if (failed(probe))
+      return failure();
+    SmallVector<Value> results;
+    SmallVector<std::string> names;
+    for (auto [i, op] : llvm::enumerate(probe->ops)) {
+      std::string why;
+      if (!blocks[i])
+        continue;
+      FailureOr<BlockPattern> p = matchBlock(op, why);
+      if (failed(p)) {
+        error = "calibration: the block refit's probe lost a block";
+        return failure();
+      }
+      {
+        results.push_back(p->streamOut);
+        names.push_back(blockName(i, "orig"));
+      }
+    }
+    returnNamed(probe->entry, results, names);
+    if (failed(runProbe(*probe->module, inputs, buildLibrary, original, error)))
+      return failure();
+  }
+
+  // The model converted with the fitted attentions: H, Z, the stream after.
+  std::map<std::string, ::attn::rt::Array> converted;
+  {
+    PhaseTimer timer{times, "block refit: probe of the converted model"};
+    FailureOr<Probe> probe = cloneProbe(module, pick, layers.size(), error);
+    if (failed(probe))
+      return failure();
+    SmallVector<Value> results;
+    SmallVector<std::string> names;
+    for (auto [i, op] : llvm::enumerate(probe->ops)) {
+      if (!blocks[i])
+        continue;
+      std::string why;
+      FailureOr<BlockPattern> p = matchBlock(op, why);
+      Value h = attentionInput(op);
+      if (failed(p) || !h) {
+        error = "calibration: the block refit's probe lost a block";
+        return failure();
+      }
+      results.append({h, p->downInput, p->streamOut});
+      for (const char *part : {"h", "z", "out"})
+        names.push_back(blockName(i, part));
+    }
+    if (failed(shareProbeKVHeads(
+            *probe->module, probe->entry, newHeads, "block-refit",
+            "--share-kv-block-refit runs the converted model on the "
+            "calibration inputs, which this model's shrinking KV-cache "
+            "inputs no longer fit (a decode step)",
+            error)))
+      return failure();
+    returnNamed(probe->entry, results, names);
+    if (failed(runProbe(*probe->module, inputs, buildLibrary, converted,
+                        error)))
+      return failure();
+  }
+
+  PhaseTimer timer{times, llvm::formatv("block refit: {0} down projections",
+                                        matched)
+                              .str()};
+  std::vector<float> carried; // C: the corrections of the blocks before
+  for (auto [i, layer] : llvm::enumerate(layers)) {
+    if (!blocks[i])
+      continue;
+    const BlockPattern &p = *blocks[i];
+    AttentionOp op = layer.op;
+    std::string where = locationName(op.getLoc());
+    ::attn::calib::JointLayer l = layer.layout;
+    int64_t tokens = l.batch * l.length, width = p.width;
+    int64_t in = l.inputWidth - (layer.biased ? 1 : 0);
+    const ::attn::rt::Array *h = probeOutput(converted, blockName(i, "h"),
+                                             tokens * in);
+    const ::attn::rt::Array *z = probeOutput(converted, blockName(i, "z"),
+                                             tokens * p.features);
+    const ::attn::rt::Array *out = probeOutput(converted, blockName(i, "out"),
+                                               tokens * width);
+    const ::attn::rt::Array *orig =
+        drift > 0.0 ? probeOutput(original, blockName(i, "orig"), tokens * width)
+                    : nullptr;
+    if (!h || !z || !out || (drift > 0.0 && !orig) || l.outWidth != width) {
+      error = "--share-kv-block-refit: attention at " + where +
+              ": the probe's block values do not have the calibration "
+              "tokens' sizes (or are not f32)";
+      return failure();
+    }
+    std::vector<float> hv = floatsOf(*h);
+    l.input.resize(tokens * l.inputWidth);
+    for (int64_t t = 0; t < tokens; ++t) {
+      std::memcpy(&l.input[t * l.inputWidth], &hv[t * in], in * sizeof(float));
+      if (layer.biased)
+        l.input[t * l.inputWidth + in] = 1.0f;
+    }
+    hv.clear();
+    std::vector<float> target = ::attn::calib::jointOutput(l, *layer.original);
+    std::vector<float> fitted = ::attn::calib::jointOutput(l, *layer.fitted);
+    std::vector<float> e(tokens * width);
+    double scale = 0.0;
+    std::vector<float> outv = orig ? floatsOf(*out) : std::vector<float>();
+    std::vector<float> origv = orig ? floatsOf(*orig) : std::vector<float>();
+    for (int64_t t = 0; t < tokens * width; ++t) {
+      double miss = double(target[t]) - fitted[t];
+      double v = miss;
+      if (orig)
+        v += drift * (double(origv[t]) - outv[t] - miss -
+                      (carried.empty() ? 0.0 : carried[t]));
+      e[t] = static_cast<float>(v);
+      scale += double(target[t]) * target[t];
+    }
+    ::attn::calib::DownRefit r = ::attn::calib::refitLinear(
+        floatsOf(*z), tokens, p.features, e, width, ridge);
+    if (!r.solved) {
+      notes.push_back(llvm::formatv("share-kv block refit: attention at {0}: "
+                                    "skipped (the ridge system is singular)",
+                                    where));
+      continue;
+    }
+    if (drift > 0.0) {
+      if (carried.empty())
+        carried.assign(tokens * width, 0.0f);
+      for (int64_t t = 0; t < tokens * width; ++t)
+        carried[t] += r.correction[t];
+    }
+    // W + delta in the stored orientation, as the weight's own type.
+    std::vector<double> w = *readConstant(p.weight->get());
+    for (int64_t f = 0; f < p.features; ++f)
+      for (int64_t c = 0; c < width; ++c)
+        (p.featuresFirst ? w[f * width + c] : w[c * p.features + f]) +=
+            r.delta[f * width + c];
+    auto wType = cast<RankedTensorType>(p.weight->get().getType());
+    std::vector<float> wf(w.begin(), w.end());
+    op->setAttr(
+        kDownWeight,
+        DenseElementsAttr::get(
+            RankedTensorType::get(wType.getShape(),
+                                  Float32Type::get(module.getContext())),
+            ArrayRef<float>(wf)));
+    scale = scale > 0.0 ? scale : 1.0;
+    notes.push_back(llvm::formatv(
+        "share-kv block refit: attention at {0}: block error (relative to "
+        "the attention's output) {1:e3} -> {2:e3}",
+        where, r.errorBefore / scale, r.errorAfter / scale));
+  }
+  return success();
+}
+
+LogicalResult mlir::attn::compile::foldBlockRefits(ModuleOp module,
+                                                   std::string &error) {
+  LogicalResult result = success();
+  module.walk([&](AttentionOp op) {
+    auto weight = op->getAttrOfType<DenseElementsAttr>(kDownWeight);
+    if (!weight)
+      return;
+    op->removeAttr(kDownWeight);
+    std::string why;
+    FailureOr<BlockPattern> p = matchBlock(op, why);
+    auto wType = succeeded(p)
+                     ? cast<RankedTensorType>(p->weight->get().getType())
+                     : RankedTensorType();
+    if (failed(p) || wType.getShape() != weight.getType().getShape()) {
+      error = "--share-kv-block-refit: attention at " +
+              locationName(op.getLoc()) +
+              ": the refitted down projection is not in the model (" +
+              (failed(p) ? why : "another weight shape") + ")";
+      result = failure();
+      return;
+    }
+    DenseElementsAttr value = weight;
+    if (wType.getElementType() != weight.getElementType()) {
+      auto ft = cast<FloatType>(wType.getElementType());
+      SmallVector<APFloat> converted;
+      for (APFloat f : weight.getValues<APFloat>()) {
+        bool lost;
+        f.convert(ft.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+        converted.push_back(f);
+      }
+      value = DenseElementsAttr::get(wType, converted);
+    } else {
+      value = weight.reshape(wType);
+    }
+    OpBuilder b(p->down);
+    p->weight->set(b.create<arith::ConstantOp>(p->down.getLoc(), value));
+  });
+  return result;
+}

@@ -287,28 +287,48 @@ LogicalResult mlir::attn::compile::refitBlocks(
   auto blockName = [](size_t i, const char *part) {
     return llvm::formatv("__block_{0}_{1}", i, part).str();
   };
+  // The probe's values of every matched block: the stream after the block
+  // (named `orig`), or with `withInputs` the attention's input H, the down
+  // projection's input Z and the stream after (`h`, `z`, `out`).
+  auto collectBlockValues = [&](Probe &probe, bool withInputs,
+                                SmallVector<Value> &results,
+                                SmallVector<std::string> &names) {
+    for (auto [i, op] : llvm::enumerate(probe.ops)) {
+      if (!blocks[i])
+        continue;
+      std::string why;
+      FailureOr<BlockPattern> p = matchBlock(op, why);
+      Value h = withInputs ? attentionInput(op) : Value();
+      if (failed(p) || (withInputs && !h)) {
+        error = "calibration: the block refit's probe lost a block";
+        return failure();
+      }
+      if (!withInputs) {
+        results.push_back(p->streamOut);
+        names.push_back(blockName(i, "orig"));
+        continue;
+      }
+      results.append({h, p->downInput, p->streamOut});
+      for (const char *part : {"h", "z", "out"})
+        names.push_back(blockName(i, part));
+    }
+    return success();
+  };
+  auto returnBlockValues = [&](Probe &probe, bool withInputs) {
+    SmallVector<Value> results;
+    SmallVector<std::string> names;
+    if (failed(collectBlockValues(probe, withInputs, results, names)))
+      return failure();
+    returnNamed(probe.entry, results, names);
+    return success();
+  };
   if (drift > 0.0) {
     PhaseTimer timer{times, "block refit: probe of the original model"};
     FailureOr<Probe> probe = cloneProbe(module, pick, layers.size(), error);
     if (failed(probe))
       return failure();
-    SmallVector<Value> results;
-    SmallVector<std::string> names;
-    for (auto [i, op] : llvm::enumerate(probe->ops)) {
-      std::string why;
-      if (!blocks[i])
-        continue;
-      FailureOr<BlockPattern> p = matchBlock(op, why);
-      if (failed(p)) {
-        error = "calibration: the block refit's probe lost a block";
-        return failure();
-      }
-      {
-        results.push_back(p->streamOut);
-        names.push_back(blockName(i, "orig"));
-      }
-    }
-    returnNamed(probe->entry, results, names);
+    if (failed(returnBlockValues(*probe, /*withInputs=*/false)))
+      return failure();
     if (failed(runProbe(*probe->module, inputs, buildLibrary, original, error)))
       return failure();
   }
@@ -322,20 +342,8 @@ LogicalResult mlir::attn::compile::refitBlocks(
       return failure();
     SmallVector<Value> results;
     SmallVector<std::string> names;
-    for (auto [i, op] : llvm::enumerate(probe->ops)) {
-      if (!blocks[i])
-        continue;
-      std::string why;
-      FailureOr<BlockPattern> p = matchBlock(op, why);
-      Value h = attentionInput(op);
-      if (failed(p) || !h) {
-        error = "calibration: the block refit's probe lost a block";
-        return failure();
-      }
-      results.append({h, p->downInput, p->streamOut});
-      for (const char *part : {"h", "z", "out"})
-        names.push_back(blockName(i, part));
-    }
+    if (failed(collectBlockValues(*probe, /*withInputs=*/true, results, names)))
+      return failure();
     if (failed(shareProbeKVHeads(
             *probe->module, probe->entry, newHeads, "block-refit",
             "--share-kv-block-refit runs the converted model on the "

@@ -131,11 +131,7 @@ public:
     auto isBF16 = [](Value cache) {
       return cast<MemRefType>(cache.getType()).getElementType().isBF16();
     };
-    if (rowsAcross) {
-      valueChunkBlock = std::min(valueChunks, budget);
-      valueRowBlock =
-          std::min(group, std::max<int64_t>(1, budget / valueChunkBlock));
-    } else {
+    if (!rowsAcross) {
       valueRowBlock = group;
       valueChunkBlock = 1;
       for (int64_t c = 1; c <= valueChunks; ++c)
@@ -156,7 +152,9 @@ public:
       queries = stackBuffer({plan.headDim, paddedRows}); // Q^T
     else
       queries = stackBuffer({paddedRows, plan.headDim});
-    acc = stackBuffer({group, plan.valueDim});
+    // Rows across: Acc^T [value dim, rows] (see accumulateValuesAcross).
+    acc = rowsAcross ? stackBuffer({plan.valueDim, paddedRows})
+                     : stackBuffer({group, plan.valueDim});
     // Rows across: [key, row]; periodic: the same, flat (key-major).
     scores = rowsAcross ? stackBuffer({tileKeys, paddedRows})
                         : stackBuffer({tileKeys * paddedRows});
@@ -174,6 +172,13 @@ public:
       valueTile = keyTile && plan.headDim == plan.valueDim
                       ? keyTile
                       : stackBuffer({tileKeys, plan.valueDim});
+    auto isBF16 = [](Value cache) {
+      return cast<MemRefType>(cache.getType()).getElementType().isBF16();
+    };
+    splitKeyTile =
+        keyTile && isBF16(a.key) && plan.headDim % (2 * lanes) == 0;
+    splitValueTile =
+        valueTile && isBF16(a.value) && plan.valueDim % (2 * lanes) == 0;
 
     loadQueries();
     if (spreadPrefetch) {
@@ -201,7 +206,10 @@ public:
       }
       if (valueTile)
         widenValueTile(kt, count);
-      accumulateValues(kt, count);
+      if (rowsAcross)
+        accumulateValuesAcross(kt, count);
+      else
+        accumulateValues(kt, count);
     });
     writePartial(scratch);
   }
@@ -254,16 +262,35 @@ private:
   void widenKeyTile(Value kt, Value count) {
     e.loop(e.idx(0), count, e.idx(1), [&](Value k) {
       auto [kb, kj] = keyAddress(e, a, b, e.add(kt, k));
+      if (splitKeyTile) {
+        widenSplit(a.key, kb, kj, k, plan.headDim);
+        return;
+      }
       for (int64_t c = 0; c < plan.headDim; c += lanes)
         e.storeVec(readCache(a.key, a.keyScale, kb, kj, e.idx(c)), keyTile,
                    {k, e.idx(c)});
     });
   }
 
+  /// Row k of the (shared) f32 tile = a bf16 cache row even/odd split per
+  /// block of 2 * lanes: one shift or one mask per lanes elements.
+  void widenSplit(Value cache, Value kb, Value kj, Value k, int64_t dims) {
+    Value tile = cache == a.key ? keyTile : valueTile;
+    for (int64_t c = 0; c < dims; c += 2 * lanes) {
+      auto [even, odd] = readBF16Split(cache, kb, kj, e.idx(c));
+      e.storeVec(even, tile, {k, e.idx(c)});
+      e.storeVec(odd, tile, {k, e.idx(c + lanes)});
+    }
+  }
+
   /// valueTile[k, :] = widened (and scaled) value row kt + k for k < count.
   void widenValueTile(Value kt, Value count) {
     e.loop(e.idx(0), count, e.idx(1), [&](Value k) {
       auto [kb, kj] = keyAddress(e, a, b, e.add(kt, k));
+      if (splitValueTile) {
+        widenSplit(a.value, kb, kj, k, plan.valueDim);
+        return;
+      }
       for (int64_t c = 0; c < plan.valueDim; c += lanes)
         e.storeVec(readCache(a.value, a.valueScale, kb, kj, e.idx(c)),
                    valueTile, {k, e.idx(c)});
@@ -294,7 +321,7 @@ private:
         q = arith::MulFOp::create(ob, e.loc, e.toF32(q), rowScale);
         memref::StoreOp::create(
             ob, e.loc, q, queries,
-            rowsAcross ? ValueRange{d, r}
+            rowsAcross ? ValueRange{splitKeyTile ? splitPosition(d) : d, r}
                        : ValueRange{r, splitKeys ? splitPosition(d) : d});
       });
     });
@@ -302,6 +329,13 @@ private:
     for (int64_t off = 0; off < stateLanes; off += lanes) {
       e.storeVec(negInfVec(lanes), runMax, {e.idx(off)});
       e.storeVec(e.splat(zeroF, lanes), runSum, {e.idx(off)});
+    }
+    if (rowsAcross) {
+      e.loop(0, plan.valueDim, [&](Value dv) {
+        for (int64_t c = 0; c < paddedRows; c += lanes)
+          e.storeVec(e.splat(zeroF, lanes), acc, {dv, e.idx(c)});
+      });
+      return;
     }
     e.loop(0, group, [&](Value r) {
       for (int64_t c = 0; c < plan.valueDim; c += lanes)
@@ -620,14 +654,108 @@ private:
     e.storeVec(rescale, alpha, {e.idx(0)});
   }
 
+  /// Element dv of value row kt + k, as f32 (k < count: no clamp).
+  Value valueElement(Value k, std::pair<Value, Value> key, Value dv) {
+    if (valueTile)
+      return memref::LoadOp::create(ob, e.loc, valueTile, ValueRange{k, dv});
+    Value x = memref::LoadOp::create(ob, e.loc, a.value,
+                                     ValueRange{key.first, g, key.second, dv});
+    return applyCacheScale(e, e.toF32(x), a.valueScale, b, g);
+  }
+
+  /// Rows across: Acc^T[dv, rows] = Acc^T[dv, rows] * alpha[rows] +
+  /// sum_k V[k, dv] P[k, rows], the score loop's micro-kernel again: blocks
+  /// of keyBlock value elements x chunkBlock row vectors of accumulators,
+  /// one broadcast value element per element and block, the probabilities
+  /// loaded as row vectors. Each value element is read once per tile (the
+  /// form with value rows across the lanes read every value row once per
+  /// block of 3 rows, 11 times per tile at G = 32, which kept the tile
+  /// short enough to stay in L1); alpha is a row vector, so the rescale is
+  /// one multiply per accumulator.
+  void accumulateValuesAcross(Value kt, Value count) {
+    int64_t chunks = paddedRows / lanes;
+    int64_t dvBlock = keyBlock;
+    int64_t fullDv = plan.valueDim / dvBlock * dvBlock;
+    int64_t blocksPerChunk = plan.valueDim / dvBlock +
+                             (fullDv < plan.valueDim ? 1 : 0);
+    int64_t slots = chunks / chunkBlock * blocksPerChunk * tileKeys;
+    e.loop(e.idx(0), e.idx(chunks), e.idx(chunkBlock), [&](Value c0) {
+      Value blockBase =
+          e.mul(e.div(c0, e.idx(chunkBlock)), e.idx(blocksPerChunk));
+      auto block = [&](Value dv0, int64_t n) {
+        Value blockNo = e.add(blockBase, e.div(dv0, e.idx(dvBlock)));
+        valueBlockAcross(kt, count, c0, dv0, n, blockNo, slots);
+      };
+      if (fullDv > 0)
+        e.loop(e.idx(0), e.idx(fullDv), e.idx(dvBlock),
+               [&](Value dv0) { block(dv0, dvBlock); });
+      if (fullDv < plan.valueDim)
+        block(e.idx(fullDv), plan.valueDim - fullDv);
+    });
+  }
+
+  void valueBlockAcross(Value kt, Value count, Value c0, Value dv0, int64_t n,
+                        Value blockNo, int64_t slots) {
+    SmallVector<Value> dvs, cols, init;
+    for (int64_t j = 0; j < n; ++j)
+      dvs.push_back(e.add(dv0, e.idx(j)));
+    for (int64_t c = 0; c < chunkBlock; ++c)
+      cols.push_back(chunkOffset(c0, c));
+    SmallVector<Value> scaleBy;
+    for (int64_t c = 0; c < chunkBlock; ++c)
+      scaleBy.push_back(e.loadVec(alpha, {cols[c]}, lanes));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < chunkBlock; ++c)
+        init.push_back(arith::MulFOp::create(
+            ob, e.loc, e.loadVec(acc, {dvs[j], cols[c]}, lanes), scaleBy[c]));
+    // Caches without the flat views (another layout) prefetch the next
+    // tile's key and value rows in the first block, one row per key.
+    bool rowPrefetch = !a.blockTable && !spreadPrefetch;
+    Value first;
+    if (rowPrefetch)
+      first = e.cmp(arith::CmpIPredicate::eq, blockNo, e.idx(0));
+    auto keyLoop =
+        scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1), init);
+    {
+      OpBuilder::InsertionGuard guard(ob);
+      ob.setInsertionPointToStart(keyLoop.getBody());
+      Value k = keyLoop.getInductionVar();
+      if (spreadPrefetch)
+        prefetchSpread(valueFlat, valueSpan,
+                       e.add(e.mul(blockNo, e.idx(tileKeys)), k), slots);
+      if (rowPrefetch) {
+        auto branch = scf::IfOp::create(ob, e.loc, first, false);
+        OpBuilder::InsertionGuard inner(ob);
+        ob.setInsertionPointToStart(branch.thenBlock());
+        prefetchRow(e.add(kt, e.add(e.idx(tileKeys), k)), 3);
+      }
+      std::pair<Value, Value> key;
+      if (!valueTile)
+        key = keyAddress(e, a, b, e.add(kt, k));
+      SmallVector<Value> p;
+      for (int64_t c = 0; c < chunkBlock; ++c)
+        p.push_back(e.loadVec(scores, {k, cols[c]}, lanes));
+      SmallVector<Value> sums(keyLoop.getRegionIterArgs());
+      for (int64_t j = 0; j < n; ++j) {
+        Value v = e.splat(valueElement(k, key, dvs[j]), lanes);
+        for (int64_t c = 0; c < chunkBlock; ++c)
+          sums[j * chunkBlock + c] = vector::FMAOp::create(
+              ob, e.loc, v, p[c], sums[j * chunkBlock + c]);
+      }
+      scf::YieldOp::create(ob, e.loc, sums);
+    }
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < chunkBlock; ++c)
+        e.storeVec(keyLoop.getResult(j * chunkBlock + c), acc,
+                   {dvs[j], cols[c]});
+  }
+
   Value chunkOffset(Value c0, int64_t c) {
     return e.add(e.mul(c0, e.idx(lanes)), e.idx(c * lanes));
   }
 
-  /// Probability of key k for row r, from either scores layout.
+  /// Probability of key k for row r (periodic layout).
   Value probability(Value k, Value r) {
-    if (rowsAcross)
-      return memref::LoadOp::create(ob, e.loc, scores, ValueRange{k, r});
     return memref::LoadOp::create(
         ob, e.loc, scores,
         ValueRange{e.add(e.mul(k, e.idx(paddedRows)), r)});
@@ -771,9 +899,7 @@ private:
       SmallVector<Value> sums(keyLoop.getRegionIterArgs());
       SmallVector<Value> v;
       for (int64_t c = 0; c < chunks; ++c) {
-        if (valueTile) {
-          v.push_back(e.loadVec(valueTile, {k, cols[c]}, lanes));
-        } else if (!splitValues) {
+        if (!splitValues) {
           v.push_back(readCache(a.value, a.valueScale, key.first, key.second,
                                 cols[c]));
         } else if (c % 2 == 0) {
@@ -801,8 +927,17 @@ private:
   /// the G real rows (lane r of the periodic state is row r).
   void writePartial(Value scratch) {
     e.loop(0, group, [&](Value r) {
+      // Rows across: Acc^T, its rows in the value tile's order.
+      if (rowsAcross)
+        e.loop(0, plan.valueDim, [&](Value dv) {
+          Value at = splitValueTile ? splitPosition(dv) : dv;
+          memref::StoreOp::create(
+              ob, e.loc,
+              memref::LoadOp::create(ob, e.loc, acc, ValueRange{at, r}),
+              scratch, ValueRange{b, g, t, s, r, dv});
+        });
       int64_t step = splitValues ? 2 * lanes : lanes;
-      for (int64_t c = 0; c < plan.valueDim; c += step) {
+      for (int64_t c = 0; c < (rowsAcross ? 0 : plan.valueDim); c += step) {
         Value x = e.loadVec(acc, {r, e.idx(c)}, lanes);
         if (!splitValues) {
           e.storeVec(x, scratch, {b, g, t, s, r, e.idx(c)});
@@ -845,6 +980,9 @@ private:
   bool spreadPrefetch = false;
   /// bf16 keys / values read as even/odd vector pairs (periodic layout).
   bool splitKeys = false, splitValues = false;
+  /// bf16 key / value tiles (rows across) widened even/odd split: Q^T's
+  /// rows and Acc^T's rows follow the tiles' order.
+  bool splitKeyTile = false, splitValueTile = false;
   Value queries, acc, scores, runMax, runSum, alpha;
   Value spreadBlock;
   Value keyFlat, valueFlat; ///< 1-D views of the caches (spreadPrefetch)

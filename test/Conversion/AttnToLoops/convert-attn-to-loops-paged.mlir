@@ -72,8 +72,9 @@ func.func @paged_gqa(%q: memref<2x8x1x16xf32>, %k: memref<2x2x1x16xf32>, %v: mem
 // -----
 
 // Eight query heads per KV head take the grouped decode kernel: its key
-// elements and value rows are loaded through the table as well, still with
-// no copy and without the prefetch of contiguous caches.
+// and value elements (both broadcast against row vectors) are loaded
+// through the table as well, still with no copy and without the prefetch of
+// contiguous caches.
 // CHECK-LABEL: func.func @paged_row_vector(
 // CHECK-SAME:    %[[KP:[^:]+]]: memref<32x1x8x16xf32>, %[[VP:[^:]+]]: memref<32x1x8x16xf32>, %[[POS:[^:]+]]: memref<3xi64>, %[[TABLE:[^:]+]]: memref<3x4xi64>)
 // CHECK-NOT:     memref.copy
@@ -85,7 +86,7 @@ func.func @paged_gqa(%q: memref<2x8x1x16xf32>, %k: memref<2x2x1x16xf32>, %v: mem
 // CHECK:         memref.load %[[KP]][%[[KPAGE]], %{{.+}}, %{{.+}}, %{{.+}}] : memref<32x1x8x16xf32>
 // CHECK:         %[[VE:.+]] = memref.load %[[TABLE]][%{{.+}}, %{{.+}}] : memref<3x4xi64>
 // CHECK:         %[[VPAGE:.+]] = arith.index_cast %[[VE]] : i64 to index
-// CHECK:         vector.transfer_read %[[VP]][%[[VPAGE]], %{{.+}}, %{{.+}}, %{{.+}}]{{.*}} : memref<32x1x8x16xf32>, vector<8xf32>
+// CHECK:         memref.load %[[VP]][%[[VPAGE]], %{{.+}}, %{{.+}}, %{{.+}}] : memref<32x1x8x16xf32>
 // CHECK-NOT:     memref.copy
 // CHECK-NOT:     memref.prefetch
 // CHECK:         return

@@ -74,7 +74,11 @@ public:
       span = e.min(span, e.idx(*a.windowLeft + right + plan.queryTile));
     }
     Value perSplit = e.max(e.idx(kMinKeysPerSplit), e.ceilDiv(span, wanted));
-    perSplit = e.mul(e.ceilDiv(perSplit, e.idx(kKeyTile)), e.idx(kKeyTile));
+    int64_t splitUnit = useGroupedDecodeKernel(a, plan)
+                            ? groupedDecodeTileKeys(a, plan)
+                            : kKeyTile;
+    perSplit =
+        e.mul(e.ceilDiv(perSplit, e.idx(splitUnit)), e.idx(splitUnit));
     keysPerSplit = perSplit;
     Value splits = e.max(e.ceilDiv(span, perSplit), e.idx(1));
 

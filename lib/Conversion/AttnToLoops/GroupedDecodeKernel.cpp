@@ -18,32 +18,32 @@
 //   softmax the online update, vectorised (exp in the vector unit, the
 //           short polynomial of VectorExp.cpp: at G = 32 there is one exp
 //           per 32 FMAs);
-//   values  Acc[r, :] = Acc[r, :] * alpha[r] + sum_k P[k, r] V[k, :] with
-//           the value dimension across the lanes: all G rows x a block of
-//           value chunks of accumulators, one broadcast probability per row
-//           and one vector load of the value row per chunk, so each value
-//           element is read once per tile, in address order.
+//   values  Acc = Acc * alpha + P^T V, in the layout of the scores:
+//           - rows across: Acc^T[dv, rows], the score loop's micro-kernel
+//             again (12 value elements broadcast against 2 probability
+//             row vectors at G = 32; alpha is a row vector), so each
+//             value element is read once per tile;
+//           - periodic: the value dimension across the lanes, all G rows x
+//             a block of value chunks of accumulators, one broadcast
+//             probability per row and one vector load of the value row
+//             per chunk, so each value element is read once per tile, in
+//             address order.
 //
 // Caches of another element type (f16, bf16, 8-bit codes) are read at their
 // own width and widened in registers right where the blocked loops use them
 // (vcvtph2ps for f16, a shift for bf16), so the cache is read once, at its
-// width, with no f32 copy in memory. A bf16 cache in the periodic layout
-// is widened two vectors at a time without a shuffle: one 2L-element load
-// read as L 32-bit words gives the even elements as `word << 16` and the
-// odd ones as `word & 0xffff0000` (one ALU op per L elements, against a
-// zero-extending shuffle plus a shift). The kernel keeps those vectors in
-// that order: the queries are stored even/odd split per block of 2L (a dot
-// product does not care about the order) and so are the value accumulators,
-// put back in order once, when the partial result is written. Only the
-// rows-across layout broadcasts single key elements; there a non-f32 key
-// tile is widened once into a stack tile because each element feeds
-// G / lanes vectors.
-//
-// Only the rows-across layout broadcasts single value probabilities against
-// every value row G / valueRowBlock times; there a non-f32 value tile is
-// widened once into a stack tile as well (a vcvtph2ps takes an FMA port, so
-// widening each value row once per row block cost a third of the value
-// loop's FMA slots at G = 32).
+// width, with no f32 copy in memory. A bf16 cache is widened two vectors at
+// a time without a shuffle: one 2L-element load read as L 32-bit words
+// gives the even elements as `word << 16` and the odd ones as
+// `word & 0xffff0000` (one ALU op per L elements, against a zero-extending
+// shuffle plus a shift). The kernel keeps those vectors in that order: the
+// queries are stored even/odd split per block of 2L (a dot product does not
+// care about the order) and so are the value accumulators (rows of Acc^T
+// with the rows across), put back in order once, when the partial result
+// is written. The rows-across layout broadcasts single key and value
+// elements, each against G / lanes vectors; there a non-f32 key tile and
+// value tile are widened once per tile into one f32 stack tile (key rows,
+// then, once the scores are made, value rows).
 //
 // The key and value rows of the next tile are prefetched into L2 (contiguous
 // caches), one prefetch per cache line, spread thinly over the tile's work:
@@ -94,6 +94,31 @@ int64_t powerOfTwoCeil(int64_t x) {
   return p;
 }
 
+/// Accumulator registers: 16 f32 registers on AVX2, 32 on AVX-512; the
+/// rest hold operands.
+int64_t registerBudget(int64_t lanes) { return lanes == 16 ? 24 : 12; }
+
+struct TileShape {
+  int64_t paddedRows, chunkBlock, keyBlock, tileKeys;
+};
+
+TileShape tileShape(int64_t lanes, int64_t group) {
+  TileShape t;
+  if (2 * group > lanes) { // rows across
+    t.paddedRows = roundUp(group, lanes);
+    int64_t chunks = t.paddedRows / lanes;
+    t.chunkBlock = chunks % 2 == 0 ? 2 : 1;
+    t.keyBlock = registerBudget(lanes) / t.chunkBlock;
+  } else {
+    // lanes / Gp keys x Gp rows: one vector of scores per key block.
+    t.paddedRows = powerOfTwoCeil(group);
+    t.chunkBlock = 1;
+    t.keyBlock = lanes / t.paddedRows;
+  }
+  t.tileKeys = t.keyBlock * ((kTargetTileKeys + t.keyBlock - 1) / t.keyBlock);
+  return t;
+}
+
 class GroupedDecodeKernel {
 public:
   GroupedDecodeKernel(Emitter &e, const FlashAttention &a, const Plan &plan,
@@ -102,26 +127,18 @@ public:
         s(item[3]) {
     lanes = groupedLanes(a, plan);
     group = plan.group;
-    // 16 f32 registers on AVX2, 32 on AVX-512; the rest hold operands.
-    int64_t budget = lanes == 16 ? 24 : 12;
+    int64_t budget = registerBudget(lanes);
     rowsAcross = 2 * group > lanes;
     auto contiguous = [](Value cache) {
       return cast<MemRefType>(cache.getType()).getLayout().isIdentity();
     };
     spreadPrefetch = !a.blockTable && contiguous(a.key) &&
                      contiguous(a.value);
-    if (rowsAcross) {
-      paddedRows = roundUp(group, lanes);
-      int64_t chunks = paddedRows / lanes;
-      chunkBlock = chunks % 2 == 0 ? 2 : 1;
-      keyBlock = budget / chunkBlock;
-    } else {
-      // lanes / Gp keys x Gp rows: one vector of scores per key block.
-      paddedRows = powerOfTwoCeil(group);
-      chunkBlock = 1;
-      keyBlock = lanes / paddedRows;
-    }
-    tileKeys = keyBlock * ((kTargetTileKeys + keyBlock - 1) / keyBlock);
+    TileShape shape = tileShape(lanes, group);
+    paddedRows = shape.paddedRows;
+    chunkBlock = shape.chunkBlock;
+    keyBlock = shape.keyBlock;
+    tileKeys = shape.tileKeys;
     // Values: rows x value chunks of accumulators. Few rows: all of them
     // and the largest block of chunks that divides the row and fits, so
     // each value element is loaded once per tile. Many rows (compute
@@ -856,6 +873,26 @@ private:
     int64_t dims = flat == keyFlat ? plan.headDim : plan.valueDim;
     int64_t lines = tileKeys * ((dims + perLine - 1) / perLine);
     int64_t perSlot = (lines + slots - 1) / slots;
+    if (lines < slots) {
+      // Fewer lines than slots (the rows-across layout on half caches):
+      // `lines` of the slots, evenly spread, prefetch one line each. (One
+      // prefetch per slot ran 2.7 tiles ahead on bf16 keys, and the surplus
+      // prefetches, L2 hits, still queued for the line fill buffers: ~10%
+      // of the samples stalled right after a prefetch.)
+      Value x = e.mul(u, e.idx(lines));
+      Value fire = e.cmp(arith::CmpIPredicate::ult, e.rem(x, e.idx(slots)),
+                         e.idx(lines));
+      auto branch = scf::IfOp::create(ob, e.loc, fire, false);
+      OpBuilder::InsertionGuard guard(ob);
+      ob.setInsertionPointToStart(branch.thenBlock());
+      Value line = e.div(x, e.idx(slots));
+      Value at = e.min(e.add(span.first, e.mul(line, e.idx(perLine))),
+                       span.second);
+      memref::PrefetchOp::create(ob, e.loc, flat, ValueRange{at},
+                                 /*isWrite=*/false, /*localityHint=*/2,
+                                 /*isDataCache=*/true);
+      return;
+    }
     for (int64_t i = 0; i < perSlot; ++i) {
       Value line = e.add(e.mul(u, e.idx(perSlot)), e.idx(i));
       Value at = e.min(e.add(span.first, e.mul(line, e.idx(perLine))),
@@ -997,6 +1034,11 @@ private:
 bool mlir::attn::useGroupedDecodeKernel(const FlashAttention &a,
                                         const Plan &plan) {
   return groupedLanes(a, plan) != 0;
+}
+
+int64_t mlir::attn::groupedDecodeTileKeys(const FlashAttention &a,
+                                          const Plan &plan) {
+  return tileShape(groupedLanes(a, plan), plan.group).tileKeys;
 }
 
 void mlir::attn::buildGroupedDecodePartial(Emitter &e, const FlashAttention &a,

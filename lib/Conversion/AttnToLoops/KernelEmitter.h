@@ -193,6 +193,11 @@ void buildRowVectorPartial(Emitter &e, const FlashAttention &a,
 /// multiple of 8 lanes.
 bool useGroupedDecodeKernel(const FlashAttention &a, const Plan &plan);
 
+/// Keys per online-softmax tile of that kernel (32, or 36 / 48 with the
+/// rows across the lanes): key splits are a multiple of it, so that only
+/// the last split of a row ends in a partial tile.
+int64_t groupedDecodeTileKeys(const FlashAttention &a, const Plan &plan);
+
 /// The partial (acc, max, sum) of one decode work item of a KV head shared
 /// by G query heads: see GroupedDecodeKernel.cpp.
 void buildGroupedDecodePartial(Emitter &e, const FlashAttention &a,

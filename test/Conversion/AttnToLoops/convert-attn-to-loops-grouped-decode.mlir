@@ -94,3 +94,49 @@ func.func @prefill_group8(%q: memref<1x8x4x64xf32>, %k: memref<1x1x300x64xf32>,
     outs(%o : memref<1x8x4x64xf32>)
   return
 }
+
+// -----
+
+// MQA, 32 query heads on bf16 caches: rows across the lanes (12 keys x 2
+// row vectors of accumulators, tiles of 36 keys), so key splits are
+// multiples of 36 keys. Each tile's key and value rows are widened even/odd
+// split (a shift and a mask per vector) into one f32 stack tile; Q^T and
+// Acc^T are [128 x 32]; the value loop broadcasts value elements of that
+// tile against probability row vectors (Acc^T blocks of 12 elements x 2 row
+// vectors); fewer lines than prefetch slots, so each prefetch sits in an
+// scf.if.
+
+// CHECK-LABEL: func.func @decode_mqa32_bf16(
+// CHECK:         arith.ceildivui %{{.+}}, %c36 : index
+// CHECK-NEXT:    arith.muli %{{.+}}, %c36 : index
+// CHECK:         %[[QT:.+]] = memref.alloca() : memref<128x32xf32>
+// CHECK:         %[[ACCT:.+]] = memref.alloca() : memref<128x32xf32>
+// CHECK:         %[[TILE:.+]] = memref.alloca() : memref<36x128xf32>
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c36 {
+// LANES16:         arith.shli %{{.+}} : vector<16xi32>
+// LANES16-NEXT:    arith.andi %{{.+}} : vector<16xi32>
+// LANES8:          arith.shli %{{.+}} : vector<8xi32>
+// LANES8-NEXT:     arith.andi %{{.+}} : vector<8xi32>
+// CHECK:           arith.cmpi ult, %{{.+}}, %c144 : index
+// CHECK-NEXT:      scf.if
+// CHECK-NEXT:        arith.divui
+// CHECK:             memref.prefetch
+// CHECK:           memref.load %[[TILE]]
+// LANES16:         vector.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<36x32xf32>, vector<16xf32>
+// LANES8:          vector.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<36x32xf32>, vector<8xf32>
+// CHECK:           memref.load %[[TILE]]
+// CHECK:           vector.fma
+// CHECK:           vector.store %{{.+}}, %[[ACCT]]
+func.func @decode_mqa32_bf16(%q: memref<1x32x1x128xf32>, %k: memref<1x1x1x128xf32>,
+                             %v: memref<1x1x1x128xf32>, %pos: index,
+                             %o: memref<1x32x1x128xf32>,
+                             %kc: memref<1x1x2000x128xbf16>,
+                             %vc: memref<1x1x2000x128xbf16>) {
+  attn.decode heads(32, 1) scale(0.125)
+    ins(%q, %k, %v : memref<1x32x1x128xf32>, memref<1x1x1x128xf32>,
+                     memref<1x1x1x128xf32>)
+    position(%pos)
+    outs(%o, %kc, %vc : memref<1x32x1x128xf32>, memref<1x1x2000x128xbf16>,
+                        memref<1x1x2000x128xbf16>)
+  return
+}

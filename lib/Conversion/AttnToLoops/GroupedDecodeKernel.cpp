@@ -1010,7 +1010,7 @@ private:
   const Plan &plan;
   Value b, g, t, s;
   int64_t lanes, group, paddedRows, chunkBlock, keyBlock, tileKeys;
-  int64_t valueChunkBlock, valueRowBlock;
+  int64_t valueChunkBlock = 1, valueRowBlock = 1; ///< periodic layout only
   bool rowsAcross;
   /// The next tile's rows prefetched line by line over the steps of the
   /// score and value loops (caches with the identity layout).

@@ -200,6 +200,7 @@ class Weights:
         self.encoder = {k[len("encoder/"):]: f(k) for k in v
                         if k.startswith("encoder/") and v[k].ndim > 0}
         self.enc_heads = int(v["encoder/num_heads"])
+        self.enc_len = N_FRAMES // 2  # the encoder's stride-2 convolution
 
         tok = json.load(open(tokenizer_json, encoding="utf-8"))
         vocab = tok["model"]["vocab"]
@@ -359,7 +360,7 @@ def build_onnx(w: Weights):
     bs = ["batch", "seq"]
     inputs = [helper.make_tensor_value_info("input_ids", i64, bs),
               helper.make_tensor_value_info("position_ids", i64, bs),
-              helper.make_tensor_value_info(enc, f32, ["batch", 1500, d])]
+              helper.make_tensor_value_info(enc, f32, ["batch", w.enc_len, d])]
     outputs = [helper.make_tensor_value_info("logits", f32, bs + [w.vocab])]
     graph = helper.make_graph(g.nodes, "whisper_base_decoder_prefill", inputs, outputs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

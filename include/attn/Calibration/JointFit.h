@@ -21,9 +21,11 @@ namespace attn::calib {
 /// `length` tokens (row t = b * length + s).
 struct JointLayer {
   int64_t batch = 0, length = 0;
-  int64_t inputWidth = 0; ///< the projections' contraction size
+  int64_t inputWidth = 0; ///< the Q projection's contraction size
   int64_t qHeads = 0, headDim = 0, valueDim = 0, outWidth = 0;
-  std::vector<float> input; ///< [tokens, inputWidth], what Q, K, V project
+  /// [tokens, inputWidth]: what Q projects, and K and V unless kvInput is
+  /// set.
+  std::vector<float> input;
   /// RoPE as each token's phase on the rotary planes (dims i and i + D/2):
   /// [tokens, D/2]; cos 1, sin 0 where there is no rotation (both empty:
   /// none anywhere).

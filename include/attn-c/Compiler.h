@@ -43,8 +43,8 @@ typedef enum AttnShareKVMethod {
   ATTN_SHARE_KV_EXACT = 1,
   ATTN_SHARE_KV_CALIBRATED = 2, /* needs a calibration file */
   ATTN_SHARE_KV_ALIGNED = 3,    /* needs a calibration file */
-  /* joint with a calibration file (aligned-fit where it does not apply),
-     mean without one */
+  /* joint with a calibration file (aligned-fit for the attentions it does
+     not apply to), mean without one */
   ATTN_SHARE_KV_DEFAULT = 4,
   /* aligned + layer-wise output refit; needs a calibration file */
   ATTN_SHARE_KV_ALIGNED_FIT = 5,

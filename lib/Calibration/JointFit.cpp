@@ -2,8 +2,9 @@
 //
 // The converted attention of one layer as a differentiable function of its
 // four projection weights on fixed inputs:
-//   Q_h = RoPE(H Wq_h^T), K_r = RoPE(H Wk_r^T), V_r = H Wv_r^T,
+//   Q_h = RoPE(H Wq_h^T), K_r = RoPE(E Wk_r^T), V_r = E Wv_r^T,
 //   P_h = softmax(scale Q_h K_r^T + bias), Y = sum_h (P_h V_r) Wo_h,
+// with E = H (self-attention) or another input (cross-attention, no RoPE),
 // its gradient by hand (RoPE^T(u) is the rotation by the opposite phase),
 // and L-BFGS on ||Y - T||^2 / ||T||^2 plus a ridge toward the start. The
 // products run in float32 on worker threads (or, as $ATTN_FIT_BF16 says,
@@ -32,6 +33,8 @@ namespace {
 /// (inverse: by the opposite phases, which is RoPE's transpose).
 void rotate(std::vector<float> &x, const JointLayer &l, int64_t heads,
             bool inverse) {
+  if (l.cos.empty())
+    return; // no rotation
   int64_t d = l.headDim, half = d / 2, tokens = l.batch * l.length;
   float sign = inverse ? -1.0f : 1.0f;
   parallelChunks(tokens, [&](int64_t t0, int64_t t1) {
@@ -88,58 +91,68 @@ Bf16Products bf16Products() {
 class Attention {
 public:
   Attention(const JointLayer &l, int64_t kvHeads)
-      : l(l), hkv(kvHeads), tokens(l.batch * l.length) {}
+      : l(l), hkv(kvHeads), tokens(l.batch * l.length), keys(l.keyLength()),
+        kvIn(l.cross() ? l.kvInputWidth : l.inputWidth),
+        kvRows(l.cross() ? l.kvWindows * keys : tokens),
+        kvShared(l.cross() && l.kvWindows == 1) {}
+
+  /// What K and V project: [kvRows, kvIn].
+  const float *kvInput() const {
+    return l.cross() ? l.kvInput.data() : l.input.data();
+  }
+  /// The first K/V row of window b.
+  int64_t kvRow(int64_t b) const { return kvShared ? 0 : b * keys; }
 
   /// Y = the attention output with the float weights set in wq..wo; with
   /// `bf16`, its products take bf16 inputs.
   void forward(bool bf16 = false) {
     int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
-    int64_t hq = l.qHeads, s = l.length, group = hq / hkv;
-    const float *h = l.input.data();
+    int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
+    const float *h = l.input.data(), *e = kvInput();
     GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
     GemmFn sgemmParallel =
         bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     q.resize(tokens * hq * d);
-    k.resize(tokens * hkv * d);
-    v.resize(tokens * hkv * dv);
+    k.resize(kvRows * hkv * d);
+    v.resize(kvRows * hkv * dv);
     sgemmParallel(false, true, tokens, hq * d, in, h, in, wq.data(), in,
                   q.data(), hq * d, false);
-    sgemmParallel(false, true, tokens, hkv * d, in, h, in, wk.data(), in,
-                  k.data(), hkv * d, false);
-    sgemmParallel(false, true, tokens, hkv * dv, in, h, in, wv.data(), in,
-                  v.data(), hkv * dv, false);
+    sgemmParallel(false, true, kvRows, hkv * d, kvIn, e, kvIn, wk.data(),
+                  kvIn, k.data(), hkv * d, false);
+    sgemmParallel(false, true, kvRows, hkv * dv, kvIn, e, kvIn, wv.data(),
+                  kvIn, v.data(), hkv * dv, false);
     rotate(q, l, hq, false);
     rotate(k, l, hkv, false);
-    p.resize(l.batch * hq * s * s);
+    p.resize(l.batch * hq * s * t);
     ctx.resize(tokens * hq * dv);
     parallelChunks(l.batch * hq, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         int64_t b = i / hq, head = i % hq, r = head / group;
-        float *pr = &p[i * s * s];
-        const float *bias = &l.bias[i * s * s];
-        sgemm(false, true, s, s, d, &q[(b * s * hq + head) * d], hq * d,
-              &k[(b * s * hkv + r) * d], hkv * d, pr, s, false);
+        float *pr = &p[i * s * t];
+        const float *bias = &l.bias[i * s * t];
+        sgemm(false, true, s, t, d, &q[(b * s * hq + head) * d], hq * d,
+              &k[(kvRow(b) * hkv + r) * d], hkv * d, pr, t, false);
         for (int64_t row = 0; row < s; ++row) {
-          float *x = pr + row * s;
+          float *x = pr + row * t;
           float top = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < s; ++j) {
-            x[j] = static_cast<float>(l.scale) * x[j] + bias[row * s + j];
+          for (int64_t j = 0; j < t; ++j) {
+            x[j] = static_cast<float>(l.scale) * x[j] + bias[row * t + j];
             top = std::max(top, x[j]);
           }
           if (!std::isfinite(top)) { // a row with every key masked
-            std::fill(x, x + s, 0.0f);
+            std::fill(x, x + t, 0.0f);
             continue;
           }
           double sum = 0.0;
-          for (int64_t j = 0; j < s; ++j) {
+          for (int64_t j = 0; j < t; ++j) {
             x[j] = std::exp(x[j] - top);
             sum += x[j];
           }
           float inv = static_cast<float>(1.0 / sum);
-          for (int64_t j = 0; j < s; ++j)
+          for (int64_t j = 0; j < t; ++j)
             x[j] *= inv;
         }
-        sgemm(false, false, s, dv, s, pr, s, &v[(b * s * hkv + r) * dv],
+        sgemm(false, false, s, dv, t, pr, t, &v[(kvRow(b) * hkv + r) * dv],
               hkv * dv, &ctx[(b * s * hq + head) * dv], hq * dv, false);
       }
     });
@@ -152,7 +165,8 @@ public:
   /// after forward().
   void backward(const std::vector<float> &g, bool bf16 = false) {
     int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
-    int64_t hq = l.qHeads, s = l.length, group = hq / hkv, out = l.outWidth;
+    int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
+    int64_t out = l.outWidth;
     GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
     GemmFn sgemmParallel =
         bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
@@ -161,59 +175,75 @@ public:
                   g.data(), out, go.data(), out, false);
     dctx.resize(tokens * hq * dv);
     dq.resize(tokens * hq * d);
-    dk.assign(tokens * hkv * d, 0.0f);
-    dvv.assign(tokens * hkv * dv, 0.0f);
+    // dK and dV per window (a shared K/V input's are summed below).
+    int64_t kvTokens = l.batch * t;
+    dk.assign(kvTokens * hkv * d, 0.0f);
+    dvv.assign(kvTokens * hkv * dv, 0.0f);
     sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo.data(),
                   out, dctx.data(), hq * dv, false);
     // One task per (window, KV head): the heads of its group add into the
     // same dK and dV rows.
     parallelChunks(l.batch * hkv, [&](int64_t i0, int64_t i1) {
-      std::vector<float> ds(s * s);
+      std::vector<float> ds(s * t);
       for (int64_t i = i0; i < i1; ++i) {
         int64_t b = i / hkv, r = i % hkv;
-        float *kr = &k[(b * s * hkv + r) * d], *vr = &v[(b * s * hkv + r) * dv];
-        float *dkr = &dk[(b * s * hkv + r) * d];
-        float *dvr = &dvv[(b * s * hkv + r) * dv];
+        float *kr = &k[(kvRow(b) * hkv + r) * d];
+        float *vr = &v[(kvRow(b) * hkv + r) * dv];
+        float *dkr = &dk[(b * t * hkv + r) * d];
+        float *dvr = &dvv[(b * t * hkv + r) * dv];
         for (int64_t head = r * group; head < (r + 1) * group; ++head) {
-          const float *pr = &p[(b * hq + head) * s * s];
+          const float *pr = &p[(b * hq + head) * s * t];
           const float *dc = &dctx[(b * s * hq + head) * dv];
           const float *qh = &q[(b * s * hq + head) * d];
-          sgemm(false, true, s, s, dv, dc, hq * dv, vr, hkv * dv, ds.data(), s, false);
-          sgemm(true, false, s, dv, s, pr, s, dc, hq * dv, dvr, hkv * dv,
+          sgemm(false, true, s, t, dv, dc, hq * dv, vr, hkv * dv, ds.data(), t, false);
+          sgemm(true, false, t, dv, s, pr, t, dc, hq * dv, dvr, hkv * dv,
                 /*accumulate=*/true);
           for (int64_t row = 0; row < s; ++row) {
-            float *x = &ds[row * s];
-            const float *pp = pr + row * s;
+            float *x = &ds[row * t];
+            const float *pp = pr + row * t;
             double dot = 0.0;
-            for (int64_t j = 0; j < s; ++j)
+            for (int64_t j = 0; j < t; ++j)
               dot += static_cast<double>(x[j]) * pp[j];
             float c = static_cast<float>(dot);
-            for (int64_t j = 0; j < s; ++j)
+            for (int64_t j = 0; j < t; ++j)
               x[j] = pp[j] * (x[j] - c) * static_cast<float>(l.scale);
           }
-          sgemm(false, false, s, d, s, ds.data(), s, kr, hkv * d,
+          sgemm(false, false, s, d, t, ds.data(), t, kr, hkv * d,
                 &dq[(b * s * hq + head) * d], hq * d, false);
-          sgemm(true, false, s, d, s, ds.data(), s, qh, hq * d, dkr, hkv * d,
+          sgemm(true, false, t, d, s, ds.data(), t, qh, hq * d, dkr, hkv * d,
                 /*accumulate=*/true);
         }
       }
     });
+    if (kvShared) // every window read the same K/V rows: their sum
+      for (std::vector<float> *g : {&dk, &dvv}) {
+        int64_t n = g->size() / l.batch;
+        parallelChunks(n, [&](int64_t j0, int64_t j1) {
+          for (int64_t b = 1; b < l.batch; ++b)
+            for (int64_t j = j0; j < j1; ++j)
+              (*g)[j] += (*g)[b * n + j];
+        });
+      }
     rotate(dq, l, hq, true);
     rotate(dk, l, hkv, true);
-    const float *h = l.input.data();
+    const float *h = l.input.data(), *e = kvInput();
     gq.resize(hq * d * in);
-    gk.resize(hkv * d * in);
-    gv.resize(hkv * dv * in);
+    gk.resize(hkv * d * kvIn);
+    gv.resize(hkv * dv * kvIn);
     sgemmParallel(true, false, hq * d, in, tokens, dq.data(), hq * d, h, in,
                   gq.data(), in, false);
-    sgemmParallel(true, false, hkv * d, in, tokens, dk.data(), hkv * d, h, in,
-                  gk.data(), in, false);
-    sgemmParallel(true, false, hkv * dv, in, tokens, dvv.data(), hkv * dv, h,
-                  in, gv.data(), in, false);
+    sgemmParallel(true, false, hkv * d, kvIn, kvRows, dk.data(), hkv * d, e,
+                  kvIn, gk.data(), kvIn, false);
+    sgemmParallel(true, false, hkv * dv, kvIn, kvRows, dvv.data(), hkv * dv, e,
+                  kvIn, gv.data(), kvIn, false);
   }
 
   const JointLayer &l;
   int64_t hkv, tokens;
+  /// Keys per window, K/V input width and rows; whether every window reads
+  /// the same K/V rows.
+  int64_t keys, kvIn, kvRows;
+  bool kvShared;
   std::vector<float> wq, wk, wv, wo;
   std::vector<float> q, k, v, p, ctx, y;
   std::vector<float> gq, gk, gv, go;

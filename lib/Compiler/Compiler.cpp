@@ -205,6 +205,8 @@ private:
   SourceMgrDiagnosticHandler diagnostics;
   std::vector<SharingErrors> sharingErrors;
   std::vector<JointFitRecord> jointRecords;
+  /// The attentions that the default gave aligned-fit instead of joint.
+  std::vector<JointFallback> jointFallbacks;
   std::vector<JointPhaseTime> jointTimes;
   std::string error;
 };
@@ -357,16 +359,14 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
       return fail(error);
     return success();
   }
-  // The default (joint) falls back to aligned-fit where the joint fit does
-  // not apply (its projections are not all constant) and, with aligned-fit,
-  // to aligned on a decode step whose caches shrink (no probe can run the
-  // converted step on the calibration inputs).
+  // The default (joint) falls back to aligned-fit per attention where the
+  // joint fit does not apply (e.g. its projections are not all constant;
+  // calibrateJointSharing's fallbacks) and, for the whole model, to
+  // aligned-fit's default on a decode step: aligned where its caches shrink
+  // (no probe can run the converted step on the calibration inputs).
   ShareKVMethod fitMethod = method;
   bool byDefault = options.shareKVMethod == ShareKVMethod::Default;
-  std::string why;
-  if (fitMethod == ShareKVMethod::Joint && byDefault &&
-      (decode ||
-       !jointFitApplies(calibrationModule, options.shareKV, why)))
+  if (fitMethod == ShareKVMethod::Joint && byDefault && decode)
     fitMethod = ShareKVMethod::AlignedFit;
   if (fitMethod == ShareKVMethod::Joint) {
     JointFitOptions joint;
@@ -376,15 +376,21 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
 
     joint.fitWindows = options.shareKVFitWindows;
     joint.blockRefitDrift = options.shareKVBlockRefit;
+    joint.fallbackRefitPasses = kRefitPasses;
     std::vector<std::string> refitNotes;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,
                                      options.calibrationFile, buildProbe,
                                      sharingErrors, jointRecords, jointTimes,
-                                     error, &refitNotes)) ||
+                                     error, &refitNotes,
+                                     byDefault ? &jointFallbacks : nullptr)) ||
         (sized && failed(copySharingAttributes(*sized, module, error))) ||
         failed(foldBlockRefits(module, error)))
       return fail(error);
     llvm::raw_string_ostream log(result.log);
+    for (const JointFallback &f : jointFallbacks)
+      log << llvm::formatv("share-kv joint: {0}: aligned-fit instead of "
+                           "joint ({1})\n",
+                           f.name, f.why);
     for (const std::string &note : refitNotes)
       log << note << "\n";
     for (const JointFitRecord &r : jointRecords)
@@ -438,6 +444,17 @@ void Compilation::buildReport(ModuleOp module) {
                                            {"iterations", r.iterations},
                                            {"seconds", r.seconds}});
     report["share_kv_joint_fit"] = std::move(entries);
+  }
+  // The default's method per attention where it is not joint for all.
+  if (!jointFallbacks.empty()) {
+    llvm::json::Array entries;
+    for (const JointFitRecord &r : jointRecords)
+      entries.push_back(
+          llvm::json::Object{{"name", r.name}, {"method", "joint"}});
+    for (const JointFallback &f : jointFallbacks)
+      entries.push_back(llvm::json::Object{
+          {"name", f.name}, {"method", "aligned-fit"}, {"why", f.why}});
+    report["share_kv_methods"] = std::move(entries);
   }
   llvm::raw_string_ostream os(result.report);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(report))) << "\n";

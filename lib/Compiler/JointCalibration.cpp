@@ -72,10 +72,18 @@ struct PhaseClock {
 /// One attention's projections and weights.
 struct LayerPlan {
   AttentionOp op;
+  /// Whether the joint fit converts it: false where it does not apply
+  /// (`why`), and the default gave it aligned-fit instead.
+  bool joint = true;
+  std::string why;
   HeadProjection query, key, value;
   OutputProjection output;
-  int64_t inputWidth = 0; ///< the projections' width (+1 with biases)
+  int64_t inputWidth = 0; ///< the Q projection's width (+1 with biases)
   bool biased = false;    ///< H gets a column of ones for the biases
+  /// Cross-attention: K and V project another input than Q (no RoPE), of
+  /// this width (+1 with biases).
+  bool cross = false;
+  int64_t kvInputWidth = 0;
   JointWeights original, start, fitted;
   /// The last fit's layer on every calibration window, without its input
   /// (shapes, RoPE phases, mask): what --share-kv-block-refit reads.
@@ -153,6 +161,7 @@ LogicalResult planLayer(AttentionOp op, int64_t newHeads, LayerPlan &plan,
                         std::string &error) {
   std::string where = "attention at " + locationName(op.getLoc());
   auto fail = [&](const std::string &why) {
+    plan.why = why;
     error = "--share-kv-method=joint: " + where + ": " + why;
     return failure();
   };
@@ -168,14 +177,24 @@ LogicalResult planLayer(AttentionOp op, int64_t newHeads, LayerPlan &plan,
                 std::string(!q ? "query" : !k ? "key" : !v ? "value" : "output") +
                 " is not a constant-weight projection (followed by head "
                 "splits, transposes and RoPE; without a KV cache)");
-  Value input = projectionInput(*q);
-  if (!input || projectionInput(*k) != input || projectionInput(*v) != input)
-    return fail("Q, K and V must be projections of the same input");
-  auto inputType = dyn_cast<RankedTensorType>(input.getType());
-  if (!inputType || !inputType.hasStaticShape() ||
-      inputType.getShape().back() != q->inputWidth)
-    return fail("the projection input must be a static tensor whose last "
+  Value input = projectionInput(*q), kvInput = projectionInput(*k);
+  if (!input || !kvInput || projectionInput(*v) != kvInput)
+    return fail("K and V must be projections of the same input");
+  auto staticInput = [](Value x, int64_t width) {
+    auto type = dyn_cast<RankedTensorType>(x.getType());
+    return type && type.hasStaticShape() && type.getShape().back() == width;
+  };
+  if (!staticInput(input, q->inputWidth) ||
+      !staticInput(kvInput, k->inputWidth))
+    return fail("the projection inputs must be static tensors whose last "
                 "axis is the contraction");
+  // Cross-attention: K/V read another input (e.g. encoder states).
+  bool cross = kvInput != input;
+  if (cross && (q->actsAlongD || k->actsAlongD))
+    return fail("K and V project another input than Q (cross-attention) and "
+                "a step after the Q or K projection acts along the head "
+                "(RoPE): the joint fit supports cross-attention without "
+                "rotary embeddings only");
   if (k->actsAlongD && (!k->rotateHalf || k->headDim % 2 != 0))
     return fail("the steps after the key projection act along the head in a "
                 "way other than rotate-half RoPE");
@@ -186,7 +205,10 @@ LogicalResult planLayer(AttentionOp op, int64_t newHeads, LayerPlan &plan,
   plan.output = *o;
   plan.biased = q->bias || k->bias || v->bias;
   plan.inputWidth = q->inputWidth + (plan.biased ? 1 : 0);
-  int64_t w = plan.inputWidth, d = q->headDim, dv = v->headDim;
+  plan.cross = cross;
+  plan.kvInputWidth = k->inputWidth + (plan.biased ? 1 : 0);
+  int64_t w = plan.inputWidth, kw = plan.kvInputWidth, d = q->headDim,
+          dv = v->headDim;
   JointWeights &orig = plan.original;
   orig.kvHeads = op.getKvHeads();
   orig.query = projectionRows(*q, plan.biased);
@@ -198,10 +220,10 @@ LogicalResult planLayer(AttentionOp op, int64_t newHeads, LayerPlan &plan,
   start.kvHeads = newHeads;
   start.query = combineRows(orig.query, op.getQHeads(), op.getQHeads(), d, w,
                             {}, denseDoubles(op->getAttr("attn.share_query_maps")));
-  start.key = combineRows(orig.key, orig.kvHeads, newHeads, d, w,
+  start.key = combineRows(orig.key, orig.kvHeads, newHeads, d, kw,
                           denseDoubles(op->getAttr("attn.share_key_weights")),
                           denseDoubles(op->getAttr("attn.share_key_mixes")));
-  start.value = combineRows(orig.value, orig.kvHeads, newHeads, dv, w,
+  start.value = combineRows(orig.value, orig.kvHeads, newHeads, dv, kw,
                             denseDoubles(op->getAttr("attn.share_value_weights")),
                             denseDoubles(op->getAttr("attn.share_value_mixes")));
   std::vector<double> maps = denseDoubles(op->getAttr("attn.share_output_maps"));
@@ -244,8 +266,10 @@ splitBias(const std::vector<double> &rows, int64_t width, bool biased) {
 void attachWeights(const LayerPlan &plan, AttentionOp op,
                    const JointWeights &weights) {
   MLIRContext *ctx = op.getContext();
-  int64_t width = plan.inputWidth, in = plan.query.inputWidth;
   auto set = [&](StringRef name, const std::vector<double> &rows) {
+    bool q = name == "query";
+    int64_t width = q ? plan.inputWidth : plan.kvInputWidth;
+    int64_t in = q ? plan.query.inputWidth : plan.key.inputWidth;
     auto [w, b] = splitBias(rows, width, plan.biased);
     int64_t n = w.size() / in;
     op->setAttr(("attn.share_" + name + "_weight").str(),
@@ -323,15 +347,62 @@ LogicalResult phases(JointLayer &l, const std::vector<float> &qProjected,
   return success(mismatch < 1e-3);
 }
 
+/// X W^T for rows W [n, width] (float), X [rows, width].
+std::vector<float> projectRows(const float *x, int64_t rows, int64_t width,
+                               const std::vector<double> &w) {
+  std::vector<float> wf(w.begin(), w.end());
+  int64_t n = w.size() / width;
+  std::vector<float> out(rows * n);
+  ::attn::calib::sgemmParallel(false, true, rows, n, width, x, width,
+                               wf.data(), width, out.data(), n);
+  return out;
+}
+
 /// H W^T for rows W [n, width] (float), H [tokens, width].
 std::vector<float> project(const JointLayer &l, const std::vector<double> &w) {
-  std::vector<float> wf(w.begin(), w.end());
-  int64_t tokens = l.batch * l.length, n = w.size() / l.inputWidth;
-  std::vector<float> out(tokens * n);
-  ::attn::calib::sgemmParallel(false, true, tokens, n, l.inputWidth,
-                               l.input.data(), l.inputWidth, wf.data(),
-                               l.inputWidth, out.data(), n);
+  return projectRows(l.input.data(), l.batch * l.length, l.inputWidth, w);
+}
+
+/// sqrt(||a - b||^2 / ||b||^2) over the first `n` entries.
+double relativeMismatch(const std::vector<float> &a,
+                        const std::vector<float> &b, size_t n) {
+  double err = 0, total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double x = double(a[i]) - b[i];
+    err += x * x;
+    total += double(b[i]) * b[i];
+  }
+  return total > 0 ? std::sqrt(err / total) : 0.0;
+}
+
+/// `rows` [tokens, in] with a column of ones appended when `biased`.
+std::vector<float> withOnes(const std::vector<float> &rows, int64_t tokens,
+                            int64_t in, bool biased) {
+  if (!biased)
+    return rows;
+  std::vector<float> out(tokens * (in + 1));
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::memcpy(&out[t * (in + 1)], &rows[t * in], in * sizeof(float));
+    out[t * (in + 1) + in] = 1.0f;
+  }
   return out;
+}
+
+/// A cross-attention's K/V input [batch * keys, width] as JointLayer
+/// takes it: one window's rows when every window has the same ones.
+void setCrossInput(JointLayer &l, std::vector<float> rows, int64_t keys,
+                   int64_t width) {
+  size_t window = keys * width;
+  bool same = true;
+  for (int64_t b = 1; same && b < l.batch; ++b)
+    same = std::memcmp(&rows[b * window], rows.data(),
+                       window * sizeof(float)) == 0;
+  if (same)
+    rows.resize(window);
+  l.kvInput = std::move(rows);
+  l.kvLength = keys;
+  l.kvInputWidth = width;
+  l.kvWindows = same ? 1 : l.batch;
 }
 
 std::vector<float> floatsOf(const ::attn::rt::Array &a) {
@@ -355,8 +426,9 @@ LogicalResult fitLayer(LayerPlan &plan,
                : &it->second;
   };
   const ::attn::rt::Array *h = get("h"), *q = get("q"), *k = get("k");
+  const ::attn::rt::Array *kvh = plan.cross ? get("kvh") : h;
   std::string where = locationName(plan.op.getLoc());
-  if (!h || !q || !k) {
+  if (!h || !q || !k || !kvh) {
     error = "--share-kv-method=joint: attention at " + where +
             ": the probe lost an operand, or it is not f32";
     return failure();
@@ -372,23 +444,43 @@ LogicalResult fitLayer(LayerPlan &plan,
   l.bias = s.bias;
   l.inputWidth = plan.inputWidth;
   int64_t tokens = l.batch * l.length, in = plan.query.inputWidth;
-  if (s.keyLength != s.queryLength ||
-      static_cast<int64_t>(h->numElements()) != tokens * in) {
+  int64_t kvIn = plan.key.inputWidth, kvTokens = l.batch * s.keyLength;
+  if ((!plan.cross && s.keyLength != s.queryLength) ||
+      static_cast<int64_t>(h->numElements()) != tokens * in ||
+      static_cast<int64_t>(kvh->numElements()) !=
+          (plan.cross ? kvTokens * kvIn : tokens * in)) {
     error = "--share-kv-method=joint: attention at " + where +
-            ": needs self-attention over the calibration tokens (as many "
-            "keys as queries, one projection input row per token)";
+            ": needs one projection input row per calibration token (and "
+            "self-attention over them, as many keys as queries, unless K "
+            "and V project another input)";
     return failure();
   }
-  std::vector<float> hv = floatsOf(*h);
-  l.input.resize(tokens * l.inputWidth);
-  for (int64_t t = 0; t < tokens; ++t) {
-    std::memcpy(&l.input[t * l.inputWidth], &hv[t * in], in * sizeof(float));
-    if (plan.biased)
-      l.input[t * l.inputWidth + in] = 1.0f;
-  }
+  l.input = withOnes(floatsOf(*h), tokens, in, plan.biased);
   const JointWeights &used = first ? plan.start : plan.fitted;
   double mismatch = 0.0;
-  if (failed(phases(l, project(l, used.query),
+  if (plan.cross) {
+    // No RoPE (planLayer): Q and K are the plain projections.
+    setCrossInput(l, withOnes(floatsOf(*kvh), kvTokens, kvIn, plan.biased),
+                  s.keyLength, plan.kvInputWidth);
+    int64_t kvRows = l.kvWindows * l.kvLength;
+    std::vector<float> kOperand = tokenMajor(
+        floatsOf(*k), l.batch, newHeads, l.kvLength, l.headDim);
+    mismatch = std::max(
+        relativeMismatch(project(l, used.query),
+                         tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
+                                    l.headDim),
+                         tokens * l.qHeads * l.headDim),
+        relativeMismatch(projectRows(l.kvInput.data(), kvRows,
+                                     l.kvInputWidth, used.key),
+                         kOperand, kvRows * newHeads * l.headDim));
+    if (mismatch >= 1e-3) {
+      error = llvm::formatv(
+          "--share-kv-method=joint: attention at {0}: its queries and keys "
+          "are not the projections of its inputs: relative mismatch {1:e2}",
+          where, mismatch);
+      return failure();
+    }
+  } else if (failed(phases(l, project(l, used.query),
                     tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
                                l.headDim),
                     project(l, used.key),
@@ -404,7 +496,7 @@ LogicalResult fitLayer(LayerPlan &plan,
   }
   if (options.blockRefitDrift) {
     plan.layout = l;
-    plan.layout.input.clear();
+    plan.layout.input.clear(); // (a cross-attention keeps its K/V input)
   }
   // --share-kv-fit-windows: the fit reads the first windows only (the
   // block refit reads them all).
@@ -412,9 +504,15 @@ LogicalResult fitLayer(LayerPlan &plan,
     int64_t keep = options.fitWindows * l.length;
     l.batch = options.fitWindows;
     l.input.resize(keep * l.inputWidth);
-    l.cos.resize(keep * (l.headDim / 2));
-    l.sin.resize(keep * (l.headDim / 2));
-    l.bias.resize(l.batch * l.qHeads * l.length * l.length);
+    if (!l.cos.empty()) {
+      l.cos.resize(keep * (l.headDim / 2));
+      l.sin.resize(keep * (l.headDim / 2));
+    }
+    l.bias.resize(l.batch * l.qHeads * l.length * l.keyLength());
+    if (l.kvWindows > 1) {
+      l.kvWindows = l.batch;
+      l.kvInput.resize(l.batch * l.kvLength * l.kvInputWidth);
+    }
   }
   auto t0 = std::chrono::steady_clock::now();
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
@@ -455,11 +553,21 @@ LogicalResult fitPass(
     error = "calibration: cannot find the model function";
     return failure();
   }
-  SmallVector<Value> hidden;
+  // Each fitted attention's Q projection input, and a cross-attention's
+  // K/V projection input (null for the others).
+  SmallVector<Value> hidden, kvHidden;
   for (auto [i, op] : llvm::enumerate(probeOps)) {
+    if (!plans[i].joint) {
+      hidden.push_back({});
+      kvHidden.push_back({});
+      continue;
+    }
     if (!first)
       attachWeights(plans[i], op, plans[i].fitted);
-    hidden.push_back(projectionInput(*matchHeadProjection(op.getKey())));
+    hidden.push_back(projectionInput(*matchHeadProjection(op.getQuery())));
+    kvHidden.push_back(plans[i].cross ? projectionInput(
+                                            *matchHeadProjection(op.getKey()))
+                                      : Value());
   }
   if (failed(shareProbeKVHeads(
           *probe, entry, newHeads, "joint-fit",
@@ -480,9 +588,15 @@ LogicalResult fitPass(
   SmallVector<Value> results;
   SmallVector<std::string> names;
   for (auto [i, op] : llvm::enumerate(shared)) {
+    if (!plans[i].joint)
+      continue;
     results.append({hidden[i], op.getQuery(), op.getKey()});
     for (const char *part : {"h", "q", "k"})
       names.push_back(llvm::formatv("__joint_{0}_{1}", i, part).str());
+    if (kvHidden[i]) {
+      results.push_back(kvHidden[i]);
+      names.push_back(llvm::formatv("__joint_{0}_kvh", i).str());
+    }
   }
   returnNamed(entry, results, names);
   // The passes' probes differ in the converted projections' weights only:
@@ -497,13 +611,18 @@ LogicalResult fitPass(
           .str()));
 
   auto fitsStart = PhaseClock::now();
-  records.assign(plans.size(), {});
+  SmallVector<size_t> fitted; // the plans the joint fit converts
+  for (size_t i = 0; i < plans.size(); ++i)
+    if (plans[i].joint)
+      fitted.push_back(i);
+  records.assign(fitted.size(), {});
   // The attentions' fits are independent: one per worker thread at a time,
   // each single-threaded (small products, no thread per product).
-  std::vector<std::string> errors(plans.size());
-  ::attn::calib::parallelTasks(plans.size(), [&](int64_t i) {
+  std::vector<std::string> errors(fitted.size());
+  ::attn::calib::parallelTasks(fitted.size(), [&](int64_t j) {
+    size_t i = fitted[j];
     (void)fitLayer(plans[i], samples[i], outputs, i, newHeads, options, first,
-                   records[i], errors[i]);
+                   records[j], errors[j]);
   });
   for (const std::string &e : errors)
     if (!e.empty()) {
@@ -511,23 +630,11 @@ LogicalResult fitPass(
       return failure();
     }
   times.push_back(fitsStart.since(
-      llvm::formatv("pass {0}: {1} fits", passIndex + 1, plans.size()).str()));
+      llvm::formatv("pass {0}: {1} fits", passIndex + 1, fitted.size()).str()));
   return success();
 }
 
 } // namespace
-
-bool mlir::attn::compile::jointFitApplies(ModuleOp module, int64_t newHeads,
-                                          std::string &why) {
-  bool ok = true;
-  module.walk([&](AttentionOp op) {
-    LayerPlan plan;
-    if (ok && op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads &&
-        failed(planLayer(op, newHeads, plan, why)))
-      ok = false;
-  });
-  return ok;
-}
 
 LogicalResult mlir::attn::compile::calibrateJointSharing(
     ModuleOp module, int64_t newHeads, const JointFitOptions &options,
@@ -535,14 +642,9 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
     std::vector<JointPhaseTime> &times, std::string &error,
-    std::vector<std::string> *notes) {
-  auto alignedStart = PhaseClock::now();
-  std::vector<::attn::calib::AttentionSample> samples;
-  if (failed(calibrateKVSharing(module, newHeads, /*aligned=*/true,
-                                /*refitPasses=*/0, calibrationPath,
-                                buildLibrary, errors, error, &samples)))
-    return failure();
-  times.push_back(alignedStart.since("aligned start (probe of the model)"));
+    std::vector<std::string> *notes, std::vector<JointFallback> *fallbacks) {
+  // Which attentions the joint fit converts: all of them, or (per-attention
+  // fallback) those it applies to, the others getting aligned-fit.
   std::vector<LayerPlan> plans;
   module.walk([&](AttentionOp op) {
     if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
@@ -550,13 +652,43 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   });
   if (plans.empty())
     return success();
+  bool anyFallback = false;
+  for (LayerPlan &plan : plans) {
+    LayerPlan check;
+    std::string why;
+    if (succeeded(planLayer(plan.op, newHeads, check, why)))
+      continue;
+    if (!fallbacks) {
+      error = why;
+      return failure();
+    }
+    plan.joint = false;
+    plan.why = check.why;
+    fallbacks->push_back({locationName(plan.op.getLoc()), plan.why});
+    anyFallback = true;
+  }
+  auto alignedStart = PhaseClock::now();
+  std::vector<::attn::calib::AttentionSample> samples;
+  // With a fallback: aligned-fit (the output refit) for every attention,
+  // which the joint fits then replace on theirs; their probes see the
+  // others as they will be.
+  if (failed(calibrateKVSharing(module, newHeads, /*aligned=*/true,
+                                anyFallback ? options.fallbackRefitPasses : 0,
+                                calibrationPath, buildLibrary, errors, error,
+                                &samples)))
+    return failure();
+  times.push_back(alignedStart.since(
+      anyFallback ? "aligned-fit (probes of the model)"
+                  : "aligned start (probe of the model)"));
   if (samples.size() != plans.size()) {
     error = "calibration: the joint fit lost an attention's samples";
     return failure();
   }
   for (LayerPlan &plan : plans)
-    if (failed(planLayer(plan.op, newHeads, plan, error)))
+    if (plan.joint && failed(planLayer(plan.op, newHeads, plan, error)))
       return failure();
+  if (llvm::none_of(plans, [](const LayerPlan &p) { return p.joint; }))
+    return success();
   std::vector<::attn::rt::Array> inputs;
   if (!::attn::rt::readNpz(calibrationPath, inputs, error)) {
     error = "calibration inputs '" + calibrationPath + "': " + error;
@@ -572,8 +704,15 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
       return failure();
   }
   for (LayerPlan &plan : plans)
-    attachWeights(plan, plan.op, options.passes > 0 ? plan.fitted : plan.start);
-  if (options.blockRefitDrift && options.passes > 0) {
+    if (plan.joint)
+      attachWeights(plan, plan.op,
+                    options.passes > 0 ? plan.fitted : plan.start);
+  if (options.blockRefitDrift && options.passes > 0 && anyFallback) {
+    // refitBlocks reads every converted attention as a joint-fitted one.
+    if (notes)
+      notes->push_back("share-kv block refit: skipped (some attentions took "
+                       "aligned-fit instead of joint)");
+  } else if (options.blockRefitDrift && options.passes > 0) {
     std::vector<BlockRefitLayer> layers;
     for (LayerPlan &plan : plans)
       layers.push_back({plan.op, std::move(plan.layout), &plan.original,

@@ -10,6 +10,7 @@
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/JointFit.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <sys/resource.h>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <ctime>
 #include <limits>
 #include <random>
@@ -284,10 +286,120 @@ JointWeights randomWeights(std::mt19937 &gen, const JointLayer &l,
       x = scale * normal(gen);
   };
   fill(w.query, l.qHeads * l.headDim * l.inputWidth);
-  fill(w.key, kvHeads * l.headDim * l.inputWidth);
-  fill(w.value, kvHeads * l.valueDim * l.inputWidth);
+  int64_t kvWidth = l.cross() ? l.kvInputWidth : l.inputWidth;
+  fill(w.key, kvHeads * l.headDim * kvWidth);
+  fill(w.value, kvHeads * l.valueDim * kvWidth);
   fill(w.output, l.qHeads * l.valueDim * l.outWidth);
   return w;
+}
+
+/// A cross-attention: 3 windows of 5 queries over 7 keys of another input
+/// (width 8, against the queries' 10), no RoPE, the last key of window 1
+/// masked; with `shared`, every window reads the same K/V rows (one copy).
+JointLayer makeCrossLayer(std::mt19937 &gen, bool shared) {
+  std::normal_distribution<float> normal;
+  JointLayer l = makeLayer(gen, 3, 5);
+  l.cos.clear();
+  l.sin.clear();
+  l.kvLength = 7;
+  l.kvInputWidth = 8;
+  l.kvWindows = shared ? 1 : l.batch;
+  l.kvInput.resize(l.kvWindows * l.kvLength * l.kvInputWidth);
+  for (float &x : l.kvInput)
+    x = normal(gen);
+  const float inf = std::numeric_limits<float>::infinity();
+  l.bias.assign(l.batch * l.qHeads * l.length * l.kvLength, 0.0f);
+  for (int64_t h = 0; h < l.qHeads; ++h)
+    for (int64_t i = 0; i < l.length; ++i)
+      l.bias[((1 * l.qHeads + h) * l.length + i) * l.kvLength + 6] = -inf;
+  return l;
+}
+
+/// The largest relative error of the analytic gradient (ridge 0.1) against
+/// central differences of the objective, every 5th entry of each matrix.
+double gradientError(const JointLayer &l, const std::vector<float> &target,
+                     const JointWeights &start, const JointWeights &at,
+                     int &checked) {
+  JointWeights grad;
+  jointObjective(l, target, start, at, 0.1, &grad);
+  double worst = 0.0;
+  for (std::vector<double> JointWeights::*m :
+       {&JointWeights::query, &JointWeights::key, &JointWeights::value,
+        &JointWeights::output}) {
+    for (size_t i = 0; i < (at.*m).size(); i += 5) {
+      JointWeights plus = at, minus = at;
+      double h = 1e-3;
+      (plus.*m)[i] += h;
+      (minus.*m)[i] -= h;
+      double numeric = (jointObjective(l, target, start, plus, 0.1) -
+                        jointObjective(l, target, start, minus, 0.1)) /
+                       (2 * h);
+      worst = std::max(worst, std::abs(numeric - (grad.*m)[i]) /
+                                  (1e-2 + std::abs(numeric)));
+      ++checked;
+    }
+  }
+  return worst;
+}
+
+double maxAbsDiff(const std::vector<double> &a, const std::vector<double> &b) {
+  double worst = 0.0;
+  for (size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(a[i] - b[i]));
+  return worst;
+}
+
+/// Cross-attention (K/V of another input): the gradient against central
+/// differences, one shared K/V copy against the same rows per window, and
+/// a fit from a random start.
+void checkCross(const std::function<void(bool, const char *)> &check) {
+  std::mt19937 gen(11);
+  JointLayer shared = makeCrossLayer(gen, /*shared=*/true);
+  JointWeights original = randomWeights(gen, shared, 2);
+  JointWeights start = randomWeights(gen, shared, 1);
+  JointWeights at = randomWeights(gen, shared, 1);
+  const char *bf16Kernel = bf16GemmKernel();
+  setBf16GemmKernel("f32");
+  for (bool isShared : {true, false}) {
+    JointLayer l = isShared ? shared : makeCrossLayer(gen, false);
+    std::vector<float> target = jointOutput(l, original);
+    int checked = 0;
+    double worst = gradientError(l, target, start, at, checked);
+    std::printf("cross-attention (%s K/V rows) gradient over %d entries: max "
+                "relative error %.2e\n",
+                isShared ? "shared" : "per-window", checked, worst);
+    check(worst < 1e-2, "the cross-attention gradient matches central "
+                        "differences");
+  }
+  // The shared copy computes what the same rows repeated per window do.
+  JointLayer repeated = shared;
+  repeated.kvWindows = shared.batch;
+  repeated.kvInput.clear();
+  for (int64_t b = 0; b < shared.batch; ++b)
+    repeated.kvInput.insert(repeated.kvInput.end(), shared.kvInput.begin(),
+                            shared.kvInput.end());
+  std::vector<float> target = jointOutput(shared, original);
+  std::vector<float> y1 = jointOutput(shared, at), y2 = jointOutput(repeated, at);
+  double dy = 0.0;
+  for (size_t i = 0; i < y1.size(); ++i)
+    dy = std::max(dy, double(std::abs(y1[i] - y2[i])));
+  JointWeights g1, g2;
+  jointObjective(shared, target, start, at, 0.1, &g1);
+  jointObjective(repeated, target, start, at, 0.1, &g2);
+  double dg = std::max({maxAbsDiff(g1.query, g2.query),
+                        maxAbsDiff(g1.key, g2.key),
+                        maxAbsDiff(g1.value, g2.value),
+                        maxAbsDiff(g1.output, g2.output)});
+  std::printf("shared K/V rows against repeated: output %.2e, gradient %.2e\n",
+              dy, dg);
+  check(dy < 1e-5 && dg < 1e-4,
+        "one shared K/V copy equals the rows repeated per window");
+  setBf16GemmKernel(bf16Kernel);
+  JointFitResult fit = fitJoint(shared, target, start, {}, 60, 1e-3);
+  std::printf("cross-attention fit error %.4f -> %.4f in %d steps\n",
+              fit.startError, fit.error, fit.iterations);
+  check(fit.error < 0.5 * fit.startError,
+        "the cross-attention fit halves the output error");
 }
 
 double cpuSeconds() {
@@ -371,24 +483,8 @@ int main(int argc, char **argv) {
     setBf16GemmKernel("f32");
     JointWeights grad;
     jointObjective(l, target, start, at, 0.1, &grad);
-    double worst = 0.0;
     int checked = 0;
-    for (std::vector<double> JointWeights::*m :
-         {&JointWeights::query, &JointWeights::key, &JointWeights::value,
-          &JointWeights::output}) {
-      for (size_t i = 0; i < (at.*m).size(); i += 5) {
-        JointWeights plus = at, minus = at;
-        double h = 1e-3;
-        (plus.*m)[i] += h;
-        (minus.*m)[i] -= h;
-        double numeric = (jointObjective(l, target, start, plus, 0.1) -
-                          jointObjective(l, target, start, minus, 0.1)) /
-                         (2 * h);
-        worst = std::max(worst, std::abs(numeric - (grad.*m)[i]) /
-                                    (1e-2 + std::abs(numeric)));
-        ++checked;
-      }
-    }
+    double worst = gradientError(l, target, start, at, checked);
     std::printf("gradient over %d entries: max relative error %.2e\n", checked,
                 worst);
     check(worst < 1e-2, "the analytic gradient matches central differences");
@@ -419,6 +515,7 @@ int main(int argc, char **argv) {
                   "kernel)\n");
     }
     setBf16GemmKernel(bf16Kernel);
+    checkCross(check);
   }
 
   // The fit from a perturbed start lowers the error and reaches far below it.

@@ -73,8 +73,8 @@ cl::opt<std::string> shareKVMethod(
              "then each layer's Q, shared K/V and O projections fitted "
              "together on the converted model; the last four need "
              "--calibration), or latent; default: joint with "
-             "--calibration (aligned-fit where it does not apply), else "
-             "mean"),
+             "--calibration (aligned-fit for the attentions it does not "
+             "apply to), else mean"),
     cl::init("mean"), cl::cat(category));
 cl::opt<std::string> shareKVIterations(
     "share-kv-iterations",

@@ -273,6 +273,7 @@ def forward(w: Weights, ids: np.ndarray, attention=None, layer_input=None) -> np
 class Graph:
     def __init__(self):
         self.nodes, self.inits, self.count = [], [], 0
+        self.scalars = {}
 
     def name(self, hint):
         self.count += 1
@@ -293,6 +294,68 @@ class Graph:
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.name(op_type),
                                            **attrs))
         return out
+
+    def scalar(self, hint, value, dtype=np.float32):
+        """One shared scalar initializer per (hint, value, dtype)."""
+        key = (hint, float(value), np.dtype(dtype).str)
+        if key not in self.scalars:
+            self.scalars[key] = self.const(hint, np.array(value, dtype))
+        return self.scalars[key]
+
+
+# Graph builders and checks both exporters use (export_mha_decoder.py imports them).
+
+
+def split_heads(g: Graph, x: str, n: int, hd: int) -> str:
+    """[B, S, n * hd] -> [B, n, S, hd]."""
+    t = g.op("Reshape", [x, g.i64("heads_shape", [0, 0, n, hd])])
+    return g.op("Transpose", [t], perm=[0, 2, 1, 3])
+
+
+def causal_mask(g: Graph, q: str, k: str) -> str:
+    """Bool [S, T], true where query s may see key t (t <= s + T - S: the
+    queries are the last S of the T positions)."""
+    # Scalar sequence lengths: a scalar Gather index.
+    two = g.scalar("two", 2, np.int64)
+    s = g.op("Gather", [g.op("Shape", [q]), two], axis=0)
+    t = g.op("Gather", [g.op("Shape", [k]), two], axis=0)
+    zero, one = g.scalar("zero", 0, np.int64), g.scalar("one", 1, np.int64)
+    rows = g.op("Unsqueeze", [g.op("Range", [zero, s, one]), g.i64("a1", [1])])
+    cols = g.op("Unsqueeze", [g.op("Range", [zero, t, one]), g.i64("a0", [0])])
+    return g.op("LessOrEqual", [cols, g.op("Add", [rows, g.op("Sub", [t, s])])])
+
+
+def attention(g: Graph, q: str, k: str, v: str, hd: int, d: int, causal: bool) -> str:
+    """softmax(q k^T / sqrt(hd), causal-masked if `causal`) v for q [B, H, S,
+    hd] and k/v [B, H, T, hd] (as many heads as q), merged to [B, S, d]."""
+    scale = g.scalar("sqrt_d", np.sqrt(hd))
+    sc = g.op("Div", [g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])]), scale])
+    if causal:
+        lowest = g.scalar("min", np.finfo(np.float32).min)
+        sc = g.op("Where", [causal_mask(g, q, k), sc, lowest])
+    ctx = g.op("MatMul", [g.op("Softmax", [sc], axis=-1), v])
+    return g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]),
+                            g.i64("merge", [0, 0, d])])
+
+
+def perplexity(logits: np.ndarray, targets: np.ndarray) -> float:
+    """exp of the mean negative log-likelihood of `targets` [B, S] under
+    `logits` [B, S, V]."""
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    return float(np.exp(-np.take_along_axis(logp, targets[..., None], -1).mean()))
+
+
+def check_against_numpy(got: np.ndarray, ref: np.ndarray, tolerance: float = 1e-4) -> None:
+    """Prints onnxruntime's logits `got` against the numpy forward's `ref`
+    and exits with an error when the largest difference, relative to the
+    largest logit, is over `tolerance`."""
+    diff = np.abs(got - ref).max()
+    err = diff / np.abs(ref).max()
+    print(f"onnxruntime vs numpy: max abs diff {diff:.3e} (relative {err:.2e}), "
+          f"top-1 equal {(got.argmax(-1) == ref.argmax(-1)).mean():.4f}")
+    if err > tolerance:
+        sys.exit("error: the ONNX model does not match the numpy forward")
 
 
 def build_onnx(w: Weights, form: str, max_pos: int):
@@ -316,8 +379,7 @@ def build_onnx(w: Weights, form: str, max_pos: int):
         return g.op("Mul", [g.op("Mul", [x, inv]), g.const("norm_w", weight)])
 
     def heads(x, n):
-        t = g.op("Reshape", [x, g.i64("heads_shape", [0, 0, n, hd])])
-        return g.op("Transpose", [t], perm=[0, 2, 1, 3])
+        return split_heads(g, x, n, hd)
 
     def rot(x):
         half = hd // 2
@@ -338,20 +400,7 @@ def build_onnx(w: Weights, form: str, max_pos: int):
         flat = g.op("Concat", [b, g.i64("hq", [hq]), t, g.i64("hd", [hd])], axis=0)
         return g.op("Reshape", [e, flat])
 
-    def causal(q, k):
-        # Scalar sequence lengths: a scalar Gather index.
-        two = g.const("two", np.array(2, np.int64))
-        s = g.op("Gather", [g.op("Shape", [q]), two], axis=0)
-        t = g.op("Gather", [g.op("Shape", [k]), two], axis=0)
-        zero = g.const("zero", np.array(0, np.int64))
-        one = g.const("one", np.array(1, np.int64))
-        rows = g.op("Unsqueeze", [g.op("Range", [zero, s, one]), g.i64("a1", [1])])
-        cols = g.op("Unsqueeze", [g.op("Range", [zero, t, one]), g.i64("a0", [0])])
-        return g.op("LessOrEqual", [cols, g.op("Add", [rows, g.op("Sub", [t, s])])])
-
     step = form == "step"
-    scale = g.const("sqrt_d", np.array(np.sqrt(hd), np.float32))
-    lowest = g.const("min", np.array(np.finfo(np.float32).min, np.float32))
     for i, L in enumerate(w.layers):
         h = norm(x, L["attn_norm"])
         q = rot(heads(g.op("MatMul", [h, g.const("wq", L["wq"].T)]), hq))
@@ -360,13 +409,7 @@ def build_onnx(w: Weights, form: str, max_pos: int):
         if step:
             k = g.op("Concat", [f"past_key_{i}", k], f"present_key_{i}", axis=2)
             v = g.op("Concat", [f"past_value_{i}", v], f"present_value_{i}", axis=2)
-        kr, vr = repeat_kv(k), repeat_kv(v)
-        sc = g.op("Div", [g.op("MatMul", [q, g.op("Transpose", [kr], perm=[0, 1, 3, 2])]),
-                          scale])
-        sc = g.op("Where", [causal(q, kr), sc, lowest])
-        ctx = g.op("MatMul", [g.op("Softmax", [sc], axis=-1), vr])
-        ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]),
-                               g.i64("merge", [0, 0, d])])
+        ctx = attention(g, q, repeat_kv(k), repeat_kv(v), hd, d, causal=True)
         x = g.op("Add", [x, g.op("MatMul", [ctx, g.const("wo", L["wo"].T)])])
         h = norm(x, L["ffn_norm"])
         gate = g.op("MatMul", [h, g.const("w_gate", L["w_gate"].T)])
@@ -476,20 +519,13 @@ def main() -> None:
     if args.verify:
         import onnxruntime as ort
         ref = forward(w, held[:, :-1])
-        logp = ref - ref.max(-1, keepdims=True)
-        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
-        nll = -np.take_along_axis(logp, held[:, 1:, None], -1).mean()
-        print(f"numpy forward: perplexity {np.exp(nll):.2f} on the held-out text")
+        print(f"numpy forward: perplexity {perplexity(ref, held[:, 1:]):.2f} "
+              "on the held-out text")
         if args.form == "prefill":
             sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
             got = sess.run(["logits"], {"input_ids": held[:, :-1],
                                         "position_ids": positions(held[:, :-1])})[0]
-            err = np.abs(got - ref).max() / np.abs(ref).max()
-            print(f"onnxruntime vs numpy: max abs diff {np.abs(got - ref).max():.3e} "
-                  f"(relative {err:.2e}), top-1 equal "
-                  f"{(got.argmax(-1) == ref.argmax(-1)).mean():.4f}")
-            if err > 1e-4:
-                sys.exit("error: the ONNX model does not match the numpy forward")
+            check_against_numpy(got, ref)
 
 
 if __name__ == "__main__":

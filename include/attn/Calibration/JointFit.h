@@ -21,19 +21,35 @@ namespace attn::calib {
 /// `length` tokens (row t = b * length + s).
 struct JointLayer {
   int64_t batch = 0, length = 0;
-  int64_t inputWidth = 0; ///< the projections' contraction size
+  int64_t inputWidth = 0; ///< the Q projection's contraction size
   int64_t qHeads = 0, headDim = 0, valueDim = 0, outWidth = 0;
-  std::vector<float> input; ///< [tokens, inputWidth], what Q, K, V project
+  /// [tokens, inputWidth]: what Q projects, and K and V unless kvInput is
+  /// set.
+  std::vector<float> input;
   /// RoPE as each token's phase on the rotary planes (dims i and i + D/2):
-  /// [tokens, D/2]; cos 1, sin 0 where there is no rotation.
+  /// [tokens, D/2]; cos 1, sin 0 where there is no rotation (both empty:
+  /// none anywhere).
   std::vector<float> cos, sin;
-  /// Additive bias [batch, qHeads, length, length] (0, or -inf: masked).
+  /// Additive bias [batch, qHeads, length, keyLength()] (0, or -inf:
+  /// masked).
   std::vector<float> bias;
   double scale = 1.0;
+
+  /// Cross-attention: K and V project `kvInput` [kvWindows * kvLength,
+  /// kvInputWidth] (e.g. encoder states) instead of `input`; window b reads
+  /// rows from (kvWindows == 1 ? 0 : b) * kvLength (one copy when every
+  /// window reads the same rows). No RoPE then: cos and sin stay empty.
+  /// Empty: self-attention, K and V project `input`.
+  std::vector<float> kvInput;
+  int64_t kvLength = 0, kvInputWidth = 0, kvWindows = 0;
+
+  bool cross() const { return !kvInput.empty(); }
+  int64_t keyLength() const { return cross() ? kvLength : length; }
 };
 
 /// Projection weights, row-major, one row per output column:
-/// query [Hq D, in], key [Hkv D, in], value [Hkv Dv, in]; output [Hq Dv,
+/// query [Hq D, in], key [Hkv D, in'], value [Hkv Dv, in'] (in' the K/V
+/// input's width: kvInputWidth in a cross-attention); output [Hq Dv,
 /// outWidth] (the context rows times it). Query head h reads KV head
 /// h / (Hq / Hkv).
 struct JointWeights {

@@ -26,6 +26,16 @@ struct JointFitOptions {
   /// original model's residual stream; unset: no refit.
   std::optional<double> blockRefitDrift;
   double blockRefitRidge = 1e-2; ///< times trace(Z^T Z) / features
+
+  /// The output refit's passes for the attentions that take aligned-fit
+  /// instead of joint (calibrateJointSharing's `fallbacks`).
+  int fallbackRefitPasses = 2;
+};
+
+/// An attention the joint fit does not apply to, which took aligned-fit
+/// instead: its name and why (planLayer's reason).
+struct JointFallback {
+  std::string name, why;
 };
 
 /// One attention's fit, for the log and the compile report: the relative
@@ -46,11 +56,6 @@ struct JointPhaseTime {
   double cpuSeconds = 0.0, wallSeconds = 0.0;
 };
 
-/// Whether the joint fit can convert every attention of `module` with more
-/// than `newHeads` KV heads (Q, K, V and O constant projections of one
-/// input, no softcap); `why` says what stops it.
-bool jointFitApplies(ModuleOp module, int64_t newHeads, std::string &why);
-
 /// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),
 /// then per attention with more than `newHeads` KV heads, L-BFGS over the
 /// merged K and V projections and all of Q and O (lib/Calibration/
@@ -65,13 +70,22 @@ bool jointFitApplies(ModuleOp module, int64_t newHeads, std::string &why);
 /// (refitBlocks: `attn.share_down_weight`, which foldBlockRefits puts in
 /// the graph); `notes` gets a line per block (its error, or why it was
 /// skipped).
+///
+/// The joint fit applies to an attention whose Q, K, V and O are constant
+/// projections (K and V of one input; Q of the same input, or of another
+/// one in a cross-attention without RoPE) and that has no softcap. Without
+/// `fallbacks`, an attention it does not apply to is an error; with it,
+/// such attentions take aligned-fit instead (the output refit,
+/// `options.fallbackRefitPasses` passes, runs on the whole model before the
+/// joint fits, which replace it on theirs) and are listed in `fallbacks`.
 LogicalResult calibrateJointSharing(
     ModuleOp module, int64_t newHeads, const JointFitOptions &options,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::vector<JointFitRecord> &records,
     std::vector<JointPhaseTime> &times, std::string &error,
-    std::vector<std::string> *notes = nullptr);
+    std::vector<std::string> *notes = nullptr,
+    std::vector<JointFallback> *fallbacks = nullptr);
 
 } // namespace mlir::attn::compile
 

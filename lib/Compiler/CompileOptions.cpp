@@ -199,6 +199,15 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     }
     return success();
   }
+  if (key == "share-kv-first-pass") {
+    if (value != "original" && value != "aligned") {
+      error = "bad --share-kv-first-pass '" + value.str() +
+              "' (expected original or aligned)";
+      return failure();
+    }
+    options.shareKVFirstPassOriginal = value == "original";
+    return success();
+  }
   if (key == "window-ring-cache") {
     if (!parseBool(value, options.windowRingCache)) {
       error = "bad --window-ring-cache '" + value.str() +

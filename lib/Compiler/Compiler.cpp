@@ -373,6 +373,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.iterations = options.shareKVIterations;
     joint.passes = options.shareKVPasses;
     joint.reuseProbe = options.shareKVReuseProbe;
+    joint.firstPassOnOriginal = options.shareKVFirstPassOriginal;
 
     joint.fitWindows = options.shareKVFitWindows;
     joint.blockRefitDrift = options.shareKVBlockRefit;

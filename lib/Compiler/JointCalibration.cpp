@@ -340,14 +340,23 @@ std::vector<float> floatsOf(const ::attn::rt::Array &a) {
   return out;
 }
 
-/// Fits one attention on the probe's outputs (its H, Q and K), from
-/// `plan.start` in the first pass and `plan.fitted` after.
-LogicalResult fitLayer(LayerPlan &plan,
-                       const ::attn::calib::AttentionSample &s,
-                       const std::map<std::string, ::attn::rt::Array> &outputs,
-                       size_t i, int64_t newHeads,
-                       const JointFitOptions &options, bool first,
-                       JointFitRecord &r, std::string &error) {
+/// One attention's activations that a pass fits on: its projection input
+/// H [tokens, in] and its query and key operands token-major [tokens,
+/// heads * D], which `weights` (`kvHeads` KV heads) projected from H and
+/// RoPE rotated.
+struct Activations {
+  std::vector<float> h, q, k;
+  const JointWeights *weights = nullptr;
+  int64_t kvHeads = 0;
+};
+
+/// The activations of attention `i` in a probe's outputs (`__joint_<i>_*`):
+/// the model converted with `weights`; none when the probe lost one or it
+/// is not f32.
+std::optional<Activations>
+probeActivations(const std::map<std::string, ::attn::rt::Array> &outputs,
+                 size_t i, const ::attn::calib::AttentionSample &s,
+                 const JointWeights &weights, int64_t newHeads) {
   auto get = [&](const char *part) -> const ::attn::rt::Array * {
     auto it = outputs.find(llvm::formatv("__joint_{0}_{1}", i, part).str());
     return it == outputs.end() || it->second.dtype != ::attn::rt::DType::F32
@@ -355,12 +364,22 @@ LogicalResult fitLayer(LayerPlan &plan,
                : &it->second;
   };
   const ::attn::rt::Array *h = get("h"), *q = get("q"), *k = get("k");
+  if (!h || !q || !k)
+    return std::nullopt;
+  return Activations{
+      floatsOf(*h),
+      tokenMajor(floatsOf(*q), s.batch, s.qHeads, s.queryLength, s.headDim),
+      tokenMajor(floatsOf(*k), s.batch, newHeads, s.queryLength, s.headDim),
+      &weights, newHeads};
+}
+
+/// Fits one attention on `a`, from `plan.start` in the first pass and
+/// `plan.fitted` after.
+LogicalResult fitLayer(LayerPlan &plan,
+                       const ::attn::calib::AttentionSample &s,
+                       const Activations &a, const JointFitOptions &options,
+                       bool first, JointFitRecord &r, std::string &error) {
   std::string where = locationName(plan.op.getLoc());
-  if (!h || !q || !k) {
-    error = "--share-kv-method=joint: attention at " + where +
-            ": the probe lost an operand, or it is not f32";
-    return failure();
-  }
   JointLayer l;
   l.batch = s.batch;
   l.length = s.queryLength;
@@ -373,28 +392,21 @@ LogicalResult fitLayer(LayerPlan &plan,
   l.inputWidth = plan.inputWidth;
   int64_t tokens = l.batch * l.length, in = plan.query.inputWidth;
   if (s.keyLength != s.queryLength ||
-      static_cast<int64_t>(h->numElements()) != tokens * in) {
+      static_cast<int64_t>(a.h.size()) != tokens * in) {
     error = "--share-kv-method=joint: attention at " + where +
             ": needs self-attention over the calibration tokens (as many "
             "keys as queries, one projection input row per token)";
     return failure();
   }
-  std::vector<float> hv = floatsOf(*h);
   l.input.resize(tokens * l.inputWidth);
   for (int64_t t = 0; t < tokens; ++t) {
-    std::memcpy(&l.input[t * l.inputWidth], &hv[t * in], in * sizeof(float));
+    std::memcpy(&l.input[t * l.inputWidth], &a.h[t * in], in * sizeof(float));
     if (plan.biased)
       l.input[t * l.inputWidth + in] = 1.0f;
   }
-  const JointWeights &used = first ? plan.start : plan.fitted;
   double mismatch = 0.0;
-  if (failed(phases(l, project(l, used.query),
-                    tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
-                               l.headDim),
-                    project(l, used.key),
-                    tokenMajor(floatsOf(*k), l.batch, newHeads, l.length,
-                               l.headDim),
-                    newHeads, mismatch))) {
+  if (failed(phases(l, project(l, a.weights->query), a.q,
+                    project(l, a.weights->key), a.k, a.kvHeads, mismatch))) {
     error = llvm::formatv(
         "--share-kv-method=joint: attention at {0}: its queries and keys "
         "are not the projections rotated per token and plane (dims i and "
@@ -428,6 +440,39 @@ LogicalResult fitLayer(LayerPlan &plan,
   r.iterations = fit.iterations;
   r.seconds = std::chrono::duration<double>(
                   std::chrono::steady_clock::now() - t0).count();
+  return success();
+}
+
+/// Fits every attention on the activations `get` returns (one fit per
+/// worker thread at a time, each single-threaded: small products, no thread
+/// per product), from the start when `first`.
+LogicalResult fitAll(std::vector<LayerPlan> &plans,
+                     const std::vector<::attn::calib::AttentionSample> &samples,
+                     const JointFitOptions &options, bool first, int passIndex,
+                     function_ref<std::optional<Activations>(size_t)> get,
+                     std::vector<JointFitRecord> &records,
+                     std::vector<JointPhaseTime> &times, std::string &error) {
+  auto fitsStart = PhaseClock::now();
+  records.assign(plans.size(), {});
+  std::vector<std::string> errors(plans.size());
+  ::attn::calib::parallelTasks(plans.size(), [&](int64_t i) {
+    std::optional<Activations> a = get(i);
+    if (!a) {
+      errors[i] = "--share-kv-method=joint: attention at " +
+                  locationName(plans[i].op.getLoc()) +
+                  ": the probe lost an operand, or it is not f32";
+      return;
+    }
+    (void)fitLayer(plans[i], samples[i], *a, options, first, records[i],
+                   errors[i]);
+  });
+  for (const std::string &e : errors)
+    if (!e.empty()) {
+      error = e;
+      return failure();
+    }
+  times.push_back(fitsStart.since(
+      llvm::formatv("pass {0}: {1} fits", passIndex + 1, plans.size()).str()));
   return success();
 }
 
@@ -496,23 +541,13 @@ LogicalResult fitPass(
                     reusable.reused() ? " (library reused)" : "")
           .str()));
 
-  auto fitsStart = PhaseClock::now();
-  records.assign(plans.size(), {});
-  // The attentions' fits are independent: one per worker thread at a time,
-  // each single-threaded (small products, no thread per product).
-  std::vector<std::string> errors(plans.size());
-  ::attn::calib::parallelTasks(plans.size(), [&](int64_t i) {
-    (void)fitLayer(plans[i], samples[i], outputs, i, newHeads, options, first,
-                   records[i], errors[i]);
-  });
-  for (const std::string &e : errors)
-    if (!e.empty()) {
-      error = e;
-      return failure();
-    }
-  times.push_back(fitsStart.since(
-      llvm::formatv("pass {0}: {1} fits", passIndex + 1, plans.size()).str()));
-  return success();
+  return fitAll(plans, samples, options, first, passIndex,
+                [&](size_t i) {
+                  return probeActivations(
+                      outputs, i, samples[i],
+                      first ? plans[i].start : plans[i].fitted, newHeads);
+                },
+                records, times, error);
 }
 
 } // namespace
@@ -538,9 +573,21 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     std::vector<std::string> *notes) {
   auto alignedStart = PhaseClock::now();
   std::vector<::attn::calib::AttentionSample> samples;
-  if (failed(calibrateKVSharing(module, newHeads, /*aligned=*/true,
-                                /*refitPasses=*/0, calibrationPath,
-                                buildLibrary, errors, error, &samples)))
+  // With --share-kv-first-pass=original the first pass fits on the original
+  // model's activations: this probe also returns each attention's
+  // projection input, and no probe of the aligned-converted model runs.
+  bool onOriginal = options.firstPassOnOriginal && options.passes > 0;
+  std::vector<::attn::rt::Array> originalInputs;
+  auto projectionInputOf = [](AttentionOp op) -> Value {
+    std::optional<HeadProjection> k = matchHeadProjection(op.getKey());
+    return k ? projectionInput(*k) : Value();
+  };
+  if (failed(calibrateKVSharing(
+          module, newHeads, /*aligned=*/true,
+          /*refitPasses=*/0, calibrationPath, buildLibrary, errors, error,
+          &samples, onOriginal ? function_ref<Value(AttentionOp)>(projectionInputOf)
+                     : nullptr,
+          onOriginal ? &originalInputs : nullptr)))
     return failure();
   times.push_back(alignedStart.since("aligned start (probe of the model)"));
   std::vector<LayerPlan> plans;
@@ -564,6 +611,32 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   }
   std::optional<ReusableProbe> reusable;
   for (int pass = 0; pass < options.passes; ++pass) {
+    if (pass == 0 && onOriginal) {
+      if (originalInputs.size() != plans.size()) {
+        error = "calibration: the probe of the model lost a projection input";
+        return failure();
+      }
+      if (failed(fitAll(
+              plans, samples, options, /*first=*/true, pass,
+              [&](size_t i) -> std::optional<Activations> {
+                const ::attn::calib::AttentionSample &s = samples[i];
+                const JointWeights &w = plans[i].original;
+                if (originalInputs[i].dtype != ::attn::rt::DType::F32)
+                  return std::nullopt;
+                return Activations{
+                    floatsOf(originalInputs[i]),
+                    tokenMajor(s.q, s.batch, s.qHeads, s.queryLength,
+                               s.headDim),
+                    tokenMajor(s.k, s.batch, w.kvHeads, s.keyLength,
+                               s.headDim),
+                    &w, w.kvHeads};
+              },
+              records, times, error)))
+        return failure();
+      times.back().name += " (the original model's activations)";
+      originalInputs.clear();
+      continue;
+    }
     if (!reusable || !options.reuseProbe)
       reusable.emplace();
     if (failed(fitPass(module, newHeads, plans, samples, options, pass,

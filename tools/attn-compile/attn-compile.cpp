@@ -93,6 +93,13 @@ cl::opt<bool> shareKVReuseProbe(
              "inputs (default true; false compiles one per pass, with the "
              "same fits)"),
     cl::init(true), cl::cat(category));
+cl::opt<std::string> shareKVFirstPass(
+    "share-kv-first-pass",
+    cl::desc("--share-kv-method=joint: what the first pass fits on: "
+             "original (default: the original model's activations, which "
+             "the aligned start's probe returns) or aligned (a probe of the "
+             "model converted by the aligned maps, one probe more)"),
+    cl::value_desc("original|aligned"), cl::cat(category));
 
 cl::opt<std::string> shareKVFitWindows(
     "share-kv-fit-windows",
@@ -202,6 +209,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back(
         {"share-kv-reuse-probe", shareKVReuseProbe ? "true" : "false"});
 
+  if (shareKVFirstPass.getNumOccurrences())
+    flags.push_back({"share-kv-first-pass", shareKVFirstPass});
   if (shareKVFitWindows.getNumOccurrences())
     flags.push_back({"share-kv-fit-windows", shareKVFitWindows});
   if (shareKVBlockRefit.getNumOccurrences())

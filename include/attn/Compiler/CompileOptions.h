@@ -71,6 +71,10 @@ struct CompileOptions {
   /// each pass's converted projection weights as inputs (false: compile a
   /// probe per pass; the same fits).
   bool shareKVReuseProbe = true;
+  /// ShareKVMethod::Joint: the first pass fits on the original model's
+  /// activations, which the aligned start's probe returns (false: on a probe
+  /// of the model converted by the aligned maps, one probe more).
+  bool shareKVFirstPassOriginal = true;
 
   /// ShareKVMethod::Joint: the attention fits read the first N calibration
   /// rows (0: all).

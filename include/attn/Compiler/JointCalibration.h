@@ -17,6 +17,10 @@ struct JointFitOptions {
   /// One probe library for every pass (the converted projection weights
   /// its inputs) rather than one compile per pass.
   bool reuseProbe = true;
+  /// The first pass fits on the original model's activations (the aligned
+  /// start's probe returns them) rather than on a probe of the model
+  /// converted by the aligned maps: one probe fewer.
+  bool firstPassOnOriginal = true;
 
   /// The attention fits read the first `fitWindows` calibration rows (0:
   /// all of them); the block refit reads every row.

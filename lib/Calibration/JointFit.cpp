@@ -8,7 +8,8 @@
 // and L-BFGS on ||Y - T||^2 / ||T||^2 plus a ridge toward the start. The
 // products run in float32 on worker threads (or, as $ATTN_FIT_BF16 says,
 // some with bfloat16 inputs: sgemmBf16); losses, norms and the optimiser's
-// vectors are float64.
+// small products are float64, its vectors float (the pairs, as
+// $ATTN_LBFGS_PAIRS says, bfloat16 or float).
 //
 //===----------------------------------------------------------------------===//
 
@@ -102,11 +103,11 @@ public:
     q.resize(tokens * hq * d);
     k.resize(tokens * hkv * d);
     v.resize(tokens * hkv * dv);
-    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq.data(), in,
+    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq, in,
                   q.data(), hq * d, false);
-    sgemmParallel(false, true, tokens, hkv * d, in, h, in, wk.data(), in,
+    sgemmParallel(false, true, tokens, hkv * d, in, h, in, wk, in,
                   k.data(), hkv * d, false);
-    sgemmParallel(false, true, tokens, hkv * dv, in, h, in, wv.data(), in,
+    sgemmParallel(false, true, tokens, hkv * dv, in, h, in, wv, in,
                   v.data(), hkv * dv, false);
     rotate(q, l, hq, false);
     rotate(k, l, hkv, false);
@@ -145,7 +146,7 @@ public:
     });
     y.resize(tokens * l.outWidth);
     sgemmParallel(false, false, tokens, l.outWidth, hq * dv, ctx.data(),
-                  hq * dv, wo.data(), l.outWidth, y.data(), l.outWidth, false);
+                  hq * dv, wo, l.outWidth, y.data(), l.outWidth, false);
   }
 
   /// The weights' gradients (gq..go) given dL/dY = `g` [tokens, outWidth],
@@ -163,7 +164,7 @@ public:
     dq.resize(tokens * hq * d);
     dk.assign(tokens * hkv * d, 0.0f);
     dvv.assign(tokens * hkv * dv, 0.0f);
-    sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo.data(),
+    sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo,
                   out, dctx.data(), hq * dv, false);
     // One task per (window, KV head): the heads of its group add into the
     // same dK and dV rows.
@@ -214,18 +215,180 @@ public:
 
   const JointLayer &l;
   int64_t hkv, tokens;
-  std::vector<float> wq, wk, wv, wo;
+  /// The weights (forward() reads them): rows as JointWeights has them.
+  const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
   std::vector<float> q, k, v, p, ctx, y;
   std::vector<float> gq, gk, gv, go;
   /// backward()'s temporaries, kept between calls (no allocation per step).
   std::vector<float> dctx, dq, dk, dvv;
 };
 
-void setWeights(Attention &a, const JointWeights &w) {
-  a.wq.assign(w.query.begin(), w.query.end());
-  a.wk.assign(w.key.begin(), w.key.end());
-  a.wv.assign(w.value.begin(), w.value.end());
-  a.wo.assign(w.output.begin(), w.output.end());
+/// Points `a`'s weights at the four matrices packed one after the other
+/// in `x` (query, key, value, output; `w`'s sizes).
+void pointWeights(Attention &a, const float *x, const JointWeights &w) {
+  a.wq = x;
+  a.wk = a.wq + w.query.size();
+  a.wv = a.wk + w.key.size();
+  a.wo = a.wv + w.value.size();
+}
+
+/// The four matrices of `w` as float, packed one after the other.
+std::vector<float> packFloats(const JointWeights &w) {
+  std::vector<float> x;
+  for (const std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output})
+    x.insert(x.end(), m->begin(), m->end());
+  return x;
+}
+
+// Vec8 is two SSE registers without AVX; the helpers are inline, so the
+// ABI note GCC gives for 32-byte vector arguments does not apply.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float Vec8 __attribute__((vector_size(32)));
+/// The memory-bound loops of a step (L-BFGS's passes over its pairs, the
+/// ridge): an AVX-512 clone chosen at load time where the CPU has it (the
+/// build's baseline is SSE2, on which the bfloat16 conversions cost more
+/// than the memory traffic).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&        \
+    defined(__linux__)
+#define ATTN_VECTOR_CLONES                                                     \
+  __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define ATTN_VECTOR_CLONES
+#endif
+typedef uint16_t Half8 __attribute__((vector_size(16)));
+typedef uint32_t Word8 __attribute__((vector_size(32)));
+
+/// Eight entries of a float or bfloat16 (uint16_t bits) vector as floats.
+inline Vec8 load8(const float *p) {
+  Vec8 v;
+  __builtin_memcpy(&v, p, sizeof(Vec8));
+  return v;
+}
+inline Vec8 load8(const uint16_t *p) {
+  Half8 h;
+  __builtin_memcpy(&h, p, sizeof(Half8));
+  Word8 w = __builtin_convertvector(h, Word8) << 16;
+  Vec8 v;
+  __builtin_memcpy(&v, &w, sizeof(Vec8));
+  return v;
+}
+inline float load1(const float *p) { return *p; }
+inline float load1(const uint16_t *p) {
+  uint32_t w = static_cast<uint32_t>(*p) << 16;
+  float f;
+  __builtin_memcpy(&f, &w, sizeof(f));
+  return f;
+}
+/// x rounded to the storage type (bfloat16: to nearest even; x finite).
+inline void store8(float *p, const Vec8 &x) {
+  __builtin_memcpy(p, &x, sizeof(Vec8));
+}
+inline void store8(uint16_t *p, const Vec8 &x) {
+  Word8 u;
+  __builtin_memcpy(&u, &x, sizeof(Word8));
+  u += 0x7fffu + ((u >> 16) & 1u);
+  Half8 h = __builtin_convertvector(u >> 16, Half8);
+  __builtin_memcpy(p, &h, sizeof(Half8));
+}
+inline void store1(float *p, float x) { *p = x; }
+inline void store1(uint16_t *p, float x) { *p = roundToBf16(x); }
+
+/// sum a[i] * b[i]: float products summed in blocks of 512 by sixteen
+/// float lanes (two vectors of eight: the loop is memory-bound), the
+/// blocks' sums added in double. `a` float or bfloat16.
+template <typename T>
+ATTN_VECTOR_CLONES double dot(const T *a, const float *b, size_t n) {
+  double total = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 acc0 = {}, acc1 = {};
+    for (size_t j = i; j < i + 512; j += 16) {
+      acc0 += load8(a + j) * load8(b + j);
+      acc1 += load8(a + j + 8) * load8(b + j + 8);
+    }
+    Vec8 acc = acc0 + acc1;
+    for (int k = 0; k < 8; ++k)
+      total += acc[k];
+  }
+  for (; i < n; ++i)
+    total += static_cast<double>(load1(a + i)) * b[i];
+  return total;
+}
+
+/// d[i] += a s[i] + b y[i].
+template <typename T>
+ATTN_VECTOR_CLONES void axpy2(float *d, float a, const T *sv, float b,
+                              const T *yv, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    store8(d + i, load8(d + i) + a * load8(sv + i) + b * load8(yv + i));
+  for (; i < n; ++i)
+    d[i] += a * load1(sv + i) + b * load1(yv + i);
+}
+
+/// s = h d and y = g1 - g0 rounded to T; returns s.y and y.y of the
+/// rounded vectors.
+template <typename T>
+ATTN_VECTOR_CLONES std::pair<double, double>
+makePair(T *sv, T *yv, float h, const float *d, const float *g0,
+         const float *g1, size_t n) {
+  double curvature = 0.0, yNorm = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 c = {}, q = {};
+    for (size_t j = i; j < i + 512; j += 8) {
+      store8(sv + j, h * load8(d + j));
+      store8(yv + j, load8(g1 + j) - load8(g0 + j));
+      Vec8 a = load8(sv + j), b = load8(yv + j);
+      c += a * b;
+      q += b * b;
+    }
+    for (int k = 0; k < 8; ++k) {
+      curvature += c[k];
+      yNorm += q[k];
+    }
+  }
+  for (; i < n; ++i) {
+    store1(sv + i, h * d[i]);
+    store1(yv + i, g1[i] - g0[i]);
+    double a = load1(sv + i), b = load1(yv + i);
+    curvature += a * b;
+    yNorm += b * b;
+  }
+  return {curvature, yNorm};
+}
+
+/// xn = x + h d.
+ATTN_VECTOR_CLONES void stepTo(float *xn, const float *x, float h,
+                               const float *d, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    xn[i] = x[i] + h * d[i];
+}
+
+/// The ridge's gradient gr = gm + c2 (x - s0); returns ||x - s0||^2.
+ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
+                                        const float *x, const float *s0,
+                                        float c2, size_t n) {
+  double penalty = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 acc = {};
+    for (size_t j = i; j < i + 512; j += 8) {
+      Vec8 delta = load8(x + j) - load8(s0 + j);
+      acc += delta * delta;
+      store8(gr + j, load8(gm + j) + c2 * delta);
+    }
+    for (int k = 0; k < 8; ++k)
+      penalty += acc[k];
+  }
+  for (; i < n; ++i) {
+    float delta = x[i] - s0[i];
+    penalty += static_cast<double>(delta) * delta;
+    gr[i] = gm[i] + c2 * delta;
+  }
+  return penalty;
 }
 
 double squaredNorm(const std::vector<double> &x) {
@@ -241,7 +404,7 @@ public:
   Objective(const JointLayer &l, const std::vector<float> &target,
             const JointWeights &start, double ridge)
       : attention(l, start.kvHeads), target(target), start(start),
-        ridge(ridge) {
+        startFloats(packFloats(start)), ridge(ridge) {
     double t = 0.0;
     for (float v : target)
       t += static_cast<double>(v) * v;
@@ -256,14 +419,11 @@ public:
     return {&w.query, &w.key, &w.value, &w.output};
   }
 
-  std::vector<double> pack(const JointWeights &w) const {
-    std::vector<double> x;
-    for (const std::vector<double> *m : parts(w))
-      x.insert(x.end(), m->begin(), m->end());
-    return x;
+  std::vector<float> pack(const JointWeights &w) const {
+    return packFloats(w);
   }
 
-  JointWeights unpack(const std::vector<double> &x) const {
+  JointWeights unpack(const std::vector<float> &x) const {
     JointWeights w = start;
     size_t at = 0;
     for (std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output}) {
@@ -275,24 +435,17 @@ public:
 
   /// The relative squared output error of `w` (no ridge).
   double error(const JointWeights &w) {
-    setWeights(attention, w);
+    std::vector<float> x = packFloats(w);
+    pointWeights(attention, x.data(), start);
     attention.forward();
     return residual(nullptr);
   }
 
-  /// f(x) and its gradient (float: it only shapes the steps).
-  double operator()(const std::vector<double> &x, std::vector<float> &grad) {
+  /// f(x) and its gradient, x the four matrices packed (pack()); the
+  /// attention reads x in place.
+  double operator()(const std::vector<float> &x, std::vector<float> &grad) {
     ++evaluations;
-    // Straight from x to the float weights (no double copy per call).
-    std::vector<float> *floats[] = {&attention.wq, &attention.wk,
-                                    &attention.wv, &attention.wo};
-    std::vector<const std::vector<double> *> shapes = parts(start);
-    size_t at0 = 0;
-    for (size_t m = 0; m < 4; ++m) {
-      size_t n = shapes[m]->size();
-      floats[m]->assign(x.begin() + at0, x.begin() + at0 + n);
-      at0 += n;
-    }
+    pointWeights(attention, x.data(), start);
     Bf16Products bf16 = bf16Products();
     attention.forward(bf16.forward);
     dy.resize(target.size());
@@ -304,17 +457,15 @@ public:
                                          &attention.gv, &attention.go};
     std::vector<const std::vector<double> *> startParts = parts(start);
     for (size_t m = 0; m < 4; ++m) {
-      const std::vector<double> &s0 = *startParts[m];
+      size_t n = startParts[m]->size();
       double c = ridge * partScale[m];
-      double penalty = 0.0;
-      const float *gm = grads[m]->data();
-      for (size_t i = 0; i < s0.size(); ++i) {
-        double delta = x[at + i] - s0[i];
-        penalty += delta * delta;
-        grad[at + i] = static_cast<float>(gm[i] + 2.0 * c * delta);
-      }
+      float c2 = static_cast<float>(2.0 * c);
+      const float *gm = grads[m]->data(), *s0 = &startFloats[at],
+                  *xm = &x[at];
+      float *gr = &grad[at];
+      double penalty = ridgeGradient(gr, gm, xm, s0, c2, n);
       f += c * penalty;
-      at += s0.size();
+      at += n;
     }
     return f;
   }
@@ -339,37 +490,10 @@ private:
   std::vector<float> dy; ///< dL/dY, kept between calls
   const std::vector<float> &target;
   const JointWeights &start;
+  std::vector<float> startFloats; ///< start packed as float
   double ridge, targetScale = 1.0;
   std::vector<double> partScale;
 };
-
-typedef float Vec8 __attribute__((vector_size(32)));
-
-/// sum a[i] * b[i]: float products summed in blocks of 512 by sixteen
-/// float lanes (two vectors of eight: the loop is memory-bound), the
-/// blocks' sums added in double.
-double dot(const float *a, const float *b, size_t n) {
-  double total = 0.0;
-  size_t i = 0;
-  for (; i + 512 <= n; i += 512) {
-    Vec8 acc0 = {}, acc1 = {};
-    for (size_t j = i; j < i + 512; j += 16) {
-      Vec8 a0, a1, b0, b1;
-      __builtin_memcpy(&a0, a + j, sizeof(Vec8));
-      __builtin_memcpy(&a1, a + j + 8, sizeof(Vec8));
-      __builtin_memcpy(&b0, b + j, sizeof(Vec8));
-      __builtin_memcpy(&b1, b + j + 8, sizeof(Vec8));
-      acc0 += a0 * b0;
-      acc1 += a1 * b1;
-    }
-    Vec8 acc = acc0 + acc1;
-    for (int k = 0; k < 8; ++k)
-      total += acc[k];
-  }
-  for (; i < n; ++i)
-    total += static_cast<double>(a[i]) * b[i];
-  return total;
-}
 
 /// L-BFGS with `memory` pairs (s, y) in the compact form of Byrd,
 /// Nocedal and Schnabel: H = g I + [S gY] W [S^T; gY^T] with g = s.y / y.y
@@ -380,16 +504,19 @@ double dot(const float *a, const float *b, size_t n) {
 /// once, where the two-loop recursion reads and writes the direction once
 /// per pair and loop. The new pair's column of R and row of Y^T Y come from
 /// those products: s_i.y_new = s_i.g_new - s_i.g_old (y_new = g_new -
-/// g_old). x stays in double; the gradient, the direction and the pairs
-/// are float (they only shape the steps).
-/// The first step (and any step after a direction that does not descend) is
-/// the gradient scaled to unit length, the others start at 1; Armijo
-/// backtracking halves up to 20 times. Returns the steps taken.
-class Lbfgs {
+/// g_old). x, the gradient and the direction are float (x's rounding is
+/// far below the bfloat16 rounding of the products' inputs), the pairs
+/// `Pair` (float, or bfloat16 bits: half the memory traffic of the
+/// two passes, the bulk of a step's; their products with each other are
+/// those of the stored, rounded, vectors, so H stays symmetric positive
+/// definite). The first step (and any step after a direction that does
+/// not descend) is the gradient scaled to unit length, the others start at
+/// 1; Armijo backtracking halves up to 20 times. Returns the steps taken.
+template <typename Pair> class Lbfgs {
 public:
   Lbfgs(size_t n, size_t memory)
-      : n(n), m(memory), s(memory, std::vector<float>(n)),
-        y(memory, std::vector<float>(n)), sNew(n), yNew(n), sy(m * m),
+      : n(n), m(memory), s(memory, std::vector<Pair>(n)),
+        y(memory, std::vector<Pair>(n)), sNew(n), yNew(n), sy(m * m),
         yy(m * m), sg(m), yg(m), sgOld(m), ygOld(m) {}
 
   /// d = -H g; returns g.d.
@@ -460,12 +587,9 @@ public:
       size_t i1 = std::min<size_t>(n, i0 + 2048);
       for (size_t i = i0; i < i1; ++i)
         d[i] = cg * g[i];
-      for (size_t j = 0; j < k; ++j) {
-        const float *sj = s[slots[j]].data(), *yj = y[slots[j]].data();
-        float a = cs[j], b = cy[j];
-        for (size_t i = i0; i < i1; ++i)
-          d[i] += a * sj[i] + b * yj[i];
-      }
+      for (size_t j = 0; j < k; ++j)
+        axpy2(&d[i0], cs[j], &s[slots[j]][i0], cy[j], &y[slots[j]][i0],
+              i1 - i0);
       slope += dot(&g[i0], &d[i0], i1 - i0);
     }
     return slope;
@@ -478,21 +602,20 @@ public:
   }
   bool empty() const { return count == 0; }
 
-  /// Keeps (x1 - x0, g1 - g0) when it has positive curvature.
-  void push(const std::vector<double> &x0, const std::vector<double> &x1,
+  /// Keeps (step d, g1 - g0) when it has positive curvature: the step
+  /// from x0 to x1 = x0 + step d (x1 - x0 up to its double rounding).
+  void push(double step, const std::vector<float> &d,
             const std::vector<float> &g0, const std::vector<float> &g1) {
-    for (size_t i = 0; i < n; ++i) {
-      sNew[i] = static_cast<float>(x1[i] - x0[i]);
-      yNew[i] = g1[i] - g0[i];
-    }
-    double curvature = dot(sNew.data(), yNew.data(), n);
+    auto [curvature, yNorm] =
+        makePair(sNew.data(), yNew.data(), static_cast<float>(step),
+                 d.data(), g0.data(), g1.data(), n);
     if (!(curvature > 1e-12))
       return;
     size_t k = count == 0 ? 0 : (newest + 1) % m;
     s[k].swap(sNew);
     y[k].swap(yNew);
     sy[k * m + k] = curvature;
-    yy[k * m + k] = dot(y[k].data(), y[k].data(), n);
+    yy[k * m + k] = yNorm;
     newest = k;
     count = std::min(m, count + 1);
     // Its products with the older pairs come from the next direction().
@@ -501,8 +624,8 @@ public:
 
 private:
   size_t n, m;
-  std::vector<std::vector<float>> s, y;
-  std::vector<float> sNew, yNew;
+  std::vector<std::vector<Pair>> s, y;
+  std::vector<Pair> sNew, yNew;
   /// sy[i m + j] = s_i . y_j (i older than or equal to j), yy = Y^T Y, by
   /// ring slot.
   std::vector<double> sy, yy;
@@ -511,13 +634,40 @@ private:
   bool pending = false;
 };
 
-int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
-          size_t memory = 10) {
+/// How L-BFGS stores its pairs: $ATTN_LBFGS_PAIRS = "bf16" or "f32".
+bool bf16Pairs() {
+  static const bool bf16 = [] {
+    const char *env = std::getenv("ATTN_LBFGS_PAIRS");
+    std::string v = env ? env : "bf16";
+    if (v != "bf16" && v != "f32") {
+      std::fprintf(stderr,
+                   "attn: ATTN_LBFGS_PAIRS=%s is not bf16 or f32; using "
+                   "bf16\n",
+                   v.c_str());
+      v = "bf16";
+    }
+    return v == "bf16";
+  }();
+  return bf16;
+}
+
+size_t lbfgsMemory() {
+  static const size_t m = [] {
+    const char *env = std::getenv("ATTN_LBFGS_MEMORY");
+    int v = env ? std::atoi(env) : 10;
+    return static_cast<size_t>(v >= 1 && v <= 100 ? v : 10);
+  }();
+  return m;
+}
+
+template <typename Pair>
+int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations,
+          size_t memory) {
   size_t n = x.size();
   std::vector<float> g, gn, d(n);
   f = fg(x, g);
-  Lbfgs history(n, memory);
-  std::vector<double> xn(n);
+  Lbfgs<Pair> history(n, memory);
+  std::vector<float> xn(n);
   int taken = 0;
   for (int it = 0; it < iterations; ++it) {
     double slope = history.direction(g, d);
@@ -530,8 +680,7 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
     double fn = 0.0;
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
-      for (size_t i = 0; i < n; ++i)
-        xn[i] = x[i] + step * d[i];
+      stepTo(xn.data(), x.data(), static_cast<float>(step), d.data(), n);
       fn = fg(xn, gn);
       if (std::isfinite(fn) && fn <= f + 1e-4 * step * slope) {
         accepted = true;
@@ -541,7 +690,7 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
     }
     if (!accepted)
       break;
-    history.push(x, xn, g, gn);
+    history.push(step, d, g, gn);
     x.swap(xn);
     g.swap(gn);
     f = fn;
@@ -550,12 +699,18 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
   return taken;
 }
 
+int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations) {
+  return bf16Pairs() ? lbfgs<uint16_t>(fg, x, f, iterations, lbfgsMemory())
+                     : lbfgs<float>(fg, x, f, iterations, lbfgsMemory());
+}
+
 } // namespace
 
 std::vector<float> attn::calib::jointOutput(const JointLayer &layer,
                                             const JointWeights &weights) {
   Attention a(layer, weights.kvHeads);
-  setWeights(a, weights);
+  std::vector<float> x = packFloats(weights);
+  pointWeights(a, x.data(), weights);
   a.forward();
   return std::move(a.y);
 }
@@ -569,7 +724,7 @@ double attn::calib::jointObjective(const JointLayer &layer,
   std::vector<float> g;
   double f = objective(objective.pack(at), g);
   if (gradient)
-    *gradient = objective.unpack(std::vector<double>(g.begin(), g.end()));
+    *gradient = objective.unpack(g);
   return f;
 }
 
@@ -581,8 +736,7 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   result.startError = objective.error(start);
-  std::vector<double> x =
-      objective.pack(init.query.empty() ? start : init);
+  std::vector<float> x = objective.pack(init.query.empty() ? start : init);
   double f = 0.0;
   result.iterations = lbfgs(objective, x, f, iterations);
   result.evaluations = objective.evaluations;

@@ -140,15 +140,31 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVBlockRefit = drift;
     return success();
   }
-  if (key == "share-kv-iterations" || key == "share-kv-passes") {
+  if (key == "share-kv-iterations") {
+    SmallVector<StringRef> counts;
+    value.split(counts, ',');
+    std::vector<int64_t> steps;
+    for (StringRef c : counts) {
+      int64_t n;
+      if (c.trim().getAsInteger(10, n) || n < 0 || n > 100000) {
+        error = "bad --share-kv-iterations '" + value.str() +
+                "' (expected a count, 0 or more, or counts per pass "
+                "separated by commas)";
+        return failure();
+      }
+      steps.push_back(n);
+    }
+    options.shareKVIterations = steps;
+    return success();
+  }
+  if (key == "share-kv-passes") {
     int64_t n;
     if (value.getAsInteger(10, n) || n < 0 || n > 100000) {
       error = "bad --" + key.str() + " '" + value.str() +
               "' (expected a count, 0 or more)";
       return failure();
     }
-    (key == "share-kv-iterations" ? options.shareKVIterations
-                                  : options.shareKVPasses) = n;
+    options.shareKVPasses = n;
     return success();
   }
   if (key == "latent-rank" || key == "latent-rope-dim") {

@@ -370,7 +370,8 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     fitMethod = ShareKVMethod::AlignedFit;
   if (fitMethod == ShareKVMethod::Joint) {
     JointFitOptions joint;
-    joint.iterations = options.shareKVIterations;
+    joint.iterations.assign(options.shareKVIterations.begin(),
+                            options.shareKVIterations.end());
     joint.passes = options.shareKVPasses;
     joint.reuseProbe = options.shareKVReuseProbe;
     joint.firstPassOnOriginal = options.shareKVFirstPassOriginal;

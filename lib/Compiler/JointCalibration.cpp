@@ -378,7 +378,8 @@ probeActivations(const std::map<std::string, ::attn::rt::Array> &outputs,
 LogicalResult fitLayer(LayerPlan &plan,
                        const ::attn::calib::AttentionSample &s,
                        const Activations &a, const JointFitOptions &options,
-                       bool first, JointFitRecord &r, std::string &error) {
+                       int passIndex, JointFitRecord &r, std::string &error) {
+  bool first = passIndex == 0;
   std::string where = locationName(plan.op.getLoc());
   JointLayer l;
   l.batch = s.batch;
@@ -432,7 +433,7 @@ LogicalResult fitLayer(LayerPlan &plan,
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
-      options.iterations, options.ridge);
+      options.stepsOf(passIndex), options.ridge);
   plan.fitted = std::move(fit.weights);
   r.name = where;
   r.alignedError = fit.startError;
@@ -445,10 +446,10 @@ LogicalResult fitLayer(LayerPlan &plan,
 
 /// Fits every attention on the activations `get` returns (one fit per
 /// worker thread at a time, each single-threaded: small products, no thread
-/// per product), from the start when `first`.
+/// per product), from the start in the first pass.
 LogicalResult fitAll(std::vector<LayerPlan> &plans,
                      const std::vector<::attn::calib::AttentionSample> &samples,
-                     const JointFitOptions &options, bool first, int passIndex,
+                     const JointFitOptions &options, int passIndex,
                      function_ref<std::optional<Activations>(size_t)> get,
                      std::vector<JointFitRecord> &records,
                      std::vector<JointPhaseTime> &times, std::string &error) {
@@ -463,7 +464,7 @@ LogicalResult fitAll(std::vector<LayerPlan> &plans,
                   ": the probe lost an operand, or it is not f32";
       return;
     }
-    (void)fitLayer(plans[i], samples[i], *a, options, first, records[i],
+    (void)fitLayer(plans[i], samples[i], *a, options, passIndex, records[i],
                    errors[i]);
   });
   for (const std::string &e : errors)
@@ -541,7 +542,7 @@ LogicalResult fitPass(
                     reusable.reused() ? " (library reused)" : "")
           .str()));
 
-  return fitAll(plans, samples, options, first, passIndex,
+  return fitAll(plans, samples, options, passIndex,
                 [&](size_t i) {
                   return probeActivations(
                       outputs, i, samples[i],
@@ -617,7 +618,7 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
         return failure();
       }
       if (failed(fitAll(
-              plans, samples, options, /*first=*/true, pass,
+              plans, samples, options, pass,
               [&](size_t i) -> std::optional<Activations> {
                 const ::attn::calib::AttentionSample &s = samples[i];
                 const JointWeights &w = plans[i].original;

@@ -79,8 +79,9 @@ cl::opt<std::string> shareKVMethod(
 cl::opt<std::string> shareKVIterations(
     "share-kv-iterations",
     cl::desc("--share-kv-method=joint: L-BFGS steps per attention and pass "
-             "(default 40)"),
-    cl::value_desc("N"), cl::cat(category));
+             "(default 40), or per pass: N1,N2,... (the last count holds "
+             "for the later passes)"),
+    cl::value_desc("N[,N...]"), cl::cat(category));
 cl::opt<std::string> shareKVPasses(
     "share-kv-passes",
     cl::desc("--share-kv-method=joint: passes, each fitting every attention "

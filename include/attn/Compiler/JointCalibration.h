@@ -5,13 +5,16 @@
 
 #include "attn/Compiler/KVCalibration.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace mlir::attn::compile {
 
 /// How the joint fit runs (bench/RESULTS.md measures the choices).
 struct JointFitOptions {
-  int iterations = 40; ///< L-BFGS steps per attention and pass
+  /// L-BFGS steps per attention in pass 1, 2, ...; the last count holds
+  /// for the passes after it.
+  std::vector<int> iterations = {40};
   int passes = 2;      ///< probes of the converted model, each refitting
   double ridge = 1e-3; ///< pull toward the aligned start
   /// One probe library for every pass (the converted projection weights
@@ -30,6 +33,13 @@ struct JointFitOptions {
   /// original model's residual stream; unset: no refit.
   std::optional<double> blockRefitDrift;
   double blockRefitRidge = 1e-2; ///< times trace(Z^T Z) / features
+
+  /// The steps of pass `pass` (0 first).
+  int stepsOf(int pass) const {
+    return iterations.empty()
+               ? 0
+               : iterations[std::min<size_t>(pass, iterations.size() - 1)];
+  }
 };
 
 /// One attention's fit, for the log and the compile report: the relative

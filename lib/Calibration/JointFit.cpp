@@ -84,162 +84,6 @@ Bf16Products bf16Products() {
   return products;
 }
 
-/// The attention with `kvHeads` KV heads, its intermediate values kept for
-/// the gradient.
-class Attention {
-public:
-  Attention(const JointLayer &l, int64_t kvHeads)
-      : l(l), hkv(kvHeads), tokens(l.batch * l.length) {}
-
-  /// Y = the attention output with the float weights set in wq..wo; with
-  /// `bf16`, its products take bf16 inputs.
-  void forward(bool bf16 = false) {
-    int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
-    int64_t hq = l.qHeads, s = l.length, group = hq / hkv;
-    const float *h = l.input.data();
-    GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
-    GemmFn sgemmParallel =
-        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
-    q.resize(tokens * hq * d);
-    k.resize(tokens * hkv * d);
-    v.resize(tokens * hkv * dv);
-    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq, in,
-                  q.data(), hq * d, false);
-    sgemmParallel(false, true, tokens, hkv * d, in, h, in, wk, in,
-                  k.data(), hkv * d, false);
-    sgemmParallel(false, true, tokens, hkv * dv, in, h, in, wv, in,
-                  v.data(), hkv * dv, false);
-    rotate(q, l, hq, false);
-    rotate(k, l, hkv, false);
-    p.resize(l.batch * hq * s * s);
-    ctx.resize(tokens * hq * dv);
-    parallelChunks(l.batch * hq, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        int64_t b = i / hq, head = i % hq, r = head / group;
-        float *pr = &p[i * s * s];
-        const float *bias = &l.bias[i * s * s];
-        sgemm(false, true, s, s, d, &q[(b * s * hq + head) * d], hq * d,
-              &k[(b * s * hkv + r) * d], hkv * d, pr, s, false);
-        for (int64_t row = 0; row < s; ++row) {
-          float *x = pr + row * s;
-          float top = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < s; ++j) {
-            x[j] = static_cast<float>(l.scale) * x[j] + bias[row * s + j];
-            top = std::max(top, x[j]);
-          }
-          if (!std::isfinite(top)) { // a row with every key masked
-            std::fill(x, x + s, 0.0f);
-            continue;
-          }
-          double sum = 0.0;
-          for (int64_t j = 0; j < s; ++j) {
-            x[j] = std::exp(x[j] - top);
-            sum += x[j];
-          }
-          float inv = static_cast<float>(1.0 / sum);
-          for (int64_t j = 0; j < s; ++j)
-            x[j] *= inv;
-        }
-        sgemm(false, false, s, dv, s, pr, s, &v[(b * s * hkv + r) * dv],
-              hkv * dv, &ctx[(b * s * hq + head) * dv], hq * dv, false);
-      }
-    });
-    y.resize(tokens * l.outWidth);
-    sgemmParallel(false, false, tokens, l.outWidth, hq * dv, ctx.data(),
-                  hq * dv, wo, l.outWidth, y.data(), l.outWidth, false);
-  }
-
-  /// The weights' gradients (gq..go) given dL/dY = `g` [tokens, outWidth],
-  /// after forward().
-  void backward(const std::vector<float> &g, bool bf16 = false) {
-    int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
-    int64_t hq = l.qHeads, s = l.length, group = hq / hkv, out = l.outWidth;
-    GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
-    GemmFn sgemmParallel =
-        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
-    go.resize(hq * dv * out);
-    sgemmParallel(true, false, hq * dv, out, tokens, ctx.data(), hq * dv,
-                  g.data(), out, go.data(), out, false);
-    dctx.resize(tokens * hq * dv);
-    dq.resize(tokens * hq * d);
-    dk.assign(tokens * hkv * d, 0.0f);
-    dvv.assign(tokens * hkv * dv, 0.0f);
-    sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo,
-                  out, dctx.data(), hq * dv, false);
-    // One task per (window, KV head): the heads of its group add into the
-    // same dK and dV rows.
-    parallelChunks(l.batch * hkv, [&](int64_t i0, int64_t i1) {
-      std::vector<float> ds(s * s);
-      for (int64_t i = i0; i < i1; ++i) {
-        int64_t b = i / hkv, r = i % hkv;
-        float *kr = &k[(b * s * hkv + r) * d], *vr = &v[(b * s * hkv + r) * dv];
-        float *dkr = &dk[(b * s * hkv + r) * d];
-        float *dvr = &dvv[(b * s * hkv + r) * dv];
-        for (int64_t head = r * group; head < (r + 1) * group; ++head) {
-          const float *pr = &p[(b * hq + head) * s * s];
-          const float *dc = &dctx[(b * s * hq + head) * dv];
-          const float *qh = &q[(b * s * hq + head) * d];
-          sgemm(false, true, s, s, dv, dc, hq * dv, vr, hkv * dv, ds.data(), s, false);
-          sgemm(true, false, s, dv, s, pr, s, dc, hq * dv, dvr, hkv * dv,
-                /*accumulate=*/true);
-          for (int64_t row = 0; row < s; ++row) {
-            float *x = &ds[row * s];
-            const float *pp = pr + row * s;
-            double dot = 0.0;
-            for (int64_t j = 0; j < s; ++j)
-              dot += static_cast<double>(x[j]) * pp[j];
-            float c = static_cast<float>(dot);
-            for (int64_t j = 0; j < s; ++j)
-              x[j] = pp[j] * (x[j] - c) * static_cast<float>(l.scale);
-          }
-          sgemm(false, false, s, d, s, ds.data(), s, kr, hkv * d,
-                &dq[(b * s * hq + head) * d], hq * d, false);
-          sgemm(true, false, s, d, s, ds.data(), s, qh, hq * d, dkr, hkv * d,
-                /*accumulate=*/true);
-        }
-      }
-    });
-    rotate(dq, l, hq, true);
-    rotate(dk, l, hkv, true);
-    const float *h = l.input.data();
-    gq.resize(hq * d * in);
-    gk.resize(hkv * d * in);
-    gv.resize(hkv * dv * in);
-    sgemmParallel(true, false, hq * d, in, tokens, dq.data(), hq * d, h, in,
-                  gq.data(), in, false);
-    sgemmParallel(true, false, hkv * d, in, tokens, dk.data(), hkv * d, h, in,
-                  gk.data(), in, false);
-    sgemmParallel(true, false, hkv * dv, in, tokens, dvv.data(), hkv * dv, h,
-                  in, gv.data(), in, false);
-  }
-
-  const JointLayer &l;
-  int64_t hkv, tokens;
-  /// The weights (forward() reads them): rows as JointWeights has them.
-  const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
-  std::vector<float> q, k, v, p, ctx, y;
-  std::vector<float> gq, gk, gv, go;
-  /// backward()'s temporaries, kept between calls (no allocation per step).
-  std::vector<float> dctx, dq, dk, dvv;
-};
-
-/// Points `a`'s weights at the four matrices packed one after the other
-/// in `x` (query, key, value, output; `w`'s sizes).
-void pointWeights(Attention &a, const float *x, const JointWeights &w) {
-  a.wq = x;
-  a.wk = a.wq + w.query.size();
-  a.wv = a.wk + w.key.size();
-  a.wo = a.wv + w.value.size();
-}
-
-/// The four matrices of `w` as float, packed one after the other.
-std::vector<float> packFloats(const JointWeights &w) {
-  std::vector<float> x;
-  for (const std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output})
-    x.insert(x.end(), m->begin(), m->end());
-  return x;
-}
-
 // Vec8 is two SSE registers without AVX; the helpers are inline, so the
 // ABI note GCC gives for 32-byte vector arguments does not apply.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -389,6 +233,218 @@ ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
     gr[i] = gm[i] + c2 * delta;
   }
   return penalty;
+}
+
+typedef int32_t Int8 __attribute__((vector_size(32)));
+
+/// exp(x) for x <= 0 (Cephes' expf: x = n ln 2 + r, a degree-6 polynomial
+/// in r, 2^n in the exponent bits; relative error ~2e-7), 0 below -87.3.
+inline Vec8 expNonPositive(Vec8 x) {
+  const Vec8 lo = Vec8{} - 87.3f;
+  Int8 under = x < lo;
+  x = under ? lo : x;
+  Vec8 n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+  Vec8 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  Vec8 p = Vec8{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  Int8 e = (__builtin_convertvector(n, Int8) + 127) << 23;
+  Vec8 scale;
+  __builtin_memcpy(&scale, &e, sizeof(Vec8));
+  Int8 bits;
+  Vec8 y = p * scale;
+  __builtin_memcpy(&bits, &y, sizeof(Vec8));
+  bits &= ~under;
+  __builtin_memcpy(&y, &bits, sizeof(Vec8));
+  return y;
+}
+
+/// Each of `rows` rows of `p` [rows, s] becomes softmax(scale p + bias);
+/// a row with every key masked (-inf) becomes 0.
+ATTN_VECTOR_CLONES void softmaxRows(float *p, const float *bias, int64_t rows,
+                                    int64_t s, float scale) {
+  for (int64_t row = 0; row < rows; ++row) {
+    float *x = p + row * s;
+    const float *b = bias + row * s;
+    float top = -std::numeric_limits<float>::infinity();
+    int64_t j = 0;
+    if (s >= 8) {
+      Vec8 best = Vec8{} + top;
+      for (; j + 8 <= s; j += 8) {
+        Vec8 v = scale * load8(x + j) + load8(b + j);
+        store8(x + j, v);
+        best = v > best ? v : best;
+      }
+      for (int k = 0; k < 8; ++k)
+        top = std::max(top, best[k]);
+    }
+    for (; j < s; ++j) {
+      x[j] = scale * x[j] + b[j];
+      top = std::max(top, x[j]);
+    }
+    if (!std::isfinite(top)) {
+      std::fill(x, x + s, 0.0f);
+      continue;
+    }
+    j = 0;
+    Vec8 acc = {};
+    for (; j + 8 <= s; j += 8) {
+      Vec8 e = expNonPositive(load8(x + j) - top);
+      store8(x + j, e);
+      acc += e;
+    }
+    double sum = 0.0;
+    for (int k = 0; k < 8; ++k)
+      sum += acc[k];
+    for (; j < s; ++j) {
+      x[j] = std::exp(x[j] - top);
+      sum += x[j];
+    }
+    float inv = static_cast<float>(1.0 / sum);
+    for (j = 0; j < s; ++j)
+      x[j] *= inv;
+  }
+}
+
+/// The attention with `kvHeads` KV heads, its intermediate values kept for
+/// the gradient.
+class Attention {
+public:
+  Attention(const JointLayer &l, int64_t kvHeads)
+      : l(l), hkv(kvHeads), tokens(l.batch * l.length) {}
+
+  /// Y = the attention output with the float weights set in wq..wo; with
+  /// `bf16`, its products take bf16 inputs.
+  void forward(bool bf16 = false) {
+    int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
+    int64_t hq = l.qHeads, s = l.length, group = hq / hkv;
+    const float *h = l.input.data();
+    GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
+    GemmFn sgemmParallel =
+        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
+    q.resize(tokens * hq * d);
+    k.resize(tokens * hkv * d);
+    v.resize(tokens * hkv * dv);
+    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq, in,
+                  q.data(), hq * d, false);
+    sgemmParallel(false, true, tokens, hkv * d, in, h, in, wk, in,
+                  k.data(), hkv * d, false);
+    sgemmParallel(false, true, tokens, hkv * dv, in, h, in, wv, in,
+                  v.data(), hkv * dv, false);
+    rotate(q, l, hq, false);
+    rotate(k, l, hkv, false);
+    p.resize(l.batch * hq * s * s);
+    ctx.resize(tokens * hq * dv);
+    parallelChunks(l.batch * hq, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t b = i / hq, head = i % hq, r = head / group;
+        float *pr = &p[i * s * s];
+        const float *bias = &l.bias[i * s * s];
+        sgemm(false, true, s, s, d, &q[(b * s * hq + head) * d], hq * d,
+              &k[(b * s * hkv + r) * d], hkv * d, pr, s, false);
+        softmaxRows(pr, bias, s, s, static_cast<float>(l.scale));
+        sgemm(false, false, s, dv, s, pr, s, &v[(b * s * hkv + r) * dv],
+              hkv * dv, &ctx[(b * s * hq + head) * dv], hq * dv, false);
+      }
+    });
+    y.resize(tokens * l.outWidth);
+    sgemmParallel(false, false, tokens, l.outWidth, hq * dv, ctx.data(),
+                  hq * dv, wo, l.outWidth, y.data(), l.outWidth, false);
+  }
+
+  /// The weights' gradients (gq..go) given dL/dY = `g` [tokens, outWidth],
+  /// after forward().
+  void backward(const std::vector<float> &g, bool bf16 = false) {
+    int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
+    int64_t hq = l.qHeads, s = l.length, group = hq / hkv, out = l.outWidth;
+    GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
+    GemmFn sgemmParallel =
+        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
+    go.resize(hq * dv * out);
+    sgemmParallel(true, false, hq * dv, out, tokens, ctx.data(), hq * dv,
+                  g.data(), out, go.data(), out, false);
+    dctx.resize(tokens * hq * dv);
+    dq.resize(tokens * hq * d);
+    dk.assign(tokens * hkv * d, 0.0f);
+    dvv.assign(tokens * hkv * dv, 0.0f);
+    sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo,
+                  out, dctx.data(), hq * dv, false);
+    // One task per (window, KV head): the heads of its group add into the
+    // same dK and dV rows.
+    parallelChunks(l.batch * hkv, [&](int64_t i0, int64_t i1) {
+      std::vector<float> ds(s * s);
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t b = i / hkv, r = i % hkv;
+        float *kr = &k[(b * s * hkv + r) * d], *vr = &v[(b * s * hkv + r) * dv];
+        float *dkr = &dk[(b * s * hkv + r) * d];
+        float *dvr = &dvv[(b * s * hkv + r) * dv];
+        for (int64_t head = r * group; head < (r + 1) * group; ++head) {
+          const float *pr = &p[(b * hq + head) * s * s];
+          const float *dc = &dctx[(b * s * hq + head) * dv];
+          const float *qh = &q[(b * s * hq + head) * d];
+          sgemm(false, true, s, s, dv, dc, hq * dv, vr, hkv * dv, ds.data(), s, false);
+          sgemm(true, false, s, dv, s, pr, s, dc, hq * dv, dvr, hkv * dv,
+                /*accumulate=*/true);
+          for (int64_t row = 0; row < s; ++row) {
+            float *x = &ds[row * s];
+            const float *pp = pr + row * s;
+            double dot = 0.0;
+            for (int64_t j = 0; j < s; ++j)
+              dot += static_cast<double>(x[j]) * pp[j];
+            float c = static_cast<float>(dot);
+            for (int64_t j = 0; j < s; ++j)
+              x[j] = pp[j] * (x[j] - c) * static_cast<float>(l.scale);
+          }
+          sgemm(false, false, s, d, s, ds.data(), s, kr, hkv * d,
+                &dq[(b * s * hq + head) * d], hq * d, false);
+          sgemm(true, false, s, d, s, ds.data(), s, qh, hq * d, dkr, hkv * d,
+                /*accumulate=*/true);
+        }
+      }
+    });
+    rotate(dq, l, hq, true);
+    rotate(dk, l, hkv, true);
+    const float *h = l.input.data();
+    gq.resize(hq * d * in);
+    gk.resize(hkv * d * in);
+    gv.resize(hkv * dv * in);
+    sgemmParallel(true, false, hq * d, in, tokens, dq.data(), hq * d, h, in,
+                  gq.data(), in, false);
+    sgemmParallel(true, false, hkv * d, in, tokens, dk.data(), hkv * d, h, in,
+                  gk.data(), in, false);
+    sgemmParallel(true, false, hkv * dv, in, tokens, dvv.data(), hkv * dv, h,
+                  in, gv.data(), in, false);
+  }
+
+  const JointLayer &l;
+  int64_t hkv, tokens;
+  /// The weights (forward() reads them): rows as JointWeights has them.
+  const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+  std::vector<float> q, k, v, p, ctx, y;
+  std::vector<float> gq, gk, gv, go;
+  /// backward()'s temporaries, kept between calls (no allocation per step).
+  std::vector<float> dctx, dq, dk, dvv;
+};
+
+/// Points `a`'s weights at the four matrices packed one after the other
+/// in `x` (query, key, value, output; `w`'s sizes).
+void pointWeights(Attention &a, const float *x, const JointWeights &w) {
+  a.wq = x;
+  a.wk = a.wq + w.query.size();
+  a.wv = a.wk + w.key.size();
+  a.wo = a.wv + w.value.size();
+}
+
+/// The four matrices of `w` as float, packed one after the other.
+std::vector<float> packFloats(const JointWeights &w) {
+  std::vector<float> x;
+  for (const std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output})
+    x.insert(x.end(), m->begin(), m->end());
+  return x;
 }
 
 double squaredNorm(const std::vector<double> &x) {
@@ -732,15 +788,16 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const std::vector<float> &target,
                                      const JointWeights &start,
                                      const JointWeights &init, int iterations,
-                                     double ridge) {
+                                     double ridge, bool errors) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
-  result.startError = objective.error(start);
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  result.startError = errors ? objective.error(start) : none;
   std::vector<float> x = objective.pack(init.query.empty() ? start : init);
   double f = 0.0;
   result.iterations = lbfgs(objective, x, f, iterations);
   result.evaluations = objective.evaluations;
   result.weights = objective.unpack(x);
-  result.error = objective.error(result.weights);
+  result.error = errors ? objective.error(result.weights) : none;
   return result;
 }

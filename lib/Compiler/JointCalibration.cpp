@@ -433,7 +433,8 @@ LogicalResult fitLayer(LayerPlan &plan,
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
-      options.stepsOf(passIndex), options.ridge);
+      options.stepsOf(passIndex), options.ridge,
+      /*errors=*/passIndex + 1 == options.passes); // the log's: last pass
   plan.fitted = std::move(fit.weights);
   r.name = where;
   r.alignedError = fit.startError;

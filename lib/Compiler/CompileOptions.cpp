@@ -117,13 +117,20 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     return success();
   }
   if (key == "share-kv-fit-windows") {
-    int64_t n;
-    if (value.getAsInteger(10, n) || n < 0) {
-      error = "bad --share-kv-fit-windows '" + value.str() +
-              "' (expected a count of calibration rows, 0 for all)";
-      return failure();
+    SmallVector<StringRef> counts;
+    value.split(counts, ',');
+    std::vector<int64_t> windows;
+    for (StringRef c : counts) {
+      int64_t n;
+      if (c.trim().getAsInteger(10, n) || n < 0) {
+        error = "bad --share-kv-fit-windows '" + value.str() +
+                "' (expected a count of calibration rows, 0 for all, or "
+                "counts per pass separated by commas)";
+        return failure();
+      }
+      windows.push_back(n);
     }
-    options.shareKVFitWindows = n;
+    options.shareKVFitWindows = windows;
     return success();
   }
   if (key == "share-kv-block-refit") {

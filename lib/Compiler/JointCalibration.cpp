@@ -421,9 +421,10 @@ LogicalResult fitLayer(LayerPlan &plan,
   }
   // --share-kv-fit-windows: the fit reads the first windows only (the
   // block refit reads them all).
-  if (options.fitWindows > 0 && options.fitWindows < l.batch) {
-    int64_t keep = options.fitWindows * l.length;
-    l.batch = options.fitWindows;
+  int64_t fitWindows = options.windowsOf(passIndex);
+  if (fitWindows > 0 && fitWindows < l.batch) {
+    int64_t keep = fitWindows * l.length;
+    l.batch = fitWindows;
     l.input.resize(keep * l.inputWidth);
     l.cos.resize(keep * (l.headDim / 2));
     l.sin.resize(keep * (l.headDim / 2));

@@ -105,8 +105,10 @@ cl::opt<std::string> shareKVFirstPass(
 cl::opt<std::string> shareKVFitWindows(
     "share-kv-fit-windows",
     cl::desc("--share-kv-method=joint: the attention fits read the first N "
-             "calibration rows (default 0: all; the block refit reads all)"),
-    cl::value_desc("N"), cl::cat(category));
+             "calibration rows (default 0: all; the block refit reads all), "
+             "or per pass: N1,N2,... (the last count holds for the later "
+             "passes)"),
+    cl::value_desc("N[,N...]"), cl::cat(category));
 cl::opt<std::string> shareKVBlockRefit(
     "share-kv-block-refit",
     cl::desc("--share-kv-method=joint: after the fits, refit each block's "

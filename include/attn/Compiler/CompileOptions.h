@@ -79,7 +79,8 @@ struct CompileOptions {
 
   /// ShareKVMethod::Joint: the attention fits read the first N calibration
   /// rows (0: all).
-  int64_t shareKVFitWindows = 0;
+  /// Per pass (N1,N2,...: the last count holds for the later passes).
+  std::vector<int64_t> shareKVFitWindows = {0};
   /// ShareKVMethod::Joint: refit each block's MLP down projection after the
   /// fits, with this drift toward the original model's residual stream
   /// (--share-kv-block-refit); unset: no refit.

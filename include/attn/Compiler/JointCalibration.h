@@ -25,9 +25,10 @@ struct JointFitOptions {
   /// converted by the aligned maps: one probe fewer.
   bool firstPassOnOriginal = true;
 
-  /// The attention fits read the first `fitWindows` calibration rows (0:
-  /// all of them); the block refit reads every row.
-  int64_t fitWindows = 0;
+  /// The attention fits of pass 1, 2, ... read the first `fitWindows`
+  /// calibration rows (0: all; the last count holds for the later
+  /// passes); the block refit reads every row.
+  std::vector<int64_t> fitWindows = {0};
   /// --share-kv-block-refit: after the fits, each block's MLP down
   /// projection is refitted (JointBlockRefit.h) with this drift toward the
   /// original model's residual stream; unset: no refit.
@@ -39,6 +40,12 @@ struct JointFitOptions {
     return iterations.empty()
                ? 0
                : iterations[std::min<size_t>(pass, iterations.size() - 1)];
+  }
+  /// The calibration rows the fits of pass `pass` read (0: all).
+  int64_t windowsOf(int pass) const {
+    return fitWindows.empty()
+               ? 0
+               : fitWindows[std::min<size_t>(pass, fitWindows.size() - 1)];
   }
 };
 

@@ -707,15 +707,6 @@ bool bf16Pairs() {
   return bf16;
 }
 
-size_t lbfgsMemory() {
-  static const size_t m = [] {
-    const char *env = std::getenv("ATTN_LBFGS_MEMORY");
-    int v = env ? std::atoi(env) : 10;
-    return static_cast<size_t>(v >= 1 && v <= 100 ? v : 10);
-  }();
-  return m;
-}
-
 template <typename Pair>
 int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations,
           size_t memory) {
@@ -756,8 +747,9 @@ int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations,
 }
 
 int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations) {
-  return bf16Pairs() ? lbfgs<uint16_t>(fg, x, f, iterations, lbfgsMemory())
-                     : lbfgs<float>(fg, x, f, iterations, lbfgsMemory());
+  const size_t memory = 10;
+  return bf16Pairs() ? lbfgs<uint16_t>(fg, x, f, iterations, memory)
+                     : lbfgs<float>(fg, x, f, iterations, memory);
 }
 
 } // namespace

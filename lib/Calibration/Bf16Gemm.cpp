@@ -218,10 +218,10 @@ packB(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb,
 }
 
 /// The 32 x 32 block of C at (i0, j0) over kTiles tiles of k into acc
-/// [32][32] (f32, row-major).
+/// (f32, row-major, rows `ldAcc` floats apart).
 __attribute__((target("amx-tile,amx-bf16"))) inline void
 block32(const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
-        const uint16_t *b1, int64_t kTiles, float *acc) {
+        const uint16_t *b1, int64_t kTiles, float *acc, int64_t ldAcc) {
   constexpr long stride = 64;
   // The tile instructions' asm names no memory: the packed tiles must be
   // stored before the loads, and acc read only after the stores.
@@ -240,11 +240,11 @@ block32(const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
-  constexpr long cStride = 32 * sizeof(float);
+  long cStride = ldAcc * sizeof(float);
   _tile_stored(0, acc, cStride);
   _tile_stored(1, acc + 16, cStride);
-  _tile_stored(2, acc + 16 * 32, cStride);
-  _tile_stored(3, acc + 16 * 32 + 16, cStride);
+  _tile_stored(2, acc + 16 * ldAcc, cStride);
+  _tile_stored(3, acc + 16 * ldAcc + 16, cStride);
   __asm__ volatile("" ::: "memory");
 }
 
@@ -268,9 +268,15 @@ amxGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
     const uint16_t *a1 = a0 + kTiles * kTileElems;
     for (int64_t j0 = 0; j0 < nPad; j0 += 32) {
       const uint16_t *b0 = bPack.data() + (j0 / kTile) * kTiles * kTileElems;
-      block32(a0, a1, b0, b0 + kTiles * kTileElems, kTiles, acc);
       int64_t rows = std::min<int64_t>(32, m - i0);
       int64_t cols = std::min<int64_t>(32, n - j0);
+      if (!accumulate && rows == 32 && cols == 32) {
+        // A whole block: the tiles go straight to C.
+        block32(a0, a1, b0, b0 + kTiles * kTileElems, kTiles,
+                c + i0 * ldc + j0, ldc);
+        continue;
+      }
+      block32(a0, a1, b0, b0 + kTiles * kTileElems, kTiles, acc, 32);
       for (int64_t i = 0; i < rows; ++i) {
         float *dst = c + (i0 + i) * ldc + j0;
         const float *src = acc + i * 32;

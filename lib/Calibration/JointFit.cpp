@@ -9,7 +9,8 @@
 // and L-BFGS on ||Y - T||^2 / ||T||^2 plus a ridge toward the start. The
 // products run in float32 on worker threads (or, as $ATTN_FIT_BF16 says,
 // some with bfloat16 inputs: sgemmBf16); losses, norms and the optimiser's
-// vectors are float64.
+// small products are float64, its vectors float (the pairs, as
+// $ATTN_LBFGS_PAIRS says, bfloat16 or float).
 //
 //===----------------------------------------------------------------------===//
 
@@ -86,6 +87,232 @@ Bf16Products bf16Products() {
   return products;
 }
 
+// Vec8 is two SSE registers without AVX; the helpers are inline, so the
+// ABI note GCC gives for 32-byte vector arguments does not apply.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float Vec8 __attribute__((vector_size(32)));
+/// The memory-bound loops of a step (L-BFGS's passes over its pairs, the
+/// ridge): an AVX-512 clone chosen at load time where the CPU has it (the
+/// build's baseline is SSE2, on which the bfloat16 conversions cost more
+/// than the memory traffic).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&        \
+    defined(__linux__)
+#define ATTN_VECTOR_CLONES                                                     \
+  __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define ATTN_VECTOR_CLONES
+#endif
+typedef uint16_t Half8 __attribute__((vector_size(16)));
+typedef uint32_t Word8 __attribute__((vector_size(32)));
+
+/// Eight entries of a float or bfloat16 (uint16_t bits) vector as floats.
+inline Vec8 load8(const float *p) {
+  Vec8 v;
+  __builtin_memcpy(&v, p, sizeof(Vec8));
+  return v;
+}
+inline Vec8 load8(const uint16_t *p) {
+  Half8 h;
+  __builtin_memcpy(&h, p, sizeof(Half8));
+  Word8 w = __builtin_convertvector(h, Word8) << 16;
+  Vec8 v;
+  __builtin_memcpy(&v, &w, sizeof(Vec8));
+  return v;
+}
+inline float load1(const float *p) { return *p; }
+inline float load1(const uint16_t *p) {
+  uint32_t w = static_cast<uint32_t>(*p) << 16;
+  float f;
+  __builtin_memcpy(&f, &w, sizeof(f));
+  return f;
+}
+/// x rounded to the storage type (bfloat16: to nearest even; x finite).
+inline void store8(float *p, const Vec8 &x) {
+  __builtin_memcpy(p, &x, sizeof(Vec8));
+}
+inline void store8(uint16_t *p, const Vec8 &x) {
+  Word8 u;
+  __builtin_memcpy(&u, &x, sizeof(Word8));
+  u += 0x7fffu + ((u >> 16) & 1u);
+  Half8 h = __builtin_convertvector(u >> 16, Half8);
+  __builtin_memcpy(p, &h, sizeof(Half8));
+}
+inline void store1(float *p, float x) { *p = x; }
+inline void store1(uint16_t *p, float x) { *p = roundToBf16(x); }
+
+/// sum a[i] * b[i]: float products summed in blocks of 512 by sixteen
+/// float lanes (two vectors of eight: the loop is memory-bound), the
+/// blocks' sums added in double. `a` float or bfloat16.
+template <typename T>
+ATTN_VECTOR_CLONES double dot(const T *a, const float *b, size_t n) {
+  double total = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 acc0 = {}, acc1 = {};
+    for (size_t j = i; j < i + 512; j += 16) {
+      acc0 += load8(a + j) * load8(b + j);
+      acc1 += load8(a + j + 8) * load8(b + j + 8);
+    }
+    Vec8 acc = acc0 + acc1;
+    for (int k = 0; k < 8; ++k)
+      total += acc[k];
+  }
+  for (; i < n; ++i)
+    total += static_cast<double>(load1(a + i)) * b[i];
+  return total;
+}
+
+/// d[i] += a s[i] + b y[i].
+template <typename T>
+ATTN_VECTOR_CLONES void axpy2(float *d, float a, const T *sv, float b,
+                              const T *yv, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    store8(d + i, load8(d + i) + a * load8(sv + i) + b * load8(yv + i));
+  for (; i < n; ++i)
+    d[i] += a * load1(sv + i) + b * load1(yv + i);
+}
+
+/// s = h d and y = g1 - g0 rounded to T; returns s.y and y.y of the
+/// rounded vectors.
+template <typename T>
+ATTN_VECTOR_CLONES std::pair<double, double>
+makePair(T *sv, T *yv, float h, const float *d, const float *g0,
+         const float *g1, size_t n) {
+  double curvature = 0.0, yNorm = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 c = {}, q = {};
+    for (size_t j = i; j < i + 512; j += 8) {
+      store8(sv + j, h * load8(d + j));
+      store8(yv + j, load8(g1 + j) - load8(g0 + j));
+      Vec8 a = load8(sv + j), b = load8(yv + j);
+      c += a * b;
+      q += b * b;
+    }
+    for (int k = 0; k < 8; ++k) {
+      curvature += c[k];
+      yNorm += q[k];
+    }
+  }
+  for (; i < n; ++i) {
+    store1(sv + i, h * d[i]);
+    store1(yv + i, g1[i] - g0[i]);
+    double a = load1(sv + i), b = load1(yv + i);
+    curvature += a * b;
+    yNorm += b * b;
+  }
+  return {curvature, yNorm};
+}
+
+/// xn = x + h d.
+ATTN_VECTOR_CLONES void stepTo(float *xn, const float *x, float h,
+                               const float *d, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    xn[i] = x[i] + h * d[i];
+}
+
+/// The ridge's gradient gr = gm + c2 (x - s0); returns ||x - s0||^2.
+ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
+                                        const float *x, const float *s0,
+                                        float c2, size_t n) {
+  double penalty = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 acc = {};
+    for (size_t j = i; j < i + 512; j += 8) {
+      Vec8 delta = load8(x + j) - load8(s0 + j);
+      acc += delta * delta;
+      store8(gr + j, load8(gm + j) + c2 * delta);
+    }
+    for (int k = 0; k < 8; ++k)
+      penalty += acc[k];
+  }
+  for (; i < n; ++i) {
+    float delta = x[i] - s0[i];
+    penalty += static_cast<double>(delta) * delta;
+    gr[i] = gm[i] + c2 * delta;
+  }
+  return penalty;
+}
+
+typedef int32_t Int8 __attribute__((vector_size(32)));
+
+/// exp(x) for x <= 0 (Cephes' expf: x = n ln 2 + r, a degree-6 polynomial
+/// in r, 2^n in the exponent bits; relative error ~2e-7), 0 below -87.3.
+inline Vec8 expNonPositive(Vec8 x) {
+  const Vec8 lo = Vec8{} - 87.3f;
+  Int8 under = x < lo;
+  x = under ? lo : x;
+  Vec8 n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+  Vec8 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  Vec8 p = Vec8{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  Int8 e = (__builtin_convertvector(n, Int8) + 127) << 23;
+  Vec8 scale;
+  __builtin_memcpy(&scale, &e, sizeof(Vec8));
+  Int8 bits;
+  Vec8 y = p * scale;
+  __builtin_memcpy(&bits, &y, sizeof(Vec8));
+  bits &= ~under;
+  __builtin_memcpy(&y, &bits, sizeof(Vec8));
+  return y;
+}
+
+/// Each of `rows` rows of `p` [rows, s] becomes softmax(scale p + bias);
+/// a row with every key masked (-inf) becomes 0.
+ATTN_VECTOR_CLONES void softmaxRows(float *p, const float *bias, int64_t rows,
+                                    int64_t s, float scale) {
+  for (int64_t row = 0; row < rows; ++row) {
+    float *x = p + row * s;
+    const float *b = bias + row * s;
+    float top = -std::numeric_limits<float>::infinity();
+    int64_t j = 0;
+    if (s >= 8) {
+      Vec8 best = Vec8{} + top;
+      for (; j + 8 <= s; j += 8) {
+        Vec8 v = scale * load8(x + j) + load8(b + j);
+        store8(x + j, v);
+        best = v > best ? v : best;
+      }
+      for (int k = 0; k < 8; ++k)
+        top = std::max(top, best[k]);
+    }
+    for (; j < s; ++j) {
+      x[j] = scale * x[j] + b[j];
+      top = std::max(top, x[j]);
+    }
+    if (!std::isfinite(top)) {
+      std::fill(x, x + s, 0.0f);
+      continue;
+    }
+    j = 0;
+    Vec8 acc = {};
+    for (; j + 8 <= s; j += 8) {
+      Vec8 e = expNonPositive(load8(x + j) - top);
+      store8(x + j, e);
+      acc += e;
+    }
+    double sum = 0.0;
+    for (int k = 0; k < 8; ++k)
+      sum += acc[k];
+    for (; j < s; ++j) {
+      x[j] = std::exp(x[j] - top);
+      sum += x[j];
+    }
+    float inv = static_cast<float>(1.0 / sum);
+    for (j = 0; j < s; ++j)
+      x[j] *= inv;
+  }
+}
+
 /// The attention with `kvHeads` KV heads, its intermediate values kept for
 /// the gradient.
 class Attention {
@@ -115,12 +342,12 @@ public:
     q.resize(tokens * hq * d);
     k.resize(kvRows * hkv * d);
     v.resize(kvRows * hkv * dv);
-    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq.data(), in,
+    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq, in,
                   q.data(), hq * d, false);
-    sgemmParallel(false, true, kvRows, hkv * d, kvIn, e, kvIn, wk.data(),
-                  kvIn, k.data(), hkv * d, false);
-    sgemmParallel(false, true, kvRows, hkv * dv, kvIn, e, kvIn, wv.data(),
-                  kvIn, v.data(), hkv * dv, false);
+    sgemmParallel(false, true, kvRows, hkv * d, kvIn, e, kvIn, wk, kvIn,
+                  k.data(), hkv * d, false);
+    sgemmParallel(false, true, kvRows, hkv * dv, kvIn, e, kvIn, wv, kvIn,
+                  v.data(), hkv * dv, false);
     rotate(q, l, hq, false);
     rotate(k, l, hkv, false);
     p.resize(l.batch * hq * s * t);
@@ -132,33 +359,14 @@ public:
         const float *bias = &l.bias[i * s * t];
         sgemm(false, true, s, t, d, &q[(b * s * hq + head) * d], hq * d,
               &k[(kvRow(b) * hkv + r) * d], hkv * d, pr, t, false);
-        for (int64_t row = 0; row < s; ++row) {
-          float *x = pr + row * t;
-          float top = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < t; ++j) {
-            x[j] = static_cast<float>(l.scale) * x[j] + bias[row * t + j];
-            top = std::max(top, x[j]);
-          }
-          if (!std::isfinite(top)) { // a row with every key masked
-            std::fill(x, x + t, 0.0f);
-            continue;
-          }
-          double sum = 0.0;
-          for (int64_t j = 0; j < t; ++j) {
-            x[j] = std::exp(x[j] - top);
-            sum += x[j];
-          }
-          float inv = static_cast<float>(1.0 / sum);
-          for (int64_t j = 0; j < t; ++j)
-            x[j] *= inv;
-        }
+        softmaxRows(pr, bias, s, t, static_cast<float>(l.scale));
         sgemm(false, false, s, dv, t, pr, t, &v[(kvRow(b) * hkv + r) * dv],
               hkv * dv, &ctx[(b * s * hq + head) * dv], hq * dv, false);
       }
     });
     y.resize(tokens * l.outWidth);
     sgemmParallel(false, false, tokens, l.outWidth, hq * dv, ctx.data(),
-                  hq * dv, wo.data(), l.outWidth, y.data(), l.outWidth, false);
+                  hq * dv, wo, l.outWidth, y.data(), l.outWidth, false);
   }
 
   /// The weights' gradients (gq..go) given dL/dY = `g` [tokens, outWidth],
@@ -179,7 +387,7 @@ public:
     int64_t kvTokens = l.batch * t;
     dk.assign(kvTokens * hkv * d, 0.0f);
     dvv.assign(kvTokens * hkv * dv, 0.0f);
-    sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo.data(),
+    sgemmParallel(false, true, tokens, hq * dv, out, g.data(), out, wo,
                   out, dctx.data(), hq * dv, false);
     // One task per (window, KV head): the heads of its group add into the
     // same dK and dV rows.
@@ -244,18 +452,29 @@ public:
   /// the same K/V rows.
   int64_t keys, kvIn, kvRows;
   bool kvShared;
-  std::vector<float> wq, wk, wv, wo;
+  /// The weights (forward() reads them): rows as JointWeights has them.
+  const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
   std::vector<float> q, k, v, p, ctx, y;
   std::vector<float> gq, gk, gv, go;
   /// backward()'s temporaries, kept between calls (no allocation per step).
   std::vector<float> dctx, dq, dk, dvv;
 };
 
-void setWeights(Attention &a, const JointWeights &w) {
-  a.wq.assign(w.query.begin(), w.query.end());
-  a.wk.assign(w.key.begin(), w.key.end());
-  a.wv.assign(w.value.begin(), w.value.end());
-  a.wo.assign(w.output.begin(), w.output.end());
+/// Points `a`'s weights at the four matrices packed one after the other
+/// in `x` (query, key, value, output; `w`'s sizes).
+void pointWeights(Attention &a, const float *x, const JointWeights &w) {
+  a.wq = x;
+  a.wk = a.wq + w.query.size();
+  a.wv = a.wk + w.key.size();
+  a.wo = a.wv + w.value.size();
+}
+
+/// The four matrices of `w` as float, packed one after the other.
+std::vector<float> packFloats(const JointWeights &w) {
+  std::vector<float> x;
+  for (const std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output})
+    x.insert(x.end(), m->begin(), m->end());
+  return x;
 }
 
 double squaredNorm(const std::vector<double> &x) {
@@ -271,7 +490,7 @@ public:
   Objective(const JointLayer &l, const std::vector<float> &target,
             const JointWeights &start, double ridge)
       : attention(l, start.kvHeads), target(target), start(start),
-        ridge(ridge) {
+        startFloats(packFloats(start)), ridge(ridge) {
     double t = 0.0;
     for (float v : target)
       t += static_cast<double>(v) * v;
@@ -286,14 +505,11 @@ public:
     return {&w.query, &w.key, &w.value, &w.output};
   }
 
-  std::vector<double> pack(const JointWeights &w) const {
-    std::vector<double> x;
-    for (const std::vector<double> *m : parts(w))
-      x.insert(x.end(), m->begin(), m->end());
-    return x;
+  std::vector<float> pack(const JointWeights &w) const {
+    return packFloats(w);
   }
 
-  JointWeights unpack(const std::vector<double> &x) const {
+  JointWeights unpack(const std::vector<float> &x) const {
     JointWeights w = start;
     size_t at = 0;
     for (std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output}) {
@@ -305,24 +521,17 @@ public:
 
   /// The relative squared output error of `w` (no ridge).
   double error(const JointWeights &w) {
-    setWeights(attention, w);
+    std::vector<float> x = packFloats(w);
+    pointWeights(attention, x.data(), start);
     attention.forward();
     return residual(nullptr);
   }
 
-  /// f(x) and its gradient (float: it only shapes the steps).
-  double operator()(const std::vector<double> &x, std::vector<float> &grad) {
+  /// f(x) and its gradient, x the four matrices packed (pack()); the
+  /// attention reads x in place.
+  double operator()(const std::vector<float> &x, std::vector<float> &grad) {
     ++evaluations;
-    // Straight from x to the float weights (no double copy per call).
-    std::vector<float> *floats[] = {&attention.wq, &attention.wk,
-                                    &attention.wv, &attention.wo};
-    std::vector<const std::vector<double> *> shapes = parts(start);
-    size_t at0 = 0;
-    for (size_t m = 0; m < 4; ++m) {
-      size_t n = shapes[m]->size();
-      floats[m]->assign(x.begin() + at0, x.begin() + at0 + n);
-      at0 += n;
-    }
+    pointWeights(attention, x.data(), start);
     Bf16Products bf16 = bf16Products();
     attention.forward(bf16.forward);
     dy.resize(target.size());
@@ -334,17 +543,15 @@ public:
                                          &attention.gv, &attention.go};
     std::vector<const std::vector<double> *> startParts = parts(start);
     for (size_t m = 0; m < 4; ++m) {
-      const std::vector<double> &s0 = *startParts[m];
+      size_t n = startParts[m]->size();
       double c = ridge * partScale[m];
-      double penalty = 0.0;
-      const float *gm = grads[m]->data();
-      for (size_t i = 0; i < s0.size(); ++i) {
-        double delta = x[at + i] - s0[i];
-        penalty += delta * delta;
-        grad[at + i] = static_cast<float>(gm[i] + 2.0 * c * delta);
-      }
+      float c2 = static_cast<float>(2.0 * c);
+      const float *gm = grads[m]->data(), *s0 = &startFloats[at],
+                  *xm = &x[at];
+      float *gr = &grad[at];
+      double penalty = ridgeGradient(gr, gm, xm, s0, c2, n);
       f += c * penalty;
-      at += s0.size();
+      at += n;
     }
     return f;
   }
@@ -369,37 +576,10 @@ private:
   std::vector<float> dy; ///< dL/dY, kept between calls
   const std::vector<float> &target;
   const JointWeights &start;
+  std::vector<float> startFloats; ///< start packed as float
   double ridge, targetScale = 1.0;
   std::vector<double> partScale;
 };
-
-typedef float Vec8 __attribute__((vector_size(32)));
-
-/// sum a[i] * b[i]: float products summed in blocks of 512 by sixteen
-/// float lanes (two vectors of eight: the loop is memory-bound), the
-/// blocks' sums added in double.
-double dot(const float *a, const float *b, size_t n) {
-  double total = 0.0;
-  size_t i = 0;
-  for (; i + 512 <= n; i += 512) {
-    Vec8 acc0 = {}, acc1 = {};
-    for (size_t j = i; j < i + 512; j += 16) {
-      Vec8 a0, a1, b0, b1;
-      __builtin_memcpy(&a0, a + j, sizeof(Vec8));
-      __builtin_memcpy(&a1, a + j + 8, sizeof(Vec8));
-      __builtin_memcpy(&b0, b + j, sizeof(Vec8));
-      __builtin_memcpy(&b1, b + j + 8, sizeof(Vec8));
-      acc0 += a0 * b0;
-      acc1 += a1 * b1;
-    }
-    Vec8 acc = acc0 + acc1;
-    for (int k = 0; k < 8; ++k)
-      total += acc[k];
-  }
-  for (; i < n; ++i)
-    total += static_cast<double>(a[i]) * b[i];
-  return total;
-}
 
 /// L-BFGS with `memory` pairs (s, y) in the compact form of Byrd,
 /// Nocedal and Schnabel: H = g I + [S gY] W [S^T; gY^T] with g = s.y / y.y
@@ -410,16 +590,19 @@ double dot(const float *a, const float *b, size_t n) {
 /// once, where the two-loop recursion reads and writes the direction once
 /// per pair and loop. The new pair's column of R and row of Y^T Y come from
 /// those products: s_i.y_new = s_i.g_new - s_i.g_old (y_new = g_new -
-/// g_old). x stays in double; the gradient, the direction and the pairs
-/// are float (they only shape the steps).
-/// The first step (and any step after a direction that does not descend) is
-/// the gradient scaled to unit length, the others start at 1; Armijo
-/// backtracking halves up to 20 times. Returns the steps taken.
-class Lbfgs {
+/// g_old). x, the gradient and the direction are float (x's rounding is
+/// far below the bfloat16 rounding of the products' inputs), the pairs
+/// `Pair` (float, or bfloat16 bits: half the memory traffic of the
+/// two passes, the bulk of a step's; their products with each other are
+/// those of the stored, rounded, vectors, so H stays symmetric positive
+/// definite). The first step (and any step after a direction that does
+/// not descend) is the gradient scaled to unit length, the others start at
+/// 1; Armijo backtracking halves up to 20 times. Returns the steps taken.
+template <typename Pair> class Lbfgs {
 public:
   Lbfgs(size_t n, size_t memory)
-      : n(n), m(memory), s(memory, std::vector<float>(n)),
-        y(memory, std::vector<float>(n)), sNew(n), yNew(n), sy(m * m),
+      : n(n), m(memory), s(memory, std::vector<Pair>(n)),
+        y(memory, std::vector<Pair>(n)), sNew(n), yNew(n), sy(m * m),
         yy(m * m), sg(m), yg(m), sgOld(m), ygOld(m) {}
 
   /// d = -H g; returns g.d.
@@ -490,12 +673,9 @@ public:
       size_t i1 = std::min<size_t>(n, i0 + 2048);
       for (size_t i = i0; i < i1; ++i)
         d[i] = cg * g[i];
-      for (size_t j = 0; j < k; ++j) {
-        const float *sj = s[slots[j]].data(), *yj = y[slots[j]].data();
-        float a = cs[j], b = cy[j];
-        for (size_t i = i0; i < i1; ++i)
-          d[i] += a * sj[i] + b * yj[i];
-      }
+      for (size_t j = 0; j < k; ++j)
+        axpy2(&d[i0], cs[j], &s[slots[j]][i0], cy[j], &y[slots[j]][i0],
+              i1 - i0);
       slope += dot(&g[i0], &d[i0], i1 - i0);
     }
     return slope;
@@ -508,21 +688,20 @@ public:
   }
   bool empty() const { return count == 0; }
 
-  /// Keeps (x1 - x0, g1 - g0) when it has positive curvature.
-  void push(const std::vector<double> &x0, const std::vector<double> &x1,
+  /// Keeps (step d, g1 - g0) when it has positive curvature: the step
+  /// from x0 to x1 = x0 + step d (x1 - x0 up to its double rounding).
+  void push(double step, const std::vector<float> &d,
             const std::vector<float> &g0, const std::vector<float> &g1) {
-    for (size_t i = 0; i < n; ++i) {
-      sNew[i] = static_cast<float>(x1[i] - x0[i]);
-      yNew[i] = g1[i] - g0[i];
-    }
-    double curvature = dot(sNew.data(), yNew.data(), n);
+    auto [curvature, yNorm] =
+        makePair(sNew.data(), yNew.data(), static_cast<float>(step),
+                 d.data(), g0.data(), g1.data(), n);
     if (!(curvature > 1e-12))
       return;
     size_t k = count == 0 ? 0 : (newest + 1) % m;
     s[k].swap(sNew);
     y[k].swap(yNew);
     sy[k * m + k] = curvature;
-    yy[k * m + k] = dot(y[k].data(), y[k].data(), n);
+    yy[k * m + k] = yNorm;
     newest = k;
     count = std::min(m, count + 1);
     // Its products with the older pairs come from the next direction().
@@ -531,8 +710,8 @@ public:
 
 private:
   size_t n, m;
-  std::vector<std::vector<float>> s, y;
-  std::vector<float> sNew, yNew;
+  std::vector<std::vector<Pair>> s, y;
+  std::vector<Pair> sNew, yNew;
   /// sy[i m + j] = s_i . y_j (i older than or equal to j), yy = Y^T Y, by
   /// ring slot.
   std::vector<double> sy, yy;
@@ -541,13 +720,31 @@ private:
   bool pending = false;
 };
 
-int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
-          size_t memory = 10) {
+/// How L-BFGS stores its pairs: $ATTN_LBFGS_PAIRS = "bf16" or "f32".
+bool bf16Pairs() {
+  static const bool bf16 = [] {
+    const char *env = std::getenv("ATTN_LBFGS_PAIRS");
+    std::string v = env ? env : "bf16";
+    if (v != "bf16" && v != "f32") {
+      std::fprintf(stderr,
+                   "attn: ATTN_LBFGS_PAIRS=%s is not bf16 or f32; using "
+                   "bf16\n",
+                   v.c_str());
+      v = "bf16";
+    }
+    return v == "bf16";
+  }();
+  return bf16;
+}
+
+template <typename Pair>
+int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations,
+          size_t memory) {
   size_t n = x.size();
   std::vector<float> g, gn, d(n);
   f = fg(x, g);
-  Lbfgs history(n, memory);
-  std::vector<double> xn(n);
+  Lbfgs<Pair> history(n, memory);
+  std::vector<float> xn(n);
   int taken = 0;
   for (int it = 0; it < iterations; ++it) {
     double slope = history.direction(g, d);
@@ -560,8 +757,7 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
     double fn = 0.0;
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
-      for (size_t i = 0; i < n; ++i)
-        xn[i] = x[i] + step * d[i];
+      stepTo(xn.data(), x.data(), static_cast<float>(step), d.data(), n);
       fn = fg(xn, gn);
       if (std::isfinite(fn) && fn <= f + 1e-4 * step * slope) {
         accepted = true;
@@ -571,7 +767,7 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
     }
     if (!accepted)
       break;
-    history.push(x, xn, g, gn);
+    history.push(step, d, g, gn);
     x.swap(xn);
     g.swap(gn);
     f = fn;
@@ -580,12 +776,19 @@ int lbfgs(Objective &fg, std::vector<double> &x, double &f, int iterations,
   return taken;
 }
 
+int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations) {
+  const size_t memory = 10;
+  return bf16Pairs() ? lbfgs<uint16_t>(fg, x, f, iterations, memory)
+                     : lbfgs<float>(fg, x, f, iterations, memory);
+}
+
 } // namespace
 
 std::vector<float> attn::calib::jointOutput(const JointLayer &layer,
                                             const JointWeights &weights) {
   Attention a(layer, weights.kvHeads);
-  setWeights(a, weights);
+  std::vector<float> x = packFloats(weights);
+  pointWeights(a, x.data(), weights);
   a.forward();
   return std::move(a.y);
 }
@@ -599,7 +802,7 @@ double attn::calib::jointObjective(const JointLayer &layer,
   std::vector<float> g;
   double f = objective(objective.pack(at), g);
   if (gradient)
-    *gradient = objective.unpack(std::vector<double>(g.begin(), g.end()));
+    *gradient = objective.unpack(g);
   return f;
 }
 
@@ -607,16 +810,16 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const std::vector<float> &target,
                                      const JointWeights &start,
                                      const JointWeights &init, int iterations,
-                                     double ridge) {
+                                     double ridge, bool errors) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
-  result.startError = objective.error(start);
-  std::vector<double> x =
-      objective.pack(init.query.empty() ? start : init);
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  result.startError = errors ? objective.error(start) : none;
+  std::vector<float> x = objective.pack(init.query.empty() ? start : init);
   double f = 0.0;
   result.iterations = lbfgs(objective, x, f, iterations);
   result.evaluations = objective.evaluations;
   result.weights = objective.unpack(x);
-  result.error = objective.error(result.weights);
+  result.error = errors ? objective.error(result.weights) : none;
   return result;
 }

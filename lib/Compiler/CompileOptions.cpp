@@ -117,13 +117,20 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     return success();
   }
   if (key == "share-kv-fit-windows") {
-    int64_t n;
-    if (value.getAsInteger(10, n) || n < 0) {
-      error = "bad --share-kv-fit-windows '" + value.str() +
-              "' (expected a count of calibration rows, 0 for all)";
-      return failure();
+    SmallVector<StringRef> counts;
+    value.split(counts, ',');
+    std::vector<int64_t> windows;
+    for (StringRef c : counts) {
+      int64_t n;
+      if (c.trim().getAsInteger(10, n) || n < 0) {
+        error = "bad --share-kv-fit-windows '" + value.str() +
+                "' (expected a count of calibration rows, 0 for all, or "
+                "counts per pass separated by commas)";
+        return failure();
+      }
+      windows.push_back(n);
     }
-    options.shareKVFitWindows = n;
+    options.shareKVFitWindows = windows;
     return success();
   }
   if (key == "share-kv-block-refit") {
@@ -140,15 +147,31 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVBlockRefit = drift;
     return success();
   }
-  if (key == "share-kv-iterations" || key == "share-kv-passes") {
+  if (key == "share-kv-iterations") {
+    SmallVector<StringRef> counts;
+    value.split(counts, ',');
+    std::vector<int64_t> steps;
+    for (StringRef c : counts) {
+      int64_t n;
+      if (c.trim().getAsInteger(10, n) || n < 0 || n > 100000) {
+        error = "bad --share-kv-iterations '" + value.str() +
+                "' (expected a count, 0 or more, or counts per pass "
+                "separated by commas)";
+        return failure();
+      }
+      steps.push_back(n);
+    }
+    options.shareKVIterations = steps;
+    return success();
+  }
+  if (key == "share-kv-passes") {
     int64_t n;
     if (value.getAsInteger(10, n) || n < 0 || n > 100000) {
       error = "bad --" + key.str() + " '" + value.str() +
               "' (expected a count, 0 or more)";
       return failure();
     }
-    (key == "share-kv-iterations" ? options.shareKVIterations
-                                  : options.shareKVPasses) = n;
+    options.shareKVPasses = n;
     return success();
   }
   if (key == "latent-rank" || key == "latent-rope-dim") {
@@ -197,6 +220,15 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
               "' (expected true or false)";
       return failure();
     }
+    return success();
+  }
+  if (key == "share-kv-first-pass") {
+    if (value != "original" && value != "aligned") {
+      error = "bad --share-kv-first-pass '" + value.str() +
+              "' (expected original or aligned)";
+      return failure();
+    }
+    options.shareKVFirstPassOriginal = value == "original";
     return success();
   }
   if (key == "window-ring-cache") {

@@ -370,9 +370,11 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     fitMethod = ShareKVMethod::AlignedFit;
   if (fitMethod == ShareKVMethod::Joint) {
     JointFitOptions joint;
-    joint.iterations = options.shareKVIterations;
+    joint.iterations.assign(options.shareKVIterations.begin(),
+                            options.shareKVIterations.end());
     joint.passes = options.shareKVPasses;
     joint.reuseProbe = options.shareKVReuseProbe;
+    joint.firstPassOnOriginal = options.shareKVFirstPassOriginal;
 
     joint.fitWindows = options.shareKVFitWindows;
     joint.blockRefitDrift = options.shareKVBlockRefit;

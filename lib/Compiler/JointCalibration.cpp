@@ -411,14 +411,24 @@ std::vector<float> floatsOf(const ::attn::rt::Array &a) {
   return out;
 }
 
-/// Fits one attention on the probe's outputs (its H, Q and K), from
-/// `plan.start` in the first pass and `plan.fitted` after.
-LogicalResult fitLayer(LayerPlan &plan,
-                       const ::attn::calib::AttentionSample &s,
-                       const std::map<std::string, ::attn::rt::Array> &outputs,
-                       size_t i, int64_t newHeads,
-                       const JointFitOptions &options, bool first,
-                       JointFitRecord &r, std::string &error) {
+/// One attention's activations that a pass fits on: its projection input
+/// H [tokens, in] and its query and key operands token-major [tokens,
+/// heads * D], which `weights` (`kvHeads` KV heads) projected from H and
+/// RoPE rotated; a cross-attention's K/V projection input `kvh` [batch *
+/// keys, kv in] (empty for self-attention, whose K/V read H).
+struct Activations {
+  std::vector<float> h, q, k, kvh;
+  const JointWeights *weights = nullptr;
+  int64_t kvHeads = 0;
+};
+
+/// The activations of attention `i` in a probe's outputs (`__joint_<i>_*`):
+/// the model converted with `weights`; none when the probe lost one or it
+/// is not f32.
+std::optional<Activations>
+probeActivations(const std::map<std::string, ::attn::rt::Array> &outputs,
+                 size_t i, const ::attn::calib::AttentionSample &s,
+                 const JointWeights &weights, int64_t newHeads, bool cross) {
   auto get = [&](const char *part) -> const ::attn::rt::Array * {
     auto it = outputs.find(llvm::formatv("__joint_{0}_{1}", i, part).str());
     return it == outputs.end() || it->second.dtype != ::attn::rt::DType::F32
@@ -426,13 +436,24 @@ LogicalResult fitLayer(LayerPlan &plan,
                : &it->second;
   };
   const ::attn::rt::Array *h = get("h"), *q = get("q"), *k = get("k");
-  const ::attn::rt::Array *kvh = plan.cross ? get("kvh") : h;
+  const ::attn::rt::Array *kvh = cross ? get("kvh") : nullptr;
+  if (!h || !q || !k || (cross && !kvh))
+    return std::nullopt;
+  return Activations{
+      floatsOf(*h),
+      tokenMajor(floatsOf(*q), s.batch, s.qHeads, s.queryLength, s.headDim),
+      tokenMajor(floatsOf(*k), s.batch, newHeads, s.keyLength, s.headDim),
+      cross ? floatsOf(*kvh) : std::vector<float>{}, &weights, newHeads};
+}
+
+/// Fits one attention on `a`, from `plan.start` in the first pass and
+/// `plan.fitted` after.
+LogicalResult fitLayer(LayerPlan &plan,
+                       const ::attn::calib::AttentionSample &s,
+                       const Activations &a, const JointFitOptions &options,
+                       int passIndex, JointFitRecord &r, std::string &error) {
+  bool first = passIndex == 0;
   std::string where = locationName(plan.op.getLoc());
-  if (!h || !q || !k || !kvh) {
-    error = "--share-kv-method=joint: attention at " + where +
-            ": the probe lost an operand, or it is not f32";
-    return failure();
-  }
   JointLayer l;
   l.batch = s.batch;
   l.length = s.queryLength;
@@ -446,33 +467,27 @@ LogicalResult fitLayer(LayerPlan &plan,
   int64_t tokens = l.batch * l.length, in = plan.query.inputWidth;
   int64_t kvIn = plan.key.inputWidth, kvTokens = l.batch * s.keyLength;
   if ((!plan.cross && s.keyLength != s.queryLength) ||
-      static_cast<int64_t>(h->numElements()) != tokens * in ||
-      static_cast<int64_t>(kvh->numElements()) !=
-          (plan.cross ? kvTokens * kvIn : tokens * in)) {
+      static_cast<int64_t>(a.h.size()) != tokens * in ||
+      (plan.cross && static_cast<int64_t>(a.kvh.size()) != kvTokens * kvIn)) {
     error = "--share-kv-method=joint: attention at " + where +
             ": needs one projection input row per calibration token (and "
             "self-attention over them, as many keys as queries, unless K "
             "and V project another input)";
     return failure();
   }
-  l.input = withOnes(floatsOf(*h), tokens, in, plan.biased);
-  const JointWeights &used = first ? plan.start : plan.fitted;
+  l.input = withOnes(a.h, tokens, in, plan.biased);
   double mismatch = 0.0;
   if (plan.cross) {
     // No RoPE (planLayer): Q and K are the plain projections.
-    setCrossInput(l, withOnes(floatsOf(*kvh), kvTokens, kvIn, plan.biased),
+    setCrossInput(l, withOnes(a.kvh, kvTokens, kvIn, plan.biased),
                   s.keyLength, plan.kvInputWidth);
     int64_t kvRows = l.kvWindows * l.kvLength;
-    std::vector<float> kOperand = tokenMajor(
-        floatsOf(*k), l.batch, newHeads, l.kvLength, l.headDim);
     mismatch = std::max(
-        relativeMismatch(project(l, used.query),
-                         tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
-                                    l.headDim),
+        relativeMismatch(project(l, a.weights->query), a.q,
                          tokens * l.qHeads * l.headDim),
         relativeMismatch(projectRows(l.kvInput.data(), kvRows,
-                                     l.kvInputWidth, used.key),
-                         kOperand, kvRows * newHeads * l.headDim));
+                                     l.kvInputWidth, a.weights->key),
+                         a.k, kvRows * a.kvHeads * l.headDim));
     if (mismatch >= 1e-3) {
       error = llvm::formatv(
           "--share-kv-method=joint: attention at {0}: its queries and keys "
@@ -480,13 +495,9 @@ LogicalResult fitLayer(LayerPlan &plan,
           where, mismatch);
       return failure();
     }
-  } else if (failed(phases(l, project(l, used.query),
-                    tokenMajor(floatsOf(*q), l.batch, l.qHeads, l.length,
-                               l.headDim),
-                    project(l, used.key),
-                    tokenMajor(floatsOf(*k), l.batch, newHeads, l.length,
-                               l.headDim),
-                    newHeads, mismatch))) {
+  } else if (failed(phases(l, project(l, a.weights->query), a.q,
+                           project(l, a.weights->key), a.k, a.kvHeads,
+                           mismatch))) {
     error = llvm::formatv(
         "--share-kv-method=joint: attention at {0}: its queries and keys "
         "are not the projections rotated per token and plane (dims i and "
@@ -500,9 +511,10 @@ LogicalResult fitLayer(LayerPlan &plan,
   }
   // --share-kv-fit-windows: the fit reads the first windows only (the
   // block refit reads them all).
-  if (options.fitWindows > 0 && options.fitWindows < l.batch) {
-    int64_t keep = options.fitWindows * l.length;
-    l.batch = options.fitWindows;
+  int64_t fitWindows = options.windowsOf(passIndex);
+  if (fitWindows > 0 && fitWindows < l.batch) {
+    int64_t keep = fitWindows * l.length;
+    l.batch = fitWindows;
     l.input.resize(keep * l.inputWidth);
     if (!l.cos.empty()) {
       l.cos.resize(keep * (l.headDim / 2));
@@ -518,7 +530,8 @@ LogicalResult fitLayer(LayerPlan &plan,
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
-      options.iterations, options.ridge);
+      options.stepsOf(passIndex), options.ridge,
+      /*errors=*/passIndex + 1 == options.passes); // the log's: last pass
   plan.fitted = std::move(fit.weights);
   r.name = where;
   r.alignedError = fit.startError;
@@ -526,6 +539,44 @@ LogicalResult fitLayer(LayerPlan &plan,
   r.iterations = fit.iterations;
   r.seconds = std::chrono::duration<double>(
                   std::chrono::steady_clock::now() - t0).count();
+  return success();
+}
+
+/// Fits every attention on the activations `get` returns (one fit per
+/// worker thread at a time, each single-threaded: small products, no thread
+/// per product), from the start in the first pass.
+LogicalResult fitAll(std::vector<LayerPlan> &plans,
+                     const std::vector<::attn::calib::AttentionSample> &samples,
+                     const JointFitOptions &options, int passIndex,
+                     function_ref<std::optional<Activations>(size_t)> get,
+                     std::vector<JointFitRecord> &records,
+                     std::vector<JointPhaseTime> &times, std::string &error) {
+  auto fitsStart = PhaseClock::now();
+  SmallVector<size_t> fitted; // the plans the joint fit converts
+  for (size_t i = 0; i < plans.size(); ++i)
+    if (plans[i].joint)
+      fitted.push_back(i);
+  records.assign(fitted.size(), {});
+  std::vector<std::string> errors(fitted.size());
+  ::attn::calib::parallelTasks(fitted.size(), [&](int64_t j) {
+    size_t i = fitted[j];
+    std::optional<Activations> a = get(i);
+    if (!a) {
+      errors[j] = "--share-kv-method=joint: attention at " +
+                  locationName(plans[i].op.getLoc()) +
+                  ": the probe lost an operand, or it is not f32";
+      return;
+    }
+    (void)fitLayer(plans[i], samples[i], *a, options, passIndex, records[j],
+                   errors[j]);
+  });
+  for (const std::string &e : errors)
+    if (!e.empty()) {
+      error = e;
+      return failure();
+    }
+  times.push_back(fitsStart.since(
+      llvm::formatv("pass {0}: {1} fits", passIndex + 1, fitted.size()).str()));
   return success();
 }
 
@@ -610,28 +661,14 @@ LogicalResult fitPass(
                     reusable.reused() ? " (library reused)" : "")
           .str()));
 
-  auto fitsStart = PhaseClock::now();
-  SmallVector<size_t> fitted; // the plans the joint fit converts
-  for (size_t i = 0; i < plans.size(); ++i)
-    if (plans[i].joint)
-      fitted.push_back(i);
-  records.assign(fitted.size(), {});
-  // The attentions' fits are independent: one per worker thread at a time,
-  // each single-threaded (small products, no thread per product).
-  std::vector<std::string> errors(fitted.size());
-  ::attn::calib::parallelTasks(fitted.size(), [&](int64_t j) {
-    size_t i = fitted[j];
-    (void)fitLayer(plans[i], samples[i], outputs, i, newHeads, options, first,
-                   records[j], errors[j]);
-  });
-  for (const std::string &e : errors)
-    if (!e.empty()) {
-      error = e;
-      return failure();
-    }
-  times.push_back(fitsStart.since(
-      llvm::formatv("pass {0}: {1} fits", passIndex + 1, fitted.size()).str()));
-  return success();
+  return fitAll(plans, samples, options, passIndex,
+                [&](size_t i) {
+                  return probeActivations(
+                      outputs, i, samples[i],
+                      first ? plans[i].start : plans[i].fitted, newHeads,
+                      plans[i].cross);
+                },
+                records, times, error);
 }
 
 } // namespace
@@ -652,12 +689,14 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   });
   if (plans.empty())
     return success();
-  bool anyFallback = false;
+  bool anyFallback = false, anyCross = false;
   for (LayerPlan &plan : plans) {
     LayerPlan check;
     std::string why;
-    if (succeeded(planLayer(plan.op, newHeads, check, why)))
+    if (succeeded(planLayer(plan.op, newHeads, check, why))) {
+      anyCross |= check.cross;
       continue;
+    }
     if (!fallbacks) {
       error = why;
       return failure();
@@ -672,10 +711,24 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   // With a fallback: aligned-fit (the output refit) for every attention,
   // which the joint fits then replace on theirs; their probes see the
   // others as they will be.
-  if (failed(calibrateKVSharing(module, newHeads, /*aligned=*/true,
-                                anyFallback ? options.fallbackRefitPasses : 0,
-                                calibrationPath, buildLibrary, errors, error,
-                                &samples)))
+  // With --share-kv-first-pass=original (and every attention a joint
+  // self-attention) the first pass fits on the original model's
+  // activations: this probe also returns each attention's projection input,
+  // and no probe of the aligned-converted model runs.
+  bool onOriginal = options.firstPassOnOriginal && options.passes > 0 &&
+                    !anyFallback && !anyCross;
+  std::vector<::attn::rt::Array> originalInputs;
+  auto projectionInputOf = [](AttentionOp op) -> Value {
+    std::optional<HeadProjection> k = matchHeadProjection(op.getKey());
+    return k ? projectionInput(*k) : Value();
+  };
+  if (failed(calibrateKVSharing(
+          module, newHeads, /*aligned=*/true,
+          anyFallback ? options.fallbackRefitPasses : 0, calibrationPath,
+          buildLibrary, errors, error, &samples,
+          onOriginal ? function_ref<Value(AttentionOp)>(projectionInputOf)
+                     : nullptr,
+          onOriginal ? &originalInputs : nullptr)))
     return failure();
   times.push_back(alignedStart.since(
       anyFallback ? "aligned-fit (probes of the model)"
@@ -696,6 +749,32 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   }
   std::optional<ReusableProbe> reusable;
   for (int pass = 0; pass < options.passes; ++pass) {
+    if (pass == 0 && onOriginal) {
+      if (originalInputs.size() != plans.size()) {
+        error = "calibration: the probe of the model lost a projection input";
+        return failure();
+      }
+      if (failed(fitAll(
+              plans, samples, options, pass,
+              [&](size_t i) -> std::optional<Activations> {
+                const ::attn::calib::AttentionSample &s = samples[i];
+                const JointWeights &w = plans[i].original;
+                if (originalInputs[i].dtype != ::attn::rt::DType::F32)
+                  return std::nullopt;
+                return Activations{
+                    floatsOf(originalInputs[i]),
+                    tokenMajor(s.q, s.batch, s.qHeads, s.queryLength,
+                               s.headDim),
+                    tokenMajor(s.k, s.batch, w.kvHeads, s.keyLength,
+                               s.headDim),
+                    {}, &w, w.kvHeads};
+              },
+              records, times, error)))
+        return failure();
+      times.back().name += " (the original model's activations)";
+      originalInputs.clear();
+      continue;
+    }
     if (!reusable || !options.reuseProbe)
       reusable.emplace();
     if (failed(fitPass(module, newHeads, plans, samples, options, pass,

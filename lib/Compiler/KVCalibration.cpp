@@ -370,7 +370,8 @@ mlir::attn::compile::cloneProbe(ModuleOp module,
 LogicalResult mlir::attn::compile::returnOperands(Probe &probe,
                                                   StringRef prefix,
                                                   bool maskAndLens,
-                                                  std::string &error) {
+                                                  std::string &error,
+                                                  ArrayRef<Value> extras) {
   SmallVector<Value> results;
   SmallVector<std::string> names;
   for (auto [i, op] : llvm::enumerate(probe.ops)) {
@@ -391,6 +392,10 @@ LogicalResult mlir::attn::compile::returnOperands(Probe &probe,
       results.push_back(lens);
       names.push_back(llvm::formatv("{0}_{1}_lens", prefix, i).str());
     }
+  }
+  for (auto [i, v] : llvm::enumerate(extras)) {
+    results.push_back(v);
+    names.push_back(llvm::formatv("{0}_{1}_extra", prefix, i).str());
   }
   returnNamed(probe.entry, results, names);
   return success();
@@ -464,7 +469,9 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error,
-    std::vector<::attn::calib::AttentionSample> *samplesOut) {
+    std::vector<::attn::calib::AttentionSample> *samplesOut,
+    function_ref<Value(AttentionOp)> extraValue,
+    std::vector<::attn::rt::Array> *extrasOut) {
   SmallVector<AttentionOp> ops;
   module.walk([&](AttentionOp op) {
     if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
@@ -491,9 +498,21 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   };
   FailureOr<compile::Probe> probe =
       compile::cloneProbe(module, sharedHere, ops.size(), error);
+  // The caller's extra value of each attention of the probe's copy.
+  SmallVector<Value> extras;
+  if (succeeded(probe) && extraValue)
+    for (AttentionOp op : probe->ops) {
+      Value v = extraValue(op);
+      if (!v) {
+        error = "calibration: the probe cannot return a value of the "
+                "attention at " + locationName(op.getLoc());
+        return failure();
+      }
+      extras.push_back(v);
+    }
   if (failed(probe) ||
       failed(compile::returnOperands(*probe, "__calibration",
-                                     /*maskAndLens=*/true, error)))
+                                     /*maskAndLens=*/true, error, extras)))
     return failure();
 
   std::vector<::attn::rt::Array> inputs;
@@ -542,6 +561,14 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
                     mask ? ArrayRef<int64_t>(mask->shape) : ArrayRef<int64_t>(),
                     lens ? &lensValues : nullptr);
     samples[i].push_back(std::move(s));
+    if (extrasOut && !extras.empty()) {
+      auto x = outputs.find(llvm::formatv("__calibration_{0}_extra", i).str());
+      if (x == outputs.end()) {
+        error = "calibration: the probe lost an operand";
+        return failure();
+      }
+      extrasOut->push_back(std::move(x->second));
+    }
   }
   outputs.clear();
   // The output refit matches what the weight-level rewrite will find.

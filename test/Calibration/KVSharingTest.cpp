@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Calibration/KVSharing.h"
+#include "attn/Calibration/SymmetricEigen.h"
 
 #include <algorithm>
 #include <cmath>
@@ -112,6 +113,55 @@ void checkRefit() {
 
 } // namespace
 
+/// The tridiagonal (QL) eigensolver against Jacobi on random symmetric
+/// matrices, Gram matrices as the aligned fit builds them (rank-deficient
+/// for n above the sample count): the same eigenvalues, each vector the
+/// same up to sign, and A v = lambda v.
+void checkEigen() {
+  std::mt19937 gen(11);
+  std::normal_distribution<double> normal;
+  double valueErr = 0.0, vectorErr = 0.0, residual = 0.0;
+  for (int64_t n : {1, 2, 6, 40, 192}) {
+    for (int64_t samples : {n / 2 + 1, 3 * n}) {
+      std::vector<double> x(samples * n), a(n * n, 0.0);
+      for (double &v : x)
+        v = normal(gen) * (1.0 + 0.1 * double(&v - x.data()) / n);
+      for (int64_t t = 0; t < samples; ++t)
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            a[i * n + j] += x[t * n + i] * x[t * n + j];
+      auto [lj, vj] = symmetricEigen(a, n, 1e-28);
+      auto [lq, vq] = symmetricEigenTridiagonal(a, n);
+      double scale = std::max(1e-300, std::abs(lj[0]));
+      for (int64_t c = 0; c < n; ++c) {
+        valueErr = std::max(valueErr, std::abs(lj[c] - lq[c]) / scale);
+        double r = 0.0;
+        for (int64_t i = 0; i < n; ++i) {
+          double av = 0.0;
+          for (int64_t k = 0; k < n; ++k)
+            av += a[i * n + k] * vq[k * n + c];
+          r = std::max(r, std::abs(av - lq[c] * vq[i * n + c]));
+        }
+        residual = std::max(residual, r / scale);
+        // Vectors of well separated eigenvalues (the top ones) agree up
+        // to sign.
+        if (c + 1 < n && c < n / 4 + 1 &&
+            lq[c] - lq[c + 1] > 1e-3 * scale &&
+            (c == 0 || lq[c - 1] - lq[c] > 1e-3 * scale)) {
+          double dot = 0.0;
+          for (int64_t i = 0; i < n; ++i)
+            dot += vj[i * n + c] * vq[i * n + c];
+          vectorErr = std::max(vectorErr, 1.0 - std::abs(dot));
+        }
+      }
+    }
+  }
+  std::printf("eigen: values %.2e, top vectors 1-|cos| %.2e, residual %.2e\n",
+              valueErr, vectorErr, residual);
+  check("the tridiagonal eigensolver matches Jacobi",
+        valueErr < 1e-10 && vectorErr < 1e-8 && residual < 1e-10);
+}
+
 int main() {
   // MHA 4 heads -> 2 shared heads; heads of a group are scaled copies plus
   // noise, which mean pooling averages away and least squares undoes.
@@ -188,5 +238,6 @@ int main() {
   // Fully masked rows must not produce NaN errors.
   check("errors are finite", std::isfinite(mean) && std::isfinite(calibrated));
   checkRefit();
+  checkEigen();
   return failures == 0 ? 0 : 1;
 }

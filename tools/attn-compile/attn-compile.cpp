@@ -79,8 +79,9 @@ cl::opt<std::string> shareKVMethod(
 cl::opt<std::string> shareKVIterations(
     "share-kv-iterations",
     cl::desc("--share-kv-method=joint: L-BFGS steps per attention and pass "
-             "(default 40)"),
-    cl::value_desc("N"), cl::cat(category));
+             "(default 40), or per pass: N1,N2,... (the last count holds "
+             "for the later passes)"),
+    cl::value_desc("N[,N...]"), cl::cat(category));
 cl::opt<std::string> shareKVPasses(
     "share-kv-passes",
     cl::desc("--share-kv-method=joint: passes, each fitting every attention "
@@ -93,12 +94,21 @@ cl::opt<bool> shareKVReuseProbe(
              "inputs (default true; false compiles one per pass, with the "
              "same fits)"),
     cl::init(true), cl::cat(category));
+cl::opt<std::string> shareKVFirstPass(
+    "share-kv-first-pass",
+    cl::desc("--share-kv-method=joint: what the first pass fits on: "
+             "original (default: the original model's activations, which "
+             "the aligned start's probe returns) or aligned (a probe of the "
+             "model converted by the aligned maps, one probe more)"),
+    cl::value_desc("original|aligned"), cl::cat(category));
 
 cl::opt<std::string> shareKVFitWindows(
     "share-kv-fit-windows",
     cl::desc("--share-kv-method=joint: the attention fits read the first N "
-             "calibration rows (default 0: all; the block refit reads all)"),
-    cl::value_desc("N"), cl::cat(category));
+             "calibration rows (default 0: all; the block refit reads all), "
+             "or per pass: N1,N2,... (the last count holds for the later "
+             "passes)"),
+    cl::value_desc("N[,N...]"), cl::cat(category));
 cl::opt<std::string> shareKVBlockRefit(
     "share-kv-block-refit",
     cl::desc("--share-kv-method=joint: after the fits, refit each block's "
@@ -202,6 +212,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back(
         {"share-kv-reuse-probe", shareKVReuseProbe ? "true" : "false"});
 
+  if (shareKVFirstPass.getNumOccurrences())
+    flags.push_back({"share-kv-first-pass", shareKVFirstPass});
   if (shareKVFitWindows.getNumOccurrences())
     flags.push_back({"share-kv-fit-windows", shareKVFitWindows});
   if (shareKVBlockRefit.getNumOccurrences())

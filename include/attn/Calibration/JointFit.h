@@ -72,7 +72,8 @@ double jointObjective(const JointLayer &layer, const std::vector<float> &target,
 
 struct JointFitResult {
   JointWeights weights;
-  /// ||Y - T||^2 / ||T||^2 at `start` and at the result.
+  /// ||Y - T||^2 / ||T||^2 at `start` and at the result (NaN when not
+  /// asked for).
   double startError = 0.0, error = 0.0;
   int iterations = 0;  ///< L-BFGS steps taken
   int evaluations = 0; ///< objective and gradient evaluations (line search)
@@ -82,11 +83,12 @@ struct JointFitResult {
 /// four matrices of ||W - W_start||^2 / ||W_start||^2 by L-BFGS (memory
 /// 10, Armijo backtracking), from `init` (e.g. a previous pass's result;
 /// `start` when empty), for at most `iterations` steps. `start` and `init`
-/// have one KV head per group of the shared form.
+/// have one KV head per group of the shared form. Without `errors` the
+/// result's errors are not computed (two float32 forward passes).
 JointFitResult fitJoint(const JointLayer &layer,
                         const std::vector<float> &target,
                         const JointWeights &start, const JointWeights &init,
-                        int iterations, double ridge);
+                        int iterations, double ridge, bool errors = true);
 
 } // namespace attn::calib
 

@@ -64,17 +64,23 @@ struct CompileOptions {
   /// ShareKVMethod::Latent: floats of the latent and of the shared rotary
   /// key per token (-1: half a head).
   int64_t latentRank = 0, latentRopeDim = -1;
-  /// ShareKVMethod::Joint: L-BFGS steps per attention and pass, and passes
-  /// (probes of the converted model).
-  int64_t shareKVIterations = 40, shareKVPasses = 2;
+  /// ShareKVMethod::Joint: L-BFGS steps per attention in pass 1, 2, ...
+  /// (the last count holds for the later passes), and passes.
+  std::vector<int64_t> shareKVIterations = {40};
+  int64_t shareKVPasses = 2;
   /// ShareKVMethod::Joint: compile the passes' probe once and rerun it with
   /// each pass's converted projection weights as inputs (false: compile a
   /// probe per pass; the same fits).
   bool shareKVReuseProbe = true;
+  /// ShareKVMethod::Joint: the first pass fits on the original model's
+  /// activations, which the aligned start's probe returns (false: on a probe
+  /// of the model converted by the aligned maps, one probe more).
+  bool shareKVFirstPassOriginal = true;
 
   /// ShareKVMethod::Joint: the attention fits read the first N calibration
   /// rows (0: all).
-  int64_t shareKVFitWindows = 0;
+  /// Per pass (N1,N2,...: the last count holds for the later passes).
+  std::vector<int64_t> shareKVFitWindows = {0};
   /// ShareKVMethod::Joint: refit each block's MLP down projection after the
   /// fits, with this drift toward the original model's residual stream
   /// (--share-kv-block-refit); unset: no refit.

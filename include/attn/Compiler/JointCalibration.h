@@ -5,31 +5,51 @@
 
 #include "attn/Compiler/KVCalibration.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace mlir::attn::compile {
 
 /// How the joint fit runs (bench/RESULTS.md measures the choices).
 struct JointFitOptions {
-  int iterations = 40; ///< L-BFGS steps per attention and pass
+  /// L-BFGS steps per attention in pass 1, 2, ...; the last count holds
+  /// for the passes after it.
+  std::vector<int> iterations = {40};
   int passes = 2;      ///< probes of the converted model, each refitting
   double ridge = 1e-3; ///< pull toward the aligned start
   /// One probe library for every pass (the converted projection weights
   /// its inputs) rather than one compile per pass.
   bool reuseProbe = true;
+  /// The first pass fits on the original model's activations (the aligned
+  /// start's probe returns them) rather than on a probe of the model
+  /// converted by the aligned maps: one probe fewer.
+  bool firstPassOnOriginal = true;
 
-  /// The attention fits read the first `fitWindows` calibration rows (0:
-  /// all of them); the block refit reads every row.
-  int64_t fitWindows = 0;
+  /// The attention fits of pass 1, 2, ... read the first `fitWindows`
+  /// calibration rows (0: all; the last count holds for the later
+  /// passes); the block refit reads every row.
+  std::vector<int64_t> fitWindows = {0};
   /// --share-kv-block-refit: after the fits, each block's MLP down
   /// projection is refitted (JointBlockRefit.h) with this drift toward the
   /// original model's residual stream; unset: no refit.
   std::optional<double> blockRefitDrift;
   double blockRefitRidge = 1e-2; ///< times trace(Z^T Z) / features
-
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;
+
+  /// The steps of pass `pass` (0 first).
+  int stepsOf(int pass) const {
+    return iterations.empty()
+               ? 0
+               : iterations[std::min<size_t>(pass, iterations.size() - 1)];
+  }
+  /// The calibration rows the fits of pass `pass` read (0: all).
+  int64_t windowsOf(int pass) const {
+    return fitWindows.empty()
+               ? 0
+               : fitWindows[std::min<size_t>(pass, fitWindows.size() - 1)];
+  }
 };
 
 /// An attention the joint fit does not apply to, which took aligned-fit

@@ -38,12 +38,17 @@ struct SharingErrors {
 /// times, each pass on the model converted with the previous fits.
 /// `errors` gets mean-pooling and fitted output errors per attention;
 /// `samples`, when given, each fitted attention's operands (in walk order).
+/// With `extraValue`, the probe also returns, per fitted attention of the
+/// probe's copy of the model, the value `extraValue` picks there (e.g. the
+/// projection input); `extras` gets them in walk order.
 LogicalResult calibrateKVSharing(
     ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<SharingErrors> &errors, std::string &error,
-    std::vector<::attn::calib::AttentionSample> *samples = nullptr);
+    std::vector<::attn::calib::AttentionSample> *samples = nullptr,
+    function_ref<Value(AttentionOp)> extraValue = nullptr,
+    std::vector<::attn::rt::Array> *extras = nullptr);
 
 /// The function a probe copy runs: the model's public, defined function.
 func::FuncOp probeEntry(ModuleOp probe);
@@ -66,11 +71,13 @@ FailureOr<Probe> cloneProbe(ModuleOp module,
 /// Makes the probe return the operands of its attentions instead of the
 /// model's outputs: query, key and value (with `maskAndLens`, also the mask
 /// and kv_seq_lens of those that have them), named
-/// `<prefix>_<i>_{q,k,v,mask,lens}`. The model's own results (the logits)
+/// `<prefix>_<i>_{q,k,v,mask,lens}`, then `extras` (values of the probe)
+/// as `<prefix>_<i>_extra`. The model's own results (the logits)
 /// become dead, so neither compiled nor run. Fails (with `error`) on an
 /// attention in a nested region.
 LogicalResult returnOperands(Probe &probe, StringRef prefix, bool maskAndLens,
-                             std::string &error);
+                             std::string &error,
+                             ArrayRef<Value> extras = {});
 
 /// Makes `entry` return `results` (named by `names`, the output names the
 /// probe's outputs are looked up by) instead of the model's outputs; what

@@ -25,7 +25,7 @@ struct JointFitOptions {
   /// projection is refitted (JointBlockRefit.h) with this drift toward the
   /// original model's residual stream; unset: no refit.
   std::optional<double> blockRefitDrift;
-  double blockRefitRidge = 1e-2; ///< times trace(Z^T Z) / features
+  double blockRefitRidge = 1e-1; ///< times trace(Z^T Z) / features
 };
 
 /// One attention's fit, for the log and the compile report: the relative

@@ -10,36 +10,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Calibration/KVSharing.h"
-
-#include <cmath>
+#include "attn/Calibration/SpdSolve.h"
 
 using namespace attn::calib;
-
-namespace {
-
-/// Lower Cholesky factor of the symmetric positive definite `a` [n, n]
-/// (in place, upper part left as is); false when a pivot is not positive.
-bool cholesky(std::vector<double> &a, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    double d = a[j * n + j];
-    for (int64_t k = 0; k < j; ++k)
-      d -= a[j * n + k] * a[j * n + k];
-    if (!(d > 0.0))
-      return false;
-    d = std::sqrt(d);
-    a[j * n + j] = d;
-    for (int64_t i = j + 1; i < n; ++i) {
-      double s = a[i * n + j];
-      const double *ri = &a[i * n], *rj = &a[j * n];
-      for (int64_t k = 0; k < j; ++k)
-        s -= ri[k] * rj[k];
-      a[i * n + j] = s / d;
-    }
-  }
-  return true;
-}
-
-} // namespace
 
 std::vector<double> attn::calib::refitOutputProjection(
     const std::vector<float> &converted, const std::vector<float> &original,
@@ -91,32 +64,8 @@ std::vector<double> attn::calib::refitOutputProjection(
     for (int64_t j = 0; j < m; ++j)
       ri[j] += lambda * start[i * m + j];
   }
-  if (!cholesky(g, n))
+  // G X = rhs (the upper triangle of G is the Gram, the lower its mirror).
+  if (!solveSpd(g, n, rhs, m))
     return start;
-  // L L^T X = rhs: forward then backward substitution, all columns at once.
-  for (int64_t i = 0; i < n; ++i) {
-    double *ri = &rhs[i * m];
-    for (int64_t k = 0; k < i; ++k) {
-      double l = g[i * n + k];
-      const double *rk = &rhs[k * m];
-      for (int64_t j = 0; j < m; ++j)
-        ri[j] -= l * rk[j];
-    }
-    double d = g[i * n + i];
-    for (int64_t j = 0; j < m; ++j)
-      ri[j] /= d;
-  }
-  for (int64_t i = n - 1; i >= 0; --i) {
-    double *ri = &rhs[i * m];
-    for (int64_t k = i + 1; k < n; ++k) {
-      double l = g[k * n + i];
-      const double *rk = &rhs[k * m];
-      for (int64_t j = 0; j < m; ++j)
-        ri[j] -= l * rk[j];
-    }
-    double d = g[i * n + i];
-    for (int64_t j = 0; j < m; ++j)
-      ri[j] /= d;
-  }
   return rhs;
 }

@@ -33,7 +33,7 @@ struct JointFitOptions {
   /// projection is refitted (JointBlockRefit.h) with this drift toward the
   /// original model's residual stream; unset: no refit.
   std::optional<double> blockRefitDrift;
-  double blockRefitRidge = 1e-2; ///< times trace(Z^T Z) / features
+  double blockRefitRidge = 1e-1; ///< times trace(Z^T Z) / features
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;

@@ -18,6 +18,12 @@ import export_trained_decoder as E  # noqa: E402,F401
 import share_kv_trained as T  # noqa: E402,F401
 
 
+def kl(ref, got):
+    """Mean KL(ref || got) of the next-token distributions, nats/token."""
+    lp, lq = T.log_softmax(ref), T.log_softmax(got)
+    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+
+
 def random_weights(rng, mix=(0.6, 0.8)):
     """Key head 1 = mix[0] * key head 0 + mix[1] * fresh directions."""
     d, hq, hkv, hd, mlp, vocab = 32, 4, 2, 8, 48, 40

@@ -29,6 +29,9 @@ root = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(root / "tools" / "export"))
 import export_trained_decoder as T  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from random_decoder import kl  # noqa: E402
+
 D, HEADS, HD, MLP, VOCAB, ENC_LEN, ENC_D, SOFTCAP = 32, 4, 8, 48, 40, 12, 24, 3.0
 
 
@@ -147,13 +150,6 @@ def build_onnx(w, softcap):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23 if softcap else 17)])
 
 
-def kl(ref, got):
-    def log_softmax(x):
-        x = x.astype(np.float64)
-        x = x - x.max(-1, keepdims=True)
-        return x - np.log(np.exp(x).sum(-1, keepdims=True))
-    lp, lq = log_softmax(ref), log_softmax(got)
-    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
 
 
 def main():

@@ -1,4 +1,4 @@
-//===- Bf16Gemm.cpp - matrix products on AMX with bfloat16 inputs ---------===//
+//===- Bf16Gemm.cpp - matrix products with bfloat16 inputs (AMX) ----------===//
 //
 // sgemmBf16: the same product as sgemm with its inputs rounded to bfloat16
 // (round to nearest even) and float32 accumulation, on Intel AMX
@@ -8,18 +8,24 @@
 // four accumulator tiles while k runs (two A tiles, two B tiles, the eight
 // tile registers). Chosen once from cpuid (AMX-TILE, AMX-BF16, AVX-512) and
 // the kernel's permission to use the tile data (Linux: arch_prctl
-// ARCH_REQ_XCOMP_PERM); without them sgemmBf16 is sgemm (f32).
-// $ATTN_GEMM_BF16=f32 forces the f32 path. Only the functions marked with a
-// target attribute use AMX or AVX-512: the file builds for any x86-64 (and
-// for other CPUs without the AMX part).
+// ARCH_REQ_XCOMP_PERM); without them, on a CPU with AVX512_BF16
+// (VDPBF16PS: AMD Zen 4, Intel Cooper Lake), the same rounding and pairs
+// on the vector unit (Bf16DotGemm.cpp); without either sgemmBf16 is sgemm
+// (f32). $ATTN_GEMM_BF16 = f32, avx512bf16 or amx forces a path the CPU
+// has. Only the functions marked with a target attribute use AMX or
+// AVX-512: the file builds for any x86-64 (and for other CPUs without the
+// AMX part).
 //
 //===----------------------------------------------------------------------===//
+
+#include "Bf16DotGemm.h"
 
 #include "attn/Calibration/FloatGemm.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -293,7 +299,7 @@ amxGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 
 #endif // ATTN_GEMM_AMX
 
-enum class Bf16Path { F32, Amx };
+enum class Bf16Path { F32, Amx, DotBf16 };
 
 bool amxAvailable() {
 #ifdef ATTN_GEMM_AMX
@@ -304,12 +310,26 @@ bool amxAvailable() {
 #endif
 }
 
+/// The path `name` names, when the CPU (and kernel) have it.
+std::optional<Bf16Path> pathNamed(const char *name) {
+  if (std::strcmp(name, "f32") == 0)
+    return Bf16Path::F32;
+  if (std::strcmp(name, "amx") == 0 && amxAvailable())
+    return Bf16Path::Amx;
+  if (std::strcmp(name, "avx512bf16") == 0 && detail::dotBf16Available())
+    return Bf16Path::DotBf16;
+  return std::nullopt;
+}
+
+/// AMX, else AVX512_BF16, else f32; $ATTN_GEMM_BF16's when the CPU has it.
 Bf16Path &activePath() {
   static Bf16Path path = [] {
-    const char *env = std::getenv("ATTN_GEMM_BF16");
-    if (env && std::strcmp(env, "f32") == 0)
-      return Bf16Path::F32;
-    return amxAvailable() ? Bf16Path::Amx : Bf16Path::F32;
+    if (const char *env = std::getenv("ATTN_GEMM_BF16"))
+      if (std::optional<Bf16Path> p = pathNamed(env))
+        return *p;
+    if (amxAvailable())
+      return Bf16Path::Amx;
+    return detail::dotBf16Available() ? Bf16Path::DotBf16 : Bf16Path::F32;
   }();
   return path;
 }
@@ -326,19 +346,22 @@ float attn::calib::bf16ToFloat(uint16_t x) {
 }
 
 const char *attn::calib::bf16GemmKernel() {
-  return activePath() == Bf16Path::Amx ? "amx" : "f32";
+  switch (activePath()) {
+  case Bf16Path::Amx:
+    return "amx";
+  case Bf16Path::DotBf16:
+    return "avx512bf16";
+  case Bf16Path::F32:
+    break;
+  }
+  return "f32";
 }
 
 bool attn::calib::setBf16GemmKernel(const char *name) {
-  if (std::strcmp(name, "f32") == 0) {
-    activePath() = Bf16Path::F32;
-    return true;
-  }
-  if (std::strcmp(name, "amx") == 0 && amxAvailable()) {
-    activePath() = Bf16Path::Amx;
-    return true;
-  }
-  return false;
+  std::optional<Bf16Path> p = pathNamed(name);
+  if (p)
+    activePath() = *p;
+  return p.has_value();
 }
 
 void attn::calib::sgemmBf16(bool transA, bool transB, int64_t m, int64_t n,
@@ -351,6 +374,11 @@ void attn::calib::sgemmBf16(bool transA, bool transB, int64_t m, int64_t n,
     return;
   }
 #endif
+  if (activePath() == Bf16Path::DotBf16) {
+    detail::dotBf16Gemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc,
+                        accumulate);
+    return;
+  }
   sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
@@ -362,10 +390,13 @@ void attn::calib::sgemmBf16Parallel(bool transA, bool transB, int64_t m,
     sgemmParallel(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     return;
   }
-  // Whole 32-row blocks per thread; each packs its own copy of B.
-  int64_t blocks = (m + 31) / 32;
+  // Whole blocks of rows (AMX: 32, AVX512_BF16: a tile) per thread; each
+  // packs its own copy of B.
+  int64_t rows =
+      activePath() == Bf16Path::Amx ? 32 : detail::kDotBf16TileRows;
+  int64_t blocks = (m + rows - 1) / rows;
   parallelChunks(blocks, [&](int64_t t0, int64_t t1) {
-    int64_t i0 = t0 * 32, i1 = std::min(m, t1 * 32);
+    int64_t i0 = t0 * rows, i1 = std::min(m, t1 * rows);
     const float *aRows = transA ? a + i0 : a + i0 * lda;
     sgemmBf16(transA, transB, i1 - i0, n, k, aRows, lda, b, ldb, c + i0 * ldc,
               ldc, accumulate);

@@ -76,18 +76,23 @@ bool checkGemmKernels() {
   return ok && kernels >= 1;
 }
 
-/// sgemmBf16 on AMX against double references: on the bf16-rounded inputs
-/// (only the f32 accumulation differs: |error| <= 1e-5 (|C_start| + sum_p
-/// |a_p b_p|)) and on the f32 inputs (the rounding of both inputs: |error|
-/// <= 2^-7 (|C_start| + sum_p |a_p b_p|): bf16 keeps 8 significant bits, so
-/// each input is off by at most 2^-8 relative, each product by 2^-7). Every
-/// transpose, sizes off the 32 x 32 x 32 blocks and the fit's 64 x 64 x 64
-/// and 1024 x 576 x 576 shapes (the largest only once). Skipped, and said
-/// so, where the CPU or the kernel lacks AMX.
-bool checkBf16Gemm(bool &skipped) {
-  skipped = !setBf16GemmKernel("amx");
+/// sgemmBf16 on the path `kernel` ("amx" or "avx512bf16") against double
+/// references: on the bf16-rounded inputs (only the f32 accumulation
+/// differs: |error| <= 1e-5 (|C_start| + sum_p |a_p b_p|)) and on the f32
+/// inputs (the rounding of both inputs: |error| <= 2^-7 (|C_start| + sum_p
+/// |a_p b_p|): bf16 keeps 8 significant bits, so each input is off by at
+/// most 2^-8 relative, each product by 2^-7). Every transpose, sizes off
+/// the 32 x 32 x 32 blocks, the 12 x 32 tiles and the 512-deep k blocks,
+/// and the fit's 64 x 64 x 64 and 1024 x 576 x 576 shapes (the largest
+/// only once). Skipped, and said so, where the CPU or the kernel lacks the
+/// path.
+bool checkBf16Gemm(const char *kernel, bool &skipped) {
+  const char *before = bf16GemmKernel();
+  skipped = !setBf16GemmKernel(kernel);
   if (skipped) {
-    std::printf("SKIPPED: bf16 gemm numerics (no AMX on this CPU or kernel)\n");
+    std::printf("SKIPPED: bf16 gemm numerics (%s): not on this CPU or "
+                "kernel\n",
+                kernel);
     return true;
   }
   std::mt19937 gen(5);
@@ -103,6 +108,7 @@ bool checkBf16Gemm(bool &skipped) {
       for (int64_t k : {1, 31, 77})
         shapes.push_back({m, n, k});
   shapes.push_back({64, 64, 64});
+  shapes.push_back({25, 70, 1100}); // three k blocks of the AVX512_BF16 path
   shapes.push_back({1024, 576, 576});
   int cases = 0;
   for (const Shape &sh : shapes)
@@ -141,14 +147,16 @@ bool checkBf16Gemm(bool &skipped) {
                 std::max(worstExact, std::abs(got - exact) / magnitude);
           }
       }
-  std::printf("bf16 gemm (amx) over %d products: max error / sum|ab| %.2e "
+  std::printf("bf16 gemm (%s) over %d products: max error / sum|ab| %.2e "
               "against the rounded inputs, %.2e against the f32 ones\n",
-              cases, worstRounded, worstExact);
+              kernel, cases, worstRounded, worstExact);
+  setBf16GemmKernel(before);
   return worstRounded <= 1e-5 && worstExact <= 1.0 / 128;
 }
 
 /// The dispatch: "f32" is sgemm exactly (bit for bit), unknown names are
-/// refused, "amx" is accepted exactly when the CPU and kernel allow it.
+/// refused, "amx" and "avx512bf16" are accepted exactly when the CPU and
+/// kernel allow them, and change the low bits when they are.
 bool checkBf16Dispatch() {
   const char *start = bf16GemmKernel();
   std::printf("bf16 gemm kernel at start: %s\n", start);
@@ -164,13 +172,27 @@ bool checkBf16Dispatch() {
   sgemm(false, true, 70, 50, 90, a.data(), 90, b.data(), 90, c1.data(), 50);
   sgemmBf16(false, true, 70, 50, 90, a.data(), 90, b.data(), 90, c2.data(), 50);
   ok &= c1 == c2;
-  bool amx = setBf16GemmKernel("amx");
-  std::printf("bf16 gemm kernel amx: %s\n", amx ? "available" : "refused");
-  if (amx) {
+  for (const char *kernel : {"amx", "avx512bf16"}) {
+    bool available = setBf16GemmKernel(kernel);
+    std::printf("bf16 gemm kernel %s: %s\n", kernel,
+                available ? "available" : "refused");
+    if (!available)
+      continue;
+    ok &= std::strcmp(bf16GemmKernel(), kernel) == 0;
     sgemmBf16(false, true, 70, 50, 90, a.data(), 90, b.data(), 90, c2.data(),
               50);
     ok &= c1 != c2; // the rounded inputs change the low bits
   }
+  // At start: $ATTN_GEMM_BF16's path where the CPU has it, else AMX, else
+  // AVX512_BF16, else f32.
+  const char *env = std::getenv("ATTN_GEMM_BF16");
+  bool amx = setBf16GemmKernel("amx"), dot = setBf16GemmKernel("avx512bf16");
+  const char *expected = env && setBf16GemmKernel(env) ? env
+                         : amx                         ? "amx"
+                         : dot                         ? "avx512bf16"
+                                                       : "f32";
+  std::printf("bf16 gemm kernel expected at start: %s\n", expected);
+  ok &= std::strcmp(start, expected) == 0;
   setBf16GemmKernel(start);
   return ok;
 }
@@ -461,10 +483,14 @@ int main(int argc, char **argv) {
   if (!fitOnly) {
     check(checkGemmKernels(), "blocked gemm matches the triple loop");
     check(checkBf16Dispatch(), "bf16 gemm dispatch");
-    bool skipped = false;
-    bool bf16 = checkBf16Gemm(skipped);
-    if (!skipped)
-      check(bf16, "bf16 gemm (amx) within the bf16 bounds");
+    for (const char *kernel : {"amx", "avx512bf16"}) {
+      bool skipped = false;
+      bool bf16 = checkBf16Gemm(kernel, skipped);
+      if (!skipped)
+        check(bf16, (std::string("bf16 gemm (") + kernel +
+                     ") within the bf16 bounds")
+                        .c_str());
+    }
   }
 
   std::mt19937 gen(7);
@@ -489,11 +515,17 @@ int main(int argc, char **argv) {
                 worst);
     check(worst < 1e-2, "the analytic gradient matches central differences");
 
-    // The gradient with the fit's bf16 products (AMX; $ATTN_FIT_BF16,
-    // default all) against the f32 one:
+    // The gradient with the fit's bf16 products (AMX or AVX512_BF16;
+    // $ATTN_FIT_BF16, default all) against the f32 one:
     // ||g_bf16 - g_f32|| / ||g_f32|| <= 2^-6 (bf16 keeps 8 bits; the
     // chain of products and the softmax's derivative lose a few more).
-    if (setBf16GemmKernel("amx")) {
+    for (const char *kernel : {"amx", "avx512bf16"}) {
+      if (!setBf16GemmKernel(kernel)) {
+        std::printf("SKIPPED: the bf16 gradient (%s): not on this CPU or "
+                    "kernel\n",
+                    kernel);
+        continue;
+      }
       JointWeights bf16Grad;
       jointObjective(l, target, start, at, 0.1, &bf16Grad);
       double diff = 0.0, norm = 0.0;
@@ -506,13 +538,13 @@ int main(int argc, char **argv) {
           norm += (grad.*m)[i] * (grad.*m)[i];
         }
       double relative = std::sqrt(diff / norm);
-      std::printf("gradient with the fit's bf16 products: relative error "
-                  "%.2e against f32\n",
-                  relative);
-      check(relative <= 1.0 / 64, "the bf16 gradient is within 2^-6 of f32");
-    } else {
-      std::printf("SKIPPED: the bf16 gradient (no AMX on this CPU or "
-                  "kernel)\n");
+      std::printf("gradient with the fit's bf16 products (%s): relative "
+                  "error %.2e against f32\n",
+                  kernel, relative);
+      check(relative <= 1.0 / 64,
+            (std::string("the bf16 gradient (") + kernel +
+             ") is within 2^-6 of f32")
+                .c_str());
     }
     setBf16GemmKernel(bf16Kernel);
     checkCross(check);

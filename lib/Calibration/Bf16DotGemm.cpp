@@ -1,0 +1,284 @@
+//===- Bf16DotGemm.cpp - bfloat16 products with VDPBF16PS ------------------===//
+//
+// sgemmBf16 on CPUs with AVX512_BF16 but no AMX. VDPBF16PS adds to each of
+// 16 float32 lanes the two products of a pair of bfloat16 (k, k + 1): twice
+// the multiply-adds of an f32 FMA per instruction. The GEMM has the shape
+// of FloatGemm's: blocks of k and n packed once, a 12 x 32 tile of C in 24
+// zmm accumulators while k runs; per pair of k, two loads of B (32 columns
+// of pairs) and twelve broadcasts of A's pairs (embedded in the
+// instruction), 24 VDPBF16PS. Packing rounds to bfloat16 (nearest even,
+// NaN kept) as the AMX path does, so the two paths multiply the same
+// numbers; the order of the float32 additions differs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Bf16DotGemm.h"
+
+#include "attn/Calibration/FloatGemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ATTN_GEMM_DOT_BF16 1
+#if !defined(__clang__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_epi32 (`__Y =
+// __Y`), which -Wmaybe-uninitialized reports once inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+using namespace attn::calib;
+using namespace attn::calib::detail;
+
+namespace {
+
+/// f32 -> a pair's half: bf16 bits, nearest even, NaN quiet.
+inline uint32_t half(float x) { return roundToBf16(x); }
+inline uint32_t pairOf(float even, float odd) {
+  return half(even) | half(odd) << 16;
+}
+
+#ifdef ATTN_GEMM_DOT_BF16
+
+constexpr int64_t kRows = kDotBf16TileRows, kCols = 32;
+/// k per block (even) and n per block (a multiple of kCols): B's packed
+/// block is kBlockK x kBlockN bf16, 768 KiB, within L2; n covers the
+/// fits' widest products (576) in one block.
+constexpr int64_t kBlockK = 512, kBlockN = 768;
+
+#define ATTN_DOT_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define ATTN_DOT_INLINE                                                        \
+  __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+
+/// Rounds 16 floats to bf16: the bits in each lane's high half (the low
+/// half is not cleared).
+ATTN_DOT_INLINE inline __m512i roundHigh(__m512 x) {
+  __m512i u = _mm512_castps_si512(x);
+  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
+}
+
+/// 16 dwords: pair (even[j], odd[j]) with the even one in the low half;
+/// lanes outside `mask` are 0.
+ATTN_DOT_INLINE inline __m512i pairs16(const float *even, const float *odd,
+                                       __mmask16 mask) {
+  __m512i e = roundHigh(_mm512_maskz_loadu_ps(mask, even));
+  __m512i o = roundHigh(_mm512_maskz_loadu_ps(mask, odd));
+  return _mm512_or_si512(_mm512_srli_epi32(e, 16),
+                         _mm512_and_si512(o, _mm512_set1_epi32(-65536)));
+}
+
+/// The 16 pairs of 32 consecutive floats: dword q is (src[2q], src[2q+1]).
+ATTN_DOT_INLINE inline __m512i pairsOf32(const float *src) {
+  __m512i lo = roundHigh(_mm512_loadu_ps(src));
+  __m512i hi = roundHigh(_mm512_loadu_ps(src + 16));
+  const __m512i odd = _mm512_set_epi16(
+      63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
+      27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  return _mm512_permutex2var_epi16(lo, odd, hi);
+}
+
+/// Transposes 16 x 16 dwords in place (row r[i] becomes column i).
+ATTN_DOT_INLINE inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {
+    u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+    u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+    u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+    u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
+    __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xee);
+    __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+    __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xee);
+    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+  }
+}
+
+/// B's block (k rows p0..p0+kb, columns j0..j0+nb of op(B)) as panels of
+/// kCols columns: dst[(panel * pairs + q) * kCols + j] is the pair (2q,
+/// 2q + 1) of column j, zero beyond the block.
+ATTN_DOT_TARGET void packB(bool trans, const float *b, int64_t ldb, int64_t p0,
+                           int64_t kb, int64_t j0, int64_t nb, uint32_t *dst) {
+  int64_t pairs = (kb + 1) / 2, panels = (nb + kCols - 1) / kCols;
+  auto at = [&](int64_t p, int64_t j) { // op(B)[p0 + p][j0 + j], 0 outside
+    if (p >= kb || j >= nb)
+      return 0.0f;
+    return trans ? b[(j0 + j) * ldb + p0 + p] : b[(p0 + p) * ldb + j0 + j];
+  };
+  for (int64_t t = 0; t < panels; ++t) {
+    uint32_t *panel = dst + t * pairs * kCols;
+    for (int64_t h = 0; h < kCols; h += 16) {
+      int64_t j = t * kCols + h, cols = std::clamp<int64_t>(nb - j, 0, 16);
+      int64_t q = 0;
+      if (!trans && cols > 0) {
+        // Rows 2q and 2q + 1 of the 16 columns: one vector of pairs.
+        __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1);
+        for (; 2 * q + 1 < kb; ++q) {
+          const float *even = b + (p0 + 2 * q) * ldb + j0 + j;
+          _mm512_storeu_si512(panel + q * kCols + h,
+                              pairs16(even, even + ldb, mask));
+        }
+      } else if (trans && cols == 16) {
+        // 16 columns x 32 k, row-major in B^T: a 16 x 16 pair transpose.
+        for (; 2 * q + 32 <= kb; q += 16) {
+          __m512i r[16];
+          for (int64_t c = 0; c < 16; ++c)
+            r[c] = pairsOf32(b + (j0 + j + c) * ldb + p0 + 2 * q);
+          transpose16(r);
+          for (int64_t i = 0; i < 16; ++i)
+            _mm512_storeu_si512(panel + (q + i) * kCols + h, r[i]);
+        }
+      }
+      for (; q < pairs; ++q)
+        for (int64_t c = 0; c < 16; ++c)
+          panel[q * kCols + h + c] =
+              pairOf(at(2 * q, j + c), at(2 * q + 1, j + c));
+    }
+  }
+}
+
+/// A's tile (rows i0..i0+rows of op(A), k p0..p0+kb): dst[q * kRows + i]
+/// is row i's pair (2q, 2q + 1), zero beyond the tile.
+ATTN_DOT_TARGET void packA(bool trans, const float *a, int64_t lda, int64_t i0,
+                           int64_t rows, int64_t p0, int64_t kb,
+                           uint32_t *dst) {
+  int64_t pairs = (kb + 1) / 2, q = 0;
+  const __mmask16 tileMask = (1u << kRows) - 1;
+  if (trans) {
+    // op(A)^T rows: 2q and 2q + 1 hold the pairs of the tile's rows.
+    __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1);
+    for (; 2 * q + 1 < kb; ++q) {
+      const float *even = a + (p0 + 2 * q) * lda + i0;
+      _mm512_mask_storeu_epi32(dst + q * kRows, tileMask,
+                               pairs16(even, even + lda, mask));
+    }
+  } else {
+    // 32 k of each row: 16 pairs; a transpose makes them columns.
+    for (; 2 * q + 32 <= kb; q += 16) {
+      __m512i r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = i < rows ? pairsOf32(a + (i0 + i) * lda + p0 + 2 * q)
+                        : _mm512_setzero_si512();
+      transpose16(r);
+      for (int64_t i = 0; i < 16; ++i)
+        _mm512_mask_storeu_epi32(dst + (q + i) * kRows, tileMask, r[i]);
+    }
+  }
+  auto at = [&](int64_t p, int64_t i) { // op(A)[i0 + i][p0 + p], 0 outside
+    if (p >= kb || i >= rows)
+      return 0.0f;
+    return trans ? a[(p0 + p) * lda + i0 + i] : a[(i0 + i) * lda + p0 + p];
+  };
+  for (; q < pairs; ++q)
+    for (int64_t i = 0; i < kRows; ++i)
+      dst[q * kRows + i] = pairOf(at(2 * q, i), at(2 * q + 1, i));
+}
+
+/// acc[kRows][kCols] = the tile's products over `pairs` pairs of k.
+ATTN_DOT_TARGET void tile(int64_t pairs, const uint32_t *ap,
+                          const uint32_t *bp, float *acc) {
+  __m512 c[kRows][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < kRows; ++i)
+    c[i][0] = c[i][1] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < pairs; ++q) {
+    __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + q * kCols);
+    __m512bh b1 = (__m512bh)_mm512_loadu_si512(bp + q * kCols + 16);
+    const uint32_t *arow = ap + q * kRows;
+#pragma GCC unroll 12
+    for (int i = 0; i < kRows; ++i) {
+      __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(arow[i]));
+      c[i][0] = _mm512_dpbf16_ps(c[i][0], x, b0);
+      c[i][1] = _mm512_dpbf16_ps(c[i][1], x, b1);
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < kRows; ++i) {
+    _mm512_storeu_ps(acc + i * kCols, c[i][0]);
+    _mm512_storeu_ps(acc + i * kCols + 16, c[i][1]);
+  }
+}
+
+bool cpuHasDotBf16() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d))
+    return false;
+  bool bf16 = a & (1u << 5); // CPUID.(7,1):EAX[5] AVX512_BF16
+  __builtin_cpu_init();
+  // __builtin_cpu_supports also checks that the OS saves the zmm state.
+  return bf16 && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw");
+}
+
+#endif // ATTN_GEMM_DOT_BF16
+
+} // namespace
+
+bool attn::calib::detail::dotBf16Available() {
+#ifdef ATTN_GEMM_DOT_BF16
+  static const bool ok = cpuHasDotBf16();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+void attn::calib::detail::dotBf16Gemm(bool transA, bool transB, int64_t m,
+                                      int64_t n, int64_t k, const float *a,
+                                      int64_t lda, const float *b, int64_t ldb,
+                                      float *c, int64_t ldc, bool accumulate) {
+#ifdef ATTN_GEMM_DOT_BF16
+  if (m <= 0 || n <= 0 || k <= 0) {
+    sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return;
+  }
+  // Per thread: the packing buffers outlive the call.
+  thread_local std::vector<uint32_t> bPack, aPack;
+  aPack.resize(kBlockK / 2 * kRows);
+  bPack.resize(kBlockK / 2 * kBlockN);
+  alignas(64) float acc[kRows * kCols];
+  for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
+    int64_t nb = std::min(kBlockN, n - j0);
+    int64_t panels = (nb + kCols - 1) / kCols;
+    for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
+      int64_t kb = std::min(kBlockK, k - p0), pairs = (kb + 1) / 2;
+      packB(transB, b, ldb, p0, kb, j0, nb, bPack.data());
+      bool overwrite = !accumulate && p0 == 0; // C's first k block
+      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+        int64_t rows = std::min(kRows, m - i0);
+        packA(transA, a, lda, i0, rows, p0, kb, aPack.data());
+        for (int64_t t = 0; t < panels; ++t) {
+          tile(pairs, aPack.data(), bPack.data() + t * pairs * kCols, acc);
+          int64_t cols = std::min(kCols, nb - t * kCols);
+          for (int64_t i = 0; i < rows; ++i) {
+            float *dst = c + (i0 + i) * ldc + j0 + t * kCols;
+            const float *src = acc + i * kCols;
+            if (overwrite)
+              std::memcpy(dst, src, cols * sizeof(float));
+            else
+              for (int64_t j = 0; j < cols; ++j)
+                dst[j] += src[j];
+          }
+        }
+      }
+    }
+  }
+#else
+  sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+#endif
+}

@@ -17,7 +17,6 @@
 #include "attn/Calibration/FloatGemm.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -189,13 +188,16 @@ ATTN_DOT_TARGET void packA(bool trans, const float *a, int64_t lda, int64_t i0,
       dst[q * kRows + i] = pairOf(at(2 * q, i), at(2 * q + 1, i));
 }
 
-/// acc[kRows][kCols] = the tile's products over `pairs` pairs of k.
+/// C's tile at `c` (`rows` x `cols` of it, rows `ldc` apart) = (or +=, with
+/// `add`) the products over `pairs` pairs of k: stored straight from the
+/// accumulators, masked to the tile's columns.
 ATTN_DOT_TARGET void tile(int64_t pairs, const uint32_t *ap,
-                          const uint32_t *bp, float *acc) {
-  __m512 c[kRows][2];
+                          const uint32_t *bp, float *c, int64_t ldc,
+                          int64_t rows, int64_t cols, bool add) {
+  __m512 acc[kRows][2];
 #pragma GCC unroll 12
   for (int i = 0; i < kRows; ++i)
-    c[i][0] = c[i][1] = _mm512_setzero_ps();
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t q = 0; q < pairs; ++q) {
     __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + q * kCols);
     __m512bh b1 = (__m512bh)_mm512_loadu_si512(bp + q * kCols + 16);
@@ -203,14 +205,25 @@ ATTN_DOT_TARGET void tile(int64_t pairs, const uint32_t *ap,
 #pragma GCC unroll 12
     for (int i = 0; i < kRows; ++i) {
       __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(arow[i]));
-      c[i][0] = _mm512_dpbf16_ps(c[i][0], x, b0);
-      c[i][1] = _mm512_dpbf16_ps(c[i][1], x, b1);
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], x, b0);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], x, b1);
     }
   }
+  uint32_t bits = cols >= kCols ? ~0u : (1u << cols) - 1;
+  __mmask16 m0 = static_cast<__mmask16>(bits),
+            m1 = static_cast<__mmask16>(bits >> 16);
 #pragma GCC unroll 12
   for (int i = 0; i < kRows; ++i) {
-    _mm512_storeu_ps(acc + i * kCols, c[i][0]);
-    _mm512_storeu_ps(acc + i * kCols + 16, c[i][1]);
+    if (i >= rows)
+      break;
+    float *row = c + i * ldc;
+    __m512 v0 = acc[i][0], v1 = acc[i][1];
+    if (add) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
   }
 }
 
@@ -251,30 +264,20 @@ void attn::calib::detail::dotBf16Gemm(bool transA, bool transB, int64_t m,
   thread_local std::vector<uint32_t> bPack, aPack;
   aPack.resize(kBlockK / 2 * kRows);
   bPack.resize(kBlockK / 2 * kBlockN);
-  alignas(64) float acc[kRows * kCols];
   for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
     int64_t nb = std::min(kBlockN, n - j0);
     int64_t panels = (nb + kCols - 1) / kCols;
     for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
       int64_t kb = std::min(kBlockK, k - p0), pairs = (kb + 1) / 2;
       packB(transB, b, ldb, p0, kb, j0, nb, bPack.data());
-      bool overwrite = !accumulate && p0 == 0; // C's first k block
+      bool add = accumulate || p0 > 0; // C's first k block overwrites
       for (int64_t i0 = 0; i0 < m; i0 += kRows) {
         int64_t rows = std::min(kRows, m - i0);
         packA(transA, a, lda, i0, rows, p0, kb, aPack.data());
-        for (int64_t t = 0; t < panels; ++t) {
-          tile(pairs, aPack.data(), bPack.data() + t * pairs * kCols, acc);
-          int64_t cols = std::min(kCols, nb - t * kCols);
-          for (int64_t i = 0; i < rows; ++i) {
-            float *dst = c + (i0 + i) * ldc + j0 + t * kCols;
-            const float *src = acc + i * kCols;
-            if (overwrite)
-              std::memcpy(dst, src, cols * sizeof(float));
-            else
-              for (int64_t j = 0; j < cols; ++j)
-                dst[j] += src[j];
-          }
-        }
+        for (int64_t t = 0; t < panels; ++t)
+          tile(pairs, aPack.data(), bPack.data() + t * pairs * kCols,
+               c + i0 * ldc + j0 + t * kCols, ldc, rows,
+               std::min(kCols, nb - t * kCols), add);
       }
     }
   }

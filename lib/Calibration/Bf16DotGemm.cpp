@@ -17,6 +17,7 @@
 #include "attn/Calibration/FloatGemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -110,82 +111,110 @@ ATTN_DOT_INLINE inline void transpose16(__m512i r[16]) {
 
 /// B's block (k rows p0..p0+kb, columns j0..j0+nb of op(B)) as panels of
 /// kCols columns: dst[(panel * pairs + q) * kCols + j] is the pair (2q,
-/// 2q + 1) of column j, zero beyond the block.
+/// 2q + 1) of column j, zero beyond the block. The source is read in its
+/// own row order (rows of B, or of B^T 16 at a time), not panel by panel.
 ATTN_DOT_TARGET void packB(bool trans, const float *b, int64_t ldb, int64_t p0,
                            int64_t kb, int64_t j0, int64_t nb, uint32_t *dst) {
-  int64_t pairs = (kb + 1) / 2, panels = (nb + kCols - 1) / kCols;
+  int64_t pairs = (kb + 1) / 2, halves = (nb + 15) / 16;
+  auto out = [&](int64_t q, int64_t j) { // pair q of column j
+    return dst + ((j / kCols) * pairs + q) * kCols + j % kCols;
+  };
   auto at = [&](int64_t p, int64_t j) { // op(B)[p0 + p][j0 + j], 0 outside
     if (p >= kb || j >= nb)
       return 0.0f;
     return trans ? b[(j0 + j) * ldb + p0 + p] : b[(p0 + p) * ldb + j0 + j];
   };
-  for (int64_t t = 0; t < panels; ++t) {
-    uint32_t *panel = dst + t * pairs * kCols;
-    for (int64_t h = 0; h < kCols; h += 16) {
-      int64_t j = t * kCols + h, cols = std::clamp<int64_t>(nb - j, 0, 16);
-      int64_t q = 0;
-      if (!trans && cols > 0) {
-        // Rows 2q and 2q + 1 of the 16 columns: one vector of pairs.
+  int64_t q = 0;
+  if (!trans) {
+    // Rows 2q and 2q + 1, 16 columns at a time: one vector of pairs.
+    for (; 2 * q + 1 < kb; ++q) {
+      const float *even = b + (p0 + 2 * q) * ldb + j0;
+      for (int64_t h = 0; h < halves; ++h) {
+        int64_t cols = std::min<int64_t>(16, nb - h * 16);
         __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1);
-        for (; 2 * q + 1 < kb; ++q) {
-          const float *even = b + (p0 + 2 * q) * ldb + j0 + j;
-          _mm512_storeu_si512(panel + q * kCols + h,
-                              pairs16(even, even + ldb, mask));
-        }
-      } else if (trans && cols == 16) {
-        // 16 columns x 32 k, row-major in B^T: a 16 x 16 pair transpose.
-        for (; 2 * q + 32 <= kb; q += 16) {
-          __m512i r[16];
-          for (int64_t c = 0; c < 16; ++c)
-            r[c] = pairsOf32(b + (j0 + j + c) * ldb + p0 + 2 * q);
-          transpose16(r);
-          for (int64_t i = 0; i < 16; ++i)
-            _mm512_storeu_si512(panel + (q + i) * kCols + h, r[i]);
-        }
+        _mm512_storeu_si512(out(q, h * 16),
+                            pairs16(even + h * 16, even + h * 16 + ldb, mask));
       }
-      for (; q < pairs; ++q)
-        for (int64_t c = 0; c < 16; ++c)
-          panel[q * kCols + h + c] =
-              pairOf(at(2 * q, j + c), at(2 * q + 1, j + c));
     }
+  } else {
+    // 16 columns x 32 k, row-major in B^T: a 16 x 16 pair transpose.
+    for (int64_t h = 0; h < nb / 16; ++h)
+      for (int64_t q2 = 0; 2 * q2 + 32 <= kb; q2 += 16) {
+        __m512i r[16];
+        for (int64_t c = 0; c < 16; ++c)
+          r[c] = pairsOf32(b + (j0 + h * 16 + c) * ldb + p0 + 2 * q2);
+        transpose16(r);
+        for (int64_t i = 0; i < 16; ++i)
+          _mm512_storeu_si512(out(q2 + i, h * 16), r[i]);
+      }
+    // The rest below: the k tail of those columns, then the last columns.
+    int64_t qDone = kb / 32 * 16;
+    for (int64_t j = 0; j < nb / 16 * 16; ++j)
+      for (int64_t qq = qDone; qq < pairs; ++qq)
+        *out(qq, j) = pairOf(at(2 * qq, j), at(2 * qq + 1, j));
+    for (int64_t j = nb / 16 * 16; j < halves * 16; ++j)
+      for (int64_t qq = 0; qq < pairs; ++qq)
+        *out(qq, j) = pairOf(at(2 * qq, j), at(2 * qq + 1, j));
+    q = pairs;
   }
+  for (; q < pairs; ++q) // an odd k's last pair
+    for (int64_t j = 0; j < halves * 16; ++j)
+      *out(q, j) = pairOf(at(2 * q, j), at(2 * q + 1, j));
+  // A panel's columns past the last half of 16 (nb % 32 in 1..16).
+  if (halves % 2)
+    for (int64_t qq = 0; qq < pairs; ++qq)
+      std::memset(out(qq, halves * 16), 0, 16 * sizeof(uint32_t));
 }
 
-/// A's tile (rows i0..i0+rows of op(A), k p0..p0+kb): dst[q * kRows + i]
-/// is row i's pair (2q, 2q + 1), zero beyond the tile.
-ATTN_DOT_TARGET void packA(bool trans, const float *a, int64_t lda, int64_t i0,
-                           int64_t rows, int64_t p0, int64_t kb,
-                           uint32_t *dst) {
-  int64_t pairs = (kb + 1) / 2, q = 0;
+/// A's block (rows 0..m of op(A), k p0..p0+kb) as tiles of kRows rows:
+/// dst[(tile * pairs + q) * kRows + i] is row i's pair (2q, 2q + 1), zero
+/// beyond the block. op(A) = A^T is read row by row of A (all the tiles'
+/// columns of rows 2q and 2q + 1 in turn).
+ATTN_DOT_TARGET void packA(bool trans, const float *a, int64_t lda,
+                           int64_t m, int64_t p0, int64_t kb, uint32_t *dst) {
+  int64_t pairs = (kb + 1) / 2, tiles = (m + kRows - 1) / kRows;
   const __mmask16 tileMask = (1u << kRows) - 1;
+  auto out = [&](int64_t t, int64_t q) {
+    return dst + (t * pairs + q) * kRows;
+  };
+  auto at = [&](int64_t p, int64_t i) { // op(A)[i][p0 + p], 0 outside
+    if (p >= kb || i >= m)
+      return 0.0f;
+    return trans ? a[(p0 + p) * lda + i] : a[i * lda + p0 + p];
+  };
+  int64_t qDone = 0; // pairs packed by the vector loops, every tile
   if (trans) {
-    // op(A)^T rows: 2q and 2q + 1 hold the pairs of the tile's rows.
-    __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1);
-    for (; 2 * q + 1 < kb; ++q) {
-      const float *even = a + (p0 + 2 * q) * lda + i0;
-      _mm512_mask_storeu_epi32(dst + q * kRows, tileMask,
-                               pairs16(even, even + lda, mask));
+    for (; 2 * qDone + 1 < kb; ++qDone) {
+      const float *even = a + (p0 + 2 * qDone) * lda;
+      for (int64_t t = 0; t < tiles; ++t) {
+        int64_t rows = std::min(kRows, m - t * kRows);
+        __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1);
+        _mm512_mask_storeu_epi32(
+            out(t, qDone), tileMask,
+            pairs16(even + t * kRows, even + t * kRows + lda, mask));
+      }
     }
   } else {
     // 32 k of each row: 16 pairs; a transpose makes them columns.
-    for (; 2 * q + 32 <= kb; q += 16) {
-      __m512i r[16];
-      for (int64_t i = 0; i < 16; ++i)
-        r[i] = i < rows ? pairsOf32(a + (i0 + i) * lda + p0 + 2 * q)
-                        : _mm512_setzero_si512();
-      transpose16(r);
-      for (int64_t i = 0; i < 16; ++i)
-        _mm512_mask_storeu_epi32(dst + (q + i) * kRows, tileMask, r[i]);
+    qDone = kb / 32 * 16;
+    for (int64_t t = 0; t < tiles; ++t) {
+      int64_t rows = std::min(kRows, m - t * kRows);
+      for (int64_t q = 0; q < qDone; q += 16) {
+        __m512i r[16];
+        for (int64_t i = 0; i < 16; ++i)
+          r[i] = i < rows ? pairsOf32(a + (t * kRows + i) * lda + p0 + 2 * q)
+                          : _mm512_setzero_si512();
+        transpose16(r);
+        for (int64_t i = 0; i < 16; ++i)
+          _mm512_mask_storeu_epi32(out(t, q + i), tileMask, r[i]);
+      }
     }
   }
-  auto at = [&](int64_t p, int64_t i) { // op(A)[i0 + i][p0 + p], 0 outside
-    if (p >= kb || i >= rows)
-      return 0.0f;
-    return trans ? a[(p0 + p) * lda + i0 + i] : a[(i0 + i) * lda + p0 + p];
-  };
-  for (; q < pairs; ++q)
-    for (int64_t i = 0; i < kRows; ++i)
-      dst[q * kRows + i] = pairOf(at(2 * q, i), at(2 * q + 1, i));
+  for (int64_t t = 0; t < tiles; ++t)
+    for (int64_t q = qDone; q < pairs; ++q)
+      for (int64_t i = 0; i < kRows; ++i)
+        out(t, q)[i] = pairOf(at(2 * q, t * kRows + i),
+                              at(2 * q + 1, t * kRows + i));
 }
 
 /// C's tile at `c` (`rows` x `cols` of it, rows `ldc` apart) = (or +=, with
@@ -262,7 +291,8 @@ void attn::calib::detail::dotBf16Gemm(bool transA, bool transB, int64_t m,
   }
   // Per thread: the packing buffers outlive the call.
   thread_local std::vector<uint32_t> bPack, aPack;
-  aPack.resize(kBlockK / 2 * kRows);
+  int64_t tiles = (m + kRows - 1) / kRows;
+  aPack.resize(kBlockK / 2 * kRows * tiles);
   bPack.resize(kBlockK / 2 * kBlockN);
   for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
     int64_t nb = std::min(kBlockN, n - j0);
@@ -270,12 +300,13 @@ void attn::calib::detail::dotBf16Gemm(bool transA, bool transB, int64_t m,
     for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
       int64_t kb = std::min(kBlockK, k - p0), pairs = (kb + 1) / 2;
       packB(transB, b, ldb, p0, kb, j0, nb, bPack.data());
+      packA(transA, a, lda, m, p0, kb, aPack.data());
       bool add = accumulate || p0 > 0; // C's first k block overwrites
-      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
-        int64_t rows = std::min(kRows, m - i0);
-        packA(transA, a, lda, i0, rows, p0, kb, aPack.data());
+      for (int64_t t0 = 0; t0 < tiles; ++t0) {
+        int64_t i0 = t0 * kRows, rows = std::min(kRows, m - i0);
         for (int64_t t = 0; t < panels; ++t)
-          tile(pairs, aPack.data(), bPack.data() + t * pairs * kCols,
+          tile(pairs, aPack.data() + t0 * pairs * kRows,
+               bPack.data() + t * pairs * kCols,
                c + i0 * ldc + j0 + t * kCols, ldc, rows,
                std::min(kCols, nb - t * kCols), add);
       }

@@ -19,6 +19,35 @@ Vec headRows(const std::vector<float> &data, int64_t heads, int64_t length,
   return Vec(src, src + length * width);
 }
 
+/// y = m x for `rows` x `cols` row-major m: each y[d] summed over e in
+/// order (as one dot product at a time would), four rows of m at a time so
+/// that the four sums do not wait on each other.
+void mapVector(const double *m, const double *x, double *y, int64_t rows,
+               int64_t cols) {
+  int64_t d = 0;
+  for (; d + 4 <= rows; d += 4) {
+    const double *m0 = m + d * cols, *m1 = m0 + cols, *m2 = m1 + cols,
+                 *m3 = m2 + cols;
+    double y0 = 0.0, y1 = 0.0, y2 = 0.0, y3 = 0.0;
+    for (int64_t e = 0; e < cols; ++e) {
+      y0 += m0[e] * x[e];
+      y1 += m1[e] * x[e];
+      y2 += m2[e] * x[e];
+      y3 += m3[e] * x[e];
+    }
+    y[d] = y0;
+    y[d + 1] = y1;
+    y[d + 2] = y2;
+    y[d + 3] = y3;
+  }
+  for (; d < rows; ++d) {
+    double v = 0.0;
+    for (int64_t e = 0; e < cols; ++e)
+      v += m[d * cols + e] * x[e];
+    y[d] = v;
+  }
+}
+
 /// sum_r w[r] * rows of KV heads first .. first + group, each row first
 /// mapped by mixes[first + r] ([heads, width, width]) when given.
 Vec combine(const std::vector<float> &data, int64_t heads, int64_t length,
@@ -32,9 +61,7 @@ Vec combine(const std::vector<float> &data, int64_t heads, int64_t length,
       const double *m = mixes->data() + (first + r) * width * width;
       Vec mapped(rows.size(), 0.0);
       for (int64_t j = 0; j < length; ++j)
-        for (int64_t d = 0; d < width; ++d)
-          for (int64_t e = 0; e < width; ++e)
-            mapped[j * width + d] += m[d * width + e] * rows[j * width + e];
+        mapVector(m, &rows[j * width], &mapped[j * width], width, width);
       rows = std::move(mapped);
     }
     for (size_t i = 0; i < out.size(); ++i)
@@ -53,20 +80,18 @@ Vec probabilities(const AttentionSample &s, int64_t b, int64_t h, int64_t i,
   Vec q(row, row + s.headDim);
   if (queryMap) {
     Vec mapped(s.headDim, 0.0);
-    for (int64_t d = 0; d < s.headDim; ++d)
-      for (int64_t e = 0; e < s.headDim; ++e)
-        mapped[d] += queryMap[d * s.headDim + e] * q[e];
+    mapVector(queryMap, q.data(), mapped.data(), s.headDim, s.headDim);
     q = std::move(mapped);
   }
   const float *bias =
       s.bias.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.keyLength;
   Vec p(s.keyLength);
+  // The dot products q . key_j: mapVector over the keys (each summed in
+  // order of d).
+  mapVector(keys.data(), q.data(), p.data(), s.keyLength, s.headDim);
   double max = -std::numeric_limits<double>::infinity();
   for (int64_t j = 0; j < s.keyLength; ++j) {
-    double dot = 0.0;
-    for (int64_t d = 0; d < s.headDim; ++d)
-      dot += q[d] * keys[j * s.headDim + d];
-    double logit = s.scale * dot;
+    double logit = s.scale * p[j];
     if (s.softcap)
       logit = *s.softcap * std::tanh(logit / *s.softcap);
     p[j] = logit + bias[j];
@@ -189,9 +214,8 @@ std::pair<double, double> groupError(const std::vector<AttentionSample> &samples
           Vec o = mix(probabilities(s, b, h, i, k, queryMap), v, s.valueDim);
           if (outputMap) {
             Vec mapped(s.valueDim, 0.0);
-            for (int64_t e = 0; e < s.valueDim; ++e)
-              for (int64_t d = 0; d < s.valueDim; ++d)
-                mapped[e] += outputMap[e * s.valueDim + d] * o[d];
+            mapVector(outputMap, o.data(), mapped.data(), s.valueDim,
+                      s.valueDim);
             o = std::move(mapped);
           }
           const double *o0 = referenceRow(s, b, h, i);

@@ -18,7 +18,8 @@ using namespace mlir::attn::compile;
 
 std::unique_ptr<TargetMachine>
 mlir::attn::compile::createTargetMachine(const CpuTarget &cpu,
-                                         std::string &error) {
+                                         std::string &error,
+                                         LlvmEffort effort) {
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
   Triple triple(cpu.triple);
@@ -27,7 +28,9 @@ mlir::attn::compile::createTargetMachine(const CpuTarget &cpu,
     return nullptr;
   std::unique_ptr<TargetMachine> machine(target->createTargetMachine(
       triple, cpu.cpu, cpu.features, TargetOptions(), Reloc::PIC_,
-      std::nullopt, CodeGenOptLevel::Aggressive));
+      std::nullopt,
+      effort == LlvmEffort::Full ? CodeGenOptLevel::Aggressive
+                                 : CodeGenOptLevel::Default));
   if (!machine) {
     error = "cannot create a target machine for " + triple.str();
     return nullptr;
@@ -50,7 +53,8 @@ void mlir::attn::compile::internalizeModel(Module &module) {
       g.setLinkage(GlobalValue::InternalLinkage);
 }
 
-void mlir::attn::compile::optimizeModule(Module &module, TargetMachine &machine) {
+void mlir::attn::compile::optimizeModule(Module &module, TargetMachine &machine,
+                                         LlvmEffort effort) {
   module.setTargetTriple(machine.getTargetTriple());
   module.setDataLayout(machine.createDataLayout());
   std::string cpu = machine.getTargetCPU().str();
@@ -76,8 +80,9 @@ void mlir::attn::compile::optimizeModule(Module &module, TargetMachine &machine)
   builder.registerFunctionAnalyses(fam);
   builder.registerLoopAnalyses(lam);
   builder.crossRegisterProxies(lam, fam, cgam, mam);
-  ModulePassManager passes =
-      builder.buildPerModuleDefaultPipeline(OptimizationLevel::O3);
+  ModulePassManager passes = builder.buildPerModuleDefaultPipeline(
+      effort == LlvmEffort::Full ? OptimizationLevel::O3
+                                 : OptimizationLevel::O1);
   passes.run(module, mam);
 }
 

@@ -38,6 +38,7 @@
 #include <cstring>
 #include <map>
 #include <sys/resource.h>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -580,19 +581,20 @@ LogicalResult fitAll(std::vector<LayerPlan> &plans,
   return success();
 }
 
-/// One pass: the probe of the model converted with `current` (the aligned
-/// maps in pass 0) returns every attention's H, Q and K; each attention is
-/// then refitted from `current`.
-LogicalResult fitPass(
-    ModuleOp module, int64_t newHeads, std::vector<LayerPlan> &plans,
-    const std::vector<::attn::calib::AttentionSample> &samples,
-    const JointFitOptions &options, int passIndex,
-    const std::vector<::attn::rt::Array> &inputs,
-    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    ReusableProbe &reusable, std::vector<JointFitRecord> &records,
-    std::vector<JointPhaseTime> &times, std::string &error) {
-  bool first = passIndex == 0;
-  auto probeStart = PhaseClock::now();
+/// The probe of a pass: a copy of the model converted with the weights
+/// `weightsOf` gives (null: the aligned maps the module carries) that
+/// returns every fitted attention's H, Q and K (`__joint_<i>_*`), and its
+/// converted attentions.
+struct PassProbe {
+  OwningOpRef<ModuleOp> module;
+  SmallVector<AttentionOp> shared;
+};
+
+LogicalResult
+buildPassProbe(ModuleOp module, int64_t newHeads,
+               const std::vector<LayerPlan> &plans,
+               function_ref<const JointWeights *(const LayerPlan &)> weightsOf,
+               PassProbe &out, std::string &error) {
   OwningOpRef<ModuleOp> probe = module.clone();
   SmallVector<AttentionOp> probeOps;
   probe->walk([&](AttentionOp op) {
@@ -613,8 +615,8 @@ LogicalResult fitPass(
       kvHidden.push_back({});
       continue;
     }
-    if (!first)
-      attachWeights(plans[i], op, plans[i].fitted);
+    if (weightsOf)
+      attachWeights(plans[i], op, *weightsOf(plans[i]));
     hidden.push_back(projectionInput(*matchHeadProjection(op.getQuery())));
     kvHidden.push_back(plans[i].cross ? projectionInput(
                                             *matchHeadProjection(op.getKey()))
@@ -650,16 +652,45 @@ LogicalResult fitPass(
     }
   }
   returnNamed(entry, results, names);
+  out.module = std::move(probe);
+  out.shared = std::move(shared);
+  return success();
+}
+
+/// One pass: the probe of the model converted with `current` (the aligned
+/// maps in pass 0) returns every attention's H, Q and K; each attention is
+/// then refitted from `current`.
+LogicalResult fitPass(
+    ModuleOp module, int64_t newHeads, std::vector<LayerPlan> &plans,
+    const std::vector<::attn::calib::AttentionSample> &samples,
+    const JointFitOptions &options, int passIndex,
+    const std::vector<::attn::rt::Array> &inputs,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    ReusableProbe &reusable, std::vector<JointFitRecord> &records,
+    std::vector<JointPhaseTime> &times, std::string &error) {
+  bool first = passIndex == 0;
+  auto probeStart = PhaseClock::now();
+  PassProbe probe;
+  auto fitted = [](const LayerPlan &p) { return &p.fitted; };
+  if (failed(buildPassProbe(
+          module, newHeads, plans,
+          first ? function_ref<const JointWeights *(const LayerPlan &)>()
+                : fitted,
+          probe, error)))
+    return failure();
   // The passes' probes differ in the converted projections' weights only:
   // one library, those weights its inputs.
   std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(reusable.run(*probe, shared, inputs, buildLibrary, outputs,
-                          error)))
+  if (failed(reusable.run(*probe.module, probe.shared, inputs, buildLibrary,
+                          outputs, error)))
     return failure();
-  times.push_back(probeStart.since(
-      llvm::formatv("pass {0}: probe{1}", passIndex + 1,
-                    reusable.reused() ? " (library reused)" : "")
-          .str()));
+  const char *how = !reusable.reused()         ? ""
+                    : reusable.compiledAhead() ? " (library compiled during "
+                                                 "the previous pass's fits)"
+                                               : " (library reused)";
+  times.push_back(
+      probeStart.since(llvm::formatv("pass {0}: probe{1}", passIndex + 1, how)
+                           .str()));
 
   return fitAll(plans, samples, options, passIndex,
                 [&](size_t i) {
@@ -754,7 +785,29 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
         error = "calibration: the probe of the model lost a projection input";
         return failure();
       }
-      if (failed(fitAll(
+      // The next pass's probe is the same program whatever the fitted
+      // weights (they are its inputs): compiled beside these fits (LLVM
+      // on one thread) from the start's weights, then rerun with the
+      // fitted ones. It only reads the module and `plans`' start, which
+      // the fits do not write; the context's uniquing is thread-safe.
+      std::thread ahead;
+      std::string aheadError;
+      bool compileAhead = options.passes > 1 && options.reuseProbe &&
+                          module.getContext()->isMultithreadingEnabled();
+      if (compileAhead) {
+        reusable.emplace();
+        ahead = std::thread([&] {
+          PassProbe probe;
+          if (failed(buildPassProbe(
+                  module, newHeads, plans,
+                  [](const LayerPlan &p) { return &p.start; }, probe,
+                  aheadError)) ||
+              failed(reusable->prepare(*probe.module, probe.shared,
+                                       buildLibrary, aheadError)))
+            aheadError = aheadError.empty() ? "failed" : aheadError;
+        });
+      }
+      LogicalResult fitted = fitAll(
               plans, samples, options, pass,
               [&](size_t i) -> std::optional<Activations> {
                 const ::attn::calib::AttentionSample &s = samples[i];
@@ -769,9 +822,19 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
                                s.headDim),
                     {}, &w, w.kvHeads};
               },
-              records, times, error)))
+              records, times, error);
+      if (ahead.joinable())
+        ahead.join();
+      if (failed(fitted))
         return failure();
-      times.back().name += " (the original model's activations)";
+      // A probe that failed to compile ahead is compiled (and its error
+      // reported) by the next pass.
+      if (!aheadError.empty())
+        reusable.emplace();
+      times.back().name += compileAhead
+                               ? " (the original model's activations; the "
+                                 "next pass's probe compiled beside them)"
+                               : " (the original model's activations)";
       originalInputs.clear();
       continue;
     }

@@ -230,6 +230,8 @@ LogicalResult ReusableProbe::run(
       failed(projectionWeightsToArguments(entry, shared, all, error)))
     return failure();
   lastReused = compiled && library.loaded() && sameProgram(*compiled, probe);
+  lastAhead = lastReused && ahead;
+  ahead = false;
   if (!lastReused) {
     // The build lowers `probe` in place: keep the program it was.
     compiled = probe.clone();
@@ -237,4 +239,22 @@ LogicalResult ReusableProbe::run(
       return failure();
   }
   return library.run(all, outputs, error);
+}
+
+LogicalResult ReusableProbe::prepare(ModuleOp probe,
+                                     ArrayRef<AttentionOp> shared,
+                                     BuildLibrary buildLibrary,
+                                     std::string &error) {
+  func::FuncOp entry = probeEntry(probe);
+  std::vector<::attn::rt::Array> weights;
+  if (!entry ||
+      failed(projectionWeightsToArguments(entry, shared, weights, error)))
+    return failure();
+  compiled = probe.clone();
+  if (failed(library.build(probe, buildLibrary, error))) {
+    compiled = nullptr;
+    return failure();
+  }
+  ahead = true;
+  return success();
 }

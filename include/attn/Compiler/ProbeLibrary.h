@@ -85,13 +85,19 @@ public:
                     BuildLibrary buildLibrary,
                     std::map<std::string, ::attn::rt::Array> &outputs,
                     std::string &error);
-  /// Whether the last run() reused the library of an earlier one.
+  /// Compiles `probe` (changed as by run()) without running it, for a
+  /// later run() of the same program with other weights.
+  LogicalResult prepare(ModuleOp probe, ArrayRef<AttentionOp> shared,
+                        BuildLibrary buildLibrary, std::string &error);
+  /// Whether the last run() reused the library of an earlier one, and
+  /// whether that library was prepare()'s, never run before.
   bool reused() const { return lastReused; }
+  bool compiledAhead() const { return lastAhead; }
 
 private:
   OwningOpRef<ModuleOp> compiled; ///< what `library` was compiled from
   ProbeLibrary library;
-  bool lastReused = false;
+  bool lastReused = false, lastAhead = false, ahead = false;
 };
 
 } // namespace mlir::attn::compile

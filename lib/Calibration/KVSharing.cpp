@@ -20,25 +20,21 @@ Vec headRows(const std::vector<float> &data, int64_t heads, int64_t length,
 }
 
 /// y = m x for `rows` x `cols` row-major m: each y[d] summed over e in
-/// order (as one dot product at a time would), four rows of m at a time so
-/// that the four sums do not wait on each other.
+/// order (as one dot product at a time would), eight rows of m at a time
+/// so that the eight sums do not wait on each other.
 void mapVector(const double *m, const double *x, double *y, int64_t rows,
                int64_t cols) {
+  constexpr int64_t kRows = 8;
   int64_t d = 0;
-  for (; d + 4 <= rows; d += 4) {
-    const double *m0 = m + d * cols, *m1 = m0 + cols, *m2 = m1 + cols,
-                 *m3 = m2 + cols;
-    double y0 = 0.0, y1 = 0.0, y2 = 0.0, y3 = 0.0;
-    for (int64_t e = 0; e < cols; ++e) {
-      y0 += m0[e] * x[e];
-      y1 += m1[e] * x[e];
-      y2 += m2[e] * x[e];
-      y3 += m3[e] * x[e];
-    }
-    y[d] = y0;
-    y[d + 1] = y1;
-    y[d + 2] = y2;
-    y[d + 3] = y3;
+  for (; d + kRows <= rows; d += kRows) {
+    double acc[kRows] = {};
+    const double *block = m + d * cols;
+    for (int64_t e = 0; e < cols; ++e)
+#pragma GCC unroll 8
+      for (int64_t r = 0; r < kRows; ++r)
+        acc[r] += block[r * cols + e] * x[e];
+    for (int64_t r = 0; r < kRows; ++r)
+      y[d + r] = acc[r];
   }
   for (; d < rows; ++d) {
     double v = 0.0;

@@ -378,7 +378,74 @@ bool bf16Pairs() {
   return bf16;
 }
 
-int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations) {
+/// The objective over per-head maps of Q and O (--share-kv-fit-maps):
+/// Wq_h = Mq_h Bq_h and Wo_h = Mo_h Bo_h (Mq_h [D, D], Mo_h [Dv, Dv], B
+/// the base weights' rows of head h), K and V free; x packs Mq, K, V, Mo.
+/// About a fifth of the free weights (SmolLM2-135M: 148k against 737k):
+/// less to overfit on few calibration tokens (bench/RESULTS.md).
+class MapObjective {
+public:
+  MapObjective(Objective &full, const JointLayer &l, const JointWeights &base)
+      : full(full), base(packFloats(base)), hq(l.qHeads), d(l.headDim),
+        dv(l.valueDim), in(l.inputWidth), out(l.outWidth),
+        kv(base.key.size() + base.value.size()) {}
+
+  /// x for the base itself: identity maps, the base's K and V.
+  std::vector<float> identity() const {
+    std::vector<float> x(hq * d * d + kv + hq * dv * dv, 0.0f);
+    for (int64_t h = 0; h < hq; ++h)
+      for (int64_t i = 0; i < d; ++i)
+        x[(h * d + i) * d + i] = 1.0f;
+    std::copy(base.begin() + hq * d * in, base.begin() + hq * d * in + kv,
+              x.begin() + hq * d * d);
+    float *mo = &x[hq * d * d + kv];
+    for (int64_t h = 0; h < hq; ++h)
+      for (int64_t i = 0; i < dv; ++i)
+        mo[(h * dv + i) * dv + i] = 1.0f;
+    return x;
+  }
+
+  /// The four matrices packed (Objective's x) for maps x.
+  std::vector<float> weights(const std::vector<float> &x) const {
+    std::vector<float> w(base.size());
+    const float *bq = base.data(), *bo = &base[hq * d * in + kv];
+    const float *mq = x.data(), *mo = &x[hq * d * d + kv];
+    for (int64_t h = 0; h < hq; ++h) {
+      sgemm(false, false, d, in, d, mq + h * d * d, d, bq + h * d * in, in,
+            &w[h * d * in], in);
+      sgemm(false, false, dv, out, dv, mo + h * dv * dv, dv,
+            bo + h * dv * out, out, &w[hq * d * in + kv + h * dv * out], out);
+    }
+    std::copy(x.begin() + hq * d * d, x.begin() + hq * d * d + kv,
+              w.begin() + hq * d * in);
+    return w;
+  }
+
+  double operator()(const std::vector<float> &x, std::vector<float> &grad) {
+    std::vector<float> w = weights(x);
+    double f = full(w, gw);
+    grad.resize(x.size());
+    const float *bq = base.data(), *bo = &base[hq * d * in + kv];
+    float *gq = grad.data(), *go = &grad[hq * d * d + kv];
+    for (int64_t h = 0; h < hq; ++h) { // dM_h = dW_h B_h^T
+      sgemm(false, true, d, d, in, &gw[h * d * in], in, bq + h * d * in, in,
+            gq + h * d * d, d);
+      sgemm(false, true, dv, dv, out, &gw[hq * d * in + kv + h * dv * out],
+            out, bo + h * dv * out, out, go + h * dv * dv, dv);
+    }
+    std::copy(gw.begin() + hq * d * in, gw.begin() + hq * d * in + kv,
+              grad.begin() + hq * d * d);
+    return f;
+  }
+
+private:
+  Objective &full;
+  std::vector<float> base, gw;
+  int64_t hq, d, dv, in, out, kv;
+};
+
+template <typename Function>
+int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations) {
   const size_t memory = 10;
   return bf16Pairs() ? attn::calib::lbfgs<uint16_t>(fg, x, f, iterations, memory)
                      : attn::calib::lbfgs<float>(fg, x, f, iterations, memory);
@@ -412,16 +479,25 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const std::vector<float> &target,
                                      const JointWeights &start,
                                      const JointWeights &init, int iterations,
-                                     double ridge, bool errors) {
+                                     double ridge, bool errors,
+                                     bool headMaps) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
   result.startError = errors ? objective.error(start) : none;
-  std::vector<float> x = objective.pack(init.query.empty() ? start : init);
+  const JointWeights &from = init.query.empty() ? start : init;
   double f = 0.0;
-  result.iterations = lbfgs(objective, x, f, iterations);
+  if (headMaps) {
+    MapObjective maps(objective, layer, from);
+    std::vector<float> x = maps.identity();
+    result.iterations = lbfgs(maps, x, f, iterations);
+    result.weights = objective.unpack(maps.weights(x));
+  } else {
+    std::vector<float> x = objective.pack(from);
+    result.iterations = lbfgs(objective, x, f, iterations);
+    result.weights = objective.unpack(x);
+  }
   result.evaluations = objective.evaluations;
-  result.weights = objective.unpack(x);
   result.error = errors ? objective.error(result.weights) : none;
   return result;
 }

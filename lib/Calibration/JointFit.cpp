@@ -10,13 +10,17 @@
 // products run in float32 on worker threads (or, as $ATTN_FIT_BF16 says,
 // some with bfloat16 inputs: sgemmBf16); losses, norms and the optimiser's
 // small products are float64, its vectors float (the pairs, as
-// $ATTN_LBFGS_PAIRS says, bfloat16 or float).
+// $ATTN_LBFGS_PAIRS says, bfloat16 or float: Lbfgs.h; its vector loops:
+// VectorKernels.cpp).
 //
 //===----------------------------------------------------------------------===//
 
 #include "attn/Calibration/JointFit.h"
 
 #include "attn/Calibration/FloatGemm.h"
+
+#include "Lbfgs.h"
+#include "VectorKernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +31,8 @@
 #include <string>
 
 using namespace attn::calib;
+using attn::calib::vec::ridgeGradient;
+using attn::calib::vec::softmaxRows;
 
 namespace {
 
@@ -85,232 +91,6 @@ Bf16Products bf16Products() {
     return p;
   }();
   return products;
-}
-
-// Vec8 is two SSE registers without AVX; the helpers are inline, so the
-// ABI note GCC gives for 32-byte vector arguments does not apply.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-typedef float Vec8 __attribute__((vector_size(32)));
-/// The memory-bound loops of a step (L-BFGS's passes over its pairs, the
-/// ridge): an AVX-512 clone chosen at load time where the CPU has it (the
-/// build's baseline is SSE2, on which the bfloat16 conversions cost more
-/// than the memory traffic).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&        \
-    defined(__linux__)
-#define ATTN_VECTOR_CLONES                                                     \
-  __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define ATTN_VECTOR_CLONES
-#endif
-typedef uint16_t Half8 __attribute__((vector_size(16)));
-typedef uint32_t Word8 __attribute__((vector_size(32)));
-
-/// Eight entries of a float or bfloat16 (uint16_t bits) vector as floats.
-inline Vec8 load8(const float *p) {
-  Vec8 v;
-  __builtin_memcpy(&v, p, sizeof(Vec8));
-  return v;
-}
-inline Vec8 load8(const uint16_t *p) {
-  Half8 h;
-  __builtin_memcpy(&h, p, sizeof(Half8));
-  Word8 w = __builtin_convertvector(h, Word8) << 16;
-  Vec8 v;
-  __builtin_memcpy(&v, &w, sizeof(Vec8));
-  return v;
-}
-inline float load1(const float *p) { return *p; }
-inline float load1(const uint16_t *p) {
-  uint32_t w = static_cast<uint32_t>(*p) << 16;
-  float f;
-  __builtin_memcpy(&f, &w, sizeof(f));
-  return f;
-}
-/// x rounded to the storage type (bfloat16: to nearest even; x finite).
-inline void store8(float *p, const Vec8 &x) {
-  __builtin_memcpy(p, &x, sizeof(Vec8));
-}
-inline void store8(uint16_t *p, const Vec8 &x) {
-  Word8 u;
-  __builtin_memcpy(&u, &x, sizeof(Word8));
-  u += 0x7fffu + ((u >> 16) & 1u);
-  Half8 h = __builtin_convertvector(u >> 16, Half8);
-  __builtin_memcpy(p, &h, sizeof(Half8));
-}
-inline void store1(float *p, float x) { *p = x; }
-inline void store1(uint16_t *p, float x) { *p = roundToBf16(x); }
-
-/// sum a[i] * b[i]: float products summed in blocks of 512 by sixteen
-/// float lanes (two vectors of eight: the loop is memory-bound), the
-/// blocks' sums added in double. `a` float or bfloat16.
-template <typename T>
-ATTN_VECTOR_CLONES double dot(const T *a, const float *b, size_t n) {
-  double total = 0.0;
-  size_t i = 0;
-  for (; i + 512 <= n; i += 512) {
-    Vec8 acc0 = {}, acc1 = {};
-    for (size_t j = i; j < i + 512; j += 16) {
-      acc0 += load8(a + j) * load8(b + j);
-      acc1 += load8(a + j + 8) * load8(b + j + 8);
-    }
-    Vec8 acc = acc0 + acc1;
-    for (int k = 0; k < 8; ++k)
-      total += acc[k];
-  }
-  for (; i < n; ++i)
-    total += static_cast<double>(load1(a + i)) * b[i];
-  return total;
-}
-
-/// d[i] += a s[i] + b y[i].
-template <typename T>
-ATTN_VECTOR_CLONES void axpy2(float *d, float a, const T *sv, float b,
-                              const T *yv, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    store8(d + i, load8(d + i) + a * load8(sv + i) + b * load8(yv + i));
-  for (; i < n; ++i)
-    d[i] += a * load1(sv + i) + b * load1(yv + i);
-}
-
-/// s = h d and y = g1 - g0 rounded to T; returns s.y and y.y of the
-/// rounded vectors.
-template <typename T>
-ATTN_VECTOR_CLONES std::pair<double, double>
-makePair(T *sv, T *yv, float h, const float *d, const float *g0,
-         const float *g1, size_t n) {
-  double curvature = 0.0, yNorm = 0.0;
-  size_t i = 0;
-  for (; i + 512 <= n; i += 512) {
-    Vec8 c = {}, q = {};
-    for (size_t j = i; j < i + 512; j += 8) {
-      store8(sv + j, h * load8(d + j));
-      store8(yv + j, load8(g1 + j) - load8(g0 + j));
-      Vec8 a = load8(sv + j), b = load8(yv + j);
-      c += a * b;
-      q += b * b;
-    }
-    for (int k = 0; k < 8; ++k) {
-      curvature += c[k];
-      yNorm += q[k];
-    }
-  }
-  for (; i < n; ++i) {
-    store1(sv + i, h * d[i]);
-    store1(yv + i, g1[i] - g0[i]);
-    double a = load1(sv + i), b = load1(yv + i);
-    curvature += a * b;
-    yNorm += b * b;
-  }
-  return {curvature, yNorm};
-}
-
-/// xn = x + h d.
-ATTN_VECTOR_CLONES void stepTo(float *xn, const float *x, float h,
-                               const float *d, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    xn[i] = x[i] + h * d[i];
-}
-
-/// The ridge's gradient gr = gm + c2 (x - s0); returns ||x - s0||^2.
-ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
-                                        const float *x, const float *s0,
-                                        float c2, size_t n) {
-  double penalty = 0.0;
-  size_t i = 0;
-  for (; i + 512 <= n; i += 512) {
-    Vec8 acc = {};
-    for (size_t j = i; j < i + 512; j += 8) {
-      Vec8 delta = load8(x + j) - load8(s0 + j);
-      acc += delta * delta;
-      store8(gr + j, load8(gm + j) + c2 * delta);
-    }
-    for (int k = 0; k < 8; ++k)
-      penalty += acc[k];
-  }
-  for (; i < n; ++i) {
-    float delta = x[i] - s0[i];
-    penalty += static_cast<double>(delta) * delta;
-    gr[i] = gm[i] + c2 * delta;
-  }
-  return penalty;
-}
-
-typedef int32_t Int8 __attribute__((vector_size(32)));
-
-/// exp(x) for x <= 0 (Cephes' expf: x = n ln 2 + r, a degree-6 polynomial
-/// in r, 2^n in the exponent bits; relative error ~2e-7), 0 below -87.3.
-inline Vec8 expNonPositive(Vec8 x) {
-  const Vec8 lo = Vec8{} - 87.3f;
-  Int8 under = x < lo;
-  x = under ? lo : x;
-  Vec8 n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-  Vec8 r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  Vec8 p = Vec8{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  Int8 e = (__builtin_convertvector(n, Int8) + 127) << 23;
-  Vec8 scale;
-  __builtin_memcpy(&scale, &e, sizeof(Vec8));
-  Int8 bits;
-  Vec8 y = p * scale;
-  __builtin_memcpy(&bits, &y, sizeof(Vec8));
-  bits &= ~under;
-  __builtin_memcpy(&y, &bits, sizeof(Vec8));
-  return y;
-}
-
-/// Each of `rows` rows of `p` [rows, s] becomes softmax(scale p + bias);
-/// a row with every key masked (-inf) becomes 0.
-ATTN_VECTOR_CLONES void softmaxRows(float *p, const float *bias, int64_t rows,
-                                    int64_t s, float scale) {
-  for (int64_t row = 0; row < rows; ++row) {
-    float *x = p + row * s;
-    const float *b = bias + row * s;
-    float top = -std::numeric_limits<float>::infinity();
-    int64_t j = 0;
-    if (s >= 8) {
-      Vec8 best = Vec8{} + top;
-      for (; j + 8 <= s; j += 8) {
-        Vec8 v = scale * load8(x + j) + load8(b + j);
-        store8(x + j, v);
-        best = v > best ? v : best;
-      }
-      for (int k = 0; k < 8; ++k)
-        top = std::max(top, best[k]);
-    }
-    for (; j < s; ++j) {
-      x[j] = scale * x[j] + b[j];
-      top = std::max(top, x[j]);
-    }
-    if (!std::isfinite(top)) {
-      std::fill(x, x + s, 0.0f);
-      continue;
-    }
-    j = 0;
-    Vec8 acc = {};
-    for (; j + 8 <= s; j += 8) {
-      Vec8 e = expNonPositive(load8(x + j) - top);
-      store8(x + j, e);
-      acc += e;
-    }
-    double sum = 0.0;
-    for (int k = 0; k < 8; ++k)
-      sum += acc[k];
-    for (; j < s; ++j) {
-      x[j] = std::exp(x[j] - top);
-      sum += x[j];
-    }
-    float inv = static_cast<float>(1.0 / sum);
-    for (j = 0; j < s; ++j)
-      x[j] *= inv;
-  }
 }
 
 /// The attention with `kvHeads` KV heads, its intermediate values kept for
@@ -581,145 +361,6 @@ private:
   std::vector<double> partScale;
 };
 
-/// L-BFGS with `memory` pairs (s, y) in the compact form of Byrd,
-/// Nocedal and Schnabel: H = g I + [S gY] W [S^T; gY^T] with g = s.y / y.y
-/// of the newest pair, W from R (s_i.y_j, i <= j), D = diag(s_i.y_i) and
-/// Y^T Y. Per step one pass over the pairs computes S^T g and Y^T g (a
-/// block of indices at a time, so the gradient is read once) and one
-/// writes the direction: the pairs are read twice and the direction written
-/// once, where the two-loop recursion reads and writes the direction once
-/// per pair and loop. The new pair's column of R and row of Y^T Y come from
-/// those products: s_i.y_new = s_i.g_new - s_i.g_old (y_new = g_new -
-/// g_old). x, the gradient and the direction are float (x's rounding is
-/// far below the bfloat16 rounding of the products' inputs), the pairs
-/// `Pair` (float, or bfloat16 bits: half the memory traffic of the
-/// two passes, the bulk of a step's; their products with each other are
-/// those of the stored, rounded, vectors, so H stays symmetric positive
-/// definite). The first step (and any step after a direction that does
-/// not descend) is the gradient scaled to unit length, the others start at
-/// 1; Armijo backtracking halves up to 20 times. Returns the steps taken.
-template <typename Pair> class Lbfgs {
-public:
-  Lbfgs(size_t n, size_t memory)
-      : n(n), m(memory), s(memory, std::vector<Pair>(n)),
-        y(memory, std::vector<Pair>(n)), sNew(n), yNew(n), sy(m * m),
-        yy(m * m), sg(m), yg(m), sgOld(m), ygOld(m) {}
-
-  /// d = -H g; returns g.d.
-  double direction(const std::vector<float> &g, std::vector<float> &d) {
-    size_t k = count;
-    std::vector<size_t> slots(k);
-    for (size_t j = 0; j < k; ++j)
-      slots[j] = (newest + m + 1 - k + j) % m; // oldest first
-    // S^T g and Y^T g, blocks of 2048 indices.
-    std::fill(sg.begin(), sg.end(), 0.0);
-    std::fill(yg.begin(), yg.end(), 0.0);
-    for (size_t i0 = 0; i0 < n; i0 += 2048) {
-      size_t len = std::min<size_t>(2048, n - i0);
-      for (size_t j = 0; j < k; ++j) {
-        sg[slots[j]] += dot(&s[slots[j]][i0], &g[i0], len);
-        yg[slots[j]] += dot(&y[slots[j]][i0], &g[i0], len);
-      }
-    }
-    if (pending) { // the newest pair's column of R and row of Y^T Y
-      for (size_t j = 0; j + 1 < k; ++j) {
-        size_t i = slots[j];
-        sy[i * m + newest] = sg[i] - sgOld[i];
-        double v = yg[i] - ygOld[i];
-        yy[i * m + newest] = yy[newest * m + i] = v;
-      }
-      pending = false;
-    }
-    sgOld = sg;
-    ygOld = yg;
-    if (k == 0) {
-      for (size_t i = 0; i < n; ++i)
-        d[i] = -g[i];
-      return -dot(g.data(), g.data(), n);
-    }
-    double gamma = sy[newest * m + newest] / yy[newest * m + newest];
-    // p = R^{-1} a (a = S^T g; R upper triangular in oldest-first order).
-    std::vector<double> p(k), t(k), top(k), bottom(k);
-    for (size_t jj = k; jj-- > 0;) {
-      double v = sg[slots[jj]];
-      for (size_t l = jj + 1; l < k; ++l)
-        v -= sy[slots[jj] * m + slots[l]] * p[l];
-      p[jj] = v / sy[slots[jj] * m + slots[jj]];
-    }
-    // t = (D + gamma Y^T Y) p - gamma b (b = Y^T g).
-    for (size_t a = 0; a < k; ++a) {
-      double v = sy[slots[a] * m + slots[a]] * p[a] - gamma * yg[slots[a]];
-      for (size_t b = 0; b < k; ++b)
-        v += gamma * yy[slots[a] * m + slots[b]] * p[b];
-      t[a] = v;
-    }
-    // top = R^{-T} t (forward substitution), bottom = -p.
-    for (size_t a = 0; a < k; ++a) {
-      double v = t[a];
-      for (size_t l = 0; l < a; ++l)
-        v -= sy[slots[l] * m + slots[a]] * top[l];
-      top[a] = v / sy[slots[a] * m + slots[a]];
-      bottom[a] = -p[a];
-    }
-    // d = -(gamma g + S top + gamma Y bottom), with g.d, a block at a time.
-    double slope = 0.0;
-    std::vector<float> cs(k), cy(k);
-    for (size_t j = 0; j < k; ++j) {
-      cs[j] = static_cast<float>(-top[j]);
-      cy[j] = static_cast<float>(-gamma * bottom[j]);
-    }
-    float cg = static_cast<float>(-gamma);
-    for (size_t i0 = 0; i0 < n; i0 += 2048) {
-      size_t i1 = std::min<size_t>(n, i0 + 2048);
-      for (size_t i = i0; i < i1; ++i)
-        d[i] = cg * g[i];
-      for (size_t j = 0; j < k; ++j)
-        axpy2(&d[i0], cs[j], &s[slots[j]][i0], cy[j], &y[slots[j]][i0],
-              i1 - i0);
-      slope += dot(&g[i0], &d[i0], i1 - i0);
-    }
-    return slope;
-  }
-
-  /// Drops every pair (after a direction that does not descend).
-  void reset() {
-    count = 0;
-    pending = false;
-  }
-  bool empty() const { return count == 0; }
-
-  /// Keeps (step d, g1 - g0) when it has positive curvature: the step
-  /// from x0 to x1 = x0 + step d (x1 - x0 up to its double rounding).
-  void push(double step, const std::vector<float> &d,
-            const std::vector<float> &g0, const std::vector<float> &g1) {
-    auto [curvature, yNorm] =
-        makePair(sNew.data(), yNew.data(), static_cast<float>(step),
-                 d.data(), g0.data(), g1.data(), n);
-    if (!(curvature > 1e-12))
-      return;
-    size_t k = count == 0 ? 0 : (newest + 1) % m;
-    s[k].swap(sNew);
-    y[k].swap(yNew);
-    sy[k * m + k] = curvature;
-    yy[k * m + k] = yNorm;
-    newest = k;
-    count = std::min(m, count + 1);
-    // Its products with the older pairs come from the next direction().
-    pending = count > 1;
-  }
-
-private:
-  size_t n, m;
-  std::vector<std::vector<Pair>> s, y;
-  std::vector<Pair> sNew, yNew;
-  /// sy[i m + j] = s_i . y_j (i older than or equal to j), yy = Y^T Y, by
-  /// ring slot.
-  std::vector<double> sy, yy;
-  std::vector<double> sg, yg, sgOld, ygOld; ///< S^T g, Y^T g; the previous
-  size_t count = 0, newest = 0;
-  bool pending = false;
-};
-
 /// How L-BFGS stores its pairs: $ATTN_LBFGS_PAIRS = "bf16" or "f32".
 bool bf16Pairs() {
   static const bool bf16 = [] {
@@ -737,49 +378,77 @@ bool bf16Pairs() {
   return bf16;
 }
 
-template <typename Pair>
-int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations,
-          size_t memory) {
-  size_t n = x.size();
-  std::vector<float> g, gn, d(n);
-  f = fg(x, g);
-  Lbfgs<Pair> history(n, memory);
-  std::vector<float> xn(n);
-  int taken = 0;
-  for (int it = 0; it < iterations; ++it) {
-    double slope = history.direction(g, d);
-    if (!(slope < 0.0)) {
-      history.reset();
-      slope = history.direction(g, d);
-    }
-    double step =
-        history.empty() ? 1.0 / std::max(1e-12, std::sqrt(-slope)) : 1.0;
-    double fn = 0.0;
-    bool accepted = false;
-    for (int halving = 0; halving < 20; ++halving) {
-      stepTo(xn.data(), x.data(), static_cast<float>(step), d.data(), n);
-      fn = fg(xn, gn);
-      if (std::isfinite(fn) && fn <= f + 1e-4 * step * slope) {
-        accepted = true;
-        break;
-      }
-      step *= 0.5;
-    }
-    if (!accepted)
-      break;
-    history.push(step, d, g, gn);
-    x.swap(xn);
-    g.swap(gn);
-    f = fn;
-    ++taken;
-  }
-  return taken;
-}
+/// The objective over per-head maps of Q and O (--share-kv-fit-maps):
+/// Wq_h = Mq_h Bq_h and Wo_h = Mo_h Bo_h (Mq_h [D, D], Mo_h [Dv, Dv], B
+/// the base weights' rows of head h), K and V free; x packs Mq, K, V, Mo.
+/// About a fifth of the free weights (SmolLM2-135M: 148k against 737k):
+/// less to overfit on few calibration tokens (bench/RESULTS.md).
+class MapObjective {
+public:
+  MapObjective(Objective &full, const JointLayer &l, const JointWeights &base)
+      : full(full), base(packFloats(base)), hq(l.qHeads), d(l.headDim),
+        dv(l.valueDim), in(l.inputWidth), out(l.outWidth),
+        kv(base.key.size() + base.value.size()) {}
 
-int lbfgs(Objective &fg, std::vector<float> &x, double &f, int iterations) {
+  /// x for the base itself: identity maps, the base's K and V.
+  std::vector<float> identity() const {
+    std::vector<float> x(hq * d * d + kv + hq * dv * dv, 0.0f);
+    for (int64_t h = 0; h < hq; ++h)
+      for (int64_t i = 0; i < d; ++i)
+        x[(h * d + i) * d + i] = 1.0f;
+    std::copy(base.begin() + hq * d * in, base.begin() + hq * d * in + kv,
+              x.begin() + hq * d * d);
+    float *mo = &x[hq * d * d + kv];
+    for (int64_t h = 0; h < hq; ++h)
+      for (int64_t i = 0; i < dv; ++i)
+        mo[(h * dv + i) * dv + i] = 1.0f;
+    return x;
+  }
+
+  /// The four matrices packed (Objective's x) for maps x.
+  std::vector<float> weights(const std::vector<float> &x) const {
+    std::vector<float> w(base.size());
+    const float *bq = base.data(), *bo = &base[hq * d * in + kv];
+    const float *mq = x.data(), *mo = &x[hq * d * d + kv];
+    for (int64_t h = 0; h < hq; ++h) {
+      sgemm(false, false, d, in, d, mq + h * d * d, d, bq + h * d * in, in,
+            &w[h * d * in], in);
+      sgemm(false, false, dv, out, dv, mo + h * dv * dv, dv,
+            bo + h * dv * out, out, &w[hq * d * in + kv + h * dv * out], out);
+    }
+    std::copy(x.begin() + hq * d * d, x.begin() + hq * d * d + kv,
+              w.begin() + hq * d * in);
+    return w;
+  }
+
+  double operator()(const std::vector<float> &x, std::vector<float> &grad) {
+    std::vector<float> w = weights(x);
+    double f = full(w, gw);
+    grad.resize(x.size());
+    const float *bq = base.data(), *bo = &base[hq * d * in + kv];
+    float *gq = grad.data(), *go = &grad[hq * d * d + kv];
+    for (int64_t h = 0; h < hq; ++h) { // dM_h = dW_h B_h^T
+      sgemm(false, true, d, d, in, &gw[h * d * in], in, bq + h * d * in, in,
+            gq + h * d * d, d);
+      sgemm(false, true, dv, dv, out, &gw[hq * d * in + kv + h * dv * out],
+            out, bo + h * dv * out, out, go + h * dv * dv, dv);
+    }
+    std::copy(gw.begin() + hq * d * in, gw.begin() + hq * d * in + kv,
+              grad.begin() + hq * d * d);
+    return f;
+  }
+
+private:
+  Objective &full;
+  std::vector<float> base, gw;
+  int64_t hq, d, dv, in, out, kv;
+};
+
+template <typename Function>
+int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations) {
   const size_t memory = 10;
-  return bf16Pairs() ? lbfgs<uint16_t>(fg, x, f, iterations, memory)
-                     : lbfgs<float>(fg, x, f, iterations, memory);
+  return bf16Pairs() ? attn::calib::lbfgs<uint16_t>(fg, x, f, iterations, memory)
+                     : attn::calib::lbfgs<float>(fg, x, f, iterations, memory);
 }
 
 } // namespace
@@ -810,16 +479,25 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const std::vector<float> &target,
                                      const JointWeights &start,
                                      const JointWeights &init, int iterations,
-                                     double ridge, bool errors) {
+                                     double ridge, bool errors,
+                                     bool headMaps) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
   result.startError = errors ? objective.error(start) : none;
-  std::vector<float> x = objective.pack(init.query.empty() ? start : init);
+  const JointWeights &from = init.query.empty() ? start : init;
   double f = 0.0;
-  result.iterations = lbfgs(objective, x, f, iterations);
+  if (headMaps) {
+    MapObjective maps(objective, layer, from);
+    std::vector<float> x = maps.identity();
+    result.iterations = lbfgs(maps, x, f, iterations);
+    result.weights = objective.unpack(maps.weights(x));
+  } else {
+    std::vector<float> x = objective.pack(from);
+    result.iterations = lbfgs(objective, x, f, iterations);
+    result.weights = objective.unpack(x);
+  }
   result.evaluations = objective.evaluations;
-  result.weights = objective.unpack(x);
   result.error = errors ? objective.error(result.weights) : none;
   return result;
 }

@@ -164,6 +164,25 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVIterations = steps;
     return success();
   }
+  if (key == "share-kv-fit-maps") {
+    if (value != "qo" && value != "none") {
+      error = "bad --share-kv-fit-maps '" + value.str() +
+              "' (expected qo or none)";
+      return failure();
+    }
+    options.shareKVFitMaps = value == "qo";
+    return success();
+  }
+  if (key == "share-kv-refit-rounds") {
+    int64_t n;
+    if (value.getAsInteger(10, n) || n < 1 || n > 100) {
+      error = "bad --share-kv-refit-rounds '" + value.str() +
+              "' (expected a count, 1 or more)";
+      return failure();
+    }
+    options.shareKVRefitRounds = n;
+    return success();
+  }
   if (key == "share-kv-passes") {
     int64_t n;
     if (value.getAsInteger(10, n) || n < 0 || n > 100000) {

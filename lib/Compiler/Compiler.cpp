@@ -382,6 +382,8 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
 
     joint.fitWindows = options.shareKVFitWindows;
     joint.blockRefitDrift = options.shareKVBlockRefit;
+    joint.refitRounds = options.shareKVRefitRounds;
+    joint.headMaps = options.shareKVFitMaps;
     joint.fallbackRefitPasses = kRefitPasses;
     std::vector<std::string> refitNotes;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,

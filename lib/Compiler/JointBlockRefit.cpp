@@ -357,6 +357,10 @@ LogicalResult mlir::attn::compile::refitBlocks(
     FailureOr<Probe> probe = cloneProbe(module, pick, layers.size(), error);
     if (failed(probe))
       return failure();
+    // An earlier round's refitted down projections (--share-kv-refit-
+    // rounds): the stream the blocks before pass on.
+    if (failed(foldBlockRefits(*probe->module, error)))
+      return failure();
     SmallVector<Value> results;
     SmallVector<std::string> names;
     if (failed(collectBlockValues(*probe, /*withInputs=*/true, results, names)))

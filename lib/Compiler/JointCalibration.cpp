@@ -532,7 +532,8 @@ LogicalResult fitLayer(LayerPlan &plan,
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
       options.stepsOf(passIndex), options.ridge,
-      /*errors=*/passIndex + 1 == options.passes); // the log's: last pass
+      /*errors=*/passIndex + 1 == options.totalPasses(), // the log's: last
+      options.headMaps);
   plan.fitted = std::move(fit.weights);
   r.name = where;
   r.alignedError = fit.startError;
@@ -596,6 +597,9 @@ buildPassProbe(ModuleOp module, int64_t newHeads,
                function_ref<const JointWeights *(const LayerPlan &)> weightsOf,
                PassProbe &out, std::string &error) {
   OwningOpRef<ModuleOp> probe = module.clone();
+  // After a block refit (--share-kv-refit-rounds): its down projections.
+  if (failed(foldBlockRefits(*probe, error)))
+    return failure();
   SmallVector<AttentionOp> probeOps;
   probe->walk([&](AttentionOp op) {
     if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
@@ -855,16 +859,32 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
       notes->push_back("share-kv block refit: skipped (some attentions took "
                        "aligned-fit instead of joint)");
   } else if (options.blockRefitDrift && options.passes > 0) {
-    std::vector<BlockRefitLayer> layers;
-    for (LayerPlan &plan : plans)
-      layers.push_back({plan.op, std::move(plan.layout), &plan.original,
-                        &plan.fitted, plan.biased});
-    std::vector<std::string> ignored;
-    if (failed(refitBlocks(module, newHeads, *options.blockRefitDrift,
-                           options.blockRefitRidge, layers, inputs,
-                           buildLibrary, notes ? *notes : ignored, times,
+    for (int round = 0; round < options.refitRounds; ++round) {
+      if (round > 0) {
+        // The attentions refitted on the stream the refitted blocks pass
+        // on (fitPass folds the down weights into its probe), from their
+        // fits so far; then the refit again, from the original weights.
+        int pass = options.passes + round - 1;
+        if (!reusable || !options.reuseProbe)
+          reusable.emplace();
+        if (failed(fitPass(module, newHeads, plans, samples, options, pass,
+                           inputs, buildLibrary, *reusable, records, times,
                            error)))
-      return failure();
+          return failure();
+        for (LayerPlan &plan : plans)
+          attachWeights(plan, plan.op, plan.fitted);
+      }
+      std::vector<BlockRefitLayer> layers;
+      for (LayerPlan &plan : plans)
+        layers.push_back({plan.op, std::move(plan.layout), &plan.original,
+                          &plan.fitted, plan.biased});
+      std::vector<std::string> ignored;
+      if (failed(refitBlocks(module, newHeads, *options.blockRefitDrift,
+                             options.blockRefitRidge, layers, inputs,
+                             buildLibrary, notes ? *notes : ignored, times,
+                             error)))
+        return failure();
+    }
   }
   return success();
 }

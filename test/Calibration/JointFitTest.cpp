@@ -9,6 +9,7 @@
 
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/JointFit.h"
+#include "attn/Calibration/SpdSolve.h"
 
 #include <algorithm>
 #include <chrono>
@@ -364,6 +365,38 @@ double gradientError(const JointLayer &l, const std::vector<float> &target,
   return worst;
 }
 
+/// How far the rows of `w` [heads * rows, cols] are from the span of the
+/// rows of `base` head by head: ||W_h - P_h W_h||^2 / ||W_h||^2 at worst,
+/// P_h the projection onto the row space of base_h [rows, cols].
+double headSpanResidual(const std::vector<double> &w,
+                        const std::vector<double> &base, int64_t heads,
+                        int64_t rows, int64_t cols) {
+  double worst = 0.0;
+  for (int64_t h = 0; h < heads; ++h) {
+    const double *b = &base[h * rows * cols], *x = &w[h * rows * cols];
+    std::vector<double> gram(rows * rows), rhs(rows * rows);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < rows; ++j)
+        for (int64_t c = 0; c < cols; ++c) {
+          gram[i * rows + j] += b[i * cols + c] * b[j * cols + c];
+          rhs[i * rows + j] += b[i * cols + c] * x[j * cols + c];
+        }
+    if (!solveSpd(gram, rows, rhs, rows))
+      return 1.0;
+    double miss = 0.0, norm = 0.0;
+    for (int64_t j = 0; j < rows; ++j)
+      for (int64_t c = 0; c < cols; ++c) {
+        double p = 0.0;
+        for (int64_t i = 0; i < rows; ++i)
+          p += rhs[i * rows + j] * b[i * cols + c];
+        miss += (x[j * cols + c] - p) * (x[j * cols + c] - p);
+        norm += x[j * cols + c] * x[j * cols + c];
+      }
+    worst = std::max(worst, norm > 0.0 ? miss / norm : 0.0);
+  }
+  return worst;
+}
+
 double maxAbsDiff(const std::vector<double> &a, const std::vector<double> &b) {
   double worst = 0.0;
   for (size_t i = 0; i < a.size(); ++i)
@@ -556,5 +589,24 @@ int main(int argc, char **argv) {
               fit.error, fit.iterations);
   check(fit.error < 0.5 * fit.startError, "the fit halves the output error");
   check(std::isfinite(fit.error), "errors are finite");
+
+  // Per-head maps of Q and O (headMaps): the error falls, and each head's
+  // Q and O rows stay in the span of the start's rows of that head (the
+  // free fit's leave it: D < the input width, Dv < the output width).
+  JointFitResult maps = fitJoint(l, target, start, {}, 60, 1e-3,
+                                 /*errors=*/true, /*headMaps=*/true);
+  double qSpan = headSpanResidual(maps.weights.query, start.query, l.qHeads,
+                                  l.headDim, l.inputWidth);
+  double oSpan = headSpanResidual(maps.weights.output, start.output, l.qHeads,
+                                  l.valueDim, l.outWidth);
+  double freeSpan = headSpanResidual(fit.weights.query, start.query, l.qHeads,
+                                     l.headDim, l.inputWidth);
+  std::printf("map fit error %.4f -> %.4f in %d steps; rows off the start's "
+              "span: Q %.1e, O %.1e (free fit's Q %.1e)\n",
+              maps.startError, maps.error, maps.iterations, qSpan, oSpan,
+              freeSpan);
+  check(maps.error < 0.5 * maps.startError, "the map fit halves the output error");
+  check(qSpan < 1e-8 && oSpan < 1e-8 && freeSpan > 1e-4,
+        "the map fit's Q and O rows are per-head maps of the start's");
   return ok ? 0 : 1;
 }

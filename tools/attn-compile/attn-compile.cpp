@@ -116,6 +116,19 @@ cl::opt<std::string> shareKVBlockRefit(
              "converted input, drifting by DRIFT (0 to 1) toward the "
              "original model's residual stream; off (default) skips it"),
     cl::value_desc("DRIFT|off"), cl::cat(category));
+cl::opt<std::string> shareKVRefitRounds(
+    "share-kv-refit-rounds",
+    cl::desc("--share-kv-method=joint with --share-kv-block-refit: rounds "
+             "of the refit; each after the first is preceded by a pass of "
+             "attention fits on a probe of the model with the refitted down "
+             "projections (default 1)"),
+    cl::value_desc("N"), cl::cat(category));
+cl::opt<std::string> shareKVFitMaps(
+    "share-kv-fit-maps",
+    cl::desc("--share-kv-method=joint: qo (default) keeps Q and O as "
+             "per-head maps (D x D) of each pass's start, K and V free; "
+             "none fits all four as free matrices"),
+    cl::value_desc("qo|none"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",
     cl::desc("--share-kv-method=latent: floats of the latent per token"),
@@ -218,6 +231,10 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-fit-windows", shareKVFitWindows});
   if (shareKVBlockRefit.getNumOccurrences())
     flags.push_back({"share-kv-block-refit", shareKVBlockRefit});
+  if (shareKVRefitRounds.getNumOccurrences())
+    flags.push_back({"share-kv-refit-rounds", shareKVRefitRounds});
+  if (shareKVFitMaps.getNumOccurrences())
+    flags.push_back({"share-kv-fit-maps", shareKVFitMaps});
   if (latentRank.getNumOccurrences())
     flags.push_back({"latent-rank", latentRank});
   if (latentRopeDim.getNumOccurrences())

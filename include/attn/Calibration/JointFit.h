@@ -84,11 +84,15 @@ struct JointFitResult {
 /// 10, Armijo backtracking), from `init` (e.g. a previous pass's result;
 /// `start` when empty), for at most `iterations` steps. `start` and `init`
 /// have one KV head per group of the shared form. Without `errors` the
-/// result's errors are not computed (two float32 forward passes).
+/// result's errors are not computed (two float32 forward passes). With
+/// `headMaps`, Q and O stay per-head maps of `init`'s (Wq_h = M_h Wq_h^init,
+/// Wo_h = M'_h Wo_h^init, the maps D x D and Dv x Dv, from the identity)
+/// and only K and V are free matrices.
 JointFitResult fitJoint(const JointLayer &layer,
                         const std::vector<float> &target,
                         const JointWeights &start, const JointWeights &init,
-                        int iterations, double ridge, bool errors = true);
+                        int iterations, double ridge, bool errors = true,
+                        bool headMaps = false);
 
 } // namespace attn::calib
 

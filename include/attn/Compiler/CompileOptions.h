@@ -85,6 +85,16 @@ struct CompileOptions {
   /// fits, with this drift toward the original model's residual stream
   /// (--share-kv-block-refit); unset: no refit.
   std::optional<double> shareKVBlockRefit;
+  /// ShareKVMethod::Joint with shareKVBlockRefit: rounds of (a pass of
+  /// attention fits on a probe of the model with the refitted down
+  /// projections, then the refit again) after the first refit
+  /// (--share-kv-refit-rounds; 1: the refit once).
+  int64_t shareKVRefitRounds = 1;
+  /// ShareKVMethod::Joint: the fits keep Q and O as per-head maps of their
+  /// start (--share-kv-fit-maps=qo, the default: better on held-out text
+  /// with few calibration tokens, bench/RESULTS.md) rather than free
+  /// matrices (none).
+  bool shareKVFitMaps = true;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

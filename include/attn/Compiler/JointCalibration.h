@@ -34,6 +34,14 @@ struct JointFitOptions {
   /// original model's residual stream; unset: no refit.
   std::optional<double> blockRefitDrift;
   double blockRefitRidge = 1e-1; ///< times trace(Z^T Z) / features
+  /// With blockRefitDrift: after the refit, `refitRounds - 1` times a pass
+  /// of attention fits on a probe of the model with the refitted down
+  /// projections (the steps and windows of pass `passes`, ...), then the
+  /// refit again from the original down weights: the fits see the stream
+  /// that the refitted blocks pass on.
+  int refitRounds = 1;
+  /// Q and O as per-head maps of the pass's start (fitJoint's headMaps).
+  bool headMaps = true;
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;
@@ -43,6 +51,10 @@ struct JointFitOptions {
     return iterations.empty()
                ? 0
                : iterations[std::min<size_t>(pass, iterations.size() - 1)];
+  }
+  /// Every pass of attention fits: `passes`, and one per extra refit round.
+  int totalPasses() const {
+    return passes + (blockRefitDrift && passes > 0 ? refitRounds - 1 : 0);
   }
   /// The calibration rows the fits of pass `pass` read (0: all).
   int64_t windowsOf(int pass) const {
@@ -78,8 +90,8 @@ struct JointPhaseTime {
 
 /// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),
 /// then per attention with more than `newHeads` KV heads, L-BFGS over the
-/// merged K and V projections and all of Q and O (lib/Calibration/
-/// JointFit) so that the converted attention reproduces the original one
+/// merged K and V projections and Q and O (per-head maps of their start
+/// with `options.headMaps`; lib/Calibration/JointFit) so that the converted attention reproduces the original one
 /// on the converted model's own inputs. Each pass compiles a probe of the
 /// model converted with the fits so far that returns every attention's
 /// projection input (and its Q and K, whose ratio to the projections gives

@@ -78,6 +78,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   CodegenOptions codegen;
   codegen.rowLanes = options.target.f32Lanes;
   codegen.vectorLanes = options.target.f32Lanes;
+  codegen.inlineBF16Widening = options.target.inlineBF16Widening;
   buildAttnCpuCodegenPipeline(pm, codegen);
 }
 

@@ -101,6 +101,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
                                              const CodegenOptions &options) {
   ConvertAttnToLoopsOptions loops;
   loops.rowLanes = options.rowLanes;
+  loops.inlineBF16Widening = options.inlineBF16Widening;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   pm.addPass(createConvertAttnToLoops(loops));

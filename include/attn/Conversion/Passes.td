@@ -39,7 +39,14 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "f32 vector lanes across query rows when a work item has at least "
            "8 of them (GQA/MQA groups, prefill): 8 (AVX2) or 16 (AVX-512); "
            "0 means 8. The pass never looks at the host: attn-compile-pipeline "
-           "sets this from its mcpu/mattr">
+           "sets this from its mcpu/mattr">,
+    Option<"inlineBF16Widening", "inline-bf16-widening", "bool",
+           /*default=*/"false",
+           "MQA-like decode (query rows across the lanes) on bf16 caches: "
+           "widen the key and value elements inside the FMA loops (a 32-bit "
+           "broadcast, a shift and a mask per two elements) instead of once "
+           "per tile into an f32 tile. attn-compile-pipeline sets it for AMD "
+           "Zen 4 and later with AVX-512">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

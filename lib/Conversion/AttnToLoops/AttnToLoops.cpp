@@ -58,6 +58,7 @@ template <typename OpTy>
 FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   FlashAttention a;
   a.rowLanes = resolveRowLanes(options.rowLanes);
+  a.inlineBF16Widening = options.inlineBF16Widening;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -308,7 +309,8 @@ struct ConvertAttnToLoopsPass
           << static_cast<int64_t>(rowLanes);
       return signalPassFailure();
     }
-    populateAttnToLoopsConversionPatterns(patterns, {rowLanes});
+    populateAttnToLoopsConversionPatterns(patterns,
+                                          {rowLanes, inlineBF16Widening});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

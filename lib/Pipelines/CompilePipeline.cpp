@@ -79,6 +79,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.rowLanes = options.target.f32Lanes;
   codegen.vectorLanes = options.target.f32Lanes;
   codegen.inlineBF16Widening = options.target.inlineBF16Widening;
+  codegen.keyRowsInOrder = options.target.keyRowsInOrder;
   buildAttnCpuCodegenPipeline(pm, codegen);
 }
 

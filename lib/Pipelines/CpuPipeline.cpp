@@ -102,6 +102,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   ConvertAttnToLoopsOptions loops;
   loops.rowLanes = options.rowLanes;
   loops.inlineBF16Widening = options.inlineBF16Widening;
+  loops.keyRowsInOrder = options.keyRowsInOrder;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   pm.addPass(createConvertAttnToLoops(loops));

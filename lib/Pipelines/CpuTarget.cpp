@@ -68,5 +68,6 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   result.f32Lanes = subtarget && subtarget->checkFeatures("+avx512f") ? 16 : 8;
   result.inlineBF16Widening =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
+  result.keyRowsInOrder = result.inlineBF16Widening;
   return result;
 }

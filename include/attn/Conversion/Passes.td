@@ -46,7 +46,13 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "widen the key and value elements inside the FMA loops (a 32-bit "
            "broadcast, a shift and a mask per two elements) instead of once "
            "per tile into an f32 tile. attn-compile-pipeline sets it for AMD "
-           "Zen 4 and later with AVX-512">
+           "Zen 4 and later with AVX-512">,
+    Option<"keyRowsInOrder", "key-rows-in-order", "bool", /*default=*/"false",
+           "Decode with the head dimension across the lanes (few query "
+           "heads per KV head, MHA): the score loop reads each key row of a "
+           "block whole, in address order, instead of one vector of every "
+           "row per head-dimension step. attn-compile-pipeline sets it for "
+           "AMD Zen 4 and later with AVX-512">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

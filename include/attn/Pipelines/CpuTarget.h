@@ -31,6 +31,10 @@ struct CpuTarget {
   /// (measured on Zen 4: the in-loop form at the FMA peak from L1). Intel
   /// cores with two 512-bit FMA ports issue shifts on the same ports.
   bool inlineBF16Widening = false;
+  /// Decode with few query heads per KV head (the periodic layout) reads
+  /// each key row whole, in address order: AMD Zen 4's prefetchers lose
+  /// the column-wise reads (a line of 16 rows per step) of the default.
+  bool keyRowsInOrder = false;
 };
 
 /// Resolves `mcpu` ("native" or "": the host CPU and its features; else an

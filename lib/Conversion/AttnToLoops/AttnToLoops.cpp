@@ -59,6 +59,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   FlashAttention a;
   a.rowLanes = resolveRowLanes(options.rowLanes);
   a.inlineBF16Widening = options.inlineBF16Widening;
+  a.keyRowsInOrder = options.keyRowsInOrder;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -310,7 +311,8 @@ struct ConvertAttnToLoopsPass
       return signalPassFailure();
     }
     populateAttnToLoopsConversionPatterns(patterns,
-                                          {rowLanes, inlineBF16Widening});
+                                          {rowLanes, inlineBF16Widening,
+                                           keyRowsInOrder});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

@@ -39,6 +39,8 @@ struct FlashAttention {
   /// bf16 caches widened in the grouped decode kernel's FMA loops (rows
   /// across the lanes), not once per tile (AttnToLoopsOptions).
   bool inlineBF16Widening = false;
+  /// Periodic-layout decode scores: key rows read whole, in address order.
+  bool keyRowsInOrder = false;
   /// Optional [B, max_pages] i32/i64 block table: key and value are then
   /// page pools [num_pages, Hkv, pageSize, *] and key j of batch row b is
   /// row j % pageSize of page blockTable[b, j / pageSize] (see keyAddress).

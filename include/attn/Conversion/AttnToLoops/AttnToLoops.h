@@ -33,6 +33,8 @@ struct AttnToLoopsOptions {
   /// bf16 caches of the grouped decode kernel (rows across the lanes)
   /// widened inside its FMA loops instead of once per tile.
   bool inlineBF16Widening = false;
+  /// Periodic-layout decode scores read each key row whole, in order.
+  bool keyRowsInOrder = false;
 };
 
 /// Patterns lowering attn.attention and attn.decode on memrefs to tiled

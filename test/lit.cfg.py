@@ -80,6 +80,17 @@ config.substitutions.append(
                                 os.path.join(config.attn_src_root, "test",
                                              "Import", "lib", "compare_npz.py"))))
 
+# Tests that run code compiled for an AVX-512 CPU named with --mcpu (e.g.
+# znver4, sapphirerapids) need a host with AVX-512 F/BW/DQ/VL.
+try:
+    with open("/proc/cpuinfo") as f:
+        flags = next((l.split(":", 1)[1].split() for l in f
+                      if l.startswith("flags")), [])
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
+        config.available_features.add("avx512")
+except OSError:
+    pass
+
 # Tests that run CUDA models (test/GPU) need an NVIDIA driver and GPU; on
 # machines without one they are reported UNSUPPORTED.
 if os.path.exists("/dev/nvidiactl") and os.path.exists("/dev/nvidia0"):

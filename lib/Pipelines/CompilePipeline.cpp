@@ -78,6 +78,8 @@ void mlir::attn::buildAttnLoweringPipeline(
   CodegenOptions codegen;
   codegen.rowLanes = options.target.f32Lanes;
   codegen.vectorLanes = options.target.f32Lanes;
+  codegen.inlineBF16Widening = options.target.inlineBF16Widening;
+  codegen.keyRowsInOrder = options.target.keyRowsInOrder;
   buildAttnCpuCodegenPipeline(pm, codegen);
 }
 

@@ -101,6 +101,8 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
                                              const CodegenOptions &options) {
   ConvertAttnToLoopsOptions loops;
   loops.rowLanes = options.rowLanes;
+  loops.inlineBF16Widening = options.inlineBF16Widening;
+  loops.keyRowsInOrder = options.keyRowsInOrder;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   pm.addPass(createConvertAttnToLoops(loops));

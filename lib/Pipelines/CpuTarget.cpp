@@ -66,5 +66,8 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   // 512-bit f32 vectors where the target has AVX-512F; 256-bit otherwise
   // (AVX2, and what LLVM legalises well on other targets).
   result.f32Lanes = subtarget && subtarget->checkFeatures("+avx512f") ? 16 : 8;
+  result.inlineBF16Widening =
+      result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
+  result.keyRowsInOrder = result.inlineBF16Widening;
   return result;
 }

@@ -39,7 +39,20 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "f32 vector lanes across query rows when a work item has at least "
            "8 of them (GQA/MQA groups, prefill): 8 (AVX2) or 16 (AVX-512); "
            "0 means 8. The pass never looks at the host: attn-compile-pipeline "
-           "sets this from its mcpu/mattr">
+           "sets this from its mcpu/mattr">,
+    Option<"inlineBF16Widening", "inline-bf16-widening", "bool",
+           /*default=*/"false",
+           "MQA-like decode (query rows across the lanes) on bf16 caches: "
+           "widen the key and value elements inside the FMA loops (a 32-bit "
+           "broadcast, a shift and a mask per two elements) instead of once "
+           "per tile into an f32 tile. attn-compile-pipeline sets it for AMD "
+           "Zen 4 and later with AVX-512">,
+    Option<"keyRowsInOrder", "key-rows-in-order", "bool", /*default=*/"false",
+           "Decode with the head dimension across the lanes (few query "
+           "heads per KV head, MHA): the score loop reads each key row of a "
+           "block whole, in address order, instead of one vector of every "
+           "row per head-dimension step. attn-compile-pipeline sets it for "
+           "AMD Zen 4 and later with AVX-512">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

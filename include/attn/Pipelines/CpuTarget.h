@@ -24,6 +24,17 @@ struct CpuTarget {
   std::string cpu;      ///< an LLVM CPU name, never "native"
   std::string features; ///< LLVM feature string ("+avx2,-avx512f,...")
   int64_t f32Lanes = 8; ///< f32 lanes of the widest vector to emit: 8 or 16
+  /// bf16 caches widened inside the decode kernel's FMA loops (a 32-bit
+  /// broadcast, a shift and a mask per two elements) instead of once per
+  /// tile into an f32 copy: AMD Zen 4 and later with AVX-512, whose 512-bit
+  /// FMAs run one per cycle and leave the vector ALU ops beside them free
+  /// (measured on Zen 4: the in-loop form at the FMA peak from L1). Intel
+  /// cores with two 512-bit FMA ports issue shifts on the same ports.
+  bool inlineBF16Widening = false;
+  /// Decode with few query heads per KV head (the periodic layout) reads
+  /// each key row whole, in address order: AMD Zen 4's prefetchers lose
+  /// the column-wise reads (a line of 16 rows per step) of the default.
+  bool keyRowsInOrder = false;
 };
 
 /// Resolves `mcpu` ("native" or "": the host CPU and its features; else an

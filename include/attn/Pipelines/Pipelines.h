@@ -53,6 +53,8 @@ void buildAttnBufferizationPipeline(OpPassManager &pm);
 struct CodegenOptions {
   int64_t rowLanes = 0;    ///< convert-attn-to-loops{row-lanes}
   int64_t vectorLanes = 0; ///< convert-contraction-to-vectors{vector-lanes}
+  bool inlineBF16Widening = false; ///< convert-attn-to-loops{inline-bf16-widening}
+  bool keyRowsInOrder = false; ///< convert-attn-to-loops{key-rows-in-order}
 };
 
 /// Memrefs to the LLVM dialect: attn ops to flash loops, remaining linalg to

@@ -58,6 +58,8 @@ template <typename OpTy>
 FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   FlashAttention a;
   a.rowLanes = resolveRowLanes(options.rowLanes);
+  a.inlineBF16Widening = options.inlineBF16Widening;
+  a.keyRowsInOrder = options.keyRowsInOrder;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -308,7 +310,9 @@ struct ConvertAttnToLoopsPass
           << static_cast<int64_t>(rowLanes);
       return signalPassFailure();
     }
-    populateAttnToLoopsConversionPatterns(patterns, {rowLanes});
+    populateAttnToLoopsConversionPatterns(patterns,
+                                          {rowLanes, inlineBF16Widening,
+                                           keyRowsInOrder});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

@@ -36,6 +36,11 @@ struct FlashAttention {
   /// Key j visible to the row at position p iff p - left <= j <= p + right.
   std::optional<int64_t> windowLeft, windowRight;
   int64_t rowLanes = 8; ///< 8 or 16 f32 lanes when query rows share vectors
+  /// bf16 caches widened in the grouped decode kernel's FMA loops (rows
+  /// across the lanes), not once per tile (AttnToLoopsOptions).
+  bool inlineBF16Widening = false;
+  /// Periodic-layout decode scores: key rows read whole, in address order.
+  bool keyRowsInOrder = false;
   /// Optional [B, max_pages] i32/i64 block table: key and value are then
   /// page pools [num_pages, Hkv, pageSize, *] and key j of batch row b is
   /// row j % pageSize of page blockTable[b, j / pageSize] (see keyAddress).

@@ -30,6 +30,11 @@ struct AttnToLoopsOptions {
   /// f32 lanes across query rows in GQA/MQA/prefill work items: 8 or 16;
   /// 0 means 8 (the target's width comes from the pipeline, not the host).
   int64_t rowLanes = 0;
+  /// bf16 caches of the grouped decode kernel (rows across the lanes)
+  /// widened inside its FMA loops instead of once per tile.
+  bool inlineBF16Widening = false;
+  /// Periodic-layout decode scores read each key row whole, in order.
+  bool keyRowsInOrder = false;
 };
 
 /// Patterns lowering attn.attention and attn.decode on memrefs to tiled

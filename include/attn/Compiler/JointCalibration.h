@@ -90,8 +90,8 @@ struct JointPhaseTime {
 
 /// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),
 /// then per attention with more than `newHeads` KV heads, L-BFGS over the
-/// merged K and V projections and Q and O (per-head maps of their start
-/// with `options.headMaps`; lib/Calibration/JointFit) so that the converted attention reproduces the original one
+/// merged K and V projections and all of Q and O (lib/Calibration/
+/// JointFit) so that the converted attention reproduces the original one
 /// on the converted model's own inputs. Each pass compiles a probe of the
 /// model converted with the fits so far that returns every attention's
 /// projection input (and its Q and K, whose ratio to the projections gives

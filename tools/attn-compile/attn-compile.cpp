@@ -125,9 +125,9 @@ cl::opt<std::string> shareKVRefitRounds(
     cl::value_desc("N"), cl::cat(category));
 cl::opt<std::string> shareKVFitMaps(
     "share-kv-fit-maps",
-    cl::desc("--share-kv-method=joint: qo (default) keeps Q and O as "
-             "per-head maps (D x D) of each pass's start, K and V free; "
-             "none fits all four as free matrices"),
+    cl::desc("--share-kv-method=joint: qo keeps Q and O as per-head maps "
+             "(D x D) of each pass's start, K and V free; none (default) "
+             "fits all four as free matrices"),
     cl::value_desc("qo|none"), cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",

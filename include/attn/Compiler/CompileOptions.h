@@ -91,10 +91,8 @@ struct CompileOptions {
   /// (--share-kv-refit-rounds; 1: the refit once).
   int64_t shareKVRefitRounds = 1;
   /// ShareKVMethod::Joint: the fits keep Q and O as per-head maps of their
-  /// start (--share-kv-fit-maps=qo, the default: better on held-out text
-  /// with few calibration tokens, bench/RESULTS.md) rather than free
-  /// matrices (none).
-  bool shareKVFitMaps = true;
+  /// start (--share-kv-fit-maps=qo) rather than free matrices (none).
+  bool shareKVFitMaps = false;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

@@ -41,7 +41,7 @@ struct JointFitOptions {
   /// that the refitted blocks pass on.
   int refitRounds = 1;
   /// Q and O as per-head maps of the pass's start (fitJoint's headMaps).
-  bool headMaps = true;
+  bool headMaps = false;
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;

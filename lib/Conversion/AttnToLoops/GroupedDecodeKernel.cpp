@@ -271,17 +271,9 @@ private:
     Value raw = vector::TransferReadOp::create(
         ob, e.loc, VectorType::get({2 * lanes}, cacheType.getElementType()),
         cache, ValueRange{kb, g, kj, d0}, pad, ArrayRef<bool>{true});
-    auto wordType = VectorType::get({lanes}, ob.getI32Type());
-    auto f32Type = VectorType::get({lanes}, ob.getF32Type());
-    Value words = vector::BitCastOp::create(ob, e.loc, wordType, raw);
-    auto splatI32 = [&](int64_t v) {
-      return arith::ConstantOp::create(
-          ob, e.loc, DenseElementsAttr::get(wordType, APInt(32, v)));
-    };
-    Value even = arith::ShLIOp::create(ob, e.loc, words, splatI32(16));
-    Value odd = arith::AndIOp::create(ob, e.loc, words, splatI32(0xffff0000));
-    return {vector::BitCastOp::create(ob, e.loc, f32Type, even),
-            vector::BitCastOp::create(ob, e.loc, f32Type, odd)};
+    Value words = vector::BitCastOp::create(
+        ob, e.loc, VectorType::get({lanes}, ob.getI32Type()), raw);
+    return splitBF16Words(words);
   }
 
   /// Elements d and d + 1 of a bf16 cache row, each broadcast to an f32
@@ -296,10 +288,17 @@ private:
         ValueRange{key.first, g, key.second, d});
     Value word = vector::BitCastOp::create(
         ob, e.loc, VectorType::get({1}, ob.getI32Type()), raw);
-    auto wordType = VectorType::get({lanes}, ob.getI32Type());
-    auto f32Type = VectorType::get({lanes}, ob.getF32Type());
     Value words = vector::BroadcastOp::create(
-        ob, e.loc, wordType, vector::ExtractOp::create(ob, e.loc, word, 0));
+        ob, e.loc, VectorType::get({lanes}, ob.getI32Type()),
+        vector::ExtractOp::create(ob, e.loc, word, 0));
+    return splitBF16Words(words);
+  }
+
+  /// 32-bit words holding bf16 pairs as two f32 vectors: the even elements
+  /// (`word << 16`) and the odd ones (`word & 0xffff0000`).
+  std::pair<Value, Value> splitBF16Words(Value words) {
+    auto wordType = cast<VectorType>(words.getType());
+    auto f32Type = VectorType::get(wordType.getShape(), ob.getF32Type());
     auto splatI32 = [&](int64_t v) {
       return arith::ConstantOp::create(
           ob, e.loc, DenseElementsAttr::get(wordType, APInt(32, v)));

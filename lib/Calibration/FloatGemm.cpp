@@ -142,24 +142,8 @@ const Kernel *&activeKernel() {
 }
 
 /// Set on a thread that runs one task of parallelTasks: its products and
-/// loops stay on it, or on the workers that ran out of tasks.
+/// loops stay on it.
 thread_local bool serialThread = false;
-
-/// Workers of a running parallelTasks that found no task left: a task's
-/// parallelChunks borrows them (the last fits of a pass, whose workers
-/// would otherwise wait for the slowest).
-std::atomic<int64_t> idleWorkers{0};
-
-/// Takes up to `most` idle workers; returns how many.
-int64_t borrowIdle(int64_t most) {
-  int64_t idle = idleWorkers.load();
-  while (idle > 0 && most > 0) {
-    int64_t take = std::min(idle, most);
-    if (idleWorkers.compare_exchange_weak(idle, idle - take))
-      return take;
-  }
-  return 0;
-}
 
 } // namespace
 
@@ -266,9 +250,7 @@ int attn::calib::workerThreads() {
 
 void attn::calib::parallelChunks(
     int64_t n, const std::function<void(int64_t, int64_t)> &body) {
-  int64_t borrowed = serialThread ? borrowIdle(n - 1) : 0;
-  int64_t workers =
-      serialThread ? 1 + borrowed : std::min<int64_t>(workerThreads(), n);
+  int64_t workers = serialThread ? 1 : std::min<int64_t>(workerThreads(), n);
   if (workers <= 1) {
     if (n > 0)
       body(0, n);
@@ -276,16 +258,11 @@ void attn::calib::parallelChunks(
   }
   std::vector<std::thread> threads;
   auto bounds = [&](int64_t w) { return n * w / workers; };
-  bool serial = serialThread;
   for (int64_t w = 1; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      serialThread = serial; // a borrowed worker's loops stay on it
-      body(bounds(w), bounds(w + 1));
-    });
+    threads.emplace_back([&, w] { body(bounds(w), bounds(w + 1)); });
   body(0, bounds(1));
   for (std::thread &t : threads)
     t.join();
-  idleWorkers += borrowed;
 }
 
 void attn::calib::parallelTasks(int64_t n,
@@ -303,7 +280,6 @@ void attn::calib::parallelTasks(int64_t n,
     for (int64_t i; (i = next.fetch_add(1)) < n;)
       task(i);
     serialThread = was;
-    idleWorkers += 1; // the running tasks may borrow it
   };
   std::vector<std::thread> threads;
   for (int64_t w = 1; w < workers; ++w)
@@ -311,7 +287,6 @@ void attn::calib::parallelTasks(int64_t n,
   worker();
   for (std::thread &t : threads)
     t.join();
-  idleWorkers -= workers; // every borrowed one is back: no task runs
 }
 
 void attn::calib::sgemmParallel(bool transA, bool transB, int64_t m, int64_t n,

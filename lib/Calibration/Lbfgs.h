@@ -9,7 +9,6 @@
 #ifndef ATTN_LIB_CALIBRATION_LBFGS_H
 #define ATTN_LIB_CALIBRATION_LBFGS_H
 
-#include "HugePages.h"
 #include "VectorKernels.h"
 
 #include <algorithm>
@@ -153,8 +152,7 @@ public:
   }
 
 private:
-  /// The pairs' storage (2 MiB pages where the system gives them).
-  using Vector = std::vector<Pair, HugePageAllocator<Pair>>;
+  using Vector = std::vector<Pair>;
   size_t n, m;
   std::vector<Vector> s, y;
   Vector sNew, yNew;

@@ -105,8 +105,7 @@ void parallelChunks(int64_t n,
 
 /// Runs task(i) for i in [0, n) on the worker threads, each taking the
 /// next index when it is done with one (tasks of uneven cost); inside a
-/// task, parallelChunks and sgemmParallel stay on its thread, or split
-/// over the workers that found no task left (the last tasks).
+/// task, parallelChunks and sgemmParallel stay on its thread.
 void parallelTasks(int64_t n, const std::function<void(int64_t)> &task);
 
 /// The tile loop in use: "avx512", "avx2" or "generic" (the best the CPU

@@ -280,39 +280,123 @@ bool attn::calib::detail::dotBf16Available() {
 #endif
 }
 
+int64_t attn::calib::detail::dotBf16PackedSizeA(int64_t m, int64_t k) {
+  return (k + 1) / 2 * kDotBf16TileRows * ((m + kDotBf16TileRows - 1) /
+                                           kDotBf16TileRows);
+}
+
+#ifdef ATTN_GEMM_DOT_BF16
+namespace {
+/// Words of B's packed block kb x nb (its panels of kCols columns).
+int64_t packedBlockB(int64_t kb, int64_t nb) {
+  return (kb + 1) / 2 * ((nb + kCols - 1) / kCols) * kCols;
+}
+} // namespace
+#endif
+
+int64_t attn::calib::detail::dotBf16PackedSizeB(int64_t k, int64_t n) {
+#ifdef ATTN_GEMM_DOT_BF16
+  int64_t words = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += kBlockN)
+    for (int64_t p0 = 0; p0 < k; p0 += kBlockK)
+      words += packedBlockB(std::min(kBlockK, k - p0),
+                            std::min(kBlockN, n - j0));
+  return words;
+#else
+  return 0;
+#endif
+}
+
+void attn::calib::detail::dotBf16PackA(bool trans, int64_t m, int64_t k,
+                                       const float *a, int64_t lda,
+                                       uint32_t *dst) {
+#ifdef ATTN_GEMM_DOT_BF16
+  // The k blocks one after the other, each as dotBf16Gemm packs it.
+  int64_t tiles = (m + kRows - 1) / kRows;
+  for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
+    int64_t kb = std::min(kBlockK, k - p0);
+    packA(trans, a, lda, m, p0, kb, dst);
+    dst += (kb + 1) / 2 * kRows * tiles;
+  }
+#endif
+}
+
+void attn::calib::detail::dotBf16PackB(bool trans, int64_t k, int64_t n,
+                                       const float *b, int64_t ldb,
+                                       uint32_t *dst) {
+#ifdef ATTN_GEMM_DOT_BF16
+  // The (n, k) blocks in dotBf16Gemm's order, each as it packs them.
+  for (int64_t j0 = 0; j0 < n; j0 += kBlockN)
+    for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
+      int64_t kb = std::min(kBlockK, k - p0), nb = std::min(kBlockN, n - j0);
+      packB(trans, b, ldb, p0, kb, j0, nb, dst);
+      dst += packedBlockB(kb, nb);
+    }
+#endif
+}
+
 void attn::calib::detail::dotBf16Gemm(bool transA, bool transB, int64_t m,
                                       int64_t n, int64_t k, const float *a,
                                       int64_t lda, const float *b, int64_t ldb,
                                       float *c, int64_t ldc, bool accumulate) {
+  dotBf16GemmPacked(transA, transB, m, n, k, a, lda, {}, b, ldb, nullptr, c,
+                    ldc, accumulate);
+}
+
+void attn::calib::detail::dotBf16GemmPacked(
+    bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,
+    int64_t lda, PackedRows aPacked, const float *b, int64_t ldb,
+    const uint32_t *bPacked, float *c, int64_t ldc, bool accumulate) {
 #ifdef ATTN_GEMM_DOT_BF16
   if (m <= 0 || n <= 0 || k <= 0) {
-    sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    if (!aPacked.words && !bPacked)
+      sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    else if (!accumulate) // the product over nothing
+      for (int64_t i = 0; i < m; ++i)
+        std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
     return;
   }
   // Per thread: the packing buffers outlive the call.
   thread_local std::vector<uint32_t> bPack, aPack;
   int64_t tiles = (m + kRows - 1) / kRows;
-  aPack.resize(kBlockK / 2 * kRows * tiles);
-  bPack.resize(kBlockK / 2 * kBlockN);
+  if (!aPacked.words)
+    aPack.resize(kBlockK / 2 * kRows * tiles);
+  if (!bPacked)
+    bPack.resize(kBlockK / 2 * kBlockN);
+  const uint32_t *bBlock = bPacked; // B's packed blocks in loop order
   for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
     int64_t nb = std::min(kBlockN, n - j0);
     int64_t panels = (nb + kCols - 1) / kCols;
+    const uint32_t *aBlock = aPacked.words; // A's packed k blocks
     for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
       int64_t kb = std::min(kBlockK, k - p0), pairs = (kb + 1) / 2;
-      packB(transB, b, ldb, p0, kb, j0, nb, bPack.data());
-      packA(transA, a, lda, m, p0, kb, aPack.data());
+      const uint32_t *bp = bBlock, *ap = aBlock;
+      if (bPacked) {
+        bBlock += packedBlockB(kb, nb);
+      } else {
+        packB(transB, b, ldb, p0, kb, j0, nb, bPack.data());
+        bp = bPack.data();
+      }
+      if (aPacked.words) {
+        ap = aBlock + aPacked.firstTile * pairs * kRows;
+        aBlock += pairs * kRows * aPacked.tiles;
+      } else {
+        packA(transA, a, lda, m, p0, kb, aPack.data());
+        ap = aPack.data();
+      }
       bool add = accumulate || p0 > 0; // C's first k block overwrites
       for (int64_t t0 = 0; t0 < tiles; ++t0) {
         int64_t i0 = t0 * kRows, rows = std::min(kRows, m - i0);
         for (int64_t t = 0; t < panels; ++t)
-          tile(pairs, aPack.data() + t0 * pairs * kRows,
-               bPack.data() + t * pairs * kCols,
+          tile(pairs, ap + t0 * pairs * kRows, bp + t * pairs * kCols,
                c + i0 * ldc + j0 + t * kCols, ldc, rows,
                std::min(kCols, nb - t * kCols), add);
       }
     }
   }
 #else
+  (void)aPacked;
+  (void)bPacked;
   sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 #endif
 }

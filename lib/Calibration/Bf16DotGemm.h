@@ -28,6 +28,34 @@ void dotBf16Gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                  const float *a, int64_t lda, const float *b, int64_t ldb,
                  float *c, int64_t ldc, bool accumulate);
 
+/// Words of op(A) [m, k] packed whole (dotBf16PackA), and of op(B) [k, n]
+/// (dotBf16PackB).
+int64_t dotBf16PackedSizeA(int64_t m, int64_t k);
+int64_t dotBf16PackedSizeB(int64_t k, int64_t n);
+
+/// op(A) [m, k], or op(B) [k, n], rounded and packed as dotBf16Gemm packs
+/// it per call, every block of k (and of n) one after the other.
+void dotBf16PackA(bool trans, int64_t m, int64_t k, const float *a,
+                  int64_t lda, uint32_t *dst);
+void dotBf16PackB(bool trans, int64_t k, int64_t n, const float *b,
+                  int64_t ldb, uint32_t *dst);
+
+/// Rows of a packed A: its tiles `firstTile` on, of `tiles` in all.
+struct PackedRows {
+  const uint32_t *words = nullptr; ///< null: A is not packed
+  int64_t firstTile = 0, tiles = 0;
+};
+
+/// dotBf16Gemm where A (its rows from the tile `aPacked.firstTile`, m of
+/// them) or B or both come packed (dotBf16PackA, dotBf16PackB over the
+/// same k and n); the unpacked ones are read from a, b. The same sums in
+/// the same order: equal to dotBf16Gemm's bit for bit.
+void dotBf16GemmPacked(bool transA, bool transB, int64_t m, int64_t n,
+                       int64_t k, const float *a, int64_t lda,
+                       PackedRows aPacked, const float *b, int64_t ldb,
+                       const uint32_t *bPacked, float *c, int64_t ldc,
+                       bool accumulate);
+
 } // namespace attn::calib::detail
 
 #endif // ATTN_LIB_CALIBRATION_BF16DOTGEMM_H

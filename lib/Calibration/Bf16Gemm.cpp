@@ -402,3 +402,133 @@ void attn::calib::sgemmBf16Parallel(bool transA, bool transB, int64_t m,
               ldc, accumulate);
   });
 }
+
+// GemmOperand: packed only on the AVX512_BF16 path (the AMX and f32 paths
+// read the source on each call).
+namespace attn::calib {
+struct GemmOperandAccess {
+  /// Whether its packed copy serves the products now.
+  static bool usePacked(const GemmOperand &o) {
+    return o.isPacked && activePath() == Bf16Path::DotBf16;
+  }
+  /// The unpacked product, as sgemmBf16 (or sgemm) computes it.
+  static void raw(bool bf16, bool parallel, bool ta, bool tb, int64_t m,
+                  int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float *c, int64_t ldc,
+                  bool accumulate) {
+    if (bf16 && parallel)
+      sgemmBf16Parallel(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    else if (bf16)
+      sgemmBf16(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    else if (parallel)
+      sgemmParallel(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    else
+      sgemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  }
+  static void leftPacked(const GemmOperand &a, bool parallel, bool transB,
+                         int64_t n, const float *b, int64_t ldb, float *c,
+                         int64_t ldc, bool accumulate) {
+    int64_t m = a.rows, k = a.cols;
+    if (!usePacked(a)) {
+      raw(a.bf16, parallel, a.trans, transB, m, n, k, a.x, a.ld, b, ldb, c,
+          ldc, accumulate);
+      return;
+    }
+    int64_t rows = detail::kDotBf16TileRows, tiles = (m + rows - 1) / rows;
+    auto run = [&](int64_t t0, int64_t t1) {
+      int64_t i0 = t0 * rows, i1 = std::min(m, t1 * rows);
+      detail::dotBf16GemmPacked(a.trans, transB, i1 - i0, n, k, nullptr, 0,
+                                {a.words.data(), t0, tiles}, b, ldb, nullptr,
+                                c + i0 * ldc, ldc, accumulate);
+    };
+    if (parallel)
+      parallelChunks(tiles, run);
+    else
+      run(0, tiles);
+  }
+  static void rightPacked(bool transA, int64_t m, const float *a, int64_t lda,
+                          const GemmOperand &b, bool parallel, float *c,
+                          int64_t ldc, bool accumulate) {
+    int64_t k = b.rows, n = b.cols;
+    if (!usePacked(b)) {
+      raw(b.bf16, parallel, transA, b.trans, m, n, k, a, lda, b.x, b.ld, c,
+          ldc, accumulate);
+      return;
+    }
+    int64_t rows = detail::kDotBf16TileRows, tiles = (m + rows - 1) / rows;
+    auto run = [&](int64_t t0, int64_t t1) {
+      int64_t i0 = t0 * rows, i1 = std::min(m, t1 * rows);
+      const float *aRows = transA ? a + i0 : a + i0 * lda;
+      detail::dotBf16GemmPacked(transA, b.trans, i1 - i0, n, k, aRows, lda,
+                                {}, nullptr, 0, b.words.data(),
+                                c + i0 * ldc, ldc, accumulate);
+    };
+    if (parallel)
+      parallelChunks(tiles, run);
+    else
+      run(0, tiles);
+  }
+};
+} // namespace attn::calib
+
+void attn::calib::GemmOperand::set(bool isLeft, bool useBf16, bool transX,
+                                   int64_t r, int64_t c, const float *src,
+                                   int64_t stride) {
+  left = isLeft;
+  bf16 = useBf16;
+  trans = transX;
+  rows = r;
+  cols = c;
+  x = src;
+  ld = stride;
+  isPacked = bf16 && activePath() == Bf16Path::DotBf16 && r > 0 && c > 0;
+  if (!isPacked)
+    return;
+  if (left) {
+    words.resize(detail::dotBf16PackedSizeA(r, c));
+    detail::dotBf16PackA(trans, r, c, x, ld, words.data());
+  } else {
+    words.resize(detail::dotBf16PackedSizeB(r, c));
+    detail::dotBf16PackB(trans, r, c, x, ld, words.data());
+  }
+}
+
+void attn::calib::GemmOperand::setLeft(bool useBf16, bool transX, int64_t m,
+                                       int64_t k, const float *src,
+                                       int64_t stride) {
+  set(true, useBf16, transX, m, k, src, stride);
+}
+
+void attn::calib::GemmOperand::setRight(bool useBf16, bool transX, int64_t k,
+                                        int64_t n, const float *src,
+                                        int64_t stride) {
+  set(false, useBf16, transX, k, n, src, stride);
+}
+
+void attn::calib::sgemmPacked(const GemmOperand &a, bool transB, int64_t n,
+                              const float *b, int64_t ldb, float *c,
+                              int64_t ldc, bool accumulate) {
+  GemmOperandAccess::leftPacked(a, false, transB, n, b, ldb, c, ldc,
+                                accumulate);
+}
+
+void attn::calib::sgemmPacked(bool transA, int64_t m, const float *a,
+                              int64_t lda, const GemmOperand &b, float *c,
+                              int64_t ldc, bool accumulate) {
+  GemmOperandAccess::rightPacked(transA, m, a, lda, b, false, c, ldc,
+                                 accumulate);
+}
+
+void attn::calib::sgemmPackedParallel(const GemmOperand &a, bool transB,
+                                      int64_t n, const float *b, int64_t ldb,
+                                      float *c, int64_t ldc, bool accumulate) {
+  GemmOperandAccess::leftPacked(a, true, transB, n, b, ldb, c, ldc,
+                                accumulate);
+}
+
+void attn::calib::sgemmPackedParallel(bool transA, int64_t m, const float *a,
+                                      int64_t lda, const GemmOperand &b,
+                                      float *c, int64_t ldc, bool accumulate) {
+  GemmOperandAccess::rightPacked(transA, m, a, lda, b, true, c, ldc,
+                                 accumulate);
+}

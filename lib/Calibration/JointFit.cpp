@@ -31,7 +31,9 @@
 #include <string>
 
 using namespace attn::calib;
+namespace vec = attn::calib::vec;
 using attn::calib::vec::ridgeGradient;
+using attn::calib::vec::softmaxBackwardRows;
 using attn::calib::vec::softmaxRows;
 
 namespace {
@@ -113,35 +115,42 @@ public:
   /// Y = the attention output with the float weights set in wq..wo; with
   /// `bf16`, its products take bf16 inputs.
   void forward(bool bf16 = false) {
-    int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
+    int64_t d = l.headDim, dv = l.valueDim;
     int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
-    const float *h = l.input.data(), *e = kvInput();
-    GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
+    const Inputs &x = inputs(bf16);
     GemmFn sgemmParallel =
         bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     q.resize(tokens * hq * d);
     k.resize(kvRows * hkv * d);
     v.resize(kvRows * hkv * dv);
-    sgemmParallel(false, true, tokens, hq * d, in, h, in, wq, in,
-                  q.data(), hq * d, false);
-    sgemmParallel(false, true, kvRows, hkv * d, kvIn, e, kvIn, wk, kvIn,
-                  k.data(), hkv * d, false);
-    sgemmParallel(false, true, kvRows, hkv * dv, kvIn, e, kvIn, wv, kvIn,
-                  v.data(), hkv * dv, false);
+    sgemmPackedParallel(x.hLeft, true, hq * d, wq, l.inputWidth, q.data(),
+                        hq * d);
+    sgemmPackedParallel(x.eLeft(), true, hkv * d, wk, kvIn, k.data(),
+                        hkv * d);
+    sgemmPackedParallel(x.eLeft(), true, hkv * dv, wv, kvIn, v.data(),
+                        hkv * dv);
     rotate(q, l, hq, false);
     rotate(k, l, hkv, false);
     p.resize(l.batch * hq * s * t);
     ctx.resize(tokens * hq * dv);
-    parallelChunks(l.batch * hq, [&](int64_t i0, int64_t i1) {
+    // One task per (window, KV head): its K and V packed once for the
+    // heads of its group.
+    parallelChunks(l.batch * hkv, [&](int64_t i0, int64_t i1) {
+      GemmOperand kT, vOp;
       for (int64_t i = i0; i < i1; ++i) {
-        int64_t b = i / hq, head = i % hq, r = head / group;
-        float *pr = &p[i * s * t];
-        const float *bias = &l.bias[i * s * t];
-        sgemm(false, true, s, t, d, &q[(b * s * hq + head) * d], hq * d,
-              &k[(kvRow(b) * hkv + r) * d], hkv * d, pr, t, false);
-        softmaxRows(pr, bias, s, t, static_cast<float>(l.scale));
-        sgemm(false, false, s, dv, t, pr, t, &v[(kvRow(b) * hkv + r) * dv],
-              hkv * dv, &ctx[(b * s * hq + head) * dv], hq * dv, false);
+        int64_t b = i / hkv, r = i % hkv;
+        kT.setRight(bf16, true, d, t, &k[(kvRow(b) * hkv + r) * d], hkv * d);
+        vOp.setRight(bf16, false, t, dv, &v[(kvRow(b) * hkv + r) * dv],
+                     hkv * dv);
+        for (int64_t head = r * group; head < (r + 1) * group; ++head) {
+          float *pr = &p[(b * hq + head) * s * t];
+          const float *bias = &l.bias[(b * hq + head) * s * t];
+          sgemmPacked(false, s, &q[(b * s * hq + head) * d], hq * d, kT, pr,
+                      t);
+          softmaxRows(pr, bias, s, t, static_cast<float>(l.scale));
+          sgemmPacked(false, s, pr, t, vOp, &ctx[(b * s * hq + head) * dv],
+                      hq * dv);
+        }
       }
     });
     y.resize(tokens * l.outWidth);
@@ -173,31 +182,26 @@ public:
     // same dK and dV rows.
     parallelChunks(l.batch * hkv, [&](int64_t i0, int64_t i1) {
       std::vector<float> ds(s * t);
+      GemmOperand vT, kOp; // the group's V^T and K, packed once
       for (int64_t i = i0; i < i1; ++i) {
         int64_t b = i / hkv, r = i % hkv;
         float *kr = &k[(kvRow(b) * hkv + r) * d];
         float *vr = &v[(kvRow(b) * hkv + r) * dv];
         float *dkr = &dk[(b * t * hkv + r) * d];
         float *dvr = &dvv[(b * t * hkv + r) * dv];
+        vT.setRight(bf16, true, dv, t, vr, hkv * dv);
+        kOp.setRight(bf16, false, t, d, kr, hkv * d);
         for (int64_t head = r * group; head < (r + 1) * group; ++head) {
           const float *pr = &p[(b * hq + head) * s * t];
           const float *dc = &dctx[(b * s * hq + head) * dv];
           const float *qh = &q[(b * s * hq + head) * d];
-          sgemm(false, true, s, t, dv, dc, hq * dv, vr, hkv * dv, ds.data(), t, false);
+          sgemmPacked(false, s, dc, hq * dv, vT, ds.data(), t);
           sgemm(true, false, t, dv, s, pr, t, dc, hq * dv, dvr, hkv * dv,
                 /*accumulate=*/true);
-          for (int64_t row = 0; row < s; ++row) {
-            float *x = &ds[row * t];
-            const float *pp = pr + row * t;
-            double dot = 0.0;
-            for (int64_t j = 0; j < t; ++j)
-              dot += static_cast<double>(x[j]) * pp[j];
-            float c = static_cast<float>(dot);
-            for (int64_t j = 0; j < t; ++j)
-              x[j] = pp[j] * (x[j] - c) * static_cast<float>(l.scale);
-          }
-          sgemm(false, false, s, d, t, ds.data(), t, kr, hkv * d,
-                &dq[(b * s * hq + head) * d], hq * d, false);
+          softmaxBackwardRows(ds.data(), pr, s, t,
+                              static_cast<float>(l.scale));
+          sgemmPacked(false, s, ds.data(), t, kOp,
+                      &dq[(b * s * hq + head) * d], hq * d);
           sgemm(true, false, t, d, s, ds.data(), t, qh, hq * d, dkr, hkv * d,
                 /*accumulate=*/true);
         }
@@ -214,17 +218,43 @@ public:
       }
     rotate(dq, l, hq, true);
     rotate(dk, l, hkv, true);
-    const float *h = l.input.data(), *e = kvInput();
+    const Inputs &x = inputs(bf16);
     gq.resize(hq * d * in);
     gk.resize(hkv * d * kvIn);
     gv.resize(hkv * dv * kvIn);
-    sgemmParallel(true, false, hq * d, in, tokens, dq.data(), hq * d, h, in,
-                  gq.data(), in, false);
-    sgemmParallel(true, false, hkv * d, kvIn, kvRows, dk.data(), hkv * d, e,
-                  kvIn, gk.data(), kvIn, false);
-    sgemmParallel(true, false, hkv * dv, kvIn, kvRows, dvv.data(), hkv * dv, e,
-                  kvIn, gv.data(), kvIn, false);
+    sgemmPackedParallel(true, hq * d, dq.data(), hq * d, x.hRight, gq.data(),
+                        in);
+    sgemmPackedParallel(true, hkv * d, dk.data(), hkv * d, x.eRight(),
+                        gk.data(), kvIn);
+    sgemmPackedParallel(true, hkv * dv, dvv.data(), hkv * dv, x.eRight(),
+                        gv.data(), kvIn);
   }
+
+  /// The fixed inputs as operands of the products (packed once per
+  /// attention for the bf16 ones): H on the left of Q = H Wq^T, on the
+  /// right of gQ = dQ^T H; a cross-attention's K/V input E as well.
+  struct Inputs {
+    GemmOperand hLeft, hRight, kvLeft, kvRight;
+    bool cross = false, ready = false;
+    const GemmOperand &eLeft() const { return cross ? kvLeft : hLeft; }
+    const GemmOperand &eRight() const { return cross ? kvRight : hRight; }
+  };
+  const Inputs &inputs(bool bf16) {
+    Inputs &x = operands[bf16];
+    if (x.ready)
+      return x;
+    int64_t in = l.inputWidth;
+    x.hLeft.setLeft(bf16, false, tokens, in, l.input.data(), in);
+    x.hRight.setRight(bf16, false, tokens, in, l.input.data(), in);
+    x.cross = l.cross();
+    if (x.cross) {
+      x.kvLeft.setLeft(bf16, false, kvRows, kvIn, kvInput(), kvIn);
+      x.kvRight.setRight(bf16, false, kvRows, kvIn, kvInput(), kvIn);
+    }
+    x.ready = true;
+    return x;
+  }
+  Inputs operands[2]; ///< f32 products, bf16 ones
 
   const JointLayer &l;
   int64_t hkv, tokens;
@@ -310,15 +340,37 @@ public:
   /// f(x) and its gradient, x the four matrices packed (pack()); the
   /// attention reads x in place.
   double operator()(const std::vector<float> &x, std::vector<float> &grad) {
+    double f = value(x);
+    gradient(grad);
+    return f;
+  }
+
+  /// f(x) alone (a line search's trial); gradient() gives its gradient
+  /// while x is unchanged and no other value() ran since.
+  double value(const std::vector<float> &x) {
     ++evaluations;
+    at = &x;
     pointWeights(attention, x.data(), start);
-    Bf16Products bf16 = bf16Products();
-    attention.forward(bf16.forward);
+    attention.forward(bf16Products().forward);
     dy.resize(target.size());
     double f = residual(&dy);
-    attention.backward(dy, bf16.backward);
+    size_t offset = 0;
+    std::vector<const std::vector<double> *> startParts = parts(start);
+    for (size_t m = 0; m < 4; ++m) {
+      size_t n = startParts[m]->size();
+      double c = ridge * partScale[m];
+      f += c * vec::ridgePenalty(&x[offset], &startFloats[offset], n);
+      offset += n;
+    }
+    return f;
+  }
+
+  /// The gradient at the last value()'s x.
+  void gradient(std::vector<float> &grad) {
+    const std::vector<float> &x = *at;
+    attention.backward(dy, bf16Products().backward);
     grad.resize(x.size());
-    size_t at = 0;
+    size_t offset = 0;
     const std::vector<float> *grads[] = {&attention.gq, &attention.gk,
                                          &attention.gv, &attention.go};
     std::vector<const std::vector<double> *> startParts = parts(start);
@@ -326,14 +378,10 @@ public:
       size_t n = startParts[m]->size();
       double c = ridge * partScale[m];
       float c2 = static_cast<float>(2.0 * c);
-      const float *gm = grads[m]->data(), *s0 = &startFloats[at],
-                  *xm = &x[at];
-      float *gr = &grad[at];
-      double penalty = ridgeGradient(gr, gm, xm, s0, c2, n);
-      f += c * penalty;
-      at += n;
+      ridgeGradient(&grad[offset], grads[m]->data(), &x[offset],
+                    &startFloats[offset], c2, n);
+      offset += n;
     }
-    return f;
   }
 
   int evaluations = 0;
@@ -354,6 +402,7 @@ private:
 
   Attention attention;
   std::vector<float> dy; ///< dL/dY, kept between calls
+  const std::vector<float> *at = nullptr; ///< the last value()'s x
   const std::vector<float> &target;
   const JointWeights &start;
   std::vector<float> startFloats; ///< start packed as float
@@ -422,9 +471,20 @@ public:
   }
 
   double operator()(const std::vector<float> &x, std::vector<float> &grad) {
-    std::vector<float> w = weights(x);
-    double f = full(w, gw);
-    grad.resize(x.size());
+    double f = value(x);
+    gradient(grad);
+    return f;
+  }
+
+  double value(const std::vector<float> &x) {
+    w = weights(x); // the attention reads it until the next value()
+    size = x.size();
+    return full.value(w);
+  }
+
+  void gradient(std::vector<float> &grad) {
+    full.gradient(gw);
+    grad.resize(size);
     const float *bq = base.data(), *bo = &base[hq * d * in + kv];
     float *gq = grad.data(), *go = &grad[hq * d * d + kv];
     for (int64_t h = 0; h < hq; ++h) { // dM_h = dW_h B_h^T
@@ -435,12 +495,12 @@ public:
     }
     std::copy(gw.begin() + hq * d * in, gw.begin() + hq * d * in + kv,
               grad.begin() + hq * d * d);
-    return f;
   }
 
 private:
   Objective &full;
-  std::vector<float> base, gw;
+  std::vector<float> base, gw, w;
+  size_t size = 0; ///< the maps' entries
   int64_t hq, d, dv, in, out, kv;
 };
 

@@ -37,8 +37,8 @@ namespace attn::calib {
 template <typename Pair> class Lbfgs {
 public:
   Lbfgs(size_t n, size_t memory)
-      : n(n), m(memory), s(memory, std::vector<Pair>(n)),
-        y(memory, std::vector<Pair>(n)), sNew(n), yNew(n), sy(m * m),
+      : n(n), m(memory), s(memory, Vector(n)), y(memory, Vector(n)),
+        sNew(n), yNew(n), sy(m * m),
         yy(m * m), sg(m), yg(m), sgOld(m), ygOld(m) {}
 
   /// d = -H g; returns g.d.
@@ -98,22 +98,29 @@ public:
       bottom[a] = -p[a];
     }
     // d = -(gamma g + S top + gamma Y bottom), with g.d, a block at a time.
-    double slope = 0.0;
+    // The blocks run from the last: the pairs' last blocks, which the pass
+    // above read last, are the likeliest still in the cache. g.d adds the
+    // blocks' products from the first, as a forward pass would.
     std::vector<float> cs(k), cy(k);
     for (size_t j = 0; j < k; ++j) {
       cs[j] = static_cast<float>(-top[j]);
       cy[j] = static_cast<float>(-gamma * bottom[j]);
     }
     float cg = static_cast<float>(-gamma);
-    for (size_t i0 = 0; i0 < n; i0 += 2048) {
-      size_t i1 = std::min<size_t>(n, i0 + 2048);
+    size_t blocks = (n + 2047) / 2048;
+    blockSlope.resize(blocks);
+    for (size_t bi = blocks; bi-- > 0;) {
+      size_t i0 = bi * 2048, i1 = std::min<size_t>(n, i0 + 2048);
       for (size_t i = i0; i < i1; ++i)
         d[i] = cg * g[i];
       for (size_t j = 0; j < k; ++j)
         vec::axpy2(&d[i0], cs[j], &s[slots[j]][i0], cy[j], &y[slots[j]][i0],
               i1 - i0);
-      slope += vec::dot(&g[i0], &d[i0], i1 - i0);
+      blockSlope[bi] = vec::dot(&g[i0], &d[i0], i1 - i0);
     }
+    double slope = 0.0;
+    for (double v : blockSlope)
+      slope += v;
     return slope;
   }
 
@@ -145,20 +152,24 @@ public:
   }
 
 private:
+  using Vector = std::vector<Pair>;
   size_t n, m;
-  std::vector<std::vector<Pair>> s, y;
-  std::vector<Pair> sNew, yNew;
+  std::vector<Vector> s, y;
+  Vector sNew, yNew;
   /// sy[i m + j] = s_i . y_j (i older than or equal to j), yy = Y^T Y, by
   /// ring slot.
   std::vector<double> sy, yy;
   std::vector<double> sg, yg, sgOld, ygOld; ///< S^T g, Y^T g; the previous
+  std::vector<double> blockSlope; ///< direction()'s g.d per block
   size_t count = 0, newest = 0;
   bool pending = false;
 };
 
 /// Minimises fg (double fg(const std::vector<float> &x, std::vector<float>
-/// &gradient)) from x for up to `iterations` steps with `memory` pairs
-/// stored as `Pair`; f gets the final value. Returns the steps taken.
+/// &gradient); the line search's trials call double fg.value(x) and, at
+/// the accepted one, fg.gradient(gradient)) from x for up to `iterations`
+/// steps with `memory` pairs stored as `Pair`; f gets the final value.
+/// Returns the steps taken.
 template <typename Pair, typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
           size_t memory) {
@@ -180,7 +191,7 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
       vec::stepTo(xn.data(), x.data(), static_cast<float>(step), d.data(), n);
-      fn = fg(xn, gn);
+      fn = fg.value(xn);
       if (std::isfinite(fn) && fn <= f + 1e-4 * step * slope) {
         accepted = true;
         break;
@@ -189,6 +200,7 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
     }
     if (!accepted)
       break;
+    fg.gradient(gn); // only at the accepted point
     history.push(step, d, g, gn);
     x.swap(xn);
     g.swap(gn);

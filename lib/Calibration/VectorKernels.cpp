@@ -176,10 +176,11 @@ ATTN_VECTOR_CLONES void stepTo(float *xn, const float *x, float h,
     xn[i] = x[i] + h * d[i];
 }
 
-/// The ridge's gradient gr = gm + c2 (x - s0); returns ||x - s0||^2.
-ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
-                                        const float *x, const float *s0,
-                                        float c2, size_t n) {
+namespace {
+/// ||x - s0||^2 and, with `gr`, gr = gm + c2 (x - s0): one loop for both
+/// (ridgeGradient, ridgePenalty), so their penalties are equal bit for bit.
+ATTN_ALWAYS_INLINE double ridgeOf(float *gr, const float *gm, const float *x,
+                                  const float *s0, float c2, size_t n) {
   double penalty = 0.0;
   size_t i = 0;
   for (; i + 512 <= n; i += 512) {
@@ -187,7 +188,8 @@ ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
     for (size_t j = i; j < i + 512; j += 8) {
       Vec8 delta = load8(x + j) - load8(s0 + j);
       acc += delta * delta;
-      store8(gr + j, load8(gm + j) + c2 * delta);
+      if (gr)
+        store8(gr + j, load8(gm + j) + c2 * delta);
     }
     for (int k = 0; k < 8; ++k)
       penalty += acc[k];
@@ -195,9 +197,24 @@ ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
   for (; i < n; ++i) {
     float delta = x[i] - s0[i];
     penalty += static_cast<double>(delta) * delta;
-    gr[i] = gm[i] + c2 * delta;
+    if (gr)
+      gr[i] = gm[i] + c2 * delta;
   }
   return penalty;
+}
+} // namespace
+
+/// The ridge's gradient gr = gm + c2 (x - s0); returns ||x - s0||^2.
+ATTN_VECTOR_CLONES double ridgeGradient(float *gr, const float *gm,
+                                        const float *x, const float *s0,
+                                        float c2, size_t n) {
+  return ridgeOf(gr, gm, x, s0, c2, n);
+}
+
+/// ||x - s0||^2, as ridgeGradient returns it.
+ATTN_VECTOR_CLONES double ridgePenalty(const float *x, const float *s0,
+                                       size_t n) {
+  return ridgeOf(nullptr, nullptr, x, s0, 0.0f, n);
 }
 
 /// Each of `rows` rows of `p` [rows, s] becomes softmax(scale p + bias);
@@ -244,6 +261,38 @@ ATTN_VECTOR_CLONES void softmaxRows(float *p, const float *bias, int64_t rows,
     float inv = static_cast<float>(1.0 / sum);
     for (j = 0; j < s; ++j)
       x[j] *= inv;
+  }
+}
+
+/// The softmax's backward over rows: x = p (x - x.p) scale per row, x.p
+/// summed in double in the order of the keys; eight rows at a time, so
+/// their sums' additions overlap (one row's are a latency-bound chain).
+ATTN_VECTOR_CLONES void softmaxBackwardRows(float *x, const float *p,
+                                            int64_t rows, int64_t s,
+                                            float scale) {
+  int64_t row = 0;
+  for (; row + 8 <= rows; row += 8) {
+    float *xr = x + row * s;
+    const float *pr = p + row * s;
+    double dot[8] = {};
+    for (int64_t j = 0; j < s; ++j)
+      for (int r = 0; r < 8; ++r)
+        dot[r] += static_cast<double>(xr[r * s + j]) * pr[r * s + j];
+    for (int r = 0; r < 8; ++r) {
+      float c = static_cast<float>(dot[r]);
+      for (int64_t j = 0; j < s; ++j)
+        xr[r * s + j] = pr[r * s + j] * (xr[r * s + j] - c) * scale;
+    }
+  }
+  for (; row < rows; ++row) {
+    float *xr = x + row * s;
+    const float *pr = p + row * s;
+    double dot = 0.0;
+    for (int64_t j = 0; j < s; ++j)
+      dot += static_cast<double>(xr[j]) * pr[j];
+    float c = static_cast<float>(dot);
+    for (int64_t j = 0; j < s; ++j)
+      xr[j] = pr[j] * (xr[j] - c) * scale;
   }
 }
 

@@ -43,11 +43,18 @@ void stepTo(float *xn, const float *x, float h, const float *d, size_t n);
 /// The ridge's gradient gr = gm + c2 (x - s0); returns ||x - s0||^2.
 double ridgeGradient(float *gr, const float *gm, const float *x,
                      const float *s0, float c2, size_t n);
+/// ||x - s0||^2 alone (equal to ridgeGradient's, bit for bit).
+double ridgePenalty(const float *x, const float *s0, size_t n);
 
 /// Each of `rows` rows of `p` [rows, s] becomes softmax(scale p + bias);
 /// a row with every key masked (-inf) becomes 0.
 void softmaxRows(float *p, const float *bias, int64_t rows, int64_t s,
                  float scale);
+
+/// The softmax's backward: each of `rows` rows of x [rows, s] (dL/dP on
+/// entry) becomes p (x - x.p) scale (dL/d(scores)), x.p summed in double.
+void softmaxBackwardRows(float *x, const float *p, int64_t rows, int64_t s,
+                         float scale);
 
 } // namespace attn::calib::vec
 

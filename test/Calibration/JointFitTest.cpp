@@ -198,6 +198,76 @@ bool checkBf16Dispatch() {
   return ok;
 }
 
+/// GemmOperand: products with a packed left or right operand against the
+/// unpacked sgemmBf16 (`bf16`) and sgemm, bit for bit, on every bf16 path
+/// the CPU has; serial and split over the threads; every transpose, sizes
+/// off the tiles, two k blocks and two n blocks of the AVX512_BF16 path.
+/// The operand holds a packed copy exactly on that path with `bf16`.
+bool checkPackedOperands() {
+  const char *before = bf16GemmKernel();
+  std::mt19937 gen(11);
+  std::normal_distribution<float> normal;
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {{1, 5, 1}, {13, 33, 77}, {40, 800, 31},
+                          {25, 70, 1100}, {64, 64, 64}};
+  bool ok = true;
+  int cases = 0, packedCases = 0;
+  for (const char *kernel : {"f32", "amx", "avx512bf16"}) {
+    if (!setBf16GemmKernel(kernel))
+      continue;
+    for (const Shape &sh : shapes)
+      for (bool ta : {false, true})
+        for (bool tb : {false, true})
+          for (bool bf16 : {false, true}) {
+            int64_t m = sh.m, n = sh.n, k = sh.k;
+            int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 3,
+                    ldc = n + 2;
+            std::vector<float> a((ta ? k : m) * lda), b((tb ? n : k) * ldb),
+                c0(m * ldc);
+            for (float &x : a)
+              x = normal(gen);
+            for (float &x : b)
+              x = normal(gen);
+            for (float &x : c0)
+              x = normal(gen);
+            bool accumulate = (m + k) % 2 == 1;
+            std::vector<float> want = c0;
+            (bf16 ? sgemmBf16 : sgemm)(ta, tb, m, n, k, a.data(), lda,
+                                       b.data(), ldb, want.data(), ldc,
+                                       accumulate);
+            GemmOperand left, right;
+            left.setLeft(bf16, ta, m, k, a.data(), lda);
+            right.setRight(bf16, tb, k, n, b.data(), ldb);
+            bool packs = bf16 && std::strcmp(kernel, "avx512bf16") == 0;
+            ok &= left.packed() == packs && right.packed() == packs;
+            packedCases += packs;
+            for (bool parallel : {false, true}) {
+              std::vector<float> c1 = c0, c2 = c0;
+              if (parallel) {
+                sgemmPackedParallel(left, tb, n, b.data(), ldb, c1.data(),
+                                    ldc, accumulate);
+                sgemmPackedParallel(ta, m, a.data(), lda, right, c2.data(),
+                                    ldc, accumulate);
+              } else {
+                sgemmPacked(left, tb, n, b.data(), ldb, c1.data(), ldc,
+                            accumulate);
+                sgemmPacked(ta, m, a.data(), lda, right, c2.data(), ldc,
+                            accumulate);
+              }
+              ok &= c1 == want && c2 == want;
+              cases += 2;
+            }
+          }
+  }
+  setBf16GemmKernel(before);
+  std::printf("packed operands: %d products (%d shapes packed) equal to the "
+              "unpacked ones: %s\n",
+              cases, packedCases, ok ? "yes" : "no");
+  return ok;
+}
+
 double threadSeconds() {
   timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
@@ -516,6 +586,8 @@ int main(int argc, char **argv) {
   if (!fitOnly) {
     check(checkGemmKernels(), "blocked gemm matches the triple loop");
     check(checkBf16Dispatch(), "bf16 gemm dispatch");
+    check(checkPackedOperands(),
+          "products with packed operands equal the unpacked ones");
     for (const char *kernel : {"amx", "avx512bf16"}) {
       bool skipped = false;
       bool bf16 = checkBf16Gemm(kernel, skipped);

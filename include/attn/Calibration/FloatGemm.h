@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace attn::calib {
 
@@ -39,6 +40,51 @@ void sgemmBf16Parallel(bool transA, bool transB, int64_t m, int64_t n,
                        int64_t k, const float *a, int64_t lda, const float *b,
                        int64_t ldb, float *c, int64_t ldc,
                        bool accumulate = false);
+
+/// One operand of several products packed once (the joint fit's constant
+/// input H, a KV group's K and V for its query heads): op(X) as the left
+/// operand [m, k] (setLeft) or the right one [k, n] (setRight) of
+/// sgemmPacked. With `bf16` on the AVX512_BF16 path it holds X rounded and
+/// packed as sgemmBf16 packs it on each call; otherwise (and for a path
+/// chosen after packing) it keeps X's address, which must stay valid, and
+/// the products read X as sgemmBf16 (`bf16`) or sgemm do. Either way a
+/// product with it equals the unpacked product bit for bit. Reusable: a
+/// new set keeps the buffer.
+class GemmOperand {
+public:
+  void setLeft(bool bf16, bool trans, int64_t m, int64_t k, const float *x,
+               int64_t ld);
+  void setRight(bool bf16, bool trans, int64_t k, int64_t n, const float *x,
+                int64_t ld);
+  /// Whether it holds the packed copy (else it reads X).
+  bool packed() const { return isPacked; }
+
+private:
+  friend struct GemmOperandAccess;
+  void set(bool left, bool bf16, bool trans, int64_t rows, int64_t cols,
+           const float *x, int64_t ld);
+  bool left = false, bf16 = false, trans = false, isPacked = false;
+  int64_t rows = 0, cols = 0, ld = 0; ///< op(X)'s shape
+  const float *x = nullptr;
+  std::vector<uint32_t> words;
+};
+
+/// C [m, n] (+)= op(A) B with A packed (setLeft: m, k), or op(A) B with B
+/// packed (setRight: k, n): sgemmBf16's (or sgemm's, as the operand was
+/// set) product bit for bit. The Parallel forms split C's rows over the
+/// worker threads as sgemmBf16Parallel (sgemmParallel) does.
+void sgemmPacked(const GemmOperand &a, bool transB, int64_t n,
+                 const float *b, int64_t ldb, float *c, int64_t ldc,
+                 bool accumulate = false);
+void sgemmPacked(bool transA, int64_t m, const float *a, int64_t lda,
+                 const GemmOperand &b, float *c, int64_t ldc,
+                 bool accumulate = false);
+void sgemmPackedParallel(const GemmOperand &a, bool transB, int64_t n,
+                         const float *b, int64_t ldb, float *c, int64_t ldc,
+                         bool accumulate = false);
+void sgemmPackedParallel(bool transA, int64_t m, const float *a, int64_t lda,
+                         const GemmOperand &b, float *c, int64_t ldc,
+                         bool accumulate = false);
 
 /// sgemmBf16's path: "amx", or "f32" (no AMX, or forced).
 const char *bf16GemmKernel();

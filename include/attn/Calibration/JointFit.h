@@ -76,7 +76,9 @@ struct JointFitResult {
   /// asked for).
   double startError = 0.0, error = 0.0;
   int iterations = 0;  ///< L-BFGS steps taken
-  int evaluations = 0; ///< objective and gradient evaluations (line search)
+  /// Objective evaluations (the line search's trials; the gradient only at
+  /// the accepted ones).
+  int evaluations = 0;
 };
 
 /// Minimises ||Y(theta) - target||^2 / ||target||^2 + ridge * sum over the

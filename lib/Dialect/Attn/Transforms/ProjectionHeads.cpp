@@ -793,8 +793,24 @@ void mlir::attn::narrowFusedProjection(OpBuilder &b, const HeadProjection &p) {
 
 std::vector<double> mlir::attn::denseDoubles(Attribute attr) {
   std::vector<double> out;
-  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(attr))
-    for (APFloat v : dense.getValues<APFloat>())
-      out.push_back(v.convertToDouble());
+  auto dense = dyn_cast_or_null<DenseElementsAttr>(attr);
+  if (!dense)
+    return out;
+  // f32 and f64 read directly, not through APFloat (the same values; the
+  // joint fit's weights, 22M f32 entries on SmolLM2-135M, are read for
+  // each probe and the rewrite).
+  Type type = dense.getElementType();
+  if (type.isF32()) {
+    auto values = dense.getValues<float>();
+    out.assign(values.begin(), values.end());
+    return out;
+  }
+  if (type.isF64()) {
+    auto values = dense.getValues<double>();
+    out.assign(values.begin(), values.end());
+    return out;
+  }
+  for (APFloat v : dense.getValues<APFloat>())
+    out.push_back(v.convertToDouble());
   return out;
 }

@@ -124,11 +124,12 @@ bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
 }
 
 /// `inOrder` (keyRowsInOrder): tiles of 2 * kTargetTileKeys keys. Measured
-/// on Zen 4 (MHA f16 / bf16, S 8192-16384, 1 and 2 threads, CPU time under
-/// load 5-8): the best of 5-6 interleaved runs 4-15% faster than with 32
-/// keys in each of 7 comparisons (the per-tile softmax, rescale and
-/// accumulator loads and stores of the value blocks are spread over twice
-/// the keys, and the next tile's prefetches run twice as far ahead).
+/// on Zen 4 (MHA f16 / bf16, B 1 and 8, S 8192-16384, 1 and 2 threads, CPU
+/// time at load 5-8): the best of 4-6 interleaved runs 4-18% faster than
+/// with 32 keys in 9 of 12 comparisons, equal in 1, 5-7% slower in 2 (the
+/// per-tile softmax, rescale and accumulator loads and stores of the value
+/// blocks are spread over twice the keys, and the next tile's prefetches
+/// run twice as far ahead). f32 caches (column loop): no difference.
 TileShape tileShape(int64_t lanes, int64_t group, bool inOrder) {
   TileShape t;
   if (2 * group > lanes) { // rows across

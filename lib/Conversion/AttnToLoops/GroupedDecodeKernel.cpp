@@ -50,12 +50,12 @@
 // it with a shift and a mask, two head-dimension (or value) elements per
 // step, in natural order (a C micro-kernel of that shape runs at the FMA
 // peak there; MQA bf16 8-10% faster than with the tile). There too
-// (a.keyRowsInOrder) the periodic layout with one row per key (MHA) on a
-// half-precision cache reads each key row of a score block whole, in
-// address order, with the head dimension unrolled: Zen 4's prefetchers
-// follow that stream but not a line of each of 16 rows per step (MHA f16 /
-// bf16 16-21% faster); those tiles take 64 keys instead of 32 (4-15%
-// faster on Zen 4).
+// (a.keyRowsInOrder) the periodic layout with one row per key (MHA) reads
+// each key row of a score block whole, in address order, with the head
+// dimension unrolled: Zen 4's prefetchers follow that stream but not a line
+// of each of 16 rows per step (MHA f16 / bf16 16-21% faster); those tiles
+// take 64 keys instead of 32 (f16 / bf16 4-18% faster, f32 in order only
+// with them).
 //
 // The key and value rows of the next tile are prefetched into L2 (contiguous
 // caches), one prefetch per cache line, spread thinly over the tile's work:
@@ -115,12 +115,11 @@ struct TileShape {
 };
 
 /// Whether the periodic layout reads each key row of a score block whole,
-/// in address order (a.keyRowsInOrder: one row per key, a cache narrower
-/// than f32; see scoreRowsInOrder).
+/// in address order (a.keyRowsInOrder: one row per key; see
+/// scoreRowsInOrder).
 bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
   return a.keyRowsInOrder && 2 * group <= lanes &&
-         powerOfTwoCeil(group) == 1 &&
-         !getElementTypeOrSelf(a.key.getType()).isF32();
+         powerOfTwoCeil(group) == 1;
 }
 
 /// `inOrder` (keyRowsInOrder): tiles of 2 * kTargetTileKeys keys. Measured
@@ -129,7 +128,10 @@ bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
 /// with 32 keys in 9 of 12 comparisons, equal in 1, 5-7% slower in 2 (the
 /// per-tile softmax, rescale and accumulator loads and stores of the value
 /// blocks are spread over twice the keys, and the next tile's prefetches
-/// run twice as far ahead). f32 caches (column loop): no difference.
+/// run twice as far ahead). MHA f32 (in order only with 64-key tiles): B 8
+/// S 8192 1.06-1.16x faster (best run; medians 1.09-1.10x) in 3
+/// comparisons, B 1 S 16384 mixed (see bench/RESULTS.md); in order with
+/// 32-key tiles it was within noise.
 TileShape tileShape(int64_t lanes, int64_t group, bool inOrder) {
   TileShape t;
   if (2 * group > lanes) { // rows across
@@ -642,8 +644,9 @@ private:
       int64_t step = splitKeys ? 2 * lanes : lanes;
       SmallVector<Value> results;
       // Measured on Zen 4 (S 8192, 1 thread, CPU time): MHA f16/bf16
-      // 16-21% faster in order, f32 within noise, GQA-4 f16 1.9x slower
-      // (its 32 query vectors no longer stay in registers).
+      // 16-21% faster in order, f32 within noise with 32-key tiles (faster
+      // with 64), GQA-4 f16 1.9x slower (its 32 query vectors no longer
+      // stay in registers).
       if (inOrder)
         results = scoreRowsInOrder(k0, keys, init, step);
       else

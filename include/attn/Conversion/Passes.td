@@ -49,10 +49,10 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "Zen 4 and later with AVX-512">,
     Option<"keyRowsInOrder", "key-rows-in-order", "bool", /*default=*/"false",
            "Decode with the head dimension across the lanes (few query "
-           "heads per KV head, MHA): the score loop reads "
-           "each key row of a block whole, in address order, instead of one "
-           "vector of every row per head-dimension step, in tiles of 64 keys "
-           "instead of 32. attn-compile-pipeline sets it for "
+           "heads per KV head, MHA): the score loop reads each key row of a "
+           "block whole, in address order, instead of one vector of every "
+           "row per head-dimension step, in tiles of 64 keys instead of 32. "
+           "attn-compile-pipeline sets it for "
            "AMD Zen 4 and later with AVX-512">
   ];
   let dependentDialects = [

@@ -118,8 +118,7 @@ struct TileShape {
 /// in address order (a.keyRowsInOrder: one row per key; see
 /// scoreRowsInOrder).
 bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
-  return a.keyRowsInOrder && 2 * group <= lanes &&
-         powerOfTwoCeil(group) == 1;
+  return a.keyRowsInOrder && group == 1 && lanes > 0;
 }
 
 /// `inOrder` (keyRowsInOrder): tiles of 2 * kTargetTileKeys keys. Measured

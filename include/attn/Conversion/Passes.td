@@ -51,7 +51,8 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "Decode with the head dimension across the lanes (few query "
            "heads per KV head, MHA): the score loop reads each key row of a "
            "block whole, in address order, instead of one vector of every "
-           "row per head-dimension step. attn-compile-pipeline sets it for "
+           "row per head-dimension step, in tiles of 64 keys instead of 32. "
+           "attn-compile-pipeline sets it for "
            "AMD Zen 4 and later with AVX-512">
   ];
   let dependentDialects = [

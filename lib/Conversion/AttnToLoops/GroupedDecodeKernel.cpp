@@ -50,11 +50,12 @@
 // it with a shift and a mask, two head-dimension (or value) elements per
 // step, in natural order (a C micro-kernel of that shape runs at the FMA
 // peak there; MQA bf16 8-10% faster than with the tile). There too
-// (a.keyRowsInOrder) the periodic layout with one row per key (MHA) on a
-// half-precision cache reads each key row of a score block whole, in
-// address order, with the head dimension unrolled: Zen 4's prefetchers
-// follow that stream but not a line of each of 16 rows per step (MHA f16 /
-// bf16 16-21% faster).
+// (a.keyRowsInOrder) the periodic layout with one row per key (MHA) reads
+// each key row of a score block whole, in address order, with the head
+// dimension unrolled: Zen 4's prefetchers follow that stream but not a line
+// of each of 16 rows per step (MHA f16 / bf16 16-21% faster); those tiles
+// take 64 keys instead of 32 (f16 / bf16 4-18% faster, f32 in order only
+// with them).
 //
 // The key and value rows of the next tile are prefetched into L2 (contiguous
 // caches), one prefetch per cache line, spread thinly over the tile's work:
@@ -113,7 +114,24 @@ struct TileShape {
   int64_t paddedRows, chunkBlock, keyBlock, tileKeys;
 };
 
-TileShape tileShape(int64_t lanes, int64_t group) {
+/// Whether the periodic layout reads each key row of a score block whole,
+/// in address order (a.keyRowsInOrder: one row per key; see
+/// scoreRowsInOrder).
+bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
+  return a.keyRowsInOrder && group == 1 && lanes > 0;
+}
+
+/// `inOrder` (keyRowsInOrder): tiles of 2 * kTargetTileKeys keys. Measured
+/// on Zen 4 (MHA f16 / bf16, B 1 and 8, S 8192-16384, 1 and 2 threads, CPU
+/// time at load 5-8): the best of 4-6 interleaved runs 4-18% faster than
+/// with 32 keys in 9 of 12 comparisons, equal in 1, 5-7% slower in 2 (the
+/// per-tile softmax, rescale and accumulator loads and stores of the value
+/// blocks are spread over twice the keys, and the next tile's prefetches
+/// run twice as far ahead). MHA f32 (in order only with 64-key tiles): B 8
+/// S 8192 1.06-1.16x faster (best run; medians 1.09-1.10x) in 3
+/// comparisons, B 1 S 16384 mixed (see bench/RESULTS.md); in order with
+/// 32-key tiles it was within noise.
+TileShape tileShape(int64_t lanes, int64_t group, bool inOrder) {
   TileShape t;
   if (2 * group > lanes) { // rows across
     t.paddedRows = roundUp(group, lanes);
@@ -126,7 +144,8 @@ TileShape tileShape(int64_t lanes, int64_t group) {
     t.chunkBlock = 1;
     t.keyBlock = lanes / t.paddedRows;
   }
-  t.tileKeys = t.keyBlock * ((kTargetTileKeys + t.keyBlock - 1) / t.keyBlock);
+  int64_t target = inOrder ? 2 * kTargetTileKeys : kTargetTileKeys;
+  t.tileKeys = t.keyBlock * ((target + t.keyBlock - 1) / t.keyBlock);
   return t;
 }
 
@@ -145,7 +164,8 @@ public:
     };
     spreadPrefetch = !a.blockTable && contiguous(a.key) &&
                      contiguous(a.value);
-    TileShape shape = tileShape(lanes, group);
+    inOrder = keyRowsInOrder(a, lanes, group);
+    TileShape shape = tileShape(lanes, group, inOrder);
     paddedRows = shape.paddedRows;
     chunkBlock = shape.chunkBlock;
     keyBlock = shape.keyBlock;
@@ -623,10 +643,9 @@ private:
       int64_t step = splitKeys ? 2 * lanes : lanes;
       SmallVector<Value> results;
       // Measured on Zen 4 (S 8192, 1 thread, CPU time): MHA f16/bf16
-      // 16-21% faster in order, f32 within noise, GQA-4 f16 1.9x slower
-      // (its 32 query vectors no longer stay in registers).
-      bool inOrder = a.keyRowsInOrder && paddedRows == 1 &&
-                     !getElementTypeOrSelf(a.key.getType()).isF32();
+      // 16-21% faster in order, f32 within noise with 32-key tiles (faster
+      // with 64), GQA-4 f16 1.9x slower (its 32 query vectors no longer
+      // stay in registers).
       if (inOrder)
         results = scoreRowsInOrder(k0, keys, init, step);
       else
@@ -1147,6 +1166,8 @@ private:
   int64_t lanes, group, paddedRows, chunkBlock, keyBlock, tileKeys;
   int64_t valueChunkBlock = 1, valueRowBlock = 1; ///< periodic layout only
   bool rowsAcross;
+  /// Key rows read whole, in order, in tiles of 64 keys (keyRowsInOrder).
+  bool inOrder = false;
   /// The next tile's rows prefetched line by line over the steps of the
   /// score and value loops (caches with the identity layout).
   bool spreadPrefetch = false;
@@ -1178,7 +1199,9 @@ bool mlir::attn::useGroupedDecodeKernel(const FlashAttention &a,
 
 int64_t mlir::attn::groupedDecodeTileKeys(const FlashAttention &a,
                                           const Plan &plan) {
-  return tileShape(groupedLanes(a, plan), plan.group).tileKeys;
+  int64_t lanes = groupedLanes(a, plan);
+  return tileShape(lanes, plan.group, keyRowsInOrder(a, lanes, plan.group))
+      .tileKeys;
 }
 
 void mlir::attn::buildGroupedDecodePartial(Emitter &e, const FlashAttention &a,

@@ -5,13 +5,15 @@
 // RUN:   | FileCheck %s --check-prefix=COLUMNS
 
 // MHA on an f16 cache with key-rows-in-order (set by attn-compile for AMD
-// Zen 4 and later): the score block of 16 keys has no loop over the head
-// dimension; each key row is read whole (8 vectors of 16 lanes, columns 0
-// to 112 in order) before the next one. Without the option: a loop over the
-// head dimension that reads one vector of every row per step (COLUMNS).
+// Zen 4 and later): tiles of 64 keys; the score block of 16 keys has no loop
+// over the head dimension; each key row is read whole (8 vectors of 16
+// lanes, columns 0 to 112 in order) before the next one. Without the option:
+// tiles of 32 keys and a loop over the head dimension that reads one vector
+// of every row per step (COLUMNS).
 
 // CHECK-LABEL: func.func @decode_mha_f16(
-// CHECK:         scf.for %{{.+}} = %c0 to %c32 step %c16 {
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c64 {
+// CHECK:         scf.for %{{.+}} = %c0 to %c64 step %c16 {
 // CHECK-NOT:       scf.for
 // CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
 // CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c16], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
@@ -19,6 +21,7 @@
 // CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
 
 // COLUMNS-LABEL: func.func @decode_mha_f16(
+// COLUMNS:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 {
 // COLUMNS:         scf.for %{{.+}} = %c0 to %c32 step %c16 {
 // COLUMNS:           scf.for %{{.+}} = %c0 to %c128 step %c16 iter_args(
 func.func @decode_mha_f16(%q: memref<1x32x1x128xf32>, %k: memref<1x32x1x128xf32>,
@@ -37,10 +40,11 @@ func.func @decode_mha_f16(%q: memref<1x32x1x128xf32>, %k: memref<1x32x1x128xf32>
 
 // -----
 
-// GQA-4 and f32 caches keep the column loop (measured slower or no faster
-// in order on Zen 4).
+// GQA-4 keeps the column loop and tiles of 32 keys (measured slower in
+// order on Zen 4).
 
 // CHECK-LABEL: func.func @decode_gqa4_f16(
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 {
 // CHECK:         scf.for %{{.+}} = %c0 to %c128 step %c16 iter_args(
 func.func @decode_gqa4_f16(%q: memref<1x32x1x128xf32>, %k: memref<1x8x1x128xf32>,
                            %v: memref<1x8x1x128xf32>, %pos: index,
@@ -58,8 +62,20 @@ func.func @decode_gqa4_f16(%q: memref<1x32x1x128xf32>, %k: memref<1x8x1x128xf32>
 
 // -----
 
+// MHA on an f32 cache: in order too, in tiles of 64 keys (16-lane f32
+// vectors, columns 0 to 112 of a row, then the next row).
+
 // CHECK-LABEL: func.func @decode_mha_f32(
-// CHECK:         scf.for %{{.+}} = %c0 to %c128 step %c16 iter_args(
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c64 {
+// CHECK:         scf.for %{{.+}} = %c0 to %c64 step %c16 {
+// CHECK-NOT:       scf.for
+// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf32>, vector<16xf32>
+// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c112], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf32>, vector<16xf32>
+// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf32>, vector<16xf32>
+
+// COLUMNS-LABEL: func.func @decode_mha_f32(
+// COLUMNS:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 {
+// COLUMNS:         scf.for %{{.+}} = %c0 to %c128 step %c16 iter_args(
 func.func @decode_mha_f32(%q: memref<1x32x1x128xf32>, %k: memref<1x32x1x128xf32>,
                           %v: memref<1x32x1x128xf32>, %pos: index,
                           %o: memref<1x32x1x128xf32>,

@@ -92,11 +92,20 @@ func.func @batch4_f16(%x: memref<4x517xf32>, %w: memref<517x200xf16>, %o: memref
 // -----
 
 // lm_head [1, 576] x [576, 49152]: a partial row is 192 KiB, so 2 chunks
-// (512 KiB of partials at most) instead of 576 / 128 = 4.
+// (512 KiB of partials at most) instead of 576 / 128 = 4; the partial row
+// is past L1, so each pass over it takes 4 weight rows (one load and store
+// of a partial vector per 4 FMAs).
 // CHECK-LABEL: func.func @lm_head
 // CHECK:         memref.alloc() {alignment = 64 : i64} : memref<98304xf32>
 // CHECK:         scf.parallel (%{{.+}}) = (%c0) to (%c2) step (%c1) {
 // CHECK:           arith.muli %{{.+}}, %c288
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
+// CHECK-COUNT-4:     vector.broadcast
+// CHECK:             scf.for %{{.+}} = %c0 to %c49152 step %c16 {
+// CHECK-COUNT-4:       vector.transfer_read
+// CHECK:               vector.load
+// CHECK-COUNT-4:       vector.fma
+// CHECK-NEXT:          vector.store
 func.func @lm_head(%x: memref<1x576xf32>, %w: memref<576x49152xf32>, %o: memref<1x49152xf32>) {
   linalg.matmul ins(%x, %w : memref<1x576xf32>, memref<576x49152xf32>) outs(%o : memref<1x49152xf32>)
   return

@@ -16,6 +16,8 @@ after linalg.fill):
                                                     its columns NaN; an inf
                                                     weight times row 1's 0:
                                                     one NaN column)
+  f16_wide  [1, 203]   x [203, 5000] f16  -> f32   (partial row past L1:
+                                                    blocks of 4 rows, 3 left)
 bf16 arrays are stored as uint16 bits (what attn-run reads and writes).
 """
 
@@ -42,6 +44,7 @@ CASES = [
     ("bf16_m3", (3, 1), 260, 37, "bf16", "f32"),
     ("bf16_m8", (8,), 1024, 96, "bf16", "f32"),
     ("nan_inf", (2,), 300, 40, "f32", "f32"),
+    ("f16_wide", (1,), 203, 5000, "f16", "f32"),
 ]
 
 

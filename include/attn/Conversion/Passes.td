@@ -308,7 +308,9 @@ def ConvertContractionToVectors
     (C = clamp(K / 128, 1, 8), fewer for wide N): each chunk zeroes its
     partial rows in a scratch `memref.alloc`, then streams its weight rows
     whole, in memory order, one FMA per weight vector and row into the
-    partial rows; a sequential loop then adds the chunks' partials to the
+    partial rows (blocks of several weight rows per pass over the partials
+    when there are several rows, or one row past 16 KiB such as lm_head);
+    a sequential loop then adds the chunks' partials to the
     output in chunk order (rounded once for f16/bf16 outputs). The
     hardware prefetchers of AMD Zen 4 follow this stream; they lose the
     tiled form's strided pieces of rows.

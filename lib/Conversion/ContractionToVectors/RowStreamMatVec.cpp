@@ -6,7 +6,8 @@
 // columns per work item, k innermost) reads each row's piece of the tile
 // and jumps N elements to the next: on AMD Zen 4 the pieces land on other
 // pages and the hardware streamers never train (10-12 GB/s against 21-28
-// GB/s read in order; /tmp/mv microbenchmarks, bench/RESULTS.md). This form
+// GB/s read in order, measured with C microbenchmarks; bench/RESULTS.md
+// has the whole decoder). This form
 // reads whole rows in order and splits K instead of N between work items:
 //
 //   %part = memref.alloc : C x M x Np f32       (Np: N rounded up to lanes)

@@ -105,6 +105,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   loops.keyRowsInOrder = options.keyRowsInOrder;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
+  vectors.rowStreaming = options.rowStreamMatVec;
   pm.addPass(createConvertAttnToLoops(loops));
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
   funcPm.addPass(createConvertContractionToVectors(vectors));

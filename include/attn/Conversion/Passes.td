@@ -302,11 +302,29 @@ def ConvertContractionToVectors
 
     becomes an `scf.parallel` over 32 tiles of 64 columns, each an
     `scf.for` over the 512 rows of `%w` carrying four `vector<16xf32>`.
+
+    With `row-streaming`, a contraction whose weights are `[K, N]` and whose
+    other loops (M rows) number at most 16, with M x N f32 partials of at
+    most 256 KiB, becomes instead an `scf.parallel` over C chunks of K
+    (C = clamp(K / 128, 1, 8), fewer for wide N): each chunk zeroes its
+    partial rows in a scratch `memref.alloc`, then streams its weight rows
+    whole, in memory order, one FMA per weight vector and row into the
+    partial rows (blocks of several weight rows per pass over the partials
+    when there are several rows, or one row past 16 KiB such as lm_head);
+    a sequential loop then adds the chunks' partials to the
+    output in chunk order (rounded once for f16/bf16 outputs). The
+    hardware prefetchers of AMD Zen 4 follow this stream; they lose the
+    tiled form's strided pieces of rows.
   }];
   let options = [
     Option<"vectorLanes", "vector-lanes", "int64_t", /*default=*/"0",
            "f32 lanes per vector: 4, 8 or 16; 0 means 8. The pass never looks "
-           "at the host: attn-compile-pipeline sets this from its mcpu/mattr">
+           "at the host: attn-compile-pipeline sets this from its mcpu/mattr">,
+    Option<"rowStreaming", "row-streaming", "bool", /*default=*/"false",
+           "Decode matvecs (at most 16 rows, small partial rows) read whole "
+           "weight rows in memory order, K split into chunks of partial rows "
+           "summed in chunk order. attn-compile-pipeline sets it for AMD "
+           "Zen 4 (mcpu znver*)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",

@@ -35,6 +35,11 @@ struct CpuTarget {
   /// each key row whole, in address order: AMD Zen 4's prefetchers lose
   /// the column-wise reads (a line of 16 rows per step) of the default.
   bool keyRowsInOrder = false;
+  /// Decode matvecs stream whole weight rows in memory order and split K
+  /// between threads (convert-contraction-to-vectors{row-streaming}): AMD
+  /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows
+  /// (10-12 GB/s against 21-28 GB/s in order).
+  bool rowStreamMatVec = false;
 };
 
 /// Resolves `mcpu` ("native" or "": the host CPU and its features; else an

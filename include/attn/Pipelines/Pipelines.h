@@ -55,6 +55,8 @@ struct CodegenOptions {
   int64_t vectorLanes = 0; ///< convert-contraction-to-vectors{vector-lanes}
   bool inlineBF16Widening = false; ///< convert-attn-to-loops{inline-bf16-widening}
   bool keyRowsInOrder = false; ///< convert-attn-to-loops{key-rows-in-order}
+  /// convert-contraction-to-vectors{row-streaming}
+  bool rowStreamMatVec = false;
 };
 
 /// Memrefs to the LLVM dialect: attn ops to flash loops, remaining linalg to

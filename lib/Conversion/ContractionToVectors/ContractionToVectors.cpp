@@ -33,7 +33,14 @@
 // the results are bitwise those of the one-row kernel. Other contractions
 // are left to convert-linalg-to-loops.
 //
+// With the row-streaming option (set for AMD Zen 4, whose hardware
+// prefetchers lose the tiled kernel's strided row pieces), a decode matvec
+// with few rows reads whole weight rows in memory order and splits K
+// between work items instead (RowStreamMatVec.cpp).
+//
 //===----------------------------------------------------------------------===//
+
+#include "RowStreamMatVec.h"
 
 #include "attn/Conversion/FloatWidening.h"
 #include "attn/Conversion/Passes.h"
@@ -139,8 +146,9 @@ linalg::GenericOp wideningProducer(Value buffer, Operation *consumer) {
 
 struct VectorizeContraction
     : OpInterfaceRewritePattern<linalg::LinalgOp> {
-  VectorizeContraction(MLIRContext *ctx, int64_t lanes)
-      : OpInterfaceRewritePattern(ctx), lanes(lanes) {}
+  VectorizeContraction(MLIRContext *ctx, int64_t lanes, bool rowStreaming)
+      : OpInterfaceRewritePattern(ctx), lanes(lanes),
+        rowStreaming(rowStreaming) {}
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
@@ -184,8 +192,17 @@ struct VectorizeContraction
     if (widening)
       weights = widening.getDpsInputOperand(0)->get();
 
-    Location loc = op.getLoc();
     AffineMap lhsMap = op.getMatchingIndexingMap(lhs);
+    if (rowStreaming &&
+        attn::emitRowStreamMatVec(rewriter,
+                                  {op, lhs->get(), weights, lhsMap, rhsMap,
+                                   out->get(), outMap, n, k, ranges},
+                                  lanes)) {
+      eraseWithWidening(rewriter, op, widening);
+      return success();
+    }
+
+    Location loc = op.getLoc();
     int64_t vectors = (ranges[n] + lanes - 1) / lanes;
     int64_t outer = 1;
     for (unsigned l = 0; l < ranges.size(); ++l)
@@ -335,19 +352,26 @@ struct VectorizeContraction
               ArrayRef<bool>{inBounds});
     };
     scf::ParallelOp::create(rewriter, loc, lower, upper, steps, build);
-    rewriter.eraseOp(op);
-    if (widening) {
-      // The f32 copy of the weights has no reader left.
-      Value buffer = widening.getDpsInitOperand(0)->get();
-      rewriter.eraseOp(widening);
-      for (Operation *user : llvm::make_early_inc_range(buffer.getUsers()))
-        rewriter.eraseOp(user);
-      rewriter.eraseOp(buffer.getDefiningOp());
-    }
+    eraseWithWidening(rewriter, op, widening);
     return success();
   }
 
+  /// Erases the converted `op` and, when it read weights widened by
+  /// `widening`, the widening and its f32 buffer (no reader left).
+  static void eraseWithWidening(PatternRewriter &rewriter, Operation *op,
+                                linalg::GenericOp widening) {
+    rewriter.eraseOp(op);
+    if (!widening)
+      return;
+    Value buffer = widening.getDpsInitOperand(0)->get();
+    rewriter.eraseOp(widening);
+    for (Operation *user : llvm::make_early_inc_range(buffer.getUsers()))
+      rewriter.eraseOp(user);
+    rewriter.eraseOp(buffer.getDefiningOp());
+  }
+
   int64_t lanes;
+  bool rowStreaming;
 };
 
 struct ConvertContractionToVectorsPass
@@ -366,7 +390,7 @@ struct ConvertContractionToVectorsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    patterns.add<VectorizeContraction>(&getContext(), lanes);
+    patterns.add<VectorizeContraction>(&getContext(), lanes, rowStreaming);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -1,0 +1,273 @@
+//===- RowStreamMatVec.cpp - decode matvecs that stream weight rows -------===//
+//
+// A decode step's projection [M, K] x [K, N] with few rows M reads every
+// weight once: it is a stream of K x N weights at the memory's read rate,
+// if the weights are read in memory order. The tiled kernel (a tile of
+// columns per work item, k innermost) reads each row's piece of the tile
+// and jumps N elements to the next: on AMD Zen 4 the pieces land on other
+// pages and the hardware streamers never train (10-12 GB/s against 21-28
+// GB/s read in order, measured with C microbenchmarks; bench/RESULTS.md
+// has the whole decoder). This form
+// reads whole rows in order and splits K instead of N between work items:
+//
+//   %part = memref.alloc : C x M x Np f32       (Np: N rounded up to lanes)
+//   scf.parallel (%c) = (0) to (C)              (chunk c: rows [k0, k1))
+//     part[c, r, :] = 0                         (r < M)
+//     scf.for k = k0 to k0 + KB * blocks step KB
+//       s[r][j] = splat(f32(lhs[r, k + j]))     (j < KB)
+//       scf.for n = 0 to N step lanes           (a masked vector past the
+//         w[j] = f32(W[k + j, n : +lanes])       last full one)
+//         part[c, r, n : +lanes] = fma(s[r][j], w[j], part[c, r, n : +lanes])
+//     scf.for k = (the rows left) ... one row at a time, the same
+//   scf.for n = 0 to N step lanes               (sequential, chunk order)
+//     out[r, n : +lanes] = round(f32(out[r, n : +lanes]) + part[0, r, ..]
+//                                + ... + part[C - 1, r, ..])
+//   memref.dealloc %part
+//
+// The partial rows (M x Np f32 per chunk) stay in L1/L2 while the weights
+// stream past; each output element sums its chunks in chunk order, so the
+// result does not depend on the thread count. f16/bf16 weights are read at
+// their width and widened in registers. With M > 1 each weight vector feeds
+// M FMAs; KB rows a block keep a partial vector in a register across KB
+// weight rows, so the partials are loaded and stored once per KB rows.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RowStreamMatVec.h"
+
+#include "attn/Conversion/FloatWidening.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace {
+
+/// Rows (M) up to which a decode matvec streams its weight rows: each
+/// weight vector feeds M FMAs; more rows is a prefill's or a large batch's
+/// matmul, better served by the tiled kernel's row tiles.
+constexpr int64_t kMaxStreamRows = 16;
+/// Bytes of one chunk's partial rows (M x Np f32): within L2 beside the
+/// weight stream (lm_head's [576 x 49152] is 192 KiB).
+constexpr int64_t kMaxPartialBytes = 256 * 1024;
+/// Bytes of all chunks' partial rows: fewer chunks for wide matrices.
+constexpr int64_t kMaxScratchBytes = 512 * 1024;
+/// Weight rows a chunk should have at least, and the most chunks: enough
+/// work items for a few threads, each a long run of rows.
+constexpr int64_t kMinChunkRows = 128;
+constexpr int64_t kMaxChunks = 8;
+
+/// The loop positions that each result of a projected-permutation map reads.
+SmallVector<unsigned> loopsOf(AffineMap map) {
+  SmallVector<unsigned> loops;
+  for (AffineExpr e : map.getResults())
+    loops.push_back(cast<AffineDimExpr>(e).getPosition());
+  return loops;
+}
+
+/// Partial rows (bytes) that stay in L1 (half of Zen 4's 32 KiB) beside
+/// the weight stream.
+constexpr int64_t kL1PartialBytes = 16 * 1024;
+
+/// Weight rows per block for `rows` rows whose partials take `partialBytes`:
+/// the splats (rows x KB) and a weight vector per row of the block within
+/// the register file. One row whose partial row stays in L1 streams one
+/// weight row at a time (the partials' loads and stores hit L1); a wider
+/// one (lm_head: 192 KiB, in L2) takes 4 weight rows per pass over it
+/// (measured on Zen 4, f16 [576 x 49152]: 2x the rate of one row at a time;
+/// [576 x 1536]: one row at a time is faster).
+int64_t rowsPerBlock(int64_t rows, int64_t partialBytes) {
+  if (rows == 1)
+    return partialBytes > kL1PartialBytes ? 4 : 1;
+  return std::clamp<int64_t>(16 / rows, 1, 4);
+}
+
+Type elementOf(Value memref) {
+  return cast<MemRefType>(memref.getType()).getElementType();
+}
+
+} // namespace
+
+bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
+                                     const MatchedContraction &c,
+                                     int64_t lanes) {
+  unsigned n = c.n, k = c.k;
+  SmallVector<unsigned> rhsLoops = loopsOf(c.rhsMap);
+  if (rhsLoops.size() != 2 || rhsLoops[0] != k || rhsLoops[1] != n)
+    return false;
+  // Every other loop is a row (m) loop: read by the lhs and the output.
+  SmallVector<unsigned> rowLoops;
+  int64_t rows = 1;
+  for (unsigned l = 0; l < c.ranges.size(); ++l) {
+    if (l == n || l == k)
+      continue;
+    if (!c.lhsMap.isFunctionOfDim(l) || !c.outMap.isFunctionOfDim(l))
+      return false;
+    rowLoops.push_back(l);
+    rows *= c.ranges[l];
+  }
+  int64_t cols = c.ranges[n], depth = c.ranges[k];
+  int64_t paddedCols = (cols + lanes - 1) / lanes * lanes;
+  int64_t partialBytes = rows * paddedCols * 4;
+  if (rows < 1 || rows > kMaxStreamRows || cols < 1 || depth < 1 ||
+      partialBytes > kMaxPartialBytes)
+    return false;
+  int64_t block = rowsPerBlock(rows, partialBytes);
+  int64_t chunks = std::clamp<int64_t>(depth / kMinChunkRows, 1, kMaxChunks);
+  chunks = std::min(chunks, std::max<int64_t>(1, kMaxScratchBytes / partialBytes));
+  // Chunks of a whole number of blocks; no chunk is empty.
+  int64_t chunkRows = (depth + chunks - 1) / chunks;
+  chunkRows = (chunkRows + block - 1) / block * block;
+  chunks = (depth + chunkRows - 1) / chunkRows;
+
+  Location loc = c.op->getLoc();
+  Type f32 = rewriter.getF32Type();
+  auto vecType = VectorType::get({lanes}, f32);
+  int64_t fullCols = cols / lanes * lanes;
+  auto index = [&](OpBuilder &b, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  // The loop indices of row r (row-major over the row loops).
+  SmallVector<SmallVector<int64_t>> rowAt(rows,
+                                          SmallVector<int64_t>(c.ranges.size()));
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t rest = r;
+    for (unsigned l : llvm::reverse(rowLoops)) {
+      rowAt[r][l] = rest % c.ranges[l];
+      rest /= c.ranges[l];
+    }
+  }
+  auto indices = [&](OpBuilder &b, AffineMap map, int64_t r, Value kv,
+                     Value nv) {
+    SmallVector<Value> idx;
+    for (unsigned l : loopsOf(map))
+      idx.push_back(l == n ? nv : l == k ? kv : index(b, rowAt[r][l]));
+    return idx;
+  };
+  auto readF32 = [&](OpBuilder &b, Value memref, ValueRange idx,
+                     bool inBounds) {
+    Type element = elementOf(memref);
+    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(element));
+    Value v = vector::TransferReadOp::create(
+        b, loc, VectorType::get({lanes}, element), memref, idx, pad,
+        ArrayRef<bool>{inBounds});
+    return attn::extendToF32(b, loc, v);
+  };
+  // Full vectors in an scf.for, then the masked tail vector (if any).
+  auto forEachVector = [&](OpBuilder &b,
+                           function_ref<void(OpBuilder &, Value, bool)> step) {
+    if (fullCols > 0)
+      scf::ForOp::create(b, loc, index(b, 0), index(b, fullCols),
+                         index(b, lanes), ValueRange{},
+                         [&](OpBuilder &fb, Location, Value nv, ValueRange) {
+                           step(fb, nv, /*inBounds=*/true);
+                           scf::YieldOp::create(fb, loc);
+                         });
+    if (fullCols < cols)
+      step(b, index(b, fullCols), /*inBounds=*/false);
+  };
+
+  Value part = memref::AllocOp::create(
+      rewriter, loc, MemRefType::get({chunks * rows * paddedCols}, f32),
+      rewriter.getI64IntegerAttr(64));
+  auto chunkBody = [&](OpBuilder &b, Location, ValueRange ivs) {
+    Value chunk = ivs[0];
+    Value k0 = arith::MulIOp::create(b, loc, chunk, index(b, chunkRows));
+    Value k1 = arith::MinSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, k0, index(b, chunkRows)),
+        index(b, depth));
+    // Offset of the chunk's partial row r in `part`.
+    Value chunkBase =
+        arith::MulIOp::create(b, loc, chunk, index(b, rows * paddedCols));
+    SmallVector<Value> rowBase;
+    for (int64_t r = 0; r < rows; ++r)
+      rowBase.push_back(
+          arith::AddIOp::create(b, loc, chunkBase, index(b, r * paddedCols)));
+    auto partAt = [&](OpBuilder &pb, int64_t r, Value nv) {
+      return arith::AddIOp::create(pb, loc, rowBase[r], nv).getResult();
+    };
+    Value zero = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0)));
+    scf::ForOp::create(b, loc, index(b, 0), index(b, paddedCols),
+                       index(b, lanes), ValueRange{},
+                       [&](OpBuilder &zb, Location, Value nv, ValueRange) {
+                         for (int64_t r = 0; r < rows; ++r)
+                           vector::StoreOp::create(zb, loc, zero, part,
+                                                   partAt(zb, r, nv));
+                         scf::YieldOp::create(zb, loc);
+                       });
+    // Weight rows [from, to) in blocks of `kb` rows.
+    auto streamRows = [&](Value from, Value to, int64_t kb) {
+      scf::ForOp::create(
+          b, loc, from, to, index(b, kb), ValueRange{},
+          [&](OpBuilder &kbld, Location, Value kv, ValueRange) {
+            SmallVector<Value> kRows{kv};
+            for (int64_t j = 1; j < kb; ++j)
+              kRows.push_back(
+                  arith::AddIOp::create(kbld, loc, kv, index(kbld, j)));
+            SmallVector<Value> splats; // row r, block row j: r * kb + j
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t j = 0; j < kb; ++j) {
+                Value a = memref::LoadOp::create(
+                    kbld, loc, c.lhs,
+                    indices(kbld, c.lhsMap, r, kRows[j], Value()));
+                splats.push_back(vector::BroadcastOp::create(
+                    kbld, loc, vecType, attn::extendToF32(kbld, loc, a)));
+              }
+            forEachVector(kbld, [&](OpBuilder &vb, Value nv, bool inBounds) {
+              SmallVector<Value> w;
+              for (int64_t j = 0; j < kb; ++j)
+                w.push_back(readF32(vb, c.weights, ValueRange{kRows[j], nv},
+                                    inBounds));
+              for (int64_t r = 0; r < rows; ++r) {
+                Value at = partAt(vb, r, nv);
+                Value acc = vector::LoadOp::create(vb, loc, vecType, part, at);
+                for (int64_t j = 0; j < kb; ++j)
+                  acc = vector::FMAOp::create(vb, loc, splats[r * kb + j],
+                                              w[j], acc);
+                vector::StoreOp::create(vb, loc, acc, part, at);
+              }
+            });
+            scf::YieldOp::create(kbld, loc);
+          });
+    };
+    if (block == 1) {
+      streamRows(k0, k1, 1);
+      return;
+    }
+    // The chunk's rows past its last whole block (the last chunk's).
+    Value blocks = arith::DivUIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, k1, k0), index(b, block));
+    Value blockEnd = arith::AddIOp::create(
+        b, loc, k0, arith::MulIOp::create(b, loc, blocks, index(b, block)));
+    streamRows(k0, blockEnd, block);
+    streamRows(blockEnd, k1, 1);
+  };
+  scf::ParallelOp::create(rewriter, loc, ValueRange{index(rewriter, 0)},
+                          ValueRange{index(rewriter, chunks)},
+                          ValueRange{index(rewriter, 1)}, chunkBody);
+
+  // The output's initial value plus the chunks' partials, in chunk order,
+  // rounded once to the output's type.
+  Type outElement = elementOf(c.out);
+  forEachVector(rewriter, [&](OpBuilder &b, Value nv, bool inBounds) {
+    for (int64_t r = 0; r < rows; ++r) {
+      SmallVector<Value> at = indices(b, c.outMap, r, Value(), nv);
+      Value acc = readF32(b, c.out, at, inBounds);
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        Value offset = arith::AddIOp::create(
+            b, loc, nv, index(b, (ch * rows + r) * paddedCols));
+        acc = arith::AddFOp::create(
+            b, loc, acc, vector::LoadOp::create(b, loc, vecType, part, offset));
+      }
+      vector::TransferWriteOp::create(
+          b, loc, attn::truncateFromF32(b, loc, acc, outElement), c.out, at,
+          ArrayRef<bool>{inBounds});
+    }
+  });
+  memref::DeallocOp::create(rewriter, loc, part);
+  return true;
+}

@@ -1,0 +1,40 @@
+//===- RowStreamMatVec.h - decode matvecs that stream weight rows -*- C++ -*-===//
+//
+// The row-streaming form of convert-contraction-to-vectors (private to the
+// conversion): a decode step's [M, K] x [K, N] with few rows, the weights
+// read in memory order, K split into chunks that accumulate partial rows.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_CONTRACTIONTOVECTORS_ROWSTREAMMATVEC_H
+#define ATTN_LIB_CONVERSION_CONTRACTIONTOVECTORS_ROWSTREAMMATVEC_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::attn {
+
+/// A contraction the conversion matched: one n and one k loop, static
+/// ranges, projected-permutation maps, weights and output contiguous along n.
+struct MatchedContraction {
+  linalg::LinalgOp op;
+  Value lhs;     ///< the activations (no n)
+  Value weights; ///< what the kernel reads: the narrow memref when widened
+  AffineMap lhsMap, rhsMap;
+  Value out;
+  AffineMap outMap;
+  unsigned n, k;
+  SmallVector<int64_t> ranges;
+};
+
+/// Emits the row-streaming form of `c` before its op, if it applies: the
+/// weights are [K, N] (no other loop), the rows M (the product of the other
+/// loops) are at most kMaxStreamRows and M x N f32 partials fit the scratch
+/// budget. Returns false (and emits nothing) otherwise. The caller erases
+/// the op.
+bool emitRowStreamMatVec(RewriterBase &rewriter, const MatchedContraction &c,
+                         int64_t lanes);
+
+} // namespace mlir::attn
+
+#endif // ATTN_LIB_CONVERSION_CONTRACTIONTOVECTORS_ROWSTREAMMATVEC_H

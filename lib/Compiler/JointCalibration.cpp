@@ -447,6 +447,30 @@ probeActivations(const std::map<std::string, ::attn::rt::Array> &outputs,
       cross ? floatsOf(*kvh) : std::vector<float>{}, &weights, newHeads};
 }
 
+/// Windows [from, from + count) of `l` (count > 0).
+JointLayer sliceWindows(const JointLayer &l, int64_t from, int64_t count) {
+  JointLayer out = l;
+  int64_t rows = l.length, half = l.headDim / 2;
+  auto slice = [](const std::vector<float> &v, int64_t at, int64_t n) {
+    return std::vector<float>(v.begin() + at, v.begin() + at + n);
+  };
+  out.batch = count;
+  out.input = slice(l.input, from * rows * l.inputWidth,
+                    count * rows * l.inputWidth);
+  if (!l.cos.empty()) {
+    out.cos = slice(l.cos, from * rows * half, count * rows * half);
+    out.sin = slice(l.sin, from * rows * half, count * rows * half);
+  }
+  int64_t perWindow = l.qHeads * l.length * l.keyLength();
+  out.bias = slice(l.bias, from * perWindow, count * perWindow);
+  if (l.cross() && l.kvWindows > 1) {
+    int64_t kv = l.kvLength * l.kvInputWidth;
+    out.kvInput = slice(l.kvInput, from * kv, count * kv);
+    out.kvWindows = count;
+  }
+  return out;
+}
+
 /// Fits one attention on `a`, from `plan.start` in the first pass and
 /// `plan.fitted` after.
 LogicalResult fitLayer(LayerPlan &plan,
@@ -513,6 +537,15 @@ LogicalResult fitLayer(LayerPlan &plan,
   // --share-kv-fit-windows: the fit reads the first windows only (the
   // block refit reads them all).
   int64_t fitWindows = options.windowsOf(passIndex);
+  bool last = passIndex + 1 == options.totalPasses();
+  // The windows the fit does not read (as many as it reads, at most):
+  // the held-out error in the last pass (the log's), and early stopping.
+  std::optional<JointLayer> rest;
+  std::vector<float> restTarget;
+  if (fitWindows > 0 && fitWindows < l.batch && (last || options.earlyStop)) {
+    rest = sliceWindows(l, fitWindows, std::min(fitWindows, l.batch - fitWindows));
+    restTarget = ::attn::calib::jointOutput(*rest, plan.original);
+  }
   if (fitWindows > 0 && fitWindows < l.batch) {
     int64_t keep = fitWindows * l.length;
     l.batch = fitWindows;
@@ -529,12 +562,22 @@ LogicalResult fitLayer(LayerPlan &plan,
   }
   auto t0 = std::chrono::steady_clock::now();
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
+  ::attn::calib::JointValidation validation;
+  if (rest) {
+    validation.layer = &*rest;
+    validation.target = &restTarget;
+    validation.every = options.heldoutEvery;
+    validation.keepBest = options.earlyStop;
+  }
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
       options.stepsOf(passIndex), options.ridge,
-      /*errors=*/passIndex + 1 == options.totalPasses(), // the log's: last
-      options.headMaps);
+      /*errors=*/last, // the log's: last
+      options.headMaps, validation);
   plan.fitted = std::move(fit.weights);
+  r.heldout = std::move(fit.heldout);
+  r.heldoutWindows = rest ? rest->batch : 0;
+  r.keptSteps = fit.keptSteps;
   r.name = where;
   r.alignedError = fit.startError;
   r.fittedError = fit.error;

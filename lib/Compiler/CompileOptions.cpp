@@ -198,6 +198,16 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVRidge = ridge;
     return success();
   }
+  if (key == "share-kv-original-target") {
+    double mix;
+    if (value.getAsDouble(mix) || !(mix >= 0.0 && mix <= 1.0)) {
+      error = "bad --share-kv-original-target '" + value.str() +
+              "' (expected a share from 0 to 1)";
+      return failure();
+    }
+    options.shareKVOriginalTarget = mix;
+    return success();
+  }
   if (key == "share-kv-early-stop") {
     if (!parseBool(value, options.shareKVEarlyStop)) {
       error = "bad --share-kv-early-stop '" + value.str() +

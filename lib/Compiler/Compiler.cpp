@@ -387,6 +387,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.ridge = {options.shareKVRidge[0], options.shareKVRidge[1],
                    options.shareKVRidge[2], options.shareKVRidge[3]};
     joint.earlyStop = options.shareKVEarlyStop;
+    joint.originalTarget = options.shareKVOriginalTarget;
     joint.fallbackRefitPasses = kRefitPasses;
     std::vector<std::string> refitNotes;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,

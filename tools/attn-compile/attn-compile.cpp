@@ -136,6 +136,14 @@ cl::opt<std::string> shareKVRidge(
              "for Q, K, V and O (default 1e-3), or four (Q,K,V,O), each a "
              "strength or fixed (the matrix keeps its start)"),
     cl::value_desc("R|RQ,RK,RV,RO"), cl::cat(category));
+cl::opt<std::string> shareKVOriginalTarget(
+    "share-kv-original-target",
+    cl::desc("--share-kv-method=joint: the share (0 to 1, default 0) of the "
+             "original attention's output on the original model's input in "
+             "the target of the fits on the converted model's input, the "
+             "rest its output on the converted input (asymmetric "
+             "calibration)"),
+    cl::value_desc("SHARE"), cl::cat(category));
 cl::opt<bool> shareKVEarlyStop(
     "share-kv-early-stop",
     cl::desc("--share-kv-method=joint with --share-kv-fit-windows=N: each "
@@ -250,6 +258,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-fit-maps", shareKVFitMaps});
   if (shareKVRidge.getNumOccurrences())
     flags.push_back({"share-kv-ridge", shareKVRidge});
+  if (shareKVOriginalTarget.getNumOccurrences())
+    flags.push_back({"share-kv-original-target", shareKVOriginalTarget});
   if (shareKVEarlyStop.getNumOccurrences())
     flags.push_back(
         {"share-kv-early-stop", shareKVEarlyStop ? "true" : "false"});

@@ -102,6 +102,10 @@ struct CompileOptions {
   /// error on the calibration rows after --share-kv-fit-windows'
   /// (--share-kv-early-stop).
   bool shareKVEarlyStop = false;
+  /// ShareKVMethod::Joint: the share of the original attention's output on
+  /// the original model's input in the fits' target, the rest on the
+  /// converted input (--share-kv-original-target; 0 to 1).
+  double shareKVOriginalTarget = 0.0;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

@@ -24,6 +24,11 @@ struct JointFitOptions {
   /// the calibration windows they do not read (after the first
   /// `fitWindows`) is lowest, measured every `heldoutEvery` steps.
   bool earlyStop = false;
+  /// --share-kv-original-target: the fits on a probe of the converted
+  /// model aim at (1 - this) the original attention's output on the
+  /// converted input plus this times its output on the original model's
+  /// input (asymmetric calibration; 0: the former only).
+  double originalTarget = 0.0;
   int heldoutEvery = 10;
   /// One probe library for every pass (the converted projection weights
   /// its inputs) rather than one compile per pass.

@@ -27,7 +27,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 
 using namespace attn::calib;
@@ -298,7 +300,7 @@ double squaredNorm(const std::vector<double> &x) {
 class Objective {
 public:
   Objective(const JointLayer &l, const std::vector<float> &target,
-            const JointWeights &start, double ridge)
+            const JointWeights &start, const JointRidge &ridge)
       : attention(l, start.kvHeads), target(target), start(start),
         startFloats(packFloats(start)), ridge(ridge) {
     double t = 0.0;
@@ -376,7 +378,13 @@ public:
     std::vector<const std::vector<double> *> startParts = parts(start);
     for (size_t m = 0; m < 4; ++m) {
       size_t n = startParts[m]->size();
-      double c = ridge * partScale[m];
+      double r = ridge.of(static_cast<int>(m));
+      if (std::isinf(r)) { // a fixed matrix: it keeps its initial value
+        std::fill(grad.begin() + at, grad.begin() + at + n, 0.0f);
+        at += n;
+        continue;
+      }
+      double c = r * partScale[m];
       float c2 = static_cast<float>(2.0 * c);
       ridgeGradient(&grad[offset], grads[m]->data(), &x[offset],
                     &startFloats[offset], c2, n);
@@ -406,7 +414,8 @@ private:
   const std::vector<float> &target;
   const JointWeights &start;
   std::vector<float> startFloats; ///< start packed as float
-  double ridge, targetScale = 1.0;
+  JointRidge ridge;
+  double targetScale = 1.0;
   std::vector<double> partScale;
 };
 
@@ -505,11 +514,50 @@ private:
 };
 
 template <typename Function>
-int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations) {
+int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
+          const std::function<void(int, const std::vector<float> &)> *watch) {
   const size_t memory = 10;
-  return bf16Pairs() ? attn::calib::lbfgs<uint16_t>(fg, x, f, iterations, memory)
-                     : attn::calib::lbfgs<float>(fg, x, f, iterations, memory);
+  return bf16Pairs() ? attn::calib::lbfgs<uint16_t>(fg, x, f, iterations,
+                                                    memory, watch)
+                     : attn::calib::lbfgs<float>(fg, x, f, iterations, memory,
+                                                 watch);
 }
+
+/// The held-out error of the fit's iterates (JointValidation): every
+/// `every` steps and the last, and the best weights seen.
+class HeldoutWatch {
+public:
+  HeldoutWatch(const JointValidation &v, const JointWeights &start,
+               const JointRidge &ridge, int iterations)
+      : v(v), iterations(iterations) {
+    if (v.layer && v.target)
+      objective.emplace(*v.layer, *v.target, start, ridge);
+  }
+  bool active() const { return objective.has_value(); }
+
+  /// Records the held-out error of `w` after `steps` steps when due.
+  void see(int steps, const JointWeights &w, bool last) {
+    if (!active() || !(steps == 0 || last || steps % std::max(1, v.every) == 0))
+      return;
+    if (!heldout.empty() && heldout.back().first == steps)
+      return;
+    double e = objective->error(w);
+    heldout.push_back({steps, e});
+    if (v.keepBest && e < bestError) {
+      bestError = e;
+      best = w;
+      bestSteps = steps;
+    }
+  }
+
+  const JointValidation &v;
+  int iterations;
+  std::optional<Objective> objective;
+  std::vector<std::pair<int, double>> heldout;
+  double bestError = std::numeric_limits<double>::infinity();
+  JointWeights best;
+  int bestSteps = -1;
+};
 
 } // namespace
 
@@ -525,7 +573,8 @@ std::vector<float> attn::calib::jointOutput(const JointLayer &layer,
 double attn::calib::jointObjective(const JointLayer &layer,
                                    const std::vector<float> &target,
                                    const JointWeights &start,
-                                   const JointWeights &at, double ridge,
+                                   const JointWeights &at,
+                                   const JointRidge &ridge,
                                    JointWeights *gradient) {
   Objective objective(layer, target, start, ridge);
   std::vector<float> g;
@@ -539,23 +588,47 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const std::vector<float> &target,
                                      const JointWeights &start,
                                      const JointWeights &init, int iterations,
-                                     double ridge, bool errors,
-                                     bool headMaps) {
+                                     const JointRidge &ridge, bool errors,
+                                     bool headMaps,
+                                     const JointValidation &validation) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
   result.startError = errors ? objective.error(start) : none;
   const JointWeights &from = init.query.empty() ? start : init;
+  HeldoutWatch held(validation, start, ridge, iterations);
+  held.see(0, from, false);
   double f = 0.0;
   if (headMaps) {
     MapObjective maps(objective, layer, from);
+    std::function<void(int, const std::vector<float> &)> watch =
+        [&](int steps, const std::vector<float> &x) {
+          if (steps % std::max(1, validation.every) == 0 || steps == iterations)
+            held.see(steps, objective.unpack(maps.weights(x)),
+                     steps == iterations);
+        };
     std::vector<float> x = maps.identity();
-    result.iterations = lbfgs(maps, x, f, iterations);
+    result.iterations =
+        lbfgs(maps, x, f, iterations, held.active() ? &watch : nullptr);
     result.weights = objective.unpack(maps.weights(x));
   } else {
+    std::function<void(int, const std::vector<float> &)> watch =
+        [&](int steps, const std::vector<float> &x) {
+          if (steps % std::max(1, validation.every) == 0 || steps == iterations)
+            held.see(steps, objective.unpack(x), steps == iterations);
+        };
     std::vector<float> x = objective.pack(from);
-    result.iterations = lbfgs(objective, x, f, iterations);
+    result.iterations =
+        lbfgs(objective, x, f, iterations, held.active() ? &watch : nullptr);
     result.weights = objective.unpack(x);
+  }
+  held.see(result.iterations, result.weights, true);
+  result.heldout = held.heldout;
+  result.keptSteps = result.iterations;
+  if (validation.keepBest && held.bestSteps >= 0 &&
+      held.bestSteps != result.iterations) {
+    result.weights = std::move(held.best);
+    result.keptSteps = held.bestSteps;
   }
   result.evaluations = objective.evaluations;
   result.error = errors ? objective.error(result.weights) : none;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 namespace attn::calib {
@@ -169,10 +170,13 @@ private:
 /// &gradient); the line search's trials call double fg.value(x) and, at
 /// the accepted one, fg.gradient(gradient)) from x for up to `iterations`
 /// steps with `memory` pairs stored as `Pair`; f gets the final value.
-/// Returns the steps taken.
+/// Returns the steps taken. `watch`, when set, sees x after each step (its
+/// count, from 1).
 template <typename Pair, typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
-          size_t memory) {
+          size_t memory,
+          const std::function<void(int, const std::vector<float> &)> *watch =
+              nullptr) {
   size_t n = x.size();
   std::vector<float> g, gn, d(n);
   f = fg(x, g);
@@ -206,6 +210,8 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
     g.swap(gn);
     f = fn;
     ++taken;
+    if (watch)
+      (*watch)(taken, x);
   }
   return taken;
 }

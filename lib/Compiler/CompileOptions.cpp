@@ -5,6 +5,9 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringSwitch.h"
 
+#include <cmath>
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::attn::compile;
 
@@ -171,6 +174,46 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
       return failure();
     }
     options.shareKVFitMaps = value == "qo";
+    return success();
+  }
+  if (key == "share-kv-ridge") {
+    SmallVector<StringRef> parts;
+    value.split(parts, ',');
+    std::array<double, 4> ridge;
+    bool ok = parts.size() == 1 || parts.size() == 4;
+    for (size_t i = 0; ok && i < 4; ++i) {
+      StringRef p = parts[parts.size() == 1 ? 0 : i].trim();
+      if (p == "fixed")
+        ridge[i] = std::numeric_limits<double>::infinity();
+      else
+        ok = !p.getAsDouble(ridge[i]) && ridge[i] >= 0.0 &&
+             std::isfinite(ridge[i]);
+    }
+    if (!ok) {
+      error = "bad --share-kv-ridge '" + value.str() +
+              "' (expected a strength R >= 0 for all four matrices, or "
+              "four for Q,K,V,O, each R or fixed)";
+      return failure();
+    }
+    options.shareKVRidge = ridge;
+    return success();
+  }
+  if (key == "share-kv-original-target") {
+    double mix;
+    if (value.getAsDouble(mix) || !(mix >= 0.0 && mix <= 1.0)) {
+      error = "bad --share-kv-original-target '" + value.str() +
+              "' (expected a share from 0 to 1)";
+      return failure();
+    }
+    options.shareKVOriginalTarget = mix;
+    return success();
+  }
+  if (key == "share-kv-early-stop") {
+    if (!parseBool(value, options.shareKVEarlyStop)) {
+      error = "bad --share-kv-early-stop '" + value.str() +
+              "' (expected true or false)";
+      return failure();
+    }
     return success();
   }
   if (key == "share-kv-refit-rounds") {

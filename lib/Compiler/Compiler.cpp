@@ -384,6 +384,10 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.blockRefitDrift = options.shareKVBlockRefit;
     joint.refitRounds = options.shareKVRefitRounds;
     joint.headMaps = options.shareKVFitMaps;
+    joint.ridge = {options.shareKVRidge[0], options.shareKVRidge[1],
+                   options.shareKVRidge[2], options.shareKVRidge[3]};
+    joint.earlyStop = options.shareKVEarlyStop;
+    joint.originalTarget = options.shareKVOriginalTarget;
     joint.fallbackRefitPasses = kRefitPasses;
     std::vector<std::string> refitNotes;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,
@@ -406,6 +410,16 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
                            "fitted {2:e3} ({3} steps, {4:f1} s)\n",
                            r.name, r.alignedError, r.fittedError, r.iterations,
                            r.seconds);
+    for (const JointFitRecord &r : jointRecords) {
+      if (r.heldout.empty())
+        continue;
+      log << llvm::formatv("share-kv joint: {0}: held-out output error ({1} "
+                           "windows) by steps:",
+                           r.name, r.heldoutWindows);
+      for (auto [steps, e] : r.heldout)
+        log << llvm::formatv(" {0}:{1:e3}", steps, e);
+      log << llvm::formatv(" (kept {0})\n", r.keptSteps);
+    }
     for (const JointPhaseTime &t : jointTimes)
       log << llvm::formatv("share-kv joint: {0}: {1:f1} CPU-s, {2:f1} s\n",
                            t.name, t.cpuSeconds, t.wallSeconds);

@@ -15,6 +15,7 @@
 #include "attn/Compiler/ProbeSharing.h"
 
 #include "attn/Calibration/BlockRefit.h"
+#include "attn/Calibration/FloatGemm.h"
 #include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
 #include "attn/Runtime/Npz.h"
 
@@ -420,17 +421,39 @@ LogicalResult mlir::attn::compile::refitBlocks(
     double scale = 0.0;
     std::vector<float> outv = orig ? floatsOf(*out) : std::vector<float>();
     std::vector<float> origv = orig ? floatsOf(*orig) : std::vector<float>();
+    std::vector<float> zv = floatsOf(*z);
+    // An earlier round's refit of this block (--share-kv-refit-rounds),
+    // which the probe's stream after it holds: Z (W_prev - W). The drift's
+    // target is the stream without it; the blocks after see the change
+    // from it, not the whole new correction.
+    std::vector<float> previous;
+    if (auto prev = op->getAttrOfType<DenseElementsAttr>(kDownWeight);
+        prev && drift > 0.0) {
+      std::vector<double> w0 = *readConstant(p.weight->get());
+      std::vector<float> d(p.features * width);
+      auto values = prev.getValues<float>();
+      for (int64_t f = 0; f < p.features; ++f)
+        for (int64_t c = 0; c < width; ++c) {
+          int64_t at = p.featuresFirst ? f * width + c : c * p.features + f;
+          d[f * width + c] = static_cast<float>(values[at] - w0[at]);
+        }
+      previous.resize(tokens * width);
+      ::attn::calib::sgemmParallel(false, false, tokens, width, p.features,
+                                   zv.data(), p.features, d.data(), width,
+                                   previous.data(), width);
+    }
     for (int64_t t = 0; t < tokens * width; ++t) {
       double miss = double(target[t]) - fitted[t];
       double v = miss;
       if (orig)
         v += drift * (double(origv[t]) - outv[t] - miss -
-                      (carried.empty() ? 0.0 : carried[t]));
+                      (carried.empty() ? 0.0 : carried[t]) +
+                      (previous.empty() ? 0.0 : previous[t]));
       e[t] = static_cast<float>(v);
       scale += double(target[t]) * target[t];
     }
     ::attn::calib::DownRefit r = ::attn::calib::refitLinear(
-        floatsOf(*z), tokens, p.features, e, width, ridge);
+        zv, tokens, p.features, e, width, ridge);
     if (!r.solved) {
       notes.push_back(llvm::formatv("share-kv block refit: attention at {0}: "
                                     "skipped (the ridge system is singular)",
@@ -441,7 +464,7 @@ LogicalResult mlir::attn::compile::refitBlocks(
       if (carried.empty())
         carried.assign(tokens * width, 0.0f);
       for (int64_t t = 0; t < tokens * width; ++t)
-        carried[t] += r.correction[t];
+        carried[t] += r.correction[t] - (previous.empty() ? 0.0f : previous[t]);
     }
     // W + delta in the stored orientation, as the weight's own type.
     std::vector<double> w = *readConstant(p.weight->get());

@@ -421,6 +421,9 @@ struct Activations {
   std::vector<float> h, q, k, kvh;
   const JointWeights *weights = nullptr;
   int64_t kvHeads = 0;
+  /// With --share-kv-original-target: the original model's projection
+  /// input [tokens, in] on the same tokens (empty: h is it, or none).
+  std::vector<float> originalH;
 };
 
 /// The activations of attention `i` in a probe's outputs (`__joint_<i>_*`):
@@ -445,6 +448,30 @@ probeActivations(const std::map<std::string, ::attn::rt::Array> &outputs,
       tokenMajor(floatsOf(*q), s.batch, s.qHeads, s.queryLength, s.headDim),
       tokenMajor(floatsOf(*k), s.batch, newHeads, s.keyLength, s.headDim),
       cross ? floatsOf(*kvh) : std::vector<float>{}, &weights, newHeads};
+}
+
+/// Windows [from, from + count) of `l` (count > 0).
+JointLayer sliceWindows(const JointLayer &l, int64_t from, int64_t count) {
+  JointLayer out = l;
+  int64_t rows = l.length, half = l.headDim / 2;
+  auto slice = [](const std::vector<float> &v, int64_t at, int64_t n) {
+    return std::vector<float>(v.begin() + at, v.begin() + at + n);
+  };
+  out.batch = count;
+  out.input = slice(l.input, from * rows * l.inputWidth,
+                    count * rows * l.inputWidth);
+  if (!l.cos.empty()) {
+    out.cos = slice(l.cos, from * rows * half, count * rows * half);
+    out.sin = slice(l.sin, from * rows * half, count * rows * half);
+  }
+  int64_t perWindow = l.qHeads * l.length * l.keyLength();
+  out.bias = slice(l.bias, from * perWindow, count * perWindow);
+  if (l.cross() && l.kvWindows > 1) {
+    int64_t kv = l.kvLength * l.kvInputWidth;
+    out.kvInput = slice(l.kvInput, from * kv, count * kv);
+    out.kvWindows = count;
+  }
+  return out;
 }
 
 /// Fits one attention on `a`, from `plan.start` in the first pass and
@@ -513,6 +540,15 @@ LogicalResult fitLayer(LayerPlan &plan,
   // --share-kv-fit-windows: the fit reads the first windows only (the
   // block refit reads them all).
   int64_t fitWindows = options.windowsOf(passIndex);
+  bool last = passIndex + 1 == options.totalPasses();
+  // The windows the fit does not read (as many as it reads, at most):
+  // the held-out error in the last pass (the log's), and early stopping.
+  std::optional<JointLayer> rest;
+  std::vector<float> restTarget;
+  if (fitWindows > 0 && fitWindows < l.batch && (last || options.earlyStop)) {
+    rest = sliceWindows(l, fitWindows, std::min(fitWindows, l.batch - fitWindows));
+    restTarget = ::attn::calib::jointOutput(*rest, plan.original);
+  }
   if (fitWindows > 0 && fitWindows < l.batch) {
     int64_t keep = fitWindows * l.length;
     l.batch = fitWindows;
@@ -529,12 +565,34 @@ LogicalResult fitLayer(LayerPlan &plan,
   }
   auto t0 = std::chrono::steady_clock::now();
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
+  double mix = options.originalTarget;
+  if (mix > 0.0 && !a.originalH.empty()) {
+    // Asymmetric: toward the original attention's output on the original
+    // model's input, which the converted input H no longer is.
+    JointLayer o = l;
+    int64_t rows = l.batch * l.length;
+    std::vector<float> h(a.originalH.begin(), a.originalH.begin() + rows * in);
+    o.input = withOnes(h, rows, in, plan.biased);
+    std::vector<float> t = ::attn::calib::jointOutput(o, plan.original);
+    for (size_t j = 0; j < target.size(); ++j)
+      target[j] = static_cast<float>((1.0 - mix) * target[j] + mix * t[j]);
+  }
+  ::attn::calib::JointValidation validation;
+  if (rest) {
+    validation.layer = &*rest;
+    validation.target = &restTarget;
+    validation.every = options.heldoutEvery;
+    validation.keepBest = options.earlyStop;
+  }
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
       options.stepsOf(passIndex), options.ridge,
-      /*errors=*/passIndex + 1 == options.totalPasses(), // the log's: last
-      options.headMaps);
+      /*errors=*/last, // the log's: last
+      options.headMaps, validation);
   plan.fitted = std::move(fit.weights);
+  r.heldout = std::move(fit.heldout);
+  r.heldoutWindows = rest ? rest->batch : 0;
+  r.keptSteps = fit.keptSteps;
   r.name = where;
   r.alignedError = fit.startError;
   r.fittedError = fit.error;
@@ -671,7 +729,8 @@ LogicalResult fitPass(
     const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     ReusableProbe &reusable, std::vector<JointFitRecord> &records,
-    std::vector<JointPhaseTime> &times, std::string &error) {
+    std::vector<JointPhaseTime> &times, std::string &error,
+    const std::vector<::attn::rt::Array> *originalInputs = nullptr) {
   bool first = passIndex == 0;
   auto probeStart = PhaseClock::now();
   PassProbe probe;
@@ -698,10 +757,15 @@ LogicalResult fitPass(
 
   return fitAll(plans, samples, options, passIndex,
                 [&](size_t i) {
-                  return probeActivations(
+                  std::optional<Activations> a = probeActivations(
                       outputs, i, samples[i],
                       first ? plans[i].start : plans[i].fitted, newHeads,
                       plans[i].cross);
+                  if (a && originalInputs && i < originalInputs->size() &&
+                      (*originalInputs)[i].dtype == ::attn::rt::DType::F32 &&
+                      (*originalInputs)[i].numElements() == a->h.size())
+                    a->originalH = floatsOf((*originalInputs)[i]);
+                  return a;
                 },
                 records, times, error);
 }
@@ -753,17 +817,25 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   bool onOriginal = options.firstPassOnOriginal && options.passes > 0 &&
                     !anyFallback && !anyCross;
   std::vector<::attn::rt::Array> originalInputs;
+  // --share-kv-original-target: the original model's projection inputs
+  // stay for the later passes' targets.
+  bool keepOriginal = options.originalTarget > 0.0 && options.passes > 0 &&
+                      !anyFallback;
+  // The Q projection's input (for self-attention also K's and V's); an
+  // attention without one (not the joint fit's) gets its query, unused.
   auto projectionInputOf = [](AttentionOp op) -> Value {
-    std::optional<HeadProjection> k = matchHeadProjection(op.getKey());
-    return k ? projectionInput(*k) : Value();
+    std::optional<HeadProjection> q = matchHeadProjection(op.getQuery());
+    Value h = q ? projectionInput(*q) : Value();
+    return h ? h : op.getQuery();
   };
   if (failed(calibrateKVSharing(
           module, newHeads, /*aligned=*/true,
           anyFallback ? options.fallbackRefitPasses : 0, calibrationPath,
           buildLibrary, errors, error, &samples,
-          onOriginal ? function_ref<Value(AttentionOp)>(projectionInputOf)
-                     : nullptr,
-          onOriginal ? &originalInputs : nullptr)))
+          onOriginal || keepOriginal
+              ? function_ref<Value(AttentionOp)>(projectionInputOf)
+              : nullptr,
+          onOriginal || keepOriginal ? &originalInputs : nullptr)))
     return failure();
   times.push_back(alignedStart.since(
       anyFallback ? "aligned-fit (probes of the model)"
@@ -839,14 +911,15 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
                                ? " (the original model's activations; the "
                                  "next pass's probe compiled beside them)"
                                : " (the original model's activations)";
-      originalInputs.clear();
+      if (!keepOriginal)
+        originalInputs.clear();
       continue;
     }
     if (!reusable || !options.reuseProbe)
       reusable.emplace();
     if (failed(fitPass(module, newHeads, plans, samples, options, pass,
                        inputs, buildLibrary, *reusable, records, times,
-                       error)))
+                       error, keepOriginal ? &originalInputs : nullptr)))
       return failure();
   }
   for (LayerPlan &plan : plans)
@@ -869,7 +942,8 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
           reusable.emplace();
         if (failed(fitPass(module, newHeads, plans, samples, options, pass,
                            inputs, buildLibrary, *reusable, records, times,
-                           error)))
+                           error,
+                           keepOriginal ? &originalInputs : nullptr)))
           return failure();
         for (LayerPlan &plan : plans)
           attachWeights(plan, plan.op, plan.fitted);

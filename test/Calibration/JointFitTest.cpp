@@ -680,5 +680,45 @@ int main(int argc, char **argv) {
   check(maps.error < 0.5 * maps.startError, "the map fit halves the output error");
   check(qSpan < 1e-8 && oSpan < 1e-8 && freeSpan > 1e-4,
         "the map fit's Q and O rows are per-head maps of the start's");
+
+  // A fixed matrix (an infinite ridge) keeps the start's values (as float)
+  // while the others are fitted; a validation layer (another batch of
+  // windows) gets the held-out error every 10 steps, and keepBest returns
+  // the step with the lowest one.
+  const double inf = std::numeric_limits<double>::infinity();
+  JointFitResult fixedO =
+      fitJoint(l, target, start, {}, 60, JointRidge(1e-3, 1e-3, 1e-3, inf));
+  double oMoved = 0.0, qMoved = 0.0;
+  for (size_t i = 0; i < start.output.size(); ++i)
+    oMoved = std::max(oMoved, std::abs(fixedO.weights.output[i] -
+                                       double(float(start.output[i]))));
+  for (size_t i = 0; i < start.query.size(); ++i)
+    qMoved = std::max(qMoved, std::abs(fixedO.weights.query[i] - start.query[i]));
+  std::printf("fixed-O fit error %.4f -> %.4f; O moved %.1e, Q moved %.1e\n",
+              fixedO.startError, fixedO.error, oMoved, qMoved);
+  check(oMoved == 0.0 && qMoved > 1e-3 && fixedO.error < fixedO.startError,
+        "a fixed matrix keeps its start, the others are fitted");
+  JointLayer held = makeLayer(gen);
+  for (size_t i = 0; i < held.input.size(); ++i) // other windows, same model
+    held.input[i] = l.input[(i * 7 + 3) % l.input.size()] * 0.9f;
+  std::vector<float> heldTarget = jointOutput(held, original);
+  JointValidation validation{&held, &heldTarget, 10, /*keepBest=*/true};
+  JointFitResult stopped =
+      fitJoint(l, target, start, {}, 60, 1e-3, true, false, validation);
+  double kept = inf, lowest = inf;
+  for (auto [steps, e] : stopped.heldout) {
+    std::printf("  held-out error after %d steps: %.4f\n", steps, e);
+    lowest = std::min(lowest, e);
+    if (steps == stopped.keptSteps)
+      kept = e;
+  }
+  double keptNow = jointObjective(held, heldTarget, start, stopped.weights, 0.0);
+  std::printf("held-out errors at %zu steps, kept %d (%.4f, recomputed %.4f)\n",
+              stopped.heldout.size(), stopped.keptSteps, kept, keptNow);
+  check(stopped.heldout.size() >= 2 && stopped.heldout.front().first == 0 &&
+            stopped.heldout.back().first == stopped.iterations &&
+            kept == lowest &&
+            std::abs(keptNow - kept) <= 1e-2 * kept, // (bf16 products)
+        "the validation's held-out errors, and the step kept has the lowest");
   return ok ? 0 : 1;
 }

@@ -129,6 +129,27 @@ cl::opt<std::string> shareKVFitMaps(
              "(D x D) of each pass's start, K and V free; none (default) "
              "fits all four as free matrices"),
     cl::value_desc("qo|none"), cl::cat(category));
+cl::opt<std::string> shareKVRidge(
+    "share-kv-ridge",
+    cl::desc("--share-kv-method=joint: the fits' ridge toward the aligned "
+             "start, relative to each matrix's squared norm: one strength "
+             "for Q, K, V and O (default 1e-3), or four (Q,K,V,O), each a "
+             "strength or fixed (the matrix keeps its start)"),
+    cl::value_desc("R|RQ,RK,RV,RO"), cl::cat(category));
+cl::opt<std::string> shareKVOriginalTarget(
+    "share-kv-original-target",
+    cl::desc("--share-kv-method=joint: the share (0 to 1, default 0) of the "
+             "original attention's output on the original model's input in "
+             "the target of the fits on the converted model's input, the "
+             "rest its output on the converted input (asymmetric "
+             "calibration)"),
+    cl::value_desc("SHARE"), cl::cat(category));
+cl::opt<bool> shareKVEarlyStop(
+    "share-kv-early-stop",
+    cl::desc("--share-kv-method=joint with --share-kv-fit-windows=N: each "
+             "fit keeps the step (of every 10th) with the lowest output error "
+             "on the next N calibration rows, which it does not read"),
+    cl::cat(category));
 cl::opt<std::string> latentRank(
     "latent-rank",
     cl::desc("--share-kv-method=latent: floats of the latent per token"),
@@ -235,6 +256,13 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-refit-rounds", shareKVRefitRounds});
   if (shareKVFitMaps.getNumOccurrences())
     flags.push_back({"share-kv-fit-maps", shareKVFitMaps});
+  if (shareKVRidge.getNumOccurrences())
+    flags.push_back({"share-kv-ridge", shareKVRidge});
+  if (shareKVOriginalTarget.getNumOccurrences())
+    flags.push_back({"share-kv-original-target", shareKVOriginalTarget});
+  if (shareKVEarlyStop.getNumOccurrences())
+    flags.push_back(
+        {"share-kv-early-stop", shareKVEarlyStop ? "true" : "false"});
   if (latentRank.getNumOccurrences())
     flags.push_back({"latent-rank", latentRank});
   if (latentRopeDim.getNumOccurrences())

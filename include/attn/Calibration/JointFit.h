@@ -13,6 +13,7 @@
 #define ATTN_CALIBRATION_JOINTFIT_H
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace attn::calib {
@@ -57,6 +58,23 @@ struct JointWeights {
   std::vector<double> query, key, value, output;
 };
 
+/// The ridge toward the start, per matrix (query, key, value, output), each
+/// relative to the start's squared norm; an infinite one keeps that matrix
+/// at the fit's initial value (its gradient is dropped): fewer free
+/// weights (--share-kv-ridge).
+struct JointRidge {
+  double query = 1e-3, key = 1e-3, value = 1e-3, output = 1e-3;
+  JointRidge() = default;
+  JointRidge(double all) // NOLINT: one strength for all four
+      : query(all), key(all), value(all), output(all) {}
+  JointRidge(double q, double k, double v, double o)
+      : query(q), key(k), value(v), output(o) {}
+  /// Part 0-3: query, key, value, output.
+  double of(int part) const {
+    return part == 0 ? query : part == 1 ? key : part == 2 ? value : output;
+  }
+};
+
 /// The attention's output [tokens, outWidth] (before any residual or output
 /// bias) with `weights` on `layer`'s inputs: the fit's target with the
 /// original weights.
@@ -68,7 +86,19 @@ std::vector<float> jointOutput(const JointLayer &layer,
 /// its gradient there (the matrices' shapes).
 double jointObjective(const JointLayer &layer, const std::vector<float> &target,
                       const JointWeights &start, const JointWeights &at,
-                      double ridge, JointWeights *gradient = nullptr);
+                      const JointRidge &ridge,
+                      JointWeights *gradient = nullptr);
+
+/// Windows the fit does not read (e.g. the calibration windows after
+/// --share-kv-fit-windows), on which fitJoint measures the held-out output
+/// error every `every` steps; with `keepBest` it returns the step with the
+/// lowest one (early stopping).
+struct JointValidation {
+  const JointLayer *layer = nullptr;
+  const std::vector<float> *target = nullptr; ///< the original's output
+  int every = 10;
+  bool keepBest = false;
+};
 
 struct JointFitResult {
   JointWeights weights;
@@ -79,6 +109,11 @@ struct JointFitResult {
   /// Objective evaluations (the line search's trials; the gradient only at
   /// the accepted ones).
   int evaluations = 0;
+  /// With a validation: the held-out error at the init and after every
+  /// `every` steps (and the last), as (steps, error); the steps of the
+  /// returned weights.
+  std::vector<std::pair<int, double>> heldout;
+  int keptSteps = 0;
 };
 
 /// Minimises ||Y(theta) - target||^2 / ||target||^2 + ridge * sum over the
@@ -93,8 +128,10 @@ struct JointFitResult {
 JointFitResult fitJoint(const JointLayer &layer,
                         const std::vector<float> &target,
                         const JointWeights &start, const JointWeights &init,
-                        int iterations, double ridge, bool errors = true,
-                        bool headMaps = false);
+                        int iterations, const JointRidge &ridge,
+                        bool errors = true,
+                        bool headMaps = false,
+                        const JointValidation &validation = {});
 
 } // namespace attn::calib
 

@@ -13,6 +13,7 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -93,6 +94,18 @@ struct CompileOptions {
   /// ShareKVMethod::Joint: the fits keep Q and O as per-head maps of their
   /// start (--share-kv-fit-maps=qo) rather than free matrices (none).
   bool shareKVFitMaps = false;
+  /// ShareKVMethod::Joint: the ridge toward the aligned start of Q, K, V
+  /// and O (relative to each start's squared norm; infinite: the matrix
+  /// stays fixed) (--share-kv-ridge).
+  std::array<double, 4> shareKVRidge = {1e-3, 1e-3, 1e-3, 1e-3};
+  /// ShareKVMethod::Joint: the fits keep the step with the lowest output
+  /// error on the calibration rows after --share-kv-fit-windows'
+  /// (--share-kv-early-stop).
+  bool shareKVEarlyStop = false;
+  /// ShareKVMethod::Joint: the share of the original attention's output on
+  /// the original model's input in the fits' target, the rest on the
+  /// converted input (--share-kv-original-target; 0 to 1).
+  double shareKVOriginalTarget = 0.0;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

@@ -3,6 +3,7 @@
 #ifndef ATTN_COMPILER_JOINTCALIBRATION_H
 #define ATTN_COMPILER_JOINTCALIBRATION_H
 
+#include "attn/Calibration/JointFit.h"
 #include "attn/Compiler/KVCalibration.h"
 
 #include <algorithm>
@@ -15,8 +16,20 @@ struct JointFitOptions {
   /// L-BFGS steps per attention in pass 1, 2, ...; the last count holds
   /// for the passes after it.
   std::vector<int> iterations = {40};
-  int passes = 2;      ///< probes of the converted model, each refitting
-  double ridge = 1e-3; ///< pull toward the aligned start
+  int passes = 2; ///< probes of the converted model, each refitting
+  /// The pull toward the aligned start, per matrix (--share-kv-ridge; an
+  /// infinite one keeps the matrix fixed).
+  ::attn::calib::JointRidge ridge{1e-3};
+  /// --share-kv-early-stop: the fits keep the step whose output error on
+  /// the calibration windows they do not read (after the first
+  /// `fitWindows`) is lowest, measured every `heldoutEvery` steps.
+  bool earlyStop = false;
+  /// --share-kv-original-target: the fits on a probe of the converted
+  /// model aim at (1 - this) the original attention's output on the
+  /// converted input plus this times its output on the original model's
+  /// input (asymmetric calibration; 0: the former only).
+  double originalTarget = 0.0;
+  int heldoutEvery = 10;
   /// One probe library for every pass (the converted projection weights
   /// its inputs) rather than one compile per pass.
   bool reuseProbe = true;
@@ -77,6 +90,11 @@ struct JointFallback {
 struct JointFitRecord {
   std::string name;
   double alignedError = 0.0, fittedError = 0.0;
+  /// With calibration windows the fit does not read: the output error on
+  /// them (up to as many as the fit reads) as (steps, error) every
+  /// `heldoutEvery` steps of the last pass, and the steps kept.
+  std::vector<std::pair<int, double>> heldout;
+  int heldoutWindows = 0, keptSteps = 0;
   int iterations = 0;
   double seconds = 0.0;
 };

@@ -360,8 +360,10 @@ public:
     std::vector<const std::vector<double> *> startParts = parts(start);
     for (size_t m = 0; m < 4; ++m) {
       size_t n = startParts[m]->size();
-      double c = ridge * partScale[m];
-      f += c * vec::ridgePenalty(&x[offset], &startFloats[offset], n);
+      double r = ridge.of(static_cast<int>(m));
+      if (!std::isinf(r)) // a fixed matrix has no penalty
+        f += r * partScale[m] *
+             vec::ridgePenalty(&x[offset], &startFloats[offset], n);
       offset += n;
     }
     return f;
@@ -380,8 +382,8 @@ public:
       size_t n = startParts[m]->size();
       double r = ridge.of(static_cast<int>(m));
       if (std::isinf(r)) { // a fixed matrix: it keeps its initial value
-        std::fill(grad.begin() + at, grad.begin() + at + n, 0.0f);
-        at += n;
+        std::fill(grad.begin() + offset, grad.begin() + offset + n, 0.0f);
+        offset += n;
         continue;
       }
       double c = r * partScale[m];

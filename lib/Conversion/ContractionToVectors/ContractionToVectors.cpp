@@ -61,6 +61,7 @@ namespace mlir::attn {
 } // namespace mlir::attn
 
 using namespace mlir;
+using mlir::attn::loopsOf;
 
 namespace {
 
@@ -92,14 +93,6 @@ int64_t chooseUnroll(int64_t vectors, int64_t outer, int64_t maxUnroll) {
       return u;
   }
   return fallback;
-}
-
-/// The loop positions that each result of a projected-permutation map reads.
-SmallVector<unsigned> loopsOf(AffineMap map) {
-  SmallVector<unsigned> loops;
-  for (AffineExpr e : map.getResults())
-    loops.push_back(cast<AffineDimExpr>(e).getPosition());
-  return loops;
 }
 
 /// The memref's innermost stride is 1.
@@ -263,12 +256,7 @@ struct VectorizeContraction
         return arith::ConstantIndexOp::create(b, loc, v).getResult();
       };
       auto readF32 = [&](OpBuilder &rb, Value memref, ValueRange idx) {
-        Type element = elementOf(memref);
-        Value pad = arith::ConstantOp::create(rb, loc, rb.getZeroAttr(element));
-        Value v = vector::TransferReadOp::create(
-            rb, loc, VectorType::get({lanes}, element), memref, idx, pad,
-            ArrayRef<bool>{inBounds});
-        return attn::extendToF32(rb, loc, v);
+        return attn::readLanesAsF32(rb, loc, memref, idx, lanes, inBounds);
       };
       SmallVector<Value> iv(ranges.size());
       for (auto [l, v] : llvm::zip(parallelLoops, ivs))

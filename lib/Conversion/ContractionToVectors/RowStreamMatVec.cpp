@@ -60,14 +60,6 @@ constexpr int64_t kMaxScratchBytes = 512 * 1024;
 constexpr int64_t kMinChunkRows = 128;
 constexpr int64_t kMaxChunks = 8;
 
-/// The loop positions that each result of a projected-permutation map reads.
-SmallVector<unsigned> loopsOf(AffineMap map) {
-  SmallVector<unsigned> loops;
-  for (AffineExpr e : map.getResults())
-    loops.push_back(cast<AffineDimExpr>(e).getPosition());
-  return loops;
-}
-
 /// Partial rows (bytes) that stay in L1 (half of Zen 4's 32 KiB) beside
 /// the weight stream.
 constexpr int64_t kL1PartialBytes = 16 * 1024;
@@ -90,6 +82,24 @@ Type elementOf(Value memref) {
 }
 
 } // namespace
+
+SmallVector<unsigned> mlir::attn::loopsOf(AffineMap map) {
+  SmallVector<unsigned> loops;
+  for (AffineExpr e : map.getResults())
+    loops.push_back(cast<AffineDimExpr>(e).getPosition());
+  return loops;
+}
+
+Value mlir::attn::readLanesAsF32(OpBuilder &b, Location loc, Value memref,
+                                 ValueRange indices, int64_t lanes,
+                                 bool inBounds) {
+  Type element = elementOf(memref);
+  Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(element));
+  Value v = vector::TransferReadOp::create(
+      b, loc, VectorType::get({lanes}, element), memref, indices, pad,
+      ArrayRef<bool>{inBounds});
+  return attn::extendToF32(b, loc, v);
+}
 
 bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
                                      const MatchedContraction &c,
@@ -149,12 +159,7 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
   };
   auto readF32 = [&](OpBuilder &b, Value memref, ValueRange idx,
                      bool inBounds) {
-    Type element = elementOf(memref);
-    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(element));
-    Value v = vector::TransferReadOp::create(
-        b, loc, VectorType::get({lanes}, element), memref, idx, pad,
-        ArrayRef<bool>{inBounds});
-    return attn::extendToF32(b, loc, v);
+    return attn::readLanesAsF32(b, loc, memref, idx, lanes, inBounds);
   };
   // Full vectors in an scf.for, then the masked tail vector (if any).
   auto forEachVector = [&](OpBuilder &b,

@@ -35,6 +35,14 @@ struct MatchedContraction {
 bool emitRowStreamMatVec(RewriterBase &rewriter, const MatchedContraction &c,
                          int64_t lanes);
 
+/// Helpers both forms of the conversion use.
+/// The loop positions that each result of a projected-permutation map reads.
+SmallVector<unsigned> loopsOf(AffineMap map);
+/// `lanes` elements of `memref` from `indices` (zero past its end unless
+/// `inBounds`), widened to f32.
+Value readLanesAsF32(OpBuilder &b, Location loc, Value memref,
+                     ValueRange indices, int64_t lanes, bool inBounds);
+
 } // namespace mlir::attn
 
 #endif // ATTN_LIB_CONVERSION_CONTRACTIONTOVECTORS_ROWSTREAMMATVEC_H

@@ -29,6 +29,7 @@
 #endif
 #include <cpuid.h>
 #include <immintrin.h>
+#include "Bf16Vectors.h"
 #endif
 
 using namespace attn::calib;
@@ -51,63 +52,8 @@ constexpr int64_t kRows = kDotBf16TileRows, kCols = 32;
 constexpr int64_t kBlockK = 512, kBlockN = 768;
 
 #define ATTN_DOT_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
-#define ATTN_DOT_INLINE                                                        \
-  __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
 
-/// Rounds 16 floats to bf16: the bits in each lane's high half (the low
-/// half is not cleared).
-ATTN_DOT_INLINE inline __m512i roundHigh(__m512 x) {
-  __m512i u = _mm512_castps_si512(x);
-  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-  return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
-}
-
-/// 16 dwords: pair (even[j], odd[j]) with the even one in the low half;
-/// lanes outside `mask` are 0.
-ATTN_DOT_INLINE inline __m512i pairs16(const float *even, const float *odd,
-                                       __mmask16 mask) {
-  __m512i e = roundHigh(_mm512_maskz_loadu_ps(mask, even));
-  __m512i o = roundHigh(_mm512_maskz_loadu_ps(mask, odd));
-  return _mm512_or_si512(_mm512_srli_epi32(e, 16),
-                         _mm512_and_si512(o, _mm512_set1_epi32(-65536)));
-}
-
-/// The 16 pairs of 32 consecutive floats: dword q is (src[2q], src[2q+1]).
-ATTN_DOT_INLINE inline __m512i pairsOf32(const float *src) {
-  __m512i lo = roundHigh(_mm512_loadu_ps(src));
-  __m512i hi = roundHigh(_mm512_loadu_ps(src + 16));
-  const __m512i odd = _mm512_set_epi16(
-      63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
-      27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-  return _mm512_permutex2var_epi16(lo, odd, hi);
-}
-
-/// Transposes 16 x 16 dwords in place (row r[i] becomes column i).
-ATTN_DOT_INLINE inline void transpose16(__m512i r[16]) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int g = 0; g < 16; g += 4) {
-    u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-    u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-    u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-    u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {
-    __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
-    __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xee);
-    __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
-    __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xee);
-    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
-    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
-  }
-}
+using namespace attn::calib::bf16vec;
 
 /// B's block (k rows p0..p0+kb, columns j0..j0+nb of op(B)) as panels of
 /// kCols columns: dst[(panel * pairs + q) * kCols + j] is the pair (2q,

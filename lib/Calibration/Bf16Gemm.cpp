@@ -37,6 +37,7 @@
 #endif
 #include <cpuid.h>
 #include <immintrin.h>
+#include "Bf16Vectors.h"
 #ifdef __linux__
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -93,62 +94,7 @@ bool kernelAllowsAmx() {
 #endif
 }
 
-#define ATTN_AVX512 __attribute__((target("avx512f,avx512bw"), always_inline))
-
-/// toBf16 on 16 floats: the bf16 bits in each lane's high half (the low
-/// half is not cleared).
-ATTN_AVX512 inline __m512i roundHigh(__m512 x) {
-  __m512i u = _mm512_castps_si512(x);
-  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-  return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
-}
-
-/// 32 floats at `src` as 32 bf16 in order.
-ATTN_AVX512 inline __m512i convert32(const float *src) {
-  __m512i lo = roundHigh(_mm512_loadu_ps(src));
-  __m512i hi = roundHigh(_mm512_loadu_ps(src + 16));
-  const __m512i odd = _mm512_set_epi16(
-      63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
-      27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-  return _mm512_permutex2var_epi16(lo, odd, hi);
-}
-
-/// 16 pairs (even[j], odd[j]) of bf16, the even one in the low half.
-ATTN_AVX512 inline __m512i pairs16(const float *even, const float *odd) {
-  __m512i e = roundHigh(_mm512_loadu_ps(even));
-  __m512i o = roundHigh(_mm512_loadu_ps(odd));
-  return _mm512_or_si512(_mm512_srli_epi32(e, 16),
-                         _mm512_and_si512(o, _mm512_set1_epi32(-65536)));
-}
-
-/// Transposes 16 x 16 dwords in place (row r[i] becomes column i).
-ATTN_AVX512 inline void transpose16(__m512i r[16]) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  // u[4g + c], 128-bit lane L: rows 4g..4g+3 at column 4L + c.
-  for (int g = 0; g < 16; g += 4) {
-    u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-    u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-    u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-    u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
-  }
-  // Column 4L + c: lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
-  for (int c = 0; c < 4; ++c) {
-    __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
-    __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xee);
-    __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
-    __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xee);
-    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
-    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
-  }
-}
+using namespace attn::calib::bf16vec;
 
 /// A [m, k] into tiles of 16 rows x 32 k: tile (i/16, p/32) at
 /// ((i/16) * kTiles + p/32) * 512, row-major inside (k contiguous). Zero
@@ -165,7 +111,7 @@ packA(bool trans, int64_t m, int64_t k, const float *a, int64_t lda,
       if (full && !trans) {
         for (int64_t i = 0; i < kTile; ++i)
           _mm512_storeu_si512(t + i * kDepth,
-                              convert32(a + (i0 + i) * lda + p0));
+                              pairsOf32(a + (i0 + i) * lda + p0));
       } else if (full) {
         __m512i r[16];
         for (int64_t q = 0; q < 16; ++q) {
@@ -207,7 +153,7 @@ packB(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb,
       } else if (full) {
         __m512i r[16];
         for (int64_t j = 0; j < kTile; ++j)
-          r[j] = convert32(b + (j0 + j) * ldb + p0);
+          r[j] = pairsOf32(b + (j0 + j) * ldb + p0);
         transpose16(r);
         for (int64_t pp = 0; pp < kDepth / 2; ++pp)
           _mm512_storeu_si512(t + pp * 32, r[pp]);

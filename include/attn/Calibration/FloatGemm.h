@@ -86,11 +86,11 @@ void sgemmPackedParallel(bool transA, int64_t m, const float *a, int64_t lda,
                          const GemmOperand &b, float *c, int64_t ldc,
                          bool accumulate = false);
 
-/// sgemmBf16's path: "amx", or "f32" (no AMX, or forced).
+/// sgemmBf16's path: "amx", "avx512bf16", or "f32" (neither, or forced).
 const char *bf16GemmKernel();
 
-/// Uses "amx" or "f32" for sgemmBf16 from now on; false when the name is
-/// unknown or the CPU (or kernel) lacks it.
+/// Uses "amx", "avx512bf16" or "f32" for sgemmBf16 from now on; false when
+/// the name is unknown or the CPU (or kernel) lacks it.
 bool setBf16GemmKernel(const char *name);
 
 /// The bfloat16 sgemmBf16 rounds to (nearest even) as its bits, and back.

@@ -198,6 +198,16 @@ bool useGroupedDecodeKernel(const FlashAttention &a, const Plan &plan);
 /// the last split of a row ends in a partial tile.
 int64_t groupedDecodeTileKeys(const FlashAttention &a, const Plan &plan);
 
+/// rowSums[k * lanes ..] = sum over the head-dimension chunks c of
+/// K[kt + k, c] * queries[0, c] (lanes wide, not yet summed across the
+/// lanes) for the tileKeys keys of a tile, one key row read whole per loop
+/// step (keys past `count` clamped to the last one when `clamp`); perKey(k)
+/// is emitted first in each step. In KeyRowLoop.cpp.
+void emitKeyRowDots(Emitter &e, const FlashAttention &a, Value b, Value g,
+                    Value kt, Value count, bool clamp, int64_t tileKeys,
+                    int64_t lanes, int64_t headDim, Value queries,
+                    Value rowSums, function_ref<void(Value)> perKey);
+
 /// The partial (acc, max, sum) of one decode work item of a KV head shared
 /// by G query heads: see GroupedDecodeKernel.cpp.
 void buildGroupedDecodePartial(Emitter &e, const FlashAttention &a,

@@ -62,16 +62,45 @@ func.func @decode_gqa4_f16(%q: memref<1x32x1x128xf32>, %k: memref<1x8x1x128xf32>
 
 // -----
 
-// MHA on an f32 cache: in order too, in tiles of 64 keys (16-lane f32
-// vectors, columns 0 to 112 of a row, then the next row).
+// MHA on an f32 cache: in order too, in tiles of 64 keys, but as a loop over
+// the tile's keys (KeyRowLoop.cpp: the straight-line form was interleaved
+// across rows by LLVM's scheduler): each step prefetches the 8 lines of the
+// key row 2 KiB (512 f32) ahead, reads its row whole (columns 0 to 112, one
+// FMA chain) and stores the 16-lane sum; blocks of 16 keys then fold those
+// sums. The value loop prefetches its row 2 KiB ahead the same way.
 
 // CHECK-LABEL: func.func @decode_mha_f32(
+// CHECK:         %[[SUMS:.+]] = memref.alloca() : memref<1024xf32>
 // CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c64 {
-// CHECK:         scf.for %{{.+}} = %c0 to %c64 step %c16 {
-// CHECK-NOT:       scf.for
-// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf32>, vector<16xf32>
-// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c112], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf32>, vector<16xf32>
-// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf32>, vector<16xf32>
+// CHECK:           scf.for %[[K:.+]] = %c0 to %c64 step %c1 {
+// CHECK:             %[[ROW:.+]] = arith.muli %{{.+}}, %c128 : index
+// CHECK:             %[[AHEAD:.+]] = arith.addi %[[ROW]], %c512 : index
+// CHECK:             %[[AT0:.+]] = arith.minsi %[[AHEAD]], %{{.+}} : index
+// CHECK:             memref.prefetch %{{.+}}[%[[AT0]]], read, locality<2>, data
+// CHECK:             %[[LINE1:.+]] = arith.addi %[[AHEAD]], %c16 : index
+// CHECK:             arith.minsi %[[LINE1]], %{{.+}} : index
+// CHECK-COUNT-7:     memref.prefetch
+// CHECK:             %[[KEY:.+]] = arith.addi %{{.+}}, %[[K]] : index
+// CHECK:             %[[R0:.+]] = vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %[[KEY]], %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf32>, vector<16xf32>
+// CHECK:             %[[S0:.+]] = vector.fma %[[R0]], %{{.+}}, %{{.+}} : vector<16xf32>
+// CHECK:             %[[R1:.+]] = vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %[[KEY]], %c16]
+// CHECK:             vector.fma %[[R1]], %{{.+}}, %[[S0]]
+// CHECK:             vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %[[KEY]], %c112]
+// CHECK:             vector.store %{{.+}}, %[[SUMS]][%{{.+}}] : memref<1024xf32>, vector<16xf32>
+// CHECK-NEXT:      }
+// CHECK:           scf.for %{{.+}} = %c0 to %c64 step %c16 {
+// CHECK-NOT:         vector.transfer_read
+// CHECK-COUNT-16:    vector.load %[[SUMS]]
+// CHECK:             vector.shuffle
+// The last tile (the else branch) clamps the keys past its end to its last key.
+// CHECK:           scf.for %{{.+}} = %c0 to %c64 step %c1 {
+// CHECK:             arith.minsi %{{.+}}, %{{.+}} : index
+// CHECK:             memref.prefetch
+// The value loop: its row's lines 2 KiB ahead, then the row.
+// CHECK:           scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(
+// CHECK:             %[[VAHEAD:.+]] = arith.addi %{{.+}}, %c512 : index
+// CHECK-COUNT-8:     memref.prefetch
+// CHECK:             vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0]
 
 // COLUMNS-LABEL: func.func @decode_mha_f32(
 // COLUMNS:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 {

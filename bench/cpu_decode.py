@@ -22,7 +22,7 @@ target: the host's CPU and features) and timed with `attn-run --bench N
 Two clocks: wall (attn-run's best and median of 3 + N runs against the
 roofline's best wall figures) and CPU (attn-run's cpu_us: the process's CPU
 time, every thread, over the timed runs, per run, over the threads, against
-the roofline's per-thread CPU-time figures times the threads). The CPU clock stays meaningful while other jobs share the cores;
+the roofline's per-thread CPU-time figures (per run the mean over its threads, like cpu_us) times the threads). The CPU clock stays meaningful while other jobs share the cores;
 the wall clock does not. Both are printed with the fraction of the roofline.
 
 Prints a markdown table and appends it to bench/RESULTS.md with date,
@@ -141,7 +141,10 @@ static void *fmaJob(void *arg) {
 }
 
 /* Best wall seconds of `reps` runs of f on `threads` threads, and the
-   smallest per-thread CPU seconds seen. */
+   best per-thread CPU seconds: per run the mean of the threads' CPU times,
+   as attn-run's cpu_us is the process's CPU time over the threads (the
+   smallest single thread's time, used before 2026-12-03, counted a thread
+   that ran part of its read alone against a kernel's mean over threads). */
 static void run(void *(*f)(void *), Job *jobs, int threads, int reps,
                 double *wall, double *cpu) {
   *wall = *cpu = 1e30;
@@ -152,7 +155,9 @@ static void run(void *(*f)(void *), Job *jobs, int threads, int reps,
     for (int i = 0; i < threads; ++i) pthread_join(t[i], 0);
     double w = seconds(CLOCK_MONOTONIC) - s;
     if (w < *wall) *wall = w;
-    for (int i = 0; i < threads; ++i) if (jobs[i].cpu < *cpu) *cpu = jobs[i].cpu;
+    double mean = 0;
+    for (int i = 0; i < threads; ++i) mean += jobs[i].cpu / threads;
+    if (mean < *cpu) *cpu = mean;
   }
 }
 

@@ -57,10 +57,11 @@ public:
       bool ahead = i0 + 2 * len <= n;
       for (size_t j = 0; j < k; ++j) {
         const Pair *sj = &s[slots[j]][i0], *yj = &y[slots[j]][i0];
-        sg[slots[j]] += vec::dotAhead(sj, &g[i0], len, ahead ? sj + len
-                                                             : nullptr);
-        yg[slots[j]] += vec::dotAhead(yj, &g[i0], len, ahead ? yj + len
-                                                             : nullptr);
+        auto [sDot, yDot] =
+            vec::dot2Ahead(sj, yj, &g[i0], len, ahead ? sj + len : nullptr,
+                           ahead ? yj + len : nullptr);
+        sg[slots[j]] += sDot;
+        yg[slots[j]] += yDot;
       }
     }
     if (pending) { // the newest pair's column of R and row of Y^T Y

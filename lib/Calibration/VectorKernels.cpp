@@ -131,6 +131,40 @@ ATTN_ALWAYS_INLINE double dotOf(const T *a, const float *b, size_t n,
   return total;
 }
 
+/// dotOf(a, c, n, aAhead) and dotOf(b, c, n, bAhead) in one loop: the same
+/// sums, their two chains of additions overlapping.
+template <typename T>
+ATTN_ALWAYS_INLINE std::pair<double, double>
+dot2Of(const T *a, const T *b, const float *c, size_t n, const T *aAhead,
+       const T *bAhead) {
+  double totalA = 0.0, totalB = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 a0 = {}, a1 = {}, b0 = {}, b1 = {};
+    for (size_t j = i; j < i + 512; j += 16) {
+      if (aAhead && bAhead) {
+        __builtin_prefetch(aAhead + j);
+        __builtin_prefetch(bAhead + j);
+      }
+      Vec8 c0 = load8(c + j), c1 = load8(c + j + 8);
+      a0 += load8(a + j) * c0;
+      a1 += load8(a + j + 8) * c1;
+      b0 += load8(b + j) * c0;
+      b1 += load8(b + j + 8) * c1;
+    }
+    Vec8 accA = a0 + a1, accB = b0 + b1;
+    for (int k = 0; k < 8; ++k) {
+      totalA += accA[k];
+      totalB += accB[k];
+    }
+  }
+  for (; i < n; ++i) {
+    totalA += static_cast<double>(load1(a + i)) * c[i];
+    totalB += static_cast<double>(load1(b + i)) * c[i];
+  }
+  return {totalA, totalB};
+}
+
 /// d[i] += a s[i] + b y[i].
 /// With `sAhead` and `yAhead`, their prefetch as dotOf's `ahead`.
 template <typename T>
@@ -335,6 +369,16 @@ ATTN_VECTOR_CLONES void axpy2(float *d, float a, const float *sv, float b,
 ATTN_VECTOR_CLONES void axpy2(float *d, float a, const uint16_t *sv, float b,
                               const uint16_t *yv, size_t n) {
   axpy2Of(d, a, sv, b, yv, n);
+}
+ATTN_VECTOR_CLONES std::pair<double, double>
+dot2Ahead(const float *a, const float *b, const float *c, size_t n,
+          const float *aAhead, const float *bAhead) {
+  return dot2Of(a, b, c, n, aAhead, bAhead);
+}
+ATTN_VECTOR_CLONES std::pair<double, double>
+dot2Ahead(const uint16_t *a, const uint16_t *b, const float *c, size_t n,
+          const uint16_t *aAhead, const uint16_t *bAhead) {
+  return dot2Of(a, b, c, n, aAhead, bAhead);
 }
 ATTN_VECTOR_CLONES void axpy2Ahead(float *d, float a, const float *sv, float b,
                                    const float *yv, size_t n,

@@ -27,6 +27,17 @@ double dotAhead(const float *a, const float *b, size_t n, const float *ahead);
 double dotAhead(const uint16_t *a, const float *b, size_t n,
                 const uint16_t *ahead);
 
+/// {dotAhead(a, c, n, aAhead), dotAhead(b, c, n, bAhead)} in one loop (c
+/// read once, the two sums' additions overlapping); null aheads: no
+/// prefetch.
+std::pair<double, double> dot2Ahead(const float *a, const float *b,
+                                    const float *c, size_t n,
+                                    const float *aAhead, const float *bAhead);
+std::pair<double, double> dot2Ahead(const uint16_t *a, const uint16_t *b,
+                                    const float *c, size_t n,
+                                    const uint16_t *aAhead,
+                                    const uint16_t *bAhead);
+
 /// d[i] += a s[i] + b y[i].
 void axpy2(float *d, float a, const float *sv, float b, const float *yv,
            size_t n);

@@ -665,7 +665,7 @@ int bench(int steps, int layers) {
                     std::chrono::steady_clock::now() - wall0).count();
   double cpu = cpuSeconds() - cpu0;
   for (const JointFitResult &f : fits)
-    std::printf("fit error %.4f -> %.4f in %d steps, %d evaluations\n",
+    std::printf("fit error %.4f -> %.17g in %d steps, %d evaluations\n",
                 f.startError, f.error, f.iterations, f.evaluations);
   std::printf("kernel %s threads %d: %d fits x %d steps: %.2f CPU-s "
               "(%.3f per step), %.2f s wall\n",

@@ -292,7 +292,8 @@ void attn::calib::detail::dotBf16Gemm(bool transA, bool transB, int64_t m,
 void attn::calib::detail::dotBf16GemmPacked(
     bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,
     int64_t lda, PackedRows aPacked, const float *b, int64_t ldb,
-    const uint32_t *bPacked, float *c, int64_t ldc, bool accumulate) {
+    const uint32_t *bPacked, float *c, int64_t ldc, bool accumulate,
+    const RowSupport *support) {
 #ifdef ATTN_GEMM_DOT_BF16
   if (m <= 0 || n <= 0 || k <= 0) {
     if (!aPacked.words && !bPacked)
@@ -309,6 +310,28 @@ void attn::calib::detail::dotBf16GemmPacked(
     aPack.resize(kBlockK / 2 * kRows * tiles);
   if (!bPacked)
     bPack.resize(kBlockK / 2 * kBlockN);
+  // Per row tile, the k and columns of C its rows' support covers.
+  thread_local std::vector<int64_t> spans;
+  spans.clear();
+  if (support)
+    for (int64_t t0 = 0; t0 < tiles; ++t0) {
+      int64_t kLo = k, kHi = 0, nLo = n, nHi = 0;
+      for (int64_t i = t0 * kRows; i < std::min(m, (t0 + 1) * kRows); ++i) {
+        int64_t k0 = support->kBegin ? support->kBegin[i] : 0;
+        int64_t k1 = support->kEnd ? support->kEnd[i] : k;
+        int64_t n0 = support->nBegin ? support->nBegin[i] : 0;
+        int64_t n1 = support->nEnd ? support->nEnd[i] : n;
+        if (k0 < k1) {
+          kLo = std::min(kLo, k0);
+          kHi = std::max(kHi, k1);
+        }
+        if (n0 < n1) {
+          nLo = std::min(nLo, n0);
+          nHi = std::max(nHi, n1);
+        }
+      }
+      spans.insert(spans.end(), {kLo, kHi, nLo, nHi});
+    }
   const uint32_t *bBlock = bPacked; // B's packed blocks in loop order
   for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
     int64_t nb = std::min(kBlockN, n - j0);
@@ -333,16 +356,35 @@ void attn::calib::detail::dotBf16GemmPacked(
       bool add = accumulate || p0 > 0; // C's first k block overwrites
       for (int64_t t0 = 0; t0 < tiles; ++t0) {
         int64_t i0 = t0 * kRows, rows = std::min(kRows, m - i0);
-        for (int64_t t = 0; t < panels; ++t)
-          tile(pairs, ap + t0 * pairs * kRows, bp + t * pairs * kCols,
-               c + i0 * ldc + j0 + t * kCols, ldc, rows,
-               std::min(kCols, nb - t * kCols), add);
+        // The pairs [q0, q1) and panels [t1, t2) the support leaves.
+        int64_t q0 = 0, q1 = pairs, t1 = 0, t2 = panels;
+        if (support) {
+          const int64_t *span = &spans[4 * t0];
+          q0 = std::clamp<int64_t>((span[0] - p0) / 2, 0, pairs);
+          q1 = std::clamp<int64_t>((span[1] - p0 + 1) / 2, q0, pairs);
+          t1 = std::clamp<int64_t>((span[2] - j0) / kCols, 0, panels);
+          t2 = std::clamp<int64_t>((span[3] - j0 + kCols - 1) / kCols, t1,
+                                   panels);
+        }
+        for (int64_t t = 0; t < panels; ++t) {
+          float *ct = c + i0 * ldc + j0 + t * kCols;
+          int64_t cols = std::min(kCols, nb - t * kCols);
+          if (t < t1 || t >= t2 || q0 == q1) {
+            if (!add) // C's first k block writes the tile
+              for (int64_t i = 0; i < rows; ++i)
+                std::fill(ct + i * ldc, ct + i * ldc + cols, 0.0f);
+            continue;
+          }
+          tile(q1 - q0, ap + (t0 * pairs + q0) * kRows,
+               bp + (t * pairs + q0) * kCols, ct, ldc, rows, cols, add);
+        }
       }
     }
   }
 #else
   (void)aPacked;
   (void)bPacked;
+  (void)support;
   sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 #endif
 }

@@ -10,6 +10,8 @@
 #ifndef ATTN_LIB_CALIBRATION_BF16DOTGEMM_H
 #define ATTN_LIB_CALIBRATION_BF16DOTGEMM_H
 
+#include "attn/Calibration/FloatGemm.h"
+
 #include <cstdint>
 
 namespace attn::calib::detail {
@@ -49,12 +51,15 @@ struct PackedRows {
 /// dotBf16Gemm where A (its rows from the tile `aPacked.firstTile`, m of
 /// them) or B or both come packed (dotBf16PackA, dotBf16PackB over the
 /// same k and n); the unpacked ones are read from a, b. The same sums in
-/// the same order: equal to dotBf16Gemm's bit for bit.
+/// the same order: equal to dotBf16Gemm's bit for bit. With `support`
+/// (rows relative to this call's), each tile of C runs over the pairs of k
+/// its rows' support covers and is skipped (0, or as it was when
+/// accumulating) where none of its rows needs its columns.
 void dotBf16GemmPacked(bool transA, bool transB, int64_t m, int64_t n,
                        int64_t k, const float *a, int64_t lda,
                        PackedRows aPacked, const float *b, int64_t ldb,
                        const uint32_t *bPacked, float *c, int64_t ldc,
-                       bool accumulate);
+                       bool accumulate, const RowSupport *support = nullptr);
 
 } // namespace attn::calib::detail
 

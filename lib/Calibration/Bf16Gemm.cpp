@@ -328,6 +328,19 @@ void attn::calib::sgemmBf16(bool transA, bool transB, int64_t m, int64_t n,
   sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
+void attn::calib::sgemmBf16Sparse(bool transA, bool transB, int64_t m,
+                                  int64_t n, int64_t k, const float *a,
+                                  int64_t lda, const float *b, int64_t ldb,
+                                  float *c, int64_t ldc, bool accumulate,
+                                  const RowSupport &support) {
+  if (activePath() == Bf16Path::DotBf16) {
+    detail::dotBf16GemmPacked(transA, transB, m, n, k, a, lda, {}, b, ldb,
+                              nullptr, c, ldc, accumulate, &support);
+    return;
+  }
+  sgemmBf16(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+
 void attn::calib::sgemmBf16Parallel(bool transA, bool transB, int64_t m,
                                     int64_t n, int64_t k, const float *a,
                                     int64_t lda, const float *b, int64_t ldb,
@@ -394,7 +407,8 @@ struct GemmOperandAccess {
   }
   static void rightPacked(bool transA, int64_t m, const float *a, int64_t lda,
                           const GemmOperand &b, bool parallel, float *c,
-                          int64_t ldc, bool accumulate) {
+                          int64_t ldc, bool accumulate,
+                          const RowSupport *support = nullptr) {
     int64_t k = b.rows, n = b.cols;
     if (!usePacked(b)) {
       raw(b.bf16, parallel, transA, b.trans, m, n, k, a, lda, b.x, b.ld, c,
@@ -405,9 +419,11 @@ struct GemmOperandAccess {
     auto run = [&](int64_t t0, int64_t t1) {
       int64_t i0 = t0 * rows, i1 = std::min(m, t1 * rows);
       const float *aRows = transA ? a + i0 : a + i0 * lda;
+      RowSupport rows = support ? support->from(i0) : RowSupport();
       detail::dotBf16GemmPacked(transA, b.trans, i1 - i0, n, k, aRows, lda,
                                 {}, nullptr, 0, b.words.data(),
-                                c + i0 * ldc, ldc, accumulate);
+                                c + i0 * ldc, ldc, accumulate,
+                                support ? &rows : nullptr);
     };
     if (parallel)
       parallelChunks(tiles, run);
@@ -463,6 +479,14 @@ void attn::calib::sgemmPacked(bool transA, int64_t m, const float *a,
                               int64_t ldc, bool accumulate) {
   GemmOperandAccess::rightPacked(transA, m, a, lda, b, false, c, ldc,
                                  accumulate);
+}
+
+void attn::calib::sgemmPacked(bool transA, int64_t m, const float *a,
+                              int64_t lda, const GemmOperand &b, float *c,
+                              int64_t ldc, bool accumulate,
+                              const RowSupport &support) {
+  GemmOperandAccess::rightPacked(transA, m, a, lda, b, false, c, ldc,
+                                 accumulate, &support);
 }
 
 void attn::calib::sgemmPackedParallel(const GemmOperand &a, bool transB,

@@ -97,6 +97,71 @@ Bf16Products bf16Products() {
   return products;
 }
 
+/// Whether the per-head products skip the blocks the bias masks
+/// ($ATTN_FIT_SKIP_MASKED=0: they do not; the same sums either way).
+bool skipMasked() {
+  static const bool skip = [] {
+    const char *env = std::getenv("ATTN_FIT_SKIP_MASKED");
+    return !env || std::string(env) != "0";
+  }();
+  return skip;
+}
+
+/// Where each (window, query head)'s bias leaves keys unmasked (not -inf):
+/// query i sees keys in [first[i], last[i]), key j is seen by queries in
+/// [firstQuery[j], lastQuery[j]) (empty: [0, 0)). A causal mask's rows
+/// are prefixes, its columns suffixes: the products' blocks above the
+/// diagonal are zero (P, dS) or unneeded (the scores), which RowSupport
+/// lets them skip.
+class MaskSupport {
+public:
+  MaskSupport(const JointLayer &l) : s(l.length), t(l.keyLength()) {
+    int64_t maps = l.batch * l.qHeads;
+    spans.assign(maps * 2 * (s + t), 0);
+    for (int64_t m = 0; m < maps; ++m) {
+      int32_t *first = at(m), *last = first + s;
+      int32_t *firstQuery = last + s, *lastQuery = firstQuery + t;
+      std::fill(firstQuery, firstQuery + t, static_cast<int32_t>(s));
+      for (int64_t i = 0; i < s; ++i) {
+        const float *row = &l.bias[(m * s + i) * t];
+        int64_t lo = t, hi = 0;
+        for (int64_t j = 0; j < t; ++j)
+          if (row[j] != -std::numeric_limits<float>::infinity()) {
+            lo = std::min(lo, j);
+            hi = j + 1;
+            firstQuery[j] = std::min<int32_t>(firstQuery[j], i);
+            lastQuery[j] = static_cast<int32_t>(i + 1);
+          }
+        first[i] = static_cast<int32_t>(lo < hi ? lo : 0);
+        last[i] = static_cast<int32_t>(hi);
+      }
+      for (int64_t j = 0; j < t; ++j)
+        if (lastQuery[j] == 0)
+          firstQuery[j] = 0;
+    }
+  }
+  /// Of window b's head h: the query rows' k (P V, dS K), the query rows'
+  /// columns (Q K^T, dO V^T), the key rows' k (P^T dO, dS^T Q).
+  RowSupport queryK(int64_t b, int64_t h, int64_t heads) const {
+    const int32_t *first = at(b * heads + h);
+    return {first, first + s, nullptr, nullptr};
+  }
+  RowSupport queryColumns(int64_t b, int64_t h, int64_t heads) const {
+    const int32_t *first = at(b * heads + h);
+    return {nullptr, nullptr, first, first + s};
+  }
+  RowSupport keyK(int64_t b, int64_t h, int64_t heads) const {
+    const int32_t *firstQuery = at(b * heads + h) + 2 * s;
+    return {firstQuery, firstQuery + t, nullptr, nullptr};
+  }
+
+private:
+  int32_t *at(int64_t m) { return &spans[m * 2 * (s + t)]; }
+  const int32_t *at(int64_t m) const { return &spans[m * 2 * (s + t)]; }
+  int64_t s, t;
+  std::vector<int32_t> spans;
+};
+
 /// The attention with `kvHeads` KV heads, its intermediate values kept for
 /// the gradient.
 class Attention {
@@ -105,7 +170,10 @@ public:
       : l(l), hkv(kvHeads), tokens(l.batch * l.length), keys(l.keyLength()),
         kvIn(l.cross() ? l.kvInputWidth : l.inputWidth),
         kvRows(l.cross() ? l.kvWindows * keys : tokens),
-        kvShared(l.cross() && l.kvWindows == 1) {}
+        kvShared(l.cross() && l.kvWindows == 1) {
+    if (skipMasked())
+      mask.emplace(l);
+  }
 
   /// What K and V project: [kvRows, kvIn].
   const float *kvInput() const {
@@ -147,11 +215,16 @@ public:
         for (int64_t head = r * group; head < (r + 1) * group; ++head) {
           float *pr = &p[(b * hq + head) * s * t];
           const float *bias = &l.bias[(b * hq + head) * s * t];
+          RowSupport columns, k;
+          if (mask) {
+            columns = mask->queryColumns(b, head, hq);
+            k = mask->queryK(b, head, hq);
+          }
           sgemmPacked(false, s, &q[(b * s * hq + head) * d], hq * d, kT, pr,
-                      t);
+                      t, false, columns);
           softmaxRows(pr, bias, s, t, static_cast<float>(l.scale));
           sgemmPacked(false, s, pr, t, vOp, &ctx[(b * s * hq + head) * dv],
-                      hq * dv);
+                      hq * dv, false, k);
         }
       }
     });
@@ -166,7 +239,17 @@ public:
     int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
     int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
     int64_t out = l.outWidth;
-    GemmFn sgemm = bf16 ? sgemmBf16 : attn::calib::sgemm;
+    // P^T dO and dS^T Q: over the queries that see the key row.
+    auto keyRowsProduct = [&](int64_t n, const float *a, const float *b,
+                              int64_t ldb, float *c, int64_t ldc,
+                              const RowSupport &support) {
+      if (bf16)
+        sgemmBf16Sparse(true, false, t, n, s, a, t, b, ldb, c, ldc,
+                        /*accumulate=*/true, support);
+      else
+        attn::calib::sgemm(true, false, t, n, s, a, t, b, ldb, c, ldc,
+                           /*accumulate=*/true);
+    };
     GemmFn sgemmParallel =
         bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     go.resize(hq * dv * out);
@@ -197,15 +280,20 @@ public:
           const float *pr = &p[(b * hq + head) * s * t];
           const float *dc = &dctx[(b * s * hq + head) * dv];
           const float *qh = &q[(b * s * hq + head) * d];
-          sgemmPacked(false, s, dc, hq * dv, vT, ds.data(), t);
-          sgemm(true, false, t, dv, s, pr, t, dc, hq * dv, dvr, hkv * dv,
-                /*accumulate=*/true);
+          RowSupport columns, k, keyK;
+          if (mask) {
+            columns = mask->queryColumns(b, head, hq);
+            k = mask->queryK(b, head, hq);
+            keyK = mask->keyK(b, head, hq);
+          }
+          sgemmPacked(false, s, dc, hq * dv, vT, ds.data(), t, false,
+                      columns);
+          keyRowsProduct(dv, pr, dc, hq * dv, dvr, hkv * dv, keyK);
           softmaxBackwardRows(ds.data(), pr, s, t,
                               static_cast<float>(l.scale));
           sgemmPacked(false, s, ds.data(), t, kOp,
-                      &dq[(b * s * hq + head) * d], hq * d);
-          sgemm(true, false, t, d, s, ds.data(), t, qh, hq * d, dkr, hkv * d,
-                /*accumulate=*/true);
+                      &dq[(b * s * hq + head) * d], hq * d, false, k);
+          keyRowsProduct(d, ds.data(), qh, hq * d, dkr, hkv * d, keyK);
         }
       }
     });
@@ -264,6 +352,7 @@ public:
   /// the same K/V rows.
   int64_t keys, kvIn, kvRows;
   bool kvShared;
+  std::optional<MaskSupport> mask; ///< unset: the products run in full
   /// The weights (forward() reads them): rows as JointWeights has them.
   const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
   std::vector<float> q, k, v, p, ctx, y;

@@ -51,11 +51,17 @@ public:
     // S^T g and Y^T g, blocks of 2048 indices.
     std::fill(sg.begin(), sg.end(), 0.0);
     std::fill(yg.begin(), yg.end(), 0.0);
+    // Each dot prefetches its pair's next block (a full one).
     for (size_t i0 = 0; i0 < n; i0 += 2048) {
       size_t len = std::min<size_t>(2048, n - i0);
+      bool ahead = i0 + 2 * len <= n;
       for (size_t j = 0; j < k; ++j) {
-        sg[slots[j]] += vec::dot(&s[slots[j]][i0], &g[i0], len);
-        yg[slots[j]] += vec::dot(&y[slots[j]][i0], &g[i0], len);
+        const Pair *sj = &s[slots[j]][i0], *yj = &y[slots[j]][i0];
+        auto [sDot, yDot] =
+            vec::dot2Ahead(sj, yj, &g[i0], len, ahead ? sj + len : nullptr,
+                           ahead ? yj + len : nullptr);
+        sg[slots[j]] += sDot;
+        yg[slots[j]] += yDot;
       }
     }
     if (pending) { // the newest pair's column of R and row of Y^T Y
@@ -114,9 +120,15 @@ public:
       size_t i0 = bi * 2048, i1 = std::min<size_t>(n, i0 + 2048);
       for (size_t i = i0; i < i1; ++i)
         d[i] = cg * g[i];
-      for (size_t j = 0; j < k; ++j)
-        vec::axpy2(&d[i0], cs[j], &s[slots[j]][i0], cy[j], &y[slots[j]][i0],
-              i1 - i0);
+      // Each pair's previous block (a full one) prefetched meanwhile.
+      for (size_t j = 0; j < k; ++j) {
+        const Pair *sj = &s[slots[j]][i0], *yj = &y[slots[j]][i0];
+        if (bi > 0)
+          vec::axpy2Ahead(&d[i0], cs[j], sj, cy[j], yj, i1 - i0, sj - 2048,
+                          yj - 2048);
+        else
+          vec::axpy2(&d[i0], cs[j], sj, cy[j], yj, i1 - i0);
+      }
       blockSlope[bi] = vec::dot(&g[i0], &d[i0], i1 - i0);
     }
     double slope = 0.0;

@@ -105,13 +105,20 @@ inline Vec8 expNonPositive(Vec8 x) {
 /// sum a[i] * b[i]: float products summed in blocks of 512 by sixteen
 /// float lanes (two vectors of eight: the loop is memory-bound), the
 /// blocks' sums added in double. `a` float or bfloat16.
+/// With `ahead`, each sixteen entries' prefetch of ahead[i..i+16) (the
+/// caller's next block of another vector: L-BFGS's passes jump between
+/// 20 pairs a block at a time, which the hardware prefetcher does not
+/// follow); the sum is the same.
 template <typename T>
-ATTN_ALWAYS_INLINE double dotOf(const T *a, const float *b, size_t n) {
+ATTN_ALWAYS_INLINE double dotOf(const T *a, const float *b, size_t n,
+                                const T *ahead = nullptr) {
   double total = 0.0;
   size_t i = 0;
   for (; i + 512 <= n; i += 512) {
     Vec8 acc0 = {}, acc1 = {};
     for (size_t j = i; j < i + 512; j += 16) {
+      if (ahead)
+        __builtin_prefetch(ahead + j);
       acc0 += load8(a + j) * load8(b + j);
       acc1 += load8(a + j + 8) * load8(b + j + 8);
     }
@@ -124,11 +131,55 @@ ATTN_ALWAYS_INLINE double dotOf(const T *a, const float *b, size_t n) {
   return total;
 }
 
+/// dotOf(a, c, n, aAhead) and dotOf(b, c, n, bAhead) in one loop: the same
+/// sums, their two chains of additions overlapping.
+template <typename T>
+ATTN_ALWAYS_INLINE std::pair<double, double>
+dot2Of(const T *a, const T *b, const float *c, size_t n, const T *aAhead,
+       const T *bAhead) {
+  double totalA = 0.0, totalB = 0.0;
+  size_t i = 0;
+  for (; i + 512 <= n; i += 512) {
+    Vec8 a0 = {}, a1 = {}, b0 = {}, b1 = {};
+    for (size_t j = i; j < i + 512; j += 16) {
+      if (aAhead && bAhead) {
+        __builtin_prefetch(aAhead + j);
+        __builtin_prefetch(bAhead + j);
+      }
+      Vec8 c0 = load8(c + j), c1 = load8(c + j + 8);
+      a0 += load8(a + j) * c0;
+      a1 += load8(a + j + 8) * c1;
+      b0 += load8(b + j) * c0;
+      b1 += load8(b + j + 8) * c1;
+    }
+    Vec8 accA = a0 + a1, accB = b0 + b1;
+    for (int k = 0; k < 8; ++k) {
+      totalA += accA[k];
+      totalB += accB[k];
+    }
+  }
+  for (; i < n; ++i) {
+    totalA += static_cast<double>(load1(a + i)) * c[i];
+    totalB += static_cast<double>(load1(b + i)) * c[i];
+  }
+  return {totalA, totalB};
+}
+
 /// d[i] += a s[i] + b y[i].
+/// With `sAhead` and `yAhead`, their prefetch as dotOf's `ahead`.
 template <typename T>
 ATTN_ALWAYS_INLINE void axpy2Of(float *d, float a, const T *sv, float b,
-                                const T *yv, size_t n) {
+                                const T *yv, size_t n,
+                                const T *sAhead = nullptr,
+                                const T *yAhead = nullptr) {
   size_t i = 0;
+  if (sAhead && yAhead)
+    for (; i + 16 <= n; i += 16) {
+      __builtin_prefetch(sAhead + i);
+      __builtin_prefetch(yAhead + i);
+      for (size_t j = i; j < i + 16; j += 8)
+        store8(d + j, load8(d + j) + a * load8(sv + j) + b * load8(yv + j));
+    }
   for (; i + 8 <= n; i += 8)
     store8(d + i, load8(d + i) + a * load8(sv + i) + b * load8(yv + i));
   for (; i < n; ++i)
@@ -303,6 +354,14 @@ ATTN_VECTOR_CLONES double dot(const float *a, const float *b, size_t n) {
 ATTN_VECTOR_CLONES double dot(const uint16_t *a, const float *b, size_t n) {
   return dotOf(a, b, n);
 }
+ATTN_VECTOR_CLONES double dotAhead(const float *a, const float *b, size_t n,
+                                   const float *ahead) {
+  return dotOf(a, b, n, ahead);
+}
+ATTN_VECTOR_CLONES double dotAhead(const uint16_t *a, const float *b,
+                                   size_t n, const uint16_t *ahead) {
+  return dotOf(a, b, n, ahead);
+}
 ATTN_VECTOR_CLONES void axpy2(float *d, float a, const float *sv, float b,
                               const float *yv, size_t n) {
   axpy2Of(d, a, sv, b, yv, n);
@@ -310,6 +369,27 @@ ATTN_VECTOR_CLONES void axpy2(float *d, float a, const float *sv, float b,
 ATTN_VECTOR_CLONES void axpy2(float *d, float a, const uint16_t *sv, float b,
                               const uint16_t *yv, size_t n) {
   axpy2Of(d, a, sv, b, yv, n);
+}
+ATTN_VECTOR_CLONES std::pair<double, double>
+dot2Ahead(const float *a, const float *b, const float *c, size_t n,
+          const float *aAhead, const float *bAhead) {
+  return dot2Of(a, b, c, n, aAhead, bAhead);
+}
+ATTN_VECTOR_CLONES std::pair<double, double>
+dot2Ahead(const uint16_t *a, const uint16_t *b, const float *c, size_t n,
+          const uint16_t *aAhead, const uint16_t *bAhead) {
+  return dot2Of(a, b, c, n, aAhead, bAhead);
+}
+ATTN_VECTOR_CLONES void axpy2Ahead(float *d, float a, const float *sv, float b,
+                                   const float *yv, size_t n,
+                                   const float *sAhead, const float *yAhead) {
+  axpy2Of(d, a, sv, b, yv, n, sAhead, yAhead);
+}
+ATTN_VECTOR_CLONES void axpy2Ahead(float *d, float a, const uint16_t *sv,
+                                   float b, const uint16_t *yv, size_t n,
+                                   const uint16_t *sAhead,
+                                   const uint16_t *yAhead) {
+  axpy2Of(d, a, sv, b, yv, n, sAhead, yAhead);
 }
 ATTN_VECTOR_CLONES std::pair<double, double>
 makePair(float *sv, float *yv, float h, const float *d, const float *g0,

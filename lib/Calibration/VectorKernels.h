@@ -21,12 +21,34 @@ namespace attn::calib::vec {
 /// (uint16_t bits).
 double dot(const float *a, const float *b, size_t n);
 double dot(const uint16_t *a, const float *b, size_t n);
+/// dot, prefetching ahead[0..n) (the caller's next block of another vector,
+/// which the hardware prefetcher does not see coming) as it goes.
+double dotAhead(const float *a, const float *b, size_t n, const float *ahead);
+double dotAhead(const uint16_t *a, const float *b, size_t n,
+                const uint16_t *ahead);
+
+/// {dotAhead(a, c, n, aAhead), dotAhead(b, c, n, bAhead)} in one loop (c
+/// read once, the two sums' additions overlapping); null aheads: no
+/// prefetch.
+std::pair<double, double> dot2Ahead(const float *a, const float *b,
+                                    const float *c, size_t n,
+                                    const float *aAhead, const float *bAhead);
+std::pair<double, double> dot2Ahead(const uint16_t *a, const uint16_t *b,
+                                    const float *c, size_t n,
+                                    const uint16_t *aAhead,
+                                    const uint16_t *bAhead);
 
 /// d[i] += a s[i] + b y[i].
 void axpy2(float *d, float a, const float *sv, float b, const float *yv,
            size_t n);
 void axpy2(float *d, float a, const uint16_t *sv, float b, const uint16_t *yv,
            size_t n);
+/// axpy2, prefetching sAhead[0..n) and yAhead[0..n) as it goes (dotAhead).
+void axpy2Ahead(float *d, float a, const float *sv, float b, const float *yv,
+                size_t n, const float *sAhead, const float *yAhead);
+void axpy2Ahead(float *d, float a, const uint16_t *sv, float b,
+                const uint16_t *yv, size_t n, const uint16_t *sAhead,
+                const uint16_t *yAhead);
 
 /// s = h d and y = g1 - g0 rounded to s's and y's type; returns s.y and
 /// y.y of the rounded vectors.

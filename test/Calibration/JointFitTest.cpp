@@ -198,6 +198,112 @@ bool checkBf16Dispatch() {
   return ok;
 }
 
+/// RowSupport: sgemmBf16Sparse and sgemmPacked (B packed) with a support
+/// against the full products, on every bf16 path the CPU has: where op(A)
+/// is zero outside each row's k span, every entry of C equal to the full
+/// product's (== : up to the sign of a zero); with column spans, the needed
+/// entries equal and the others 0, the full product's or (accumulating) as
+/// they were. Spans: causal (a query row's keys), their transpose (a key
+/// row's queries), random and empty ones; sizes off the tiles and two k
+/// blocks of the AVX512_BF16 path (the first skipped for some rows).
+bool checkSparseProducts() {
+  const char *before = bf16GemmKernel();
+  std::mt19937 gen(13);
+  std::normal_distribution<float> normal;
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {{64, 64, 64}, {40, 37, 20}, {25, 70, 1100}};
+  bool ok = true;
+  int cases = 0;
+  for (const char *kernel : {"f32", "amx", "avx512bf16"}) {
+    if (!setBf16GemmKernel(kernel))
+      continue;
+    for (const Shape &sh : shapes)
+      for (int pattern = 0; pattern < 3; ++pattern)
+        for (bool ta : {false, true})
+          for (bool accumulate : {false, true}) {
+            int64_t m = sh.m, n = sh.n, k = sh.k;
+            // Row i's span over `size`: causal [0, i + 1), transposed [i,
+            // size), or random (every 7th row empty).
+            auto spans = [&](int64_t size, std::vector<int32_t> &lo,
+                             std::vector<int32_t> &hi) {
+              lo.assign(m, 0);
+              hi.assign(m, 0);
+              for (int64_t i = 0; i < m; ++i) {
+                int64_t a = 0, b = 0;
+                if (pattern == 0) {
+                  b = std::min(size, i + 1);
+                } else if (pattern == 1) {
+                  a = std::min(size, i);
+                  b = size;
+                } else if (i % 7 != 3) {
+                  a = gen() % (size + 1);
+                  b = a + gen() % (size - a + 1);
+                }
+                lo[i] = static_cast<int32_t>(a);
+                hi[i] = static_cast<int32_t>(b);
+              }
+            };
+            std::vector<int32_t> kLo, kHi, nLo, nHi;
+            spans(k, kLo, kHi);
+            spans(n, nLo, nHi);
+            int64_t lda = (ta ? m : k) + 1, ldb = n + 3, ldc = n + 2;
+            std::vector<float> a((ta ? k : m) * lda), b(k * ldb), c0(m * ldc);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t p = 0; p < k; ++p)
+                (ta ? a[p * lda + i] : a[i * lda + p]) =
+                    p >= kLo[i] && p < kHi[i] ? normal(gen) : 0.0f;
+            for (float &x : b)
+              x = normal(gen);
+            for (float &x : c0)
+              x = normal(gen);
+            std::vector<float> full = c0;
+            sgemmBf16(ta, false, m, n, k, a.data(), lda, b.data(), ldb,
+                      full.data(), ldc, accumulate);
+            GemmOperand right;
+            right.setRight(true, false, k, n, b.data(), ldb);
+            // k spans: every entry equal.
+            RowSupport kSupport{kLo.data(), kHi.data(), nullptr, nullptr};
+            std::vector<float> c1 = c0, c2 = c0;
+            sgemmBf16Sparse(ta, false, m, n, k, a.data(), lda, b.data(), ldb,
+                            c1.data(), ldc, accumulate, kSupport);
+            sgemmPacked(ta, m, a.data(), lda, right, c2.data(), ldc,
+                        accumulate, kSupport);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                size_t at = i * ldc + j;
+                ok &= c1[at] == full[at] && c2[at] == full[at];
+              }
+            // Column spans: the needed entries equal; the others 0, the
+            // full product's or, accumulating, as they were.
+            RowSupport nSupport{kLo.data(), kHi.data(), nLo.data(),
+                                nHi.data()};
+            c1 = c0;
+            c2 = c0;
+            sgemmBf16Sparse(ta, false, m, n, k, a.data(), lda, b.data(), ldb,
+                            c1.data(), ldc, accumulate, nSupport);
+            sgemmPacked(ta, m, a.data(), lda, right, c2.data(), ldc,
+                        accumulate, nSupport);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                size_t at = i * ldc + j;
+                bool needed = j >= nLo[i] && j < nHi[i];
+                for (float x : {c1[at], c2[at]})
+                  ok &= needed ? x == full[at]
+                               : x == full[at] ||
+                                     (accumulate ? x == c0[at] : x == 0.0f);
+              }
+            cases += 4;
+          }
+  }
+  setBf16GemmKernel(before);
+  std::printf("sparse products: %d products with row supports equal to the "
+              "full ones where needed: %s\n",
+              cases, ok ? "yes" : "no");
+  return ok;
+}
+
 /// GemmOperand: products with a packed left or right operand against the
 /// unpacked sgemmBf16 (`bf16`) and sgemm, bit for bit, on every bf16 path
 /// the CPU has; serial and split over the threads; every transpose, sizes
@@ -559,7 +665,7 @@ int bench(int steps, int layers) {
                     std::chrono::steady_clock::now() - wall0).count();
   double cpu = cpuSeconds() - cpu0;
   for (const JointFitResult &f : fits)
-    std::printf("fit error %.4f -> %.4f in %d steps, %d evaluations\n",
+    std::printf("fit error %.4f -> %.17g in %d steps, %d evaluations\n",
                 f.startError, f.error, f.iterations, f.evaluations);
   std::printf("kernel %s threads %d: %d fits x %d steps: %.2f CPU-s "
               "(%.3f per step), %.2f s wall\n",
@@ -588,6 +694,8 @@ int main(int argc, char **argv) {
     check(checkBf16Dispatch(), "bf16 gemm dispatch");
     check(checkPackedOperands(),
           "products with packed operands equal the unpacked ones");
+    check(checkSparseProducts(),
+          "products skipping a row support equal the full ones");
     for (const char *kernel : {"amx", "avx512bf16"}) {
       bool skipped = false;
       bool bf16 = checkBf16Gemm(kernel, skipped);

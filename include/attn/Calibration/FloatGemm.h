@@ -41,6 +41,28 @@ void sgemmBf16Parallel(bool transA, bool transB, int64_t m, int64_t n,
                        int64_t ldb, float *c, int64_t ldc,
                        bool accumulate = false);
 
+/// What a product may skip, per row i of C (a causal or padded
+/// attention's products; any null array: the whole range): row i of op(A)
+/// is zero outside k in [kBegin[i], kEnd[i]), and only C's columns
+/// [nBegin[i], nEnd[i]) of row i are needed. The AVX512_BF16 path skips the
+/// register tiles and pairs of k outside them: its needed entries equal the
+/// full product's (up to the sign of a zero), the tiles it skips are 0 (left
+/// as they were when accumulating); the other paths compute the full
+/// product.
+struct RowSupport {
+  const int32_t *kBegin = nullptr, *kEnd = nullptr;
+  const int32_t *nBegin = nullptr, *nEnd = nullptr;
+  /// The support of rows from `i` on.
+  RowSupport from(int64_t i) const {
+    auto at = [&](const int32_t *p) { return p ? p + i : nullptr; };
+    return {at(kBegin), at(kEnd), at(nBegin), at(nEnd)};
+  }
+};
+/// sgemmBf16 skipping what `support` allows.
+void sgemmBf16Sparse(bool transA, bool transB, int64_t m, int64_t n,
+                     int64_t k, const float *a, int64_t lda, const float *b,
+                     int64_t ldb, float *c, int64_t ldc, bool accumulate,
+                     const RowSupport &support);
 /// One operand of several products packed once (the joint fit's constant
 /// input H, a KV group's K and V for its query heads): op(X) as the left
 /// operand [m, k] (setLeft) or the right one [k, n] (setRight) of
@@ -79,6 +101,10 @@ void sgemmPacked(const GemmOperand &a, bool transB, int64_t n,
 void sgemmPacked(bool transA, int64_t m, const float *a, int64_t lda,
                  const GemmOperand &b, float *c, int64_t ldc,
                  bool accumulate = false);
+/// sgemmPacked with B packed, skipping what `support` allows.
+void sgemmPacked(bool transA, int64_t m, const float *a, int64_t lda,
+                 const GemmOperand &b, float *c, int64_t ldc, bool accumulate,
+                 const RowSupport &support);
 void sgemmPackedParallel(const GemmOperand &a, bool transB, int64_t n,
                          const float *b, int64_t ldb, float *c, int64_t ldc,
                          bool accumulate = false);

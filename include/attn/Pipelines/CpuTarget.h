@@ -35,6 +35,13 @@ struct CpuTarget {
   /// each key row whole, in address order: AMD Zen 4's prefetchers lose
   /// the column-wise reads (a line of 16 rows per step) of the default.
   bool keyRowsInOrder = false;
+  /// Keys per online-softmax tile of GQA decode (2 to lanes / 2 query heads
+  /// per KV head; 0: the kernel's 32): 128 on AMD Zen 4 with AVX-512, where
+  /// GQA-4 on half caches from DRAM ran 7-20% faster with 128-key tiles
+  /// (the next tile's prefetches run 128 keys ahead; the per-tile softmax,
+  /// fold and value-block accumulator loads/stores are spread over 4x the
+  /// keys).
+  int64_t groupedTileKeys = 0;
   /// Decode matvecs stream whole weight rows in memory order and split K
   /// between threads (convert-contraction-to-vectors{row-streaming}): AMD
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows

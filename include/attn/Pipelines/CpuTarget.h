@@ -37,10 +37,11 @@ struct CpuTarget {
   bool keyRowsInOrder = false;
   /// Keys per online-softmax tile of GQA decode (2 to lanes / 2 query heads
   /// per KV head; 0: the kernel's 32): 128 on AMD Zen 4 with AVX-512, where
-  /// GQA-4 on half caches from DRAM ran 7-20% faster with 128-key tiles
-  /// (the next tile's prefetches run 128 keys ahead; the per-tile softmax,
-  /// fold and value-block accumulator loads/stores are spread over 4x the
-  /// keys).
+  /// GQA-4 on half caches from DRAM ran faster with 128-key tiles on the
+  /// median of most interleaved comparisons at high load (up to 1.24x; see
+  /// bench/RESULTS.md): the next tile's prefetches run 128 keys ahead, and
+  /// the per-tile softmax and value-block accumulator loads / stores are
+  /// spread over 4x the keys.
   int64_t groupedTileKeys = 0;
   /// Decode matvecs stream whole weight rows in memory order and split K
   /// between threads (convert-contraction-to-vectors{row-streaming}): AMD

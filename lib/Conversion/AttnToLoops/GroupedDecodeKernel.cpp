@@ -138,9 +138,10 @@ bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
 /// 128), for the same reasons. Measured on Zen 4 (GQA-4 on f16 / bf16
 /// caches from DRAM, B 1 and 8, 1 and 2 threads, CPU time at load 8-16, so
 /// single rows moved by 10-20%; bench/RESULTS.md): 128-key tiles faster than
-/// 32-key ones on the median in 8 of 9 interleaved comparisons (1.0-1.24x;
-/// best runs 0.89-1.21x), 64 gave less, 256 no more; G 8 1.08x, G 2 0.99x
-/// (best run, 3 rounds each).
+/// 32-key ones on the median in 10 of 11 interleaved comparisons
+/// (0.92-1.31x; best runs 0.89-1.31x), 64 gave less, 256 no more; G 8
+/// 1.08x, G 2 0.99x (best run, 3 rounds each). Against main in the bench's
+/// A/B: bf16 1.12-1.26x, f16 0.81-0.97x, so not confirmed at that load.
 int64_t tileTarget(const FlashAttention &a, int64_t lanes, int64_t group,
                    bool inOrder) {
   if (a.groupedTileKeys > 0 && group > 1 && 2 * group <= lanes)

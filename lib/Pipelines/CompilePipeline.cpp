@@ -80,6 +80,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.vectorLanes = options.target.f32Lanes;
   codegen.inlineBF16Widening = options.target.inlineBF16Widening;
   codegen.keyRowsInOrder = options.target.keyRowsInOrder;
+  codegen.groupedTileKeys = options.target.groupedTileKeys;
   codegen.rowStreamMatVec = options.target.rowStreamMatVec;
   buildAttnCpuCodegenPipeline(pm, codegen);
 }

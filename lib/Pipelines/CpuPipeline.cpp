@@ -103,6 +103,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   loops.rowLanes = options.rowLanes;
   loops.inlineBF16Widening = options.inlineBF16Widening;
   loops.keyRowsInOrder = options.keyRowsInOrder;
+  loops.groupedTileKeys = options.groupedTileKeys;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   vectors.rowStreaming = options.rowStreamMatVec;

@@ -69,6 +69,7 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   result.inlineBF16Widening =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
   result.keyRowsInOrder = result.inlineBF16Widening;
+  result.groupedTileKeys = result.inlineBF16Widening ? 128 : 0;
   result.rowStreamMatVec =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
   return result;

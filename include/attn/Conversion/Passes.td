@@ -53,6 +53,12 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "block whole, in address order, instead of one vector of every "
            "row per head-dimension step, in tiles of 64 keys instead of 32. "
            "attn-compile-pipeline sets it for "
+           "AMD Zen 4 and later with AVX-512">,
+    Option<"groupedTileKeys", "grouped-tile-keys", "int64_t",
+           /*default=*/"0",
+           "Decode with 2 to lanes / 2 query heads per KV head (the "
+           "periodic layout, GQA): keys per online-softmax tile, rounded up "
+           "to the key block; 0 means 32. attn-compile-pipeline sets 128 for "
            "AMD Zen 4 and later with AVX-512">
   ];
   let dependentDialects = [

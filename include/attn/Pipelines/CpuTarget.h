@@ -35,6 +35,14 @@ struct CpuTarget {
   /// each key row whole, in address order: AMD Zen 4's prefetchers lose
   /// the column-wise reads (a line of 16 rows per step) of the default.
   bool keyRowsInOrder = false;
+  /// Keys per online-softmax tile of GQA decode (2 to lanes / 2 query heads
+  /// per KV head; 0: the kernel's 32): 128 on AMD Zen 4 with AVX-512, where
+  /// GQA-4 on half caches from DRAM ran faster with 128-key tiles on the
+  /// median of most interleaved comparisons at high load (up to 1.24x; see
+  /// bench/RESULTS.md): the next tile's prefetches run 128 keys ahead, and
+  /// the per-tile softmax and value-block accumulator loads / stores are
+  /// spread over 4x the keys.
+  int64_t groupedTileKeys = 0;
   /// Decode matvecs stream whole weight rows in memory order and split K
   /// between threads (convert-contraction-to-vectors{row-streaming}): AMD
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows

@@ -60,6 +60,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   a.rowLanes = resolveRowLanes(options.rowLanes);
   a.inlineBF16Widening = options.inlineBF16Widening;
   a.keyRowsInOrder = options.keyRowsInOrder;
+  a.groupedTileKeys = options.groupedTileKeys;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -312,7 +313,7 @@ struct ConvertAttnToLoopsPass
     }
     populateAttnToLoopsConversionPatterns(patterns,
                                           {rowLanes, inlineBF16Widening,
-                                           keyRowsInOrder});
+                                           keyRowsInOrder, groupedTileKeys});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

@@ -41,6 +41,9 @@ struct FlashAttention {
   bool inlineBF16Widening = false;
   /// Periodic-layout decode scores: key rows read whole, in address order.
   bool keyRowsInOrder = false;
+  /// Keys per tile of the grouped decode kernel's periodic layout with
+  /// G > 1 (0: kTargetTileKeys; see groupedTileTarget).
+  int64_t groupedTileKeys = 0;
   /// Optional [B, max_pages] i32/i64 block table: key and value are then
   /// page pools [num_pages, Hkv, pageSize, *] and key j of batch row b is
   /// row j % pageSize of page blockTable[b, j / pageSize] (see keyAddress).

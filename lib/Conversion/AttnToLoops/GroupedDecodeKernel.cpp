@@ -131,17 +131,35 @@ bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
   return a.keyRowsInOrder && group == 1 && lanes > 0;
 }
 
-/// `inOrder` (keyRowsInOrder): tiles of 2 * kTargetTileKeys keys. Measured
-/// on Zen 4 (MHA f16 / bf16, B 1 and 8, S 8192-16384, 1 and 2 threads, CPU
-/// time at load 5-8): the best of 4-6 interleaved runs 4-18% faster than
-/// with 32 keys in 9 of 12 comparisons, equal in 1, 5-7% slower in 2 (the
-/// per-tile softmax, rescale and accumulator loads and stores of the value
-/// blocks are spread over twice the keys, and the next tile's prefetches
-/// run twice as far ahead). MHA f32 (in order only with 64-key tiles): B 8
-/// S 8192 1.06-1.16x faster (best run; medians 1.09-1.10x) in 3
-/// comparisons, B 1 S 16384 mixed (see bench/RESULTS.md); in order with
-/// 32-key tiles it was within noise.
-TileShape tileShape(int64_t lanes, int64_t group, bool inOrder) {
+/// Keys per tile the shape aims at.
+///
+/// `inOrder` (keyRowsInOrder): 2 * kTargetTileKeys. Measured on Zen 4 (MHA
+/// f16 / bf16, B 1 and 8, S 8192-16384, 1 and 2 threads, CPU time at load
+/// 5-8): the best of 4-6 interleaved runs 4-18% faster than with 32 keys in
+/// 9 of 12 comparisons, equal in 1, 5-7% slower in 2 (the per-tile softmax,
+/// rescale and accumulator loads and stores of the value blocks are spread
+/// over twice the keys, and the next tile's prefetches run twice as far
+/// ahead). MHA f32 (in order only with 64-key tiles): B 8 S 8192 1.06-1.16x
+/// faster (best run; medians 1.09-1.10x) in 3 comparisons, B 1 S 16384
+/// mixed (see bench/RESULTS.md); in order with 32-key tiles it was within
+/// noise.
+///
+/// The periodic layout with G > 1 (GQA): a.groupedTileKeys when set (Zen 4:
+/// 128), for the same reasons. Measured on Zen 4 (GQA-4 on f16 / bf16
+/// caches from DRAM, B 1 and 8, 1 and 2 threads, CPU time at load 8-16, so
+/// single rows moved by 10-20%; bench/RESULTS.md): 128-key tiles faster than
+/// 32-key ones on the median in 10 of 11 interleaved comparisons
+/// (0.92-1.31x; best runs 0.89-1.31x), 64 gave less, 256 no more; G 8
+/// 1.08x, G 2 0.99x (best run, 3 rounds each). Against main in the bench's
+/// A/B: bf16 1.12-1.26x, f16 0.81-0.97x, so not confirmed at that load.
+int64_t tileTarget(const FlashAttention &a, int64_t lanes, int64_t group,
+                   bool inOrder) {
+  if (a.groupedTileKeys > 0 && group > 1 && 2 * group <= lanes)
+    return a.groupedTileKeys;
+  return inOrder ? 2 * kTargetTileKeys : kTargetTileKeys;
+}
+
+TileShape tileShape(int64_t lanes, int64_t group, int64_t target) {
   TileShape t;
   if (2 * group > lanes) { // rows across
     t.paddedRows = roundUp(group, lanes);
@@ -154,7 +172,6 @@ TileShape tileShape(int64_t lanes, int64_t group, bool inOrder) {
     t.chunkBlock = 1;
     t.keyBlock = lanes / t.paddedRows;
   }
-  int64_t target = inOrder ? 2 * kTargetTileKeys : kTargetTileKeys;
   t.tileKeys = t.keyBlock * ((target + t.keyBlock - 1) / t.keyBlock);
   return t;
 }
@@ -178,7 +195,8 @@ public:
     keyRowLoop = inOrder && spreadPrefetch &&
                  getElementTypeOrSelf(a.key.getType()).isF32() &&
                  getElementTypeOrSelf(a.value.getType()).isF32();
-    TileShape shape = tileShape(lanes, group, inOrder);
+    TileShape shape =
+        tileShape(lanes, group, tileTarget(a, lanes, group, inOrder));
     paddedRows = shape.paddedRows;
     chunkBlock = shape.chunkBlock;
     keyBlock = shape.keyBlock;
@@ -1256,7 +1274,9 @@ bool mlir::attn::useGroupedDecodeKernel(const FlashAttention &a,
 int64_t mlir::attn::groupedDecodeTileKeys(const FlashAttention &a,
                                           const Plan &plan) {
   int64_t lanes = groupedLanes(a, plan);
-  return tileShape(lanes, plan.group, keyRowsInOrder(a, lanes, plan.group))
+  return tileShape(lanes, plan.group,
+                   tileTarget(a, lanes, plan.group,
+                              keyRowsInOrder(a, lanes, plan.group)))
       .tileKeys;
 }
 

@@ -35,6 +35,8 @@ struct AttnToLoopsOptions {
   bool inlineBF16Widening = false;
   /// Periodic-layout decode scores read each key row whole, in order.
   bool keyRowsInOrder = false;
+  /// Keys per tile of the periodic layout with G > 1 (0: 32).
+  int64_t groupedTileKeys = 0;
 };
 
 /// Patterns lowering attn.attention and attn.decode on memrefs to tiled

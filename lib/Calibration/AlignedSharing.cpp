@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <limits>
 #include <numeric>
 
 using namespace attn::calib;
@@ -47,11 +48,49 @@ const float *row(const std::vector<float> &data, int64_t heads, int64_t length,
   return data.data() + ((b * heads + h) * length + j) * width;
 }
 
+/// The original attention's probabilities of query row i of head h
+/// (against its own KV head's keys) into `p` [Skv]; all zero when every key
+/// is masked.
+void originalProbabilities(const AttentionSample &s, int64_t b, int64_t h,
+                           int64_t i, Vec &p) {
+  int64_t kv = h / (s.qHeads / s.kvHeads);
+  const float *q = row(s.q, s.qHeads, s.queryLength, s.headDim, b, h, i);
+  const float *bias =
+      s.bias.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.keyLength;
+  p.assign(s.keyLength, 0.0);
+  double max = -std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < s.keyLength; ++j) {
+    if (std::isinf(bias[j])) {
+      p[j] = -std::numeric_limits<double>::infinity();
+      continue;
+    }
+    const float *k = row(s.k, s.kvHeads, s.keyLength, s.headDim, b, kv, j);
+    double dot = 0.0;
+    for (int64_t e = 0; e < s.headDim; ++e)
+      dot += double(q[e]) * k[e];
+    double logit = s.scale * dot;
+    if (s.softcap)
+      logit = *s.softcap * std::tanh(logit / *s.softcap);
+    p[j] = logit + bias[j];
+    max = std::max(max, p[j]);
+  }
+  if (std::isinf(max)) {
+    std::fill(p.begin(), p.end(), 0.0);
+    return;
+  }
+  double sum = 0.0;
+  for (double &x : p)
+    sum += (x = std::exp(x - max));
+  for (double &x : p)
+    x /= sum;
+}
+
 } // namespace
 
 SharingWeights
 attn::calib::alignedWeights(const std::vector<AttentionSample> &samples,
-                            int64_t newHeads) {
+                            int64_t newHeads,
+                            const AlignedWeighting &weighting) {
   if (samples.empty())
     return {};
   const AttentionSample &first = samples.front();
@@ -100,14 +139,44 @@ attn::calib::alignedWeights(const std::vector<AttentionSample> &samples,
     // the values, the Gram of the concatenated heads.
     std::vector<Complex> gram(half * group * group, 0.0);
     int64_t width = group * dv;
-    Vec valueGram(width * width, 0.0);
+    Vec valueGram(width * width, 0.0), attendedGram(width * width, 0.0);
     std::vector<Complex> z(group);
-    Vec y(width);
+    Vec y(width), probs, mass, mixed(width);
+    std::vector<Vec> rows; // the group's concatenated value rows of a batch
     for (const AttentionSample &s : samples)
-      for (int64_t b = 0; b < s.batch; ++b)
+      for (int64_t b = 0; b < s.batch; ++b) {
+        bool weighted = weighting.values > 0.0 || weighting.keys;
+        if (weighted) {
+          // The group's attention outputs on the concatenated values, and
+          // each key's attention mass.
+          rows.assign(s.keyLength, Vec(width));
+          for (int64_t j = 0; j < s.keyLength; ++j)
+            for (int64_t r = 0; r < group; ++r) {
+              const float *v = row(s.v, hkv, s.keyLength, dv, b, base + r, j);
+              std::copy(v, v + dv, rows[j].begin() + r * dv);
+            }
+          mass.assign(s.keyLength, 0.0);
+          for (int64_t h = base * qPerKv; h < (base + group) * qPerKv; ++h)
+            for (int64_t i = 0; i < s.queryLength; ++i) {
+              originalProbabilities(s, b, h, i, probs);
+              std::fill(mixed.begin(), mixed.end(), 0.0);
+              for (int64_t j = 0; j < s.keyLength; ++j) {
+                if (probs[j] == 0.0)
+                  continue;
+                mass[j] += probs[j];
+                for (int64_t x = 0; x < width; ++x)
+                  mixed[x] += probs[j] * rows[j][x];
+              }
+              if (weighting.values > 0.0) // upper triangle, mirrored below
+                for (int64_t x = 0; x < width; ++x)
+                  for (int64_t t = x; t < width; ++t)
+                    attendedGram[x * width + t] += mixed[x] * mixed[t];
+            }
+        }
         for (int64_t j = 0; j < s.keyLength; ++j) {
           if (!keyVisible(s, b, j))
             continue;
+          double keyWeight = weighting.keys ? mass[j] : 1.0;
           for (int64_t p = 0; p < half; ++p) {
             for (int64_t r = 0; r < group; ++r) {
               const float *k = row(s.k, hkv, s.keyLength, d, b, base + r, j);
@@ -115,8 +184,11 @@ attn::calib::alignedWeights(const std::vector<AttentionSample> &samples,
             }
             for (int64_t r = 0; r < group; ++r)
               for (int64_t t = 0; t < group; ++t)
-                gram[(p * group + r) * group + t] += std::conj(z[r]) * z[t];
+                gram[(p * group + r) * group + t] +=
+                    keyWeight * std::conj(z[r]) * z[t];
           }
+          if (weighting.values >= 1.0)
+            continue;
           for (int64_t r = 0; r < group; ++r) {
             const float *v = row(s.v, hkv, s.keyLength, dv, b, base + r, j);
             std::copy(v, v + dv, y.begin() + r * dv);
@@ -125,6 +197,25 @@ attn::calib::alignedWeights(const std::vector<AttentionSample> &samples,
             for (int64_t t = 0; t < width; ++t)
               valueGram[x * width + t] += y[x] * y[t];
         }
+      }
+
+    if (weighting.values > 0.0) {
+      for (int64_t x = 0; x < width; ++x)
+        for (int64_t t = 0; t < x; ++t)
+          attendedGram[x * width + t] = attendedGram[t * width + x];
+      // Each Gram normalised by its trace, then mixed.
+      double plain = 0.0, attended = 0.0;
+      for (int64_t x = 0; x < width; ++x) {
+        plain += valueGram[x * width + x];
+        attended += attendedGram[x * width + x];
+      }
+      double a = attended > 0.0 ? weighting.values / attended : 0.0;
+      double p = plain > 0.0 && weighting.values < 1.0
+                     ? (1.0 - weighting.values) / plain
+                     : 0.0;
+      for (size_t x = 0; x < valueGram.size(); ++x)
+        valueGram[x] = p * valueGram[x] + a * attendedGram[x];
+    }
 
     // Keys: the top eigenvector u of each plane's Gram (through its real
     // form [[Re, -Im], [Im, Re]]) gives shared = sum_r root_r u_r z_r and

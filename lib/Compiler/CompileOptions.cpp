@@ -198,6 +198,25 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVRidge = ridge;
     return success();
   }
+  if (key == "share-kv-aligned-weighting") {
+    // none, values or all (values and keys), optionally :SHARE (0 to 1,
+    // default 1) of the attention outputs' Gram in the values'.
+    auto [kind, share] = value.split(':');
+    double values = 1.0;
+    bool ok = kind == "none" || kind == "values" || kind == "all";
+    if (ok && !share.empty())
+      ok = kind != "none" && !share.getAsDouble(values) && values > 0.0 &&
+           values <= 1.0;
+    if (!ok) {
+      error = "bad --share-kv-aligned-weighting '" + value.str() +
+              "' (expected none, values or all, optionally :SHARE with a "
+              "share above 0 up to 1)";
+      return failure();
+    }
+    options.shareKVAlignedValues = kind == "none" ? 0.0 : values;
+    options.shareKVAlignedKeys = kind == "all";
+    return success();
+  }
   if (key == "share-kv-original-target") {
     double mix;
     if (value.getAsDouble(mix) || !(mix >= 0.0 && mix <= 1.0)) {

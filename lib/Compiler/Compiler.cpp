@@ -389,6 +389,8 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.earlyStop = options.shareKVEarlyStop;
     joint.originalTarget = options.shareKVOriginalTarget;
     joint.fallbackRefitPasses = kRefitPasses;
+    joint.alignedWeighting = {options.shareKVAlignedValues,
+                              options.shareKVAlignedKeys};
     std::vector<std::string> refitNotes;
     if (failed(calibrateJointSharing(calibrationModule, options.shareKV, joint,
                                      options.calibrationFile, buildProbe,
@@ -435,7 +437,10 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
                                     ? kRefitPasses
                                     : 0,
                                 options.calibrationFile, buildProbe,
-                                sharingErrors, error)))
+                                sharingErrors, error, nullptr, nullptr,
+                                nullptr,
+                                {options.shareKVAlignedValues,
+                                 options.shareKVAlignedKeys})))
     return fail(error);
   if (sized && failed(copySharingAttributes(*sized, module, error)))
     return fail(error);

@@ -835,7 +835,8 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
           onOriginal || keepOriginal
               ? function_ref<Value(AttentionOp)>(projectionInputOf)
               : nullptr,
-          onOriginal || keepOriginal ? &originalInputs : nullptr)))
+          onOriginal || keepOriginal ? &originalInputs : nullptr,
+          options.alignedWeighting)))
     return failure();
   times.push_back(alignedStart.since(
       anyFallback ? "aligned-fit (probes of the model)"

@@ -471,7 +471,8 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     std::vector<SharingErrors> &errors, std::string &error,
     std::vector<::attn::calib::AttentionSample> *samplesOut,
     function_ref<Value(AttentionOp)> extraValue,
-    std::vector<::attn::rt::Array> *extrasOut) {
+    std::vector<::attn::rt::Array> *extrasOut,
+    const ::attn::calib::AlignedWeighting &weighting) {
   SmallVector<AttentionOp> ops;
   module.walk([&](AttentionOp op) {
     if (op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads)
@@ -584,7 +585,8 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
     ::attn::calib::SharingWeights mean =
         ::attn::calib::meanWeights(first.kvHeads, newHeads);
     if (aligned) {
-      fits[i] = ::attn::calib::alignedWeights(samples[i], newHeads);
+      fits[i] = ::attn::calib::alignedWeights(samples[i], newHeads,
+                                              weighting);
     } else {
       fits[i] = ::attn::calib::calibratedWeights(samples[i], newHeads);
       ::attn::calib::fitHeadMaps(samples[i], fits[i]);

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <utility>
 
 using namespace attn::calib;
 
@@ -117,6 +118,109 @@ void checkRefit() {
 /// matrices, Gram matrices as the aligned fit builds them (rank-deficient
 /// for n above the sample count): the same eigenvalues, each vector the
 /// same up to sign, and A v = lambda v.
+/// The value subspace's reconstruction errors of `w` (aligned's valueMix:
+/// per group the basis B [group * Dv, Dv]) on the samples: of the
+/// concatenated value rows y (plain) and of the attention outputs P_h Y of
+/// the group's query heads (attended; P the original probabilities).
+std::pair<double, double> valueErrors(const std::vector<AttentionSample> &samples,
+                                      const SharingWeights &w) {
+  double plain = 0.0, attended = 0.0;
+  for (const AttentionSample &s : samples) {
+    int64_t group = w.group, dv = s.valueDim, width = group * dv;
+    int64_t qPerKv = s.qHeads / s.kvHeads;
+    auto residual = [&](int64_t n, const std::vector<double> &y) {
+      // ||y - B B^T y||^2 with B from valueMix of the group's heads.
+      std::vector<double> c(dv, 0.0);
+      auto basis = [&](int64_t x, int64_t col) {
+        int64_t r = n * group + x / dv, e = x % dv;
+        return w.valueMix[r * dv * dv + col * dv + e];
+      };
+      for (int64_t col = 0; col < dv; ++col)
+        for (int64_t x = 0; x < width; ++x)
+          c[col] += basis(x, col) * y[x];
+      double err = 0.0;
+      for (int64_t x = 0; x < width; ++x) {
+        double back = 0.0;
+        for (int64_t col = 0; col < dv; ++col)
+          back += basis(x, col) * c[col];
+        err += (y[x] - back) * (y[x] - back);
+      }
+      return err;
+    };
+    auto value = [&](int64_t b, int64_t h, int64_t j) {
+      return &s.v[((b * s.kvHeads + h) * s.keyLength + j) * dv];
+    };
+    for (int64_t b = 0; b < s.batch; ++b)
+      for (int64_t n = 0; n < w.newHeads; ++n) {
+        std::vector<double> y(width);
+        for (int64_t j = 0; j < s.keyLength; ++j) {
+          for (int64_t x = 0; x < width; ++x)
+            y[x] = value(b, n * group + x / dv, j)[x % dv];
+          plain += residual(n, y);
+        }
+        for (int64_t h = n * group * qPerKv; h < (n + 1) * group * qPerKv; ++h)
+          for (int64_t i = 0; i < s.queryLength; ++i) {
+            int64_t kv = h / qPerKv;
+            std::vector<double> p(s.keyLength);
+            double max = -std::numeric_limits<double>::infinity(), sum = 0.0;
+            for (int64_t j = 0; j < s.keyLength; ++j) {
+              double dot = 0.0;
+              for (int64_t e = 0; e < s.headDim; ++e)
+                dot += double(s.q[((b * s.qHeads + h) * s.queryLength + i) *
+                                      s.headDim + e]) *
+                       s.k[((b * s.kvHeads + kv) * s.keyLength + j) *
+                               s.headDim + e];
+              p[j] = s.scale * dot +
+                     s.bias[((b * s.qHeads + h) * s.queryLength + i) *
+                                s.keyLength + j];
+              max = std::max(max, p[j]);
+            }
+            for (double &x : p)
+              sum += (x = std::exp(x - max));
+            std::fill(y.begin(), y.end(), 0.0);
+            for (int64_t j = 0; j < s.keyLength; ++j)
+              for (int64_t x = 0; x < width; ++x)
+                y[x] += p[j] / sum * value(b, n * group + x / dv, j)[x % dv];
+            attended += residual(n, y);
+          }
+      }
+  }
+  return {plain, attended};
+}
+
+/// --share-kv-aligned-weighting: each weighting's value subspace is the
+/// principal one of its own Gram, so it has the lowest error of its kind;
+/// a mix lies between; key weighting alone leaves the values as they are;
+/// no weighting is the default bit for bit.
+void checkAlignedWeighting() {
+  std::vector<AttentionSample> samples;
+  for (unsigned seed = 21; seed <= 23; ++seed)
+    samples.push_back(makeSample(seed, 4, 4, 2, 0.3, /*scaled=*/true));
+  SharingWeights plainW = alignedWeights(samples, 2);
+  SharingWeights valuesW = alignedWeights(samples, 2, {1.0, false});
+  SharingWeights halfW = alignedWeights(samples, 2, {0.5, false});
+  SharingWeights keysW = alignedWeights(samples, 2, {0.0, true});
+  SharingWeights noneW = alignedWeights(samples, 2, {0.0, false});
+  auto [pp, pa] = valueErrors(samples, plainW);
+  auto [vp, va] = valueErrors(samples, valuesW);
+  auto [hp, ha] = valueErrors(samples, halfW);
+  std::printf("aligned weighting: plain rows error none %.6f values %.6f "
+              "half %.6f; attention outputs error none %.6f values %.6f "
+              "half %.6f\n",
+              pp, vp, hp, pa, va, ha);
+  check("attention-weighted values: lowest attention-output error",
+        va < pa * (1.0 - 1e-3) && va <= ha * (1.0 + 1e-12));
+  check("plain values: lowest value-row error", pp < vp && pp <= hp);
+  check("half the attention Gram: between the two",
+        ha <= pa && hp <= vp && ha >= va * (1.0 - 1e-12));
+  check("key weighting alone keeps the values, moves the keys",
+        keysW.valueMix == plainW.valueMix && keysW.keyMix != plainW.keyMix);
+  check("no weighting is the default",
+        noneW.keyMix == plainW.keyMix && noneW.valueMix == plainW.valueMix &&
+            noneW.queryMap == plainW.queryMap &&
+            noneW.outputMap == plainW.outputMap);
+}
+
 void checkEigen() {
   std::mt19937 gen(11);
   std::normal_distribution<double> normal;
@@ -239,5 +343,6 @@ int main() {
   check("errors are finite", std::isfinite(mean) && std::isfinite(calibrated));
   checkRefit();
   checkEigen();
+  checkAlignedWeighting();
   return failures == 0 ? 0 : 1;
 }

@@ -136,6 +136,15 @@ cl::opt<std::string> shareKVRidge(
              "for Q, K, V and O (default 1e-3), or four (Q,K,V,O), each a "
              "strength or fixed (the matrix keeps its start)"),
     cl::value_desc("R|RQ,RK,RV,RO"), cl::cat(category));
+cl::opt<std::string> shareKVAlignedWeighting(
+    "share-kv-aligned-weighting",
+    cl::desc("--share-kv-method=aligned, aligned-fit or joint: weight the "
+             "aligned conversion's calibration rows by the original "
+             "attention: values (the values' subspace from the attention "
+             "outputs' Gram), all (also each key row by its attention "
+             "mass), optionally :SHARE of the attention outputs' Gram mixed "
+             "with the plain one (default 1), or none (the default)"),
+    cl::value_desc("none|values|all[:SHARE]"), cl::cat(category));
 cl::opt<std::string> shareKVOriginalTarget(
     "share-kv-original-target",
     cl::desc("--share-kv-method=joint: the share (0 to 1, default 0) of the "
@@ -258,6 +267,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-fit-maps", shareKVFitMaps});
   if (shareKVRidge.getNumOccurrences())
     flags.push_back({"share-kv-ridge", shareKVRidge});
+  if (shareKVAlignedWeighting.getNumOccurrences())
+    flags.push_back({"share-kv-aligned-weighting", shareKVAlignedWeighting});
   if (shareKVOriginalTarget.getNumOccurrences())
     flags.push_back({"share-kv-original-target", shareKVOriginalTarget});
   if (shareKVEarlyStop.getNumOccurrences())

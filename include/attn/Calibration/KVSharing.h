@@ -47,6 +47,20 @@ struct SharingWeights {
   std::vector<double> valueMix; ///< [Hkv, Dv, Dv] row-major, or empty
 };
 
+/// How alignedWeights weights the calibration rows. The values' subspace is
+/// the principal one of a mix of two Grams, each normalised by its trace:
+/// the concatenated values' Y^T Y (share 1 - `values`) and the group's
+/// attention outputs' sum_h Y^T P_h^T P_h Y (share `values`; rows P_h Y,
+/// P_h the original probabilities of query head h of the group over its
+/// own keys, Y the group's values side by side), which counts the values
+/// as attention mixes them. With `keys`, each key row's term in a plane's
+/// Gram is weighted by the attention mass it receives (its column sum of P
+/// over the group's query heads and rows).
+struct AlignedWeighting {
+  double values = 0.0; ///< 0 to 1
+  bool keys = false;
+};
+
 /// The GQA paper's mean pooling: every weight 1 / group.
 SharingWeights meanWeights(int64_t kvHeads, int64_t newHeads);
 
@@ -80,8 +94,12 @@ void fitHeadMaps(const std::vector<AttentionSample> &samples,
 /// (Dv components) of the group's concatenated values; each query head's
 /// output map projects back onto its own head. Key/value weights are 1 and
 /// the maps are in keyMix, valueMix, queryMap and outputMap.
+///
+/// `weighting` (--share-kv-aligned-weighting) weights the calibration rows
+/// by the original attention's probabilities P (see AlignedWeighting).
 SharingWeights alignedWeights(const std::vector<AttentionSample> &samples,
-                              int64_t newHeads);
+                              int64_t newHeads,
+                              const AlignedWeighting &weighting = {});
 
 /// The output projection W' [width, outWidth] (row-major) minimising
 /// ||F W' - O W||^2 + lambda ||W' - start||^2 with lambda = ridge *

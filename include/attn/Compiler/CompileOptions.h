@@ -106,6 +106,13 @@ struct CompileOptions {
   /// the original model's input in the fits' target, the rest on the
   /// converted input (--share-kv-original-target; 0 to 1).
   double shareKVOriginalTarget = 0.0;
+  /// ShareKVMethod::Aligned, AlignedFit and Joint: how the aligned
+  /// conversion weights the calibration rows by the original attention's
+  /// probabilities (--share-kv-aligned-weighting; attn::calib::
+  /// AlignedWeighting): the attention outputs' share in the values' Gram,
+  /// and whether the key rows are weighted by their attention mass.
+  double shareKVAlignedValues = 0.0;
+  bool shareKVAlignedKeys = false;
   /// Graph inputs (.npz) that ShareKVMethod::Calibrated/Aligned fit on.
   std::string calibrationFile;
   /// KV-cache capacity of a fused decode step (at least 2); unset: 1024.

@@ -58,6 +58,8 @@ struct JointFitOptions {
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;
+  /// The aligned start's row weighting (--share-kv-aligned-weighting).
+  ::attn::calib::AlignedWeighting alignedWeighting;
 
   /// The steps of pass `pass` (0 first).
   int stepsOf(int pass) const {

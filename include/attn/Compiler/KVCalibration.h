@@ -3,6 +3,7 @@
 #ifndef ATTN_COMPILER_KVCALIBRATION_H
 #define ATTN_COMPILER_KVCALIBRATION_H
 
+#include "attn/Calibration/KVSharing.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -14,9 +15,6 @@
 namespace attn::rt {
 struct Array;
 } // namespace attn::rt
-namespace attn::calib {
-struct AttentionSample;
-} // namespace attn::calib
 
 namespace mlir::attn::compile {
 
@@ -40,7 +38,8 @@ struct SharingErrors {
 /// `samples`, when given, each fitted attention's operands (in walk order).
 /// With `extraValue`, the probe also returns, per fitted attention of the
 /// probe's copy of the model, the value `extraValue` picks there (e.g. the
-/// projection input); `extras` gets them in walk order.
+/// projection input); `extras` gets them in walk order. `weighting`: the
+/// aligned conversion's row weighting (alignedWeights).
 LogicalResult calibrateKVSharing(
     ModuleOp module, int64_t newHeads, bool aligned, int refitPasses,
     const std::string &calibrationPath,
@@ -48,7 +47,8 @@ LogicalResult calibrateKVSharing(
     std::vector<SharingErrors> &errors, std::string &error,
     std::vector<::attn::calib::AttentionSample> *samples = nullptr,
     function_ref<Value(AttentionOp)> extraValue = nullptr,
-    std::vector<::attn::rt::Array> *extras = nullptr);
+    std::vector<::attn::rt::Array> *extras = nullptr,
+    const ::attn::calib::AlignedWeighting &weighting = {});
 
 /// The function a probe copy runs: the model's public, defined function.
 func::FuncOp probeEntry(ModuleOp probe);

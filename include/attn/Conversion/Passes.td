@@ -58,8 +58,7 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            /*default=*/"0",
            "Decode with 2 to lanes / 2 query heads per KV head (the "
            "periodic layout, GQA): keys per online-softmax tile, rounded up "
-           "to the key block; 0 means 32. attn-compile-pipeline sets 128 for "
-           "AMD Zen 4 and later with AVX-512">
+           "to the key block; 0 means 32 (attn-compile-pipeline's default)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

@@ -36,12 +36,10 @@ struct CpuTarget {
   /// the column-wise reads (a line of 16 rows per step) of the default.
   bool keyRowsInOrder = false;
   /// Keys per online-softmax tile of GQA decode (2 to lanes / 2 query heads
-  /// per KV head; 0: the kernel's 32): 128 on AMD Zen 4 with AVX-512, where
-  /// GQA-4 on half caches from DRAM ran faster with 128-key tiles on the
-  /// median of most interleaved comparisons at high load (up to 1.24x; see
-  /// bench/RESULTS.md): the next tile's prefetches run 128 keys ahead, and
-  /// the per-tile softmax and value-block accumulator loads / stores are
-  /// spread over 4x the keys.
+  /// per KV head; 0: the kernel's 32). 0 on every target: 128-key tiles won
+  /// on GQA-4 half caches at high load, but on the idle Zen 4 (interleaved
+  /// A/B, 3 rounds) they were slower on f16 and f32 caches and mixed on
+  /// bf16 (bench/RESULTS.md); the pass option grouped-tile-keys keeps them.
   int64_t groupedTileKeys = 0;
   /// Decode matvecs stream whole weight rows in memory order and split K
   /// between threads (convert-contraction-to-vectors{row-streaming}): AMD

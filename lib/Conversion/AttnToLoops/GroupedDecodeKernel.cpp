@@ -144,14 +144,16 @@ bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
 /// mixed (see bench/RESULTS.md); in order with 32-key tiles it was within
 /// noise.
 ///
-/// The periodic layout with G > 1 (GQA): a.groupedTileKeys when set (Zen 4:
-/// 128), for the same reasons. Measured on Zen 4 (GQA-4 on f16 / bf16
+/// The periodic layout with G > 1 (GQA): a.groupedTileKeys when set (no
+/// target sets it; tried at 128 for the same reasons). Measured on Zen 4 (GQA-4 on f16 / bf16
 /// caches from DRAM, B 1 and 8, 1 and 2 threads, CPU time at load 8-16, so
 /// single rows moved by 10-20%; bench/RESULTS.md): 128-key tiles faster than
 /// 32-key ones on the median in 10 of 11 interleaved comparisons
 /// (0.92-1.31x; best runs 0.89-1.31x), 64 gave less, 256 no more; G 8
 /// 1.08x, G 2 0.99x (best run, 3 rounds each). Against main in the bench's
-/// A/B: bf16 1.12-1.26x, f16 0.81-0.97x, so not confirmed at that load.
+/// A/B: bf16 1.12-1.26x, f16 0.81-0.97x; on the idle machine (3 rounds
+/// against 32-key tiles, CPU time) f16 0.77-0.90x, f32 0.85-1.03x, bf16
+/// 0.91-1.10x, so it is not the Zen 4 default.
 int64_t tileTarget(const FlashAttention &a, int64_t lanes, int64_t group,
                    bool inOrder) {
   if (a.groupedTileKeys > 0 && group > 1 && 2 * group <= lanes)

@@ -4,7 +4,7 @@
 // RUN: attn-opt %s --split-input-file --convert-attn-to-loops=row-lanes=16 \
 // RUN:   | FileCheck %s --check-prefix=DEFAULT
 
-// grouped-tile-keys (set to 128 by attn-compile for AMD Zen 4 and later):
+// grouped-tile-keys (not set by attn-compile: an experiment knob):
 // GQA decode in the periodic layout (2 to lanes / 2 query heads per KV head)
 // takes online-softmax tiles of that many keys, in score blocks of
 // lanes / Gp keys (G 4: 4 keys, G 8: 2 keys); MHA and the rows-across layout

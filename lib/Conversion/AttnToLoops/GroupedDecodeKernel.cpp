@@ -152,7 +152,7 @@ bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
 /// (0.92-1.31x; best runs 0.89-1.31x), 64 gave less, 256 no more; G 8
 /// 1.08x, G 2 0.99x (best run, 3 rounds each). Against main in the bench's
 /// A/B: bf16 1.12-1.26x, f16 0.81-0.97x; on the idle machine (3 rounds
-/// against 32-key tiles, CPU time) f16 0.77-0.90x, f32 0.85-1.03x, bf16
+/// against 32-key tiles, CPU time) f16 0.78-0.95x, f32 0.85-1.03x, bf16
 /// 0.91-1.10x, so it is not the Zen 4 default.
 int64_t tileTarget(const FlashAttention &a, int64_t lanes, int64_t group,
                    bool inOrder) {

@@ -11,6 +11,8 @@
 #include "attn/Calibration/KVSharing.h"
 #include "attn/Calibration/SymmetricEigen.h"
 
+#include "SampleSoftmax.h"
+
 #include <algorithm>
 #include <cmath>
 #include <complex>
@@ -58,31 +60,14 @@ void originalProbabilities(const AttentionSample &s, int64_t b, int64_t h,
   const float *bias =
       s.bias.data() + ((b * s.qHeads + h) * s.queryLength + i) * s.keyLength;
   p.assign(s.keyLength, 0.0);
-  double max = -std::numeric_limits<double>::infinity();
   for (int64_t j = 0; j < s.keyLength; ++j) {
-    if (std::isinf(bias[j])) {
-      p[j] = -std::numeric_limits<double>::infinity();
-      continue;
-    }
+    if (std::isinf(bias[j]))
+      continue; // masked: its dot product is never read
     const float *k = row(s.k, s.kvHeads, s.keyLength, s.headDim, b, kv, j);
-    double dot = 0.0;
     for (int64_t e = 0; e < s.headDim; ++e)
-      dot += double(q[e]) * k[e];
-    double logit = s.scale * dot;
-    if (s.softcap)
-      logit = *s.softcap * std::tanh(logit / *s.softcap);
-    p[j] = logit + bias[j];
-    max = std::max(max, p[j]);
+      p[j] += double(q[e]) * k[e];
   }
-  if (std::isinf(max)) {
-    std::fill(p.begin(), p.end(), 0.0);
-    return;
-  }
-  double sum = 0.0;
-  for (double &x : p)
-    sum += (x = std::exp(x - max));
-  for (double &x : p)
-    x /= sum;
+  sampleSoftmax(s, bias, p.data());
 }
 
 } // namespace

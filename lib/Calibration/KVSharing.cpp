@@ -2,6 +2,8 @@
 
 #include "attn/Calibration/KVSharing.h"
 
+#include "SampleSoftmax.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -85,23 +87,7 @@ Vec probabilities(const AttentionSample &s, int64_t b, int64_t h, int64_t i,
   // The dot products q . key_j: mapVector over the keys (each summed in
   // order of d).
   mapVector(keys.data(), q.data(), p.data(), s.keyLength, s.headDim);
-  double max = -std::numeric_limits<double>::infinity();
-  for (int64_t j = 0; j < s.keyLength; ++j) {
-    double logit = s.scale * p[j];
-    if (s.softcap)
-      logit = *s.softcap * std::tanh(logit / *s.softcap);
-    p[j] = logit + bias[j];
-    max = std::max(max, p[j]);
-  }
-  if (std::isinf(max)) {
-    std::fill(p.begin(), p.end(), 0.0);
-    return p;
-  }
-  double sum = 0.0;
-  for (double &x : p)
-    sum += (x = std::exp(x - max));
-  for (double &x : p)
-    x /= sum;
+  sampleSoftmax(s, bias, p.data());
   return p;
 }
 

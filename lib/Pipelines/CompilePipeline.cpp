@@ -79,6 +79,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.rowLanes = options.target.f32Lanes;
   codegen.vectorLanes = options.target.f32Lanes;
   codegen.inlineBF16Widening = options.target.inlineBF16Widening;
+  codegen.overlapTileWidening = options.target.overlapTileWidening;
   codegen.keyRowsInOrder = options.target.keyRowsInOrder;
   codegen.groupedTileKeys = options.target.groupedTileKeys;
   codegen.rowStreamMatVec = options.target.rowStreamMatVec;

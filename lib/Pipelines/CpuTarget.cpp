@@ -69,6 +69,7 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   result.inlineBF16Widening =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
   result.keyRowsInOrder = result.inlineBF16Widening;
+  result.overlapTileWidening = result.inlineBF16Widening;
   // 128-key GQA tiles (grouped-tile-keys) are not the default anywhere: on
   // the idle Zen 4 they were 0.78-0.95x on f16 caches, 0.85-1.03x on f32
   // and 0.91-1.10x on bf16 against 32-key tiles (bench/RESULTS.md).

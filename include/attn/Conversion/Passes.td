@@ -47,6 +47,14 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "broadcast, a shift and a mask per two elements) instead of once "
            "per tile into an f32 tile. attn-compile-pipeline sets it for AMD "
            "Zen 4 and later with AVX-512">,
+    Option<"overlapTileWidening", "overlap-tile-widening", "bool",
+           /*default=*/"false",
+           "MQA-like decode (query rows across the lanes) on caches widened "
+           "into f32 tiles (f16; bf16 without inline-bf16-widening): widen "
+           "the value tile during the score loop and the next key tile "
+           "during the value loop, a vector per FMA-loop step, instead of "
+           "in loops of their own. attn-compile-pipeline sets it for AMD "
+           "Zen 4 and later with AVX-512">,
     Option<"keyRowsInOrder", "key-rows-in-order", "bool", /*default=*/"false",
            "Decode with the head dimension across the lanes (few query "
            "heads per KV head, MHA): the score loop reads each key row of a "

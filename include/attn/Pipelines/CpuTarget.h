@@ -31,6 +31,14 @@ struct CpuTarget {
   /// (measured on Zen 4: the in-loop form at the FMA peak from L1). Intel
   /// cores with two 512-bit FMA ports issue shifts on the same ports.
   bool inlineBF16Widening = false;
+  /// The f32 key and value tiles of MQA-like decode on f16 caches widened
+  /// during the other phase's FMA loop (vcvtph2ps and a store per FMA-loop
+  /// step beside the FMAs) instead of in loops of their own: AMD Zen 4 and
+  /// later with AVX-512 (a C model of the kernel 2-7% faster; on the kernel
+  /// within the noise of a loaded machine: bench/RESULTS.md, branch
+  /// cpu-decode-mqa6). Intel cores were not measured: they keep the form
+  /// with the separate loops.
+  bool overlapTileWidening = false;
   /// Decode with few query heads per KV head (the periodic layout) reads
   /// each key row whole, in address order: AMD Zen 4's prefetchers lose
   /// the column-wise reads (a line of 16 rows per step) of the default.

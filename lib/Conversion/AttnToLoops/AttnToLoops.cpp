@@ -59,6 +59,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   FlashAttention a;
   a.rowLanes = resolveRowLanes(options.rowLanes);
   a.inlineBF16Widening = options.inlineBF16Widening;
+  a.overlapTileWidening = options.overlapTileWidening;
   a.keyRowsInOrder = options.keyRowsInOrder;
   a.groupedTileKeys = options.groupedTileKeys;
   a.query = op.getQuery();
@@ -313,6 +314,7 @@ struct ConvertAttnToLoopsPass
     }
     populateAttnToLoopsConversionPatterns(patterns,
                                           {rowLanes, inlineBF16Widening,
+                                           overlapTileWidening,
                                            keyRowsInOrder, groupedTileKeys});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

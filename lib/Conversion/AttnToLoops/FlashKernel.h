@@ -39,6 +39,9 @@ struct FlashAttention {
   /// bf16 caches widened in the grouped decode kernel's FMA loops (rows
   /// across the lanes), not once per tile (AttnToLoopsOptions).
   bool inlineBF16Widening = false;
+  /// Rows-across decode on narrow caches: the f32 key and value tiles
+  /// widened during the FMA loops of the other phase (TileWidening.cpp).
+  bool overlapTileWidening = false;
   /// Periodic-layout decode scores: key rows read whole, in address order.
   bool keyRowsInOrder = false;
   /// Keys per tile of the grouped decode kernel's periodic layout with

@@ -208,6 +208,16 @@ void emitKeyRowDots(Emitter &e, const FlashAttention &a, Value b, Value g,
                     int64_t lanes, int64_t headDim, Value queries,
                     Value rowSums, function_ref<void(Value)> perKey);
 
+/// Slot `slot` of `slots` of widening the f32 tile [rows, dims] of `cache`
+/// (scaled by `scale` when set): tile[r, :] = row firstRow + r (clamped to
+/// lastRow), about rows * dims / lanes / slots vectors of `lanes` elements
+/// per slot, so that the slots 0 .. slots - 1 together widen the whole
+/// tile. In TileWidening.cpp.
+void widenTileSlot(Emitter &e, const FlashAttention &a, Value b, Value g,
+                   Value cache, Value scale, Value tile, Value firstRow,
+                   Value lastRow, Value slot, int64_t slots, int64_t rows,
+                   int64_t dims, int64_t lanes);
+
 /// The partial (acc, max, sum) of one decode work item of a KV head shared
 /// by G query heads: see GroupedDecodeKernel.cpp.
 void buildGroupedDecodePartial(Emitter &e, const FlashAttention &a,

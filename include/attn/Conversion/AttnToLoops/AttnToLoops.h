@@ -33,6 +33,9 @@ struct AttnToLoopsOptions {
   /// bf16 caches of the grouped decode kernel (rows across the lanes)
   /// widened inside its FMA loops instead of once per tile.
   bool inlineBF16Widening = false;
+  /// f32 key and value tiles of that layout widened during the other
+  /// phase's FMA loop instead of in loops of their own.
+  bool overlapTileWidening = false;
   /// Periodic-layout decode scores read each key row whole, in order.
   bool keyRowsInOrder = false;
   /// Keys per tile of the periodic layout with G > 1 (0: 32).

@@ -606,12 +606,13 @@ private:
 
 template <typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
-          const std::function<void(int, const std::vector<float> &)> *watch) {
+          const std::function<void(int, const std::vector<float> &)> *watch,
+          double *scale) {
   const size_t memory = 10;
   return bf16Pairs() ? attn::calib::lbfgs<uint16_t>(fg, x, f, iterations,
-                                                    memory, watch)
+                                                    memory, watch, scale)
                      : attn::calib::lbfgs<float>(fg, x, f, iterations, memory,
-                                                 watch);
+                                                 watch, scale);
 }
 
 /// The held-out error of the fit's iterates (JointValidation): every
@@ -681,7 +682,8 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const JointWeights &init, int iterations,
                                      const JointRidge &ridge, bool errors,
                                      bool headMaps,
-                                     const JointValidation &validation) {
+                                     const JointValidation &validation,
+                                     double firstStep) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
@@ -690,6 +692,7 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
   HeldoutWatch held(validation, start, ridge, iterations);
   held.see(0, from, false);
   double f = 0.0;
+  result.stepScale = firstStep;
   if (headMaps) {
     MapObjective maps(objective, layer, from);
     std::function<void(int, const std::vector<float> &)> watch =
@@ -699,8 +702,9 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                      steps == iterations);
         };
     std::vector<float> x = maps.identity();
-    result.iterations =
-        lbfgs(maps, x, f, iterations, held.active() ? &watch : nullptr);
+    result.iterations = lbfgs(maps, x, f, iterations,
+                              held.active() ? &watch : nullptr,
+                              &result.stepScale);
     result.weights = objective.unpack(maps.weights(x));
   } else {
     std::function<void(int, const std::vector<float> &)> watch =
@@ -709,8 +713,9 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
             held.see(steps, objective.unpack(x), steps == iterations);
         };
     std::vector<float> x = objective.pack(from);
-    result.iterations =
-        lbfgs(objective, x, f, iterations, held.active() ? &watch : nullptr);
+    result.iterations = lbfgs(objective, x, f, iterations,
+                              held.active() ? &watch : nullptr,
+                              &result.stepScale);
     result.weights = objective.unpack(x);
   }
   held.see(result.iterations, result.weights, true);

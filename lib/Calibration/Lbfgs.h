@@ -143,6 +143,11 @@ public:
     pending = false;
   }
   bool empty() const { return count == 0; }
+  /// s.y / y.y of the newest pair (the scale of the next direction's
+  /// initial inverse Hessian), 0 without one.
+  double scale() const {
+    return count ? sy[newest * m + newest] / yy[newest * m + newest] : 0.0;
+  }
 
   /// Keeps (step d, g1 - g0) when it has positive curvature: the step
   /// from x0 to x1 = x0 + step d (x1 - x0 up to its double rounding).
@@ -183,12 +188,17 @@ private:
 /// the accepted one, fg.gradient(gradient)) from x for up to `iterations`
 /// steps with `memory` pairs stored as `Pair`; f gets the final value.
 /// Returns the steps taken. `watch`, when set, sees x after each step (its
-/// count, from 1).
+/// count, from 1). The first step (no pairs yet) tries the unit-length
+/// move along -g, halving it until the Armijo condition holds, or, when
+/// `scale` points to a positive value (a previous minimisation's
+/// scale(), warm-starting it), the move -scale g first; `scale`, when set,
+/// gets this run's last scale() (unchanged when it kept no pair).
 template <typename Pair, typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
           size_t memory,
           const std::function<void(int, const std::vector<float> &)> *watch =
-              nullptr) {
+              nullptr,
+          double *scale = nullptr) {
   size_t n = x.size();
   std::vector<float> g, gn, d(n);
   f = fg(x, g);
@@ -201,8 +211,11 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
       history.reset();
       slope = history.direction(g, d);
     }
-    double step =
-        history.empty() ? 1.0 / std::max(1e-12, std::sqrt(-slope)) : 1.0;
+    double step = 1.0;
+    if (history.empty())
+      step = it == 0 && scale && *scale > 0.0
+                 ? *scale
+                 : 1.0 / std::max(1e-12, std::sqrt(-slope));
     double fn = 0.0;
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
@@ -225,6 +238,8 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
     if (watch)
       (*watch)(taken, x);
   }
+  if (scale && !history.empty())
+    *scale = history.scale();
   return taken;
 }
 

@@ -119,6 +119,25 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVMethod = *method;
     return success();
   }
+  if (key == "share-kv-grouping") {
+    if (value != "neighbours" && value != "similarity") {
+      error = "bad --share-kv-grouping '" + value.str() +
+              "' (expected neighbours or similarity)";
+      return failure();
+    }
+    options.shareKVGrouping = value == "similarity"
+                                  ? ShareKVGrouping::Similarity
+                                  : ShareKVGrouping::Neighbours;
+    return success();
+  }
+  if (key == "share-kv-reorder-only") {
+    if (!parseBool(value, options.shareKVReorderOnly)) {
+      error = "bad --share-kv-reorder-only '" + value.str() +
+              "' (expected true or false)";
+      return failure();
+    }
+    return success();
+  }
   if (key == "share-kv-fit-windows") {
     SmallVector<StringRef> counts;
     value.split(counts, ',');

@@ -12,6 +12,7 @@
 
 #include "attn/Compiler/CompileReport.h"
 #include "attn/Compiler/DecodeFusion.h"
+#include "attn/Compiler/HeadPermutation.h"
 #include "attn/Compiler/JointBlockRefit.h"
 #include "attn/Compiler/JointCalibration.h"
 #include "attn/Compiler/KVCalibration.h"
@@ -43,6 +44,7 @@
 #include "llvm/Support/ToolOutputFile.h"
 
 #include <dlfcn.h>
+#include <mutex>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -127,6 +129,35 @@ std::string printOp(Operation *op) {
   return text;
 }
 
+/// --share-kv-grouping with its default resolved: similarity for the methods
+/// that map each head into the shared one (aligned, aligned-fit, joint) when
+/// calibration inputs are given; neighbours otherwise (mean pooling is worse
+/// with similarity groups on Whisper base, bench/RESULTS.md "Which heads
+/// share").
+ShareKVGrouping groupingOf(const CompileOptions &options,
+                           ShareKVMethod method) {
+  if (options.shareKVGrouping != ShareKVGrouping::Default)
+    return options.shareKVGrouping;
+  bool mapsHeads = method == ShareKVMethod::Aligned ||
+                   method == ShareKVMethod::AlignedFit ||
+                   method == ShareKVMethod::Joint;
+  return mapsHeads && !options.calibrationFile.empty()
+             ? ShareKVGrouping::Similarity
+             : ShareKVGrouping::Neighbours;
+}
+
+/// The groups as text: [0,2][1,3].
+std::string groupsText(const std::vector<std::vector<int64_t>> &groups) {
+  std::string text;
+  for (const std::vector<int64_t> &g : groups) {
+    text += "[";
+    for (auto [i, h] : llvm::enumerate(g))
+      text += (i ? "," : "") + std::to_string(h);
+    text += "]";
+  }
+  return text;
+}
+
 /// One compilation: its context, diagnostics and the steps of the driver.
 class Compilation {
 public:
@@ -139,7 +170,7 @@ public:
                    ? options.shareKVMethod
                : options.calibrationFile.empty() ? ShareKVMethod::Mean
                                                  : ShareKVMethod::Joint),
-        result(result),
+        grouping(groupingOf(options, method)), result(result),
         diagnosticStream(result.diagnostics),
         diagnostics(sourceMgr, &context, diagnosticStream) {
     context.loadAllAvailableDialects();
@@ -199,6 +230,8 @@ private:
   const CompileOptions &options;
   /// options.shareKVMethod with its default resolved.
   ShareKVMethod method;
+  /// options.shareKVGrouping with its default resolved.
+  ShareKVGrouping grouping;
   CompileResult &result;
   CompilePipelineOptions pipeline;
   llvm::SourceMgr sourceMgr;
@@ -209,7 +242,9 @@ private:
   /// The attentions that the default gave aligned-fit instead of joint.
   std::vector<JointFallback> jointFallbacks;
   std::vector<JointPhaseTime> jointTimes;
+  std::vector<HeadGroupingRecord> groupingRecords;
   std::string error;
+  std::mutex warningsMutex; ///< result.warnings from the probes' threads
 };
 
 OwningOpRef<ModuleOp> Compilation::import(const std::string &path,
@@ -302,11 +337,17 @@ LogicalResult Compilation::lowerToOutput(ModuleOp module, OutputKind what,
   std::string runtime = options.runtimeLibrary.empty()
                             ? findRuntimeLibrary()
                             : options.runtimeLibrary;
-  if (runtime.empty())
-    result.warnings.push_back(
+  if (runtime.empty()) {
+    // The joint calibration compiles two probes at once (one on another
+    // thread): one warning, added under a lock.
+    const char *warning =
         "libAttnRuntime.so not found next to the compiler or in "
         "$ATTN_MLIR_LIB_DIR; the library will load only where the runtime "
-        "is already loaded globally");
+        "is already loaded globally";
+    std::lock_guard<std::mutex> lock(warningsMutex);
+    if (!llvm::is_contained(result.warnings, warning))
+      result.warnings.push_back(warning);
+  }
   if (!writeSharedLibrary(*llvmModule, *machine, runtime, libraryPath, error))
     return fail(error);
   removeParams.releaseFile();
@@ -354,6 +395,38 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
       return fail("transforming '" + path + "' failed");
   }
   ModuleOp calibrationModule = sized ? *sized : module;
+  if (grouping == ShareKVGrouping::Similarity &&
+      method != ShareKVMethod::Latent) {
+    // Mean, exact and calibrated average a group's heads (scalar weights);
+    // the others map each head into the shared one (aligned's start: keys
+    // per rotary plane, whether the model has RoPE or not).
+    bool pooled = method == ShareKVMethod::Mean ||
+                  method == ShareKVMethod::Exact ||
+                  method == ShareKVMethod::Calibrated;
+    if (failed(groupKVHeads(calibrationModule, sized ? module : ModuleOp(),
+                            options.shareKV, pooled, options.calibrationFile,
+                            buildProbe, groupingRecords, error)))
+      return fail(error);
+    llvm::raw_string_ostream log(result.log);
+    for (const HeadGroupingRecord &r : groupingRecords) {
+      if (!r.fallback.empty())
+        log << llvm::formatv("share-kv grouping: {0}: neighbours {1} ({2})\n",
+                             r.name, groupsText(r.groups), r.fallback);
+      else
+        log << llvm::formatv("share-kv grouping: {0}: groups {1} ({5} cost "
+                             "{2:f4}, neighbours {3:f4}, {4})\n",
+                             r.name, groupsText(r.groups), r.cost,
+                             r.neighboursCost,
+                             r.exhaustive ? "exhaustive" : "local search",
+                             r.costKind);
+    }
+  }
+  if (options.shareKVReorderOnly) {
+    pipeline.shareKVHeads = 0; // reordered, not merged
+    return success();
+  }
+  if (method == ShareKVMethod::Mean || method == ShareKVMethod::Exact)
+    return success(); // only the grouping reads the calibration inputs
   if (method == ShareKVMethod::Latent) {
     probePipeline.latentRank = 0; // the probe returns the operands as they are
     if (failed(calibrateLatent(calibrationModule, options.latentRank,
@@ -472,6 +545,25 @@ void Compilation::buildReport(ModuleOp module) {
                                            {"seconds", r.seconds}});
     report["share_kv_joint_fit"] = std::move(entries);
   }
+  if (!groupingRecords.empty()) {
+    llvm::json::Array entries;
+    for (const HeadGroupingRecord &r : groupingRecords) {
+      llvm::json::Array groups;
+      for (const std::vector<int64_t> &g : r.groups)
+        groups.push_back(llvm::json::Array(g));
+      llvm::json::Object entry{{"name", r.name}, {"groups", std::move(groups)}};
+      if (!r.fallback.empty()) {
+        entry["fallback"] = r.fallback;
+      } else {
+        entry["cost"] = r.cost;
+        entry["cost_neighbours"] = r.neighboursCost;
+        entry["search"] = r.exhaustive ? "exhaustive" : "local";
+        entry["cost_kind"] = r.costKind;
+      }
+      entries.push_back(std::move(entry));
+    }
+    report["share_kv_grouping"] = std::move(entries);
+  }
   // The default's method per attention where it is not joint for all.
   if (!jointFallbacks.empty()) {
     llvm::json::Array entries;
@@ -500,6 +592,12 @@ LogicalResult Compilation::run(const std::string &path,
   if (calibrated && options.calibrationFile.empty())
     return fail("--share-kv-method=" + methodName(method) +
                 " needs --calibration INPUTS.npz");
+  bool similarity = grouping == ShareKVGrouping::Similarity &&
+                    options.shareKV > 0 && method != ShareKVMethod::Latent;
+  if (similarity && options.calibrationFile.empty())
+    return fail("--share-kv-grouping=similarity needs --calibration "
+                "INPUTS.npz (the heads are grouped by their keys and values "
+                "on it)");
 
   // Decode-model detection: a decode step whose past length is symbolic
   // gets preallocated caches.
@@ -536,7 +634,8 @@ LogicalResult Compilation::run(const std::string &path,
       return fail("transforming '" + path + "' failed");
     bool latentCalibration = method == ShareKVMethod::Latent &&
                              !options.calibrationFile.empty();
-    if (((calibrated && options.shareKV > 0) || latentCalibration) &&
+    if ((((calibrated || similarity) && options.shareKV > 0) ||
+         latentCalibration) &&
         failed(calibrate(*module, path, mlirBuffer, importOptions,
                          decodePlan.has_value())))
       return failure();
@@ -615,6 +714,13 @@ LogicalResult Session::compile(const ModelSource &source,
   if (options.shareKV < 0)
     return fail("--share-kv must be a number of KV heads (at least 1), got " +
                 Twine(options.shareKV));
+  if (options.shareKVReorderOnly &&
+      options.shareKVGrouping != ShareKVGrouping::Similarity)
+    return fail("--share-kv-reorder-only needs --share-kv-grouping=similarity");
+  if (options.shareKVMethod == ShareKVMethod::Latent &&
+      options.shareKVGrouping == ShareKVGrouping::Similarity)
+    return fail("--share-kv-grouping=similarity does not apply to "
+                "--share-kv-method=latent (one latent KV head: one group)");
   if ((options.shareKVMethod == ShareKVMethod::Latent) !=
       (options.latentRank > 0))
     return fail("--share-kv-method=latent and --latent-rank=R (R > 0) go "

@@ -31,14 +31,17 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <numeric>
 #include <sys/resource.h>
 #include <thread>
+#include <time.h>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -47,6 +50,13 @@ using ::attn::calib::JointLayer;
 using ::attn::calib::JointWeights;
 
 namespace {
+
+/// The calling thread's CPU seconds.
+double threadCpu() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 /// A phase's start: process CPU time and wall time.
 struct PhaseClock {
@@ -89,6 +99,11 @@ struct LayerPlan {
   /// The last fit's layer on every calibration window, without its input
   /// (shapes, RoPE phases, mask): what --share-kv-block-refit reads.
   JointLayer layout;
+  /// The last fit's CPU seconds (its thread's): the next pass starts the
+  /// longest fits first.
+  double fitCpu = 0.0;
+  /// The last fit's L-BFGS scale (s.y / y.y): the next pass's first step.
+  double stepScale = 0.0;
 };
 
 /// Rows [heads * D, width] of a projection: row j holds the weights of
@@ -474,6 +489,20 @@ JointLayer sliceWindows(const JointLayer &l, int64_t from, int64_t count) {
   return out;
 }
 
+/// Whether a pass after the first starts each fit's L-BFGS with the step
+/// scale the attention's previous fit ended with, instead of a unit-length
+/// first move halved until it descends enough ($ATTN_FIT_WARM_STEP=0:
+/// not). On SmolLM2-135M the warm-started fits skip most of those halvings
+/// (each a forward pass) and reach a lower held-out KL (bench/RESULTS.md,
+/// "Joint calibration: the second pass's probe compiled from the start").
+bool warmFirstStep() {
+  static const bool warm = [] {
+    const char *env = std::getenv("ATTN_FIT_WARM_STEP");
+    return !env || std::string(env) != "0";
+  }();
+  return warm;
+}
+
 /// Fits one attention on `a`, from `plan.start` in the first pass and
 /// `plan.fitted` after.
 LogicalResult fitLayer(LayerPlan &plan,
@@ -564,6 +593,7 @@ LogicalResult fitLayer(LayerPlan &plan,
     }
   }
   auto t0 = std::chrono::steady_clock::now();
+  double cpu0 = threadCpu();
   std::vector<float> target = ::attn::calib::jointOutput(l, plan.original);
   double mix = options.originalTarget;
   if (mix > 0.0 && !a.originalH.empty()) {
@@ -588,8 +618,10 @@ LogicalResult fitLayer(LayerPlan &plan,
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
       options.stepsOf(passIndex), options.ridge,
       /*errors=*/last, // the log's: last
-      options.headMaps, validation);
+      options.headMaps, validation,
+      first || !warmFirstStep() ? 0.0 : plan.stepScale);
   plan.fitted = std::move(fit.weights);
+  plan.stepScale = fit.stepScale;
   r.heldout = std::move(fit.heldout);
   r.heldoutWindows = rest ? rest->batch : 0;
   r.keptSteps = fit.keptSteps;
@@ -599,6 +631,7 @@ LogicalResult fitLayer(LayerPlan &plan,
   r.iterations = fit.iterations;
   r.seconds = std::chrono::duration<double>(
                   std::chrono::steady_clock::now() - t0).count();
+  plan.fitCpu = threadCpu() - cpu0;
   return success();
 }
 
@@ -618,8 +651,16 @@ LogicalResult fitAll(std::vector<LayerPlan> &plans,
       fitted.push_back(i);
   records.assign(fitted.size(), {});
   std::vector<std::string> errors(fitted.size());
-  ::attn::calib::parallelTasks(fitted.size(), [&](int64_t j) {
-    size_t i = fitted[j];
+  // The workers take the fits in this order: after a pass, longest (its
+  // CPU time) first, so that a pass does not end on one long fit while the
+  // other cores idle. Each fit's result is independent of the order.
+  SmallVector<size_t> order(fitted.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return plans[fitted[a]].fitCpu > plans[fitted[b]].fitCpu;
+  });
+  ::attn::calib::parallelTasks(fitted.size(), [&](int64_t k) {
+    size_t j = order[k], i = fitted[j];
     std::optional<Activations> a = get(i);
     if (!a) {
       errors[j] = "--share-kv-method=joint: attention at " +
@@ -719,6 +760,45 @@ buildPassProbe(ModuleOp module, int64_t newHeads,
   return success();
 }
 
+/// Sets on every attention of `module` that the calibration converts
+/// (kvHeads > newHeads) the aligned maps attn-share-kv's aligned method
+/// reads, as placeholders (equal pooling weights, identity mixes and
+/// maps): a probe of `module` with fitted weights attached is then built
+/// before the aligned start has computed the real ones. The maps do not
+/// reach such a probe's program (the fitted weights replace the
+/// projections, and the pass removes the attributes).
+void attachPlaceholderMaps(ModuleOp module, int64_t newHeads) {
+  MLIRContext *ctx = module.getContext();
+  auto f64 = [&](ArrayRef<int64_t> shape, const std::vector<double> &v) {
+    return DenseElementsAttr::get(
+        RankedTensorType::get(shape, Float64Type::get(ctx)),
+        ArrayRef<double>(v));
+  };
+  auto identities = [](int64_t n, int64_t d) {
+    std::vector<double> v(n * d * d, 0.0);
+    for (int64_t h = 0; h < n; ++h)
+      for (int64_t i = 0; i < d; ++i)
+        v[(h * d + i) * d + i] = 1.0;
+    return v;
+  };
+  module.walk([&](AttentionOp op) {
+    if (op.getNumResults() != 1 || int64_t(op.getKvHeads()) <= newHeads)
+      return;
+    int64_t hkv = op.getKvHeads(), hq = op.getQHeads();
+    int64_t d = op.getQueryType().getDimSize(3);
+    int64_t dv = op.getValueType().getDimSize(3);
+    std::vector<double> pool(hkv, double(newHeads) / double(hkv));
+    op->setAttr("attn.share_key_weights", f64({hkv}, pool));
+    op->setAttr("attn.share_value_weights", f64({hkv}, pool));
+    op->setAttr("attn.share_query_maps", f64({hq, d, d}, identities(hq, d)));
+    op->setAttr("attn.share_output_maps",
+                f64({hq, dv, dv}, identities(hq, dv)));
+    op->setAttr("attn.share_key_mixes", f64({hkv, d, d}, identities(hkv, d)));
+    op->setAttr("attn.share_value_mixes",
+                f64({hkv, dv, dv}, identities(hkv, dv)));
+  });
+}
+
 /// One pass: the probe of the model converted with `current` (the aligned
 /// maps in pass 0) returns every attention's H, Q and K; each attention is
 /// then refitted from `current`.
@@ -789,8 +869,12 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   if (plans.empty())
     return success();
   bool anyFallback = false, anyCross = false;
-  for (LayerPlan &plan : plans) {
-    LayerPlan check;
+  // Each attention's projections as planned before the aligned start: the
+  // shapes the early compile of the second pass's probe needs (its start
+  // weights without the aligned maps).
+  std::vector<LayerPlan> shapes(plans.size());
+  for (auto [i, plan] : llvm::enumerate(plans)) {
+    LayerPlan &check = shapes[i];
     std::string why;
     if (succeeded(planLayer(plan.op, newHeads, check, why))) {
       anyCross |= check.cross;
@@ -805,6 +889,43 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     fallbacks->push_back({locationName(plan.op.getLoc()), plan.why});
     anyFallback = true;
   }
+  bool onOriginal = options.firstPassOnOriginal && options.passes > 0 &&
+                    !anyFallback && !anyCross;
+  // The second pass's probe is the same program whatever the fitted
+  // weights (they are its inputs): compiled (LLVM on one thread) from
+  // the start, beside the aligned start's probe, whose own LLVM compile
+  // leaves the other core idle, and then the first pass's fits; the
+  // second pass reruns it with the fitted weights. The thread works on a
+  // copy of the module taken before the aligned start writes its maps
+  // (placeholders instead: they do not reach the program) and on the
+  // plans' shapes, which nothing else writes. Every dialect is loaded
+  // first: loading one while two pass managers run would race.
+  std::optional<ReusableProbe> reusable;
+  std::thread ahead;
+  std::string aheadError;
+  bool compileAhead = onOriginal && options.passes > 1 && options.reuseProbe &&
+                      module.getContext()->isMultithreadingEnabled();
+  OwningOpRef<ModuleOp> aheadSource;
+  llvm::scope_exit joinAhead([&] {
+    if (ahead.joinable())
+      ahead.join();
+  });
+  if (compileAhead) {
+    module.getContext()->loadAllAvailableDialects();
+    aheadSource = module.clone();
+    attachPlaceholderMaps(*aheadSource, newHeads);
+    reusable.emplace();
+    ahead = std::thread([&] {
+      PassProbe probe;
+      if (failed(buildPassProbe(
+              *aheadSource, newHeads, shapes,
+              [](const LayerPlan &p) { return &p.start; }, probe,
+              aheadError)) ||
+          failed(reusable->prepare(*probe.module, probe.shared, buildLibrary,
+                                   aheadError)))
+        aheadError = aheadError.empty() ? "failed" : aheadError;
+    });
+  }
   auto alignedStart = PhaseClock::now();
   std::vector<::attn::calib::AttentionSample> samples;
   // With a fallback: aligned-fit (the output refit) for every attention,
@@ -814,8 +935,6 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
   // self-attention) the first pass fits on the original model's
   // activations: this probe also returns each attention's projection input,
   // and no probe of the aligned-converted model runs.
-  bool onOriginal = options.firstPassOnOriginal && options.passes > 0 &&
-                    !anyFallback && !anyCross;
   std::vector<::attn::rt::Array> originalInputs;
   // --share-kv-original-target: the original model's projection inputs
   // stay for the later passes' targets.
@@ -839,8 +958,10 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
           options.alignedWeighting)))
     return failure();
   times.push_back(alignedStart.since(
-      anyFallback ? "aligned-fit (probes of the model)"
-                  : "aligned start (probe of the model)"));
+      anyFallback    ? "aligned-fit (probes of the model)"
+      : compileAhead ? "aligned start (probe of the model; the next pass's "
+                       "probe compiled beside it)"
+                     : "aligned start (probe of the model)"));
   if (samples.size() != plans.size()) {
     error = "calibration: the joint fit lost an attention's samples";
     return failure();
@@ -855,35 +976,13 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     error = "calibration inputs '" + calibrationPath + "': " + error;
     return failure();
   }
-  std::optional<ReusableProbe> reusable;
   for (int pass = 0; pass < options.passes; ++pass) {
     if (pass == 0 && onOriginal) {
       if (originalInputs.size() != plans.size()) {
         error = "calibration: the probe of the model lost a projection input";
         return failure();
       }
-      // The next pass's probe is the same program whatever the fitted
-      // weights (they are its inputs): compiled beside these fits (LLVM
-      // on one thread) from the start's weights, then rerun with the
-      // fitted ones. It only reads the module and `plans`' start, which
-      // the fits do not write; the context's uniquing is thread-safe.
-      std::thread ahead;
-      std::string aheadError;
-      bool compileAhead = options.passes > 1 && options.reuseProbe &&
-                          module.getContext()->isMultithreadingEnabled();
-      if (compileAhead) {
-        reusable.emplace();
-        ahead = std::thread([&] {
-          PassProbe probe;
-          if (failed(buildPassProbe(
-                  module, newHeads, plans,
-                  [](const LayerPlan &p) { return &p.start; }, probe,
-                  aheadError)) ||
-              failed(reusable->prepare(*probe.module, probe.shared,
-                                       buildLibrary, aheadError)))
-            aheadError = aheadError.empty() ? "failed" : aheadError;
-        });
-      }
+      // (The next pass's probe is compiling since the aligned start.)
       LogicalResult fitted = fitAll(
               plans, samples, options, pass,
               [&](size_t i) -> std::optional<Activations> {
@@ -902,6 +1001,7 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
               records, times, error);
       if (ahead.joinable())
         ahead.join();
+      aheadSource = nullptr;
       if (failed(fitted))
         return failure();
       // A probe that failed to compile ahead is compiled (and its error

@@ -134,6 +134,22 @@ std::vector<float> biasOf(AttentionOp op, const ::attn::calib::AttentionSample &
   return bias;
 }
 
+/// biasOf from the probe's mask and KV-length outputs (either may be absent).
+std::vector<float> biasOfProbe(AttentionOp op,
+                               const ::attn::calib::AttentionSample &s,
+                               const ::attn::rt::Array *mask,
+                               const ::attn::rt::Array *lens) {
+  std::vector<float> maskValues, lensValues;
+  if (mask)
+    maskValues = toFloats(*mask);
+  if (lens)
+    lensValues = toFloats(*lens);
+  return biasOf(op, s, mask ? &maskValues : nullptr,
+                mask && mask->dtype == ::attn::rt::DType::Bool,
+                mask ? ArrayRef<int64_t>(mask->shape) : ArrayRef<int64_t>(),
+                lens ? &lensValues : nullptr);
+}
+
 DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
                           const std::vector<double> &values) {
   auto type = RankedTensorType::get(shape, Float64Type::get(ctx));
@@ -445,6 +461,21 @@ LogicalResult mlir::attn::compile::copyAttentionAttributes(
   return success();
 }
 
+::attn::calib::AttentionSample
+mlir::attn::compile::sampleShapes(const ::attn::rt::Array &q,
+                                  const ::attn::rt::Array &k,
+                                  const ::attn::rt::Array &v) {
+  ::attn::calib::AttentionSample s;
+  s.batch = q.shape[0];
+  s.qHeads = q.shape[1];
+  s.queryLength = q.shape[2];
+  s.headDim = q.shape[3];
+  s.kvHeads = k.shape[1];
+  s.keyLength = k.shape[2];
+  s.valueDim = v.shape[3];
+  return s;
+}
+
 LogicalResult mlir::attn::compile::readCalibrationInputs(
     const std::string &path, std::vector<::attn::rt::Array> &inputs,
     std::string &error) {
@@ -537,30 +568,14 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
       error = "calibration: the probe lost an operand";
       return failure();
     }
-    ::attn::calib::AttentionSample s;
-    s.batch = q->shape[0];
-    s.qHeads = q->shape[1];
-    s.queryLength = q->shape[2];
-    s.headDim = q->shape[3];
-    s.kvHeads = k->shape[1];
-    s.keyLength = k->shape[2];
-    s.valueDim = v->shape[3];
+    ::attn::calib::AttentionSample s = sampleShapes(*q, *k, *v);
     s.q = toFloats(*q);
     s.k = toFloats(*k);
     s.v = toFloats(*v);
     s.scale = op.getScale().convertToDouble();
     if (FloatAttr cap = op.getSoftcapAttr())
       s.softcap = cap.getValueAsDouble();
-    const ::attn::rt::Array *mask = get("mask"), *lens = get("lens");
-    std::vector<float> maskValues, lensValues;
-    if (mask)
-      maskValues = toFloats(*mask);
-    if (lens)
-      lensValues = toFloats(*lens);
-    s.bias = biasOf(op, s, mask ? &maskValues : nullptr,
-                    mask && mask->dtype == ::attn::rt::DType::Bool,
-                    mask ? ArrayRef<int64_t>(mask->shape) : ArrayRef<int64_t>(),
-                    lens ? &lensValues : nullptr);
+    s.bias = biasOfProbe(op, s, get("mask"), get("lens"));
     samples[i].push_back(std::move(s));
     if (extrasOut && !extras.empty()) {
       auto x = outputs.find(llvm::formatv("__calibration_{0}_extra", i).str());
@@ -631,5 +646,76 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   if (samplesOut)
     for (std::vector<::attn::calib::AttentionSample> &s : samples)
       samplesOut->push_back(std::move(s.front()));
+  return success();
+}
+
+LogicalResult mlir::attn::compile::collectAttentionSamples(
+    ModuleOp module, ArrayRef<AttentionOp> ops,
+    const std::string &calibrationPath,
+    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
+    std::vector<::attn::calib::AttentionSample> &samples, std::string &error) {
+  samples.clear();
+  if (ops.empty())
+    return success();
+  DenseSet<Operation *> picked;
+  for (AttentionOp op : ops)
+    picked.insert(op);
+  // The probe's copies of `ops`: the same walk positions.
+  SmallVector<int64_t> positions;
+  int64_t position = 0;
+  module.walk([&](AttentionOp op) {
+    if (picked.contains(op))
+      positions.push_back(position);
+    ++position;
+  });
+  OwningOpRef<ModuleOp> copy = module.clone();
+  Probe probe{std::move(copy), {}, {}};
+  position = 0;
+  size_t next = 0;
+  probe.module->walk([&](AttentionOp op) {
+    if (next < positions.size() && positions[next] == position) {
+      probe.ops.push_back(op);
+      ++next;
+    }
+    ++position;
+  });
+  probe.entry = probeEntry(*probe.module);
+  if (!probe.entry || probe.ops.size() != ops.size()) {
+    error = "calibration: cannot find the model function";
+    return failure();
+  }
+  if (failed(returnOperands(probe, "__grouping", /*maskAndLens=*/true, error)))
+    return failure();
+  std::vector<::attn::rt::Array> inputs;
+  if (failed(readCalibrationInputs(calibrationPath, inputs, error)))
+    return failure();
+  std::map<std::string, ::attn::rt::Array> outputs;
+  if (failed(runProbe(*probe.module, inputs, buildLibrary, outputs, error)))
+    return failure();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    AttentionOp op = ops[i];
+    auto take = [&](const char *part) -> std::optional<::attn::rt::Array> {
+      auto it = outputs.find(llvm::formatv("__grouping_{0}_{1}", i, part).str());
+      if (it == outputs.end())
+        return std::nullopt;
+      ::attn::rt::Array a = std::move(it->second);
+      outputs.erase(it);
+      return a;
+    };
+    std::optional<::attn::rt::Array> q = take("q"), k = take("k"),
+                                     v = take("v");
+    if (!q || !k || !v) {
+      error = "calibration: the probe lost an operand";
+      return failure();
+    }
+    ::attn::calib::AttentionSample s = sampleShapes(*q, *k, *v);
+    s.k = toFloats(*k);
+    s.v = toFloats(*v);
+    s.scale = op.getScale().convertToDouble();
+    std::optional<::attn::rt::Array> mask = take("mask"), lens = take("lens");
+    s.bias =
+        biasOfProbe(op, s, mask ? &*mask : nullptr, lens ? &*lens : nullptr);
+    samples.push_back(std::move(s));
+  }
   return success();
 }

@@ -104,14 +104,7 @@ LogicalResult mlir::attn::compile::calibrateLatent(
       error = "calibration: the probe lost an operand";
       return failure();
     }
-    ::attn::calib::AttentionSample s;
-    s.batch = q->shape[0];
-    s.qHeads = q->shape[1];
-    s.queryLength = q->shape[2];
-    s.headDim = q->shape[3];
-    s.kvHeads = k->shape[1];
-    s.keyLength = k->shape[2];
-    s.valueDim = v->shape[3];
+    ::attn::calib::AttentionSample s = sampleShapes(*q, *k, *v);
     s.q = floatsOf(*q);
     s.k = floatsOf(*k);
     s.v = floatsOf(*v);

@@ -770,6 +770,20 @@ int main(int argc, char **argv) {
   check(fit.error < 0.5 * fit.startError, "the fit halves the output error");
   check(std::isfinite(fit.error), "errors are finite");
 
+  // A later pass's fit from these weights: started with this fit's step
+  // scale (firstStep), its first step needs fewer line-search trials (each
+  // an objective evaluation) than the unit-length move halved from there.
+  JointFitResult cold = fitJoint(l, target, start, fit.weights, 10, 1e-3);
+  JointFitResult warm = fitJoint(l, target, start, fit.weights, 10, 1e-3,
+                                 true, false, {}, fit.stepScale);
+  std::printf("continued fit, 10 steps: from the step scale %.3g %d "
+              "evaluations, error %.4f; from a unit-length move %d, %.4f\n",
+              fit.stepScale, warm.evaluations, warm.error, cold.evaluations,
+              cold.error);
+  check(fit.stepScale > 0.0 && warm.evaluations < cold.evaluations &&
+            warm.error < fit.error,
+        "a warm first step takes fewer evaluations");
+
   // Per-head maps of Q and O (headMaps): the error falls, and each head's
   // Q and O rows stay in the span of the start's rows of that head (the
   // free fit's leave it: D < the input width, Dv < the output width).

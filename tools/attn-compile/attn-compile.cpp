@@ -145,6 +145,19 @@ cl::opt<std::string> shareKVAlignedWeighting(
              "mass), optionally :SHARE of the attention outputs' Gram mixed "
              "with the plain one (default 1), or none (the default)"),
     cl::value_desc("none|values|all[:SHARE]"), cl::cat(category));
+cl::opt<std::string> shareKVGrouping(
+    "share-kv-grouping",
+    cl::desc("Which KV heads --share-kv merges: neighbours (heads g k .. "
+             "g k + g - 1) or similarity (the groups that merge best on the "
+             "--calibration data; the heads are reordered with their query "
+             "heads and projections first)"),
+    cl::value_desc("neighbours|similarity"), cl::cat(category));
+cl::opt<bool> shareKVReorderOnly(
+    "share-kv-reorder-only",
+    cl::desc("--share-kv-grouping=similarity: reorder the heads as chosen "
+             "for --share-kv=N but merge none (a check: the model computes "
+             "the original's function)"),
+    cl::Hidden, cl::cat(category));
 cl::opt<std::string> shareKVOriginalTarget(
     "share-kv-original-target",
     cl::desc("--share-kv-method=joint: the share (0 to 1, default 0) of the "
@@ -271,6 +284,10 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-aligned-weighting", shareKVAlignedWeighting});
   if (shareKVOriginalTarget.getNumOccurrences())
     flags.push_back({"share-kv-original-target", shareKVOriginalTarget});
+  if (shareKVGrouping.getNumOccurrences())
+    flags.push_back({"share-kv-grouping", shareKVGrouping});
+  if (shareKVReorderOnly)
+    flags.push_back({"share-kv-reorder-only", "true"});
   if (shareKVEarlyStop.getNumOccurrences())
     flags.push_back(
         {"share-kv-early-stop", shareKVEarlyStop ? "true" : "false"});

@@ -114,6 +114,9 @@ struct JointFitResult {
   /// returned weights.
   std::vector<std::pair<int, double>> heldout;
   int keptSteps = 0;
+  /// L-BFGS's last s.y / y.y: a later fit of the same layer from these
+  /// weights takes it as its firstStep.
+  double stepScale = 0.0;
 };
 
 /// Minimises ||Y(theta) - target||^2 / ||target||^2 + ridge * sum over the
@@ -124,14 +127,17 @@ struct JointFitResult {
 /// result's errors are not computed (two float32 forward passes). With
 /// `headMaps`, Q and O stay per-head maps of `init`'s (Wq_h = M_h Wq_h^init,
 /// Wo_h = M'_h Wo_h^init, the maps D x D and Dv x Dv, from the identity)
-/// and only K and V are free matrices.
+/// and only K and V are free matrices. `firstStep` > 0 (a previous fit's
+/// stepScale, when `init` is its result) makes L-BFGS's first step try
+/// the move -firstStep g first instead of the unit-length one (Lbfgs.h).
 JointFitResult fitJoint(const JointLayer &layer,
                         const std::vector<float> &target,
                         const JointWeights &start, const JointWeights &init,
                         int iterations, const JointRidge &ridge,
                         bool errors = true,
                         bool headMaps = false,
-                        const JointValidation &validation = {});
+                        const JointValidation &validation = {},
+                        double firstStep = 0.0);
 
 } // namespace attn::calib
 

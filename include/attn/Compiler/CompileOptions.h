@@ -50,6 +50,12 @@ enum class ShareKVMethod {
   Joint
 };
 
+/// Which KV heads `shareKV` merges: Neighbours (heads g k .. g k + g - 1),
+/// or Similarity (the partition whose groups merge best on the calibration
+/// data, the heads reordered so that it is the neighbours'; HeadPermutation).
+/// Default: see Compiler.cpp's groupingOf.
+enum class ShareKVGrouping { Default, Neighbours, Similarity };
+
 struct CompileOptions {
   Target target = Target::Cpu;
   OutputKind output = OutputKind::Library;
@@ -62,6 +68,10 @@ struct CompileOptions {
   /// Convert attention to this many KV heads; 0 keeps them.
   int64_t shareKV = 0;
   ShareKVMethod shareKVMethod = ShareKVMethod::Default;
+  ShareKVGrouping shareKVGrouping = ShareKVGrouping::Default;
+  /// ShareKVGrouping::Similarity: reorder the heads as chosen but merge
+  /// none (the reordered model is the original up to rounding; a check).
+  bool shareKVReorderOnly = false;
   /// ShareKVMethod::Latent: floats of the latent and of the shared rotary
   /// key per token (-1: half a head).
   int64_t latentRank = 0, latentRopeDim = -1;

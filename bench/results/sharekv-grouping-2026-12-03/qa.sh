@@ -1,0 +1,6 @@
+#!/bin/bash
+cd /work/wt/sharekv-grouping
+export MODEL=/tmp/mha-model/whisper REF=/tmp/mha-model/whisper/reference.npy WORK=/tmp/grp BIN=/tmp/grp-sim3/bin
+export SHAPES="--input-shape input_ids=8x128 --input-shape position_ids=8x128 --input-shape encoder_hidden_states=8x1500x512"
+KV=2 bench/share_kv_joint_trained.sh s3-default-2 --share-kv-grouping=similarity
+KV=2 bench/share_kv_joint_trained.sh s3-aligned-fit-2 --share-kv-method=aligned-fit --share-kv-grouping=similarity

@@ -31,6 +31,47 @@ bool parseBool(llvm::StringRef text, bool &value) {
   return false;
 }
 
+/// The error of an option whose value does not parse: "bad --KEY 'VALUE'
+/// (expected EXPECTED)".
+LogicalResult badValue(std::string &error, llvm::StringRef key,
+                       llvm::StringRef value, llvm::StringRef expected) {
+  error = "bad --" + key.str() + " '" + value.str() + "' (expected " +
+          expected.str() + ")";
+  return failure();
+}
+
+/// The options that are a bool (true/false/on/off/1/0, empty = true).
+bool *boolOption(CompileOptions &options, llvm::StringRef key) {
+  return llvm::StringSwitch<bool *>(key)
+      .Case("share-kv-reorder-only", &options.shareKVReorderOnly)
+      .Case("share-kv-early-stop", &options.shareKVEarlyStop)
+      .Case("share-kv-reuse-probe", &options.shareKVReuseProbe)
+      .Case("per-row-positions", &options.perRowPositions)
+      .Case("window-ring-cache", &options.windowRingCache)
+      .Default(nullptr);
+}
+
+/// "N" or "N1,N2,..." (one count per pass), each in [0, max].
+bool parseCounts(llvm::StringRef text, int64_t max,
+                 std::vector<int64_t> &counts) {
+  SmallVector<llvm::StringRef> parts;
+  text.split(parts, ',');
+  std::vector<int64_t> parsed;
+  for (llvm::StringRef part : parts) {
+    int64_t n;
+    if (part.trim().getAsInteger(10, n) || n < 0 || n > max)
+      return false;
+    parsed.push_back(n);
+  }
+  counts = std::move(parsed);
+  return true;
+}
+
+/// A share from 0 to 1.
+bool parseShare(llvm::StringRef text, double &share) {
+  return !text.getAsDouble(share) && share >= 0.0 && share <= 1.0;
+}
+
 LogicalResult addDim(CompileOptions &options, llvm::StringRef dim,
                      std::string &error) {
   auto [name, size] = dim.split('=');
@@ -119,40 +160,25 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVMethod = *method;
     return success();
   }
+  if (bool *flag = boolOption(options, key)) {
+    if (!parseBool(value, *flag))
+      return badValue(error, key, value, "true or false");
+    return success();
+  }
   if (key == "share-kv-grouping") {
-    if (value != "neighbours" && value != "similarity") {
-      error = "bad --share-kv-grouping '" + value.str() +
-              "' (expected neighbours or similarity)";
-      return failure();
-    }
+    if (value != "neighbours" && value != "similarity")
+      return badValue(error, key, value, "neighbours or similarity");
     options.shareKVGrouping = value == "similarity"
                                   ? ShareKVGrouping::Similarity
                                   : ShareKVGrouping::Neighbours;
     return success();
   }
-  if (key == "share-kv-reorder-only") {
-    if (!parseBool(value, options.shareKVReorderOnly)) {
-      error = "bad --share-kv-reorder-only '" + value.str() +
-              "' (expected true or false)";
-      return failure();
-    }
-    return success();
-  }
   if (key == "share-kv-fit-windows") {
-    SmallVector<StringRef> counts;
-    value.split(counts, ',');
-    std::vector<int64_t> windows;
-    for (StringRef c : counts) {
-      int64_t n;
-      if (c.trim().getAsInteger(10, n) || n < 0) {
-        error = "bad --share-kv-fit-windows '" + value.str() +
-                "' (expected a count of calibration rows, 0 for all, or "
-                "counts per pass separated by commas)";
-        return failure();
-      }
-      windows.push_back(n);
-    }
-    options.shareKVFitWindows = windows;
+    if (!parseCounts(value, std::numeric_limits<int64_t>::max(),
+                     options.shareKVFitWindows))
+      return badValue(error, key, value,
+                      "a count of calibration rows, 0 for all, or counts "
+                      "per pass separated by commas");
     return success();
   }
   if (key == "share-kv-block-refit") {
@@ -161,37 +187,21 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
       options.shareKVBlockRefit.reset();
       return success();
     }
-    if (value.getAsDouble(drift) || !(drift >= 0.0 && drift <= 1.0)) {
-      error = "bad --share-kv-block-refit '" + value.str() +
-              "' (expected off or a drift from 0 to 1)";
-      return failure();
-    }
+    if (!parseShare(value, drift))
+      return badValue(error, key, value, "off or a drift from 0 to 1");
     options.shareKVBlockRefit = drift;
     return success();
   }
   if (key == "share-kv-iterations") {
-    SmallVector<StringRef> counts;
-    value.split(counts, ',');
-    std::vector<int64_t> steps;
-    for (StringRef c : counts) {
-      int64_t n;
-      if (c.trim().getAsInteger(10, n) || n < 0 || n > 100000) {
-        error = "bad --share-kv-iterations '" + value.str() +
-                "' (expected a count, 0 or more, or counts per pass "
-                "separated by commas)";
-        return failure();
-      }
-      steps.push_back(n);
-    }
-    options.shareKVIterations = steps;
+    if (!parseCounts(value, 100000, options.shareKVIterations))
+      return badValue(error, key, value,
+                      "a count, 0 or more, or counts per pass separated by "
+                      "commas");
     return success();
   }
   if (key == "share-kv-fit-maps") {
-    if (value != "qo" && value != "none") {
-      error = "bad --share-kv-fit-maps '" + value.str() +
-              "' (expected qo or none)";
-      return failure();
-    }
+    if (value != "qo" && value != "none")
+      return badValue(error, key, value, "qo or none");
     options.shareKVFitMaps = value == "qo";
     return success();
   }
@@ -208,12 +218,10 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
         ok = !p.getAsDouble(ridge[i]) && ridge[i] >= 0.0 &&
              std::isfinite(ridge[i]);
     }
-    if (!ok) {
-      error = "bad --share-kv-ridge '" + value.str() +
-              "' (expected a strength R >= 0 for all four matrices, or "
-              "four for Q,K,V,O, each R or fixed)";
-      return failure();
-    }
+    if (!ok)
+      return badValue(error, key, value,
+                      "a strength R >= 0 for all four matrices, or four for "
+                      "Q,K,V,O, each R or fixed");
     options.shareKVRidge = ridge;
     return success();
   }
@@ -226,70 +234,46 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     if (ok && !share.empty())
       ok = kind != "none" && !share.getAsDouble(values) && values > 0.0 &&
            values <= 1.0;
-    if (!ok) {
-      error = "bad --share-kv-aligned-weighting '" + value.str() +
-              "' (expected none, values or all, optionally :SHARE with a "
-              "share above 0 up to 1)";
-      return failure();
-    }
+    if (!ok)
+      return badValue(error, key, value,
+                      "none, values or all, optionally :SHARE with a share "
+                      "above 0 up to 1");
     options.shareKVAlignedValues = kind == "none" ? 0.0 : values;
     options.shareKVAlignedKeys = kind == "all";
     return success();
   }
   if (key == "share-kv-original-target") {
     double mix;
-    if (value.getAsDouble(mix) || !(mix >= 0.0 && mix <= 1.0)) {
-      error = "bad --share-kv-original-target '" + value.str() +
-              "' (expected a share from 0 to 1)";
-      return failure();
-    }
+    if (!parseShare(value, mix))
+      return badValue(error, key, value, "a share from 0 to 1");
     options.shareKVOriginalTarget = mix;
-    return success();
-  }
-  if (key == "share-kv-early-stop") {
-    if (!parseBool(value, options.shareKVEarlyStop)) {
-      error = "bad --share-kv-early-stop '" + value.str() +
-              "' (expected true or false)";
-      return failure();
-    }
     return success();
   }
   if (key == "share-kv-refit-rounds") {
     int64_t n;
-    if (value.getAsInteger(10, n) || n < 1 || n > 100) {
-      error = "bad --share-kv-refit-rounds '" + value.str() +
-              "' (expected a count, 1 or more)";
-      return failure();
-    }
+    if (value.getAsInteger(10, n) || n < 1 || n > 100)
+      return badValue(error, key, value, "a count, 1 or more");
     options.shareKVRefitRounds = n;
     return success();
   }
   if (key == "share-kv-passes") {
     int64_t n;
-    if (value.getAsInteger(10, n) || n < 0 || n > 100000) {
-      error = "bad --" + key.str() + " '" + value.str() +
-              "' (expected a count, 0 or more)";
-      return failure();
-    }
+    if (value.getAsInteger(10, n) || n < 0 || n > 100000)
+      return badValue(error, key, value, "a count, 0 or more");
     options.shareKVPasses = n;
     return success();
   }
   if (key == "latent-rank" || key == "latent-rope-dim") {
     int64_t n;
-    if (value.getAsInteger(10, n) || n < 0) {
-      error = "bad --" + key.str() + " '" + value.str() +
-              "' (expected a number of floats per token)";
-      return failure();
-    }
+    if (value.getAsInteger(10, n) || n < 0)
+      return badValue(error, key, value, "a number of floats per token");
     (key == "latent-rank" ? options.latentRank : options.latentRopeDim) = n;
     return success();
   }
   if (key == "share-kv" || key == "max-seq") {
     int64_t n;
-    if (value.getAsInteger(10, n)) {
-      error = "bad --" + key.str() + " '" + value.str() + "' (expected a number)";
-      return failure();
-    }
+    if (value.getAsInteger(10, n))
+      return badValue(error, key, value, "a number");
     if (key == "share-kv")
       options.shareKV = n;
     else
@@ -298,54 +282,21 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
   }
   if (key == "fuse-decode" || key == "no-fuse-decode") {
     bool on;
-    if (!parseBool(value, on)) {
-      error = "bad --" + key.str() + " '" + value.str() +
-              "' (expected true or false)";
-      return failure();
-    }
+    if (!parseBool(value, on))
+      return badValue(error, key, value, "true or false");
     options.fuseDecode = key == "fuse-decode" ? on : !on;
     return success();
   }
-  if (key == "per-row-positions") {
-    if (!parseBool(value, options.perRowPositions)) {
-      error = "bad --per-row-positions '" + value.str() +
-              "' (expected true or false)";
-      return failure();
-    }
-    return success();
-  }
-  if (key == "share-kv-reuse-probe") {
-    if (!parseBool(value, options.shareKVReuseProbe)) {
-      error = "bad --share-kv-reuse-probe '" + value.str() +
-              "' (expected true or false)";
-      return failure();
-    }
-    return success();
-  }
   if (key == "share-kv-first-pass") {
-    if (value != "original" && value != "aligned") {
-      error = "bad --share-kv-first-pass '" + value.str() +
-              "' (expected original or aligned)";
-      return failure();
-    }
+    if (value != "original" && value != "aligned")
+      return badValue(error, key, value, "original or aligned");
     options.shareKVFirstPassOriginal = value == "original";
-    return success();
-  }
-  if (key == "window-ring-cache") {
-    if (!parseBool(value, options.windowRingCache)) {
-      error = "bad --window-ring-cache '" + value.str() +
-              "' (expected true or false)";
-      return failure();
-    }
     return success();
   }
   if (key == "paged-kv-cache" || key == "kv-pages") {
     int64_t n;
-    if (value.getAsInteger(10, n) || n < 1) {
-      error = "bad --" + key.str() + " '" + value.str() +
-              "' (expected a positive number)";
-      return failure();
-    }
+    if (value.getAsInteger(10, n) || n < 1)
+      return badValue(error, key, value, "a positive number");
     (key == "kv-pages" ? options.kvPages : options.pagedKVCache) = n;
     return success();
   }

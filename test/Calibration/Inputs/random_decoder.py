@@ -24,18 +24,30 @@ def kl(ref, got):
     return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
 
 
+def random_matrix(rng, rows, cols):
+    """Gaussian weights scaled by 1 / sqrt(cols), float32."""
+    return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+
+def decoder_shell(rng, d, hq, hkv, hd, mlp, vocab):
+    """A one-layer decoder's sizes, embedding, LM head and final norm (the
+    caller draws w.layers)."""
+    w = types.SimpleNamespace(n_layer=1, d=d, n_head=hq, n_kv=hkv, hd=hd, mlp=mlp,
+                              eps=1e-5, theta=10000.0, vocab=vocab)
+    w.embed = rng.standard_normal((vocab, d)).astype(np.float32)
+    w.lm_head = random_matrix(rng, vocab, d)
+    w.final_norm = np.ones(d, np.float32)
+    return w
+
+
 def random_weights(rng, mix=(0.6, 0.8)):
     """Key head 1 = mix[0] * key head 0 + mix[1] * fresh directions."""
     d, hq, hkv, hd, mlp, vocab = 32, 4, 2, 8, 48, 40
-    w = types.SimpleNamespace(n_layer=1, d=d, n_head=hq, n_kv=hkv, hd=hd, mlp=mlp,
-                              eps=1e-5, theta=10000.0, vocab=vocab)
+    w = decoder_shell(rng, d, hq, hkv, hd, mlp, vocab)
 
     def mat(rows, cols):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+        return random_matrix(rng, rows, cols)
 
-    w.embed = rng.standard_normal((vocab, d)).astype(np.float32)
-    w.lm_head = mat(vocab, d)
-    w.final_norm = np.ones(d, np.float32)
     wk = mat(hkv * hd, d)
     wk[hd:] = mix[0] * wk[:hd] + mix[1] * wk[hd:]
     w.layers = [{

@@ -17,7 +17,6 @@ against DIR/original.npy on the held-out windows, then the closest's name.
 """
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 here = Path(__file__).resolve().parent
 sys.path.insert(0, str(here))
 import share_kv_cross as C  # noqa: E402
-from random_decoder import E, kl  # noqa: E402
+from random_decoder import E, decoder_shell, kl, random_matrix  # noqa: E402
 
 
 def pair_up(rng, w, cols, heads, hd):
@@ -57,15 +56,11 @@ def make_cross(out: Path, rng):
 def make_rope(out: Path, rng):
     import onnx
     d, hq, hkv, hd, mlp, vocab = 64, 8, 4, 8, 48, 40
-    w = types.SimpleNamespace(n_layer=1, d=d, n_head=hq, n_kv=hkv, hd=hd, mlp=mlp,
-                              eps=1e-5, theta=10000.0, vocab=vocab)
+    w = decoder_shell(rng, d, hq, hkv, hd, mlp, vocab)
 
     def mat(rows, cols):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+        return random_matrix(rng, rows, cols)
 
-    w.embed = rng.standard_normal((vocab, d)).astype(np.float32)
-    w.lm_head = mat(vocab, d)
-    w.final_norm = np.ones(d, np.float32)
     w.layers = [{
         "attn_norm": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
         "wq": mat(hq * hd, d) * 2, "wk": pair_up(rng, mat(hkv * hd, d), d, hkv, hd) * 2,

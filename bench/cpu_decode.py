@@ -236,6 +236,10 @@ def parse_args():
                    "(new, old, new, old, ...; --ab-rounds rounds), so that both see the "
                    "same load; the table gets the baseline's best and CPU us")
     p.add_argument("--ab-rounds", type=int, default=2)
+    p.add_argument("--fifo", type=int, metavar="PRIORITY",
+                   help="run the roofline program and every attn-run under `chrt -f PRIORITY` "
+                   "(SCHED_FIFO): on a machine that other jobs load, a timed run is then not "
+                   "preempted on its core, so it loses only the memory bandwidth they take")
     p.add_argument("--workdir", help="for the .mlir/.so/.npz files (default: a temporary directory)")
     p.add_argument("--results", default=os.path.join(REPO, "bench", "RESULTS.md"))
     p.add_argument("--no-append", action="store_true", help="print only")
@@ -264,7 +268,12 @@ def machine():
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM")
 
 
-def roofline(workdir, threads_list, reps=5):
+def fifo(args, command):
+    """`command` under SCHED_FIFO when --fifo is given."""
+    return ["chrt", "-f", str(args.fifo)] + command if args and args.fifo else command
+
+
+def roofline(workdir, threads_list, reps=5, args=None):
     """{threads: figures} from the C program, 1 GiB buffer, best of `reps`."""
     src = os.path.join(workdir, "roofline.c")
     exe = os.path.join(workdir, "roofline")
@@ -275,7 +284,7 @@ def roofline(workdir, threads_list, reps=5):
         subprocess.run([cc, "-O2", "-march=native", "-pthread", src, "-o", exe], check=True)
     result = {}
     for t in threads_list:
-        out = subprocess.run([exe, str(2**30), str(t), str(reps)], check=True,
+        out = subprocess.run(fifo(args, [exe, str(2**30), str(t), str(reps)]), check=True,
                              capture_output=True, text=True).stdout
         result[t] = {k: float(v) for k, v in re.findall(r"^(\w+) (\S+)$", out, re.M)}
     return result
@@ -322,8 +331,9 @@ def attn_run(args, base, runs, threads, so=".so"):
     """(min_us, median_us, CPU us per run or None, CPU seconds of the whole
     invocation) of one attn-run --bench invocation."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([tool(args, "attn-run"), base + so, "--inputs", base + ".in.npz",
-                          "--bench", str(runs), "--threads", str(threads)],
+    out = subprocess.run(fifo(args, [tool(args, "attn-run"), base + so, "--inputs",
+                                     base + ".in.npz", "--bench", str(runs), "--threads",
+                                     str(threads)]),
                          check=True, capture_output=True, text=True).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -380,7 +390,7 @@ def main():
     threads_list = [int(t) for t in args.threads.split(",")]
     workdir = args.workdir or tempfile.mkdtemp(prefix="attn-cpu-decode-")
     os.makedirs(workdir, exist_ok=True)
-    roof = roofline(workdir, threads_list)
+    roof = roofline(workdir, threads_list, args=args)
     for t, f in roof.items():
         print(f"roofline, {t} thread(s): read {f['read_wall_gbs']:.2f} GB/s wall, "
               f"{f['read_cpu_gbs_per_thread']:.2f} GB/s per thread on the CPU clock "
@@ -402,7 +412,7 @@ def main():
                 for t in threads_list:
                     # The roofline again right before the case, so that both
                     # see the same share of a machine that others may load.
-                    f = roofline(workdir, [t], reps=3)[t] if args.roofline_per_case else roof[t]
+                    f = roofline(workdir, [t], reps=3, args=args)[t] if args.roofline_per_case else roof[t]
                     mem_us = kv_bytes / (f["read_wall_gbs"] * 1e3)
                     fma_us = flops / (f["fma_wall_gflops"] * 1e3)
                     cpu_mem = kv_bytes / (f["read_cpu_gbs_per_thread"] * t * 1e3)
@@ -442,7 +452,9 @@ def main():
         f"## CPU decode against the roofline: Sq=1, Hq={HQ}, D={D}, f32 queries\n\n"
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}\n"
         f"- machine: {machine()}; load average {min(loads):.1f}..{max(loads):.1f} during "
-        f"the run (other jobs shared the CPUs when it is above 0)\n"
+        f"the run (other jobs shared the CPUs when it is above 0)"
+        + (f"; roofline and attn-run under SCHED_FIFO {args.fifo}" if args.fifo else "")
+        + "\n"
         f"- command: `{command.strip()}`\n"
         f"- decode: one attn.decode step (append at S-1, attend S keys), "
         f"`attn-run --bench {BASE_RUNS + args.runs} --threads T`: best and median wall time; "

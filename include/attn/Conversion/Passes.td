@@ -66,7 +66,12 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            /*default=*/"0",
            "Decode with 2 to lanes / 2 query heads per KV head (the "
            "periodic layout, GQA): keys per online-softmax tile, rounded up "
-           "to the key block; 0 means 32 (attn-compile-pipeline's default)">
+           "to the key block; 0 means 32 (attn-compile-pipeline's default)">,
+    Option<"claimWorkItems", "claim-work-items", "bool", /*default=*/"true",
+           "Threads take the work items (batch row, KV head, query tile, "
+           "key split) one at a time from a shared atomic counter, so a "
+           "thread that runs faster takes more of them; false deals them out "
+           "as equal blocks (the parallel loop's static schedule)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

@@ -49,6 +49,10 @@ struct CpuTarget {
   /// A/B, 3 rounds) they were slower on f16 and f32 caches and mixed on
   /// bf16 (bench/RESULTS.md); the pass option grouped-tile-keys keeps them.
   int64_t groupedTileKeys = 0;
+  /// Threads claim the work items of attention and decode from a shared
+  /// counter (convert-attn-to-loops{claim-work-items}) instead of equal
+  /// static blocks. TODO(measure)
+  bool claimWorkItems = true;
   /// Decode matvecs stream whole weight rows in memory order and split K
   /// between threads (convert-contraction-to-vectors{row-streaming}): AMD
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows

@@ -9,7 +9,9 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
   let summary = "Lower attn ops on memrefs to tiled online-softmax loops";
   let description = [{
     Rewrites `attn.attention` and `attn.decode` on memrefs into flash-style
-    loops: an `scf.parallel` over (batch, KV head, query tile, KV split),
+    loops: an `scf.parallel` over the work items (batch, KV head, query
+    tile, KV split), whose iterations claim them from a shared counter
+    (claim-work-items; false: a 4-D loop over them, statically split),
     tiles of keys read once for every query head of the group that shares
     them, an online softmax (running max, running sum, rescaled accumulator)
     so the [Sq, Skv] score matrix is never materialised, and vector

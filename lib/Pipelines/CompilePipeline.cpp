@@ -82,6 +82,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.overlapTileWidening = options.target.overlapTileWidening;
   codegen.keyRowsInOrder = options.target.keyRowsInOrder;
   codegen.groupedTileKeys = options.target.groupedTileKeys;
+  codegen.claimWorkItems = options.target.claimWorkItems;
   codegen.rowStreamMatVec = options.target.rowStreamMatVec;
   buildAttnCpuCodegenPipeline(pm, codegen);
 }

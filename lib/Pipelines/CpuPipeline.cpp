@@ -105,6 +105,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   loops.overlapTileWidening = options.overlapTileWidening;
   loops.keyRowsInOrder = options.keyRowsInOrder;
   loops.groupedTileKeys = options.groupedTileKeys;
+  loops.claimWorkItems = options.claimWorkItems;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   vectors.rowStreaming = options.rowStreamMatVec;

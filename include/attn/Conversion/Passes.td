@@ -9,7 +9,9 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
   let summary = "Lower attn ops on memrefs to tiled online-softmax loops";
   let description = [{
     Rewrites `attn.attention` and `attn.decode` on memrefs into flash-style
-    loops: an `scf.parallel` over (batch, KV head, query tile, KV split),
+    loops: an `scf.parallel` over the work items (batch, KV head, query
+    tile, KV split), whose iterations claim them from a shared counter
+    (claim-work-items; false: a 4-D loop over them, statically split),
     tiles of keys read once for every query head of the group that shares
     them, an online softmax (running max, running sum, rescaled accumulator)
     so the [Sq, Skv] score matrix is never materialised, and vector
@@ -66,7 +68,12 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            /*default=*/"0",
            "Decode with 2 to lanes / 2 query heads per KV head (the "
            "periodic layout, GQA): keys per online-softmax tile, rounded up "
-           "to the key block; 0 means 32 (attn-compile-pipeline's default)">
+           "to the key block; 0 means 32 (attn-compile-pipeline's default)">,
+    Option<"claimWorkItems", "claim-work-items", "bool", /*default=*/"true",
+           "Threads take the work items (batch row, KV head, query tile, "
+           "key split) one at a time from a shared atomic counter, so a "
+           "thread that runs faster takes more of them; false deals them out "
+           "as equal blocks (the parallel loop's static schedule)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

@@ -49,6 +49,16 @@ struct CpuTarget {
   /// A/B, 3 rounds) they were slower on f16 and f32 caches and mixed on
   /// bf16 (bench/RESULTS.md); the pass option grouped-tile-keys keeps them.
   int64_t groupedTileKeys = 0;
+  /// Threads claim the work items of attention and decode from a shared
+  /// counter (convert-attn-to-loops{claim-work-items}) instead of equal
+  /// static blocks: true on every target. What it fixes belongs to the
+  /// machine (threads of one step finishing apart: unequal memory speed per
+  /// vCPU, other jobs), not to the ISA, and it costs an atomic add per
+  /// item. 2-thread decode, interleaved A/B with the timed steps under
+  /// SCHED_FIFO (bench/RESULTS.md): on a Zen 4 VM the barrier wait fell
+  /// 2.5-8x; on an Emerald Rapids VM the static split's median wall time
+  /// per step was 0.94-1.42x the claimed items' (>= 1 in 9 of 10 runs).
+  bool claimWorkItems = true;
   /// Decode matvecs stream whole weight rows in memory order and split K
   /// between threads (convert-contraction-to-vectors{row-streaming}): AMD
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows

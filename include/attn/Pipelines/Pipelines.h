@@ -57,6 +57,7 @@ struct CodegenOptions {
   bool overlapTileWidening = false; ///< convert-attn-to-loops{overlap-tile-widening}
   bool keyRowsInOrder = false; ///< convert-attn-to-loops{key-rows-in-order}
   int64_t groupedTileKeys = 0; ///< convert-attn-to-loops{grouped-tile-keys}
+  bool claimWorkItems = true; ///< convert-attn-to-loops{claim-work-items}
   /// convert-contraction-to-vectors{row-streaming}
   bool rowStreamMatVec = false;
 };

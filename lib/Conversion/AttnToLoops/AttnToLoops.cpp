@@ -62,6 +62,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   a.overlapTileWidening = options.overlapTileWidening;
   a.keyRowsInOrder = options.keyRowsInOrder;
   a.groupedTileKeys = options.groupedTileKeys;
+  a.claimWorkItems = options.claimWorkItems;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -315,7 +316,8 @@ struct ConvertAttnToLoopsPass
     populateAttnToLoopsConversionPatterns(patterns,
                                           {rowLanes, inlineBF16Widening,
                                            overlapTileWidening,
-                                           keyRowsInOrder, groupedTileKeys});
+                                           keyRowsInOrder, groupedTileKeys,
+                                           claimWorkItems});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

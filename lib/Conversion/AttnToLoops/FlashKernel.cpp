@@ -5,7 +5,8 @@
 // query rows of tile t, so every key and value row it reads serves G query
 // heads. Keys are visited in tiles with an online softmax; each split writes
 // (acc, max, sum) per row to a scratch buffer, and a second parallel loop
-// merges the splits. With 8 or more rows per work item the partial comes
+// merges the splits. Threads claim the work items from a shared counter
+// (buildClaimedPartials). With 8 or more rows per work item the partial comes
 // from RowVectorKernel.cpp (rows across vector lanes); with fewer, from the
 // kernel here, whose vectors run along the head dimension.
 //
@@ -89,11 +90,13 @@ public:
     scratch = memref::AllocOp::create(b, e.loc, scratchType,
                                       ValueRange{batch, tiles, splits});
     Value zero = e.idx(0), one = e.idx(1);
-    auto partials = scf::ParallelOp::create(
-        b, e.loc, ValueRange{zero, zero, zero, zero},
-        ValueRange{batch, e.idx(a.kvHeads), tiles, splits},
-        ValueRange{one, one, one, one});
-    {
+    if (a.claimWorkItems) {
+      buildClaimedPartials(tiles, splits);
+    } else {
+      auto partials = scf::ParallelOp::create(
+          b, e.loc, ValueRange{zero, zero, zero, zero},
+          ValueRange{batch, e.idx(a.kvHeads), tiles, splits},
+          ValueRange{one, one, one, one});
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPoint(partials.getBody()->getTerminator());
       auto ivs = partials.getInductionVars();
@@ -128,6 +131,22 @@ private:
   /// Rows past the query length are computed on zeros and never written.
   Value rowInRange(Value row) {
     return e.cmp(arith::CmpIPredicate::ult, row, queryLength);
+  }
+
+  /// The work items (b, g, t, s) claimed from a shared counter
+  /// (ClaimedWorkItems.cpp), the key split fastest. An item's partial does
+  /// not depend on the thread that computes it, so the output is the same
+  /// under any schedule and thread count.
+  void buildClaimedPartials(Value tiles, Value splits) {
+    Value perHead = e.mul(tiles, splits);
+    Value perBatch = e.mul(e.idx(a.kvHeads), perHead);
+    buildClaimedWorkItems(e, e.mul(batch, perBatch), [&](Value item) {
+      Value bi = e.div(item, perBatch);
+      Value g = e.div(e.rem(item, perBatch), perHead);
+      Value t = e.div(e.rem(item, perHead), splits);
+      Value s = e.rem(item, splits);
+      buildPartial(bi, g, t, s);
+    });
   }
 
   void buildPartial(Value b, Value g, Value t, Value s) {

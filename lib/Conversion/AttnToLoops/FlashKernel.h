@@ -47,6 +47,9 @@ struct FlashAttention {
   /// Keys per tile of the grouped decode kernel's periodic layout with
   /// G > 1 (0: kTargetTileKeys; see groupedTileTarget).
   int64_t groupedTileKeys = 0;
+  /// Work items claimed one at a time from a shared counter (the default),
+  /// not dealt out in equal blocks per thread (AttnToLoopsOptions).
+  bool claimWorkItems = true;
   /// Optional [B, max_pages] i32/i64 block table: key and value are then
   /// page pools [num_pages, Hkv, pageSize, *] and key j of batch row b is
   /// row j % pageSize of page blockTable[b, j / pageSize] (see keyAddress).

@@ -187,6 +187,13 @@ void buildRowVectorPartial(Emitter &e, const FlashAttention &a,
                            Value queryLength, Value keyBegin, Value keyEnd,
                            Value scratch);
 
+/// An scf.parallel of `items` iterations whose iterations claim item
+/// indices 0 .. items - 1 from a shared atomic counter until none is left;
+/// buildItem(index) emits one item, whose stack buffers are hoisted to the
+/// claiming iteration. In ClaimedWorkItems.cpp.
+void buildClaimedWorkItems(Emitter &e, Value items,
+                           function_ref<void(Value)> buildItem);
+
 /// Whether a work item of `a` takes the grouped decode kernel: one query
 /// row per head (decode; any number of query heads per KV head, MHA
 /// included), no mask, tree, ring or latent key, and head sizes that are a

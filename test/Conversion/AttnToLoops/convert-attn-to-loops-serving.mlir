@@ -36,7 +36,15 @@
 // CHECK:           %[[PER:.+]] = arith.muli %{{.+}}, %c32
 // CHECK:           %[[SPLITS0:.+]] = arith.ceildivui %[[SPAN]], %[[PER]] : index
 // CHECK:           %[[SPLITS:.+]] = arith.maxsi %[[SPLITS0]], %c1
-// CHECK:           scf.parallel (%[[IB:.+]], %{{.+}}, %[[IT:.+]], %[[IS:.+]]) = (%c0, %c0, %c0, %c0) to (%c2, %c4, %c1, %[[SPLITS]])
+// CHECK:           %[[PERBATCH:.+]] = arith.muli %[[SPLITS]], %c4 : index
+// CHECK:           %[[ITEMS:.+]] = arith.muli %[[PERBATCH]], %c2 : index
+// CHECK:           scf.parallel (%{{.+}}) = (%c0) to (%[[ITEMS]]) step (%c1)
+// CHECK:             memref.atomic_rmw addi
+// CHECK:             %[[I:.+]] = arith.index_cast %{{.+}} : i64 to index
+// CHECK-NEXT:        %[[IB:.+]] = arith.divui %[[I]], %[[PERBATCH]] : index
+// CHECK:               %[[INHEAD:.+]] = arith.remui %[[I]], %[[SPLITS]] : index
+// CHECK-NEXT:          %[[IT:.+]] = arith.divui %[[INHEAD]], %[[SPLITS]] : index
+// CHECK-NEXT:          %[[IS:.+]] = arith.remui %[[I]], %[[SPLITS]] : index
 // CHECK:             %[[IP:.+]] = memref.load %[[POSITIONS]][%[[IB]]]
 // CHECK:             %[[IPI:.+]] = arith.index_cast %[[IP]]
 // CHECK:             %[[FROM:.+]] = arith.addi %[[IT]], %[[IPI]]

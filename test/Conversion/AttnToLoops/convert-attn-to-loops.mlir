@@ -5,8 +5,11 @@
 
 // GQA, 8 query heads on 2 KV heads, 3 query rows: a work item holds the
 // 4 heads x 3 rows = 12 rows of one KV head, which go across vector lanes
-// (row-vector kernel, 8 lanes for fewer than 16 rows). The work items of the
-// first scf.parallel are (batch, KV head, query tile, key split) and K/V are
+// (row-vector kernel, 8 lanes for fewer than 16 rows). The work items
+// (batch, KV head, query tile, key split), here 2 x 2 x 1 x 1, are claimed
+// from a counter in the first scf.parallel (its index split into batch and
+// KV head, the stack buffers allocated before the claim loop;
+// convert-attn-to-loops-claim-work-items.mlir) and K/V are
 // indexed by the KV head, so each K/V element is loaded once for all the
 // rows of its group and broadcast: S^T and Acc^T are register-blocked outer
 // products (vector.fma with iter_args accumulators, no horizontal
@@ -23,9 +26,12 @@
 // CHECK-SAME:    %[[Q:[^:]+]]: memref<2x8x3x16xf32>, %[[K:[^:]+]]: memref<2x2x45x16xf32>,
 // CHECK-SAME:    %[[V:[^:]+]]: memref<2x2x45x16xf32>, %[[O:[^:]+]]: memref<2x8x3x16xf32>)
 // CHECK:         %[[SCRATCH:.+]] = memref.alloc(
-// CHECK:         scf.parallel (%[[B:[^,]+]], %[[G:[^,]+]], %{{[^,]+}}, %{{[^)]+}}) =
+// CHECK:         scf.parallel (%{{[^)]+}}) = (%c0) to (%c4) step (%c1) {
 // CHECK-NOT:       scf.reduce
 // CHECK:           %[[QT:.+]] = memref.alloca() : memref<16x16xf32>
+// CHECK:           memref.atomic_rmw addi
+// CHECK:             %[[B:.+]] = arith.divui %{{.+}}, %c2 : index
+// CHECK-NEXT:        %[[G:.+]] = arith.remui %{{.+}}, %c2 : index
 // CHECK:           memref.load %[[Q]]
 // CHECK:           memref.store %{{.+}}, %[[QT]]
 // CHECK:           scf.for %{{.+}} step %c30

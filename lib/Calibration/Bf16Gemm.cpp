@@ -396,8 +396,7 @@ struct GemmOperandAccess {
           c, ldc, accumulate);
       return;
     }
-    int64_t rows = detail::kDotBf16TileRows,
-            tiles = (a.rows + rows - 1) / rows;
+    int64_t rows = detail::kDotBf16TileRows, tiles = (a.rows + rows - 1) / rows;
     auto run = [&](int64_t t0, int64_t t1) {
       int64_t i0 = t0 * rows, i1 = std::min(m, t1 * rows);
       detail::dotBf16GemmPacked(a.trans, transB, i1 - i0, n, k, nullptr, 0,
@@ -406,8 +405,9 @@ struct GemmOperandAccess {
     };
     int64_t first = begin / rows, last = (m + rows - 1) / rows;
     if (parallel)
-      parallelChunks(last - first,
-                     [&](int64_t t0, int64_t t1) { run(first + t0, first + t1); });
+      parallelChunks(last - first, [&](int64_t t0, int64_t t1) {
+        run(first + t0, first + t1);
+      });
     else
       run(first, last);
   }
@@ -504,9 +504,8 @@ void attn::calib::sgemmPackedParallel(const GemmOperand &a, bool transB,
 
 void attn::calib::sgemmPackedRowsParallel(const GemmOperand &a, int64_t begin,
                                           int64_t end, bool transB, int64_t n,
-                                          const float *b, int64_t ldb,
-                                          float *c, int64_t ldc,
-                                          bool accumulate) {
+                                          const float *b, int64_t ldb, float *c,
+                                          int64_t ldc, bool accumulate) {
   GemmOperandAccess::leftPacked(a, true, transB, n, b, ldb, c, ldc, accumulate,
                                 begin, end);
 }

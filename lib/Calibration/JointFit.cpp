@@ -210,8 +210,8 @@ public:
 
   /// Y = the attention output with the float weights set in wq..wo; with
   /// `bf16`, its products take bf16 inputs. Windows [b0, b1) only when
-  /// given: b0 0 or a multiple of firstWindows, b1 one or the last
-  /// (self-attention; the rows equal the whole forward's).
+  /// given: b0 and b1 multiples of firstWindows or b1 the last (self-
+  /// attention; the rows equal the whole forward's).
   void forward(bool bf16 = false, int64_t b0 = 0, int64_t b1 = -1) {
     int64_t d = l.headDim, dv = l.valueDim;
     int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
@@ -235,8 +235,8 @@ public:
       rotate(k, l, hkv, false);
     } else { // self-attention: the K/V rows are the windows' tokens
       int64_t r0 = b0 * s, r1 = b1 * s;
-      sgemmPackedRowsParallel(x.hLeft, r0, r1, true, hq * d, wq,
-                              l.inputWidth, &q[r0 * hq * d], hq * d);
+      sgemmPackedRowsParallel(x.hLeft, r0, r1, true, hq * d, wq, l.inputWidth,
+                              &q[r0 * hq * d], hq * d);
       sgemmPackedRowsParallel(x.hLeft, r0, r1, true, hkv * d, wk, kvIn,
                               &k[r0 * hkv * d], hkv * d);
       sgemmPackedRowsParallel(x.hLeft, r0, r1, true, hkv * dv, wv, kvIn,
@@ -502,11 +502,11 @@ public:
     for (size_t m = 0; m < 4; ++m) {
       size_t n = startParts[m]->size();
       double r = ridge.of(static_cast<int>(m));
-      ridgeTerm[m] = std::isinf(r) // a fixed matrix has no penalty
-                         ? 0.0
-                         : r * partScale[m] *
-                               vec::ridgePenalty(&x[offset],
-                                                 &startFloats[offset], n);
+      ridgeTerm[m] =
+          std::isinf(r) // a fixed matrix has no penalty
+              ? 0.0
+              : r * partScale[m] *
+                    vec::ridgePenalty(&x[offset], &startFloats[offset], n);
       offset += n;
     }
     auto withRidge = [&](double f) {
@@ -517,19 +517,26 @@ public:
     };
     dy.resize(target.size());
     bool bf16 = bf16Products().forward;
-    int64_t first = attention.firstWindows;
+    int64_t first = attention.firstWindows, batch = attention.l.batch;
     if (std::isfinite(bound) && first > 0 && earlyReject()) {
-      attention.forward(bf16, 0, first);
-      size_t rows = first * attention.l.length * attention.l.outWidth;
-      double sum = residualSum(&dy, 0, rows, 0.0);
-      double partial = withRidge(sum * targetScale);
-      if (partial > bound) {
-        ++earlyRejections;
-        at = nullptr;
-        return partial;
+      // `first` windows at a time, the bound checked after each but the
+      // last.
+      size_t rowWidth = attention.l.length * attention.l.outWidth;
+      double sum = 0.0;
+      for (int64_t b0 = 0; b0 < batch; b0 += first) {
+        int64_t b1 = b0 + first + first <= batch ? b0 + first : batch;
+        attention.forward(bf16, b0, b1);
+        sum = residualSum(&dy, b0 * rowWidth, b1 * rowWidth, sum);
+        if (b1 == batch)
+          break;
+        double partial = withRidge(sum * targetScale);
+        if (partial > bound) {
+          ++earlyRejections;
+          at = nullptr;
+          return partial;
+        }
       }
-      attention.forward(bf16, first, attention.l.batch);
-      return withRidge(residualSum(&dy, rows, dy.size(), sum) * targetScale);
+      return withRidge(sum * targetScale);
     }
     attention.forward(bf16);
     return withRidge(residual(&dy));
@@ -573,8 +580,7 @@ private:
   /// `sum` plus the squared errors of Y's entries [i0, i1), in order
   /// (unscaled); with `g`, their entries of the gradient 2 (Y - T) /
   /// ||T||^2.
-  double residualSum(std::vector<float> *g, size_t i0, size_t i1,
-                     double sum) {
+  double residualSum(std::vector<float> *g, size_t i0, size_t i1, double sum) {
     const std::vector<float> &y = attention.y;
     for (size_t i = i0; i < i1; ++i) {
       double r = static_cast<double>(y[i]) - target[i];
@@ -691,34 +697,15 @@ private:
   int64_t hq, d, dv, in, out, kv;
 };
 
-/// How a cold first L-BFGS step backtracks: $ATTN_FIT_COLD_STEP =
-/// "halve" or "quadratic" (Lbfgs.h's ColdStep).
-ColdStep coldStep() {
-  static const ColdStep cold = [] {
-    const char *env = std::getenv("ATTN_FIT_COLD_STEP");
-    std::string v = env ? env : "halve";
-    if (v != "halve" && v != "quadratic") {
-      std::fprintf(stderr,
-                   "attn: ATTN_FIT_COLD_STEP=%s is not halve or quadratic; "
-                   "using halve\n",
-                   v.c_str());
-      v = "halve";
-    }
-    return v == "quadratic" ? ColdStep::Quadratic : ColdStep::Halve;
-  }();
-  return cold;
-}
-
 template <typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
           const std::function<void(int, const std::vector<float> &)> *watch,
           double *scale) {
   const size_t memory = 10;
-  return bf16Pairs()
-             ? attn::calib::lbfgs<uint16_t>(fg, x, f, iterations, memory,
-                                            watch, scale, coldStep())
-             : attn::calib::lbfgs<float>(fg, x, f, iterations, memory, watch,
-                                         scale, coldStep());
+  return bf16Pairs() ? attn::calib::lbfgs<uint16_t>(fg, x, f, iterations,
+                                                    memory, watch, scale)
+                     : attn::calib::lbfgs<float>(fg, x, f, iterations, memory,
+                                                 watch, scale);
 }
 
 /// The held-out error of the fit's iterates (JointValidation): every

@@ -184,40 +184,23 @@ private:
   bool pending = false;
 };
 
-/// How a cold first step (no pairs, no warm scale) backtracks from the
-/// unit-length move: halving it, or to the minimiser of the quadratic
-/// through f(0), the slope and the rejected trial's f (kept within
-/// [step / 64, step / 2]).
-enum class ColdStep { Halve, Quadratic };
-
-/// The safeguarded minimiser of q(a) = f0 + slope a + c a^2 through
-/// (step, fStep), fStep above the Armijo line: slope < 0 and c > 0.
-inline double quadraticBacktrack(double f0, double slope, double step,
-                                 double fStep) {
-  double curvature = fStep - f0 - slope * step; // c step^2, > 0 here
-  double a = curvature > 0.0 ? -slope * step * step / (2.0 * curvature)
-                             : 0.5 * step;
-  return std::clamp(a, step / 64.0, 0.5 * step);
-}
-
 /// Minimises fg (double fg(const std::vector<float> &x, std::vector<float>
-/// &gradient); the line search's trials call double fg.value(x, bound)
-/// and, at the accepted one, fg.gradient(gradient); value may return any
-/// value above a finite `bound` once it knows f(x) exceeds it) from x for up to `iterations`
-/// steps with `memory` pairs stored as `Pair`; f gets the final value.
-/// Returns the steps taken. `watch`, when set, sees x after each step (its
-/// count, from 1). The first step (no pairs yet) tries the unit-length
-/// move along -g, halving it until the Armijo condition holds, or, when
-/// `scale` points to a positive value (a previous minimisation's
-/// scale(), warm-starting it), the move -scale g first; `scale`, when set,
-/// gets this run's last scale() (unchanged when it kept no pair). `cold`
-/// says how a first step without a warm scale backtracks.
+/// &gradient); the line search's trials call double fg.value(x, bound),
+/// which may return any value above a finite `bound` once it knows f(x)
+/// exceeds it, and, at the accepted one, fg.gradient(gradient)) from x for
+/// up to `iterations` steps with `memory` pairs stored as `Pair`; f gets the
+/// final value. Returns the steps taken. `watch`, when set, sees x after each
+/// step (its count, from 1). The first step (no pairs yet) tries the
+/// unit-length move along -g, halving it until the Armijo condition holds, or,
+/// when `scale` points to a positive value (a previous minimisation's scale(),
+/// warm-starting it), the move -scale g first; `scale`, when set, gets this
+/// run's last scale() (unchanged when it kept no pair).
 template <typename Pair, typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
           size_t memory,
           const std::function<void(int, const std::vector<float> &)> *watch =
               nullptr,
-          double *scale = nullptr, ColdStep cold = ColdStep::Halve) {
+          double *scale = nullptr) {
   size_t n = x.size();
   std::vector<float> g, gn, d(n);
   f = fg(x, g);
@@ -231,12 +214,10 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
       slope = history.direction(g, d);
     }
     double step = 1.0;
-    bool warm = it == 0 && scale && *scale > 0.0;
     if (history.empty())
-      step = warm ? *scale : 1.0 / std::max(1e-12, std::sqrt(-slope));
-    // A cold step (no pairs, no warm scale) backtracks to the minimum of
-    // the quadratic through f, the slope and the rejected trial.
-    bool interpolate = history.empty() && !warm && cold == ColdStep::Quadratic;
+      step = it == 0 && scale && *scale > 0.0
+                 ? *scale
+                 : 1.0 / std::max(1e-12, std::sqrt(-slope));
     double fn = 0.0;
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
@@ -245,16 +226,13 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
       // A trial likely to fail (a first step's, or after a failed one)
       // gets the bound: fg may stop once it knows f(xn) exceeds it.
       bool likelyRejected = history.empty() || halving > 0;
-      fn = fg.value(xn, likelyRejected
-                            ? bound
-                            : std::numeric_limits<double>::infinity());
+      fn = fg.value(
+          xn, likelyRejected ? bound : std::numeric_limits<double>::infinity());
       if (std::isfinite(fn) && fn <= bound) {
         accepted = true;
         break;
       }
-      step = interpolate && std::isfinite(fn)
-                 ? quadraticBacktrack(f, slope, step, fn)
-                 : 0.5 * step;
+      step *= 0.5;
     }
     if (!accepted)
       break;

@@ -384,26 +384,32 @@ struct GemmOperandAccess {
     else
       sgemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
   }
+  /// C's rows [begin, end) (c points at row `begin`; end -1: A's rows).
   static void leftPacked(const GemmOperand &a, bool parallel, bool transB,
                          int64_t n, const float *b, int64_t ldb, float *c,
-                         int64_t ldc, bool accumulate) {
-    int64_t m = a.rows, k = a.cols;
+                         int64_t ldc, bool accumulate, int64_t begin = 0,
+                         int64_t end = -1) {
+    int64_t m = end < 0 ? a.rows : end, k = a.cols;
     if (!usePacked(a)) {
-      raw(a.bf16, parallel, a.trans, transB, m, n, k, a.x, a.ld, b, ldb, c,
-          ldc, accumulate);
+      const float *x = a.x + (a.trans ? begin : begin * a.ld);
+      raw(a.bf16, parallel, a.trans, transB, m - begin, n, k, x, a.ld, b, ldb,
+          c, ldc, accumulate);
       return;
     }
-    int64_t rows = detail::kDotBf16TileRows, tiles = (m + rows - 1) / rows;
+    int64_t rows = detail::kDotBf16TileRows, tiles = (a.rows + rows - 1) / rows;
     auto run = [&](int64_t t0, int64_t t1) {
       int64_t i0 = t0 * rows, i1 = std::min(m, t1 * rows);
       detail::dotBf16GemmPacked(a.trans, transB, i1 - i0, n, k, nullptr, 0,
                                 {a.words.data(), t0, tiles}, b, ldb, nullptr,
-                                c + i0 * ldc, ldc, accumulate);
+                                c + (i0 - begin) * ldc, ldc, accumulate);
     };
+    int64_t first = begin / rows, last = (m + rows - 1) / rows;
     if (parallel)
-      parallelChunks(tiles, run);
+      parallelChunks(last - first, [&](int64_t t0, int64_t t1) {
+        run(first + t0, first + t1);
+      });
     else
-      run(0, tiles);
+      run(first, last);
   }
   static void rightPacked(bool transA, int64_t m, const float *a, int64_t lda,
                           const GemmOperand &b, bool parallel, float *c,
@@ -494,6 +500,14 @@ void attn::calib::sgemmPackedParallel(const GemmOperand &a, bool transB,
                                       float *c, int64_t ldc, bool accumulate) {
   GemmOperandAccess::leftPacked(a, true, transB, n, b, ldb, c, ldc,
                                 accumulate);
+}
+
+void attn::calib::sgemmPackedRowsParallel(const GemmOperand &a, int64_t begin,
+                                          int64_t end, bool transB, int64_t n,
+                                          const float *b, int64_t ldb, float *c,
+                                          int64_t ldc, bool accumulate) {
+  GemmOperandAccess::leftPacked(a, true, transB, n, b, ldb, c, ldc, accumulate,
+                                begin, end);
 }
 
 void attn::calib::sgemmPackedParallel(bool transA, int64_t m, const float *a,

@@ -23,6 +23,7 @@
 #include "VectorKernels.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -41,15 +42,17 @@ using attn::calib::vec::softmaxRows;
 namespace {
 
 /// Rotates each head of `x` [tokens, heads * D] by its token's phases
-/// (inverse: by the opposite phases, which is RoPE's transpose).
+/// (inverse: by the opposite phases, which is RoPE's transpose); the
+/// tokens [first, end) only when given.
 void rotate(std::vector<float> &x, const JointLayer &l, int64_t heads,
-            bool inverse) {
+            bool inverse, int64_t first = 0, int64_t end = -1) {
   if (l.cos.empty())
     return; // no rotation
-  int64_t d = l.headDim, half = d / 2, tokens = l.batch * l.length;
+  int64_t d = l.headDim, half = d / 2;
+  int64_t tokens = (end < 0 ? l.batch * l.length : end) - first;
   float sign = inverse ? -1.0f : 1.0f;
-  parallelChunks(tokens, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
+  parallelChunks(tokens, [&](int64_t i0, int64_t i1) {
+    for (int64_t t = first + i0; t < first + i1; ++t)
       for (int64_t h = 0; h < heads; ++h) {
         float *row = &x[(t * heads + h) * d];
         const float *c = &l.cos[t * half], *s = &l.sin[t * half];
@@ -105,6 +108,18 @@ bool skipMasked() {
     return !env || std::string(env) != "0";
   }();
   return skip;
+}
+
+/// Whether a line-search trial may stop after its first windows once their
+/// residual alone fails the Armijo bound ($ATTN_FIT_EARLY_REJECT=0: not).
+/// The same decisions either way: the residual is a sum of non-negative
+/// terms (Objective::value).
+bool earlyReject() {
+  static const bool early = [] {
+    const char *env = std::getenv("ATTN_FIT_EARLY_REJECT");
+    return !env || std::string(env) != "0";
+  }();
+  return early;
 }
 
 /// Where each (window, query head)'s bias leaves keys unmasked (not -inf):
@@ -173,6 +188,17 @@ public:
         kvShared(l.cross() && l.kvWindows == 1) {
     if (skipMasked())
       mask.emplace(l);
+    // Windows whose tokens fill whole register tiles (multiples of 96
+    // rows: the f32, AVX512_BF16 and AMX tiles): forward() over those first
+    // windows equals the whole one's rows (sgemmPackedRowsParallel). Self-
+    // attention only (a cross-attention's K/V rows are not the windows').
+    if (!l.cross() && l.batch > 1) {
+      int64_t w = 1;
+      while ((w * l.length) % 96 != 0 && w < l.batch)
+        ++w;
+      if ((w * l.length) % 96 == 0 && w < l.batch)
+        firstWindows = w;
+    }
   }
 
   /// What K and V project: [kvRows, kvIn].
@@ -183,32 +209,49 @@ public:
   int64_t kvRow(int64_t b) const { return kvShared ? 0 : b * keys; }
 
   /// Y = the attention output with the float weights set in wq..wo; with
-  /// `bf16`, its products take bf16 inputs.
-  void forward(bool bf16 = false) {
+  /// `bf16`, its products take bf16 inputs. Windows [b0, b1) only when
+  /// given: b0 and b1 multiples of firstWindows or b1 the last (self-
+  /// attention; the rows equal the whole forward's).
+  void forward(bool bf16 = false, int64_t b0 = 0, int64_t b1 = -1) {
     int64_t d = l.headDim, dv = l.valueDim;
     int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
+    if (b1 < 0)
+      b1 = l.batch;
+    bool whole = b0 == 0 && b1 == l.batch;
     const Inputs &x = inputs(bf16);
     GemmFn sgemmParallel =
         bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     q.resize(tokens * hq * d);
     k.resize(kvRows * hkv * d);
     v.resize(kvRows * hkv * dv);
-    sgemmPackedParallel(x.hLeft, true, hq * d, wq, l.inputWidth, q.data(),
-                        hq * d);
-    sgemmPackedParallel(x.eLeft(), true, hkv * d, wk, kvIn, k.data(),
-                        hkv * d);
-    sgemmPackedParallel(x.eLeft(), true, hkv * dv, wv, kvIn, v.data(),
-                        hkv * dv);
-    rotate(q, l, hq, false);
-    rotate(k, l, hkv, false);
+    if (whole) {
+      sgemmPackedParallel(x.hLeft, true, hq * d, wq, l.inputWidth, q.data(),
+                          hq * d);
+      sgemmPackedParallel(x.eLeft(), true, hkv * d, wk, kvIn, k.data(),
+                          hkv * d);
+      sgemmPackedParallel(x.eLeft(), true, hkv * dv, wv, kvIn, v.data(),
+                          hkv * dv);
+      rotate(q, l, hq, false);
+      rotate(k, l, hkv, false);
+    } else { // self-attention: the K/V rows are the windows' tokens
+      int64_t r0 = b0 * s, r1 = b1 * s;
+      sgemmPackedRowsParallel(x.hLeft, r0, r1, true, hq * d, wq, l.inputWidth,
+                              &q[r0 * hq * d], hq * d);
+      sgemmPackedRowsParallel(x.hLeft, r0, r1, true, hkv * d, wk, kvIn,
+                              &k[r0 * hkv * d], hkv * d);
+      sgemmPackedRowsParallel(x.hLeft, r0, r1, true, hkv * dv, wv, kvIn,
+                              &v[r0 * hkv * dv], hkv * dv);
+      rotate(q, l, hq, false, r0, r1);
+      rotate(k, l, hkv, false, r0, r1);
+    }
     p.resize(l.batch * hq * s * t);
     ctx.resize(tokens * hq * dv);
     // One task per (window, KV head): its K and V packed once for the
     // heads of its group.
-    parallelChunks(l.batch * hkv, [&](int64_t i0, int64_t i1) {
+    parallelChunks((b1 - b0) * hkv, [&](int64_t i0, int64_t i1) {
       GemmOperand kT, vOp;
       for (int64_t i = i0; i < i1; ++i) {
-        int64_t b = i / hkv, r = i % hkv;
+        int64_t b = b0 + i / hkv, r = i % hkv;
         kT.setRight(bf16, true, d, t, &k[(kvRow(b) * hkv + r) * d], hkv * d);
         vOp.setRight(bf16, false, t, dv, &v[(kvRow(b) * hkv + r) * dv],
                      hkv * dv);
@@ -229,8 +272,9 @@ public:
       }
     });
     y.resize(tokens * l.outWidth);
-    sgemmParallel(false, false, tokens, l.outWidth, hq * dv, ctx.data(),
-                  hq * dv, wo, l.outWidth, y.data(), l.outWidth, false);
+    sgemmParallel(false, false, (b1 - b0) * s, l.outWidth, hq * dv,
+                  &ctx[b0 * s * hq * dv], hq * dv, wo, l.outWidth,
+                  &y[b0 * s * l.outWidth], l.outWidth, false);
   }
 
   /// The weights' gradients (gq..go) given dL/dY = `g` [tokens, outWidth],
@@ -353,6 +397,9 @@ public:
   int64_t keys, kvIn, kvRows;
   bool kvShared;
   std::optional<MaskSupport> mask; ///< unset: the products run in full
+  /// The first windows forward() may run alone (whole register tiles);
+  /// 0: none.
+  int64_t firstWindows = 0;
   /// The weights (forward() reads them): rows as JointWeights has them.
   const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
   std::vector<float> q, k, v, p, ctx, y;
@@ -437,29 +484,67 @@ public:
   }
 
   /// f(x) alone (a line search's trial); gradient() gives its gradient
-  /// while x is unchanged and no other value() ran since.
-  double value(const std::vector<float> &x) {
+  /// while x is unchanged and no other value() ran since. With a finite
+  /// `bound` (the trial's Armijo bound) it may return a value above
+  /// `bound` and below f(x) (then gradient() may not follow): the
+  /// residual's sum over the first windows (attention.firstWindows) when
+  /// it already exceeds it. The residual adds non-negative terms in the
+  /// same order, so its partial sum, scaled and plus the same ridge terms,
+  /// never exceeds f(x) (rounding is monotonic): the same decision as f.
+  double value(const std::vector<float> &x,
+               double bound = std::numeric_limits<double>::infinity()) {
     ++evaluations;
     at = &x;
     pointWeights(attention, x.data(), start);
-    attention.forward(bf16Products().forward);
-    dy.resize(target.size());
-    double f = residual(&dy);
+    double ridgeTerm[4];
     size_t offset = 0;
     std::vector<const std::vector<double> *> startParts = parts(start);
     for (size_t m = 0; m < 4; ++m) {
       size_t n = startParts[m]->size();
       double r = ridge.of(static_cast<int>(m));
-      if (!std::isinf(r)) // a fixed matrix has no penalty
-        f += r * partScale[m] *
-             vec::ridgePenalty(&x[offset], &startFloats[offset], n);
+      ridgeTerm[m] =
+          std::isinf(r) // a fixed matrix has no penalty
+              ? 0.0
+              : r * partScale[m] *
+                    vec::ridgePenalty(&x[offset], &startFloats[offset], n);
       offset += n;
     }
-    return f;
+    auto withRidge = [&](double f) {
+      for (size_t m = 0; m < 4; ++m)
+        if (!std::isinf(ridge.of(static_cast<int>(m))))
+          f += ridgeTerm[m];
+      return f;
+    };
+    dy.resize(target.size());
+    bool bf16 = bf16Products().forward;
+    int64_t first = attention.firstWindows, batch = attention.l.batch;
+    if (std::isfinite(bound) && first > 0 && earlyReject()) {
+      // `first` windows at a time, the bound checked after each but the
+      // last.
+      size_t rowWidth = attention.l.length * attention.l.outWidth;
+      double sum = 0.0;
+      for (int64_t b0 = 0; b0 < batch; b0 += first) {
+        int64_t b1 = b0 + first + first <= batch ? b0 + first : batch;
+        attention.forward(bf16, b0, b1);
+        sum = residualSum(&dy, b0 * rowWidth, b1 * rowWidth, sum);
+        if (b1 == batch)
+          break;
+        double partial = withRidge(sum * targetScale);
+        if (partial > bound) {
+          ++earlyRejections;
+          at = nullptr;
+          return partial;
+        }
+      }
+      return withRidge(sum * targetScale);
+    }
+    attention.forward(bf16);
+    return withRidge(residual(&dy));
   }
 
   /// The gradient at the last value()'s x.
   void gradient(std::vector<float> &grad) {
+    assert(at && "gradient() after a trial value() stopped early");
     const std::vector<float> &x = *at;
     attention.backward(dy, bf16Products().backward);
     grad.resize(x.size());
@@ -484,19 +569,26 @@ public:
   }
 
   int evaluations = 0;
+  /// Trials value() rejected after the first windows.
+  int earlyRejections = 0;
 
 private:
   /// ||Y - T||^2 / ||T||^2; with `g`, its gradient with respect to Y.
   double residual(std::vector<float> *g) {
+    return residualSum(g, 0, attention.y.size(), 0.0) * targetScale;
+  }
+  /// `sum` plus the squared errors of Y's entries [i0, i1), in order
+  /// (unscaled); with `g`, their entries of the gradient 2 (Y - T) /
+  /// ||T||^2.
+  double residualSum(std::vector<float> *g, size_t i0, size_t i1, double sum) {
     const std::vector<float> &y = attention.y;
-    double f = 0.0;
-    for (size_t i = 0; i < y.size(); ++i) {
+    for (size_t i = i0; i < i1; ++i) {
       double r = static_cast<double>(y[i]) - target[i];
-      f += r * r;
+      sum += r * r;
       if (g)
         (*g)[i] = static_cast<float>(2.0 * targetScale * r);
     }
-    return f * targetScale;
+    return sum;
   }
 
   Attention attention;
@@ -576,10 +668,11 @@ public:
     return f;
   }
 
-  double value(const std::vector<float> &x) {
+  double value(const std::vector<float> &x,
+               double bound = std::numeric_limits<double>::infinity()) {
     w = weights(x); // the attention reads it until the next value()
     size = x.size();
-    return full.value(w);
+    return full.value(w, bound);
   }
 
   void gradient(std::vector<float> &grad) {
@@ -727,6 +820,7 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
     result.keptSteps = held.bestSteps;
   }
   result.evaluations = objective.evaluations;
+  result.earlyRejections = objective.earlyRejections;
   result.error = errors ? objective.error(result.weights) : none;
   return result;
 }

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <vector>
 
 namespace attn::calib {
@@ -184,15 +185,16 @@ private:
 };
 
 /// Minimises fg (double fg(const std::vector<float> &x, std::vector<float>
-/// &gradient); the line search's trials call double fg.value(x) and, at
-/// the accepted one, fg.gradient(gradient)) from x for up to `iterations`
-/// steps with `memory` pairs stored as `Pair`; f gets the final value.
-/// Returns the steps taken. `watch`, when set, sees x after each step (its
-/// count, from 1). The first step (no pairs yet) tries the unit-length
-/// move along -g, halving it until the Armijo condition holds, or, when
-/// `scale` points to a positive value (a previous minimisation's
-/// scale(), warm-starting it), the move -scale g first; `scale`, when set,
-/// gets this run's last scale() (unchanged when it kept no pair).
+/// &gradient); the line search's trials call double fg.value(x, bound),
+/// which may return any value above a finite `bound` once it knows f(x)
+/// exceeds it, and, at the accepted one, fg.gradient(gradient)) from x for
+/// up to `iterations` steps with `memory` pairs stored as `Pair`; f gets the
+/// final value. Returns the steps taken. `watch`, when set, sees x after each
+/// step (its count, from 1). The first step (no pairs yet) tries the
+/// unit-length move along -g, halving it until the Armijo condition holds, or,
+/// when `scale` points to a positive value (a previous minimisation's scale(),
+/// warm-starting it), the move -scale g first; `scale`, when set, gets this
+/// run's last scale() (unchanged when it kept no pair).
 template <typename Pair, typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
           size_t memory,
@@ -220,8 +222,13 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
     bool accepted = false;
     for (int halving = 0; halving < 20; ++halving) {
       vec::stepTo(xn.data(), x.data(), static_cast<float>(step), d.data(), n);
-      fn = fg.value(xn);
-      if (std::isfinite(fn) && fn <= f + 1e-4 * step * slope) {
+      double bound = f + 1e-4 * step * slope; // Armijo
+      // A trial likely to fail (a first step's, or after a failed one)
+      // gets the bound: fg may stop once it knows f(xn) exceeds it.
+      bool likelyRejected = history.empty() || halving > 0;
+      fn = fg.value(
+          xn, likelyRejected ? bound : std::numeric_limits<double>::infinity());
+      if (std::isfinite(fn) && fn <= bound) {
         accepted = true;
         break;
       }

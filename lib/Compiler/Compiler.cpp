@@ -495,9 +495,14 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
         log << llvm::formatv(" {0}:{1:e3}", steps, e);
       log << llvm::formatv(" (kept {0})\n", r.keptSteps);
     }
-    for (const JointPhaseTime &t : jointTimes)
-      log << llvm::formatv("share-kv joint: {0}: {1:f1} CPU-s, {2:f1} s\n",
+    for (const JointPhaseTime &t : jointTimes) {
+      log << llvm::formatv("share-kv joint: {0}: {1:f1} CPU-s, {2:f1} s",
                            t.name, t.cpuSeconds, t.wallSeconds);
+      if (t.evaluations >= 0)
+        log << llvm::formatv(", {0} objective evaluations ({1} stopped early)",
+                             t.evaluations, t.earlyRejections);
+      log << "\n";
+    }
     return success();
   }
   if (failed(calibrateKVSharing(calibrationModule, options.shareKV,
@@ -538,11 +543,14 @@ void Compilation::buildReport(ModuleOp module) {
   if (!jointRecords.empty()) {
     llvm::json::Array entries;
     for (const JointFitRecord &r : jointRecords)
-      entries.push_back(llvm::json::Object{{"name", r.name},
-                                           {"loss_aligned", r.alignedError},
-                                           {"loss_fitted", r.fittedError},
-                                           {"iterations", r.iterations},
-                                           {"seconds", r.seconds}});
+      entries.push_back(
+          llvm::json::Object{{"name", r.name},
+                             {"loss_aligned", r.alignedError},
+                             {"loss_fitted", r.fittedError},
+                             {"iterations", r.iterations},
+                             {"evaluations", r.evaluations},
+                             {"early_rejections", r.earlyRejections},
+                             {"seconds", r.seconds}});
     report["share_kv_joint_fit"] = std::move(entries);
   }
   if (!groupingRecords.empty()) {

@@ -629,6 +629,8 @@ LogicalResult fitLayer(LayerPlan &plan,
   r.alignedError = fit.startError;
   r.fittedError = fit.error;
   r.iterations = fit.iterations;
+  r.evaluations = fit.evaluations;
+  r.earlyRejections = fit.earlyRejections;
   r.seconds = std::chrono::duration<double>(
                   std::chrono::steady_clock::now() - t0).count();
   plan.fitCpu = threadCpu() - cpu0;
@@ -678,6 +680,11 @@ LogicalResult fitAll(std::vector<LayerPlan> &plans,
     }
   times.push_back(fitsStart.since(
       llvm::formatv("pass {0}: {1} fits", passIndex + 1, fitted.size()).str()));
+  times.back().evaluations = 0;
+  for (const JointFitRecord &r : records) {
+    times.back().evaluations += r.evaluations;
+    times.back().earlyRejections += r.earlyRejections;
+  }
   return success();
 }
 

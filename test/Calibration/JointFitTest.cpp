@@ -665,8 +665,10 @@ int bench(int steps, int layers) {
                     std::chrono::steady_clock::now() - wall0).count();
   double cpu = cpuSeconds() - cpu0;
   for (const JointFitResult &f : fits)
-    std::printf("fit error %.4f -> %.17g in %d steps, %d evaluations\n",
-                f.startError, f.error, f.iterations, f.evaluations);
+    std::printf("fit error %.4f -> %.17g in %d steps, %d evaluations "
+                "(%d rejected early)\n",
+                f.startError, f.error, f.iterations, f.evaluations,
+                f.earlyRejections);
   std::printf("kernel %s threads %d: %d fits x %d steps: %.2f CPU-s "
               "(%.3f per step), %.2f s wall\n",
               gemmKernel(), workerThreads(), layers, steps, cpu,
@@ -674,9 +676,50 @@ int bench(int steps, int layers) {
   return 0;
 }
 
+/// FNV-1a over the bits of the four matrices: equal iterates, equal hash.
+uint64_t weightsHash(const JointWeights &w) {
+  uint64_t h = 1469598103934665603ull;
+  for (const std::vector<double> *m : {&w.query, &w.key, &w.value, &w.output})
+    for (double v : *m) {
+      uint64_t bits;
+      std::memcpy(&bits, &v, sizeof bits);
+      for (int i = 0; i < 8; ++i)
+        h = (h ^ ((bits >> (8 * i)) & 0xff)) * 1099511628211ull;
+    }
+  return h;
+}
+
+/// `attn-joint-fit-test early-reject`: fits whose line searches reject
+/// trials (a fit continued from a converged one with a unit-length first
+/// move, and one from a random start) on a layer of 4 windows of 48
+/// tokens (two windows fill whole register tiles: the trials may stop
+/// after them), printing each fit's iterates as a hash of its weights and
+/// its evaluations; $ATTN_FIT_EARLY_REJECT=0 and 1 must print the same
+/// `iterates` lines (test/Calibration/joint-fit-early-reject.test).
+int earlyRejectFits() {
+  std::mt19937 gen(11);
+  JointLayer l = makeLayer(gen, 8, 48, 32, 4, 8, 24);
+  JointWeights original = randomWeights(gen, l, 2, 0.05);
+  std::vector<float> target = jointOutput(l, original);
+  JointWeights start = randomWeights(gen, l, 1, 0.05);
+  JointFitResult fit = fitJoint(l, target, start, {}, 30, 1e-3);
+  JointFitResult cold = fitJoint(l, target, start, fit.weights, 15, 1e-3);
+  int early = 0;
+  for (const JointFitResult *f : {&fit, &cold}) {
+    std::printf("iterates %016llx error %.17g, %d steps, %d evaluations\n",
+                static_cast<unsigned long long>(weightsHash(f->weights)),
+                f->error, f->iterations, f->evaluations);
+    early += f->earlyRejections;
+  }
+  std::printf("rejected early: %d\n", early);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+  if (argc == 2 && std::string(argv[1]) == "early-reject")
+    return earlyRejectFits();
   if (argc == 4 && std::string(argv[1]) == "bench")
     return bench(std::atoi(argv[2]), std::atoi(argv[3]));
   if (argc >= 2 && std::string(argv[1]) == "gemm-bench")

@@ -111,6 +111,14 @@ void sgemmPackedParallel(const GemmOperand &a, bool transB, int64_t n,
 void sgemmPackedParallel(bool transA, int64_t m, const float *a, int64_t lda,
                          const GemmOperand &b, float *c, int64_t ldc,
                          bool accumulate = false);
+/// sgemmPackedParallel with A packed, over its rows [begin, end) only (c
+/// points at C's row `begin`): with `begin` and `end` (unless it is A's
+/// last row) multiples of 96, every row lies in the register tile it has
+/// in the whole product, so C's rows equal the whole product's bit for bit.
+void sgemmPackedRowsParallel(const GemmOperand &a, int64_t begin, int64_t end,
+                             bool transB, int64_t n, const float *b,
+                             int64_t ldb, float *c, int64_t ldc,
+                             bool accumulate = false);
 
 /// sgemmBf16's path: "amx", "avx512bf16", or "f32" (neither, or forced).
 const char *bf16GemmKernel();

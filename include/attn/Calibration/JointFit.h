@@ -109,6 +109,8 @@ struct JointFitResult {
   /// Objective evaluations (the line search's trials; the gradient only at
   /// the accepted ones).
   int evaluations = 0;
+  /// Of those, the trials rejected after their first windows' residual.
+  int earlyRejections = 0;
   /// With a validation: the held-out error at the init and after every
   /// `every` steps (and the last), as (steps, error); the steps of the
   /// returned weights.

@@ -98,6 +98,8 @@ struct JointFitRecord {
   std::vector<std::pair<int, double>> heldout;
   int heldoutWindows = 0, keptSteps = 0;
   int iterations = 0;
+  /// Objective evaluations (line-search trials), of those stopped early.
+  int evaluations = 0, earlyRejections = 0;
   double seconds = 0.0;
 };
 
@@ -106,6 +108,9 @@ struct JointFitRecord {
 struct JointPhaseTime {
   std::string name;
   double cpuSeconds = 0.0, wallSeconds = 0.0;
+  /// A pass's fits: their objective evaluations, of those the trials
+  /// stopped early (-1: not a pass's fits).
+  int evaluations = -1, earlyRejections = 0;
 };
 
 /// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),

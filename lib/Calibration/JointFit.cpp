@@ -18,6 +18,7 @@
 #include "attn/Calibration/JointFit.h"
 
 #include "attn/Calibration/FloatGemm.h"
+#include "attn/Calibration/OutputSolve.h"
 
 #include "Lbfgs.h"
 #include "VectorKernels.h"
@@ -183,13 +184,12 @@ public:
   int64_t kvRow(int64_t b) const { return kvShared ? 0 : b * keys; }
 
   /// Y = the attention output with the float weights set in wq..wo; with
-  /// `bf16`, its products take bf16 inputs.
-  void forward(bool bf16 = false) {
+  /// `bf16`, its products take bf16 inputs. `contextsOnly`: up to the
+  /// contexts (ctx), without Y (project() makes it).
+  void forward(bool bf16 = false, bool contextsOnly = false) {
     int64_t d = l.headDim, dv = l.valueDim;
     int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
     const Inputs &x = inputs(bf16);
-    GemmFn sgemmParallel =
-        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     q.resize(tokens * hq * d);
     k.resize(kvRows * hkv * d);
     v.resize(kvRows * hkv * dv);
@@ -228,6 +228,16 @@ public:
         }
       }
     });
+    if (!contextsOnly)
+      project(bf16);
+  }
+
+  /// Y = the contexts times wo (forward()'s last product; again after wo
+  /// changed, e.g. to the solved output projection).
+  void project(bool bf16 = false) {
+    int64_t hq = l.qHeads, dv = l.valueDim;
+    GemmFn sgemmParallel =
+        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     y.resize(tokens * l.outWidth);
     sgemmParallel(false, false, tokens, l.outWidth, hq * dv, ctx.data(),
                   hq * dv, wo, l.outWidth, y.data(), l.outWidth, false);
@@ -443,6 +453,33 @@ public:
     at = &x;
     pointWeights(attention, x.data(), start);
     attention.forward(bf16Products().forward);
+    return penalised(x);
+  }
+
+  /// value() with x's output projection first replaced by the one that
+  /// minimises the objective for x's Q, K and V (`solver`'s; kept as it
+  /// was when the system is singular).
+  double valueSolvingOutput(std::vector<float> &x, OutputSolver &solver) {
+    ++evaluations;
+    at = &x;
+    pointWeights(attention, x.data(), start);
+    bool bf16 = bf16Products().forward;
+    attention.forward(bf16, /*contextsOnly=*/true);
+    solver.solve(attention.ctx.data(), &x[outputOffset()]);
+    attention.project(bf16);
+    return penalised(x);
+  }
+
+  /// Where the output projection starts in x, and its mu in
+  /// OutputSolver's scale (the objective times ||T||^2).
+  size_t outputOffset() const {
+    return start.query.size() + start.key.size() + start.value.size();
+  }
+  double outputMu() const { return ridge.output * partScale[3] / targetScale; }
+  const std::vector<float> &startPacked() const { return startFloats; }
+
+  /// The objective of the forward pass just run at x.
+  double penalised(const std::vector<float> &x) {
     dy.resize(target.size());
     double f = residual(&dy);
     size_t offset = 0;
@@ -604,6 +641,57 @@ private:
   int64_t hq, d, dv, in, out, kv;
 };
 
+/// The objective over Q, K and V alone, the output projection solved
+/// for each (--share-kv-solve-output=exact, variable projection): f(x) =
+/// min over O of the full objective. By the envelope theorem its gradient
+/// is the full objective's Q, K, V gradient at O*(x); no derivative of O*
+/// is needed. x packs Q, K, V (Objective's x without O).
+class OutputSolvedObjective {
+public:
+  OutputSolvedObjective(Objective &full, const std::vector<float> &from,
+                        const std::vector<float> &target, const JointLayer &l)
+      : full(full), w(from), size(full.outputOffset()),
+        solver(target.data(), l.batch * l.length, l.qHeads * l.valueDim,
+               l.outWidth, full.startPacked().data() + full.outputOffset(),
+               full.outputMu()) {}
+
+  /// x for `from`'s Q, K and V.
+  std::vector<float> initial() const {
+    return std::vector<float>(w.begin(), w.begin() + size);
+  }
+
+  double operator()(const std::vector<float> &x, std::vector<float> &grad) {
+    double f = value(x);
+    gradient(grad);
+    return f;
+  }
+
+  double value(const std::vector<float> &x) {
+    std::copy(x.begin(), x.end(), w.begin());
+    return full.valueSolvingOutput(w, solver);
+  }
+
+  void gradient(std::vector<float> &grad) {
+    full.gradient(gw);
+    grad.assign(gw.begin(), gw.begin() + size);
+  }
+
+  /// The four matrices packed for x (its O solved).
+  const std::vector<float> &weights(const std::vector<float> &x) {
+    if (!std::equal(x.begin(), x.end(), w.begin()))
+      value(x);
+    return w;
+  }
+
+  OutputSolver &outputSolver() { return solver; }
+
+private:
+  Objective &full;
+  std::vector<float> w, gw; ///< the four matrices: x and its solved O
+  size_t size;              ///< Q, K and V's entries
+  OutputSolver solver;
+};
+
 template <typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
           const std::function<void(int, const std::vector<float> &)> *watch,
@@ -662,6 +750,23 @@ std::vector<float> attn::calib::jointOutput(const JointLayer &layer,
   return std::move(a.y);
 }
 
+double attn::calib::jointObjectiveSolvedOutput(
+    const JointLayer &layer, const std::vector<float> &target,
+    const JointWeights &start, const JointWeights &at, const JointRidge &ridge,
+    JointWeights *solved, JointWeights *gradient) {
+  Objective objective(layer, target, start, ridge);
+  OutputSolvedObjective reduced(objective, objective.pack(at), target, layer);
+  std::vector<float> x = reduced.initial(), g;
+  double f = reduced(x, g);
+  if (solved)
+    *solved = objective.unpack(reduced.weights(x));
+  if (gradient) {
+    g.resize(objective.pack(at).size(), 0.0f); // O's: none
+    *gradient = objective.unpack(g);
+  }
+  return f;
+}
+
 double attn::calib::jointObjective(const JointLayer &layer,
                                    const std::vector<float> &target,
                                    const JointWeights &start,
@@ -683,7 +788,7 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const JointRidge &ridge, bool errors,
                                      bool headMaps,
                                      const JointValidation &validation,
-                                     double firstStep) {
+                                     double firstStep, bool solveOutput) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
@@ -706,6 +811,23 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                               held.active() ? &watch : nullptr,
                               &result.stepScale);
     result.weights = objective.unpack(maps.weights(x));
+  } else if (solveOutput && !std::isinf(ridge.output)) {
+    OutputSolvedObjective solved(objective, objective.pack(from), target,
+                                 layer);
+    std::function<void(int, const std::vector<float> &)> watch =
+        [&](int steps, const std::vector<float> &x) {
+          if (steps % std::max(1, validation.every) == 0 || steps == iterations)
+            held.see(steps, objective.unpack(solved.weights(x)),
+                     steps == iterations);
+        };
+    std::vector<float> x = solved.initial();
+    result.iterations = lbfgs(solved, x, f, iterations,
+                              held.active() ? &watch : nullptr,
+                              &result.stepScale);
+    result.weights = objective.unpack(solved.weights(x));
+    result.outputSolves = solved.outputSolver().solves;
+    result.outputSolveSeconds = solved.outputSolver().solveSeconds;
+    result.outputProductSeconds = solved.outputSolver().productSeconds;
   } else {
     std::function<void(int, const std::vector<float> &)> watch =
         [&](int steps, const std::vector<float> &x) {

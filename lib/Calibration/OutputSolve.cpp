@@ -1,8 +1,9 @@
 //===- OutputSolve.cpp - the joint fit's output projection in closed form -===//
 //
 // include/attn/Calibration/OutputSolve.h: the normal equations of the
-// output projection's ridge least squares, their products in f32 (GEMM
-// speed), their Cholesky solve in f64.
+// output projection's ridge least squares: their products in f32 (GEMM
+// speed), the Cholesky factor in f64, the triangular solves in f32 blocks
+// (GEMMs between them).
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/SpdSolve.h"
 
+#include <algorithm>
 #include <ctime>
 
 using namespace attn::calib;
@@ -23,13 +25,64 @@ double threadSeconds() {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+/// Rows of the triangular solves' blocks: the products between blocks run
+/// as f32 GEMMs, the diagonal blocks' row by row.
+constexpr int64_t kBlock = 48;
+
+/// B [n, m] becomes Y with U^T Y = B; `u` the upper factor [n, n] and
+/// `neg` = -u (the GEMMs only add).
+void solveTransposed(const float *u, const float *neg, int64_t n, float *b,
+                     int64_t m) {
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    int64_t k1 = std::min(n, k0 + kBlock);
+    if (k0 > 0) // B_k -= U[0:k0, k]^T Y[0:k0]
+      sgemm(true, false, k1 - k0, m, k0, neg + k0, n, b, m, b + k0 * m, m,
+            /*accumulate=*/true);
+    for (int64_t k = k0; k < k1; ++k) {
+      float *bk = b + k * m;
+      float inv = 1.0f / u[k * n + k];
+      for (int64_t j = 0; j < m; ++j)
+        bk[j] *= inv;
+      for (int64_t i = k + 1; i < k1; ++i) {
+        float l = u[k * n + i];
+        float *bi = b + i * m;
+        for (int64_t j = 0; j < m; ++j)
+          bi[j] -= l * bk[j];
+      }
+    }
+  }
+}
+
+/// B [n, m] becomes X with U X = B.
+void solveUpper(const float *u, const float *neg, int64_t n, float *b,
+                int64_t m) {
+  for (int64_t i1 = n; i1 > 0; i1 -= kBlock) {
+    int64_t i0 = std::max<int64_t>(0, i1 - kBlock);
+    if (i1 < n) // B_i -= U[i, i1:n] X[i1:n]
+      sgemm(false, false, i1 - i0, m, n - i1, neg + i0 * n + i1, n,
+            b + i1 * m, m, b + i0 * m, m, /*accumulate=*/true);
+    for (int64_t i = i1 - 1; i >= i0; --i) {
+      float *bi = b + i * m;
+      for (int64_t k = i + 1; k < i1; ++k) {
+        float l = u[i * n + k];
+        const float *bk = b + k * m;
+        for (int64_t j = 0; j < m; ++j)
+          bi[j] -= l * bk[j];
+      }
+      float inv = 1.0f / u[i * n + i];
+      for (int64_t j = 0; j < m; ++j)
+        bi[j] *= inv;
+    }
+  }
+}
+
 } // namespace
 
 OutputSolver::OutputSolver(const float *target, int64_t tokens, int64_t width,
                            int64_t out, const float *start, double mu)
     : target(target), start(start), tokens(tokens), width(width), out(out),
       mu(mu), gram(width * width), rhs(width * out), system(width * width),
-      x(width * out) {}
+      factor(width * width), negated(width * width) {}
 
 bool OutputSolver::solve(const float *contexts, float *output) {
   double t0 = threadSeconds();
@@ -47,12 +100,21 @@ bool OutputSolver::solve(const float *contexts, float *output) {
   for (int64_t i = 0; i < width; ++i)
     for (int64_t j = i; j < width; ++j) // solveSpd reads the upper triangle
       system[i * width + j] = gram[i * width + j] + (i == j ? shift : 0.0);
-  for (int64_t i = 0; i < width * out; ++i)
-    x[i] = double(rhs[i]) + mu * double(start[i]);
-  bool ok = solveSpd(system, width, x, out);
-  if (ok)
+  bool ok = factorSpd(system, width);
+  if (ok) {
+    // The triangular solves in f32 (GEMMs between blocks): their rounding
+    // is far below that of the fit's bf16 products.
+    for (int64_t i = 0; i < width; ++i)
+      for (int64_t j = 0; j < width; ++j) {
+        float v = j >= i ? static_cast<float>(system[i * width + j]) : 0.0f;
+        factor[i * width + j] = v;
+        negated[i * width + j] = -v;
+      }
     for (int64_t i = 0; i < width * out; ++i)
-      output[i] = static_cast<float>(x[i]);
+      output[i] = static_cast<float>(double(rhs[i]) + mu * double(start[i]));
+    solveTransposed(factor.data(), negated.data(), width, output, out);
+    solveUpper(factor.data(), negated.data(), width, output, out);
+  }
   double t2 = threadSeconds();
   productSeconds += t1 - t0;
   solveSeconds += t2 - t1;

@@ -637,13 +637,17 @@ void checkCross(const std::function<void(bool, const char *)> &check) {
 /// OutputSolver against its normal equations, in f64: the relative
 /// residual ||(C^T C + mu I) O - C^T T - mu O_s|| / ||C^T T + mu O_s||,
 /// with more tokens than columns and with fewer (C^T C singular: the ridge
-/// makes the system definite).
+/// makes the system definite), and with more columns than the triangular
+/// solves' 48-row blocks (their GEMMs between blocks).
 bool checkOutputSolve() {
   std::mt19937 gen(11);
   std::normal_distribution<float> normal;
   bool ok = true;
-  for (int64_t tokens : {40, 9}) {
-    int64_t width = 12, out = 5;
+  struct Shape {
+    int64_t tokens, width, out;
+  };
+  for (Shape shape : {Shape{40, 12, 5}, Shape{9, 12, 5}, Shape{300, 130, 20}}) {
+    int64_t tokens = shape.tokens, width = shape.width, out = shape.out;
     double mu = 0.3;
     std::vector<float> c(tokens * width), t(tokens * out), s(width * out),
         o(width * out);

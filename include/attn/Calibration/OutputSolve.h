@@ -19,7 +19,8 @@ namespace attn::calib {
 /// The O that minimises ||C O - T||^2 + mu ||O - O_s||^2 for contexts C
 /// [tokens, width] (width = query heads x value dim): the solution of
 /// (C^T C + mu I) O = C^T T + mu O_s, O [width, out]. C^T C and C^T T are
-/// f32 products (sgemm); the system is solved in f64 (Cholesky, SpdSolve).
+/// f32 products (sgemm); the system's Cholesky factor is f64 (SpdSolve),
+/// the triangular solves with it f32.
 /// The target T and the start O_s are fixed for its lifetime; its buffers
 /// are kept between solves.
 class OutputSolver {
@@ -31,8 +32,8 @@ public:
   /// `output` unchanged) when the system is not positive definite in f64.
   bool solve(const float *contexts, float *output);
 
-  /// The f64 solves' CPU seconds so far, and the f32 products' (the
-  /// thread's clock).
+  /// The solves' CPU seconds so far (factor and triangular solves), and
+  /// the products C^T C and C^T T's (the thread's clock).
   double solveSeconds = 0.0, productSeconds = 0.0;
   int solves = 0;
 
@@ -41,7 +42,8 @@ private:
   int64_t tokens, width, out;
   double mu;
   std::vector<float> gram, rhs;     ///< C^T C, C^T T
-  std::vector<double> system, x;    ///< the f64 system and solution
+  std::vector<double> system;       ///< the f64 system, then its factor
+  std::vector<float> factor, negated; ///< the factor U as f32, and -U
 };
 
 } // namespace attn::calib

@@ -76,6 +76,51 @@ void solveUpper(const float *u, const float *neg, int64_t n, float *b,
   }
 }
 
+/// The upper Cholesky factor U of A = `a` (upper triangle [n, n] read) in
+/// f32 by blocks of rows: each block row gets the products of the rows
+/// above as one f32 GEMM, its diagonal block is factored in f64, the rest
+/// of the row by forward substitution. `u` gets U (zeros below), `neg` -U.
+/// False when a pivot is not positive (A too ill-conditioned for f32).
+bool factorBlocked(const std::vector<double> &a, int64_t n, float *u,
+                   float *neg) {
+  std::vector<double> diagonal;
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    int64_t k1 = std::min(n, k0 + kBlock), rows = k1 - k0;
+    for (int64_t i = k0; i < k1; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        u[i * n + j] = j >= k0 ? static_cast<float>(a[i * n + j]) : 0.0f;
+    if (k0 > 0) // A[k, k0:n] - U[0:k0, k]^T U[0:k0, k0:n]
+      sgemm(true, false, rows, n - k0, k0, neg + k0, n, u + k0, n,
+            u + k0 * n + k0, n, /*accumulate=*/true);
+    diagonal.assign(rows * rows, 0.0);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = i; j < rows; ++j)
+        diagonal[i * rows + j] = u[(k0 + i) * n + k0 + j];
+    if (!factorSpd(diagonal, rows))
+      return false;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < rows; ++j)
+        u[(k0 + i) * n + k0 + j] =
+            j >= i ? static_cast<float>(diagonal[i * rows + j]) : 0.0f;
+    // U[k, k1:n] = D^-T (the updated A[k, k1:n]).
+    for (int64_t k = k0; k < k1; ++k) {
+      float *rk = u + k * n;
+      float inv = 1.0f / rk[k];
+      for (int64_t j = k1; j < n; ++j)
+        rk[j] *= inv;
+      for (int64_t i = k + 1; i < k1; ++i) {
+        float l = rk[i];
+        float *ri = u + i * n;
+        for (int64_t j = k1; j < n; ++j)
+          ri[j] -= l * rk[j];
+      }
+    }
+    for (int64_t i = k0 * n; i < k1 * n; ++i)
+      neg[i] = -u[i];
+  }
+  return true;
+}
+
 } // namespace
 
 OutputSolver::OutputSolver(const float *target, int64_t tokens, int64_t width,
@@ -100,16 +145,18 @@ bool OutputSolver::solve(const float *contexts, float *output) {
   for (int64_t i = 0; i < width; ++i)
     for (int64_t j = i; j < width; ++j) // solveSpd reads the upper triangle
       system[i * width + j] = gram[i * width + j] + (i == j ? shift : 0.0);
-  bool ok = factorSpd(system, width);
-  if (ok) {
-    // The triangular solves in f32 (GEMMs between blocks): their rounding
-    // is far below that of the fit's bf16 products.
+  // The factor and the triangular solves in f32 (GEMMs between blocks):
+  // their rounding is far below that of the fit's bf16 products. Where a
+  // pivot fails in f32, the factor is f64.
+  bool ok = factorBlocked(system, width, factor.data(), negated.data());
+  if (!ok && (ok = factorSpd(system, width)))
     for (int64_t i = 0; i < width; ++i)
       for (int64_t j = 0; j < width; ++j) {
         float v = j >= i ? static_cast<float>(system[i * width + j]) : 0.0f;
         factor[i * width + j] = v;
         negated[i * width + j] = -v;
       }
+  if (ok) {
     for (int64_t i = 0; i < width * out; ++i)
       output[i] = static_cast<float>(double(rhs[i]) + mu * double(start[i]));
     solveTransposed(factor.data(), negated.data(), width, output, out);

@@ -778,7 +778,7 @@ int bench(int steps, int layers, bool solveOutput) {
   double cpu = cpuSeconds() - cpu0;
   for (const JointFitResult &f : fits)
     std::printf("fit error %.4f -> %.17g in %d steps, %d evaluations; "
-                "%d output solves: %.3f CPU-s f32 products, %.3f CPU-s f64 "
+                "%d output solves: %.3f CPU-s f32 products, %.3f CPU-s factor and "
                 "solves\n",
                 f.startError, f.error, f.iterations, f.evaluations,
                 f.outputSolves, f.outputProductSeconds, f.outputSolveSeconds);

@@ -18,11 +18,13 @@
 #include "attn/Calibration/JointFit.h"
 
 #include "attn/Calibration/FloatGemm.h"
+#include "attn/Calibration/OutputSolve.h"
 
 #include "Lbfgs.h"
 #include "VectorKernels.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <cstdio>
@@ -211,16 +213,16 @@ public:
   /// Y = the attention output with the float weights set in wq..wo; with
   /// `bf16`, its products take bf16 inputs. Windows [b0, b1) only when
   /// given: b0 and b1 multiples of firstWindows or b1 the last (self-
-  /// attention; the rows equal the whole forward's).
-  void forward(bool bf16 = false, int64_t b0 = 0, int64_t b1 = -1) {
+  /// attention; the rows equal the whole forward's). `contextsOnly`: up to
+  /// the contexts (ctx), without Y (project() makes it).
+  void forward(bool bf16 = false, int64_t b0 = 0, int64_t b1 = -1,
+               bool contextsOnly = false) {
     int64_t d = l.headDim, dv = l.valueDim;
     int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
     if (b1 < 0)
       b1 = l.batch;
     bool whole = b0 == 0 && b1 == l.batch;
     const Inputs &x = inputs(bf16);
-    GemmFn sgemmParallel =
-        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     q.resize(tokens * hq * d);
     k.resize(kvRows * hkv * d);
     v.resize(kvRows * hkv * dv);
@@ -271,6 +273,19 @@ public:
         }
       }
     });
+    if (!contextsOnly)
+      project(bf16, b0, b1);
+  }
+
+  /// Y = the contexts times wo for windows [b0, b1) (forward()'s last
+  /// product; again after wo changed, e.g. to the solved output
+  /// projection).
+  void project(bool bf16 = false, int64_t b0 = 0, int64_t b1 = -1) {
+    int64_t hq = l.qHeads, dv = l.valueDim, s = l.length;
+    if (b1 < 0)
+      b1 = l.batch;
+    GemmFn sgemmParallel =
+        bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     y.resize(tokens * l.outWidth);
     sgemmParallel(false, false, (b1 - b0) * s, l.outWidth, hq * dv,
                   &ctx[b0 * s * hq * dv], hq * dv, wo, l.outWidth,
@@ -496,25 +511,8 @@ public:
     ++evaluations;
     at = &x;
     pointWeights(attention, x.data(), start);
-    double ridgeTerm[4];
-    size_t offset = 0;
-    std::vector<const std::vector<double> *> startParts = parts(start);
-    for (size_t m = 0; m < 4; ++m) {
-      size_t n = startParts[m]->size();
-      double r = ridge.of(static_cast<int>(m));
-      ridgeTerm[m] =
-          std::isinf(r) // a fixed matrix has no penalty
-              ? 0.0
-              : r * partScale[m] *
-                    vec::ridgePenalty(&x[offset], &startFloats[offset], n);
-      offset += n;
-    }
-    auto withRidge = [&](double f) {
-      for (size_t m = 0; m < 4; ++m)
-        if (!std::isinf(ridge.of(static_cast<int>(m))))
-          f += ridgeTerm[m];
-      return f;
-    };
+    std::array<double, 4> ridgeTerm = ridgeTerms(x);
+    auto withRidge = [&](double f) { return plusRidge(f, ridgeTerm); };
     dy.resize(target.size());
     bool bf16 = bf16Products().forward;
     int64_t first = attention.firstWindows, batch = attention.l.batch;
@@ -540,6 +538,54 @@ public:
     }
     attention.forward(bf16);
     return withRidge(residual(&dy));
+  }
+
+  /// value() with x's output projection first replaced by the one that
+  /// minimises the objective for x's Q, K and V (`solver`'s; kept as it
+  /// was when the system is singular). No early rejection: the solve needs
+  /// every window's contexts.
+  double valueSolvingOutput(std::vector<float> &x, OutputSolver &solver) {
+    ++evaluations;
+    at = &x;
+    pointWeights(attention, x.data(), start);
+    bool bf16 = bf16Products().forward;
+    attention.forward(bf16, 0, -1, /*contextsOnly=*/true);
+    solver.solve(attention.ctx.data(), &x[outputOffset()]);
+    attention.project(bf16);
+    dy.resize(target.size());
+    double f = residual(&dy);
+    return plusRidge(f, ridgeTerms(x));
+  }
+
+  /// Where the output projection starts in x, and its mu in
+  /// OutputSolver's scale (the objective times ||T||^2).
+  size_t outputOffset() const {
+    return start.query.size() + start.key.size() + start.value.size();
+  }
+  double outputMu() const { return ridge.output * partScale[3] / targetScale; }
+  const std::vector<float> &startPacked() const { return startFloats; }
+
+  /// The ridge penalty of each of x's four matrices (0 for a fixed one).
+  std::array<double, 4> ridgeTerms(const std::vector<float> &x) const {
+    std::array<double, 4> terms{};
+    size_t offset = 0;
+    std::vector<const std::vector<double> *> startParts = parts(start);
+    for (size_t m = 0; m < 4; ++m) {
+      size_t n = startParts[m]->size();
+      double r = ridge.of(static_cast<int>(m));
+      if (!std::isinf(r)) // a fixed matrix has no penalty
+        terms[m] = r * partScale[m] *
+                   vec::ridgePenalty(&x[offset], &startFloats[offset], n);
+      offset += n;
+    }
+    return terms;
+  }
+  /// f plus the penalties, in the matrices' order.
+  double plusRidge(double f, const std::array<double, 4> &terms) const {
+    for (size_t m = 0; m < 4; ++m)
+      if (!std::isinf(ridge.of(static_cast<int>(m))))
+        f += terms[m];
+    return f;
   }
 
   /// The gradient at the last value()'s x.
@@ -697,6 +743,59 @@ private:
   int64_t hq, d, dv, in, out, kv;
 };
 
+/// The objective over Q, K and V alone, the output projection solved
+/// for each (--share-kv-solve-output=exact, variable projection): f(x) =
+/// min over O of the full objective. By the envelope theorem its gradient
+/// is the full objective's Q, K, V gradient at O*(x); no derivative of O*
+/// is needed. x packs Q, K, V (Objective's x without O).
+class OutputSolvedObjective {
+public:
+  OutputSolvedObjective(Objective &full, const std::vector<float> &from,
+                        const std::vector<float> &target, const JointLayer &l)
+      : full(full), w(from), size(full.outputOffset()),
+        solver(target.data(), l.batch * l.length, l.qHeads * l.valueDim,
+               l.outWidth, full.startPacked().data() + full.outputOffset(),
+               full.outputMu()) {}
+
+  /// x for `from`'s Q, K and V.
+  std::vector<float> initial() const {
+    return std::vector<float>(w.begin(), w.begin() + size);
+  }
+
+  double operator()(const std::vector<float> &x, std::vector<float> &grad) {
+    double f = value(x);
+    gradient(grad);
+    return f;
+  }
+
+  /// The bound (a trial's Armijo bound) is not used: the solve needs
+  /// every window, so a trial is always evaluated in full.
+  double value(const std::vector<float> &x, double /*bound*/ = 0.0) {
+    std::copy(x.begin(), x.end(), w.begin());
+    return full.valueSolvingOutput(w, solver);
+  }
+
+  void gradient(std::vector<float> &grad) {
+    full.gradient(gw);
+    grad.assign(gw.begin(), gw.begin() + size);
+  }
+
+  /// The four matrices packed for x (its O solved).
+  const std::vector<float> &weights(const std::vector<float> &x) {
+    if (!std::equal(x.begin(), x.end(), w.begin()))
+      value(x);
+    return w;
+  }
+
+  OutputSolver &outputSolver() { return solver; }
+
+private:
+  Objective &full;
+  std::vector<float> w, gw; ///< the four matrices: x and its solved O
+  size_t size;              ///< Q, K and V's entries
+  OutputSolver solver;
+};
+
 template <typename Function>
 int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
           const std::function<void(int, const std::vector<float> &)> *watch,
@@ -755,6 +854,23 @@ std::vector<float> attn::calib::jointOutput(const JointLayer &layer,
   return std::move(a.y);
 }
 
+double attn::calib::jointObjectiveSolvedOutput(
+    const JointLayer &layer, const std::vector<float> &target,
+    const JointWeights &start, const JointWeights &at, const JointRidge &ridge,
+    JointWeights *solved, JointWeights *gradient) {
+  Objective objective(layer, target, start, ridge);
+  OutputSolvedObjective reduced(objective, objective.pack(at), target, layer);
+  std::vector<float> x = reduced.initial(), g;
+  double f = reduced(x, g);
+  if (solved)
+    *solved = objective.unpack(reduced.weights(x));
+  if (gradient) {
+    g.resize(objective.pack(at).size(), 0.0f); // O's: none
+    *gradient = objective.unpack(g);
+  }
+  return f;
+}
+
 double attn::calib::jointObjective(const JointLayer &layer,
                                    const std::vector<float> &target,
                                    const JointWeights &start,
@@ -776,7 +892,7 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const JointRidge &ridge, bool errors,
                                      bool headMaps,
                                      const JointValidation &validation,
-                                     double firstStep) {
+                                     double firstStep, bool solveOutput) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
@@ -799,6 +915,23 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                               held.active() ? &watch : nullptr,
                               &result.stepScale);
     result.weights = objective.unpack(maps.weights(x));
+  } else if (solveOutput && !std::isinf(ridge.output)) {
+    OutputSolvedObjective solved(objective, objective.pack(from), target,
+                                 layer);
+    std::function<void(int, const std::vector<float> &)> watch =
+        [&](int steps, const std::vector<float> &x) {
+          if (steps % std::max(1, validation.every) == 0 || steps == iterations)
+            held.see(steps, objective.unpack(solved.weights(x)),
+                     steps == iterations);
+        };
+    std::vector<float> x = solved.initial();
+    result.iterations = lbfgs(solved, x, f, iterations,
+                              held.active() ? &watch : nullptr,
+                              &result.stepScale);
+    result.weights = objective.unpack(solved.weights(x));
+    result.outputSolves = solved.outputSolver().solves;
+    result.outputSolveSeconds = solved.outputSolver().solveSeconds;
+    result.outputProductSeconds = solved.outputSolver().productSeconds;
   } else {
     std::function<void(int, const std::vector<float> &)> watch =
         [&](int steps, const std::vector<float> &x) {

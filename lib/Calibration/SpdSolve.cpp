@@ -41,6 +41,10 @@ bool upperCholesky(std::vector<double> &a, int64_t n) {
 
 } // namespace
 
+bool attn::calib::factorSpd(std::vector<double> &a, int64_t n) {
+  return upperCholesky(a, n);
+}
+
 bool attn::calib::solveSpd(std::vector<double> &a, int64_t n,
                            std::vector<double> &b, int64_t m) {
   if (!upperCholesky(a, n))

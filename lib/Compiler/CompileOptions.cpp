@@ -205,6 +205,12 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVFitMaps = value == "qo";
     return success();
   }
+  if (key == "share-kv-solve-output") {
+    if (value != "exact" && value != "lbfgs")
+      return badValue(error, key, value, "exact or lbfgs");
+    options.shareKVSolveOutput = value == "exact";
+    return success();
+  }
   if (key == "share-kv-ridge") {
     SmallVector<StringRef> parts;
     value.split(parts, ',');

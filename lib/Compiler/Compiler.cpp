@@ -457,6 +457,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.blockRefitDrift = options.shareKVBlockRefit;
     joint.refitRounds = options.shareKVRefitRounds;
     joint.headMaps = options.shareKVFitMaps;
+    joint.solveOutput = options.shareKVSolveOutput;
     joint.ridge = {options.shareKVRidge[0], options.shareKVRidge[1],
                    options.shareKVRidge[2], options.shareKVRidge[3]};
     joint.earlyStop = options.shareKVEarlyStop;

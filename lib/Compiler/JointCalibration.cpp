@@ -619,7 +619,7 @@ LogicalResult fitLayer(LayerPlan &plan,
       options.stepsOf(passIndex), options.ridge,
       /*errors=*/last, // the log's: last
       options.headMaps, validation,
-      first || !warmFirstStep() ? 0.0 : plan.stepScale);
+      first || !warmFirstStep() ? 0.0 : plan.stepScale, options.solveOutput);
   plan.fitted = std::move(fit.weights);
   plan.stepScale = fit.stepScale;
   r.heldout = std::move(fit.heldout);

@@ -9,6 +9,7 @@
 
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/JointFit.h"
+#include "attn/Calibration/OutputSolve.h"
 #include "attn/Calibration/SpdSolve.h"
 
 #include <algorithm>
@@ -633,6 +634,116 @@ void checkCross(const std::function<void(bool, const char *)> &check) {
         "the cross-attention fit halves the output error");
 }
 
+/// OutputSolver against its normal equations, in f64: the relative
+/// residual ||(C^T C + mu I) O - C^T T - mu O_s|| / ||C^T T + mu O_s||,
+/// with more tokens than columns and with fewer (C^T C singular: the ridge
+/// makes the system definite), and with more columns than the triangular
+/// solves' 48-row blocks (their GEMMs between blocks).
+bool checkOutputSolve() {
+  std::mt19937 gen(11);
+  std::normal_distribution<float> normal;
+  bool ok = true;
+  struct Shape {
+    int64_t tokens, width, out;
+  };
+  for (Shape shape : {Shape{40, 12, 5}, Shape{9, 12, 5}, Shape{300, 130, 20}}) {
+    int64_t tokens = shape.tokens, width = shape.width, out = shape.out;
+    double mu = 0.3;
+    std::vector<float> c(tokens * width), t(tokens * out), s(width * out),
+        o(width * out);
+    for (std::vector<float> *v : {&c, &t, &s})
+      for (float &x : *v)
+        x = normal(gen);
+    OutputSolver solver(t.data(), tokens, width, out, s.data(), mu);
+    bool solved = solver.solve(c.data(), o.data());
+    double residual = 0.0, norm = 0.0;
+    for (int64_t i = 0; i < width; ++i)
+      for (int64_t j = 0; j < out; ++j) {
+        double lhs = mu * o[i * out + j], rhs = mu * s[i * out + j];
+        for (int64_t p = 0; p < tokens; ++p) {
+          rhs += double(c[p * width + i]) * t[p * out + j];
+          for (int64_t k = 0; k < width; ++k)
+            lhs += double(c[p * width + i]) * c[p * width + k] * o[k * out + j];
+        }
+        residual += (lhs - rhs) * (lhs - rhs);
+        norm += rhs * rhs;
+      }
+    double relative = std::sqrt(residual / norm);
+    std::printf("output solve, %lld tokens x %lld columns: normal equations' "
+                "relative residual %.2e\n",
+                (long long)tokens, (long long)width, relative);
+    ok &= solved && relative < 1e-5;
+  }
+  return ok;
+}
+
+/// The fit with the output projection solved (variable projection) on `l`:
+/// O* zeroes the full objective's O gradient, the reduced gradient matches
+/// central differences of the reduced objective, and in the same steps the
+/// reduced fit reaches a lower objective than the fit over all four
+/// matrices. f32 products (the bf16 ones would make the differences noise).
+void checkSolvedOutput(const std::function<void(bool, const char *)> &check,
+                       const JointLayer &l, const std::vector<float> &target,
+                       const JointWeights &start, const JointWeights &at) {
+  const double ridge = 0.1;
+  JointWeights solved, grad, full, fullAt;
+  double f = jointObjectiveSolvedOutput(l, target, start, at, ridge, &solved,
+                                        &grad);
+  double fAt = jointObjective(l, target, start, at, ridge, &fullAt);
+  double fSolved = jointObjective(l, target, start, solved, ridge, &full);
+  double gO = 0.0, gOAt = 0.0, gQKV = 0.0;
+  for (size_t i = 0; i < full.output.size(); ++i) {
+    gO += full.output[i] * full.output[i];
+    gOAt += fullAt.output[i] * fullAt.output[i];
+  }
+  for (std::vector<double> JointWeights::*m :
+       {&JointWeights::query, &JointWeights::key, &JointWeights::value})
+    for (size_t i = 0; i < (grad.*m).size(); ++i)
+      gQKV = std::max(gQKV, std::abs((grad.*m)[i] - (full.*m)[i]));
+  std::printf("solved output: objective %.6f (full objective there %.6f, at "
+              "the given O %.6f); O gradient %.2e of the given O's\n",
+              f, fSolved, fAt, std::sqrt(gO / gOAt));
+  check(std::abs(f - fSolved) <= 1e-6 * fSolved && f < fAt &&
+            std::sqrt(gO / gOAt) < 1e-3 && gQKV == 0.0,
+        "the solved output projection zeroes the objective's O gradient");
+
+  double worst = 0.0;
+  int checked = 0;
+  for (std::vector<double> JointWeights::*m :
+       {&JointWeights::query, &JointWeights::key, &JointWeights::value})
+    for (size_t i = 0; i < (at.*m).size(); i += 5) {
+      JointWeights plus = at, minus = at;
+      double h = 1e-3;
+      (plus.*m)[i] += h;
+      (minus.*m)[i] -= h;
+      double numeric =
+          (jointObjectiveSolvedOutput(l, target, start, plus, ridge) -
+           jointObjectiveSolvedOutput(l, target, start, minus, ridge)) /
+          (2 * h);
+      worst = std::max(worst, std::abs(numeric - (grad.*m)[i]) /
+                                  (1e-2 + std::abs(numeric)));
+      ++checked;
+    }
+  std::printf("solved-output gradient over %d entries: max relative error "
+              "%.2e\n",
+              checked, worst);
+  check(worst < 1e-2,
+        "the solved-output gradient matches central differences");
+
+  for (int steps : {10, 30}) {
+    JointFitResult plain = fitJoint(l, target, start, {}, steps, 1e-3);
+    JointFitResult exact = fitJoint(l, target, start, {}, steps, 1e-3, true,
+                                    false, {}, 0.0, /*solveOutput=*/true);
+    double fPlain = jointObjective(l, target, start, plain.weights, 1e-3);
+    double fExact = jointObjective(l, target, start, exact.weights, 1e-3);
+    std::printf("%d steps: objective %.5f with O solved (%d solves), %.5f "
+                "with O fitted\n",
+                steps, fExact, exact.outputSolves, fPlain);
+    check(fExact < fPlain && exact.outputSolves >= exact.evaluations,
+          "the solved-output fit ends lower in the same steps");
+  }
+}
+
 double cpuSeconds() {
   rusage u;
   getrusage(RUSAGE_SELF, &u);
@@ -644,7 +755,7 @@ double cpuSeconds() {
 /// SmolLM2-135M's shapes (16 x 64 tokens, width 576, 9 query heads of 64,
 /// 3 -> 1 KV heads, random weights) through parallelTasks, with the CPU
 /// and wall seconds they take (a measurement, not a check).
-int bench(int steps, int layers) {
+int bench(int steps, int layers, bool solveOutput) {
   std::mt19937 gen(3);
   std::vector<JointLayer> ls;
   std::vector<JointWeights> originals, starts;
@@ -659,16 +770,19 @@ int bench(int steps, int layers) {
   auto wall0 = std::chrono::steady_clock::now();
   std::vector<JointFitResult> fits(layers);
   parallelTasks(layers, [&](int64_t i) {
-    fits[i] = fitJoint(ls[i], targets[i], starts[i], {}, steps, 1e-3);
+    fits[i] = fitJoint(ls[i], targets[i], starts[i], {}, steps, 1e-3, true,
+                       false, {}, 0.0, solveOutput);
   });
   double wall = std::chrono::duration<double>(
                     std::chrono::steady_clock::now() - wall0).count();
   double cpu = cpuSeconds() - cpu0;
   for (const JointFitResult &f : fits)
     std::printf("fit error %.4f -> %.17g in %d steps, %d evaluations "
-                "(%d rejected early)\n",
+                "(%d rejected early); %d output solves: %.3f CPU-s f32 "
+                "products, %.3f CPU-s factor and solves\n",
                 f.startError, f.error, f.iterations, f.evaluations,
-                f.earlyRejections);
+                f.earlyRejections, f.outputSolves, f.outputProductSeconds,
+                f.outputSolveSeconds);
   std::printf("kernel %s threads %d: %d fits x %d steps: %.2f CPU-s "
               "(%.3f per step), %.2f s wall\n",
               gemmKernel(), workerThreads(), layers, steps, cpu,
@@ -720,8 +834,9 @@ int earlyRejectFits() {
 int main(int argc, char **argv) {
   if (argc == 2 && std::string(argv[1]) == "early-reject")
     return earlyRejectFits();
-  if (argc == 4 && std::string(argv[1]) == "bench")
-    return bench(std::atoi(argv[2]), std::atoi(argv[3]));
+  if ((argc == 4 || argc == 5) && std::string(argv[1]) == "bench")
+    return bench(std::atoi(argv[2]), std::atoi(argv[3]),
+                 argc == 5 && std::string(argv[4]) == "exact");
   if (argc >= 2 && std::string(argv[1]) == "gemm-bench")
     return gemmBench(argc >= 3 ? std::atof(argv[2]) : 1.0);
   bool ok = true;
@@ -770,6 +885,8 @@ int main(int argc, char **argv) {
     std::printf("gradient over %d entries: max relative error %.2e\n", checked,
                 worst);
     check(worst < 1e-2, "the analytic gradient matches central differences");
+    check(checkOutputSolve(), "the output solve meets its normal equations");
+    checkSolvedOutput(check, l, target, start, at);
 
     // The gradient with the fit's bf16 products (AMX or AVX512_BF16;
     // $ATTN_FIT_BF16, default all) against the f32 one:

@@ -129,6 +129,13 @@ cl::opt<std::string> shareKVFitMaps(
              "(D x D) of each pass's start, K and V free; none (default) "
              "fits all four as free matrices"),
     cl::value_desc("qo|none"), cl::cat(category));
+cl::opt<std::string> shareKVSolveOutput(
+    "share-kv-solve-output",
+    cl::desc("--share-kv-method=joint: exact solves the output projection "
+             "in closed form for each trial of the fits, L-BFGS fitting Q, "
+             "K and V alone (variable projection); lbfgs (default) fits it "
+             "with them"),
+    cl::value_desc("exact|lbfgs"), cl::cat(category));
 cl::opt<std::string> shareKVRidge(
     "share-kv-ridge",
     cl::desc("--share-kv-method=joint: the fits' ridge toward the aligned "
@@ -278,6 +285,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-refit-rounds", shareKVRefitRounds});
   if (shareKVFitMaps.getNumOccurrences())
     flags.push_back({"share-kv-fit-maps", shareKVFitMaps});
+  if (shareKVSolveOutput.getNumOccurrences())
+    flags.push_back({"share-kv-solve-output", shareKVSolveOutput});
   if (shareKVRidge.getNumOccurrences())
     flags.push_back({"share-kv-ridge", shareKVRidge});
   if (shareKVAlignedWeighting.getNumOccurrences())

@@ -89,6 +89,19 @@ double jointObjective(const JointLayer &layer, const std::vector<float> &target,
                       const JointRidge &ridge,
                       JointWeights *gradient = nullptr);
 
+/// The objective with the output projection solved (variable projection,
+/// OutputSolve.h): min over O of jointObjective at `at`'s Q, K and V (its
+/// O is not read). `solved` gets `at` with that O; `gradient` the
+/// objective's gradient in Q, K and V (the full objective's there, by the
+/// envelope theorem; its output part is zero).
+double jointObjectiveSolvedOutput(const JointLayer &layer,
+                                  const std::vector<float> &target,
+                                  const JointWeights &start,
+                                  const JointWeights &at,
+                                  const JointRidge &ridge,
+                                  JointWeights *solved = nullptr,
+                                  JointWeights *gradient = nullptr);
+
 /// Windows the fit does not read (e.g. the calibration windows after
 /// --share-kv-fit-windows), on which fitJoint measures the held-out output
 /// error every `every` steps; with `keepBest` it returns the step with the
@@ -119,6 +132,10 @@ struct JointFitResult {
   /// L-BFGS's last s.y / y.y: a later fit of the same layer from these
   /// weights takes it as its firstStep.
   double stepScale = 0.0;
+  /// With solveOutput: the output projection's solves, the CPU seconds of
+  /// their f64 Cholesky solves and of their f32 products.
+  int outputSolves = 0;
+  double outputSolveSeconds = 0.0, outputProductSeconds = 0.0;
 };
 
 /// Minimises ||Y(theta) - target||^2 / ||target||^2 + ridge * sum over the
@@ -132,6 +149,9 @@ struct JointFitResult {
 /// and only K and V are free matrices. `firstStep` > 0 (a previous fit's
 /// stepScale, when `init` is its result) makes L-BFGS's first step try
 /// the move -firstStep g first instead of the unit-length one (Lbfgs.h).
+/// `solveOutput` (without headMaps, O not fixed): L-BFGS runs over Q, K
+/// and V only, O solved exactly for each of its trials
+/// (jointObjectiveSolvedOutput; --share-kv-solve-output=exact).
 JointFitResult fitJoint(const JointLayer &layer,
                         const std::vector<float> &target,
                         const JointWeights &start, const JointWeights &init,
@@ -139,7 +159,7 @@ JointFitResult fitJoint(const JointLayer &layer,
                         bool errors = true,
                         bool headMaps = false,
                         const JointValidation &validation = {},
-                        double firstStep = 0.0);
+                        double firstStep = 0.0, bool solveOutput = false);
 
 } // namespace attn::calib
 

@@ -23,6 +23,11 @@ namespace attn::calib {
 bool solveSpd(std::vector<double> &a, int64_t n, std::vector<double> &b,
               int64_t m);
 
+/// solveSpd's factor alone: `a` [n, n] (upper triangle read) becomes U
+/// with A = U^T U in its upper triangle (the strict lower part is left as
+/// is); false when a pivot is not positive.
+bool factorSpd(std::vector<double> &a, int64_t n);
+
 } // namespace attn::calib
 
 #endif // ATTN_CALIBRATION_SPDSOLVE_H

@@ -104,6 +104,10 @@ struct CompileOptions {
   /// ShareKVMethod::Joint: the fits keep Q and O as per-head maps of their
   /// start (--share-kv-fit-maps=qo) rather than free matrices (none).
   bool shareKVFitMaps = false;
+  /// ShareKVMethod::Joint: the fits solve O in closed form for each trial
+  /// and L-BFGS fits Q, K and V alone (--share-kv-solve-output=exact)
+  /// rather than fitting all four (lbfgs).
+  bool shareKVSolveOutput = false;
   /// ShareKVMethod::Joint: the ridge toward the aligned start of Q, K, V
   /// and O (relative to each start's squared norm; infinite: the matrix
   /// stays fixed) (--share-kv-ridge).

@@ -55,6 +55,8 @@ struct JointFitOptions {
   int refitRounds = 1;
   /// Q and O as per-head maps of the pass's start (fitJoint's headMaps).
   bool headMaps = false;
+  /// O solved in closed form inside the fits (fitJoint's solveOutput).
+  bool solveOutput = false;
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;

@@ -1,0 +1,51 @@
+//===- OutputSolve.h - the joint fit's output projection in closed form -*- C++ -*-===//
+//
+// `--share-kv-solve-output=exact`: for fixed Q, K and V the joint fit's
+// objective is a ridge least-squares problem in the output projection O,
+// whose minimiser O* solves the normal equations; the fit then minimises
+// over Q, K, V alone with O = O*(Q, K, V) (variable projection, Golub and
+// Pereyra). Plain C++ (no MLIR).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_CALIBRATION_OUTPUTSOLVE_H
+#define ATTN_CALIBRATION_OUTPUTSOLVE_H
+
+#include <cstdint>
+#include <vector>
+
+namespace attn::calib {
+
+/// The O that minimises ||C O - T||^2 + mu ||O - O_s||^2 for contexts C
+/// [tokens, width] (width = query heads x value dim): the solution of
+/// (C^T C + mu I) O = C^T T + mu O_s, O [width, out]. C^T C and C^T T are
+/// f32 products (sgemm); the system's Cholesky factor is f64 (SpdSolve),
+/// the triangular solves with it f32.
+/// The target T and the start O_s are fixed for its lifetime; its buffers
+/// are kept between solves.
+class OutputSolver {
+public:
+  OutputSolver(const float *target, int64_t tokens, int64_t width,
+               int64_t out, const float *start, double mu);
+
+  /// Writes O* for `contexts` into `output` [width, out]; false (and
+  /// `output` unchanged) when the system is not positive definite in f64.
+  bool solve(const float *contexts, float *output);
+
+  /// The solves' CPU seconds so far (factor and triangular solves), and
+  /// the products C^T C and C^T T's (the thread's clock).
+  double solveSeconds = 0.0, productSeconds = 0.0;
+  int solves = 0;
+
+private:
+  const float *target, *start;
+  int64_t tokens, width, out;
+  double mu;
+  std::vector<float> gram, rhs;     ///< C^T C, C^T T
+  std::vector<double> system;       ///< the f64 system, then its factor
+  std::vector<float> factor, negated; ///< the factor U as f32, and -U
+};
+
+} // namespace attn::calib
+
+#endif // ATTN_CALIBRATION_OUTPUTSOLVE_H

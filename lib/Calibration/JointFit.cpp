@@ -902,33 +902,28 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
   held.see(0, from, false);
   double f = 0.0;
   result.stepScale = firstStep;
-  if (headMaps) {
-    MapObjective maps(objective, layer, from);
+  // L-BFGS over a reparametrised objective (the per-head maps, or the one
+  // whose output projection is solved) from x; obj.weights(x) packs the
+  // four matrices.
+  auto fitReparametrised = [&](auto &obj, std::vector<float> x) {
     std::function<void(int, const std::vector<float> &)> watch =
-        [&](int steps, const std::vector<float> &x) {
+        [&](int steps, const std::vector<float> &at) {
           if (steps % std::max(1, validation.every) == 0 || steps == iterations)
-            held.see(steps, objective.unpack(maps.weights(x)),
+            held.see(steps, objective.unpack(obj.weights(at)),
                      steps == iterations);
         };
-    std::vector<float> x = maps.identity();
-    result.iterations = lbfgs(maps, x, f, iterations,
+    result.iterations = lbfgs(obj, x, f, iterations,
                               held.active() ? &watch : nullptr,
                               &result.stepScale);
-    result.weights = objective.unpack(maps.weights(x));
+    result.weights = objective.unpack(obj.weights(x));
+  };
+  if (headMaps) {
+    MapObjective maps(objective, layer, from);
+    fitReparametrised(maps, maps.identity());
   } else if (solveOutput && !std::isinf(ridge.output)) {
     OutputSolvedObjective solved(objective, objective.pack(from), target,
                                  layer);
-    std::function<void(int, const std::vector<float> &)> watch =
-        [&](int steps, const std::vector<float> &x) {
-          if (steps % std::max(1, validation.every) == 0 || steps == iterations)
-            held.see(steps, objective.unpack(solved.weights(x)),
-                     steps == iterations);
-        };
-    std::vector<float> x = solved.initial();
-    result.iterations = lbfgs(solved, x, f, iterations,
-                              held.active() ? &watch : nullptr,
-                              &result.stepScale);
-    result.weights = objective.unpack(solved.weights(x));
+    fitReparametrised(solved, solved.initial());
     result.outputSolves = solved.outputSolver().solves;
     result.outputSolveSeconds = solved.outputSolver().solveSeconds;
     result.outputProductSeconds = solved.outputSolver().productSeconds;

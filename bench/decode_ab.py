@@ -8,23 +8,29 @@ Two subcommands:
       as bench/cpu_decode.py builds it (Hq 32, D 128, f32 queries, a cache of
       S keys of DTYPE f32/f16/bf16, append at S-1), and prints the case name.
 
-  bench/decode_ab.py [--dir DIR] ab CASE ROUNDS THREADS BENCH VARIANT...
-      VARIANT is NAME=[COMPILER][;ENV:VAL,ENV:VAL...]: the case compiled by
-      COMPILER (an attn-compile; default build/bin/attn-compile) with those
-      environment variables set. Then ROUNDS rounds, each running every
-      variant once with `attn-run --bench BENCH --threads THREADS`
-      (interleaved, so a change of the machine's state hits all variants
-      alike), and per variant the best and median CPU microseconds per step
-      and thread (attn-run's cpu_us / THREADS) and the ratio of its best to
-      the first variant's.
+  bench/decode_ab.py [--dir DIR] ab [--fifo PRIORITY] CASE ROUNDS THREADS BENCH VARIANT...
+      VARIANT is NAME=[COMPILER [FLAGS...]][;ENV:VAL,ENV:VAL...]: the case
+      compiled by COMPILER (an attn-compile; default build/bin/attn-compile)
+      with those flags and environment variables. Then ROUNDS rounds, each
+      running every variant once with `attn-run --bench BENCH --threads
+      THREADS` (interleaved, so a change of the machine's state hits all
+      variants alike), and per variant the best and median CPU microseconds
+      per step and thread (attn-run's cpu_us / THREADS), the best wall
+      microseconds per step (min_us), and the ratios to the first variant's.
+      With --fifo, every attn-run runs under `chrt -f PRIORITY` (SCHED_FIFO):
+      on a loaded machine a timed run keeps its cores and loses only the
+      memory bandwidth that other jobs take.
 
 The CPU clock is the one to compare on a shared machine; the load average
 over the rounds is printed with the results. Earlier RESULTS sections used
-per-branch copies of this tool (bench/results/*/ab.py, mkcase.py).
+per-branch copies of this tool (bench/results/*/ab.py, mkcase.py, and the
+SCHED_FIFO ones, ab_fifo.py and rtab2.py, that `--fifo` replaces; they are in
+the git history).
 """
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -62,14 +68,15 @@ def parse_variant(text, default_compiler):
     name, sep, rest = text.partition("=")
     if not sep or not name:
         sys.exit(f"decode_ab.py: variant '{text}' is not NAME=[COMPILER][;ENV:VAL,...]")
-    compiler, _, envs = rest.partition(";")
+    command, _, envs = rest.partition(";")
+    compiler = shlex.split(command) or [default_compiler]
     env = dict(os.environ)
     for item in filter(None, envs.split(",")):
         key, sep, value = item.partition(":")
         if not sep:
             sys.exit(f"decode_ab.py: '{item}' in variant '{name}' is not ENV:VAL")
         env[key] = value
-    return name, compiler or default_compiler, env
+    return name, compiler, env
 
 
 def run_ab(args):
@@ -82,29 +89,32 @@ def run_ab(args):
     for text in args.variants:
         name, compiler, env = parse_variant(text, default_compiler)
         so = f"{base}.{name}.so"
-        subprocess.run([compiler, base + ".mlir", "-o", so], env=env, check=True)
+        subprocess.run(compiler + [base + ".mlir", "-o", so], env=env, check=True)
         libraries.append((name, so))
     times = {name: [] for name, _ in libraries}
     loads = [os.getloadavg()[0]]
     for _ in range(args.rounds):
         for name, so in libraries:
             out = subprocess.run(
-                [runner, so, "--inputs", base + ".in.npz", "--bench",
-                 str(args.bench), "--threads", str(args.threads)],
+                cd.fifo(args, [runner, so, "--inputs", base + ".in.npz", "--bench",
+                               str(args.bench), "--threads", str(args.threads)]),
                 capture_output=True, text=True, check=True).stdout
-            found = re.search(r"cpu_us:\s*(\S+)", out)
-            if not found:
-                sys.exit(f"decode_ab.py: attn-run printed no cpu_us for {name}")
-            times[name].append(float(found.group(1)) / args.threads)
+            cpu, wall = (re.search(rf"{key}:\s*(\S+)", out) for key in ("cpu_us", "min_us"))
+            if not cpu or not wall:
+                sys.exit(f"decode_ab.py: attn-run printed no cpu_us / min_us for {name}")
+            times[name].append((float(cpu.group(1)) / args.threads, float(wall.group(1))))
         loads.append(os.getloadavg()[0])
-    print(f"{args.case} threads {args.threads} load {min(loads):.2f}..{max(loads):.2f}")
+    fifo = f" SCHED_FIFO {args.fifo}" if args.fifo else ""
+    print(f"{args.case} threads {args.threads}{fifo} load {min(loads):.2f}..{max(loads):.2f}")
     first = None
     for name, values in times.items():
-        best, median = min(values), sorted(values)[len(values) // 2]
-        first = first or best
-        print(f"  {name:14s} best {best:9.0f} median {median:9.0f} "
-              f"({first / best:5.3f}x of the first)  all "
-              + " ".join(f"{v:.0f}" for v in values), flush=True)
+        cpu = sorted(v[0] for v in values)
+        best, median, wall = cpu[0], cpu[len(cpu) // 2], min(v[1] for v in values)
+        first = first or (best, wall)
+        print(f"  {name:14s} CPU best {best:9.0f} median {median:9.0f} "
+              f"({first[0] / best:5.3f}x of the first)  wall best {wall:9.0f} "
+              f"({first[1] / wall:5.3f}x)  CPU all "
+              + " ".join(f"{v[0]:.0f}" for v in values), flush=True)
 
 
 def main():
@@ -124,6 +134,8 @@ def main():
     ab.add_argument("bench", type=int)
     ab.add_argument("variants", nargs="+")
     ab.add_argument("--run", help="attn-run to time with (default build/bin/attn-run)")
+    ab.add_argument("--fifo", type=int, metavar="PRIORITY",
+                    help="run every attn-run under `chrt -f PRIORITY` (SCHED_FIFO)")
     args = parser.parse_args()
     if args.command == "case":
         print(write_case(args.b, args.hkv, args.s, args.dtype, args.dir))

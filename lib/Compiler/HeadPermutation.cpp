@@ -9,6 +9,7 @@
 #include "attn/Compiler/HeadPermutation.h"
 
 #include "attn/Calibration/HeadGrouping.h"
+#include "attn/Compiler/AttentionSamples.h"
 #include "attn/Compiler/CompileReport.h"
 #include "attn/Compiler/KVCalibration.h"
 #include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
@@ -276,8 +277,9 @@ LogicalResult compile::groupKVHeads(
   if (scored.empty())
     return success();
   std::vector<::attn::calib::AttentionSample> samples;
-  if (failed(collectAttentionSamples(module, scored, calibrationPath,
-                                     buildLibrary, samples, error)))
+  if (failed(probeAttentionSamples(
+          module, scored, SampleParts{/*queries=*/false, /*bias=*/true},
+          calibrationPath, buildLibrary, samples, error)))
     return failure();
   std::vector<::attn::calib::PartitionSearch> found(scored.size());
   llvm::parallelFor(0, scored.size(), [&](size_t s) {

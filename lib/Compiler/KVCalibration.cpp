@@ -10,6 +10,8 @@
 
 #include "attn/Compiler/KVCalibration.h"
 
+#include "attn/Compiler/AttentionSamples.h"
+
 #include "attn/Compiler/CompileReport.h"
 #include "attn/Compiler/ProbeLibrary.h"
 #include "attn/Compiler/ProbeSharing.h"
@@ -28,127 +30,13 @@
 #include "llvm/Support/Parallel.h"
 
 #include <atomic>
-#include <cmath>
 #include <cstring>
-#include <limits>
 #include <map>
 
 using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-
-float halfToFloat(uint16_t h) {
-  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    float f = std::ldexp(static_cast<float>(man), -24);
-    return sign ? -f : f;
-  }
-  if (exp == 31)
-    bits = sign | 0x7f800000u | (man << 13);
-  else
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-/// The elements of a runtime array as float (f32, f16, bf16, ints, bool).
-std::vector<float> toFloats(const ::attn::rt::Array &a) {
-  size_t n = a.numElements();
-  std::vector<float> out(n);
-  const uint8_t *d = a.data.data();
-  for (size_t i = 0; i < n; ++i) {
-    switch (a.dtype) {
-    case ::attn::rt::DType::F32:
-      std::memcpy(&out[i], d + 4 * i, 4);
-      break;
-    case ::attn::rt::DType::F16: {
-      uint16_t h;
-      std::memcpy(&h, d + 2 * i, 2);
-      out[i] = halfToFloat(h);
-      break;
-    }
-    case ::attn::rt::DType::BF16: {
-      uint16_t h;
-      std::memcpy(&h, d + 2 * i, 2);
-      uint32_t bits = static_cast<uint32_t>(h) << 16;
-      std::memcpy(&out[i], &bits, 4);
-      break;
-    }
-    case ::attn::rt::DType::I64: {
-      int64_t v;
-      std::memcpy(&v, d + 8 * i, 8);
-      out[i] = static_cast<float>(v);
-      break;
-    }
-    case ::attn::rt::DType::I32: {
-      int32_t v;
-      std::memcpy(&v, d + 4 * i, 4);
-      out[i] = static_cast<float>(v);
-      break;
-    }
-    default:
-      out[i] = d[i] ? 1.0f : 0.0f;
-    }
-  }
-  return out;
-}
-
-/// The additive bias [B, Hq, Sq, Skv] the op's mask, causal offset and KV
-/// lengths amount to.
-std::vector<float> biasOf(AttentionOp op, const ::attn::calib::AttentionSample &s,
-                          const std::vector<float> *mask, bool maskIsBool,
-                          ArrayRef<int64_t> maskShape,
-                          const std::vector<float> *lens) {
-  const float negInf = -std::numeric_limits<float>::infinity();
-  std::vector<float> bias(s.batch * s.qHeads * s.queryLength * s.keyLength, 0);
-  std::optional<int64_t> causal;
-  if (IntegerAttr offset = op.getCausalOffsetAttr())
-    causal = offset.getInt();
-  size_t rank = maskShape.size();
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t h = 0; h < s.qHeads; ++h)
-      for (int64_t i = 0; i < s.queryLength; ++i)
-        for (int64_t j = 0; j < s.keyLength; ++j) {
-          float &x = bias[((b * s.qHeads + h) * s.queryLength + i) * s.keyLength + j];
-          if (causal && j > i + *causal)
-            x = negInf;
-          if (lens && j >= static_cast<int64_t>((*lens)[b]))
-            x = negInf;
-          if (mask) {
-            int64_t coords[4] = {b, h, i, j}, index = 0;
-            for (size_t d = 0; d < rank; ++d) {
-              int64_t size = maskShape[d];
-              int64_t c = size == 1 ? 0 : coords[4 - rank + d];
-              index = index * size + c;
-            }
-            float m = (*mask)[index];
-            if (maskIsBool)
-              x = m != 0.0f ? x : negInf;
-            else
-              x += m;
-          }
-        }
-  return bias;
-}
-
-/// biasOf from the probe's mask and KV-length outputs (either may be absent).
-std::vector<float> biasOfProbe(AttentionOp op,
-                               const ::attn::calib::AttentionSample &s,
-                               const ::attn::rt::Array *mask,
-                               const ::attn::rt::Array *lens) {
-  std::vector<float> maskValues, lensValues;
-  if (mask)
-    maskValues = toFloats(*mask);
-  if (lens)
-    lensValues = toFloats(*lens);
-  return biasOf(op, s, mask ? &maskValues : nullptr,
-                mask && mask->dtype == ::attn::rt::DType::Bool,
-                mask ? ArrayRef<int64_t>(mask->shape) : ArrayRef<int64_t>(),
-                lens ? &lensValues : nullptr);
-}
 
 DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
                           const std::vector<double> &values) {
@@ -189,7 +77,7 @@ OutputTarget outputTarget(AttentionOp op) {
 /// [B, H, S, D] -> [B * S, H * D]: each token's heads side by side, the
 /// rows the output projection reads.
 std::vector<float> tokenRows(const ::attn::rt::Array &a) {
-  std::vector<float> x = toFloats(a);
+  std::vector<float> x = compile::arrayFloats(a);
   int64_t b = a.shape[0], h = a.shape[1], s = a.shape[2], d = a.shape[3];
   std::vector<float> rows(x.size());
   for (int64_t bi = 0; bi < b; ++bi)
@@ -461,21 +349,6 @@ LogicalResult mlir::attn::compile::copyAttentionAttributes(
   return success();
 }
 
-::attn::calib::AttentionSample
-mlir::attn::compile::sampleShapes(const ::attn::rt::Array &q,
-                                  const ::attn::rt::Array &k,
-                                  const ::attn::rt::Array &v) {
-  ::attn::calib::AttentionSample s;
-  s.batch = q.shape[0];
-  s.qHeads = q.shape[1];
-  s.queryLength = q.shape[2];
-  s.headDim = q.shape[3];
-  s.kvHeads = k.shape[1];
-  s.keyLength = k.shape[2];
-  s.valueDim = v.shape[3];
-  return s;
-}
-
 LogicalResult mlir::attn::compile::readCalibrationInputs(
     const std::string &path, std::vector<::attn::rt::Array> &inputs,
     std::string &error) {
@@ -522,71 +395,19 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   if (ops.empty())
     return success();
 
-  // A copy that also returns every attention's operands: the model's own
+  // A copy that returns every attention's operands instead: the model's own
   // results (the logits, through the last layers and the vocabulary
   // projection) are dead in it, so neither compiled nor run.
-  auto sharedHere = [&](AttentionOp op) {
-    return op.getNumResults() == 1 && int64_t(op.getKvHeads()) > newHeads;
-  };
-  FailureOr<compile::Probe> probe =
-      compile::cloneProbe(module, sharedHere, ops.size(), error);
-  // The caller's extra value of each attention of the probe's copy.
-  SmallVector<Value> extras;
-  if (succeeded(probe) && extraValue)
-    for (AttentionOp op : probe->ops) {
-      Value v = extraValue(op);
-      if (!v) {
-        error = "calibration: the probe cannot return a value of the "
-                "attention at " + locationName(op.getLoc());
-        return failure();
-      }
-      extras.push_back(v);
-    }
-  if (failed(probe) ||
-      failed(compile::returnOperands(*probe, "__calibration",
-                                     /*maskAndLens=*/true, error, extras)))
-    return failure();
-
+  std::vector<::attn::calib::AttentionSample> probed;
   std::vector<::attn::rt::Array> inputs;
-  if (failed(compile::readCalibrationInputs(calibrationPath, inputs, error)))
+  if (failed(compile::probeAttentionSamples(
+          module, ops, compile::SampleParts{}, calibrationPath, buildLibrary,
+          probed, error, extraValue, extrasOut, &inputs)))
     return failure();
-  std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(compile::runProbe(*probe->module, inputs, buildLibrary, outputs,
-                               error)))
-    return failure();
-
-  // One sample per op, read serially (op attributes are not thread-safe);
-  // the fits are independent and run in parallel.
+  // One sample per op; the fits are independent and run in parallel.
   std::vector<std::vector<::attn::calib::AttentionSample>> samples(ops.size());
-  for (auto [i, op] : llvm::enumerate(ops)) {
-    auto get = [&](const char *part) -> const ::attn::rt::Array * {
-      auto it = outputs.find(llvm::formatv("__calibration_{0}_{1}", i, part).str());
-      return it == outputs.end() ? nullptr : &it->second;
-    };
-    const ::attn::rt::Array *q = get("q"), *k = get("k"), *v = get("v");
-    if (!q || !k || !v) {
-      error = "calibration: the probe lost an operand";
-      return failure();
-    }
-    ::attn::calib::AttentionSample s = sampleShapes(*q, *k, *v);
-    s.q = toFloats(*q);
-    s.k = toFloats(*k);
-    s.v = toFloats(*v);
-    s.scale = op.getScale().convertToDouble();
-    if (FloatAttr cap = op.getSoftcapAttr())
-      s.softcap = cap.getValueAsDouble();
-    s.bias = biasOfProbe(op, s, get("mask"), get("lens"));
+  for (auto [i, s] : llvm::enumerate(probed))
     samples[i].push_back(std::move(s));
-    if (extrasOut && !extras.empty()) {
-      auto x = outputs.find(llvm::formatv("__calibration_{0}_extra", i).str());
-      if (x == outputs.end()) {
-        error = "calibration: the probe lost an operand";
-        return failure();
-      }
-      extrasOut->push_back(std::move(x->second));
-    }
-  }
-  outputs.clear();
   // The output refit matches what the weight-level rewrite will find.
   std::vector<OutputTarget> targets(ops.size());
   if (refitPasses > 0)
@@ -646,76 +467,5 @@ LogicalResult mlir::attn::compile::calibrateKVSharing(
   if (samplesOut)
     for (std::vector<::attn::calib::AttentionSample> &s : samples)
       samplesOut->push_back(std::move(s.front()));
-  return success();
-}
-
-LogicalResult mlir::attn::compile::collectAttentionSamples(
-    ModuleOp module, ArrayRef<AttentionOp> ops,
-    const std::string &calibrationPath,
-    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<::attn::calib::AttentionSample> &samples, std::string &error) {
-  samples.clear();
-  if (ops.empty())
-    return success();
-  DenseSet<Operation *> picked;
-  for (AttentionOp op : ops)
-    picked.insert(op);
-  // The probe's copies of `ops`: the same walk positions.
-  SmallVector<int64_t> positions;
-  int64_t position = 0;
-  module.walk([&](AttentionOp op) {
-    if (picked.contains(op))
-      positions.push_back(position);
-    ++position;
-  });
-  OwningOpRef<ModuleOp> copy = module.clone();
-  Probe probe{std::move(copy), {}, {}};
-  position = 0;
-  size_t next = 0;
-  probe.module->walk([&](AttentionOp op) {
-    if (next < positions.size() && positions[next] == position) {
-      probe.ops.push_back(op);
-      ++next;
-    }
-    ++position;
-  });
-  probe.entry = probeEntry(*probe.module);
-  if (!probe.entry || probe.ops.size() != ops.size()) {
-    error = "calibration: cannot find the model function";
-    return failure();
-  }
-  if (failed(returnOperands(probe, "__grouping", /*maskAndLens=*/true, error)))
-    return failure();
-  std::vector<::attn::rt::Array> inputs;
-  if (failed(readCalibrationInputs(calibrationPath, inputs, error)))
-    return failure();
-  std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(runProbe(*probe.module, inputs, buildLibrary, outputs, error)))
-    return failure();
-  for (size_t i = 0; i < ops.size(); ++i) {
-    AttentionOp op = ops[i];
-    auto take = [&](const char *part) -> std::optional<::attn::rt::Array> {
-      auto it = outputs.find(llvm::formatv("__grouping_{0}_{1}", i, part).str());
-      if (it == outputs.end())
-        return std::nullopt;
-      ::attn::rt::Array a = std::move(it->second);
-      outputs.erase(it);
-      return a;
-    };
-    std::optional<::attn::rt::Array> q = take("q"), k = take("k"),
-                                     v = take("v");
-    if (!q || !k || !v) {
-      error = "calibration: the probe lost an operand";
-      return failure();
-    }
-    ::attn::calib::AttentionSample s = sampleShapes(*q, *k, *v);
-    s.k = toFloats(*k);
-    s.v = toFloats(*v);
-    s.scale = op.getScale().convertToDouble();
-    std::optional<::attn::rt::Array> mask = take("mask"), lens = take("lens");
-    s.bias =
-        biasOfProbe(op, s, mask ? &*mask : nullptr, lens ? &*lens : nullptr);
-    samples.push_back(std::move(s));
-  }
   return success();
 }

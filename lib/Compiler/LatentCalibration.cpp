@@ -8,20 +8,19 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Compiler/LatentCalibration.h"
-#include "attn/Compiler/KVCalibration.h"
 
+#include "attn/Compiler/AttentionSamples.h"
 #include "attn/Compiler/CompileReport.h"
+#include "attn/Compiler/KVCalibration.h"
 
 #include "attn/Calibration/LatentSharing.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
-#include "attn/Runtime/Npz.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Parallel.h"
 
-#include <cstring>
 #include <map>
 
 using namespace mlir;
@@ -49,12 +48,6 @@ DenseElementsAttr f64Attr(MLIRContext *ctx, ArrayRef<int64_t> shape,
   return DenseElementsAttr::get(type, ArrayRef<double>(values));
 }
 
-std::vector<float> floatsOf(const ::attn::rt::Array &a) {
-  std::vector<float> out(a.numElements());
-  std::memcpy(out.data(), a.data.data(), out.size() * sizeof(float));
-  return out;
-}
-
 } // namespace
 
 LogicalResult mlir::attn::compile::calibrateLatent(
@@ -75,42 +68,14 @@ LogicalResult mlir::attn::compile::calibrateLatent(
     }
 
   // A copy that returns every attention's operands (and nothing else).
-  FailureOr<compile::Probe> probe =
-      compile::cloneProbe(module, isCandidate, ops.size(), error);
-  if (failed(probe) || failed(compile::returnOperands(*probe, "__latent",
-                                                      /*maskAndLens=*/false,
-                                                      error)))
+  std::vector<::attn::calib::AttentionSample> probed;
+  if (failed(compile::probeAttentionSamples(
+          module, ops, compile::SampleParts{/*queries=*/true, /*bias=*/false},
+          calibrationPath, buildLibrary, probed, error)))
     return failure();
-
-  std::vector<::attn::rt::Array> inputs;
-  if (failed(compile::readCalibrationInputs(calibrationPath, inputs, error)))
-    return failure();
-  std::map<std::string, ::attn::rt::Array> outputs;
-  if (failed(compile::runProbe(*probe->module, inputs, buildLibrary, outputs,
-                               error)))
-    return failure();
-
   std::vector<std::vector<::attn::calib::AttentionSample>> samples(ops.size());
-  for (auto [i, op] : llvm::enumerate(ops)) {
-    auto get = [&](const char *part) -> const ::attn::rt::Array * {
-      auto it = outputs.find(llvm::formatv("__latent_{0}_{1}", i, part).str());
-      return it == outputs.end() ||
-                     it->second.dtype != ::attn::rt::DType::F32
-                 ? nullptr
-                 : &it->second;
-    };
-    const ::attn::rt::Array *q = get("q"), *k = get("k"), *v = get("v");
-    if (!q || !k || !v) {
-      error = "calibration: the probe lost an operand";
-      return failure();
-    }
-    ::attn::calib::AttentionSample s = sampleShapes(*q, *k, *v);
-    s.q = floatsOf(*q);
-    s.k = floatsOf(*k);
-    s.v = floatsOf(*v);
+  for (auto [i, s] : llvm::enumerate(probed))
     samples[i].push_back(std::move(s));
-  }
-  outputs.clear();
 
   std::vector<std::optional<::attn::calib::LatentMaps>> fits(ops.size());
   std::vector<std::string> errors(ops.size());

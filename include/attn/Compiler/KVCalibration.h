@@ -50,16 +50,6 @@ LogicalResult calibrateKVSharing(
     std::vector<::attn::rt::Array> *extras = nullptr,
     const ::attn::calib::AlignedWeighting &weighting = {});
 
-/// Runs `module` on the calibration inputs through a probe that returns the
-/// keys, values, mask and KV lengths of `ops` (attentions of `module`) and
-/// gives one sample per op (the query left empty): what
-/// --share-kv-grouping=similarity scores the KV heads on.
-LogicalResult collectAttentionSamples(
-    ModuleOp module, ArrayRef<AttentionOp> ops,
-    const std::string &calibrationPath,
-    function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
-    std::vector<::attn::calib::AttentionSample> &samples, std::string &error);
-
 /// The function a probe copy runs: the model's public, defined function.
 func::FuncOp probeEntry(ModuleOp probe);
 
@@ -113,12 +103,6 @@ LogicalResult runProbe(
     ModuleOp probe, const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::map<std::string, ::attn::rt::Array> &outputs, std::string &error);
-
-/// A sample with the sizes of a probe's attention operands q [B, Hq, Sq, D],
-/// k [B, Hkv, Skv, D] and v [B, Hkv, Skv, Dv] (no values yet).
-::attn::calib::AttentionSample sampleShapes(const ::attn::rt::Array &q,
-                                            const ::attn::rt::Array &k,
-                                            const ::attn::rt::Array &v);
 
 } // namespace mlir::attn::compile
 

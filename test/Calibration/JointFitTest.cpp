@@ -375,6 +375,86 @@ bool checkPackedOperands() {
   return ok;
 }
 
+/// The AVX512_BF16 path's two pair tiles (VDPBF16PS and f32 FMAs) give
+/// the same bits: every transpose, sizes off the 12 x 32 tiles and the
+/// 512-deep k blocks, accumulating or not, packed operands, a row support,
+/// and inputs whose products and sums fall below the normal floats
+/// (VDPBF16PS flushes them; the FMA tile sets DAZ and FTZ). Skipped where
+/// the CPU lacks AVX512_BF16.
+bool checkBf16PairTiles(bool &skipped) {
+  const char *kernelBefore = bf16GemmKernel(), *tileBefore = bf16PairTile();
+  skipped = !setBf16GemmKernel("avx512bf16");
+  if (skipped) {
+    std::printf("SKIPPED: bf16 pair tiles: no AVX512_BF16 on this CPU\n");
+    return true;
+  }
+  std::mt19937 gen(13);
+  std::normal_distribution<float> normal;
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {{1, 5, 1},     {13, 33, 77}, {40, 800, 31},
+                          {25, 70, 1100}, {64, 64, 64}, {100, 64, 576}};
+  bool ok = true;
+  int cases = 0;
+  for (const Shape &sh : shapes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (int scale : {0, 1}) { // 1: tiny inputs (products ~1e-39)
+          int64_t m = sh.m, n = sh.n, k = sh.k;
+          int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 3, ldc = n + 2;
+          float s = scale ? 3e-20f : 1.0f;
+          std::vector<float> a((ta ? k : m) * lda), b((tb ? n : k) * ldb),
+              c0(m * ldc);
+          for (float &x : a)
+            x = s * normal(gen);
+          for (float &x : b)
+            x = s * normal(gen);
+          for (float &x : c0)
+            x = normal(gen);
+          // A support: row i needs k in [i % 7, k - i % 5), columns from i.
+          std::vector<int32_t> kBegin(m), kEnd(m), nBegin(m);
+          for (int64_t i = 0; i < m; ++i) {
+            kBegin[i] = int32_t(std::min<int64_t>(i % 7, k));
+            kEnd[i] = int32_t(std::max<int64_t>(kBegin[i], k - i % 5));
+            nBegin[i] = int32_t(std::min<int64_t>(i, n));
+          }
+          RowSupport support;
+          support.kBegin = kBegin.data();
+          support.kEnd = kEnd.data();
+          support.nBegin = nBegin.data();
+          bool accumulate = (m + k + scale) % 2 == 1;
+          std::vector<float> got[2][4];
+          for (int t = 0; t < 2; ++t) {
+            setBf16PairTile(t ? "fma" : "vdpbf16ps");
+            for (std::vector<float> &c : got[t])
+              c = c0;
+            sgemmBf16(ta, tb, m, n, k, a.data(), lda, b.data(), ldb,
+                      got[t][0].data(), ldc, accumulate);
+            sgemmBf16Parallel(ta, tb, m, n, k, a.data(), lda, b.data(), ldb,
+                              got[t][1].data(), ldc, accumulate);
+            GemmOperand left, right;
+            left.setLeft(true, ta, m, k, a.data(), lda);
+            right.setRight(true, tb, k, n, b.data(), ldb);
+            sgemmPackedParallel(left, tb, n, b.data(), ldb, got[t][2].data(),
+                                ldc, accumulate);
+            sgemmPacked(ta, m, a.data(), lda, right, got[t][3].data(), ldc,
+                        accumulate, support);
+          }
+          for (int v = 0; v < 4; ++v) {
+            ok &= std::memcmp(got[0][v].data(), got[1][v].data(),
+                              got[0][v].size() * sizeof(float)) == 0;
+            ++cases;
+          }
+        }
+  setBf16PairTile(tileBefore);
+  setBf16GemmKernel(kernelBefore);
+  std::printf("bf16 pair tiles (default %s): %d products, fma == vdpbf16ps "
+              "bit for bit: %s\n",
+              tileBefore, cases, ok ? "yes" : "no");
+  return ok;
+}
+
 double threadSeconds() {
   timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
@@ -854,6 +934,10 @@ int main(int argc, char **argv) {
           "products with packed operands equal the unpacked ones");
     check(checkSparseProducts(),
           "products skipping a row support equal the full ones");
+    bool tilesSkipped = false;
+    bool tilesEqual = checkBf16PairTiles(tilesSkipped);
+    if (!tilesSkipped)
+      check(tilesEqual, "bf16 pair tiles (fma, vdpbf16ps) give the same bits");
     for (const char *kernel : {"amx", "avx512bf16"}) {
       bool skipped = false;
       bool bf16 = checkBf16Gemm(kernel, skipped);

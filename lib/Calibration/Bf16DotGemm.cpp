@@ -218,6 +218,51 @@ ATTN_DOT_TARGET void expandPairs(int64_t pairs, const uint32_t *ap,
   }
 }
 
+/// expandPairs' layout straight from op(A) (not packed): rows [i0, i0 +
+/// kRows) and pairs [q0, q1) of the k block at p0 (kb long), rounded to
+/// bf16 as packA rounds them; zero beyond m and kb. Saves the FMA tile's
+/// unpacked A a pass (packA, then expandPairs).
+ATTN_DOT_TARGET void packExpandedA(bool trans, const float *a, int64_t lda,
+                                   int64_t m, int64_t i0, int64_t p0,
+                                   int64_t kb, int64_t q0, int64_t q1,
+                                   float *af) {
+  const __mmask16 rowMask = (1u << kRows) - 1;
+  const __m512i high = _mm512_set1_epi32(-65536);
+  int64_t rows = std::min(kRows, m - i0);
+  // k = 2q + 1 goes first in its pair, k = 2q second.
+  auto slot = [&](int64_t p) {
+    return af + (p / 2 - q0) * 2 * kRows + (p % 2 ? 0 : kRows);
+  };
+  if (trans) {
+    __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1);
+    for (int64_t p = 2 * q0; p < 2 * q1; ++p) {
+      __m512i v = _mm512_setzero_si512();
+      if (p < kb)
+        v = _mm512_and_si512(
+            roundHigh(_mm512_maskz_loadu_ps(mask, a + (p0 + p) * lda + i0)),
+            high);
+      _mm512_mask_storeu_epi32(slot(p), rowMask, v);
+    }
+    return;
+  }
+  // 16 k of each row at a time; a transpose makes them rows of k.
+  for (int64_t pb = 2 * q0; pb < 2 * q1; pb += 16) {
+    int64_t span = std::min<int64_t>(16, std::min(2 * q1, kb) - pb);
+    __mmask16 mask =
+        span > 0 ? static_cast<__mmask16>((1u << span) - 1) : __mmask16(0);
+    __m512i r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_and_si512(
+                            roundHigh(_mm512_maskz_loadu_ps(
+                                mask, a + (i0 + i) * lda + p0 + pb)),
+                            high)
+                      : _mm512_setzero_si512();
+    transpose16(r);
+    for (int64_t j = 0; j < 16 && pb + j < 2 * q1; ++j)
+      _mm512_mask_storeu_epi32(slot(pb + j), rowMask, r[j]);
+  }
+}
+
 /// tile()'s sums with f32 FMAs (twice VDPBF16PS's multiply-adds per cycle
 /// where that instruction issues on one port, Intel's Golden Cove and
 /// Raptor Cove): per pair, acc += odd product, then acc += even product,
@@ -475,6 +520,8 @@ void attn::calib::detail::dotBf16GemmPacked(
       if (aPacked.words) {
         ap = aBlock + aPacked.firstTile * pairs * kRows;
         aBlock += pairs * kRows * aPacked.tiles;
+      } else if (fma) {
+        ap = nullptr; // packExpandedA per row tile below
       } else {
         packA(transA, a, lda, m, p0, kb, aPack.data());
         ap = aPack.data();
@@ -492,9 +539,14 @@ void attn::calib::detail::dotBf16GemmPacked(
           t2 = std::clamp<int64_t>((span[3] - j0 + kCols - 1) / kCols, t1,
                                    panels);
         }
-        const uint32_t *aTile = ap + (t0 * pairs + q0) * kRows;
-        if (fma && q0 < q1 && t1 < t2)
-          expandPairs(q1 - q0, aTile, aFloats.data());
+        const uint32_t *aTile = ap ? ap + (t0 * pairs + q0) * kRows : ap;
+        if (fma && q0 < q1 && t1 < t2) {
+          if (ap)
+            expandPairs(q1 - q0, aTile, aFloats.data());
+          else
+            packExpandedA(transA, a, lda, m, i0, p0, kb, q0, q1,
+                          aFloats.data());
+        }
         for (int64_t t = 0; t < panels; ++t) {
           float *ct = c + i0 * ldc + j0 + t * kCols;
           int64_t cols = std::min(kCols, nb - t * kCols);

@@ -17,6 +17,7 @@
 #include "attn/Calibration/FloatGemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -202,6 +203,127 @@ ATTN_DOT_TARGET void tile(int64_t pairs, const uint32_t *ap,
   }
 }
 
+/// Row i's pair q of A's tile (kRows rows, `pairs` pairs from ap) as two
+/// floats: af[q * 2 kRows + i] the odd k's, af[q * 2 kRows + kRows + i]
+/// the even k's (bf16 bits in the high half are the float).
+ATTN_DOT_TARGET void expandPairs(int64_t pairs, const uint32_t *ap,
+                                 float *af) {
+  const __mmask16 rowMask = (1u << kRows) - 1;
+  const __m512i high = _mm512_set1_epi32(-65536);
+  for (int64_t q = 0; q < pairs; ++q) {
+    __m512i w = _mm512_maskz_loadu_epi32(rowMask, ap + q * kRows);
+    float *out = af + q * 2 * kRows;
+    _mm512_mask_storeu_epi32(out, rowMask, _mm512_and_si512(w, high));
+    _mm512_mask_storeu_epi32(out + kRows, rowMask, _mm512_slli_epi32(w, 16));
+  }
+}
+
+/// expandPairs' layout straight from op(A) (not packed): rows [i0, i0 +
+/// kRows) and pairs [q0, q1) of the k block at p0 (kb long), rounded to
+/// bf16 as packA rounds them; zero beyond m and kb. Saves the FMA tile's
+/// unpacked A a pass (packA, then expandPairs).
+ATTN_DOT_TARGET void packExpandedA(bool trans, const float *a, int64_t lda,
+                                   int64_t m, int64_t i0, int64_t p0,
+                                   int64_t kb, int64_t q0, int64_t q1,
+                                   float *af) {
+  const __mmask16 rowMask = (1u << kRows) - 1;
+  const __m512i high = _mm512_set1_epi32(-65536);
+  int64_t rows = std::min(kRows, m - i0);
+  // k = 2q + 1 goes first in its pair, k = 2q second.
+  auto slot = [&](int64_t p) {
+    return af + (p / 2 - q0) * 2 * kRows + (p % 2 ? 0 : kRows);
+  };
+  if (trans) {
+    __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1);
+    for (int64_t p = 2 * q0; p < 2 * q1; ++p) {
+      __m512i v = _mm512_setzero_si512();
+      if (p < kb)
+        v = _mm512_and_si512(
+            roundHigh(_mm512_maskz_loadu_ps(mask, a + (p0 + p) * lda + i0)),
+            high);
+      _mm512_mask_storeu_epi32(slot(p), rowMask, v);
+    }
+    return;
+  }
+  // 16 k of each row at a time; a transpose makes them rows of k.
+  for (int64_t pb = 2 * q0; pb < 2 * q1; pb += 16) {
+    int64_t span = std::min<int64_t>(16, std::min(2 * q1, kb) - pb);
+    __mmask16 mask =
+        span > 0 ? static_cast<__mmask16>((1u << span) - 1) : __mmask16(0);
+    __m512i r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_and_si512(
+                            roundHigh(_mm512_maskz_loadu_ps(
+                                mask, a + (i0 + i) * lda + p0 + pb)),
+                            high)
+                      : _mm512_setzero_si512();
+    transpose16(r);
+    for (int64_t j = 0; j < 16 && pb + j < 2 * q1; ++j)
+      _mm512_mask_storeu_epi32(slot(pb + j), rowMask, r[j]);
+  }
+}
+
+/// tile()'s sums with f32 FMAs (twice VDPBF16PS's multiply-adds per cycle
+/// where that instruction issues on one port, Intel's Golden Cove and
+/// Raptor Cove): per pair, acc += odd product, then acc += even product,
+/// each product of two bf16 exact in f32 and each addition rounded to
+/// nearest even, as VDPBF16PS defines it; with MXCSR's DAZ and FTZ set, as
+/// it treats denormals. The same bits as tile() where the CPU follows that
+/// definition (the unit test checks it). A comes expanded (expandPairs).
+ATTN_DOT_TARGET void tileFma(int64_t pairs, const float *af,
+                             const uint32_t *bp, float *c, int64_t ldc,
+                             int64_t rows, int64_t cols, bool add) {
+  __m512 acc[kRows][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < kRows; ++i)
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040); // FTZ (bit 15), DAZ (bit 6)
+  const __m512i high = _mm512_set1_epi32(-65536);
+  for (int64_t q = 0; q < pairs; ++q) {
+    __m512i w0 = _mm512_loadu_si512(bp + q * kCols);
+    __m512i w1 = _mm512_loadu_si512(bp + q * kCols + 16);
+    const float *odd = af + q * 2 * kRows, *even = odd + kRows;
+    __m512 b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
+    __m512 b1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
+#pragma GCC unroll 12
+    for (int i = 0; i < kRows; ++i) {
+      __m512 x = _mm512_set1_ps(odd[i]);
+      acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+    }
+    b0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
+    b1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
+#pragma GCC unroll 12
+    for (int i = 0; i < kRows; ++i) {
+      __m512 x = _mm512_set1_ps(even[i]);
+      acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+    }
+  }
+  // The accumulators are read only after the FMAs: the compiler keeps
+  // them (and so the FMAs) before this asm.
+  for (int i = 0; i < kRows; ++i)
+    __asm__ volatile("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
+  _mm_setcsr(csr);
+  uint32_t bits = cols >= kCols ? ~0u : (1u << cols) - 1;
+  __mmask16 m0 = static_cast<__mmask16>(bits),
+            m1 = static_cast<__mmask16>(bits >> 16);
+#pragma GCC unroll 12
+  for (int i = 0; i < kRows; ++i) {
+    if (i >= rows)
+      break;
+    float *row = c + i * ldc;
+    __m512 v0 = acc[i][0], v1 = acc[i][1];
+    if (add) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
 bool cpuHasDotBf16() {
   unsigned a, b, c, d;
   if (!__get_cpuid_count(7, 1, &a, &b, &c, &d))
@@ -213,9 +335,53 @@ bool cpuHasDotBf16() {
          __builtin_cpu_supports("avx512bw");
 }
 
+bool cpuIsIntel() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(0, &a, &b, &c, &d))
+    return false;
+  char vendor[12];
+  std::memcpy(vendor, &b, 4);
+  std::memcpy(vendor + 4, &d, 4);
+  std::memcpy(vendor + 8, &c, 4);
+  return std::memcmp(vendor, "GenuineIntel", 12) == 0;
+}
+
 #endif // ATTN_GEMM_DOT_BF16
 
+/// The pair tile: FMAs on Intel (VDPBF16PS issues on one port there: half
+/// the f32 FMA's rate on Sapphire and Emerald Rapids), VDPBF16PS elsewhere
+/// (AMD Zen 4: twice the f32 FMA's); $ATTN_GEMM_BF16_TILE (vdpbf16ps, fma)
+/// forces one.
+bool &useFmaTile() {
+  static bool fma = [] {
+    if (const char *env = std::getenv("ATTN_GEMM_BF16_TILE")) {
+      if (std::strcmp(env, "fma") == 0)
+        return true;
+      if (std::strcmp(env, "vdpbf16ps") == 0)
+        return false;
+    }
+#ifdef ATTN_GEMM_DOT_BF16
+    return cpuIsIntel();
+#else
+    return false;
+#endif
+  }();
+  return fma;
+}
+
 } // namespace
+
+const char *attn::calib::bf16PairTile() {
+  return useFmaTile() ? "fma" : "vdpbf16ps";
+}
+
+bool attn::calib::setBf16PairTile(const char *name) {
+  if (std::strcmp(name, "fma") == 0 || std::strcmp(name, "vdpbf16ps") == 0) {
+    useFmaTile() = std::strcmp(name, "fma") == 0;
+    return true;
+  }
+  return false;
+}
 
 bool attn::calib::detail::dotBf16Available() {
 #ifdef ATTN_GEMM_DOT_BF16
@@ -305,6 +471,11 @@ void attn::calib::detail::dotBf16GemmPacked(
   }
   // Per thread: the packing buffers outlive the call.
   thread_local std::vector<uint32_t> bPack, aPack;
+  // The FMA tile's A: one row tile's pairs as floats (expandPairs).
+  thread_local std::vector<float> aFloats;
+  const bool fma = useFmaTile();
+  if (fma)
+    aFloats.resize(kBlockK * kRows);
   int64_t tiles = (m + kRows - 1) / kRows;
   if (!aPacked.words)
     aPack.resize(kBlockK / 2 * kRows * tiles);
@@ -349,6 +520,8 @@ void attn::calib::detail::dotBf16GemmPacked(
       if (aPacked.words) {
         ap = aBlock + aPacked.firstTile * pairs * kRows;
         aBlock += pairs * kRows * aPacked.tiles;
+      } else if (fma) {
+        ap = nullptr; // packExpandedA per row tile below
       } else {
         packA(transA, a, lda, m, p0, kb, aPack.data());
         ap = aPack.data();
@@ -366,6 +539,14 @@ void attn::calib::detail::dotBf16GemmPacked(
           t2 = std::clamp<int64_t>((span[3] - j0 + kCols - 1) / kCols, t1,
                                    panels);
         }
+        const uint32_t *aTile = ap ? ap + (t0 * pairs + q0) * kRows : ap;
+        if (fma && q0 < q1 && t1 < t2) {
+          if (ap)
+            expandPairs(q1 - q0, aTile, aFloats.data());
+          else
+            packExpandedA(transA, a, lda, m, i0, p0, kb, q0, q1,
+                          aFloats.data());
+        }
         for (int64_t t = 0; t < panels; ++t) {
           float *ct = c + i0 * ldc + j0 + t * kCols;
           int64_t cols = std::min(kCols, nb - t * kCols);
@@ -375,8 +556,11 @@ void attn::calib::detail::dotBf16GemmPacked(
                 std::fill(ct + i * ldc, ct + i * ldc + cols, 0.0f);
             continue;
           }
-          tile(q1 - q0, ap + (t0 * pairs + q0) * kRows,
-               bp + (t * pairs + q0) * kCols, ct, ldc, rows, cols, add);
+          const uint32_t *bTile = bp + (t * pairs + q0) * kCols;
+          if (fma)
+            tileFma(q1 - q0, aFloats.data(), bTile, ct, ldc, rows, cols, add);
+          else
+            tile(q1 - q0, aTile, bTile, ct, ldc, rows, cols, add);
         }
       }
     }

@@ -19,6 +19,16 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#if !defined(__clang__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_epi32 (`__Y =
+// __Y`), which -Wmaybe-uninitialized reports once inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#include "Bf16Vectors.h"
+#endif
+
 using namespace attn::calib;
 
 namespace {
@@ -87,6 +97,53 @@ tileAvx512(int64_t depth, const float *ap, const float *bp, float *acc) {
     }
   }
   __builtin_memcpy(acc, c, sizeof(c));
+}
+
+using attn::calib::bf16vec::transpose16;
+
+/// The AVX-512 tile's B panel from op(B) = B^T: dst[p * 32 + j] = src[j *
+/// ldb + p] for j < cols, p < kb (columns past `cols` are left as they
+/// are). 16 x 16 blocks through a register transpose, not one float at a
+/// time.
+__attribute__((target("avx512f,avx512bw"))) void
+packTransposedB(const float *src, int64_t ldb, int64_t kb, int64_t cols,
+                float *dst) {
+  for (int64_t h = 0; h * 16 < cols; ++h)
+    for (int64_t pb = 0; pb < kb; pb += 16) {
+      int64_t span = std::min<int64_t>(16, kb - pb);
+      __mmask16 mask = static_cast<__mmask16>((1u << span) - 1);
+      __m512i r[16];
+      for (int64_t c = 0; c < 16; ++c)
+        r[c] = h * 16 + c < cols
+                   ? _mm512_castps_si512(_mm512_maskz_loadu_ps(
+                         mask, src + (h * 16 + c) * ldb + pb))
+                   : _mm512_setzero_si512();
+      transpose16(r);
+      __mmask16 colMask = static_cast<__mmask16>(
+          (1u << std::min<int64_t>(16, cols - h * 16)) - 1);
+      for (int64_t x = 0; x < span; ++x)
+        _mm512_mask_storeu_epi32(dst + (pb + x) * 32 + h * 16, colMask, r[x]);
+    }
+}
+
+/// The AVX-512 tile's A panel from op(A) = A: ap[p * 12 + i] = src[i * lda
+/// + p] for i < rows, p < kb (rows past `rows` are left as they are).
+__attribute__((target("avx512f,avx512bw"))) void
+packRowsA(const float *src, int64_t lda, int64_t rows, int64_t kb,
+          float *ap) {
+  const __mmask16 rowMask = static_cast<__mmask16>((1u << rows) - 1);
+  for (int64_t pb = 0; pb < kb; pb += 16) {
+    int64_t span = std::min<int64_t>(16, kb - pb);
+    __mmask16 mask = static_cast<__mmask16>((1u << span) - 1);
+    __m512i r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_castps_si512(
+                            _mm512_maskz_loadu_ps(mask, src + i * lda + pb))
+                      : _mm512_setzero_si512();
+    transpose16(r);
+    for (int64_t x = 0; x < span; ++x)
+      _mm512_mask_storeu_epi32(ap + (pb + x) * 12, rowMask, r[x]);
+  }
 }
 #endif
 
@@ -170,6 +227,12 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
   }
   const Kernel &kernel = *activeKernel();
   const int64_t tr = kernel.rows, tc = kernel.cols;
+#ifdef ATTN_GEMM_X86
+  // The transposing packs through AVX-512 registers (their helpers are
+  // built for AVX512BW too).
+  static const bool hasBw = __builtin_cpu_supports("avx512bw");
+  const bool vectorPacking = &kernel == &kAvx512 && hasBw;
+#endif
   // Per thread: the packing buffers outlive the call (no allocation per
   // product; the fits call it for many small blocks).
   thread_local std::vector<float> bPack, aPack;
@@ -197,6 +260,12 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
           // Row p of the panel gathers column p of `cols` rows of B:
           // contiguous writes, `cols` sequential read streams.
           const float *src = b + j1 * ldb + p0;
+#ifdef ATTN_GEMM_X86
+          if (vectorPacking) {
+            packTransposedB(src, ldb, kb, cols, dst);
+            continue;
+          }
+#endif
           for (int64_t p = 0; p < kb; ++p)
             for (int64_t j = 0; j < cols; ++j)
               dst[p * tc + j] = src[j * ldb + p];
@@ -213,9 +282,14 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
                         rows * sizeof(float));
         } else {
           const float *src = a + i0 * lda + p0;
-          for (int64_t p = 0; p < kb; ++p)
-            for (int64_t i = 0; i < rows; ++i)
-              ap[p * tr + i] = src[i * lda + p];
+#ifdef ATTN_GEMM_X86
+          if (vectorPacking)
+            packRowsA(src, lda, rows, kb, ap);
+          else
+#endif
+            for (int64_t p = 0; p < kb; ++p)
+              for (int64_t i = 0; i < rows; ++i)
+                ap[p * tr + i] = src[i * lda + p];
         }
         for (int64_t t = 0; t < panels; ++t) {
           kernel.tile(kb, ap, bPack.data() + t * kb * tc, acc);

@@ -127,6 +127,15 @@ const char *bf16GemmKernel();
 /// the name is unknown or the CPU (or kernel) lacks it.
 bool setBf16GemmKernel(const char *name);
 
+/// The "avx512bf16" path's tile: "vdpbf16ps" (the instruction) or "fma"
+/// (f32 FMAs on the same bf16 pairs, odd k then even as VDPBF16PS adds
+/// them: the same bits, twice as fast on Intel cores, where VDPBF16PS
+/// issues on one port). FMAs on Intel CPUs, else VDPBF16PS;
+/// $ATTN_GEMM_BF16_TILE forces one. setBf16PairTile is false for another
+/// name.
+const char *bf16PairTile();
+bool setBf16PairTile(const char *name);
+
 /// The bfloat16 sgemmBf16 rounds to (nearest even) as its bits, and back.
 uint16_t roundToBf16(float x);
 float bf16ToFloat(uint16_t x);

@@ -548,10 +548,23 @@ public:
     ++evaluations;
     at = &x;
     pointWeights(attention, x.data(), start);
-    bool bf16 = bf16Products().forward;
-    attention.forward(bf16, 0, -1, /*contextsOnly=*/true);
+    attention.forward(bf16Products().forward, 0, -1, /*contextsOnly=*/true);
+    return solveOutputAndProject(x, solver);
+  }
+
+  /// After a value() at x that ran every window (not stopped early): x's
+  /// output projection replaced by the solved one for the contexts that
+  /// forward left, Y and the residual redone; the objective there.
+  double valueResolvingOutput(std::vector<float> &x, OutputSolver &solver) {
+    assert(at == &x && "valueResolvingOutput() after value() at x");
+    return solveOutputAndProject(x, solver);
+  }
+
+  /// The solve on the attention's contexts into x's O, then Y, dL/dY and
+  /// the objective.
+  double solveOutputAndProject(std::vector<float> &x, OutputSolver &solver) {
     solver.solve(attention.ctx.data(), &x[outputOffset()]);
-    attention.project(bf16);
+    attention.project(bf16Products().forward);
     dy.resize(target.size());
     double f = residual(&dy);
     return plusRidge(f, ridgeTerms(x));
@@ -747,12 +760,19 @@ private:
 /// for each (--share-kv-solve-output=exact, variable projection): f(x) =
 /// min over O of the full objective. By the envelope theorem its gradient
 /// is the full objective's Q, K, V gradient at O*(x); no derivative of O*
-/// is needed. x packs Q, K, V (Objective's x without O).
+/// is needed. x packs Q, K, V (Objective's x without O). With
+/// `acceptedOnly` (SolveOutput::Accepted) a trial's value() is the full
+/// objective at x with the O of the last accepted point (an upper bound of
+/// f(x), equal at that point; it may stop early like the plain fit's), and
+/// gradient(), which L-BFGS calls at accepted points only, solves O there
+/// first; settledValue() is then f(x).
 class OutputSolvedObjective {
 public:
   OutputSolvedObjective(Objective &full, const std::vector<float> &from,
-                        const std::vector<float> &target, const JointLayer &l)
+                        const std::vector<float> &target, const JointLayer &l,
+                        bool acceptedOnly = false)
       : full(full), w(from), size(full.outputOffset()),
+        acceptedOnly(acceptedOnly),
         solver(target.data(), l.batch * l.length, l.qHeads * l.valueDim,
                l.outWidth, full.startPacked().data() + full.outputOffset(),
                full.outputMu()) {}
@@ -763,27 +783,43 @@ public:
   }
 
   double operator()(const std::vector<float> &x, std::vector<float> &grad) {
-    double f = value(x);
+    value(x);
     gradient(grad);
-    return f;
+    return last;
   }
 
-  /// The bound (a trial's Armijo bound) is not used: the solve needs
-  /// every window, so a trial is always evaluated in full.
-  double value(const std::vector<float> &x, double /*bound*/ = 0.0) {
+  /// Exact: the bound (a trial's Armijo bound) is not used: the solve
+  /// needs every window, so a trial is always evaluated in full.
+  /// Accepted: the full objective with the current O, `bound` as in
+  /// Objective::value().
+  double value(const std::vector<float> &x,
+               double bound = std::numeric_limits<double>::infinity()) {
     std::copy(x.begin(), x.end(), w.begin());
-    return full.valueSolvingOutput(w, solver);
+    solved = !acceptedOnly;
+    if (acceptedOnly)
+      return last = full.value(w, bound);
+    return last = full.valueSolvingOutput(w, solver);
   }
 
   void gradient(std::vector<float> &grad) {
+    if (!solved) { // Accepted: O solved at the accepted point first
+      last = full.valueResolvingOutput(w, solver);
+      solved = true;
+    }
     full.gradient(gw);
     grad.assign(gw.begin(), gw.begin() + size);
   }
 
+  /// f at the last gradient()'s point (Lbfgs.h reads it after gradient()).
+  double settledValue() const { return last; }
+
   /// The four matrices packed for x (its O solved).
   const std::vector<float> &weights(const std::vector<float> &x) {
-    if (!std::equal(x.begin(), x.end(), w.begin()))
-      value(x);
+    if (!solved || !std::equal(x.begin(), x.end(), w.begin())) {
+      std::copy(x.begin(), x.end(), w.begin());
+      last = full.valueSolvingOutput(w, solver);
+      solved = true;
+    }
     return w;
   }
 
@@ -793,6 +829,9 @@ private:
   Objective &full;
   std::vector<float> w, gw; ///< the four matrices: x and its solved O
   size_t size;              ///< Q, K and V's entries
+  bool acceptedOnly;
+  bool solved = false; ///< w's O is the solved one for w's Q, K and V
+  double last = 0.0;   ///< the last value()
   OutputSolver solver;
 };
 
@@ -892,7 +931,8 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const JointRidge &ridge, bool errors,
                                      bool headMaps,
                                      const JointValidation &validation,
-                                     double firstStep, bool solveOutput) {
+                                     double firstStep,
+                                     SolveOutput solveOutput) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
@@ -920,9 +960,9 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
   if (headMaps) {
     MapObjective maps(objective, layer, from);
     fitReparametrised(maps, maps.identity());
-  } else if (solveOutput && !std::isinf(ridge.output)) {
+  } else if (solveOutput != SolveOutput::Lbfgs && !std::isinf(ridge.output)) {
     OutputSolvedObjective solved(objective, objective.pack(from), target,
-                                 layer);
+                                 layer, solveOutput == SolveOutput::Accepted);
     fitReparametrised(solved, solved.initial());
     result.outputSolves = solved.outputSolver().solves;
     result.outputSolveSeconds = solved.outputSolver().solveSeconds;

@@ -206,9 +206,15 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     return success();
   }
   if (key == "share-kv-solve-output") {
-    if (value != "exact" && value != "lbfgs")
-      return badValue(error, key, value, "exact or lbfgs");
-    options.shareKVSolveOutput = value == "exact";
+    std::optional<ShareKVSolveOutput> mode =
+        llvm::StringSwitch<std::optional<ShareKVSolveOutput>>(value)
+            .Case("lbfgs", ShareKVSolveOutput::Lbfgs)
+            .Case("exact", ShareKVSolveOutput::Exact)
+            .Case("accepted", ShareKVSolveOutput::Accepted)
+            .Default(std::nullopt);
+    if (!mode)
+      return badValue(error, key, value, "exact, accepted or lbfgs");
+    options.shareKVSolveOutput = *mode;
     return success();
   }
   if (key == "share-kv-ridge") {

@@ -457,7 +457,17 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.blockRefitDrift = options.shareKVBlockRefit;
     joint.refitRounds = options.shareKVRefitRounds;
     joint.headMaps = options.shareKVFitMaps;
-    joint.solveOutput = options.shareKVSolveOutput;
+    switch (options.shareKVSolveOutput) {
+    case ShareKVSolveOutput::Lbfgs:
+      joint.solveOutput = ::attn::calib::SolveOutput::Lbfgs;
+      break;
+    case ShareKVSolveOutput::Exact:
+      joint.solveOutput = ::attn::calib::SolveOutput::Exact;
+      break;
+    case ShareKVSolveOutput::Accepted:
+      joint.solveOutput = ::attn::calib::SolveOutput::Accepted;
+      break;
+    }
     joint.ridge = {options.shareKVRidge[0], options.shareKVRidge[1],
                    options.shareKVRidge[2], options.shareKVRidge[3]};
     joint.earlyStop = options.shareKVEarlyStop;
@@ -502,6 +512,11 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
       if (t.evaluations >= 0)
         log << llvm::formatv(", {0} objective evaluations ({1} stopped early)",
                              t.evaluations, t.earlyRejections);
+      if (t.outputSolves > 0)
+        log << llvm::formatv(", {0} output solves (products {1:f1} CPU-s, "
+                             "factor and solves {2:f1} CPU-s)",
+                             t.outputSolves, t.outputProductSeconds,
+                             t.outputSolveSeconds);
       log << "\n";
     }
     return success();

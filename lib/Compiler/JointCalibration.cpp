@@ -631,6 +631,9 @@ LogicalResult fitLayer(LayerPlan &plan,
   r.iterations = fit.iterations;
   r.evaluations = fit.evaluations;
   r.earlyRejections = fit.earlyRejections;
+  r.outputSolves = fit.outputSolves;
+  r.outputProductSeconds = fit.outputProductSeconds;
+  r.outputSolveSeconds = fit.outputSolveSeconds;
   r.seconds = std::chrono::duration<double>(
                   std::chrono::steady_clock::now() - t0).count();
   plan.fitCpu = threadCpu() - cpu0;
@@ -684,6 +687,9 @@ LogicalResult fitAll(std::vector<LayerPlan> &plans,
   for (const JointFitRecord &r : records) {
     times.back().evaluations += r.evaluations;
     times.back().earlyRejections += r.earlyRejections;
+    times.back().outputSolves += r.outputSolves;
+    times.back().outputProductSeconds += r.outputProductSeconds;
+    times.back().outputSolveSeconds += r.outputSolveSeconds;
   }
   return success();
 }

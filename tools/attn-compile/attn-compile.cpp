@@ -133,9 +133,10 @@ cl::opt<std::string> shareKVSolveOutput(
     "share-kv-solve-output",
     cl::desc("--share-kv-method=joint: exact solves the output projection "
              "in closed form for each trial of the fits, L-BFGS fitting Q, "
-             "K and V alone (variable projection); lbfgs (default) fits it "
-             "with them"),
-    cl::value_desc("exact|lbfgs"), cl::cat(category));
+             "K and V alone (variable projection); accepted solves it at "
+             "each accepted point only (the trials read the last one's); "
+             "lbfgs (default) fits it with them"),
+    cl::value_desc("exact|accepted|lbfgs"), cl::cat(category));
 cl::opt<std::string> shareKVRidge(
     "share-kv-ridge",
     cl::desc("--share-kv-method=joint: the fits' ridge toward the aligned "

@@ -55,6 +55,7 @@ enum class ShareKVMethod {
 /// data, the heads reordered so that it is the neighbours'; HeadPermutation).
 /// Default: see Compiler.cpp's groupingOf.
 enum class ShareKVGrouping { Default, Neighbours, Similarity };
+enum class ShareKVSolveOutput { Lbfgs, Exact, Accepted };
 
 struct CompileOptions {
   Target target = Target::Cpu;
@@ -105,9 +106,10 @@ struct CompileOptions {
   /// start (--share-kv-fit-maps=qo) rather than free matrices (none).
   bool shareKVFitMaps = false;
   /// ShareKVMethod::Joint: the fits solve O in closed form for each trial
-  /// and L-BFGS fits Q, K and V alone (--share-kv-solve-output=exact)
-  /// rather than fitting all four (lbfgs).
-  bool shareKVSolveOutput = false;
+  /// (--share-kv-solve-output=exact) or at each accepted point (accepted)
+  /// and L-BFGS fits Q, K and V alone, rather than fitting all four
+  /// (lbfgs).
+  ShareKVSolveOutput shareKVSolveOutput = ShareKVSolveOutput::Lbfgs;
   /// ShareKVMethod::Joint: the ridge toward the aligned start of Q, K, V
   /// and O (relative to each start's squared norm; infinite: the matrix
   /// stays fixed) (--share-kv-ridge).

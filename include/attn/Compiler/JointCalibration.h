@@ -56,7 +56,7 @@ struct JointFitOptions {
   /// Q and O as per-head maps of the pass's start (fitJoint's headMaps).
   bool headMaps = false;
   /// O solved in closed form inside the fits (fitJoint's solveOutput).
-  bool solveOutput = false;
+  ::attn::calib::SolveOutput solveOutput = ::attn::calib::SolveOutput::Lbfgs;
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;
@@ -102,6 +102,10 @@ struct JointFitRecord {
   int iterations = 0;
   /// Objective evaluations (line-search trials), of those stopped early.
   int evaluations = 0, earlyRejections = 0;
+  /// --share-kv-solve-output: the output solves, the CPU seconds of their
+  /// products (C^T C, C^T T) and of their factor and triangular solves.
+  int outputSolves = 0;
+  double outputProductSeconds = 0.0, outputSolveSeconds = 0.0;
   double seconds = 0.0;
 };
 
@@ -113,6 +117,9 @@ struct JointPhaseTime {
   /// A pass's fits: their objective evaluations, of those the trials
   /// stopped early (-1: not a pass's fits).
   int evaluations = -1, earlyRejections = 0;
+  /// A pass's fits: JointFitRecord's output solves and their seconds.
+  int outputSolves = 0;
+  double outputProductSeconds = 0.0, outputSolveSeconds = 0.0;
 };
 
 /// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),

@@ -910,6 +910,68 @@ double attn::calib::jointObjectiveSolvedOutput(
   return f;
 }
 
+double attn::calib::crossValidatedOutputRidge(
+    const JointLayer &layer, const std::vector<float> &target,
+    const JointWeights &start, const JointWeights &at,
+    const std::vector<double> &candidates, std::vector<double> *errors) {
+  if (errors)
+    errors->assign(candidates.size(), 0.0);
+  if (layer.batch < 2 || candidates.size() < 2 || !layer.kvInput.empty())
+    return candidates.empty() ? 0.0 : candidates[0];
+  Attention a(layer, at.kvHeads);
+  std::vector<float> x = packFloats(at);
+  pointWeights(a, x.data(), at);
+  a.forward(false, 0, -1, /*contextsOnly=*/true);
+  int64_t width = layer.qHeads * layer.valueDim, out = layer.outWidth;
+  int64_t rows = layer.batch * layer.length;
+  int64_t half = (layer.batch / 2) * layer.length;
+  std::vector<float> o0(start.output.begin(), start.output.end());
+  double startNorm = 0.0;
+  for (float v : o0)
+    startNorm += double(v) * v;
+  auto energy = [&](int64_t r0, int64_t r1) {
+    double s = 0.0;
+    for (int64_t i = r0 * out; i < r1 * out; ++i)
+      s += double(target[i]) * target[i];
+    return s;
+  };
+  // Fold f fits rows [fit0, fit1) and measures rows [test0, test1).
+  const int64_t folds[2][4] = {{0, half, half, rows}, {half, rows, 0, half}};
+  std::vector<float> o(width * out), y;
+  double best = std::numeric_limits<double>::infinity();
+  double chosen = candidates[0];
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    double sum = 0.0;
+    for (const auto &f : folds) {
+      double mu = candidates[c] * energy(f[0], f[1]) /
+                  (startNorm > 0.0 ? startNorm : 1.0);
+      OutputSolver solver(&target[f[0] * out], f[1] - f[0], width, out,
+                          o0.data(), mu);
+      if (!solver.solve(&a.ctx[f[0] * width], o.data())) {
+        sum = std::numeric_limits<double>::infinity();
+        break;
+      }
+      int64_t n = f[3] - f[2];
+      y.resize(n * out);
+      sgemm(false, false, n, out, width, &a.ctx[f[2] * width], width,
+            o.data(), out, y.data(), out);
+      double e = 0.0;
+      for (int64_t i = 0; i < n * out; ++i) {
+        double r = double(y[i]) - target[f[2] * out + i];
+        e += r * r;
+      }
+      sum += e / std::max(energy(f[2], f[3]), 1e-30);
+    }
+    if (errors)
+      (*errors)[c] = sum;
+    if (sum < best) {
+      best = sum;
+      chosen = candidates[c];
+    }
+  }
+  return chosen;
+}
+
 double attn::calib::jointObjective(const JointLayer &layer,
                                    const std::vector<float> &target,
                                    const JointWeights &start,

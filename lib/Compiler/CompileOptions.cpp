@@ -237,6 +237,22 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVRidge = ridge;
     return success();
   }
+  if (key == "share-kv-output-ridge-cv") {
+    SmallVector<StringRef> parts;
+    value.split(parts, ',');
+    std::vector<double> candidates;
+    bool ok = true;
+    for (StringRef p : parts) {
+      double r;
+      ok &= !p.trim().getAsDouble(r) && r >= 0.0 && std::isfinite(r);
+      candidates.push_back(r);
+    }
+    if (!ok)
+      return badValue(error, key, value,
+                      "O ridges R >= 0 separated by commas");
+    options.shareKVOutputRidgeCV = std::move(candidates);
+    return success();
+  }
   if (key == "share-kv-aligned-weighting") {
     // none, values or all (values and keys), optionally :SHARE (0 to 1,
     // default 1) of the attention outputs' Gram in the values'.

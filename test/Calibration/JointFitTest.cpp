@@ -730,6 +730,19 @@ void checkSolvedOutput(const std::function<void(bool, const char *)> &check,
   check(worst < 1e-2,
         "the solved-output gradient matches central differences");
 
+  // The O ridge by two-fold cross-validation: the candidate with the
+  // lowest summed held-out error (the errors differ by candidate).
+  std::vector<double> candidates{1e-3, 1.0, 1e6}, cv;
+  double chosen =
+      crossValidatedOutputRidge(l, target, start, at, candidates, &cv);
+  size_t lowest = std::min_element(cv.begin(), cv.end()) - cv.begin();
+  std::printf("O ridge by cross-validation: %g (held-out errors %.4f, %.4f, "
+              "%.4f)\n",
+              chosen, cv[0], cv[1], cv[2]);
+  check(chosen == candidates[lowest] && std::isfinite(cv[lowest]) &&
+            cv[lowest] > 0.0 && cv[0] != cv[1] && cv[1] != cv[2],
+        "the cross-validated O ridge has the lowest held-out error");
+
   for (int steps : {10, 30}) {
     JointFitResult plain = fitJoint(l, target, start, {}, steps, 1e-3);
     JointFitResult exact = fitJoint(l, target, start, {}, steps, 1e-3, true,

@@ -109,6 +109,19 @@ double jointObjectiveSolvedOutput(const JointLayer &layer,
 /// point's O (Accepted; --share-kv-solve-output).
 enum class SolveOutput { Lbfgs, Exact, Accepted };
 
+/// The output projection's ridge (JointRidge::output) among `candidates`
+/// with the lowest two-fold held-out error of the solved O at `at`'s Q, K
+/// and V: O solved (OutputSolver, mu = R ||T_A||^2 / ||O_start||^2) on the
+/// first half of the windows and measured on the second, and the other way
+/// round; `errors` (when given) gets each candidate's summed relative
+/// error. Needs two windows or more (else returns candidates[0]).
+double crossValidatedOutputRidge(const JointLayer &layer,
+                                 const std::vector<float> &target,
+                                 const JointWeights &start,
+                                 const JointWeights &at,
+                                 const std::vector<double> &candidates,
+                                 std::vector<double> *errors = nullptr);
+
 /// Windows the fit does not read (e.g. the calibration windows after
 /// --share-kv-fit-windows), on which fitJoint measures the held-out output
 /// error every `every` steps; with `keepBest` it returns the step with the

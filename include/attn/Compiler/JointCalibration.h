@@ -7,6 +7,7 @@
 #include "attn/Compiler/KVCalibration.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 namespace mlir::attn::compile {
@@ -20,6 +21,11 @@ struct JointFitOptions {
   /// The pull toward the aligned start, per matrix (--share-kv-ridge; an
   /// infinite one keeps the matrix fixed).
   ::attn::calib::JointRidge ridge{1e-3};
+  /// With O solved (solveOutput): O's ridge per attention chosen among
+  /// these and ridge.output by two-fold cross-validation over the
+  /// calibration windows at the first pass's start
+  /// (crossValidatedOutputRidge; --share-kv-output-ridge-cv); empty: off.
+  std::vector<double> outputRidgeCandidates;
   /// --share-kv-early-stop: the fits keep the step whose output error on
   /// the calibration windows they do not read (after the first
   /// `fitWindows`) is lowest, measured every `heldoutEvery` steps.
@@ -106,6 +112,8 @@ struct JointFitRecord {
   /// products (C^T C, C^T T) and of their factor and triangular solves.
   int outputSolves = 0;
   double outputProductSeconds = 0.0, outputSolveSeconds = 0.0;
+  /// --share-kv-output-ridge-cv: the O ridge chosen (NaN: none).
+  double outputRidge = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0.0;
 };
 

@@ -142,7 +142,7 @@ cl::opt<std::string> shareKVRidge(
     cl::desc("--share-kv-method=joint: the fits' ridge toward the aligned "
              "start, relative to each matrix's squared norm: one strength "
              "for Q, K, V and O, or four (Q,K,V,O), each a strength or "
-             "fixed (the matrix keeps its start); default 1e-3,1e-3,1e-3,1 "
+             "fixed (the matrix keeps its start); default 1e-3,1e-3,1e-3,0.3 "
              "(1e-3 for all four with --share-kv-solve-output=lbfgs)"),
     cl::value_desc("R|RQ,RK,RV,RO"), cl::cat(category));
 cl::opt<std::string> shareKVOutputRidgeCV(

@@ -114,12 +114,12 @@ struct CompileOptions {
   /// and O (relative to each start's squared norm; infinite: the matrix
   /// stays fixed) (--share-kv-ridge). Unset: shareKVDefaultRidge().
   std::optional<std::array<double, 4>> shareKVRidge;
-  /// The ridge without --share-kv-ridge: 1e-3 for Q, K and V; for O 1 where
-  /// the fits solve it (a solved O fits the calibration tokens too
+  /// The ridge without --share-kv-ridge: 1e-3 for Q, K and V; for O 0.3
+  /// where the fits solve it (a solved O fits the calibration tokens too
   /// closely with less), else 1e-3.
   std::array<double, 4> shareKVDefaultRidge() const {
     return {1e-3, 1e-3, 1e-3,
-            shareKVSolveOutput == ShareKVSolveOutput::Lbfgs ? 1e-3 : 1.0};
+            shareKVSolveOutput == ShareKVSolveOutput::Lbfgs ? 1e-3 : 0.3};
   }
   /// ShareKVMethod::Joint with O solved: O's ridge per attention chosen
   /// among these and the configured one by two-fold cross-validation over

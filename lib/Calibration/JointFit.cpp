@@ -548,10 +548,23 @@ public:
     ++evaluations;
     at = &x;
     pointWeights(attention, x.data(), start);
-    bool bf16 = bf16Products().forward;
-    attention.forward(bf16, 0, -1, /*contextsOnly=*/true);
+    attention.forward(bf16Products().forward, 0, -1, /*contextsOnly=*/true);
+    return solveOutputAndProject(x, solver);
+  }
+
+  /// After a value() at x that ran every window (not stopped early): x's
+  /// output projection replaced by the solved one for the contexts that
+  /// forward left, Y and the residual redone; the objective there.
+  double valueResolvingOutput(std::vector<float> &x, OutputSolver &solver) {
+    assert(at == &x && "valueResolvingOutput() after value() at x");
+    return solveOutputAndProject(x, solver);
+  }
+
+  /// The solve on the attention's contexts into x's O, then Y, dL/dY and
+  /// the objective.
+  double solveOutputAndProject(std::vector<float> &x, OutputSolver &solver) {
     solver.solve(attention.ctx.data(), &x[outputOffset()]);
-    attention.project(bf16);
+    attention.project(bf16Products().forward);
     dy.resize(target.size());
     double f = residual(&dy);
     return plusRidge(f, ridgeTerms(x));
@@ -747,12 +760,19 @@ private:
 /// for each (--share-kv-solve-output=exact, variable projection): f(x) =
 /// min over O of the full objective. By the envelope theorem its gradient
 /// is the full objective's Q, K, V gradient at O*(x); no derivative of O*
-/// is needed. x packs Q, K, V (Objective's x without O).
+/// is needed. x packs Q, K, V (Objective's x without O). With
+/// `acceptedOnly` (SolveOutput::Accepted) a trial's value() is the full
+/// objective at x with the O of the last accepted point (an upper bound of
+/// f(x), equal at that point; it may stop early like the plain fit's), and
+/// gradient(), which L-BFGS calls at accepted points only, solves O there
+/// first; settledValue() is then f(x).
 class OutputSolvedObjective {
 public:
   OutputSolvedObjective(Objective &full, const std::vector<float> &from,
-                        const std::vector<float> &target, const JointLayer &l)
+                        const std::vector<float> &target, const JointLayer &l,
+                        bool acceptedOnly = false)
       : full(full), w(from), size(full.outputOffset()),
+        acceptedOnly(acceptedOnly),
         solver(target.data(), l.batch * l.length, l.qHeads * l.valueDim,
                l.outWidth, full.startPacked().data() + full.outputOffset(),
                full.outputMu()) {}
@@ -763,27 +783,43 @@ public:
   }
 
   double operator()(const std::vector<float> &x, std::vector<float> &grad) {
-    double f = value(x);
+    value(x);
     gradient(grad);
-    return f;
+    return last;
   }
 
-  /// The bound (a trial's Armijo bound) is not used: the solve needs
-  /// every window, so a trial is always evaluated in full.
-  double value(const std::vector<float> &x, double /*bound*/ = 0.0) {
+  /// Exact: the bound (a trial's Armijo bound) is not used: the solve
+  /// needs every window, so a trial is always evaluated in full.
+  /// Accepted: the full objective with the current O, `bound` as in
+  /// Objective::value().
+  double value(const std::vector<float> &x,
+               double bound = std::numeric_limits<double>::infinity()) {
     std::copy(x.begin(), x.end(), w.begin());
-    return full.valueSolvingOutput(w, solver);
+    solved = !acceptedOnly;
+    if (acceptedOnly)
+      return last = full.value(w, bound);
+    return last = full.valueSolvingOutput(w, solver);
   }
 
   void gradient(std::vector<float> &grad) {
+    if (!solved) { // Accepted: O solved at the accepted point first
+      last = full.valueResolvingOutput(w, solver);
+      solved = true;
+    }
     full.gradient(gw);
     grad.assign(gw.begin(), gw.begin() + size);
   }
 
+  /// f at the last gradient()'s point (Lbfgs.h reads it after gradient()).
+  double settledValue() const { return last; }
+
   /// The four matrices packed for x (its O solved).
   const std::vector<float> &weights(const std::vector<float> &x) {
-    if (!std::equal(x.begin(), x.end(), w.begin()))
-      value(x);
+    if (!solved || !std::equal(x.begin(), x.end(), w.begin())) {
+      std::copy(x.begin(), x.end(), w.begin());
+      last = full.valueSolvingOutput(w, solver);
+      solved = true;
+    }
     return w;
   }
 
@@ -793,6 +829,9 @@ private:
   Objective &full;
   std::vector<float> w, gw; ///< the four matrices: x and its solved O
   size_t size;              ///< Q, K and V's entries
+  bool acceptedOnly;
+  bool solved = false; ///< w's O is the solved one for w's Q, K and V
+  double last = 0.0;   ///< the last value()
   OutputSolver solver;
 };
 
@@ -871,6 +910,68 @@ double attn::calib::jointObjectiveSolvedOutput(
   return f;
 }
 
+double attn::calib::crossValidatedOutputRidge(
+    const JointLayer &layer, const std::vector<float> &target,
+    const JointWeights &start, const JointWeights &at,
+    const std::vector<double> &candidates, std::vector<double> *errors) {
+  if (errors)
+    errors->assign(candidates.size(), 0.0);
+  if (layer.batch < 2 || candidates.size() < 2 || !layer.kvInput.empty())
+    return candidates.empty() ? 0.0 : candidates[0];
+  Attention a(layer, at.kvHeads);
+  std::vector<float> x = packFloats(at);
+  pointWeights(a, x.data(), at);
+  a.forward(false, 0, -1, /*contextsOnly=*/true);
+  int64_t width = layer.qHeads * layer.valueDim, out = layer.outWidth;
+  int64_t rows = layer.batch * layer.length;
+  int64_t half = (layer.batch / 2) * layer.length;
+  std::vector<float> o0(start.output.begin(), start.output.end());
+  double startNorm = 0.0;
+  for (float v : o0)
+    startNorm += double(v) * v;
+  auto energy = [&](int64_t r0, int64_t r1) {
+    double s = 0.0;
+    for (int64_t i = r0 * out; i < r1 * out; ++i)
+      s += double(target[i]) * target[i];
+    return s;
+  };
+  // Fold f fits rows [fit0, fit1) and measures rows [test0, test1).
+  const int64_t folds[2][4] = {{0, half, half, rows}, {half, rows, 0, half}};
+  std::vector<float> o(width * out), y;
+  double best = std::numeric_limits<double>::infinity();
+  double chosen = candidates[0];
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    double sum = 0.0;
+    for (const auto &f : folds) {
+      double mu = candidates[c] * energy(f[0], f[1]) /
+                  (startNorm > 0.0 ? startNorm : 1.0);
+      OutputSolver solver(&target[f[0] * out], f[1] - f[0], width, out,
+                          o0.data(), mu);
+      if (!solver.solve(&a.ctx[f[0] * width], o.data())) {
+        sum = std::numeric_limits<double>::infinity();
+        break;
+      }
+      int64_t n = f[3] - f[2];
+      y.resize(n * out);
+      sgemm(false, false, n, out, width, &a.ctx[f[2] * width], width,
+            o.data(), out, y.data(), out);
+      double e = 0.0;
+      for (int64_t i = 0; i < n * out; ++i) {
+        double r = double(y[i]) - target[f[2] * out + i];
+        e += r * r;
+      }
+      sum += e / std::max(energy(f[2], f[3]), 1e-30);
+    }
+    if (errors)
+      (*errors)[c] = sum;
+    if (sum < best) {
+      best = sum;
+      chosen = candidates[c];
+    }
+  }
+  return chosen;
+}
+
 double attn::calib::jointObjective(const JointLayer &layer,
                                    const std::vector<float> &target,
                                    const JointWeights &start,
@@ -892,7 +993,8 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
                                      const JointRidge &ridge, bool errors,
                                      bool headMaps,
                                      const JointValidation &validation,
-                                     double firstStep, bool solveOutput) {
+                                     double firstStep,
+                                     SolveOutput solveOutput) {
   Objective objective(layer, target, start, ridge);
   JointFitResult result;
   const double none = std::numeric_limits<double>::quiet_NaN();
@@ -920,9 +1022,9 @@ JointFitResult attn::calib::fitJoint(const JointLayer &layer,
   if (headMaps) {
     MapObjective maps(objective, layer, from);
     fitReparametrised(maps, maps.identity());
-  } else if (solveOutput && !std::isinf(ridge.output)) {
+  } else if (solveOutput != SolveOutput::Lbfgs && !std::isinf(ridge.output)) {
     OutputSolvedObjective solved(objective, objective.pack(from), target,
-                                 layer);
+                                 layer, solveOutput == SolveOutput::Accepted);
     fitReparametrised(solved, solved.initial());
     result.outputSolves = solved.outputSolver().solves;
     result.outputSolveSeconds = solved.outputSolver().solveSeconds;

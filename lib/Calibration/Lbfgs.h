@@ -36,6 +36,19 @@ namespace attn::calib {
 /// definite). The first step (and any step after a direction that does
 /// not descend) is the gradient scaled to unit length, the others start at
 /// 1; Armijo backtracking halves up to 20 times. Returns the steps taken.
+/// f at the point of fg's last gradient(): fg.settledValue() where fg has
+/// one (an objective whose gradient() moves along the variables it
+/// eliminates, e.g. the output projection solved at accepted points),
+/// else `value`, the last value().
+template <typename Function>
+auto settledValue(Function &fg, double, int) -> decltype(fg.settledValue()) {
+  return fg.settledValue();
+}
+template <typename Function>
+double settledValue(Function &, double value, long) {
+  return value;
+}
+
 template <typename Pair> class Lbfgs {
 public:
   Lbfgs(size_t n, size_t memory)
@@ -240,7 +253,7 @@ int lbfgs(Function &fg, std::vector<float> &x, double &f, int iterations,
     history.push(step, d, g, gn);
     x.swap(xn);
     g.swap(gn);
-    f = fn;
+    f = settledValue(fg, fn, 0);
     ++taken;
     if (watch)
       (*watch)(taken, x);

@@ -206,9 +206,15 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     return success();
   }
   if (key == "share-kv-solve-output") {
-    if (value != "exact" && value != "lbfgs")
-      return badValue(error, key, value, "exact or lbfgs");
-    options.shareKVSolveOutput = value == "exact";
+    std::optional<ShareKVSolveOutput> mode =
+        llvm::StringSwitch<std::optional<ShareKVSolveOutput>>(value)
+            .Case("lbfgs", ShareKVSolveOutput::Lbfgs)
+            .Case("exact", ShareKVSolveOutput::Exact)
+            .Case("accepted", ShareKVSolveOutput::Accepted)
+            .Default(std::nullopt);
+    if (!mode)
+      return badValue(error, key, value, "exact, accepted or lbfgs");
+    options.shareKVSolveOutput = *mode;
     return success();
   }
   if (key == "share-kv-ridge") {
@@ -229,6 +235,22 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
                       "a strength R >= 0 for all four matrices, or four for "
                       "Q,K,V,O, each R or fixed");
     options.shareKVRidge = ridge;
+    return success();
+  }
+  if (key == "share-kv-output-ridge-cv") {
+    SmallVector<StringRef> parts;
+    value.split(parts, ',');
+    std::vector<double> candidates;
+    bool ok = true;
+    for (StringRef p : parts) {
+      double r;
+      ok &= !p.trim().getAsDouble(r) && r >= 0.0 && std::isfinite(r);
+      candidates.push_back(r);
+    }
+    if (!ok)
+      return badValue(error, key, value,
+                      "O ridges R >= 0 separated by commas");
+    options.shareKVOutputRidgeCV = std::move(candidates);
     return success();
   }
   if (key == "share-kv-aligned-weighting") {

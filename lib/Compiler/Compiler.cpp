@@ -457,9 +457,21 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.blockRefitDrift = options.shareKVBlockRefit;
     joint.refitRounds = options.shareKVRefitRounds;
     joint.headMaps = options.shareKVFitMaps;
-    joint.solveOutput = options.shareKVSolveOutput;
-    joint.ridge = {options.shareKVRidge[0], options.shareKVRidge[1],
-                   options.shareKVRidge[2], options.shareKVRidge[3]};
+    switch (options.shareKVSolveOutput) {
+    case ShareKVSolveOutput::Lbfgs:
+      joint.solveOutput = ::attn::calib::SolveOutput::Lbfgs;
+      break;
+    case ShareKVSolveOutput::Exact:
+      joint.solveOutput = ::attn::calib::SolveOutput::Exact;
+      break;
+    case ShareKVSolveOutput::Accepted:
+      joint.solveOutput = ::attn::calib::SolveOutput::Accepted;
+      break;
+    }
+    std::array<double, 4> ridge =
+        options.shareKVRidge.value_or(options.shareKVDefaultRidge());
+    joint.ridge = {ridge[0], ridge[1], ridge[2], ridge[3]};
+    joint.outputRidgeCandidates = options.shareKVOutputRidgeCV;
     joint.earlyStop = options.shareKVEarlyStop;
     joint.originalTarget = options.shareKVOriginalTarget;
     joint.fallbackRefitPasses = kRefitPasses;
@@ -481,11 +493,16 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
                            f.name, f.why);
     for (const std::string &note : refitNotes)
       log << note << "\n";
-    for (const JointFitRecord &r : jointRecords)
+    for (const JointFitRecord &r : jointRecords) {
       log << llvm::formatv("share-kv joint: {0}: output error aligned {1:e3}, "
-                           "fitted {2:e3} ({3} steps, {4:f1} s)\n",
+                           "fitted {2:e3} ({3} steps, {4:f1} s",
                            r.name, r.alignedError, r.fittedError, r.iterations,
                            r.seconds);
+      if (!std::isnan(r.outputRidge))
+        log << llvm::formatv(", O ridge {0} by cross-validation",
+                             r.outputRidge);
+      log << ")\n";
+    }
     for (const JointFitRecord &r : jointRecords) {
       if (r.heldout.empty())
         continue;
@@ -502,6 +519,11 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
       if (t.evaluations >= 0)
         log << llvm::formatv(", {0} objective evaluations ({1} stopped early)",
                              t.evaluations, t.earlyRejections);
+      if (t.outputSolves > 0)
+        log << llvm::formatv(", {0} output solves (products {1:f1} CPU-s, "
+                             "factor and solves {2:f1} CPU-s)",
+                             t.outputSolves, t.outputProductSeconds,
+                             t.outputSolveSeconds);
       log << "\n";
     }
     return success();

@@ -104,6 +104,9 @@ struct LayerPlan {
   double fitCpu = 0.0;
   /// The last fit's L-BFGS scale (s.y / y.y): the next pass's first step.
   double stepScale = 0.0;
+  /// --share-kv-output-ridge-cv: O's ridge chosen in the first pass (NaN:
+  /// none chosen, the options' ridge).
+  double outputRidge = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Rows [heads * D, width] of a projection: row j holds the weights of
@@ -614,9 +617,27 @@ LogicalResult fitLayer(LayerPlan &plan,
     validation.every = options.heldoutEvery;
     validation.keepBest = options.earlyStop;
   }
+  ::attn::calib::JointRidge ridge = options.ridge;
+  if (!options.outputRidgeCandidates.empty() &&
+      options.solveOutput != ::attn::calib::SolveOutput::Lbfgs &&
+      !std::isinf(ridge.output)) {
+    // Chosen once, at the first pass's start, among the candidates (the
+    // configured ridge first: ties and layers it cannot split keep it).
+    if (std::isnan(plan.outputRidge)) {
+      std::vector<double> candidates{ridge.output};
+      for (double c : options.outputRidgeCandidates)
+        if (c != ridge.output)
+          candidates.push_back(c);
+      plan.outputRidge = ::attn::calib::crossValidatedOutputRidge(
+          l, target, plan.start, first ? plan.start : plan.fitted,
+          candidates);
+    }
+    ridge.output = plan.outputRidge;
+    r.outputRidge = plan.outputRidge;
+  }
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
       l, target, plan.start, first ? JointWeights{} : plan.fitted,
-      options.stepsOf(passIndex), options.ridge,
+      options.stepsOf(passIndex), ridge,
       /*errors=*/last, // the log's: last
       options.headMaps, validation,
       first || !warmFirstStep() ? 0.0 : plan.stepScale, options.solveOutput);
@@ -631,6 +652,9 @@ LogicalResult fitLayer(LayerPlan &plan,
   r.iterations = fit.iterations;
   r.evaluations = fit.evaluations;
   r.earlyRejections = fit.earlyRejections;
+  r.outputSolves = fit.outputSolves;
+  r.outputProductSeconds = fit.outputProductSeconds;
+  r.outputSolveSeconds = fit.outputSolveSeconds;
   r.seconds = std::chrono::duration<double>(
                   std::chrono::steady_clock::now() - t0).count();
   plan.fitCpu = threadCpu() - cpu0;
@@ -684,6 +708,9 @@ LogicalResult fitAll(std::vector<LayerPlan> &plans,
   for (const JointFitRecord &r : records) {
     times.back().evaluations += r.evaluations;
     times.back().earlyRejections += r.earlyRejections;
+    times.back().outputSolves += r.outputSolves;
+    times.back().outputProductSeconds += r.outputProductSeconds;
+    times.back().outputSolveSeconds += r.outputSolveSeconds;
   }
   return success();
 }

@@ -850,10 +850,23 @@ void checkSolvedOutput(const std::function<void(bool, const char *)> &check,
   check(worst < 1e-2,
         "the solved-output gradient matches central differences");
 
+  // The O ridge by two-fold cross-validation: the candidate with the
+  // lowest summed held-out error (the errors differ by candidate).
+  std::vector<double> candidates{1e-3, 1.0, 1e6}, cv;
+  double chosen =
+      crossValidatedOutputRidge(l, target, start, at, candidates, &cv);
+  size_t lowest = std::min_element(cv.begin(), cv.end()) - cv.begin();
+  std::printf("O ridge by cross-validation: %g (held-out errors %.4f, %.4f, "
+              "%.4f)\n",
+              chosen, cv[0], cv[1], cv[2]);
+  check(chosen == candidates[lowest] && std::isfinite(cv[lowest]) &&
+            cv[lowest] > 0.0 && cv[0] != cv[1] && cv[1] != cv[2],
+        "the cross-validated O ridge has the lowest held-out error");
+
   for (int steps : {10, 30}) {
     JointFitResult plain = fitJoint(l, target, start, {}, steps, 1e-3);
     JointFitResult exact = fitJoint(l, target, start, {}, steps, 1e-3, true,
-                                    false, {}, 0.0, /*solveOutput=*/true);
+                                    false, {}, 0.0, SolveOutput::Exact);
     double fPlain = jointObjective(l, target, start, plain.weights, 1e-3);
     double fExact = jointObjective(l, target, start, exact.weights, 1e-3);
     std::printf("%d steps: objective %.5f with O solved (%d solves), %.5f "
@@ -861,6 +874,24 @@ void checkSolvedOutput(const std::function<void(bool, const char *)> &check,
                 steps, fExact, exact.outputSolves, fPlain);
     check(fExact < fPlain && exact.outputSolves >= exact.evaluations,
           "the solved-output fit ends lower in the same steps");
+    // O solved at the accepted points only: one solve per step (and the
+    // start), the result's O the solved one for its Q, K and V.
+    JointFitResult accepted = fitJoint(l, target, start, {}, steps, 1e-3, true,
+                                       false, {}, 0.0, SolveOutput::Accepted);
+    double fAccepted =
+        jointObjective(l, target, start, accepted.weights, 1e-3);
+    double fResolved = jointObjectiveSolvedOutput(l, target, start,
+                                                  accepted.weights, 1e-3);
+    std::printf("%d steps: objective %.5f with O solved at the %d accepted "
+                "points (%d solves, %d evaluations, %d stopped early; "
+                "re-solved there %.5f)\n",
+                steps, fAccepted, accepted.iterations, accepted.outputSolves,
+                accepted.evaluations, accepted.earlyRejections, fResolved);
+    check(fAccepted < fPlain &&
+              accepted.outputSolves == accepted.iterations + 1 &&
+              std::abs(fAccepted - fResolved) <= 1e-5 * fAccepted,
+          "the fit solving O at accepted points ends lower, one solve a "
+          "step, its O solved");
   }
 }
 
@@ -875,7 +906,7 @@ double cpuSeconds() {
 /// SmolLM2-135M's shapes (16 x 64 tokens, width 576, 9 query heads of 64,
 /// 3 -> 1 KV heads, random weights) through parallelTasks, with the CPU
 /// and wall seconds they take (a measurement, not a check).
-int bench(int steps, int layers, bool solveOutput) {
+int bench(int steps, int layers, SolveOutput solveOutput) {
   std::mt19937 gen(3);
   std::vector<JointLayer> ls;
   std::vector<JointWeights> originals, starts;
@@ -956,7 +987,10 @@ int main(int argc, char **argv) {
     return earlyRejectFits();
   if ((argc == 4 || argc == 5) && std::string(argv[1]) == "bench")
     return bench(std::atoi(argv[2]), std::atoi(argv[3]),
-                 argc == 5 && std::string(argv[4]) == "exact");
+                 argc < 5                             ? SolveOutput::Lbfgs
+                 : std::string(argv[4]) == "exact"    ? SolveOutput::Exact
+                 : std::string(argv[4]) == "accepted" ? SolveOutput::Accepted
+                                                      : SolveOutput::Lbfgs);
   if (argc >= 2 && std::string(argv[1]) == "gemm-bench")
     return gemmBench(argc >= 3 ? std::atof(argv[2]) : 1.0);
   bool ok = true;

@@ -133,16 +133,25 @@ cl::opt<std::string> shareKVSolveOutput(
     "share-kv-solve-output",
     cl::desc("--share-kv-method=joint: exact solves the output projection "
              "in closed form for each trial of the fits, L-BFGS fitting Q, "
-             "K and V alone (variable projection); lbfgs (default) fits it "
-             "with them"),
-    cl::value_desc("exact|lbfgs"), cl::cat(category));
+             "K and V alone (variable projection; the default); accepted "
+             "solves it at each accepted point only (the trials read the "
+             "last one's); lbfgs fits it with them"),
+    cl::value_desc("exact|accepted|lbfgs"), cl::cat(category));
 cl::opt<std::string> shareKVRidge(
     "share-kv-ridge",
     cl::desc("--share-kv-method=joint: the fits' ridge toward the aligned "
              "start, relative to each matrix's squared norm: one strength "
-             "for Q, K, V and O (default 1e-3), or four (Q,K,V,O), each a "
-             "strength or fixed (the matrix keeps its start)"),
+             "for Q, K, V and O, or four (Q,K,V,O), each a strength or "
+             "fixed (the matrix keeps its start); default 1e-3,1e-3,1e-3,0.3 "
+             "(1e-3 for all four with --share-kv-solve-output=lbfgs)"),
     cl::value_desc("R|RQ,RK,RV,RO"), cl::cat(category));
+cl::opt<std::string> shareKVOutputRidgeCV(
+    "share-kv-output-ridge-cv",
+    cl::desc("--share-kv-method=joint with the output projection solved: "
+             "each attention's O ridge chosen among these and "
+             "--share-kv-ridge's by two-fold cross-validation over the "
+             "calibration windows at the first pass's start (default: off)"),
+    cl::value_desc("R1,R2,..."), cl::cat(category));
 cl::opt<std::string> shareKVAlignedWeighting(
     "share-kv-aligned-weighting",
     cl::desc("--share-kv-method=aligned, aligned-fit or joint: weight the "
@@ -289,6 +298,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-solve-output", shareKVSolveOutput});
   if (shareKVRidge.getNumOccurrences())
     flags.push_back({"share-kv-ridge", shareKVRidge});
+  if (shareKVOutputRidgeCV.getNumOccurrences())
+    flags.push_back({"share-kv-output-ridge-cv", shareKVOutputRidgeCV});
   if (shareKVAlignedWeighting.getNumOccurrences())
     flags.push_back({"share-kv-aligned-weighting", shareKVAlignedWeighting});
   if (shareKVOriginalTarget.getNumOccurrences())

@@ -102,6 +102,26 @@ double jointObjectiveSolvedOutput(const JointLayer &layer,
                                   JointWeights *solved = nullptr,
                                   JointWeights *gradient = nullptr);
 
+/// How fitJoint treats the output projection O: fitted by L-BFGS with Q, K
+/// and V (Lbfgs), solved in closed form for every line-search trial, L-BFGS
+/// over Q, K and V alone (Exact, variable projection), or solved only at
+/// the accepted points, the trials between them reading the last accepted
+/// point's O (Accepted; --share-kv-solve-output).
+enum class SolveOutput { Lbfgs, Exact, Accepted };
+
+/// The output projection's ridge (JointRidge::output) among `candidates`
+/// with the lowest two-fold held-out error of the solved O at `at`'s Q, K
+/// and V: O solved (OutputSolver, mu = R ||T_A||^2 / ||O_start||^2) on the
+/// first half of the windows and measured on the second, and the other way
+/// round; `errors` (when given) gets each candidate's summed relative
+/// error. Needs two windows or more (else returns candidates[0]).
+double crossValidatedOutputRidge(const JointLayer &layer,
+                                 const std::vector<float> &target,
+                                 const JointWeights &start,
+                                 const JointWeights &at,
+                                 const std::vector<double> &candidates,
+                                 std::vector<double> *errors = nullptr);
+
 /// Windows the fit does not read (e.g. the calibration windows after
 /// --share-kv-fit-windows), on which fitJoint measures the held-out output
 /// error every `every` steps; with `keepBest` it returns the step with the
@@ -149,9 +169,13 @@ struct JointFitResult {
 /// and only K and V are free matrices. `firstStep` > 0 (a previous fit's
 /// stepScale, when `init` is its result) makes L-BFGS's first step try
 /// the move -firstStep g first instead of the unit-length one (Lbfgs.h).
-/// `solveOutput` (without headMaps, O not fixed): L-BFGS runs over Q, K
-/// and V only, O solved exactly for each of its trials
-/// (jointObjectiveSolvedOutput; --share-kv-solve-output=exact).
+/// `solveOutput` other than Lbfgs (without headMaps, O not fixed): L-BFGS
+/// runs over Q, K and V only, O solved exactly for each of its trials
+/// (Exact: jointObjectiveSolvedOutput) or for its accepted points
+/// (Accepted: a trial reads the O of the point it starts from, which
+/// bounds the reduced objective from above, so its Armijo test is also
+/// the reduced objective's; the gradient is the reduced one, taken after
+/// the solve).
 JointFitResult fitJoint(const JointLayer &layer,
                         const std::vector<float> &target,
                         const JointWeights &start, const JointWeights &init,
@@ -159,7 +183,8 @@ JointFitResult fitJoint(const JointLayer &layer,
                         bool errors = true,
                         bool headMaps = false,
                         const JointValidation &validation = {},
-                        double firstStep = 0.0, bool solveOutput = false);
+                        double firstStep = 0.0,
+                        SolveOutput solveOutput = SolveOutput::Lbfgs);
 
 } // namespace attn::calib
 

@@ -55,6 +55,7 @@ enum class ShareKVMethod {
 /// data, the heads reordered so that it is the neighbours'; HeadPermutation).
 /// Default: see Compiler.cpp's groupingOf.
 enum class ShareKVGrouping { Default, Neighbours, Similarity };
+enum class ShareKVSolveOutput { Lbfgs, Exact, Accepted };
 
 struct CompileOptions {
   Target target = Target::Cpu;
@@ -105,13 +106,25 @@ struct CompileOptions {
   /// start (--share-kv-fit-maps=qo) rather than free matrices (none).
   bool shareKVFitMaps = false;
   /// ShareKVMethod::Joint: the fits solve O in closed form for each trial
-  /// and L-BFGS fits Q, K and V alone (--share-kv-solve-output=exact)
-  /// rather than fitting all four (lbfgs).
-  bool shareKVSolveOutput = false;
+  /// (--share-kv-solve-output=exact, the default) or at each accepted point
+  /// (accepted) and L-BFGS fits Q, K and V alone, rather than fitting all
+  /// four (lbfgs).
+  ShareKVSolveOutput shareKVSolveOutput = ShareKVSolveOutput::Exact;
   /// ShareKVMethod::Joint: the ridge toward the aligned start of Q, K, V
   /// and O (relative to each start's squared norm; infinite: the matrix
-  /// stays fixed) (--share-kv-ridge).
-  std::array<double, 4> shareKVRidge = {1e-3, 1e-3, 1e-3, 1e-3};
+  /// stays fixed) (--share-kv-ridge). Unset: shareKVDefaultRidge().
+  std::optional<std::array<double, 4>> shareKVRidge;
+  /// The ridge without --share-kv-ridge: 1e-3 for Q, K and V; for O 0.3
+  /// where the fits solve it (a solved O fits the calibration tokens too
+  /// closely with less), else 1e-3.
+  std::array<double, 4> shareKVDefaultRidge() const {
+    return {1e-3, 1e-3, 1e-3,
+            shareKVSolveOutput == ShareKVSolveOutput::Lbfgs ? 1e-3 : 0.3};
+  }
+  /// ShareKVMethod::Joint with O solved: O's ridge per attention chosen
+  /// among these and the configured one by two-fold cross-validation over
+  /// the calibration windows (--share-kv-output-ridge-cv; empty: off).
+  std::vector<double> shareKVOutputRidgeCV;
   /// ShareKVMethod::Joint: the fits keep the step with the lowest output
   /// error on the calibration rows after --share-kv-fit-windows'
   /// (--share-kv-early-stop).

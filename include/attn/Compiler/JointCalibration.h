@@ -7,6 +7,7 @@
 #include "attn/Compiler/KVCalibration.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 namespace mlir::attn::compile {
@@ -20,6 +21,11 @@ struct JointFitOptions {
   /// The pull toward the aligned start, per matrix (--share-kv-ridge; an
   /// infinite one keeps the matrix fixed).
   ::attn::calib::JointRidge ridge{1e-3};
+  /// With O solved (solveOutput): O's ridge per attention chosen among
+  /// these and ridge.output by two-fold cross-validation over the
+  /// calibration windows at the first pass's start
+  /// (crossValidatedOutputRidge; --share-kv-output-ridge-cv); empty: off.
+  std::vector<double> outputRidgeCandidates;
   /// --share-kv-early-stop: the fits keep the step whose output error on
   /// the calibration windows they do not read (after the first
   /// `fitWindows`) is lowest, measured every `heldoutEvery` steps.
@@ -56,7 +62,7 @@ struct JointFitOptions {
   /// Q and O as per-head maps of the pass's start (fitJoint's headMaps).
   bool headMaps = false;
   /// O solved in closed form inside the fits (fitJoint's solveOutput).
-  bool solveOutput = false;
+  ::attn::calib::SolveOutput solveOutput = ::attn::calib::SolveOutput::Lbfgs;
   /// The output refit's passes for the attentions that take aligned-fit
   /// instead of joint (calibrateJointSharing's `fallbacks`).
   int fallbackRefitPasses = 2;
@@ -102,6 +108,12 @@ struct JointFitRecord {
   int iterations = 0;
   /// Objective evaluations (line-search trials), of those stopped early.
   int evaluations = 0, earlyRejections = 0;
+  /// --share-kv-solve-output: the output solves, the CPU seconds of their
+  /// products (C^T C, C^T T) and of their factor and triangular solves.
+  int outputSolves = 0;
+  double outputProductSeconds = 0.0, outputSolveSeconds = 0.0;
+  /// --share-kv-output-ridge-cv: the O ridge chosen (NaN: none).
+  double outputRidge = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0.0;
 };
 
@@ -113,6 +125,9 @@ struct JointPhaseTime {
   /// A pass's fits: their objective evaluations, of those the trials
   /// stopped early (-1: not a pass's fits).
   int evaluations = -1, earlyRejections = 0;
+  /// A pass's fits: JointFitRecord's output solves and their seconds.
+  int outputSolves = 0;
+  double outputProductSeconds = 0.0, outputSolveSeconds = 0.0;
 };
 
 /// `--share-kv-method=joint`: aligned sharing first (calibrateKVSharing),

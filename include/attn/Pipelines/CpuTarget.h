@@ -64,6 +64,15 @@ struct CpuTarget {
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows
   /// (10-12 GB/s against 21-28 GB/s in order).
   bool rowStreamMatVec = false;
+  /// Alignment in bytes of the decode kernel's stack tiles
+  /// (convert-attn-to-loops{tile-alignment}; 0: the element's): 64 on Intel
+  /// cores with AVX-512. There a 512-bit load or store that straddles two
+  /// cache lines takes two of the two load (one store) slots per cycle, and
+  /// the allocas of the tiles (align 4) landed off the lines: MQA f16 on
+  /// the Emerald Rapids host 1.14-1.35x faster with them aligned
+  /// (bench/RESULTS.md, branch cpu-decode-intel). Zen 4 was not measured
+  /// with it and keeps its forms.
+  int64_t tileAlignment = 0;
 };
 
 /// Resolves `mcpu` ("native" or "": the host CPU and its features; else an

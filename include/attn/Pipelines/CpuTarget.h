@@ -68,10 +68,13 @@ struct CpuTarget {
   /// (convert-attn-to-loops{tile-alignment}; 0: the element's): 64 on Intel
   /// cores with AVX-512. There a 512-bit load or store that straddles two
   /// cache lines takes two of the two load (one store) slots per cycle, and
-  /// the allocas of the tiles (align 4) landed off the lines: MQA f16 on
-  /// the Emerald Rapids host 1.14-1.35x faster with them aligned
-  /// (bench/RESULTS.md, branch cpu-decode-intel). Zen 4 was not measured
-  /// with it and keeps its forms.
+  /// the allocas of the tiles (align 4) land where the frame and the
+  /// stack's random offset put them. On the loaded Emerald Rapids host
+  /// (interleaved A/B, CPU time under SCHED_FIFO) MQA's median step 1.21-1.33x
+  /// faster on f16 / bf16 caches, f32 and GQA-4 within the noise, the best
+  /// steps within 0.93-1.10x (bench/RESULTS.md, branch cpu-decode-intel):
+  /// the natural form is fast only in the runs whose tiles land aligned.
+  /// Zen 4 was not measured with it and keeps its forms.
   int64_t tileAlignment = 0;
 };
 

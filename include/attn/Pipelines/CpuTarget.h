@@ -67,14 +67,14 @@ struct CpuTarget {
   /// Alignment in bytes of the decode kernel's stack tiles
   /// (convert-attn-to-loops{tile-alignment}; 0: the element's): 64 on Intel
   /// cores with AVX-512. There a 512-bit load or store that straddles two
-  /// cache lines takes two of the two load (one store) slots per cycle, and
+  /// cache lines is split into two accesses of the L1, and
   /// the allocas of the tiles (align 4) land where the frame and the
   /// stack's random offset put them. On the loaded Emerald Rapids host
   /// (interleaved A/B, CPU time under SCHED_FIFO) MQA's median step 1.21-1.33x
   /// faster on f16 / bf16 caches, f32 and GQA-4 within the noise, the best
   /// steps within 0.93-1.10x (bench/RESULTS.md, branch cpu-decode-intel):
-  /// the natural form is fast only in the runs whose tiles land aligned.
-  /// Zen 4 was not measured with it and keeps its forms.
+  /// probably the natural form is fast only in the runs whose tiles land
+  /// aligned. Zen 4 was not measured with it and keeps its forms.
   int64_t tileAlignment = 0;
 };
 

@@ -88,6 +88,11 @@ try:
                       if l.startswith("flags")), [])
     if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
         config.available_features.add("avx512")
+    # Code for Sapphire Rapids and later (--mcpu=emeraldrapids) also takes
+    # AVX512-FP16 and AVX512-BF16 instructions (vcvtph2psx).
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_fp16",
+        "avx512_bf16"} <= set(flags):
+        config.available_features.add("avx512-spr")
 except OSError:
     pass
 

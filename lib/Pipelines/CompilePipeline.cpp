@@ -83,6 +83,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.keyRowsInOrder = options.target.keyRowsInOrder;
   codegen.groupedTileKeys = options.target.groupedTileKeys;
   codegen.claimWorkItems = options.target.claimWorkItems;
+  codegen.tileAlignment = options.target.tileAlignment;
   codegen.rowStreamMatVec = options.target.rowStreamMatVec;
   buildAttnCpuCodegenPipeline(pm, codegen);
 }

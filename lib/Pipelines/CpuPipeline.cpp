@@ -106,6 +106,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   loops.keyRowsInOrder = options.keyRowsInOrder;
   loops.groupedTileKeys = options.groupedTileKeys;
   loops.claimWorkItems = options.claimWorkItems;
+  loops.tileAlignment = options.tileAlignment;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   vectors.rowStreaming = options.rowStreamMatVec;

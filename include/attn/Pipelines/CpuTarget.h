@@ -64,6 +64,18 @@ struct CpuTarget {
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows
   /// (10-12 GB/s against 21-28 GB/s in order).
   bool rowStreamMatVec = false;
+  /// Alignment in bytes of the decode kernel's stack tiles
+  /// (convert-attn-to-loops{tile-alignment}; 0: the element's): 64 on Intel
+  /// cores with AVX-512. There a 512-bit load or store that straddles two
+  /// cache lines is split into two accesses of the L1, and
+  /// the allocas of the tiles (align 4) land where the frame and the
+  /// stack's random offset put them. On the loaded Emerald Rapids host
+  /// (interleaved A/B, CPU time under SCHED_FIFO) MQA's median step 1.21-1.33x
+  /// faster on f16 / bf16 caches, f32 and GQA-4 within the noise, the best
+  /// steps within 0.93-1.10x (bench/RESULTS.md, branch cpu-decode-intel):
+  /// probably the natural form is fast only in the runs whose tiles land
+  /// aligned. Zen 4 was not measured with it and keeps its forms.
+  int64_t tileAlignment = 0;
 };
 
 /// Resolves `mcpu` ("native" or "": the host CPU and its features; else an

@@ -63,6 +63,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   a.keyRowsInOrder = options.keyRowsInOrder;
   a.groupedTileKeys = options.groupedTileKeys;
   a.claimWorkItems = options.claimWorkItems;
+  a.tileAlignment = options.tileAlignment;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -313,11 +314,18 @@ struct ConvertAttnToLoopsPass
           << static_cast<int64_t>(rowLanes);
       return signalPassFailure();
     }
+    if (tileAlignment != 0 &&
+        (tileAlignment < 2 || !llvm::isPowerOf2_64(tileAlignment))) {
+      getOperation().emitError("tile-alignment must be 0 or a power of two "
+                               "of at least 2 bytes, got ")
+          << static_cast<int64_t>(tileAlignment);
+      return signalPassFailure();
+    }
     populateAttnToLoopsConversionPatterns(patterns,
                                           {rowLanes, inlineBF16Widening,
                                            overlapTileWidening,
                                            keyRowsInOrder, groupedTileKeys,
-                                           claimWorkItems});
+                                           claimWorkItems, tileAlignment});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

@@ -34,3 +34,12 @@ func.func @dynamic_head(%q: memref<1x2x1x?xf32>, %k: memref<1x1x8x?xf32>,
 func.func @lanes() {
   return
 }
+
+// -----
+
+// RUN: not attn-opt %s --split-input-file \
+// RUN:   --convert-attn-to-loops=tile-alignment=48 2>&1 | FileCheck %s --check-prefix=ALIGN
+// ALIGN: tile-alignment must be 0 or a power of two of at least 2 bytes, got 48
+func.func @alignment() {
+  return
+}

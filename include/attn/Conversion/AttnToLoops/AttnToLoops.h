@@ -43,6 +43,9 @@ struct AttnToLoopsOptions {
   /// Threads claim the work items from a shared counter instead of equal
   /// blocks of them.
   bool claimWorkItems = true;
+  /// Alignment in bytes of the grouped decode kernel's stack tiles (0: the
+  /// element's).
+  int64_t tileAlignment = 0;
 };
 
 /// Patterns lowering attn.attention and attn.decode on memrefs to tiled

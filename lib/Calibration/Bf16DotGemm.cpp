@@ -113,6 +113,29 @@ ATTN_DOT_TARGET void packB(bool trans, const float *b, int64_t ldb, int64_t p0,
       std::memset(out(qq, halves * 16), 0, 16 * sizeof(uint32_t));
 }
 
+/// Writes (with `add`, adds) the first `rows` x `cols` of a tile's
+/// accumulators to C.
+ATTN_DOT_TARGET inline void storeTile(__m512 (&acc)[kRows][2], int64_t rows,
+                                      int64_t cols, float *c, int64_t ldc,
+                                      bool add) {
+  uint32_t bits = cols >= kCols ? ~0u : (1u << cols) - 1;
+  __mmask16 m0 = static_cast<__mmask16>(bits),
+            m1 = static_cast<__mmask16>(bits >> 16);
+#pragma GCC unroll 12
+  for (int i = 0; i < kRows; ++i) {
+    if (i >= rows)
+      break;
+    float *row = c + i * ldc;
+    __m512 v0 = acc[i][0], v1 = acc[i][1];
+    if (add) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
 /// A's block (rows 0..m of op(A), k p0..p0+kb) as tiles of kRows rows:
 /// dst[(tile * pairs + q) * kRows + i] is row i's pair (2q, 2q + 1), zero
 /// beyond the block. op(A) = A^T is read row by row of A (all the tiles'
@@ -185,22 +208,7 @@ ATTN_DOT_TARGET void tile(int64_t pairs, const uint32_t *ap,
       acc[i][1] = _mm512_dpbf16_ps(acc[i][1], x, b1);
     }
   }
-  uint32_t bits = cols >= kCols ? ~0u : (1u << cols) - 1;
-  __mmask16 m0 = static_cast<__mmask16>(bits),
-            m1 = static_cast<__mmask16>(bits >> 16);
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) {
-    if (i >= rows)
-      break;
-    float *row = c + i * ldc;
-    __m512 v0 = acc[i][0], v1 = acc[i][1];
-    if (add) {
-      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-    }
-    _mm512_mask_storeu_ps(row, m0, v0);
-    _mm512_mask_storeu_ps(row + 16, m1, v1);
-  }
+  storeTile(acc, rows, cols, c, ldc, add);
 }
 
 /// Row i's pair q of A's tile (kRows rows, `pairs` pairs from ap) as two
@@ -306,22 +314,7 @@ ATTN_DOT_TARGET void tileFma(int64_t pairs, const float *af,
   for (int i = 0; i < kRows; ++i)
     __asm__ volatile("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
   _mm_setcsr(csr);
-  uint32_t bits = cols >= kCols ? ~0u : (1u << cols) - 1;
-  __mmask16 m0 = static_cast<__mmask16>(bits),
-            m1 = static_cast<__mmask16>(bits >> 16);
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) {
-    if (i >= rows)
-      break;
-    float *row = c + i * ldc;
-    __m512 v0 = acc[i][0], v1 = acc[i][1];
-    if (add) {
-      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-    }
-    _mm512_mask_storeu_ps(row, m0, v0);
-    _mm512_mask_storeu_ps(row + 16, m1, v1);
-  }
+  storeTile(acc, rows, cols, c, ldc, add);
 }
 
 bool cpuHasDotBf16() {

@@ -328,17 +328,6 @@ bool cpuHasDotBf16() {
          __builtin_cpu_supports("avx512bw");
 }
 
-bool cpuIsIntel() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(0, &a, &b, &c, &d))
-    return false;
-  char vendor[12];
-  std::memcpy(vendor, &b, 4);
-  std::memcpy(vendor + 4, &d, 4);
-  std::memcpy(vendor + 8, &c, 4);
-  return std::memcmp(vendor, "GenuineIntel", 12) == 0;
-}
-
 #endif // ATTN_GEMM_DOT_BF16
 
 /// The pair tile: FMAs on Intel (VDPBF16PS issues on one port there: half
@@ -563,5 +552,20 @@ void attn::calib::detail::dotBf16GemmPacked(
   (void)bPacked;
   (void)support;
   sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+#endif
+}
+
+bool attn::calib::cpuIsIntel() {
+#ifdef ATTN_GEMM_DOT_BF16
+  unsigned a, b, c, d;
+  if (!__get_cpuid(0, &a, &b, &c, &d))
+    return false;
+  char vendor[12];
+  std::memcpy(vendor, &b, 4);
+  std::memcpy(vendor + 4, &d, 4);
+  std::memcpy(vendor + 8, &c, 4);
+  return std::memcmp(vendor, "GenuineIntel", 12) == 0;
+#else
+  return false;
 #endif
 }

@@ -24,9 +24,6 @@
 #include <ctime>
 #include <limits>
 #include <random>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
-#endif
 
 using namespace attn::calib;
 
@@ -457,22 +454,6 @@ bool checkBf16PairTiles(bool &skipped) {
               "bit for bit: %s\n",
               tileBefore, cases, ok ? "yes" : "no");
   return ok;
-}
-
-/// Whether cpuid's vendor is GenuineIntel.
-bool cpuIsIntel() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  unsigned a, b, c, d;
-  if (!__get_cpuid(0, &a, &b, &c, &d))
-    return false;
-  char vendor[12];
-  std::memcpy(vendor, &b, 4);
-  std::memcpy(vendor + 4, &d, 4);
-  std::memcpy(vendor + 8, &c, 4);
-  return std::memcmp(vendor, "GenuineIntel", 12) == 0;
-#else
-  return false;
-#endif
 }
 
 double threadSeconds() {

@@ -136,6 +136,10 @@ bool setBf16GemmKernel(const char *name);
 const char *bf16PairTile();
 bool setBf16PairTile(const char *name);
 
+/// Whether cpuid's vendor is GenuineIntel (where the "fma" pair tile is
+/// the default); false off x86-64.
+bool cpuIsIntel();
+
 /// The bfloat16 sgemmBf16 rounds to (nearest even) as its bits, and back.
 uint16_t roundToBf16(float x);
 float bf16ToFloat(uint16_t x);

@@ -457,17 +457,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.blockRefitDrift = options.shareKVBlockRefit;
     joint.refitRounds = options.shareKVRefitRounds;
     joint.headMaps = options.shareKVFitMaps;
-    switch (options.shareKVSolveOutput) {
-    case ShareKVSolveOutput::Lbfgs:
-      joint.solveOutput = ::attn::calib::SolveOutput::Lbfgs;
-      break;
-    case ShareKVSolveOutput::Exact:
-      joint.solveOutput = ::attn::calib::SolveOutput::Exact;
-      break;
-    case ShareKVSolveOutput::Accepted:
-      joint.solveOutput = ::attn::calib::SolveOutput::Accepted;
-      break;
-    }
+    joint.solveOutput = options.shareKVSolveOutput;
     std::array<double, 4> ridge =
         options.shareKVRidge.value_or(options.shareKVDefaultRidge());
     joint.ridge = {ridge[0], ridge[1], ridge[2], ridge[3]};

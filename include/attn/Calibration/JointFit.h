@@ -12,6 +12,8 @@
 #ifndef ATTN_CALIBRATION_JOINTFIT_H
 #define ATTN_CALIBRATION_JOINTFIT_H
 
+#include "attn/Calibration/SolveOutput.h"
+
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -101,13 +103,6 @@ double jointObjectiveSolvedOutput(const JointLayer &layer,
                                   const JointRidge &ridge,
                                   JointWeights *solved = nullptr,
                                   JointWeights *gradient = nullptr);
-
-/// How fitJoint treats the output projection O: fitted by L-BFGS with Q, K
-/// and V (Lbfgs), solved in closed form for every line-search trial, L-BFGS
-/// over Q, K and V alone (Exact, variable projection), or solved only at
-/// the accepted points, the trials between them reading the last accepted
-/// point's O (Accepted; --share-kv-solve-output).
-enum class SolveOutput { Lbfgs, Exact, Accepted };
 
 /// The output projection's ridge (JointRidge::output) among `candidates`
 /// with the lowest two-fold held-out error of the solved O at `at`'s Q, K

@@ -9,6 +9,7 @@
 #ifndef ATTN_COMPILER_COMPILEOPTIONS_H
 #define ATTN_COMPILER_COMPILEOPTIONS_H
 
+#include "attn/Calibration/SolveOutput.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
@@ -55,7 +56,8 @@ enum class ShareKVMethod {
 /// data, the heads reordered so that it is the neighbours'; HeadPermutation).
 /// Default: see Compiler.cpp's groupingOf.
 enum class ShareKVGrouping { Default, Neighbours, Similarity };
-enum class ShareKVSolveOutput { Lbfgs, Exact, Accepted };
+/// The joint fit's treatment of O (attn/Calibration/SolveOutput.h).
+using ShareKVSolveOutput = ::attn::calib::SolveOutput;
 
 struct CompileOptions {
   Target target = Target::Cpu;

@@ -227,16 +227,8 @@ public:
   }
 
   void build(Value keyBegin, Value keyEnd, Value scratch) {
-    Type f32 = ob.getF32Type();
     auto stackBuffer = [&](ArrayRef<int64_t> shape) {
-      // a.tileAlignment: whole cache lines per 512-bit access (see
-      // CpuTarget::tileAlignment).
-      IntegerAttr alignment;
-      if (a.tileAlignment > 0)
-        alignment = ob.getI64IntegerAttr(a.tileAlignment);
-      return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32),
-                                      ValueRange{}, ValueRange{}, alignment)
-          .getResult();
+      return stackTile(e, a, shape);
     };
     if (rowsAcross)
       queries = stackBuffer({plan.headDim, paddedRows}); // Q^T

@@ -139,6 +139,11 @@ struct Plan {
   int64_t lanes = kWidth;  // vector length of the row-vector kernel
 };
 
+/// An f32 stack tile of `shape`, aligned to a.tileAlignment bytes (0: the
+/// element's): the decode kernels' queries, accumulators, scores and
+/// softmax state, read and written a vector at a time.
+Value stackTile(Emitter &e, const FlashAttention &a, ArrayRef<int64_t> shape);
+
 /// Head, query row and "is a real row" of local row r of tile t for KV head
 /// g; dummy rows (r >= plan.rows) get the group's first head.
 std::tuple<Value, Value, Value> safeHeadAndRow(Emitter &e, const Plan &plan,

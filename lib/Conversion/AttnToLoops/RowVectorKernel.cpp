@@ -51,10 +51,8 @@ public:
   }
 
   void build(Value keyBegin, Value keyEnd, Value scratch) {
-    Type f32 = ob.getF32Type();
     auto stackBuffer = [&](ArrayRef<int64_t> shape) {
-      return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32))
-          .getResult();
+      return stackTile(e, a, shape);
     };
     int64_t rows = plan.paddedRows;
     queriesT = stackBuffer({plan.headDim, rows});

@@ -17,7 +17,9 @@
 //             row i mod Gp), so the online softmax runs on full vectors;
 //   softmax the online update, vectorised (exp in the vector unit, the
 //           short polynomial of VectorExp.cpp: at G = 32 there is one exp
-//           per 32 FMAs);
+//           per 32 FMAs); with the rows across, the tile's maximum is
+//           taken from the score accumulators before they are stored (a
+//           tree per key block), not by reloading the scores;
 //   values  Acc = Acc * alpha + P^T V, in the layout of the scores:
 //           - rows across: Acc^T[dv, rows], the score loop's micro-kernel
 //             again (12 value elements broadcast against 2 probability

@@ -16,17 +16,6 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-/// Intel cores with AVX-512 that LLVM names (client and server), whose
-/// 512-bit FMAs issue on two ports (one on some client parts).
-static bool isIntelAvx512Core(llvm::StringRef cpu) {
-  static constexpr llvm::StringLiteral kCores[] = {
-      "skylake-avx512", "cascadelake",     "cooperlake",     "cannonlake",
-      "icelake-client", "icelake-server",  "tigerlake",      "rocketlake",
-      "sapphirerapids", "emeraldrapids",   "graniterapids",  "graniterapids-d",
-      "diamondrapids"};
-  return llvm::is_contained(kCores, cpu);
-}
-
 FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
                                                   llvm::StringRef mattr,
                                                   std::string &error) {
@@ -87,7 +76,7 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   result.groupedTileKeys = 0;
   result.rowStreamMatVec =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
-  result.tileAlignment =
-      result.f32Lanes == 16 && isIntelAvx512Core(result.cpu) ? 64 : 0;
+  // One vector: no vector access of a tile straddles two cache lines.
+  result.tileAlignment = result.f32Lanes * 4;
   return result;
 }

@@ -70,11 +70,12 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "periodic layout, GQA): keys per online-softmax tile, rounded up "
            "to the key block; 0 means 32 (attn-compile-pipeline's default)">,
     Option<"tileAlignment", "tile-alignment", "int64_t", /*default=*/"0",
-           "Alignment in bytes of the grouped decode kernel's stack tiles "
-           "(queries, scores, accumulators, widened cache tiles, softmax "
-           "state); 0 means the element's (4 bytes). A 512-bit load or store "
-           "of a tile that straddles two cache lines costs two. "
-           "attn-compile-pipeline sets 64 for Intel cores with AVX-512">,
+           "Alignment in bytes of the kernels' stack tiles (queries, "
+           "scores, accumulators, widened cache tiles, softmax state); 0 "
+           "means the element's (4 bytes). A vector load or store of a tile "
+           "that straddles two cache lines costs two. attn-compile-pipeline "
+           "sets one f32 vector of the target (64 with AVX-512, 32 with "
+           "AVX2)">,
     Option<"claimWorkItems", "claim-work-items", "bool", /*default=*/"true",
            "Threads take the work items (batch row, KV head, query tile, "
            "key split) one at a time from a shared atomic counter, so a "

@@ -64,17 +64,17 @@ struct CpuTarget {
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows
   /// (10-12 GB/s against 21-28 GB/s in order).
   bool rowStreamMatVec = false;
-  /// Alignment in bytes of the decode kernel's stack tiles
-  /// (convert-attn-to-loops{tile-alignment}; 0: the element's): 64 on Intel
-  /// cores with AVX-512. There a 512-bit load or store that straddles two
-  /// cache lines is split into two accesses of the L1, and
-  /// the allocas of the tiles (align 4) land where the frame and the
-  /// stack's random offset put them. On the loaded Emerald Rapids host
-  /// (interleaved A/B, CPU time under SCHED_FIFO) MQA's median step 1.21-1.33x
-  /// faster on f16 / bf16 caches, f32 and GQA-4 within the noise, the best
-  /// steps within 0.93-1.10x (bench/RESULTS.md, branch cpu-decode-intel):
-  /// probably the natural form is fast only in the runs whose tiles land
-  /// aligned. Zen 4 was not measured with it and keeps its forms.
+  /// Alignment in bytes of the decode kernels' stack tiles
+  /// (convert-attn-to-loops{tile-alignment}; 0: the element's): one f32
+  /// vector on every target (64 with AVX-512, 32 with AVX2), so that no
+  /// vector load or store of a tile straddles two cache lines (a split
+  /// access: two L1 accesses). Without it the allocas were `align 4` and
+  /// landed where the frame and the stack's random offset put them. On the
+  /// loaded Emerald Rapids host (interleaved A/B, CPU time under SCHED_FIFO)
+  /// MQA's median step was 1.21-1.33x faster on f16 / bf16 caches, f32 and
+  /// GQA-4 within the noise (bench/RESULTS.md, branch cpu-decode-intel).
+  /// Zen 4 was not measured with it; there it changes the allocas'
+  /// alignment only (the loops are the same).
   int64_t tileAlignment = 0;
 };
 

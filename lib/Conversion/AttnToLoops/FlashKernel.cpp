@@ -192,10 +192,8 @@ private:
       return buildRowVectorPartial(e, item, plan, {b, g, t, s}, queryLength,
                                    keyBegin, keyEndV, scratch);
 
-    Type f32 = ob.getF32Type();
     auto stackBuffer = [&](ArrayRef<int64_t> shape) {
-      return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32))
-          .getResult();
+      return stackTile(e, a, shape);
     };
     Value qbuf = stackBuffer({plan.paddedRows, plan.paddedHead});
     Value acc = stackBuffer({plan.paddedRows, plan.paddedValue});
@@ -500,6 +498,17 @@ private:
 };
 
 } // namespace
+
+Value mlir::attn::stackTile(Emitter &e, const FlashAttention &a,
+                            ArrayRef<int64_t> shape) {
+  IntegerAttr alignment;
+  if (a.tileAlignment > 0)
+    alignment = e.b.getI64IntegerAttr(a.tileAlignment);
+  return memref::AllocaOp::create(e.b, e.loc,
+                                  MemRefType::get(shape, e.b.getF32Type()),
+                                  ValueRange{}, ValueRange{}, alignment)
+      .getResult();
+}
 
 std::tuple<Value, Value, Value> mlir::attn::safeHeadAndRow(Emitter &e,
                                                           const Plan &plan,

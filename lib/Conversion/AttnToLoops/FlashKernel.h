@@ -50,8 +50,8 @@ struct FlashAttention {
   /// Work items claimed one at a time from a shared counter (the default),
   /// not dealt out in equal blocks per thread (AttnToLoopsOptions).
   bool claimWorkItems = true;
-  /// Alignment in bytes of the grouped decode kernel's stack tiles (0: the
-  /// element's; AttnToLoopsOptions).
+  /// Alignment in bytes of the kernels' stack tiles (0: the element's;
+  /// AttnToLoopsOptions).
   int64_t tileAlignment = 0;
   /// Optional [B, max_pages] i32/i64 block table: key and value are then
   /// page pools [num_pages, Hkv, pageSize, *] and key j of batch row b is

@@ -17,7 +17,9 @@
 //             row i mod Gp), so the online softmax runs on full vectors;
 //   softmax the online update, vectorised (exp in the vector unit, the
 //           short polynomial of VectorExp.cpp: at G = 32 there is one exp
-//           per 32 FMAs);
+//           per 32 FMAs); with the rows across, the tile's maximum is
+//           taken from the score accumulators before they are stored (a
+//           tree per key block), not by reloading the scores;
 //   values  Acc = Acc * alpha + P^T V, in the layout of the scores:
 //           - rows across: Acc^T[dv, rows], the score loop's micro-kernel
 //             again (12 value elements broadcast against 2 probability
@@ -227,16 +229,8 @@ public:
   }
 
   void build(Value keyBegin, Value keyEnd, Value scratch) {
-    Type f32 = ob.getF32Type();
     auto stackBuffer = [&](ArrayRef<int64_t> shape) {
-      // a.tileAlignment: whole cache lines per 512-bit access (see
-      // CpuTarget::tileAlignment).
-      IntegerAttr alignment;
-      if (a.tileAlignment > 0)
-        alignment = ob.getI64IntegerAttr(a.tileAlignment);
-      return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32),
-                                      ValueRange{}, ValueRange{}, alignment)
-          .getResult();
+      return stackTile(e, a, shape);
     };
     if (rowsAcross)
       queries = stackBuffer({plan.headDim, paddedRows}); // Q^T
@@ -251,6 +245,8 @@ public:
     if (keyRowLoop)
       rowSums = stackBuffer({tileKeys * lanes});
     int64_t stateLanes = rowsAcross ? paddedRows : lanes;
+    if (rowsAcross)
+      tileMax = stackBuffer({paddedRows});
     runMax = stackBuffer({stateLanes});
     runSum = stackBuffer({stateLanes});
     alpha = stackBuffer({stateLanes});
@@ -307,7 +303,8 @@ public:
         scoresRowsAcross(kt, count);
         e.loop(e.idx(0), e.idx(paddedRows), e.idx(lanes), [&](Value off) {
           onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off,
-                               tileKeys, lanes, /*hiddenKeys=*/false);
+                               tileKeys, lanes, /*hiddenKeys=*/false,
+                               e.loadVec(tileMax, {off}, lanes));
         });
       } else {
         scoresPeriodic(kt, count);
@@ -519,6 +516,8 @@ private:
   /// fit in the scalar registers (with the key tile, LLVM spilled vector
   /// accumulators for them: half-cache MQA at B=8 ran at ~75 GFLOP/s).
   void scoresRowsAcross(Value kt, Value count) {
+    for (int64_t off = 0; off < paddedRows; off += lanes)
+      e.storeVec(negInfVec(lanes), tileMax, {e.idx(off)});
     if (a.blockTable && !keyTile) {
       scoreBlocksRowsAcross(kt, count, /*clamp=*/true);
       return;
@@ -609,6 +608,10 @@ private:
           if (!inlineKeys)
             scf::YieldOp::create(ob, e.loc, sums);
         }
+        // The block's scores, and their maximum per row into tileMax (a
+        // tree over the registers, instead of a dependent chain of one
+        // max per key reloading the scores in the softmax).
+        SmallVector<SmallVector<Value>> blockScores(chunkBlock);
         for (int64_t k = 0; k < keyBlock; ++k) {
           Value kk = e.add(k0, e.idx(k));
           Value valid = e.cmp(arith::CmpIPredicate::ult, kk, count);
@@ -617,7 +620,21 @@ private:
             if (clamp)
               score = e.select(valid, score, negInfVec(lanes));
             e.storeVec(score, scores, {kk, chunkOffset(c0, c)});
+            blockScores[c].push_back(score);
           }
+        }
+        for (int64_t c = 0; c < chunkBlock; ++c) {
+          SmallVector<Value> m = blockScores[c];
+          m.push_back(e.loadVec(tileMax, {chunkOffset(c0, c)}, lanes));
+          while (m.size() > 1) {
+            SmallVector<Value> next;
+            for (size_t i = 0; i + 1 < m.size(); i += 2)
+              next.push_back(vectorMax(e, m[i], m[i + 1]));
+            if (m.size() % 2)
+              next.push_back(m.back());
+            m = std::move(next);
+          }
+          e.storeVec(m[0], tileMax, {chunkOffset(c0, c)});
         }
       });
     });
@@ -1287,6 +1304,8 @@ private:
   /// natural row order.
   bool inlineKeys = false, inlineValues = false;
   Value queries, acc, scores, runMax, runSum, alpha;
+  /// Rows across: the tile's score maximum per row, made by the score loop.
+  Value tileMax;
   Value spreadBlock;
   Value keyFlat, valueFlat; ///< 1-D views of the caches (spreadPrefetch)
   std::pair<Value, Value> keySpan, valueSpan; ///< of the next tile

@@ -139,6 +139,11 @@ struct Plan {
   int64_t lanes = kWidth;  // vector length of the row-vector kernel
 };
 
+/// An f32 stack tile of `shape`, aligned to a.tileAlignment bytes (0: the
+/// element's): the decode kernels' queries, accumulators, scores and
+/// softmax state, read and written a vector at a time.
+Value stackTile(Emitter &e, const FlashAttention &a, ArrayRef<int64_t> shape);
+
 /// Head, query row and "is a real row" of local row r of tile t for KV head
 /// g; dummy rows (r >= plan.rows) get the group's first head.
 std::tuple<Value, Value, Value> safeHeadAndRow(Emitter &e, const Plan &plan,
@@ -163,11 +168,14 @@ Value vectorMax(Emitter &e, Value x, Value y);
 /// runMax, scores become exp(s - max) (exactly 0 where hidden with
 /// hiddenKeys; below 2^-125 without, for callers whose value loop skips
 /// the keys that can be hidden), runSum is rescaled and grows by their sum,
-/// alpha gets the rescale factor. Shared by the row-vector and grouped
-/// decode kernels. In RowVectorKernel.cpp.
+/// alpha gets the rescale factor. `tileMax`, when given, is the tile's
+/// maximum per row (made by the caller's score loop); otherwise a loop over
+/// the scores finds it. Shared by the row-vector and grouped decode
+/// kernels. In RowVectorKernel.cpp.
 void onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax, Value runSum,
                           Value alpha, Value off, int64_t tileKeys,
-                          int64_t lanes, bool hiddenKeys = true);
+                          int64_t lanes, bool hiddenKeys = true,
+                          Value tileMax = {});
 
 /// Whether the tree mask (a.treeMask, set) hides key j from query row `row`
 /// (< Sq) of batch row b whose first query stands at `offset`: j is a new

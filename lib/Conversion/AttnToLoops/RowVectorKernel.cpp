@@ -51,10 +51,8 @@ public:
   }
 
   void build(Value keyBegin, Value keyEnd, Value scratch) {
-    Type f32 = ob.getF32Type();
     auto stackBuffer = [&](ArrayRef<int64_t> shape) {
-      return memref::AllocaOp::create(ob, e.loc, MemRefType::get(shape, f32))
-          .getResult();
+      return stackTile(e, a, shape);
     };
     int64_t rows = plan.paddedRows;
     queriesT = stackBuffer({plan.headDim, rows});
@@ -346,21 +344,22 @@ void mlir::attn::buildRowVectorPartial(Emitter &e, const FlashAttention &a,
 void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
                                       Value runSum, Value alpha, Value off,
                                       int64_t tileKeys, int64_t lanes,
-                                      bool hiddenKeys) {
+                                      bool hiddenKeys, Value tileMax) {
   OpBuilder &b = e.b;
   Value one = e.splat(e.f32(1.0), lanes), zero = e.splat(e.f32(0.0), lanes);
   Value negInf = e.splat(e.f32(-std::numeric_limits<double>::infinity()), lanes);
-  auto maxLoop = scf::ForOp::create(b, e.loc, e.idx(0), e.idx(tileKeys),
-                                    e.idx(1), ValueRange{negInf});
-  {
+  if (!tileMax) {
+    auto maxLoop = scf::ForOp::create(b, e.loc, e.idx(0), e.idx(tileKeys),
+                                      e.idx(1), ValueRange{negInf});
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(maxLoop.getBody());
     Value sc = e.loadVec(scores, {maxLoop.getInductionVar(), off}, lanes);
     scf::YieldOp::create(
         b, e.loc, vectorMax(e, maxLoop.getRegionIterArgs()[0], sc));
+    tileMax = maxLoop.getResult(0);
   }
   Value oldMax = e.loadVec(runMax, {off}, lanes);
-  Value newMax = vectorMax(e, oldMax, maxLoop.getResult(0));
+  Value newMax = vectorMax(e, oldMax, tileMax);
   Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
   Value rescale =
       vectorExp(e, arith::SubFOp::create(b, e.loc, oldMax, newMax));

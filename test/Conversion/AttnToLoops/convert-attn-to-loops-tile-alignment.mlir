@@ -4,17 +4,19 @@
 // RUN:   | FileCheck %s --check-prefix=NATURAL
 
 // The grouped decode kernel's stack tiles with tile-alignment=64 (set by
-// attn-compile for Intel cores with AVX-512): every one of them 64-byte
-// aligned, so that no 512-bit load or store of a tile straddles two cache
-// lines. MQA on f16 caches (rows across the lanes: Q^T, Acc^T, scores,
-// softmax state, the widened f32 tile) and GQA-4 on f32 caches (the
-// periodic layout: queries, Acc, flat scores, state). Without the option
-// the allocas carry no alignment (the element's).
+// attn-compile to one f32 vector of the target: 64 with AVX-512): every one
+// of them 64-byte aligned, so that no 512-bit load or store of a tile
+// straddles two cache lines. MQA on f16 caches (rows across the lanes: Q^T,
+// Acc^T, scores, the tile's maximum, softmax state, the widened f32 tile)
+// and GQA-4 on f32 caches (the periodic layout: queries, Acc, flat scores,
+// state). Without the option the allocas carry no alignment (the
+// element's).
 
 // CHECK-LABEL: func.func @decode_mqa32_f16(
 // CHECK:         memref.alloca() {alignment = 64 : i64} : memref<128x32xf32>
 // CHECK-NEXT:    memref.alloca() {alignment = 64 : i64} : memref<128x32xf32>
 // CHECK-NEXT:    memref.alloca() {alignment = 64 : i64} : memref<36x32xf32>
+// CHECK-NEXT:    memref.alloca() {alignment = 64 : i64} : memref<32xf32>
 // CHECK-NEXT:    memref.alloca() {alignment = 64 : i64} : memref<32xf32>
 // CHECK-NEXT:    memref.alloca() {alignment = 64 : i64} : memref<32xf32>
 // CHECK-NEXT:    memref.alloca() {alignment = 64 : i64} : memref<32xf32>

@@ -43,8 +43,7 @@ struct AttnToLoopsOptions {
   /// Threads claim the work items from a shared counter instead of equal
   /// blocks of them.
   bool claimWorkItems = true;
-  /// Alignment in bytes of the grouped decode kernel's stack tiles (0: the
-  /// element's).
+  /// Alignment in bytes of the kernels' stack tiles (0: the element's).
   int64_t tileAlignment = 0;
 };
 

@@ -149,6 +149,7 @@ bool OutputSolver::solve(const float *contexts, float *output) {
   if (!factor()) {
     // A pivot failed in f32: the whole system in f64 (the upper triangle
     // right of the failed block was updated in place, so rebuild it).
+    ++f64Solves;
     gramUpper(contexts);
     system.assign(width * width, 0.0);
     for (int64_t i = 0; i < width; ++i)

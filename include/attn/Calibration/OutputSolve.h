@@ -38,6 +38,8 @@ public:
   /// the products C^T C and C^T T's (the thread's clock).
   double solveSeconds = 0.0, productSeconds = 0.0;
   int solves = 0;
+  /// Solves whose f32 factor failed (a pivot not positive), done in f64.
+  int f64Solves = 0;
 
 private:
   /// C^T C's upper triangle (by blocks of rows) into `gram`.

@@ -293,8 +293,10 @@ public:
   }
 
   /// The weights' gradients (gq..go) given dL/dY = `g` [tokens, outWidth],
-  /// after forward().
-  void backward(const std::vector<float> &g, bool bf16 = false) {
+  /// after forward(); without `outputGradient`, go is left as it was (a
+  /// solved O needs none: the largest product of the step saved).
+  void backward(const std::vector<float> &g, bool bf16 = false,
+                bool outputGradient = true) {
     int64_t in = l.inputWidth, d = l.headDim, dv = l.valueDim;
     int64_t hq = l.qHeads, s = l.length, t = keys, group = hq / hkv;
     int64_t out = l.outWidth;
@@ -312,8 +314,9 @@ public:
     GemmFn sgemmParallel =
         bf16 ? sgemmBf16Parallel : attn::calib::sgemmParallel;
     go.resize(hq * dv * out);
-    sgemmParallel(true, false, hq * dv, out, tokens, ctx.data(), hq * dv,
-                  g.data(), out, go.data(), out, false);
+    if (outputGradient)
+      sgemmParallel(true, false, hq * dv, out, tokens, ctx.data(), hq * dv,
+                    g.data(), out, go.data(), out, false);
     dctx.resize(tokens * hq * dv);
     dq.resize(tokens * hq * d);
     // dK and dV per window (a shared K/V input's are summed below).
@@ -601,11 +604,12 @@ public:
     return f;
   }
 
-  /// The gradient at the last value()'s x.
-  void gradient(std::vector<float> &grad) {
+  /// The gradient at the last value()'s x; without `output`, its O part is
+  /// 0 (the solved-output fit reads Q, K and V's only).
+  void gradient(std::vector<float> &grad, bool output = true) {
     assert(at && "gradient() after a trial value() stopped early");
     const std::vector<float> &x = *at;
-    attention.backward(dy, bf16Products().backward);
+    attention.backward(dy, bf16Products().backward, output);
     grad.resize(x.size());
     size_t offset = 0;
     const std::vector<float> *grads[] = {&attention.gq, &attention.gk,
@@ -614,7 +618,7 @@ public:
     for (size_t m = 0; m < 4; ++m) {
       size_t n = startParts[m]->size();
       double r = ridge.of(static_cast<int>(m));
-      if (std::isinf(r)) { // a fixed matrix: it keeps its initial value
+      if (std::isinf(r) || (m == 3 && !output)) { // fixed, or not asked for
         std::fill(grad.begin() + offset, grad.begin() + offset + n, 0.0f);
         offset += n;
         continue;
@@ -806,7 +810,7 @@ public:
       last = full.valueResolvingOutput(w, solver);
       solved = true;
     }
-    full.gradient(gw);
+    full.gradient(gw, /*output=*/false);
     grad.assign(gw.begin(), gw.begin() + size);
   }
 

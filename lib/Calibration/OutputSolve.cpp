@@ -1,9 +1,10 @@
 //===- OutputSolve.cpp - the joint fit's output projection in closed form -===//
 //
 // include/attn/Calibration/OutputSolve.h: the normal equations of the
-// output projection's ridge least squares: their products in f32 (GEMM
-// speed), the Cholesky factor in f64, the triangular solves in f32 blocks
-// (GEMMs between them).
+// output projection's ridge least squares, all in f32 GEMMs (the Gram's
+// upper triangle only; a blocked Cholesky whose diagonal blocks are
+// factored and inverted in f64; triangular solves that multiply by those
+// inverses), f64 only where a pivot fails in f32.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,100 +26,26 @@ double threadSeconds() {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-/// Rows of the triangular solves' blocks: the products between blocks run
-/// as f32 GEMMs, the diagonal blocks' row by row.
-constexpr int64_t kBlock = 48;
+/// Rows of the factor's and the triangular solves' blocks: every product
+/// between blocks is an f32 GEMM of this depth, the diagonal blocks are
+/// inverted (f64) and applied as GEMMs too.
+constexpr int64_t kBlock = 96;
 
-/// B [n, m] becomes Y with U^T Y = B; `u` the upper factor [n, n] and
-/// `neg` = -u (the GEMMs only add).
-void solveTransposed(const float *u, const float *neg, int64_t n, float *b,
-                     int64_t m) {
-  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
-    int64_t k1 = std::min(n, k0 + kBlock);
-    if (k0 > 0) // B_k -= U[0:k0, k]^T Y[0:k0]
-      sgemm(true, false, k1 - k0, m, k0, neg + k0, n, b, m, b + k0 * m, m,
-            /*accumulate=*/true);
-    for (int64_t k = k0; k < k1; ++k) {
-      float *bk = b + k * m;
-      float inv = 1.0f / u[k * n + k];
-      for (int64_t j = 0; j < m; ++j)
-        bk[j] *= inv;
-      for (int64_t i = k + 1; i < k1; ++i) {
-        float l = u[k * n + i];
-        float *bi = b + i * m;
-        for (int64_t j = 0; j < m; ++j)
-          bi[j] -= l * bk[j];
-      }
+/// The inverse of the upper triangular `u` [r, r] (f64, upper triangle
+/// read) into `v` [r, r] as f32, zeros below the diagonal.
+void invertUpper(const std::vector<double> &u, int64_t r, float *v) {
+  std::vector<double> inv(r * r, 0.0);
+  for (int64_t j = 0; j < r; ++j) {
+    inv[j * r + j] = 1.0 / u[j * r + j];
+    for (int64_t i = j - 1; i >= 0; --i) {
+      double sum = 0.0;
+      for (int64_t k = i + 1; k <= j; ++k)
+        sum += u[i * r + k] * inv[k * r + j];
+      inv[i * r + j] = -sum / u[i * r + i];
     }
   }
-}
-
-/// B [n, m] becomes X with U X = B.
-void solveUpper(const float *u, const float *neg, int64_t n, float *b,
-                int64_t m) {
-  for (int64_t i1 = n; i1 > 0; i1 -= kBlock) {
-    int64_t i0 = std::max<int64_t>(0, i1 - kBlock);
-    if (i1 < n) // B_i -= U[i, i1:n] X[i1:n]
-      sgemm(false, false, i1 - i0, m, n - i1, neg + i0 * n + i1, n,
-            b + i1 * m, m, b + i0 * m, m, /*accumulate=*/true);
-    for (int64_t i = i1 - 1; i >= i0; --i) {
-      float *bi = b + i * m;
-      for (int64_t k = i + 1; k < i1; ++k) {
-        float l = u[i * n + k];
-        const float *bk = b + k * m;
-        for (int64_t j = 0; j < m; ++j)
-          bi[j] -= l * bk[j];
-      }
-      float inv = 1.0f / u[i * n + i];
-      for (int64_t j = 0; j < m; ++j)
-        bi[j] *= inv;
-    }
-  }
-}
-
-/// The upper Cholesky factor U of A = `a` (upper triangle [n, n] read) in
-/// f32 by blocks of rows: each block row gets the products of the rows
-/// above as one f32 GEMM, its diagonal block is factored in f64, the rest
-/// of the row by forward substitution. `u` gets U (zeros below), `neg` -U.
-/// False when a pivot is not positive (A too ill-conditioned for f32).
-bool factorBlocked(const std::vector<double> &a, int64_t n, float *u,
-                   float *neg) {
-  std::vector<double> diagonal;
-  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
-    int64_t k1 = std::min(n, k0 + kBlock), rows = k1 - k0;
-    for (int64_t i = k0; i < k1; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        u[i * n + j] = j >= k0 ? static_cast<float>(a[i * n + j]) : 0.0f;
-    if (k0 > 0) // A[k, k0:n] - U[0:k0, k]^T U[0:k0, k0:n]
-      sgemm(true, false, rows, n - k0, k0, neg + k0, n, u + k0, n,
-            u + k0 * n + k0, n, /*accumulate=*/true);
-    diagonal.assign(rows * rows, 0.0);
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = i; j < rows; ++j)
-        diagonal[i * rows + j] = u[(k0 + i) * n + k0 + j];
-    if (!factorSpd(diagonal, rows))
-      return false;
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < rows; ++j)
-        u[(k0 + i) * n + k0 + j] =
-            j >= i ? static_cast<float>(diagonal[i * rows + j]) : 0.0f;
-    // U[k, k1:n] = D^-T (the updated A[k, k1:n]).
-    for (int64_t k = k0; k < k1; ++k) {
-      float *rk = u + k * n;
-      float inv = 1.0f / rk[k];
-      for (int64_t j = k1; j < n; ++j)
-        rk[j] *= inv;
-      for (int64_t i = k + 1; i < k1; ++i) {
-        float l = rk[i];
-        float *ri = u + i * n;
-        for (int64_t j = k1; j < n; ++j)
-          ri[j] -= l * rk[j];
-      }
-    }
-    for (int64_t i = k0 * n; i < k1 * n; ++i)
-      neg[i] = -u[i];
-  }
-  return true;
+  for (int64_t i = 0; i < r * r; ++i)
+    v[i] = static_cast<float>(inv[i]);
 }
 
 } // namespace
@@ -126,15 +53,89 @@ bool factorBlocked(const std::vector<double> &a, int64_t n, float *u,
 OutputSolver::OutputSolver(const float *target, int64_t tokens, int64_t width,
                            int64_t out, const float *start, double mu)
     : target(target), start(start), tokens(tokens), width(width), out(out),
-      mu(mu), gram(width * width), rhs(width * out), system(width * width),
-      factor(width * width), negated(width * width) {}
+      mu(mu), gram(width * width), rhs(width * out), negated(width * width),
+      inverses(width * kBlock), scratch(kBlock * std::max(width, out)) {}
+
+void OutputSolver::gramUpper(const float *contexts) {
+  // Block rows of C^T C from their diagonal block on: each entry is the
+  // full product's (the same k order), the blocks below are not computed.
+  for (int64_t i0 = 0; i0 < width; i0 += kBlock) {
+    int64_t rows = std::min(kBlock, width - i0);
+    sgemm(true, false, rows, width - i0, tokens, contexts + i0, width,
+          contexts + i0, width, gram.data() + i0 * width + i0, width);
+  }
+}
+
+bool OutputSolver::factor() {
+  // Right-looking by blocks of rows, on `gram` (upper triangle, its
+  // diagonal shifted) in place: the diagonal block factored and inverted
+  // in f64, the block row U[k, k1:n] = U_kk^-T A[k, k1:n], the trailing
+  // upper triangle less U[k, k1:n]^T U[k, k1:n]. `negated` gets -U's block
+  // rows right of the diagonal blocks (the GEMMs only add).
+  const int64_t n = width;
+  float *a = gram.data(), *neg = negated.data();
+  std::vector<double> diagonal;
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    int64_t k1 = std::min(n, k0 + kBlock), r = k1 - k0, rest = n - k1;
+    diagonal.assign(r * r, 0.0);
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = i; j < r; ++j)
+        diagonal[i * r + j] = a[(k0 + i) * n + k0 + j];
+    if (!factorSpd(diagonal, r))
+      return false;
+    float *inv = inverses.data() + k0 * kBlock;
+    invertUpper(diagonal, r, inv);
+    if (rest == 0)
+      break;
+    float *panel = scratch.data();
+    sgemm(true, false, r, rest, r, inv, r, a + k0 * n + k1, n, panel, rest);
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < rest; ++j) {
+        a[(k0 + i) * n + k1 + j] = panel[i * rest + j];
+        neg[(k0 + i) * n + k1 + j] = -panel[i * rest + j];
+      }
+    for (int64_t j0 = k1; j0 < n; j0 += kBlock) {
+      int64_t rows = std::min(kBlock, n - j0);
+      sgemm(true, false, rows, n - j0, r, neg + k0 * n + j0, n,
+            a + k0 * n + j0, n, a + j0 * n + j0, n, /*accumulate=*/true);
+    }
+  }
+  return true;
+}
+
+void OutputSolver::solveFactored(float *b) {
+  const int64_t n = width, m = out;
+  const float *neg = negated.data();
+  float *t = scratch.data();
+  auto applyInverse = [&](int64_t k0, int64_t r, bool transposed) {
+    sgemm(transposed, false, r, m, r, inverses.data() + k0 * kBlock, r,
+          b + k0 * m, m, t, m);
+    std::copy(t, t + r * m, b + k0 * m);
+  };
+  // U^T Y = B: Y_k = U_kk^-T B_k, then B[k1:n] -= U[k, k1:n]^T Y_k.
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    int64_t k1 = std::min(n, k0 + kBlock);
+    applyInverse(k0, k1 - k0, true);
+    if (k1 < n)
+      sgemm(true, false, n - k1, m, k1 - k0, neg + k0 * n + k1, n, b + k0 * m,
+            m, b + k1 * m, m, /*accumulate=*/true);
+  }
+  // U X = Y: X_k = U_kk^-1 Y_k, then Y[0:k0] -= U[0:k0, k] X_k.
+  int64_t last = (n - 1) / kBlock * kBlock;
+  for (int64_t k0 = last; k0 >= 0; k0 -= kBlock) {
+    int64_t k1 = std::min(n, k0 + kBlock);
+    applyInverse(k0, k1 - k0, false);
+    if (k0 > 0)
+      sgemm(false, false, k0, m, k1 - k0, neg + k0, n, b + k0 * m, m, b, m,
+            /*accumulate=*/true);
+  }
+}
 
 bool OutputSolver::solve(const float *contexts, float *output) {
   double t0 = threadSeconds();
-  sgemmParallel(true, false, width, width, tokens, contexts, width, contexts,
-                width, gram.data(), width);
-  sgemmParallel(true, false, width, out, tokens, contexts, width, target, out,
-                rhs.data(), out);
+  gramUpper(contexts);
+  sgemm(true, false, width, out, tokens, contexts, width, target, out,
+        rhs.data(), out);
   double t1 = threadSeconds();
   // mu I keeps the system definite where C has fewer rows than columns; a
   // floor at 1e-9 of the mean diagonal covers mu = 0.
@@ -143,24 +144,30 @@ bool OutputSolver::solve(const float *contexts, float *output) {
     trace += gram[i * width + i];
   double shift = mu > 0.0 ? mu : 1e-9 * trace / double(width);
   for (int64_t i = 0; i < width; ++i)
-    for (int64_t j = i; j < width; ++j) // solveSpd reads the upper triangle
-      system[i * width + j] = gram[i * width + j] + (i == j ? shift : 0.0);
-  // The factor and the triangular solves in f32 (GEMMs between blocks):
-  // their rounding is far below that of the fit's bf16 products. Where a
-  // pivot fails in f32, the factor is f64.
-  bool ok = factorBlocked(system, width, factor.data(), negated.data());
-  if (!ok && (ok = factorSpd(system, width)))
+    gram[i * width + i] = static_cast<float>(gram[i * width + i] + shift);
+  std::vector<double> system;
+  if (!factor()) {
+    // A pivot failed in f32: the whole system in f64 (the upper triangle
+    // right of the failed block was updated in place, so rebuild it).
+    ++f64Solves;
+    gramUpper(contexts);
+    system.assign(width * width, 0.0);
     for (int64_t i = 0; i < width; ++i)
-      for (int64_t j = 0; j < width; ++j) {
-        float v = j >= i ? static_cast<float>(system[i * width + j]) : 0.0f;
-        factor[i * width + j] = v;
-        negated[i * width + j] = -v;
-      }
-  if (ok) {
+      for (int64_t j = i; j < width; ++j)
+        system[i * width + j] = gram[i * width + j] + (i == j ? shift : 0.0);
+  }
+  bool ok = true;
+  if (system.empty()) {
     for (int64_t i = 0; i < width * out; ++i)
       output[i] = static_cast<float>(double(rhs[i]) + mu * double(start[i]));
-    solveTransposed(factor.data(), negated.data(), width, output, out);
-    solveUpper(factor.data(), negated.data(), width, output, out);
+    solveFactored(output);
+  } else {
+    std::vector<double> b(width * out);
+    for (int64_t i = 0; i < width * out; ++i)
+      b[i] = double(rhs[i]) + mu * double(start[i]);
+    if ((ok = solveSpd(system, width, b, out)))
+      for (int64_t i = 0; i < width * out; ++i)
+        output[i] = static_cast<float>(b[i]);
   }
   double t2 = threadSeconds();
   productSeconds += t1 - t0;

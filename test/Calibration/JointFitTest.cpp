@@ -738,18 +738,25 @@ void checkCross(const std::function<void(bool, const char *)> &check) {
 /// OutputSolver against its normal equations, in f64: the relative
 /// residual ||(C^T C + mu I) O - C^T T - mu O_s|| / ||C^T T + mu O_s||,
 /// with more tokens than columns and with fewer (C^T C singular: the ridge
-/// makes the system definite), and with more columns than the triangular
-/// solves' 48-row blocks (their GEMMs between blocks).
+/// makes the system definite), and with more columns than the factor's
+/// and triangular solves' 96-row blocks (their GEMMs between blocks; widths
+/// off the block: 130 = 96 + 34, 200 = 2 x 96 + 8), also with mu = 0 (the
+/// floor's shift alone). With fewer tokens than columns and mu = 0 (the
+/// floor's 1e-9 shift below the f32 Gram's rounding) the f32 factor fails,
+/// the f64 one too, and the solve says so, `output` unchanged.
 bool checkOutputSolve() {
   std::mt19937 gen(11);
   std::normal_distribution<float> normal;
   bool ok = true;
   struct Shape {
     int64_t tokens, width, out;
+    double mu;
   };
-  for (Shape shape : {Shape{40, 12, 5}, Shape{9, 12, 5}, Shape{300, 130, 20}}) {
+  for (Shape shape : {Shape{40, 12, 5, 0.3}, Shape{9, 12, 5, 0.3},
+                      Shape{300, 130, 20, 0.3}, Shape{500, 200, 24, 0.3},
+                      Shape{500, 200, 16, 0.0}, Shape{9, 12, 5, 0.0}}) {
     int64_t tokens = shape.tokens, width = shape.width, out = shape.out;
-    double mu = 0.3;
+    double mu = shape.mu;
     std::vector<float> c(tokens * width), t(tokens * out), s(width * out),
         o(width * out);
     for (std::vector<float> *v : {&c, &t, &s})
@@ -770,10 +777,20 @@ bool checkOutputSolve() {
         norm += rhs * rhs;
       }
     double relative = std::sqrt(residual / norm);
-    std::printf("output solve, %lld tokens x %lld columns: normal equations' "
-                "relative residual %.2e\n",
-                (long long)tokens, (long long)width, relative);
-    ok &= solved && relative < 1e-5;
+    std::printf("output solve, %lld tokens x %lld columns, mu %g: normal "
+                "equations' relative residual %.2e%s\n",
+                (long long)tokens, (long long)width, mu, relative,
+                solver.f64Solves ? " (f64)" : "");
+    if (tokens < width && mu == 0.0) {
+      bool unchanged = std::all_of(o.begin(), o.end(),
+                                   [](float v) { return v == 0.0f; });
+      std::printf("  not definite: f64 tried %d, solved %d, output "
+                  "unchanged %d\n",
+                  solver.f64Solves, solved, unchanged);
+      ok &= solver.f64Solves == 1 && !solved && unchanged;
+      continue;
+    }
+    ok &= solved && relative < 1e-5 && solver.f64Solves == 0;
   }
   return ok;
 }
@@ -922,6 +939,35 @@ int bench(int steps, int layers, SolveOutput solveOutput) {
   return 0;
 }
 
+/// `attn-joint-fit-test solve-bench N`: N output solves at SmolLM2-135M's
+/// shape (1024 tokens, 576 context columns, 576 outputs, rho 0.3), one
+/// thread: CPU seconds per solve of the products and of the factor and
+/// triangular solves (a measurement, not a check).
+int solveBench(int n) {
+  std::mt19937 gen(5);
+  std::normal_distribution<float> normal;
+  const int64_t tokens = 1024, width = 576, out = 576;
+  std::vector<float> c(tokens * width), t(tokens * out), s(width * out),
+      o(width * out);
+  for (std::vector<float> *v : {&c, &t, &s})
+    for (float &x : *v)
+      x = normal(gen);
+  OutputSolver solver(t.data(), tokens, width, out, s.data(), 0.3);
+  int failed = 0;
+  // As in the compile: on a worker of parallelTasks (serial products; the
+  // second task is empty).
+  parallelTasks(2, [&](int64_t task) {
+    for (int i = 0; i < n && task == 0; ++i)
+      failed += !solver.solve(c.data(), o.data());
+  });
+  std::printf("output solve %lldx%lldx%lld: %d solves, products %.2f ms, "
+              "factor and solves %.2f ms per solve (%d failed)\n",
+              (long long)tokens, (long long)width, (long long)out, n,
+              1e3 * solver.productSeconds / n, 1e3 * solver.solveSeconds / n,
+              failed);
+  return failed ? 1 : 0;
+}
+
 /// FNV-1a over the bits of the four matrices: equal iterates, equal hash.
 uint64_t weightsHash(const JointWeights &w) {
   uint64_t h = 1469598103934665603ull;
@@ -972,6 +1018,8 @@ int main(int argc, char **argv) {
                  : std::string(argv[4]) == "exact"    ? SolveOutput::Exact
                  : std::string(argv[4]) == "accepted" ? SolveOutput::Accepted
                                                       : SolveOutput::Lbfgs);
+  if (argc == 3 && std::string(argv[1]) == "solve-bench")
+    return solveBench(std::atoi(argv[2]));
   if (argc >= 2 && std::string(argv[1]) == "gemm-bench")
     return gemmBench(argc >= 3 ? std::atof(argv[2]) : 1.0);
   bool ok = true;

@@ -19,8 +19,10 @@ namespace attn::calib {
 /// The O that minimises ||C O - T||^2 + mu ||O - O_s||^2 for contexts C
 /// [tokens, width] (width = query heads x value dim): the solution of
 /// (C^T C + mu I) O = C^T T + mu O_s, O [width, out]. C^T C and C^T T are
-/// f32 products (sgemm); the system's Cholesky factor is f64 (SpdSolve),
-/// the triangular solves with it f32.
+/// f32 products (sgemm, C^T C's upper triangle only); the system's
+/// Cholesky factor and the triangular solves are f32 GEMMs by blocks of
+/// rows, the diagonal blocks factored and inverted in f64; where a pivot
+/// fails in f32, the whole solve is f64 (SpdSolve).
 /// The target T and the start O_s are fixed for its lifetime; its buffers
 /// are kept between solves.
 class OutputSolver {
@@ -36,14 +38,26 @@ public:
   /// the products C^T C and C^T T's (the thread's clock).
   double solveSeconds = 0.0, productSeconds = 0.0;
   int solves = 0;
+  /// Solves whose f32 factor failed (a pivot not positive), done in f64.
+  int f64Solves = 0;
 
 private:
+  /// C^T C's upper triangle (by blocks of rows) into `gram`.
+  void gramUpper(const float *contexts);
+  /// `gram` (upper triangle) becomes the factor U in place, `negated` -U
+  /// right of the diagonal blocks, `inverses` the diagonal blocks'
+  /// inverses; false when a pivot is not positive in f32.
+  bool factor();
+  /// B [width, out] becomes X with U^T U X = B.
+  void solveFactored(float *b);
+
   const float *target, *start;
   int64_t tokens, width, out;
   double mu;
-  std::vector<float> gram, rhs;     ///< C^T C, C^T T
-  std::vector<double> system;       ///< the f64 system, then its factor
-  std::vector<float> factor, negated; ///< the factor U as f32, and -U
+  std::vector<float> gram, rhs; ///< C^T C (then U), C^T T
+  std::vector<float> negated;   ///< -U right of the diagonal blocks
+  std::vector<float> inverses;  ///< the diagonal blocks' inverses
+  std::vector<float> scratch;   ///< a block row of products
 };
 
 } // namespace attn::calib

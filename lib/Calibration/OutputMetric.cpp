@@ -28,7 +28,7 @@ OutputMetric attn::calib::outputMetric(const std::vector<double> &sensitivity,
                               sensitivity[j * width + i]) +
                          (i == j ? 1.0 / double(width) : 0.0);
   // M = V diag(w) V^T: L = V diag(sqrt w), L^-1 = diag(1 / sqrt w) V^T.
-  auto [values, vectors] = symmetricEigen(std::move(m), width);
+  auto [values, vectors] = symmetricEigenTridiagonal(m, width);
   OutputMetric metric;
   metric.width = width;
   metric.factor.resize(width * width);

@@ -270,6 +270,21 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
     options.shareKVAlignedKeys = kind == "all";
     return success();
   }
+  if (key == "share-kv-output-metric") {
+    auto [kind, alpha] = value.split(':');
+    double a = 1.0;
+    bool ok = kind == "none" || kind == "logits" || kind == "mlp";
+    if (ok && !alpha.empty())
+      ok = !alpha.getAsDouble(a) && a >= 0.0 && std::isfinite(a);
+    if (!ok)
+      return badValue(error, key, value,
+                      "none, logits or mlp, optionally :ALPHA (>= 0)");
+    options.shareKVOutputMetric = kind == "logits" ? ShareKVOutputMetric::Logits
+                                  : kind == "mlp"  ? ShareKVOutputMetric::Mlp
+                                                   : ShareKVOutputMetric::None;
+    options.shareKVOutputMetricAlpha = a;
+    return success();
+  }
   if (key == "share-kv-original-target") {
     double mix;
     if (!parseShare(value, mix))

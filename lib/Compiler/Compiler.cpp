@@ -464,6 +464,8 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
     joint.outputRidgeCandidates = options.shareKVOutputRidgeCV;
     joint.earlyStop = options.shareKVEarlyStop;
     joint.originalTarget = options.shareKVOriginalTarget;
+    joint.outputMetric = options.shareKVOutputMetric;
+    joint.outputMetricAlpha = options.shareKVOutputMetricAlpha;
     joint.fallbackRefitPasses = kRefitPasses;
     joint.alignedWeighting = {options.shareKVAlignedValues,
                               options.shareKVAlignedKeys};

@@ -251,6 +251,7 @@ FailureOr<BlockPattern> mlir::attn::compile::matchBlock(AttentionOp op,
     Value other = addedTo(user, stream);
     BlockPattern p;
     if (other && matchDown(other, p)) {
+      p.streamIn = stream;
       p.streamOut = user->getResult(0);
       int64_t tokens = cast<ShapedType>(p.downInput.getType()).getNumElements() /
                        p.features;

@@ -18,11 +18,13 @@
 #include "attn/Compiler/ProbeLibrary.h"
 
 #include "attn/Compiler/JointBlockRefit.h"
+#include "attn/Compiler/OutputMetricGraph.h"
 #include "attn/Compiler/ProbeSharing.h"
 
 #include "attn/Calibration/FloatGemm.h"
 #include "attn/Calibration/JointFit.h"
 #include "attn/Calibration/KVSharing.h"
+#include "attn/Calibration/OutputMetric.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/ProjectionHeads.h"
@@ -107,6 +109,8 @@ struct LayerPlan {
   /// --share-kv-output-ridge-cv: O's ridge chosen in the first pass (NaN:
   /// none chosen, the options' ridge).
   double outputRidge = std::numeric_limits<double>::quiet_NaN();
+  /// --share-kv-output-metric: the fits run on T L and O L (empty: none).
+  ::attn::calib::OutputMetric metric;
 };
 
 /// Rows [heads * D, width] of a projection: row j holds the weights of
@@ -610,6 +614,23 @@ LogicalResult fitLayer(LayerPlan &plan,
     for (size_t j = 0; j < target.size(); ++j)
       target[j] = static_cast<float>((1.0 - mix) * target[j] + mix * t[j]);
   }
+  // --share-kv-output-metric: the fit runs on T L, O_start L and O L;
+  // its O' maps back as O' L^-1.
+  const JointWeights *start = &plan.start;
+  JointWeights init = first ? JointWeights{} : plan.fitted, startInMetric;
+  if (!plan.metric.empty()) {
+    const std::vector<double> &factor = plan.metric.factor;
+    int64_t w = plan.metric.width;
+    target = ::attn::calib::timesMetric(target, factor, w);
+    if (rest)
+      restTarget = ::attn::calib::timesMetric(restTarget, factor, w);
+    startInMetric = plan.start;
+    startInMetric.output =
+        ::attn::calib::timesMetric(plan.start.output, factor, w);
+    start = &startInMetric;
+    if (!init.output.empty())
+      init.output = ::attn::calib::timesMetric(init.output, factor, w);
+  }
   ::attn::calib::JointValidation validation;
   if (rest) {
     validation.layer = &*rest;
@@ -629,18 +650,19 @@ LogicalResult fitLayer(LayerPlan &plan,
         if (c != ridge.output)
           candidates.push_back(c);
       plan.outputRidge = ::attn::calib::crossValidatedOutputRidge(
-          l, target, plan.start, first ? plan.start : plan.fitted,
-          candidates);
+          l, target, *start, first ? *start : init, candidates);
     }
     ridge.output = plan.outputRidge;
     r.outputRidge = plan.outputRidge;
   }
   ::attn::calib::JointFitResult fit = ::attn::calib::fitJoint(
-      l, target, plan.start, first ? JointWeights{} : plan.fitted,
-      options.stepsOf(passIndex), ridge,
+      l, target, *start, init, options.stepsOf(passIndex), ridge,
       /*errors=*/last, // the log's: last
       options.headMaps, validation,
       first || !warmFirstStep() ? 0.0 : plan.stepScale, options.solveOutput);
+  if (!plan.metric.empty())
+    fit.weights.output = ::attn::calib::timesMetric(
+        fit.weights.output, plan.metric.inverse, plan.metric.width);
   plan.fitted = std::move(fit.weights);
   plan.stepScale = fit.stepScale;
   r.heldout = std::move(fit.heldout);
@@ -659,6 +681,53 @@ LogicalResult fitLayer(LayerPlan &plan,
                   std::chrono::steady_clock::now() - t0).count();
   plan.fitCpu = threadCpu() - cpu0;
   return success();
+}
+
+/// --share-kv-output-metric: each joint plan's metric from the model's
+/// constants (one S for the logits path, one per block for the MLP's);
+/// where S is not found the fit keeps equal weights (a note says so).
+void setOutputMetrics(ModuleOp module, std::vector<LayerPlan> &plans,
+                      const std::vector<LayerPlan> &shapes,
+                      const JointFitOptions &options,
+                      std::vector<std::string> *notes) {
+  // alpha 0: M = I / D, the plain fit up to a scale: left alone (the
+  // default's arithmetic).
+  if (options.outputMetricAlpha <= 0.0)
+    return;
+  bool logits = options.outputMetric == ShareKVOutputMetric::Logits;
+  std::map<int64_t, ::attn::calib::OutputMetric> logitsMetrics;
+  int weighted = 0;
+  for (auto [i, plan] : llvm::enumerate(plans)) {
+    int64_t width = shapes[i].output.outputWidth;
+    if (!plan.joint || width <= 0)
+      continue;
+    std::string why;
+    if (logits) {
+      auto it = logitsMetrics.find(width);
+      if (it == logitsMetrics.end()) {
+        std::vector<double> s = logitsSensitivity(module, width, why);
+        ::attn::calib::OutputMetric m;
+        if (!s.empty())
+          m = ::attn::calib::outputMetric(s, width, options.outputMetricAlpha);
+        it = logitsMetrics.emplace(width, std::move(m)).first;
+      }
+      plan.metric = it->second;
+    } else {
+      std::vector<double> s = mlpSensitivity(plan.op, width, why);
+      if (!s.empty())
+        plan.metric =
+            ::attn::calib::outputMetric(s, width, options.outputMetricAlpha);
+    }
+    weighted += !plan.metric.empty();
+    if (plan.metric.empty() && notes)
+      notes->push_back(llvm::formatv("share-kv output metric: attention at "
+                                     "{0}: equal weights ({1})",
+                                     locationName(plan.op.getLoc()), why));
+  }
+  if (notes)
+    notes->push_back(llvm::formatv(
+        "share-kv output metric: {0}, alpha {1}: {2} fits weighted",
+        logits ? "logits" : "mlp", options.outputMetricAlpha, weighted));
 }
 
 /// Fits every attention on the activations `get` returns (one fit per
@@ -923,6 +992,8 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
     fallbacks->push_back({locationName(plan.op.getLoc()), plan.why});
     anyFallback = true;
   }
+  if (options.outputMetric != ShareKVOutputMetric::None)
+    setOutputMetrics(module, plans, shapes, options, notes);
   bool onOriginal = options.firstPassOnOriginal && options.passes > 0 &&
                     !anyFallback && !anyCross;
   // The second pass's probe is the same program whatever the fitted

@@ -182,6 +182,14 @@ cl::opt<std::string> shareKVOriginalTarget(
              "rest its output on the converted input (asymmetric "
              "calibration)"),
     cl::value_desc("SHARE"), cl::cat(category));
+cl::opt<std::string> shareKVOutputMetric(
+    "share-kv-output-metric",
+    cl::desc("--share-kv-method=joint: the metric of the fits' output "
+             "error: none (equal weights, the default), logits (I / D + "
+             "ALPHA S / trace(S), S = J^T J of the final norm's gain and the "
+             "LM head) or mlp (S the next MLP's input projections' W^T W "
+             "scaled by its norm's gain); ALPHA default 1"),
+    cl::value_desc("none|logits|mlp[:ALPHA]"), cl::cat(category));
 cl::opt<bool> shareKVEarlyStop(
     "share-kv-early-stop",
     cl::desc("--share-kv-method=joint with --share-kv-fit-windows=N: each "
@@ -302,6 +310,8 @@ bool fillOptions(CompileOptions &options, std::string &error) {
     flags.push_back({"share-kv-output-ridge-cv", shareKVOutputRidgeCV});
   if (shareKVAlignedWeighting.getNumOccurrences())
     flags.push_back({"share-kv-aligned-weighting", shareKVAlignedWeighting});
+  if (shareKVOutputMetric.getNumOccurrences())
+    flags.push_back({"share-kv-output-metric", shareKVOutputMetric});
   if (shareKVOriginalTarget.getNumOccurrences())
     flags.push_back({"share-kv-original-target", shareKVOriginalTarget});
   if (shareKVGrouping.getNumOccurrences())

@@ -58,6 +58,11 @@ enum class ShareKVMethod {
 enum class ShareKVGrouping { Default, Neighbours, Similarity };
 /// The joint fit's treatment of O (attn/Calibration/SolveOutput.h).
 using ShareKVSolveOutput = ::attn::calib::SolveOutput;
+/// Which metric the joint fits measure the attention output's error in
+/// (--share-kv-output-metric): equal weights, or I / D + alpha S / trace(S)
+/// with S the direct path to the logits or the next MLP's input
+/// sensitivity (OutputMetricGraph.h).
+enum class ShareKVOutputMetric { None, Logits, Mlp };
 
 struct CompileOptions {
   Target target = Target::Cpu;
@@ -135,6 +140,10 @@ struct CompileOptions {
   /// the original model's input in the fits' target, the rest on the
   /// converted input (--share-kv-original-target; 0 to 1).
   double shareKVOriginalTarget = 0.0;
+  /// ShareKVMethod::Joint: the metric of the fits' output error and its
+  /// alpha (--share-kv-output-metric=none|logits|mlp[:ALPHA]).
+  ShareKVOutputMetric shareKVOutputMetric = ShareKVOutputMetric::None;
+  double shareKVOutputMetricAlpha = 1.0;
   /// ShareKVMethod::Aligned, AlignedFit and Joint: how the aligned
   /// conversion weights the calibration rows by the original attention's
   /// probabilities (--share-kv-aligned-weighting; attn::calib::

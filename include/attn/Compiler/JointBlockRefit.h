@@ -24,6 +24,7 @@ namespace mlir::attn::compile {
 /// residual Add adds the stream to the output of a constant-weight MatMul
 /// (the MLP's down projection, after an optional bias) whose input is Z.
 struct BlockPattern {
+  Value streamIn;             ///< the stream after the attention's Add
   Value streamOut;            ///< the stream after the block
   Value downInput;            ///< Z [..., features]
   linalg::LinalgOp down;      ///< the down projection

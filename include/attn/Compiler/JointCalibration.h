@@ -4,6 +4,7 @@
 #define ATTN_COMPILER_JOINTCALIBRATION_H
 
 #include "attn/Calibration/JointFit.h"
+#include "attn/Compiler/CompileOptions.h"
 #include "attn/Compiler/KVCalibration.h"
 
 #include <algorithm>
@@ -35,6 +36,10 @@ struct JointFitOptions {
   /// converted input plus this times its output on the original model's
   /// input (asymmetric calibration; 0: the former only).
   double originalTarget = 0.0;
+  /// --share-kv-output-metric: the fits measure the output error in
+  /// I / D + alpha S / trace(S) (OutputMetric.h); None: equal weights.
+  ShareKVOutputMetric outputMetric = ShareKVOutputMetric::None;
+  double outputMetricAlpha = 1.0;
   int heldoutEvery = 10;
   /// One probe library for every pass (the converted projection weights
   /// its inputs) rather than one compile per pass.

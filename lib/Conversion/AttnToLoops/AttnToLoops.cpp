@@ -64,6 +64,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   a.groupedTileKeys = options.groupedTileKeys;
   a.claimWorkItems = options.claimWorkItems;
   a.tileAlignment = options.tileAlignment;
+  a.scalefExp = options.scalefExp;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -325,7 +326,8 @@ struct ConvertAttnToLoopsPass
                                           {rowLanes, inlineBF16Widening,
                                            overlapTileWidening,
                                            keyRowsInOrder, groupedTileKeys,
-                                           claimWorkItems, tileAlignment});
+                                           claimWorkItems, tileAlignment,
+                                           scalefExp});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

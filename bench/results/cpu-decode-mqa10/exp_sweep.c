@@ -1,4 +1,5 @@
 // ulp error of the decode kernels' exp (VectorExp.cpp) and of scalef forms
+// build: gcc -O2 -march=sapphirerapids exp_sweep.c -o exp_sweep -lm
 #include <immintrin.h>
 #include <math.h>
 #include <stdio.h>

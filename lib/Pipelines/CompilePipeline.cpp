@@ -84,7 +84,6 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.groupedTileKeys = options.target.groupedTileKeys;
   codegen.claimWorkItems = options.target.claimWorkItems;
   codegen.tileAlignment = options.target.tileAlignment;
-  codegen.scalefExp = options.target.f32Lanes == 16; // +avx512f
   codegen.rowStreamMatVec = options.target.rowStreamMatVec;
   buildAttnCpuCodegenPipeline(pm, codegen);
 }

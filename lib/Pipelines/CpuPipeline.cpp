@@ -107,7 +107,6 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   loops.groupedTileKeys = options.groupedTileKeys;
   loops.claimWorkItems = options.claimWorkItems;
   loops.tileAlignment = options.tileAlignment;
-  loops.scalefExp = options.scalefExp;
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   vectors.rowStreaming = options.rowStreamMatVec;

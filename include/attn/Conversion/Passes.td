@@ -69,12 +69,6 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "Decode with 2 to lanes / 2 query heads per KV head (the "
            "periodic layout, GQA): keys per online-softmax tile, rounded up "
            "to the key block; 0 means 32 (attn-compile-pipeline's default)">,
-    Option<"scalefExp", "scalef-exp", "bool", /*default=*/"false",
-           "The online softmax's exp on 16-lane vectors scales by 2^n with "
-           "AVX-512's vscalefps (llvm.x86.avx512.mask.scalef.ps.512) after a "
-           "degree-6 polynomial, instead of a degree-7 one and an integer "
-           "add to the exponent bits (2 vector instructions fewer). Only for "
-           "AVX-512 targets: attn-compile-pipeline sets it with +avx512f">,
     Option<"tileAlignment", "tile-alignment", "int64_t", /*default=*/"0",
            "Alignment in bytes of the kernels' stack tiles (queries, "
            "scores, accumulators, widened cache tiles, softmax state); 0 "
@@ -90,7 +84,6 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
-    "::mlir::LLVM::LLVMDialect",
     "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect"

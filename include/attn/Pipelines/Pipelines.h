@@ -59,7 +59,6 @@ struct CodegenOptions {
   int64_t groupedTileKeys = 0; ///< convert-attn-to-loops{grouped-tile-keys}
   bool claimWorkItems = true; ///< convert-attn-to-loops{claim-work-items}
   int64_t tileAlignment = 0; ///< convert-attn-to-loops{tile-alignment}
-  bool scalefExp = false; ///< convert-attn-to-loops{scalef-exp}
   /// convert-contraction-to-vectors{row-streaming}
   bool rowStreamMatVec = false;
 };

@@ -64,7 +64,6 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   a.groupedTileKeys = options.groupedTileKeys;
   a.claimWorkItems = options.claimWorkItems;
   a.tileAlignment = options.tileAlignment;
-  a.scalefExp = options.scalefExp;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -326,8 +325,7 @@ struct ConvertAttnToLoopsPass
                                           {rowLanes, inlineBF16Widening,
                                            overlapTileWidening,
                                            keyRowsInOrder, groupedTileKeys,
-                                           claimWorkItems, tileAlignment,
-                                           scalefExp});
+                                           claimWorkItems, tileAlignment});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

@@ -53,7 +53,6 @@ struct FlashAttention {
   /// Alignment in bytes of the kernels' stack tiles (0: the element's;
   /// AttnToLoopsOptions).
   int64_t tileAlignment = 0;
-  bool scalefExp = false; ///< vectorExp's vscalefps form (AVX-512)
   /// Optional [B, max_pages] i32/i64 block table: key and value are then
   /// page pools [num_pages, Hkv, pageSize, *] and key j of batch row b is
   /// row j % pageSize of page blockTable[b, j / pageSize] (see keyAddress).

@@ -306,7 +306,7 @@ public:
         e.loop(e.idx(0), e.idx(paddedRows), e.idx(lanes), [&](Value off) {
           onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off,
                                tileKeys, lanes, /*hiddenKeys=*/false,
-                               e.loadVec(tileMax, {off}, lanes), a.scalefExp);
+                               e.loadVec(tileMax, {off}, lanes));
         });
       } else {
         scoresPeriodic(kt, count);
@@ -882,8 +882,7 @@ private:
         vectorMax(e, oldMax, foldRows(maxLoop.getResult(0), /*isMax=*/true));
     Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
     Value rescale =
-        vectorExp(e, arith::SubFOp::create(ob, e.loc, oldMax, newMax),
-                  a.scalefExp);
+        vectorExp(e, arith::SubFOp::create(ob, e.loc, oldMax, newMax));
     rescale = e.select(allHidden, one, rescale);
     auto sumLoop = scf::ForOp::create(ob, e.loc, e.idx(0), e.idx(vectors),
                                       e.idx(1), ValueRange{zero});
@@ -893,8 +892,7 @@ private:
       Value off = e.mul(sumLoop.getInductionVar(), e.idx(lanes));
       Value sc = e.loadVec(scores, {off}, lanes);
       // Keys past the tile (-inf) get p < 2^-125: the value loop skips them.
-      Value p = vectorExp(e, arith::SubFOp::create(ob, e.loc, sc, newMax),
-                          a.scalefExp);
+      Value p = vectorExp(e, arith::SubFOp::create(ob, e.loc, sc, newMax));
       e.storeVec(p, scores, {off});
       scf::YieldOp::create(
           ob, e.loc,

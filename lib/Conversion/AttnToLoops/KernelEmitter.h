@@ -155,9 +155,9 @@ Value hiddenByPosition(Emitter &e, const FlashAttention &a, Value offset,
                        Value row, Value j);
 
 /// exp(x) of a vector of f32 for x <= 0 (the online softmax), in 14 vector
-/// instructions (12 with `scalef` on 16 lanes: AVX-512 only); inputs below
-/// -87 give a value in [0, 2^-125). In VectorExp.cpp.
-Value vectorExp(Emitter &e, Value x, bool scalef = false);
+/// instructions; inputs below -87 give a value in [0, 2^-125). In
+/// VectorExp.cpp.
+Value vectorExp(Emitter &e, Value x);
 
 /// `x > y ? x : y` on vectors: one vmaxps (arith.maximumf adds NaN checks);
 /// a NaN in y is kept, one in x is not (the probabilities still carry it).
@@ -175,7 +175,7 @@ Value vectorMax(Emitter &e, Value x, Value y);
 void onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax, Value runSum,
                           Value alpha, Value off, int64_t tileKeys,
                           int64_t lanes, bool hiddenKeys = true,
-                          Value tileMax = {}, bool scalefExp = false);
+                          Value tileMax = {});
 
 /// Whether the tree mask (a.treeMask, set) hides key j from query row `row`
 /// (< Sq) of batch row b whose first query stands at `offset`: j is a new

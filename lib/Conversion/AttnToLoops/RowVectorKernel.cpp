@@ -245,8 +245,7 @@ private:
     e.loop(0, chunks, [&](Value c) {
       Value off = e.mul(c, e.idx(lanes));
       onlineSoftmaxColumns(e, scores, runMax, runSum, alpha, off, tileKeys,
-                           lanes, /*hiddenKeys=*/true, /*tileMax=*/{},
-                           a.scalefExp);
+                           lanes);
     });
   }
 
@@ -345,8 +344,7 @@ void mlir::attn::buildRowVectorPartial(Emitter &e, const FlashAttention &a,
 void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
                                       Value runSum, Value alpha, Value off,
                                       int64_t tileKeys, int64_t lanes,
-                                      bool hiddenKeys, Value tileMax,
-                                      bool scalefExp) {
+                                      bool hiddenKeys, Value tileMax) {
   OpBuilder &b = e.b;
   Value one = e.splat(e.f32(1.0), lanes), zero = e.splat(e.f32(0.0), lanes);
   Value negInf = e.splat(e.f32(-std::numeric_limits<double>::infinity()), lanes);
@@ -364,7 +362,7 @@ void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
   Value newMax = vectorMax(e, oldMax, tileMax);
   Value allHidden = e.fcmp(arith::CmpFPredicate::OEQ, newMax, negInf);
   Value rescale =
-      vectorExp(e, arith::SubFOp::create(b, e.loc, oldMax, newMax), scalefExp);
+      vectorExp(e, arith::SubFOp::create(b, e.loc, oldMax, newMax));
   rescale = e.select(allHidden, one, rescale);
 
   auto sumLoop = scf::ForOp::create(b, e.loc, e.idx(0), e.idx(tileKeys),
@@ -374,8 +372,7 @@ void mlir::attn::onlineSoftmaxColumns(Emitter &e, Value scores, Value runMax,
     b.setInsertionPointToStart(sumLoop.getBody());
     Value k = sumLoop.getInductionVar();
     Value sc = e.loadVec(scores, {k, off}, lanes);
-    Value p = vectorExp(e, arith::SubFOp::create(b, e.loc, sc, newMax),
-                        scalefExp);
+    Value p = vectorExp(e, arith::SubFOp::create(b, e.loc, sc, newMax));
     if (hiddenKeys)
       p = e.select(e.fcmp(arith::CmpFPredicate::OEQ, sc, negInf), zero, p);
     e.storeVec(p, scores, {k, off});

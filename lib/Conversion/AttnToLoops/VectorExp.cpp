@@ -19,23 +19,14 @@
 // stays in [0, 2^-125) at worst: no wrap of the exponent. Inputs above 88
 // overflow the exponent (not used: x <= 0 here); NaN stays NaN.
 //
-// With `scalef` (AVX-512 targets, 16 lanes): p = 1 + f * P5(f), a degree-6
-// polynomial (least squares on Chebyshev nodes of |f| <= ln2 / 2, relative
-// error 1.7e-8 before rounding), and p * 2^n by vscalefps with n as a float:
-// 12 instructions. Over every 7th float of [-87.5, 0] (1.6e8 inputs;
-// bench/results/cpu-decode-mqa10/exp_sweep.c) its error is at most 1.01 ulp
-// against 0.89 for the form above (mean 0.066 against 0.065); exp(0) is
-// exactly 1 in both.
-//
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
 using namespace mlir;
 using namespace mlir::attn;
 
-Value mlir::attn::vectorExp(Emitter &e, Value x, bool scalef) {
+Value mlir::attn::vectorExp(Emitter &e, Value x) {
   OpBuilder &b = e.b;
   auto type = cast<VectorType>(x.getType());
   int64_t lanes = type.getNumElements();
@@ -51,19 +42,6 @@ Value mlir::attn::vectorExp(Emitter &e, Value x, bool scalef) {
   Value n = arith::SubFOp::create(b, e.loc, z, magic);
   Value f = fma(n, splat(-0.693359375), x);
   f = fma(n, splat(2.12194440e-4), f);
-  if (scalef && lanes == 16) {
-    Value p = splat(0.001385929062962532);
-    for (double c : {0.008374763652682304, 0.04166772589087486,
-                     0.1666642129421234, 0.4999999403953552, 1.0, 1.0})
-      p = fma(p, f, splat(c));
-    Value all = arith::ConstantOp::create(b, e.loc, b.getI16IntegerAttr(-1));
-    Value rounding = arith::ConstantOp::create(b, e.loc, b.getI32IntegerAttr(4));
-    return LLVM::CallIntrinsicOp::create(
-               b, e.loc, type,
-               b.getStringAttr("llvm.x86.avx512.mask.scalef.ps.512"),
-               ValueRange{p, n, p, all, rounding})
-        .getResult(0);
-  }
   Value p = splat(1.9875691500e-4);
   for (double c : {1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
                    1.6666665459e-1, 5.0000001201e-1, 1.0, 1.0})

@@ -45,8 +45,6 @@ struct AttnToLoopsOptions {
   bool claimWorkItems = true;
   /// Alignment in bytes of the kernels' stack tiles (0: the element's).
   int64_t tileAlignment = 0;
-  /// exp of the 16-lane online softmax with AVX-512's vscalefps.
-  bool scalefExp = false;
 };
 
 /// Patterns lowering attn.attention and attn.decode on memrefs to tiled

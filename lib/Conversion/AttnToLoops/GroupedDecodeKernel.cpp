@@ -24,7 +24,9 @@
 //           - rows across: Acc^T[dv, rows], the score loop's micro-kernel
 //             again (12 value elements broadcast against 2 probability
 //             row vectors at G = 32; alpha is a row vector), so each
-//             value element is read once per tile;
+//             value element is read once per tile; a tile where no row's
+//             maximum grew (alpha all 1) takes a copy of the loops without
+//             the rescale's multiplies;
 //           - periodic: the value dimension across the lanes, all G rows x
 //             a block of value chunks of accumulators, one broadcast
 //             probability per row and one vector load of the value row
@@ -313,7 +315,7 @@ public:
       if (valueTile && !overlapWidening)
         widenValueTile(kt, count);
       if (rowsAcross)
-        accumulateValuesAcross(kt, count);
+        accumulateValuesAcrossIfRescaled(kt, count);
       else
         accumulateValues(kt, count);
     });
@@ -923,7 +925,32 @@ private:
   /// block of 3 rows, 11 times per tile at G = 32, which kept the tile
   /// short enough to stay in L1); alpha is a row vector, so the rescale is
   /// one multiply per accumulator.
-  void accumulateValuesAcross(Value kt, Value count) {
+  /// The value loops twice, chosen per tile: with the rescale when some
+  /// row's alpha is not 1 (its maximum grew; alpha = exp(0) is exactly 1
+  /// otherwise), else without the multiplies (the results are the same to
+  /// the bit: Acc * 1 == Acc). After the first tiles of a long decode the
+  /// maxima rarely grow, so most tiles skip the 2 x 128 multiplies at G 32.
+  void accumulateValuesAcrossIfRescaled(Value kt, Value count) {
+    Value one = e.splat(e.f32(1.0), lanes);
+    Value changed;
+    for (int64_t off = 0; off < paddedRows; off += lanes) {
+      Value ne = e.fcmp(arith::CmpFPredicate::UNE,
+                        e.loadVec(alpha, {e.idx(off)}, lanes), one);
+      changed = changed ? arith::OrIOp::create(ob, e.loc, changed, ne)
+                              .getResult()
+                        : ne;
+    }
+    Value any = vector::ReductionOp::create(
+        ob, e.loc, vector::CombiningKind::OR, changed);
+    auto branch = scf::IfOp::create(ob, e.loc, any, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(ob);
+    ob.setInsertionPointToStart(branch.thenBlock());
+    accumulateValuesAcross(kt, count, /*rescale=*/true);
+    ob.setInsertionPointToStart(branch.elseBlock());
+    accumulateValuesAcross(kt, count, /*rescale=*/false);
+  }
+
+  void accumulateValuesAcross(Value kt, Value count, bool rescale) {
     int64_t chunks = paddedRows / lanes;
     int64_t dvBlock = keyBlock;
     int64_t fullDv = plan.valueDim / dvBlock * dvBlock;
@@ -935,7 +962,7 @@ private:
           e.mul(e.div(c0, e.idx(chunkBlock)), e.idx(blocksPerChunk));
       auto block = [&](Value dv0, int64_t n) {
         Value blockNo = e.add(blockBase, e.div(dv0, e.idx(dvBlock)));
-        valueBlockAcross(kt, count, c0, dv0, n, blockNo, slots);
+        valueBlockAcross(kt, count, c0, dv0, n, blockNo, slots, rescale);
       };
       if (fullDv > 0)
         e.loop(e.idx(0), e.idx(fullDv), e.idx(dvBlock),
@@ -946,19 +973,22 @@ private:
   }
 
   void valueBlockAcross(Value kt, Value count, Value c0, Value dv0, int64_t n,
-                        Value blockNo, int64_t slots) {
+                        Value blockNo, int64_t slots, bool rescale) {
     SmallVector<Value> dvs, cols, init;
     for (int64_t j = 0; j < n; ++j)
       dvs.push_back(e.add(dv0, e.idx(j)));
     for (int64_t c = 0; c < chunkBlock; ++c)
       cols.push_back(chunkOffset(c0, c));
     SmallVector<Value> scaleBy;
-    for (int64_t c = 0; c < chunkBlock; ++c)
+    for (int64_t c = 0; rescale && c < chunkBlock; ++c)
       scaleBy.push_back(e.loadVec(alpha, {cols[c]}, lanes));
     for (int64_t j = 0; j < n; ++j)
-      for (int64_t c = 0; c < chunkBlock; ++c)
-        init.push_back(arith::MulFOp::create(
-            ob, e.loc, e.loadVec(acc, {dvs[j], cols[c]}, lanes), scaleBy[c]));
+      for (int64_t c = 0; c < chunkBlock; ++c) {
+        Value v = e.loadVec(acc, {dvs[j], cols[c]}, lanes);
+        init.push_back(rescale ? arith::MulFOp::create(ob, e.loc, v, scaleBy[c])
+                                     .getResult()
+                               : v);
+      }
     // Caches without the flat views (another layout) prefetch the next
     // tile's key and value rows in the first block, one row per key.
     bool rowPrefetch = !a.blockTable && !spreadPrefetch;

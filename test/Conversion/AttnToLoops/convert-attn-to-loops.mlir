@@ -75,7 +75,7 @@ func.func @gqa(%q: memref<2x8x3x16xf32>, %k: memref<2x2x45x16xf32>,
 // CHECK-LABEL: func.func @mqa(
 // LANES8:        scf.for {{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
 // LANES16:       scf.for {{.+}} iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
-// CHECK-NOT:     vector.reduction
+// CHECK-NOT:     vector.reduction {{.+}} : vector<{{[0-9]+}}xf32>
 func.func @mqa(%q: memref<1x32x1x80xf32>, %k: memref<1x1x300x80xf32>,
                %v: memref<1x1x300x80xf32>, %o: memref<1x32x1x80xf32>) {
   attn.attention heads(32, 1) scale(0.1)

@@ -187,9 +187,16 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
       options.shareKVBlockRefit.reset();
       return success();
     }
+    if (value == "auto") {
+      options.shareKVBlockRefit = 0.0;
+      options.shareKVBlockRefitMinTokens =
+          CompileOptions::kShareKVAutoRefitMinTokens;
+      return success();
+    }
     if (!parseShare(value, drift))
-      return badValue(error, key, value, "off or a drift from 0 to 1");
+      return badValue(error, key, value, "auto, off or a drift from 0 to 1");
     options.shareKVBlockRefit = drift;
+    options.shareKVBlockRefitMinTokens = 0.0;
     return success();
   }
   if (key == "share-kv-iterations") {

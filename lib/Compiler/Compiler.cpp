@@ -455,6 +455,7 @@ LogicalResult Compilation::calibrate(ModuleOp module, const std::string &path,
 
     joint.fitWindows = options.shareKVFitWindows;
     joint.blockRefitDrift = options.shareKVBlockRefit;
+    joint.blockRefitMinTokens = options.shareKVBlockRefitMinTokens;
     joint.refitRounds = options.shareKVRefitRounds;
     joint.headMaps = options.shareKVFitMaps;
     joint.solveOutput = options.shareKVSolveOutput;

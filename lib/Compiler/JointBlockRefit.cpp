@@ -21,6 +21,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <chrono>
@@ -165,9 +166,36 @@ bool matchDown(Value v, BlockPattern &p) {
   return true;
 }
 
-/// The projection input shared by Q, K and V (what the joint fit reads).
-Value attentionInput(AttentionOp op) {
-  std::optional<HeadProjection> p = matchHeadProjection(op.getKey());
+/// Whether `value` is computed from an attention op's result without
+/// passing through `stream` (the block's input): then the MatMul reading
+/// it is another attention's output projection, not an MLP's.
+bool readsAttention(Value value, Value stream) {
+  SmallVector<Value> work{value};
+  llvm::SmallPtrSet<Operation *, 32> seen;
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    if (v == stream)
+      continue;
+    Operation *def = v.getDefiningOp();
+    if (!def || !seen.insert(def).second)
+      continue;
+    if (isa<AttentionOp>(def))
+      return true;
+    // Bounded: an MLP between two residual Adds is a few dozen ops.
+    if (seen.size() > 256)
+      return false;
+    for (Value operand : def->getOperands())
+      work.push_back(operand);
+  }
+  return false;
+}
+
+/// The projection input of Q (and of K and V in a self-attention): what
+/// the joint fit reads as `input`. A cross-attention's K and V project
+/// another value (its layout's kvInput, which the refit keeps).
+Value attentionInput(AttentionOp op, bool cross) {
+  std::optional<HeadProjection> p =
+      matchHeadProjection(cross ? op.getQuery() : op.getKey());
   if (!p)
     return {};
   for (OpOperand *operand : p->matmul.getDpsInputOperands())
@@ -260,6 +288,11 @@ FailureOr<BlockPattern> mlir::attn::compile::matchBlock(AttentionOp op,
         why = "the down projection's rows are not the stream's tokens";
         return failure();
       }
+      if (readsAttention(p.downInput, stream)) {
+        why = "the next residual Add adds another attention's output "
+              "projection (a cross-attention), not an MLP";
+        return failure();
+      }
       return p;
     }
   }
@@ -270,7 +303,7 @@ FailureOr<BlockPattern> mlir::attn::compile::matchBlock(AttentionOp op,
 
 LogicalResult mlir::attn::compile::refitBlocks(
     ModuleOp module, int64_t newHeads, double drift, double ridge,
-    ArrayRef<BlockRefitLayer> layers,
+    double minTokensPerFeature, ArrayRef<BlockRefitLayer> layers,
     const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<std::string> &notes, std::vector<JointPhaseTime> &times,
@@ -278,11 +311,20 @@ LogicalResult mlir::attn::compile::refitBlocks(
   auto pick = [&](AttentionOp op) { return isPicked(op, newHeads); };
   // Which blocks match, in the model itself (their weights are read here).
   std::vector<std::optional<BlockPattern>> blocks(layers.size());
-  size_t matched = 0;
+  size_t matched = 0, tooFewTokens = 0;
+  int64_t fewestTokens = 0, widestDown = 0;
   for (auto [i, layer] : llvm::enumerate(layers)) {
     std::string why;
     AttentionOp op = layer.op;
     FailureOr<BlockPattern> p = matchBlock(op, why);
+    int64_t tokens = layer.layout.batch * layer.layout.length;
+    if (succeeded(p) && minTokensPerFeature > 0.0 &&
+        double(tokens) < minTokensPerFeature * double(p->features)) {
+      // One note for all of them below: the ridge solve would overfit.
+      fewestTokens = tooFewTokens++ ? std::min(fewestTokens, tokens) : tokens;
+      widestDown = std::max(widestDown, p->features);
+      continue;
+    }
     if (failed(p)) {
       notes.push_back(llvm::formatv("share-kv block refit: attention at {0}: "
                                     "skipped ({1})",
@@ -292,6 +334,13 @@ LogicalResult mlir::attn::compile::refitBlocks(
     blocks[i] = *p;
     ++matched;
   }
+  if (tooFewTokens)
+    notes.push_back(llvm::formatv(
+        "share-kv block refit: {0} of {1} blocks not refitted ({2} "
+        "calibration tokens, fewer than {3} x their down projections' "
+        "inputs, up to {4}: calibrate on more tokens to refit them)",
+        tooFewTokens, layers.size(), fewestTokens, minTokensPerFeature,
+        widestDown));
   if (matched == 0)
     return success();
 
@@ -311,7 +360,8 @@ LogicalResult mlir::attn::compile::refitBlocks(
         continue;
       std::string why;
       FailureOr<BlockPattern> p = matchBlock(op, why);
-      Value h = withInputs ? attentionInput(op) : Value();
+      Value h = withInputs ? attentionInput(op, layers[i].layout.cross())
+                           : Value();
       if (failed(p) || (withInputs && !h)) {
         error = "calibration: the block refit's probe lost a block";
         return failure();

@@ -1160,7 +1160,8 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
                           &plan.fitted, plan.biased});
       std::vector<std::string> ignored;
       if (failed(refitBlocks(module, newHeads, *options.blockRefitDrift,
-                             options.blockRefitRidge, layers, inputs,
+                             options.blockRefitRidge,
+                             options.blockRefitMinTokens, layers, inputs,
                              buildLibrary, notes ? *notes : ignored, times,
                              error)))
         return failure();

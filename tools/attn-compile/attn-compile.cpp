@@ -114,8 +114,11 @@ cl::opt<std::string> shareKVBlockRefit(
     cl::desc("--share-kv-method=joint: after the fits, refit each block's "
              "MLP down projection toward the original block's output on the "
              "converted input, drifting by DRIFT (0 to 1) toward the "
-             "original model's residual stream; off (default) skips it"),
-    cl::value_desc("DRIFT|off"), cl::cat(category));
+             "original model's residual stream; off skips it; auto "
+             "(default): drift 0 for each block whose calibration tokens "
+             "are at least 2.5 x its down projection's inputs, none for the "
+             "others"),
+    cl::value_desc("auto|DRIFT|off"), cl::cat(category));
 cl::opt<std::string> shareKVRefitRounds(
     "share-kv-refit-rounds",
     cl::desc("--share-kv-method=joint with --share-kv-block-refit: rounds "

@@ -103,7 +103,13 @@ struct CompileOptions {
   /// ShareKVMethod::Joint: refit each block's MLP down projection after the
   /// fits, with this drift toward the original model's residual stream
   /// (--share-kv-block-refit); unset: no refit.
-  std::optional<double> shareKVBlockRefit;
+  std::optional<double> shareKVBlockRefit = 0.0;
+  /// With shareKVBlockRefit: a block is refitted only where the calibration
+  /// tokens are at least this many times its down projection's inputs
+  /// (fewer overfit the ridge solve). `auto` (the default) sets 2.5 and
+  /// drift 0; an explicit drift sets 0 (every block).
+  double shareKVBlockRefitMinTokens = kShareKVAutoRefitMinTokens;
+  static constexpr double kShareKVAutoRefitMinTokens = 2.5;
   /// ShareKVMethod::Joint with shareKVBlockRefit: rounds of (a pass of
   /// attention fits on a probe of the model with the refitted down
   /// projections, then the refit again) after the first refit

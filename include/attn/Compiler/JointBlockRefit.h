@@ -47,8 +47,9 @@ struct BlockRefitLayer {
   bool biased = false; ///< the projections have a bias (H gets a 1 column)
 };
 
-/// The refit of every block whose pattern matches (the others are skipped
-/// with a note): a probe of the original model returns the stream after
+/// The refit of every block whose pattern matches and whose calibration
+/// tokens are at least `minTokensPerFeature` times its down projection's
+/// inputs (the others are skipped with a note): a probe of the original model returns the stream after
 /// each block (with drift > 0), a probe of the model converted with the
 /// fitted attentions each attention's input H, its down projection's
 /// input Z and the stream after the block. In order, per block: T and Y,
@@ -59,7 +60,7 @@ struct BlockRefitLayer {
 /// `attn.share_down_weight` (foldBlockRefits puts it in the graph).
 LogicalResult refitBlocks(
     ModuleOp module, int64_t newHeads, double drift, double ridge,
-    ArrayRef<BlockRefitLayer> layers,
+    double minTokensPerFeature, ArrayRef<BlockRefitLayer> layers,
     const std::vector<::attn::rt::Array> &inputs,
     function_ref<LogicalResult(ModuleOp, const std::string &)> buildLibrary,
     std::vector<std::string> &notes, std::vector<JointPhaseTime> &times,

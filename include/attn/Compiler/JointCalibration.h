@@ -57,6 +57,9 @@ struct JointFitOptions {
   /// projection is refitted (JointBlockRefit.h) with this drift toward the
   /// original model's residual stream; unset: no refit.
   std::optional<double> blockRefitDrift;
+  /// A block is refitted only where the calibration tokens are at least
+  /// this many times its down projection's inputs (0: every block).
+  double blockRefitMinTokens = 0.0;
   double blockRefitRidge = 1e-1; ///< times trace(Z^T Z) / features
   /// With blockRefitDrift: after the refit, `refitRounds - 1` times a pass
   /// of attention fits on a probe of the model with the refitted down

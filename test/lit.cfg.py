@@ -90,6 +90,10 @@ try:
         config.available_features.add("avx512")
     # Code for Sapphire Rapids and later (--mcpu=emeraldrapids) also takes
     # AVX512-FP16 and AVX512-BF16 instructions (vcvtph2psx).
+    # vdpbf16ps (--bf16-dot-products=on) runs here.
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16"} <= set(
+            flags):
+        config.available_features.add("avx512bf16")
     if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_fp16",
         "avx512_bf16"} <= set(flags):
         config.available_features.add("avx512-spr")

@@ -377,6 +377,7 @@ LogicalResult mlir::attn::compile::setCompileOption(CompileOptions &options,
                           .Case("calibration", &options.calibrationFile)
                           .Case("mcpu", &options.mcpu)
                           .Case("mattr", &options.mattr)
+                          .Case("bf16-dot-products", &options.bf16DotProducts)
                           .Case("report", &options.reportPath)
                           .Case("runtime-library", &options.runtimeLibrary)
                           .Default(nullptr);

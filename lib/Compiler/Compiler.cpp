@@ -762,7 +762,8 @@ LogicalResult Session::compile(const ModelSource &source,
   {
     std::string error;
     FailureOr<CpuTarget> resolved =
-        resolveCpuTarget(options.mcpu, options.mattr, error);
+        resolveCpuTarget(options.mcpu, options.mattr, error,
+                         options.bf16DotProducts);
     if (failed(resolved))
       return fail(error);
     cpu = std::move(*resolved);

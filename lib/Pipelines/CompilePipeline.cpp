@@ -79,6 +79,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.rowLanes = options.target.f32Lanes;
   codegen.vectorLanes = options.target.f32Lanes;
   codegen.inlineBF16Widening = options.target.inlineBF16Widening;
+  codegen.bf16DotProducts = options.target.bf16DotProducts;
   codegen.overlapTileWidening = options.target.overlapTileWidening;
   codegen.keyRowsInOrder = options.target.keyRowsInOrder;
   codegen.groupedTileKeys = options.target.groupedTileKeys;
@@ -164,6 +165,11 @@ struct CompilePipelineTextOptions
       *this, "mattr",
       llvm::cl::desc("CPU features to add or remove: +avx512f,-fma,..."),
       llvm::cl::init("")};
+  Option<std::string> bf16DotProducts{
+      *this, "bf16-dot-products",
+      llvm::cl::desc("MQA-like decode on bf16 caches with AVX512_BF16 dot "
+                     "products: auto, on or off"),
+      llvm::cl::init("auto")};
 };
 
 } // namespace
@@ -201,7 +207,8 @@ void mlir::attn::registerAttnPipelines() {
         options.cuda = parsed.target == "cuda";
         std::string error;
         FailureOr<CpuTarget> target =
-            resolveCpuTarget(parsed.mcpu, parsed.mattr, error);
+            resolveCpuTarget(parsed.mcpu, parsed.mattr, error,
+                             parsed.bf16DotProducts);
         if (failed(target))
           return errorHandler("attn-compile-pipeline: " + error);
         options.target = std::move(*target);

@@ -102,6 +102,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   ConvertAttnToLoopsOptions loops;
   loops.rowLanes = options.rowLanes;
   loops.inlineBF16Widening = options.inlineBF16Widening;
+  loops.bf16DotProducts = options.bf16DotProducts;
   loops.overlapTileWidening = options.overlapTileWidening;
   loops.keyRowsInOrder = options.keyRowsInOrder;
   loops.groupedTileKeys = options.groupedTileKeys;

@@ -61,6 +61,14 @@ cl::opt<std::string> mattr("mattr",
                            cl::desc("CPU features to add or remove on top of "
                                     "--mcpu, e.g. +avx512f,-fma"),
                            cl::init(""), cl::cat(category));
+cl::opt<std::string> bf16DotProducts(
+    "bf16-dot-products",
+    cl::desc("MQA-like decode (>8 query heads per KV head) on bf16 caches: "
+             "Q.K and P.V as AVX512_BF16 dot products (vdpbf16ps; queries "
+             "and probabilities rounded to bf16, f32 sums): auto (default: "
+             "where measured faster), on (an error without avx512bf16) or "
+             "off"),
+    cl::init("auto"), cl::cat(category));
 cl::opt<std::string> shareKV(
     "share-kv",
     cl::desc("Convert attention to N key/value heads (MHA -> GQA/MQA)"),
@@ -279,6 +287,7 @@ bool fillOptions(CompileOptions &options, std::string &error) {
       {"calibration", calibrationFile},
       {"mcpu", mcpu},
       {"mattr", mattr},
+      {"bf16-dot-products", bf16DotProducts},
       {"entry-function", entryFunction},
       {"params", params}};
   for (const std::string &dim : dims)

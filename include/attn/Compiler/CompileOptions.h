@@ -186,6 +186,8 @@ struct CompileOptions {
   std::string mcpu = "native";
   /// CPU features added or removed on top of mcpu: "+avx512f,-fma".
   std::string mattr;
+  /// vdpbf16ps for MQA-like decode on bf16 caches: "auto", "on" or "off".
+  std::string bf16DotProducts = "auto";
   /// Where to write the JSON report as well ("" : only in the result).
   std::string reportPath;
   /// libAttnRuntime.so that the library links against; "" finds it next

@@ -49,6 +49,15 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "broadcast, a shift and a mask per two elements) instead of once "
            "per tile into an f32 tile. attn-compile-pipeline sets it for AMD "
            "Zen 4 and later with AVX-512">,
+    Option<"bf16DotProducts", "bf16-dot-products", "bool",
+           /*default=*/"false",
+           "MQA-like decode (query rows across the lanes) on bf16 caches "
+           "without scales: Q.K (pairs along the head dimension) and P.V "
+           "(pairs of keys, the value rows of two keys interleaved once per "
+           "tile) as AVX512_BF16 dot products (llvm.x86.avx512bf16."
+           "dpbf16ps.512), the scaled queries and the probabilities rounded "
+           "to bf16, f32 accumulation. The target must have avx512bf16; "
+           "attn-compile-pipeline sets it from --bf16-dot-products">,
     Option<"overlapTileWidening", "overlap-tile-widening", "bool",
            /*default=*/"false",
            "MQA-like decode (query rows across the lanes) on caches widened "
@@ -86,7 +95,7 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::vector::VectorDialect", "::mlir::LLVM::LLVMDialect"
   ];
 }
 

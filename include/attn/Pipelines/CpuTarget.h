@@ -31,6 +31,10 @@ struct CpuTarget {
   /// (measured on Zen 4: the in-loop form at the FMA peak from L1). Intel
   /// cores with two 512-bit FMA ports issue shifts on the same ports.
   bool inlineBF16Widening = false;
+  /// MQA-like decode on bf16 caches with AVX512_BF16 dot products
+  /// (vdpbf16ps; convert-attn-to-loops{bf16-dot-products}): --bf16-dot-
+  /// products=on, or auto on AMD Zen 4/5 with avx512bf16 (see CpuTarget.cpp).
+  bool bf16DotProducts = false;
   /// The f32 key and value tiles of MQA-like decode on f16 caches widened
   /// during the other phase's FMA loop (vcvtph2ps and a store per FMA-loop
   /// step beside the FMAs) instead of in loops of their own: AMD Zen 4 and
@@ -81,9 +85,12 @@ struct CpuTarget {
 /// Resolves `mcpu` ("native" or "": the host CPU and its features; else an
 /// LLVM CPU name such as x86-64-v3) plus `mattr` (comma-separated +feature /
 /// -feature, applied last). Fails with `error` for an unknown CPU or feature.
+/// `bf16DotProducts` ("auto", "on" or "off") sets CpuTarget::bf16DotProducts;
+/// "on" for a target without AVX512_BF16 fails.
 FailureOr<CpuTarget> resolveCpuTarget(llvm::StringRef mcpu,
                                       llvm::StringRef mattr,
-                                      std::string &error);
+                                      std::string &error,
+                                      llvm::StringRef bf16DotProducts = "auto");
 
 } // namespace mlir::attn
 

@@ -54,6 +54,7 @@ struct CodegenOptions {
   int64_t rowLanes = 0;    ///< convert-attn-to-loops{row-lanes}
   int64_t vectorLanes = 0; ///< convert-contraction-to-vectors{vector-lanes}
   bool inlineBF16Widening = false; ///< convert-attn-to-loops{inline-bf16-widening}
+  bool bf16DotProducts = false; ///< convert-attn-to-loops{bf16-dot-products}
   bool overlapTileWidening = false; ///< convert-attn-to-loops{overlap-tile-widening}
   bool keyRowsInOrder = false; ///< convert-attn-to-loops{key-rows-in-order}
   int64_t groupedTileKeys = 0; ///< convert-attn-to-loops{grouped-tile-keys}

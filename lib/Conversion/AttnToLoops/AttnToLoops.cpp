@@ -10,6 +10,7 @@
 #include "KernelEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -64,6 +65,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   a.groupedTileKeys = options.groupedTileKeys;
   a.claimWorkItems = options.claimWorkItems;
   a.tileAlignment = options.tileAlignment;
+  a.bf16DotProducts = options.bf16DotProducts;
   a.query = op.getQuery();
   a.out = op.getInit();
   a.mask = op.getMask();
@@ -325,7 +327,8 @@ struct ConvertAttnToLoopsPass
                                           {rowLanes, inlineBF16Widening,
                                            overlapTileWidening,
                                            keyRowsInOrder, groupedTileKeys,
-                                           claimWorkItems, tileAlignment});
+                                           claimWorkItems, tileAlignment,
+                                           bf16DotProducts});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

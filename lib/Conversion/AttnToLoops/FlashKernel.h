@@ -42,6 +42,9 @@ struct FlashAttention {
   /// Rows-across decode on narrow caches: the f32 key and value tiles
   /// widened during the FMA loops of the other phase (TileWidening.cpp).
   bool overlapTileWidening = false;
+  /// Rows-across decode on bf16 caches: vdpbf16ps dot products
+  /// (AttnToLoopsOptions::bf16DotProducts).
+  bool bf16DotProducts = false;
   /// Periodic-layout decode scores: key rows read whole, in address order.
   bool keyRowsInOrder = false;
   /// Keys per tile of the grouped decode kernel's periodic layout with

@@ -68,6 +68,19 @@
 // KeyRowLoop.cpp), and each key or value step prefetches its row 2 KiB
 // ahead instead of spreading the next tile's lines (MHA f32 1.1-1.2x).
 //
+// With a.bf16DotProducts (rows across, bf16 caches without scales) the FMA
+// loops are AVX512_BF16 dot products instead: vdpbf16ps adds a[2i] b[2i] +
+// a[2i+1] b[2i+1] into f32 lane i, 32 multiply-adds per instruction where
+// an f32 FMA does 16. Scores: the 32-bit word of key elements (d, d + 1)
+// broadcast as a bf16 pair against Q^T stored as bf16 pairs (lane r: Q[r,
+// d], Q[r, d + 1]; the scaled queries rounded to bf16 once). Values: pairs
+// of keys; the value rows of keys 2j and 2j + 1 are interleaved once per
+// tile into a bf16 pair tile (two loads, two shuffles and two stores per 32
+// value elements of a pair, against 64 dot products per 32 elements at G
+// 32), the probabilities of the two keys rounded to bf16 and interleaved
+// the same way once per tile, so the dot loop is a 32-bit broadcast from
+// the pair tile and a dot product per value element and row vector.
+//
 // The key and value rows of the next tile are prefetched into L2 (contiguous
 // caches), one prefetch per cache line, spread thinly over the tile's work:
 // the key lines over the head-dimension steps of the score loop, the value
@@ -86,6 +99,7 @@
 
 #include "KernelEmitter.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
 #include <limits>
@@ -261,6 +275,19 @@ public:
     inlineValues = rowsAcross && a.inlineBF16Widening && isBF16(a.value) &&
                    !a.valueScale && plan.valueDim % 2 == 0 &&
                    keyBlock % 2 == 0;
+    // vdpbf16ps (see the file comment): bf16 keys and values, 16 lanes.
+    dotProducts = rowsAcross && a.bf16DotProducts && lanes == 16 &&
+                  isBF16(a.key) && isBF16(a.value) && !a.keyScale &&
+                  !a.valueScale && plan.headDim % 2 == 0 &&
+                  tileKeys % 2 == 0;
+    if (dotProducts) {
+      inlineKeys = true;
+      inlineValues = false;
+      Type bf16 = ob.getBF16Type();
+      dotQueries = stackTileOf(bf16, {plan.headDim / 2, 2 * paddedRows});
+      pairTile = stackTileOf(bf16, {tileKeys / 2, 2 * plan.valueDim});
+      probPairs = stackTileOf(bf16, {tileKeys / 2, 2 * paddedRows});
+    }
     if (rowsAcross && !getElementTypeOrSelf(a.key.getType()).isF32() &&
         !inlineKeys)
       keyTile = stackBuffer({tileKeys, plan.headDim});
@@ -270,7 +297,7 @@ public:
     // from L2 for ownership.
     bool needValueTile = rowsAcross &&
                          !getElementTypeOrSelf(a.value.getType()).isF32() &&
-                         !inlineValues;
+                         !inlineValues && !dotProducts;
     splitKeyTile =
         keyTile && isBF16(a.key) && plan.headDim % (2 * lanes) == 0;
     splitValueTile = needValueTile && isBF16(a.value) &&
@@ -314,6 +341,8 @@ public:
       }
       if (valueTile && !overlapWidening)
         widenValueTile(kt, count);
+      if (dotProducts)
+        makePairTiles(kt, count);
       if (rowsAcross)
         accumulateValuesAcrossIfRescaled(kt, count);
       else
@@ -452,6 +481,13 @@ private:
         Value q = memref::LoadOp::create(ob, e.loc, a.query,
                                          ValueRange{b, head, t, d});
         q = arith::MulFOp::create(ob, e.loc, e.toF32(q), rowScale);
+        if (dotProducts) // lane r of pair d / 2: (Q[r, d], Q[r, d + 1])
+          memref::StoreOp::create(
+              ob, e.loc,
+              arith::TruncFOp::create(ob, e.loc, ob.getBF16Type(), q),
+              dotQueries,
+              ValueRange{e.div(d, e.idx(2)),
+                         e.add(e.mul(r, e.idx(2)), e.rem(d, e.idx(2)))});
         memref::StoreOp::create(
             ob, e.loc, q, queries,
             rowsAcross ? ValueRange{splitKeyTile ? splitPosition(d) : d, r}
@@ -580,12 +616,25 @@ private:
                           plan.valueDim, lanes);
           SmallVector<Value> sums(dLoop.getRegionIterArgs());
           SmallVector<Value> q;
-          for (int64_t part = 0; part < step; ++part)
+          if (dotProducts) {
+            for (int64_t c = 0; c < chunkBlock; ++c)
+              q.push_back(loadPairs(dotQueries, e.div(d, e.idx(2)),
+                                    chunkOffset(c0, c)));
+            for (int64_t k = 0; k < keyBlock; ++k) {
+              Value pair = broadcastWord(
+                  a.key, {keys[k].first, g, keys[k].second, d});
+              for (int64_t c = 0; c < chunkBlock; ++c)
+                sums[k * chunkBlock + c] =
+                    dotBF16(sums[k * chunkBlock + c], pair, q[c]);
+            }
+            scf::YieldOp::create(ob, e.loc, sums);
+          }
+          for (int64_t part = 0; part < (dotProducts ? 0 : step); ++part)
             for (int64_t c = 0; c < chunkBlock; ++c)
               q.push_back(e.loadVec(
                   queries, {e.add(d, e.idx(part)), chunkOffset(c0, c)},
                   lanes));
-          if (inlineKeys) {
+          if (inlineKeys && !dotProducts) {
             for (int64_t k = 0; k < keyBlock; ++k) {
               auto [even, odd] = broadcastBF16Pair(a.key, keys[k], d);
               for (int64_t c = 0; c < chunkBlock; ++c)
@@ -995,6 +1044,10 @@ private:
     Value first;
     if (rowPrefetch)
       first = e.cmp(arith::CmpIPredicate::eq, blockNo, e.idx(0));
+    if (dotProducts) {
+      valuePairsAcross(count, cols, dvs, init, blockNo, slots, first);
+      return;
+    }
     auto keyLoop =
         scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1), init);
     {
@@ -1044,6 +1097,133 @@ private:
       for (int64_t c = 0; c < chunkBlock; ++c)
         e.storeVec(keyLoop.getResult(j * chunkBlock + c), acc,
                    {dvs[j], cols[c]});
+  }
+
+  /// valueBlockAcross with dot products (see the file comment): one step
+  /// per pair of keys of the tile, Acc^T[dvs, cols] into f32 lanes.
+  void valuePairsAcross(Value count, ArrayRef<Value> cols,
+                        ArrayRef<Value> dvs, ArrayRef<Value> init,
+                        Value blockNo, int64_t slots, Value first) {
+    int64_t n = dvs.size();
+    Value pairs = e.div(e.add(count, e.idx(1)), e.idx(2));
+    auto pairLoop =
+        scf::ForOp::create(ob, e.loc, e.idx(0), pairs, e.idx(1), init);
+    {
+      OpBuilder::InsertionGuard guard(ob);
+      ob.setInsertionPointToStart(pairLoop.getBody());
+      Value j = pairLoop.getInductionVar();
+      Value k = e.mul(j, e.idx(2));
+      // Both keys' prefetch slots, as the one-key loop would take them.
+      for (int64_t part = 0; part < 2; ++part) {
+        Value kk = e.add(k, e.idx(part));
+        if (spreadPrefetch)
+          prefetchSpread(valueFlat, valueSpan,
+                         e.add(e.mul(blockNo, e.idx(tileKeys)), kk), slots);
+        if (first) {
+          auto branch = scf::IfOp::create(ob, e.loc, first, false);
+          OpBuilder::InsertionGuard inner(ob);
+          ob.setInsertionPointToStart(branch.thenBlock());
+          prefetchRow(e.add(kt0, e.add(e.idx(tileKeys), kk)), 3);
+        }
+      }
+      SmallVector<Value> p;
+      for (Value col : cols)
+        p.push_back(loadPairs(probPairs, j, col));
+      SmallVector<Value> sums(pairLoop.getRegionIterArgs());
+      int64_t chunks = cols.size();
+      for (int64_t i = 0; i < n; ++i) {
+        Value pair = broadcastWord(pairTile, {j, e.mul(dvs[i], e.idx(2))});
+        for (int64_t c = 0; c < chunks; ++c)
+          sums[i * chunks + c] = dotBF16(sums[i * chunks + c], pair, p[c]);
+      }
+      scf::YieldOp::create(ob, e.loc, sums);
+    }
+    for (int64_t i = 0; i < n; ++i)
+      for (size_t c = 0; c < cols.size(); ++c)
+        e.storeVec(pairLoop.getResult(i * cols.size() + c), acc,
+                   {dvs[i], cols[c]});
+  }
+
+  /// pairTile[j, 2 dv + i] = V[kt + 2j + i, dv] and probPairs[j, 2 r + i] =
+  /// P[2j + i, r] in bf16 for the pairs of the tile's count keys; the value
+  /// row of a missing second key (odd count) is 0 (its probability is 0,
+  /// and the cache past the end may hold NaNs).
+  void makePairTiles(Value kt, Value count) {
+    kt0 = kt;
+    Value pairs = e.div(e.add(count, e.idx(1)), e.idx(2));
+    Type bf16 = ob.getBF16Type();
+    auto half = VectorType::get({lanes}, bf16);
+    Value zeros = arith::ConstantOp::create(ob, e.loc, ob.getZeroAttr(half));
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < lanes; ++i)
+      mask.append({i, lanes + i});
+    e.loop(e.idx(0), pairs, e.idx(1), [&](Value j) {
+      Value k = e.mul(j, e.idx(2));
+      Value second = e.add(k, e.idx(1));
+      Value hasSecond = e.cmp(arith::CmpIPredicate::ult, second, count);
+      auto [kb0, kj0] = keyAddress(e, a, b, e.add(kt, k));
+      auto [kb1, kj1] = keyAddress(
+          e, a, b, e.add(kt, e.select(hasSecond, second, k)));
+      for (int64_t c = 0; c < plan.valueDim; c += lanes) {
+        Value v0 = vector::LoadOp::create(ob, e.loc, half, a.value,
+                                          ValueRange{kb0, g, kj0, e.idx(c)});
+        Value v1 = vector::LoadOp::create(ob, e.loc, half, a.value,
+                                          ValueRange{kb1, g, kj1, e.idx(c)});
+        v1 = arith::SelectOp::create(ob, e.loc, hasSecond, v1, zeros);
+        e.storeVec(vector::ShuffleOp::create(ob, e.loc, v0, v1, mask),
+                   pairTile, {j, e.idx(2 * c)});
+      }
+      for (int64_t off = 0; off < paddedRows; off += lanes) {
+        auto round = [&](Value key) {
+          Value x = e.loadVec(scores, {key, e.idx(off)}, lanes);
+          return arith::TruncFOp::create(ob, e.loc, half, x).getResult();
+        };
+        e.storeVec(
+            vector::ShuffleOp::create(ob, e.loc, round(k), round(second), mask),
+            probPairs, {j, e.idx(2 * off)});
+      }
+    });
+  }
+
+  /// 2 * lanes bf16 of `pairs` at [row, 2 * col ..]: lanes bf16 pairs.
+  Value loadPairs(Value pairs, Value row, Value col) {
+    return vector::LoadOp::create(
+        ob, e.loc, VectorType::get({2 * lanes}, ob.getBF16Type()), pairs,
+        ValueRange{row, e.mul(col, e.idx(2))});
+  }
+
+  /// The 32-bit word (two bf16) of `mem` at `at`, in every pair of a
+  /// vector of 2 * lanes bf16.
+  Value broadcastWord(Value mem, ValueRange at) {
+    Value raw = vector::LoadOp::create(
+        ob, e.loc, VectorType::get({2}, ob.getBF16Type()), mem, at);
+    Value word = vector::BitCastOp::create(
+        ob, e.loc, VectorType::get({1}, ob.getI32Type()), raw);
+    Value words = vector::BroadcastOp::create(
+        ob, e.loc, VectorType::get({lanes}, ob.getI32Type()),
+        vector::ExtractOp::create(ob, e.loc, word, 0));
+    return vector::BitCastOp::create(
+        ob, e.loc, VectorType::get({2 * lanes}, ob.getBF16Type()), words);
+  }
+
+  /// acc[i] + x[2i] y[2i] + x[2i+1] y[2i+1] (vdpbf16ps; 16 lanes).
+  Value dotBF16(Value accum, Value x, Value y) {
+    return LLVM::CallIntrinsicOp::create(
+               ob, e.loc, accum.getType(),
+               ob.getStringAttr("llvm.x86.avx512bf16.dpbf16ps.512"),
+               ValueRange{accum, x, y})
+        .getResult(0);
+  }
+
+  /// A stack tile of `element`s, aligned like stackTile's.
+  Value stackTileOf(Type element, ArrayRef<int64_t> shape) {
+    IntegerAttr alignment;
+    if (a.tileAlignment > 0)
+      alignment = ob.getI64IntegerAttr(a.tileAlignment);
+    return memref::AllocaOp::create(ob, e.loc,
+                                    MemRefType::get(shape, element),
+                                    ValueRange{}, ValueRange{}, alignment)
+        .getResult();
   }
 
   Value chunkOffset(Value c0, int64_t c) {
@@ -1333,6 +1513,12 @@ private:
   /// cache (`<< 16`, `& 0xffff0000`), in order, so Q^T and Acc^T keep the
   /// natural row order.
   bool inlineKeys = false, inlineValues = false;
+  /// vdpbf16ps for Q.K and P.V (a.bf16DotProducts; see the file comment):
+  /// Q^T as bf16 pairs [D / 2, 2 rows], the tile's value rows and
+  /// probabilities as pairs of keys [keys / 2, 2 Dv] and [keys / 2, 2 rows].
+  bool dotProducts = false;
+  Value dotQueries, pairTile, probPairs;
+  Value kt0; ///< the tile's first key (makePairTiles)
   Value queries, acc, scores, runMax, runSum, alpha;
   /// Rows across: the tile's score maximum per row, made by the score loop.
   Value tileMax;

@@ -45,6 +45,10 @@ struct AttnToLoopsOptions {
   bool claimWorkItems = true;
   /// Alignment in bytes of the kernels' stack tiles (0: the element's).
   int64_t tileAlignment = 0;
+  /// Q.K and P.V of the grouped decode kernel (rows across the lanes) on
+  /// bf16 caches as AVX512_BF16 dot products (vdpbf16ps) of bf16 pairs,
+  /// the queries and probabilities rounded to bf16, f32 accumulation.
+  bool bf16DotProducts = false;
 };
 
 /// Patterns lowering attn.attention and attn.decode on memrefs to tiled

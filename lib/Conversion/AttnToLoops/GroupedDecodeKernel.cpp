@@ -1146,8 +1146,8 @@ private:
 
   /// pairTile[j, 2 dv + i] = V[kt + 2j + i, dv] and probPairs[j, 2 r + i] =
   /// P[2j + i, r] in bf16 for the pairs of the tile's count keys; the value
-  /// row of a missing second key (odd count) is 0 (its probability is 0,
-  /// and the cache past the end may hold NaNs).
+  /// row and the probabilities of a missing second key (odd count) are 0
+  /// (the cache past the end may hold NaNs, the scores row stale bits).
   void makePairTiles(Value kt, Value count) {
     kt0 = kt;
     Value pairs = e.div(e.add(count, e.idx(1)), e.idx(2));
@@ -1178,9 +1178,12 @@ private:
           Value x = e.loadVec(scores, {key, e.idx(off)}, lanes);
           return arith::TruncFOp::create(ob, e.loc, half, x).getResult();
         };
-        e.storeVec(
-            vector::ShuffleOp::create(ob, e.loc, round(k), round(second), mask),
-            probPairs, {j, e.idx(2 * off)});
+        // A missing second key's scores row is stale or never written
+        // (the alloca's bits: maybe NaN, and NaN x 0 is NaN): 0 instead.
+        Value p1 = arith::SelectOp::create(ob, e.loc, hasSecond,
+                                           round(second), zeros);
+        e.storeVec(vector::ShuffleOp::create(ob, e.loc, round(k), p1, mask),
+                   probPairs, {j, e.idx(2 * off)});
       }
     });
   }

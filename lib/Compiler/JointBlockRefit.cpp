@@ -193,9 +193,8 @@ bool readsAttention(Value value, Value stream) {
 /// The projection input of Q (and of K and V in a self-attention): what
 /// the joint fit reads as `input`. A cross-attention's K and V project
 /// another value (its layout's kvInput, which the refit keeps).
-Value attentionInput(AttentionOp op, bool cross) {
-  std::optional<HeadProjection> p =
-      matchHeadProjection(cross ? op.getQuery() : op.getKey());
+Value attentionInput(AttentionOp op) {
+  std::optional<HeadProjection> p = matchHeadProjection(op.getQuery());
   if (!p)
     return {};
   for (OpOperand *operand : p->matmul.getDpsInputOperands())
@@ -360,8 +359,7 @@ LogicalResult mlir::attn::compile::refitBlocks(
         continue;
       std::string why;
       FailureOr<BlockPattern> p = matchBlock(op, why);
-      Value h = withInputs ? attentionInput(op, layers[i].layout.cross())
-                           : Value();
+      Value h = withInputs ? attentionInput(op) : Value();
       if (failed(p) || (withInputs && !h)) {
         error = "calibration: the block refit's probe lost a block";
         return failure();

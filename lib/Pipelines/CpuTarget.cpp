@@ -16,11 +16,6 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-/// Whether auto turns vdpbf16ps on for Zen 4/5: MQA bf16 (G 32, S 256K,
-/// cache from DRAM) 1.5-1.7x faster than the f32 FMAs on the Zen 4 host
-/// (bench/RESULTS.md, branch cpu-decode-bf16dot2).
-constexpr bool kBF16DotProductsOnZen = true;
-
 FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
                                                   llvm::StringRef mattr,
                                                   std::string &error,
@@ -75,8 +70,9 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   result.inlineBF16Widening =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
   // vdpbf16ps for MQA-like decode on bf16 caches: 32 multiply-adds per
-  // instruction at the 512-bit FMA rate on AMD Zen 4/5; on Intel (half the
-  // FMA rate) an earlier form was 1.7x slower, so auto is Zen 4/5 only.
+  // instruction at the 512-bit FMA rate on AMD Zen 4/5 (MQA bf16 1.5-1.8x
+  // faster, bench/RESULTS.md); on Intel (half the FMA rate) an earlier form
+  // was 1.7x slower, so auto is Zen 4/5 only.
   bool hasBF16 = subtarget && subtarget->checkFeatures("+avx512bf16");
   if (bf16Dot != "auto" && bf16Dot != "on" && bf16Dot != "off") {
     error = "unknown --bf16-dot-products value '" + bf16Dot.str() +
@@ -92,7 +88,7 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   llvm::StringRef cpuName(result.cpu);
   result.bf16DotProducts =
       bf16Dot == "on" ||
-      (bf16Dot == "auto" && hasBF16 && kBF16DotProductsOnZen &&
+      (bf16Dot == "auto" && hasBF16 &&
        (cpuName == "znver4" || cpuName == "znver5"));
   result.keyRowsInOrder = result.inlineBF16Widening;
   result.overlapTileWidening = result.inlineBF16Widening;

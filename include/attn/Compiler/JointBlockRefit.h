@@ -49,8 +49,9 @@ struct BlockRefitLayer {
 
 /// The refit of every block whose pattern matches and whose calibration
 /// tokens are at least `minTokensPerFeature` times its down projection's
-/// inputs (the others are skipped with a note): a probe of the original model returns the stream after
-/// each block (with drift > 0), a probe of the model converted with the
+/// inputs (the others are skipped with a note): a probe of the original
+/// model returns the stream after each block (with drift > 0), a probe of
+/// the model converted with the
 /// fitted attentions each attention's input H, its down projection's
 /// input Z and the stream after the block. In order, per block: T and Y,
 /// the original and the fitted attention on H; the error

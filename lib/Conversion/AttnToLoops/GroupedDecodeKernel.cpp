@@ -627,15 +627,13 @@ private:
                 sums[k * chunkBlock + c] =
                     dotBF16(sums[k * chunkBlock + c], pair, q[c]);
             }
-            scf::YieldOp::create(ob, e.loc, sums);
-          }
-          for (int64_t part = 0; part < (dotProducts ? 0 : step); ++part)
-            for (int64_t c = 0; c < chunkBlock; ++c)
-              q.push_back(e.loadVec(
-                  queries, {e.add(d, e.idx(part)), chunkOffset(c0, c)},
-                  lanes));
-          if (inlineKeys && !dotProducts) {
-            for (int64_t k = 0; k < keyBlock; ++k) {
+          } else {
+            for (int64_t part = 0; part < step; ++part)
+              for (int64_t c = 0; c < chunkBlock; ++c)
+                q.push_back(e.loadVec(
+                    queries, {e.add(d, e.idx(part)), chunkOffset(c0, c)},
+                    lanes));
+            for (int64_t k = 0; inlineKeys && k < keyBlock; ++k) {
               auto [even, odd] = broadcastBF16Pair(a.key, keys[k], d);
               for (int64_t c = 0; c < chunkBlock; ++c)
                 sums[k * chunkBlock + c] = vector::FMAOp::create(
@@ -645,19 +643,17 @@ private:
                     vector::FMAOp::create(ob, e.loc, odd, q[chunkBlock + c],
                                           sums[k * chunkBlock + c]);
             }
-            scf::YieldOp::create(ob, e.loc, sums);
+            for (int64_t k = 0; !inlineKeys && k < keyBlock; ++k) {
+              Value kv = e.splat(
+                  keyElement(locals[k],
+                             keyTile ? std::pair<Value, Value>{} : keys[k], d),
+                  lanes);
+              for (int64_t c = 0; c < chunkBlock; ++c)
+                sums[k * chunkBlock + c] = vector::FMAOp::create(
+                    ob, e.loc, kv, q[c], sums[k * chunkBlock + c]);
+            }
           }
-          for (int64_t k = 0; k < (inlineKeys ? 0 : keyBlock); ++k) {
-            Value kv = e.splat(
-                keyElement(locals[k],
-                           keyTile ? std::pair<Value, Value>{} : keys[k], d),
-                lanes);
-            for (int64_t c = 0; c < chunkBlock; ++c)
-              sums[k * chunkBlock + c] = vector::FMAOp::create(
-                  ob, e.loc, kv, q[c], sums[k * chunkBlock + c]);
-          }
-          if (!inlineKeys)
-            scf::YieldOp::create(ob, e.loc, sums);
+          scf::YieldOp::create(ob, e.loc, sums);
         }
         // The block's scores, and their maximum per row into tileMax (a
         // tree over the registers, instead of a dependent chain of one
@@ -1045,7 +1041,7 @@ private:
     if (rowPrefetch)
       first = e.cmp(arith::CmpIPredicate::eq, blockNo, e.idx(0));
     if (dotProducts) {
-      valuePairsAcross(count, cols, dvs, init, blockNo, slots, first);
+      valuePairsAcross(kt, count, cols, dvs, init, blockNo, slots, first);
       return;
     }
     auto keyLoop =
@@ -1101,7 +1097,7 @@ private:
 
   /// valueBlockAcross with dot products (see the file comment): one step
   /// per pair of keys of the tile, Acc^T[dvs, cols] into f32 lanes.
-  void valuePairsAcross(Value count, ArrayRef<Value> cols,
+  void valuePairsAcross(Value kt, Value count, ArrayRef<Value> cols,
                         ArrayRef<Value> dvs, ArrayRef<Value> init,
                         Value blockNo, int64_t slots, Value first) {
     int64_t n = dvs.size();
@@ -1123,7 +1119,7 @@ private:
           auto branch = scf::IfOp::create(ob, e.loc, first, false);
           OpBuilder::InsertionGuard inner(ob);
           ob.setInsertionPointToStart(branch.thenBlock());
-          prefetchRow(e.add(kt0, e.add(e.idx(tileKeys), kk)), 3);
+          prefetchRow(e.add(kt, e.add(e.idx(tileKeys), kk)), 3);
         }
       }
       SmallVector<Value> p;
@@ -1149,7 +1145,6 @@ private:
   /// row and the probabilities of a missing second key (odd count) are 0
   /// (the cache past the end may hold NaNs, the scores row stale bits).
   void makePairTiles(Value kt, Value count) {
-    kt0 = kt;
     Value pairs = e.div(e.add(count, e.idx(1)), e.idx(2));
     Type bf16 = ob.getBF16Type();
     auto half = VectorType::get({lanes}, bf16);
@@ -1521,7 +1516,6 @@ private:
   /// probabilities as pairs of keys [keys / 2, 2 Dv] and [keys / 2, 2 rows].
   bool dotProducts = false;
   Value dotQueries, pairTile, probPairs;
-  Value kt0; ///< the tile's first key (makePairTiles)
   Value queries, acc, scores, runMax, runSum, alpha;
   /// Rows across: the tile's score maximum per row, made by the score loop.
   Value tileMax;

@@ -99,6 +99,74 @@ tileAvx512(int64_t depth, const float *ap, const float *bp, float *acc) {
   __builtin_memcpy(acc, c, sizeof(c));
 }
 
+/// tileAvx512 with C's tile written (`add`: C + the tile) from the
+/// registers: the first `rows` x `cols` by masked stores, no copy through
+/// a buffer. The same sums as tileAvx512 then the copy (or C's entry plus
+/// the tile's: addition commutes), so the same bits.
+__attribute__((target("avx512f,avx2,fma"))) void
+tileAvx512Store(int64_t depth, const float *ap, const float *bp, float *c,
+                int64_t ldc, int64_t rows, int64_t cols, bool add) {
+  __m512 acc[12][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i)
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < depth; ++p) {
+    __m512 b0 = _mm512_loadu_ps(bp + p * 32);
+    __m512 b1 = _mm512_loadu_ps(bp + p * 32 + 16);
+    const float *a = ap + p * 12;
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+  uint32_t bits = cols >= 32 ? ~0u : (1u << cols) - 1;
+  __mmask16 m0 = static_cast<__mmask16>(bits),
+            m1 = static_cast<__mmask16>(bits >> 16);
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) {
+    if (i >= rows)
+      break;
+    float *row = c + i * ldc;
+    __m512 v0 = acc[i][0], v1 = acc[i][1];
+    if (add) {
+      v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, row), v0);
+      v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, row + 16), v1);
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
+/// The AVX-512 tile's A panel from op(A) = A^T: ap[p * 12 + i] = src[p *
+/// lda + i] for i < rows, p < kb (rows past `rows` zero): one masked load
+/// and store per p.
+__attribute__((target("avx512f"))) void
+packColumnsA(const float *src, int64_t lda, int64_t rows, int64_t kb,
+             float *ap) {
+  const __mmask16 rowMask = static_cast<__mmask16>((1u << rows) - 1);
+  const __mmask16 tileMask = static_cast<__mmask16>((1u << 12) - 1);
+  for (int64_t p = 0; p < kb; ++p)
+    _mm512_mask_storeu_ps(ap + p * 12, tileMask,
+                          _mm512_maskz_loadu_ps(rowMask, src + p * lda));
+}
+
+/// The AVX-512 tile's B panel from op(B) = B: dst[p * 32 + j] = src[p *
+/// ldb + j] for j < cols, zero for cols <= j < 32.
+__attribute__((target("avx512f"))) void
+packRowsB(const float *src, int64_t ldb, int64_t kb, int64_t cols,
+          float *dst) {
+  uint32_t bits = cols >= 32 ? ~0u : (1u << cols) - 1;
+  __mmask16 m0 = static_cast<__mmask16>(bits),
+            m1 = static_cast<__mmask16>(bits >> 16);
+  for (int64_t p = 0; p < kb; ++p) {
+    const float *row = src + p * ldb;
+    _mm512_storeu_ps(dst + p * 32, _mm512_maskz_loadu_ps(m0, row));
+    _mm512_storeu_ps(dst + p * 32 + 16, _mm512_maskz_loadu_ps(m1, row + 16));
+  }
+}
+
 using attn::calib::bf16vec::transpose16;
 
 /// The AVX-512 tile's B panel from op(B) = B^T: dst[p * 32 + j] = src[j *
@@ -249,6 +317,12 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
         float *dst = bPack.data() + t * kb * tc;
         int64_t j1 = j0 + t * tc, cols = std::min(tc, nb - t * tc);
         if (!transB) {
+#ifdef ATTN_GEMM_X86
+          if (vectorPacking) {
+            packRowsB(b + p0 * ldb + j1, ldb, kb, cols, dst);
+            continue;
+          }
+#endif
           for (int64_t p = 0; p < kb; ++p) {
             const float *src = b + (p0 + p) * ldb + j1;
             std::memcpy(dst + p * tc, src, cols * sizeof(float));
@@ -277,9 +351,14 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
         if (rows < tr)
           std::fill(ap, ap + kb * tr, 0.0f);
         if (transA) {
-          for (int64_t p = 0; p < kb; ++p)
-            std::memcpy(ap + p * tr, a + (p0 + p) * lda + i0,
-                        rows * sizeof(float));
+#ifdef ATTN_GEMM_X86
+          if (vectorPacking)
+            packColumnsA(a + p0 * lda + i0, lda, rows, kb, ap);
+          else
+#endif
+            for (int64_t p = 0; p < kb; ++p)
+              std::memcpy(ap + p * tr, a + (p0 + p) * lda + i0,
+                          rows * sizeof(float));
         } else {
           const float *src = a + i0 * lda + p0;
 #ifdef ATTN_GEMM_X86
@@ -292,9 +371,17 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
                 ap[p * tr + i] = src[i * lda + p];
         }
         for (int64_t t = 0; t < panels; ++t) {
-          kernel.tile(kb, ap, bPack.data() + t * kb * tc, acc);
           int64_t cols = std::min(tc, nb - t * tc);
           bool overwrite = !accumulate && p0 == 0; // C's first k block
+#ifdef ATTN_GEMM_X86
+          if (vectorPacking) {
+            tileAvx512Store(kb, ap, bPack.data() + t * kb * tc,
+                            c + i0 * ldc + j0 + t * tc, ldc, rows, cols,
+                            !overwrite);
+            continue;
+          }
+#endif
+          kernel.tile(kb, ap, bPack.data() + t * kb * tc, acc);
           for (int64_t i = 0; i < rows; ++i) {
             float *dst = c + (i0 + i) * ldc + j0 + t * tc;
             const float *src = acc + i * tc;

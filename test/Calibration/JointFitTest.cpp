@@ -63,6 +63,64 @@ bool checkGemm() {
   return worst < 1e-5;
 }
 
+/// The AVX-512 tile's exact order, which the fits' bits (and the held-out
+/// figures of bench/RESULTS.md) rest on: each entry of a 256-deep k block
+/// is a chain of FMAs in k's order from zero, and C gets the blocks one
+/// after the other (the first overwrites C unless accumulating). Every
+/// transpose, sizes off the 12 x 32 tiles and across k blocks, strided
+/// sources; false on any bit of difference. Skipped (true) without the
+/// AVX-512 tile.
+bool checkGemmOrder(bool &skipped) {
+  const char *best = gemmKernel();
+  skipped = !setGemmKernel("avx512");
+  if (skipped) {
+    std::printf("SKIPPED: gemm order (no avx512 tile here)\n");
+    return true;
+  }
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal;
+  int64_t mismatches = 0, cases = 0;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (int64_t m : {5, 12, 31})
+        for (int64_t n : {7, 32, 77})
+          for (int64_t k : {3, 256, 600}) {
+            int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2;
+            int64_t ldc = n + 3;
+            std::vector<float> a((ta ? k : m) * lda), b((tb ? n : k) * ldb);
+            std::vector<float> c(m * ldc);
+            for (float &x : a)
+              x = normal(gen);
+            for (float &x : b)
+              x = normal(gen);
+            for (float &x : c)
+              x = normal(gen);
+            std::vector<float> want = c;
+            bool accumulate = (m + n + k) % 2 == 1;
+            sgemm(ta, tb, m, n, k, a.data(), lda, b.data(), ldb, c.data(),
+                  ldc, accumulate);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                float &w = want[i * ldc + j];
+                for (int64_t p0 = 0; p0 < k; p0 += 256) {
+                  float sum = 0.0f;
+                  for (int64_t p = p0; p < std::min<int64_t>(k, p0 + 256); ++p)
+                    sum = std::fma(ta ? a[p * lda + i] : a[i * lda + p],
+                                   tb ? b[j * ldb + p] : b[p * ldb + j], sum);
+                  w = !accumulate && p0 == 0 ? sum : w + sum;
+                }
+              }
+            for (int64_t i = 0; i < m * ldc; ++i)
+              mismatches += std::memcmp(&want[i], &c[i], sizeof(float)) != 0;
+            ++cases;
+          }
+  setGemmKernel(best);
+  std::printf("gemm order (avx512): %lld cases, %lld entries differ\n",
+              static_cast<long long>(cases),
+              static_cast<long long>(mismatches));
+  return mismatches == 0;
+}
+
 /// checkGemm with every tile loop this CPU has (the generic one always).
 bool checkGemmKernels() {
   const char *best = gemmKernel();
@@ -1032,6 +1090,10 @@ int main(int argc, char **argv) {
   bool fitOnly = argc == 2 && std::string(argv[1]) == "fit";
   if (!fitOnly) {
     check(checkGemmKernels(), "blocked gemm matches the triple loop");
+    bool orderSkipped = false;
+    bool orderKept = checkGemmOrder(orderSkipped);
+    if (!orderSkipped)
+      check(orderKept, "avx512 gemm: FMA chains per k block, the same bits");
     check(checkBf16Dispatch(), "bf16 gemm dispatch");
     check(checkPackedOperands(),
           "products with packed operands equal the unpacked ones");

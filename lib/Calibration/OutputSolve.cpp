@@ -32,17 +32,26 @@ double threadSeconds() {
 constexpr int64_t kBlock = 96;
 
 /// The inverse of the upper triangular `u` [r, r] (f64, upper triangle
-/// read) into `v` [r, r] as f32, zeros below the diagonal.
+/// read) into `v` [r, r] as f32, zeros below the diagonal. Row by row from
+/// the last: inv[i][j] = -(sum over k = i+1..j of u[i][k] inv[k][j]) /
+/// u[i][i], each sum in k's order, but kept for all j of the row at once
+/// (the loop over j is the inner one: independent sums the compiler
+/// vectorises, where one dot product per entry waited on each addition).
+/// The same operations in the same order per entry, so the same bits.
 void invertUpper(const std::vector<double> &u, int64_t r, float *v) {
-  std::vector<double> inv(r * r, 0.0);
-  for (int64_t j = 0; j < r; ++j) {
-    inv[j * r + j] = 1.0 / u[j * r + j];
-    for (int64_t i = j - 1; i >= 0; --i) {
-      double sum = 0.0;
-      for (int64_t k = i + 1; k <= j; ++k)
-        sum += u[i * r + k] * inv[k * r + j];
-      inv[i * r + j] = -sum / u[i * r + i];
+  std::vector<double> inv(r * r, 0.0), sum(r);
+  for (int64_t i = r - 1; i >= 0; --i) {
+    double *row = &inv[i * r];
+    std::fill(sum.begin() + i + 1, sum.end(), 0.0);
+    for (int64_t k = i + 1; k < r; ++k) {
+      double uik = u[i * r + k];
+      const double *next = &inv[k * r];
+      for (int64_t j = k; j < r; ++j) // entries j >= k: term k is theirs
+        sum[j] += uik * next[j];
     }
+    row[i] = 1.0 / u[i * r + i];
+    for (int64_t j = i + 1; j < r; ++j)
+      row[j] = -sum[j] / u[i * r + i];
   }
   for (int64_t i = 0; i < r * r; ++i)
     v[i] = static_cast<float>(inv[i]);

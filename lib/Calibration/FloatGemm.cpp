@@ -282,9 +282,13 @@ bool attn::calib::setGemmKernel(const char *name) {
   return true;
 }
 
-void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
-                        int64_t k, const float *a, int64_t lda, const float *b,
-                        int64_t ldb, float *c, int64_t ldc, bool accumulate) {
+namespace {
+
+/// sgemm; with `upper` (m == n), the tiles whose every entry lies below the
+/// diagonal are not computed.
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+          const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+          int64_t ldc, bool accumulate, bool upper) {
   if (m <= 0 || n <= 0)
     return;
   if (k <= 0) {
@@ -372,6 +376,8 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
         }
         for (int64_t t = 0; t < panels; ++t) {
           int64_t cols = std::min(tc, nb - t * tc);
+          if (upper && j0 + t * tc + cols <= i0)
+            continue; // every column left of the tile's first row
           bool overwrite = !accumulate && p0 == 0; // C's first k block
 #ifdef ATTN_GEMM_X86
           if (vectorPacking) {
@@ -395,6 +401,20 @@ void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
       }
     }
   }
+}
+
+} // namespace
+
+void attn::calib::sgemm(bool transA, bool transB, int64_t m, int64_t n,
+                        int64_t k, const float *a, int64_t lda, const float *b,
+                        int64_t ldb, float *c, int64_t ldc, bool accumulate) {
+  gemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false);
+}
+
+void attn::calib::sgemmUpper(bool transA, bool transB, int64_t n, int64_t k,
+                             const float *a, int64_t lda, const float *b,
+                             int64_t ldb, float *c, int64_t ldc) {
+  gemm(transA, transB, n, n, k, a, lda, b, ldb, c, ldc, false, true);
 }
 
 int attn::calib::workerThreads() {

@@ -66,13 +66,10 @@ OutputSolver::OutputSolver(const float *target, int64_t tokens, int64_t width,
       inverses(width * kBlock), scratch(kBlock * std::max(width, out)) {}
 
 void OutputSolver::gramUpper(const float *contexts) {
-  // Block rows of C^T C from their diagonal block on: each entry is the
-  // full product's (the same k order), the blocks below are not computed.
-  for (int64_t i0 = 0; i0 < width; i0 += kBlock) {
-    int64_t rows = std::min(kBlock, width - i0);
-    sgemm(true, false, rows, width - i0, tokens, contexts + i0, width,
-          contexts + i0, width, gram.data() + i0 * width + i0, width);
-  }
+  // Each entry is the full product's (the same k order); the register
+  // tiles below the diagonal are not computed, C is packed once.
+  sgemmUpper(true, false, width, tokens, contexts, width, contexts, width,
+             gram.data(), width);
 }
 
 bool OutputSolver::factor() {

@@ -23,6 +23,15 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
            const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
            int64_t ldc, bool accumulate = false);
 
+/// sgemm of a square C [n, n] whose entries on and above the diagonal (i
+/// <= j) are the only ones needed (a Gram's upper triangle): the register
+/// tiles entirely below the diagonal are skipped, B is packed once per k
+/// block. Each computed entry has sgemm's bits (the same sums in the same
+/// order); entries below the diagonal are sgemm's or left as they were.
+void sgemmUpper(bool transA, bool transB, int64_t n, int64_t k,
+                const float *a, int64_t lda, const float *b, int64_t ldb,
+                float *c, int64_t ldc);
+
 /// sgemm with the rows of C split over the worker threads.
 void sgemmParallel(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                    const float *a, int64_t lda, const float *b, int64_t ldb,

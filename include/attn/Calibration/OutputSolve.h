@@ -42,7 +42,7 @@ public:
   int f64Solves = 0;
 
 private:
-  /// C^T C's upper triangle (by blocks of rows) into `gram`.
+  /// C^T C's upper triangle into `gram` (sgemmUpper).
   void gramUpper(const float *contexts);
   /// `gram` (upper triangle) becomes the factor U in place, `negated` -U
   /// right of the diagonal blocks, `inverses` the diagonal blocks'

@@ -14,7 +14,9 @@
 #include "attn/Calibration/SpdSolve.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
+#include <string>
 
 using namespace attn::calib;
 
@@ -58,6 +60,14 @@ void invertUpper(const std::vector<double> &u, int64_t r, float *v) {
 }
 
 } // namespace
+
+bool attn::calib::OutputSolver::bf16Rhs() {
+  static const bool on = [] {
+    const char *env = std::getenv("ATTN_SOLVE_RHS");
+    return env && std::string(env) == "bf16";
+  }();
+  return on;
+}
 
 OutputSolver::OutputSolver(const float *target, int64_t tokens, int64_t width,
                            int64_t out, const float *start, double mu)
@@ -140,8 +150,16 @@ void OutputSolver::solveFactored(float *b) {
 bool OutputSolver::solve(const float *contexts, float *output) {
   double t0 = threadSeconds();
   gramUpper(contexts);
-  sgemm(true, false, width, out, tokens, contexts, width, target, out,
-        rhs.data(), out);
+  if (bf16Rhs()) {
+    if (!targetPacked) { // T is fixed: rounded and packed once
+      targetOperand.setRight(true, false, tokens, out, target, out);
+      targetPacked = true;
+    }
+    sgemmPacked(true, width, contexts, width, targetOperand, rhs.data(), out);
+  } else {
+    sgemm(true, false, width, out, tokens, contexts, width, target, out,
+          rhs.data(), out);
+  }
   double t1 = threadSeconds();
   // mu I keeps the system definite where C has fewer rows than columns; a
   // floor at 1e-9 of the mean diagonal covers mu = 0.

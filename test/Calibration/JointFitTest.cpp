@@ -869,12 +869,19 @@ bool checkOutputSolve() {
         x = normal(gen);
     OutputSolver solver(t.data(), tokens, width, out, s.data(), mu);
     bool solved = solver.solve(c.data(), o.data());
+    // $ATTN_SOLVE_RHS=bf16: C^T T of C and T rounded to bf16 (where the
+    // CPU has a bf16 path), so the equations that solve meets.
+    bool roundRhs = OutputSolver::bf16Rhs() &&
+                    std::strcmp(bf16GemmKernel(), "f32") != 0;
+    auto rhsInput = [&](float x) {
+      return roundRhs ? bf16ToFloat(roundToBf16(x)) : x;
+    };
     double residual = 0.0, norm = 0.0;
     for (int64_t i = 0; i < width; ++i)
       for (int64_t j = 0; j < out; ++j) {
         double lhs = mu * o[i * out + j], rhs = mu * s[i * out + j];
         for (int64_t p = 0; p < tokens; ++p) {
-          rhs += double(c[p * width + i]) * t[p * out + j];
+          rhs += double(rhsInput(c[p * width + i])) * rhsInput(t[p * out + j]);
           for (int64_t k = 0; k < width; ++k)
             lhs += double(c[p * width + i]) * c[p * width + k] * o[k * out + j];
         }
@@ -883,9 +890,10 @@ bool checkOutputSolve() {
       }
     double relative = std::sqrt(residual / norm);
     std::printf("output solve, %lld tokens x %lld columns, mu %g: normal "
-                "equations' relative residual %.2e%s\n",
+                "equations' relative residual %.2e%s%s\n",
                 (long long)tokens, (long long)width, mu, relative,
-                solver.f64Solves ? " (f64)" : "");
+                solver.f64Solves ? " (f64)" : "",
+                roundRhs ? " (bf16 C^T T)" : "");
     if (tokens < width && mu == 0.0) {
       bool unchanged = std::all_of(o.begin(), o.end(),
                                    [](float v) { return v == 0.0f; });
@@ -1196,7 +1204,11 @@ int main(int argc, char **argv) {
     std::printf("gradient over %d entries: max relative error %.2e\n", checked,
                 worst);
     check(worst < 1e-2, "the analytic gradient matches central differences");
+    // The solve on the CPU's bf16 path (its C^T T takes it with
+    // $ATTN_SOLVE_RHS=bf16; otherwise the solve is f32 either way).
+    setBf16GemmKernel(bf16Kernel);
     check(checkOutputSolve(), "the output solve meets its normal equations");
+    setBf16GemmKernel("f32");
     checkSolvedOutput(check, l, target, start, at);
 
     // The gradient with the fit's bf16 products (AMX or AVX512_BF16;

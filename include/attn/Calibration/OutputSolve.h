@@ -11,6 +11,8 @@
 #ifndef ATTN_CALIBRATION_OUTPUTSOLVE_H
 #define ATTN_CALIBRATION_OUTPUTSOLVE_H
 
+#include "attn/Calibration/FloatGemm.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -34,6 +36,13 @@ public:
   /// `output` unchanged) when the system is not positive definite in f64.
   bool solve(const float *contexts, float *output);
 
+  /// Whether C^T T takes bfloat16 inputs ($ATTN_SOLVE_RHS=bf16; default
+  /// f32): the AVX512_BF16 path's product (about 2x the f32 one on Zen 4),
+  /// T rounded and packed once per solver. An opt-in: on SmolLM2-135M it
+  /// moves the held-out KL by -0.0004 nats and top-1 by -0.7 points
+  /// (bench/RESULTS.md, branch sharekv-speed12). C^T C stays f32.
+  static bool bf16Rhs();
+
   /// The solves' CPU seconds so far (factor and triangular solves), and
   /// the products C^T C and C^T T's (the thread's clock).
   double solveSeconds = 0.0, productSeconds = 0.0;
@@ -50,6 +59,9 @@ private:
   bool factor();
   /// B [width, out] becomes X with U^T U X = B.
   void solveFactored(float *b);
+
+  GemmOperand targetOperand; ///< T rounded and packed (bf16Rhs)
+  bool targetPacked = false;
 
   const float *target, *start;
   int64_t tokens, width, out;

@@ -111,6 +111,9 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   ConvertContractionToVectorsOptions vectors;
   vectors.vectorLanes = options.vectorLanes;
   vectors.rowStreaming = options.rowStreamMatVec;
+  // The matvecs' chunks are claimed like attention's work items: the same
+  // cause (threads of one step finishing apart) holds for both.
+  vectors.claimChunks = options.claimWorkItems;
   pm.addPass(createConvertAttnToLoops(loops));
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
   funcPm.addPass(createConvertContractionToVectors(vectors));

@@ -382,11 +382,8 @@ struct ConvertContractionToVectorsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    int64_t prefetch = prefetchBytes;
-    if (const char *env = std::getenv("ATTN_MV_PREFETCH")) // TEMP experiment
-      prefetch = std::atoll(env);
     patterns.add<VectorizeContraction>(&getContext(), lanes, rowStreaming,
-                                       claimChunks, prefetch);
+                                       claimChunks, prefetchBytes);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -373,12 +373,13 @@ def ConvertContractionToVectors
     Option<"claimChunks", "claim-chunks", "bool", /*default=*/"false",
            "With row-streaming: finer chunks (at least 64 rows, at most 16, "
            "2 MiB of partials) that threads claim from a shared counter "
-           "instead of a static split. attn-compile-pipeline sets it with "
-           "claim-work-items">,
+           "instead of a static split. Off in attn-compile-pipeline: on the "
+           "2-vCPU Zen 4 VM it was 3-5% slower on 2 threads (bench/RESULTS.md)">,
     Option<"prefetchBytes", "prefetch-bytes", "int64_t", /*default=*/"0",
            "With row-streaming: each full weight vector read also prefetches "
-           "(into L1) the weights this many bytes further in memory order; "
-           "0: none">
+           "(into L2: prefetcht1) the weights this many bytes further in "
+           "memory order; 0: none. attn-compile-pipeline sets 1024 with "
+           "row-streaming">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",

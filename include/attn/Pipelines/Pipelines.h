@@ -58,9 +58,7 @@ struct CodegenOptions {
   bool overlapTileWidening = false; ///< convert-attn-to-loops{overlap-tile-widening}
   bool keyRowsInOrder = false; ///< convert-attn-to-loops{key-rows-in-order}
   int64_t groupedTileKeys = 0; ///< convert-attn-to-loops{grouped-tile-keys}
-  /// convert-attn-to-loops{claim-work-items} and, with rowStreamMatVec,
-  /// convert-contraction-to-vectors{claim-chunks}
-  bool claimWorkItems = true;
+  bool claimWorkItems = true; ///< convert-attn-to-loops{claim-work-items}
   int64_t tileAlignment = 0; ///< convert-attn-to-loops{tile-alignment}
   /// convert-contraction-to-vectors{row-streaming}
   bool rowStreamMatVec = false;

@@ -33,8 +33,8 @@ struct MatchedContraction {
 /// budget. Returns false (and emits nothing) otherwise. The caller erases
 /// the op. With `claimChunks` the threads claim finer chunks of K from a
 /// shared counter instead of a static split of the chunks. With
-/// `prefetchBytes` > 0 every full weight vector read also prefetches the
-/// weights that many bytes further in memory order.
+/// `prefetchBytes` > 0 every full weight vector read also prefetches (into
+/// L2) the weights that many bytes further in memory order.
 bool emitRowStreamMatVec(RewriterBase &rewriter, const MatchedContraction &c,
                          int64_t lanes, bool claimChunks,
                          int64_t prefetchBytes);

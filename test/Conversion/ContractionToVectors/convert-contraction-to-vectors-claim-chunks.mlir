@@ -44,7 +44,7 @@
 // PF:               %[[AT:.+]] = arith.addi %[[ROW]], %{{.+}}
 // PF:               %[[AHEAD:.+]] = arith.addi %[[AT]], %c512
 // PF:               %[[CLAMP:.+]] = arith.minsi %[[AHEAD]], %c884735
-// PF:               memref.prefetch %[[FLAT]][%[[CLAMP]]], read, locality<3>, data
+// PF:               memref.prefetch %[[FLAT]][%[[CLAMP]]], read, locality<2>, data
 // PF:               vector.fma
 // Without row-streaming neither option changes the tiled kernel.
 // TILED-LABEL: func.func @mlp_up

@@ -351,6 +351,15 @@ def ConvertContractionToVectors
     output in chunk order (rounded once for f16/bf16 outputs). The
     hardware prefetchers of AMD Zen 4 follow this stream; they lose the
     tiled form's strided pieces of rows.
+
+    With `claim-chunks` as well, the chunks are finer (C = clamp(K / 64, 1,
+    16), partials up to 2 MiB: lm_head's [576, 49152] takes 9 chunks) and
+    the threads claim them from a shared counter (an scf.parallel whose
+    iterations each run an scf.while of atomic adds), so that a thread that
+    streams faster takes more chunks instead of waiting for the other at
+    the loop's end. The partials are summed in chunk order as before: the
+    result does not depend on which thread ran which chunk, nor on the
+    thread count.
   }];
   let options = [
     Option<"vectorLanes", "vector-lanes", "int64_t", /*default=*/"0",
@@ -360,7 +369,17 @@ def ConvertContractionToVectors
            "Decode matvecs (at most 16 rows, small partial rows) read whole "
            "weight rows in memory order, K split into chunks of partial rows "
            "summed in chunk order. attn-compile-pipeline sets it for AMD "
-           "Zen 4 (mcpu znver*)">
+           "Zen 4 (mcpu znver*)">,
+    Option<"claimChunks", "claim-chunks", "bool", /*default=*/"false",
+           "With row-streaming: finer chunks (at least 64 rows, at most 16, "
+           "2 MiB of partials) that threads claim from a shared counter "
+           "instead of a static split. Off in attn-compile-pipeline: on the "
+           "2-vCPU Zen 4 VM it was 3-5% slower on 2 threads (bench/RESULTS.md)">,
+    Option<"prefetchBytes", "prefetch-bytes", "int64_t", /*default=*/"0",
+           "With row-streaming: each full weight vector read also prefetches "
+           "(into L2: prefetcht1) the weights this many bytes further in "
+           "memory order; 0: none. attn-compile-pipeline sets 1024 with "
+           "row-streaming">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",

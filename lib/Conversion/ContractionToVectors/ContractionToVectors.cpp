@@ -139,9 +139,11 @@ linalg::GenericOp wideningProducer(Value buffer, Operation *consumer) {
 
 struct VectorizeContraction
     : OpInterfaceRewritePattern<linalg::LinalgOp> {
-  VectorizeContraction(MLIRContext *ctx, int64_t lanes, bool rowStreaming)
+  VectorizeContraction(MLIRContext *ctx, int64_t lanes, bool rowStreaming,
+                       bool claimChunks, int64_t prefetchBytes)
       : OpInterfaceRewritePattern(ctx), lanes(lanes),
-        rowStreaming(rowStreaming) {}
+        rowStreaming(rowStreaming), claimChunks(claimChunks),
+        prefetchBytes(prefetchBytes) {}
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
@@ -190,7 +192,7 @@ struct VectorizeContraction
         attn::emitRowStreamMatVec(rewriter,
                                   {op, lhs->get(), weights, lhsMap, rhsMap,
                                    out->get(), outMap, n, k, ranges},
-                                  lanes)) {
+                                  lanes, claimChunks, prefetchBytes)) {
       eraseWithWidening(rewriter, op, widening);
       return success();
     }
@@ -360,6 +362,8 @@ struct VectorizeContraction
 
   int64_t lanes;
   bool rowStreaming;
+  bool claimChunks;
+  int64_t prefetchBytes;
 };
 
 struct ConvertContractionToVectorsPass
@@ -378,7 +382,8 @@ struct ConvertContractionToVectorsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    patterns.add<VectorizeContraction>(&getContext(), lanes, rowStreaming);
+    patterns.add<VectorizeContraction>(&getContext(), lanes, rowStreaming,
+                                       claimChunks, prefetchBytes);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

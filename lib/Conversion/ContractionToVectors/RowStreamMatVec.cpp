@@ -64,6 +64,19 @@ constexpr int64_t kMaxChunks = 8;
 /// the weight stream.
 constexpr int64_t kL1PartialBytes = 16 * 1024;
 
+/// Claimed chunks (claim-chunks): threads take the chunks from a counter,
+/// so a thread that streams faster (its core's share of the memory, the
+/// machine's other jobs) takes more of them instead of waiting at the
+/// loop's end. Finer chunks than the static split's: at least
+/// kMinClaimRows rows, at most kMaxClaimChunks, and partials up to
+/// kMaxClaimScratchBytes (lm_head: 9 chunks of 64 rows, 1.7 MiB, summed
+/// from L2/L3 once per step). Splitting a wide N into column blocks
+/// instead (rows of 16 KiB pieces, 192 KiB apart) halved lm_head's rate on
+/// Zen 4: the weights must stream whole rows.
+constexpr int64_t kMinClaimRows = 64;
+constexpr int64_t kMaxClaimChunks = 16;
+constexpr int64_t kMaxClaimScratchBytes = 2 * 1024 * 1024;
+
 /// Weight rows per block for `rows` rows whose partials take `partialBytes`:
 /// the splats (rows x KB) and a weight vector per row of the block within
 /// the register file. One row whose partial row stays in L1 streams one
@@ -101,9 +114,45 @@ Value mlir::attn::readLanesAsF32(OpBuilder &b, Location loc, Value memref,
   return attn::extendToF32(b, loc, v);
 }
 
+/// An scf.parallel of `items` iterations whose first iteration on each
+/// thread claims items from a shared counter until none is left (the later
+/// ones find it spent), as convert-attn-to-loops{claim-work-items} does for
+/// attention; `buildItem` emits item `i`'s body.
+static void buildClaimedItems(OpBuilder &b, Location loc, int64_t items,
+                              function_ref<void(OpBuilder &, Value)> buildItem) {
+  Type i64 = b.getI64Type();
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value count = arith::ConstantIndexOp::create(b, loc, items);
+  Value counter = memref::AllocaOp::create(b, loc, MemRefType::get({1}, i64));
+  memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i64, 0),
+                          counter, zero);
+  Value itemsI64 = arith::ConstantIntOp::create(b, loc, i64, items);
+  scf::ParallelOp::create(
+      b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{one},
+      [&](OpBuilder &pb, Location, ValueRange) {
+        auto claim = scf::WhileOp::create(pb, loc, TypeRange{i64}, ValueRange{});
+        OpBuilder::InsertionGuard guard(pb);
+        pb.createBlock(&claim.getBefore());
+        Value next = memref::AtomicRMWOp::create(
+            pb, loc, arith::AtomicRMWKind::addi,
+            arith::ConstantIntOp::create(pb, loc, i64, 1), counter,
+            ValueRange{zero});
+        Value more = arith::CmpIOp::create(pb, loc, arith::CmpIPredicate::slt,
+                                           next, itemsI64);
+        scf::ConditionOp::create(pb, loc, more, ValueRange{next});
+        Block *body = pb.createBlock(&claim.getAfter(), {}, {i64}, {loc});
+        pb.setInsertionPointToStart(body);
+        buildItem(pb, arith::IndexCastOp::create(pb, loc, pb.getIndexType(),
+                                                 body->getArgument(0)));
+        scf::YieldOp::create(pb, loc);
+      });
+}
+
 bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
                                      const MatchedContraction &c,
-                                     int64_t lanes) {
+                                     int64_t lanes, bool claimChunks,
+                                     int64_t prefetchBytes) {
   unsigned n = c.n, k = c.k;
   SmallVector<unsigned> rhsLoops = loopsOf(c.rhsMap);
   if (rhsLoops.size() != 2 || rhsLoops[0] != k || rhsLoops[1] != n)
@@ -126,8 +175,13 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
       partialBytes > kMaxPartialBytes)
     return false;
   int64_t block = rowsPerBlock(rows, partialBytes);
-  int64_t chunks = std::clamp<int64_t>(depth / kMinChunkRows, 1, kMaxChunks);
-  chunks = std::min(chunks, std::max<int64_t>(1, kMaxScratchBytes / partialBytes));
+  int64_t chunks =
+      claimChunks
+          ? std::clamp<int64_t>(depth / kMinClaimRows, 1, kMaxClaimChunks)
+          : std::clamp<int64_t>(depth / kMinChunkRows, 1, kMaxChunks);
+  chunks = std::min(chunks, std::max<int64_t>(1, (claimChunks ? kMaxClaimScratchBytes
+                                                               : kMaxScratchBytes) /
+                                                     partialBytes));
   // Chunks of a whole number of blocks; no chunk is empty.
   int64_t chunkRows = (depth + chunks - 1) / chunks;
   chunkRows = (chunkRows + block - 1) / block * block;
@@ -175,11 +229,22 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
       step(b, index(b, fullCols), /*inBounds=*/false);
   };
 
+  // Software prefetch `prefetchBytes` ahead in the weights' memory order
+  // (a flat view; only for weights with the identity layout), into L2
+  // (locality 2, prefetcht1): the hardware streamers alone keep too few
+  // lines in flight; into L1 (prefetcht0) it was slower on Zen 4.
+  Value flatWeights;
+  int64_t elementBytes =
+      elementOf(c.weights).getIntOrFloatBitWidth() / 8;
+  int64_t prefetchElements = prefetchBytes / elementBytes;
+  auto weightsType = cast<MemRefType>(c.weights.getType());
+  if (prefetchElements > 0 && weightsType.getLayout().isIdentity())
+    flatWeights = memref::CollapseShapeOp::create(
+        rewriter, loc, c.weights, ArrayRef<ReassociationIndices>{{0, 1}});
   Value part = memref::AllocOp::create(
       rewriter, loc, MemRefType::get({chunks * rows * paddedCols}, f32),
       rewriter.getI64IntegerAttr(64));
-  auto chunkBody = [&](OpBuilder &b, Location, ValueRange ivs) {
-    Value chunk = ivs[0];
+  auto chunkBody = [&](OpBuilder &b, Value chunk) {
     Value k0 = arith::MulIOp::create(b, loc, chunk, index(b, chunkRows));
     Value k1 = arith::MinSIOp::create(
         b, loc, arith::AddIOp::create(b, loc, k0, index(b, chunkRows)),
@@ -227,6 +292,22 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
               for (int64_t j = 0; j < kb; ++j)
                 w.push_back(readF32(vb, c.weights, ValueRange{kRows[j], nv},
                                     inBounds));
+              if (flatWeights && inBounds)
+                for (int64_t j = 0; j < kb; ++j) {
+                  Value at = arith::AddIOp::create(
+                      vb, loc,
+                      arith::MulIOp::create(vb, loc, kRows[j], index(vb, cols)),
+                      nv);
+                  at = arith::MinSIOp::create(
+                      vb, loc,
+                      arith::AddIOp::create(vb, loc, at,
+                                            index(vb, prefetchElements)),
+                      index(vb, depth * cols - 1));
+                  memref::PrefetchOp::create(vb, loc, flatWeights,
+                                             ValueRange{at}, /*isWrite=*/false,
+                                             /*localityHint=*/2,
+                                             /*isDataCache=*/true);
+                }
               for (int64_t r = 0; r < rows; ++r) {
                 Value at = partAt(vb, r, nv);
                 Value acc = vector::LoadOp::create(vb, loc, vecType, part, at);
@@ -251,9 +332,15 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
     streamRows(k0, blockEnd, block);
     streamRows(blockEnd, k1, 1);
   };
-  scf::ParallelOp::create(rewriter, loc, ValueRange{index(rewriter, 0)},
-                          ValueRange{index(rewriter, chunks)},
-                          ValueRange{index(rewriter, 1)}, chunkBody);
+  if (claimChunks) {
+    buildClaimedItems(rewriter, loc, chunks,
+                      [&](OpBuilder &b, Value chunk) { chunkBody(b, chunk); });
+  } else {
+    scf::ParallelOp::create(
+        rewriter, loc, ValueRange{index(rewriter, 0)},
+        ValueRange{index(rewriter, chunks)}, ValueRange{index(rewriter, 1)},
+        [&](OpBuilder &b, Location, ValueRange ivs) { chunkBody(b, ivs[0]); });
+  }
 
   // The output's initial value plus the chunks' partials, in chunk order,
   // rounded once to the output's type.

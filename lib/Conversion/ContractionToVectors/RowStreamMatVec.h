@@ -31,9 +31,13 @@ struct MatchedContraction {
 /// weights are [K, N] (no other loop), the rows M (the product of the other
 /// loops) are at most kMaxStreamRows and M x N f32 partials fit the scratch
 /// budget. Returns false (and emits nothing) otherwise. The caller erases
-/// the op.
+/// the op. With `claimChunks` the threads claim finer chunks of K from a
+/// shared counter instead of a static split of the chunks. With
+/// `prefetchBytes` > 0 every full weight vector read also prefetches (into
+/// L2) the weights that many bytes further in memory order.
 bool emitRowStreamMatVec(RewriterBase &rewriter, const MatchedContraction &c,
-                         int64_t lanes);
+                         int64_t lanes, bool claimChunks,
+                         int64_t prefetchBytes);
 
 /// Helpers both forms of the conversion use.
 /// The loop positions that each result of a projected-permutation map reads.

@@ -215,9 +215,14 @@ public:
     spreadPrefetch = !a.blockTable && contiguous(a.key) &&
                      contiguous(a.value);
     inOrder = keyRowsInOrder(a, lanes, group);
-    keyRowLoop = inOrder && spreadPrefetch &&
-                 getElementTypeOrSelf(a.key.getType()).isF32() &&
-                 getElementTypeOrSelf(a.value.getType()).isF32();
+    // f32, f16 and bf16 caches (see KeyRowLoop.cpp); 8-bit codes keep the
+    // straight-line block.
+    auto floatCache = [](Value cache) {
+      Type t = getElementTypeOrSelf(cache.getType());
+      return t.isF32() || t.isF16() || t.isBF16();
+    };
+    keyRowLoop = inOrder && spreadPrefetch && floatCache(a.key) &&
+                 floatCache(a.value) && !a.keyScale && !a.valueScale;
     TileShape shape =
         tileShape(lanes, group, tileTarget(a, lanes, group, inOrder));
     paddedRows = shape.paddedRows;
@@ -755,7 +760,8 @@ private:
     // the blocks below fold them.
     if (keyRowLoop)
       emitKeyRowDots(e, a, b, g, kt, count, clamp, tileKeys, lanes,
-                     plan.headDim, queries, rowSums, [&](Value k) {
+                     plan.headDim, queries, rowSums, splitKeys,
+                     [&](Value k) {
                        prefetchRowAhead(keyFlat, keySpan, a.key, plan.headDim,
                                         keyAddress(e, a, b, e.add(kt, k)));
                      });

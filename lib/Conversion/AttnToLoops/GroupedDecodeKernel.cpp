@@ -66,7 +66,12 @@
 // its rows again by LLVM's scheduler (16 independent FMA chains), so there
 // the score loop runs over the keys, one whole row per step (keyRowLoop,
 // KeyRowLoop.cpp), and each key or value step prefetches its row 2 KiB
-// ahead instead of spreading the next tile's lines (MHA f32 1.1-1.2x).
+// ahead instead of spreading the next tile's lines (MHA f32 1.1-1.2x). f16
+// and bf16 caches take the same loop (their straight-line block spilled and
+// vectorised its prefetch addresses; MHA bf16 1.2-1.3x, f16 within the
+// noise, interleaved A/B on the loaded Zen 4: bench/RESULTS.md, branch
+// cpu-decode-mem12). GQA-4 keeps the column loop: a key loop there (4 sums
+// per key, queries from L1) was 0.6-0.9x.
 //
 // With a.bf16DotProducts (rows across, bf16 caches without scales) the FMA
 // loops are AVX512_BF16 dot products instead: vdpbf16ps adds a[2i] b[2i] +

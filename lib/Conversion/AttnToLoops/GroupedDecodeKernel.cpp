@@ -66,7 +66,12 @@
 // its rows again by LLVM's scheduler (16 independent FMA chains), so there
 // the score loop runs over the keys, one whole row per step (keyRowLoop,
 // KeyRowLoop.cpp), and each key or value step prefetches its row 2 KiB
-// ahead instead of spreading the next tile's lines (MHA f32 1.1-1.2x).
+// ahead instead of spreading the next tile's lines (MHA f32 1.1-1.2x). f16
+// and bf16 caches take the same loop (their straight-line block spilled and
+// vectorised its prefetch addresses; MHA bf16 1.2-1.3x, f16 within the
+// noise, interleaved A/B on the loaded Zen 4: bench/RESULTS.md, branch
+// cpu-decode-mem12). GQA-4 keeps the column loop: a key loop there (4 sums
+// per key, queries from L1) was 0.6-0.9x.
 //
 // With a.bf16DotProducts (rows across, bf16 caches without scales) the FMA
 // loops are AVX512_BF16 dot products instead: vdpbf16ps adds a[2i] b[2i] +
@@ -215,9 +220,14 @@ public:
     spreadPrefetch = !a.blockTable && contiguous(a.key) &&
                      contiguous(a.value);
     inOrder = keyRowsInOrder(a, lanes, group);
-    keyRowLoop = inOrder && spreadPrefetch &&
-                 getElementTypeOrSelf(a.key.getType()).isF32() &&
-                 getElementTypeOrSelf(a.value.getType()).isF32();
+    // f32, f16 and bf16 caches (see KeyRowLoop.cpp); 8-bit codes keep the
+    // straight-line block.
+    auto floatCache = [](Value cache) {
+      Type t = getElementTypeOrSelf(cache.getType());
+      return t.isF32() || t.isF16() || t.isBF16();
+    };
+    keyRowLoop = inOrder && spreadPrefetch && floatCache(a.key) &&
+                 floatCache(a.value) && !a.keyScale && !a.valueScale;
     TileShape shape =
         tileShape(lanes, group, tileTarget(a, lanes, group, inOrder));
     paddedRows = shape.paddedRows;
@@ -755,7 +765,8 @@ private:
     // the blocks below fold them.
     if (keyRowLoop)
       emitKeyRowDots(e, a, b, g, kt, count, clamp, tileKeys, lanes,
-                     plan.headDim, queries, rowSums, [&](Value k) {
+                     plan.headDim, queries, rowSums, splitKeys,
+                     [&](Value k) {
                        prefetchRowAhead(keyFlat, keySpan, a.key, plan.headDim,
                                         keyAddress(e, a, b, e.add(kt, k)));
                      });

@@ -217,11 +217,15 @@ int64_t groupedDecodeTileKeys(const FlashAttention &a, const Plan &plan);
 /// K[kt + k, c] * queries[0, c] (lanes wide, not yet summed across the
 /// lanes) for the tileKeys keys of a tile, one key row read whole per loop
 /// step (keys past `count` clamped to the last one when `clamp`); perKey(k)
-/// is emitted first in each step. In KeyRowLoop.cpp.
+/// is emitted first in each step. `splitBF16` (a bf16 cache, queries stored
+/// even/odd split per block of 2 * lanes): each 2 * lanes elements are read
+/// as 32-bit words and widened with a shift (even) and a mask (odd). In
+/// KeyRowLoop.cpp.
 void emitKeyRowDots(Emitter &e, const FlashAttention &a, Value b, Value g,
                     Value kt, Value count, bool clamp, int64_t tileKeys,
                     int64_t lanes, int64_t headDim, Value queries,
-                    Value rowSums, function_ref<void(Value)> perKey);
+                    Value rowSums, bool splitBF16,
+                    function_ref<void(Value)> perKey);
 
 /// Slot `slot` of `slots` of widening the f32 tile [rows, dims] of `cache`
 /// (scaled by `scale` when set): tile[r, :] = row firstRow + r (clamped to

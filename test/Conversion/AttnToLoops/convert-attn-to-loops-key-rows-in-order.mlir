@@ -5,20 +5,31 @@
 // RUN:   | FileCheck %s --check-prefix=COLUMNS
 
 // MHA on an f16 cache with key-rows-in-order (set by attn-compile for AMD
-// Zen 4 and later): tiles of 64 keys; the score block of 16 keys has no loop
-// over the head dimension; each key row is read whole (8 vectors of 16
-// lanes, columns 0 to 112 in order) before the next one. Without the option:
-// tiles of 32 keys and a loop over the head dimension that reads one vector
-// of every row per step (COLUMNS).
+// Zen 4 and later): tiles of 64 keys; the scores as a loop over the tile's
+// keys (KeyRowLoop.cpp, as on f32 caches): each step prefetches the 4 lines
+// of the key row 2 KiB (1024 f16) ahead and reads its row whole (8 vectors
+// of 16 lanes, columns 0 to 112 in order, one FMA chain), then blocks of 16
+// keys fold the stored sums. Without the option: tiles of 32 keys and a loop
+// over the head dimension that reads one vector of every row per step
+// (COLUMNS).
 
 // CHECK-LABEL: func.func @decode_mha_f16(
+// CHECK:         %[[SUMS:.+]] = memref.alloca() : memref<1024xf32>
 // CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c64 {
-// CHECK:         scf.for %{{.+}} = %c0 to %c64 step %c16 {
-// CHECK-NOT:       scf.for
-// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
-// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c16], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
-// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c112], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
-// CHECK:           vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
+// CHECK:           scf.for %[[K:.+]] = %c0 to %c64 step %c1 {
+// CHECK:             %[[AHEAD:.+]] = arith.addi %{{.+}}, %c1024 : index
+// CHECK-COUNT-4:     memref.prefetch %{{.+}} : memref<16384000xf16>
+// CHECK-NOT:         memref.prefetch
+// CHECK:             %[[R0:.+]] = vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
+// CHECK:             %[[W0:.+]] = arith.extf %[[R0]] : vector<16xf16> to vector<16xf32>
+// CHECK:             %[[S0:.+]] = vector.fma %[[W0]], %{{.+}}, %{{.+}} : vector<16xf32>
+// CHECK:             vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c16], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
+// CHECK:             vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c112], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xf16>, vector<16xf16>
+// CHECK:             vector.store %{{.+}}, %[[SUMS]][%{{.+}}] : memref<1024xf32>, vector<16xf32>
+// CHECK-NEXT:      }
+// CHECK:           scf.for %{{.+}} = %c0 to %c64 step %c16 {
+// CHECK-NOT:         vector.transfer_read
+// CHECK-COUNT-16:    vector.load %[[SUMS]]
 
 // COLUMNS-LABEL: func.func @decode_mha_f16(
 // COLUMNS:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 {
@@ -35,6 +46,44 @@ func.func @decode_mha_f16(%q: memref<1x32x1x128xf32>, %k: memref<1x32x1x128xf32>
     position(%pos)
     outs(%o, %kc, %vc : memref<1x32x1x128xf32>, memref<1x32x4000x128xf16>,
                         memref<1x32x4000x128xf16>)
+  return
+}
+
+// -----
+
+// MHA on a bf16 cache: the same key loop; each step reads 32 elements (one
+// line) as 16 32-bit words and widens them with a shift (the even elements)
+// and a mask (the odd ones), against the queries stored even/odd split.
+
+// CHECK-LABEL: func.func @decode_mha_bf16(
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c64 {
+// CHECK:           scf.for %{{.+}} = %c0 to %c64 step %c1 {
+// CHECK-COUNT-4:     memref.prefetch %{{.+}} : memref<16384000xbf16>
+// CHECK:             %[[RAW:.+]] = vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xbf16>, vector<32xbf16>
+// CHECK:             %[[WORDS:.+]] = vector.bitcast %[[RAW]] : vector<32xbf16> to vector<16xi32>
+// CHECK:             %[[EVENI:.+]] = arith.shli %[[WORDS]], %{{.+}} : vector<16xi32>
+// CHECK:             %[[EVEN:.+]] = vector.bitcast %[[EVENI]] : vector<16xi32> to vector<16xf32>
+// CHECK:             %[[ODDI:.+]] = arith.andi %[[WORDS]], %{{.+}} : vector<16xi32>
+// CHECK:             %[[ODD:.+]] = vector.bitcast %[[ODDI]] : vector<16xi32> to vector<16xf32>
+// CHECK:             %[[QE:.+]] = vector.load %{{.+}}[%c0, %c0] : memref<1x128xf32>, vector<16xf32>
+// CHECK:             %[[S0:.+]] = vector.fma %[[EVEN]], %[[QE]], %{{.+}} : vector<16xf32>
+// CHECK:             %[[QO:.+]] = vector.load %{{.+}}[%c0, %c16] : memref<1x128xf32>, vector<16xf32>
+// CHECK:             vector.fma %[[ODD]], %[[QO]], %[[S0]] : vector<16xf32>
+// CHECK:             vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c96], %{{.+}} {in_bounds = [true]} : memref<1x32x4000x128xbf16>, vector<32xbf16>
+// CHECK-NOT:         vector.transfer_read
+// CHECK:             vector.store
+// CHECK-NEXT:      }
+func.func @decode_mha_bf16(%q: memref<1x32x1x128xf32>, %k: memref<1x32x1x128xf32>,
+                           %v: memref<1x32x1x128xf32>, %pos: index,
+                           %o: memref<1x32x1x128xf32>,
+                           %kc: memref<1x32x4000x128xbf16>,
+                           %vc: memref<1x32x4000x128xbf16>) {
+  attn.decode heads(32, 32) scale(0.125)
+    ins(%q, %k, %v : memref<1x32x1x128xf32>, memref<1x32x1x128xf32>,
+                     memref<1x32x1x128xf32>)
+    position(%pos)
+    outs(%o, %kc, %vc : memref<1x32x1x128xf32>, memref<1x32x4000x128xbf16>,
+                        memref<1x32x4000x128xbf16>)
   return
 }
 

@@ -52,10 +52,13 @@ past_key_i / past_value_i [1, 3, past, 64] inputs and present_* outputs.
 Appends a markdown table to bench/RESULTS.md with date, machine, load and
 the command (--no-append: print only). The machine's load average before and
 after each run is recorded: other jobs sharing the cores make wall times
-longer for both sides.
+longer for both sides; --fifo PRIORITY times both sides under
+SCHED_FIFO (root), which keeps other jobs off their cores (not off the
+memory bus).
 """
 
 import argparse
+import contextlib
 import datetime
 import os
 import re
@@ -94,7 +97,26 @@ def parse_args():
                         "the narrow compiled model must equal")
     p.add_argument("--results", default=os.path.join(REPO, "bench", "RESULTS.md"))
     p.add_argument("--no-append", action="store_true", help="print only")
+    p.add_argument("--fifo", type=int, metavar="PRIORITY",
+                   help="time both sides under SCHED_FIFO at this priority (root): attn-run "
+                        "through chrt, onnxruntime's session created and run with this "
+                        "process's main thread under it (its pool threads inherit it), so "
+                        "other jobs cannot take their cores; compiles stay normal")
     return p.parse_args()
+
+
+@contextlib.contextmanager
+def shielded(priority):
+    """This thread (and the threads it creates) under SCHED_FIFO `priority`
+    for the block; nothing when priority is None."""
+    if not priority:
+        yield
+        return
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def machine():
@@ -191,8 +213,9 @@ def run_compiled(args, onnx_path, workdir, context, threads, weights, cache):
 
     def generate(steps):
         before = child_cpu()
-        subprocess.run([tool(args, "attn-run"), so, "--inputs", npz, "--generate", str(steps),
-                        "--threads", str(threads), "--outputs", out],
+        fifo = ["chrt", "-f", str(args.fifo)] if args.fifo else []
+        subprocess.run(fifo + [tool(args, "attn-run"), so, "--inputs", npz, "--generate",
+                               str(steps), "--threads", str(threads), "--outputs", out],
                        check=True, capture_output=True, text=True)
         return child_cpu() - before
 
@@ -203,8 +226,14 @@ def run_compiled(args, onnx_path, workdir, context, threads, weights, cache):
     return result["tokens"].tolist(), result["step_us"].tolist(), cpu_ms, so
 
 
-def run_ort(onnx_path, context, threads, tokens):
-    """(tokens, wall us per step, CPU ms per step per thread)."""
+def run_ort(onnx_path, context, threads, tokens, fifo=None):
+    """(tokens, wall us per step, CPU ms per step per thread); the session
+    made and run under SCHED_FIFO `fifo` when given."""
+    with shielded(fifo):
+        return ort_steps(onnx_path, context, threads, tokens)
+
+
+def ort_steps(onnx_path, context, threads, tokens):
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -301,7 +330,7 @@ def main():
             ort_tokens = None
             if not args.no_ort:
                 ort_tokens, ort_times, ort_cpu = run_ort(onnx_path, context, threads,
-                                                         args.tokens)
+                                                         args.tokens, args.fifo)
                 loads.append(os.getloadavg()[0])
             pool_us = pool_cost(args, workdir, threads)
             for weights, path in models.items():
@@ -354,7 +383,8 @@ def main():
         "intra_op_num_threads = threads; compiled with f32 weights or MatMul weights stored "
         "f16/bf16 (widened in registers)\n"
         "- CPU ms/token/thread: process CPU time per token / threads (see the script's "
-        "docstring); pool overhead: fork/join cost per parallel region x regions per step\n\n"
+        "docstring); pool overhead: fork/join cost per parallel region x regions per step"
+        + (f"; timed runs of both under SCHED_FIFO {args.fifo}" if args.fifo else "") + "\n\n"
         + "\n".join(lines) + "\n")
     print("\n" + report)
     append_results(report, args)

@@ -78,31 +78,10 @@ tileAvx2(int64_t depth, const float *ap, const float *bp, float *acc) {
   tile6x16<1>(depth, ap, bp, acc);
 }
 
-typedef float Vec16 __attribute__((vector_size(64)));
-
 /// The 12 x 32 tile: 24 zmm accumulators, two loads of B and a broadcast
-/// of A per row; 12 x 32 x 2 flops per 12 + 32 floats read.
-__attribute__((target("avx512f,avx2,fma"))) void
-tileAvx512(int64_t depth, const float *ap, const float *bp, float *acc) {
-  Vec16 c[12][2] = {};
-  for (int64_t p = 0; p < depth; ++p) {
-    Vec16 b0, b1;
-    __builtin_memcpy(&b0, bp + p * 32, sizeof(Vec16));
-    __builtin_memcpy(&b1, bp + p * 32 + 16, sizeof(Vec16));
-    const float *a = ap + p * 12;
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) {
-      c[i][0] += a[i] * b0;
-      c[i][1] += a[i] * b1;
-    }
-  }
-  __builtin_memcpy(acc, c, sizeof(c));
-}
-
-/// tileAvx512 with C's tile written (`add`: C + the tile) from the
-/// registers: the first `rows` x `cols` by masked stores, no copy through
-/// a buffer. The same sums as tileAvx512 then the copy (or C's entry plus
-/// the tile's: addition commutes), so the same bits.
+/// of A per row; 12 x 32 x 2 flops per 12 + 32 floats read. C's first
+/// `rows` x `cols` are written (`add`: C + the tile) from the registers by
+/// masked stores, no copy through a buffer.
 __attribute__((target("avx512f,avx2,fma"))) void
 tileAvx512Store(int64_t depth, const float *ap, const float *bp, float *c,
                 int64_t ldc, int64_t rows, int64_t cols, bool add) {
@@ -137,6 +116,13 @@ tileAvx512Store(int64_t depth, const float *ap, const float *bp, float *c,
     _mm512_mask_storeu_ps(row, m0, v0);
     _mm512_mask_storeu_ps(row + 16, m1, v1);
   }
+}
+
+/// The tile into a 12 x 32 buffer (the Kernel table's form, for CPUs
+/// without AVX512BW, whose packs take the generic path).
+__attribute__((target("avx512f,avx2,fma"))) void
+tileAvx512(int64_t depth, const float *ap, const float *bp, float *acc) {
+  tileAvx512Store(depth, ap, bp, acc, 32, 12, 32, /*add=*/false);
 }
 
 /// The AVX-512 tile's A panel from op(A) = A^T: ap[p * 12 + i] = src[p *

@@ -20,6 +20,8 @@
 
 #include "KernelEmitter.h"
 
+#include "attn/Conversion/ClaimLoop.h"
+
 using namespace mlir;
 using namespace mlir::attn;
 
@@ -44,35 +46,6 @@ static void hoistItemBuffers(scf::WhileOp claim) {
 
 void mlir::attn::buildClaimedWorkItems(Emitter &e, Value items,
                                        function_ref<void(Value)> buildItem) {
-  OpBuilder &b = e.b;
-  Type i64 = b.getI64Type();
-  Value zero = e.idx(0), one = e.idx(1);
-  Value counter =
-      memref::AllocaOp::create(b, e.loc, MemRefType::get({1}, i64));
-  memref::StoreOp::create(b, e.loc,
-                          arith::ConstantIntOp::create(b, e.loc, i64, 0),
-                          counter, zero);
-  Value itemsI64 = arith::IndexCastOp::create(b, e.loc, i64, items);
-  // One iteration per item, so however the runtime deals the iterations
-  // out, every thread gets one while items are left; its later iterations
-  // find the counter spent.
-  auto workers = scf::ParallelOp::create(b, e.loc, ValueRange{zero},
-                                         ValueRange{items}, ValueRange{one});
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(workers.getBody()->getTerminator());
-  auto claim = scf::WhileOp::create(b, e.loc, TypeRange{i64}, ValueRange{});
-  b.createBlock(&claim.getBefore());
-  Value next = memref::AtomicRMWOp::create(
-      b, e.loc, arith::AtomicRMWKind::addi,
-      arith::ConstantIntOp::create(b, e.loc, i64, 1), counter,
-      ValueRange{zero});
-  Value more = arith::CmpIOp::create(b, e.loc, arith::CmpIPredicate::slt,
-                                     next, itemsI64);
-  scf::ConditionOp::create(b, e.loc, more, ValueRange{next});
-  Block *body = b.createBlock(&claim.getAfter(), {}, {i64}, {e.loc});
-  b.setInsertionPointToStart(body);
-  buildItem(arith::IndexCastOp::create(b, e.loc, b.getIndexType(),
-                                       body->getArgument(0)));
-  scf::YieldOp::create(b, e.loc);
-  hoistItemBuffers(claim);
+  hoistItemBuffers(buildClaimLoop(
+      e.b, e.loc, items, [&](OpBuilder &, Value item) { buildItem(item); }));
 }

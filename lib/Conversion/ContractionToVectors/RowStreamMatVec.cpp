@@ -35,6 +35,7 @@
 
 #include "RowStreamMatVec.h"
 
+#include "attn/Conversion/ClaimLoop.h"
 #include "attn/Conversion/FloatWidening.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -112,41 +113,6 @@ Value mlir::attn::readLanesAsF32(OpBuilder &b, Location loc, Value memref,
       b, loc, VectorType::get({lanes}, element), memref, indices, pad,
       ArrayRef<bool>{inBounds});
   return attn::extendToF32(b, loc, v);
-}
-
-/// An scf.parallel of `items` iterations whose first iteration on each
-/// thread claims items from a shared counter until none is left (the later
-/// ones find it spent), as convert-attn-to-loops{claim-work-items} does for
-/// attention; `buildItem` emits item `i`'s body.
-static void buildClaimedItems(OpBuilder &b, Location loc, int64_t items,
-                              function_ref<void(OpBuilder &, Value)> buildItem) {
-  Type i64 = b.getI64Type();
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  Value count = arith::ConstantIndexOp::create(b, loc, items);
-  Value counter = memref::AllocaOp::create(b, loc, MemRefType::get({1}, i64));
-  memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i64, 0),
-                          counter, zero);
-  Value itemsI64 = arith::ConstantIntOp::create(b, loc, i64, items);
-  scf::ParallelOp::create(
-      b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{one},
-      [&](OpBuilder &pb, Location, ValueRange) {
-        auto claim = scf::WhileOp::create(pb, loc, TypeRange{i64}, ValueRange{});
-        OpBuilder::InsertionGuard guard(pb);
-        pb.createBlock(&claim.getBefore());
-        Value next = memref::AtomicRMWOp::create(
-            pb, loc, arith::AtomicRMWKind::addi,
-            arith::ConstantIntOp::create(pb, loc, i64, 1), counter,
-            ValueRange{zero});
-        Value more = arith::CmpIOp::create(pb, loc, arith::CmpIPredicate::slt,
-                                           next, itemsI64);
-        scf::ConditionOp::create(pb, loc, more, ValueRange{next});
-        Block *body = pb.createBlock(&claim.getAfter(), {}, {i64}, {loc});
-        pb.setInsertionPointToStart(body);
-        buildItem(pb, arith::IndexCastOp::create(pb, loc, pb.getIndexType(),
-                                                 body->getArgument(0)));
-        scf::YieldOp::create(pb, loc);
-      });
 }
 
 bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
@@ -333,8 +299,8 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
     streamRows(blockEnd, k1, 1);
   };
   if (claimChunks) {
-    buildClaimedItems(rewriter, loc, chunks,
-                      [&](OpBuilder &b, Value chunk) { chunkBody(b, chunk); });
+    buildClaimLoop(rewriter, loc, index(rewriter, chunks),
+                   [&](OpBuilder &b, Value chunk) { chunkBody(b, chunk); });
   } else {
     scf::ParallelOp::create(
         rewriter, loc, ValueRange{index(rewriter, 0)},

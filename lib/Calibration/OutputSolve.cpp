@@ -64,7 +64,7 @@ void invertUpper(const std::vector<double> &u, int64_t r, float *v) {
 bool attn::calib::OutputSolver::bf16Rhs() {
   static const bool on = [] {
     const char *env = std::getenv("ATTN_SOLVE_RHS");
-    return env && std::string(env) == "bf16";
+    return !env || std::string(env) != "f32";
   }();
   return on;
 }

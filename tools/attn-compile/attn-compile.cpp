@@ -86,9 +86,9 @@ cl::opt<std::string> shareKVMethod(
     cl::init("mean"), cl::cat(category));
 cl::opt<std::string> shareKVIterations(
     "share-kv-iterations",
-    cl::desc("--share-kv-method=joint: L-BFGS steps per attention and pass "
-             "(default 40), or per pass: N1,N2,... (the last count holds "
-             "for the later passes)"),
+    cl::desc("--share-kv-method=joint: L-BFGS steps per attention and pass, "
+             "or per pass: N1,N2,... (the last count holds for the later "
+             "passes); default 30,40"),
     cl::value_desc("N[,N...]"), cl::cat(category));
 cl::opt<std::string> shareKVPasses(
     "share-kv-passes",

@@ -84,8 +84,9 @@ struct CompileOptions {
   /// key per token (-1: half a head).
   int64_t latentRank = 0, latentRopeDim = -1;
   /// ShareKVMethod::Joint: L-BFGS steps per attention in pass 1, 2, ...
-  /// (the last count holds for the later passes), and passes.
-  std::vector<int64_t> shareKVIterations = {40};
+  /// (the last count holds for the later passes), and passes
+  /// (JointFitOptions says why 30 in the first).
+  std::vector<int64_t> shareKVIterations = {30, 40};
   int64_t shareKVPasses = 2;
   /// ShareKVMethod::Joint: compile the passes' probe once and rerun it with
   /// each pass's converted projection weights as inputs (false: compile a

@@ -39,11 +39,10 @@ public:
   /// Whether C^T T takes bfloat16 inputs (the default; $ATTN_SOLVE_RHS=f32
   /// keeps it f32): the AVX512_BF16 path's product (about 2x the f32 one
   /// on Zen 4), T rounded and packed once per solver; where the CPU has no
-  /// bf16 path the product stays f32. On
-  /// SmolLM2-135M it moved the held-out KL by -0.0004 nats and top-1 by
-  /// -0.7 points and cut the fits' CPU time by ~10% (bench/RESULTS.md,
-  /// branch sharekv-speed12 and the lead's session of 2026-12-04 evening).
-  /// C^T C stays f32.
+  /// bf16 path the product stays f32. On SmolLM2-135M it moved the
+  /// held-out KL by -0.0004 nats and top-1 by -0.7 points and cut the
+  /// fits' CPU time by ~10% (bench/RESULTS.md, branch sharekv-speed12 and
+  /// the lead's session of 2026-12-04 evening). C^T C stays f32.
   static bool bf16Rhs();
 
   /// The solves' CPU seconds so far (factor and triangular solves), and

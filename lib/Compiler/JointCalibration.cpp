@@ -1169,6 +1169,11 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
         for (LayerPlan &plan : plans)
           attachWeights(plan, plan.op, plan.fitted);
       }
+      // The last round's refit reads the plans' layouts (masks and phases
+      // of their own): the samples' masks go before its probe, the
+      // calibration's peak.
+      if (round + 1 == options.refitRounds)
+        std::vector<::attn::calib::AttentionSample>().swap(samples);
       std::vector<BlockRefitLayer> layers;
       for (LayerPlan &plan : plans)
         layers.push_back({plan.op, std::move(plan.layout), &plan.original,

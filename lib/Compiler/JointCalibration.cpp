@@ -785,16 +785,16 @@ LogicalResult fitAll(std::vector<LayerPlan> &plans,
 }
 
 /// Frees the samples' Q, K, V and reference outputs once the first pass
-/// has read them: the later passes and the block refit read the samples'
-/// shapes and masks only (the fits' activations come from their probes).
-/// At 128 x 64 calibration tokens on SmolLM2-135M that is ~2 GB of the
-/// calibration's peak.
+/// has run (only its fits on the original model's activations read them):
+/// the later passes read the samples' shapes and masks only (the fits'
+/// activations come from their probes). At 128 x 64 calibration tokens on
+/// SmolLM2-135M that is ~2 GB of the calibration's peak.
 void releaseSampleValues(std::vector<::attn::calib::AttentionSample> &samples) {
-  for (::attn::calib::AttentionSample &s : samples)
+  for (::attn::calib::AttentionSample &s : samples) {
     for (auto *v : {&s.q, &s.k, &s.v})
       std::vector<float>().swap(*v);
-  for (::attn::calib::AttentionSample &s : samples)
     std::vector<double>().swap(s.reference);
+  }
 }
 
 /// The probe of a pass: a copy of the model converted with the weights
@@ -1132,16 +1132,16 @@ LogicalResult mlir::attn::compile::calibrateJointSharing(
                                : " (the original model's activations)";
       if (!keepOriginal)
         originalInputs.clear();
-      releaseSampleValues(samples);
-      continue;
+    } else {
+      if (!reusable || !options.reuseProbe)
+        reusable.emplace();
+      if (failed(fitPass(module, newHeads, plans, samples, options, pass,
+                         inputs, buildLibrary, *reusable, records, times,
+                         error, keepOriginal ? &originalInputs : nullptr)))
+        return failure();
     }
-    if (!reusable || !options.reuseProbe)
-      reusable.emplace();
-    if (failed(fitPass(module, newHeads, plans, samples, options, pass,
-                       inputs, buildLibrary, *reusable, records, times,
-                       error, keepOriginal ? &originalInputs : nullptr)))
-      return failure();
-    releaseSampleValues(samples);
+    if (pass == 0)
+      releaseSampleValues(samples);
   }
   for (LayerPlan &plan : plans)
     if (plan.joint)

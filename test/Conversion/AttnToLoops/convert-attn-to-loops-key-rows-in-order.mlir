@@ -167,3 +167,63 @@ func.func @decode_mha_f32(%q: memref<1x32x1x128xf32>, %k: memref<1x32x1x128xf32>
                         memref<1x32x4000x128xf32>)
   return
 }
+
+// -----
+
+// GQA-4 (4 query rows a KV head) on an f32 cache, D = 128: 4 rows x 8
+// vectors of value accumulators are over the register budget, so with
+// key-rows-in-order the value blocks take whole value rows of one query row
+// each (wholeValueRows): a loop over the 4 rows, 8 accumulators each, whose
+// key loop reads the row's 8 vectors in address order and spreads 2 of the
+// next tile's value prefetches over each key step. Without the option:
+// blocks of all 4 rows x 4 vectors (half rows), 16 accumulators.
+
+// CHECK-LABEL: func.func @decode_gqa4_f32(
+// CHECK:         scf.for %{{.+}} = %c0 to %c4 step %c1 {
+// CHECK-COUNT-8:   arith.mulf {{.*}} : vector<16xf32>
+// CHECK:           %{{.+}}:8 = scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(
+// CHECK-COUNT-2:     memref.prefetch
+// CHECK:             vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c0], %{{.+}} {in_bounds = [true]} : memref<1x2x4000x128xf32>, vector<16xf32>
+// CHECK:             vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c112], %{{.+}} {in_bounds = [true]} : memref<1x2x4000x128xf32>, vector<16xf32>
+// CHECK-COUNT-8:     vector.fma
+// CHECK-NOT:         vector.fma
+// CHECK:             scf.yield
+
+// COLUMNS-LABEL: func.func @decode_gqa4_f32(
+// COLUMNS-NOT:     %{{.+}}:8 = scf.for
+// COLUMNS:         %{{.+}}:16 = scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(
+func.func @decode_gqa4_f32(%q: memref<1x8x1x128xf32>, %k: memref<1x2x1x128xf32>,
+                           %v: memref<1x2x1x128xf32>, %pos: index,
+                           %o: memref<1x8x1x128xf32>,
+                           %kc: memref<1x2x4000x128xf32>,
+                           %vc: memref<1x2x4000x128xf32>) {
+  attn.decode heads(8, 2) scale(0.125)
+    ins(%q, %k, %v : memref<1x8x1x128xf32>, memref<1x2x1x128xf32>,
+                     memref<1x2x1x128xf32>)
+    position(%pos)
+    outs(%o, %kc, %vc : memref<1x8x1x128xf32>, memref<1x2x4000x128xf32>,
+                        memref<1x2x4000x128xf32>)
+  return
+}
+
+// -----
+
+// The same on an f16 cache keeps the blocks of all 4 rows x half rows: one
+// row per block would widen each value row 4 times.
+
+// CHECK-LABEL: func.func @decode_gqa4_f16(
+// CHECK-NOT:     %{{.+}}:8 = scf.for
+// CHECK:         %{{.+}}:16 = scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(
+func.func @decode_gqa4_f16(%q: memref<1x8x1x128xf32>, %k: memref<1x2x1x128xf32>,
+                           %v: memref<1x2x1x128xf32>, %pos: index,
+                           %o: memref<1x8x1x128xf32>,
+                           %kc: memref<1x2x4000x128xf16>,
+                           %vc: memref<1x2x4000x128xf16>) {
+  attn.decode heads(8, 2) scale(0.125)
+    ins(%q, %k, %v : memref<1x8x1x128xf32>, memref<1x2x1x128xf32>,
+                     memref<1x2x1x128xf32>)
+    position(%pos)
+    outs(%o, %kc, %vc : memref<1x8x1x128xf32>, memref<1x2x4000x128xf16>,
+                        memref<1x2x4000x128xf16>)
+  return
+}

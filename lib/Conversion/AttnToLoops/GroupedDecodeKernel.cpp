@@ -31,7 +31,10 @@
 //             a block of value chunks of accumulators, one broadcast
 //             probability per row and one vector load of the value row
 //             per chunk, so each value element is read once per tile, in
-//             address order.
+//             address order; on Zen 4 an f32 value row too long for all G
+//             rows takes blocks of whole rows of ceil(G / 4) query rows
+//             instead (wholeValueRows), each pass reading the tile's rows
+//             whole.
 //
 // Caches of another element type (f16, bf16, 8-bit codes) are read at their
 // own width and widened in registers right where the blocked loops use them

@@ -31,6 +31,16 @@
 // M FMAs; KB rows a block keep a partial vector in a register across KB
 // weight rows, so the partials are loaded and stored once per KB rows.
 //
+// With one row (M = 1) the KB = 4 rows of a block are not neighbours but
+// four streams: a chunk of R rows is read as rows k, k + L, k + 2L, k + 3L
+// for k in its first L = R / 4 rows (the R - 4L rows left one at a time),
+// so one core keeps four distant runs of lines in flight instead of one.
+// On the Zen 4 VM, SmolLM2-135M's decode step (f32 weights, context 512)
+// took 1.17x less time on 1 thread and 1.12x on 2 than with one row at a
+// time (lm_head, 4 neighbouring rows: 4 streams alone gave 1.14x / 1.07x);
+// 8 streams 1.03x / 1.09x (interleaved runs under SCHED_FIFO against the
+// old kernel and a copy of it; bench/RESULTS.md).
+//
 //===----------------------------------------------------------------------===//
 
 #include "RowStreamMatVec.h"
@@ -61,10 +71,6 @@ constexpr int64_t kMaxScratchBytes = 512 * 1024;
 constexpr int64_t kMinChunkRows = 128;
 constexpr int64_t kMaxChunks = 8;
 
-/// Partial rows (bytes) that stay in L1 (half of Zen 4's 32 KiB) beside
-/// the weight stream.
-constexpr int64_t kL1PartialBytes = 16 * 1024;
-
 /// Claimed chunks (claim-chunks): threads take the chunks from a counter,
 /// so a thread that streams faster (its core's share of the memory, the
 /// machine's other jobs) takes more of them instead of waiting at the
@@ -78,17 +84,11 @@ constexpr int64_t kMinClaimRows = 64;
 constexpr int64_t kMaxClaimChunks = 16;
 constexpr int64_t kMaxClaimScratchBytes = 2 * 1024 * 1024;
 
-/// Weight rows per block for `rows` rows whose partials take `partialBytes`:
-/// the splats (rows x KB) and a weight vector per row of the block within
-/// the register file. One row whose partial row stays in L1 streams one
-/// weight row at a time (the partials' loads and stores hit L1); a wider
-/// one (lm_head: 192 KiB, in L2) takes 4 weight rows per pass over it
-/// (measured on Zen 4, f16 [576 x 49152]: 2x the rate of one row at a time;
-/// [576 x 1536]: one row at a time is faster).
-int64_t rowsPerBlock(int64_t rows, int64_t partialBytes) {
-  if (rows == 1)
-    return partialBytes > kL1PartialBytes ? 4 : 1;
-  return std::clamp<int64_t>(16 / rows, 1, 4);
+/// Weight rows per block for `rows` rows: the splats (rows x KB) and a
+/// weight vector per row of the block within the register file. One row
+/// takes 4 streams (see the file comment); more rows KB neighbouring rows.
+int64_t rowsPerBlock(int64_t rows) {
+  return rows == 1 ? 4 : std::clamp<int64_t>(16 / rows, 1, 4);
 }
 
 Type elementOf(Value memref) {
@@ -140,7 +140,7 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
   if (rows < 1 || rows > kMaxStreamRows || cols < 1 || depth < 1 ||
       partialBytes > kMaxPartialBytes)
     return false;
-  int64_t block = rowsPerBlock(rows, partialBytes);
+  int64_t block = rowsPerBlock(rows);
   int64_t chunks =
       claimChunks
           ? std::clamp<int64_t>(depth / kMinClaimRows, 1, kMaxClaimChunks)
@@ -235,15 +235,17 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
                                                    partAt(zb, r, nv));
                          scf::YieldOp::create(zb, loc);
                        });
-    // Weight rows [from, to) in blocks of `kb` rows.
-    auto streamRows = [&](Value from, Value to, int64_t kb) {
+    // Blocks of `kb` weight rows k + j * `stride` (j < kb) for k from
+    // `from` to `to` by `step`: neighbours (stride 1, step kb) or streams.
+    auto streamRows = [&](Value from, Value to, int64_t kb, int64_t step,
+                          Value stride) {
       scf::ForOp::create(
-          b, loc, from, to, index(b, kb), ValueRange{},
+          b, loc, from, to, index(b, step), ValueRange{},
           [&](OpBuilder &kbld, Location, Value kv, ValueRange) {
             SmallVector<Value> kRows{kv};
             for (int64_t j = 1; j < kb; ++j)
               kRows.push_back(
-                  arith::AddIOp::create(kbld, loc, kv, index(kbld, j)));
+                  arith::AddIOp::create(kbld, loc, kRows.back(), stride));
             SmallVector<Value> splats; // row r, block row j: r * kb + j
             for (int64_t r = 0; r < rows; ++r)
               for (int64_t j = 0; j < kb; ++j) {
@@ -286,17 +288,23 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
             scf::YieldOp::create(kbld, loc);
           });
     };
+    Value one = index(b, 1);
     if (block == 1) {
-      streamRows(k0, k1, 1);
+      streamRows(k0, k1, 1, 1, one);
       return;
     }
-    // The chunk's rows past its last whole block (the last chunk's).
+    // Whole blocks (of streams of `blocks` rows each, with one row), then
+    // the chunk's rows past them (the last chunk's).
     Value blocks = arith::DivUIOp::create(
         b, loc, arith::SubIOp::create(b, loc, k1, k0), index(b, block));
     Value blockEnd = arith::AddIOp::create(
         b, loc, k0, arith::MulIOp::create(b, loc, blocks, index(b, block)));
-    streamRows(k0, blockEnd, block);
-    streamRows(blockEnd, k1, 1);
+    if (rows == 1)
+      streamRows(k0, arith::AddIOp::create(b, loc, k0, blocks), block, 1,
+                 blocks);
+    else
+      streamRows(k0, blockEnd, block, block, one);
+    streamRows(blockEnd, k1, 1, 1, one);
   };
   if (claimChunks) {
     buildClaimLoop(rewriter, loc, index(rewriter, chunks),

@@ -28,7 +28,8 @@
 // CHECK:               memref.load %[[X]][%c0, %[[K]]]
 // CHECK:               scf.for %[[N:.+]] = %c0 to %c1536 step %c16 {
 // CHECK:                 vector.transfer_read %[[W]][%[[K]], %[[N]]]
-// CHECK:                 vector.fma
+// CHECK-COUNT-4:         vector.fma
+// CHECK:           scf.reduce
 // CHECK:         scf.for %[[N2:.+]] = %c0 to %c1536 step %c16 {
 // CHECK:           vector.transfer_read %[[O]][%c0, %[[N2]]]
 // CHECK-COUNT-9:   arith.addf
@@ -60,13 +61,13 @@ func.func @mlp_up(%x: memref<1x576xf32>, %w: memref<576x1536xf32>, %o: memref<1x
 
 // lm_head [576, 49152]: a partial row is 192 KiB; claimed chunks may take
 // 2 MiB of partials, so 9 chunks of 64 rows (1.7 MiB) instead of the static
-// split's 2. The weights still stream whole rows (4 per pass over the
-// partial row, which is past L1).
+// split's 2. The weights still stream whole rows (a row of each of the 4
+// streams per pass over the partial row).
 // CHECK-LABEL: func.func @lm_head
 // CHECK:         memref.alloc() {alignment = 64 : i64} : memref<442368xf32>
 // CHECK:         scf.parallel (%{{.+}}) = (%c0) to (%c9) step (%c1) {
 // CHECK:           scf.while
-// CHECK:             scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
+// CHECK:             scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
 // CHECK-COUNT-4:       vector.broadcast
 // CHECK:               scf.for %{{.+}} = %c0 to %c49152 step %c16 {
 // CHECK:         scf.for %{{.+}} = %c0 to %c49152 step %c16 {

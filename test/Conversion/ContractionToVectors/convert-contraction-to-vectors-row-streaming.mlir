@@ -4,10 +4,13 @@
 // A decode-step projection [1, 1, 256] x [256, 1000] streams the weight rows:
 // K splits into 2 chunks of 128 rows (an scf.parallel over the chunks), each
 // zeroes its partial row (1008 floats: N rounded up to 16 lanes) in a scratch
-// alloc, then for each of its rows FMAs a splat of x[k] into the partial row,
-// 62 full vectors in order and a masked 63rd (N = 1000 = 62 x 16 + 8). A
-// sequential loop then adds the two chunks' partials to the output in chunk
-// order. Off (the default), the tiled kernel: tiles of columns with prefetch.
+// alloc, then reads its rows as 4 streams of L = 32 rows: for k in the
+// chunk's first 32 rows, rows k, k + L, k + 2L and k + 3L, splats of their
+// x into one partial vector (one load and store per 4 FMAs), 62 full vectors
+// in order and a masked 63rd (N = 1000 = 62 x 16 + 8); the rows past the
+// streams (none here) one at a time. A sequential loop then adds the two
+// chunks' partials to the output in chunk order. Off (the default), the
+// tiled kernel: tiles of columns with prefetch.
 // CHECK-LABEL: func.func @matvec
 // CHECK-SAME:    (%[[X:.+]]: memref<1x1x256xf32>, %[[W:.+]]: memref<256x1000xf32>, %[[O:.+]]: memref<1x1x1000xf32>)
 // CHECK:         %[[P:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2016xf32>
@@ -18,18 +21,31 @@
 // CHECK:           %[[BASE:.+]] = arith.muli %[[C]], %c1008
 // CHECK:           scf.for %[[Z:.+]] = %c0 to %c1008 step %c16 {
 // CHECK:             vector.store %{{.+}}, %[[P]]
-// CHECK:           scf.for %[[K:.+]] = %[[K0]] to %[[K1]] step %c1 {
+// CHECK:           %[[ROWS:.+]] = arith.subi %[[K1]], %[[K0]]
+// CHECK:           %[[L:.+]] = arith.divui %[[ROWS]], %c4
+// CHECK:           %[[SEND:.+]] = arith.addi %[[K0]], %[[L]]
+// CHECK:           scf.for %[[K:.+]] = %[[K0]] to %[[SEND]] step %c1 {
+// CHECK:             %[[K1S:.+]] = arith.addi %[[K]], %[[L]]
+// CHECK:             %[[K2S:.+]] = arith.addi %[[K1S]], %[[L]]
+// CHECK:             %[[K3S:.+]] = arith.addi %[[K2S]], %[[L]]
 // CHECK:             %[[A:.+]] = memref.load %[[X]][%c0, %c0, %[[K]]]
 // CHECK:             %[[S:.+]] = vector.broadcast %[[A]] : f32 to vector<16xf32>
+// CHECK:             memref.load %[[X]][%c0, %c0, %[[K3S]]]
 // CHECK:             scf.for %[[N:.+]] = %c0 to %c992 step %c16 {
 // CHECK:               %[[R:.+]] = vector.transfer_read %[[W]][%[[K]], %[[N]]], %{{.+}} {in_bounds = [true]}
+// CHECK:               vector.transfer_read %[[W]][%[[K1S]], %[[N]]]
+// CHECK:               vector.transfer_read %[[W]][%[[K2S]], %[[N]]]
+// CHECK:               vector.transfer_read %[[W]][%[[K3S]], %[[N]]]
 // CHECK:               %[[AT:.+]] = arith.addi %[[BASE]], %[[N]]
 // CHECK:               %[[ACC:.+]] = vector.load %[[P]][%[[AT]]]
 // CHECK:               %[[F:.+]] = vector.fma %[[S]], %[[R]], %[[ACC]] : vector<16xf32>
-// CHECK:               vector.store %[[F]], %[[P]][%[[AT]]]
+// CHECK-COUNT-3:       vector.fma
+// CHECK-NEXT:          vector.store %{{.+}}, %[[P]][%[[AT]]]
 // CHECK:             }
 // CHECK:             vector.transfer_read %[[W]][%[[K]], %c992], %{{.+}} : memref<256x1000xf32>, vector<16xf32>
 // CHECK:             vector.fma
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %[[K1]] step %c1 {
+// CHECK:           scf.reduce
 // CHECK:         scf.for %[[N2:.+]] = %c0 to %c992 step %c16 {
 // CHECK:           %[[OUT:.+]] = vector.transfer_read %[[O]][%c0, %c0, %[[N2]]]
 // CHECK:           %[[P0:.+]] = vector.load %[[P]][%[[N2]]]
@@ -92,14 +108,14 @@ func.func @batch4_f16(%x: memref<4x517xf32>, %w: memref<517x200xf16>, %o: memref
 // -----
 
 // lm_head [1, 576] x [576, 49152]: a partial row is 192 KiB, so 2 chunks
-// (512 KiB of partials at most) instead of 576 / 128 = 4; the partial row
-// is past L1, so each pass over it takes 4 weight rows (one load and store
-// of a partial vector per 4 FMAs).
+// (512 KiB of partials at most) instead of 576 / 128 = 4; each pass over the
+// partial row takes one row of each of the 4 streams (one load and store of
+// a partial vector per 4 FMAs).
 // CHECK-LABEL: func.func @lm_head
 // CHECK:         memref.alloc() {alignment = 64 : i64} : memref<98304xf32>
 // CHECK:         scf.parallel (%{{.+}}) = (%c0) to (%c2) step (%c1) {
 // CHECK:           arith.muli %{{.+}}, %c288
-// CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
 // CHECK-COUNT-4:     vector.broadcast
 // CHECK:             scf.for %{{.+}} = %c0 to %c49152 step %c16 {
 // CHECK-COUNT-4:       vector.transfer_read

@@ -36,10 +36,11 @@
 // for k in its first L = R / 4 rows (the R - 4L rows left one at a time),
 // so one core keeps four distant runs of lines in flight instead of one.
 // On the Zen 4 VM, SmolLM2-135M's decode step (f32 weights, context 512)
-// took 1.17x less time on 1 thread and 1.12x on 2 than with one row at a
-// time (lm_head, 4 neighbouring rows: 4 streams alone gave 1.14x / 1.07x);
+// ran 1.17-1.19x faster on 1 thread and 1.12x on 2 than with one row at a
+// time (lm_head's 4 neighbouring rows made 4 streams alone: 1.14x / 1.07x);
 // 8 streams 1.03x / 1.09x (interleaved runs under SCHED_FIFO against the
-// old kernel and a copy of it; bench/RESULTS.md).
+// old kernel and a copy of it; bench/RESULTS.md). With more rows the
+// blocks keep neighbouring rows (not measured as streams).
 //
 //===----------------------------------------------------------------------===//
 

@@ -33,8 +33,8 @@
 //             per chunk, so each value element is read once per tile, in
 //             address order; on Zen 4 an f32 value row too long for all G
 //             rows takes blocks of whole rows of ceil(G / 4) query rows
-//             instead (wholeValueRows), each pass reading the tile's rows
-//             whole.
+//             instead (wholeValueRowBlock), each pass reading the tile's
+//             rows whole.
 //
 // Caches of another element type (f16, bf16, 8-bit codes) are read at their
 // own width and widened in registers right where the blocked loops use them
@@ -160,25 +160,29 @@ bool keyRowsInOrder(const FlashAttention &a, int64_t lanes, int64_t group) {
   return a.keyRowsInOrder && group == 1 && lanes > 0;
 }
 
-/// Whether the periodic layout's value blocks take whole value rows of
-/// ceil(G / 4) query rows each, instead of all G rows and the part of a
-/// value row (`chunkBlock` of `chunks` vectors) that fits: on a target that
+/// Query rows per value block when the periodic layout's value blocks take
+/// whole value rows of `chunks` vectors (0: they do not, and take all G
+/// rows and the part of a row that fits): ceil(G / 4), on a target that
 /// reads key rows in order (a.keyRowsInOrder), for f32 value caches whose
-/// rows do not fit whole (G x chunks accumulators over the budget). Each
-/// pass over the tile then reads the value rows whole, in address order,
-/// and the four passes spread the next tile's value prefetches twice as
-/// thin. Measured on the Zen 4 VM (f32 caches from DRAM, D 128, 1 GiB of K
-/// and V, interleaved in random order under SCHED_FIFO against a copy of
-/// the old kernel, paired medians; bench/RESULTS.md): GQA-4 B 1 and 8
-/// 1.13x on 1 thread, 1.04-1.06x on 2 (one row per block; two: 1.07x); G 8
-/// 1.08x / 1.04x (two rows; one: 0.98x). In L3 (S 1024) it costs 10% (more
-/// accumulator loads and stores); f16 caches lost 16-20% with one row (each
-/// pass widens the rows again), so they keep the partial rows.
-bool wholeValueRows(const FlashAttention &a, int64_t group, int64_t chunks,
-                    int64_t chunkBlock) {
-  return a.keyRowsInOrder && group > 1 && chunkBlock < chunks &&
-         !a.valueScale &&
-         cast<MemRefType>(a.value.getType()).getElementType().isF32();
+/// rows do not fit whole for all G rows (G x chunks accumulators over the
+/// budget) but do for ceil(G / 4). Each pass over the tile then reads the
+/// value rows whole, in address order, and the four passes spread the
+/// next tile's value prefetches twice as thin. Measured on the Zen 4 VM
+/// (f32 caches from DRAM, D 128, 1 GiB of K and V, interleaved in random
+/// order under SCHED_FIFO against a copy of the old kernel, paired medians;
+/// bench/RESULTS.md): GQA-4 B 1 and 8 1.13x on 1 thread, 1.04-1.06x on 2
+/// (one row per block; two: 1.07x); G 8 1.08x / 1.04x (two rows; one:
+/// 0.98x). In L3 (S 1024) it costs 10% (more accumulator loads and
+/// stores); f16 caches lost 16-20% with one row (each pass widens the rows
+/// again), so they keep the partial rows.
+int64_t wholeValueRowBlock(const FlashAttention &a, int64_t group,
+                           int64_t chunks, int64_t budget) {
+  int64_t rows = (group + 3) / 4;
+  bool f32 = cast<MemRefType>(a.value.getType()).getElementType().isF32();
+  return a.keyRowsInOrder && group > 1 && f32 && !a.valueScale &&
+                 group * chunks > budget && rows * chunks <= budget
+             ? rows
+             : 0;
 }
 
 /// Keys per tile the shape aims at.
@@ -270,12 +274,13 @@ public:
     if (!rowsAcross) {
       valueRowBlock = group;
       valueChunkBlock = 1;
-      for (int64_t c = 1; c <= valueChunks; ++c)
-        if (valueChunks % c == 0 && c * group <= budget)
-          valueChunkBlock = c;
-      if (wholeValueRows(a, group, valueChunks, valueChunkBlock)) {
-        valueRowBlock = (group + 3) / 4;
+      if (int64_t rows = wholeValueRowBlock(a, group, valueChunks, budget)) {
+        valueRowBlock = rows;
         valueChunkBlock = valueChunks;
+      } else {
+        for (int64_t c = 1; c <= valueChunks; ++c)
+          if (valueChunks % c == 0 && c * group <= budget)
+            valueChunkBlock = c;
       }
       splitKeys = isBF16(a.key) && plan.headDim % (2 * lanes) == 0;
       splitValues = isBF16(a.value) && valueChunkBlock % 2 == 0;

@@ -294,7 +294,7 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
       streamRows(k0, k1, 1, 1, one);
       return;
     }
-    // Whole blocks (of streams of `blocks` rows each, with one row), then
+    // `blocks` whole blocks (with one row: 4 streams of `blocks` rows), then
     // the chunk's rows past them (the last chunk's).
     Value blocks = arith::DivUIOp::create(
         b, loc, arith::SubIOp::create(b, loc, k1, k0), index(b, block));

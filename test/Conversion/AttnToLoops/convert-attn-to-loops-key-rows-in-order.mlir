@@ -173,7 +173,7 @@ func.func @decode_mha_f32(%q: memref<1x32x1x128xf32>, %k: memref<1x32x1x128xf32>
 // GQA-4 (4 query rows a KV head) on an f32 cache, D = 128: 4 rows x 8
 // vectors of value accumulators are over the register budget, so with
 // key-rows-in-order the value blocks take whole value rows of one query row
-// each (wholeValueRows): a loop over the 4 rows, 8 accumulators each, whose
+// each (wholeValueRowBlock): a loop over the 4 rows, 8 accumulators each, whose
 // key loop reads the row's 8 vectors in address order and spreads 2 of the
 // next tile's value prefetches over each key step. Without the option:
 // blocks of all 4 rows x 4 vectors (half rows), 16 accumulators.
@@ -225,5 +225,28 @@ func.func @decode_gqa4_f16(%q: memref<1x8x1x128xf32>, %k: memref<1x2x1x128xf32>,
     position(%pos)
     outs(%o, %kc, %vc : memref<1x8x1x128xf32>, memref<1x2x4000x128xf16>,
                         memref<1x2x4000x128xf16>)
+  return
+}
+
+// -----
+
+// G 8 on an f32 cache with D = 256: whole value rows of 2 query rows would
+// take 2 x 16 accumulators, over the register budget, so the value blocks
+// keep all 8 rows x 2 vectors (16 accumulators).
+
+// CHECK-LABEL: func.func @decode_g8_f32_d256(
+// CHECK-NOT:     %{{.+}}:32 = scf.for
+// CHECK:         %{{.+}}:16 = scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(
+func.func @decode_g8_f32_d256(%q: memref<1x16x1x256xf32>, %k: memref<1x2x1x256xf32>,
+                              %v: memref<1x2x1x256xf32>, %pos: index,
+                              %o: memref<1x16x1x256xf32>,
+                              %kc: memref<1x2x4000x256xf32>,
+                              %vc: memref<1x2x4000x256xf32>) {
+  attn.decode heads(16, 2) scale(0.0625)
+    ins(%q, %k, %v : memref<1x16x1x256xf32>, memref<1x2x1x256xf32>,
+                     memref<1x2x1x256xf32>)
+    position(%pos)
+    outs(%o, %kc, %vc : memref<1x16x1x256xf32>, memref<1x2x4000x256xf32>,
+                        memref<1x2x4000x256xf32>)
   return
 }

@@ -4,7 +4,9 @@
 
 #include "attn/Support/ExternalFingerprint.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -20,6 +22,7 @@ namespace {
 /// magic, little-endian u64 file size, u64 hash, zeros up to 64 bytes.
 constexpr char kMagic[8] = {'A', 'T', 'T', 'N', 'P', 'R', 'M', '1'};
 constexpr size_t kHeaderBytes = 64;
+constexpr uint64_t kHugePageBytes = uint64_t(2) << 20;
 
 uint64_t readLE64(const unsigned char *p) {
   uint64_t v = 0;
@@ -28,10 +31,95 @@ uint64_t readLE64(const unsigned char *p) {
   return v;
 }
 
-/// Opens `path` read-only and maps all of it if it has `size` bytes; `fail`
-/// receives the reason otherwise.
+/// How a parameter file is held in memory ($ATTN_PARAMS_LOAD,
+/// docs/runtime-abi.md "How the runtime holds the weights").
+enum class LoadMode { Map, Huge };
+
+/// True unless the kernel's transparent huge pages are off ("[never]").
+bool hugePagesAvailable() {
+  int fd = open("/sys/kernel/mm/transparent_hugepage/enabled",
+                O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  char text[128] = {};
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  return n > 0 && !std::strstr(text, "[never]");
+}
+
+/// $ATTN_PARAMS_LOAD: "map" maps the file (shared page cache, 4 KiB pages),
+/// "huge" copies it into huge pages; unset, the weights of a CPU model
+/// (`readByCpu`) in a file of 2 MiB or more are copied where the kernel has
+/// transparent huge pages, and a GPU model's (read once, to upload them)
+/// are mapped.
 template <typename Fail>
-void *mapWhole(const std::string &path, uint64_t size, Fail fail) {
+bool chooseLoadMode(uint64_t size, bool readByCpu, LoadMode &mode, Fail fail) {
+  const char *env = std::getenv("ATTN_PARAMS_LOAD");
+  if (env && *env) {
+    if (std::strcmp(env, "map") == 0) {
+      mode = LoadMode::Map;
+      return true;
+    }
+    if (std::strcmp(env, "huge") == 0) {
+      mode = LoadMode::Huge;
+      return true;
+    }
+    fail(std::string("cannot be loaded: $ATTN_PARAMS_LOAD is '") + env +
+         "' (expected 'map' or 'huge')");
+    return false;
+  }
+  mode = readByCpu && size >= kHugePageBytes && hugePagesAvailable()
+             ? LoadMode::Huge
+             : LoadMode::Map;
+  return true;
+}
+
+/// Reads the `size` bytes of `fd` into a fresh read-only anonymous region
+/// aligned to 2 MiB and advised MADV_HUGEPAGE: a decode step streams all the
+/// weights, and with 4 KiB pages one core's reads stall on the TLB and on
+/// prefetchers that stop at every page (bench/RESULTS.md, "huge pages").
+/// Null with `why` when memory or the read fails.
+void *readIntoHugePages(int fd, uint64_t size, Mapping &mapping,
+                        std::string &why) {
+  size_t rounded = size_t((size + kHugePageBytes - 1) / kHugePageBytes *
+                          kHugePageBytes);
+  size_t length = rounded + kHugePageBytes;
+  void *raw = mmap(nullptr, length, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    why = std::string("cannot be loaded: ") + std::strerror(errno);
+    return nullptr;
+  }
+  auto *data = reinterpret_cast<char *>(
+      (reinterpret_cast<uintptr_t>(raw) + kHugePageBytes - 1) &
+      ~uintptr_t(kHugePageBytes - 1));
+  madvise(data, rounded, MADV_HUGEPAGE);
+  for (uint64_t at = 0; at < size;) {
+    size_t chunk = size_t(std::min<uint64_t>(size - at, 64u << 20));
+    ssize_t got = pread(fd, data + at, chunk, off_t(at));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0) {
+      why = got < 0 ? std::string("cannot be read: ") + std::strerror(errno)
+                    : std::string("was truncated while it was read");
+      munmap(raw, length);
+      return nullptr;
+    }
+    at += uint64_t(got);
+  }
+  mprotect(data, rounded, PROT_READ);
+  mapping = {raw, length};
+  return data;
+}
+
+/// Opens `path` read-only and holds all of it (mapped, or copied into huge
+/// pages) if it has `size` bytes; `fail` receives the reason otherwise.
+template <typename Fail>
+void *mapWhole(const std::string &path, uint64_t size, bool readByCpu,
+               Mapping &mapping, Fail fail) {
+  LoadMode mode;
+  if (!chooseLoadMode(size, readByCpu, mode, fail))
+    return nullptr;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return fail(std::string("cannot be opened: ") + std::strerror(errno));
@@ -46,6 +134,12 @@ void *mapWhole(const std::string &path, uint64_t size, Fail fail) {
                 " bytes, but the model expects " + std::to_string(size) +
                 " (truncated, or from another compile?)");
   }
+  if (mode == LoadMode::Huge) {
+    std::string why;
+    void *data = readIntoHugePages(fd, size, mapping, why);
+    close(fd);
+    return data ? data : fail(why);
+  }
   // MAP_PRIVATE + PROT_READ: pages come from the page cache, shared with
   // every process that maps the file, and are read only when touched.
   void *data = mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
@@ -53,16 +147,17 @@ void *mapWhole(const std::string &path, uint64_t size, Fail fail) {
   close(fd);
   if (data == MAP_FAILED)
     return fail(std::string("cannot be mapped: ") + std::strerror(mapErrno));
+  mapping = {data, size_t(size)};
   return data;
 }
 
 } // namespace
 
-ParameterFile::~ParameterFile() { munmap(data_, size_); }
+ParameterFile::~ParameterFile() { munmap(mapping_.base, mapping_.length); }
 
 std::unique_ptr<ParameterFile>
 ParameterFile::map(const std::string &libraryPath, const ParamsSignature &params,
-                   std::string &error) {
+                   bool readByCpu, std::string &error) {
   size_t slash = libraryPath.rfind('/');
   std::string path =
       (slash == std::string::npos ? "" : libraryPath.substr(0, slash + 1)) +
@@ -73,13 +168,15 @@ ParameterFile::map(const std::string &libraryPath, const ParamsSignature &params
   };
   if (params.size < kHeaderBytes)
     return fail("is too small for the model's signature");
-  void *data = mapWhole(path, params.size, [&](const std::string &why) {
-    fail(why);
-    return nullptr;
-  });
+  Mapping mapping;
+  void *data =
+      mapWhole(path, params.size, readByCpu, mapping, [&](const std::string &why) {
+        fail(why);
+        return nullptr;
+      });
   if (!data)
     return nullptr;
-  std::unique_ptr<ParameterFile> file(new ParameterFile(data, params.size));
+  std::unique_ptr<ParameterFile> file(new ParameterFile(data, mapping));
   const auto *header = static_cast<const unsigned char *>(data);
   if (std::memcmp(header, kMagic, sizeof(kMagic)) != 0)
     return fail("is not an attn-mlir parameter file (bad magic)");
@@ -92,7 +189,7 @@ ParameterFile::map(const std::string &libraryPath, const ParamsSignature &params
 std::unique_ptr<ParameterFile>
 ParameterFile::mapExternal(const std::string &libraryPath,
                            const ExternalParamsSignature &external,
-                           std::string &error) {
+                           bool readByCpu, std::string &error) {
   std::string path = external.path;
   const char *dir = std::getenv("ATTN_PARAMS_DIR");
   if (dir && *dir) {
@@ -108,13 +205,15 @@ ParameterFile::mapExternal(const std::string &libraryPath,
     error = "external data file '" + path + "' of '" + libraryPath + "' " + why;
     return nullptr;
   };
-  void *data = mapWhole(path, external.size, [&](const std::string &why) {
-    fail(why);
-    return nullptr;
-  });
+  Mapping mapping;
+  void *data =
+      mapWhole(path, external.size, readByCpu, mapping, [&](const std::string &why) {
+        fail(why);
+        return nullptr;
+      });
   if (!data)
     return nullptr;
-  std::unique_ptr<ParameterFile> file(new ParameterFile(data, external.size));
+  std::unique_ptr<ParameterFile> file(new ParameterFile(data, mapping));
   if (attnExternalFingerprint(data, external.size) != external.fingerprint)
     return fail("has changed since the model was compiled (its fingerprint "
                 "does not match the library's signature); recompile the "
@@ -127,15 +226,16 @@ attn::rt::mapParameterFiles(const std::string &libraryPath,
                             const ModelSignature &signature,
                             std::string &error) {
   auto files = std::make_unique<ParameterFiles>();
+  bool readByCpu = signature.device == ATTN_DEVICE_CPU;
   if (signature.params) {
     files->files.push_back(
-        ParameterFile::map(libraryPath, *signature.params, error));
+        ParameterFile::map(libraryPath, *signature.params, readByCpu, error));
     if (!files->files.back())
       return nullptr;
   }
   for (const ExternalParamsSignature &external : signature.externals) {
     files->files.push_back(
-        ParameterFile::mapExternal(libraryPath, external, error));
+        ParameterFile::mapExternal(libraryPath, external, readByCpu, error));
     if (!files->files.back())
       return nullptr;
   }

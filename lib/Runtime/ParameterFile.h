@@ -1,8 +1,9 @@
 //===- ParameterFile.h - map a compiled model's parameter file --*- C++ -*-===//
 //
 // A model compiled with large weights reads them from FILE next to its
-// library (docs/runtime-abi.md, "Parameter files"); the runtime maps the file
-// read-only, without copying it, and hands its address to the library.
+// library (docs/runtime-abi.md, "Parameter files"); the runtime holds the
+// file read-only, copied into huge pages or mapped ($ATTN_PARAMS_LOAD), and
+// hands its address to the library.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,32 +18,42 @@
 
 namespace attn::rt {
 
-/// A read-only mapping of a parameter file, unmapped when destroyed.
+/// The memory a parameter file occupies: what munmap releases.
+struct Mapping {
+  void *base = nullptr;
+  size_t length = 0;
+};
+
+/// A parameter file held read-only in memory, released when destroyed.
 class ParameterFile {
 public:
   ParameterFile(const ParameterFile &) = delete;
   ParameterFile &operator=(const ParameterFile &) = delete;
   ~ParameterFile();
 
-  /// Maps the file `params` names in the directory of `libraryPath` and
+  /// Holds the file `params` names in the directory of `libraryPath` and
   /// checks its size and header against the signature; null with `error`.
+  /// `readByCpu`: the model's code reads the weights (a CPU model), so they
+  /// are copied into huge pages unless $ATTN_PARAMS_LOAD says otherwise.
   static std::unique_ptr<ParameterFile> map(const std::string &libraryPath,
                                             const ParamsSignature &params,
-                                            std::string &error);
+                                            bool readByCpu, std::string &error);
 
-  /// Maps the external data file `external` names (relative to the
+  /// Holds the external data file `external` names (relative to the
   /// directory of `libraryPath` unless absolute; with $ATTN_PARAMS_DIR set,
   /// its file name in that directory) and checks its size and fingerprint.
   static std::unique_ptr<ParameterFile>
   mapExternal(const std::string &libraryPath,
-              const ExternalParamsSignature &external, std::string &error);
+              const ExternalParamsSignature &external, bool readByCpu,
+              std::string &error);
 
   const void *data() const { return data_; }
 
 private:
-  ParameterFile(void *data, size_t size) : data_(data), size_(size) {}
+  ParameterFile(void *data, Mapping mapping)
+      : data_(data), mapping_(mapping) {}
   void *data_;
-  size_t size_;
+  Mapping mapping_;
 };
 
 /// Every file a model reads weights from, in the order of the signature's

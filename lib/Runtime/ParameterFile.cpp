@@ -47,15 +47,25 @@ bool hugePagesAvailable() {
   return n > 0 && !std::strstr(text, "[never]");
 }
 
+/// Bytes of physical memory (0 if unknown).
+uint64_t physicalMemory() {
+  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  return pages > 0 && pageSize > 0 ? uint64_t(pages) * uint64_t(pageSize) : 0;
+}
+
 /// $ATTN_PARAMS_LOAD: "map" maps the file (shared page cache, 4 KiB pages),
-/// "huge" copies it into huge pages; unset, the weights of a CPU model
-/// (`readByCpu`) in a file of 2 MiB or more are copied where the kernel has
-/// transparent huge pages, and a GPU model's (read once, to upload them)
-/// are mapped.
+/// "huge" copies it into huge pages (`forced`); unset, the weights of a CPU
+/// model (`readByCpu`) in a file of 2 MiB up to half the machine's memory
+/// are copied where the kernel has transparent huge pages (and mapped if
+/// the copy's memory cannot be had), and a GPU model's (read once, to
+/// upload them) and larger files are mapped: a copy is not paged out as the
+/// page cache is.
 template <typename Fail>
-bool chooseLoadMode(uint64_t size, bool readByCpu, LoadMode &mode, Fail fail) {
+bool chooseLoadMode(uint64_t size, bool readByCpu, LoadMode &mode,
+                    bool &forced, Fail fail) {
   const char *env = std::getenv("ATTN_PARAMS_LOAD");
-  if (env && *env) {
+  forced = env && *env;
+  if (forced) {
     if (std::strcmp(env, "map") == 0) {
       mode = LoadMode::Map;
       return true;
@@ -68,7 +78,8 @@ bool chooseLoadMode(uint64_t size, bool readByCpu, LoadMode &mode, Fail fail) {
          "' (expected 'map' or 'huge')");
     return false;
   }
-  mode = readByCpu && size >= kHugePageBytes && hugePagesAvailable()
+  mode = readByCpu && size >= kHugePageBytes &&
+                 size <= physicalMemory() / 2 && hugePagesAvailable()
              ? LoadMode::Huge
              : LoadMode::Map;
   return true;
@@ -78,15 +89,16 @@ bool chooseLoadMode(uint64_t size, bool readByCpu, LoadMode &mode, Fail fail) {
 /// aligned to 2 MiB and advised MADV_HUGEPAGE: a decode step streams all the
 /// weights, and with 4 KiB pages one core's reads stall on the TLB and on
 /// prefetchers that stop at every page (bench/RESULTS.md, "huge pages").
-/// Null with `why` when memory or the read fails.
+/// Null with `why` when memory (`noMemory`) or the read fails.
 void *readIntoHugePages(int fd, uint64_t size, Mapping &mapping,
-                        std::string &why) {
+                        std::string &why, bool &noMemory) {
   size_t rounded = size_t((size + kHugePageBytes - 1) / kHugePageBytes *
                           kHugePageBytes);
   size_t length = rounded + kHugePageBytes;
   void *raw = mmap(nullptr, length, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) {
+  noMemory = raw == MAP_FAILED;
+  if (noMemory) {
     why = std::string("cannot be loaded: ") + std::strerror(errno);
     return nullptr;
   }
@@ -118,7 +130,8 @@ template <typename Fail>
 void *mapWhole(const std::string &path, uint64_t size, bool readByCpu,
                Mapping &mapping, Fail fail) {
   LoadMode mode;
-  if (!chooseLoadMode(size, readByCpu, mode, fail))
+  bool forced;
+  if (!chooseLoadMode(size, readByCpu, mode, forced, fail))
     return nullptr;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -136,9 +149,12 @@ void *mapWhole(const std::string &path, uint64_t size, bool readByCpu,
   }
   if (mode == LoadMode::Huge) {
     std::string why;
-    void *data = readIntoHugePages(fd, size, mapping, why);
-    close(fd);
-    return data ? data : fail(why);
+    bool noMemory = false;
+    void *data = readIntoHugePages(fd, size, mapping, why, noMemory);
+    if (data || forced || !noMemory) {
+      close(fd);
+      return data ? data : fail(why);
+    }
   }
   // MAP_PRIVATE + PROT_READ: pages come from the page cache, shared with
   // every process that maps the file, and are read only when touched.

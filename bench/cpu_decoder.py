@@ -6,6 +6,12 @@ idle 2-core machine, most of it onnxruntime at context 4096):
 
   bench/cpu_decoder.py              # contexts 512,4096; threads 1,2; f32/f16/bf16 weights
   bench/cpu_decoder.py --contexts 512 --threads 2 --tokens 64 --no-append
+  bench/cpu_decoder.py --contexts 512 --weight-types f32 --rounds 3 --fifo 10
+
+--rounds N runs both programs N times per context and thread count, in
+turn, and reports the medians with each round's speed-up: on the 2-vCPU VM
+the 2-thread step of either program switches between a fast and a slow
+mode from minute to minute, so one run of each is one draw of a pair.
 
 Model: SmolLM2-135M-Instruct (30 layers, d_model 576, 9 query / 3 KV heads
 of 64, SwiGLU 1536, vocab 49152, tied embeddings; weights dequantised to f32
@@ -83,6 +89,9 @@ def parse_args():
     p.add_argument("--contexts", default="512,4096", help="past positions before generating")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--tokens", type=int, default=256, help="generated tokens per run")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="runs of both programs per context and thread count, alternating; "
+                        "the table gives the medians and each round's speed-up")
     p.add_argument("--weight-types", default="f32,f16,bf16",
                    help="MatMul weight types of the compiled model, comma-separated")
     p.add_argument("--cache-types", default="f32",
@@ -308,6 +317,19 @@ def parallel_regions(so):
     return top + LAYERS * layer
 
 
+def combine_rounds(runs):
+    """One table row from a case's rounds: the medians of the per-round
+    figures (the first round's token counts, which do not change), and each
+    round's wall speed-up."""
+    row = dict(runs[0])
+    for key in ("wall", "cpu", "ort_wall", "ort_cpu"):
+        if key in row:
+            row[key] = statistics.median(r[key] for r in runs)
+    row["rounds"] = (", ".join(f"{r['ort_wall'] / r['wall']:.2f}x" for r in runs)
+                     if "ort_wall" in row else "-")
+    return row
+
+
 def main():
     args = parse_args()
     onnx_path = ensure_model(args)
@@ -327,37 +349,42 @@ def main():
                 if weights != "f32":
                     same_weights[weights] = run_ort(path, context, 1, args.check_tokens)[0]
         for threads in [int(t) for t in args.threads.split(",")]:
-            ort_tokens = None
-            if not args.no_ort:
-                ort_tokens, ort_times, ort_cpu = run_ort(onnx_path, context, threads,
-                                                         args.tokens, args.fifo)
-                loads.append(os.getloadavg()[0])
             pool_us = pool_cost(args, workdir, threads)
-            for weights, path in models.items():
-                for cache in args.cache_types.split(","):
-                    tokens, times, cpu_ms, so = run_compiled(args, path, workdir, context,
-                                                             threads, weights, cache)
-                    regions = regions or parallel_regions(so)
+            # Rounds alternate the two programs, so that a slow stretch of
+            # the machine (minutes long on the 2-vCPU VM) falls on both.
+            by_case = {}
+            for _ in range(args.rounds):
+                ort_tokens = None
+                if not args.no_ort:
+                    ort_tokens, ort_times, ort_cpu = run_ort(onnx_path, context, threads,
+                                                             args.tokens, args.fifo)
                     loads.append(os.getloadavg()[0])
-                    row = dict(context=context, threads=threads, weights=weights, cache=cache,
-                               wall=statistics.median(times) / 1e3, cpu=cpu_ms,
-                               pool_us=pool_us)
-                    if ort_tokens:
-                        row.update(ort_wall=statistics.median(ort_times) / 1e3,
-                                   ort_cpu=ort_cpu,
-                                   agree=sum(a == b for a, b in zip(tokens, ort_tokens)))
-                    if weights in same_weights:
-                        ref = same_weights[weights]
-                        row.update(agree_same=sum(a == b for a, b in zip(tokens, ref)),
-                                   checked=len(ref))
-                    rows.append(row)
-                    print(row, flush=True)
+                for weights, path in models.items():
+                    for cache in args.cache_types.split(","):
+                        tokens, times, cpu_ms, so = run_compiled(args, path, workdir, context,
+                                                                 threads, weights, cache)
+                        regions = regions or parallel_regions(so)
+                        loads.append(os.getloadavg()[0])
+                        row = dict(context=context, threads=threads, weights=weights,
+                                   cache=cache, wall=statistics.median(times) / 1e3,
+                                   cpu=cpu_ms, pool_us=pool_us)
+                        if ort_tokens:
+                            row.update(ort_wall=statistics.median(ort_times) / 1e3,
+                                       ort_cpu=ort_cpu,
+                                       agree=sum(a == b for a, b in zip(tokens, ort_tokens)))
+                        if weights in same_weights:
+                            ref = same_weights[weights]
+                            row.update(agree_same=sum(a == b for a, b in zip(tokens, ref)),
+                                       checked=len(ref))
+                        by_case.setdefault((weights, cache), []).append(row)
+                        print(row, flush=True)
+            rows.extend(combine_rounds(runs) for runs in by_case.values())
     lines = ["| context | threads | weights | KV cache | compiled ms/token (wall median) | "
              "compiled CPU ms/token/thread | onnxruntime f32 ms/token (wall median) | "
              "onnxruntime CPU ms/token/thread | speed-up wall | speed-up CPU | "
              "tokens equal to onnxruntime f32 (and on the same narrow weights) | "
-             "pool overhead ms/step |",
-             "|" + " ---: |" * 12]
+             "pool overhead ms/step | rounds: speed-up wall of each |",
+             "|" + " ---: |" * 13]
     for r in rows:
         ort_part = (f"{r['ort_wall']:.1f} | {r['ort_cpu']:.1f} | "
                     f"{r['ort_wall'] / r['wall']:.2f}x | {r['ort_cpu'] / r['cpu']:.2f}x | "
@@ -366,7 +393,8 @@ def main():
             ort_part += f" (same {r['weights']} weights: {r['agree_same']}/{r['checked']})"
         lines.append(f"| {r['context']} | {r['threads']} | {r['weights']} | {r['cache']} | "
                      f"{r['wall']:.1f} | {r['cpu']:.1f} | {ort_part} | "
-                     f"{r['pool_us'] * regions / 1e3:.2f} ({r['pool_us']:.1f} us x {regions}) |")
+                     f"{r['pool_us'] * regions / 1e3:.2f} ({r['pool_us']:.1f} us x {regions}) | "
+                     f"{r['rounds']} |")
     try:
         import onnxruntime as ort
         ort_version = ort.__version__

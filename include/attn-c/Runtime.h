@@ -62,10 +62,26 @@ typedef struct AttnTensorInfo {
 } AttnTensorInfo;
 
 /// Loads a compiled model (`dlopen(path, RTLD_NOW | RTLD_LOCAL)`) and reads
-/// its signature; a model with a parameter file also maps that file
-/// (read-only, not copied) from the library's directory. Returns NULL on
-/// error.
+/// its signature; a model with a parameter file (or external data files)
+/// also holds that file read-only, as attnModelLoadWith with
+/// ATTN_PARAMS_LOAD_DEFAULT. Returns NULL on error.
 ATTN_RT_API AttnModel *attnModelLoad(const char *path);
+
+/// How a model's parameter and external data files are held in memory
+/// (docs/runtime-abi.md, "How the runtime holds the weights").
+typedef enum AttnParamsLoad {
+  /* $ATTN_PARAMS_LOAD if set, else huge pages for a cpu model's files of
+     2 MiB up to half the machine's memory, else a mapping */
+  ATTN_PARAMS_LOAD_DEFAULT = 0,
+  ATTN_PARAMS_LOAD_MAP = 1,  /* mmap, shared with other processes */
+  ATTN_PARAMS_LOAD_HUGE = 2, /* copied into transparent huge pages */
+} AttnParamsLoad;
+
+/// attnModelLoad with the weights held as `params` says (a value outside
+/// the enum is an error). Loads of one library in a process share the first
+/// load's copy or mapping.
+ATTN_RT_API AttnModel *attnModelLoadWith(const char *path,
+                                         AttnParamsLoad params);
 
 /// Unloads a model. NULL is allowed.
 ATTN_RT_API void attnModelFree(AttnModel *model);

@@ -46,7 +46,11 @@ LogicalResult ProbeLibrary::build(ModuleOp probe, BuildLibrary buildLibrary,
   path = libraryPath.str().str();
   if (failed(buildLibrary(probe, path)))
     return failure();
-  model = attnModelLoad(path.c_str());
+  // Mapped, not copied into huge pages: a probe runs a few calibration
+  // batches, whose products reuse each weight many times, and the copy's
+  // huge pages (compacted on demand) cost ~3 s of SmolLM2-135M's ~56 s
+  // calibration at 16 x 64 tokens (bench/RESULTS.md, 2026-12-05).
+  model = attnModelLoadWith(path.c_str(), ATTN_PARAMS_LOAD_MAP);
   if (!model) {
     error = std::string("calibration: ") + attnGetLastError();
     return failure();

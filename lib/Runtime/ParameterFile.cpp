@@ -53,16 +53,32 @@ uint64_t physicalMemory() {
   return pages > 0 && pageSize > 0 ? uint64_t(pages) * uint64_t(pageSize) : 0;
 }
 
-/// $ATTN_PARAMS_LOAD: "map" maps the file (shared page cache, 4 KiB pages),
-/// "huge" copies it into huge pages (`forced`); unset, the weights of a CPU
-/// model (`readByCpu`) in a file of 2 MiB up to half the machine's memory
-/// are copied where the kernel has transparent huge pages (and mapped if
-/// the copy's memory cannot be had), and a GPU model's (read once, to
-/// upload them) and larger files are mapped: a copy is not paged out as the
-/// page cache is.
+/// The load mode: `how` when the caller chose one (attnModelLoadWith), else
+/// $ATTN_PARAMS_LOAD ("map": the file mapped, shared page cache, 4 KiB
+/// pages; "huge": copied into huge pages), both `forced`; else, for the
+/// weights of a CPU model (`readByCpu`) in a file of 2 MiB up to half the
+/// machine's memory, a copy into huge pages where the kernel has transparent
+/// huge pages (and the mapping if the copy's memory cannot be had); else
+/// (a GPU model's weights, read once to upload them, larger files) the
+/// mapping: a copy is not paged out as the page cache is.
 template <typename Fail>
-bool chooseLoadMode(uint64_t size, bool readByCpu, LoadMode &mode,
-                    bool &forced, Fail fail) {
+bool chooseLoadMode(uint64_t size, AttnParamsLoad how, bool readByCpu,
+                    LoadMode &mode, bool &forced, Fail fail) {
+  forced = true;
+  switch (how) {
+  case ATTN_PARAMS_LOAD_MAP:
+    mode = LoadMode::Map;
+    return true;
+  case ATTN_PARAMS_LOAD_HUGE:
+    mode = LoadMode::Huge;
+    return true;
+  case ATTN_PARAMS_LOAD_DEFAULT:
+    break;
+  default:
+    fail("cannot be loaded: " + std::to_string(int(how)) +
+         " is not an AttnParamsLoad value");
+    return false;
+  }
   const char *env = std::getenv("ATTN_PARAMS_LOAD");
   forced = env && *env;
   if (forced) {
@@ -127,11 +143,11 @@ void *readIntoHugePages(int fd, uint64_t size, Mapping &mapping,
 /// Opens `path` read-only and holds all of it (mapped, or copied into huge
 /// pages) if it has `size` bytes; `fail` receives the reason otherwise.
 template <typename Fail>
-void *mapWhole(const std::string &path, uint64_t size, bool readByCpu,
-               Mapping &mapping, Fail fail) {
+void *mapWhole(const std::string &path, uint64_t size, AttnParamsLoad how,
+               bool readByCpu, Mapping &mapping, Fail fail) {
   LoadMode mode;
   bool forced;
-  if (!chooseLoadMode(size, readByCpu, mode, forced, fail))
+  if (!chooseLoadMode(size, how, readByCpu, mode, forced, fail))
     return nullptr;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -173,7 +189,7 @@ ParameterFile::~ParameterFile() { munmap(mapping_.base, mapping_.length); }
 
 std::unique_ptr<ParameterFile>
 ParameterFile::map(const std::string &libraryPath, const ParamsSignature &params,
-                   bool readByCpu, std::string &error) {
+                   AttnParamsLoad how, bool readByCpu, std::string &error) {
   size_t slash = libraryPath.rfind('/');
   std::string path =
       (slash == std::string::npos ? "" : libraryPath.substr(0, slash + 1)) +
@@ -186,7 +202,7 @@ ParameterFile::map(const std::string &libraryPath, const ParamsSignature &params
     return fail("is too small for the model's signature");
   Mapping mapping;
   void *data =
-      mapWhole(path, params.size, readByCpu, mapping, [&](const std::string &why) {
+      mapWhole(path, params.size, how, readByCpu, mapping, [&](const std::string &why) {
         fail(why);
         return nullptr;
       });
@@ -205,7 +221,8 @@ ParameterFile::map(const std::string &libraryPath, const ParamsSignature &params
 std::unique_ptr<ParameterFile>
 ParameterFile::mapExternal(const std::string &libraryPath,
                            const ExternalParamsSignature &external,
-                           bool readByCpu, std::string &error) {
+                           AttnParamsLoad how, bool readByCpu,
+                           std::string &error) {
   std::string path = external.path;
   const char *dir = std::getenv("ATTN_PARAMS_DIR");
   if (dir && *dir) {
@@ -223,7 +240,7 @@ ParameterFile::mapExternal(const std::string &libraryPath,
   };
   Mapping mapping;
   void *data =
-      mapWhole(path, external.size, readByCpu, mapping, [&](const std::string &why) {
+      mapWhole(path, external.size, how, readByCpu, mapping, [&](const std::string &why) {
         fail(why);
         return nullptr;
       });
@@ -240,18 +257,18 @@ ParameterFile::mapExternal(const std::string &libraryPath,
 std::unique_ptr<ParameterFiles>
 attn::rt::mapParameterFiles(const std::string &libraryPath,
                             const ModelSignature &signature,
-                            std::string &error) {
+                            AttnParamsLoad how, std::string &error) {
   auto files = std::make_unique<ParameterFiles>();
   bool readByCpu = signature.device == ATTN_DEVICE_CPU;
   if (signature.params) {
     files->files.push_back(
-        ParameterFile::map(libraryPath, *signature.params, readByCpu, error));
+        ParameterFile::map(libraryPath, *signature.params, how, readByCpu, error));
     if (!files->files.back())
       return nullptr;
   }
   for (const ExternalParamsSignature &external : signature.externals) {
     files->files.push_back(
-        ParameterFile::mapExternal(libraryPath, external, readByCpu, error));
+        ParameterFile::mapExternal(libraryPath, external, how, readByCpu, error));
     if (!files->files.back())
       return nullptr;
   }

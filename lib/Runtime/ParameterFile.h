@@ -33,19 +33,20 @@ public:
 
   /// Holds the file `params` names in the directory of `libraryPath` and
   /// checks its size and header against the signature; null with `error`.
-  /// `readByCpu`: the model's code reads the weights (a CPU model), so they
-  /// are copied into huge pages unless $ATTN_PARAMS_LOAD says otherwise.
+  /// `how`: see chooseLoadMode in ParameterFile.cpp; `readByCpu`: the
+  /// model's code reads the weights (a CPU model, not a GPU model's upload).
   static std::unique_ptr<ParameterFile> map(const std::string &libraryPath,
                                             const ParamsSignature &params,
-                                            bool readByCpu, std::string &error);
+                                            AttnParamsLoad how, bool readByCpu,
+                                            std::string &error);
 
   /// Holds the external data file `external` names (relative to the
   /// directory of `libraryPath` unless absolute; with $ATTN_PARAMS_DIR set,
   /// its file name in that directory) and checks its size and fingerprint.
   static std::unique_ptr<ParameterFile>
   mapExternal(const std::string &libraryPath,
-              const ExternalParamsSignature &external, bool readByCpu,
-              std::string &error);
+              const ExternalParamsSignature &external, AttnParamsLoad how,
+              bool readByCpu, std::string &error);
 
   const void *data() const { return data_; }
 
@@ -62,10 +63,12 @@ struct ParameterFiles {
   std::vector<std::unique_ptr<ParameterFile>> files;
 };
 
-/// Maps every file `signature` names; null with `error` if one fails.
+/// Holds every file `signature` names as `how` says; null with `error` if
+/// one fails.
 std::unique_ptr<ParameterFiles>
 mapParameterFiles(const std::string &libraryPath,
-                  const ModelSignature &signature, std::string &error);
+                  const ModelSignature &signature, AttnParamsLoad how,
+                  std::string &error);
 
 } // namespace attn::rt
 

@@ -47,7 +47,7 @@ BoundParams &boundParams() {
 /// binds them: attn_model_bind_params(base) for one parameter file (version
 /// 3), attn_model_bind_param_files(bases) when there are external files.
 bool bindParameters(AttnModel &model, const std::string &path,
-                    std::string &error) {
+                    AttnParamsLoad how, std::string &error) {
   const ModelSignature &signature = model.signature;
   if (!signature.params && signature.externals.empty())
     return true;
@@ -68,7 +68,7 @@ bool bindParameters(AttnModel &model, const std::string &path,
     return true;
   }
   std::unique_ptr<ParameterFiles> files =
-      mapParameterFiles(path, signature, error);
+      mapParameterFiles(path, signature, how, error);
   if (!files)
     return false;
   if (several) {
@@ -172,6 +172,10 @@ AttnStatus attn::rt::setLastError(const std::string &message) {
 extern "C" {
 
 AttnModel *attnModelLoad(const char *path) {
+  return attnModelLoadWith(path, ATTN_PARAMS_LOAD_DEFAULT);
+}
+
+AttnModel *attnModelLoadWith(const char *path, AttnParamsLoad params) {
   if (!path) {
     fail("null path");
     return nullptr;
@@ -210,7 +214,7 @@ AttnModel *attnModelLoad(const char *path) {
     fail(std::string("'") + path + "': " + error);
     return nullptr;
   }
-  if (!bindParameters(*model, file, error)) {
+  if (!bindParameters(*model, file, params, error)) {
     attnModelFree(model);
     fail(error);
     return nullptr;

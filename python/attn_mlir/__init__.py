@@ -118,10 +118,21 @@ class Model:
     written for CPU models runs unchanged (and synchronously).
     """
 
-    def __init__(self, path: str):
+    # How the weights of a model with a parameter file are held
+    # (docs/runtime-abi.md, "How the runtime holds the weights").
+    _PARAMS_LOAD = {"default": 0, "map": 1, "huge": 2}
+
+    def __init__(self, path: str, params: str = "default"):
+        """`params`: "map" maps the weights (shared with other processes),
+        "huge" copies them into huge pages (faster decode on the CPU),
+        "default" leaves it to $ATTN_PARAMS_LOAD or the runtime's rule."""
+        if params not in self._PARAMS_LOAD:
+            raise ValueError(f"params={params!r}: expected one of "
+                             f"{', '.join(self._PARAMS_LOAD)}")
         lib = _runtime()
         self._lib = lib
-        self._handle = lib.attnModelLoad(os.fsencode(os.fspath(path)))
+        self._handle = lib.attnModelLoadWith(os.fsencode(os.fspath(path)),
+                                             self._PARAMS_LOAD[params])
         if not self._handle:
             raise AttnError(_last_error())
         self.path = os.fspath(path)

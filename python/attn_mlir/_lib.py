@@ -58,6 +58,7 @@ def runtime() -> ctypes.CDLL:
     p, i32, vp = ctypes.c_void_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p)
     signatures = {
         "attnModelLoad": (p, [ctypes.c_char_p]),
+        "attnModelLoadWith": (p, [ctypes.c_char_p, ctypes.c_int]),
         "attnModelFree": (None, [p]),
         "attnModelGetDevice": (ctypes.c_int, [p]),
         "attnModelGetNumInputs": (i32, [p]),

@@ -1,4 +1,4 @@
-//===- ParameterFile.cpp - map a compiled model's parameter file ----------===//
+//===- ParameterFile.cpp - hold a compiled model's parameter file ---------===//
 
 #include "ParameterFile.h"
 
@@ -64,20 +64,11 @@ uint64_t physicalMemory() {
 template <typename Fail>
 bool chooseLoadMode(uint64_t size, AttnParamsLoad how, bool readByCpu,
                     LoadMode &mode, bool &forced, Fail fail) {
-  forced = true;
-  switch (how) {
-  case ATTN_PARAMS_LOAD_MAP:
-    mode = LoadMode::Map;
+  // attnModelLoadWith has checked `how`.
+  if (how != ATTN_PARAMS_LOAD_DEFAULT) {
+    forced = true;
+    mode = how == ATTN_PARAMS_LOAD_HUGE ? LoadMode::Huge : LoadMode::Map;
     return true;
-  case ATTN_PARAMS_LOAD_HUGE:
-    mode = LoadMode::Huge;
-    return true;
-  case ATTN_PARAMS_LOAD_DEFAULT:
-    break;
-  default:
-    fail("cannot be loaded: " + std::to_string(int(how)) +
-         " is not an AttnParamsLoad value");
-    return false;
   }
   const char *env = std::getenv("ATTN_PARAMS_LOAD");
   forced = env && *env;
@@ -104,7 +95,8 @@ bool chooseLoadMode(uint64_t size, AttnParamsLoad how, bool readByCpu,
 /// Reads the `size` bytes of `fd` into a fresh read-only anonymous region
 /// aligned to 2 MiB and advised MADV_HUGEPAGE: a decode step streams all the
 /// weights, and with 4 KiB pages one core's reads stall on the TLB and on
-/// prefetchers that stop at every page (bench/RESULTS.md, "huge pages").
+/// prefetchers that stop at every page (bench/RESULTS.md, "Lead's session
+/// on the Zen 4 VM, 2026-12-05").
 /// Null with `why` when memory (`noMemory`) or the read fails.
 void *readIntoHugePages(int fd, uint64_t size, Mapping &mapping,
                         std::string &why, bool &noMemory) {
@@ -167,9 +159,14 @@ void *mapWhole(const std::string &path, uint64_t size, AttnParamsLoad how,
     std::string why;
     bool noMemory = false;
     void *data = readIntoHugePages(fd, size, mapping, why, noMemory);
-    if (data || forced || !noMemory) {
+    if (data) {
       close(fd);
-      return data ? data : fail(why);
+      return data;
+    }
+    // Only the default falls back to the mapping, and only for memory.
+    if (forced || !noMemory) {
+      close(fd);
+      return fail(why);
     }
   }
   // MAP_PRIVATE + PROT_READ: pages come from the page cache, shared with

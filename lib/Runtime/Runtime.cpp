@@ -180,6 +180,12 @@ AttnModel *attnModelLoadWith(const char *path, AttnParamsLoad params) {
     fail("null path");
     return nullptr;
   }
+  if (params != ATTN_PARAMS_LOAD_DEFAULT && params != ATTN_PARAMS_LOAD_MAP &&
+      params != ATTN_PARAMS_LOAD_HUGE) {
+    fail("cannot load model '" + std::string(path) + "': " +
+         std::to_string(int(params)) + " is not an AttnParamsLoad value");
+    return nullptr;
+  }
   // Without a '/', dlopen would search the library path, not the directory.
   std::string file = path;
   if (file.find('/') == std::string::npos)

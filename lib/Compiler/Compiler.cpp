@@ -194,6 +194,10 @@ public:
     pipeline.pagedKVCache = options.pagedKVCache;
     pipeline.kvPages = options.kvPages;
     pipeline.target = std::move(target);
+    // Weights referenced in place in the model's external data files keep
+    // their layout: transposed copies would go to LIBRARY.params instead.
+    if (options.externalParams)
+      pipeline.target.transposeMatVecWeights = false;
   }
 
   LogicalResult run(const std::string &path, const std::string *mlirBuffer,

@@ -62,10 +62,15 @@ void mlir::attn::buildAttnLoweringPipeline(
   // still see them all). Outlined functions take the KV caches as arguments
   // and bufferisation keeps them in place across the call. CPU only: the
   // cuda pipeline moves host buffers to the device per function.
-  if (options.cuda)
+  if (options.cuda) {
     buildAttnCudaTensorPipeline(pm);
-  else
+  } else {
+    // Decode weights [N, K] for the dot-product matvecs, before outlining
+    // (the outlined layers then take the transposed constants).
+    if (options.target.transposeMatVecWeights)
+      pm.addPass(createAttnTransposeMatVecWeights());
     pm.addPass(createAttnOutlineRepeats());
+  }
   buildAttnBufferizationPipeline(pm);
   AttnExportEntryPointOptions exportOptions;
   exportOptions.entryFunction = options.entryFunction;

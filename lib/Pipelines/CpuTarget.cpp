@@ -98,6 +98,7 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   result.groupedTileKeys = 0;
   result.rowStreamMatVec =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
+  result.transposeMatVecWeights = result.rowStreamMatVec;
   // One vector: no vector access of a tile straddles two cache lines.
   result.tileAlignment = result.f32Lanes * 4;
   return result;

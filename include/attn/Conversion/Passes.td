@@ -352,6 +352,16 @@ def ConvertContractionToVectors
     hardware prefetchers of AMD Zen 4 follow this stream; they lose the
     tiled form's strided pieces of rows.
 
+    A contraction whose weights are stored `[N, K]` (k innermost, the map
+    `(.., n, k) -> (n, k)`: ONNX Gemm with `transB`, or weights that
+    `attn-transpose-matvec-weights` transposed) with at most 16 rows, its
+    activations contiguous along k, becomes dot products over weight rows
+    on every target: an `scf.parallel` over up to 8 chunks of columns, each
+    output element an `scf.for` over K of FMAs into vector accumulators (two
+    with one row; with more rows up to 4 columns a step share each
+    activation load), a masked vector past the last whole one, and a
+    reassociated `vector.reduction` onto the output's value.
+
     With `claim-chunks` as well, the chunks are finer (C = clamp(K / 64, 1,
     16), partials up to 2 MiB: lm_head's [576, 49152] takes 9 chunks) and
     the threads claim them from a shared counter (an scf.parallel whose

@@ -68,6 +68,13 @@ struct CpuTarget {
   /// Zen 4's prefetchers lose the tiled kernel's strided pieces of rows
   /// (10-12 GB/s against 21-28 GB/s in order).
   bool rowStreamMatVec = false;
+  /// The constant weights of decode matvecs (one row) stored transposed,
+  /// [N, K], at compile time (attn-transpose-matvec-weights), so that each
+  /// output is a dot product over a contiguous weight row: AMD Zen 4 with
+  /// AVX-512, where that form reads four distant rows per step without the
+  /// row-streaming form's loads and stores of partial outputs (see
+  /// DotMatVec.cpp and bench/RESULTS.md).
+  bool transposeMatVecWeights = false;
   /// Alignment in bytes of the decode kernels' stack tiles
   /// (convert-attn-to-loops{tile-alignment}; 0: the element's): one f32
   /// vector on every target (64 with AVX-512, 32 with AVX2), so that no

@@ -38,6 +38,10 @@
 // with few rows reads whole weight rows in memory order and splits K
 // between work items instead (RowStreamMatVec.cpp).
 //
+// Weights stored [N, K] (k innermost: Gemm with transB, or decode weights
+// that attn-transpose-matvec-weights transposed) with few rows take dot
+// products over whole weight rows instead (DotMatVec.cpp), on every target.
+//
 //===----------------------------------------------------------------------===//
 
 #include "RowStreamMatVec.h"
@@ -174,20 +178,31 @@ struct VectorizeContraction
     OpOperand *out = op.getDpsInitOperand(0);
     AffineMap rhsMap = op.getMatchingIndexingMap(rhs);
     AffineMap outMap = op.getMatchingIndexingMap(out);
-    // Vectors run along n: the weights and the output must be contiguous
-    // there, and the lhs must not depend on n.
-    if (!lhs || !rhs || op.getMatchingIndexingMap(lhs).isFunctionOfDim(n) ||
-        loopsOf(rhsMap).back() != n || loopsOf(outMap).back() != n ||
-        !innermostContiguous(rhs->get()) || !innermostContiguous(out->get()))
-      return rewriter.notifyMatchFailure(op, "weights not contiguous along n");
-
+    if (!lhs || !rhs || op.getMatchingIndexingMap(lhs).isFunctionOfDim(n))
+      return rewriter.notifyMatchFailure(op, "no operand without n");
     // Weights widened by a separate elementwise op: read the narrow ones.
     Value weights = rhs->get();
     linalg::GenericOp widening = wideningProducer(weights, op);
     if (widening)
       weights = widening.getDpsInputOperand(0)->get();
-
     AffineMap lhsMap = op.getMatchingIndexingMap(lhs);
+
+    // Weights [N, K] (k innermost) and few rows: dot products over weight
+    // rows (DotMatVec.cpp).
+    if (loopsOf(rhsMap).back() == k &&
+        attn::emitDotMatVec(rewriter,
+                            {op, lhs->get(), weights, lhsMap, rhsMap,
+                             out->get(), outMap, n, k, ranges},
+                            lanes)) {
+      eraseWithWidening(rewriter, op, widening);
+      return success();
+    }
+    // Vectors run along n: the weights and the output must be contiguous
+    // there.
+    if (loopsOf(rhsMap).back() != n || loopsOf(outMap).back() != n ||
+        !innermostContiguous(rhs->get()) || !innermostContiguous(out->get()))
+      return rewriter.notifyMatchFailure(op, "weights not contiguous along n");
+
     if (rowStreaming &&
         attn::emitRowStreamMatVec(rewriter,
                                   {op, lhs->get(), weights, lhsMap, rhsMap,

@@ -1,8 +1,9 @@
 //===- RowStreamMatVec.h - decode matvecs that stream weight rows -*- C++ -*-===//
 //
-// The row-streaming form of convert-contraction-to-vectors (private to the
+// The decode forms of convert-contraction-to-vectors (private to the
 // conversion): a decode step's [M, K] x [K, N] with few rows, the weights
-// read in memory order, K split into chunks that accumulate partial rows.
+// read in memory order, K split into chunks that accumulate partial rows
+// (row streaming); and [M, K] x [N, K]^T as dot products over weight rows.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,6 +39,13 @@ struct MatchedContraction {
 bool emitRowStreamMatVec(RewriterBase &rewriter, const MatchedContraction &c,
                          int64_t lanes, bool claimChunks,
                          int64_t prefetchBytes);
+
+/// Emits the dot-product form of `c` (DotMatVec.cpp) before its op, if it
+/// applies: the weights are [N, K] (k innermost, no other loop), the lhs is
+/// contiguous along k and the rows M are at most 16. Returns false (and
+/// emits nothing) otherwise. The caller erases the op.
+bool emitDotMatVec(RewriterBase &rewriter, const MatchedContraction &c,
+                   int64_t lanes);
 
 /// Helpers both forms of the conversion use.
 /// The loop positions that each result of a projected-permutation map reads.

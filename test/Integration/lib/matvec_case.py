@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A model of decode-step matrix-vector products and its float64 reference.
 
-  matvec_case.py --mlir M.mlir --inputs IN.npz --reference REF.npz
+  matvec_case.py --mlir M.mlir --inputs IN.npz --reference REF.npz [--transposed]
 
 Outputs (x [M..., K] by weights [K, N], plus a bias-like initial output of 0
 after linalg.fill):
@@ -18,6 +18,9 @@ after linalg.fill):
                                                     one NaN column)
   f16_wide  [1, 203]   x [203, 5000] f16  -> f32   (partial row past L1:
                                                     blocks of 4 rows, 3 left)
+With --transposed every weight is stored [N, K] and read through the map
+(.., n, k) -> (n, k) (ONNX Gemm with transB: the dot-product form of
+convert-contraction-to-vectors).
 bf16 arrays are stored as uint16 bits (what attn-run reads and writes).
 """
 
@@ -52,10 +55,11 @@ def shape_str(shape, element):
     return "tensor<" + "x".join(str(d) for d in shape) + "x" + element + ">"
 
 
-def model_text():
+def model_text(transposed):
     args, results, body, returns = [], [], [], []
     for name, rows, k, n, wtype, otype in CASES:
-        xs, ws, os_ = shape_str(rows + (k,), "f32"), shape_str((k, n), wtype), \
+        wshape = (n, k) if transposed else (k, n)
+        xs, ws, os_ = shape_str(rows + (k,), "f32"), shape_str(wshape, wtype), \
             shape_str(rows + (n,), otype)
         args.append(f'%x_{name}: {xs} {{attn.name = "x_{name}"}}')
         args.append(f'%w_{name}: {ws} {{attn.name = "w_{name}"}}')
@@ -64,6 +68,7 @@ def model_text():
         dims = ", ".join(f"d{i}" for i in range(r + 2))
         row_dims = ", ".join(f"d{i}" for i in range(r))
         n_dim, k_dim = f"d{r}", f"d{r + 1}"
+        weight_dims = f"{n_dim}, {k_dim}" if transposed else f"{k_dim}, {n_dim}"
         widen_b = f"%bw = arith.extf %b : {wtype} to f32" if wtype != "f32" else ""
         widen_c = f"%cw = arith.extf %c : {otype} to f32" if otype != "f32" else ""
         round_s = f"%so = arith.truncf %s : f32 to {otype}" if otype != "f32" else ""
@@ -74,7 +79,7 @@ def model_text():
             f"outs(%empty_{name} : {os_}) -> {os_}",
             f"  %{name} = linalg.generic {{indexing_maps = ["
             f"affine_map<({dims}) -> ({row_dims}, {k_dim})>, "
-            f"affine_map<({dims}) -> ({k_dim}, {n_dim})>, "
+            f"affine_map<({dims}) -> ({weight_dims})>, "
             f"affine_map<({dims}) -> ({row_dims}, {n_dim})>], iterator_types = ["
             + ", ".join(['"parallel"'] * (r + 1)) + ', "reduction"]} '
             f"ins(%x_{name}, %w_{name} : {xs}, {ws}) outs(%init_{name} : {os_}) {{",
@@ -102,6 +107,8 @@ def main():
     parser.add_argument("--mlir", required=True)
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--reference", required=True)
+    parser.add_argument("--transposed", action="store_true",
+                        help="store the weights [N, K]")
     args = parser.parse_args()
     rng = np.random.default_rng(1234)
     inputs, reference = {}, {}
@@ -120,13 +127,14 @@ def main():
             wide = bf16_value(w)
         else:
             wide = w.astype(np.float64)
-        inputs[f"x_{name}"], inputs[f"w_{name}"] = x, w
         ref = np.matmul(x.astype(np.float64), wide)
+        inputs[f"x_{name}"] = x
+        inputs[f"w_{name}"] = np.ascontiguousarray(w.T) if args.transposed else w
         reference[name] = ref
     np.savez(args.inputs, **inputs)
     np.savez(args.reference, **reference)
     with open(args.mlir, "w") as f:
-        f.write(model_text())
+        f.write(model_text(args.transposed))
 
 
 if __name__ == "__main__":

@@ -273,6 +273,57 @@ def AttnDropOutlinedResults : Pass<"attn-drop-outlined-results", "ModuleOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def AttnTransposeMatVecWeights
+    : Pass<"attn-transpose-matvec-weights", "ModuleOp"> {
+  let summary = "Store the constant weights of few-row contractions transposed ([N, K])";
+  let description = [{
+    A decode step's projections are `x[M, K] x W[K, N]` with a constant `W`
+    and few rows M. This pass stores such a weight transposed, as a new
+    constant `W^T [N, K]`, and has the contraction read it through the map
+    `(.., n, k) -> (n, k)`, so that `convert-contraction-to-vectors` computes
+    each output element as a dot product over one contiguous weight row
+    (its dot-product form) instead of streaming rows of `W` into partial
+    outputs. The data is transposed at compile time; the original constant
+    is gone from the module.
+
+    A weight is transposed when it is a 2-D f32, f16 or bf16
+    `arith.constant` (dense or `dense_resource`) and every use of it is
+    such a contraction, directly or through an elementwise widening copy
+    (an ONNX Cast of an f16/bf16 weight to f32, itself then rebuilt on the
+    transposed constant): a `linalg.generic` contraction with one n and one
+    k loop, static loop ranges, the weight read `(k, n)`, the other input
+    read with k as its innermost index, and at most `max-rows` rows (the
+    product of the other loops). A weight with any other use (a Gather of
+    tied embeddings, a prefill's matmul) keeps its layout.
+
+    Example (`max-rows=1`):
+
+    ```mlir
+    %w = arith.constant dense_resource<w> : tensor<576x192xf32>
+    %y = linalg.generic {indexing_maps = [(b, m, n, k) -> (b, m, k),
+                                          (b, m, n, k) -> (k, n),
+                                          (b, m, n, k) -> (b, m, n)], ...}
+           ins(%x, %w : tensor<1x1x576xf32>, tensor<576x192xf32>) ...
+    ```
+
+    becomes
+
+    ```mlir
+    %wt = arith.constant dense_resource<w_t> : tensor<192x576xf32>
+    %y = linalg.generic {indexing_maps = [(b, m, n, k) -> (b, m, k),
+                                          (b, m, n, k) -> (n, k),
+                                          (b, m, n, k) -> (b, m, n)], ...}
+           ins(%x, %wt : tensor<1x1x576xf32>, tensor<192x576xf32>) ...
+    ```
+  }];
+  let options = [
+    Option<"maxRows", "max-rows", "int64_t", /*default=*/"1",
+           "Transpose the weights of contractions with at most this many rows">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def AttnKVCacheType : Pass<"attn-kv-cache-type", "ModuleOp"> {
   let summary = "Store the KV caches of a decode step in another element type (f16, bf16, int8, fp8)";
   let description = [{

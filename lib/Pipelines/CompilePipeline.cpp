@@ -172,8 +172,9 @@ struct CompilePipelineTextOptions
       llvm::cl::init("")};
   Option<std::string> bf16DotProducts{
       *this, "bf16-dot-products",
-      llvm::cl::desc("MQA-like decode on bf16 caches with AVX512_BF16 dot "
-                     "products: auto, on or off"),
+      llvm::cl::desc("Decode on bf16 caches with AVX512_BF16 dot "
+                     "products (MQA's Q.K and P.V, GQA's Q.K): auto, on or "
+                     "off"),
       llvm::cl::init("auto")};
 };
 

@@ -187,7 +187,8 @@ struct CompileOptions {
   std::string mcpu = "native";
   /// CPU features added or removed on top of mcpu: "+avx512f,-fma".
   std::string mattr;
-  /// vdpbf16ps for MQA-like decode on bf16 caches: "auto", "on" or "off".
+  /// vdpbf16ps for decode on bf16 caches (MQA's Q.K and P.V, GQA's Q.K):
+  /// "auto", "on" or "off".
   std::string bf16DotProducts = "auto";
   /// Where to write the JSON report as well ("" : only in the result).
   std::string reportPath;

@@ -89,6 +89,19 @@
 // the same way once per tile, so the dot loop is a 32-bit broadcast from
 // the pair tile and a dot product per value element and row vector.
 //
+// With a.bf16DotProducts the periodic layout (GQA, 2 to 8 query heads per
+// KV head) on a bf16 key cache computes its scores with vdpbf16ps too
+// (periodicDot): the scaled queries rounded to bf16 once and stored in
+// natural order [Gp, D]; per step of 32 head-dimension elements one 64-byte
+// load of each key row of the block, used as is, against each row's 32
+// query elements: Gp dot products per key row and step where the FMA form
+// widened the row into two vectors and issued 2 Gp FMAs. Lane i of a sum
+// adds elements 2i and 2i + 1; the fold into scores sums every lane, as
+// before. The values keep the FMA form (interleaving two value rows per
+// key pair would cost shuffles per value element). GQA-4 on a bf16 cache
+// from DRAM on the Zen 4 VM (interleaved A/B against --bf16-dot-products=
+// off): B 1 1.13x on 1 and 2 threads, B 8 1.18x / 1.25x (bench/RESULTS.md).
+//
 // The key and value rows of the next tile are prefetched into L2 (contiguous
 // caches), one prefetch per cache line, spread thinly over the tile's work:
 // the key lines over the head-dimension steps of the score loop, the value
@@ -331,6 +344,12 @@ public:
       pairTile = stackTileOf(bf16, {tileKeys / 2, 2 * plan.valueDim});
       probPairs = stackTileOf(bf16, {tileKeys / 2, 2 * paddedRows});
     }
+    periodicDot = !rowsAcross && !inOrder && !keyRowLoop && group >= 2 &&
+                  a.bf16DotProducts && lanes == 16 && isBF16(a.key) &&
+                  !a.keyScale && plan.headDim % (2 * lanes) == 0;
+    if (periodicDot)
+      periodicQueries =
+          stackTileOf(ob.getBF16Type(), {paddedRows, plan.headDim});
     if (rowsAcross && !getElementTypeOrSelf(a.key.getType()).isF32() &&
         !inlineKeys)
       keyTile = stackBuffer({tileKeys, plan.headDim});
@@ -531,6 +550,11 @@ private:
               dotQueries,
               ValueRange{e.div(d, e.idx(2)),
                          e.add(e.mul(r, e.idx(2)), e.rem(d, e.idx(2)))});
+        if (periodicDot) // row r, element d
+          memref::StoreOp::create(
+              ob, e.loc,
+              arith::TruncFOp::create(ob, e.loc, ob.getBF16Type(), q),
+              periodicQueries, ValueRange{r, d});
         memref::StoreOp::create(
             ob, e.loc, q, queries,
             rowsAcross ? ValueRange{splitKeyTile ? splitPosition(d) : d, r}
@@ -905,13 +929,34 @@ private:
                                e.div(d, e.idx(step))),
                          tileKeys / keyBlock * dSteps);
         }
+        SmallVector<Value> sums(dLoop.getRegionIterArgs());
+        if (periodicDot) {
+          // 2 * lanes elements of each query row and key row; lane i of a
+          // sum adds the products of elements 2i and 2i + 1.
+          auto bf16Vec = VectorType::get({2 * lanes}, ob.getBF16Type());
+          SmallVector<Value> q;
+          for (int64_t r = 0; r < paddedRows; ++r)
+            q.push_back(vector::LoadOp::create(ob, e.loc, bf16Vec,
+                                               periodicQueries,
+                                               ValueRange{e.idx(r), d}));
+          for (int64_t k = 0; k < keyBlock; ++k) {
+            Value kv = vector::LoadOp::create(
+                ob, e.loc, bf16Vec, a.key,
+                ValueRange{keys[k].first, g, keys[k].second, d});
+            for (int64_t r = 0; r < paddedRows; ++r)
+              sums[k * paddedRows + r] =
+                  dotBF16(sums[k * paddedRows + r], kv, q[r]);
+          }
+          scf::YieldOp::create(ob, e.loc, sums);
+          return SmallVector<Value>(dLoop.getResults().begin(),
+                                    dLoop.getResults().end());
+        }
         // q[part][r]: the row's vector at d (+ lanes: the odd half).
         SmallVector<SmallVector<Value>> q(step / lanes);
         for (int64_t part = 0; part < step / lanes; ++part)
           for (int64_t r = 0; r < paddedRows; ++r)
             q[part].push_back(e.loadVec(
                 queries, {e.idx(r), e.add(d, e.idx(part * lanes))}, lanes));
-        SmallVector<Value> sums(dLoop.getRegionIterArgs());
         for (int64_t k = 0; k < keyBlock; ++k) {
           SmallVector<Value> kv;
           if (splitKeys) {
@@ -1560,6 +1605,11 @@ private:
   /// probabilities as pairs of keys [keys / 2, 2 Dv] and [keys / 2, 2 rows].
   bool dotProducts = false;
   Value dotQueries, pairTile, probPairs;
+  /// vdpbf16ps for the periodic layout's Q.K (GQA on a bf16 key cache,
+  /// a.bf16DotProducts; see the file comment): the scaled queries as bf16
+  /// rows [Gp, D] in natural order, a key row's 32 elements one operand.
+  bool periodicDot = false;
+  Value periodicQueries;
   Value queries, acc, scores, runMax, runSum, alpha;
   /// Rows across: the tile's score maximum per row, made by the score loop.
   Value tileMax;

@@ -49,3 +49,37 @@ func.func @decode_mqa32_bf16(%q: memref<1x32x1x128xf32>, %k: memref<1x1x1x128xf3
                         memref<1x1x2000x128xbf16>)
   return
 }
+
+// GQA, 4 query heads per KV head on bf16 caches (the periodic layout, the
+// head dimension across the lanes), with bf16-dot-products: the scaled
+// queries also stored as bf16 rows [4 x 128] in natural order; the score
+// loop steps over the head dimension 32 at a time, one 32-element load of
+// each of the block's 4 key rows into vdpbf16ps against each row's 32
+// query elements (16 dot products a step, lane i adding elements 2i and
+// 2i + 1); the value loop keeps its f32 FMAs. Without the option the score
+// loop's FMAs read the keys widened (OFF).
+// CHECK-LABEL: func.func @decode_gqa4_bf16(
+// CHECK:         %[[QB:.+]] = memref.alloca() {{.*}}: memref<4x128xbf16>
+// CHECK:         memref.store %{{.+}}, %[[QB]][%{{.+}}, %{{.+}}] : memref<4x128xbf16>
+// CHECK:         scf.for %[[D:.+]] = %c0 to %c128 step %c32 iter_args(
+// CHECK-COUNT-4:   vector.load %[[QB]][%{{.+}}, %[[D]]] : memref<4x128xbf16>, vector<32xbf16>
+// CHECK:           vector.load %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %[[D]]] : memref<2x2x512x128xbf16>, vector<32xbf16>
+// CHECK-COUNT-4:   llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
+// CHECK:           vector.load %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %[[D]]] : memref<2x2x512x128xbf16>, vector<32xbf16>
+// CHECK:         vector.fma
+// OFF-LABEL: func.func @decode_gqa4_bf16(
+// OFF-NOT:     dpbf16ps
+// OFF-NOT:     memref<4x128xbf16>
+func.func @decode_gqa4_bf16(%q: memref<2x8x1x128xf32>, %k: memref<2x2x1x128xf32>,
+                            %v: memref<2x2x1x128xf32>, %pos: index,
+                            %o: memref<2x8x1x128xf32>,
+                            %kc: memref<2x2x512x128xbf16>,
+                            %vc: memref<2x2x512x128xbf16>) {
+  attn.decode heads(8, 2) scale(0.088388)
+    ins(%q, %k, %v : memref<2x8x1x128xf32>, memref<2x2x1x128xf32>,
+                     memref<2x2x1x128xf32>)
+    position(%pos)
+    outs(%o, %kc, %vc : memref<2x8x1x128xf32>, memref<2x2x512x128xbf16>,
+                        memref<2x2x512x128xbf16>)
+  return
+}

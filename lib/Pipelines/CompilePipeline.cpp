@@ -173,7 +173,7 @@ struct CompilePipelineTextOptions
   Option<std::string> bf16DotProducts{
       *this, "bf16-dot-products",
       llvm::cl::desc("Decode on bf16 caches with AVX512_BF16 dot "
-                     "products (MQA's Q.K and P.V, GQA's Q.K): auto, on or "
+                     "products (Q.K and P.V of MQA and GQA): auto, on or "
                      "off"),
       llvm::cl::init("auto")};
 };

@@ -71,7 +71,7 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
   // vdpbf16ps for decode on bf16 caches: 32 multiply-adds per instruction
   // at the 512-bit FMA rate on AMD Zen 4/5 (MQA bf16 1.5-1.8x faster; GQA-4
-  // scores 1.13-1.25x, bench/RESULTS.md); on Intel (half the FMA rate) an
+  // 1.17-1.25x on 1 thread, bench/RESULTS.md); on Intel (half the FMA rate) an
   // earlier MQA form was 1.7x slower, so auto is Zen 4/5 only.
   bool hasBF16 = subtarget && subtarget->checkFeatures("+avx512bf16");
   if (bf16Dot != "auto" && bf16Dot != "on" && bf16Dot != "off") {

@@ -65,8 +65,8 @@ cl::opt<std::string> bf16DotProducts(
     "bf16-dot-products",
     cl::desc("Decode on bf16 caches with AVX512_BF16 dot products "
              "(vdpbf16ps; the scaled queries rounded to bf16, f32 sums): "
-             "Q.K and P.V for MQA-like decode (>8 query heads per KV head; "
-             "the probabilities rounded to bf16 too), Q.K for GQA (2-8): "
+             "Q.K and P.V (the probabilities rounded to bf16 too) for MQA "
+             "(>8 query heads per KV head) and GQA (2-8): "
              "auto (default: where measured faster), on (an error without "
              "avx512bf16) or off"),
     cl::init("auto"), cl::cat(category));

@@ -187,7 +187,7 @@ struct CompileOptions {
   std::string mcpu = "native";
   /// CPU features added or removed on top of mcpu: "+avx512f,-fma".
   std::string mattr;
-  /// vdpbf16ps for decode on bf16 caches (MQA's Q.K and P.V, GQA's Q.K):
+  /// vdpbf16ps for decode on bf16 caches (Q.K and P.V, MQA and GQA):
   /// "auto", "on" or "off".
   std::string bf16DotProducts = "auto";
   /// Where to write the JSON report as well ("" : only in the result).

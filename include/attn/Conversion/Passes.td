@@ -58,9 +58,11 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "dpbf16ps.512), the scaled queries and the probabilities rounded "
            "to bf16, f32 accumulation; GQA (2 to 8 query heads per KV head, "
            "the head dimension across the lanes, head size a multiple of "
-           "32) on a bf16 key cache: Q.K alone (32 key elements against 32 "
-           "query elements per dot product, the scaled queries rounded to "
-           "bf16). The target must have avx512bf16; "
+           "32) on a bf16 key cache: Q.K (32 key elements against 32 query "
+           "elements per dot product, the scaled queries rounded to bf16) "
+           "and, on a bf16 value cache, P.V over pairs of keys (the value "
+           "rows of two keys interleaved in registers, the probabilities "
+           "rounded to bf16). The target must have avx512bf16; "
            "attn-compile-pipeline sets it from --bf16-dot-products">,
     Option<"overlapTileWidening", "overlap-tile-widening", "bool",
            /*default=*/"false",

@@ -31,8 +31,8 @@ struct CpuTarget {
   /// (measured on Zen 4: the in-loop form at the FMA peak from L1). Intel
   /// cores with two 512-bit FMA ports issue shifts on the same ports.
   bool inlineBF16Widening = false;
-  /// Decode on bf16 caches with AVX512_BF16 dot products (MQA-like: Q.K
-  /// and P.V; GQA: Q.K) (vdpbf16ps; convert-attn-to-loops{bf16-dot-products}): --bf16-dot-
+  /// Decode on bf16 caches with AVX512_BF16 dot products (Q.K and P.V of
+  /// MQA and GQA) (vdpbf16ps; convert-attn-to-loops{bf16-dot-products}): --bf16-dot-
   /// products=on, or auto on AMD Zen 4/5 with avx512bf16 (see CpuTarget.cpp).
   bool bf16DotProducts = false;
   /// The f32 key and value tiles of MQA-like decode on f16 caches widened

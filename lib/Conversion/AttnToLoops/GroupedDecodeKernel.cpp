@@ -97,10 +97,20 @@
 // query elements: Gp dot products per key row and step where the FMA form
 // widened the row into two vectors and issued 2 Gp FMAs. Lane i of a sum
 // adds elements 2i and 2i + 1; the fold into scores sums every lane, as
-// before. The values keep the FMA form (interleaving two value rows per
-// key pair would cost shuffles per value element). GQA-4 on a bf16 cache
-// from DRAM on the Zen 4 VM (interleaved A/B against --bf16-dot-products=
-// off): B 1 1.13x on 1 and 2 threads, B 8 1.18x / 1.25x (bench/RESULTS.md).
+// before. On a bf16 value cache P.V takes pairs of keys
+// (periodicValueDot): once per tile the probabilities are rounded to bf16
+// and interleaved per row and key pair by a static shuffle
+// (periodicProbPairs); per key pair and block of 32 value elements the two
+// value rows' 32-bit words give the even pairs (w0 & 0xffff) | (w1 << 16)
+// and the odd ones (w0 >> 16) | (w1 & 0xffff0000), four integer ops, in the
+// even/odd split order the accumulators already keep, each against the
+// row's broadcast probability pair: Gp dot products per 32 elements and
+// key pair where the FMA form issued 4 Gp FMAs. An odd count's last key
+// takes the FMA form (a missing second key could read a NaN row). GQA-4
+// on a bf16 cache from DRAM on the Zen 4 VM, 1 thread, interleaved against
+// --bf16-dot-products=off: Q.K alone 1.11-1.14x, with P.V 1.17-1.25x (P.V
+// over Q.K alone 1.05-1.08x); on 2 threads within 0.94-1.20x, memory bound
+// (bench/RESULTS.md).
 //
 // The key and value rows of the next tile are prefetched into L2 (contiguous
 // caches), one prefetch per cache line, spread thinly over the tile's work:
@@ -350,6 +360,11 @@ public:
     if (periodicDot)
       periodicQueries =
           stackTileOf(ob.getBF16Type(), {paddedRows, plan.headDim});
+    periodicValueDot = periodicDot && splitValues && isBF16(a.value) &&
+                       !a.valueScale && (tileKeys * paddedRows) % lanes == 0;
+    if (periodicValueDot)
+      periodicProbPairs =
+          stackTileOf(ob.getBF16Type(), {tileKeys * paddedRows});
     if (rowsAcross && !getElementTypeOrSelf(a.key.getType()).isF32() &&
         !inlineKeys)
       keyTile = stackBuffer({tileKeys, plan.headDim});
@@ -400,6 +415,8 @@ public:
       } else {
         scoresPeriodic(kt, count);
         softmaxPeriodic();
+        if (periodicValueDot)
+          makeProbPairsPeriodic();
       }
       if (valueTile && !overlapWidening)
         widenValueTile(kt, count);
@@ -1324,6 +1341,24 @@ private:
         ValueRange{e.add(e.mul(k, e.idx(paddedRows)), r)});
   }
 
+  /// periodicProbPairs = the tile's probabilities (scores, key-major,
+  /// row-minor) as bf16, each pair of keys interleaved per row: element
+  /// (2j Gp + 2r + s) is key 2j + s of row r. A static shuffle per vector.
+  void makeProbPairsPeriodic() {
+    SmallVector<int64_t> mask;
+    for (int64_t l = 0; l < lanes; ++l) {
+      int64_t block = l / (2 * paddedRows), w = l % (2 * paddedRows);
+      mask.push_back(block * 2 * paddedRows + (w % 2) * paddedRows + w / 2);
+    }
+    auto half = VectorType::get({lanes}, ob.getBF16Type());
+    for (int64_t at = 0; at < tileKeys * paddedRows; at += lanes) {
+      Value p = arith::TruncFOp::create(
+          ob, e.loc, half, e.loadVec(scores, {e.idx(at)}, lanes));
+      e.storeVec(vector::ShuffleOp::create(ob, e.loc, p, p, mask),
+                 periodicProbPairs, {e.idx(at)});
+    }
+  }
+
   /// Acc = Acc * alpha + P^T V over the keys of the tile, in blocks of
   /// valueRowBlock rows x valueChunkBlock value chunks.
   void accumulateValues(Value kt, Value count) {
@@ -1483,25 +1518,23 @@ private:
         init.push_back(arith::MulFOp::create(
             ob, e.loc, e.loadVec(acc, {rowIdx[r], cols[c]}, lanes), scaleBy));
     }
-    auto keyLoop =
-        scf::ForOp::create(ob, e.loc, e.idx(0), count, e.idx(1), init);
-    {
-      OpBuilder::InsertionGuard guard(ob);
-      ob.setInsertionPointToStart(keyLoop.getBody());
-      Value k = keyLoop.getInductionVar();
+    // Key k's prefetches and its FMAs into `sums`.
+    auto prefetchKey = [&](Value k) {
       if (prefetchMask)
         prefetchRow(e.add(kt, e.add(e.idx(tileKeys), k)), prefetchMask);
       if (spreadPrefetch && !keyRowLoop)
         prefetchSpread(valueFlat, valueSpan,
                        e.add(e.mul(spreadBlock, e.idx(tileKeys)), k),
                        spreadSlots);
+    };
+    auto fmaKey = [&](Value k, SmallVector<Value> &sums) {
+      prefetchKey(k);
       std::pair<Value, Value> key = keyAddress(e, a, b, e.add(kt, k));
       if (keyRowLoop)
         prefetchRowAhead(valueFlat, valueSpan, a.value, plan.valueDim, key);
       SmallVector<Value> p;
       for (int64_t r = 0; r < rows; ++r)
         p.push_back(e.splat(probability(k, rowIdx[r]), lanes));
-      SmallVector<Value> sums(keyLoop.getRegionIterArgs());
       SmallVector<Value> v;
       for (int64_t c = 0; c < chunks; ++c) {
         if (!splitValues) {
@@ -1520,6 +1553,81 @@ private:
         for (int64_t r = 0; r < rows; ++r)
           sums[r * chunks + c] = vector::FMAOp::create(ob, e.loc, p[r], v[c],
                                                        sums[r * chunks + c]);
+    };
+    // Keys 2j and 2j + 1 as vdpbf16ps (periodicValueDot): per block of
+    // 2 * lanes value elements, the two rows' 32-bit words w0, w1 give the
+    // even pairs (w0 & 0xffff) | (w1 << 16) and the odd ones
+    // (w0 >> 16) | (w1 & 0xffff0000): lane i of chunk c (c + 1) holds
+    // element 2i (2i + 1) of both rows, the split order of the FMA form.
+    auto dotPair = [&](Value j, SmallVector<Value> &sums) {
+      Value k = e.mul(j, e.idx(2)), k1 = e.add(k, e.idx(1));
+      prefetchKey(k);
+      prefetchKey(k1);
+      std::pair<Value, Value> key0 = keyAddress(e, a, b, e.add(kt, k));
+      std::pair<Value, Value> key1 = keyAddress(e, a, b, e.add(kt, k1));
+      SmallVector<Value> p;
+      for (int64_t r = 0; r < rows; ++r)
+        p.push_back(broadcastWord(
+            periodicProbPairs, {e.add(e.mul(j, e.idx(2 * paddedRows)),
+                                      e.mul(rowIdx[r], e.idx(2)))}));
+      auto i32Vec = VectorType::get({lanes}, ob.getI32Type());
+      auto pairVec = VectorType::get({2 * lanes}, ob.getBF16Type());
+      auto words = [&](std::pair<Value, Value> key, Value d0) {
+        Value raw = vector::LoadOp::create(
+            ob, e.loc, pairVec, a.value,
+            ValueRange{key.first, g, key.second, d0});
+        return vector::BitCastOp::create(ob, e.loc, i32Vec, raw).getResult();
+      };
+      auto constant = [&](int32_t v) -> Value {
+        return arith::ConstantOp::create(
+            ob, e.loc,
+            DenseElementsAttr::get(i32Vec, ob.getI32IntegerAttr(v)));
+      };
+      Value low = constant(0xffff), high = constant(int32_t(0xffff0000u)),
+            sixteen = constant(16);
+      for (int64_t c = 0; c + 1 < chunks; c += 2) {
+        Value w0 = words(key0, cols[c]), w1 = words(key1, cols[c]);
+        Value even = vector::BitCastOp::create(
+            ob, e.loc, pairVec,
+            arith::OrIOp::create(
+                ob, e.loc, arith::AndIOp::create(ob, e.loc, w0, low),
+                arith::ShLIOp::create(ob, e.loc, w1, sixteen)));
+        Value odd = vector::BitCastOp::create(
+            ob, e.loc, pairVec,
+            arith::OrIOp::create(
+                ob, e.loc, arith::ShRUIOp::create(ob, e.loc, w0, sixteen),
+                arith::AndIOp::create(ob, e.loc, w1, high)));
+        for (int64_t r = 0; r < rows; ++r) {
+          sums[r * chunks + c] = dotBF16(sums[r * chunks + c], even, p[r]);
+          sums[r * chunks + c + 1] =
+              dotBF16(sums[r * chunks + c + 1], odd, p[r]);
+        }
+      }
+    };
+    SmallVector<Value> results(init);
+    Value firstKey = e.idx(0);
+    if (periodicValueDot) {
+      Value pairs = e.div(count, e.idx(2));
+      auto pairLoop =
+          scf::ForOp::create(ob, e.loc, e.idx(0), pairs, e.idx(1), results);
+      {
+        OpBuilder::InsertionGuard guard(ob);
+        ob.setInsertionPointToStart(pairLoop.getBody());
+        SmallVector<Value> sums(pairLoop.getRegionIterArgs());
+        dotPair(pairLoop.getInductionVar(), sums);
+        scf::YieldOp::create(ob, e.loc, sums);
+      }
+      results.assign(pairLoop.getResults().begin(),
+                     pairLoop.getResults().end());
+      firstKey = e.mul(pairs, e.idx(2)); // an odd count's last key
+    }
+    auto keyLoop =
+        scf::ForOp::create(ob, e.loc, firstKey, count, e.idx(1), results);
+    {
+      OpBuilder::InsertionGuard guard(ob);
+      ob.setInsertionPointToStart(keyLoop.getBody());
+      SmallVector<Value> sums(keyLoop.getRegionIterArgs());
+      fmaKey(keyLoop.getInductionVar(), sums);
       scf::YieldOp::create(ob, e.loc, sums);
     }
     for (int64_t r = 0; r < rows; ++r)
@@ -1610,6 +1718,12 @@ private:
   /// rows [Gp, D] in natural order, a key row's 32 elements one operand.
   bool periodicDot = false;
   Value periodicQueries;
+  /// The periodic layout's P.V as vdpbf16ps as well (periodicDot with a
+  /// bf16 value cache read even/odd split): the tile's probabilities as
+  /// bf16 pairs of keys [tileKeys / 2, Gp, 2] (periodicProbPairs), the
+  /// value rows of two keys interleaved in registers.
+  bool periodicValueDot = false;
+  Value periodicProbPairs;
   Value queries, acc, scores, runMax, runSum, alpha;
   /// Rows across: the tile's score maximum per row, made by the score loop.
   Value tileMax;

@@ -56,8 +56,12 @@ func.func @decode_mqa32_bf16(%q: memref<1x32x1x128xf32>, %k: memref<1x1x1x128xf3
 // loop steps over the head dimension 32 at a time, one 32-element load of
 // each of the block's 4 key rows into vdpbf16ps against each row's 32
 // query elements (16 dot products a step, lane i adding elements 2i and
-// 2i + 1); the value loop keeps its f32 FMAs. Without the option the score
-// loop's FMAs read the keys widened (OFF).
+// 2i + 1); after the softmax the probabilities rounded to bf16 and
+// shuffled into pairs of keys per row [32 x 4 x 2]; the value loop over
+// pairs of keys: two 32-element loads per value block, the even and odd
+// pairs made with and/shift/or, vdpbf16ps against each row's probability
+// pair, then the FMA loop for an odd count's last key. Without the option
+// the loops are FMAs on widened keys and values (OFF).
 // CHECK-LABEL: func.func @decode_gqa4_bf16(
 // CHECK:         %[[QB:.+]] = memref.alloca() {{.*}}: memref<4x128xbf16>
 // CHECK:         memref.store %{{.+}}, %[[QB]][%{{.+}}, %{{.+}}] : memref<4x128xbf16>
@@ -66,7 +70,18 @@ func.func @decode_mqa32_bf16(%q: memref<1x32x1x128xf32>, %k: memref<1x1x1x128xf3
 // CHECK:           vector.load %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %[[D]]] : memref<2x2x512x128xbf16>, vector<32xbf16>
 // CHECK-COUNT-4:   llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
 // CHECK:           vector.load %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %[[D]]] : memref<2x2x512x128xbf16>, vector<32xbf16>
-// CHECK:         vector.fma
+// CHECK:         %[[PP:.+]] = arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
+// CHECK-NEXT:    vector.shuffle %[[PP]], %[[PP]] [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15]
+// CHECK:         scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(
+// CHECK:           vector.load %{{.+}} : memref<128xbf16>, vector<2xbf16>
+// CHECK:           vector.load %{{.+}} : memref<2x2x512x128xbf16>, vector<32xbf16>
+// CHECK:           vector.load %{{.+}} : memref<2x2x512x128xbf16>, vector<32xbf16>
+// CHECK:           arith.andi
+// CHECK:           arith.shli
+// CHECK:           arith.ori
+// CHECK:           llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
+// CHECK:         scf.for
+// CHECK:           vector.fma
 // OFF-LABEL: func.func @decode_gqa4_bf16(
 // OFF-NOT:     dpbf16ps
 // OFF-NOT:     memref<4x128xbf16>

@@ -375,7 +375,8 @@ def ConvertContractionToVectors
     streams faster takes more chunks instead of waiting for the other at
     the loop's end. The partials are summed in chunk order as before: the
     result does not depend on which thread ran which chunk, nor on the
-    thread count.
+    thread count. The dot-product form claims its chunks of columns the
+    same way (C = clamp(N / 16, 1, 32)).
   }];
   let options = [
     Option<"vectorLanes", "vector-lanes", "int64_t", /*default=*/"0",

@@ -193,7 +193,7 @@ struct VectorizeContraction
         attn::emitDotMatVec(rewriter,
                             {op, lhs->get(), weights, lhsMap, rhsMap,
                              out->get(), outMap, n, k, ranges},
-                            lanes)) {
+                            lanes, claimChunks)) {
       eraseWithWidening(rewriter, op, widening);
       return success();
     }

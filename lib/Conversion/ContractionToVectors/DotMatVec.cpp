@@ -41,6 +41,7 @@
 
 #include "RowStreamMatVec.h"
 
+#include "attn/Conversion/ClaimLoop.h"
 #include "attn/Conversion/FloatWidening.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -60,6 +61,10 @@ constexpr int64_t kMaxDotRows = 16;
 /// items per thread, each a long run of weight rows.
 constexpr int64_t kMinChunkColumns = 32;
 constexpr int64_t kMaxChunks = 8;
+/// With claimed chunks (claim-chunks): finer ones, which the threads take
+/// from a shared counter.
+constexpr int64_t kMinClaimColumns = 16;
+constexpr int64_t kMaxClaimChunks = 32;
 /// Weight rows read together (the streams of one step).
 constexpr int64_t kMaxStreams = 4;
 
@@ -79,7 +84,8 @@ bool innermostContiguous(Value memref) {
 } // namespace
 
 bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
-                               const MatchedContraction &c, int64_t lanes) {
+                               const MatchedContraction &c, int64_t lanes,
+                               bool claimChunks) {
   unsigned n = c.n, k = c.k;
   SmallVector<unsigned> rhsLoops = loopsOf(c.rhsMap);
   SmallVector<unsigned> lhsLoops = loopsOf(c.lhsMap);
@@ -112,7 +118,10 @@ bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
   int64_t unroll = rows == 1 && depth >= 2 * lanes ? 2 : 1;
   int64_t step = unroll * lanes;
   int64_t fullDepth = depth / step * step;
-  int64_t chunks = std::clamp<int64_t>(cols / kMinChunkColumns, 1, kMaxChunks);
+  int64_t chunks =
+      claimChunks
+          ? std::clamp<int64_t>(cols / kMinClaimColumns, 1, kMaxClaimChunks)
+          : std::clamp<int64_t>(cols / kMinChunkColumns, 1, kMaxChunks);
   int64_t chunkCols = (cols + chunks - 1) / chunks;
   chunks = (cols + chunkCols - 1) / chunkCols;
 
@@ -205,33 +214,39 @@ bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
       }
   };
 
-  scf::ParallelOp::create(
-      rewriter, loc, ValueRange{index(rewriter, 0)},
-      ValueRange{index(rewriter, chunks)}, ValueRange{index(rewriter, 1)},
-      [&](OpBuilder &b, Location, ValueRange ivs) {
-        Value n0 = arith::MulIOp::create(b, loc, ivs[0], index(b, chunkCols));
-        Value n1 = arith::MinSIOp::create(
-            b, loc, arith::AddIOp::create(b, loc, n0, index(b, chunkCols)),
-            index(b, cols));
-        Value span = arith::SubIOp::create(b, loc, n1, n0);
-        Value q = arith::DivUIOp::create(b, loc, span, index(b, streams));
-        scf::ForOp::create(
-            b, loc, index(b, 0), q, index(b, 1), ValueRange{},
-            [&](OpBuilder &jb, Location, Value j, ValueRange) {
-              SmallVector<Value> columns{arith::AddIOp::create(jb, loc, n0, j)};
-              for (int64_t s = 1; s < streams; ++s)
-                columns.push_back(
-                    arith::AddIOp::create(jb, loc, columns.back(), q));
-              dotColumns(jb, columns);
-              scf::YieldOp::create(jb, loc);
-            });
-        Value rest = arith::AddIOp::create(
-            b, loc, n0, arith::MulIOp::create(b, loc, q, index(b, streams)));
-        scf::ForOp::create(b, loc, rest, n1, index(b, 1), ValueRange{},
-                           [&](OpBuilder &cb, Location, Value col, ValueRange) {
-                             dotColumns(cb, {col});
-                             scf::YieldOp::create(cb, loc);
-                           });
-      });
+  auto chunkBody = [&](OpBuilder &b, Value chunk) {
+    Value n0 = arith::MulIOp::create(b, loc, chunk, index(b, chunkCols));
+    Value n1 = arith::MinSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, n0, index(b, chunkCols)),
+        index(b, cols));
+    Value span = arith::SubIOp::create(b, loc, n1, n0);
+    Value q = arith::DivUIOp::create(b, loc, span, index(b, streams));
+    scf::ForOp::create(
+        b, loc, index(b, 0), q, index(b, 1), ValueRange{},
+        [&](OpBuilder &jb, Location, Value j, ValueRange) {
+          SmallVector<Value> columns{arith::AddIOp::create(jb, loc, n0, j)};
+          for (int64_t s = 1; s < streams; ++s)
+            columns.push_back(
+                arith::AddIOp::create(jb, loc, columns.back(), q));
+          dotColumns(jb, columns);
+          scf::YieldOp::create(jb, loc);
+        });
+    Value rest = arith::AddIOp::create(
+        b, loc, n0, arith::MulIOp::create(b, loc, q, index(b, streams)));
+    scf::ForOp::create(b, loc, rest, n1, index(b, 1), ValueRange{},
+                       [&](OpBuilder &cb, Location, Value col, ValueRange) {
+                         dotColumns(cb, {col});
+                         scf::YieldOp::create(cb, loc);
+                       });
+  };
+  if (claimChunks) {
+    buildClaimLoop(rewriter, loc, index(rewriter, chunks),
+                   [&](OpBuilder &b, Value chunk) { chunkBody(b, chunk); });
+  } else {
+    scf::ParallelOp::create(
+        rewriter, loc, ValueRange{index(rewriter, 0)},
+        ValueRange{index(rewriter, chunks)}, ValueRange{index(rewriter, 1)},
+        [&](OpBuilder &b, Location, ValueRange ivs) { chunkBody(b, ivs[0]); });
+  }
   return true;
 }

@@ -45,7 +45,7 @@ bool emitRowStreamMatVec(RewriterBase &rewriter, const MatchedContraction &c,
 /// contiguous along k and the rows M are at most 16. Returns false (and
 /// emits nothing) otherwise. The caller erases the op.
 bool emitDotMatVec(RewriterBase &rewriter, const MatchedContraction &c,
-                   int64_t lanes);
+                   int64_t lanes, bool claimChunks);
 
 /// Helpers both forms of the conversion use.
 /// The loop positions that each result of a projected-permutation map reads.

@@ -89,3 +89,23 @@ func.func @bf16_weights(%x: memref<1x128xf32>, %w: memref<128x256xbf16>, %o: mem
   linalg.matmul ins(%x, %w : memref<1x128xf32>, memref<128x256xbf16>) outs(%o : memref<1x256xf32>)
   return
 }
+
+// -----
+
+// Weights stored [N, K] (the dot-product form) with claimed chunks: N = 1536
+// in 32 chunks of 48 columns (N / 16, at most 32) claimed from the counter,
+// each column a dot product over its weight row.
+// CHECK-LABEL: func.func @dot_claimed
+// CHECK:         memref.alloca() : memref<1xi64>
+// CHECK:         scf.parallel (%{{.+}}) = (%c0) to (%c32) step (%c1) {
+// CHECK:           scf.while : () -> i64 {
+// CHECK:             memref.atomic_rmw addi
+// CHECK:           } do {
+// CHECK:             arith.muli %{{.+}}, %c48
+// CHECK:             scf.for
+// CHECK:               vector.reduction <add>
+func.func @dot_claimed(%x: memref<1x576xf32>, %w: memref<1536x576xf32>, %o: memref<1x1536xf32>) {
+  linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]
+    ins(%x, %w : memref<1x576xf32>, memref<1536x576xf32>) outs(%o : memref<1x1536xf32>)
+  return
+}

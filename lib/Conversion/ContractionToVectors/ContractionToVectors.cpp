@@ -65,6 +65,7 @@ namespace mlir::attn {
 } // namespace mlir::attn
 
 using namespace mlir;
+using mlir::attn::innermostContiguous;
 using mlir::attn::loopsOf;
 
 namespace {
@@ -97,17 +98,6 @@ int64_t chooseUnroll(int64_t vectors, int64_t outer, int64_t maxUnroll) {
       return u;
   }
   return fallback;
-}
-
-/// The memref's innermost stride is 1.
-bool innermostContiguous(Value memref) {
-  auto type = cast<MemRefType>(memref.getType());
-  if (type.getRank() == 0)
-    return false;
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  return succeeded(type.getStridesAndOffset(strides, offset)) &&
-         strides.back() == 1;
 }
 
 /// The elementwise linalg.generic that fills `buffer` (a memref.alloc read

@@ -72,15 +72,6 @@ constexpr int64_t kMaxStreams = 4;
 /// hold the activations and a weight vector.
 int64_t accumulatorBudget(int64_t lanes) { return lanes == 16 ? 24 : 12; }
 
-bool innermostContiguous(Value memref) {
-  auto type = cast<MemRefType>(memref.getType());
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  return type.getRank() > 0 &&
-         succeeded(type.getStridesAndOffset(strides, offset)) &&
-         strides.back() == 1;
-}
-
 } // namespace
 
 bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
@@ -93,19 +84,11 @@ bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
       lhsLoops.empty() || lhsLoops.back() != k ||
       !innermostContiguous(c.lhs) || !innermostContiguous(c.weights))
     return false;
-  SmallVector<unsigned> rowLoops;
-  int64_t rows = 1;
-  for (unsigned l = 0; l < c.ranges.size(); ++l) {
-    if (l == n || l == k)
-      continue;
-    if (!c.lhsMap.isFunctionOfDim(l) || !c.outMap.isFunctionOfDim(l))
-      return false;
-    rowLoops.push_back(l);
-    rows *= c.ranges[l];
-  }
+  std::optional<ContractionRows> rowSet = contractionRows(c, kMaxDotRows);
   int64_t cols = c.ranges[n], depth = c.ranges[k];
-  if (rows < 1 || rows > kMaxDotRows || cols < 1 || depth < 1)
+  if (!rowSet || cols < 1 || depth < 1)
     return false;
+  int64_t rows = rowSet->count;
 
   // S columns per step: one with one row (a single stream of whole weight
   // rows in memory order), else as many as the accumulators allow, up to
@@ -132,21 +115,9 @@ bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
   auto index = [&](OpBuilder &b, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
-  SmallVector<SmallVector<int64_t>> rowAt(rows,
-                                          SmallVector<int64_t>(c.ranges.size()));
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t rest = r;
-    for (unsigned l : llvm::reverse(rowLoops)) {
-      rowAt[r][l] = rest % c.ranges[l];
-      rest /= c.ranges[l];
-    }
-  }
   auto indices = [&](OpBuilder &b, AffineMap map, int64_t r, Value kv,
                      Value nv) {
-    SmallVector<Value> idx;
-    for (unsigned l : loopsOf(map))
-      idx.push_back(l == n ? nv : l == k ? kv : index(b, rowAt[r][l]));
-    return idx;
+    return rowSet->indices(b, loc, c, map, r, kv, nv);
   };
 
   // acc[(r * S + s) * U + u] for the `columns` (S or fewer) of one step.

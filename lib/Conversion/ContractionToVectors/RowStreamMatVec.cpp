@@ -105,6 +105,53 @@ SmallVector<unsigned> mlir::attn::loopsOf(AffineMap map) {
   return loops;
 }
 
+bool mlir::attn::innermostContiguous(Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  if (type.getRank() == 0)
+    return false;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  return succeeded(type.getStridesAndOffset(strides, offset)) &&
+         strides.back() == 1;
+}
+
+std::optional<mlir::attn::ContractionRows>
+mlir::attn::contractionRows(const MatchedContraction &c, int64_t maxRows) {
+  mlir::attn::ContractionRows rows;
+  for (unsigned l = 0; l < c.ranges.size(); ++l) {
+    if (l == c.n || l == c.k)
+      continue;
+    if (!c.lhsMap.isFunctionOfDim(l) || !c.outMap.isFunctionOfDim(l))
+      return std::nullopt;
+    rows.loops.push_back(l);
+    rows.count *= c.ranges[l];
+  }
+  if (rows.count < 1 || rows.count > maxRows)
+    return std::nullopt;
+  rows.at.assign(rows.count, SmallVector<int64_t>(c.ranges.size()));
+  for (int64_t r = 0; r < rows.count; ++r) {
+    int64_t rest = r;
+    for (unsigned l : llvm::reverse(rows.loops)) {
+      rows.at[r][l] = rest % c.ranges[l];
+      rest /= c.ranges[l];
+    }
+  }
+  return rows;
+}
+
+SmallVector<Value>
+mlir::attn::ContractionRows::indices(OpBuilder &b, Location loc,
+                                     const MatchedContraction &c, AffineMap map,
+                                     int64_t r, Value kv, Value nv) const {
+  SmallVector<Value> idx;
+  for (unsigned l : loopsOf(map))
+    idx.push_back(l == c.n   ? nv
+                  : l == c.k ? kv
+                             : arith::ConstantIndexOp::create(b, loc, at[r][l])
+                                   .getResult());
+  return idx;
+}
+
 Value mlir::attn::readLanesAsF32(OpBuilder &b, Location loc, Value memref,
                                  ValueRange indices, int64_t lanes,
                                  bool inBounds) {
@@ -125,21 +172,14 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
   if (rhsLoops.size() != 2 || rhsLoops[0] != k || rhsLoops[1] != n)
     return false;
   // Every other loop is a row (m) loop: read by the lhs and the output.
-  SmallVector<unsigned> rowLoops;
-  int64_t rows = 1;
-  for (unsigned l = 0; l < c.ranges.size(); ++l) {
-    if (l == n || l == k)
-      continue;
-    if (!c.lhsMap.isFunctionOfDim(l) || !c.outMap.isFunctionOfDim(l))
-      return false;
-    rowLoops.push_back(l);
-    rows *= c.ranges[l];
-  }
+  std::optional<ContractionRows> rowSet = contractionRows(c, kMaxStreamRows);
+  if (!rowSet)
+    return false;
+  int64_t rows = rowSet->count;
   int64_t cols = c.ranges[n], depth = c.ranges[k];
   int64_t paddedCols = (cols + lanes - 1) / lanes * lanes;
   int64_t partialBytes = rows * paddedCols * 4;
-  if (rows < 1 || rows > kMaxStreamRows || cols < 1 || depth < 1 ||
-      partialBytes > kMaxPartialBytes)
+  if (cols < 1 || depth < 1 || partialBytes > kMaxPartialBytes)
     return false;
   int64_t block = rowsPerBlock(rows);
   int64_t chunks =
@@ -161,22 +201,9 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
   auto index = [&](OpBuilder &b, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
-  // The loop indices of row r (row-major over the row loops).
-  SmallVector<SmallVector<int64_t>> rowAt(rows,
-                                          SmallVector<int64_t>(c.ranges.size()));
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t rest = r;
-    for (unsigned l : llvm::reverse(rowLoops)) {
-      rowAt[r][l] = rest % c.ranges[l];
-      rest /= c.ranges[l];
-    }
-  }
   auto indices = [&](OpBuilder &b, AffineMap map, int64_t r, Value kv,
                      Value nv) {
-    SmallVector<Value> idx;
-    for (unsigned l : loopsOf(map))
-      idx.push_back(l == n ? nv : l == k ? kv : index(b, rowAt[r][l]));
-    return idx;
+    return rowSet->indices(b, loc, c, map, r, kv, nv);
   };
   auto readF32 = [&](OpBuilder &b, Value memref, ValueRange idx,
                      bool inBounds) {

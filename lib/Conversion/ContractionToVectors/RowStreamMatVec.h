@@ -13,6 +13,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <optional>
+
 namespace mlir::attn {
 
 /// A contraction the conversion matched: one n and one k loop, static
@@ -47,9 +49,30 @@ bool emitRowStreamMatVec(RewriterBase &rewriter, const MatchedContraction &c,
 bool emitDotMatVec(RewriterBase &rewriter, const MatchedContraction &c,
                    int64_t lanes, bool claimChunks);
 
-/// Helpers both forms of the conversion use.
+/// Helpers the forms of the conversion share.
 /// The loop positions that each result of a projected-permutation map reads.
 SmallVector<unsigned> loopsOf(AffineMap map);
+/// The memref's innermost stride is 1.
+bool innermostContiguous(Value memref);
+
+/// The rows M of a matched contraction: every loop but n and k, each read
+/// by the lhs and the output.
+struct ContractionRows {
+  SmallVector<unsigned> loops;
+  int64_t count = 1;
+  /// at[r][l]: the index of row loop l in row r (row-major over `loops`).
+  SmallVector<SmallVector<int64_t>> at;
+
+  /// The indices `map` reads in row r at k = `kv` and n = `nv`.
+  SmallVector<Value> indices(OpBuilder &b, Location loc,
+                             const MatchedContraction &c, AffineMap map,
+                             int64_t r, Value kv, Value nv) const;
+};
+
+/// The rows of `c`, if every loop but n and k is a row loop and there are
+/// 1 to `maxRows` rows.
+std::optional<ContractionRows> contractionRows(const MatchedContraction &c,
+                                               int64_t maxRows);
 /// `lanes` elements of `memref` from `indices` (zero past its end unless
 /// `inBounds`), widened to f32.
 Value readLanesAsF32(OpBuilder &b, Location loc, Value memref,

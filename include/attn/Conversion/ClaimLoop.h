@@ -56,6 +56,20 @@ buildClaimLoop(OpBuilder &b, Location loc, Value items,
   return claim;
 }
 
+/// A parallel loop over `items` work items: the claim loop when `claim`,
+/// else an scf.parallel of one iteration per item (a static split).
+inline void buildItemLoop(OpBuilder &b, Location loc, Value items, bool claim,
+                          function_ref<void(OpBuilder &, Value)> buildItem) {
+  if (claim) {
+    buildClaimLoop(b, loc, items, buildItem);
+    return;
+  }
+  scf::ParallelOp::create(
+      b, loc, ValueRange{arith::ConstantIndexOp::create(b, loc, 0)},
+      ValueRange{items}, ValueRange{arith::ConstantIndexOp::create(b, loc, 1)},
+      [&](OpBuilder &pb, Location, ValueRange ivs) { buildItem(pb, ivs[0]); });
+}
+
 } // namespace mlir::attn
 
 #endif // ATTN_CONVERSION_CLAIMLOOP_H

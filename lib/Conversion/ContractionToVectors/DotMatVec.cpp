@@ -210,14 +210,7 @@ bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
                          scf::YieldOp::create(cb, loc);
                        });
   };
-  if (claimChunks) {
-    buildClaimLoop(rewriter, loc, index(rewriter, chunks),
-                   [&](OpBuilder &b, Value chunk) { chunkBody(b, chunk); });
-  } else {
-    scf::ParallelOp::create(
-        rewriter, loc, ValueRange{index(rewriter, 0)},
-        ValueRange{index(rewriter, chunks)}, ValueRange{index(rewriter, 1)},
-        [&](OpBuilder &b, Location, ValueRange ivs) { chunkBody(b, ivs[0]); });
-  }
+  buildItemLoop(rewriter, loc, index(rewriter, chunks), claimChunks,
+                chunkBody);
   return true;
 }

@@ -334,15 +334,8 @@ bool mlir::attn::emitRowStreamMatVec(RewriterBase &rewriter,
       streamRows(k0, blockEnd, block, block, one);
     streamRows(blockEnd, k1, 1, 1, one);
   };
-  if (claimChunks) {
-    buildClaimLoop(rewriter, loc, index(rewriter, chunks),
-                   [&](OpBuilder &b, Value chunk) { chunkBody(b, chunk); });
-  } else {
-    scf::ParallelOp::create(
-        rewriter, loc, ValueRange{index(rewriter, 0)},
-        ValueRange{index(rewriter, chunks)}, ValueRange{index(rewriter, 1)},
-        [&](OpBuilder &b, Location, ValueRange ivs) { chunkBody(b, ivs[0]); });
-  }
+  buildItemLoop(rewriter, loc, index(rewriter, chunks), claimChunks,
+                chunkBody);
 
   // The output's initial value plus the chunks' partials, in chunk order,
   // rounded once to the output's type.

@@ -196,8 +196,10 @@ public:
     pipeline.target = std::move(target);
     // Weights referenced in place in the model's external data files keep
     // their layout: transposed copies would go to LIBRARY.params instead.
-    if (options.externalParams)
+    if (options.externalParams) {
       pipeline.target.transposeMatVecWeights = false;
+      pipeline.target.blockedMatmulWeights = false;
+    }
   }
 
   LogicalResult run(const std::string &path, const std::string *mlirBuffer,

@@ -65,10 +65,15 @@ void mlir::attn::buildAttnLoweringPipeline(
   if (options.cuda) {
     buildAttnCudaTensorPipeline(pm);
   } else {
-    // Decode weights [N, K] for the dot-product matvecs, before outlining
-    // (the outlined layers then take the transposed constants).
-    if (options.target.transposeMatVecWeights)
-      pm.addPass(createAttnTransposeMatVecWeights());
+    // Constant weights in their kernels' layout, before outlining (the
+    // outlined layers then take the transposed constants).
+    if (options.target.transposeMatVecWeights ||
+        options.target.blockedMatmulWeights) {
+      AttnTransposeMatVecWeightsOptions layout;
+      layout.dotRows = options.target.transposeMatVecWeights ? 1 : 0;
+      layout.blockedRows = options.target.blockedMatmulWeights ? 17 : 0;
+      pm.addPass(createAttnTransposeMatVecWeights(layout));
+    }
     pm.addPass(createAttnOutlineRepeats());
   }
   buildAttnBufferizationPipeline(pm);

@@ -1,5 +1,6 @@
 // RUN: attn-opt %s -split-input-file -attn-transpose-matvec-weights -canonicalize | FileCheck %s
-// RUN: attn-opt %s -split-input-file -attn-transpose-matvec-weights=max-rows=2 -canonicalize | FileCheck %s --check-prefix=ROWS2
+// RUN: attn-opt %s -split-input-file -attn-transpose-matvec-weights=dot-rows=2 -canonicalize | FileCheck %s --check-prefix=ROWS2
+// RUN: attn-opt %s -split-input-file -attn-transpose-matvec-weights="dot-rows=0 blocked-rows=0" | FileCheck %s --check-prefix=NONE
 
 #lhs = affine_map<(b, m, n, k) -> (b, m, k)>
 #rhs = affine_map<(b, m, n, k) -> (k, n)>
@@ -10,6 +11,8 @@
 // original) and the contraction reads it (n, k).
 // CHECK-DAG:   #[[NK:.+]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
 // CHECK-LABEL: func.func @proj
+// NONE-LABEL:  func.func @proj
+// NONE:          arith.constant dense<{{.*}}> : tensor<4x3xf32>
 // CHECK:         %[[WT:.+]] = arith.constant dense<{{\[}}[1.000000e+00, 4.000000e+00, 7.000000e+00, 1.000000e+01], [2.000000e+00, 5.000000e+00, 8.000000e+00, 1.100000e+01], [3.000000e+00, 6.000000e+00, 9.000000e+00, 1.200000e+01]]> : tensor<3x4xf32>
 // CHECK:         linalg.generic {indexing_maps = [#{{.+}}, #[[NK]], #{{.+}}]
 // CHECK-SAME:      ins(%{{.+}}, %[[WT]] : tensor<1x1x4xf32>, tensor<3x4xf32>)
@@ -87,8 +90,8 @@ func.func @widened(%x: tensor<1x4xf32>) -> tensor<1x2xf32> {
 
 // -----
 
-// Two rows (batch-2 decode): over the default max-rows=1, kept; with
-// max-rows=2 transposed.
+// Two rows (batch-2 decode): over the default dot-rows=1, kept; with
+// dot-rows=2 transposed.
 // CHECK-LABEL: func.func @two_rows
 // CHECK:         arith.constant dense<{{.*}}> : tensor<3x2xf32>
 // CHECK:         linalg.matmul
@@ -194,3 +197,49 @@ func.func @big_blob(%x: tensor<1x32xf32>) -> tensor<1x64xf32> {
     }
   }
 #-}
+
+// -----
+
+// The other way: a weight read (n, k) ([N, K]: ONNX Gemm with transB) by a
+// contraction of 32 rows (a prefill; at least blocked-rows=17) is stored
+// [K, N] and read (k, n), the layout of the tiled kernel's row blocks. One
+// row (the dot-product form's) keeps [N, K]; a weight that a 32-row and a
+// 1-row contraction both read keeps it too.
+// CHECK-DAG:   #[[KN:.+]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-LABEL: func.func @gemm_transb_prefill
+// CHECK:         %[[W:.+]] = arith.constant dense<{{\[}}[1.000000e+00, 4.000000e+00], [2.000000e+00, 5.000000e+00], [3.000000e+00, 6.000000e+00]]> : tensor<3x2xf32>
+// CHECK:         linalg.generic {indexing_maps = [#{{.+}}, #[[KN]], #{{.+}}]
+// CHECK-SAME:      ins(%{{.+}}, %[[W]] : tensor<32x3xf32>, tensor<3x2xf32>)
+// CHECK-LABEL: func.func @gemm_transb_decode
+// CHECK:         arith.constant dense<{{.*}}> : tensor<2x3xf32>
+// CHECK-LABEL: func.func @gemm_transb_both
+// CHECK:         arith.constant dense<{{.*}}> : tensor<2x3xf32>
+// CHECK-NOT:     tensor<3x2xf32>
+#gemm_nt = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]
+func.func @gemm_transb_prefill(%x: tensor<32x3xf32>) -> tensor<32x2xf32> {
+  %w = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<32x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<32x2xf32>) -> tensor<32x2xf32>
+  %y = linalg.matmul indexing_maps = #gemm_nt ins(%x, %w : tensor<32x3xf32>, tensor<2x3xf32>) outs(%f : tensor<32x2xf32>) -> tensor<32x2xf32>
+  return %y : tensor<32x2xf32>
+}
+func.func @gemm_transb_decode(%x: tensor<1x3xf32>) -> tensor<1x2xf32> {
+  %w = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2xf32>) -> tensor<1x2xf32>
+  %y = linalg.matmul indexing_maps = #gemm_nt ins(%x, %w : tensor<1x3xf32>, tensor<2x3xf32>) outs(%f : tensor<1x2xf32>) -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}
+func.func @gemm_transb_both(%x: tensor<32x3xf32>, %z: tensor<1x3xf32>) -> (tensor<32x2xf32>, tensor<1x2xf32>) {
+  %w = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<32x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<32x2xf32>) -> tensor<32x2xf32>
+  %y = linalg.matmul indexing_maps = #gemm_nt ins(%x, %w : tensor<32x3xf32>, tensor<2x3xf32>) outs(%f : tensor<32x2xf32>) -> tensor<32x2xf32>
+  %e1 = tensor.empty() : tensor<1x2xf32>
+  %f1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<1x2xf32>) -> tensor<1x2xf32>
+  %y1 = linalg.matmul indexing_maps = #gemm_nt ins(%z, %w : tensor<1x3xf32>, tensor<2x3xf32>) outs(%f1 : tensor<1x2xf32>) -> tensor<1x2xf32>
+  return %y, %y1 : tensor<32x2xf32>, tensor<1x2xf32>
+}

@@ -75,6 +75,12 @@ struct CpuTarget {
   /// row-streaming form's loads and stores of partial outputs (see
   /// DotMatVec.cpp and bench/RESULTS.md).
   bool transposeMatVecWeights = false;
+  /// Constant [N, K] weights (ONNX Gemm with transB) of contractions with
+  /// more rows than the dot-product form takes stored [K, N] at compile
+  /// time (attn-transpose-matvec-weights{blocked-rows=17}): every target,
+  /// for the tiled kernel's row blocks (a prefill of SmolLM2's 576 x 576
+  /// with transB: scalar loops before).
+  bool blockedMatmulWeights = true;
   /// Alignment in bytes of the decode kernels' stack tiles
   /// (convert-attn-to-loops{tile-alignment}; 0: the element's): one f32
   /// vector on every target (64 with AVX-512, 32 with AVX2), so that no

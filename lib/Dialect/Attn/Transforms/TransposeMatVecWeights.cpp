@@ -1,11 +1,15 @@
-//===- TransposeMatVecWeights.cpp - decode weights stored [N, K] ----------===//
+//===- TransposeMatVecWeights.cpp - constant weights in the kernels' layout ===//
 //
-// A decode step's projection x[M, K] x W[K, N] with a constant W: stored
-// transposed, each output element is a dot product over one contiguous row
-// of W^T, which convert-contraction-to-vectors' dot-product form reads as a
-// few long streams with the activations in L1 (DotMatVec.cpp says why that
-// beats streaming rows of W into partial outputs on AMD Zen 4). The
-// transpose is done once, here, on the constant's bytes.
+// A projection x[M, K] x W with a constant W is stored in the layout that
+// convert-contraction-to-vectors' kernel for its rows reads best:
+// - few rows (a decode step; dot-rows): [N, K], each output element a dot
+//   product over one contiguous row of W^T, which the dot-product form reads
+//   as one long stream with the activations in L1 (DotMatVec.cpp says why
+//   that beats streaming rows of W into partial outputs on AMD Zen 4);
+// - many rows (a prefill; blocked-rows): [K, N], which the tiled kernel
+//   reads in row blocks; an exported [N, K] weight (ONNX Gemm with transB)
+//   otherwise has no vector kernel with that many rows.
+// The transpose is done once, here, on the constant's bytes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,44 +47,76 @@ int64_t dimOf(AffineExpr e) {
   return d ? int64_t(d.getPosition()) : -1;
 }
 
-/// Whether `operand` is the weights of a contraction that the dot-product
-/// form takes: one n and one k loop, static ranges, the weights read
-/// (k, n), the other input read with k innermost and not n, at most
-/// `maxRows` rows (the other loops, each read by that input and the
-/// output).
-bool isFewRowWeights(OpOperand &operand, int64_t maxRows) {
+/// The layouts a contraction's 2-D weights can be read in.
+enum class Layout { KN, NK };
+
+/// What the pass needs to know of a contraction reading `operand` as its
+/// 2-D weights: one n and one k loop, static ranges, the other input a
+/// projected permutation not reading n, every other loop a row loop (read
+/// by that input and the output).
+struct WeightRead {
+  Layout layout;     ///< (k, n) or (n, k)
+  int64_t rows;      ///< the product of the row loops
+  bool lhsKInnermost; ///< the other input's innermost index is k
+  bool outNInnermost; ///< the output's innermost index is n
+};
+
+std::optional<WeightRead> weightRead(OpOperand &operand) {
   auto op = dyn_cast<linalg::LinalgOp>(operand.getOwner());
   if (!op || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
       !op.isDpsInput(&operand) || !linalg::isaContractionOpInterface(op))
-    return false;
+    return std::nullopt;
   FailureOr<linalg::ContractionDimensions> dims =
       linalg::inferContractionDims(op);
   if (failed(dims) || dims->n.size() != 1 || dims->k.size() != 1)
-    return false;
+    return std::nullopt;
   int64_t n = dims->n[0], k = dims->k[0];
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
-    return false;
+    return std::nullopt;
   AffineMap weights = op.getMatchingIndexingMap(&operand);
-  if (weights.getNumResults() != 2 || dimOf(weights.getResult(0)) != k ||
-      dimOf(weights.getResult(1)) != n)
-    return false;
+  if (weights.getNumResults() != 2)
+    return std::nullopt;
+  int64_t first = dimOf(weights.getResult(0)),
+          second = dimOf(weights.getResult(1));
+  WeightRead read;
+  if (first == k && second == n)
+    read.layout = Layout::KN;
+  else if (first == n && second == k)
+    read.layout = Layout::NK;
+  else
+    return std::nullopt;
   OpOperand *lhs = op.getDpsInputOperand(operand.getOperandNumber() == 0);
   AffineMap lhsMap = op.getMatchingIndexingMap(lhs);
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
   if (!lhsMap.isProjectedPermutation() || lhsMap.getNumResults() == 0 ||
-      lhsMap.isFunctionOfDim(n) ||
-      dimOf(lhsMap.getResults().back()) != k || !outMap.isProjectedPermutation())
-    return false;
-  int64_t rows = 1;
+      lhsMap.isFunctionOfDim(n) || !outMap.isProjectedPermutation() ||
+      outMap.getNumResults() == 0)
+    return std::nullopt;
+  read.lhsKInnermost = dimOf(lhsMap.getResults().back()) == k;
+  read.outNInnermost = dimOf(outMap.getResults().back()) == n;
+  read.rows = 1;
   for (auto [l, range] : llvm::enumerate(ranges)) {
     if (int64_t(l) == n || int64_t(l) == k)
       continue;
     if (!lhsMap.isFunctionOfDim(l) || !outMap.isFunctionOfDim(l))
-      return false;
-    rows *= range;
+      return std::nullopt;
+    read.rows *= range;
   }
-  return rows <= maxRows;
+  return read;
+}
+
+/// The layout a read wants: [N, K] for at most `dotRows` rows with the
+/// activations contiguous along k (the dot-product form); [K, N] for at
+/// least `blockedRows` rows with the output contiguous along n (the
+/// tiled kernel's row blocks); none otherwise.
+std::optional<Layout> wantedLayout(const WeightRead &read, int64_t dotRows,
+                                   int64_t blockedRows) {
+  if (dotRows > 0 && read.rows <= dotRows && read.lhsKInnermost)
+    return Layout::NK;
+  if (blockedRows > 0 && read.rows >= blockedRows && read.outNInnermost)
+    return Layout::KN;
+  return std::nullopt;
 }
 
 /// An operand of an op (kept by number: generalising a named op replaces
@@ -97,25 +133,49 @@ struct WeightUses {
   SmallVector<linalg::GenericOp> widenings;
 };
 
-/// The uses of `constant`, if every one qualifies.
+/// The uses of `constant`, if every one is a contraction (directly or
+/// through a widening copy) that wants the other layout than it reads,
+/// all of them the same.
 std::optional<WeightUses> collectUses(arith::ConstantOp constant,
-                                      int64_t maxRows) {
+                                      int64_t dotRows, int64_t blockedRows) {
   WeightUses uses;
+  bool any = false;
+  bool agree = true;
+  auto wantsFlip = [&](OpOperand &use) {
+    std::optional<WeightRead> read = weightRead(use);
+    std::optional<Layout> wanted =
+        read ? wantedLayout(*read, dotRows, blockedRows) : std::nullopt;
+    if (!wanted || *wanted == read->layout)
+      return false;
+    return true;
+  };
+  // Every use reads the constant the same way (a square weight could be
+  // read both ways).
+  std::optional<Layout> readAs;
+  auto sameWay = [&](OpOperand &use) {
+    Layout l = weightRead(use)->layout;
+    if (readAs && *readAs != l)
+      agree = false;
+    readAs = l;
+  };
   for (OpOperand &use : constant->getUses()) {
-    if (isFewRowWeights(use, maxRows)) {
+    if (wantsFlip(use)) {
+      sameWay(use);
       uses.direct.push_back({use.getOwner(), use.getOperandNumber()});
+      any = true;
       continue;
     }
     auto copy = dyn_cast<linalg::GenericOp>(use.getOwner());
     if (!copy || !isWideningCopy(copy) || !copy.isDpsInput(&use) ||
         copy->getResult(0).use_empty() ||
-        !llvm::all_of(copy->getResult(0).getUses(), [&](OpOperand &u) {
-          return isFewRowWeights(u, maxRows);
-        }))
+        !llvm::all_of(copy->getResult(0).getUses(), wantsFlip))
       return std::nullopt;
+    for (OpOperand &u : copy->getResult(0).getUses())
+      sameWay(u);
     uses.widenings.push_back(copy);
+    any = true;
   }
-  if (uses.direct.empty() && uses.widenings.empty())
+  if (!any || !agree)
     return std::nullopt;
   return uses;
 }
@@ -160,9 +220,9 @@ ElementsAttr transposed(ElementsAttr value, ArrayRef<char> bytes,
   return DenseResourceElementsAttr::get(type, key, std::move(blob));
 }
 
-/// Has the contraction `use` names read `weights` ([N, K]) in place of that
-/// operand's value ([K, N]) through the map (.., n, k) -> (n, k); a named op
-/// (linalg.matmul) is generalised first.
+/// Has the contraction `use` names read `weights` (the transpose of that
+/// operand's value) through its map with the two results swapped; a named
+/// op (linalg.matmul) is generalised first.
 void readTransposed(RewriterBase &rewriter, Use use, Value weights) {
   auto generic = dyn_cast<linalg::GenericOp>(use.op);
   if (!generic) {
@@ -210,7 +270,7 @@ struct AttnTransposeMatVecWeightsPass
           AttnTransposeMatVecWeightsPass> {
   using Base::Base;
   void runOnOperation() override {
-    if (maxRows < 1)
+    if (dotRows < 1 && blockedRows < 1)
       return;
     SmallVector<arith::ConstantOp> constants;
     getOperation().walk([&](arith::ConstantOp c) {
@@ -222,7 +282,8 @@ struct AttnTransposeMatVecWeightsPass
     });
     IRRewriter rewriter(&getContext());
     for (arith::ConstantOp constant : constants) {
-      std::optional<WeightUses> uses = collectUses(constant, maxRows);
+      std::optional<WeightUses> uses =
+          collectUses(constant, dotRows, blockedRows);
       if (!uses)
         continue;
       auto value = cast<ElementsAttr>(constant.getValue());

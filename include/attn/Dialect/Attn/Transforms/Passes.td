@@ -275,7 +275,7 @@ def AttnDropOutlinedResults : Pass<"attn-drop-outlined-results", "ModuleOp"> {
 
 def AttnTransposeMatVecWeights
     : Pass<"attn-transpose-matvec-weights", "ModuleOp"> {
-  let summary = "Store the constant weights of few-row contractions transposed ([N, K])";
+  let summary = "Store constant contraction weights in the layout their kernel reads ([N, K] for few rows, [K, N] for many)";
   let description = [{
     A decode step's projections are `x[M, K] x W[K, N]` with a constant `W`
     and few rows M. This pass stores such a weight transposed, as a new
@@ -286,17 +286,25 @@ def AttnTransposeMatVecWeights
     outputs. The data is transposed at compile time; the original constant
     is gone from the module.
 
+    The other way, a weight read `(n, k)` (ONNX Gemm with `transB`) by
+    contractions with at least `blocked-rows` rows (a prefill) whose output
+    is contiguous along n is stored `[K, N]` and read `(k, n)`: the tiled
+    kernel's row blocks read that layout, and no vector kernel takes
+    `[N, K]` weights with that many rows.
+
     A weight is transposed when it is a 2-D f32, f16 or bf16
     `arith.constant` (dense or `dense_resource`) and every use of it is
-    such a contraction, directly or through an elementwise widening copy
-    (an ONNX Cast of an f16/bf16 weight to f32, itself then rebuilt on the
-    transposed constant): a `linalg.generic` contraction with one n and one
-    k loop, static loop ranges, the weight read `(k, n)`, the other input
-    read with k as its innermost index, and at most `max-rows` rows (the
-    product of the other loops). A weight with any other use (a Gather of
-    tied embeddings, a prefill's matmul) keeps its layout.
+    such a contraction, all reading it the same way, directly or through
+    an elementwise widening copy (an ONNX Cast of an f16/bf16 weight to
+    f32, itself then rebuilt on the transposed constant): a linalg
+    contraction (named ops are generalised) with one n and one k loop,
+    static loop ranges, the other input a projected permutation without n
+    and every other loop a row loop; for `[N, K]`, at most `dot-rows` rows
+    (the product of the row loops) and the other input read with k
+    innermost. A weight with any other use (a Gather of tied embeddings, a
+    decode and a prefill function sharing it) keeps its layout.
 
-    Example (`max-rows=1`):
+    Example (`dot-rows=1`):
 
     ```mlir
     %w = arith.constant dense_resource<w> : tensor<576x192xf32>
@@ -317,8 +325,12 @@ def AttnTransposeMatVecWeights
     ```
   }];
   let options = [
-    Option<"maxRows", "max-rows", "int64_t", /*default=*/"1",
-           "Transpose the weights of contractions with at most this many rows">,
+    Option<"dotRows", "dot-rows", "int64_t", /*default=*/"1",
+           "Store [K, N] weights of contractions with at most this many rows "
+           "as [N, K] (0: never)">,
+    Option<"blockedRows", "blocked-rows", "int64_t", /*default=*/"17",
+           "Store [N, K] weights of contractions with at least this many "
+           "rows as [K, N] (0: never)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];

@@ -441,19 +441,24 @@ private:
     return applyCacheScale(e, e.toF32(v), scale, b, g);
   }
 
-  /// Elements d0 .. d0 + 2 * lanes of a bf16 cache row as two f32 vectors:
-  /// the even elements, then the odd ones (see the file comment).
-  std::pair<Value, Value> readBF16Split(Value cache, Value kb, Value kj,
-                                        Value d0) {
+  /// Elements d0 .. d0 + 2 * lanes of a bf16 cache row as `lanes` 32-bit
+  /// words (element pairs).
+  Value readWords(Value cache, Value kb, Value kj, Value d0) {
     auto cacheType = cast<MemRefType>(cache.getType());
     Value pad = arith::ConstantOp::create(
         ob, e.loc, ob.getZeroAttr(cacheType.getElementType()));
     Value raw = vector::TransferReadOp::create(
         ob, e.loc, VectorType::get({2 * lanes}, cacheType.getElementType()),
         cache, ValueRange{kb, g, kj, d0}, pad, ArrayRef<bool>{true});
-    Value words = vector::BitCastOp::create(
+    return vector::BitCastOp::create(
         ob, e.loc, VectorType::get({lanes}, ob.getI32Type()), raw);
-    return splitBF16Words(words);
+  }
+
+  /// Elements d0 .. d0 + 2 * lanes of a bf16 cache row as two f32 vectors:
+  /// the even elements, then the odd ones (see the file comment).
+  std::pair<Value, Value> readBF16Split(Value cache, Value kb, Value kj,
+                                        Value d0) {
+    return splitBF16Words(readWords(cache, kb, kj, d0));
   }
 
   /// Elements d and d + 1 of a bf16 cache row, each broadcast to an f32
@@ -1572,12 +1577,6 @@ private:
                                       e.mul(rowIdx[r], e.idx(2)))}));
       auto i32Vec = VectorType::get({lanes}, ob.getI32Type());
       auto pairVec = VectorType::get({2 * lanes}, ob.getBF16Type());
-      auto words = [&](std::pair<Value, Value> key, Value d0) {
-        Value raw = vector::LoadOp::create(
-            ob, e.loc, pairVec, a.value,
-            ValueRange{key.first, g, key.second, d0});
-        return vector::BitCastOp::create(ob, e.loc, i32Vec, raw).getResult();
-      };
       auto constant = [&](int32_t v) -> Value {
         return arith::ConstantOp::create(
             ob, e.loc,
@@ -1586,7 +1585,8 @@ private:
       Value low = constant(0xffff), high = constant(int32_t(0xffff0000u)),
             sixteen = constant(16);
       for (int64_t c = 0; c + 1 < chunks; c += 2) {
-        Value w0 = words(key0, cols[c]), w1 = words(key1, cols[c]);
+        Value w0 = readWords(a.value, key0.first, key0.second, cols[c]);
+        Value w1 = readWords(a.value, key1.first, key1.second, cols[c]);
         Value even = vector::BitCastOp::create(
             ob, e.loc, pairVec,
             arith::OrIOp::create(

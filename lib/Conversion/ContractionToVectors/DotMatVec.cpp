@@ -202,6 +202,8 @@ bool mlir::attn::emitDotMatVec(RewriterBase &rewriter,
           dotColumns(jb, columns);
           scf::YieldOp::create(jb, loc);
         });
+    if (streams == 1)
+      return;
     Value rest = arith::AddIOp::create(
         b, loc, n0, arith::MulIOp::create(b, loc, q, index(b, streams)));
     scf::ForOp::create(b, loc, rest, n1, index(b, 1), ValueRange{},

@@ -74,8 +74,8 @@ func.func @decode_mqa32_bf16(%q: memref<1x32x1x128xf32>, %k: memref<1x1x1x128xf3
 // CHECK-NEXT:    vector.shuffle %[[PP]], %[[PP]] [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15]
 // CHECK:         scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(
 // CHECK:           vector.load %{{.+}} : memref<128xbf16>, vector<2xbf16>
-// CHECK:           vector.load %{{.+}} : memref<2x2x512x128xbf16>, vector<32xbf16>
-// CHECK:           vector.load %{{.+}} : memref<2x2x512x128xbf16>, vector<32xbf16>
+// CHECK:           vector.transfer_read %{{.+}} {in_bounds = [true]} : memref<2x2x512x128xbf16>, vector<32xbf16>
+// CHECK:           vector.transfer_read %{{.+}} {in_bounds = [true]} : memref<2x2x512x128xbf16>, vector<32xbf16>
 // CHECK:           arith.andi
 // CHECK:           arith.shli
 // CHECK:           arith.ori

@@ -134,35 +134,21 @@ struct WeightUses {
 };
 
 /// The uses of `constant`, if every one is a contraction (directly or
-/// through a widening copy) that wants the other layout than it reads,
-/// all of them the same.
+/// through a widening copy) that wants the other layout than it reads.
+/// Each use's map is swapped on its own, so a (square) weight that two
+/// contractions read opposite ways is flipped for both.
 std::optional<WeightUses> collectUses(arith::ConstantOp constant,
                                       int64_t dotRows, int64_t blockedRows) {
-  WeightUses uses;
-  bool any = false;
-  bool agree = true;
   auto wantsFlip = [&](OpOperand &use) {
     std::optional<WeightRead> read = weightRead(use);
     std::optional<Layout> wanted =
         read ? wantedLayout(*read, dotRows, blockedRows) : std::nullopt;
-    if (!wanted || *wanted == read->layout)
-      return false;
-    return true;
+    return wanted && *wanted != read->layout;
   };
-  // Every use reads the constant the same way (a square weight could be
-  // read both ways).
-  std::optional<Layout> readAs;
-  auto sameWay = [&](OpOperand &use) {
-    Layout l = weightRead(use)->layout;
-    if (readAs && *readAs != l)
-      agree = false;
-    readAs = l;
-  };
+  WeightUses uses;
   for (OpOperand &use : constant->getUses()) {
     if (wantsFlip(use)) {
-      sameWay(use);
       uses.direct.push_back({use.getOwner(), use.getOperandNumber()});
-      any = true;
       continue;
     }
     auto copy = dyn_cast<linalg::GenericOp>(use.getOwner());
@@ -170,12 +156,9 @@ std::optional<WeightUses> collectUses(arith::ConstantOp constant,
         copy->getResult(0).use_empty() ||
         !llvm::all_of(copy->getResult(0).getUses(), wantsFlip))
       return std::nullopt;
-    for (OpOperand &u : copy->getResult(0).getUses())
-      sameWay(u);
     uses.widenings.push_back(copy);
-    any = true;
   }
-  if (!any || !agree)
+  if (uses.direct.empty() && uses.widenings.empty())
     return std::nullopt;
   return uses;
 }

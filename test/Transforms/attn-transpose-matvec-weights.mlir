@@ -243,3 +243,26 @@ func.func @gemm_transb_both(%x: tensor<32x3xf32>, %z: tensor<1x3xf32>) -> (tenso
   %y1 = linalg.matmul indexing_maps = #gemm_nt ins(%z, %w : tensor<1x3xf32>, tensor<2x3xf32>) outs(%f1 : tensor<1x2xf32>) -> tensor<1x2xf32>
   return %y, %y1 : tensor<32x2xf32>, tensor<1x2xf32>
 }
+
+// -----
+
+// A square weight read (k, n) by a one-row contraction (which wants
+// [N, K]) and (n, k) by a 32-row one (which wants [K, N]): one transposed
+// constant serves both, each map swapped on its own.
+// CHECK-DAG:   #[[NKM:.+]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-DAG:   #[[KNM:.+]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-LABEL: func.func @square_both_ways
+// CHECK:         %[[WT:.+]] = arith.constant dense<{{\[}}[1.000000e+00, 3.000000e+00], [2.000000e+00, 4.000000e+00]]> : tensor<2x2xf32>
+// CHECK:         linalg.generic {indexing_maps = [#{{.+}}, #[[NKM]], #{{.+}}]{{.*}} ins(%{{.+}}, %[[WT]] : tensor<1x2xf32>, tensor<2x2xf32>)
+// CHECK:         linalg.generic {indexing_maps = [#{{.+}}, #[[KNM]], #{{.+}}]{{.*}} ins(%{{.+}}, %[[WT]] : tensor<32x2xf32>, tensor<2x2xf32>)
+func.func @square_both_ways(%x: tensor<1x2xf32>, %z: tensor<32x2xf32>) -> (tensor<1x2xf32>, tensor<32x2xf32>) {
+  %w = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2xf32>) -> tensor<1x2xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<1x2xf32>, tensor<2x2xf32>) outs(%f : tensor<1x2xf32>) -> tensor<1x2xf32>
+  %e2 = tensor.empty() : tensor<32x2xf32>
+  %f2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<32x2xf32>) -> tensor<32x2xf32>
+  %y2 = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>] ins(%z, %w : tensor<32x2xf32>, tensor<2x2xf32>) outs(%f2 : tensor<32x2xf32>) -> tensor<32x2xf32>
+  return %y, %y2 : tensor<1x2xf32>, tensor<32x2xf32>
+}

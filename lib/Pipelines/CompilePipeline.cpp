@@ -93,6 +93,7 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.overlapTileWidening = options.target.overlapTileWidening;
   codegen.keyRowsInOrder = options.target.keyRowsInOrder;
   codegen.groupedTileKeys = options.target.groupedTileKeys;
+  codegen.f16GroupedTileKeys = options.target.f16GroupedTileKeys;
   codegen.claimWorkItems = options.target.claimWorkItems;
   codegen.tileAlignment = options.target.tileAlignment;
   codegen.rowStreamMatVec = options.target.rowStreamMatVec;

@@ -106,6 +106,7 @@ void mlir::attn::buildAttnCpuCodegenPipeline(OpPassManager &pm,
   loops.overlapTileWidening = options.overlapTileWidening;
   loops.keyRowsInOrder = options.keyRowsInOrder;
   loops.groupedTileKeys = options.groupedTileKeys;
+  loops.f16GroupedTileKeys = options.f16GroupedTileKeys;
   loops.claimWorkItems = options.claimWorkItems;
   loops.tileAlignment = options.tileAlignment;
   ConvertContractionToVectorsOptions vectors;

@@ -92,10 +92,13 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
        (cpuName == "znver4" || cpuName == "znver5"));
   result.keyRowsInOrder = result.inlineBF16Widening;
   result.overlapTileWidening = result.inlineBF16Widening;
-  // 128-key GQA tiles (grouped-tile-keys) are not the default anywhere: on
-  // the idle Zen 4 they were 0.78-0.95x on f16 caches, 0.85-1.03x on f32
-  // and 0.91-1.10x on bf16 against 32-key tiles (bench/RESULTS.md).
+  // 128-key GQA tiles for every cache (grouped-tile-keys) are not the
+  // default anywhere: on the idle Zen 4 they were 0.78-0.95x on f16 caches,
+  // 0.85-1.03x on f32 and 0.91-1.10x on bf16 against 32-key tiles; since
+  // the kernel changed, G >= 4 on f16 caches gains 1.05-1.12x on one thread
+  // with them (f16GroupedTileKeys; bench/RESULTS.md, 2026-12-05 07:30-).
   result.groupedTileKeys = 0;
+  result.f16GroupedTileKeys = result.keyRowsInOrder ? 128 : 0;
   result.rowStreamMatVec =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");
   result.transposeMatVecWeights = result.rowStreamMatVec;

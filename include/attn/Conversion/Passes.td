@@ -84,6 +84,12 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops", "ModuleOp"> {
            "Decode with 2 to lanes / 2 query heads per KV head (the "
            "periodic layout, GQA): keys per online-softmax tile, rounded up "
            "to the key block; 0 means 32 (attn-compile-pipeline's default)">,
+    Option<"f16GroupedTileKeys", "f16-grouped-tile-keys", "int64_t",
+           /*default=*/"0",
+           "Decode of 4 to lanes / 2 query heads per KV head on an f16 key "
+           "cache: keys per online-softmax tile (0: as grouped-tile-keys "
+           "says). attn-compile-pipeline sets 128 for AMD Zen 4 and later, "
+           "where that decode is bound by the FP pipes at one thread">,
     Option<"tileAlignment", "tile-alignment", "int64_t", /*default=*/"0",
            "Alignment in bytes of the kernels' stack tiles (queries, "
            "scores, accumulators, widened cache tiles, softmax state); 0 "

@@ -58,6 +58,7 @@ struct CodegenOptions {
   bool overlapTileWidening = false; ///< convert-attn-to-loops{overlap-tile-widening}
   bool keyRowsInOrder = false; ///< convert-attn-to-loops{key-rows-in-order}
   int64_t groupedTileKeys = 0; ///< convert-attn-to-loops{grouped-tile-keys}
+  int64_t f16GroupedTileKeys = 0; ///< convert-attn-to-loops{f16-grouped-tile-keys}
   bool claimWorkItems = true; ///< convert-attn-to-loops{claim-work-items}
   int64_t tileAlignment = 0; ///< convert-attn-to-loops{tile-alignment}
   /// convert-contraction-to-vectors{row-streaming}

@@ -63,6 +63,7 @@ FlashAttention describeCommon(OpTy op, const AttnToLoopsOptions &options) {
   a.overlapTileWidening = options.overlapTileWidening;
   a.keyRowsInOrder = options.keyRowsInOrder;
   a.groupedTileKeys = options.groupedTileKeys;
+  a.f16GroupedTileKeys = options.f16GroupedTileKeys;
   a.claimWorkItems = options.claimWorkItems;
   a.tileAlignment = options.tileAlignment;
   a.bf16DotProducts = options.bf16DotProducts;
@@ -327,8 +328,8 @@ struct ConvertAttnToLoopsPass
                                           {rowLanes, inlineBF16Widening,
                                            overlapTileWidening,
                                            keyRowsInOrder, groupedTileKeys,
-                                           claimWorkItems, tileAlignment,
-                                           bf16DotProducts});
+                                           f16GroupedTileKeys, claimWorkItems,
+                                           tileAlignment, bf16DotProducts});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // exp and tanh as vectorisable polynomials instead of libm calls.

@@ -50,6 +50,8 @@ struct FlashAttention {
   /// Keys per tile of the grouped decode kernel's periodic layout with
   /// G > 1 (0: kTargetTileKeys; see groupedTileTarget).
   int64_t groupedTileKeys = 0;
+  /// The same for G >= 4 on an f16 key cache (0: groupedTileKeys).
+  int64_t f16GroupedTileKeys = 0;
   /// Work items claimed one at a time from a shared counter (the default),
   /// not dealt out in equal blocks per thread (AttnToLoopsOptions).
   bool claimWorkItems = true;

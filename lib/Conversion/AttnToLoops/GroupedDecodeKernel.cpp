@@ -231,8 +231,23 @@ int64_t wholeValueRowBlock(const FlashAttention &a, int64_t group,
 /// A/B: bf16 1.12-1.26x, f16 0.81-0.97x; on the idle machine (3 rounds
 /// against 32-key tiles, CPU time) f16 0.78-0.95x, f32 0.85-1.03x, bf16
 /// 0.91-1.10x, so it is not the Zen 4 default.
+///
+/// G >= 4 on an f16 key cache: a.f16GroupedTileKeys when set (Zen 4: 128).
+/// Since those measurements the kernel changed (the periodic score loop in
+/// columns, spread prefetches, whole value rows for f32), and on the idle
+/// Zen 4 VM (2026-12-05, interleaved under SCHED_FIFO, 8 rounds, paired
+/// medians) GQA-4 f16 from DRAM took 1.12x (B 1) and 1.05x (B 8) on one
+/// thread, 0.97-0.98x on two (memory bound); G 8 1.03-1.06x; G 2 0.97x and
+/// bf16 / f32 caches 0.75-0.94x on one thread, so only f16 with G >= 4. In
+/// L2 the one-thread step is 22.6 against 24.7 ns per key row: that decode
+/// is bound by the FP pipes there (vcvtph2ps and the score fold's
+/// shuffles share FP2/FP3), and the longer tile spreads the per-tile
+/// softmax, rescale and accumulator loads and stores over 4x the keys.
 int64_t tileTarget(const FlashAttention &a, int64_t lanes, int64_t group,
                    bool inOrder) {
+  bool f16Keys = cast<MemRefType>(a.key.getType()).getElementType().isF16();
+  if (a.f16GroupedTileKeys > 0 && f16Keys && group >= 4 && 2 * group <= lanes)
+    return a.f16GroupedTileKeys;
   if (a.groupedTileKeys > 0 && group > 1 && 2 * group <= lanes)
     return a.groupedTileKeys;
   return inOrder ? 2 * kTargetTileKeys : kTargetTileKeys;

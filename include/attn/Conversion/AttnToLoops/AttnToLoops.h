@@ -40,6 +40,9 @@ struct AttnToLoopsOptions {
   bool keyRowsInOrder = false;
   /// Keys per tile of the periodic layout with G > 1 (0: 32).
   int64_t groupedTileKeys = 0;
+  /// Keys per tile of that layout with G >= 4 on an f16 key cache (0:
+  /// groupedTileKeys).
+  int64_t f16GroupedTileKeys = 0;
   /// Threads claim the work items from a shared counter instead of equal
   /// blocks of them.
   bool claimWorkItems = true;

@@ -45,6 +45,15 @@ Methods (--methods, comma separated):
                                  matches the original block on the
                                  converted input, on every calibration
                                  window (--calib-extra adds windows);
+                  mlp=in         the MLP's input map: after the attention
+                                 fit, one d x d map A (ridge least squares,
+                                 iridge=R, default 1e-2, toward I) from the
+                                 converted block's normed MLP input to the
+                                 one the original attention gives on the
+                                 same stream, folded into the gate and up
+                                 projections (W A^T): the pre-activations
+                                 are corrected before the nonlinearity;
+                  mlp=in+down    both, the input map first;
                   drift=L        with mlp=down: the block target moved by
                                  L x (original model's stream - that
                                  target) (default 0).
@@ -322,7 +331,7 @@ def parse(method: str) -> tuple[str, dict]:
     name, _, rest = method.partition(":")
     opts = {"target": "local", "free": "kvqo", "iters": "80", "ridge": "1e-3",
             "weight": "none", "fitb": "16", "val": "0", "mlp": "none",
-            "mridge": "1e-2", "drift": "0", "maps": ""}
+            "mridge": "1e-2", "iridge": "1e-2", "drift": "0", "maps": ""}
     for item in filter(None, rest.split("/")):
         k, _, v = item.partition("=")
         if k not in opts:
@@ -376,6 +385,22 @@ def refit_down(w, new, L, x1, target, ridge: float):
     return sol.T.astype(np.float32)
 
 
+def refit_input_map(w, L, x1, target_stream, ridge: float) -> dict:
+    """The MLP's input map: A = argmin ||H1 A - Ht||^2 + lam ||A - I||^2 with
+    H1 the converted block's normed MLP input (on x1) and Ht the one the
+    original attention would give (on target_stream = x + T), lam = ridge *
+    trace(H1^T H1) / d; folded into the gate and up projections (W A^T), so
+    the MLP's pre-activations on the converted stream match the original
+    attention's, before the nonlinearity (which a down refit cannot undo)."""
+    h1 = E.rms(x1, L["ffn_norm"], w.eps).reshape(-1, x1.shape[-1]).astype(np.float64)
+    ht = E.rms(target_stream, L["ffn_norm"], w.eps).reshape(h1.shape).astype(np.float64)
+    gram = h1.T @ h1
+    lam = ridge * np.trace(gram) / gram.shape[0]
+    eye = np.eye(gram.shape[0])
+    a = np.linalg.solve(gram + lam * eye, h1.T @ ht + lam * eye)
+    return {n: (L[n].astype(np.float64) @ a.T).astype(np.float32) for n in ("w_gate", "w_up")}
+
+
 def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = None,
             first: int | None = None):
     """`held`: tokens on which each layer's local error is also reported
@@ -397,8 +422,8 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
     if fitb + nval > calib.shape[0]:
         sys.exit(f"error: fitb={fitb} + val={nval} windows but the calibration set has "
                  f"{calib.shape[0]} (pass --calib-extra)")
-    if opts["mlp"] not in ("none", "down"):
-        sys.exit(f"error: mlp {opts['mlp']!r}: expected none or down")
+    if opts["mlp"] not in ("none", "down", "in", "in+down"):
+        sys.exit(f"error: mlp {opts['mlp']!r}: expected none, down, in or in+down")
     drift = float(opts["drift"])
     wt = copy.copy(w)
     wt.layers = []
@@ -461,7 +486,15 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         new = fitted
         x1 = x + T.attention_out(*T.qkv(w, new, h, cos, sin), new["wo"])
         xo_next = T.mlp(w, L, xo + ao)
-        if opts["mlp"] == "down":
+        if opts["mlp"] in ("in", "in+down"):
+            if held is not None:
+                ei0 = block_error(w, L, new, xh, hcos, hsin)
+            new = dict(new)
+            new.update(refit_input_map(w, L, x1, x + t_all, float(opts["iridge"])))
+            if held is not None:
+                ei1 = block_error(w, L, new, xh, hcos, hsin)
+                line += f"; held-out block error (input map) {ei0:.4f} -> {ei1:.4f}"
+        if opts["mlp"] in ("down", "in+down"):
             # Block-output refit: the original block on the converted input
             # (+ drift * what separates it from the original model's stream).
             tgt = T.mlp(w, L, x + t_all)

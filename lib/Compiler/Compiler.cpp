@@ -306,8 +306,10 @@ LogicalResult Compilation::lowerToOutput(ModuleOp module, OutputKind what,
                                          const std::string &libraryPath,
                                          bool releaseWeights,
                                          LlvmEffort effort) {
+  CompilePipelineOptions released = lowering;
+  released.releaseReplacedWeights = releaseWeights;
   if (failed(runPasses(module, [&](OpPassManager &pm) {
-        buildAttnLoweringPipeline(pm, lowering);
+        buildAttnLoweringPipeline(pm, released);
         if (what == OutputKind::Library)
           pm.addPass(createAttnExternalizeWeights(
               {/*minBytes=*/4096, parameterFileName(libraryPath),

@@ -72,6 +72,7 @@ void mlir::attn::buildAttnLoweringPipeline(
       AttnTransposeMatVecWeightsOptions layout;
       layout.dotRows = options.target.transposeMatVecWeights ? 1 : 0;
       layout.blockedRows = options.target.blockedMatmulWeights ? 17 : 0;
+      layout.releaseReplaced = options.releaseReplacedWeights;
       pm.addPass(createAttnTransposeMatVecWeights(layout));
     }
     pm.addPass(createAttnOutlineRepeats());

@@ -89,6 +89,9 @@ struct CompilePipelineOptions {
   int64_t kvPages = 0;         ///< its num-pages (0: B * pages per row)
   CpuTarget target;           ///< from resolveCpuTarget (the host code's CPU)
   bool cuda = false;          ///< kernels for NVIDIA sm_90a instead of CPU loops
+  /// attn-transpose-matvec-weights{release-replaced}: the module's weight
+  /// blobs are not shared with another module (attn-compile's library).
+  bool releaseReplacedWeights = false;
 };
 
 /// The graph stage of attn-compile-pipeline: raise, share KV heads, fuse the

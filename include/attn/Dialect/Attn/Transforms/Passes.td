@@ -284,7 +284,8 @@ def AttnTransposeMatVecWeights
     each output element as a dot product over one contiguous weight row
     (its dot-product form) instead of streaming rows of `W` into partial
     outputs. The data is transposed at compile time; the original constant
-    is gone from the module.
+    is gone from the module (and with `release-replaced` its blob's memory,
+    unless another attribute of the module still refers to it).
 
     The other way, a weight read `(n, k)` (ONNX Gemm with `transB`) by
     contractions with at least `blocked-rows` rows (a prefill) whose output
@@ -331,6 +332,11 @@ def AttnTransposeMatVecWeights
     Option<"blockedRows", "blocked-rows", "int64_t", /*default=*/"17",
            "Store [N, K] weights of contractions with at least this many "
            "rows as [K, N] (0: never)">,
+    Option<"releaseReplaced", "release-replaced", "bool", /*default=*/"false",
+           "Free the dense_resource blobs of the replaced constants that no "
+           "attribute left in the module refers to (their memory is the "
+           "context's: only when no other module shares them). attn-compile "
+           "sets it for the library's compile, not for calibration probes">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];

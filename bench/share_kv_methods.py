@@ -32,6 +32,9 @@ Methods (--methods, comma separated):
                   maps=qo        Q and/or O not free matrices but the
                                  aligned ones times one 64 x 64 map per
                                  query head (fewer free weights);
+                  rank=R         Q and O (not in maps) the aligned ones
+                                 plus a rank-R update U V^T (fewer free
+                                 weights; ridge on U and V);
                   fitb=N         calibration windows the attention fit
                                  reads (default 16, the export's; more
                                  with --calib-extra);
@@ -233,22 +236,35 @@ def lbfgs(fg, x0, iters: int, memory: int = 10, callback=None):
 
 
 def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: float,
-              weight=None, val=None, maps: str = ""):
+              weight=None, val=None, maps: str = "", rank: int = 0):
     """Minimise ||out - target||_W^2 / ||target||_W^2 + ridge * sum_g
     ||p_g - init_g||^2 / ||init_g||^2 over the projections named in `free`.
     Projections named in `maps` ('q', 'o') are not free matrices but the
     initial ones times one hd x hd map per query head (Wq_h = M_h Wq0_h,
     Wo_h = Wo0_h M_h; 9 x 64 x 64 parameters instead of 576 x 576), with
-    the ridge on M - I."""
+    the ridge on M - I. With `rank` > 0, Q and O (those not in `maps`) are
+    the initial ones plus a rank-`rank` update U V^T (U zero and V small at
+    the start), with the ridge on U and V."""
     names = [n for n, c in (("wk", "k"), ("wv", "v"), ("wq", "q"), ("wo", "o")) if c in free]
     p0 = {n: init[n].astype(np.float64) for n in ("wq", "wk", "wv", "wo")}
     hq, hd = attn.hq, attn.hd
     mapped = {n for n in names if n[1] in maps}
+    lowrank = {n for n in names if rank > 0 and n in ("wq", "wo") and n not in mapped}
     eye = np.broadcast_to(np.eye(hd), (hq, hd, hd))
-    v0 = {n: (eye.copy() if n in mapped else p0[n]) for n in names}
+    rng = np.random.default_rng(0)
+
+    def start(n):
+        if n in mapped:
+            return eye.copy()
+        if n in lowrank:
+            o, i = p0[n].shape
+            return np.concatenate([np.zeros((o, rank)),
+                                   rng.standard_normal((i, rank)) / np.sqrt(i)])
+        return p0[n]
+    v0 = {n: start(n) for n in names}
     shapes = [v0[n].shape for n in names]
     sizes = [v0[n].size for n in names]
-    scale = {n: 1.0 / (v0[n] ** 2).sum() for n in names}
+    scale = {n: 1.0 / ((p0[n] if n in lowrank else v0[n]) ** 2).sum() for n in names}
     wq0 = p0["wq"].reshape(hq, hd, -1)
     wo0 = p0["wo"].reshape(-1, hq, hd).transpose(1, 0, 2)         # [Hq, D, hd]
     wgt = np.ones((1, target.shape[1])) if weight is None else weight
@@ -257,7 +273,10 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
     def weights(vals):
         p = dict(p0)
         for n, v in vals.items():
-            if n not in mapped:
+            if n in lowrank:
+                o = p0[n].shape[0]
+                p[n] = p0[n] + v[:o] @ v[o:].T
+            elif n not in mapped:
                 p[n] = v
             elif n == "wq":
                 p[n] = np.matmul(v, wq0).reshape(hq * hd, -1)
@@ -266,6 +285,9 @@ def fit_layer(attn: Attn, init: dict, target, free: str, iters: int, ridge: floa
         return p
 
     def back(n, v, g):
+        if n in lowrank:
+            o = p0[n].shape[0]
+            return np.concatenate([g @ v[o:], g.T @ v[:o]])
         if n not in mapped:
             return g
         if n == "wq":
@@ -331,7 +353,7 @@ def parse(method: str) -> tuple[str, dict]:
     name, _, rest = method.partition(":")
     opts = {"target": "local", "free": "kvqo", "iters": "80", "ridge": "1e-3",
             "weight": "none", "fitb": "16", "val": "0", "mlp": "none",
-            "mridge": "1e-2", "iridge": "1e-2", "drift": "0", "maps": ""}
+            "mridge": "1e-2", "iridge": "1e-2", "drift": "0", "maps": "", "rank": "0"}
     for item in filter(None, rest.split("/")):
         k, _, v = item.partition("=")
         if k not in opts:
@@ -473,7 +495,7 @@ def convert(w, calib: np.ndarray, method: str, log, held: np.ndarray | None = No
         t0 = time.process_time()
         p, f0, f1, note = fit_layer(attn, new, target[fit].reshape(fitb * s, -1).astype(np.float64),
                                     opts["free"], int(opts["iters"]), float(opts["ridge"]),
-                                    weight, val, opts["maps"])
+                                    weight, val, opts["maps"], int(opts["rank"]))
         fitted = dict(new)
         for n in ("wq", "wk", "wv", "wo"):
             fitted[n] = p[n].astype(np.float32)

@@ -241,7 +241,7 @@ int64_t wholeValueRowBlock(const FlashAttention &a, int64_t group,
 /// bf16 / f32 caches 0.75-0.94x on one thread, so only f16 with G >= 4. In
 /// L2 the one-thread step is 22.6 against 24.7 ns per key row: that decode
 /// is bound by the FP pipes there (vcvtph2ps and the score fold's
-/// shuffles share FP2/FP3), and the longer tile spreads the per-tile
+/// shuffles compete with the FMAs), and the longer tile spreads the per-tile
 /// softmax, rescale and accumulator loads and stores over 4x the keys.
 int64_t tileTarget(const FlashAttention &a, int64_t lanes, int64_t group,
                    bool inOrder) {

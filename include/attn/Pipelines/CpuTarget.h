@@ -55,11 +55,12 @@ struct CpuTarget {
   int64_t groupedTileKeys = 0;
   /// Keys per tile of GQA decode with 4 or more query heads per KV head on
   /// f16 key caches (0: groupedTileKeys). 128 on Zen 4: there that decode
-  /// is bound by the FP pipes on one thread (vcvtph2ps and the score fold's
-  /// shuffles compete with the FMAs), and longer tiles spread the per-tile softmax
-  /// and accumulator traffic over more keys (1.05-1.12x on one thread,
-  /// 0.97-0.98x on two, memory bound; G 2 0.97x, so not for G 2; bf16 and
-  /// f32 caches lose with them: bench/RESULTS.md, 2026-12-05 07:30-).
+  /// is bound by the FP pipes on one thread (vcvtph2ps and the score
+  /// fold's shuffles compete with the FMAs), and longer tiles spread the
+  /// per-tile softmax and accumulator traffic over more keys (1.05-1.12x on
+  /// one thread, 0.97-0.98x on two, memory bound; G 2 0.97x, so not for
+  /// G 2; bf16 and f32 caches lose with them: bench/RESULTS.md, 2026-12-05
+  /// 07:30-).
   int64_t f16GroupedTileKeys = 0;
   /// Threads claim the work items of attention and decode from a shared
   /// counter (convert-attn-to-loops{claim-work-items}) instead of equal

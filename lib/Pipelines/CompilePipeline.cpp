@@ -93,7 +93,6 @@ void mlir::attn::buildAttnLoweringPipeline(
   codegen.bf16DotProducts = options.target.bf16DotProducts;
   codegen.overlapTileWidening = options.target.overlapTileWidening;
   codegen.keyRowsInOrder = options.target.keyRowsInOrder;
-  codegen.groupedTileKeys = options.target.groupedTileKeys;
   codegen.f16GroupedTileKeys = options.target.f16GroupedTileKeys;
   codegen.claimWorkItems = options.target.claimWorkItems;
   codegen.tileAlignment = options.target.tileAlignment;

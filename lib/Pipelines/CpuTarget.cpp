@@ -96,8 +96,7 @@ FailureOr<CpuTarget> mlir::attn::resolveCpuTarget(llvm::StringRef mcpu,
   // default anywhere: on the idle Zen 4 they were 0.78-0.95x on f16 caches,
   // 0.85-1.03x on f32 and 0.91-1.10x on bf16 against 32-key tiles; since
   // the kernel changed, G >= 4 on f16 caches gains 1.05-1.12x on one thread
-  // with them (f16GroupedTileKeys; bench/RESULTS.md, 2026-12-05 07:30-).
-  result.groupedTileKeys = 0;
+  // with them (bench/RESULTS.md, 2026-12-05 07:30-).
   result.f16GroupedTileKeys = result.keyRowsInOrder ? 128 : 0;
   result.rowStreamMatVec =
       result.f32Lanes == 16 && llvm::StringRef(result.cpu).starts_with("znver");

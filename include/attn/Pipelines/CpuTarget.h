@@ -47,14 +47,12 @@ struct CpuTarget {
   /// each key row whole, in address order: AMD Zen 4's prefetchers lose
   /// the column-wise reads (a line of 16 rows per step) of the default.
   bool keyRowsInOrder = false;
-  /// Keys per online-softmax tile of GQA decode (2 to lanes / 2 query heads
-  /// per KV head; 0: the kernel's 32). 0 on every target: 128-key tiles won
-  /// on GQA-4 half caches at high load, but on the idle Zen 4 (interleaved
-  /// A/B, 3 rounds) they were slower on f16 and f32 caches and mixed on
-  /// bf16 (bench/RESULTS.md); the pass option grouped-tile-keys keeps them.
-  int64_t groupedTileKeys = 0;
-  /// Keys per tile of GQA decode with 4 or more query heads per KV head on
-  /// f16 key caches (0: groupedTileKeys). 128 on Zen 4: there that decode
+  /// Keys per online-softmax tile of GQA decode with 4 or more query heads
+  /// per KV head on f16 key caches (convert-attn-to-loops{f16-grouped-tile-
+  /// keys}; 0: the kernel's 32). No target takes longer tiles for every
+  /// cache (the pass option grouped-tile-keys): on the idle Zen 4 they were
+  /// slower on f16 and f32 caches and mixed on bf16 (bench/RESULTS.md). 128
+  /// here on Zen 4: since then the kernel changed, and there that decode
   /// is bound by the FP pipes on one thread (vcvtph2ps and the score
   /// fold's shuffles compete with the FMAs), and longer tiles spread the
   /// per-tile softmax and accumulator traffic over more keys (1.05-1.12x on

@@ -67,7 +67,11 @@ Methods (--methods, comma separated):
 
   bench/share_kv_methods.py [--work DIR] [--layers N] [--convert N] [--watch]
       [--methods ...] [--calib-batch 16 --calib-len 64] [--calib-extra N]
-      [--log FILE]
+      [--calib-synth N [--synth-prefix P] [--synth-temperature T]] [--log FILE]
+
+--calib-synth N adds N windows that the unconverted model writes itself
+(sampled after the first P tokens of a calibration window): measured on the
+8-layer screen, they do not stand in for real text (bench/RESULTS.md).
 
 --convert N converts only the first N layers (a cheap probe); --watch also
 reports each layer's local error on the held-out tokens (the fit never sees
@@ -131,6 +135,52 @@ def load_data(work: str, w, calib_batch: int, calib_len: int, eval_batch: int,
         calib = np.concatenate([calib, more])
     np.savez(path, calib=calib, held=held[:, :-1], targets=held[:, 1:])
     return calib, held[:, :-1], held[:, 1:]
+
+
+def sample_windows(w, prompts: np.ndarray, count: int, length: int, prefix: int,
+                   temperature: float, seed: int) -> np.ndarray:
+    """`count` windows of `length` tokens that the unconverted model writes
+    itself: window j starts with the first `prefix` tokens of calibration
+    window j % len(prompts) and continues by sampling the model's next-token
+    distribution at `temperature` (an incremental forward with a KV cache,
+    float32). Data the user did not have to supply: what the model says."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((count, length), np.int64)
+    ids[:, :prefix] = prompts[np.arange(count) % prompts.shape[0], :prefix]
+    cos, sin = E.rope_tables(w.hd, w.theta, np.arange(length))
+    caches = [([], []) for _ in w.layers]
+    for t in range(length - 1):
+        x = w.embed[ids[:, t]][:, None, :]
+        c, s_ = cos[None, None, t:t + 1], sin[None, None, t:t + 1]
+        for i, L in enumerate(w.layers):
+            h = E.rms(x, L["attn_norm"], w.eps)
+            q = E.mm(h, L["wq"]).reshape(count, 1, w.n_head, w.hd).transpose(0, 2, 1, 3)
+            k = E.mm(h, L["wk"]).reshape(count, 1, -1, w.hd).transpose(0, 2, 1, 3)
+            v = E.mm(h, L["wv"]).reshape(count, 1, -1, w.hd).transpose(0, 2, 1, 3)
+            q, k = E.rotate(q, c, s_), E.rotate(k, c, s_)
+            caches[i][0].append(k)
+            caches[i][1].append(v)
+            K = np.concatenate(caches[i][0], axis=2)
+            V = np.concatenate(caches[i][1], axis=2)
+            rep = w.n_head // K.shape[1]
+            qg = q.reshape(count, K.shape[1], rep, w.hd)
+            sc = np.einsum("bgrd,bgsd->bgrs", qg, K) / np.float32(np.sqrt(w.hd))
+            sc = np.exp(sc - sc.max(-1, keepdims=True))
+            sc /= sc.sum(-1, keepdims=True)
+            ctx = np.einsum("bgrs,bgsd->bgrd", sc, V).reshape(count, 1, w.n_head * w.hd)
+            x = x + E.mm(ctx, L["wo"])
+            h = E.rms(x, L["ffn_norm"], w.eps)
+            g = E.mm(h, L["w_gate"])
+            x = x + E.mm((g / (1 + np.exp(-g))) * E.mm(h, L["w_up"]), L["w_down"])
+        if t + 1 < prefix:
+            continue
+        logits = E.mm(E.rms(x[:, 0], w.final_norm, w.eps), w.lm_head).astype(np.float64)
+        logits /= temperature
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        u = rng.random((count, 1))
+        ids[:, t + 1] = np.minimum((np.cumsum(p, -1) < u).sum(-1), p.shape[1] - 1)
+    return ids
 
 
 # --------------------------------------------------------------------------
@@ -552,6 +602,12 @@ def main():
     ap.add_argument("--calib-len", type=int, default=64)
     ap.add_argument("--calib-extra", type=int, default=0,
                     help="more 64-token calibration windows after the export's 16 x 64")
+    ap.add_argument("--calib-synth", type=int, default=0,
+                    help="more 64-token calibration windows that the unconverted model "
+                         "samples itself, each starting with --synth-prefix tokens of a "
+                         "calibration window (after any --calib-extra ones)")
+    ap.add_argument("--synth-prefix", type=int, default=8)
+    ap.add_argument("--synth-temperature", type=float, default=1.0)
     ap.add_argument("--eval-batch", type=int, default=8)
     ap.add_argument("--eval-len", type=int, default=128)
     ap.add_argument("--convert", type=int,
@@ -571,6 +627,19 @@ def main():
     w = E.Weights(E.locate_gguf(args.cache), args.layers)
     calib, held, targets = load_data(args.work, w, args.calib_batch, args.calib_len,
                                      args.eval_batch, args.eval_len, extra=args.calib_extra)
+    if args.calib_synth:
+        path = os.path.join(args.work, f"synth-{w.n_layer}-{calib.shape[0]}-{args.calib_synth}"
+                            f"-p{args.synth_prefix}-t{args.synth_temperature:g}.npy")
+        if os.path.exists(path):
+            synth = np.load(path)
+        else:
+            t0 = time.time()
+            synth = sample_windows(w, calib, args.calib_synth, calib.shape[1], args.synth_prefix,
+                                   args.synth_temperature, seed=2)
+            np.save(path, synth)
+            print(f"# sampled {synth.shape[0]} x {synth.shape[1]} tokens in {time.time() - t0:.0f} s",
+                  flush=True)
+        calib = np.concatenate([calib, synth])
     ref_path = os.path.join(args.work, f"reference-{w.n_layer}-{held.shape[0]}x{held.shape[1]}.npy")
     if os.path.exists(ref_path):
         ref = np.load(ref_path)

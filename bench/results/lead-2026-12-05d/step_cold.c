@@ -7,6 +7,9 @@
 //   SECOND    time a second run right after the first (code and data warm)
 //   CODEWARM  before the timed run, one run on other caches at position 1 (the
 //             code, constants and stack warm, the caches' data cold)
+//   PFCODE    before the timed run, prefetcht1 every line of DECODE.so's executable
+//             mapping (PFWAIT: then wait 2 us); DECODE.so must be given by the path
+//             that /proc/self/maps shows (absolute)
 //   cc -O2 step_cold.c -I include -L build/lib -lAttnRuntime -Wl,-rpath,$PWD/build/lib -o step_cold
 //   chrt -f 10 ./step_cold STEP.so STEPS [BASE [DECODE.so]]
 #define _GNU_SOURCE
@@ -73,6 +76,24 @@ int main(int argc, char **argv) {
         *(long long *)din[dpos] = 1;
         attnModelRunInPlace(d, (const void *const *)din, dio2, dout, NULL);
         *(long long *)din[dpos] = keep;
+      }
+      if (getenv("PFCODE")) {
+        // prefetch (into L2) every line of DECODE.so's executable mapping
+        static char *lo, *hi;
+        if (!lo) {
+          FILE *f = fopen("/proc/self/maps", "r");
+          char line[512];
+          while (fgets(line, sizeof line, f))
+            if (strstr(line, argv[4]) && strstr(line, "r-xp")) {
+              unsigned long a, b;
+              sscanf(line, "%lx-%lx", &a, &b);
+              lo = (char *)a, hi = (char *)b;
+            }
+          fclose(f);
+          fprintf(stderr, "code %p-%p (%ld KB)\n", lo, hi, (long)(hi - lo) / 1024);
+        }
+        for (char *c = lo; c < hi; c += 64) __builtin_prefetch(c, 0, 2);
+        if (getenv("PFWAIT")) { double w = now(); while (now() - w < 2e-6) ; }
       }
       double t1 = now();
       attnModelRunInPlace(d, (const void *const *)din, dio, dout, NULL);

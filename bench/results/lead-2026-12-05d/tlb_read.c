@@ -1,5 +1,6 @@
 // 786 KB (one layer's K and V at context 512) read warm, right after clflushopt, and
-// after a 256 MB stream, on 4 KiB pages or (HUGE=1) in a 2 MB page (lead, 2026-12-05).
+// after a 256 MB stream, on 4 KiB pages or (HUGE=1) in a 2 MB page; then after a burst of prefetcht1 over it
+// (timed) and after the same burst and a 40 us wait (lead, 2026-12-05).
 //   cc -O2 -march=x86-64-v4 -mclflushopt tlb_read.c -o tlb_read && chrt -f 10 ./tlb_read
 #include <immintrin.h>
 #include <stdio.h>
@@ -28,6 +29,18 @@ int main(void) {
     double flushed = readAll(p, n);
     readAll(q, big);  // 256 MB streamed
     double streamed = readAll(p, n);
+    readAll(q, big);
+    double tp = now();
+    for (size_t i = 0; i < n; i += 16) _mm_prefetch((const char *)(p + i), _MM_HINT_T1);
+    double burst = (now() - tp) * 1e6;
+    double afterPf = readAll(p, n);
+    readAll(q, big);
+    tp = now();
+    for (size_t i = 0; i < n; i += 16) _mm_prefetch((const char *)(p + i), _MM_HINT_T1);
+    double burst2 = (now() - tp) * 1e6;
+    { double w = now(); while (now() - w < 40e-6) ; }
+    double afterPfWait = readAll(p, n);
+    printf("  prefetch burst %.1f us then read %.1f us; burst %.1f us, 40 us wait, read %.1f us\n", burst, afterPf, burst2, afterPfWait);
     printf("786 KB read: warm %.1f us, after clflushopt %.1f us, after a 256 MB stream %.1f us\n", warm, flushed, streamed);
   }
   return sink == 12345;

@@ -91,6 +91,21 @@ Value unpack(OpBuilder &b, Location loc, Value x, int64_t index) {
   return buildReshape(b, loc, slice, squeezed);
 }
 
+/// Fails with an error naming the first of `inputs` (index, name) that the
+/// node has and whose element type is not the query's `dtype`: each of them
+/// enters the query's arithmetic (ORT's kernels take one type T for all).
+LogicalResult
+expectQueryType(NodeContext &ctx, DType dtype,
+                ArrayRef<std::pair<unsigned, StringRef>> inputs) {
+  for (auto [index, name] : inputs)
+    if (ctx.hasInput(index) && ctx.input(index)->dtype != dtype)
+      return ctx.emitError()
+             << "needs " << name << " of the query's type "
+             << dtypeName(dtype) << ", not "
+             << dtypeName(ctx.input(index)->dtype);
+  return success();
+}
+
 Value addBias(OpBuilder &b, Location loc, Value x, Value bias) {
   return buildElementwise(
       b, loc, {x, bias}, shapeOf(x), elementTypeOf(x),
@@ -130,6 +145,12 @@ LogicalResult importGroupQueryAttention(NodeContext &ctx) {
   if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
     return ctx.emitError() << "does not support element type "
                            << dtypeName(dtype);
+  if (failed(expectQueryType(ctx, dtype,
+                             {{1, "key"},
+                              {2, "value"},
+                              {3, "past_key"},
+                              {4, "past_value"}})))
+    return failure();
   if (query->rank() != 3)
     return ctx.emitError() << "needs a 3-D query, not "
                            << formatShape(query->shape);
@@ -366,6 +387,13 @@ LogicalResult importMultiHeadAttention(NodeContext &ctx) {
   if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
     return ctx.emitError() << "does not support element type "
                            << dtypeName(dtype);
+  if (failed(expectQueryType(ctx, dtype,
+                             {{1, "key"},
+                              {2, "value"},
+                              {3, "bias"},
+                              {6, "past_key"},
+                              {7, "past_value"}})))
+    return failure();
   OpBuilder &b = ctx.builder();
   Location loc = ctx.loc;
   int64_t n = *numHeads, batch = query->shape[0], seq = query->shape[1];

@@ -181,20 +181,30 @@ def cases():
 
 def write_malformed(directory):
     """GroupQueryAttention models whose seqlens_k is wrong (float, [B, 1],
-    B + 1 entries) or whose decode needs a cache: attn-compile must refuse
-    them with an error naming the input."""
+    B + 1 entries), and GroupQueryAttention / MultiHeadAttention models whose
+    key, value, past or bias has another element type than the query (an
+    int16 key before the rotary once crashed the importer): attn-compile must
+    refuse them with an error naming the input."""
     os.makedirs(directory, exist_ok=True)
     good = gqa_case("x", past=8)[1]
-    def variant(name, dtype, shape):
+    def variant(name, input_name, dtype, shape, base=good):
         m = onnx.ModelProto()
-        m.CopyFrom(good)
+        m.CopyFrom(base)
         for vi in m.graph.input:
-            if vi.name == "seqlens_k":
-                vi.CopyFrom(helper.make_tensor_value_info("seqlens_k", dtype, shape))
+            if vi.name == input_name:
+                vi.CopyFrom(helper.make_tensor_value_info(input_name, dtype, shape))
         onnx.save(m, os.path.join(directory, name + ".onnx"))
-    variant("seqlens_float", TensorProto.FLOAT, [2])
-    variant("seqlens_rank2", TensorProto.INT32, [2, 1])
-    variant("seqlens_batch", TensorProto.INT32, [3])
+    variant("seqlens_float", "seqlens_k", TensorProto.FLOAT, [2])
+    variant("seqlens_rank2", "seqlens_k", TensorProto.INT32, [2, 1])
+    variant("seqlens_batch", "seqlens_k", TensorProto.INT32, [3])
+    rotary = gqa_case("x", rotary=True)[1]
+    variant("gqa_key_int16_rotary", "key", TensorProto.INT16, [2, 1, 16], rotary)
+    variant("gqa_value_f16", "value", TensorProto.FLOAT16, [2, 1, 16])
+    variant("gqa_past_key_f16", "past_key", TensorProto.FLOAT16, [2, 2, 8, 8])
+    mha = mha_case("x", past=2, bias=True)[1]
+    variant("mha_key_f16", "key", TensorProto.FLOAT16, [2, 5, 16], mha)
+    variant("mha_bias_int64", "bias", TensorProto.INT64, [48], mha)
+    variant("mha_past_value_bf16", "past_value", TensorProto.BFLOAT16, [2, 2, 2, 8], mha)
 
 
 def main():

@@ -420,6 +420,11 @@ LogicalResult importMultiHeadAttention(NodeContext &ctx) {
       if (ctx.hasInput(2) || key->shape[2] != n || key->shape[3] != 2)
         return ctx.emitError() << "has a 5-D key " << formatShape(key->shape)
                                << " that is not packed KV [B, L, N, 2, H]";
+      // The unpacking reshapes need the query's batch.
+      if (failed(expectShape(ctx, "key", key->shape, {batch, -1, n, 2, -1},
+                             {"batch", "key length", "heads", "2",
+                              "head size"})))
+        return failure();
       int64_t hidden = n * key->shape[4];
       k = buildReshape(b, loc, unpack(b, loc, ctx.value(1), 0),
                        {batch, key->shape[1], hidden});

@@ -148,30 +148,22 @@ def sample_windows(w, prompts: np.ndarray, count: int, length: int, prefix: int,
     ids = np.zeros((count, length), np.int64)
     ids[:, :prefix] = prompts[np.arange(count) % prompts.shape[0], :prefix]
     cos, sin = E.rope_tables(w.hd, w.theta, np.arange(length))
-    caches = [([], []) for _ in w.layers]
+    # Per layer K and V caches [count, Hkv, length, hd], filled position by position.
+    caches = np.zeros((len(w.layers), 2, count, w.n_kv, length, w.hd), np.float32)
     for t in range(length - 1):
         x = w.embed[ids[:, t]][:, None, :]
         c, s_ = cos[None, None, t:t + 1], sin[None, None, t:t + 1]
         for i, L in enumerate(w.layers):
-            h = E.rms(x, L["attn_norm"], w.eps)
-            q = E.mm(h, L["wq"]).reshape(count, 1, w.n_head, w.hd).transpose(0, 2, 1, 3)
-            k = E.mm(h, L["wk"]).reshape(count, 1, -1, w.hd).transpose(0, 2, 1, 3)
-            v = E.mm(h, L["wv"]).reshape(count, 1, -1, w.hd).transpose(0, 2, 1, 3)
-            q, k = E.rotate(q, c, s_), E.rotate(k, c, s_)
-            caches[i][0].append(k)
-            caches[i][1].append(v)
-            K = np.concatenate(caches[i][0], axis=2)
-            V = np.concatenate(caches[i][1], axis=2)
-            rep = w.n_head // K.shape[1]
-            qg = q.reshape(count, K.shape[1], rep, w.hd)
+            q, k, v = T.qkv(w, L, E.rms(x, L["attn_norm"], w.eps), c, s_)
+            caches[i, :, :, :, t:t + 1] = k, v
+            K, V = caches[i, 0, :, :, :t + 1], caches[i, 1, :, :, :t + 1]
+            rep = w.n_head // w.n_kv
+            qg = q.reshape(count, w.n_kv, rep, w.hd)
             sc = np.einsum("bgrd,bgsd->bgrs", qg, K) / np.float32(np.sqrt(w.hd))
             sc = np.exp(sc - sc.max(-1, keepdims=True))
             sc /= sc.sum(-1, keepdims=True)
             ctx = np.einsum("bgrs,bgsd->bgrd", sc, V).reshape(count, 1, w.n_head * w.hd)
-            x = x + E.mm(ctx, L["wo"])
-            h = E.rms(x, L["ffn_norm"], w.eps)
-            g = E.mm(h, L["w_gate"])
-            x = x + E.mm((g / (1 + np.exp(-g))) * E.mm(h, L["w_up"]), L["w_down"])
+            x = T.mlp(w, L, x + E.mm(ctx, L["wo"]))
         if t + 1 < prefix:
             continue
         logits = E.mm(E.rms(x[:, 0], w.final_norm, w.eps), w.lm_head).astype(np.float64)

@@ -252,6 +252,10 @@ Value mlir::attn::onnx_import::buildReshape(OpBuilder &b, Location loc,
                                             Value input,
                                             ArrayRef<int64_t> shape) {
   ArrayRef<int64_t> src = shapeOf(input);
+  // The grouping below walks both shapes by their products: with other
+  // element counts it runs past one of them. Importers check the shapes.
+  assert(numElements(src) == numElements(shape) &&
+         "buildReshape needs the same element count");
   if (src == shape)
     return input;
   Type elementType = elementTypeOf(input);

@@ -225,9 +225,11 @@ mlir::attn::onnx_import::buildDecomposedAttention(OpBuilder &b, Location loc,
           return arith::MulFOp::create(nb, l, th, c);
         });
 
-  // Bias: float mask added; bool mask, causality and lengths give -inf.
+  // Bias: float mask added; bool mask, causality, lengths and the window
+  // give -inf.
   r.biased = r.capped;
-  if (spec.mask || spec.kvLens || spec.causalOffset) {
+  bool window = spec.windowLeft || spec.windowRight;
+  if (spec.mask || spec.kvLens || spec.causalOffset || window) {
     SmallVector<Value> inputs = {r.capped};
     if (spec.mask)
       inputs.push_back(spec.mask);
@@ -263,6 +265,30 @@ mlir::attn::onnx_import::buildDecomposedAttention(OpBuilder &b, Location loc,
                 nb, l, arith::CmpIPredicate::sgt, j, limit);
             x = arith::SelectOp::create(nb, l, future, ninf, x);
           }
+          // The window stands at p = i + causal offset: keys [p - left,
+          // p + right], compared as j + left < p and j > p + right.
+          Value p = arith::AddIOp::create(
+              nb, l, i,
+              arith::ConstantIndexOp::create(nb, l,
+                                             spec.causalOffset.value_or(0)));
+          auto maskWhere = [&](arith::CmpIPredicate pred, Value lhs,
+                               Value rhs) {
+            Value out = arith::CmpIOp::create(nb, l, pred, lhs, rhs);
+            x = arith::SelectOp::create(nb, l, out, ninf, x);
+          };
+          if (spec.windowLeft)
+            maskWhere(arith::CmpIPredicate::slt,
+                      arith::AddIOp::create(
+                          nb, l, j,
+                          arith::ConstantIndexOp::create(nb, l,
+                                                         *spec.windowLeft)),
+                      p);
+          if (spec.windowRight)
+            maskWhere(arith::CmpIPredicate::sgt, j,
+                      arith::AddIOp::create(
+                          nb, l, p,
+                          arith::ConstantIndexOp::create(nb, l,
+                                                         *spec.windowRight)));
           return x;
         });
   }

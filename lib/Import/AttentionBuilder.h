@@ -80,7 +80,8 @@ SmallVector<Value> buildDecodeOp(OpBuilder &b, Location loc,
 struct DecomposedAttention {
   Value scaled;  ///< scale * Q K^T
   Value capped;  ///< softcap(scaled) (= scaled without softcap)
-  Value biased;  ///< + mask, -inf where masked (causal, lengths, bool mask)
+  Value biased;  ///< + mask, -inf where masked (causal, lengths, window,
+                 ///< bool mask)
   Value weights; ///< softmax(biased); rows with every key masked are 0
   Value output;  ///< weights V, [B, Hq, Sq, Dv]
 };

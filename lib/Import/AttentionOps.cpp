@@ -78,16 +78,28 @@ FailureOr<Value> prepareMask(NodeContext &ctx, unsigned input,
   return mask;
 }
 
-/// The mask of an external-cache causal attention: key j is kept for row i
-/// of batch b iff j <= i + lens[b] - Sq, intersected with `userMask`
-/// (bool: and; float: -inf where the frontier masks). `target` is
-/// [B, Hq, Sq, T].
-Value buildLengthCausalMask(OpBuilder &b, Location loc, Value lens,
-                            Value userMask, ArrayRef<int64_t> target) {
+/// Where query rows stand and which keys they see, for the rules that the
+/// op's causal and window attributes cannot state: row i of batch b stands
+/// at p = i + lens[b] - Sq with an external cache (`lens` set; ONNX opset
+/// 24's per-batch frontier) or at p = i + `offset`; key j is kept iff
+/// j <= p (`causal`), p - left <= j (`left`) and j <= p + right (`right`).
+struct PositionRule {
+  Value lens;
+  int64_t offset = 0;
+  bool causal = false;
+  std::optional<int64_t> left, right;
+};
+
+/// `rule` as a mask over [B, 1 or the user mask's heads, Sq, T], intersected
+/// with `userMask` (bool: and; float: -inf where the rule masks). `target`
+/// is [B, Hq, Sq, T].
+Value buildPositionMask(OpBuilder &b, Location loc, const PositionRule &rule,
+                        Value userMask, ArrayRef<int64_t> target) {
   int64_t batch = target[0], sq = target[2], total = target[3];
-  Value lens4 = buildReshape(b, loc, lens, {batch, 1, 1, 1});
   SmallVector<int64_t> shape = {batch, 1, sq, total};
-  SmallVector<Value> inputs = {lens4};
+  SmallVector<Value> inputs;
+  if (rule.lens)
+    inputs.push_back(buildReshape(b, loc, rule.lens, {batch, 1, 1, 1}));
   Type resultType = b.getI1Type();
   if (userMask) {
     ArrayRef<int64_t> m = shapeOf(userMask);
@@ -103,21 +115,43 @@ Value buildLengthCausalMask(OpBuilder &b, Location loc, Value lens,
       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
         unsigned n = inputs.size();
         Value i = args[n + 2], j = args[n + 3];
-        Value len =
-            arith::IndexCastOp::create(nb, l, nb.getIndexType(), args[0]);
-        // j + Sq <= i + len
-        Value lhs = arith::AddIOp::create(
-            nb, l, j, arith::ConstantIndexOp::create(nb, l, sq));
-        Value rhs = arith::AddIOp::create(nb, l, i, len);
-        Value keep =
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sle, lhs, rhs);
+        auto constant = [&](int64_t c) {
+          return arith::ConstantIndexOp::create(nb, l, c).getResult();
+        };
+        auto add = [&](Value x, Value y) {
+          return arith::AddIOp::create(nb, l, x, y).getResult();
+        };
+        auto atMost = [&](Value x, Value y) {
+          return arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sle, x, y)
+              .getResult();
+        };
+        // Compared shifted by Sq so that nothing is negative: P = p + Sq.
+        Value at = add(i, constant(sq + rule.offset));
+        if (rule.lens)
+          at = add(add(i, arith::IndexCastOp::create(nb, l, nb.getIndexType(),
+                                                     args[0])),
+                   constant(rule.offset));
+        Value key = add(j, constant(sq));
+        Value keep;
+        auto both = [&](Value c) {
+          keep = keep ? arith::AndIOp::create(nb, l, keep, c).getResult() : c;
+        };
+        if (rule.causal)
+          both(atMost(key, at));
+        if (rule.left)
+          both(atMost(at, add(key, constant(*rule.left))));
+        if (rule.right)
+          both(atMost(key, add(at, constant(*rule.right))));
+        if (!keep)
+          keep = arith::ConstantIntOp::create(nb, l, 1, 1);
         if (!userMask)
           return keep;
+        Value user = args[rule.lens ? 1 : 0];
         if (!floatMask)
-          return arith::AndIOp::create(nb, l, keep, args[1]);
+          return arith::AndIOp::create(nb, l, keep, user);
         Value ninf = scalarConstant(nb, l, resultType,
                                     -std::numeric_limits<double>::infinity());
-        return arith::SelectOp::create(nb, l, keep, args[1], ninf);
+        return arith::SelectOp::create(nb, l, keep, user, ninf);
       });
 }
 
@@ -253,44 +287,49 @@ LogicalResult importOnnxAttention(NodeContext &ctx) {
     spec.kvLens = ctx.value(6);
   }
 
-  // An external cache (nonpad_kv_seqlen without past_key) moves the causal
-  // frontier per batch to the end of each sequence's valid keys (ONNX
-  // opset 24, onnx/onnx#8068): key j is allowed for row i iff
-  // j <= i + nonpad_kv_seqlen[b] - Sq. One static offset cannot say that, so
-  // the frontier becomes part of the mask.
-  if (spec.causalOffset && spec.kvLens && !ctx.hasInput(4)) {
-    spec.mask = buildLengthCausalMask(b, loc, spec.kvLens, spec.mask,
-                                      {batch, qHeads, sq, total});
-    spec.causalOffset.reset();
-  }
-
   // Opset 25 windows (onnx/onnx#8108): the query at p = offset + i sees
-  // keys [p - left_window_size, p + right_window_size], -1 unbounded, with
-  // offset the past length (or 0). attn's window stands at i + causal
-  // offset, which is p when causal; without causal it is i, so a past
-  // shifts the bounds (left - past, right + past).
+  // keys [p - left_window_size, p + right_window_size], -1 unbounded.
   int64_t left = ctx.attrInt("left_window_size", -1);
   int64_t right = ctx.attrInt("right_window_size", -1);
   if (left < -1 || right < -1)
     return ctx.emitError() << "has left_window_size " << left
                            << " and right_window_size " << right
                            << "; each must be -1 (unbounded) or >= 0";
-  if (left >= 0 || right >= 0) {
-    if (ctx.hasInput(6) && !ctx.hasInput(4))
-      return ctx.emitError()
-             << "has a window with nonpad_kv_seqlen and no past_key (a "
-                "per-batch window offset), which is not supported";
-    if (!spec.causalOffset && past > 0) {
-      if (left >= 0 && left < past)
-        return ctx.emitError()
-               << "has a non-causal window with left_window_size " << left
-               << " below the past length " << past
-               << ", which is not supported";
-      left = left < 0 ? -1 : left - past;
-      right = right < 0 ? -1 : right + past;
+  PositionRule rule;
+  if (left >= 0)
+    rule.left = left;
+  if (right >= 0)
+    rule.right = right;
+  bool window = rule.left || rule.right;
+
+  // The offset is the past length (or 0), and attn's causal(N) and
+  // window(left, right) state it. An external cache (nonpad_kv_seqlen
+  // without past_key, ONNX opset 24, onnx/onnx#8068) moves it per batch to
+  // nonpad_kv_seqlen[b] - Sq, which one static offset cannot say: the
+  // frontier and the window become part of the mask. So does a non-causal
+  // window whose left side ends before the past (attn's window stands at i
+  // without causal, so a past shifts the bounds to left - past, right + past,
+  // and left - past must not be negative).
+  if (spec.kvLens && !ctx.hasInput(4) && (spec.causalOffset || window)) {
+    rule.lens = spec.kvLens;
+    rule.causal = spec.causalOffset.has_value();
+    spec.mask = buildPositionMask(b, loc, rule, spec.mask,
+                                  {batch, qHeads, sq, total});
+    spec.causalOffset.reset();
+  } else if (window && !spec.causalOffset && past > 0) {
+    if (rule.left && *rule.left < past) {
+      rule.offset = past;
+      spec.mask = buildPositionMask(b, loc, rule, spec.mask,
+                                    {batch, qHeads, sq, total});
+    } else {
+      if (rule.left)
+        spec.windowLeft = *rule.left - past;
+      if (rule.right)
+        spec.windowRight = *rule.right + past;
     }
-    spec.windowLeft = left < 0 ? std::optional<int64_t>() : left;
-    spec.windowRight = right < 0 ? std::optional<int64_t>() : right;
+  } else {
+    spec.windowLeft = rule.left;
+    spec.windowRight = rule.right;
   }
 
   int64_t mode = ctx.attrInt("qk_matmul_output_mode", 0);
@@ -308,10 +347,6 @@ LogicalResult importOnnxAttention(NodeContext &ctx) {
   ctx.setOutput(0, y, dtype);
   ctx.setOutput(1, k, dtype);
   ctx.setOutput(2, v, dtype);
-  if (ctx.hasOutput(3) && mode >= 2 && (spec.windowLeft || spec.windowRight))
-    return ctx.emitError() << "has a window and qk_matmul_output_mode "
-                           << mode << " (scores after the mask), which is "
-                              "not supported";
   if (ctx.hasOutput(3)) {
     // The scores only exist when asked for. Modes follow the computation
     // order (onnx/onnx#7913): 0 Q K^T * scale, 1 after softcap, 2 after the

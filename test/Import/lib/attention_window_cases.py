@@ -9,9 +9,11 @@ the malformed models bad_*.onnx. The installed onnx may predate opset 25,
 so the models declare it raw and skip the checker.
 
 Semantics: the query row i stands at p = offset + i (offset = the past
-length with past_key, else 0) and sees key j iff p - left <= j <= p + right
-(-1: that side unbounded), intersected with the causal mask j <= p when
-is_causal; a row with no key gives 0.
+length with past_key, nonpad_kv_seqlen[b] - Sq with an external cache
+(nonpad_kv_seqlen and no past_key, opset 24), else 0) and sees key j iff
+p - left <= j <= p + right (-1: that side unbounded), intersected with the
+causal mask j <= p when is_causal and with j < nonpad_kv_seqlen[b]; a row
+with no key gives 0.
 """
 
 import os
@@ -24,8 +26,10 @@ from onnx import TensorProto, helper
 F = TensorProto.FLOAT
 
 
-def reference(q, k, v, left, right, causal, past_k=None, past_v=None):
-    offset = 0
+def reference(q, k, v, left, right, causal, past_k=None, past_v=None, lens=None):
+    offset = np.zeros((q.shape[0], 1, 1, 1), np.int64)
+    if lens is not None:
+        offset = (lens - q.shape[2]).reshape(-1, 1, 1, 1)
     if past_k is not None:
         offset = past_k.shape[2]
         k = np.concatenate([past_k, k], axis=2)
@@ -37,7 +41,9 @@ def reference(q, k, v, left, right, causal, past_k=None, past_v=None):
     sq, skv = q.shape[2], k.shape[2]
     p = offset + np.arange(sq)[:, None]
     j = np.arange(skv)[None, :]
-    keep = np.ones((sq, skv), bool)
+    keep = np.ones((q.shape[0], 1, sq, skv), bool)
+    if lens is not None:
+        keep &= j < lens.reshape(-1, 1, 1, 1)
     if causal:
         keep &= j <= p
     if left >= 0:
@@ -82,7 +88,7 @@ def make(name, out_dir, q_shape, kv_shape, left, right, causal, past=0, extra=No
     if name.startswith("bad_"):
         return
     y = reference(feeds["Q"], feeds["K"], feeds["V"], left, right, causal,
-                  feeds.get("past_key"), feeds.get("past_value"))
+                  feeds.get("past_key"), feeds.get("past_value"), feeds.get("lens"))
     np.savez(os.path.join(out_dir, name + ".ref.npz"), Y=y)
 
 
@@ -99,11 +105,16 @@ def main():
     make("window_past_shift", out, (1, 2, 3, 8), (1, 2, 3, 8), 7, 1, False, past=5)
     # Only a right bound.
     make("right_only", out, (1, 2, 5, 8), (1, 2, 5, 8), -1, 1, False)
-    # Malformed or unsupported.
+    # Not causal with a past of 5 and left 2 < past: attn's window would
+    # need left -3, so the window becomes part of the mask.
+    make("past_left_mask", out, (1, 2, 3, 8), (1, 2, 3, 8), 2, 0, False, past=5)
+    # An external cache: each batch row's window stands at
+    # nonpad_kv_seqlen[b] - Sq + i (part of the mask), causal and not.
+    lens = (["", "", "", "lens"], {"lens": np.array([5, 8], np.int64)})
+    make("nonpad_causal_window", out, (2, 2, 1, 8), (2, 2, 8, 8), 2, 0, True, extra=lens)
+    make("nonpad_window", out, (2, 4, 2, 8), (2, 2, 8, 8), 1, 1, False, extra=lens)
+    # Malformed.
     make("bad_left", out, (1, 2, 4, 8), (1, 2, 4, 8), -3, 0, False)
-    make("bad_past_left", out, (1, 2, 3, 8), (1, 2, 3, 8), 2, 0, False, past=5)
-    make("bad_nonpad", out, (1, 2, 1, 8), (1, 2, 8, 8), 2, 0, True,
-         extra=(["", "", "", "lens"], {"lens": np.array([5], np.int64)}))
 
 
 if __name__ == "__main__":

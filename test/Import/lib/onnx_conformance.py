@@ -3,7 +3,8 @@
 attn-run and compares with the stored outputs.
 
   onnx_conformance.py CASE_DIR... [--work DIR] [--attn-run PATH]
-                      [--rtol-f32 1e-3 --atol-f32 1e-5 --tol-f16 5e-3]
+                      [--rtol-f32 1e-3 --atol-f32 1e-5 --tol-f16 5e-3
+                       --tol-bf16 2e-2]
 
 Inputs are converted from input_N.pb to an .npz keyed by the graph's input
 names; outputs are compared by the graph's output names with
@@ -79,6 +80,7 @@ def main():
     ap.add_argument("--rtol-f32", type=float, default=1e-3)
     ap.add_argument("--atol-f32", type=float, default=1e-5)
     ap.add_argument("--tol-f16", type=float, default=5e-3)
+    ap.add_argument("--tol-bf16", type=float, default=2e-2)
     ap.add_argument("--allow-nan-rows", action="store_true",
                     help="accept any value where the reference is NaN")
     args = ap.parse_args()
@@ -119,10 +121,16 @@ def main():
                 ok_all = False
                 notes.append(f"{key}: missing")
                 continue
-            f16 = exp.dtype in (np.float16,)
-            rtol = args.tol_f16 if f16 else args.rtol_f32
-            atol = args.tol_f16 if f16 else args.atol_f32
-            ok, _, msg = compare(got[key], exp, rtol, atol)
+            actual = got[key]
+            bf16 = exp.dtype.name == "bfloat16"
+            if bf16 and actual.dtype == np.uint16:
+                # attn-run writes bf16 as its bits ('<u2').
+                actual = actual.view(exp.dtype)
+            tol = (args.tol_bf16 if bf16 else
+                   args.tol_f16 if exp.dtype == np.float16 else None)
+            rtol = tol if tol is not None else args.rtol_f32
+            atol = tol if tol is not None else args.atol_f32
+            ok, _, msg = compare(actual, exp, rtol, atol)
             if np.isnan(exp.astype(np.float64)).any() and not args.allow_nan_rows:
                 ok = False
                 msg += " (NaN in the reference)"

@@ -1,9 +1,11 @@
-//===- ScatterOps.cpp - ONNX ScatterND and GatherElements -----------------===//
+//===- ScatterOps.cpp - ONNX ScatterND, GatherElements, TensorScatter -----===//
 //
 // Multi-head latent attention exports (DeepSeek-V2/V3 from transformers)
 // assemble the query from its rotary and non-rotary parts by slice
 // assignment, which the TorchScript exporter writes as ScatterND; routing
-// and index bookkeeping use GatherElements.
+// and index bookkeeping use GatherElements. TensorScatter (opset 24) writes
+// a step's keys or values into a fixed-size KV cache, which Attention then
+// reads with nonpad_kv_seqlen.
 //
 // ScatterND is built as one linalg.generic over the output with the update
 // positions as reduction dims: each output element folds, in update order,
@@ -18,6 +20,7 @@
 
 #include "ImportContext.h"
 #include "LinalgBuilders.h"
+#include "ShapeUtils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -247,9 +250,113 @@ LogicalResult importGatherElements(NodeContext &ctx) {
   return success();
 }
 
+/// TensorScatter(past_cache, update[, write_indices]) (opset 24): the cache
+/// with update's rows s = 0..S-1 along `axis` written at write_indices[b] + s
+/// (modulo the cache length for mode "circular"), for every batch row b.
+/// Built as one linalg.generic over the cache: position t of batch row b
+/// takes update row s = t - w (or (t - w) mod M) when 0 <= s < S, else the
+/// past; nothing is written outside the cache.
+LogicalResult importTensorScatter(NodeContext &ctx) {
+  if (failed(ctx.checkArity(2, 3)))
+    return failure();
+  if (ctx.opset < 24)
+    return ctx.emitError() << "is an opset-24 operator, the model uses opset "
+                           << ctx.opset;
+  std::string mode = ctx.attrString("mode", "linear");
+  if (mode != "linear" && mode != "circular")
+    return ctx.emitError() << "has unknown mode '" << mode
+                           << "' (expected linear or circular)";
+  const ImportedValue *past = ctx.input(0), *update = ctx.input(1);
+  if (update->dtype != past->dtype)
+    return ctx.emitError() << "has an update of type "
+                           << dtypeName(update->dtype) << " for a cache of type "
+                           << dtypeName(past->dtype);
+  int64_t r = past->rank();
+  if (r < 2 || update->rank() != r)
+    return ctx.emitError() << "needs a cache and an update of the same rank "
+                              ">= 2, got "
+                           << r << " and " << update->rank();
+  int64_t axis = ctx.attrInt("axis", -2);
+  if (axis < -r || axis >= r)
+    return ctx.emitError() << "axis " << axis << " is out of range for rank "
+                           << r;
+  if (axis < 0)
+    axis += r;
+  if (axis == 0)
+    return ctx.emitError() << "has axis " << ctx.attrInt("axis", -2)
+                           << ", the batch axis, which write_indices index";
+  for (int64_t d = 0; d < r; ++d)
+    if (d != axis && update->shape[d] != past->shape[d])
+      return ctx.emitError() << "has an update of shape "
+                             << formatShape(update->shape) << " for a cache of "
+                             << "shape " << formatShape(past->shape)
+                             << " (they may differ only in axis " << axis
+                             << ")";
+  int64_t length = past->shape[axis], steps = update->shape[axis];
+  if (steps > length)
+    return ctx.emitError() << "writes " << steps << " positions into a cache "
+                           << "of " << length << " along axis " << axis;
+  Value indices;
+  if (ctx.hasInput(2)) {
+    const ImportedValue *w = ctx.input(2);
+    if (w->dtype != DType::I64)
+      return ctx.emitError() << "needs int64 write_indices, not "
+                             << dtypeName(w->dtype);
+    if (w->rank() != 1 || w->shape[0] != past->shape[0])
+      return ctx.emitError() << "has write_indices of shape "
+                             << formatShape(w->shape) << "; it must be ["
+                             << past->shape[0] << "] (the batch)";
+    indices = ctx.value(2);
+  }
+
+  OpBuilder &b = ctx.builder();
+  Value cache = ctx.value(0), rows = ctx.value(1);
+  bool circular = mode == "circular";
+  Value out = buildIndexedElementwise(
+      b, ctx.loc, ValueRange{cache}, past->shape, elementTypeOf(cache),
+      [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
+        auto constant = [&](int64_t c) {
+          return arith::ConstantIndexOp::create(nb, loc, c).getResult();
+        };
+        Value t = args[1 + axis];
+        Value s = t;
+        if (indices) {
+          Value w = tensor::ExtractOp::create(nb, loc, indices,
+                                              ValueRange{args[1]});
+          s = arith::SubIOp::create(
+              nb, loc, t,
+              arith::IndexCastOp::create(nb, loc, nb.getIndexType(), w));
+        }
+        if (circular) // ((t - w) mod M + M) mod M
+          s = arith::RemSIOp::create(
+              nb, loc,
+              arith::AddIOp::create(
+                  nb, loc, arith::RemSIOp::create(nb, loc, s, constant(length)),
+                  constant(length)),
+              constant(length));
+        Value inside = arith::AndIOp::create(
+            nb, loc,
+            arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::sge, s,
+                                  constant(0)),
+            arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::slt, s,
+                                  constant(steps)));
+        // Read update row min(max(s, 0), S - 1): in bounds either way.
+        Value row = arith::MinSIOp::create(
+            nb, loc, arith::MaxSIOp::create(nb, loc, s, constant(0)),
+            constant(steps - 1));
+        SmallVector<Value> at(args.begin() + 1, args.end());
+        at[axis] = row;
+        Value written = tensor::ExtractOp::create(nb, loc, rows, at);
+        return arith::SelectOp::create(nb, loc, inside, written, args[0]);
+      });
+  ctx.setOutput(0, out, past->dtype);
+  return success();
+}
+
 } // namespace
 
 void mlir::attn::onnx_import::registerScatterOps(OpRegistry &r) {
   r.add("", "ScatterND", importScatterND);
   r.add("", "GatherElements", importGatherElements);
+  r.add("", "TensorScatter", importTensorScatter);
 }

@@ -71,7 +71,8 @@ const char *const kOpTypes[] = {
     "Trilu",      "Max",         "Min",           "Clip",
     "CumSum",     "Pad",         "Tile",          "Flatten",
     "Attention",  "GroupQueryAttention",          "MultiHeadAttention",
-    "Dropout",    "Conv",        "TopK",
+    "Dropout",    "Conv",        "TopK",          "TensorScatter",
+    "ScatterND",  "GatherElements",
 };
 
 const char *const kDimParams[] = {"batch", "seq", "past", "total", "unbound",

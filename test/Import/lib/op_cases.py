@@ -240,6 +240,19 @@ def cases():
     yield Case("rotary_no_pos", "RotaryEmbedding",
                [("x", r((2, 2, 3, 8))), ("c", cos[:6].reshape(2, 3, 4)),
                 ("s", sin[:6].reshape(2, 3, 4))], opset=23)
+    # KV-cache writes (opset 24): update rows at write_indices[b] + s.
+    cache, step = r((2, 3, 6, 4)), r((2, 3, 2, 4), seed=1)
+    yield Case("tensorscatter_linear", "TensorScatter",
+               [("c", cache), ("u", step), ("w", ints(4, 0))], opset=24)
+    yield Case("tensorscatter_circular", "TensorScatter",
+               [("c", cache), ("u", step), ("w", ints(5, 2))], opset=24,
+               mode="circular")
+    yield Case("tensorscatter_no_indices_axis1", "TensorScatter",
+               [("c", r((3, 5, 4))), ("u", r((3, 2, 4), seed=1))], opset=24,
+               axis=1)
+    yield Case("tensorscatter_f16_last_axis", "TensorScatter",
+               [("c", r((2, 4, 7), F16)), ("u", r((2, 4, 3), F16, seed=1)),
+                ("w", ints(1, 4))], opset=24, axis=-1)
     # Shape operators.
     x = r((2, 3, 4))
     yield Case("reshape", "Reshape", [("x", x), ("s", ints(3, -1, 0))],

@@ -13,7 +13,11 @@ GPT-BigCode (MQA, single-head expand), exported with the TorchScript exporter
 (opset 17) and the dynamo exporter (opset 18); and, when `transformers` is
 installed, its GPT-2, Llama, Qwen2 and GPT-BigCode models at tiny sizes.
 
-  python3 export_decoders.py OUT_DIR [all|own|hf|masked]
+  python3 export_decoders.py OUT_DIR [all|own|hf|masked|more [NAME,...]]
+
+`more` (not part of `all`): further transformers architectures at tiny sizes
+(HF_MORE_DECODERS: sliding windows, softcap, q/k norms, fused QKV, partial
+and interleaved rotary, learned positions), for robustness runs.
 
 The `masked` set (transformers GPT-2, Llama GQA, Qwen2 MQA) also takes an
 `attention_mask` input and uses optimum's names (past_key_values.N.key ->
@@ -237,7 +241,66 @@ def flat_cache(pkv) -> list:
     return flat
 
 
-def hf_decoders(out: str) -> None:
+GQA = dict(hidden_size=64, num_attention_heads=8, num_key_value_heads=2,
+           num_hidden_layers=2, intermediate_size=128, vocab_size=VOCAB,
+           max_position_embeddings=128)
+
+# name: (config class, its arguments); a class this transformers lacks (or
+# rejects the arguments) is logged and skipped.
+HF_DECODERS = {
+    "hf_gpt2": ("GPT2Config", dict(n_layer=2, n_head=4, n_embd=64, vocab_size=VOCAB,
+                                   n_positions=128)),
+    "hf_llama": ("LlamaConfig", GQA),
+    "hf_qwen2": ("Qwen2Config", GQA),
+    "hf_bigcode": ("GPTBigCodeConfig", dict(n_layer=2, n_head=4, n_embd=64,
+                                            vocab_size=VOCAB, n_positions=128,
+                                            multi_query=True)),
+}
+
+# More transformers architectures, for the attention forms the first set
+# lacks: sliding windows shorter than the past (Mistral, Starcoder2), logit
+# softcap and a custom query scale (Gemma-2), per-head q/k RMSNorm (Qwen3,
+# OLMo-2), fused QKV projections (Phi-3, GPT-NeoX with partial rotary,
+# Falcon MQA), interleaved partial rotary (GPT-J), partial rotary with
+# biases (Phi, StableLM), head_dim != hidden / heads (Gemma), learned
+# positions (OPT).
+HF_MORE_DECODERS = {
+    "hf_mistral_sw4": ("MistralConfig", dict(GQA, sliding_window=4)),
+    "hf_starcoder2_sw4": ("Starcoder2Config", dict(GQA, sliding_window=4,
+                                                   use_bias=True)),
+    "hf_gemma2": ("Gemma2Config", dict(GQA, head_dim=16, sliding_window=4,
+                                       attn_logit_softcapping=50.0,
+                                       final_logit_softcapping=30.0,
+                                       query_pre_attn_scalar=24)),
+    "hf_gemma_mqa": ("GemmaConfig", dict(GQA, num_key_value_heads=1, head_dim=32)),
+    "hf_qwen3": ("Qwen3Config", dict(GQA, head_dim=16)),
+    "hf_olmo2": ("Olmo2Config", GQA),
+    "hf_phi3": ("Phi3Config", dict(GQA, pad_token_id=0)),
+    "hf_gptneox": ("GPTNeoXConfig", dict(hidden_size=64, num_attention_heads=4,
+                                         num_hidden_layers=2, intermediate_size=128,
+                                         vocab_size=VOCAB, max_position_embeddings=128,
+                                         rotary_pct=0.25)),
+    "hf_falcon_mqa": ("FalconConfig", dict(hidden_size=64, num_attention_heads=4,
+                                           num_hidden_layers=2, vocab_size=VOCAB,
+                                           multi_query=True, parallel_attn=True,
+                                           new_decoder_architecture=False,
+                                           alibi=False, bias=False)),
+    "hf_gptj": ("GPTJConfig", dict(n_embd=64, n_head=4, n_layer=2, vocab_size=VOCAB,
+                                   n_positions=128, rotary_dim=8)),
+    "hf_phi": ("PhiConfig", dict(hidden_size=64, num_attention_heads=4,
+                                 num_key_value_heads=4, num_hidden_layers=2,
+                                 intermediate_size=128, vocab_size=VOCAB,
+                                 max_position_embeddings=128,
+                                 partial_rotary_factor=0.5)),
+    "hf_stablelm": ("StableLmConfig", dict(GQA, partial_rotary_factor=0.25,
+                                           use_qkv_bias=True)),
+    "hf_opt": ("OPTConfig", dict(hidden_size=64, num_attention_heads=4,
+                                 num_hidden_layers=2, ffn_dim=128, vocab_size=VOCAB,
+                                 max_position_embeddings=128, word_embed_proj_dim=64)),
+}
+
+
+def hf_decoders(out: str, wanted: dict = HF_DECODERS) -> None:
     try:
         import transformers
     except ImportError:
@@ -245,20 +308,6 @@ def hf_decoders(out: str) -> None:
         return
     log(f"transformers {transformers.__version__}")
     from transformers import AutoModelForCausalLM
-    # name: (config class, its arguments); a class this transformers lacks
-    # (or rejects the arguments) is logged and skipped.
-    gqa = dict(hidden_size=64, num_attention_heads=8, num_key_value_heads=2,
-               num_hidden_layers=2, intermediate_size=128, vocab_size=VOCAB,
-               max_position_embeddings=128)
-    wanted = {
-        "hf_gpt2": ("GPT2Config", dict(n_layer=2, n_head=4, n_embd=64, vocab_size=VOCAB,
-                                       n_positions=128)),
-        "hf_llama": ("LlamaConfig", gqa),
-        "hf_qwen2": ("Qwen2Config", gqa),
-        "hf_bigcode": ("GPTBigCodeConfig", dict(n_layer=2, n_head=4, n_embd=64,
-                                                vocab_size=VOCAB, n_positions=128,
-                                                multi_query=True)),
-    }
     cfgs = {}
     for name, (cls, kwargs) in wanted.items():
         try:
@@ -276,7 +325,11 @@ def hf_decoders(out: str) -> None:
             continue
         nkv = getattr(cfg, "num_key_value_heads", None) or (
             1 if getattr(cfg, "multi_query", False) else cfg.num_attention_heads)
-        hd = cfg.hidden_size // cfg.num_attention_heads
+        hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        with torch.no_grad():  # the cache's head size, whatever the config says
+            probe = model(input_ids=torch.zeros(1, 1, dtype=torch.int64),
+                          use_cache=True).past_key_values
+            nkv, hd = flat_cache(probe)[0].shape[1], flat_cache(probe)[0].shape[3]
 
         class Step(nn.Module):
             def __init__(self, m):
@@ -419,6 +472,9 @@ def main() -> None:
         hf_decoders(out)
     if only in ("all", "masked"):
         hf_masked_decoders(out)
+    if only == "more":
+        names = sys.argv[3].split(",") if len(sys.argv) > 3 else list(HF_MORE_DECODERS)
+        hf_decoders(out, {n: HF_MORE_DECODERS[n] for n in names})
     with open(os.path.join(out, "summary.txt"), "w") as f:
         f.write("\n".join(log_lines) + "\n")
 

@@ -122,10 +122,26 @@ void lookThrough(View &view, double *scale) {
 /// spellings:
 ///   collapse([B, Hkv, R, S, D] <- broadcast over dim 2)   (Llama repeat_kv)
 ///   broadcast over dim 1 from [B, S, D] or [B, 1, S, D]   (single KV head)
+///   broadcast of the head dim from size 1 in any layout   (MatMul's
+///                            broadcast, as Falcon's MQA exports it)
 /// A repeat whose copies are outer ([R, Hkv], as Tile makes) is not
 /// repeat_kv: query head h would read KV head h % Hkv, so it stays.
 std::optional<std::pair<View, int64_t>> peelRepeatKV(const View &view) {
-  if (!view.isIdentity() || view.reshape != KVReshape::None)
+  if (view.reshape != KVReshape::None)
+    return std::nullopt;
+  // A single KV head broadcast in place: the copy reads every other dim as
+  // it is and the head dim from a unit dim.
+  if (std::optional<Copy> copy = matchCopy(view.value)) {
+    auto in = cast<RankedTensorType>(copy->input.getType());
+    bool headOnly = in.getRank() == 4 && view.dim(1) > 1;
+    for (unsigned l = 0; l < 4 && headOnly; ++l) {
+      int64_t p = view.pos[l], from = copy->inputDimOf[p];
+      headOnly = l == 1 ? from == -1 && in.getDimSize(p) == 1 : from == p;
+    }
+    if (headOnly)
+      return std::make_pair(View{copy->input, view.pos}, int64_t(1));
+  }
+  if (!view.isIdentity())
     return std::nullopt;
   Value x = view.value;
   auto type = cast<RankedTensorType>(x.getType());
@@ -178,9 +194,6 @@ std::optional<std::pair<View, int64_t>> peelRepeatKV(const View &view) {
     return std::nullopt;
   auto in = cast<RankedTensorType>(copy->input.getType());
   const auto &d = copy->inputDimOf;
-  if (in.getRank() == 4 && in.getDimSize(1) == 1 &&
-      d == SmallVector<int64_t>{0, -1, 2, 3})
-    return asIs(copy->input, 1);
   if (in.getRank() == 3 && d == SmallVector<int64_t>{0, -1, 1, 2}) {
     auto four = RankedTensorType::get(
         {in.getDimSize(0), 1, in.getDimSize(1), in.getDimSize(2)},

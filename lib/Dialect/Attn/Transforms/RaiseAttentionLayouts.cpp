@@ -1,21 +1,31 @@
-//===- RaiseAttentionLayouts.cpp - batch reshapes around transposes -------===//
+//===- RaiseAttentionLayouts.cpp - attention layouts made canonical -------===//
 //
-// Exporters that run matmuls in 3-D merge (batch, heads) into one dim,
-// transpose K there and split the batch again for the 4-D matmul
-// (torch.export of scaled_dot_product_attention with repeat_kv). Moving the
-// split before the transpose lets it meet the collapse that merged the
-// dims, so that K is seen as a 4-D transpose of the repeat_kv broadcast,
-// the form attn-raise-attention matches.
+// Rewrites that bring exported attention into the form attn-raise-attention
+// matches:
+// - Exporters that run matmuls in 3-D merge (batch, heads) into one dim,
+//   transpose K there and split the batch again for the 4-D matmul
+//   (torch.export of scaled_dot_product_attention with repeat_kv). Moving
+//   the split before the transpose lets it meet the collapse that merged
+//   the dims, so that K is seen as a 4-D transpose of the repeat_kv
+//   broadcast.
+// - Multi-query models that leave the KV head to MatMul's broadcasting
+//   (Falcon: [B, H, S, D] x [B, 1, D, T]) import as contractions whose K or
+//   V map reads the unit head dim at the constant 0. Spelling that
+//   broadcast as a copy of its own gives the repeat_kv form.
 //
 //===----------------------------------------------------------------------===//
 
+#include "LinalgMatchers.h"
+
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
+using namespace mlir::attn;
 
 namespace {
 
@@ -64,11 +74,173 @@ struct SplitBatchBeforeTranspose : OpRewritePattern<tensor::ExpandShapeOp> {
   }
 };
 
+/// A two-input generic whose body is acc + a * b (through extf): a
+/// contraction, whatever its maps.
+bool isMulAddGeneric(linalg::GenericOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !op.hasPureTensorSemantics())
+    return false;
+  Block &block = *op.getBlock();
+  auto add = dyn_cast_or_null<arith::AddFOp>(
+      block.getTerminator()->getOperand(0).getDefiningOp());
+  if (!add)
+    return false;
+  Value acc = block.getArgument(2);
+  Value product = add.getLhs() == acc ? add.getRhs() : add.getLhs();
+  auto mul = product.getDefiningOp<arith::MulFOp>();
+  if (!mul || (add.getLhs() != acc && add.getRhs() != acc))
+    return false;
+  auto fromArg = [&](Value x, unsigned arg) {
+    if (auto ext = x.getDefiningOp<arith::ExtFOp>())
+      x = ext.getIn();
+    return x == block.getArgument(arg);
+  };
+  return (fromArg(mul.getLhs(), 0) && fromArg(mul.getRhs(), 1)) ||
+         (fromArg(mul.getLhs(), 1) && fromArg(mul.getRhs(), 0));
+}
+
+/// The loops that input `input` of `op` reads at the constant 0 of a unit
+/// dim while the other input and the result have them (MatMul broadcasting
+/// a batch dim of size 1; numpy aligns the operand's dim r with the
+/// result's dim r): result position -> loop. Empty when there is none or
+/// the map has other constants.
+SmallVector<std::pair<unsigned, unsigned>> inMapBroadcasts(linalg::GenericOp op,
+                                                           unsigned input) {
+  SmallVector<std::pair<unsigned, unsigned>> found;
+  OpOperand *operand = op.getDpsInputOperand(input);
+  AffineMap map = op.getMatchingIndexingMap(operand);
+  AffineMap other = op.getMatchingIndexingMap(op.getDpsInputOperand(1 - input));
+  AffineMap out = op.getIndexingMapsArray().back();
+  auto type = cast<ShapedType>(operand->get().getType());
+  if (map.getNumResults() != out.getNumResults())
+    return {};
+  for (auto [r, expr] : llvm::enumerate(map.getResults())) {
+    if (isa<AffineDimExpr>(expr))
+      continue;
+    auto c = dyn_cast<AffineConstantExpr>(expr);
+    auto loop = dyn_cast<AffineDimExpr>(out.getResult(r));
+    if (!c || c.getValue() != 0 || type.getDimSize(r) != 1 || !loop ||
+        map.isFunctionOfDim(loop.getPosition()) ||
+        !other.isFunctionOfDim(loop.getPosition()))
+      return {};
+    found.push_back({unsigned(r), loop.getPosition()});
+  }
+  return found;
+}
+
+/// Pattern: the P V contraction of an attention (P a softmax) and its
+/// Q K^T contraction, where K or V is read with an in-map broadcast ->
+/// the same contractions over an explicit broadcast copy of that operand.
+struct BroadcastAttentionOperands : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::GenericOp pv,
+                                PatternRewriter &rewriter) const override {
+    if (!isMulAddGeneric(pv))
+      return rewriter.notifyMatchFailure(pv, "not a contraction");
+    // P = softmax(S) through casts; S = steps(Q K^T).
+    int pIndex = -1;
+    Value scores;
+    for (unsigned i = 0; i < 2 && pIndex < 0; ++i) {
+      Value p = pv.getDpsInputOperand(i)->get();
+      while (std::optional<match::Step> step = match::matchStep(p)) {
+        if (step->kind != match::Step::Cast)
+          break;
+        p = step->main;
+      }
+      if (std::optional<Value> s = match::matchSoftmax(p)) {
+        pIndex = i;
+        scores = *s;
+      }
+    }
+    if (pIndex < 0)
+      return rewriter.notifyMatchFailure(pv, "no softmax operand");
+    // Back through elementwise ops (scale, softcap, masks, casts) along the
+    // input of the scores' shape that they read as is. match::matchStep
+    // cannot take these steps yet: a mask step must lead to a contraction
+    // it recognises, which the in-map broadcast is not.
+    linalg::GenericOp qk;
+    for (int depth = 0; depth < 16 && scores; ++depth) {
+      auto g = scores.getDefiningOp<linalg::GenericOp>();
+      if (!g)
+        break;
+      if (isMulAddGeneric(g)) {
+        qk = g;
+        break;
+      }
+      Value next;
+      if (g.getNumLoops() == g.getNumParallelLoops() &&
+          g.getIndexingMapsArray().back().isIdentity())
+        for (OpOperand *in : g.getDpsInputOperands())
+          if (g.getMatchingIndexingMap(in).isIdentity() &&
+              in->get().getType() == scores.getType() && !next)
+            next = in->get();
+      scores = next;
+    }
+    SmallVector<std::pair<linalg::GenericOp, unsigned>> targets;
+    if (!inMapBroadcasts(pv, 1 - pIndex).empty())
+      targets.push_back({pv, 1 - pIndex});
+    if (qk)
+      for (unsigned i = 0; i < 2; ++i)
+        if (!inMapBroadcasts(qk, i).empty())
+          targets.push_back({qk, i});
+    if (targets.empty())
+      return rewriter.notifyMatchFailure(pv, "no in-map broadcast");
+    for (auto [op, input] : targets)
+      broadcastOperand(rewriter, op, input);
+    return success();
+  }
+
+private:
+  static void broadcastOperand(PatternRewriter &rewriter, linalg::GenericOp op,
+                               unsigned input) {
+    SmallVector<std::pair<unsigned, unsigned>> broadcasts =
+        inMapBroadcasts(op, input);
+    OpOperand *operand = op.getDpsInputOperand(input);
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    auto type = cast<RankedTensorType>(operand->get().getType());
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<int64_t> shape(type.getShape());
+    SmallVector<AffineExpr> results(map.getResults());
+    MLIRContext *ctx = op.getContext();
+    for (auto [r, loop] : broadcasts) {
+      shape[r] = ranges[loop];
+      results[r] = getAffineDimExpr(loop, ctx);
+    }
+    // copy[i...] = input[i with the broadcast dims at 0].
+    unsigned rank = type.getRank();
+    SmallVector<AffineExpr> read;
+    for (unsigned d = 0; d < rank; ++d)
+      read.push_back(getAffineDimExpr(d, ctx));
+    for (auto [r, loop] : broadcasts)
+      read[r] = getAffineConstantExpr(0, ctx);
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    Value init =
+        tensor::EmptyOp::create(rewriter, loc, shape, type.getElementType());
+    auto copy = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{init.getType()}, ValueRange{operand->get()},
+        ValueRange{init},
+        ArrayRef<AffineMap>{AffineMap::get(rank, 0, read, ctx),
+                            AffineMap::getMultiDimIdentityMap(rank, ctx)},
+        SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+        [](OpBuilder &b, Location l, ValueRange args) {
+          linalg::YieldOp::create(b, l, args[0]);
+        });
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    maps[input] = AffineMap::get(map.getNumDims(), 0, results, ctx);
+    rewriter.modifyOpInPlace(op, [&] {
+      op.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
+      operand->set(copy->getResult(0));
+    });
+  }
+};
+
 } // namespace
 
 void mlir::attn::populateRaiseAttentionLayoutPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<SplitBatchBeforeTranspose>(patterns.getContext());
+  patterns.add<SplitBatchBeforeTranspose, BroadcastAttentionOperands>(
+      patterns.getContext());
   // Lets the split meet the collapse that merged (batch, heads, repeats).
   tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns,
                                                      patterns.getContext());

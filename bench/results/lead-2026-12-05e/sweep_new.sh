@@ -1,8 +1,8 @@
 #!/bin/bash
 # The exports of test/Import/decoders added on 2026-12-05 (the grep below; lead-2026-12-05d/sweep.sh runs them all) through --share-kv (to half its KV heads, and to 1), with the
 # default method calibrated on the export's inputs and with mean; then attn-run --generate 4 of each library from
-# the inputs' past, cut to the converted KV heads by mkin.py. share_kv_sweep.log is its output (lead, 2026-12-05).
-#   bench/results/lead-2026-12-05d/sweep.sh [WORK_DIR]   (BUILD=build by default)
+# the inputs' past, cut to the converted KV heads by mkin.py. share_kv_sweep_new_exports.log is its output (lead, 2026-12-05).
+#   bench/results/lead-2026-12-05e/sweep_new.sh [WORK_DIR]   (BUILD=build by default)
 here=$(cd "$(dirname "$0")/../lead-2026-12-05d" && pwd)
 root=$(cd "$here/../../.." && pwd)
 D=$root/test/Import/decoders

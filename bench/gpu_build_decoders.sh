@@ -21,6 +21,8 @@
 #       build of the same conversion (16 greedy steps, no step model).
 # --quick takes four exported decoders (and the tiny ones) instead of all of
 # them, --rest the other exported decoders only (two bundles under 30 MB).
+# NAMES="a b ..." takes those exported decoders (with --rest: and no tiny
+# ones); GENERATE_ALL=1 adds the greedy check for every one of them.
 # --bench builds instead the per-token benchmark of bench/gpu_decoder.py:
 #   decoders/NAME.bench.so (fused, --max-seq 4160 where the model's
 #   positions allow, else 1024) and NAME.onnx, for the tiny decoder and
@@ -96,7 +98,9 @@ MLIR
   echo "bench bundle in $out: $(du -sh "$out" | cut -f1)"
   exit 0
 fi
-if [ "$quick" = "--quick" ]; then
+if [ -n "${NAMES:-}" ]; then
+  names=$NAMES
+elif [ "$quick" = "--quick" ]; then
   names="gpt2_mha_ts17 hf_llama_ts17 hfm_qwen2_mqa_ts17 llama_gqa_sdpa_dyn23"
 else
   names=$(python3 -c "import json, sys; print(' '.join(sorted(json.load(open(sys.argv[1])))))" "$decoders/heads.json")
@@ -111,8 +115,8 @@ for name in $names; do
   add_step "$name" "$m/model.onnx" "$m/inputs.npz" "$m/expected.npz"
   # Greedy decoding for the TorchScript exports (the dynamo ones are the
   # same models; the bundle must stay small).
-  case $name in
-    *_ts17|*_dyn23) add_generate "$name" "$m/model.onnx" "$m/generate16.npz" ;;
+  case ${GENERATE_ALL:-}:$name in
+    1:*|*_ts17|*_dyn23) add_generate "$name" "$m/model.onnx" "$m/generate16.npz" ;;
   esac
   echo "added $name"
 done

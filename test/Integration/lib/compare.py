@@ -29,8 +29,12 @@ def compare_key(key, actual, expected, atol, rtol, equal_nan):
         return False, f"{key}: NaN in actual ({int(nan_a.sum())}) or expected ({int(nan_e.sum())})"
     if actual.size == 0:
         return True, f"{key}: empty"
-    err = np.abs(actual - expected)
-    bound = atol + rtol * np.abs(expected)
+    # Equal values match, infinities of the same sign included (a masked
+    # score is -inf on both sides; -inf - -inf would be NaN).
+    same = actual == expected
+    err = np.where(same, 0.0, np.abs(np.where(same, 0.0, actual - expected)))
+    finite = np.isfinite(expected) | same
+    bound = np.where(finite, atol + rtol * np.abs(np.where(finite, expected, 0.0)), 0.0)
     worst = int(np.argmax(err - bound))
     ok = bool(np.all(err <= bound))
     index = np.unravel_index(worst, actual.shape) if actual.ndim else ()

@@ -33,34 +33,20 @@ for case in "$work"/*/*/; do
   c="$out/cases/$name"
   # Inputs and outputs as npz keyed by the graph's names; the tolerance
   # from the outputs' element type.
-  python3 - "$case" "$c" <<'PY'
-import glob, os, sys
+  python3 - "$src/test/Import/lib" "$case" "$c" <<'PY'
+import os, sys
 import numpy as np
 import onnx
-from onnx import numpy_helper
+sys.path.insert(0, sys.argv[1])
+from onnx_conformance import load_case  # noqa: E402
 
-case, out = sys.argv[1], sys.argv[2]
+case, out = sys.argv[2], sys.argv[3]
+inputs, outputs = load_case(case)
+bits = lambda arrays: {k: a.view(np.uint16) if a.dtype.name == "bfloat16" else a
+                       for k, a in arrays.items()}
+np.savez(out + ".in.npz", **bits(inputs))
+np.savez(out + ".ref.npz", **bits(outputs))
 model = onnx.load(os.path.join(case, "model.onnx"), load_external_data=False)
-inits = {i.name for i in model.graph.initializer}
-names = {"input": [i.name for i in model.graph.input if i.name not in inits],
-         "output": [o.name for o in model.graph.output]}
-data = sorted(glob.glob(os.path.join(case, "test_data_set_*")))[0]
-arrays = {}
-for kind in ("input", "output"):
-    arrays[kind] = {}
-    for j, name in enumerate(names[kind]):
-        path = os.path.join(data, f"{kind}_{j}.pb")
-        if not os.path.exists(path):
-            continue
-        t = onnx.TensorProto()
-        with open(path, "rb") as f:
-            t.ParseFromString(f.read())
-        a = numpy_helper.to_array(t)
-        if a.dtype.name == "bfloat16":
-            a = a.view(np.uint16)
-        arrays[kind][t.name or name] = a
-np.savez(out + ".in.npz", **arrays["input"])
-np.savez(out + ".ref.npz", **arrays["output"])
 types = {t.type.tensor_type.elem_type for t in model.graph.output}
 if onnx.TensorProto.BFLOAT16 in types:
     tol = "--atol 2e-2 --rtol 2e-2"

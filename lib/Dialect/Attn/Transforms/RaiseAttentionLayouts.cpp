@@ -102,8 +102,8 @@ bool isMulAddGeneric(linalg::GenericOp op) {
 /// The loops that input `input` of `op` reads at the constant 0 of a unit
 /// dim while the other input and the result have them (MatMul broadcasting
 /// a batch dim of size 1; numpy aligns the operand's dim r with the
-/// result's dim r): result position -> loop. Empty when there is none or
-/// the map has other constants.
+/// result's dim r): result position -> loop. Empty when there is none, the
+/// map has other constants or a broadcast loop has no static size.
 SmallVector<std::pair<unsigned, unsigned>> inMapBroadcasts(linalg::GenericOp op,
                                                            unsigned input) {
   SmallVector<std::pair<unsigned, unsigned>> found;
@@ -114,6 +114,7 @@ SmallVector<std::pair<unsigned, unsigned>> inMapBroadcasts(linalg::GenericOp op,
   auto type = cast<ShapedType>(operand->get().getType());
   if (map.getNumResults() != out.getNumResults())
     return {};
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   for (auto [r, expr] : llvm::enumerate(map.getResults())) {
     if (isa<AffineDimExpr>(expr))
       continue;
@@ -121,7 +122,8 @@ SmallVector<std::pair<unsigned, unsigned>> inMapBroadcasts(linalg::GenericOp op,
     auto loop = dyn_cast<AffineDimExpr>(out.getResult(r));
     if (!c || c.getValue() != 0 || type.getDimSize(r) != 1 || !loop ||
         map.isFunctionOfDim(loop.getPosition()) ||
-        !other.isFunctionOfDim(loop.getPosition()))
+        !other.isFunctionOfDim(loop.getPosition()) ||
+        ShapedType::isDynamic(ranges[loop.getPosition()]))
       return {};
     found.push_back({unsigned(r), loop.getPosition()});
   }

@@ -267,28 +267,22 @@ mlir::attn::onnx_import::buildDecomposedAttention(OpBuilder &b, Location loc,
           }
           // The window stands at p = i + causal offset: keys [p - left,
           // p + right], compared as j + left < p and j > p + right.
-          Value p = arith::AddIOp::create(
-              nb, l, i,
-              arith::ConstantIndexOp::create(nb, l,
-                                             spec.causalOffset.value_or(0)));
+          auto index = [&](int64_t c) {
+            return arith::ConstantIndexOp::create(nb, l, c).getResult();
+          };
+          auto plus = [&](Value v, int64_t c) {
+            return arith::AddIOp::create(nb, l, v, index(c)).getResult();
+          };
           auto maskWhere = [&](arith::CmpIPredicate pred, Value lhs,
                                Value rhs) {
             Value out = arith::CmpIOp::create(nb, l, pred, lhs, rhs);
             x = arith::SelectOp::create(nb, l, out, ninf, x);
           };
+          Value p = plus(i, spec.causalOffset.value_or(0));
           if (spec.windowLeft)
-            maskWhere(arith::CmpIPredicate::slt,
-                      arith::AddIOp::create(
-                          nb, l, j,
-                          arith::ConstantIndexOp::create(nb, l,
-                                                         *spec.windowLeft)),
-                      p);
+            maskWhere(arith::CmpIPredicate::slt, plus(j, *spec.windowLeft), p);
           if (spec.windowRight)
-            maskWhere(arith::CmpIPredicate::sgt, j,
-                      arith::AddIOp::create(
-                          nb, l, p,
-                          arith::ConstantIndexOp::create(nb, l,
-                                                         *spec.windowRight)));
+            maskWhere(arith::CmpIPredicate::sgt, j, plus(p, *spec.windowRight));
           return x;
         });
   }

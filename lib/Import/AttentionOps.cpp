@@ -313,8 +313,8 @@ LogicalResult importOnnxAttention(NodeContext &ctx) {
   if (spec.kvLens && !ctx.hasInput(4) && (spec.causalOffset || window)) {
     rule.lens = spec.kvLens;
     rule.causal = spec.causalOffset.has_value();
-    spec.mask = buildPositionMask(b, loc, rule, spec.mask,
-                                  {batch, qHeads, sq, total});
+    spec.mask =
+        buildPositionMask(b, loc, rule, spec.mask, {batch, qHeads, sq, total});
     spec.causalOffset.reset();
   } else if (window && !spec.causalOffset && past > 0) {
     if (rule.left && *rule.left < past) {

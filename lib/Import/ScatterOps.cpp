@@ -269,8 +269,8 @@ LogicalResult importTensorScatter(NodeContext &ctx) {
   const ImportedValue *past = ctx.input(0), *update = ctx.input(1);
   if (update->dtype != past->dtype)
     return ctx.emitError() << "has an update of type "
-                           << dtypeName(update->dtype) << " for a cache of type "
-                           << dtypeName(past->dtype);
+                           << dtypeName(update->dtype)
+                           << " for a cache of type " << dtypeName(past->dtype);
   int64_t r = past->rank();
   if (r < 2 || update->rank() != r)
     return ctx.emitError() << "needs a cache and an update of the same rank "
@@ -287,11 +287,10 @@ LogicalResult importTensorScatter(NodeContext &ctx) {
                            << ", the batch axis, which write_indices index";
   for (int64_t d = 0; d < r; ++d)
     if (d != axis && update->shape[d] != past->shape[d])
-      return ctx.emitError() << "has an update of shape "
-                             << formatShape(update->shape) << " for a cache of "
-                             << "shape " << formatShape(past->shape)
-                             << " (they may differ only in axis " << axis
-                             << ")";
+      return ctx.emitError()
+             << "has an update of shape " << formatShape(update->shape)
+             << " for a cache of shape " << formatShape(past->shape)
+             << " (they may differ only in axis " << axis << ")";
   int64_t length = past->shape[axis], steps = update->shape[axis];
   if (steps > length)
     return ctx.emitError() << "writes " << steps << " positions into a cache "
@@ -300,12 +299,12 @@ LogicalResult importTensorScatter(NodeContext &ctx) {
   if (ctx.hasInput(2)) {
     const ImportedValue *w = ctx.input(2);
     if (w->dtype != DType::I64)
-      return ctx.emitError() << "needs int64 write_indices, not "
-                             << dtypeName(w->dtype);
+      return ctx.emitError()
+             << "needs int64 write_indices, not " << dtypeName(w->dtype);
     if (w->rank() != 1 || w->shape[0] != past->shape[0])
-      return ctx.emitError() << "has write_indices of shape "
-                             << formatShape(w->shape) << "; it must be ["
-                             << past->shape[0] << "] (the batch)";
+      return ctx.emitError()
+             << "has write_indices of shape " << formatShape(w->shape)
+             << "; it must be [" << past->shape[0] << "] (the batch)";
     indices = ctx.value(2);
   }
 
@@ -321,8 +320,8 @@ LogicalResult importTensorScatter(NodeContext &ctx) {
         Value t = args[1 + axis];
         Value s = t;
         if (indices) {
-          Value w = tensor::ExtractOp::create(nb, loc, indices,
-                                              ValueRange{args[1]});
+          Value w =
+              tensor::ExtractOp::create(nb, loc, indices, ValueRange{args[1]});
           s = arith::SubIOp::create(
               nb, loc, t,
               arith::IndexCastOp::create(nb, loc, nb.getIndexType(), w));

@@ -226,16 +226,18 @@ def mm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Causal attention, q [B, Hq, S, D], k/v [B, Hkv, S, D] -> [B, Hq, S, D]."""
+    """Causal attention, q [B, Hq, S, D], k [B, Hk, S, D], v [B, Hv, S, D]
+    -> [B, Hq, S, D]; query head h reads key head h // (Hq / Hk) and value
+    head h // (Hq / Hv) (Hk = Hv but for research probes that share one side)."""
     b, hq, s, d = q.shape
-    rep = hq // k.shape[1]
+    rep_k, rep_v = hq // k.shape[1], hq // v.shape[1]
     mask = np.triu(np.full((s, s), -np.inf, np.float32), 1)
     out = np.empty_like(q)
     for i in range(b):
         for h in range(hq):
-            sc = q[i, h] @ k[i, h // rep].T / np.float32(np.sqrt(d)) + mask
+            sc = q[i, h] @ k[i, h // rep_k].T / np.float32(np.sqrt(d)) + mask
             sc = np.exp(sc - sc.max(-1, keepdims=True))
-            out[i, h] = (sc / sc.sum(-1, keepdims=True)) @ v[i, h // rep]
+            out[i, h] = (sc / sc.sum(-1, keepdims=True)) @ v[i, h // rep_v]
     return out
 
 

@@ -36,45 +36,26 @@ import share_kv_trained as T  # noqa: E402
 import share_kv_methods as M  # noqa: E402
 
 
-def attend(q, k, v):
-    """Causal attention whose key and value head counts may differ."""
-    b, hq, s, d = q.shape
-    rk, rv = hq // k.shape[1], hq // v.shape[1]
-    mask = np.triu(np.full((s, s), -np.inf, np.float32), 1)
-    out = np.empty_like(q)
-    for i in range(b):
-        for h in range(hq):
-            sc = q[i, h] @ k[i, h // rk].T / np.float32(np.sqrt(d)) + mask
-            sc = np.exp(sc - sc.max(-1, keepdims=True))
-            out[i, h] = (sc / sc.sum(-1, keepdims=True)) @ v[i, h // rv]
-    return out
-
-
-E.attend = attend  # share_kv_trained and forward() call it through E
-
-
 def convert(w, calib, side: str):
-    wt = type(w).__new__(type(w))
-    wt.__dict__.update(w.__dict__)
-    wt.layers = []
-    s = calib.shape[1]
-    cos, sin = E.rope_tables(w.hd, w.theta, np.arange(s))
-    cos, sin = cos[None, None], sin[None, None]
-    x = w.embed[calib]
-    for L in w.layers:
-        h = E.rms(x, L["attn_norm"], w.eps)
-        q, k, v = T.qkv(w, L, h, cos, sin)
-        merged = T.merge_layer(w, L, h, q, 1, "aligned")
-        new = dict(L)
+    """share_kv_trained's `aligned+fit` with the merge kept on `side` only:
+    the merged layer's K (and the Q maps) or V (and the O maps), the other
+    side's original weights (export_trained_decoder.attend reads key and
+    value heads by their own counts)."""
+    merge = T.merge_layer
+
+    def one_side(w_, L, h, q, n_new, method, weighted=True):
+        merged, new = merge(w_, L, h, q, n_new, method, weighted), dict(L)
         if side in ("both", "keys"):
             new["wk"], new["wq"] = merged["wk"], merged["wq"]
         if side in ("both", "values"):
             new["wv"], new["wo"] = merged["wv"], merged["wo"]
-        target = T.attention_out(q, k, v, L["wo"])
-        T.refit_output(w, new, h, target, cos, sin, ridge=0.1)
-        x = T.mlp(w, new, x + T.attention_out(*T.qkv(w, new, h, cos, sin), new["wo"]))
-        wt.layers.append(new)
-    return wt
+        return new
+
+    T.merge_layer = one_side
+    try:
+        return T.convert(w, calib, 1, "aligned+fit")
+    finally:
+        T.merge_layer = merge
 
 
 def main():

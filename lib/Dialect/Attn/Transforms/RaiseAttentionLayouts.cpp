@@ -74,29 +74,16 @@ struct SplitBatchBeforeTranspose : OpRewritePattern<tensor::ExpandShapeOp> {
   }
 };
 
-/// A two-input generic whose body is acc + a * b (through extf): a
-/// contraction, whatever its maps.
+/// A two-input generic whose body is acc + a * b (casts allowed): a
+/// contraction, whatever its maps (isaContractionOpInterface also wants
+/// projected permutations, which an in-map broadcast is not).
 bool isMulAddGeneric(linalg::GenericOp op) {
-  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-      !op.hasPureTensorSemantics())
-    return false;
-  Block &block = *op.getBlock();
-  auto add = dyn_cast_or_null<arith::AddFOp>(
-      block.getTerminator()->getOperand(0).getDefiningOp());
-  if (!add)
-    return false;
-  Value acc = block.getArgument(2);
-  Value product = add.getLhs() == acc ? add.getRhs() : add.getLhs();
-  auto mul = product.getDefiningOp<arith::MulFOp>();
-  if (!mul || (add.getLhs() != acc && add.getRhs() != acc))
-    return false;
-  auto fromArg = [&](Value x, unsigned arg) {
-    if (auto ext = x.getDefiningOp<arith::ExtFOp>())
-      x = ext.getIn();
-    return x == block.getArgument(arg);
-  };
-  return (fromArg(mul.getLhs(), 0) && fromArg(mul.getRhs(), 1)) ||
-         (fromArg(mul.getLhs(), 1) && fromArg(mul.getRhs(), 0));
+  return op.getNumDpsInputs() == 2 && op.getNumDpsInits() == 1 &&
+         op.hasPureTensorSemantics() &&
+         linalg::detail::isContractionBody(
+             *op.getBlock(), [](Operation *mul, Operation *add) {
+               return isa<arith::MulFOp>(mul) && isa<arith::AddFOp>(add);
+             });
 }
 
 /// The loops that input `input` of `op` reads at the constant 0 of a unit
